@@ -1,0 +1,386 @@
+/*
+ * Flag table and parser of sss-server (see sss_cfg.h). To add a flag: add a
+ * field to struct sss_cfg and one row to `flags` below; --help, the
+ * environment twin and the README table (tools/flags-table) follow.
+ */
+#include "sss_cfg.h"
+#include "sss_log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SSS_VERSION
+#define SSS_VERSION "0.1.0"
+#endif
+
+enum flag_type { T_STR, T_INT, T_LONG, T_BOOL, T_DURATION, T_SIZE, T_LOGLEVEL };
+
+struct flag {
+    const char *name; /* without the leading "--" */
+    enum flag_type type;
+    size_t offset; /* into struct sss_cfg */
+    size_t size;   /* for T_STR: capacity of the char array */
+    const char *def;
+    long min, max; /* inclusive bounds for T_INT and T_LONG */
+    const char *help;
+};
+
+#define F(name, type, field, def, min, max, help)                                                  \
+    {name,                                                                                         \
+     type,                                                                                         \
+     offsetof(struct sss_cfg, field),                                                              \
+     sizeof(((struct sss_cfg *)0)->field),                                                         \
+     def,                                                                                          \
+     min,                                                                                          \
+     max,                                                                                          \
+     help}
+
+static const struct flag flags[] = {
+    F("host", T_STR, host, "0.0.0.0", 0, 0, "address to listen on (IPv4 or IPv6 literal)"),
+    F("port", T_INT, port, "8080", 0, 65535, "port to listen on (0: the kernel picks one)"),
+    F("workers", T_INT, workers, "0", 0, 1024,
+      "worker processes (0: one per core); more than the cores when one process's "
+      "open-file limit caps the connections"),
+    F("path", T_STR, path, "/", 0, 0, "path of the WebSocket endpoint"),
+    F("echo", T_BOOL, echo, "false", 0, 0,
+      "echo every message back unchanged (conformance tests, raw benchmarks)"),
+    F("max-connections", T_LONG, max_connections, "0", 0, LONG_MAX,
+      "connections on this host; beyond it the upgrade gets 503 (0: workers x "
+      "(open-file limit - 64))"),
+    F("handshake-timeout", T_DURATION, handshake_timeout_ms, "5s", 1, 0,
+      "a client must finish its upgrade request within this time"),
+    F("max-handshake-size", T_SIZE, max_handshake_size, "8k", 256, 1048576,
+      "bytes of request line and headers; beyond it 431"),
+    F("allowed-origins", T_STR, allowed_origins, "", 0, 0,
+      "comma-separated Origin values allowed to connect, 403 for others (empty: any)"),
+    F("max-message-size", T_SIZE, max_message_size, "1m", 16, 1L << 30,
+      "bytes of one message after reassembly; beyond it close 1009"),
+    F("max-send-queue", T_SIZE, max_send_queue, "1m", 1024, 1L << 31,
+      "bytes queued for one slow connection; beyond it close 4008"),
+    F("idle-timeout", T_DURATION, idle_timeout_ms, "60s", 0, 0,
+      "close a connection that sent nothing for this long (0: never)"),
+    F("ping-interval", T_DURATION, ping_interval_ms, "25s", 0, 0,
+      "send a WebSocket ping after this much silence from the client (0: never)"),
+    F("drain-timeout", T_DURATION, drain_timeout_ms, "10s", 0, 0,
+      "on SIGTERM/SIGINT, time allowed for workers to close their clients"),
+    F("log-level", T_LOGLEVEL, log_level, "info", 0, 0, "error, warn, info or debug"),
+    F("backlog", T_INT, backlog, "4096", 1, 1 << 20, "listen queue length of each worker"),
+    F("ring-entries", T_INT, ring_entries, "1024", 8, 32768,
+      "io_uring submission queue entries per worker"),
+    F("io-buffers", T_INT, io_buffers, "512", 8, 32768,
+      "provided receive buffers per worker (a power of two)"),
+    F("io-buffer-size", T_SIZE, io_buffer_size, "16k", 512, 1048576,
+      "bytes of each provided receive buffer"),
+};
+
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+int sss_cfg_parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return SSS_EINVAL;
+    if (*end == '\0' || strcmp(end, "ms") == 0)
+        ;
+    else if (strcmp(end, "s") == 0)
+        v *= 1000;
+    else if (strcmp(end, "m") == 0)
+        v *= 60000;
+    else
+        return SSS_EINVAL;
+    if (v > 1e12)
+        return SSS_EINVAL;
+    *ms = (int64_t)v;
+    return 0;
+}
+
+int sss_cfg_parse_size(const char *s, size_t *bytes)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    if (!isdigit((unsigned char)*s))
+        return SSS_EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return SSS_EINVAL;
+    switch (tolower((unsigned char)*end)) {
+    case '\0':
+        break;
+    case 'k':
+        shift = 10;
+        break;
+    case 'm':
+        shift = 20;
+        break;
+    case 'g':
+        shift = 30;
+        break;
+    default:
+        return SSS_EINVAL;
+    }
+    if (*end && end[1] != '\0' && !(tolower((unsigned char)end[1]) == 'b' && end[2] == '\0'))
+        return SSS_EINVAL;
+    if (v > (SIZE_MAX >> 1) >> shift)
+        return SSS_EINVAL;
+    *bytes = (size_t)(v << shift);
+    return 0;
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return SSS_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (!strcmp(s, "1") || !strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+        *out = 1;
+    else if (!strcmp(s, "0") || !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+        *out = 0;
+    else
+        return SSS_EINVAL;
+    return 0;
+}
+
+/* Set one flag from text. `origin` names where it came from, for the error line. */
+static int set_flag(struct sss_cfg *cfg, const struct flag *f, const char *value,
+                    const char *origin, FILE *err)
+{
+    char *field = (char *)cfg + f->offset;
+    long l;
+    int64_t ms;
+    size_t sz;
+    int b;
+
+    switch (f->type) {
+    case T_STR:
+        if (strlen(value) >= f->size) {
+            fprintf(err, "sss-server: %s: --%s is longer than %zu bytes\n", origin, f->name,
+                    f->size - 1);
+            return SSS_EINVAL;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case T_INT:
+    case T_LONG:
+        if (parse_long(value, f->min, f->max, &l) < 0) {
+            fprintf(err, "sss-server: %s: --%s wants an integer from %ld to %ld, not '%s'\n",
+                    origin, f->name, f->min, f->max, value);
+            return SSS_EINVAL;
+        }
+        if (f->type == T_INT)
+            *(int *)field = (int)l;
+        else
+            *(long *)field = l;
+        return 0;
+    case T_BOOL:
+        if (parse_bool(value, &b) < 0) {
+            fprintf(err, "sss-server: %s: --%s wants true or false, not '%s'\n", origin, f->name,
+                    value);
+            return SSS_EINVAL;
+        }
+        *(int *)field = b;
+        return 0;
+    case T_DURATION:
+        if (sss_cfg_parse_duration(value, &ms) < 0 || (f->min && ms < f->min)) {
+            fprintf(err,
+                    "sss-server: %s: --%s wants a duration such as 500ms, 5s or 2m, not '%s'\n",
+                    origin, f->name, value);
+            return SSS_EINVAL;
+        }
+        *(int64_t *)field = ms;
+        return 0;
+    case T_SIZE:
+        if (sss_cfg_parse_size(value, &sz) < 0 || (long)sz < f->min || (long)sz > f->max) {
+            fprintf(err, "sss-server: %s: --%s wants a size from %ld to %ld bytes (k, m, g "
+                         "suffixes allowed), not '%s'\n",
+                    origin, f->name, f->min, f->max, value);
+            return SSS_EINVAL;
+        }
+        *(size_t *)field = sz;
+        return 0;
+    case T_LOGLEVEL:
+        b = sss_log_level_parse(value);
+        if (b < 0) {
+            fprintf(err, "sss-server: %s: --%s wants error, warn, info or debug, not '%s'\n",
+                    origin, f->name, value);
+            return SSS_EINVAL;
+        }
+        *(int *)field = b;
+        return 0;
+    }
+    return SSS_EINVAL;
+}
+
+void sss_cfg_defaults(struct sss_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NFLAGS; i++) {
+        int rc = set_flag(cfg, &flags[i], flags[i].def, "default", stderr);
+
+        (void)rc; /* the table's defaults are checked by the unit test */
+    }
+}
+
+/* "max-connections" -> "SSS_MAX_CONNECTIONS" */
+static void env_name(const char *flag, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "SSS_");
+
+    for (; *flag && n + 1 < cap; flag++)
+        out[n++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
+    out[n] = '\0';
+}
+
+static const struct flag *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (strlen(flags[i].name) == len && memcmp(flags[i].name, name, len) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+static void print_help(FILE *out)
+{
+    char env[64];
+
+    fprintf(out, "Usage: sss-server [flags]\n"
+                 "Super Scaled Sockets: a WebSocket server for real-time applications.\n"
+                 "Every flag can also be set by its environment variable; flags win.\n\n");
+    for (size_t i = 0; i < NFLAGS; i++) {
+        env_name(flags[i].name, env, sizeof(env));
+        fprintf(out, "  --%-20s %s\n  %-22s env %s, default: %s\n", flags[i].name, flags[i].help,
+                "", env, flags[i].def[0] ? flags[i].def : "(empty)");
+    }
+    fprintf(out, "  --%-20s %s\n  --%-20s %s\n", "help", "print this and exit", "version",
+            "print the version and exit");
+}
+
+void sss_cfg_print_markdown(FILE *out)
+{
+    char env[64];
+
+    fprintf(out, "| flag | environment | default | meaning |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < NFLAGS; i++) {
+        env_name(flags[i].name, env, sizeof(env));
+        fprintf(out, "| `--%s` | `%s` | `%s` | %s |\n", flags[i].name, env,
+                flags[i].def[0] ? flags[i].def : "", flags[i].help);
+    }
+}
+
+int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)
+{
+    char env[64];
+
+    for (char **e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+
+        if (!eq || strncmp(*e, "SSS_", 4) != 0)
+            continue;
+        for (size_t i = 0; i < NFLAGS; i++) {
+            env_name(flags[i].name, env, sizeof(env));
+            if (strlen(env) == (size_t)(eq - *e) && memcmp(env, *e, (size_t)(eq - *e)) == 0 &&
+                set_flag(cfg, &flags[i], eq + 1, env, err) < 0)
+                return SSS_EINVAL;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *name, *eq, *value;
+        const struct flag *f;
+        size_t len;
+
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_help(out);
+            return 1;
+        }
+        if (!strcmp(a, "--version")) {
+            fprintf(out, "sss-server %s\n", SSS_VERSION);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "sss-server: unexpected argument '%s' (see --help)\n", a);
+            return SSS_EINVAL;
+        }
+        name = a + 2;
+        eq = strchr(name, '=');
+        len = eq ? (size_t)(eq - name) : strlen(name);
+        f = find_flag(name, len);
+        if (!f) {
+            fprintf(err, "sss-server: unknown flag '%s' (see --help)\n", a);
+            return SSS_EINVAL;
+        }
+        if (eq)
+            value = eq + 1;
+        else if (f->type == T_BOOL)
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            fprintf(err, "sss-server: --%s needs a value\n", f->name);
+            return SSS_EINVAL;
+        }
+        if (set_flag(cfg, f, value, "command line", err) < 0)
+            return SSS_EINVAL;
+    }
+    return 0;
+}
+
+int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
+{
+    char *p, *save = NULL;
+
+    if (cfg->workers == 0)
+        cfg->workers = ncores > 0 ? ncores : 1;
+    cfg->fd_limit = fd_limit;
+    if (fd_limit < 128) {
+        fprintf(err, "sss-server: the open-file limit (%ld) is too low to serve anything\n",
+                fd_limit);
+        return SSS_EINVAL;
+    }
+    if (cfg->max_connections == 0)
+        cfg->max_connections = (long)cfg->workers * (fd_limit - 64);
+    if (cfg->path[0] != '/') {
+        fprintf(err, "sss-server: --path must start with '/', not '%s'\n", cfg->path);
+        return SSS_EINVAL;
+    }
+    if (cfg->io_buffers & (cfg->io_buffers - 1)) {
+        fprintf(err, "sss-server: --io-buffers must be a power of two, not %d\n", cfg->io_buffers);
+        return SSS_EINVAL;
+    }
+    memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));
+    cfg->origin_count = 0;
+    for (p = strtok_r(cfg->origins_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        while (*p == ' ')
+            p++;
+        for (char *q = p + strlen(p); q > p && q[-1] == ' ';)
+            *--q = '\0';
+        if (!*p)
+            continue;
+        if (cfg->origin_count == SSS_CFG_MAX_ORIGINS) {
+            fprintf(err, "sss-server: --allowed-origins lists more than %d origins\n",
+                    SSS_CFG_MAX_ORIGINS);
+            return SSS_EINVAL;
+        }
+        cfg->origins[cfg->origin_count++] = p;
+    }
+    cfg->origins[cfg->origin_count] = NULL;
+    return 0;
+}

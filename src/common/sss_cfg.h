@@ -1,0 +1,76 @@
+/*
+ * The daemon's configuration: every flag of sss-server, its SSS_* environment
+ * twin, its default and its help text live in one table in sss_cfg.c, so that
+ * --help, the README's table and the parser cannot disagree.
+ *
+ * Precedence: built-in default < environment variable < command-line flag.
+ * Durations accept a unit suffix (ms, s, m; a plain number is milliseconds),
+ * sizes accept k, m, g (powers of 1024; a plain number is bytes).
+ */
+#ifndef SSS_CFG_H
+#define SSS_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sss_err.h"
+
+#define SSS_CFG_MAX_ORIGINS 32
+
+struct sss_cfg {
+    char host[64];                /* listen address (IPv4 or IPv6 literal) */
+    int port;                     /* listen port */
+    int workers;                  /* worker processes; 0 = one per core */
+    char path[256];               /* WebSocket path */
+    int echo;                     /* echo every message back unchanged */
+    long max_connections;         /* whole host; 0 = follow the open-file limit */
+    int64_t handshake_timeout_ms; /* to finish the upgrade request */
+    size_t max_handshake_size;    /* bytes of request line + headers */
+    char allowed_origins[1024];   /* comma-separated; empty = any origin */
+    size_t max_message_size;      /* bytes of one (reassembled) message */
+    size_t max_send_queue;        /* bytes queued for one connection */
+    int64_t idle_timeout_ms;      /* silent connection closed after it; 0 = never */
+    int64_t ping_interval_ms;     /* server ping after this much silence; 0 = never */
+    int64_t drain_timeout_ms;     /* SIGTERM: time allowed for a graceful drain */
+    int log_level;                /* enum sss_log_level */
+    int backlog;                  /* listen(2) backlog */
+    int ring_entries;             /* io_uring submission queue size per worker */
+    int io_buffers;               /* provided receive buffers per worker */
+    size_t io_buffer_size;        /* bytes per provided receive buffer */
+
+    /* Derived by sss_cfg_finish, not flags. */
+    int origin_count;
+    const char *origins[SSS_CFG_MAX_ORIGINS + 1]; /* into origins_buf, NULL-terminated */
+    char origins_buf[1024];
+    long fd_limit; /* open files one process may hold (RLIMIT_NOFILE after raising it) */
+};
+
+/* Fill cfg with the built-in defaults. */
+void sss_cfg_defaults(struct sss_cfg *cfg);
+
+/*
+ * Apply SSS_* environment variables (envp, NULL-terminated "K=V" strings),
+ * then the command line. On error writes one line to err and returns
+ * SSS_EINVAL. Returns 1 when --help or --version was printed to out (the
+ * caller exits 0), 0 otherwise.
+ */
+int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE *out,
+                  FILE *err) SSS_WUR;
+
+/*
+ * Resolve defaults that depend on the machine (workers, max_connections,
+ * origins list) given the number of cores and the open-file limit. Returns 0
+ * or SSS_EINVAL with a line on err.
+ */
+int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err) SSS_WUR;
+
+/* Print the flags table as Markdown (used to keep the README true). */
+void sss_cfg_print_markdown(FILE *out);
+
+/* Parse "250ms", "5s", "2m", "1500" (ms). Returns 0 or SSS_EINVAL. */
+int sss_cfg_parse_duration(const char *s, int64_t *ms) SSS_WUR;
+/* Parse "64k", "1m", "1g", "4096" (bytes). Returns 0 or SSS_EINVAL. */
+int sss_cfg_parse_size(const char *s, size_t *bytes) SSS_WUR;
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * Error codes of sss. Functions that return int give 0 on success or a
+ * negative code: -errno for system failures, or one of ours below (-1000 and
+ * down, grouped by family as wslay does). sss_strerror() names any of them.
+ */
+#ifndef SSS_ERR_H
+#define SSS_ERR_H
+
+#define SSS_WUR __attribute__((warn_unused_result))
+
+enum sss_err {
+    SSS_EPROTO = -1000, /* a peer broke the protocol */
+    SSS_EFULL = -1001,  /* a bounded queue or table is full */
+    SSS_ELIMIT = -1002, /* a configured limit was crossed */
+    SSS_EINVAL = -1003, /* a bad value in configuration or a request */
+};
+
+/* Text for any code returned by an sss function (negative errno or ours). */
+const char *sss_strerror(int code);
+
+#endif

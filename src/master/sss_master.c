@@ -1,0 +1,356 @@
+/*
+ * The master process: flags -> configuration, listening sockets, shared
+ * memory, fork the workers, then only supervise.
+ *
+ * - Each worker gets its own SO_REUSEPORT listener (a listener shared by
+ *   several io_uring workers sends every connection to one of them). The
+ *   master creates them all before forking and keeps its copies open, so a
+ *   worker that dies loses nothing in its accept queue: its replacement
+ *   inherits the same socket and accepts what waited there.
+ * - A worker that dies is replaced at once, with a log line saying which and
+ *   why; only a worker that keeps dying right after start is restarted with
+ *   a growing delay (up to RESTART_MAX_DELAY_MS).
+ * - SIGTERM/SIGINT drain: the master closes its listener copies, signals the
+ *   workers (each sends close 1001 to its clients, flushes and exits) and
+ *   exits 0 when all are gone, or kills what is left at --drain-timeout.
+ * The master never touches a client socket.
+ */
+#include "sss_master.h"
+#include "sss_cfg.h"
+#include "sss_log.h"
+#include "sss_shm.h"
+#include "sss_time.h"
+#include "sss_worker.h"
+#include "sss_alloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define RESTART_MAX_DELAY_MS 5000
+#define QUICK_DEATH_MS 1000 /* a worker dying sooner than this after start backs off */
+
+struct sss_child {
+    pid_t pid;          /* 0 when not running */
+    int listen_fd;      /* the master's copy of this worker's listener */
+    int64_t started_ms; /* when the current process was forked */
+    int64_t restart_at; /* when to fork again (after a quick death); 0 = not pending */
+    int quick_deaths;   /* consecutive deaths soon after start */
+};
+
+struct sss_master {
+    struct sss_cfg cfg;
+    struct sss_shm shm;
+    struct sss_child *children;
+    int draining;
+    int64_t drain_deadline_ms;
+    sigset_t sigs; /* handled synchronously with sigtimedwait */
+};
+
+static long raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
+}
+
+/* One SO_REUSEPORT listener on host:*port; resolves port 0 to the kernel's pick. */
+static int open_listener(const struct sss_cfg *cfg, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    int fd, one = 1, rc;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(cfg->host, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)*port);
+        if (inet_pton(AF_INET6, cfg->host, &a6->sin6_addr) != 1)
+            return SSS_EINVAL;
+        slen = sizeof(*a6);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)*port);
+        if (inet_pton(AF_INET, cfg->host, &a4->sin_addr) != 1)
+            return SSS_EINVAL;
+        slen = sizeof(*a4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, cfg->backlog) < 0)
+        goto fail;
+    if (*port == 0) {
+        slen = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
+            goto fail;
+        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return fd;
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static void describe_exit(int status, char *out, size_t cap)
+{
+    if (WIFSIGNALED(status))
+        snprintf(out, cap, "killed by signal %d (%s)%s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+    else if (WIFEXITED(status))
+        snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(out, cap, "stopped (status 0x%x)", status);
+}
+
+static int spawn_worker(struct sss_master *m, int id)
+{
+    struct sss_child *ch = &m->children[id];
+    pid_t pid;
+
+    sss_shm_reset_counters(&m->shm, (unsigned)id);
+    pid = fork();
+    if (pid < 0) {
+        sss_log_error("master", "fork worker %d: %s", id, strerror(errno));
+        return -errno;
+    }
+    if (pid == 0) {
+        /* Keep only this worker's listener; the others belong to siblings. */
+        for (int i = 0; i < m->cfg.workers; i++)
+            if (i != id)
+                close(m->children[i].listen_fd);
+        _exit(sss_worker_run(&m->cfg, id, m->children[id].listen_fd, &m->shm));
+    }
+    ch->pid = pid;
+    ch->started_ms = sss_now_ms();
+    ch->restart_at = 0;
+    sss_log_info("master", "worker %d started pid=%d", id, (int)pid);
+    return 0;
+}
+
+static int running(const struct sss_master *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->cfg.workers; i++)
+        n += m->children[i].pid != 0;
+    return n;
+}
+
+static void reap(struct sss_master *m)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int64_t now = sss_now_ms();
+        char why[128];
+
+        for (int i = 0; i < m->cfg.workers; i++) {
+            struct sss_child *ch = &m->children[i];
+            int64_t delay = 0;
+
+            if (ch->pid != pid)
+                continue;
+            ch->pid = 0;
+            describe_exit(status, why, sizeof(why));
+            /* Its connections died with it; its slot must not count them. */
+            sss_shm_reset_counters(&m->shm, (unsigned)i);
+            if (m->draining) {
+                sss_log_info("master", "worker %d pid=%d %s", i, (int)pid, why);
+                break;
+            }
+            if (now - ch->started_ms < QUICK_DEATH_MS) {
+                ch->quick_deaths++;
+                delay = 100LL << (ch->quick_deaths < 6 ? ch->quick_deaths : 6);
+                if (delay > RESTART_MAX_DELAY_MS)
+                    delay = RESTART_MAX_DELAY_MS;
+            } else {
+                ch->quick_deaths = 0;
+            }
+            sss_log_warn("master", "worker %d pid=%d %s; restarting%s", i, (int)pid, why,
+                         delay ? " after a back-off" : "");
+            if (delay)
+                ch->restart_at = now + delay;
+            else
+                (void)spawn_worker(m, i);
+            break;
+        }
+    }
+}
+
+static void start_drain(struct sss_master *m)
+{
+    m->draining = 1;
+    m->drain_deadline_ms = sss_now_ms() + m->cfg.drain_timeout_ms;
+    sss_log_info("master", "draining workers=%d timeout_ms=%lld", running(m),
+                 (long long)m->cfg.drain_timeout_ms);
+    for (int i = 0; i < m->cfg.workers; i++) {
+        struct sss_child *ch = &m->children[i];
+
+        /* New connections are refused from now on, not queued for nobody. */
+        if (ch->listen_fd >= 0) {
+            close(ch->listen_fd);
+            ch->listen_fd = -1;
+        }
+        ch->restart_at = 0;
+        if (ch->pid)
+            kill(ch->pid, SIGTERM);
+    }
+}
+
+static int64_t next_wakeup(const struct sss_master *m, int64_t now)
+{
+    int64_t t = now + 1000;
+
+    if (m->draining && m->drain_deadline_ms < t)
+        t = m->drain_deadline_ms;
+    for (int i = 0; i < m->cfg.workers; i++)
+        if (m->children[i].restart_at && m->children[i].restart_at < t)
+            t = m->children[i].restart_at;
+    return t > now ? t - now : 0;
+}
+
+static int supervise(struct sss_master *m)
+{
+    for (;;) {
+        int64_t now = sss_now_ms(), wait_ms = next_wakeup(m, now);
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        siginfo_t si;
+        int sig = sigtimedwait(&m->sigs, &si, &ts);
+
+        if (sig == SIGCHLD)
+            reap(m);
+        else if (sig == SIGTERM || sig == SIGINT) {
+            if (!m->draining)
+                start_drain(m);
+            else
+                m->drain_deadline_ms = 0; /* a second signal: stop waiting */
+        } else if (sig == SIGHUP)
+            sss_log_info("master", "SIGHUP ignored (no reload yet)");
+        reap(m); /* SIGCHLD may coalesce with another signal */
+        now = sss_now_ms();
+        if (m->draining) {
+            if (running(m) == 0) {
+                sss_log_info("master", "drained; exiting");
+                return 0;
+            }
+            if (now >= m->drain_deadline_ms) {
+                sss_log_warn("master", "drain timeout: killing %d worker(s)", running(m));
+                for (int i = 0; i < m->cfg.workers; i++)
+                    if (m->children[i].pid)
+                        kill(m->children[i].pid, SIGKILL);
+                while (running(m)) {
+                    int status;
+                    pid_t pid = waitpid(-1, &status, 0);
+
+                    if (pid < 0)
+                        break;
+                    for (int i = 0; i < m->cfg.workers; i++)
+                        if (m->children[i].pid == pid)
+                            m->children[i].pid = 0;
+                }
+                return 0;
+            }
+            continue;
+        }
+        for (int i = 0; i < m->cfg.workers; i++)
+            if (m->children[i].restart_at && now >= m->children[i].restart_at)
+                (void)spawn_worker(m, i);
+    }
+}
+
+int sss_master_run(int argc, char **argv, char **envp)
+{
+    struct sss_master m;
+    long nofile;
+    int rc, port;
+
+    memset(&m, 0, sizeof(m));
+    m.shm.fd = -1;
+    sss_alloc_init();
+    sss_cfg_defaults(&m.cfg);
+    rc = sss_cfg_parse(&m.cfg, argc, argv, envp, stdout, stderr);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return 2;
+    nofile = raise_fd_limit();
+    if (sss_cfg_finish(&m.cfg, (int)sysconf(_SC_NPROCESSORS_ONLN), nofile, stderr) < 0)
+        return 2;
+    sss_log_setup((enum sss_log_level)m.cfg.log_level, "master");
+
+    /* Signals are taken synchronously by supervise(); children inherit the
+     * mask and the workers read the same signals through a signalfd. */
+    sigemptyset(&m.sigs);
+    sigaddset(&m.sigs, SIGCHLD);
+    sigaddset(&m.sigs, SIGTERM);
+    sigaddset(&m.sigs, SIGINT);
+    sigaddset(&m.sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &m.sigs, NULL);
+
+    m.children = sss_calloc((size_t)m.cfg.workers, sizeof(*m.children));
+    if (!m.children) {
+        fprintf(stderr, "sss-server: out of memory\n");
+        return 1;
+    }
+    port = m.cfg.port;
+    for (int i = 0; i < m.cfg.workers; i++)
+        m.children[i].listen_fd = -1;
+    for (int i = 0; i < m.cfg.workers; i++) {
+        rc = open_listener(&m.cfg, &port);
+        if (rc < 0) {
+            sss_log_error("master", "cannot listen on %s:%d: %s", m.cfg.host, port,
+                          rc == SSS_EINVAL ? "not an IP address" : sss_strerror(rc));
+            rc = 1;
+            goto out;
+        }
+        m.children[i].listen_fd = rc;
+    }
+    m.cfg.port = port;
+    rc = sss_shm_create(&m.shm, (unsigned)m.cfg.workers);
+    if (rc < 0) {
+        sss_log_error("master", "shared memory: %s", sss_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    sss_log_info("master",
+                 "sss-server %s listening on %s:%d workers=%d max_connections=%ld "
+                 "fd_limit=%ld echo=%s",
+                 SSS_VERSION, m.cfg.host, port, m.cfg.workers, m.cfg.max_connections, nofile,
+                 m.cfg.echo ? "on" : "off");
+    for (int i = 0; i < m.cfg.workers; i++)
+        if (spawn_worker(&m, i) < 0)
+            m.children[i].restart_at = sss_now_ms() + 1000;
+    rc = supervise(&m);
+out:
+    for (int i = 0; i < m.cfg.workers; i++)
+        if (m.children[i].listen_fd >= 0)
+            close(m.children[i].listen_fd);
+    sss_free(m.children);
+    sss_shm_destroy(&m.shm);
+    return rc;
+}

@@ -1,0 +1,571 @@
+/*
+ * A client connection inside a worker (see sss_conn.h): the upgrade, the
+ * wslay glue, the send queue and the close paths.
+ *
+ * wslay is used for what it does well, parsing frames (masking, UTF-8,
+ * fragmentation, control frames, size limit) and answering control frames.
+ * Its send callback appends to our send queue and always accepts the whole
+ * length, so its frames never interleave with ours. Data frames we send are
+ * built by sss_ws_frame and queued by reference.
+ */
+#include "sss_conn.h"
+#include "sss_alloc.h"
+#include "sss_log.h"
+#include "sss_time.h"
+#include "sss_worker.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLOSE_GRACE_MS 2000 /* wait for the client's close reply at most this long */
+#define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
+
+static void hs_unlink(struct sss_conn *c)
+{
+    struct sss_worker *w = c->w;
+
+    if (c->state != SSS_CONN_HTTP)
+        return;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else if (w->hs_head == c)
+        w->hs_head = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else if (w->hs_tail == c)
+        w->hs_tail = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+}
+
+static void mark_dirty(struct sss_conn *c)
+{
+    if (!c->in_dirty && !c->dead) {
+        c->in_dirty = 1;
+        c->dirty_next = c->w->dirty;
+        c->w->dirty = c;
+    }
+}
+
+/* ---- the send queue ---- */
+
+static int q_grow(struct sss_conn *c)
+{
+    uint32_t ncap = c->qcap ? c->qcap * 2 : 8;
+    struct sss_outq_ent *n = sss_malloc(ncap * sizeof(*n));
+
+    if (!n)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->qlen; i++)
+        n[i] = c->q[(c->qhead + i) % c->qcap];
+    sss_free(c->q);
+    c->q = n;
+    c->qcap = ncap;
+    c->qhead = 0;
+    return 0;
+}
+
+static struct sss_outq_ent *q_at(struct sss_conn *c, uint32_t i)
+{
+    return &c->q[(c->qhead + i) % c->qcap];
+}
+
+static void note_high_water(struct sss_conn *c)
+{
+    struct sss_counters *ctr = c->w->ctr;
+
+    if ((uint64_t)c->qbytes > atomic_load_explicit(&ctr->sendq_high, memory_order_relaxed))
+        atomic_store_explicit(&ctr->sendq_high, c->qbytes, memory_order_relaxed);
+}
+
+/*
+ * Drop every queued frame that no sendmsg in flight refers to, so that a
+ * close frame can go out at once; used when the queue overflowed.
+ */
+static void q_drop_unsent(struct sss_conn *c)
+{
+    uint32_t keep = c->send_inflight ? c->iov_ents : 0;
+
+    if (!c->send_inflight && c->qlen && q_at(c, 0)->off)
+        keep = 1; /* a frame already partly on the wire must be finished */
+    while (c->qlen > keep) {
+        struct sss_outq_ent *e = q_at(c, c->qlen - 1);
+
+        c->qbytes -= e->b->len - e->off;
+        sss_buf_unref(e->b);
+        c->qlen--;
+    }
+}
+
+static void conn_overflow(struct sss_conn *c);
+
+/*
+ * Queue a frame, taking over the caller's reference to b. Past
+ * --max-send-queue (with something already queued: one frame always fits)
+ * the connection is too slow: its queue is dropped and it gets close 4008.
+ */
+static int queue_buf(struct sss_conn *c, struct sss_buf *b)
+{
+    struct sss_outq_ent *e;
+
+    if (c->dead || c->want_close) {
+        sss_buf_unref(b);
+        return -EPIPE;
+    }
+    if (c->qbytes && c->qbytes + b->len > c->w->cfg->max_send_queue) {
+        sss_buf_unref(b);
+        conn_overflow(c);
+        return SSS_EFULL;
+    }
+    if (c->qlen == c->qcap && q_grow(c) < 0) {
+        sss_buf_unref(b);
+        return -ENOMEM;
+    }
+    e = &c->q[(c->qhead + c->qlen++) % c->qcap];
+    e->b = b;
+    e->off = 0;
+    c->qbytes += b->len;
+    note_high_water(c);
+    mark_dirty(c);
+    return 0;
+}
+
+/* Copy small bytes (HTTP answers, wslay's control frames) into a private tail buffer. */
+static int queue_copy(struct sss_conn *c, const void *data, size_t len)
+{
+    struct sss_outq_ent *tail = c->qlen ? q_at(c, c->qlen - 1) : NULL;
+    struct sss_buf *b;
+
+    if (c->dead)
+        return -EPIPE;
+    /* Appending to a private buffer is safe even while it is being sent:
+     * the sendmsg covers only the bytes it had, and the completion's
+     * accounting sends the rest. */
+    if (tail && tail->b->ref == 1 && tail->b->cap - tail->b->len >= len) {
+        memcpy(tail->b->data + tail->b->len, data, len);
+        tail->b->len += (uint32_t)len;
+        c->qbytes += len;
+        mark_dirty(c);
+        return 0;
+    }
+    b = sss_buf_new(len > CTRL_BUF_SIZE ? len : CTRL_BUF_SIZE);
+    if (!b)
+        return -ENOMEM;
+    memcpy(b->data, data, len);
+    b->len = (uint32_t)len;
+    /* Control frames bypass the queue limit: they are small and a close must get out. */
+    if (c->qlen == c->qcap && q_grow(c) < 0) {
+        sss_buf_unref(b);
+        return -ENOMEM;
+    }
+    c->q[(c->qhead + c->qlen++) % c->qcap] = (struct sss_outq_ent){b, 0};
+    c->qbytes += len;
+    mark_dirty(c);
+    return 0;
+}
+
+void sss_conn_flush(struct sss_conn *c)
+{
+    struct io_uring_sqe *sqe;
+    uint32_t n = 0;
+
+    c->in_dirty = 0;
+    if (c->dead) {
+        sss_conn_maybe_free(c);
+        return;
+    }
+    if (c->send_inflight)
+        return;
+    if (c->qlen == 0) {
+        if (c->want_close)
+            sss_conn_kill(c);
+        return;
+    }
+    for (; n < c->qlen && n < SSS_CONN_IOV; n++) {
+        struct sss_outq_ent *e = q_at(c, n);
+
+        c->iov[n].iov_base = e->b->data + e->off;
+        c->iov[n].iov_len = e->b->len - e->off;
+    }
+    memset(&c->msg, 0, sizeof(c->msg));
+    c->msg.msg_iov = c->iov;
+    c->msg.msg_iovlen = n;
+    c->iov_ents = n;
+    sqe = sss_worker__sqe(c->w);
+    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
+    c->send_inflight = 1;
+}
+
+void sss_conn_on_sent(struct sss_conn *c, int res)
+{
+    size_t left = res > 0 ? (size_t)res : 0;
+
+    c->send_inflight = 0;
+    c->iov_ents = 0;
+    if (res < 0) {
+        sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror(-res));
+        sss_conn_kill(c);
+        sss_conn_maybe_free(c);
+        return;
+    }
+    sss_ctr_add(c->w->ctr, bytes_out, (uint64_t)res);
+    while (left && c->qlen) {
+        struct sss_outq_ent *e = q_at(c, 0);
+        size_t avail = e->b->len - e->off;
+
+        if (left < avail) {
+            e->off += (uint32_t)left;
+            c->qbytes -= left;
+            break;
+        }
+        left -= avail;
+        c->qbytes -= avail;
+        sss_buf_unref(e->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    if (c->dead) {
+        sss_conn_maybe_free(c);
+        return;
+    }
+    if (c->qlen || c->want_close)
+        mark_dirty(c);
+}
+
+/* ---- wslay glue ---- */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user_data)
+{
+    struct sss_conn *c = user_data;
+    size_t n = len < c->rx_len ? len : c->rx_len;
+
+    (void)flags;
+    if (n == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    memcpy(buf, c->rx, n);
+    c->rx += n;
+    c->rx_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user_data)
+{
+    struct sss_conn *c = user_data;
+
+    (void)flags;
+    if (queue_copy(c, data, len) < 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user_data)
+{
+    struct sss_conn *c = user_data;
+    struct sss_buf *b;
+
+    (void)ctx;
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return; /* wslay answers pings and closes itself */
+    sss_ctr_add(c->w->ctr, frames_in, 1);
+    if (c->w->cfg->echo) {
+        b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
+        if (!b) {
+            sss_conn_close(c, 1011, "out of memory", 0);
+            return;
+        }
+        if (queue_buf(c, b) == 0)
+            sss_ctr_add(c->w->ctr, frames_out, 1);
+    }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .on_msg_recv_callback = ws_msg_cb,
+};
+
+/* Let wslay write what it queued (pongs, closes) into our send queue. */
+static void ws_pump(struct sss_conn *c)
+{
+    if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
+        c->want_close = 1;
+        mark_dirty(c);
+        return;
+    }
+    /* Both closes exchanged, or reading stopped by an error wslay answered. */
+    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
+        c->want_close = 1;
+        mark_dirty(c);
+    }
+}
+
+static void conn_overflow(struct sss_conn *c)
+{
+    if (c->want_close || c->dead)
+        return;
+    sss_log_debug("conn", "send queue over %zu bytes fd=%d: closing 4008",
+                  c->w->cfg->max_send_queue, c->fd);
+    sss_ctr_add(c->w->ctr, closes_slow, 1);
+    q_drop_unsent(c);
+    sss_conn_close(c, SSS_WS_CLOSE_TOO_SLOW, "send queue overflow", 0);
+}
+
+static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
+{
+    int rc;
+
+    c->rx = data;
+    c->rx_len = len;
+    rc = wslay_event_recv(c->ws);
+    c->rx = NULL;
+    c->rx_len = 0;
+    if (c->dead)
+        return;
+    if (rc < 0) {
+        /* A frame-layer violation: wslay queued a close without a code. */
+        sss_log_debug("conn", "websocket error fd=%d rc=%d", c->fd, rc);
+        sss_ctr_add(c->w->ctr, closes_proto, 1);
+        if (wslay_event_want_write(c->ws))
+            (void)wslay_event_send(c->ws);
+        c->want_close = 1;
+        mark_dirty(c);
+        return;
+    }
+    if (!wslay_event_want_read(c->ws) && !wslay_event_get_close_sent(c->ws))
+        sss_ctr_add(c->w->ctr, closes_proto, 1);
+    ws_pump(c);
+}
+
+/* ---- the upgrade ---- */
+
+static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
+{
+    struct sss_worker *w = c->w;
+    char resp[512];
+    size_t n = sss_http_response(up, resp, sizeof(resp));
+
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+        return -ENOMEM;
+    wslay_event_config_set_max_recv_msg_length(c->ws, w->cfg->max_message_size);
+    if (queue_copy(c, resp, n) < 0)
+        return -ENOMEM;
+    hs_unlink(c);
+    c->state = SSS_CONN_WS;
+    sss_ctr_add(w->ctr, ws_open, 1);
+    sss_ctr_add(w->ctr, upgrades, 1);
+    sss_log_debug("conn", "upgraded fd=%d target=%s protocol=%s", c->fd, up->target,
+                  up->protocol[0] ? up->protocol : "-");
+    return 0;
+}
+
+static void reject(struct sss_conn *c, int status, const char *reason,
+                   const struct sss_http_upgrade *up)
+{
+    char resp[512];
+    size_t n = up ? sss_http_response(up, resp, sizeof(resp))
+                  : sss_http_error(status, reason, resp, sizeof(resp));
+
+    sss_ctr_add(c->w->ctr, http_rejects, 1);
+    sss_log_debug("conn", "upgrade refused fd=%d status=%d reason=\"%s\"", c->fd, status, reason);
+    if (n)
+        (void)queue_copy(c, resp, n);
+    c->want_close = 1;
+    mark_dirty(c);
+}
+
+static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
+{
+    struct sss_worker *w = c->w;
+    size_t limit = w->cfg->max_handshake_size + 1; /* one byte over decides 431 */
+    struct sss_http_upgrade up;
+    size_t take;
+
+    if (c->want_close)
+        return; /* answered already; ignore whatever else the client sends */
+    if (c->req_cap < limit) {
+        size_t ncap = c->req_len + len > 1024 ? limit : 1024;
+        char *n = sss_realloc(c->req, ncap);
+
+        if (!n) {
+            reject(c, 500, "out of memory", NULL);
+            return;
+        }
+        c->req = n;
+        c->req_cap = (uint32_t)ncap;
+    }
+    take = c->req_cap - c->req_len < len ? c->req_cap - c->req_len : len;
+    memcpy(c->req + c->req_len, data, take);
+    c->req_len += (uint32_t)take;
+    if (sss_http_upgrade_parse(c->req, c->req_len, &w->policy, &up) == 0)
+        return;
+    if (up.status != 101) {
+        reject(c, up.status, up.reason, &up);
+        return;
+    }
+    if (c->reject) {
+        reject(c, 503, "server is at its connection limit", NULL);
+        return;
+    }
+    if (upgrade(c, &up) < 0) {
+        reject(c, 500, "out of memory", NULL);
+        return;
+    }
+    /* WebSocket bytes that came in the same packets as the request head,
+     * then whatever of this completion did not fit the request buffer. */
+    if (c->req_len > up.consumed)
+        feed_ws(c, (const uint8_t *)c->req + up.consumed, c->req_len - up.consumed);
+    if (!c->dead && take < len)
+        feed_ws(c, data + take, len - take);
+    sss_free(c->req);
+    c->req = NULL;
+    c->req_len = c->req_cap = 0;
+}
+
+/* ---- lifetime ---- */
+
+struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
+{
+    struct sss_conn *c = sss_calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->w = w;
+    c->fd = fd;
+    c->state = SSS_CONN_HTTP;
+    c->opened_ms = c->last_rx_ms = w->now_ms;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    c->hs_prev = w->hs_tail;
+    if (w->hs_tail)
+        w->hs_tail->hs_next = c;
+    else
+        w->hs_head = c;
+    w->hs_tail = c;
+    w->nconns++;
+    sss_ctr_add(w->ctr, conns_open, 1);
+    sss_ctr_add(w->ctr, conns_accepted, 1);
+    return c;
+}
+
+void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->dead)
+        return;
+    c->last_rx_ms = c->w->now_ms;
+    c->pinged = 0;
+    sss_ctr_add(c->w->ctr, bytes_in, len);
+    if (c->state == SSS_CONN_HTTP)
+        on_http_data(c, data, len);
+    else if (!c->want_close)
+        feed_ws(c, data, len);
+}
+
+void sss_conn_on_eof(struct sss_conn *c)
+{
+    /* Nothing more will be read. What is queued may still matter to a client
+     * that half-closed, but a WebSocket peer that closed TCP is gone. */
+    sss_conn_kill(c);
+}
+
+void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64_t deadline_ms)
+{
+    if (c->dead)
+        return;
+    if (c->state != SSS_CONN_WS) {
+        sss_conn_kill(c);
+        return;
+    }
+    if (!wslay_event_get_close_sent(c->ws)) {
+        (void)wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
+        ws_pump(c);
+    }
+    c->deadline_ms = deadline_ms ? deadline_ms : c->w->now_ms + CLOSE_GRACE_MS;
+    mark_dirty(c);
+}
+
+void sss_conn_tick(struct sss_conn *c, int64_t now)
+{
+    const struct sss_cfg *cfg = c->w->cfg;
+    int64_t silent = now - c->last_rx_ms;
+
+    if (c->dead)
+        return;
+    if (c->deadline_ms && now >= c->deadline_ms) {
+        sss_log_debug("conn", "close deadline passed fd=%d", c->fd);
+        sss_conn_kill(c);
+        return;
+    }
+    if (c->state != SSS_CONN_WS || c->want_close || wslay_event_get_close_sent(c->ws))
+        return;
+    if (cfg->idle_timeout_ms && silent >= cfg->idle_timeout_ms) {
+        sss_log_debug("conn", "idle for %lld ms fd=%d: closing", (long long)silent, c->fd);
+        sss_ctr_add(c->w->ctr, closes_idle, 1);
+        sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "idle timeout", 0);
+        return;
+    }
+    if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
+        struct wslay_event_msg ping = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
+
+        c->pinged = 1;
+        if (wslay_event_queue_msg(c->ws, &ping) == 0)
+            ws_pump(c);
+    }
+}
+
+void sss_conn_kill(struct sss_conn *c)
+{
+    struct sss_worker *w = c->w;
+    struct io_uring_sqe *sqe;
+
+    if (c->dead)
+        return;
+    hs_unlink(c);
+    c->dead = 1;
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->recv_armed) {
+        sqe = sss_worker__sqe(w);
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_RECV, 0);
+        io_uring_sqe_set_data64(sqe, SSS_OP_IGNORE);
+    }
+    if (c->state == SSS_CONN_WS)
+        sss_ctr_add(w->ctr, ws_open, -1);
+    sss_conn_maybe_free(c);
+}
+
+void sss_conn_maybe_free(struct sss_conn *c)
+{
+    struct sss_worker *w = c->w;
+
+    if (!c->dead || c->recv_armed || c->send_inflight || c->in_dirty)
+        return;
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    while (c->qlen) {
+        sss_buf_unref(q_at(c, 0)->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    sss_free(c->q);
+    sss_free(c->req);
+    if (c->ws)
+        wslay_event_context_free(c->ws);
+    w->nconns--;
+    sss_ctr_add(w->ctr, conns_open, -1);
+    sss_free(c);
+}

@@ -1,0 +1,103 @@
+/*
+ * One client connection inside a worker: its socket, its upgrade request,
+ * its wslay context once upgraded, and its send queue of shared frames.
+ *
+ * Life of a connection:
+ *   HTTP   reading the upgrade request (handshake timeout, size limit)
+ *   WS     upgraded; wslay parses frames, answers pings and closes
+ *   then   want_close: flush what is queued, then kill
+ *   dead   shutdown(2) done; the struct is freed once no submission of
+ *          its own is still in the kernel (recv ended, send completed)
+ */
+#ifndef SSS_CONN_H
+#define SSS_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <wslay/wslay.h>
+
+#include "sss_buf.h"
+#include "sss_ws.h"
+
+struct sss_worker;
+
+#define SSS_CONN_IOV 64 /* frames per sendmsg */
+
+struct sss_outq_ent {
+    struct sss_buf *b; /* one reference held */
+    uint32_t off;      /* bytes of b already sent */
+};
+
+enum sss_conn_state {
+    SSS_CONN_HTTP = 0,
+    SSS_CONN_WS,
+};
+
+struct sss_conn {
+    struct sss_worker *w; /* borrowed */
+    int fd;
+    uint8_t state;           /* enum sss_conn_state */
+    uint8_t recv_armed;      /* a multishot recv is in the kernel */
+    uint8_t send_inflight;   /* a sendmsg is in the kernel */
+    uint8_t in_dirty;        /* on the worker's dirty list */
+    uint8_t want_close;      /* kill once the send queue is empty */
+    uint8_t dead;            /* shutdown done; waiting for completions */
+    uint8_t reject;          /* answer 503 whatever the request (over the limit) */
+    uint8_t pinged;          /* a ping went out since the last bytes in */
+    int64_t opened_ms;
+    int64_t last_rx_ms;
+    int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
+
+    char *req; /* upgrade request bytes (owned), until upgraded */
+    uint32_t req_len, req_cap;
+
+    wslay_event_context_ptr ws; /* owned, once upgraded */
+    const uint8_t *rx;          /* bytes being fed to wslay (borrowed for one call) */
+    size_t rx_len;
+
+    struct sss_outq_ent *q; /* ring of queued frames (owned) */
+    uint32_t qhead, qlen, qcap;
+    size_t qbytes;     /* unsent bytes in the queue */
+    uint32_t iov_ents; /* queue entries covered by the sendmsg in flight */
+    struct msghdr msg; /* of the sendmsg in flight */
+    struct iovec iov[SSS_CONN_IOV];
+
+    struct sss_conn *prev, *next;       /* worker's list of all connections */
+    struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
+    struct sss_conn *dirty_next;
+};
+
+/* A new connection for an accepted socket; NULL on ENOMEM (caller closes fd). */
+struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);
+
+/* Bytes arrived (one recv completion). */
+void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len);
+
+/* The peer closed its side or the socket failed: no more bytes will come. */
+void sss_conn_on_eof(struct sss_conn *c);
+
+/* A sendmsg completed with res (bytes sent or -errno). */
+void sss_conn_on_sent(struct sss_conn *c, int res);
+
+/*
+ * Start a WebSocket close with code and reason: flush, send the close, wait
+ * (until deadline_ms) for the client's close, then kill. Connections still
+ * in HTTP are simply killed.
+ */
+void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64_t deadline_ms);
+
+/* Periodic check (about once a second): idle pings, idle close, deadlines. */
+void sss_conn_tick(struct sss_conn *c, int64_t now_ms);
+
+/* Shut the socket down now; the struct goes when its completions are in. */
+void sss_conn_kill(struct sss_conn *c);
+
+/* Free the struct if it is dead and nothing of it is left in the kernel. */
+void sss_conn_maybe_free(struct sss_conn *c);
+
+/* Build and submit the sendmsg for this connection's queue (loop turn end). */
+void sss_conn_flush(struct sss_conn *c);
+
+#endif

@@ -1,0 +1,418 @@
+/*
+ * The worker's io_uring loop (see sss_worker.h for what each completion
+ * means). One loop turn: submit every connection's pending frames as one
+ * sendmsg each, sleep in io_uring until something completes, handle the
+ * completions. Under load a turn costs one io_uring_enter, whatever the
+ * number of messages.
+ */
+#include "sss_worker.h"
+#include "sss_alloc.h"
+#include "sss_conn.h"
+#include "sss_log.h"
+#include "sss_time.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define BUF_GROUP 0
+#define TICK_MS 200
+#define SWEEP_MS 1000
+
+struct io_uring_sqe *sss_worker__sqe(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+    while (!sqe) {
+        /* The submission queue is full: hand what it holds to the kernel. */
+        int rc = io_uring_submit(&w->ring);
+
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            sss_log_error("worker", "io_uring_submit: %s", strerror(-rc));
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+static void arm_accept(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe;
+
+    if (w->accept_armed || w->listen_fd < 0)
+        return;
+    sqe = sss_worker__sqe(w);
+    io_uring_prep_multishot_accept(sqe, w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, SSS_OP_ACCEPT);
+    w->accept_armed = 1;
+}
+
+static void arm_recv(struct sss_worker *w, struct sss_conn *c)
+{
+    struct io_uring_sqe *sqe = sss_worker__sqe(w);
+
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUF_GROUP;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_RECV);
+    c->recv_armed = 1;
+}
+
+static void arm_timer(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe = sss_worker__sqe(w);
+
+    w->tick.tv_sec = 0;
+    w->tick.tv_nsec = TICK_MS * 1000000L;
+    io_uring_prep_timeout(sqe, &w->tick, 0, 0);
+    io_uring_sqe_set_data64(sqe, SSS_OP_TIMER);
+}
+
+static void arm_signal(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe = sss_worker__sqe(w);
+
+    io_uring_prep_read(sqe, w->signal_fd, &w->siginfo, sizeof(w->siginfo), 0);
+    io_uring_sqe_set_data64(sqe, SSS_OP_SIGNAL);
+}
+
+static int setup_ring(struct sss_worker *w)
+{
+    struct io_uring_params p;
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+    p.cq_entries = (unsigned)w->cfg->ring_entries * 8;
+    rc = io_uring_queue_init_params((unsigned)w->cfg->ring_entries, &w->ring, &p);
+    if (rc == -EINVAL) {
+        /* An older kernel: the same loop works without the task-run hints. */
+        memset(&p, 0, sizeof(p));
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = (unsigned)w->cfg->ring_entries * 8;
+        rc = io_uring_queue_init_params((unsigned)w->cfg->ring_entries, &w->ring, &p);
+    }
+    if (rc < 0) {
+        sss_log_error("worker", "io_uring_queue_init: %s", strerror(-rc));
+        return rc;
+    }
+    if (!(p.features & IORING_FEAT_NODROP))
+        sss_log_warn("worker", "kernel may drop completions under overload (no FEAT_NODROP)");
+    return 0;
+}
+
+/* liburing 2.3 has no io_uring_setup_buf_ring: map the ring ourselves and register it. */
+static int setup_buffers(struct sss_worker *w)
+{
+    struct io_uring_buf_reg reg;
+    size_t bsize = w->cfg->io_buffer_size;
+    unsigned n = (unsigned)w->cfg->io_buffers;
+    int rc;
+
+    w->nbufs = n;
+    w->br_size = n * sizeof(struct io_uring_buf);
+    w->br = mmap(NULL, w->br_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (w->br == MAP_FAILED) {
+        w->br = NULL;
+        return -errno;
+    }
+    w->bufs = sss_malloc(n * bsize);
+    if (!w->bufs)
+        return -ENOMEM;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)w->br;
+    reg.ring_entries = n;
+    reg.bgid = BUF_GROUP;
+    rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
+    if (rc < 0) {
+        sss_log_error("worker", "io_uring_register_buf_ring: %s", strerror(-rc));
+        return rc;
+    }
+    io_uring_buf_ring_init(w->br);
+    for (unsigned i = 0; i < n; i++)
+        io_uring_buf_ring_add(w->br, w->bufs + i * bsize, (unsigned)bsize, (unsigned short)i,
+                              io_uring_buf_ring_mask(n), (int)i);
+    io_uring_buf_ring_advance(w->br, (int)n);
+    return 0;
+}
+
+static void return_buffer(struct sss_worker *w, unsigned bid)
+{
+    size_t bsize = w->cfg->io_buffer_size;
+
+    io_uring_buf_ring_add(w->br, w->bufs + bid * bsize, (unsigned)bsize, (unsigned short)bid,
+                          io_uring_buf_ring_mask(w->nbufs), 0);
+    io_uring_buf_ring_advance(w->br, 1);
+}
+
+static int setup_signals(struct sss_worker *w)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    w->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (w->signal_fd < 0)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    /* A worker whose master is gone serves nobody's plan: drain. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    return 0;
+}
+
+static void start_drain(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe;
+
+    if (w->draining)
+        return;
+    w->draining = 1;
+    w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+    sss_log_info("worker", "draining connections=%ld timeout_ms=%lld", w->nconns,
+                 (long long)w->cfg->drain_timeout_ms);
+    if (w->accept_armed) {
+        sqe = sss_worker__sqe(w);
+        io_uring_prep_cancel64(sqe, SSS_OP_ACCEPT, 0);
+        io_uring_sqe_set_data64(sqe, SSS_OP_IGNORE);
+    }
+    if (w->listen_fd >= 0) {
+        /* Connections still in this listener's queue are reset by the kernel;
+         * the master closed its copy of the socket before signalling us. */
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    for (struct sss_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        sss_conn_close(c, 1001, "server shutting down", w->drain_deadline_ms);
+    }
+}
+
+static void on_accept(struct sss_worker *w, struct io_uring_cqe *cqe)
+{
+    const struct sss_cfg *cfg = w->cfg;
+    struct sss_conn *c;
+    int one = 1;
+
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        w->accept_armed = 0;
+    if (cqe->res < 0) {
+        if (cqe->res == -ECANCELED || w->draining)
+            return;
+        if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS ||
+            cqe->res == -ENOMEM) {
+            /* Out of descriptors: leave the rest in the backlog and retry at the next tick. */
+            if (w->now_ms - w->last_emfile_log_ms > 10000) {
+                sss_log_warn("worker", "accept: %s connections=%ld (limit reached; retrying)",
+                             strerror(-cqe->res), w->nconns);
+                w->last_emfile_log_ms = w->now_ms;
+            }
+            return;
+        }
+        sss_log_warn("worker", "accept: %s", strerror(-cqe->res));
+        return;
+    }
+    if (w->draining) {
+        close(cqe->res);
+        return;
+    }
+    setsockopt(cqe->res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c = sss_conn_create(w, cqe->res);
+    if (!c) {
+        close(cqe->res);
+        return;
+    }
+    /* Over the host's connection limit, or close to this process's
+     * open-file limit: read the request, then answer 503. */
+    if (sss_shm_total_conns(w->shm) > cfg->max_connections || w->nconns > cfg->fd_limit - 64) {
+        c->reject = 1;
+        sss_log_debug("worker", "over the connection limit: will answer 503 fd=%d", c->fd);
+    }
+    arm_recv(w, c);
+    if (!w->accept_armed && !w->draining)
+        arm_accept(w);
+}
+
+static void on_recv(struct sss_worker *w, struct sss_conn *c, struct io_uring_cqe *cqe)
+{
+    int more = cqe->flags & IORING_CQE_F_MORE;
+
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+        if (cqe->res > 0)
+            sss_conn_on_data(c, w->bufs + bid * w->cfg->io_buffer_size, (size_t)cqe->res);
+        return_buffer(w, bid);
+    }
+    if (more)
+        return;
+    c->recv_armed = 0;
+    if (c->dead) {
+        sss_conn_maybe_free(c);
+        return;
+    }
+    if (cqe->res == -ENOBUFS) {
+        /* Every receive buffer was in use: the multishot ended; arm it again. */
+        arm_recv(w, c);
+        return;
+    }
+    if (cqe->res > 0) {
+        arm_recv(w, c); /* the kernel may end a multishot at any time */
+        return;
+    }
+    if (cqe->res < 0 && cqe->res != -ECONNRESET && cqe->res != -ECANCELED)
+        sss_log_debug("worker", "recv fd=%d: %s", c->fd, strerror(-cqe->res));
+    sss_conn_on_eof(c);
+}
+
+static void on_tick(struct sss_worker *w)
+{
+    int64_t now = w->now_ms;
+
+    /* Handshakes are kept oldest first, so only the head can be late. */
+    while (w->hs_head && now - w->hs_head->opened_ms >= w->cfg->handshake_timeout_ms) {
+        sss_log_debug("worker", "handshake timeout fd=%d", w->hs_head->fd);
+        sss_conn_kill(w->hs_head);
+    }
+    if (now >= w->next_sweep_ms || w->draining) {
+        w->next_sweep_ms = now + SWEEP_MS;
+        for (struct sss_conn *c = w->conns, *next; c; c = next) {
+            next = c->next;
+            sss_conn_tick(c, now);
+        }
+    }
+    if (!w->accept_armed && !w->draining)
+        arm_accept(w);
+    arm_timer(w);
+}
+
+static void on_signal(struct sss_worker *w, struct io_uring_cqe *cqe)
+{
+    if (cqe->res == (int)sizeof(w->siginfo)) {
+        int sig = (int)w->siginfo.ssi_signo;
+
+        if (sig == SIGTERM || sig == SIGINT)
+            start_drain(w);
+        else
+            sss_log_info("worker", "ignoring signal %d (%s)", sig, strsignal(sig));
+    }
+    arm_signal(w);
+}
+
+static void handle_cqe(struct sss_worker *w, struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    struct sss_conn *c = (struct sss_conn *)(uintptr_t)(ud & ~SSS_OP_MASK);
+
+    switch ((enum sss_op)(ud & SSS_OP_MASK)) {
+    case SSS_OP_ACCEPT:
+        on_accept(w, cqe);
+        break;
+    case SSS_OP_RECV:
+        on_recv(w, c, cqe);
+        break;
+    case SSS_OP_SEND:
+        sss_conn_on_sent(c, cqe->res);
+        break;
+    case SSS_OP_TIMER:
+        on_tick(w);
+        break;
+    case SSS_OP_SIGNAL:
+        on_signal(w, cqe);
+        break;
+    case SSS_OP_IGNORE:
+        break;
+    }
+}
+
+/* Submit one sendmsg per connection that queued frames during this turn. */
+static void flush_dirty(struct sss_worker *w)
+{
+    while (w->dirty) {
+        struct sss_conn *c = w->dirty;
+
+        w->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        sss_conn_flush(c);
+    }
+}
+
+static void worker_fini(struct sss_worker *w)
+{
+    io_uring_queue_exit(&w->ring);
+    if (w->br)
+        munmap(w->br, w->br_size);
+    sss_free(w->bufs);
+    if (w->signal_fd >= 0)
+        close(w->signal_fd);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+}
+
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm)
+{
+    static const char *const no_subprotocols[] = {NULL};
+    struct sss_worker w;
+    char role[16];
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.id = id;
+    w.cfg = cfg;
+    w.shm = shm;
+    w.ctr = sss_shm_counters(shm, (unsigned)id);
+    w.listen_fd = listen_fd;
+    w.signal_fd = -1;
+    w.policy.path = cfg->path;
+    w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
+    w.policy.max_size = cfg->max_handshake_size;
+    w.policy.subprotocols = no_subprotocols;
+    snprintf(role, sizeof(role), "w%d", id);
+    sss_log_setup((enum sss_log_level)cfg->log_level, role);
+    atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
+
+    if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
+        (rc = setup_buffers(&w)) < 0) {
+        sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
+        worker_fini(&w);
+        return 1;
+    }
+    w.now_ms = sss_now_ms();
+    w.next_sweep_ms = w.now_ms + SWEEP_MS;
+    arm_signal(&w);
+    arm_timer(&w);
+    arm_accept(&w);
+    sss_log_info("worker", "started pid=%d", (int)getpid());
+
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+
+        flush_dirty(&w);
+        rc = io_uring_submit_and_wait(&w.ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
+            sss_log_error("worker", "io_uring_submit_and_wait: %s", strerror(-rc));
+            break;
+        }
+        w.now_ms = sss_now_ms();
+        io_uring_for_each_cqe(&w.ring, head, cqe)
+        {
+            handle_cqe(&w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&w.ring, n);
+        if (w.draining && (w.nconns == 0 || w.now_ms >= w.drain_deadline_ms))
+            break;
+    }
+    if (w.nconns)
+        sss_log_warn("worker", "drain timeout with %ld connections left", w.nconns);
+    sss_log_info("worker", "exiting");
+    worker_fini(&w);
+    return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * A worker process: one thread, one io_uring ring, its own SO_REUSEPORT
+ * listener, and every connection the kernel hands that listener. It sleeps
+ * only in io_uring_submit_and_wait; everything it does is a completion:
+ *
+ *   accept (multishot)  -> a new struct sss_conn, then a multishot recv on it
+ *   recv (multishot)    -> bytes in a provided buffer: HTTP upgrade, then wslay
+ *   send (sendmsg)      -> one per connection in flight, covering every frame
+ *                          queued for it when the loop turn ended
+ *   timeout             -> the tick: handshake timeouts, idle pings, deadlines
+ *   read on a signalfd  -> SIGTERM/SIGINT: drain (close 1001 to everyone)
+ *
+ * Below this file nothing knows that processes exist: the master gives a
+ * worker its id, its listening socket and the shared memory, then calls
+ * sss_worker_run in the child.
+ */
+#ifndef SSS_WORKER_H
+#define SSS_WORKER_H
+
+#include <liburing.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "sss_cfg.h"
+#include "sss_http.h"
+#include "sss_shm.h"
+
+struct sss_conn;
+
+struct sss_worker {
+    int id;                     /* 0..n-1, shown in log lines as w<id> */
+    const struct sss_cfg *cfg;  /* borrowed from the master */
+    struct sss_counters *ctr;   /* borrowed: this worker's slot in shared memory */
+    struct sss_shm *shm;        /* borrowed: the host segment */
+    struct io_uring ring;       /* owned */
+    int listen_fd;              /* owned after fork; -1 once draining */
+    int signal_fd;              /* owned */
+    struct signalfd_siginfo siginfo; /* target of the pending signalfd read */
+    struct __kernel_timespec tick;   /* target of the pending timeout */
+
+    struct io_uring_buf_ring *br; /* provided receive buffers (owned mapping) */
+    uint8_t *bufs;                /* io_buffers x io_buffer_size bytes */
+    size_t br_size;               /* bytes of the br mapping */
+    unsigned nbufs;
+
+    struct sss_http_policy policy;
+    struct sss_conn *conns;         /* every live connection (doubly linked) */
+    struct sss_conn *hs_head, *hs_tail; /* handshaking, oldest first */
+    struct sss_conn *dirty;         /* connections with bytes to send this turn */
+    long nconns;
+
+    int accept_armed;
+    int draining;
+    int64_t drain_deadline_ms;
+    int64_t now_ms;      /* cached at each loop turn */
+    int64_t next_sweep_ms;
+    int64_t last_emfile_log_ms;
+};
+
+/*
+ * Run worker `id` in the current (child) process until it is drained.
+ * listen_fd is its own listening socket. Returns the process exit status.
+ */
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm);
+
+/* ---- shared between sss_worker.c and sss_conn.c (double underscore: internal) ---- */
+
+/* user_data tags of our submissions; the low bits of an aligned pointer carry them. */
+enum sss_op {
+    SSS_OP_IGNORE = 0, /* cancels: nothing to do on completion */
+    SSS_OP_ACCEPT = 1,
+    SSS_OP_RECV = 2,
+    SSS_OP_SEND = 3,
+    SSS_OP_TIMER = 4,
+    SSS_OP_SIGNAL = 5,
+};
+#define SSS_OP_MASK 7ULL
+
+/* A free submission queue entry, submitting what is queued if the ring is full. */
+struct io_uring_sqe *sss_worker__sqe(struct sss_worker *w);
+
+#endif

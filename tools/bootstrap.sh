@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install whatever this machine lacks to build and test sss, and nothing
+# more: Debian packages (apt-get), the Python test clients in .venv (pip), the
+# Node test clients (npm) and the Autobahn testsuite. Safe to run again: each
+# step checks first. `make run` calls it with --build-only, `make test` with
+# no argument.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp)
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv)
+
+missing=()
+need() {
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+}
+need "${BUILD_PKGS[@]}"
+[ "${1:-}" = "--build-only" ] || need "${TEST_PKGS[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+[ "${1:-}" = "--build-only" ] && exit 0
+
+# Python clients for the integration tests (pinned in tests/requirements.txt).
+PY=${SSS_PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import websockets' 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+fi
+
+# Node clients (ws), pinned by the lock file.
+if [ ! -d tests/integration/node/node_modules/ws ]; then
+    echo "bootstrap: npm install in tests/integration/node"
+    (cd tests/integration/node && npm ci --no-audit --no-fund --silent)
+fi
+
+# The Autobahn testsuite, in a venv of its own (it needs a Python 3 port).
+if [ -x tools/autobahn/install.sh ]; then
+    tools/autobahn/install.sh "$ROOT/.venv-autobahn"
+fi
