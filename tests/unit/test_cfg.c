@@ -1,0 +1,151 @@
+/* Unit tests of the flag table and parser (src/common/sss_cfg.c). */
+#include "sss_cfg.h"
+#include "sss_log.h"
+#include "sss_test.h"
+
+#include <stdlib.h>
+
+static FILE *sink(void)
+{
+    static FILE *f;
+
+    if (!f)
+        f = fopen("/dev/null", "w");
+    return f;
+}
+
+static int parse(struct sss_cfg *cfg, char **envp, int argc, char **argv)
+{
+    sss_cfg_defaults(cfg);
+    return sss_cfg_parse(cfg, argc, argv, envp, sink(), sink());
+}
+
+static void test_defaults(void)
+{
+    struct sss_cfg cfg;
+    char *argv[] = {"sss-server"};
+
+    CHECK_EQ_INT(parse(&cfg, NULL, 1, argv), 0);
+    CHECK_EQ_STR(cfg.host, "0.0.0.0");
+    CHECK_EQ_INT(cfg.port, 8080);
+    CHECK_EQ_INT(cfg.workers, 0);
+    CHECK_EQ_STR(cfg.path, "/");
+    CHECK_EQ_INT(cfg.echo, 0);
+    CHECK_EQ_INT(cfg.handshake_timeout_ms, 5000);
+    CHECK_EQ_INT(cfg.max_handshake_size, 8192);
+    CHECK_EQ_INT(cfg.max_message_size, 1 << 20);
+    CHECK_EQ_INT(cfg.idle_timeout_ms, 60000);
+    CHECK_EQ_INT(cfg.log_level, SSS_LOG_INFO);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 4, 20000, sink()), 0);
+    CHECK_EQ_INT(cfg.workers, 4);
+    CHECK_EQ_INT(cfg.max_connections, 4L * (20000 - 64));
+    CHECK_EQ_INT(cfg.origin_count, 0);
+}
+
+static void test_flags_and_env(void)
+{
+    struct sss_cfg cfg;
+    char *envp[] = {"SSS_PORT=9000", "SSS_MAX_MESSAGE_SIZE=64k", "SSS_ECHO=true", "HOME=/x",
+                    "SSS_UNKNOWN_THING=1", NULL};
+    char *argv[] = {"sss-server", "--port", "9001", "--idle-timeout=2m", "--log-level",
+                    "debug", "--allowed-origins", " http://a.example , http://b.example,,"};
+
+    CHECK_EQ_INT(parse(&cfg, envp, 8, argv), 0);
+    CHECK_EQ_INT(cfg.port, 9001); /* the flag wins over the environment */
+    CHECK_EQ_INT(cfg.max_message_size, 65536);
+    CHECK_EQ_INT(cfg.echo, 1);
+    CHECK_EQ_INT(cfg.idle_timeout_ms, 120000);
+    CHECK_EQ_INT(cfg.log_level, SSS_LOG_DEBUG);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), 0);
+    CHECK_EQ_INT(cfg.origin_count, 2);
+    CHECK_EQ_STR(cfg.origins[0], "http://a.example");
+    CHECK_EQ_STR(cfg.origins[1], "http://b.example");
+    CHECK(cfg.origins[2] == NULL);
+}
+
+static void test_errors(void)
+{
+    struct sss_cfg cfg;
+    char *bad[][3] = {
+        {"sss-server", "--port", "abc"},        {"sss-server", "--port", "70000"},
+        {"sss-server", "--nope", "1"},          {"sss-server", "--max-message-size", "12q"},
+        {"sss-server", "--idle-timeout", "5h"}, {"sss-server", "--echo=maybe", ""},
+        {"sss-server", "--log-level", "loud"},  {"sss-server", "stray", ""},
+        {"sss-server", "--workers", "-1"},      {"sss-server", "--max-message-size", "-5"},
+    };
+    char *envp[] = {"SSS_WORKERS=many", NULL};
+    char *noval[] = {"sss-server", "--port"};
+    char *ok[] = {"sss-server"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int argc = bad[i][2][0] ? 3 : 2;
+
+        CHECK_EQ_INT(parse(&cfg, NULL, argc, bad[i]), SSS_EINVAL);
+    }
+    CHECK_EQ_INT(parse(&cfg, NULL, 2, noval), SSS_EINVAL);
+    CHECK_EQ_INT(parse(&cfg, envp, 1, ok), SSS_EINVAL);
+}
+
+static void test_finish_errors(void)
+{
+    struct sss_cfg cfg;
+    char *path[] = {"sss-server", "--path", "ws"};
+    char *bufs[] = {"sss-server", "--io-buffers", "100"};
+    char *ok[] = {"sss-server"};
+
+    CHECK_EQ_INT(parse(&cfg, NULL, 3, path), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+    CHECK_EQ_INT(parse(&cfg, NULL, 3, bufs), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+    CHECK_EQ_INT(parse(&cfg, NULL, 1, ok), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 50, sink()), SSS_EINVAL); /* fd limit too low */
+}
+
+static void test_units(void)
+{
+    int64_t ms;
+    size_t sz;
+
+    CHECK(sss_cfg_parse_duration("250ms", &ms) == 0 && ms == 250);
+    CHECK(sss_cfg_parse_duration("1.5s", &ms) == 0 && ms == 1500);
+    CHECK(sss_cfg_parse_duration("2m", &ms) == 0 && ms == 120000);
+    CHECK(sss_cfg_parse_duration("40", &ms) == 0 && ms == 40);
+    CHECK(sss_cfg_parse_duration("", &ms) < 0);
+    CHECK(sss_cfg_parse_duration("-1s", &ms) < 0);
+    CHECK(sss_cfg_parse_duration("1d", &ms) < 0);
+    CHECK(sss_cfg_parse_size("64k", &sz) == 0 && sz == 65536);
+    CHECK(sss_cfg_parse_size("1M", &sz) == 0 && sz == 1048576);
+    CHECK(sss_cfg_parse_size("2gb", &sz) == 0 && sz == 2147483648UL);
+    CHECK(sss_cfg_parse_size("100", &sz) == 0 && sz == 100);
+    CHECK(sss_cfg_parse_size("k", &sz) < 0);
+    CHECK(sss_cfg_parse_size("1kx", &sz) < 0);
+    CHECK(sss_cfg_parse_size("99999999999999999999", &sz) < 0);
+}
+
+static void test_help(void)
+{
+    struct sss_cfg cfg;
+    char *argv[] = {"sss-server", "--help"};
+    char *ver[] = {"sss-server", "--version"};
+    char buf[16384] = {0};
+    FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+    sss_cfg_defaults(&cfg);
+    CHECK_EQ_INT(sss_cfg_parse(&cfg, 2, argv, NULL, f, sink()), 1);
+    fclose(f);
+    CHECK(strstr(buf, "--max-connections") != NULL);
+    CHECK(strstr(buf, "SSS_MAX_SEND_QUEUE") != NULL);
+    CHECK(strstr(buf, "default: 5s") != NULL);
+    CHECK_EQ_INT(parse(&cfg, NULL, 2, ver), 1);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_flags_and_env();
+    test_errors();
+    test_finish_errors();
+    test_units();
+    test_help();
+    return sss_test_done();
+}
