@@ -281,8 +281,11 @@ void sss_cfg_print_markdown(FILE *out)
     fprintf(out, "| flag | environment | default | meaning |\n|---|---|---|---|\n");
     for (size_t i = 0; i < NFLAGS; i++) {
         env_name(flags[i].name, env, sizeof(env));
-        fprintf(out, "| `--%s` | `%s` | `%s` | %s |\n", flags[i].name, env,
-                flags[i].def[0] ? flags[i].def : "", flags[i].help);
+        if (flags[i].def[0])
+            fprintf(out, "| `--%s` | `%s` | `%s` | %s |\n", flags[i].name, env, flags[i].def,
+                    flags[i].help);
+        else
+            fprintf(out, "| `--%s` | `%s` | (empty) | %s |\n", flags[i].name, env, flags[i].help);
     }
 }
 
@@ -309,6 +312,10 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
 
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             print_help(out);
+            return 1;
+        }
+        if (!strcmp(a, "--help-markdown")) {
+            sss_cfg_print_markdown(out); /* the README's flags table */
             return 1;
         }
         if (!strcmp(a, "--version")) {

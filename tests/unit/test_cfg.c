@@ -139,8 +139,37 @@ static void test_help(void)
     CHECK_EQ_INT(parse(&cfg, NULL, 2, ver), 1);
 }
 
+/* Every row of the flags table must appear verbatim in the README. */
+static void test_readme_table(void)
+{
+    char table[16384] = {0}, *readme, *line, *save = NULL;
+    FILE *f = fmemopen(table, sizeof(table) - 1, "w"), *r;
+    long n;
+
+    sss_cfg_print_markdown(f);
+    fclose(f);
+    r = fopen(SSS_SOURCE_DIR "/README.md", "r");
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    fseek(r, 0, SEEK_END);
+    n = ftell(r);
+    fseek(r, 0, SEEK_SET);
+    readme = calloc(1, (size_t)n + 1);
+    CHECK(fread(readme, 1, (size_t)n, r) == (size_t)n);
+    fclose(r);
+    for (line = strtok_r(table, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!strstr(readme, line))
+            fprintf(stderr, "README.md lacks the flags row: %s\n(run sss-server --help-markdown)\n",
+                    line);
+        CHECK(strstr(readme, line) != NULL);
+    }
+    free(readme);
+}
+
 int main(void)
 {
+    test_readme_table();
     test_defaults();
     test_flags_and_env();
     test_errors();
