@@ -272,9 +272,10 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     struct sss_conn *c = user_data;
     struct sss_buf *b;
 
-    (void)ctx;
     if (wslay_is_ctrl_frame(arg->opcode))
         return; /* wslay answers pings and closes itself */
+    if (wslay_event_get_close_sent(ctx) || c->want_close)
+        return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
     if (c->w->cfg->echo) {
         b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
@@ -296,6 +297,8 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* Let wslay write what it queued (pongs, closes) into our send queue. */
 static void ws_pump(struct sss_conn *c)
 {
+    if (c->in_recv)
+        return; /* inside wslay_event_recv: feed_ws pumps when it returns */
     if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
         c->want_close = 1;
         mark_dirty(c);
@@ -325,7 +328,9 @@ static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
 
     c->rx = data;
     c->rx_len = len;
+    c->in_recv = 1;
     rc = wslay_event_recv(c->ws);
+    c->in_recv = 0;
     c->rx = NULL;
     c->rx_len = 0;
     if (c->dead)
@@ -473,8 +478,13 @@ void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len)
 
 void sss_conn_on_eof(struct sss_conn *c)
 {
-    /* Nothing more will be read. What is queued may still matter to a client
-     * that half-closed, but a WebSocket peer that closed TCP is gone. */
+    /* Nothing more will be read. A client that half-closed after its request
+     * still gets the answer queued for it; otherwise the peer is gone. */
+    if (c->state == SSS_CONN_HTTP && c->qlen && !c->dead) {
+        c->want_close = 1;
+        mark_dirty(c);
+        return;
+    }
     sss_conn_kill(c);
 }
 

@@ -14,9 +14,11 @@
 /* A valid request for policy below, split so tests can vary one part. */
 #define REQ_LINE "GET /ws?room=1 HTTP/1.1\r\n"
 #define REQ_HOST "Host: example.com\r\n"
-#define REQ_WS                                                                                     \
-    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"                  \
-    "Sec-WebSocket-Version: 13\r\n"
+#define H_UPGRADE "Upgrade: websocket\r\n"
+#define H_CONN "Connection: Upgrade\r\n"
+#define H_KEY "Sec-WebSocket-Key: " KEY "\r\n"
+#define H_VERSION "Sec-WebSocket-Version: 13\r\n"
+#define REQ_WS H_UPGRADE H_CONN H_KEY H_VERSION
 #define REQ_ORIGIN "Origin: https://example.com\r\n"
 #define VALID REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "\r\n"
 
@@ -68,13 +70,11 @@ static void test_valid(void)
     expect(REQ_LINE "host: a\r\nUPGRADE: WebSocket\r\nconnection: keep-alive, Upgrade\r\n"
                     "sec-websocket-key: " KEY "\r\nsec-websocket-version: 13\r\n" REQ_ORIGIN "\r\n",
            101, NULL);
-    expect(REQ_LINE REQ_HOST "Upgrade: h2c, websocket\r\nConnection: upgrade\r\n"
-                             "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-                             "\r\n",
+    expect(REQ_LINE REQ_HOST "Upgrade: h2c, websocket\r\nConnection: upgrade\r\n" H_KEY H_VERSION
+               REQ_ORIGIN "\r\n",
            101, NULL);
-    expect(REQ_LINE REQ_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\nConnection: UPGRADE\r\n"
-                             "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-                             "\r\n",
+    expect(REQ_LINE REQ_HOST H_UPGRADE "Connection: keep-alive\r\nConnection: UPGRADE\r\n" H_KEY
+               H_VERSION REQ_ORIGIN "\r\n",
            101, NULL);
     /* Trailing whitespace of values is not part of them. */
     expect(REQ_LINE REQ_HOST "Upgrade: websocket  \r\nConnection: Upgrade \t\r\n"
@@ -165,6 +165,7 @@ static void test_long_target(void)
 {
     static const struct sss_http_policy big = {
         .path = "/ws", .origins = NULL, .max_size = 8192, .subprotocols = NULL};
+    static const char REST[] = " HTTP/1.1\r\n" REQ_HOST REQ_WS "\r\n";
     char req[4096];
     size_t n = 0;
 
@@ -172,8 +173,8 @@ static void test_long_target(void)
     n = 10;
     memset(req + n, 'a', 1500);
     n += 1500;
-    memcpy(req + n, " HTTP/1.1\r\n" REQ_HOST REQ_WS "\r\n", strlen(" HTTP/1.1\r\n" REQ_HOST REQ_WS "\r\n"));
-    n += strlen(" HTTP/1.1\r\n" REQ_HOST REQ_WS "\r\n");
+    memcpy(req + n, REST, strlen(REST));
+    n += strlen(REST);
     CHECK_EQ_INT(sss_http_upgrade_parse(req, n, &big, &u), 1);
     CHECK_EQ_INT(u.status, 101);
     CHECK_EQ_INT(strlen(u.target), sizeof(u.target) - 1);
@@ -188,60 +189,43 @@ static void test_long_target(void)
 
 static void test_upgrade_connection(void)
 {
-    expect(REQ_LINE REQ_HOST "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           426, "Upgrade: websocket required");
-    expect(REQ_LINE REQ_HOST "Upgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           426, "Upgrade: websocket required");
-    expect(REQ_LINE REQ_HOST "Upgrade: websocket2\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           426, "Upgrade: websocket required");
-    expect(REQ_LINE REQ_HOST "Upgrade: websocket\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           400, "Connection header must include Upgrade");
-    expect(REQ_LINE REQ_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           400, "Connection header must include Upgrade");
-    expect(REQ_LINE REQ_HOST "Upgrade: websocket\r\nConnection: upgraded\r\nSec-WebSocket-Key: " KEY
-                             "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           400, "Connection header must include Upgrade");
+#define REQ(lines) REQ_LINE REQ_HOST lines H_KEY H_VERSION REQ_ORIGIN "\r\n"
+#define NO_CONN "Connection header must include Upgrade"
+    expect(REQ(H_CONN), 426, "Upgrade: websocket required");
+    expect(REQ("Upgrade: h2c\r\n" H_CONN), 426, "Upgrade: websocket required");
+    expect(REQ("Upgrade: websocket2\r\n" H_CONN), 426, "Upgrade: websocket required");
+    expect(REQ("Upgrade: websocket/13\r\n" H_CONN), 426, "Upgrade: websocket required");
+    expect(REQ(H_UPGRADE), 400, NO_CONN);
+    expect(REQ(H_UPGRADE "Connection: keep-alive\r\n"), 400, NO_CONN);
+    expect(REQ(H_UPGRADE "Connection: upgraded\r\n"), 400, NO_CONN);
+    expect(REQ(H_UPGRADE "Connection: up grade\r\n"), 400, NO_CONN);
+#undef NO_CONN
+#undef REQ
 }
 
 static void test_key_version(void)
 {
-#define UC REQ_LINE REQ_HOST "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-    expect(UC "Sec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n", 400, "missing Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Key: " KEY
-              "\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           400, "duplicate Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-              "\r\n",
-           400, "invalid Sec-WebSocket-Key");
+#define REQ(lines) REQ_LINE REQ_HOST H_UPGRADE H_CONN lines REQ_ORIGIN "\r\n"
+#define KEY_IS(k) "Sec-WebSocket-Key:" k "\r\n"
+    expect(REQ(H_VERSION), 400, "missing Sec-WebSocket-Key");
+    expect(REQ(H_KEY H_KEY H_VERSION), 400, "duplicate Sec-WebSocket-Key");
+    expect(REQ(H_KEY KEY_IS(" x") H_VERSION), 400, "duplicate Sec-WebSocket-Key");
+    expect(REQ(KEY_IS(" dGhlIHNhbXBsZSBub25jZQ") H_VERSION), 400, "invalid Sec-WebSocket-Key");
     /* 24 characters, but 18 bytes, or 15 bytes, or not base64. */
-    expect(UC "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQab\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-              "\r\n",
-           400, "invalid Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ===\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-              "\r\n",
-           400, "invalid Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ.==\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN
-              "\r\n",
-           400, "invalid Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key:\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n", 400,
-           "invalid Sec-WebSocket-Key");
-    expect(UC "Sec-WebSocket-Key: " KEY "\r\n" REQ_ORIGIN "\r\n", 426,
-           "Sec-WebSocket-Version must be 13");
-    expect(UC "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 8\r\n" REQ_ORIGIN "\r\n", 426,
-           "Sec-WebSocket-Version must be 13");
-    expect(UC "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 130\r\n" REQ_ORIGIN "\r\n", 426,
-           "Sec-WebSocket-Version must be 13");
-    expect(UC "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13, 8\r\n" REQ_ORIGIN "\r\n", 426,
-           "Sec-WebSocket-Version must be 13");
-    expect(UC "Sec-WebSocket-Key: " KEY
-              "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n" REQ_ORIGIN "\r\n",
-           426, "Sec-WebSocket-Version must be 13");
-#undef UC
+    expect(REQ(KEY_IS(" dGhlIHNhbXBsZSBub25jZQab") H_VERSION), 400, "invalid Sec-WebSocket-Key");
+    expect(REQ(KEY_IS(" dGhlIHNhbXBsZSBub25jZ===") H_VERSION), 400, "invalid Sec-WebSocket-Key");
+    expect(REQ(KEY_IS(" dGhlIHNhbXBsZSBub25jZ.==") H_VERSION), 400, "invalid Sec-WebSocket-Key");
+    expect(REQ(KEY_IS(" dGhlIHNhb XBsZSBub25jZQ==") H_VERSION), 400, "invalid Sec-WebSocket-Key");
+    expect(REQ(KEY_IS("") H_VERSION), 400, "invalid Sec-WebSocket-Key");
+    expect(REQ(H_KEY), 426, "Sec-WebSocket-Version must be 13");
+    expect(REQ(H_KEY "Sec-WebSocket-Version: 8\r\n"), 426, "Sec-WebSocket-Version must be 13");
+    expect(REQ(H_KEY "Sec-WebSocket-Version: 130\r\n"), 426, "Sec-WebSocket-Version must be 13");
+    expect(REQ(H_KEY "Sec-WebSocket-Version: 13, 8\r\n"), 426, "Sec-WebSocket-Version must be 13");
+    expect(REQ(H_KEY H_VERSION H_VERSION), 426, "Sec-WebSocket-Version must be 13");
+    /* The version is checked before the key. */
+    expect(REQ("Sec-WebSocket-Version: 8\r\n"), 426, "Sec-WebSocket-Version must be 13");
+#undef KEY_IS
+#undef REQ
 }
 
 static void test_origin(void)
@@ -273,7 +257,7 @@ static void test_body_and_malformed(void)
 {
     expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Content-Length: 5\r\n\r\nhello", 400,
            "request body not allowed");
-    CHECK_EQ_INT(u.consumed, strlen(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Content-Length: 5\r\n\r\n"));
+    CHECK_EQ_INT(u.consumed, strlen(VALID) + strlen("Content-Length: 5\r\n"));
     expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
            "request body not allowed");
     expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Transfer-Encoding: gzip\r\n\r\n", 400,
@@ -430,14 +414,16 @@ static void test_responses(void)
     d.status = 405;
     d.reason = "method must be GET";
     n = sss_http_response(&d, out, sizeof(out));
-    CHECK_EQ_STR(out, "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                      "Content-Length: 19\r\nConnection: close\r\nAllow: GET\r\n\r\n"
+    CHECK_EQ_STR(out, "HTTP/1.1 405 Method Not Allowed\r\n"
+                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n"
+                      "Connection: close\r\nAllow: GET\r\n\r\n"
                       "method must be GET\n");
     CHECK_EQ_INT(n, strlen(out));
 
     n = sss_http_error(503, "server full", out, sizeof(out));
-    CHECK_EQ_STR(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                      "Content-Length: 12\r\nConnection: close\r\n\r\nserver full\n");
+    CHECK_EQ_STR(out, "HTTP/1.1 503 Service Unavailable\r\n"
+                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n"
+                      "Connection: close\r\n\r\nserver full\n");
     CHECK_EQ_INT(n, strlen(out));
     CHECK_EQ_INT(sss_http_error(503, "server full", out, n), n);
     CHECK_EQ_INT(sss_http_error(503, "server full", out, n - 1), 0);
@@ -468,7 +454,8 @@ static void test_responses(void)
             CHECK(n > 6 && memcmp(out + n - 6, "\r\n\r\nx\n", 6) == 0);
         }
         n = sss_http_error(401, NULL, out, sizeof(out));
-        CHECK(n > 0 && strstr(out, "Content-Length: 13\r\n") && strstr(out, "\r\n\r\nUnauthorized\n"));
+        CHECK(n > 0 && strstr(out, "Content-Length: 13\r\n") != NULL);
+        CHECK(n > 0 && strstr(out, "\r\n\r\nUnauthorized\n") != NULL);
     }
     /* Statuses outside the table are refused. */
     CHECK_EQ_INT(sss_http_error(418, "teapot", out, sizeof(out)), 0);
