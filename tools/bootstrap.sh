@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp)
-TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv)
+BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
+    libyajl-dev)
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch)
 
 missing=()
 need() {

@@ -272,8 +272,13 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     struct sss_conn *c = user_data;
     struct sss_buf *b;
 
+    /* wslay queued its pong (or close reply) before calling us: write it
+     * now, so that it goes out before anything this message makes us send.
+     * wslay_event_send only touches the send side of the context. */
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) < 0)
+        return;
     if (wslay_is_ctrl_frame(arg->opcode))
-        return; /* wslay answers pings and closes itself */
+        return;
     if (wslay_event_get_close_sent(ctx) || c->want_close)
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
