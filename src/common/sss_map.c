@@ -1,0 +1,108 @@
+/* Open-addressing hash map of byte-string keys (see sss_map.h). */
+#include "sss_map.h"
+#include "sss_alloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+void sss_map_init(struct sss_map *m)
+{
+    m->slots = NULL;
+    m->cap = m->len = 0;
+}
+
+void sss_map_fini(struct sss_map *m)
+{
+    sss_free(m->slots);
+    sss_map_init(m);
+}
+
+uint32_t sss_map_hash(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)key[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t find(const struct sss_map *m, const char *key, size_t len, uint32_t h)
+{
+    uint32_t mask = m->cap - 1, i = h & mask;
+
+    while (m->slots[i].key) {
+        if (m->slots[i].hash == h && m->slots[i].klen == len &&
+            memcmp(m->slots[i].key, key, len) == 0)
+            return i;
+        i = (i + 1) & mask;
+    }
+    return i; /* the empty slot where key would go */
+}
+
+void *sss_map_get(const struct sss_map *m, const char *key, size_t len)
+{
+    uint32_t i;
+
+    if (!m->len)
+        return NULL;
+    i = find(m, key, len, sss_map_hash(key, len));
+    return m->slots[i].key ? m->slots[i].val : NULL;
+}
+
+static int grow(struct sss_map *m)
+{
+    uint32_t ncap = m->cap ? m->cap * 2 : 16;
+    struct sss_map_slot *old = m->slots, *n = sss_calloc(ncap, sizeof(*n));
+    uint32_t ocap = m->cap;
+
+    if (!n)
+        return -ENOMEM;
+    m->slots = n;
+    m->cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++)
+        if (old[i].key)
+            m->slots[find(m, old[i].key, old[i].klen, old[i].hash)] = old[i];
+    sss_free(old);
+    return 0;
+}
+
+int sss_map_put(struct sss_map *m, const char *key, size_t len, void *val)
+{
+    uint32_t h = sss_map_hash(key, len), i;
+
+    if ((m->len + 1) * 4 > m->cap * 3 && grow(m) < 0)
+        return -ENOMEM;
+    i = find(m, key, len, h);
+    if (!m->slots[i].key)
+        m->len++;
+    m->slots[i] = (struct sss_map_slot){key, (uint32_t)len, h, val};
+    return 0;
+}
+
+void *sss_map_del(struct sss_map *m, const char *key, size_t len)
+{
+    uint32_t mask, i, j;
+    void *val;
+
+    if (!m->len)
+        return NULL;
+    mask = m->cap - 1;
+    i = find(m, key, len, sss_map_hash(key, len));
+    if (!m->slots[i].key)
+        return NULL;
+    val = m->slots[i].val;
+    /* Backward shift: pull later members of the probe run into the hole. */
+    for (j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        uint32_t home = m->slots[j].hash & mask;
+
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].key = NULL;
+    m->len--;
+    return val;
+}
