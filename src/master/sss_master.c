@@ -180,7 +180,7 @@ static void reap(struct sss_master *m)
             /* Its connections died with it; its slot must not count them. */
             sss_shm_reset_counters(&m->shm, (unsigned)i);
             if (m->draining) {
-                sss_log_info("master", "worker %d pid=%d %s", i, (int)pid, why);
+                sss_log_info("master", "worker %d exited pid=%d: %s", i, (int)pid, why);
                 break;
             }
             if (now - ch->started_ms < QUICK_DEATH_MS) {
@@ -191,7 +191,7 @@ static void reap(struct sss_master *m)
             } else {
                 ch->quick_deaths = 0;
             }
-            sss_log_warn("master", "worker %d pid=%d %s; restarting%s", i, (int)pid, why,
+            sss_log_warn("master", "worker %d exited pid=%d: %s; restarting%s", i, (int)pid, why,
                          delay ? " after a back-off" : "");
             if (delay)
                 ch->restart_at = now + delay;

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLOSE_GRACE_MS 2000 /* wait for the client's close reply at most this long */
+#define CLOSE_GRACE_MS 5000 /* wait for the client's close reply at most this long */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 
 static void hs_unlink(struct sss_conn *c)
@@ -109,7 +109,7 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
 {
     struct sss_outq_ent *e;
 
-    if (c->dead || c->want_close) {
+    if (c->dead || c->want_close || c->closing) {
         sss_buf_unref(b);
         return -EPIPE;
     }
@@ -318,8 +318,8 @@ static void ws_pump(struct sss_conn *c)
 
 static void conn_overflow(struct sss_conn *c)
 {
-    if (c->want_close || c->dead)
-        return;
+    if (c->want_close || c->dead || c->closing)
+        return; /* a close is on its way: its frame must not be dropped */
     sss_log_debug("conn", "send queue over %zu bytes fd=%d: closing 4008",
                   c->w->cfg->max_send_queue, c->fd);
     sss_ctr_add(c->w->ctr, closes_slow, 1);
@@ -501,10 +501,11 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         sss_conn_kill(c);
         return;
     }
-    if (!wslay_event_get_close_sent(c->ws)) {
+    if (!c->closing && !wslay_event_get_close_sent(c->ws)) {
         (void)wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
         ws_pump(c);
     }
+    c->closing = 1;
     c->deadline_ms = deadline_ms ? deadline_ms : c->w->now_ms + CLOSE_GRACE_MS;
     mark_dirty(c);
 }

@@ -47,6 +47,7 @@ struct sss_conn {
     uint8_t reject;          /* answer 503 whatever the request (over the limit) */
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t in_recv;         /* inside wslay_event_recv (no re-entrant send) */
+    uint8_t closing;         /* we queued a close frame: no more data frames */
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
