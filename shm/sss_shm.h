@@ -2,21 +2,36 @@
  * The shared memory segment of one host.
  *
  * The master creates it (memfd + MAP_SHARED) before forking, so every worker
- * and the scaler inherit the same mapping at the same address. Layout:
+ * and the scaler inherit the same mapping at the same address. It also
+ * creates one eventfd per wake word here, before forking, so that their
+ * numbers are valid in every child. Layout, each region starting on a cache
+ * line (64 bytes), every offset stored in the header:
  *
- *   offset 0      struct sss_shm_header: magic, layout version, sizes
- *   then          struct sss_counters[nprocs], one per process (index 0..n-1
- *                 the workers), each on its own cache lines
+ *   offset 0        struct sss_shm_header: magic, layout version, sizes and
+ *                   the offset of every region below
+ *   counters_off    struct sss_counters[nprocs], one per worker (index 0..n-1),
+ *                   each on its own cache lines
+ *   bus_off         the bus (sss_bus.h): struct sss_bus, nprocs consumer
+ *                   slots (slot i is worker i), then bus_capacity bytes of
+ *                   records; written by the scaler, read by every worker
+ *   mailbox_off     per worker i, two rings (sss_ring.h) of mailbox_capacity
+ *                   bytes each, mailbox_stride bytes apart: at
+ *                   mailbox_off + (2i) * stride the ring worker i -> scaler
+ *                   (worker produces), at mailbox_off + (2i+1) * stride the
+ *                   ring scaler -> worker i (scaler produces)
+ *   wake_off        struct sss_wake[nprocs + 1] (sss_wake.h): wake word i for
+ *                   worker i, word nprocs for the scaler
  *
  * Rules that keep it safe when a process dies at any instruction:
- * - every field has exactly one writer (the process that owns the slot; the
- *   master resets a dead worker's slot before its replacement starts), so
- *   nobody ever waits on a lock another process may hold;
- * - readers use relaxed loads: counters are statistics and limits that may
- *   be off by the few connections being accepted in another worker at the
- *   same instant;
+ * - every field has exactly one writer (the process that owns the slot or
+ *   the producing side of a ring; the master resets a dead worker's slots
+ *   before its replacement starts), so nobody ever waits on a lock another
+ *   process may hold;
+ * - readers of counters use relaxed loads: counters are statistics and
+ *   limits that may be off by the few connections being accepted in another
+ *   worker at the same instant; the bus, rings and wake words say in their
+ *   own headers which loads pair with which stores;
  * - offsets, never pointers, in anything that describes the layout.
- * The bus and the mailboxes (next issue) will follow the counters.
  */
 #ifndef SSS_SHM_H
 #define SSS_SHM_H
@@ -26,8 +41,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_bus.h"
+#include "sss_ring.h"
+#include "sss_wake.h"
+
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 1
+#define SSS_SHM_VERSION 2
 #define SSS_CACHELINE 64
 
 /* Per-process counters. Only the owning process writes them. */
@@ -53,7 +72,26 @@ struct sss_shm_header {
     uint32_t version;
     uint32_t nprocs;
     uint64_t size;
-    uint64_t counters_off; /* offset of struct sss_counters[nprocs] */
+    uint64_t counters_off;     /* offset of struct sss_counters[nprocs] */
+    uint64_t bus_off;          /* offset of the bus */
+    uint64_t bus_capacity;     /* bytes of bus records */
+    uint64_t mailbox_off;      /* offset of the first ring */
+    uint64_t mailbox_stride;   /* bytes from one ring to the next */
+    uint64_t mailbox_capacity; /* bytes of records per ring */
+    uint64_t wake_off;         /* offset of struct sss_wake[nprocs + 1] */
+    uint32_t bus_flags;        /* as given to sss_bus_init */
+    uint32_t unused;
+};
+
+#define SSS_SHM_BUS_DEFAULT ((size_t)4 << 20)     /* 4 MiB of bus records */
+#define SSS_SHM_MAILBOX_DEFAULT ((size_t)1 << 18) /* 256 KiB per ring */
+
+/* What to create; zero fields take the defaults. */
+struct sss_shm_params {
+    unsigned nprocs;         /* workers: counters, bus consumers, mailbox pairs */
+    size_t bus_capacity;     /* power of two >= 256 (SSS_SHM_BUS_DEFAULT) */
+    size_t mailbox_capacity; /* power of two >= 64 (SSS_SHM_MAILBOX_DEFAULT) */
+    unsigned bus_flags;      /* 0, or SSS_BUS_WAIT_SLOWEST */
 };
 
 struct sss_shm {
@@ -63,10 +101,18 @@ struct sss_shm {
 };
 
 /*
- * Create the segment for nprocs processes. Returns 0 or -errno. The mapping
- * stays valid in children forked afterwards.
+ * Create the segment described by p: formats the bus and every ring empty and
+ * creates one eventfd per wake word. Returns 0, -EINVAL for a capacity that
+ * is not a power of two (or too small) or nprocs 0, or -errno. The mapping
+ * and the eventfds stay valid in children forked afterwards.
  */
+int sss_shm_create_with(struct sss_shm *shm, const struct sss_shm_params *p)
+    __attribute__((warn_unused_result));
+
+/* sss_shm_create_with for nprocs workers and the default capacities. */
 int sss_shm_create(struct sss_shm *shm, unsigned nprocs) __attribute__((warn_unused_result));
+
+/* Unmap, close the memfd and the eventfds (the master, at exit). */
 void sss_shm_destroy(struct sss_shm *shm);
 
 /* The counters slot of process i (0 <= i < nprocs). */
@@ -74,6 +120,30 @@ struct sss_counters *sss_shm_counters(struct sss_shm *shm, unsigned i);
 
 /* Zero the slot of a dead process; only the master calls it, before a restart. */
 void sss_shm_reset_counters(struct sss_shm *shm, unsigned i);
+
+/* The bus (scaler -> every worker). */
+struct sss_bus *sss_shm_bus(struct sss_shm *shm);
+
+/* The mailbox ring worker i -> scaler (worker i produces, the scaler consumes). */
+struct sss_ring *sss_shm_ring_to_scaler(struct sss_shm *shm, unsigned i);
+
+/* The mailbox ring scaler -> worker i (the scaler produces, worker i consumes). */
+struct sss_ring *sss_shm_ring_to_worker(struct sss_shm *shm, unsigned i);
+
+/* Wake word of worker i (0 <= i < nprocs), or of the scaler (i == nprocs). */
+struct sss_wake *sss_shm_wake(struct sss_shm *shm, unsigned i);
+
+/*
+ * Master, after worker i died and before its replacement starts: zero its
+ * counters, drop what the scaler had queued for it (ring scaler -> worker i,
+ * whose consumer was the dead worker; the scaler may keep pushing), mark its
+ * bus slot DEAD (so a scaler waiting for the slowest is not blocked) and its
+ * wake word awake. The ring worker i -> scaler is left alone: its consumer,
+ * the scaler, may be reading it right now, and it holds only complete
+ * requests (one cut short by the death lies beyond the tail and is never
+ * seen); the scaler, told of the death, drops or serves them.
+ */
+void sss_shm_reset_worker(struct sss_shm *shm, unsigned i);
 
 /* Sum of conns_open over every slot (relaxed; for the --max-connections check). */
 int64_t sss_shm_total_conns(struct sss_shm *shm);

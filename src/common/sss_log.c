@@ -73,6 +73,8 @@ const char *sss_strerror(int code)
         return "limit reached";
     case SSS_EINVAL:
         return "invalid value";
+    case SSS_ELAPPED:
+        return "lapped by the bus producer";
     default:
         return code < 0 ? strerror(-code) : "success";
     }

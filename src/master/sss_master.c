@@ -131,7 +131,7 @@ static int spawn_worker(struct sss_master *m, int id)
     struct sss_child *ch = &m->children[id];
     pid_t pid;
 
-    sss_shm_reset_counters(&m->shm, (unsigned)id);
+    sss_shm_reset_worker(&m->shm, (unsigned)id);
     pid = fork();
     if (pid < 0) {
         sss_log_error("master", "fork worker %d: %s", id, strerror(errno));
@@ -178,7 +178,7 @@ static void reap(struct sss_master *m)
             ch->pid = 0;
             describe_exit(status, why, sizeof(why));
             /* Its connections died with it; its slot must not count them. */
-            sss_shm_reset_counters(&m->shm, (unsigned)i);
+            sss_shm_reset_worker(&m->shm, (unsigned)i);
             if (m->draining) {
                 sss_log_info("master", "worker %d exited pid=%d: %s", i, (int)pid, why);
                 break;
