@@ -1,0 +1,1508 @@
+/*
+ * The JSON codec of PROTOCOL.md (see sss_proto.h for the contract).
+ *
+ * Decoding drives yajl's callback parser over the whole frame in one call
+ * and keeps a small state machine in struct dstate:
+ *
+ *   depth 0   before the top-level object (anything else: not an object)
+ *   depth 1   top-level members; the key's field decides what a value does
+ *   depth 2   elements of "subscriptions" (in_subs), each must be an object
+ *   depth 3   members of one subscription (sub_obj)
+ *
+ * Raw spans come from yajl_get_bytes_consumed(): inside a callback it is the
+ * offset just past the token that fired it. A value starts after its key,
+ * the ':' and whitespace (yajl has checked that grammar already), so
+ * value_start() skips from the end of the key; a scalar ends at the
+ * consumed offset of its own callback, a container at that of its end
+ * callback. Strings we keep are unescaped here, from the raw token, because
+ * yajl turns lone surrogate escapes into '?' or CESU bytes and \u0000 into NUL.
+ *
+ * yajl allocates its handle, lexer and buffers per parse; our allocation
+ * hooks serve them from a bump region in the decoder that is emptied after
+ * every frame (the newest block can grow in place, which is what yajl's
+ * string-decoding buffer does), so the common frame never calls malloc.
+ */
+#include "sss_proto.h"
+#include "sss_alloc.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+/* ---- yajl allocation hooks: a bump region, heap beyond it ---- */
+
+#define MEM_HDR 16 /* each block is preceded by its size, keeping 16-byte alignment */
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static bool in_mem(const struct sss_proto_decoder *d, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)d->mem;
+
+    return a >= b && a < b + sizeof(d->mem);
+}
+
+static void *mem_malloc(void *ctx, size_t n)
+{
+    struct sss_proto_decoder *d = ctx;
+    size_t need = round16(n ? n : 1);
+
+    if (need < n) /* n rounded past SIZE_MAX */
+        return NULL;
+    if (d->mem_top + MEM_HDR <= sizeof(d->mem) && need <= sizeof(d->mem) - MEM_HDR - d->mem_top) {
+        unsigned char *blk = d->mem + d->mem_top;
+
+        memcpy(blk, &need, sizeof(need));
+        d->mem_last = d->mem_top + MEM_HDR;
+        d->mem_top += MEM_HDR + need;
+        return blk + MEM_HDR;
+    }
+    return sss_malloc(n);
+}
+
+static void mem_free(void *ctx, void *p)
+{
+    struct sss_proto_decoder *d = ctx;
+
+    if (!p)
+        return;
+    if (!in_mem(d, p)) {
+        sss_free(p);
+        return;
+    }
+    /* Only the newest block gives its room back; the rest goes at the frame's end. */
+    if ((size_t)((unsigned char *)p - d->mem) == d->mem_last) {
+        d->mem_top = d->mem_last - MEM_HDR;
+        d->mem_last = 0;
+    }
+}
+
+static void *mem_realloc(void *ctx, void *p, size_t n)
+{
+    struct sss_proto_decoder *d = ctx;
+    size_t off, old, need;
+    void *q;
+
+    if (!p)
+        return mem_malloc(ctx, n);
+    if (!in_mem(d, p))
+        return sss_realloc(p, n);
+    off = (size_t)((unsigned char *)p - d->mem);
+    memcpy(&old, d->mem + off - MEM_HDR, sizeof(old));
+    need = round16(n ? n : 1);
+    if (off == d->mem_last && need >= n && need <= sizeof(d->mem) - off) {
+        memcpy(d->mem + off - MEM_HDR, &need, sizeof(need));
+        d->mem_top = off + need;
+        return p;
+    }
+    q = mem_malloc(ctx, n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    mem_free(ctx, p);
+    return q;
+}
+
+int sss_proto_decoder_init(struct sss_proto_decoder *d, size_t max_subs)
+{
+    d->subs = NULL;
+    d->max_subs = max_subs;
+    d->from_server = false;
+    d->mem_top = 0;
+    d->mem_last = 0;
+    if (max_subs) {
+        d->subs = sss_calloc(max_subs, sizeof(*d->subs));
+        if (!d->subs)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+void sss_proto_decoder_fini(struct sss_proto_decoder *d)
+{
+    sss_free(d->subs);
+    d->subs = NULL;
+    d->max_subs = 0;
+}
+
+/* ---- Decoding ---- */
+
+static const char *const error_text[] = {
+    [SSS_PROTO_OK] = "ok",
+    [SSS_PROTO_E_JSON] = "bad JSON",
+    [SSS_PROTO_E_NOT_OBJECT] = "message must be a JSON object",
+    [SSS_PROTO_E_DEPTH] = "nesting too deep",
+    [SSS_PROTO_E_NO_SYS] = "missing sys",
+    [SSS_PROTO_E_SYS] = "unknown sys",
+    [SSS_PROTO_E_ID] = "id must be a number or a string",
+    [SSS_PROTO_E_CHANNEL_TYPE] = "channel must be a string",
+    [SSS_PROTO_E_CHANNEL] = "invalid channel name",
+    [SSS_PROTO_E_NO_CHANNEL] = "missing channel",
+    [SSS_PROTO_E_TOPIC_TYPE] = "topic must be a string",
+    [SSS_PROTO_E_TOPIC_LONG] = "topic too long",
+    [SSS_PROTO_E_NO_TOPIC] = "missing topic",
+    [SSS_PROTO_E_SESSION_TYPE] = "session must be a string",
+    [SSS_PROTO_E_SESSION_LONG] = "session too long",
+    [SSS_PROTO_E_LASTUID_TYPE] = "lastUid must be a string or null",
+    [SSS_PROTO_E_LASTUID_LONG] = "lastUid too long",
+    [SSS_PROTO_E_ESCAPE] = "lone surrogate or NUL escape in string",
+    [SSS_PROTO_E_SUBS_TYPE] = "subscriptions must be an array",
+    [SSS_PROTO_E_SUB_TYPE] = "subscription must be an object",
+    [SSS_PROTO_E_NO_SUBS] = "missing subscriptions",
+    [SSS_PROTO_E_TOO_MANY_SUBS] = "too many subscriptions",
+    [SSS_PROTO_E_NOMEM] = "out of memory",
+};
+
+const char *sss_proto_strerror(enum sss_proto_error e)
+{
+    if ((unsigned)e < sizeof(error_text) / sizeof(error_text[0]) && error_text[e])
+        return error_text[e];
+    return "unknown error";
+}
+
+bool sss_proto_channel_valid(const char *name, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > SSS_PROTO_CHANNEL_MAX)
+        return false;
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool sss_proto_channel_reserved(const char *name, size_t len)
+{
+    return len > 0 && name[0] == '_';
+}
+
+enum field {
+    F_NONE,
+    F_SYS,
+    F_ID,
+    F_CHANNEL,
+    F_TOPIC,
+    F_SESSION,
+    F_MSG,
+    F_QUERY,
+    F_LAST_UID,
+    F_SUBS,
+    F_UID,
+    F_RESULT,
+    F_RECORDS,
+    F_PROT,
+    F_ERR,
+    F_REASON,
+};
+
+enum kind { K_NULL, K_BOOL, K_NUMBER, K_STRING, K_MAP, K_ARRAY };
+
+struct dstate {
+    struct sss_proto_decoder *d;
+    struct sss_proto_msg *m;
+    yajl_handle h;
+    const char *in;
+    size_t len;
+    unsigned depth;
+    enum field top;                 /* field of the latest key at depth 1 */
+    enum field sub;                 /* field of the latest key in a subscription */
+    size_t key_end;                 /* offset just past the latest key */
+    struct sss_proto_span *open;    /* raw container value awaiting its end */
+    size_t open_start;
+    unsigned open_depth;            /* depth the open container's end returns to */
+    bool in_subs;                   /* inside the subscriptions array */
+    bool sub_obj;                   /* inside one subscription object */
+    bool sub_channel;               /* the current subscription had a channel */
+    struct sss_proto_sub *cur;      /* current subscription, NULL past the limit */
+    struct sss_proto_span discard;  /* target for raw spans we do not keep */
+    bool sys_seen;
+    int sys;                        /* 1..14, or 0 when sys was not such an integer */
+    bool finishing;                 /* inside yajl_complete_parse: offsets are not ours */
+    enum sss_proto_error err;       /* first problem, parsing continues */
+    enum sss_proto_error fatal;     /* the reason we cancelled the parser */
+};
+
+static enum field lookup_top(const unsigned char *k, size_t n)
+{
+    switch (n) {
+    case 2:
+        return memcmp(k, "id", 2) == 0 ? F_ID : F_NONE;
+    case 3:
+        if (memcmp(k, "sys", 3) == 0)
+            return F_SYS;
+        if (memcmp(k, "msg", 3) == 0)
+            return F_MSG;
+        if (memcmp(k, "uid", 3) == 0)
+            return F_UID;
+        if (memcmp(k, "err", 3) == 0)
+            return F_ERR;
+        return F_NONE;
+    case 4:
+        return memcmp(k, "prot", 4) == 0 ? F_PROT : F_NONE;
+    case 5:
+        if (memcmp(k, "topic", 5) == 0)
+            return F_TOPIC;
+        if (memcmp(k, "query", 5) == 0)
+            return F_QUERY;
+        return F_NONE;
+    case 6:
+        if (memcmp(k, "result", 6) == 0)
+            return F_RESULT;
+        if (memcmp(k, "reason", 6) == 0)
+            return F_REASON;
+        return F_NONE;
+    case 7:
+        if (memcmp(k, "channel", 7) == 0)
+            return F_CHANNEL;
+        if (memcmp(k, "session", 7) == 0)
+            return F_SESSION;
+        if (memcmp(k, "lastUid", 7) == 0)
+            return F_LAST_UID;
+        if (memcmp(k, "records", 7) == 0)
+            return F_RECORDS;
+        return F_NONE;
+    case 13:
+        return memcmp(k, "subscriptions", 13) == 0 ? F_SUBS : F_NONE;
+    default:
+        return F_NONE;
+    }
+}
+
+static enum field lookup_sub(const unsigned char *k, size_t n)
+{
+    if (n == 7 && memcmp(k, "channel", 7) == 0)
+        return F_CHANNEL;
+    if (n == 7 && memcmp(k, "lastUid", 7) == 0)
+        return F_LAST_UID;
+    if (n == 5 && memcmp(k, "query", 5) == 0)
+        return F_QUERY;
+    return F_NONE;
+}
+
+/* Record a problem and keep parsing (so that a later id is still seen). */
+static int fail(struct dstate *st, enum sss_proto_error e)
+{
+    if (st->err == SSS_PROTO_OK)
+        st->err = e;
+    return 1;
+}
+
+/* Stop the parser: bad JSON, not an object, or too deep. */
+static int cancel(struct dstate *st, enum sss_proto_error e)
+{
+    if (st->fatal == SSS_PROTO_OK)
+        st->fatal = e;
+    return 0;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Offset of the value that follows the latest key: skip whitespace, ':' and whitespace. */
+static size_t value_start(const struct dstate *st)
+{
+    size_t p = st->key_end;
+
+    while (p < st->len && is_ws(st->in[p]))
+        p++;
+    if (p < st->len && st->in[p] == ':')
+        p++;
+    while (p < st->len && is_ws(st->in[p]))
+        p++;
+    return p;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static long hex4(const char *p)
+{
+    long v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+enum unesc { UNESC_OK, UNESC_LONG, UNESC_BAD };
+
+/*
+ * Unescape the content of a JSON string token (p, n: between the quotes,
+ * already checked by yajl's lexer) into dst (cap bytes, NUL included).
+ */
+static enum unesc unescape(const char *p, size_t n, char *dst, size_t cap, size_t *out_len)
+{
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        const char *bs = memchr(p + i, '\\', n - i);
+        size_t run = bs ? (size_t)(bs - (p + i)) : n - i;
+        long cp;
+        char e;
+
+        if (run) {
+            if (run >= cap - o)
+                return UNESC_LONG;
+            memcpy(dst + o, p + i, run);
+            o += run;
+            i += run;
+            continue;
+        }
+        if (i + 1 >= n)
+            return UNESC_BAD;
+        e = p[i + 1];
+        i += 2;
+        switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+            cp = e;
+            break;
+        case 'b':
+            cp = '\b';
+            break;
+        case 'f':
+            cp = '\f';
+            break;
+        case 'n':
+            cp = '\n';
+            break;
+        case 'r':
+            cp = '\r';
+            break;
+        case 't':
+            cp = '\t';
+            break;
+        case 'u':
+            if (n - i < 4 || (cp = hex4(p + i)) < 0)
+                return UNESC_BAD;
+            i += 4;
+            if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+                return UNESC_BAD;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                long lo;
+
+                if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u')
+                    return UNESC_BAD;
+                lo = hex4(p + i + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return UNESC_BAD;
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            break;
+        default:
+            return UNESC_BAD;
+        }
+        if (cp < 0x80) {
+            if (cap - o < 2)
+                return UNESC_LONG;
+            dst[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            if (cap - o < 3)
+                return UNESC_LONG;
+            dst[o++] = (char)(0xC0 | (cp >> 6));
+            dst[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            if (cap - o < 4)
+                return UNESC_LONG;
+            dst[o++] = (char)(0xE0 | (cp >> 12));
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            dst[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            if (cap - o < 5)
+                return UNESC_LONG;
+            dst[o++] = (char)(0xF0 | (cp >> 18));
+            dst[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            dst[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    dst[o] = '\0';
+    *out_len = o;
+    return UNESC_OK;
+}
+
+/*
+ * Unescape the string value whose token starts at start and ends at the
+ * parser's current offset. Returns UNESC_* or -1 when the token is not where
+ * it should be (cannot happen with yajl's grammar; treated as bad JSON).
+ */
+static int take_string(const struct dstate *st, size_t start, char *dst, size_t cap, size_t *len)
+{
+    size_t end = yajl_get_bytes_consumed(st->h);
+
+    if (end > st->len || start + 2 > end || st->in[start] != '"' || st->in[end - 1] != '"')
+        return -1;
+    return (int)unescape(st->in + start + 1, end - start - 2, dst, cap, len);
+}
+
+/* A raw value: a scalar ends here, a container when its end callback returns to depth. */
+static int take_raw(struct dstate *st, struct sss_proto_span *sp, enum kind k, size_t start)
+{
+    size_t end;
+
+    if (k == K_MAP || k == K_ARRAY) {
+        st->open = sp;
+        st->open_start = start;
+        st->open_depth = st->depth;
+        return 1;
+    }
+    end = yajl_get_bytes_consumed(st->h);
+    if (end > st->len || start >= end)
+        return cancel(st, SSS_PROTO_E_JSON);
+    sp->ptr = st->in + start;
+    sp->len = end - start;
+    return 1;
+}
+
+static int parse_sys(const char *s, size_t n)
+{
+    int v = 0;
+    size_t i;
+
+    if (n == 0 || n > 2)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= SSS_PROTO_SUBSCRIBE && v <= SSS_PROTO_ERROR ? v : 0;
+}
+
+static int take_channel(struct dstate *st, size_t start, char *dst, size_t *len)
+{
+    int r = take_string(st, start, dst, SSS_PROTO_CHANNEL_MAX + 1, len);
+
+    if (r < 0)
+        return cancel(st, SSS_PROTO_E_JSON);
+    if (r != UNESC_OK) {
+        *len = 0;
+        dst[0] = '\0';
+        fail(st, SSS_PROTO_E_CHANNEL);
+        return 0;
+    }
+    if (!sss_proto_channel_valid(dst, *len))
+        fail(st, SSS_PROTO_E_CHANNEL);
+    return 1;
+}
+
+/* A bounded unescaped string field; 1 when stored. */
+static int take_bounded(struct dstate *st, size_t start, char *dst, size_t cap, size_t *len,
+                        enum sss_proto_error too_long)
+{
+    int r = take_string(st, start, dst, cap, len);
+
+    if (r < 0)
+        return cancel(st, SSS_PROTO_E_JSON);
+    if (r == UNESC_OK)
+        return 1;
+    *len = 0;
+    dst[0] = '\0';
+    fail(st, r == UNESC_LONG ? too_long : SSS_PROTO_E_ESCAPE);
+    return 0;
+}
+
+/* A value of a top-level member. */
+static int top_value(struct dstate *st, enum kind k, const char *num, size_t num_len)
+{
+    struct sss_proto_msg *m = st->m;
+    size_t start = value_start(st);
+
+    switch (st->top) {
+    case F_NONE:
+        return 1;
+    case F_SYS:
+        st->sys_seen = true;
+        st->sys = k == K_NUMBER ? parse_sys(num, num_len) : 0;
+        return 1;
+    case F_ID:
+        if (k == K_NULL) {
+            m->id.ptr = NULL;
+            m->id.len = 0;
+            return 1;
+        }
+        if (k == K_NUMBER || k == K_STRING)
+            return take_raw(st, &m->id, k, start);
+        return fail(st, SSS_PROTO_E_ID);
+    case F_CHANNEL:
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_CHANNEL_TYPE);
+        m->has &= ~SSS_PROTO_HAS_CHANNEL;
+        if (take_channel(st, start, m->channel, &m->channel_len))
+            m->has |= SSS_PROTO_HAS_CHANNEL;
+        return st->fatal ? 0 : 1;
+    case F_TOPIC:
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_TOPIC_TYPE);
+        m->has &= ~SSS_PROTO_HAS_TOPIC;
+        if (take_bounded(st, start, m->topic, sizeof(m->topic), &m->topic_len,
+                         SSS_PROTO_E_TOPIC_LONG))
+            m->has |= SSS_PROTO_HAS_TOPIC;
+        return st->fatal ? 0 : 1;
+    case F_SESSION:
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_SESSION_TYPE);
+        m->has &= ~SSS_PROTO_HAS_SESSION;
+        if (take_bounded(st, start, m->session, sizeof(m->session), &m->session_len,
+                         SSS_PROTO_E_SESSION_LONG))
+            m->has |= SSS_PROTO_HAS_SESSION;
+        return st->fatal ? 0 : 1;
+    case F_LAST_UID:
+        m->has &= ~(SSS_PROTO_HAS_LAST_UID | SSS_PROTO_HAS_LAST_UID_NULL);
+        if (k == K_NULL) {
+            m->last_uid[0] = '\0';
+            m->last_uid_len = 0;
+            m->has |= SSS_PROTO_HAS_LAST_UID_NULL;
+            return 1;
+        }
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_LASTUID_TYPE);
+        if (take_bounded(st, start, m->last_uid, sizeof(m->last_uid), &m->last_uid_len,
+                         SSS_PROTO_E_LASTUID_LONG))
+            m->has |= SSS_PROTO_HAS_LAST_UID;
+        return st->fatal ? 0 : 1;
+    case F_SUBS:
+        if (k != K_ARRAY)
+            return fail(st, SSS_PROTO_E_SUBS_TYPE);
+        st->in_subs = true;
+        m->nsubs = 0; /* a duplicate array replaces the earlier one */
+        m->has |= SSS_PROTO_HAS_SUBS;
+        return 1;
+    case F_MSG:
+        return take_raw(st, &m->msg, k, start);
+    case F_QUERY:
+        return take_raw(st, &m->query, k, start);
+    case F_UID:
+        return take_raw(st, &m->uid, k, start);
+    case F_RESULT:
+        return take_raw(st, &m->result, k, start);
+    case F_RECORDS:
+        return take_raw(st, &m->records, k, start);
+    case F_PROT:
+        return take_raw(st, &m->prot, k, start);
+    case F_ERR:
+        return take_raw(st, &m->err, k, start);
+    case F_REASON:
+        return take_raw(st, &m->reason, k, start);
+    }
+    return 1;
+}
+
+/* An element of "subscriptions". */
+static int sub_element(struct dstate *st, enum kind k)
+{
+    struct sss_proto_sub *s;
+
+    if (k != K_MAP)
+        return fail(st, SSS_PROTO_E_SUB_TYPE);
+    st->sub_obj = true;
+    st->sub = F_NONE;
+    st->sub_channel = false;
+    if (st->m->nsubs >= st->d->max_subs) {
+        st->cur = NULL;
+        return fail(st, SSS_PROTO_E_TOO_MANY_SUBS);
+    }
+    s = st->cur = &st->d->subs[st->m->nsubs++];
+    s->query.ptr = NULL;
+    s->query.len = 0;
+    s->has_last_uid = false;
+    s->channel_len = 0;
+    s->last_uid_len = 0;
+    s->channel[0] = '\0';
+    s->last_uid[0] = '\0';
+    return 1;
+}
+
+/* A value of a member of one subscription. */
+static int sub_value(struct dstate *st, enum kind k)
+{
+    struct sss_proto_sub *s = st->cur;
+    size_t start = value_start(st), n;
+
+    switch (st->sub) {
+    case F_CHANNEL:
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_CHANNEL_TYPE);
+        if (!s)
+            return 1;
+        st->sub_channel = true;
+        if (take_channel(st, start, s->channel, &n))
+            s->channel_len = (uint8_t)n;
+        else
+            s->channel_len = 0;
+        return st->fatal ? 0 : 1;
+    case F_LAST_UID:
+        if (k == K_NULL) {
+            if (s) {
+                s->has_last_uid = false;
+                s->last_uid_len = 0;
+                s->last_uid[0] = '\0';
+            }
+            return 1;
+        }
+        if (k != K_STRING)
+            return fail(st, SSS_PROTO_E_LASTUID_TYPE);
+        if (!s)
+            return 1;
+        s->has_last_uid = take_bounded(st, start, s->last_uid, sizeof(s->last_uid), &n,
+                                       SSS_PROTO_E_LASTUID_LONG) == 1;
+        s->last_uid_len = (uint8_t)(s->has_last_uid ? n : 0);
+        return st->fatal ? 0 : 1;
+    case F_QUERY:
+        return take_raw(st, s ? &s->query : &st->discard, k, start);
+    default:
+        return 1;
+    }
+}
+
+static int value(struct dstate *st, enum kind k, const char *num, size_t num_len)
+{
+    if (st->finishing)
+        return cancel(st, st->depth ? SSS_PROTO_E_JSON : SSS_PROTO_E_NOT_OBJECT);
+    if (st->depth == 0)
+        return k == K_MAP ? 1 : cancel(st, SSS_PROTO_E_NOT_OBJECT);
+    if (st->depth == 1)
+        return top_value(st, k, num, num_len);
+    if (st->in_subs) {
+        if (st->depth == 2)
+            return sub_element(st, k);
+        if (st->depth == 3 && st->sub_obj)
+            return sub_value(st, k);
+    }
+    return 1;
+}
+
+static int cb_null(void *ctx)
+{
+    return value(ctx, K_NULL, NULL, 0);
+}
+
+static int cb_boolean(void *ctx, int b)
+{
+    (void)b;
+    return value(ctx, K_BOOL, NULL, 0);
+}
+
+static int cb_number(void *ctx, const char *s, size_t n)
+{
+    return value(ctx, K_NUMBER, s, n);
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t n)
+{
+    (void)s;
+    (void)n;
+    return value(ctx, K_STRING, NULL, 0);
+}
+
+static int start_container(struct dstate *st, enum kind k)
+{
+    if (st->depth >= SSS_PROTO_MAX_DEPTH)
+        return cancel(st, SSS_PROTO_E_DEPTH);
+    if (!value(st, k, NULL, 0))
+        return 0;
+    st->depth++;
+    return 1;
+}
+
+static int cb_start_map(void *ctx)
+{
+    return start_container(ctx, K_MAP);
+}
+
+static int cb_start_array(void *ctx)
+{
+    return start_container(ctx, K_ARRAY);
+}
+
+static int cb_map_key(void *ctx, const unsigned char *k, size_t n)
+{
+    struct dstate *st = ctx;
+
+    if (st->finishing)
+        return cancel(st, SSS_PROTO_E_JSON);
+    st->key_end = yajl_get_bytes_consumed(st->h);
+    if (st->depth == 1)
+        st->top = lookup_top(k, n);
+    else if (st->depth == 3 && st->sub_obj)
+        st->sub = lookup_sub(k, n);
+    return 1;
+}
+
+static int end_container(struct dstate *st)
+{
+    if (st->finishing || st->depth == 0)
+        return cancel(st, SSS_PROTO_E_JSON);
+    st->depth--;
+    if (st->open && st->depth == st->open_depth) {
+        size_t end = yajl_get_bytes_consumed(st->h);
+
+        if (end > st->len || st->open_start >= end)
+            return cancel(st, SSS_PROTO_E_JSON);
+        st->open->ptr = st->in + st->open_start;
+        st->open->len = end - st->open_start;
+        st->open = NULL;
+    }
+    if (st->depth == 1) {
+        st->in_subs = false;
+    } else if (st->depth == 2 && st->in_subs && st->sub_obj) {
+        st->sub_obj = false;
+        if (st->cur && !st->sub_channel)
+            fail(st, SSS_PROTO_E_NO_CHANNEL);
+        st->cur = NULL;
+    }
+    return 1;
+}
+
+static int cb_end(void *ctx)
+{
+    return end_container(ctx);
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = cb_null,
+    .yajl_boolean = cb_boolean,
+    .yajl_number = cb_number, /* raw text: no conversion, no overflow */
+    .yajl_string = cb_string,
+    .yajl_start_map = cb_start_map,
+    .yajl_map_key = cb_map_key,
+    .yajl_end_map = cb_end,
+    .yajl_start_array = cb_start_array,
+    .yajl_end_array = cb_end,
+};
+
+/* The problem with a frame that parsed, if any: sys, then required fields. */
+static enum sss_proto_error check_fields(const struct dstate *st)
+{
+    unsigned has = st->m->has;
+
+    if (st->err)
+        return st->err;
+    if (!st->sys_seen)
+        return SSS_PROTO_E_NO_SYS;
+    if (!st->sys)
+        return SSS_PROTO_E_SYS;
+    if (st->d->from_server)
+        return SSS_PROTO_OK;
+    switch (st->sys) {
+    case SSS_PROTO_SUBSCRIBE:
+    case SSS_PROTO_UNSUBSCRIBE:
+        return has & SSS_PROTO_HAS_CHANNEL ? SSS_PROTO_OK : SSS_PROTO_E_NO_CHANNEL;
+    case SSS_PROTO_SYNC:
+        return has & SSS_PROTO_HAS_SUBS ? SSS_PROTO_OK : SSS_PROTO_E_NO_SUBS;
+    case SSS_PROTO_ASK:
+    case SSS_PROTO_TELL:
+        return has & SSS_PROTO_HAS_TOPIC ? SSS_PROTO_OK : SSS_PROTO_E_NO_TOPIC;
+    case SSS_PROTO_PUBLISH:
+        if (!(has & SSS_PROTO_HAS_CHANNEL))
+            return SSS_PROTO_E_NO_CHANNEL;
+        return has & SSS_PROTO_HAS_TOPIC ? SSS_PROTO_OK : SSS_PROTO_E_NO_TOPIC;
+    default:
+        return SSS_PROTO_OK;
+    }
+}
+
+int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
+                     struct sss_proto_msg *msg)
+{
+    yajl_alloc_funcs afs = {mem_malloc, mem_realloc, mem_free, d};
+    struct dstate st;
+    yajl_status ys;
+
+    memset(msg, 0, offsetof(struct sss_proto_msg, channel));
+    msg->channel[0] = msg->topic[0] = msg->session[0] = msg->last_uid[0] = '\0';
+    msg->subs = d->subs;
+    if (len == 1 && buf[0] == 'h') {
+        msg->sys = SSS_PROTO_HEARTBEAT;
+        return 0;
+    }
+    /* yajl takes \v and \f for whitespace; JSON does not. Raw control bytes
+     * are invalid inside strings, so any such byte is outside one. */
+    if (memchr(buf, '\v', len) || memchr(buf, '\f', len)) {
+        msg->error = SSS_PROTO_E_JSON;
+        return SSS_EPROTO;
+    }
+
+    memset(&st, 0, sizeof(st));
+    st.d = d;
+    st.m = msg;
+    st.in = buf;
+    st.len = len;
+    d->mem_top = 0;
+    d->mem_last = 0;
+    st.h = yajl_alloc(&callbacks, &afs, &st);
+    if (!st.h) {
+        msg->error = SSS_PROTO_E_NOMEM;
+        return -ENOMEM;
+    }
+    /* Defaults already strict: no comments, UTF-8 checked, no trailing
+     * garbage, one value. Say so, in case a yajl build changes them. */
+    yajl_config(st.h, yajl_allow_comments, 0);
+    yajl_config(st.h, yajl_dont_validate_strings, 0);
+    yajl_config(st.h, yajl_allow_trailing_garbage, 0);
+    yajl_config(st.h, yajl_allow_multiple_values, 0);
+    yajl_config(st.h, yajl_allow_partial_values, 0);
+
+    ys = yajl_parse(st.h, (const unsigned char *)buf, len);
+    if (ys == yajl_status_ok) {
+        st.finishing = true;
+        ys = yajl_complete_parse(st.h);
+    }
+    yajl_free(st.h);
+    d->mem_top = 0;
+    d->mem_last = 0;
+
+    if (st.sys_seen && st.sys)
+        msg->sys = st.sys;
+    if (ys == yajl_status_client_canceled && st.fatal)
+        msg->error = st.fatal;
+    else if (ys != yajl_status_ok)
+        msg->error = SSS_PROTO_E_JSON;
+    else
+        msg->error = check_fields(&st);
+
+    switch (msg->error) {
+    case SSS_PROTO_OK:
+        return 0;
+    case SSS_PROTO_E_DEPTH:
+    case SSS_PROTO_E_TOO_MANY_SUBS:
+        return SSS_ELIMIT;
+    case SSS_PROTO_E_NOMEM:
+        return -ENOMEM;
+    default:
+        return SSS_EPROTO;
+    }
+}
+
+/* ---- Uids ---- */
+
+static int parse_u64(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t i;
+
+    if (n == 0 || n > 20 || (s[0] == '0' && n > 1))
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned dgt = (unsigned char)s[i] - '0';
+
+        if (dgt > 9 || x > (UINT64_MAX - dgt) / 10)
+            return -1;
+        x = x * 10 + dgt;
+    }
+    *v = x;
+    return 0;
+}
+
+int sss_proto_uid_parse(struct sss_uid *uid, const char *s, size_t len)
+{
+    const char *dash = memchr(s, '-', len);
+    uint64_t e, o;
+    size_t el;
+
+    if (!dash)
+        return SSS_EINVAL;
+    el = (size_t)(dash - s);
+    if (parse_u64(s, el, &e) < 0 || parse_u64(dash + 1, len - el - 1, &o) < 0)
+        return SSS_EINVAL;
+    uid->epoch = e;
+    uid->offset = o;
+    return 0;
+}
+
+/* Decimal digits of v into the end of tmp[20]; returns the first digit. */
+static char *u64_digits(uint64_t v, char tmp[20])
+{
+    char *p = tmp + 20;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+size_t sss_proto_uid_format(const struct sss_uid *uid, char *buf, size_t cap)
+{
+    char te[20], to[20];
+    char *e = u64_digits(uid->epoch, te), *o = u64_digits(uid->offset, to);
+    size_t el = (size_t)(te + 20 - e), ol = (size_t)(to + 20 - o);
+
+    if (cap < el + ol + 2) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    memcpy(buf, e, el);
+    buf[el] = '-';
+    memcpy(buf + el + 1, o, ol);
+    buf[el + 1 + ol] = '\0';
+    return el + 1 + ol;
+}
+
+int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b)
+{
+    if (a->epoch != b->epoch)
+        return a->epoch < b->epoch ? -1 : 1;
+    if (a->offset != b->offset)
+        return a->offset < b->offset ? -1 : 1;
+    return 0;
+}
+
+/* ---- Output ---- */
+
+void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap)
+{
+    out->data = storage;
+    out->len = 0;
+    out->cap = storage ? cap : 0;
+    out->heap = false;
+    out->oom = false;
+}
+
+void sss_proto_out_reset(struct sss_proto_out *out)
+{
+    out->len = 0;
+    out->oom = false;
+}
+
+void sss_proto_out_fini(struct sss_proto_out *out)
+{
+    if (out->heap)
+        sss_free(out->data);
+    out->data = NULL;
+    out->len = out->cap = 0;
+    out->heap = false;
+}
+
+/* Make room for n more bytes; false (and oom) when that fails. */
+static bool reserve(struct sss_proto_out *o, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (o->oom)
+        return false;
+    if (o->cap - o->len >= n)
+        return true;
+    if (n > SIZE_MAX / 2 - o->len)
+        goto fail;
+    cap = o->cap * 2;
+    if (cap < o->len + n)
+        cap = o->len + n;
+    if (cap < 256)
+        cap = 256;
+    if (o->heap) {
+        p = sss_realloc(o->data, cap);
+        if (!p)
+            goto fail;
+    } else {
+        p = sss_malloc(cap);
+        if (!p)
+            goto fail;
+        if (o->len)
+            memcpy(p, o->data, o->len);
+    }
+    o->data = p;
+    o->cap = cap;
+    o->heap = true;
+    return true;
+fail:
+    o->oom = true;
+    return false;
+}
+
+static void put(struct sss_proto_out *o, const void *p, size_t n)
+{
+    if (n && reserve(o, n)) {
+        memcpy(o->data + o->len, p, n);
+        o->len += n;
+    }
+}
+
+#define PUT_LIT(o, s) put((o), (s), sizeof(s) - 1)
+
+static void put_u64(struct sss_proto_out *o, uint64_t v)
+{
+    char tmp[20];
+    char *p = u64_digits(v, tmp);
+
+    put(o, p, (size_t)(tmp + 20 - p));
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left, p[0] >= 0x80), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len, i;
+
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* s as a JSON string: quoted, escaped, invalid UTF-8 replaced by \ufffd. */
+static void put_str(struct sss_proto_out *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *end;
+    size_t n = strlen(s);
+    char *w;
+
+    if (n > (SIZE_MAX - 2) / 6) {
+        o->oom = true;
+        return;
+    }
+    if (!reserve(o, 6 * n + 2))
+        return;
+    end = p + n;
+    w = o->data + o->len;
+    *w++ = '"';
+    while (p < end) {
+        unsigned char c = *p;
+
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_seq(p, (size_t)(end - p));
+
+            if (l) {
+                memcpy(w, p, l);
+                w += l;
+                p += l;
+            } else {
+                memcpy(w, "\\ufffd", 6);
+                w += 6;
+                p++;
+            }
+            continue;
+        }
+        *w++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *w++ = (char)c;
+            break;
+        case '\b':
+            *w++ = 'b';
+            break;
+        case '\f':
+            *w++ = 'f';
+            break;
+        case '\n':
+            *w++ = 'n';
+            break;
+        case '\r':
+            *w++ = 'r';
+            break;
+        case '\t':
+            *w++ = 't';
+            break;
+        default:
+            memcpy(w, "u00", 3);
+            w[3] = hex[c >> 4];
+            w[4] = hex[c & 15];
+            w += 5;
+            break;
+        }
+        p++;
+    }
+    *w++ = '"';
+    o->len = (size_t)(w - o->data);
+}
+
+static void put_uid(struct sss_proto_out *o, const struct sss_uid *uid)
+{
+    char buf[SSS_PROTO_UID_BUF + 2];
+    size_t n;
+
+    if (!uid) {
+        PUT_LIT(o, "null");
+        return;
+    }
+    buf[0] = '"';
+    n = sss_proto_uid_format(uid, buf + 1, SSS_PROTO_UID_BUF);
+    buf[n + 1] = '"';
+    put(o, buf, n + 2);
+}
+
+static void put_span(struct sss_proto_out *o, struct sss_proto_span sp)
+{
+    put(o, sp.ptr, sp.len);
+}
+
+/* ,"key":<raw> when the span is present. */
+static void put_opt_raw(struct sss_proto_out *o, const char *key_lit, size_t key_len,
+                        struct sss_proto_span sp)
+{
+    if (sp.ptr) {
+        put(o, key_lit, key_len);
+        put_span(o, sp);
+    }
+}
+
+#define PUT_OPT_RAW(o, k, sp) put_opt_raw((o), (k), sizeof(k) - 1, (sp))
+
+static void put_fail(struct sss_proto_out *o, const struct sss_proto_fail *f)
+{
+    PUT_LIT(o, "{\"name\":");
+    put_str(o, f->name ? f->name : "");
+    PUT_LIT(o, ",\"message\":");
+    put_str(o, f->message ? f->message : "");
+    PUT_LIT(o, "}");
+}
+
+static int done(const struct sss_proto_out *o)
+{
+    return o->oom ? -ENOMEM : 0;
+}
+
+int sss_proto_encode_begin_reply(struct sss_proto_out *out, const struct sss_proto_begin_reply *r)
+{
+    PUT_LIT(out, "{\"sys\":3,\"prot\":{");
+    if (r->hb) {
+        PUT_LIT(out, "\"hb\":true,\"hbInterval\":");
+        put_u64(out, r->hb_interval);
+        PUT_LIT(out, ",\"hbThreshold\":");
+        put_u64(out, r->hb_threshold);
+    }
+    PUT_LIT(out, "}");
+    if (r->channel) {
+        PUT_LIT(out, ",\"channel\":");
+        put_str(out, r->channel);
+        PUT_LIT(out, ",\"lastUid\":");
+        put_uid(out, r->last_uid);
+    }
+    if (r->session) {
+        PUT_LIT(out, ",\"session\":");
+        put_str(out, r->session);
+    }
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_subscribe_reply(struct sss_proto_out *out, struct sss_proto_span id,
+                                     const char *channel, bool result,
+                                     const struct sss_uid *last_uid,
+                                     const struct sss_proto_fail *err)
+{
+    PUT_LIT(out, "{\"sys\":1");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"channel\":");
+    put_str(out, channel);
+    if (result) {
+        PUT_LIT(out, ",\"result\":true,\"lastUid\":");
+        put_uid(out, last_uid);
+    } else {
+        PUT_LIT(out, ",\"result\":false");
+        if (err) {
+            PUT_LIT(out, ",\"err\":");
+            put_fail(out, err);
+        }
+    }
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_unsubscribe_reply(struct sss_proto_out *out, struct sss_proto_span id,
+                                       const char *channel, bool result)
+{
+    PUT_LIT(out, "{\"sys\":2");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"channel\":");
+    put_str(out, channel);
+    if (result)
+        PUT_LIT(out, ",\"result\":true}");
+    else
+        PUT_LIT(out, ",\"result\":false}");
+    return done(out);
+}
+
+int sss_proto_encode_response(struct sss_proto_out *out, struct sss_proto_span id,
+                              struct sss_proto_span msg)
+{
+    PUT_LIT(out, "{\"sys\":7");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"msg\":");
+    if (msg.ptr)
+        put_span(out, msg);
+    else
+        PUT_LIT(out, "null");
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_response_err(struct sss_proto_out *out, struct sss_proto_span id,
+                                  const struct sss_proto_fail *err)
+{
+    PUT_LIT(out, "{\"sys\":7");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"err\":");
+    put_fail(out, err);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_publish_reply(struct sss_proto_out *out, struct sss_proto_span id,
+                                   const struct sss_uid *uid)
+{
+    PUT_LIT(out, "{\"sys\":7");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"msg\":{\"uid\":");
+    put_uid(out, uid);
+    PUT_LIT(out, "}}");
+    return done(out);
+}
+
+int sss_proto_encode_tell(struct sss_proto_out *out, const char *topic, struct sss_proto_span msg)
+{
+    PUT_LIT(out, "{\"sys\":6,\"topic\":");
+    put_str(out, topic);
+    PUT_OPT_RAW(out, ",\"msg\":", msg);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_feed(struct sss_proto_out *out, const char *channel, const char *topic,
+                          struct sss_proto_span msg, const struct sss_uid *uid)
+{
+    PUT_LIT(out, "{\"sys\":8,\"channel\":");
+    put_str(out, channel);
+    PUT_LIT(out, ",\"topic\":");
+    put_str(out, topic);
+    PUT_OPT_RAW(out, ",\"msg\":", msg);
+    PUT_LIT(out, ",\"uid\":");
+    put_uid(out, uid);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_updatesub(struct sss_proto_out *out, const char *channel,
+                               const struct sss_uid *uid)
+{
+    PUT_LIT(out, "{\"sys\":12,\"channel\":");
+    put_str(out, channel);
+    PUT_LIT(out, ",\"uid\":");
+    put_uid(out, uid);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_broadcast(struct sss_proto_out *out, const char *topic,
+                               struct sss_proto_span msg)
+{
+    PUT_LIT(out, "{\"sys\":11,\"topic\":");
+    put_str(out, topic);
+    PUT_OPT_RAW(out, ",\"msg\":", msg);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_boot(struct sss_proto_out *out, const char *reason)
+{
+    PUT_LIT(out, "{\"sys\":9,\"reason\":");
+    put_str(out, reason);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_bootchannel(struct sss_proto_out *out, const char *channel,
+                                 const char *reason)
+{
+    PUT_LIT(out, "{\"sys\":10,\"channel\":");
+    put_str(out, channel);
+    PUT_LIT(out, ",\"reason\":");
+    put_str(out, reason);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_error(struct sss_proto_out *out, const struct sss_proto_fail *err,
+                           struct sss_proto_span id)
+{
+    PUT_LIT(out, "{\"sys\":14,\"err\":");
+    put_fail(out, err);
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_heartbeat(struct sss_proto_out *out)
+{
+    PUT_LIT(out, "h");
+    return done(out);
+}
+
+int sss_proto_sync_reply_begin(struct sss_proto_sync_reply *b, struct sss_proto_out *out,
+                               struct sss_proto_span id)
+{
+    b->out = out;
+    b->nresults = 0;
+    b->nrecords = 0;
+    PUT_LIT(out, "{\"sys\":4");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"result\":{");
+    return done(out);
+}
+
+int sss_proto_sync_reply_result(struct sss_proto_sync_reply *b, const char *channel, bool ok)
+{
+    if (b->nrecords)
+        return SSS_EINVAL;
+    if (b->nresults++)
+        PUT_LIT(b->out, ",");
+    put_str(b->out, channel);
+    if (ok)
+        PUT_LIT(b->out, ":true");
+    else
+        PUT_LIT(b->out, ":false");
+    return done(b->out);
+}
+
+int sss_proto_sync_reply_record(struct sss_proto_sync_reply *b, const char *feed, size_t len)
+{
+    if (b->nrecords++)
+        PUT_LIT(b->out, ",");
+    else
+        PUT_LIT(b->out, "},\"records\":[");
+    put(b->out, feed, len);
+    return done(b->out);
+}
+
+int sss_proto_sync_reply_end(struct sss_proto_sync_reply *b)
+{
+    if (!b->nrecords)
+        PUT_LIT(b->out, "},\"records\":[");
+    PUT_LIT(b->out, "]}");
+    return done(b->out);
+}
+
+int sss_proto_encode_subscribe(struct sss_proto_out *out, const char *channel,
+                               struct sss_proto_span query, struct sss_proto_span id)
+{
+    PUT_LIT(out, "{\"sys\":1,\"channel\":");
+    put_str(out, channel);
+    PUT_OPT_RAW(out, ",\"query\":", query);
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_unsubscribe(struct sss_proto_out *out, const char *channel,
+                                 struct sss_proto_span id)
+{
+    PUT_LIT(out, "{\"sys\":2,\"channel\":");
+    put_str(out, channel);
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_begin(struct sss_proto_out *out, const char *session)
+{
+    PUT_LIT(out, "{\"sys\":3");
+    if (session) {
+        PUT_LIT(out, ",\"session\":");
+        put_str(out, session);
+    }
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_sync(struct sss_proto_out *out, struct sss_proto_span id,
+                          const struct sss_proto_sub *subs, size_t n)
+{
+    size_t i;
+
+    PUT_LIT(out, "{\"sys\":4");
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, ",\"subscriptions\":[");
+    for (i = 0; i < n; i++) {
+        if (i)
+            PUT_LIT(out, ",");
+        PUT_LIT(out, "{\"channel\":");
+        put_str(out, subs[i].channel);
+        PUT_LIT(out, ",\"lastUid\":");
+        if (subs[i].has_last_uid)
+            put_str(out, subs[i].last_uid);
+        else
+            PUT_LIT(out, "null");
+        PUT_OPT_RAW(out, ",\"query\":", subs[i].query);
+        PUT_LIT(out, "}");
+    }
+    PUT_LIT(out, "]}");
+    return done(out);
+}
+
+int sss_proto_encode_ask(struct sss_proto_out *out, const char *topic, struct sss_proto_span msg,
+                         struct sss_proto_span id)
+{
+    PUT_LIT(out, "{\"sys\":5,\"topic\":");
+    put_str(out, topic);
+    PUT_OPT_RAW(out, ",\"msg\":", msg);
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, "}");
+    return done(out);
+}
+
+int sss_proto_encode_publish(struct sss_proto_out *out, const char *channel, const char *topic,
+                             struct sss_proto_span msg, struct sss_proto_span id)
+{
+    PUT_LIT(out, "{\"sys\":13,\"channel\":");
+    put_str(out, channel);
+    PUT_LIT(out, ",\"topic\":");
+    put_str(out, topic);
+    PUT_OPT_RAW(out, ",\"msg\":", msg);
+    PUT_OPT_RAW(out, ",\"id\":", id);
+    PUT_LIT(out, "}");
+    return done(out);
+}
