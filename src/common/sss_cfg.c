@@ -74,6 +74,26 @@ static const struct flag flags[] = {
       "provided receive buffers per worker (a power of two)"),
     F("io-buffer-size", T_SIZE, io_buffer_size, "16k", 512, 1048576,
       "bytes of each provided receive buffer"),
+    F("history-size", T_INT, history_size, "256", 0, 1000000,
+      "messages kept per channel for SYNC after a reconnect"),
+    F("history-ttl", T_DURATION, history_ttl_ms, "5m", 0, 0,
+      "age at which a message leaves history (0: never)"),
+    F("max-channels", T_INT, max_channels, "100000", 1, 100000000,
+      "channels with history the host remembers; a publish to one more fails"),
+    F("max-subscriptions", T_INT, max_subscriptions, "128", 1, 100000,
+      "channels one connection may subscribe to (SUBSCRIBE and SYNC)"),
+    F("heartbeat-interval", T_DURATION, heartbeat_interval_ms, "30s", 0, 0,
+      "the server sends the text frame h this often (0: no heartbeat)"),
+    F("heartbeat-threshold", T_DURATION, heartbeat_threshold_ms, "2500ms", 0, 0,
+      "slack a client allows after hbInterval before it reconnects (sent in BEGIN)"),
+    F("allow-client-publish", T_STR, allow_client_publish, "", 0, 0,
+      "glob of channels that clients may PUBLISH to, e.g. 'chat-*' (empty: none)"),
+    F("max-message-rate", T_INT, max_message_rate, "1000", 0, 10000000,
+      "messages per second one connection may send; beyond it close 1008 (0: no limit)"),
+    F("bus-size", T_SIZE, bus_size, "16m", 65536, 1L << 32,
+      "bytes of the host's broadcast ring (a power of two; 4 x max-message-size at least)"),
+    F("mailbox-size", T_SIZE, mailbox_size, "4m", 65536, 1L << 32,
+      "bytes of each worker<->scaler ring (a power of two; 2 x max-message-size at least)"),
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -370,6 +390,18 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
     }
     if (cfg->io_buffers & (cfg->io_buffers - 1)) {
         fprintf(err, "sss-server: --io-buffers must be a power of two, not %d\n", cfg->io_buffers);
+        return SSS_EINVAL;
+    }
+    if ((cfg->bus_size & (cfg->bus_size - 1)) || (cfg->mailbox_size & (cfg->mailbox_size - 1))) {
+        fprintf(err, "sss-server: --bus-size and --mailbox-size must be powers of two\n");
+        return SSS_EINVAL;
+    }
+    if (cfg->bus_size / 4 < cfg->max_message_size + 1024 ||
+        cfg->mailbox_size / 2 < cfg->max_message_size + 1024) {
+        fprintf(err,
+                "sss-server: --max-message-size %zu needs --bus-size >= 4x and "
+                "--mailbox-size >= 2x it (plus 1k)\n",
+                cfg->max_message_size);
         return SSS_EINVAL;
     }
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));

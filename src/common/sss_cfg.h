@@ -38,6 +38,17 @@ struct sss_cfg {
     int ring_entries;             /* io_uring submission queue size per worker */
     int io_buffers;               /* provided receive buffers per worker */
     size_t io_buffer_size;        /* bytes per provided receive buffer */
+    /* The protocol (PROTOCOL.md) and the scaler. */
+    int history_size;             /* messages kept per channel */
+    int64_t history_ttl_ms;       /* age at which a message leaves history; 0 = never */
+    int max_channels;             /* channels the memory engine remembers */
+    int max_subscriptions;        /* per connection */
+    int64_t heartbeat_interval_ms; /* the `h` frame; 0 = no heartbeat */
+    int64_t heartbeat_threshold_ms;
+    char allow_client_publish[256]; /* glob of channels clients may PUBLISH to; empty = none */
+    int max_message_rate;         /* messages per second per connection; 0 = unlimited */
+    size_t bus_size;              /* bytes of the host's broadcast ring */
+    size_t mailbox_size;          /* bytes of each worker<->scaler ring */
 
     /* Derived by sss_cfg_finish, not flags. */
     int origin_count;
