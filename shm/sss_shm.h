@@ -64,6 +64,7 @@ struct sss_counters {
     atomic_uint_fast64_t closes_idle;
     atomic_uint_fast64_t closes_proto; /* 1002/1007/1009 from the WebSocket layer */
     atomic_uint_fast64_t sendq_high;   /* largest send queue seen, bytes */
+    atomic_uint_fast64_t laps;         /* times this worker was lapped by the bus */
     atomic_int pid;
 };
 

@@ -19,7 +19,9 @@
  * Single values (Host, Sec-WebSocket-Key, -Version, Origin) are copied into a
  * bounded buffer; list values (Upgrade, Connection, Sec-WebSocket-Protocol)
  * are split into tokens as the bytes arrive, so a header line may be of any
- * length and a list may span several header lines.
+ * length and a list may span several header lines. Cookie and Authorization
+ * are copied into the answer for the session parser; one that doesn't fit is
+ * dropped whole and flagged, never cut, so a token can't lose its tail.
  */
 #include "http/sss_http.h"
 
@@ -47,6 +49,8 @@ enum http_hdr {
     HDR_ORIGIN,
     HDR_PROTOCOL,
     HDR_TRANSFER_ENCODING,
+    HDR_COOKIE,
+    HDR_AUTHORIZATION,
 };
 
 static const struct {
@@ -62,6 +66,8 @@ static const struct {
     {"origin", 6, HDR_ORIGIN},
     {"sec-websocket-protocol", 22, HDR_PROTOCOL},
     {"transfer-encoding", 17, HDR_TRANSFER_ENCODING},
+    {"cookie", 6, HDR_COOKIE},
+    {"authorization", 13, HDR_AUTHORIZATION},
 };
 
 /*
@@ -109,6 +115,12 @@ struct http_parse {
     int connection_upgrade;
     int transfer_encoding;
     uint64_t offered; /* bit i: the client offered policy->subprotocols[i] */
+
+    /* Copies into out->cookie and out->authorization (see struct copy). */
+    size_t cookie_len, cookie_mark; /* mark: where the current Cookie line began */
+    size_t authz_len;
+    unsigned authz_count;
+    int cookie_bad, authz_bad;
 };
 
 static int ascii_lower(int c)
@@ -170,6 +182,49 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+/* ---- Cookie and Authorization copies ----------------------------------- */
+
+/*
+ * Append to a copy kept for the session parser, always NUL-terminated. A
+ * value that doesn't fit, or holds a NUL, empties the copy and marks it bad
+ * for good.
+ */
+static void copy_bytes(char *dst, size_t cap, size_t *len, int *bad, const char *at, size_t n)
+{
+    if (*bad)
+        return;
+    if (n >= cap - *len || memchr(at, '\0', n)) {
+        *bad = 1;
+        dst[0] = '\0';
+        return;
+    }
+    memcpy(dst + *len, at, n);
+    *len += n;
+    dst[*len] = '\0';
+}
+
+/* End of one Cookie or Authorization line: trim, terminate, publish the flag. */
+static void copy_done(struct http_parse *st)
+{
+    struct sss_http_upgrade *out = st->out;
+    size_t start; /* first byte of this line's value */
+
+    if (st->hdr == HDR_COOKIE) {
+        start = st->cookie_mark + (st->cookie_mark > 0 ? 2 : 0);
+        while (!st->cookie_bad && st->cookie_len > start && is_ows(out->cookie[st->cookie_len - 1]))
+            st->cookie_len--;
+        if (st->cookie_len == start)
+            st->cookie_len = st->cookie_mark; /* an empty line adds nothing, not even "; " */
+        out->cookie[st->cookie_bad ? 0 : st->cookie_len] = '\0';
+    } else {
+        while (!st->authz_bad && st->authz_len > 0 &&
+               is_ows(out->authorization[st->authz_len - 1]))
+            st->authz_len--;
+        out->authorization[st->authz_bad ? 0 : st->authz_len] = '\0';
+    }
+    out->headers_truncated = st->cookie_bad || st->authz_bad;
+}
+
 /* ---- header names ------------------------------------------------------ */
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
@@ -202,6 +257,15 @@ static int on_header_field_complete(llhttp_t *p)
     st->value_len = 0;
     st->value_overlong = 0;
     memset(&st->tok, 0, sizeof(st->tok));
+    if (st->hdr == HDR_COOKIE) {
+        /* A second Cookie line continues the list (RFC 6265 asks for one). */
+        st->cookie_mark = st->cookie_len;
+        if (st->cookie_len > 0)
+            copy_bytes(st->out->cookie, sizeof(st->out->cookie), &st->cookie_len,
+                       &st->cookie_bad, "; ", 2);
+    } else if (st->hdr == HDR_AUTHORIZATION && ++st->authz_count > 1) {
+        st->authz_bad = 1; /* two credentials: which one counts is ambiguous */
+    }
     return 0;
 }
 
@@ -361,6 +425,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         memcpy(st->value + st->value_len, at, n);
         st->value_len += n;
         break;
+    case HDR_COOKIE:
+        copy_bytes(st->out->cookie, sizeof(st->out->cookie), &st->cookie_len, &st->cookie_bad, at,
+                   n);
+        break;
+    case HDR_AUTHORIZATION:
+        copy_bytes(st->out->authorization, sizeof(st->out->authorization), &st->authz_len,
+                   &st->authz_bad, at, n);
+        break;
     default:
         break;
     }
@@ -379,6 +451,10 @@ static int on_header_value_complete(llhttp_t *p)
         break;
     case HDR_TRANSFER_ENCODING:
         st->transfer_encoding = 1;
+        break;
+    case HDR_COOKIE:
+    case HDR_AUTHORIZATION:
+        copy_done(st);
         break;
     default:
         single_value_done(st);
@@ -502,6 +578,9 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
     out->accept[0] = '\0';
     out->protocol[0] = '\0';
     out->target[0] = '\0';
+    out->cookie[0] = '\0';
+    out->authorization[0] = '\0';
+    out->headers_truncated = 0;
 
     /* A head must end within max_size bytes; until its end is here, don't parse. */
     if (window < 4 || !memmem(buf, window, "\r\n\r\n", 4)) {
@@ -526,6 +605,7 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
 
     err = llhttp_execute(&st.parser, buf, window);
     pos = llhttp_get_error_pos(&st.parser);
+    out->headers_truncated = st.cookie_bad || st.authz_bad;
     if (st.headers_done && (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) && pos) {
         out->consumed = (size_t)(pos - buf);
         return check_request(&st);

@@ -38,8 +38,16 @@ struct sss_http_upgrade {
     size_t consumed;     /* bytes of the request head; what follows is WebSocket data */
     char accept[32];     /* Sec-WebSocket-Accept value (28 chars + NUL) for 101 */
     char protocol[64];   /* chosen sub-protocol, "" when none was offered or matched */
-    /* Request details for the session parser (later: cookies, query, token). */
+    /* Request details for the session parser (sss_jwt_find_token). */
     char target[1024];   /* request-target as sent: path and query; truncated if longer */
+    char cookie[2048];   /* Cookie value; several Cookie lines joined by "; "; "" if absent */
+    char authorization[1024]; /* Authorization value; "" if absent */
+    /*
+     * Set when a Cookie or Authorization value was dropped (left ""): too long
+     * for its buffer, holding a NUL, or Authorization sent twice. The session
+     * parser must then refuse the upgrade rather than look elsewhere.
+     */
+    int headers_truncated;
 };
 
 /*

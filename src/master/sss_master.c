@@ -20,6 +20,7 @@
 #include "sss_log.h"
 #include "sss_shm.h"
 #include "sss_time.h"
+#include "sss_scaler.h"
 #include "sss_worker.h"
 #include "sss_alloc.h"
 
@@ -49,8 +50,10 @@ struct sss_child {
 struct sss_master {
     struct sss_cfg cfg;
     struct sss_shm shm;
-    struct sss_child *children;
+    struct sss_child *children; /* the workers */
+    struct sss_child scaler;
     int draining;
+    int scaler_signalled; /* drain: the scaler was told to stop */
     int64_t drain_deadline_ms;
     sigset_t sigs; /* handled synchronously with sigtimedwait */
 };
@@ -151,6 +154,27 @@ static int spawn_worker(struct sss_master *m, int id)
     return 0;
 }
 
+static int spawn_scaler(struct sss_master *m)
+{
+    struct sss_child *ch = &m->scaler;
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        sss_log_error("master", "fork scaler: %s", strerror(errno));
+        return -errno;
+    }
+    if (pid == 0) {
+        for (int i = 0; i < m->cfg.workers; i++)
+            close(m->children[i].listen_fd);
+        _exit(sss_scaler_run(&m->cfg, &m->shm));
+    }
+    ch->pid = pid;
+    ch->started_ms = sss_now_ms();
+    ch->restart_at = 0;
+    sss_log_info("master", "scaler started pid=%d", (int)pid);
+    return 0;
+}
+
 static int running(const struct sss_master *m)
 {
     int n = 0;
@@ -169,6 +193,22 @@ static void reap(struct sss_master *m)
         int64_t now = sss_now_ms();
         char why[128];
 
+        if (pid == m->scaler.pid) {
+            m->scaler.pid = 0;
+            describe_exit(status, why, sizeof(why));
+            if (m->draining) {
+                sss_log_info("master", "scaler exited pid=%d: %s", (int)pid, why);
+                continue;
+            }
+            /* Uids and history of the memory engine die with it: the new
+             * one starts new epochs, and SYNCs that reach back get gaps. */
+            sss_log_warn("master", "scaler exited pid=%d: %s; restarting", (int)pid, why);
+            if (now - m->scaler.started_ms < QUICK_DEATH_MS)
+                m->scaler.restart_at = now + 500;
+            else
+                (void)spawn_scaler(m);
+            continue;
+        }
         for (int i = 0; i < m->cfg.workers; i++) {
             struct sss_child *ch = &m->children[i];
             int64_t delay = 0;
@@ -231,6 +271,8 @@ static int64_t next_wakeup(const struct sss_master *m, int64_t now)
     for (int i = 0; i < m->cfg.workers; i++)
         if (m->children[i].restart_at && m->children[i].restart_at < t)
             t = m->children[i].restart_at;
+    if (m->scaler.restart_at && m->scaler.restart_at < t)
+        t = m->scaler.restart_at;
     return t > now ? t - now : 0;
 }
 
@@ -255,20 +297,31 @@ static int supervise(struct sss_master *m)
         now = sss_now_ms();
         if (m->draining) {
             if (running(m) == 0) {
-                sss_log_info("master", "drained; exiting");
-                return 0;
+                /* The scaler goes last: draining workers may still publish. */
+                if (!m->scaler.pid) {
+                    sss_log_info("master", "drained; exiting");
+                    return 0;
+                }
+                if (!m->scaler_signalled) {
+                    kill(m->scaler.pid, SIGTERM);
+                    m->scaler_signalled = 1;
+                }
             }
             if (now >= m->drain_deadline_ms) {
                 sss_log_warn("master", "drain timeout: killing %d worker(s)", running(m));
                 for (int i = 0; i < m->cfg.workers; i++)
                     if (m->children[i].pid)
                         kill(m->children[i].pid, SIGKILL);
-                while (running(m)) {
+                if (m->scaler.pid)
+                    kill(m->scaler.pid, SIGKILL);
+                while (running(m) || m->scaler.pid) {
                     int status;
                     pid_t pid = waitpid(-1, &status, 0);
 
                     if (pid < 0)
                         break;
+                    if (pid == m->scaler.pid)
+                        m->scaler.pid = 0;
                     for (int i = 0; i < m->cfg.workers; i++)
                         if (m->children[i].pid == pid)
                             m->children[i].pid = 0;
@@ -280,6 +333,8 @@ static int supervise(struct sss_master *m)
         for (int i = 0; i < m->cfg.workers; i++)
             if (m->children[i].restart_at && now >= m->children[i].restart_at)
                 (void)spawn_worker(m, i);
+        if (m->scaler.restart_at && now >= m->scaler.restart_at)
+            (void)spawn_scaler(m);
     }
 }
 
@@ -331,7 +386,16 @@ int sss_master_run(int argc, char **argv, char **envp)
         m.children[i].listen_fd = rc;
     }
     m.cfg.port = port;
-    rc = sss_shm_create(&m.shm, (unsigned)m.cfg.workers);
+    {
+        struct sss_shm_params sp = {
+            .nprocs = (unsigned)m.cfg.workers,
+            .bus_capacity = m.cfg.bus_size,
+            .mailbox_capacity = m.cfg.mailbox_size,
+            .bus_flags = 0,
+        };
+
+        rc = sss_shm_create_with(&m.shm, &sp);
+    }
     if (rc < 0) {
         sss_log_error("master", "shared memory: %s", sss_strerror(rc));
         rc = 1;
@@ -342,6 +406,8 @@ int sss_master_run(int argc, char **argv, char **envp)
                  "fd_limit=%ld echo=%s",
                  SSS_VERSION, m.cfg.host, port, m.cfg.workers, m.cfg.max_connections, nofile,
                  m.cfg.echo ? "on" : "off");
+    if (!m.cfg.echo && spawn_scaler(&m) < 0)
+        m.scaler.restart_at = sss_now_ms() + 1000;
     for (int i = 0; i < m.cfg.workers; i++)
         if (spawn_worker(&m, i) < 0)
             m.children[i].restart_at = sss_now_ms() + 1000;

@@ -114,8 +114,6 @@ struct sss_hm_feed {
     uint32_t msg_len;
 };
 
-#endif
-
 /* ---- Outbox: a mailbox ring with an overflow list, so a full ring never loses a record ---- */
 
 struct sss_ring;
@@ -144,3 +142,5 @@ int sss_hm_outbox_flush(struct sss_hm_outbox *o);
 
 /* Drop every waiting record (the consumer died). */
 void sss_hm_outbox_clear(struct sss_hm_outbox *o);
+
+#endif

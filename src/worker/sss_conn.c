@@ -10,6 +10,7 @@
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
+#include "sss_handler.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -129,6 +130,12 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
     note_high_water(c);
     mark_dirty(c);
     return 0;
+}
+
+void sss_conn_send(struct sss_conn *c, struct sss_buf *b)
+{
+    if (queue_buf(c, b) == 0)
+        sss_ctr_add(c->w->ctr, frames_out, 1);
 }
 
 /* Copy small bytes (HTTP answers, wslay's control frames) into a private tail buffer. */
@@ -282,15 +289,16 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     if (wslay_event_get_close_sent(ctx) || c->want_close)
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
-    if (c->w->cfg->echo) {
-        b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
-        if (!b) {
-            sss_conn_close(c, 1011, "out of memory", 0);
-            return;
-        }
-        if (queue_buf(c, b) == 0)
-            sss_ctr_add(c->w->ctr, frames_out, 1);
+    if (!c->w->cfg->echo) {
+        sss_handler_message(c, arg->opcode, arg->msg, arg->msg_length);
+        return;
     }
+    b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
+    if (!b) {
+        sss_conn_close(c, 1011, "out of memory", 0);
+        return;
+    }
+    sss_conn_send(c, b);
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -363,6 +371,8 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
+    if (!w->cfg->echo && sss_handler_conn_open(c) < 0)
+        return -ENOMEM;
     if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
         return -ENOMEM;
     wslay_event_config_set_max_recv_msg_length(c->ws, w->cfg->max_message_size);
@@ -530,6 +540,8 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "idle timeout", 0);
         return;
     }
+    if (c->id)
+        sss_handler_tick(c, now);
     if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
         struct wslay_event_msg ping = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
 
@@ -556,6 +568,8 @@ void sss_conn_kill(struct sss_conn *c)
     }
     if (c->state == SSS_CONN_WS)
         sss_ctr_add(w->ctr, ws_open, -1);
+    if (c->id)
+        sss_handler_conn_closed(c);
     sss_conn_maybe_free(c);
 }
 

@@ -22,6 +22,7 @@
 #include "sss_ws.h"
 
 struct sss_worker;
+struct sss_sub;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -66,6 +67,16 @@ struct sss_conn {
     struct msghdr msg; /* of the sendmsg in flight */
     struct iovec iov[SSS_CONN_IOV];
 
+    /* The protocol (sss_handler.c); unused in --echo mode. */
+    uint64_t id;              /* unique in this worker process, from 1 */
+    uint8_t begun;            /* BEGIN or SYNC came */
+    struct sss_sub *subs;     /* its subscriptions (sss_sub.h) */
+    uint32_t nsubs;
+    long held_bytes;          /* FEEDs held for its pending subscriptions */
+    int64_t rate_window_ms;
+    uint32_t rate_count;
+    int64_t last_hb_ms;
+
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
     struct sss_conn *dirty_next;
@@ -98,6 +109,13 @@ void sss_conn_kill(struct sss_conn *c);
 
 /* Free the struct if it is dead and nothing of it is left in the kernel. */
 void sss_conn_maybe_free(struct sss_conn *c);
+
+/*
+ * Queue a data frame for the client, taking over the caller's reference to
+ * b (shared frames: pass sss_buf_ref(frame)). Past --max-send-queue the
+ * connection is closed with 4008 instead. Never blocks.
+ */
+void sss_conn_send(struct sss_conn *c, struct sss_buf *b);
 
 /* Build and submit the sendmsg for this connection's queue (loop turn end). */
 void sss_conn_flush(struct sss_conn *c);

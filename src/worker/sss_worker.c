@@ -8,6 +8,7 @@
 #include "sss_worker.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
+#include "sss_handler.h"
 #include "sss_log.h"
 #include "sss_time.h"
 
@@ -77,6 +78,14 @@ static void arm_signal(struct sss_worker *w)
 
     io_uring_prep_read(sqe, w->signal_fd, &w->siginfo, sizeof(w->siginfo), 0);
     io_uring_sqe_set_data64(sqe, SSS_OP_SIGNAL);
+}
+
+static void arm_wake(struct sss_worker *w)
+{
+    struct io_uring_sqe *sqe = sss_worker__sqe(w);
+
+    io_uring_prep_read(sqe, sss_wake_fd(w->wake), &w->wake_count, sizeof(w->wake_count), 0);
+    io_uring_sqe_set_data64(sqe, SSS_OP_WAKE);
 }
 
 static int setup_ring(struct sss_worker *w)
@@ -326,6 +335,9 @@ static void handle_cqe(struct sss_worker *w, struct io_uring_cqe *cqe)
     case SSS_OP_SIGNAL:
         on_signal(w, cqe);
         break;
+    case SSS_OP_WAKE:
+        arm_wake(w); /* the records themselves are read at the end of the turn */
+        break;
     case SSS_OP_IGNORE:
         break;
     }
@@ -358,6 +370,7 @@ static void worker_fini(struct sss_worker *w)
 int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm)
 {
     static const char *const no_subprotocols[] = {NULL};
+    static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
     struct sss_worker w;
     char role[16];
     int rc;
@@ -372,13 +385,13 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     w.policy.path = cfg->path;
     w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
     w.policy.max_size = cfg->max_handshake_size;
-    w.policy.subprotocols = no_subprotocols;
+    w.policy.subprotocols = cfg->echo ? no_subprotocols : json_subprotocols;
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
 
     if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
-        (rc = setup_buffers(&w)) < 0) {
+        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = sss_handler_init(&w)) < 0)) {
         sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
         worker_fini(&w);
         return 1;
@@ -388,14 +401,33 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     arm_signal(&w);
     arm_timer(&w);
     arm_accept(&w);
+    if (!cfg->echo)
+        arm_wake(&w);
     sss_log_info("worker", "started pid=%d", (int)getpid());
 
     for (;;) {
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
 
+        int wait = 1;
+
+        if (!cfg->echo) {
+            /* Shared memory first: FEEDs and replies become frames to send. */
+            while (sss_handler_poll(&w) > 0)
+                ;
+            sss_handler_flush(&w);
+        }
         flush_dirty(&w);
-        rc = io_uring_submit_and_wait(&w.ring, 1);
+        if (!cfg->echo) {
+            /* Say we sleep, then look once more: a producer that wrote
+             * before seeing the flag is caught by this re-check. */
+            sss_wake_prepare_sleep(w.wake);
+            if (sss_handler_readable(&w))
+                wait = 0;
+        }
+        rc = wait ? io_uring_submit_and_wait(&w.ring, 1) : io_uring_submit(&w.ring);
+        if (!cfg->echo)
+            sss_wake_cancel_sleep(w.wake);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
             sss_log_error("worker", "io_uring_submit_and_wait: %s", strerror(-rc));
             break;
@@ -412,6 +444,8 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     }
     if (w.nconns)
         sss_log_warn("worker", "drain timeout with %ld connections left", w.nconns);
+    if (!cfg->echo)
+        sss_handler_fini(&w);
     sss_log_info("worker", "exiting");
     worker_fini(&w);
     return 0;

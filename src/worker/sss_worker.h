@@ -22,9 +22,15 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
+#include "sss_bus.h"
 #include "sss_cfg.h"
+#include "sss_hostmsg.h"
 #include "sss_http.h"
+#include "sss_map.h"
+#include "sss_proto.h"
 #include "sss_shm.h"
+#include "sss_sub.h"
+#include "sss_wake.h"
 
 struct sss_conn;
 
@@ -50,6 +56,24 @@ struct sss_worker {
     struct sss_conn *dirty;         /* connections with bytes to send this turn */
     long nconns;
 
+    /* The protocol (sss_handler.c); unused in --echo mode. */
+    struct sss_index index;         /* local channels and their subscribers */
+    struct sss_map conns_by_id;     /* connection id -> struct sss_conn */
+    struct sss_map reqs;            /* request id -> pending request (owned) */
+    uint64_t req_counter, next_conn_id;
+    struct sss_proto_decoder dec;
+    struct sss_proto_out json;      /* scratch for encoding one message */
+    struct sss_ring *inbox;         /* scaler -> this worker (shared memory) */
+    struct sss_hm_outbox outbox;    /* this worker -> scaler */
+    struct sss_bus_reader bus_rd;
+    uint8_t *busbuf;                /* one bus record (owned) */
+    size_t busbuf_cap;
+    struct sss_buf *hb_frame;       /* the shared heartbeat frame "h" */
+    struct sss_wake *wake;          /* ours: the scaler wakes us through it */
+    struct sss_wake *scaler_wake;
+    uint64_t wake_count;            /* target of the pending eventfd read */
+    int scaler_dirty;               /* we sent the scaler something this turn */
+
     int accept_armed;
     int draining;
     int64_t drain_deadline_ms;
@@ -74,6 +98,7 @@ enum sss_op {
     SSS_OP_SEND = 3,
     SSS_OP_TIMER = 4,
     SSS_OP_SIGNAL = 5,
+    SSS_OP_WAKE = 6, /* the eventfd read: the scaler has something for us */
 };
 #define SSS_OP_MASK 7ULL
 

@@ -1,0 +1,237 @@
+/* A worker's local channel index with pending holds (see sss_sub.h). */
+#include "sss_sub.h"
+#include "sss_alloc.h"
+
+#include <string.h>
+
+void sss_index_init(struct sss_index *ix, sss_sub_deliver_fn deliver, sss_sub_held_fn held,
+                    void *data)
+{
+    sss_map_init(&ix->chans);
+    ix->deliver = deliver;
+    ix->held = held;
+    ix->data = data;
+}
+
+static void free_held(struct sss_held *h)
+{
+    while (h) {
+        struct sss_held *n = h->next;
+
+        sss_buf_unref(h->frame);
+        sss_free(h);
+        h = n;
+    }
+}
+
+void sss_index_fini(struct sss_index *ix)
+{
+    for (uint32_t i = 0; i < ix->chans.cap; i++) {
+        struct sss_lchan *c = ix->chans.slots[i].key ? ix->chans.slots[i].val : NULL;
+
+        if (!c)
+            continue;
+        while (c->subs) {
+            struct sss_sub *s = c->subs;
+
+            c->subs = s->next;
+            free_held(s->held);
+            sss_free(s);
+        }
+        free_held(c->held);
+        sss_free(c);
+    }
+    sss_map_fini(&ix->chans);
+}
+
+struct sss_lchan *sss_index_chan(struct sss_index *ix, const char *name, size_t len)
+{
+    return sss_map_get(&ix->chans, name, len);
+}
+
+struct sss_sub *sss_index_find(struct sss_sub *conn_subs, const char *name, size_t len)
+{
+    for (struct sss_sub *s = conn_subs; s; s = s->conn_next)
+        if (s->chan->name_len == len && memcmp(s->chan->name, name, len) == 0)
+            return s;
+    return NULL;
+}
+
+struct sss_sub *sss_index_subscribe(struct sss_index *ix, struct sss_conn *conn,
+                                    struct sss_sub **conn_subs, const char *name, size_t len,
+                                    int *created)
+{
+    struct sss_lchan *c;
+    struct sss_sub *s = sss_index_find(*conn_subs, name, len);
+
+    *created = 0;
+    if (s)
+        return s;
+    if (len > SSS_PROTO_CHANNEL_MAX)
+        return NULL;
+    c = sss_map_get(&ix->chans, name, len);
+    if (!c) {
+        c = sss_calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+        memcpy(c->name, name, len);
+        c->name_len = (uint32_t)len;
+        c->held_tail = &c->held;
+        if (sss_map_put(&ix->chans, c->name, len, c) < 0) {
+            sss_free(c);
+            return NULL;
+        }
+    }
+    s = sss_calloc(1, sizeof(*s));
+    if (!s) {
+        if (!c->subs) {
+            sss_map_del(&ix->chans, c->name, c->name_len);
+            sss_free(c);
+        }
+        return NULL;
+    }
+    s->chan = c;
+    s->conn = conn;
+    s->pending = 1;
+    s->held_tail = &s->held;
+    s->next = c->subs;
+    if (c->subs)
+        c->subs->prev = s;
+    c->subs = s;
+    c->nsubs++;
+    s->conn_next = *conn_subs;
+    *conn_subs = s;
+    *created = 1;
+    return s;
+}
+
+static long held_bytes(const struct sss_held *h)
+{
+    long n = 0;
+
+    for (; h; h = h->next)
+        n += (long)h->frame->len;
+    return n;
+}
+
+void sss_index_unsubscribe(struct sss_index *ix, struct sss_sub **conn_subs, struct sss_sub *s)
+{
+    struct sss_lchan *c = s->chan;
+
+    for (struct sss_sub **pp = conn_subs; *pp; pp = &(*pp)->conn_next)
+        if (*pp == s) {
+            *pp = s->conn_next;
+            break;
+        }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    c->nsubs--;
+    if (s->held && ix->held)
+        ix->held(s->conn, -held_bytes(s->held), ix->data);
+    free_held(s->held);
+    sss_free(s);
+    if (!c->subs) {
+        sss_map_del(&ix->chans, c->name, c->name_len);
+        free_held(c->held);
+        sss_free(c);
+    }
+}
+
+static void hold(struct sss_held ***tailp, struct sss_buf *frame, const struct sss_uid *uid)
+{
+    struct sss_held *h = sss_malloc(sizeof(*h));
+
+    if (!h)
+        return; /* the FEED is lost for this subscriber: see the caller's counters */
+    h->next = NULL;
+    h->frame = sss_buf_ref(frame);
+    h->uid = *uid;
+    **tailp = h;
+    *tailp = &h->next;
+}
+
+static void deliver_one(struct sss_index *ix, struct sss_sub *s, struct sss_buf *frame,
+                        const struct sss_uid *uid)
+{
+    if (s->pending) {
+        hold(&s->held_tail, frame, uid);
+        if (ix->held)
+            ix->held(s->conn, (long)frame->len, ix->data);
+        return;
+    }
+    if (sss_proto_uid_cmp(uid, &s->floor) > 0) {
+        s->floor = *uid;
+        ix->deliver(s->conn, frame, ix->data);
+    }
+}
+
+void sss_index_activate(struct sss_index *ix, struct sss_sub *s, const struct sss_uid *floor)
+{
+    struct sss_held *h = s->held;
+
+    s->floor = *floor;
+    s->pending = 0;
+    s->held = NULL;
+    s->held_tail = &s->held;
+    if (h && ix->held)
+        ix->held(s->conn, -held_bytes(h), ix->data);
+    for (struct sss_held *n; h; h = n) {
+        n = h->next;
+        if (sss_proto_uid_cmp(&h->uid, &s->floor) > 0) {
+            s->floor = h->uid;
+            ix->deliver(s->conn, h->frame, ix->data);
+        }
+        sss_buf_unref(h->frame);
+        sss_free(h);
+    }
+}
+
+void sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_uid *uid,
+                    struct sss_buf *frame)
+{
+    if (!c)
+        return;
+    if (!c->has_last || sss_proto_uid_cmp(uid, &c->last) > 0) {
+        c->last = *uid;
+        c->has_last = 1;
+    }
+    if (c->recovering) {
+        hold(&c->held_tail, frame, uid);
+        return;
+    }
+    for (struct sss_sub *s = c->subs, *n; s; s = n) {
+        n = s->next; /* delivery may close the connection and unsubscribe it */
+        deliver_one(ix, s, frame, uid);
+    }
+}
+
+void sss_index_hold_channel(struct sss_lchan *c, uint64_t req)
+{
+    c->recovering = 1;
+    c->recover_req = req;
+}
+
+void sss_index_release_channel(struct sss_index *ix, struct sss_lchan *c,
+                               const struct sss_uid *after)
+{
+    struct sss_held *h = c->held;
+
+    c->recovering = 0;
+    c->recover_req = 0;
+    c->held = NULL;
+    c->held_tail = &c->held;
+    for (struct sss_held *n; h; h = n) {
+        n = h->next;
+        if (!after || sss_proto_uid_cmp(&h->uid, after) > 0)
+            for (struct sss_sub *s = c->subs, *sn; s; s = sn) {
+                sn = s->next;
+                deliver_one(ix, s, h->frame, &h->uid);
+            }
+        sss_buf_unref(h->frame);
+        sss_free(h);
+    }
+}

@@ -1,0 +1,333 @@
+/*
+ * The scaler process: the host's sequencer. It reads every worker's mailbox,
+ * asks the engine for uids and history, writes FEEDs into the bus (once per
+ * message, for every worker) and answers each worker through its outbox.
+ *
+ * Its loop: drain the mailboxes (a bounded batch each, for fairness), push
+ * what waits in the outboxes, wake the workers it gave something to, and
+ * sleep on its eventfd when there is nothing to do (with a timeout: the
+ * engine's tick runs once a second, and a worker that died while waking us
+ * must not leave us asleep). SIGTERM ends it; the master sends that only
+ * after the workers have drained, so no publish is cut short.
+ */
+#include "sss_scaler.h"
+#include "sss_alloc.h"
+#include "sss_bus.h"
+#include "sss_engine.h"
+#include "sss_hostmsg.h"
+#include "sss_log.h"
+#include "sss_ring.h"
+#include "sss_time.h"
+#include "sss_wake.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define BATCH 256 /* records taken from one mailbox before looking at the next */
+
+struct sss_scaler {
+    const struct sss_cfg *cfg; /* borrowed */
+    struct sss_shm *shm;       /* borrowed */
+    struct sss_engine *engine; /* owned */
+    struct sss_bus *bus;       /* borrowed: shared memory */
+    int nworkers;
+    struct sss_hm_outbox *out; /* one per worker (owned array) */
+    uint8_t *wake_worker;      /* per worker: something was sent this turn */
+    int bus_written;           /* the bus got records this turn */
+    int signal_fd;
+    int stop;
+};
+
+static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
+                    const void *p1, size_t len1, const void *p2, size_t len2)
+{
+    if (sss_hm_outbox_send(&s->out[w], type, h, hlen, p1, len1, p2, len2) < 0)
+        sss_log_error("scaler", "out of memory answering worker %d: reply lost", w);
+    s->wake_worker[w] = 1;
+}
+
+static void on_publish(struct sss_scaler *s, int w, const struct sss_hm_publish *rq,
+                       const char *data, size_t len)
+{
+    const char *chan = data, *topic = chan + rq->chan_len, *msg = topic + rq->topic_len;
+    struct sss_hm_published rep = {.req = rq->req};
+    struct sss_hm_feed feed;
+    int rc;
+
+    if ((size_t)rq->chan_len + rq->topic_len + rq->msg_len != len) {
+        sss_log_error("scaler", "malformed publish from worker %d", w);
+        return;
+    }
+    rc = s->engine->ops->publish(s->engine, chan, rq->chan_len, topic, rq->topic_len, msg,
+                                 rq->msg_len, &rep.uid);
+    if (rc == 0) {
+        memset(&feed, 0, sizeof(feed));
+        feed.uid = rep.uid;
+        feed.origin_conn = rq->origin_conn;
+        feed.origin_worker = w;
+        feed.flags = rq->flags;
+        feed.chan_len = rq->chan_len;
+        feed.topic_len = rq->topic_len;
+        feed.msg_len = rq->msg_len;
+        rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), data, len);
+        if (rc < 0)
+            sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
+        else
+            s->bus_written = 1;
+    }
+    rep.rc = rc;
+    if (rq->flags & SSS_HM_WANT_REPLY)
+        send_to(s, w, SSS_HM_PUBLISHED, &rep, sizeof(rep), NULL, 0, NULL, 0);
+}
+
+static void on_last_uid(struct sss_scaler *s, int w, const struct sss_hm_last_uid *rq,
+                        const char *chan, size_t len)
+{
+    struct sss_hm_last_uid_r rep = {.req = rq->req};
+    int has = 0;
+
+    if (rq->chan_len == len &&
+        s->engine->ops->last_uid(s->engine, chan, len, &has, &rep.uid) == 0)
+        rep.has = (uint32_t)has;
+    send_to(s, w, SSS_HM_LAST_UID_R, &rep, sizeof(rep), NULL, 0, NULL, 0);
+}
+
+struct hist_ctx {
+    struct sss_scaler *s;
+    int w;
+    uint64_t req;
+};
+
+static void hist_record(void *data, const struct sss_engine_msg *m)
+{
+    struct hist_ctx *hc = data;
+    struct sss_hm_hist_rec rec = {.req = hc->req, .uid = m->uid};
+
+    rec.topic_len = (uint16_t)m->topic_len;
+    rec.msg_len = (uint32_t)m->msg_len;
+    send_to(hc->s, hc->w, SSS_HM_HIST_REC, &rec, sizeof(rec), m->topic, m->topic_len, m->msg,
+            m->msg_len);
+}
+
+static void hist_done(void *data, int rc, int gap, int has_last, struct sss_uid last)
+{
+    struct hist_ctx *hc = data;
+    struct sss_hm_hist_end end = {.req = hc->req, .rc = rc};
+
+    end.gap = (uint32_t)gap;
+    end.has_last = (uint32_t)has_last;
+    end.last = last;
+    send_to(hc->s, hc->w, SSS_HM_HIST_END, &end, sizeof(end), NULL, 0, NULL, 0);
+}
+
+static void on_history(struct sss_scaler *s, int w, const struct sss_hm_history *rq,
+                       const char *chan, size_t len)
+{
+    struct hist_ctx hc = {s, w, rq->req};
+    struct sss_engine_history_cb cb = {hist_record, hist_done, &hc};
+
+    if (rq->chan_len != len) {
+        hist_done(&hc, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    (void)s->engine->ops->history(s->engine, chan, len, rq->has_after != 0, rq->after, &cb);
+}
+
+static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq, const char *data,
+                         size_t len)
+{
+    int rc;
+
+    if ((size_t)rq->topic_len + rq->msg_len != len)
+        return;
+    rc = sss_bus_append2(s->bus, SSS_HM_BCAST_RECORD, rq, sizeof(*rq), data, len);
+    if (rc < 0)
+        sss_log_error("scaler", "bus append (broadcast): %s", sss_strerror(rc));
+    else
+        s->bus_written = 1;
+}
+
+/* One record from worker w; p/len is the whole payload (fixed part first). */
+static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, size_t len)
+{
+#define FIXED(T)                                                                                   \
+    if (len < sizeof(T)) {                                                                         \
+        sss_log_error("scaler", "short record type=%u from worker %d", type, w);                  \
+        return;                                                                                    \
+    }
+    const char *var = (const char *)p;
+
+    switch (type) {
+    case SSS_HM_PUBLISH:
+        FIXED(struct sss_hm_publish);
+        on_publish(s, w, p, var + sizeof(struct sss_hm_publish),
+                   len - sizeof(struct sss_hm_publish));
+        break;
+    case SSS_HM_LAST_UID:
+        FIXED(struct sss_hm_last_uid);
+        on_last_uid(s, w, p, var + sizeof(struct sss_hm_last_uid),
+                    len - sizeof(struct sss_hm_last_uid));
+        break;
+    case SSS_HM_HISTORY:
+        FIXED(struct sss_hm_history);
+        on_history(s, w, p, var + sizeof(struct sss_hm_history),
+                   len - sizeof(struct sss_hm_history));
+        break;
+    case SSS_HM_BROADCAST:
+        FIXED(struct sss_hm_broadcast);
+        on_broadcast(s, p, var + sizeof(struct sss_hm_broadcast),
+                     len - sizeof(struct sss_hm_broadcast));
+        break;
+    case SSS_HM_HELLO:
+        /* A new worker process: what waited for its predecessor is void. */
+        sss_hm_outbox_clear(&s->out[w]);
+        sss_log_debug("scaler", "worker %d said hello", w);
+        break;
+    default:
+        sss_log_error("scaler", "unknown record type=%u from worker %d", type, w);
+    }
+#undef FIXED
+}
+
+static int drain_mailboxes(struct sss_scaler *s)
+{
+    int n = 0;
+
+    for (int w = 0; w < s->nworkers; w++) {
+        struct sss_ring *r = sss_shm_ring_to_scaler(s->shm, (unsigned)w);
+        const void *p;
+        uint32_t type;
+        size_t len;
+
+        for (int i = 0; i < BATCH && sss_ring_peek(r, &type, &p, &len) == 1; i++) {
+            handle(s, w, type, p, len);
+            sss_ring_consume(r);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void flush_and_wake(struct sss_scaler *s)
+{
+    for (int w = 0; w < s->nworkers; w++) {
+        if (s->out[w].head && sss_hm_outbox_flush(&s->out[w]) > 0)
+            s->wake_worker[w] = 1;
+        if (s->wake_worker[w] || s->bus_written)
+            (void)sss_wake_notify(sss_shm_wake(s->shm, (unsigned)w));
+        s->wake_worker[w] = 0;
+    }
+    s->bus_written = 0;
+}
+
+static int anything_readable(struct sss_scaler *s)
+{
+    for (int w = 0; w < s->nworkers; w++)
+        if (sss_ring_readable(sss_shm_ring_to_scaler(s->shm, (unsigned)w)))
+            return 1;
+    return 0;
+}
+
+static int pending_out(struct sss_scaler *s)
+{
+    for (int w = 0; w < s->nworkers; w++)
+        if (s->out[w].head)
+            return 1;
+    return 0;
+}
+
+static void sleep_a_while(struct sss_scaler *s, int timeout_ms)
+{
+    struct sss_wake *wk = sss_shm_wake(s->shm, (unsigned)s->nworkers);
+    struct pollfd pfd[2] = {{sss_wake_fd(wk), POLLIN, 0}, {s->signal_fd, POLLIN, 0}};
+    uint64_t count;
+
+    sss_wake_prepare_sleep(wk);
+    if (anything_readable(s)) {
+        sss_wake_cancel_sleep(wk);
+        return;
+    }
+    if (poll(pfd, 2, timeout_ms) > 0) {
+        if ((pfd[0].revents & POLLIN) && read(pfd[0].fd, &count, sizeof(count)) < 0) {
+            /* Spurious: the next turn looks again anyway. */
+        }
+        if (pfd[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+
+            if (read(s->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+                (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
+                s->stop = 1;
+        }
+    }
+    sss_wake_cancel_sleep(wk);
+}
+
+int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
+{
+    struct sss_engine_limits lim = {
+        .history_size = (uint32_t)cfg->history_size,
+        .history_ttl_ms = cfg->history_ttl_ms,
+        .max_channels = (uint32_t)cfg->max_channels,
+    };
+    struct sss_scaler s;
+    int64_t next_tick;
+    sigset_t set;
+    int rc = 1;
+
+    memset(&s, 0, sizeof(s));
+    s.cfg = cfg;
+    s.shm = shm;
+    s.nworkers = cfg->workers;
+    s.bus = sss_shm_bus(shm);
+    s.signal_fd = -1;
+    sss_log_setup((enum sss_log_level)cfg->log_level, "scaler");
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    s.engine = sss_engine_mem_create(&lim, sss_wall_ms());
+    s.out = sss_calloc((size_t)s.nworkers, sizeof(*s.out));
+    s.wake_worker = sss_calloc((size_t)s.nworkers, 1);
+    if (s.signal_fd < 0 || !s.engine || !s.out || !s.wake_worker) {
+        sss_log_error("scaler", "setup failed: %s", strerror(errno ? errno : ENOMEM));
+        goto out;
+    }
+    for (int w = 0; w < s.nworkers; w++)
+        sss_hm_outbox_init(&s.out[w], sss_shm_ring_to_worker(shm, (unsigned)w));
+    sss_log_info("scaler", "started pid=%d engine=%s history_size=%d history_ttl_ms=%lld",
+                 (int)getpid(), s.engine->ops->name, cfg->history_size,
+                 (long long)cfg->history_ttl_ms);
+    next_tick = sss_now_ms() + 1000;
+    while (!s.stop) {
+        int n = drain_mailboxes(&s);
+
+        flush_and_wake(&s);
+        if (sss_now_ms() >= next_tick) {
+            s.engine->ops->tick(s.engine, sss_wall_ms());
+            next_tick = sss_now_ms() + 1000;
+        }
+        if (n == 0)
+            /* With replies waiting for room, look again soon: the worker
+             * wakes us only when it has something to send. */
+            sleep_a_while(&s, pending_out(&s) ? 5 : 1000);
+    }
+    sss_log_info("scaler", "exiting");
+    rc = 0;
+out:
+    if (s.out)
+        for (int w = 0; w < s.nworkers; w++)
+            sss_hm_outbox_clear(&s.out[w]);
+    sss_free(s.out);
+    sss_free(s.wake_worker);
+    if (s.engine)
+        s.engine->ops->destroy(s.engine);
+    if (s.signal_fd >= 0)
+        close(s.signal_fd);
+    return rc;
+}

@@ -1,0 +1,873 @@
+/*
+ * The protocol side of a worker (see sss_handler.h).
+ *
+ * Flows kept here (DESIGN.md 4 and 8):
+ *   SUBSCRIBE  index the connection at once (pending), ask the scaler for the
+ *              channel's last uid L, reply with L, then deliver held FEEDs > L.
+ *   SYNC       same, with the history after each lastUid: the reply carries
+ *              the records, then held FEEDs above the history's end follow.
+ *   PUBLISH    (where --allow-client-publish allows) the scaler gives the uid;
+ *              the reply carries it; the FEED comes back through the bus.
+ *   bus lap    every local channel holds its FEEDs, fetches the history
+ *              after the last uid it saw, delivers it, then releases; a
+ *              channel whose history no longer reaches back closes its
+ *              connections with 4008 so that their SYNC reports the gap.
+ */
+#include "sss_handler.h"
+#include "sss_alloc.h"
+#include "sss_bus.h"
+#include "sss_conn.h"
+#include "sss_hostmsg.h"
+#include "sss_log.h"
+#include "sss_ring.h"
+#include "sss_sub.h"
+#include "sss_wake.h"
+#include "sss_worker.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH 512 /* bus or mailbox records per poll */
+
+static const char *const ERR_NAME = "Super Scaled Sockets Error";
+
+enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP };
+
+struct sync_entry {
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    uint8_t ok;         /* result[channel] */
+    uint8_t subscribed; /* a pending subscription waits for this entry */
+    uint8_t done;
+    uint8_t has_after;
+    struct sss_uid after;
+    struct sss_uid floor; /* where live FEEDs resume */
+};
+
+struct sync_state {
+    uint64_t conn_id;
+    char *id; /* the client's raw id (owned), NULL when absent */
+    size_t id_len;
+    int outstanding;
+    int n;
+    struct sss_proto_out recs; /* FEED texts, concatenated */
+    uint32_t *rec_len;         /* length of each */
+    size_t nrecs, rec_cap;
+    struct sync_entry e[];
+};
+
+struct req {
+    uint64_t req; /* also the map key */
+    enum req_kind kind;
+    uint64_t conn_id;
+    char *id; /* REQ_PUB: the client's raw id (owned) */
+    size_t id_len;
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    struct sync_state *sync; /* REQ_SYNC (shared by its entries) */
+    int entry;
+};
+
+/* ---- small helpers ---- */
+
+static struct sss_worker *W(struct sss_conn *c)
+{
+    return c->w;
+}
+
+static struct sss_proto_span span_of(const char *p, size_t len)
+{
+    struct sss_proto_span s = {p, len};
+
+    return s;
+}
+
+/* Send the JSON in w->json as one text frame to c. */
+static void send_json(struct sss_conn *c)
+{
+    struct sss_worker *w = W(c);
+    struct sss_buf *b;
+
+    if (w->json.oom)
+        return;
+    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    if (b)
+        sss_conn_send(c, b);
+}
+
+static void send_error(struct sss_conn *c, const char *message, struct sss_proto_span id)
+{
+    struct sss_proto_fail f = {ERR_NAME, message};
+
+    sss_proto_out_reset(&W(c)->json);
+    if (sss_proto_encode_error(&W(c)->json, &f, id) == 0)
+        send_json(c);
+}
+
+static struct sss_conn *conn_by_id(struct sss_worker *w, uint64_t id)
+{
+    return sss_map_get(&w->conns_by_id, (const char *)&id, sizeof(id));
+}
+
+static char *dup_span(struct sss_proto_span s, size_t *len)
+{
+    *len = s.len;
+    return s.ptr ? sss_strndup(s.ptr, s.len) : NULL;
+}
+
+static struct req *req_new(struct sss_worker *w, enum req_kind kind, uint64_t conn_id)
+{
+    struct req *r = sss_calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->req = ((uint64_t)getpid() << 32) | (++w->req_counter & 0xffffffffu);
+    r->kind = kind;
+    r->conn_id = conn_id;
+    if (sss_map_put(&w->reqs, (const char *)&r->req, sizeof(r->req), r) < 0) {
+        sss_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void req_free(struct sss_worker *w, struct req *r)
+{
+    sss_map_del(&w->reqs, (const char *)&r->req, sizeof(r->req));
+    sss_free(r->id);
+    sss_free(r);
+}
+
+static int to_scaler(struct sss_worker *w, uint32_t type, const void *h, size_t hlen,
+                     const void *p1, size_t l1, const void *p2, size_t l2)
+{
+    int rc = sss_hm_outbox_send(&w->outbox, type, h, hlen, p1, l1, p2, l2);
+
+    if (rc >= 0)
+        w->scaler_dirty = 1;
+    return rc;
+}
+
+static int ask_last_uid(struct sss_worker *w, struct req *r)
+{
+    struct sss_hm_last_uid q = {.req = r->req, .chan_len = (uint16_t)strlen(r->channel)};
+
+    return to_scaler(w, SSS_HM_LAST_UID, &q, sizeof(q), r->channel, q.chan_len, NULL, 0);
+}
+
+static int ask_history(struct sss_worker *w, struct req *r, int has_after,
+                       const struct sss_uid *after)
+{
+    struct sss_hm_history q = {.req = r->req};
+
+    q.has_after = (uint32_t)has_after;
+    if (has_after)
+        q.after = *after;
+    q.chan_len = (uint16_t)strlen(r->channel);
+    return to_scaler(w, SSS_HM_HISTORY, &q, sizeof(q), r->channel, q.chan_len, NULL, 0);
+}
+
+/* ---- index callbacks ---- */
+
+static void deliver(struct sss_conn *c, struct sss_buf *frame, void *data)
+{
+    (void)data;
+    sss_conn_send(c, sss_buf_ref(frame));
+}
+
+static void held_changed(struct sss_conn *c, long delta, void *data)
+{
+    (void)data;
+    c->held_bytes += delta;
+    if (delta > 0 && (size_t)c->held_bytes > W(c)->cfg->max_send_queue) {
+        /* The hold is bounded like the send queue: the client SYNCs again. */
+        sss_ctr_add(W(c)->ctr, closes_slow, 1);
+        sss_conn_close(c, SSS_WS_CLOSE_TOO_SLOW, "too many messages held", 0);
+    }
+}
+
+/* ---- client messages ---- */
+
+static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len, int from_sync)
+{
+    (void)from_sync;
+    (void)c;
+    return !sss_proto_channel_reserved(name, len);
+}
+
+static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_worker *w = W(c);
+    struct sss_proto_fail f = {"Subscription refused", NULL};
+    struct sss_sub *s;
+    struct req *r;
+    int created;
+
+    if (!subscribe_allowed(c, m->channel, m->channel_len, 0))
+        f.message = "channels starting with _ belong to the server";
+    else if (!sss_index_find(c->subs, m->channel, m->channel_len) &&
+             c->nsubs >= (uint32_t)w->cfg->max_subscriptions)
+        f.message = "too many subscriptions on this connection";
+    if (f.message) {
+        sss_proto_out_reset(&w->json);
+        if (sss_proto_encode_subscribe_reply(&w->json, m->id, m->channel, false, NULL, &f) == 0)
+            send_json(c);
+        return;
+    }
+    s = sss_index_subscribe(&w->index, c, &c->subs, m->channel, m->channel_len, &created);
+    r = s ? req_new(w, REQ_SUB, c->id) : NULL;
+    if (!r) {
+        if (s && created)
+            sss_index_unsubscribe(&w->index, &c->subs, s);
+        send_error(c, "out of memory", m->id);
+        return;
+    }
+    if (created)
+        c->nsubs++;
+    memcpy(r->channel, m->channel, m->channel_len + 1);
+    r->id = dup_span(m->id, &r->id_len);
+    if (ask_last_uid(w, r) < 0) {
+        send_error(c, "out of memory", m->id);
+        req_free(w, r);
+    }
+}
+
+static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_sub *s = sss_index_find(c->subs, m->channel, m->channel_len);
+
+    if (s) {
+        sss_index_unsubscribe(&W(c)->index, &c->subs, s);
+        c->nsubs--;
+    }
+    if (m->id.ptr) {
+        sss_proto_out_reset(&W(c)->json);
+        if (sss_proto_encode_unsubscribe_reply(&W(c)->json, m->id, m->channel, s != NULL) == 0)
+            send_json(c);
+    }
+}
+
+static void send_begin_reply(struct sss_conn *c)
+{
+    const struct sss_cfg *cfg = W(c)->cfg;
+    struct sss_proto_begin_reply br;
+
+    memset(&br, 0, sizeof(br));
+    br.hb = cfg->heartbeat_interval_ms > 0;
+    br.hb_interval = (uint32_t)cfg->heartbeat_interval_ms;
+    br.hb_threshold = (uint32_t)cfg->heartbeat_threshold_ms;
+    sss_proto_out_reset(&W(c)->json);
+    if (sss_proto_encode_begin_reply(&W(c)->json, &br) == 0)
+        send_json(c);
+}
+
+static void sync_free(struct sync_state *st)
+{
+    sss_proto_out_fini(&st->recs);
+    sss_free(st->rec_len);
+    sss_free(st->id);
+    sss_free(st);
+}
+
+/* Every entry answered: send the reply, then let live FEEDs through. */
+static void sync_finish(struct sss_worker *w, struct sync_state *st)
+{
+    struct sss_conn *c = conn_by_id(w, st->conn_id);
+    struct sss_proto_sync_reply b;
+    size_t off = 0;
+    int rc;
+
+    if (c && !c->dead) {
+        sss_proto_out_reset(&w->json);
+        rc = sss_proto_sync_reply_begin(&b, &w->json, span_of(st->id, st->id_len));
+        for (int i = 0; rc == 0 && i < st->n; i++)
+            rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
+        for (size_t i = 0; rc == 0 && i < st->nrecs; i++) {
+            rc = sss_proto_sync_reply_record(&b, st->recs.data + off, st->rec_len[i]);
+            off += st->rec_len[i];
+        }
+        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.oom)
+            send_json(c);
+        else
+            sss_conn_close(c, 1011, "out of memory", 0);
+        for (int i = 0; i < st->n; i++) {
+            struct sss_sub *s;
+
+            if (!st->e[i].subscribed)
+                continue;
+            s = sss_index_find(c->subs, st->e[i].channel, strlen(st->e[i].channel));
+            if (s && s->pending)
+                sss_index_activate(&w->index, s, &st->e[i].floor);
+        }
+    }
+    sync_free(st);
+}
+
+static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_worker *w = W(c);
+    struct sync_state *st;
+
+    c->begun = 1;
+    st = sss_calloc(1, sizeof(*st) + m->nsubs * sizeof(st->e[0]));
+    if (!st) {
+        send_error(c, "out of memory", m->id);
+        return;
+    }
+    st->conn_id = c->id;
+    st->id = dup_span(m->id, &st->id_len);
+    st->n = (int)m->nsubs;
+    sss_proto_out_init(&st->recs, NULL, 0);
+    for (size_t i = 0; i < m->nsubs; i++) {
+        const struct sss_proto_sub *ps = &m->subs[i];
+        struct sync_entry *e = &st->e[i];
+        struct sss_sub *s;
+        struct req *r;
+        int created;
+
+        memcpy(e->channel, ps->channel, ps->channel_len + 1);
+        e->done = 1;
+        if (!subscribe_allowed(c, ps->channel, ps->channel_len, 1) ||
+            (!sss_index_find(c->subs, ps->channel, ps->channel_len) &&
+             c->nsubs >= (uint32_t)w->cfg->max_subscriptions))
+            continue; /* refused: result false, not subscribed */
+        if (ps->has_last_uid && sss_proto_uid_parse(&e->after, ps->last_uid, ps->last_uid_len) < 0)
+            memset(&e->after, 0xff, sizeof(e->after)); /* not ours: surely a gap */
+        e->has_after = ps->has_last_uid;
+        s = sss_index_subscribe(&w->index, c, &c->subs, ps->channel, ps->channel_len, &created);
+        if (!s)
+            continue;
+        if (created)
+            c->nsubs++;
+        else if (!s->pending) {
+            /* Already live here: hold it again while its history comes. */
+            s->pending = 1;
+        }
+        r = req_new(w, REQ_SYNC, c->id);
+        if (!r)
+            continue;
+        memcpy(r->channel, e->channel, ps->channel_len + 1);
+        r->sync = st;
+        r->entry = (int)i;
+        if (ask_history(w, r, e->has_after, &e->after) < 0) {
+            req_free(w, r);
+            continue;
+        }
+        e->subscribed = 1;
+        e->done = 0;
+        st->outstanding++;
+    }
+    if (st->outstanding == 0)
+        sync_finish(w, st);
+}
+
+static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_worker *w = W(c);
+    struct sss_proto_fail f = {"Publish refused", NULL};
+    struct sss_hm_publish q;
+    struct req *r;
+
+    if (!w->cfg->allow_client_publish[0] ||
+        fnmatch(w->cfg->allow_client_publish, m->channel, 0) != 0)
+        f.message = "clients may not publish on this channel";
+    else if (sss_proto_channel_reserved(m->channel, m->channel_len))
+        f.message = "channels starting with _ belong to the server";
+    else if (!m->msg.ptr)
+        f.message = "missing msg";
+    if (f.message) {
+        sss_proto_out_reset(&w->json);
+        if (sss_proto_encode_response_err(&w->json, m->id, &f) == 0)
+            send_json(c);
+        return;
+    }
+    r = req_new(w, REQ_PUB, c->id);
+    if (!r) {
+        send_error(c, "out of memory", m->id);
+        return;
+    }
+    r->id = dup_span(m->id, &r->id_len);
+    memset(&q, 0, sizeof(q));
+    q.req = r->req;
+    q.origin_conn = c->id;
+    q.flags = SSS_HM_WANT_REPLY;
+    q.chan_len = (uint16_t)m->channel_len;
+    q.topic_len = (uint16_t)m->topic_len;
+    q.msg_len = (uint32_t)m->msg.len;
+    /* channel and topic are contiguous in no buffer: join them with msg. */
+    {
+        char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
+
+        memcpy(head, m->channel, m->channel_len);
+        memcpy(head + m->channel_len, m->topic, m->topic_len);
+        if (to_scaler(w, SSS_HM_PUBLISH, &q, sizeof(q), head, m->channel_len + m->topic_len,
+                      m->msg.ptr, m->msg.len) < 0) {
+            send_error(c, "out of memory", m->id);
+            req_free(w, r);
+        }
+    }
+}
+
+static int rate_exceeded(struct sss_conn *c)
+{
+    struct sss_worker *w = W(c);
+    int limit = w->cfg->max_message_rate;
+
+    if (!limit)
+        return 0;
+    if (w->now_ms - c->rate_window_ms >= 1000) {
+        c->rate_window_ms = w->now_ms;
+        c->rate_count = 0;
+    }
+    return ++c->rate_count > (uint32_t)limit;
+}
+
+void sss_handler_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    struct sss_worker *w = W(c);
+    struct sss_proto_msg m;
+    struct sss_proto_span none = {NULL, 0};
+    int rc;
+
+    if (rate_exceeded(c)) {
+        sss_log_debug("handler", "rate limit conn=%llu", (unsigned long long)c->id);
+        sss_conn_close(c, SSS_WS_CLOSE_POLICY, "message rate limit", 0);
+        return;
+    }
+    if (opcode != WSLAY_TEXT_FRAME) {
+        send_error(c, "binary frames are not part of sss.v1.json", none);
+        return;
+    }
+    rc = sss_proto_decode(&w->dec, (const char *)data, len, &m);
+    if (rc < 0) {
+        if (m.sys == SSS_PROTO_SUBSCRIBE && m.error == SSS_PROTO_E_CHANNEL) {
+            struct sss_proto_fail f = {"Subscription refused", "invalid channel name"};
+
+            sss_proto_out_reset(&w->json);
+            if (sss_proto_encode_subscribe_reply(&w->json, m.id, "", false, NULL, &f) == 0)
+                send_json(c);
+            return;
+        }
+        send_error(c, sss_proto_strerror(m.error), m.id);
+        return;
+    }
+    if (m.sys == SSS_PROTO_HEARTBEAT)
+        return; /* the answer to our h: its arrival already counted as activity */
+    if (!c->begun && m.sys != SSS_PROTO_BEGIN && m.sys != SSS_PROTO_SYNC) {
+        send_error(c, "BEGIN or SYNC must come first", m.id);
+        return;
+    }
+    switch (m.sys) {
+    case SSS_PROTO_BEGIN:
+        c->begun = 1;
+        send_begin_reply(c);
+        break;
+    case SSS_PROTO_SUBSCRIBE:
+        on_subscribe(c, &m);
+        break;
+    case SSS_PROTO_UNSUBSCRIBE:
+        on_unsubscribe(c, &m);
+        break;
+    case SSS_PROTO_SYNC:
+        on_sync(c, &m);
+        break;
+    case SSS_PROTO_ASK: {
+        struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
+
+        sss_proto_out_reset(&w->json);
+        if (sss_proto_encode_response_err(&w->json, m.id, &f) == 0)
+            send_json(c);
+        break;
+    }
+    case SSS_PROTO_TELL:
+        sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
+        break;
+    case SSS_PROTO_PUBLISH:
+        on_publish(c, &m);
+        break;
+    default:
+        send_error(c, "this message only goes from server to client", m.id);
+    }
+}
+
+/* ---- replies from the scaler ---- */
+
+static void on_published(struct sss_worker *w, const struct sss_hm_published *p)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
+    struct sss_conn *c;
+
+    if (!r || r->kind != REQ_PUB)
+        return;
+    c = conn_by_id(w, r->conn_id);
+    if (c && !c->dead) {
+        sss_proto_out_reset(&w->json);
+        if (p->rc == 0) {
+            if (sss_proto_encode_publish_reply(&w->json, span_of(r->id, r->id_len), &p->uid) == 0)
+                send_json(c);
+        } else {
+            struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
+
+            if (sss_proto_encode_response_err(&w->json, span_of(r->id, r->id_len), &f) == 0)
+                send_json(c);
+        }
+    }
+    req_free(w, r);
+}
+
+static void on_last_uid(struct sss_worker *w, const struct sss_hm_last_uid_r *p)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
+    struct sss_uid zero = {0, 0};
+    struct sss_conn *c;
+    struct sss_sub *s;
+
+    if (!r || r->kind != REQ_SUB)
+        return;
+    c = conn_by_id(w, r->conn_id);
+    s = c && !c->dead ? sss_index_find(c->subs, r->channel, strlen(r->channel)) : NULL;
+    if (s) {
+        sss_proto_out_reset(&w->json);
+        if (sss_proto_encode_subscribe_reply(&w->json, span_of(r->id, r->id_len), r->channel,
+                                             true, p->has ? &p->uid : NULL, NULL) == 0)
+            send_json(c);
+        if (s->pending)
+            sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
+    }
+    req_free(w, r);
+}
+
+/* Build one FEED frame (shared by every recipient); NULL on ENOMEM. */
+static struct sss_buf *feed_frame(struct sss_worker *w, const char *chan, size_t chan_len,
+                                  const char *topic, size_t topic_len, const char *msg,
+                                  size_t msg_len, const struct sss_uid *uid)
+{
+    char c[SSS_PROTO_CHANNEL_MAX + 1], t[SSS_PROTO_TOPIC_MAX + 1];
+
+    if (chan_len > SSS_PROTO_CHANNEL_MAX || topic_len > SSS_PROTO_TOPIC_MAX)
+        return NULL;
+    memcpy(c, chan, chan_len);
+    c[chan_len] = '\0';
+    memcpy(t, topic, topic_len);
+    t[topic_len] = '\0';
+    sss_proto_out_reset(&w->json);
+    if (sss_proto_encode_feed(&w->json, c, t, span_of(msg, msg_len), uid) < 0)
+        return NULL;
+    return sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+}
+
+static void on_hist_rec(struct sss_worker *w, const struct sss_hm_hist_rec *p, const char *var,
+                        size_t len)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
+    const char *topic = var, *msg = var + p->topic_len;
+    char t[SSS_PROTO_TOPIC_MAX + 1];
+
+    if (!r || (size_t)p->topic_len + p->msg_len != len || p->topic_len > SSS_PROTO_TOPIC_MAX)
+        return;
+    if (r->kind == REQ_SYNC) {
+        struct sync_state *st = r->sync;
+        size_t before = st->recs.len;
+
+        memcpy(t, topic, p->topic_len);
+        t[p->topic_len] = '\0';
+        if (st->nrecs == st->rec_cap) {
+            size_t ncap = st->rec_cap ? st->rec_cap * 2 : 16;
+            uint32_t *n = sss_realloc(st->rec_len, ncap * sizeof(*n));
+
+            if (!n) {
+                st->recs.oom = true;
+                return;
+            }
+            st->rec_len = n;
+            st->rec_cap = ncap;
+        }
+        if (sss_proto_encode_feed(&st->recs, r->channel, t, span_of(msg, p->msg_len),
+                                  &p->uid) == 0)
+            st->rec_len[st->nrecs++] = (uint32_t)(st->recs.len - before);
+    } else if (r->kind == REQ_LAP) {
+        struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
+        struct sss_buf *f;
+
+        if (!c)
+            return;
+        f = feed_frame(w, r->channel, strlen(r->channel), topic, p->topic_len, msg, p->msg_len,
+                       &p->uid);
+        if (!f)
+            return;
+        /* Delivered around the channel's hold; each subscriber's floor drops repeats. */
+        c->recovering = 0;
+        sss_index_feed(&w->index, c, &p->uid, f);
+        c->recovering = 1;
+        sss_buf_unref(f);
+    }
+}
+
+static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
+
+    if (!r)
+        return;
+    if (r->kind == REQ_SYNC) {
+        struct sync_state *st = r->sync;
+        struct sync_entry *e = &st->e[r->entry];
+
+        e->done = 1;
+        e->ok = p->rc == 0 && !p->gap;
+        /* Live FEEDs resume after the newest uid the history could contain. */
+        if (p->has_last)
+            e->floor = p->last;
+        else if (e->has_after && !p->gap)
+            e->floor = e->after;
+        if (--st->outstanding == 0)
+            sync_finish(w, st);
+    } else if (r->kind == REQ_LAP) {
+        struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
+
+        if (c && c->recover_req == r->req) {
+            if (p->gap || p->rc) {
+                /* History does not reach back: a gap is reported, never hidden. */
+                for (struct sss_sub *s = c->subs; s; s = s->next)
+                    sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
+            }
+            sss_index_release_channel(&w->index, c, p->has_last ? &p->last : NULL);
+        }
+    }
+    req_free(w, r);
+}
+
+/* ---- the bus ---- */
+
+static void on_lapped(struct sss_worker *w)
+{
+    sss_ctr_add(w->ctr, laps, 1);
+    sss_log_warn("handler", "lapped by the bus: recovering %u channel(s) from history",
+                 w->index.chans.len);
+    for (uint32_t i = 0; i < w->index.chans.cap; i++) {
+        struct sss_lchan *c = w->index.chans.slots[i].key ? w->index.chans.slots[i].val : NULL;
+        struct req *r;
+
+        if (!c || c->recovering)
+            continue;
+        r = req_new(w, REQ_LAP, 0);
+        if (!r)
+            continue;
+        memcpy(r->channel, c->name, c->name_len + 1);
+        if (ask_history(w, r, c->has_last, &c->last) < 0) {
+            req_free(w, r);
+            continue;
+        }
+        sss_index_hold_channel(c, r->req);
+    }
+}
+
+static void on_feed(struct sss_worker *w, const struct sss_hm_feed *f, const char *var, size_t len)
+{
+    struct sss_lchan *c;
+    struct sss_buf *frame;
+
+    if ((size_t)f->chan_len + f->topic_len + f->msg_len != len)
+        return;
+    c = sss_index_chan(&w->index, var, f->chan_len);
+    if (!c)
+        return; /* nobody here listens: the cheap, common case */
+    frame = feed_frame(w, var, f->chan_len, var + f->chan_len, f->topic_len,
+                       var + f->chan_len + f->topic_len, f->msg_len, &f->uid);
+    if (!frame) {
+        sss_log_error("handler", "cannot build a FEED frame (out of memory)");
+        return;
+    }
+    sss_index_feed(&w->index, c, &f->uid, frame);
+    sss_buf_unref(frame);
+}
+
+static void on_bcast(struct sss_worker *w, const struct sss_hm_broadcast *b, const char *var,
+                     size_t len)
+{
+    char t[SSS_PROTO_TOPIC_MAX + 1];
+    struct sss_buf *frame;
+
+    if ((size_t)b->topic_len + b->msg_len != len || b->topic_len > SSS_PROTO_TOPIC_MAX)
+        return;
+    memcpy(t, var, b->topic_len);
+    t[b->topic_len] = '\0';
+    sss_proto_out_reset(&w->json);
+    if (sss_proto_encode_broadcast(&w->json, t, span_of(var + b->topic_len, b->msg_len)) < 0)
+        return;
+    frame = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    if (!frame)
+        return;
+    for (struct sss_conn *c = w->conns; c; c = c->next)
+        if (c->begun && !c->dead)
+            sss_conn_send(c, sss_buf_ref(frame));
+    sss_buf_unref(frame);
+}
+
+int sss_handler_poll(struct sss_worker *w)
+{
+    struct sss_ring *in = w->inbox;
+    int n = 0;
+
+    for (; n < BATCH; n++) {
+        uint32_t type;
+        size_t len;
+        int rc = sss_bus_read(&w->bus_rd, w->busbuf, w->busbuf_cap, &type, &len);
+        const char *var;
+
+        if (rc == SSS_BUS_LAPPED) {
+            on_lapped(w);
+            continue;
+        }
+        if (rc != 1)
+            break;
+        if (type == SSS_HM_FEED && len >= sizeof(struct sss_hm_feed)) {
+            var = (const char *)w->busbuf + sizeof(struct sss_hm_feed);
+            on_feed(w, (const struct sss_hm_feed *)(void *)w->busbuf, var,
+                    len - sizeof(struct sss_hm_feed));
+        } else if (type == SSS_HM_BCAST_RECORD && len >= sizeof(struct sss_hm_broadcast)) {
+            var = (const char *)w->busbuf + sizeof(struct sss_hm_broadcast);
+            on_bcast(w, (const struct sss_hm_broadcast *)(void *)w->busbuf, var,
+                     len - sizeof(struct sss_hm_broadcast));
+        }
+    }
+    for (int i = 0; i < BATCH; i++, n++) {
+        const void *p;
+        uint32_t type;
+        size_t len;
+
+        if (sss_ring_peek(in, &type, &p, &len) != 1)
+            break;
+        switch (type) {
+        case SSS_HM_PUBLISHED:
+            if (len >= sizeof(struct sss_hm_published))
+                on_published(w, p);
+            break;
+        case SSS_HM_LAST_UID_R:
+            if (len >= sizeof(struct sss_hm_last_uid_r))
+                on_last_uid(w, p);
+            break;
+        case SSS_HM_HIST_REC:
+            if (len >= sizeof(struct sss_hm_hist_rec))
+                on_hist_rec(w, p, (const char *)p + sizeof(struct sss_hm_hist_rec),
+                            len - sizeof(struct sss_hm_hist_rec));
+            break;
+        case SSS_HM_HIST_END:
+            if (len >= sizeof(struct sss_hm_hist_end))
+                on_hist_end(w, p);
+            break;
+        default:
+            sss_log_error("handler", "unknown record type=%u from the scaler", type);
+        }
+        sss_ring_consume(in);
+    }
+    return n;
+}
+
+int sss_handler_readable(struct sss_worker *w)
+{
+    return sss_bus_readable(&w->bus_rd) || sss_ring_readable(w->inbox);
+}
+
+void sss_handler_flush(struct sss_worker *w)
+{
+    if (w->outbox.head && sss_hm_outbox_flush(&w->outbox) > 0)
+        w->scaler_dirty = 1;
+    if (w->scaler_dirty) {
+        (void)sss_wake_notify(w->scaler_wake);
+        w->scaler_dirty = 0;
+    }
+}
+
+void sss_handler_tick(struct sss_conn *c, int64_t now)
+{
+    struct sss_worker *w = W(c);
+
+    if (!c->begun || !w->cfg->heartbeat_interval_ms || c->closing || c->want_close)
+        return;
+    if (now - c->last_hb_ms >= w->cfg->heartbeat_interval_ms) {
+        c->last_hb_ms = now;
+        sss_conn_send(c, sss_buf_ref(w->hb_frame));
+    }
+}
+
+/* ---- connections ---- */
+
+int sss_handler_conn_open(struct sss_conn *c)
+{
+    struct sss_worker *w = W(c);
+
+    c->id = ++w->next_conn_id;
+    c->last_hb_ms = w->now_ms;
+    c->rate_window_ms = w->now_ms;
+    return sss_map_put(&w->conns_by_id, (const char *)&c->id, sizeof(c->id), c);
+}
+
+void sss_handler_conn_closed(struct sss_conn *c)
+{
+    struct sss_worker *w = W(c);
+
+    while (c->subs)
+        sss_index_unsubscribe(&w->index, &c->subs, c->subs);
+    c->nsubs = 0;
+    if (c->id)
+        sss_map_del(&w->conns_by_id, (const char *)&c->id, sizeof(c->id));
+}
+
+/* ---- setup ---- */
+
+int sss_handler_init(struct sss_worker *w)
+{
+    struct sss_shm *shm = w->shm;
+    int rc;
+
+    sss_index_init(&w->index, deliver, held_changed, w);
+    sss_map_init(&w->conns_by_id);
+    sss_map_init(&w->reqs);
+    sss_proto_out_init(&w->json, NULL, 0);
+    rc = sss_proto_decoder_init(&w->dec, (size_t)w->cfg->max_subscriptions);
+    if (rc < 0)
+        return rc;
+    w->inbox = sss_shm_ring_to_worker(shm, (unsigned)w->id);
+    sss_hm_outbox_init(&w->outbox, sss_shm_ring_to_scaler(shm, (unsigned)w->id));
+    w->wake = sss_shm_wake(shm, (unsigned)w->id);
+    w->scaler_wake = sss_shm_wake(shm, shm->hdr->nprocs);
+    w->busbuf_cap = sss_bus_max_payload(sss_shm_bus(shm));
+    w->busbuf = sss_malloc(w->busbuf_cap);
+    w->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);
+    if (!w->busbuf || !w->hb_frame)
+        return -ENOMEM;
+    rc = sss_bus_reader_init(&w->bus_rd, sss_shm_bus(shm), w->id);
+    if (rc < 0)
+        return rc;
+    {
+        struct sss_hm_hello hello = {.pid = (uint64_t)getpid()};
+
+        (void)to_scaler(w, SSS_HM_HELLO, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    }
+    return 0;
+}
+
+void sss_handler_fini(struct sss_worker *w)
+{
+    for (uint32_t i = 0; i < w->reqs.cap; i++)
+        if (w->reqs.slots[i].key) {
+            struct req *r = w->reqs.slots[i].val;
+
+            /* A sync is shared by its requests: free it with its last one. */
+            if (r->kind == REQ_SYNC && --r->sync->outstanding == 0)
+                sync_free(r->sync);
+            sss_free(r->id);
+            sss_free(r);
+        }
+    sss_map_fini(&w->reqs);
+    sss_index_fini(&w->index);
+    sss_map_fini(&w->conns_by_id);
+    sss_proto_out_fini(&w->json);
+    sss_proto_decoder_fini(&w->dec);
+    sss_hm_outbox_clear(&w->outbox);
+    sss_bus_reader_fini(&w->bus_rd);
+    sss_free(w->busbuf);
+    if (w->hb_frame)
+        sss_buf_unref(w->hb_frame);
+}
