@@ -81,7 +81,7 @@ struct sss_shm_header {
     uint64_t mailbox_capacity; /* bytes of records per ring */
     uint64_t wake_off;         /* offset of struct sss_wake[nprocs + 1] */
     uint32_t bus_flags;        /* as given to sss_bus_init */
-    uint32_t unused;
+    _Atomic uint32_t scaler_gen; /* the master bumps it before starting a scaler */
 };
 
 #define SSS_SHM_BUS_DEFAULT ((size_t)4 << 20)     /* 4 MiB of bus records */

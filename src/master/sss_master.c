@@ -157,7 +157,11 @@ static int spawn_worker(struct sss_master *m, int id)
 static int spawn_scaler(struct sss_master *m)
 {
     struct sss_child *ch = &m->scaler;
-    pid_t pid = fork();
+    pid_t pid;
+
+    /* Workers see the new generation and ask again what the old one owed them. */
+    atomic_fetch_add_explicit(&m->shm.hdr->scaler_gen, 1, memory_order_release);
+    pid = fork();
 
     if (pid < 0) {
         sss_log_error("master", "fork scaler: %s", strerror(errno));

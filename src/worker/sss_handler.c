@@ -704,10 +704,77 @@ static void on_bcast(struct sss_worker *w, const struct sss_hm_broadcast *b, con
     sss_buf_unref(frame);
 }
 
+/*
+ * The master started a new scaler: whatever the old one had not answered is
+ * asked again. Its memory engine starts new epochs, so a SYNC that reaches
+ * back now reports a gap; a publish whose answer was lost may or may not have
+ * been applied, and the client is told so rather than risking a duplicate.
+ */
+static void on_scaler_restart(struct sss_worker *w)
+{
+    sss_log_warn("handler", "the scaler restarted: asking again for %u pending request(s)",
+                 w->reqs.len);
+    for (uint32_t i = 0; i < w->reqs.cap; i++) {
+        struct req *r = w->reqs.slots[i].key ? w->reqs.slots[i].val : NULL;
+        struct sss_conn *c;
+
+        if (!r)
+            continue;
+        switch (r->kind) {
+        case REQ_SUB:
+            (void)ask_last_uid(w, r);
+            break;
+        case REQ_SYNC: {
+            struct sync_entry *e = &r->sync->e[r->entry];
+
+            (void)ask_history(w, r, e->has_after, &e->after);
+            break;
+        }
+        case REQ_LAP: {
+            struct sss_lchan *lc = sss_index_chan(&w->index, r->channel, strlen(r->channel));
+
+            struct sss_uid none = {0, 0};
+
+            (void)ask_history(w, r, lc && lc->has_last, lc ? &lc->last : &none);
+            break;
+        }
+        case REQ_PUB:
+            c = conn_by_id(w, r->conn_id);
+            if (c && !c->dead) {
+                struct sss_proto_fail f = {"Publish failed",
+                                           "interrupted by a server restart; it may or may "
+                                           "not have been published"};
+
+                sss_proto_out_reset(&w->json);
+                if (sss_proto_encode_response_err(&w->json, span_of(r->id, r->id_len), &f) == 0)
+                    send_json(c);
+            }
+            /* Freed below: the map must not change while we walk it. */
+            r->kind = 0;
+            break;
+        }
+    }
+    for (uint32_t i = 0; i < w->reqs.cap;) {
+        struct req *r = w->reqs.slots[i].key ? w->reqs.slots[i].val : NULL;
+
+        if (r && r->kind == 0) {
+            req_free(w, r); /* the backward shift may bring another into slot i */
+            continue;
+        }
+        i++;
+    }
+}
+
 int sss_handler_poll(struct sss_worker *w)
 {
     struct sss_ring *in = w->inbox;
+    uint32_t gen = atomic_load_explicit(&w->shm->hdr->scaler_gen, memory_order_acquire);
     int n = 0;
+
+    if (gen != w->scaler_gen) {
+        w->scaler_gen = gen;
+        on_scaler_restart(w);
+    }
 
     for (; n < BATCH; n++) {
         uint32_t type;
@@ -828,6 +895,7 @@ int sss_handler_init(struct sss_worker *w)
     rc = sss_proto_decoder_init(&w->dec, (size_t)w->cfg->max_subscriptions);
     if (rc < 0)
         return rc;
+    w->scaler_gen = atomic_load_explicit(&shm->hdr->scaler_gen, memory_order_acquire);
     w->inbox = sss_shm_ring_to_worker(shm, (unsigned)w->id);
     sss_hm_outbox_init(&w->outbox, sss_shm_ring_to_scaler(shm, (unsigned)w->id));
     w->wake = sss_shm_wake(shm, (unsigned)w->id);

@@ -73,6 +73,7 @@ struct sss_worker {
     struct sss_wake *scaler_wake;
     uint64_t wake_count;            /* target of the pending eventfd read */
     int scaler_dirty;               /* we sent the scaler something this turn */
+    uint32_t scaler_gen;            /* the scaler generation our requests went to */
 
     int accept_armed;
     int draining;
