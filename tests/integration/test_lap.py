@@ -1,0 +1,128 @@
+"""A worker lapped by the bus recovers from history (DESIGN.md 8).
+
+Worker 0 is stopped (SIGSTOP) while a publisher on worker 1 sends far more
+than the bus holds; when worker 0 runs again it finds itself lapped, fetches
+each channel's history after the last uid it delivered, and its subscribers
+still receive every message once, in order. With history too short to reach
+back, its subscribers are closed with 4008 instead: a gap is reported,
+never hidden.
+"""
+import asyncio
+import json
+import os
+import signal
+
+from sss_harness import T, Server, main, ws_connect, ws_close_code
+
+SMALL_BUS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
+             "--allow-client-publish", "*", "--log-level", "debug"]
+N = 600           # messages of ~200 bytes: about 3 times the bus
+PAYLOAD = "x" * 150
+
+
+async def rx(ws):
+    return json.loads(await asyncio.wait_for(ws.recv(), T(30)))
+
+
+async def begun(server):
+    ws = await ws_connect(server)
+    await ws.send(json.dumps({"sys": 3}))
+    await rx(ws)
+    return ws
+
+
+def role_of_last_upgrade(server):
+    return [l.split()[1] for l in server.log_lines() if "upgraded" in l][-1]
+
+
+async def clients_on_each_worker(server, want, subscribe=None):
+    """Open connections until each worker has `want` of them: {role: [ws...]}."""
+    by = {"w0": [], "w1": []}
+    for _ in range(200):
+        ws = await begun(server)
+        role = role_of_last_upgrade(server)
+        if len(by[role]) < want:
+            if subscribe:
+                await ws.send(json.dumps({"sys": 1, "channel": subscribe, "id": 1}))
+                r = await rx(ws)
+                assert r["result"] is True, r
+            by[role].append(ws)
+        else:
+            await ws.close()
+        if all(len(v) == want for v in by.values()):
+            return by
+    raise RuntimeError(f"could not place clients on both workers: {by}")
+
+
+async def publish_all(pub, n, chan):
+    for i in range(n):
+        await pub.send(json.dumps({"sys": 13, "channel": chan, "topic": "t",
+                                   "msg": {"i": i, "p": PAYLOAD}, "id": i}))
+    uids = {}
+    while len(uids) < n:
+        r = await rx(pub)
+        if r.get("sys") == 7:
+            assert "msg" in r, r
+            uids[r["id"]] = r["msg"]["uid"]
+    return uids
+
+
+async def recovered(checks):
+    server = await Server(checks, flags=SMALL_BUS + ["--history-size", "10000"], echo=False,
+                          name="lap").start()
+    subs = await clients_on_each_worker(server, 3, subscribe="busy")
+    pubs = await clients_on_each_worker(server, 1)
+    w0 = server.worker_pids()[0]
+    os.kill(w0, signal.SIGSTOP)
+    try:
+        uids = await publish_all(pubs["w1"][0], N, "busy")
+    finally:
+        os.kill(w0, signal.SIGCONT)
+    checks.eq(len(uids), N, "every publish answered while worker 0 was stopped")
+    for role, conns in subs.items():
+        for k, ws in enumerate(conns):
+            got = []
+            try:
+                while len(got) < N:
+                    f = await rx(ws)
+                    if f.get("sys") == 8:
+                        got.append(f["msg"]["i"])
+            except Exception as e:  # noqa: BLE001
+                checks.fail(f"{role} subscriber {k} receives all {N}", f"{type(e).__name__} after {len(got)}")
+                continue
+            checks.eq(got, list(range(N)), f"{role} subscriber {k}: every message once, in order")
+    m = await server.wait_log(r"w0 warn handler: lapped by the bus", timeout=10)
+    checks.ok(m is not None, "worker 0 logged that the bus lapped it")
+    await server.stop()
+
+
+async def gap_reported(checks):
+    server = await Server(checks, flags=SMALL_BUS + ["--history-size", "5"], echo=False,
+                          name="lap-gap").start()
+    subs = await clients_on_each_worker(server, 2, subscribe="busy")
+    pubs = await clients_on_each_worker(server, 1)
+    w0 = server.worker_pids()[0]
+    os.kill(w0, signal.SIGSTOP)
+    try:
+        await publish_all(pubs["w1"][0], N, "busy")
+    finally:
+        os.kill(w0, signal.SIGCONT)
+    for k, ws in enumerate(subs["w0"]):
+        code = await ws_close_code(ws, timeout=30)
+        checks.eq(code, 4008, f"w0 subscriber {k} closed with 4008 (history too short)")
+    for k, ws in enumerate(subs["w1"]):
+        got = 0
+        while got < N:
+            f = await rx(ws)
+            got += f.get("sys") == 8
+        checks.eq(got, N, f"w1 subscriber {k} (never lapped) got every message")
+    await server.stop()
+
+
+async def test(checks):
+    await recovered(checks)
+    await gap_reported(checks)
+
+
+if __name__ == "__main__":
+    main(test, "test_lap")
