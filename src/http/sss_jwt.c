@@ -29,7 +29,7 @@
 #define SIG_LEN 32                               /* HMAC-SHA256 */
 #define SIG_B64_LEN 43                           /* base64url of 32 bytes, unpadded */
 #define PART_MAX (SSS_JWT_TOKEN_MAX / 4 * 3 + 3) /* decoded bytes of any part, rounded up */
-#define JSON_DEPTH_MAX 16                        /* nested objects and arrays */
+#define JSON_DEPTH_MAX 16                        /* levels of containers, the top one included */
 #define JSON_KEY_MAX 16                          /* longer keys are none we read */
 #define JSON_STR_MAX 256                         /* longer strings are none we accept */
 #define NUM_EXP_MAX 10000                        /* exponents beyond this clamp the result */
@@ -397,7 +397,7 @@ static int json_value(struct json *j, int depth, struct json_value *v)
     switch (*j->p) {
     case '{':
     case '[':
-        if (depth >= JSON_DEPTH_MAX)
+        if (depth > JSON_DEPTH_MAX)
             return -1;
         close = *j->p == '{' ? '}' : ']';
         if (v)

@@ -476,6 +476,77 @@ static void test_responses(void)
     }
 }
 
+/* Cookie and Authorization are kept for the session parser, whole or not at all. */
+static void test_auth_headers(void)
+{
+    static const struct sss_http_policy big = {
+        .path = "/ws", .origins = NULL, .max_size = 8192, .subprotocols = NULL};
+    char req[6000], longv[3000];
+    int n;
+
+    expect(VALID, 101, NULL);
+    CHECK_EQ_STR(u.cookie, "");
+    CHECK_EQ_STR(u.authorization, "");
+    CHECK_EQ_INT(u.headers_truncated, 0);
+
+    expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Cookie: a=b; token=xyz \t\r\n"
+                                               "authorization: Bearer abc.def.ghi  \r\n\r\n",
+           101, NULL);
+    CHECK_EQ_STR(u.cookie, "a=b; token=xyz");
+    CHECK_EQ_STR(u.authorization, "Bearer abc.def.ghi");
+    CHECK_EQ_INT(u.headers_truncated, 0);
+
+    /* Several Cookie lines make one list; empty ones add nothing. */
+    expect(REQ_LINE REQ_HOST "Cookie: a=1\r\n" REQ_WS "COOKIE:\r\nCookie: token=t \r\n"
+                             "Cookie:  \r\n" REQ_ORIGIN "\r\n",
+           101, NULL);
+    CHECK_EQ_STR(u.cookie, "a=1; token=t");
+    CHECK_EQ_INT(u.headers_truncated, 0);
+
+    /* Two Authorization lines are ambiguous: dropped and flagged. */
+    expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "Authorization: Bearer a\r\n"
+                                               "Authorization: Bearer b\r\n\r\n",
+           101, NULL);
+    CHECK_EQ_STR(u.authorization, "");
+    CHECK_EQ_INT(u.headers_truncated, 1);
+
+    /* A Cookie that doesn't fit is dropped whole, never cut; the upgrade still succeeds. */
+    memset(longv, 'c', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    n = snprintf(req, sizeof(req), REQ_LINE REQ_HOST REQ_WS "Cookie: token=%s\r\n\r\n", longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(u.status, 101);
+    CHECK_EQ_STR(u.cookie, "");
+    CHECK_EQ_INT(u.headers_truncated, 1);
+    /* Exactly 2047 bytes fit. */
+    n = snprintf(req, sizeof(req), REQ_LINE REQ_HOST REQ_WS "Cookie: %.*s\r\n\r\n", 2047, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(strlen(u.cookie), 2047);
+    CHECK_EQ_INT(u.headers_truncated, 0);
+    n = snprintf(req, sizeof(req), REQ_LINE REQ_HOST REQ_WS "Cookie: %.*s\r\n\r\n", 2048, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_STR(u.cookie, "");
+    CHECK_EQ_INT(u.headers_truncated, 1);
+    /* Lines that fit alone but not together. */
+    n = snprintf(req, sizeof(req),
+                 REQ_LINE REQ_HOST REQ_WS "Cookie: a=%.*s\r\nCookie: b=%.*s\r\n\r\n", 1200, longv,
+                 1200, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_STR(u.cookie, "");
+    CHECK_EQ_INT(u.headers_truncated, 1);
+    n = snprintf(req, sizeof(req), REQ_LINE REQ_HOST REQ_WS "Authorization: Bearer %.*s\r\n\r\n",
+                 1100, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(u.status, 101);
+    CHECK_EQ_STR(u.authorization, "");
+    CHECK_EQ_INT(u.headers_truncated, 1);
+    /* Every call starts afresh. */
+    expect(VALID, 101, NULL);
+    CHECK_EQ_STR(u.cookie, "");
+    CHECK_EQ_STR(u.authorization, "");
+    CHECK_EQ_INT(u.headers_truncated, 0);
+}
+
 int main(void)
 {
     test_accept_key();
@@ -491,5 +562,6 @@ int main(void)
     test_too_large();
     test_subprotocols();
     test_responses();
+    test_auth_headers();
     return sss_test_done();
 }
