@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
-    libyajl-dev)
+    libyajl-dev libcjson-dev)
 TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch)
 
 missing=()

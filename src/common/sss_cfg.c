@@ -59,7 +59,8 @@ static const struct flag flags[] = {
     F("max-message-size", T_SIZE, max_message_size, "1m", 16, 1L << 30,
       "bytes of one message after reassembly; beyond it close 1009"),
     F("max-send-queue", T_SIZE, max_send_queue, "1m", 1024, 1L << 31,
-      "bytes queued for one slow connection; beyond it close 4008"),
+      "bytes queued for one connection; a client that stays past it for a second (or "
+      "reaches 16 times it) is closed with 4008"),
     F("idle-timeout", T_DURATION, idle_timeout_ms, "60s", 0, 0,
       "close a connection that sent nothing for this long (0: never)"),
     F("ping-interval", T_DURATION, ping_interval_ms, "25s", 0, 0,
@@ -90,10 +91,22 @@ static const struct flag flags[] = {
       "glob of channels that clients may PUBLISH to, e.g. 'chat-*' (empty: none)"),
     F("max-message-rate", T_INT, max_message_rate, "1000", 0, 10000000,
       "messages per second one connection may send; beyond it close 1008 (0: no limit)"),
+    F("app", T_STR, app, "", 0, 0,
+      "application module (.so) to load: its sss_module_init registers handlers"),
+    F("jwt-secret", T_STR, jwt_secret, "", 0, 0,
+      "HS256 key: every client needs a valid JWT (Authorization: Bearer, ?token= or the "
+      "token cookie); its sub names the user (empty: accept everyone)"),
+    F("ask-timeout", T_DURATION, ask_timeout_ms, "10s", 1, 0,
+      "an ASK its handler has not answered in this time gets a Timeout error"),
     F("bus-size", T_SIZE, bus_size, "16m", 65536, 1L << 32,
       "bytes of the host's broadcast ring (a power of two; 4 x max-message-size at least)"),
     F("mailbox-size", T_SIZE, mailbox_size, "4m", 65536, 1L << 32,
       "bytes of each worker<->scaler ring (a power of two; 2 x max-message-size at least)"),
+    F("api-listen", T_STR, api_listen, "", 0, 0,
+      "HOST:PORT of the HTTP API (publish, broadcast, stats, /metrics, /healthz), served by "
+      "the scaler (empty: no API; port 0: the kernel picks one)"),
+    F("api-key", T_STR, api_key, "", 0, 0,
+      "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open)"),
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -370,6 +383,19 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
     return 0;
 }
 
+/* "HOST:PORT", "[V6]:PORT" or ":PORT", the port 0..65535 (the host is checked at bind). */
+static int api_listen_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    long port;
+
+    if (!colon || !colon[1] || parse_long(colon + 1, 0, 65535, &port) < 0)
+        return 0;
+    if (s[0] == '[')
+        return colon > s + 1 && colon[-1] == ']';
+    return memchr(s, ':', (size_t)(colon - s)) == NULL; /* a bare IPv6 needs brackets */
+}
+
 int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
 {
     char *p, *save = NULL;
@@ -402,6 +428,11 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 "sss-server: --max-message-size %zu needs --bus-size >= 4x and "
                 "--mailbox-size >= 2x it (plus 1k)\n",
                 cfg->max_message_size);
+        return SSS_EINVAL;
+    }
+    if (cfg->api_listen[0] && !api_listen_valid(cfg->api_listen)) {
+        fprintf(err, "sss-server: --api-listen wants HOST:PORT (e.g. 127.0.0.1:9090), not '%s'\n",
+                cfg->api_listen);
         return SSS_EINVAL;
     }
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));

@@ -49,6 +49,12 @@ struct sss_cfg {
     int max_message_rate;         /* messages per second per connection; 0 = unlimited */
     size_t bus_size;              /* bytes of the host's broadcast ring */
     size_t mailbox_size;          /* bytes of each worker<->scaler ring */
+    /* The HTTP API, served by the scaler (src/http/sss_api.h). */
+    char api_listen[128];         /* HOST:PORT; empty = no API */
+    char api_key[256];            /* bearer key; empty = the API is open */
+    char app[512];                /* --app module path; empty = none */
+    char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
+    int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
 
     /* Derived by sss_cfg_finish, not flags. */
     int origin_count;

@@ -20,6 +20,7 @@
 #include "sss_log.h"
 #include "sss_shm.h"
 #include "sss_time.h"
+#include "sss_app.h"
 #include "sss_scaler.h"
 #include "sss_worker.h"
 #include "sss_alloc.h"
@@ -52,6 +53,7 @@ struct sss_master {
     struct sss_shm shm;
     struct sss_child *children; /* the workers */
     struct sss_child scaler;
+    struct sss_app *app; /* handlers of an --app module (owned), or NULL */
     int draining;
     int scaler_signalled; /* drain: the scaler was told to stop */
     int64_t drain_deadline_ms;
@@ -145,7 +147,7 @@ static int spawn_worker(struct sss_master *m, int id)
         for (int i = 0; i < m->cfg.workers; i++)
             if (i != id)
                 close(m->children[i].listen_fd);
-        _exit(sss_worker_run(&m->cfg, id, m->children[id].listen_fd, &m->shm));
+        _exit(sss_worker_run(&m->cfg, id, m->children[id].listen_fd, &m->shm, m->app));
     }
     ch->pid = pid;
     ch->started_ms = sss_now_ms();
@@ -361,6 +363,17 @@ int sss_master_run(int argc, char **argv, char **envp)
     if (sss_cfg_finish(&m.cfg, (int)sysconf(_SC_NPROCESSORS_ONLN), nofile, stderr) < 0)
         return 2;
     sss_log_setup((enum sss_log_level)m.cfg.log_level, "master");
+    if (m.cfg.app[0]) {
+        if (m.cfg.echo) {
+            fprintf(stderr, "sss-server: --app and --echo exclude each other\n");
+            return 2;
+        }
+        m.app = sss_app_create();
+        if (!m.app || sss_app_load(m.app, m.cfg.app) < 0) {
+            sss_app_destroy(m.app);
+            return 2;
+        }
+    }
 
     /* Signals are taken synchronously by supervise(); children inherit the
      * mask and the workers read the same signals through a signalfd. */
@@ -422,5 +435,6 @@ out:
             close(m.children[i].listen_fd);
     sss_free(m.children);
     sss_shm_destroy(&m.shm);
+    sss_app_destroy(m.app);
     return rc;
 }

@@ -496,9 +496,9 @@ static int parse_sys(const char *s, size_t n)
     return v >= SSS_PROTO_SUBSCRIBE && v <= SSS_PROTO_ERROR ? v : 0;
 }
 
-static int take_channel(struct dstate *st, size_t start, char *dst, size_t *len)
+static int take_channel(struct dstate *st, size_t start, char *dst, size_t cap, size_t *len)
 {
-    int r = take_string(st, start, dst, SSS_PROTO_CHANNEL_MAX + 1, len);
+    int r = take_string(st, start, dst, cap, len);
 
     if (r < 0)
         return cancel(st, SSS_PROTO_E_JSON);
@@ -555,7 +555,7 @@ static int top_value(struct dstate *st, enum kind k, const char *num, size_t num
         if (k != K_STRING)
             return fail(st, SSS_PROTO_E_CHANNEL_TYPE);
         m->has &= ~SSS_PROTO_HAS_CHANNEL;
-        if (take_channel(st, start, m->channel, &m->channel_len))
+        if (take_channel(st, start, m->channel, sizeof(m->channel), &m->channel_len))
             m->has |= SSS_PROTO_HAS_CHANNEL;
         return st->fatal ? 0 : 1;
     case F_TOPIC:
@@ -653,7 +653,7 @@ static int sub_value(struct dstate *st, enum kind k)
         if (!s)
             return 1;
         st->sub_channel = true;
-        if (take_channel(st, start, s->channel, &n))
+        if (take_channel(st, start, s->channel, sizeof(s->channel), &n))
             s->channel_len = (uint8_t)n;
         else
             s->channel_len = 0;
@@ -1204,6 +1204,12 @@ static void put_fail(struct sss_proto_out *o, const struct sss_proto_fail *f)
 static int done(const struct sss_proto_out *o)
 {
     return o->oom ? -ENOMEM : 0;
+}
+
+int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+{
+    put(out, raw, len);
+    return done(out);
 }
 
 int sss_proto_encode_begin_reply(struct sss_proto_out *out, const struct sss_proto_begin_reply *r)

@@ -142,7 +142,9 @@ struct sss_proto_sub {
  * One decoded frame. Spans borrow from the input buffer; subs borrows from
  * the decoder. Both stay valid until the next decode on that decoder or until
  * the input buffer is reused, whichever comes first. The char arrays are
- * NUL-terminated and only meaningful when their has bit is set.
+ * NUL-terminated and only meaningful when their has bit is set; `channel` may
+ * hold an invalid name (error SSS_PROTO_E_CHANNEL) of up to twice the limit,
+ * so that a refusal can name it.
  */
 struct sss_proto_msg {
     int sys;                     /* enum sss_proto_sys */
@@ -156,7 +158,9 @@ struct sss_proto_msg {
     struct sss_proto_sub *subs; /* SYNC subscriptions, nsubs of them */
     size_t nsubs;
     size_t channel_len, topic_len, session_len, last_uid_len;
-    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    /* Room for names up to twice the limit, so that a SUBSCRIBE refused for a
+     * too long name can still be answered with the name it asked for. */
+    char channel[2 * SSS_PROTO_CHANNEL_MAX + 1];
     char topic[SSS_PROTO_TOPIC_MAX + 1];
     char session[SSS_PROTO_SESSION_MAX + 1];
     char last_uid[SSS_PROTO_LASTUID_MAX + 1];
@@ -247,6 +251,8 @@ void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap);
 /* Forget the content (keeps the memory) and clear an allocation failure. */
 void sss_proto_out_reset(struct sss_proto_out *out);
 void sss_proto_out_fini(struct sss_proto_out *out);
+/* Append raw bytes (already valid JSON where it matters). Returns 0 or -ENOMEM. */
+int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len) SSS_WUR;
 
 /* The "err" object of replies: {"name":...,"message":...}. */
 struct sss_proto_fail {

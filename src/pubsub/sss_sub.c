@@ -190,23 +190,32 @@ void sss_index_activate(struct sss_index *ix, struct sss_sub *s, const struct ss
     }
 }
 
-void sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_uid *uid,
-                    struct sss_buf *frame)
+int sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_uid *uid,
+                   struct sss_buf *frame, const struct sss_conn *skip)
 {
+    int skipped = 0;
+
     if (!c)
-        return;
+        return 0;
     if (!c->has_last || sss_proto_uid_cmp(uid, &c->last) > 0) {
         c->last = *uid;
         c->has_last = 1;
     }
     if (c->recovering) {
         hold(&c->held_tail, frame, uid);
-        return;
+        return 0;
     }
     for (struct sss_sub *s = c->subs, *n; s; s = n) {
-        n = s->next; /* delivery may close the connection and unsubscribe it */
+        n = s->next;
+        if (s->conn == skip && !s->pending) {
+            if (sss_proto_uid_cmp(uid, &s->floor) > 0)
+                s->floor = *uid;
+            skipped = 1;
+            continue;
+        }
         deliver_one(ix, s, frame, uid);
     }
+    return skipped;
 }
 
 void sss_index_hold_channel(struct sss_lchan *c, uint64_t req)

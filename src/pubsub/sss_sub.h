@@ -89,9 +89,14 @@ void sss_index_unsubscribe(struct sss_index *ix, struct sss_sub **conn_subs, str
 /* Make a pending subscription live: floor set, held FEEDs above it delivered. */
 void sss_index_activate(struct sss_index *ix, struct sss_sub *s, const struct sss_uid *floor);
 
-/* A FEED for channel `c` (may be NULL: nobody here): hold or deliver to each subscriber. */
-void sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_uid *uid,
-                    struct sss_buf *frame);
+/*
+ * A FEED for channel `c` (may be NULL: nobody here): hold or deliver to each
+ * subscriber, except `skip` (the publishing socket of a socket publish, or
+ * NULL), whose live subscription only moves its floor. Returns 1 if skip had
+ * a live subscription to c (it is owed an UPDATESUB), 0 otherwise.
+ */
+int sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_uid *uid,
+                   struct sss_buf *frame, const struct sss_conn *skip);
 
 /* Channel-level hold for lap recovery. */
 void sss_index_hold_channel(struct sss_lchan *c, uint64_t req);

@@ -9,9 +9,16 @@
  * engine's tick runs once a second, and a worker that died while waking us
  * must not leave us asleep). SIGTERM ends it; the master sends that only
  * after the workers have drained, so no publish is cut short.
+ *
+ * With --api-listen it also serves the host's HTTP API (src/http/sss_api.h):
+ * its sockets are polled with the eventfd and the signalfd when the loop
+ * sleeps, and without waiting (poll timeout 0) on every busy turn, so an API
+ * request is served promptly either way. An API publish goes through the
+ * same scaler_publish as a worker's.
  */
 #include "sss_scaler.h"
 #include "sss_alloc.h"
+#include "sss_api.h"
 #include "sss_bus.h"
 #include "sss_engine.h"
 #include "sss_hostmsg.h"
@@ -40,6 +47,9 @@ struct sss_scaler {
     int bus_written;           /* the bus got records this turn */
     int signal_fd;
     int stop;
+    struct sss_api *api; /* owned; NULL when --api-listen is empty (or not bound yet) */
+    int api_failed;      /* the failure to bind was logged */
+    struct sss_api_scaler_stats stats;
 };
 
 static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
@@ -50,36 +60,55 @@ static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, s
     s->wake_worker[w] = 1;
 }
 
-static void on_publish(struct sss_scaler *s, int w, const struct sss_hm_publish *rq,
-                       const char *data, size_t len)
+/*
+ * Sequence one publish: the engine gives it its uid, then one FEED goes on
+ * the bus for every worker. data holds channel, topic and msg back to back.
+ * Used by the mailbox path (a worker's publish) and by the HTTP API.
+ * Returns 0 with *uid set, or the engine's or the bus's error.
+ */
+static int scaler_publish(struct sss_scaler *s, const char *data, uint16_t chan_len,
+                          uint16_t topic_len, uint32_t msg_len, int32_t origin_worker,
+                          uint64_t origin_conn, uint32_t flags, struct sss_uid *uid)
 {
-    const char *chan = data, *topic = chan + rq->chan_len, *msg = topic + rq->topic_len;
-    struct sss_hm_published rep = {.req = rq->req};
+    const char *chan = data, *topic = chan + chan_len, *msg = topic + topic_len;
     struct sss_hm_feed feed;
     int rc;
 
-    if ((size_t)rq->chan_len + rq->topic_len + rq->msg_len != len) {
-        sss_log_error("scaler", "malformed publish from worker %d", w);
-        return;
-    }
-    rc = s->engine->ops->publish(s->engine, chan, rq->chan_len, topic, rq->topic_len, msg,
-                                 rq->msg_len, &rep.uid);
+    rc = s->engine->ops->publish(s->engine, chan, chan_len, topic, topic_len, msg, msg_len, uid);
     if (rc == 0) {
         memset(&feed, 0, sizeof(feed));
-        feed.uid = rep.uid;
-        feed.origin_conn = rq->origin_conn;
-        feed.origin_worker = w;
-        feed.flags = rq->flags;
-        feed.chan_len = rq->chan_len;
-        feed.topic_len = rq->topic_len;
-        feed.msg_len = rq->msg_len;
-        rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), data, len);
+        feed.uid = *uid;
+        feed.origin_conn = origin_conn;
+        feed.origin_worker = origin_worker;
+        feed.flags = flags;
+        feed.chan_len = chan_len;
+        feed.topic_len = topic_len;
+        feed.msg_len = msg_len;
+        rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), data,
+                             (size_t)chan_len + topic_len + msg_len);
         if (rc < 0)
             sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
         else
             s->bus_written = 1;
     }
-    rep.rc = rc;
+    if (rc == 0)
+        s->stats.publishes++;
+    else
+        s->stats.publish_errors++;
+    return rc;
+}
+
+static void on_publish(struct sss_scaler *s, int w, const struct sss_hm_publish *rq,
+                       const char *data, size_t len)
+{
+    struct sss_hm_published rep = {.req = rq->req};
+
+    if ((size_t)rq->chan_len + rq->topic_len + rq->msg_len != len) {
+        sss_log_error("scaler", "malformed publish from worker %d", w);
+        return;
+    }
+    rep.rc = scaler_publish(s, data, rq->chan_len, rq->topic_len, rq->msg_len, w,
+                            rq->origin_conn, rq->flags, &rep.uid);
     if (rq->flags & SSS_HM_WANT_REPLY)
         send_to(s, w, SSS_HM_PUBLISHED, &rep, sizeof(rep), NULL, 0, NULL, 0);
 }
@@ -137,18 +166,86 @@ static void on_history(struct sss_scaler *s, int w, const struct sss_hm_history 
     (void)s->engine->ops->history(s->engine, chan, len, rq->has_after != 0, rq->after, &cb);
 }
 
-static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq, const char *data,
-                         size_t len)
+/* Put one BROADCAST on the bus (rq then topic and msg, len bytes of them). */
+static int scaler_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq,
+                            const char *data, size_t len)
 {
     int rc;
 
     if ((size_t)rq->topic_len + rq->msg_len != len)
-        return;
+        return SSS_EINVAL;
     rc = sss_bus_append2(s->bus, SSS_HM_BCAST_RECORD, rq, sizeof(*rq), data, len);
-    if (rc < 0)
+    if (rc < 0) {
         sss_log_error("scaler", "bus append (broadcast): %s", sss_strerror(rc));
-    else
-        s->bus_written = 1;
+        return rc;
+    }
+    s->bus_written = 1;
+    s->stats.broadcasts++;
+    return 0;
+}
+
+static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq, const char *data,
+                         size_t len)
+{
+    (void)scaler_broadcast(s, rq, data, len);
+}
+
+/* ---- the HTTP API's calls (src/http/sss_api.h) ---- */
+
+static int api_publish(void *data, const char *buf, size_t chan_len, size_t topic_len,
+                       size_t msg_len, struct sss_uid *uid)
+{
+    if (chan_len > UINT16_MAX || topic_len > UINT16_MAX || msg_len > UINT32_MAX)
+        return SSS_EINVAL;
+    return scaler_publish(data, buf, (uint16_t)chan_len, (uint16_t)topic_len, (uint32_t)msg_len,
+                          -1, 0, 0, uid);
+}
+
+static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t msg_len)
+{
+    struct sss_hm_broadcast rq;
+
+    if (topic_len > UINT16_MAX || msg_len > UINT32_MAX)
+        return SSS_EINVAL;
+    memset(&rq, 0, sizeof(rq));
+    rq.topic_len = (uint16_t)topic_len;
+    rq.msg_len = (uint32_t)msg_len;
+    return scaler_broadcast(data, &rq, buf, topic_len + msg_len);
+}
+
+static void api_stats(void *data, struct sss_api_scaler_stats *st)
+{
+    *st = ((struct sss_scaler *)data)->stats;
+}
+
+/* Start the API if it is configured and not running; logs a failure once. */
+static void api_start(struct sss_scaler *s)
+{
+    struct sss_api_handlers h = {api_publish, api_broadcast, api_stats, s};
+    int err = 0;
+
+    if (s->api || !s->cfg->api_listen[0])
+        return;
+    s->api = sss_api_create(s->cfg, s->shm, &h, &err);
+    if (!s->api && !s->api_failed) {
+        sss_log_error("scaler", "cannot serve the HTTP API on %s: %s (retrying every 5s)",
+                      s->cfg->api_listen,
+                      err == SSS_EINVAL ? "not HOST:PORT or an unknown host" : sss_strerror(err));
+        s->api_failed = 1;
+    }
+}
+
+/* Serve the API without sleeping (the loop is busy with the mailboxes). */
+static void api_poll_now(struct sss_scaler *s)
+{
+    struct pollfd pfd[SSS_API_MAX_POLLFDS];
+    int n;
+
+    if (!s->api)
+        return;
+    n = sss_api_pollfds(s->api, pfd, SSS_API_MAX_POLLFDS);
+    if (poll(pfd, (nfds_t)n, 0) > 0)
+        sss_api_handle(s->api, pfd, n);
 }
 
 /* One record from worker w; p/len is the whole payload (fixed part first). */
@@ -240,18 +337,24 @@ static int pending_out(struct sss_scaler *s)
     return 0;
 }
 
+/* Sleep until a worker wakes us, a signal comes, the API has work, or timeout_ms. */
 static void sleep_a_while(struct sss_scaler *s, int timeout_ms)
 {
     struct sss_wake *wk = sss_shm_wake(s->shm, (unsigned)s->nworkers);
-    struct pollfd pfd[2] = {{sss_wake_fd(wk), POLLIN, 0}, {s->signal_fd, POLLIN, 0}};
+    struct pollfd pfd[2 + SSS_API_MAX_POLLFDS];
+    int napi = 0;
     uint64_t count;
 
+    pfd[0] = (struct pollfd){sss_wake_fd(wk), POLLIN, 0};
+    pfd[1] = (struct pollfd){s->signal_fd, POLLIN, 0};
+    if (s->api)
+        napi = sss_api_pollfds(s->api, pfd + 2, SSS_API_MAX_POLLFDS);
     sss_wake_prepare_sleep(wk);
     if (anything_readable(s)) {
         sss_wake_cancel_sleep(wk);
         return;
     }
-    if (poll(pfd, 2, timeout_ms) > 0) {
+    if (poll(pfd, (nfds_t)(2 + napi), timeout_ms) > 0) {
         if ((pfd[0].revents & POLLIN) && read(pfd[0].fd, &count, sizeof(count)) < 0) {
             /* Spurious: the next turn looks again anyway. */
         }
@@ -262,6 +365,8 @@ static void sleep_a_while(struct sss_scaler *s, int timeout_ms)
                 (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
                 s->stop = 1;
         }
+        if (napi)
+            sss_api_handle(s->api, pfd + 2, napi);
     }
     sss_wake_cancel_sleep(wk);
 }
@@ -274,7 +379,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
         .max_channels = (uint32_t)cfg->max_channels,
     };
     struct sss_scaler s;
-    int64_t next_tick;
+    int64_t next_tick, next_api_try;
     sigset_t set;
     int rc = 1;
 
@@ -303,23 +408,37 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     sss_log_info("scaler", "started pid=%d engine=%s history_size=%d history_ttl_ms=%lld",
                  (int)getpid(), s.engine->ops->name, cfg->history_size,
                  (long long)cfg->history_ttl_ms);
+    api_start(&s);
     next_tick = sss_now_ms() + 1000;
+    next_api_try = sss_now_ms() + 5000;
     while (!s.stop) {
         int n = drain_mailboxes(&s);
+        int64_t now;
 
         flush_and_wake(&s);
-        if (sss_now_ms() >= next_tick) {
+        now = sss_now_ms();
+        if (now >= next_tick) {
             s.engine->ops->tick(s.engine, sss_wall_ms());
-            next_tick = sss_now_ms() + 1000;
+            next_tick = now + 1000;
+        }
+        if (s.api)
+            sss_api_tick(s.api, now);
+        else if (cfg->api_listen[0] && now >= next_api_try) {
+            api_start(&s);
+            next_api_try = now + 5000;
         }
         if (n == 0)
             /* With replies waiting for room, look again soon: the worker
-             * wakes us only when it has something to send. */
+             * wakes us only when it has something to send. An API request
+             * wakes the poll itself. */
             sleep_a_while(&s, pending_out(&s) ? 5 : 1000);
+        else
+            api_poll_now(&s); /* busy: API requests must not wait for a quiet moment */
     }
     sss_log_info("scaler", "exiting");
     rc = 0;
 out:
+    sss_api_destroy(s.api);
     if (s.out)
         for (int w = 0; w < s.nworkers; w++)
             sss_hm_outbox_clear(&s.out[w]);

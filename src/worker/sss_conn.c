@@ -11,6 +11,7 @@
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_handler.h"
+#include "sss_jwt.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #define CLOSE_GRACE_MS 5000 /* wait for the client's close reply at most this long */
+#define SLOW_GRACE_MS 1000  /* a send queue may stay past --max-send-queue this long */
+#define HARD_CAP_FACTOR 16  /* ... and never grow past this many times it */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 
 static void hs_unlink(struct sss_conn *c)
@@ -114,7 +117,10 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
         sss_buf_unref(b);
         return -EPIPE;
     }
-    if (c->qbytes && c->qbytes + b->len > c->w->cfg->max_send_queue) {
+    /* A burst may queue past the limit for a moment (the frames are shared,
+     * so it costs little); a reader that stays past it for SLOW_GRACE_MS is
+     * slow (check_slow), and one that reaches the hard cap at once. */
+    if (c->qbytes && c->qbytes + b->len > c->w->cfg->max_send_queue * HARD_CAP_FACTOR) {
         sss_buf_unref(b);
         conn_overflow(c);
         return SSS_EFULL;
@@ -127,9 +133,22 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
     e->b = b;
     e->off = 0;
     c->qbytes += b->len;
+    if (c->qbytes > c->w->cfg->max_send_queue && !c->over_since_ms)
+        c->over_since_ms = c->w->now_ms ? c->w->now_ms : 1;
     note_high_water(c);
     mark_dirty(c);
     return 0;
+}
+
+/* Past --max-send-queue for longer than the grace: too slow, close 4008. */
+static void check_slow(struct sss_conn *c)
+{
+    if (c->qbytes <= c->w->cfg->max_send_queue) {
+        c->over_since_ms = 0;
+        return;
+    }
+    if (c->over_since_ms && c->w->now_ms - c->over_since_ms >= SLOW_GRACE_MS)
+        conn_overflow(c);
 }
 
 void sss_conn_send(struct sss_conn *c, struct sss_buf *b)
@@ -237,6 +256,7 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
         sss_conn_maybe_free(c);
         return;
     }
+    check_slow(c);
     if (c->qlen || c->want_close)
         mark_dirty(c);
 }
@@ -402,6 +422,37 @@ static void reject(struct sss_conn *c, int status, const char *reason,
     mark_dirty(c);
 }
 
+/*
+ * The built-in session parser with --jwt-secret: a valid HS256 token names
+ * the user (and maybe a session); anything else is refused with 401 and a
+ * one-line reason. Returns 0 when accepted.
+ */
+static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
+{
+    const struct sss_cfg *cfg = c->w->cfg;
+    struct sss_jwt_claims claims;
+    const char *tok;
+    size_t tok_len;
+
+    if (up->headers_truncated) {
+        reject(c, 401, "authentication headers too long", NULL);
+        return -1;
+    }
+    if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
+                            strlen(up->authorization), "token", &tok, &tok_len)) {
+        reject(c, 401, "missing token", NULL);
+        return -1;
+    }
+    if (sss_jwt_verify(tok, tok_len, (const uint8_t *)cfg->jwt_secret, strlen(cfg->jwt_secret),
+                       sss_wall_ms() / 1000, &claims) < 0) {
+        reject(c, 401, claims.error ? claims.error : "invalid token", NULL);
+        return -1;
+    }
+    snprintf(c->user, sizeof(c->user), "%s", claims.user);
+    snprintf(c->session, sizeof(c->session), "%s", claims.session);
+    return 0;
+}
+
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     struct sss_worker *w = c->w;
@@ -435,6 +486,8 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
         reject(c, 503, "server is at its connection limit", NULL);
         return;
     }
+    if (w->cfg->jwt_secret[0] && authenticate(c, &up) < 0)
+        return;
     if (upgrade(c, &up) < 0) {
         reject(c, 500, "out of memory", NULL);
         return;
@@ -532,6 +585,8 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         sss_conn_kill(c);
         return;
     }
+    if (c->state == SSS_CONN_WS && !c->closing)
+        check_slow(c);
     if (c->state != SSS_CONN_WS || c->want_close || wslay_event_get_close_sent(c->ws))
         return;
     if (cfg->idle_timeout_ms && silent >= cfg->idle_timeout_ms) {

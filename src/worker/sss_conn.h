@@ -52,6 +52,7 @@ struct sss_conn {
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
+    int64_t over_since_ms;   /* the send queue passed --max-send-queue then; 0 = it is under */
 
     char *req; /* upgrade request bytes (owned), until upgraded */
     uint32_t req_len, req_cap;
@@ -76,6 +77,8 @@ struct sss_conn {
     int64_t rate_window_ms;
     uint32_t rate_count;
     int64_t last_hb_ms;
+    char user[121];           /* from the session parser (JWT sub); "" = anonymous */
+    char session[129];        /* from the session parser; "" = none */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */

@@ -15,6 +15,7 @@
  */
 #include "sss_handler.h"
 #include "sss_alloc.h"
+#include "sss_app.h"
 #include "sss_bus.h"
 #include "sss_conn.h"
 #include "sss_hostmsg.h"
@@ -33,13 +34,14 @@
 
 static const char *const ERR_NAME = "Super Scaled Sockets Error";
 
-enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP };
+enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP, REQ_HIST, REQ_BEGIN };
 
 struct sync_entry {
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
     uint8_t ok;         /* result[channel] */
     uint8_t subscribed; /* a pending subscription waits for this entry */
     uint8_t done;
+    uint8_t dup; /* the same channel came earlier in this SYNC */
     uint8_t has_after;
     struct sss_uid after;
     struct sss_uid floor; /* where live FEEDs resume */
@@ -64,8 +66,16 @@ struct req {
     char *id; /* REQ_PUB: the client's raw id (owned) */
     size_t id_len;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    uint8_t silent;          /* REQ_BEGIN for a SYNC that came first: no BEGIN reply */
     struct sync_state *sync; /* REQ_SYNC (shared by its entries) */
     int entry;
+    /* REQ_HIST: an ask answered with the channel's history (sss_reply_history). */
+    struct sss_reply *reply;
+    unsigned limit;
+    struct sss_uid sync_none; /* zero: "from the start" */
+    struct sss_proto_out hist; /* FEED texts, concatenated */
+    uint32_t *hist_len;
+    size_t nhist, hist_cap;
 };
 
 /* ---- small helpers ---- */
@@ -134,6 +144,10 @@ static struct req *req_new(struct sss_worker *w, enum req_kind kind, uint64_t co
 static void req_free(struct sss_worker *w, struct req *r)
 {
     sss_map_del(&w->reqs, (const char *)&r->req, sizeof(r->req));
+    if (r->kind == REQ_HIST) {
+        sss_proto_out_fini(&r->hist);
+        sss_free(r->hist_len);
+    }
     sss_free(r->id);
     sss_free(r);
 }
@@ -188,11 +202,35 @@ static void held_changed(struct sss_conn *c, long delta, void *data)
 
 /* ---- client messages ---- */
 
-static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len, int from_sync)
+/* The server's rules, then the application's subscription parser. 1 allows; 0 sets *why. */
+static int is_own_user_channel(const struct sss_conn *c, const char *name, size_t len)
 {
-    (void)from_sync;
-    (void)c;
-    return !sss_proto_channel_reserved(name, len);
+    size_t ul = strlen(c->user);
+
+    return ul && len == ul + 3 && memcmp(name, "_u_", 3) == 0 && memcmp(name + 3, c->user, ul) == 0;
+}
+
+static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
+                             struct sss_proto_span query, const char **why, int from_sync)
+{
+    struct sss_app *app = W(c)->app;
+
+    if (from_sync && is_own_user_channel(c, name, len))
+        return 1; /* the client's own user channel: always allowed back */
+    if (sss_proto_channel_reserved(name, len)) {
+        *why = "channels starting with _ belong to the server";
+        return 0;
+    }
+    if (app && app->on_subscribe) {
+        const char *reason = "refused by the application";
+
+        if (app->on_subscribe((struct sss_socket *)c, name, query.ptr ? query.ptr : "",
+                              query.ptr ? query.len : 0, &reason, app->subscribe_data) != 0) {
+            *why = reason;
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
@@ -203,8 +241,8 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     struct req *r;
     int created;
 
-    if (!subscribe_allowed(c, m->channel, m->channel_len, 0))
-        f.message = "channels starting with _ belong to the server";
+    if (!subscribe_allowed(c, m->channel, m->channel_len, m->query, &f.message, 0))
+        ;
     else if (!sss_index_find(c->subs, m->channel, m->channel_len) &&
              c->nsubs >= (uint32_t)w->cfg->max_subscriptions)
         f.message = "too many subscriptions on this connection";
@@ -247,12 +285,15 @@ static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     }
 }
 
-static void send_begin_reply(struct sss_conn *c)
+static void send_begin_reply(struct sss_conn *c, const char *user_chan, const struct sss_uid *last)
 {
     const struct sss_cfg *cfg = W(c)->cfg;
     struct sss_proto_begin_reply br;
 
     memset(&br, 0, sizeof(br));
+    br.channel = user_chan;
+    br.last_uid = last;
+    br.session = c->session[0] ? c->session : NULL;
     br.hb = cfg->heartbeat_interval_ms > 0;
     br.hb_interval = (uint32_t)cfg->heartbeat_interval_ms;
     br.hb_threshold = (uint32_t)cfg->heartbeat_threshold_ms;
@@ -281,7 +322,8 @@ static void sync_finish(struct sss_worker *w, struct sync_state *st)
         sss_proto_out_reset(&w->json);
         rc = sss_proto_sync_reply_begin(&b, &w->json, span_of(st->id, st->id_len));
         for (int i = 0; rc == 0 && i < st->n; i++)
-            rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
+            if (!st->e[i].dup)
+                rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
         for (size_t i = 0; rc == 0 && i < st->nrecs; i++) {
             rc = sss_proto_sync_reply_record(&b, st->recs.data + off, st->rec_len[i]);
             off += st->rec_len[i];
@@ -303,12 +345,55 @@ static void sync_finish(struct sss_worker *w, struct sync_state *st)
     sync_free(st);
 }
 
+/*
+ * BEGIN's work (also done by a SYNC that comes first): a named user gets its
+ * _u_<user> channel, subscribed before the reply, which then carries the
+ * channel and its last uid. Returns 1 if the reply waits for the scaler.
+ */
+static int begin(struct sss_conn *c, int silent, const struct sss_proto_msg *sync)
+{
+    struct sss_worker *w = W(c);
+    struct sss_app *app = w->app;
+    char chan[SSS_PROTO_CHANNEL_MAX + 1];
+    struct sss_sub *s;
+    struct req *r;
+    int created, n;
+
+    c->begun = 1;
+    if (app && app->on_socket)
+        app->on_socket((struct sss_socket *)c, app->socket_data);
+    if (!c->user[0])
+        return 0;
+    n = snprintf(chan, sizeof(chan), "_u_%s", c->user);
+    if (n <= 0 || (size_t)n >= sizeof(chan))
+        return 0;
+    for (size_t i = 0; sync && i < sync->nsubs; i++)
+        if (strcmp(sync->subs[i].channel, chan) == 0)
+            return 0; /* the SYNC brings it back itself, with its lastUid */
+    s = sss_index_subscribe(&w->index, c, &c->subs, chan, (size_t)n, &created);
+    r = s ? req_new(w, REQ_BEGIN, c->id) : NULL;
+    if (!r) {
+        sss_conn_close(c, 1011, "out of memory", 0);
+        return 1;
+    }
+    if (created)
+        c->nsubs++;
+    memcpy(r->channel, chan, (size_t)n + 1);
+    r->silent = (uint8_t)silent;
+    if (ask_last_uid(w, r) < 0) {
+        req_free(w, r);
+        sss_conn_close(c, 1011, "out of memory", 0);
+    }
+    return 1;
+}
+
 static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_worker *w = W(c);
     struct sync_state *st;
 
-    c->begun = 1;
+    if (!c->begun)
+        begin(c, 1, m);
     st = sss_calloc(1, sizeof(*st) + m->nsubs * sizeof(st->e[0]));
     if (!st) {
         send_error(c, "out of memory", m->id);
@@ -327,7 +412,14 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
 
         memcpy(e->channel, ps->channel, ps->channel_len + 1);
         e->done = 1;
-        if (!subscribe_allowed(c, ps->channel, ps->channel_len, 1) ||
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(st->e[j].channel, e->channel) == 0)
+                e->dup = 1;
+        if (e->dup)
+            continue; /* listed twice: answered once, by its first entry */
+        const char *why;
+
+        if (!subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1) ||
             (!sss_index_find(c->subs, ps->channel, ps->channel_len) &&
              c->nsubs >= (uint32_t)w->cfg->max_subscriptions))
             continue; /* refused: result false, not subscribed */
@@ -444,7 +536,10 @@ void sss_handler_message(struct sss_conn *c, int opcode, const uint8_t *data, si
             struct sss_proto_fail f = {"Subscription refused", "invalid channel name"};
 
             sss_proto_out_reset(&w->json);
-            if (sss_proto_encode_subscribe_reply(&w->json, m.id, "", false, NULL, &f) == 0)
+            /* Name the channel asked for when the decoder could keep it. */
+            if (sss_proto_encode_subscribe_reply(&w->json, m.id,
+                                                 m.channel_len ? m.channel : "", false, NULL,
+                                                 &f) == 0)
                 send_json(c);
             return;
         }
@@ -459,8 +554,8 @@ void sss_handler_message(struct sss_conn *c, int opcode, const uint8_t *data, si
     }
     switch (m.sys) {
     case SSS_PROTO_BEGIN:
-        c->begun = 1;
-        send_begin_reply(c);
+        if (c->begun || !begin(c, 0, NULL))
+            send_begin_reply(c, NULL, NULL);
         break;
     case SSS_PROTO_SUBSCRIBE:
         on_subscribe(c, &m);
@@ -474,13 +569,19 @@ void sss_handler_message(struct sss_conn *c, int opcode, const uint8_t *data, si
     case SSS_PROTO_ASK: {
         struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
 
+        rc = sss_app_ask(c, m.topic, m.id, m.msg);
+        if (rc > 0)
+            break;
+        if (rc < 0)
+            f.message = "out of memory";
         sss_proto_out_reset(&w->json);
         if (sss_proto_encode_response_err(&w->json, m.id, &f) == 0)
             send_json(c);
         break;
     }
     case SSS_PROTO_TELL:
-        sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
+        if (sss_app_tell(c, m.topic, m.msg) == 0)
+            sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
         break;
     case SSS_PROTO_PUBLISH:
         on_publish(c, &m);
@@ -522,11 +623,16 @@ static void on_last_uid(struct sss_worker *w, const struct sss_hm_last_uid_r *p)
     struct sss_conn *c;
     struct sss_sub *s;
 
-    if (!r || r->kind != REQ_SUB)
+    if (!r || (r->kind != REQ_SUB && r->kind != REQ_BEGIN))
         return;
     c = conn_by_id(w, r->conn_id);
     s = c && !c->dead ? sss_index_find(c->subs, r->channel, strlen(r->channel)) : NULL;
-    if (s) {
+    if (s && r->kind == REQ_BEGIN) {
+        if (!r->silent)
+            send_begin_reply(c, r->channel, p->has ? &p->uid : NULL);
+        if (s->pending)
+            sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
+    } else if (s) {
         sss_proto_out_reset(&w->json);
         if (sss_proto_encode_subscribe_reply(&w->json, span_of(r->id, r->id_len), r->channel,
                                              true, p->has ? &p->uid : NULL, NULL) == 0)
@@ -585,6 +691,25 @@ static void on_hist_rec(struct sss_worker *w, const struct sss_hm_hist_rec *p, c
         if (sss_proto_encode_feed(&st->recs, r->channel, t, span_of(msg, p->msg_len),
                                   &p->uid) == 0)
             st->rec_len[st->nrecs++] = (uint32_t)(st->recs.len - before);
+    } else if (r->kind == REQ_HIST) {
+        size_t before = r->hist.len;
+
+        memcpy(t, topic, p->topic_len);
+        t[p->topic_len] = '\0';
+        if (r->nhist == r->hist_cap) {
+            size_t ncap = r->hist_cap ? r->hist_cap * 2 : 16;
+            uint32_t *n = sss_realloc(r->hist_len, ncap * sizeof(*n));
+
+            if (!n) {
+                r->hist.oom = true;
+                return;
+            }
+            r->hist_len = n;
+            r->hist_cap = ncap;
+        }
+        if (sss_proto_encode_feed(&r->hist, r->channel, t, span_of(msg, p->msg_len),
+                                  &p->uid) == 0)
+            r->hist_len[r->nhist++] = (uint32_t)(r->hist.len - before);
     } else if (r->kind == REQ_LAP) {
         struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
         struct sss_buf *f;
@@ -597,7 +722,7 @@ static void on_hist_rec(struct sss_worker *w, const struct sss_hm_hist_rec *p, c
             return;
         /* Delivered around the channel's hold; each subscriber's floor drops repeats. */
         c->recovering = 0;
-        sss_index_feed(&w->index, c, &p->uid, f);
+        (void)sss_index_feed(&w->index, c, &p->uid, f, NULL);
         c->recovering = 1;
         sss_buf_unref(f);
     }
@@ -622,6 +747,27 @@ static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
             e->floor = e->after;
         if (--st->outstanding == 0)
             sync_finish(w, st);
+    } else if (r->kind == REQ_HIST) {
+        /* The newest `limit` records, oldest first, as one JSON array. */
+        size_t skip = r->nhist > r->limit ? r->nhist - r->limit : 0, off = 0;
+        struct sss_proto_out arr;
+        int rc = p->rc || r->hist.oom ? -ENOMEM : 0;
+
+        sss_proto_out_init(&arr, NULL, 0);
+        if (rc == 0)
+            rc = sss_proto_out_append(&arr, "[", 1);
+        for (size_t i = 0; i < r->nhist; off += r->hist_len[i], i++) {
+            if (i < skip || rc)
+                continue;
+            if (i > skip)
+                rc = sss_proto_out_append(&arr, ",", 1);
+            if (rc == 0)
+                rc = sss_proto_out_append(&arr, r->hist.data + off, r->hist_len[i]);
+        }
+        if (rc == 0)
+            rc = sss_proto_out_append(&arr, "]", 1);
+        sss_app__history_done(r->reply, arr.data, arr.len, rc);
+        sss_proto_out_fini(&arr);
     } else if (r->kind == REQ_LAP) {
         struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
 
@@ -664,6 +810,7 @@ static void on_lapped(struct sss_worker *w)
 
 static void on_feed(struct sss_worker *w, const struct sss_hm_feed *f, const char *var, size_t len)
 {
+    struct sss_conn *origin = NULL;
     struct sss_lchan *c;
     struct sss_buf *frame;
 
@@ -672,13 +819,23 @@ static void on_feed(struct sss_worker *w, const struct sss_hm_feed *f, const cha
     c = sss_index_chan(&w->index, var, f->chan_len);
     if (!c)
         return; /* nobody here listens: the cheap, common case */
+    if ((f->flags & SSS_HM_SKIP_SENDER) && f->origin_worker == w->id) {
+        origin = conn_by_id(w, f->origin_conn);
+        if (origin && origin->dead)
+            origin = NULL;
+    }
     frame = feed_frame(w, var, f->chan_len, var + f->chan_len, f->topic_len,
                        var + f->chan_len + f->topic_len, f->msg_len, &f->uid);
     if (!frame) {
         sss_log_error("handler", "cannot build a FEED frame (out of memory)");
         return;
     }
-    sss_index_feed(&w->index, c, &f->uid, frame);
+    if (sss_index_feed(&w->index, c, &f->uid, frame, origin)) {
+        /* A socket publish: its sender gets UPDATESUB instead of its own FEED. */
+        sss_proto_out_reset(&w->json);
+        if (sss_proto_encode_updatesub(&w->json, c->name, &f->uid) == 0)
+            send_json(origin);
+    }
     sss_buf_unref(frame);
 }
 
@@ -722,6 +879,7 @@ static void on_scaler_restart(struct sss_worker *w)
             continue;
         switch (r->kind) {
         case REQ_SUB:
+        case REQ_BEGIN:
             (void)ask_last_uid(w, r);
             break;
         case REQ_SYNC: {
@@ -738,6 +896,11 @@ static void on_scaler_restart(struct sss_worker *w)
             (void)ask_history(w, r, lc && lc->has_last, lc ? &lc->last : &none);
             break;
         }
+        case REQ_HIST:
+            r->hist.len = 0;
+            r->nhist = 0;
+            (void)ask_history(w, r, 0, &r->sync_none);
+            break;
         case REQ_PUB:
             c = conn_by_id(w, r->conn_id);
             if (c && !c->dead) {
@@ -858,6 +1021,56 @@ void sss_handler_tick(struct sss_conn *c, int64_t now)
     }
 }
 
+/* ---- for libsss ---- */
+
+int sss_handler_publish(struct sss_worker *w, struct sss_conn *origin, const char *channel,
+                        const char *topic, const char *json, size_t len)
+{
+    struct sss_hm_publish q;
+    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
+    size_t cl = strlen(channel), tl = strlen(topic);
+
+    memset(&q, 0, sizeof(q));
+    if (origin) {
+        q.origin_conn = origin->id;
+        q.flags = SSS_HM_SKIP_SENDER;
+    }
+    q.chan_len = (uint16_t)cl;
+    q.topic_len = (uint16_t)tl;
+    q.msg_len = (uint32_t)len;
+    memcpy(head, channel, cl);
+    memcpy(head + cl, topic, tl);
+    return to_scaler(w, SSS_HM_PUBLISH, &q, sizeof(q), head, cl + tl, json, len) < 0 ? -ENOMEM
+                                                                                     : 0;
+}
+
+int sss_handler_broadcast(struct sss_worker *w, const char *topic, const char *json, size_t len)
+{
+    struct sss_hm_broadcast b = {.topic_len = (uint16_t)strlen(topic), .msg_len = (uint32_t)len};
+
+    return to_scaler(w, SSS_HM_BROADCAST, &b, sizeof(b), topic, b.topic_len, json, len) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+int sss_handler_history_reply(struct sss_worker *w, struct sss_reply *reply, const char *channel,
+                              unsigned limit)
+{
+    struct req *r = req_new(w, REQ_HIST, reply->conn_id);
+
+    if (!r)
+        return -ENOMEM;
+    r->reply = reply;
+    r->limit = limit;
+    sss_proto_out_init(&r->hist, NULL, 0);
+    memcpy(r->channel, channel, strlen(channel) + 1);
+    if (ask_history(w, r, 0, &r->sync_none) < 0) {
+        req_free(w, r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* ---- connections ---- */
 
 int sss_handler_conn_open(struct sss_conn *c)
@@ -873,6 +1086,9 @@ int sss_handler_conn_open(struct sss_conn *c)
 void sss_handler_conn_closed(struct sss_conn *c)
 {
     struct sss_worker *w = W(c);
+
+    if (c->begun && w->app && w->app->on_close)
+        w->app->on_close((struct sss_socket *)c, w->app->close_data);
 
     while (c->subs)
         sss_index_unsubscribe(&w->index, &c->subs, c->subs);
@@ -925,6 +1141,10 @@ void sss_handler_fini(struct sss_worker *w)
             /* A sync is shared by its requests: free it with its last one. */
             if (r->kind == REQ_SYNC && --r->sync->outstanding == 0)
                 sync_free(r->sync);
+            if (r->kind == REQ_HIST) {
+                sss_proto_out_fini(&r->hist);
+                sss_free(r->hist_len);
+            }
             sss_free(r->id);
             sss_free(r);
         }

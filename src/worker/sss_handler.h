@@ -37,6 +37,14 @@ int sss_handler_readable(struct sss_worker *w);
 /* End of a loop turn: push waiting requests, wake the scaler if we sent any. */
 void sss_handler_flush(struct sss_worker *w);
 
+/* For libsss: publish (origin: the socket to skip, or NULL), broadcast, history reply. */
+int sss_handler_publish(struct sss_worker *w, struct sss_conn *origin, const char *channel,
+                        const char *topic, const char *json, size_t len);
+int sss_handler_broadcast(struct sss_worker *w, const char *topic, const char *json, size_t len);
+struct sss_reply;
+int sss_handler_history_reply(struct sss_worker *w, struct sss_reply *r, const char *channel,
+                              unsigned limit);
+
 /* Periodic per-connection duty (heartbeat), from the worker's sweep. */
 void sss_handler_tick(struct sss_conn *c, int64_t now_ms);
 

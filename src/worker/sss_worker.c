@@ -8,6 +8,7 @@
 #include "sss_worker.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
+#include "sss_app.h"
 #include "sss_handler.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -296,6 +297,8 @@ static void on_tick(struct sss_worker *w)
             sss_conn_tick(c, now);
         }
     }
+    if (w->app)
+        sss_app_tick(w, now);
     if (!w->accept_armed && !w->draining)
         arm_accept(w);
     arm_timer(w);
@@ -367,7 +370,8 @@ static void worker_fini(struct sss_worker *w)
         close(w->listen_fd);
 }
 
-int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm)
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
+                   struct sss_app *app)
 {
     static const char *const no_subprotocols[] = {NULL};
     static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
@@ -382,6 +386,9 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     w.ctr = sss_shm_counters(shm, (unsigned)id);
     w.listen_fd = listen_fd;
     w.signal_fd = -1;
+    w.app = app;
+    if (app)
+        app->w = &w;
     w.policy.path = cfg->path;
     w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
     w.policy.max_size = cfg->max_handshake_size;
@@ -446,6 +453,10 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
         sss_log_warn("worker", "drain timeout with %ld connections left", w.nconns);
     if (!cfg->echo)
         sss_handler_fini(&w);
+    if (app) {
+        sss_app_fini(&w);
+        app->w = NULL;
+    }
     sss_log_info("worker", "exiting");
     worker_fini(&w);
     return 0;

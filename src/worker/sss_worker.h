@@ -33,6 +33,8 @@
 #include "sss_wake.h"
 
 struct sss_conn;
+struct sss_app;
+struct sss_reply;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -74,6 +76,8 @@ struct sss_worker {
     uint64_t wake_count;            /* target of the pending eventfd read */
     int scaler_dirty;               /* we sent the scaler something this turn */
     uint32_t scaler_gen;            /* the scaler generation our requests went to */
+    struct sss_app *app;            /* the application's handlers (inherited from the master) */
+    struct sss_reply *replies;      /* asks waiting for their answer */
 
     int accept_armed;
     int draining;
@@ -87,7 +91,8 @@ struct sss_worker {
  * Run worker `id` in the current (child) process until it is drained.
  * listen_fd is its own listening socket. Returns the process exit status.
  */
-int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm);
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
+                   struct sss_app *app);
 
 /* ---- shared between sss_worker.c and sss_conn.c (double underscore: internal) ---- */
 

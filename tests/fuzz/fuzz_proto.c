@@ -88,7 +88,7 @@ static void check_msg(const struct sss_proto_decoder *d, const struct sss_proto_
         require(m->id.ptr[0] == '"' || m->id.ptr[0] == '-' ||
                 (m->id.ptr[0] >= '0' && m->id.ptr[0] <= '9'));
     if (m->has & SSS_PROTO_HAS_CHANNEL) {
-        require(m->channel_len <= SSS_PROTO_CHANNEL_MAX && strlen(m->channel) == m->channel_len);
+        require(m->channel_len <= 2 * SSS_PROTO_CHANNEL_MAX && strlen(m->channel) == m->channel_len);
         if (rc == 0)
             require(sss_proto_channel_valid(m->channel, m->channel_len));
     }

@@ -654,7 +654,20 @@ static void test_channels(void)
     name[129] = '\0';
     snprintf(buf, sizeof(buf), "{\"sys\":1,\"channel\":\"%s\"}", name);
     BAD(buf, SSS_PROTO_E_CHANNEL);
-    CHECK(!(msg.has & SSS_PROTO_HAS_CHANNEL)); /* too long to keep */
+    /* Invalid, but kept so that the refusal can name it... */
+    CHECK(msg.has & SSS_PROTO_HAS_CHANNEL);
+    CHECK_EQ_INT(msg.channel_len, 129);
+    /* ...up to twice the limit; longer names are not kept. */
+    {
+        char longer[2 * SSS_PROTO_CHANNEL_MAX + 2];
+
+        memset(longer, 'd', sizeof(longer) - 1);
+        longer[sizeof(longer) - 1] = '\0';
+        snprintf(buf, sizeof(buf), "{\"sys\":1,\"channel\":\"%s\"}", longer);
+        BAD(buf, SSS_PROTO_E_CHANNEL);
+        CHECK(!(msg.has & SSS_PROTO_HAS_CHANNEL));
+        CHECK_EQ_INT(msg.channel_len, 0);
+    }
 }
 
 /* Decoding server messages (as a client does): the PROTOCOL.md examples. */

@@ -39,7 +39,7 @@ static void feed(struct sss_index *ix, const char *chan, uint64_t off)
     struct sss_uid u = {7, off};
     struct sss_buf *b = frame((int)off);
 
-    sss_index_feed(ix, sss_index_chan(ix, chan, strlen(chan)), &u, b);
+    sss_index_feed(ix, sss_index_chan(ix, chan, strlen(chan)), &u, b, NULL);
     sss_buf_unref(b);
 }
 
@@ -96,9 +96,22 @@ int main(void)
         struct sss_uid u = {8, 1};
         struct sss_buf *f = frame(42);
 
-        sss_index_feed(&ix, sss_index_chan(&ix, "news", 4), &u, f);
+        sss_index_feed(&ix, sss_index_chan(&ix, "news", 4), &u, f, NULL);
         sss_buf_unref(f);
         CHECK_EQ_INT(a.got[4], 42);
+    }
+    /* A socket publish skips its sender: floor moves, nothing delivered, UPDATESUB owed. */
+    {
+        struct sss_uid u = {8, 2};
+        struct sss_buf *f = frame(43);
+        int before_a = a.n, before_b = b.n;
+
+        CHECK_EQ_INT(sss_index_feed(&ix, sss_index_chan(&ix, "news", 4), &u, f,
+                                    (struct sss_conn *)&a), 1);
+        sss_buf_unref(f);
+        CHECK_EQ_INT(a.n, before_a);
+        CHECK_EQ_INT(b.n, before_b + 1);
+        CHECK(sa->floor.epoch == 8 && sa->floor.offset == 2);
     }
     /* Unsubscribing the last subscriber frees the channel. */
     sss_index_unsubscribe(&ix, &subs_a, sa);

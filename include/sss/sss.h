@@ -1,0 +1,118 @@
+/*
+ * libsss: the application API of Super Scaled Sockets.
+ *
+ * An application registers handlers on a struct sss_app: ask and tell
+ * handlers per topic, a subscription parser, on-socket and on-close hooks.
+ * `sss-server --app ./module.so` loads a shared object and calls its
+ *
+ *     int sss_module_init(struct sss_app *app);
+ *
+ * once, in the master, before the workers are forked; every worker then runs
+ * the same handlers for its own connections. Handlers run inside the worker's
+ * event loop: they must not block (no sleeping, no synchronous network I/O).
+ *
+ * Message bodies cross the API as JSON text: what a handler receives is the
+ * client's raw JSON value (not NUL-terminated: use the length), and what it
+ * sends must be one valid JSON value, which the library checks (SSS_APP_EJSON
+ * otherwise). Use any JSON library you like.
+ *
+ * Lifetimes: a `struct sss_socket *` is lent to a handler and dies when the
+ * handler returns; keep `sss_socket_id()` instead and act later through
+ * sss_tell_id(). A reply handle is answered exactly once, now or later; an
+ * ask not answered within --ask-timeout is answered with a Timeout error for
+ * you, and answering a handle whose connection closed is a harmless no-op.
+ *
+ * All functions return 0 or a negative code (SSS_APP_E*, or -errno).
+ */
+#ifndef SSS_SSS_H
+#define SSS_SSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSS_API_VERSION 1
+
+enum sss_app_error {
+    SSS_APP_EJSON = -2001,    /* a body that is not one valid JSON value */
+    SSS_APP_ECHANNEL = -2002, /* an invalid channel name */
+    SSS_APP_ETOPIC = -2003,   /* an empty or too long topic */
+    SSS_APP_EGONE = -2004,    /* the connection or the reply is no longer there */
+    SSS_APP_ESTATE = -2005,   /* called where it is not allowed (e.g. outside a worker) */
+};
+
+struct sss_app;    /* the registration context (one per server) */
+struct sss_socket; /* a client connection, lent to a handler */
+struct sss_reply;  /* the answer to one ask */
+
+/* An ask: answer through `reply` now (sss_reply_ok/err) or later (keep the pointer). */
+typedef void (*sss_ask_fn)(struct sss_socket *s, const char *msg, size_t len,
+                           struct sss_reply *reply, void *data);
+/* A tell from a client: no answer. */
+typedef void (*sss_tell_fn)(struct sss_socket *s, const char *msg, size_t len, void *data);
+/*
+ * May this socket subscribe to channel with this query (raw JSON, len 0 when
+ * absent)? Return 0 to allow; anything else refuses, with *why (static text)
+ * as the reason sent to the client.
+ */
+typedef int (*sss_subscribe_fn)(struct sss_socket *s, const char *channel, const char *query,
+                                size_t query_len, const char **why, void *data);
+/* A connection began (BEGIN or SYNC) / went away. */
+typedef void (*sss_socket_fn)(struct sss_socket *s, void *data);
+
+int sss_on_ask(struct sss_app *app, const char *topic, sss_ask_fn fn, void *data);
+int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *data);
+int sss_on_subscribe(struct sss_app *app, sss_subscribe_fn fn, void *data);
+int sss_on_socket(struct sss_app *app, sss_socket_fn fn, void *data);
+int sss_on_close(struct sss_app *app, sss_socket_fn fn, void *data);
+
+/* ---- inside handlers ---- */
+
+/* The socket's id: unique on this host while the server runs. */
+uint64_t sss_socket_id(const struct sss_socket *s);
+/* The application that registered the handler. */
+struct sss_app *sss_socket_app(const struct sss_socket *s);
+
+/* Answer an ask with a JSON value / with an error {name, message}. Exactly once. */
+int sss_reply_ok(struct sss_reply *r, const char *json, size_t len);
+int sss_reply_err(struct sss_reply *r, const char *name, const char *message);
+
+/* Send a TELL {"sys":6,"topic":..,"msg":json} to a socket (now, or later by id). */
+int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t len);
+int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, const char *json,
+                size_t len);
+
+/*
+ * Publish on a channel: every subscriber on every worker gets the FEED, in
+ * uid order. sss_socket_publish skips the sending socket, which gets
+ * UPDATESUB with the new uid instead (PROTOCOL.md).
+ */
+int sss_publish(struct sss_app *app, const char *channel, const char *topic, const char *json,
+                size_t len);
+int sss_socket_publish(struct sss_socket *s, const char *channel, const char *topic,
+                       const char *json, size_t len);
+/* A BROADCAST {"sys":11,..} to every connection of the host. */
+int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size_t len);
+/* Send BOOT {"sys":9,"reason":..} and close the connection with 4001. */
+int sss_boot(struct sss_socket *s, const char *reason);
+
+/*
+ * Answer an ask with the channel's history: a JSON array of FEED objects
+ * ({"sys":8,"channel":..,"topic":..,"msg":..,"uid":..}), oldest first, at
+ * most `limit` (the newest ones). Completes the reply later, by itself.
+ */
+int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit);
+
+/* ---- modules ---- */
+
+/* What `sss-server --app module.so` calls once; return 0, or non-zero to stop the server. */
+int sss_module_init(struct sss_app *app);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

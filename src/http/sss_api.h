@@ -1,0 +1,175 @@
+/*
+ * The HTTP API of a host (--api-listen, bearer key --api-key), served by the
+ * scaler process inside its poll() loop: the scaler is the host's sequencer,
+ * so a publish from the API goes straight to its engine, with no mailbox hop.
+ *
+ * A small non-blocking HTTP/1.1 server (llhttp for parsing, no threads):
+ * at most SSS_API_MAX_CONNS connections (beyond that the listener is not
+ * polled, so new clients wait in the kernel's backlog), each with a deadline
+ * of --handshake-timeout to send its whole request (and again to take its
+ * answer), a request head of at most --max-handshake-size (431 beyond), a
+ * body of at most --max-message-size + 4 KiB (413 beyond), keep-alive and
+ * pipelining. Routes (every error body is {"error":"reason"}):
+ *
+ *   POST /api/publish    {"channel":"c","topic":"t","msg":<any JSON>}
+ *                        -> 200 {"uid":"E-O"}; 400 with the reason; 413 for a
+ *                        msg over --max-message-size; 503 when the engine
+ *                        refuses (too many channels, out of memory)
+ *   POST /api/broadcast  {"topic":"t","msg":<any JSON>} -> 200 {}
+ *   GET  /api/stats      per-worker and total counters, the scaler's own
+ *   GET  /metrics        Prometheus text exposition format 0.0.4
+ *   GET  /healthz        200 "ok" (no key needed: load balancers probe it)
+ *   other paths 404, other methods 405 (with Allow), a missing or wrong
+ *   "Authorization: Bearer KEY" 401 (compared in constant time).
+ *
+ * msg is a raw span of the request body, passed on byte for byte: the body
+ * is decoded by sss_proto_decode as if it were a PUBLISH (or TELL) frame
+ * (sss_api_splice_sys puts "sys" first), so the API accepts exactly what
+ * the WebSocket protocol accepts, with the same reasons.
+ */
+#ifndef SSS_API_H
+#define SSS_API_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sss_cfg.h"
+#include "sss_err.h"
+#include "sss_proto.h"
+#include "sss_shm.h"
+
+#define SSS_API_MAX_CONNS 64                        /* open API connections at once */
+#define SSS_API_MAX_POLLFDS (SSS_API_MAX_CONNS + 1) /* the listener and every connection */
+#define SSS_API_BODY_SLACK 4096                     /* body limit: max-message-size + this */
+
+/* The scaler's own numbers, for /api/stats and /metrics. */
+struct sss_api_scaler_stats {
+    uint64_t publishes;      /* messages given a uid and put on the bus */
+    uint64_t publish_errors; /* refused by the engine or the bus */
+    uint64_t broadcasts;
+};
+
+/*
+ * What the API asks of its host (the scaler). Called from sss_api_handle,
+ * never re-entered. Lent buffers die when the call returns.
+ */
+struct sss_api_handlers {
+    /* Sequence one publish. buf holds channel, topic and msg back to back
+     * (chan_len + topic_len + msg_len bytes). Returns 0 with *uid set, or a
+     * negative code: SSS_ELIMIT (too many channels), SSS_EFULL and -ENOMEM give 503,
+     * anything else 500. */
+    int (*publish)(void *data, const char *buf, size_t chan_len, size_t topic_len,
+                   size_t msg_len, struct sss_uid *uid);
+    /* Broadcast to every begun connection of the host. buf holds topic then
+     * msg. Returns 0 or a negative code (as publish: 503 or 500). */
+    int (*broadcast)(void *data, const char *buf, size_t topic_len, size_t msg_len);
+    /* Fill the scaler's numbers. */
+    void (*stats)(void *data, struct sss_api_scaler_stats *st);
+    void *data;
+};
+
+struct sss_api;
+
+/*
+ * Listen on cfg->api_listen (HOST:PORT; port 0 lets the kernel pick) and log
+ * "api listening on HOST:PORT" with the real port, and a warning when
+ * cfg->api_key is empty (the API is then open to anyone who can connect).
+ * cfg, shm and h are borrowed for the API's life. Returns the API, or NULL
+ * with *err set: SSS_EINVAL (not HOST:PORT, or a host that does not
+ * resolve), -ENOMEM, or -errno of socket/bind/listen. Blocks only to resolve
+ * a host name (use a literal address to avoid it).
+ */
+struct sss_api *sss_api_create(const struct sss_cfg *cfg, struct sss_shm *shm,
+                               const struct sss_api_handlers *h, int *err);
+
+/* Close the listener and every connection (answers in flight are dropped). */
+void sss_api_destroy(struct sss_api *api);
+
+/*
+ * Fill pfd (room for cap >= SSS_API_MAX_POLLFDS entries) with what the API
+ * waits for; returns how many entries it used. The caller polls them (with
+ * its own fds) and then hands exactly these entries to sss_api_handle.
+ */
+int sss_api_pollfds(struct sss_api *api, struct pollfd *pfd, int cap);
+
+/*
+ * Serve what poll() reported on the n entries sss_api_pollfds filled: accept,
+ * read, parse, answer (calling the handlers), write. Never blocks.
+ */
+void sss_api_handle(struct sss_api *api, const struct pollfd *pfd, int n);
+
+/* Close connections past their deadline (a slow or silent client). Call at
+ * least once a second. */
+void sss_api_tick(struct sss_api *api, int64_t now_ms);
+
+/* ---- Pure helpers, exported for the unit tests ---- */
+
+/* A growable text buffer; an allocation failure is sticky (oom). */
+struct sss_api_buf {
+    char *data; /* len bytes, NUL-terminated when cap > 0 and !oom */
+    size_t len;
+    size_t cap;
+    bool oom;
+};
+
+void sss_api_buf_reset(struct sss_api_buf *b);
+void sss_api_buf_fini(struct sss_api_buf *b);
+void sss_api_buf_append(struct sss_api_buf *b, const void *p, size_t len);
+void sss_api_buf_printf(struct sss_api_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Copy body into out (reset first) with "sys":<sys> inserted as the first
+ * member of its top-level object, so that sss_proto_decode takes it for that
+ * message: `{"a":1}` -> `{"sys":13,"a":1}`, `{ }` -> `{"sys":13 }`. Leading
+ * JSON whitespace is kept. Returns 0, SSS_EINVAL if the body (after
+ * whitespace) does not start with '{', -ENOMEM. Nothing else is checked:
+ * the decoder finds any other problem.
+ */
+int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, int sys) SSS_WUR;
+
+/*
+ * Whether an Authorization value (len bytes, not NUL-terminated) is
+ * "Bearer <key>" (scheme case-insensitive, one or more spaces). The key is
+ * compared in time that depends only on the key's length, never on where
+ * the first difference lies.
+ */
+bool sss_api_auth_ok(const char *value, size_t len, const char *key);
+
+/*
+ * Split "HOST:PORT", "[V6]:PORT" or ":PORT" (host "" = every address) into
+ * host (NUL-terminated, brackets removed) and port. Returns 0 or SSS_EINVAL.
+ */
+int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port) SSS_WUR;
+
+/* One worker's counters, copied from shared memory (relaxed loads). */
+struct sss_api_worker_stats {
+    int64_t pid;
+    int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
+    int64_t frames_in, frames_out, bytes_in, bytes_out;
+    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
+};
+
+void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);
+
+/*
+ * Append the Prometheus text exposition (format 0.0.4) of n workers' numbers
+ * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
+ * per worker (label worker="i"); counters end in _total.
+ */
+void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+                            unsigned n, const struct sss_api_scaler_stats *s,
+                            uint64_t api_requests);
+
+/*
+ * Append the /api/stats JSON: {"workers":[{"worker":0,"pid":..,...},...],
+ * "total":{...},"scaler":{...}}. Totals are sums, except send_queue_high
+ * (the largest).
+ */
+void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+                          unsigned n, const struct sss_api_scaler_stats *s,
+                          uint64_t api_requests);
+
+#endif

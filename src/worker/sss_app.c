@@ -1,0 +1,448 @@
+/*
+ * libsss (include/sss/sss.h): the registry of application handlers and the
+ * calls handlers make. The registry is filled in the master (sss_module_init
+ * of an --app module) and inherited by every worker at fork; the calls act
+ * on the worker they run in (struct sss_app.w, set after the fork).
+ *
+ * A struct sss_socket is a struct sss_conn; a struct sss_reply is a pending
+ * ask of one connection, kept in the worker's list until answered (by the
+ * handler, by sss_reply_history's completion, or by the --ask-timeout sweep).
+ */
+#include "sss_app.h"
+#include "sss_alloc.h"
+#include "sss_conn.h"
+#include "sss_handler.h"
+#include "sss_log.h"
+#include "sss_time.h"
+#include "sss_worker.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+struct handler {
+    char topic[SSS_PROTO_TOPIC_MAX + 1];
+    void *fn;
+    void *data;
+};
+
+struct sss_app *sss_app_create(void)
+{
+    struct sss_app *app = sss_calloc(1, sizeof(*app));
+
+    if (app) {
+        sss_map_init(&app->asks);
+        sss_map_init(&app->tells);
+    }
+    return app;
+}
+
+static void free_handlers(struct sss_map *m)
+{
+    for (uint32_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            sss_free(m->slots[i].val);
+    sss_map_fini(m);
+}
+
+void sss_app_destroy(struct sss_app *app)
+{
+    if (!app)
+        return;
+    free_handlers(&app->asks);
+    free_handlers(&app->tells);
+    sss_free(app);
+}
+
+int sss_app_load(struct sss_app *app, const char *path)
+{
+    int (*init)(struct sss_app *);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    int rc;
+
+    if (!h) {
+        sss_log_error("app", "cannot load %s: %s", path, dlerror());
+        return SSS_EINVAL;
+    }
+    *(void **)&init = dlsym(h, "sss_module_init");
+    if (!init) {
+        sss_log_error("app", "%s has no sss_module_init", path);
+        return SSS_EINVAL;
+    }
+    rc = init(app);
+    if (rc != 0) {
+        sss_log_error("app", "%s: sss_module_init returned %d", path, rc);
+        return SSS_EINVAL;
+    }
+    sss_log_info("app", "loaded %s asks=%u tells=%u", path, app->asks.len, app->tells.len);
+    return 0; /* the module stays loaded for the life of the process */
+}
+
+static int add_handler(struct sss_map *m, const char *topic, void *fn, void *data)
+{
+    size_t len = topic ? strlen(topic) : 0;
+    struct handler *h;
+
+    if (!len || len > SSS_PROTO_TOPIC_MAX || !fn)
+        return SSS_APP_ETOPIC;
+    h = sss_map_get(m, topic, len);
+    if (!h) {
+        h = sss_calloc(1, sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        memcpy(h->topic, topic, len);
+        if (sss_map_put(m, h->topic, len, h) < 0) {
+            sss_free(h);
+            return -ENOMEM;
+        }
+    }
+    h->fn = fn;
+    h->data = data;
+    return 0;
+}
+
+int sss_on_ask(struct sss_app *app, const char *topic, sss_ask_fn fn, void *data)
+{
+    return add_handler(&app->asks, topic, *(void **)&fn, data);
+}
+
+int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *data)
+{
+    return add_handler(&app->tells, topic, *(void **)&fn, data);
+}
+
+int sss_on_subscribe(struct sss_app *app, sss_subscribe_fn fn, void *data)
+{
+    app->on_subscribe = fn;
+    app->subscribe_data = data;
+    return 0;
+}
+
+int sss_on_socket(struct sss_app *app, sss_socket_fn fn, void *data)
+{
+    app->on_socket = fn;
+    app->socket_data = data;
+    return 0;
+}
+
+int sss_on_close(struct sss_app *app, sss_socket_fn fn, void *data)
+{
+    app->on_close = fn;
+    app->close_data = data;
+    return 0;
+}
+
+/* ---- JSON validation of what handlers send ---- */
+
+struct depth {
+    int d;
+};
+
+static int v_start(void *ctx)
+{
+    return ++((struct depth *)ctx)->d <= SSS_PROTO_MAX_DEPTH;
+}
+
+static int v_end(void *ctx)
+{
+    ((struct depth *)ctx)->d--;
+    return 1;
+}
+
+int sss_app_json_valid(const char *json, size_t len)
+{
+    static const yajl_callbacks cb = {.yajl_start_map = v_start,
+                                      .yajl_end_map = v_end,
+                                      .yajl_start_array = v_start,
+                                      .yajl_end_array = v_end};
+    struct depth d = {0};
+    yajl_handle h;
+    int ok;
+
+    if (!json || !len)
+        return 0;
+    h = yajl_alloc(&cb, NULL, &d);
+    if (!h)
+        return 0;
+    ok = yajl_parse(h, (const unsigned char *)json, len) == yajl_status_ok &&
+         yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    return ok;
+}
+
+/* ---- sockets ---- */
+
+uint64_t sss_socket_id(const struct sss_socket *s)
+{
+    const struct sss_conn *c = (const struct sss_conn *)s;
+
+    return ((uint64_t)(uint32_t)c->w->id << 48) | c->id;
+}
+
+struct sss_app *sss_socket_app(const struct sss_socket *s)
+{
+    return ((const struct sss_conn *)s)->w->app;
+}
+
+static int check_topic(const char *topic)
+{
+    size_t len = topic ? strlen(topic) : 0;
+
+    return len && len <= SSS_PROTO_TOPIC_MAX ? 0 : SSS_APP_ETOPIC;
+}
+
+int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t len)
+{
+    struct sss_conn *c = (struct sss_conn *)s;
+    struct sss_worker *w = c->w;
+    struct sss_proto_span msg = {json, len};
+    struct sss_buf *b;
+
+    if (check_topic(topic) < 0)
+        return SSS_APP_ETOPIC;
+    if (!sss_app_json_valid(json, len))
+        return SSS_APP_EJSON;
+    if (c->dead || c->closing)
+        return SSS_APP_EGONE;
+    sss_proto_out_reset(&w->json);
+    if (sss_proto_encode_tell(&w->json, topic, msg) < 0)
+        return -ENOMEM;
+    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    if (!b)
+        return -ENOMEM;
+    sss_conn_send(c, b);
+    return 0;
+}
+
+int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, const char *json,
+                size_t len)
+{
+    struct sss_worker *w = app->w;
+    uint64_t cid = socket_id & ((1ULL << 48) - 1);
+    struct sss_conn *c;
+
+    if (!w)
+        return SSS_APP_ESTATE;
+    if ((int)(socket_id >> 48) != w->id)
+        return SSS_APP_EGONE; /* another worker's socket: reach it through a channel */
+    c = sss_map_get(&w->conns_by_id, (const char *)&cid, sizeof(cid));
+    if (!c)
+        return SSS_APP_EGONE;
+    return sss_tell((struct sss_socket *)c, topic, json, len);
+}
+
+static int publish(struct sss_app *app, struct sss_conn *origin, const char *channel,
+                   const char *topic, const char *json, size_t len)
+{
+    if (!app->w)
+        return SSS_APP_ESTATE;
+    if (!channel || !sss_proto_channel_valid(channel, strlen(channel)))
+        return SSS_APP_ECHANNEL;
+    if (check_topic(topic) < 0)
+        return SSS_APP_ETOPIC;
+    if (!sss_app_json_valid(json, len))
+        return SSS_APP_EJSON;
+    return sss_handler_publish(app->w, origin, channel, topic, json, len);
+}
+
+int sss_publish(struct sss_app *app, const char *channel, const char *topic, const char *json,
+                size_t len)
+{
+    return publish(app, NULL, channel, topic, json, len);
+}
+
+int sss_socket_publish(struct sss_socket *s, const char *channel, const char *topic,
+                       const char *json, size_t len)
+{
+    struct sss_conn *c = (struct sss_conn *)s;
+
+    return publish(c->w->app, c, channel, topic, json, len);
+}
+
+int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size_t len)
+{
+    if (!app->w)
+        return SSS_APP_ESTATE;
+    if (check_topic(topic) < 0)
+        return SSS_APP_ETOPIC;
+    if (!sss_app_json_valid(json, len))
+        return SSS_APP_EJSON;
+    return sss_handler_broadcast(app->w, topic, json, len);
+}
+
+int sss_boot(struct sss_socket *s, const char *reason)
+{
+    struct sss_conn *c = (struct sss_conn *)s;
+    struct sss_worker *w = c->w;
+    struct sss_buf *b;
+
+    if (c->dead || c->closing)
+        return SSS_APP_EGONE;
+    sss_proto_out_reset(&w->json);
+    if (sss_proto_encode_boot(&w->json, reason ? reason : "") < 0)
+        return -ENOMEM;
+    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    if (!b)
+        return -ENOMEM;
+    sss_conn_send(c, b);
+    sss_conn_close(c, SSS_WS_CLOSE_BOOTED, reason ? reason : "booted", 0);
+    return 0;
+}
+
+/* ---- asks and replies ---- */
+
+static void reply_unlink(struct sss_worker *w, struct sss_reply *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (w->replies == r)
+        w->replies = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void reply_free(struct sss_worker *w, struct sss_reply *r)
+{
+    reply_unlink(w, r);
+    sss_free(r->id);
+    sss_free(r);
+}
+
+/* Send the RESPONSE unless it was sent already (timeout) or the connection is gone. */
+static int reply_send(struct sss_reply *r, const char *json, size_t len,
+                      const struct sss_proto_fail *err)
+{
+    struct sss_worker *w = r->w;
+    struct sss_conn *c = sss_map_get(&w->conns_by_id, (const char *)&r->conn_id,
+                                     sizeof(r->conn_id));
+    struct sss_proto_span id = {r->id, r->id_len}, msg = {json, len};
+    struct sss_buf *b;
+    int rc;
+
+    if (r->answered)
+        return SSS_APP_EGONE;
+    r->answered = 1;
+    if (!c || c->dead || c->closing)
+        return SSS_APP_EGONE;
+    sss_proto_out_reset(&w->json);
+    rc = err ? sss_proto_encode_response_err(&w->json, id, err)
+             : sss_proto_encode_response(&w->json, id, msg);
+    if (rc < 0)
+        return rc;
+    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    if (!b)
+        return -ENOMEM;
+    sss_conn_send(c, b);
+    return 0;
+}
+
+int sss_reply_ok(struct sss_reply *r, const char *json, size_t len)
+{
+    int rc;
+
+    if (!r || r->busy)
+        return SSS_APP_ESTATE;
+    if (!sss_app_json_valid(json, len))
+        return SSS_APP_EJSON;
+    rc = reply_send(r, json, len, NULL);
+    reply_free(r->w, r);
+    return rc;
+}
+
+int sss_reply_err(struct sss_reply *r, const char *name, const char *message)
+{
+    struct sss_proto_fail f = {name ? name : "Error", message ? message : ""};
+    int rc;
+
+    if (!r || r->busy)
+        return SSS_APP_ESTATE;
+    rc = reply_send(r, NULL, 0, &f);
+    reply_free(r->w, r);
+    return rc;
+}
+
+int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit)
+{
+    if (!r || r->busy || r->answered)
+        return SSS_APP_ESTATE;
+    if (!channel || !sss_proto_channel_valid(channel, strlen(channel)))
+        return SSS_APP_ECHANNEL;
+    int rc;
+
+    r->busy = 1; /* answered by the history's completion */
+    rc = sss_handler_history_reply(r->w, r, channel, limit);
+    if (rc < 0)
+        r->busy = 0;
+    return rc;
+}
+
+void sss_app__history_done(struct sss_reply *r, const char *json, size_t len, int rc)
+{
+    struct sss_proto_fail f = {"History unavailable", "the channel's history could not be read"};
+
+    r->busy = 0;
+    if (rc == 0)
+        (void)reply_send(r, json, len, NULL);
+    else
+        (void)reply_send(r, NULL, 0, &f);
+    reply_free(r->w, r);
+}
+
+int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
+                struct sss_proto_span msg)
+{
+    struct sss_worker *w = c->w;
+    struct handler *h = w->app ? sss_map_get(&w->app->asks, topic, strlen(topic)) : NULL;
+    struct sss_reply *r;
+    sss_ask_fn fn;
+
+    if (!h)
+        return 0;
+    r = sss_calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->w = w;
+    r->conn_id = c->id;
+    r->id = id.ptr ? sss_strndup(id.ptr, id.len) : NULL;
+    r->id_len = id.len;
+    r->deadline_ms = w->now_ms + w->cfg->ask_timeout_ms;
+    r->next = w->replies;
+    if (w->replies)
+        w->replies->prev = r;
+    w->replies = r;
+    *(void **)&fn = h->fn;
+    fn((struct sss_socket *)c, msg.ptr ? msg.ptr : "null", msg.ptr ? msg.len : 4, r, h->data);
+    return 1;
+}
+
+int sss_app_tell(struct sss_conn *c, const char *topic, struct sss_proto_span msg)
+{
+    struct sss_worker *w = c->w;
+    struct handler *h = w->app ? sss_map_get(&w->app->tells, topic, strlen(topic)) : NULL;
+    sss_tell_fn fn;
+
+    if (!h)
+        return 0;
+    *(void **)&fn = h->fn;
+    fn((struct sss_socket *)c, msg.ptr ? msg.ptr : "null", msg.ptr ? msg.len : 4, h->data);
+    return 1;
+}
+
+void sss_app_tick(struct sss_worker *w, int64_t now)
+{
+    struct sss_proto_fail f = {"Timeout", "the server did not answer in time"};
+
+    for (struct sss_reply *r = w->replies; r; r = r->next)
+        if (!r->answered && now >= r->deadline_ms) {
+            /* The handler may still answer: its handle stays valid (a no-op then). */
+            (void)reply_send(r, NULL, 0, &f);
+        }
+}
+
+void sss_app_fini(struct sss_worker *w)
+{
+    while (w->replies)
+        reply_free(w, w->replies);
+}

@@ -1,0 +1,136 @@
+/*
+ * An application module for the integration tests (tests/integration/test_app.py):
+ * one handler per libsss call, so that each can be driven from a client.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sss/sss.h"
+
+static struct sss_reply *kept; /* the "later" ask, answered by the tell "release" */
+static int sockets;            /* on-socket minus on-close, in this worker */
+
+static void ask_echo(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                     void *d)
+{
+    (void)s, (void)d;
+    sss_reply_ok(r, msg, len);
+}
+
+static void ask_later(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                      void *d)
+{
+    (void)s, (void)msg, (void)len, (void)d;
+    kept = r;
+}
+
+static void ask_never(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                      void *d)
+{
+    (void)s, (void)msg, (void)len, (void)r, (void)d; /* the --ask-timeout answers */
+}
+
+static void ask_badjson(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                        void *d)
+{
+    char why[64];
+    int rc = sss_reply_ok(r, "{not json", 9);
+
+    (void)s, (void)msg, (void)len, (void)d;
+    snprintf(why, sizeof(why), "sss_reply_ok refused it: %d", rc);
+    sss_reply_err(r, "Refused", why);
+}
+
+static void ask_history(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                        void *d)
+{
+    (void)s, (void)msg, (void)len, (void)d;
+    sss_reply_history(r, "news", 3);
+}
+
+static void ask_count(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                      void *d)
+{
+    char n[32];
+
+    (void)s, (void)msg, (void)len, (void)d;
+    snprintf(n, sizeof(n), "%d", sockets);
+    sss_reply_ok(r, n, strlen(n));
+}
+
+static void tell_release(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)s, (void)msg, (void)len, (void)d;
+    if (kept)
+        sss_reply_ok(kept, "\"released\"", 10);
+    kept = NULL;
+}
+
+static void tell_tellme(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)d;
+    sss_tell(s, "told", msg, len);
+}
+
+static void tell_pub(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)d;
+    sss_publish(sss_socket_app(s), "news", "pub", msg, len);
+}
+
+static void tell_spub(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)d;
+    sss_socket_publish(s, "news", "spub", msg, len);
+}
+
+static void tell_bcast(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)d;
+    sss_broadcast(sss_socket_app(s), "bcast", msg, len);
+}
+
+static void tell_bootme(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)msg, (void)len, (void)d;
+    sss_boot(s, "bye");
+}
+
+static int on_subscribe(struct sss_socket *s, const char *channel, const char *query,
+                        size_t query_len, const char **why, void *d)
+{
+    (void)s, (void)query, (void)query_len, (void)d;
+    if (strcmp(channel, "forbidden") == 0) {
+        *why = "no entry";
+        return 1;
+    }
+    return 0;
+}
+
+static void on_socket(struct sss_socket *s, void *d)
+{
+    (void)s, (void)d;
+    sockets++;
+}
+
+static void on_close(struct sss_socket *s, void *d)
+{
+    (void)s, (void)d;
+    sockets--;
+}
+
+int sss_module_init(struct sss_app *app)
+{
+    return sss_on_ask(app, "echo", ask_echo, NULL) || sss_on_ask(app, "later", ask_later, NULL) ||
+           sss_on_ask(app, "never", ask_never, NULL) ||
+           sss_on_ask(app, "badjson", ask_badjson, NULL) ||
+           sss_on_ask(app, "history", ask_history, NULL) ||
+           sss_on_ask(app, "count", ask_count, NULL) ||
+           sss_on_tell(app, "release", tell_release, NULL) ||
+           sss_on_tell(app, "tellme", tell_tellme, NULL) ||
+           sss_on_tell(app, "pub", tell_pub, NULL) || sss_on_tell(app, "spub", tell_spub, NULL) ||
+           sss_on_tell(app, "bcast", tell_bcast, NULL) ||
+           sss_on_tell(app, "bootme", tell_bootme, NULL) ||
+           sss_on_subscribe(app, on_subscribe, NULL) || sss_on_socket(app, on_socket, NULL) ||
+           sss_on_close(app, on_close, NULL);
+}
