@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <llhttp.h>
+#include <yajl/yajl_parse.h>
 
 #define URL_MAX 1024
 #define AUTH_MAX 1024
@@ -49,7 +50,7 @@
 
 enum conn_state { C_READ, C_WRITE, C_LINGER };
 
-enum route_id { R_PUBLISH, R_BROADCAST, R_STATS, R_METRICS, R_HEALTHZ };
+enum route_id { R_PUBLISH, R_BROADCAST, R_STATS, R_METRICS, R_HEALTHZ, R_BOOT, R_PRESENCE };
 
 static const struct route {
     const char *path;
@@ -63,6 +64,8 @@ static const struct route {
     {"/api/stats", HTTP_GET, "GET", R_STATS, false},
     {"/metrics", HTTP_GET, "GET", R_METRICS, false},
     {"/healthz", HTTP_GET, "GET", R_HEALTHZ, true},
+    {"/api/boot", HTTP_POST, "POST", R_BOOT, false},
+    {"/api/presence", HTTP_GET, "GET", R_PRESENCE, false},
 };
 
 enum hdr { H_OTHER, H_AUTH, H_EXPECT };
@@ -833,10 +836,214 @@ static void serve_numbers(struct sss_api *api, struct api_conn *c, bool metrics)
         sss_free(wp);
 }
 
+/* ---- POST /api/boot: {"user"|"channel": name, "reason": text} ---- */
+
+struct boot_body {
+    int depth;
+    int key;          /* 0 other, 1 user, 2 channel, 3 reason */
+    int bad;          /* a wanted field of the wrong type, or twice */
+    int seen[4];
+    char val[4][SSS_PROTO_CHANNEL_MAX * 2 + 2];
+    size_t len[4];
+};
+
+static int bb_map_key(void *ctx, const unsigned char *k, size_t len)
+{
+    struct boot_body *b = ctx;
+
+    b->key = 0;
+    if (b->depth != 1)
+        return 1;
+    if (len == 4 && !memcmp(k, "user", 4))
+        b->key = 1;
+    else if (len == 7 && !memcmp(k, "channel", 7))
+        b->key = 2;
+    else if (len == 6 && !memcmp(k, "reason", 6))
+        b->key = 3;
+    if (b->key && b->seen[b->key]++)
+        b->bad = 1;
+    return 1;
+}
+
+static int bb_string(void *ctx, const unsigned char *v, size_t len)
+{
+    struct boot_body *b = ctx;
+
+    if (b->depth == 1 && b->key) {
+        if (len >= sizeof(b->val[0]))
+            b->bad = 1;
+        else {
+            memcpy(b->val[b->key], v, len);
+            b->val[b->key][len] = '\0';
+            b->len[b->key] = len;
+        }
+    }
+    b->key = 0;
+    return 1;
+}
+
+static int bb_other(struct boot_body *b)
+{
+    if (b->depth == 1 && b->key)
+        b->bad = 1; /* not a string */
+    b->key = 0;
+    return 1;
+}
+
+static int bb_null(void *ctx)
+{
+    return bb_other(ctx);
+}
+
+static int bb_bool(void *ctx, int v)
+{
+    (void)v;
+    return bb_other(ctx);
+}
+
+static int bb_number(void *ctx, const char *v, size_t len)
+{
+    (void)v, (void)len;
+    return bb_other(ctx);
+}
+
+static int bb_start(void *ctx)
+{
+    struct boot_body *b = ctx;
+
+    bb_other(b);
+    return ++b->depth <= SSS_PROTO_MAX_DEPTH;
+}
+
+static int bb_end(void *ctx)
+{
+    ((struct boot_body *)ctx)->depth--;
+    return 1;
+}
+
+static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
+{
+    static const yajl_callbacks cb = {
+        .yajl_null = bb_null,      .yajl_boolean = bb_bool,  .yajl_number = bb_number,
+        .yajl_string = bb_string,  .yajl_start_map = bb_start, .yajl_map_key = bb_map_key,
+        .yajl_end_map = bb_end,    .yajl_start_array = bb_start, .yajl_end_array = bb_end,
+    };
+    yajl_handle h;
+    int ok;
+
+    memset(b, 0, sizeof(*b));
+    if (!len)
+        return "empty body: expected a JSON object";
+    while (len && (*body == ' ' || *body == '\n' || *body == '\r' || *body == '\t'))
+        body++, len--;
+    if (!len || *body != '{')
+        return "body must be a JSON object";
+    h = yajl_alloc(&cb, NULL, b);
+    if (!h)
+        return "out of memory";
+    ok = yajl_parse(h, (const unsigned char *)body, len) == yajl_status_ok &&
+         yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    if (!ok)
+        return "bad JSON";
+    if (b->bad)
+        return "user, channel and reason must be strings, given once";
+    if (!b->seen[1] == !b->seen[2])
+        return "give either user or channel";
+    if (b->seen[2] && !sss_proto_channel_valid(b->val[2], b->len[2]))
+        return "invalid channel name";
+    if (b->seen[1] && (!b->len[1] || b->len[1] > 120 ||
+                       !sss_proto_channel_valid(b->val[1], b->len[1])))
+        return "invalid user name";
+    if (b->len[3] > 123)
+        return "reason longer than 123 bytes";
+    return NULL;
+}
+
+static void serve_boot(struct sss_api *api, struct api_conn *c)
+{
+    struct boot_body b;
+    const char *why = parse_boot(c->body.data, c->body.len, &b);
+    int rc, kind;
+
+    if (why) {
+        answer_error(c, 400, why, NULL);
+        return;
+    }
+    kind = b.seen[1] ? 1 : 2;
+    rc = api->h.boot(api->h.data, kind, b.val[kind], b.len[kind], b.val[3], b.len[3]);
+    if (rc < 0) {
+        answer_error(c, rc == SSS_EINVAL ? 400 : 503, sss_strerror(rc), NULL);
+        return;
+    }
+    sss_api_buf_reset(&api->resp);
+    sss_api_buf_append(&api->resp, "{}\n", 3);
+    answer_json(c, 200, &api->resp);
+}
+
+/* ---- GET /api/presence?channel=c ---- */
+
+struct presence_out {
+    struct sss_api_buf *b;
+    size_t n;
+};
+
+static void presence_user(void *data, const char *user)
+{
+    struct presence_out *po = data;
+
+    if (po->n++)
+        sss_api_buf_append(po->b, ",", 1);
+    buf_json_string(po->b, user);
+}
+
+static void serve_presence(struct sss_api *api, struct api_conn *c)
+{
+    const char *q = strchr(c->url, '?'), *v = NULL;
+    char chan[SSS_PROTO_CHANNEL_MAX + 1];
+    struct presence_out po = {&api->resp, 0};
+    size_t vlen = 0, nusers;
+    int64_t n;
+
+    /* The one parameter: channel=NAME (names need no percent-decoding). */
+    for (const char *p = q ? q + 1 : NULL; p && *p;) {
+        size_t plen = strcspn(p, "&#");
+
+        if (plen > 8 && !memcmp(p, "channel=", 8)) {
+            v = p + 8;
+            vlen = plen - 8;
+        }
+        p += plen;
+        if (*p != '&')
+            break;
+        p++;
+    }
+    if (!v || !sss_proto_channel_valid(v, vlen)) {
+        answer_error(c, 400, "give ?channel=NAME with a valid channel name", NULL);
+        return;
+    }
+    memcpy(chan, v, vlen);
+    chan[vlen] = '\0';
+    sss_api_buf_reset(&api->resp);
+    sss_api_buf_append(&api->resp, "{\"channel\":", 11);
+    buf_json_string(&api->resp, chan);
+    sss_api_buf_append(&api->resp, ",\"users\":[", 10);
+    n = api->h.presence(api->h.data, chan, vlen, 1000, presence_user, &po, &nusers);
+    sss_api_buf_printf(&api->resp, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
+                       (long long)n);
+    answer_json(c, 200, &api->resp);
+}
+
 /* A complete request: answer it. */
 static void serve(struct sss_api *api, struct api_conn *c)
 {
     switch (c->route->id) {
+    case R_BOOT:
+        serve_boot(api, c);
+        break;
+    case R_PRESENCE:
+        serve_presence(api, c);
+        break;
     case R_PUBLISH:
         serve_publish(api, c);
         break;

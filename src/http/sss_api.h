@@ -16,6 +16,12 @@
  *                        msg over --max-message-size; 503 when the engine
  *                        refuses (too many channels, out of memory)
  *   POST /api/broadcast  {"topic":"t","msg":<any JSON>} -> 200 {}
+ *   POST /api/boot       {"user":"alice","reason":"..."}: every connection of
+ *                        the user gets BOOT and close 4001; or
+ *                        {"channel":"c","reason":"..."}: every subscriber of
+ *                        the channel gets BOOTCHANNEL and is unsubscribed -> 200 {}
+ *   GET  /api/presence?channel=c  -> {"channel":"c","subscriptions":N,
+ *                        "users":["alice",...],"users_total":M} (this host)
  *   GET  /api/stats      per-worker and total counters, the scaler's own
  *   GET  /metrics        Prometheus text exposition format 0.0.4
  *   GET  /healthz        200 "ok" (no key needed: load balancers probe it)
@@ -67,6 +73,12 @@ struct sss_api_handlers {
     int (*broadcast)(void *data, const char *buf, size_t topic_len, size_t msg_len);
     /* Fill the scaler's numbers. */
     void (*stats)(void *data, struct sss_api_scaler_stats *st);
+    /* BOOT a user (kind 1) or a channel (kind 2) on every worker. Returns 0 or a negative code. */
+    int (*boot)(void *data, int kind, const char *name, size_t name_len, const char *reason,
+                size_t reason_len);
+    /* Subscriptions to a channel on this host; fn gets up to max_users named users. */
+    int64_t (*presence)(void *data, const char *chan, size_t len, size_t max_users,
+                        void (*fn)(void *fdata, const char *user), void *fdata, size_t *nusers);
     void *data;
 };
 

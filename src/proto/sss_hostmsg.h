@@ -25,6 +25,7 @@ enum sss_hm_type {
     SSS_HM_HISTORY,      /* struct sss_hm_history + channel */
     SSS_HM_BROADCAST,    /* struct sss_hm_broadcast + topic + msg */
     SSS_HM_HELLO,        /* struct sss_hm_hello: a worker (re)started */
+    SSS_HM_PRESENCE,     /* struct sss_hm_presence + channel + user */
     /* scaler -> worker */
     SSS_HM_PUBLISHED = 32, /* struct sss_hm_published */
     SSS_HM_LAST_UID_R,     /* struct sss_hm_last_uid_r */
@@ -33,6 +34,7 @@ enum sss_hm_type {
     /* scaler -> bus -> every worker */
     SSS_HM_FEED = 64,     /* struct sss_hm_feed + channel + topic + msg */
     SSS_HM_BCAST_RECORD,  /* struct sss_hm_broadcast + topic + msg */
+    SSS_HM_BOOT_RECORD,   /* struct sss_hm_boot + name + reason */
 };
 
 /* Publish flags. */
@@ -102,6 +104,25 @@ struct sss_hm_broadcast {
 
 struct sss_hm_hello {
     uint64_t pid;
+};
+
+/* One subscription more (delta 1) or less (-1) on a channel in a worker. */
+struct sss_hm_presence {
+    int32_t delta;
+    uint16_t chan_len;
+    uint16_t user_len; /* 0: an anonymous connection */
+};
+
+enum sss_hm_boot_kind {
+    SSS_HM_BOOT_USER = 1,    /* every connection of the user: BOOT, then close 4001 */
+    SSS_HM_BOOT_CHANNEL = 2, /* every subscriber of the channel: BOOTCHANNEL, unsubscribed */
+};
+
+struct sss_hm_boot {
+    uint16_t kind;
+    uint16_t name_len;
+    uint16_t reason_len;
+    uint16_t pad;
 };
 
 struct sss_hm_feed {

@@ -23,6 +23,7 @@
 #include "sss_engine.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
+#include "sss_presence.h"
 #include "sss_ring.h"
 #include "sss_time.h"
 #include "sss_wake.h"
@@ -50,6 +51,7 @@ struct sss_scaler {
     struct sss_api *api; /* owned; NULL when --api-listen is empty (or not bound yet) */
     int api_failed;      /* the failure to bind was logged */
     struct sss_api_scaler_stats stats;
+    struct sss_presence *presence; /* owned: who is subscribed where, on this host */
 };
 
 static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
@@ -213,6 +215,34 @@ static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t m
     return scaler_broadcast(data, &rq, buf, topic_len + msg_len);
 }
 
+/* BOOT a user (every connection: BOOT, close 4001) or a channel (BOOTCHANNEL), on every worker. */
+static int api_boot(void *data, int kind, const char *name, size_t name_len, const char *reason,
+                    size_t reason_len)
+{
+    struct sss_scaler *s = data;
+    struct sss_hm_boot b = {.kind = (uint16_t)kind,
+                            .name_len = (uint16_t)name_len,
+                            .reason_len = (uint16_t)reason_len};
+    char buf[SSS_PROTO_CHANNEL_MAX + 256];
+    int rc;
+
+    if (name_len > SSS_PROTO_CHANNEL_MAX || reason_len > 255)
+        return SSS_EINVAL;
+    memcpy(buf, name, name_len);
+    memcpy(buf + name_len, reason, reason_len);
+    rc = sss_bus_append2(s->bus, SSS_HM_BOOT_RECORD, &b, sizeof(b), buf, name_len + reason_len);
+    if (rc == 0)
+        s->bus_written = 1;
+    return rc;
+}
+
+static int64_t api_presence(void *data, const char *chan, size_t len, size_t max_users,
+                            void (*fn)(void *, const char *), void *fdata, size_t *nusers)
+{
+    return sss_presence_get(((struct sss_scaler *)data)->presence, chan, len, max_users, fn, fdata,
+                            nusers);
+}
+
 static void api_stats(void *data, struct sss_api_scaler_stats *st)
 {
     *st = ((struct sss_scaler *)data)->stats;
@@ -221,7 +251,8 @@ static void api_stats(void *data, struct sss_api_scaler_stats *st)
 /* Start the API if it is configured and not running; logs a failure once. */
 static void api_start(struct sss_scaler *s)
 {
-    struct sss_api_handlers h = {api_publish, api_broadcast, api_stats, s};
+    struct sss_api_handlers h = {api_publish, api_broadcast, api_stats, api_boot, api_presence,
+                                 s};
     int err = 0;
 
     if (s->api || !s->cfg->api_listen[0])
@@ -279,9 +310,20 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
         on_broadcast(s, p, var + sizeof(struct sss_hm_broadcast),
                      len - sizeof(struct sss_hm_broadcast));
         break;
+    case SSS_HM_PRESENCE: {
+        const struct sss_hm_presence *pr = p;
+
+        FIXED(struct sss_hm_presence);
+        if (sizeof(*pr) + pr->chan_len + pr->user_len == len)
+            sss_presence_add(s->presence, w, var + sizeof(*pr), pr->chan_len,
+                             var + sizeof(*pr) + pr->chan_len, pr->user_len, pr->delta);
+        break;
+    }
     case SSS_HM_HELLO:
-        /* A new worker process: what waited for its predecessor is void. */
+        /* A new worker process: what waited for its predecessor is void,
+         * and the subscriptions it had are gone. */
         sss_hm_outbox_clear(&s->out[w]);
+        sss_presence_reset_worker(s->presence, w);
         sss_log_debug("scaler", "worker %d said hello", w);
         break;
     default:
@@ -397,6 +439,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     sigprocmask(SIG_BLOCK, &set, NULL);
     s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
     s.engine = sss_engine_mem_create(&lim, sss_wall_ms());
+    s.presence = sss_presence_create(s.nworkers);
     s.out = sss_calloc((size_t)s.nworkers, sizeof(*s.out));
     s.wake_worker = sss_calloc((size_t)s.nworkers, 1);
     if (s.signal_fd < 0 || !s.engine || !s.out || !s.wake_worker) {
@@ -446,6 +489,7 @@ out:
     sss_free(s.wake_worker);
     if (s.engine)
         s.engine->ops->destroy(s.engine);
+    sss_presence_destroy(s.presence);
     if (s.signal_fd >= 0)
         close(s.signal_fd);
     return rc;

@@ -162,6 +162,24 @@ static int to_scaler(struct sss_worker *w, uint32_t type, const void *h, size_t 
     return rc;
 }
 
+/* Tell the scaler one subscription more or less (GET /api/presence). */
+static void presence(struct sss_conn *c, const char *chan, size_t len, int delta)
+{
+    struct sss_hm_presence q = {.delta = delta,
+                                .chan_len = (uint16_t)len,
+                                .user_len = (uint16_t)strlen(c->user)};
+
+    (void)to_scaler(W(c), SSS_HM_PRESENCE, &q, sizeof(q), chan, len, c->user, q.user_len);
+}
+
+/* The only ways a subscription leaves: keep the count and presence right. */
+static void unsubscribe(struct sss_conn *c, struct sss_sub *s)
+{
+    presence(c, s->chan->name, s->chan->name_len, -1);
+    sss_index_unsubscribe(&W(c)->index, &c->subs, s);
+    c->nsubs--;
+}
+
 static int ask_last_uid(struct sss_worker *w, struct req *r)
 {
     struct sss_hm_last_uid q = {.req = r->req, .chan_len = (uint16_t)strlen(r->channel)};
@@ -260,8 +278,10 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
         send_error(c, "out of memory", m->id);
         return;
     }
-    if (created)
+    if (created) {
         c->nsubs++;
+        presence(c, m->channel, m->channel_len, 1);
+    }
     memcpy(r->channel, m->channel, m->channel_len + 1);
     r->id = dup_span(m->id, &r->id_len);
     if (ask_last_uid(w, r) < 0) {
@@ -274,10 +294,8 @@ static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_sub *s = sss_index_find(c->subs, m->channel, m->channel_len);
 
-    if (s) {
-        sss_index_unsubscribe(&W(c)->index, &c->subs, s);
-        c->nsubs--;
-    }
+    if (s)
+        unsubscribe(c, s);
     if (m->id.ptr) {
         sss_proto_out_reset(&W(c)->json);
         if (sss_proto_encode_unsubscribe_reply(&W(c)->json, m->id, m->channel, s != NULL) == 0)
@@ -376,8 +394,10 @@ static int begin(struct sss_conn *c, int silent, const struct sss_proto_msg *syn
         sss_conn_close(c, 1011, "out of memory", 0);
         return 1;
     }
-    if (created)
+    if (created) {
         c->nsubs++;
+        presence(c, chan, (size_t)n, 1);
+    }
     memcpy(r->channel, chan, (size_t)n + 1);
     r->silent = (uint8_t)silent;
     if (ask_last_uid(w, r) < 0) {
@@ -429,9 +449,10 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
         s = sss_index_subscribe(&w->index, c, &c->subs, ps->channel, ps->channel_len, &created);
         if (!s)
             continue;
-        if (created)
+        if (created) {
             c->nsubs++;
-        else if (!s->pending) {
+            presence(c, ps->channel, ps->channel_len, 1);
+        } else if (!s->pending) {
             /* Already live here: hold it again while its history comes. */
             s->pending = 1;
         }
@@ -928,6 +949,37 @@ static void on_scaler_restart(struct sss_worker *w)
     }
 }
 
+static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const char *var, size_t len)
+{
+    char name[SSS_PROTO_CHANNEL_MAX + 1], reason[256];
+    struct sss_lchan *lc;
+
+    if ((size_t)b->name_len + b->reason_len != len || b->name_len > SSS_PROTO_CHANNEL_MAX ||
+        b->reason_len >= sizeof(reason))
+        return;
+    memcpy(name, var, b->name_len);
+    name[b->name_len] = '\0';
+    memcpy(reason, var + b->name_len, b->reason_len);
+    reason[b->reason_len] = '\0';
+    if (b->kind == SSS_HM_BOOT_USER) {
+        for (struct sss_conn *c = w->conns; c; c = c->next)
+            if (!c->dead && c->user[0] && strcmp(c->user, name) == 0)
+                (void)sss_boot((struct sss_socket *)c, reason);
+        return;
+    }
+    /* A channel: each subscriber is told, then unsubscribed. The channel goes
+     * away with its last subscriber, so look it up again each time. */
+    while ((lc = sss_index_chan(&w->index, name, b->name_len)) && lc->subs) {
+        struct sss_sub *s = lc->subs;
+        struct sss_conn *c = s->conn;
+
+        sss_proto_out_reset(&w->json);
+        if (!c->dead && sss_proto_encode_bootchannel(&w->json, name, reason) == 0)
+            send_json(c);
+        unsubscribe(c, s);
+    }
+}
+
 int sss_handler_poll(struct sss_worker *w)
 {
     struct sss_ring *in = w->inbox;
@@ -955,6 +1007,10 @@ int sss_handler_poll(struct sss_worker *w)
             var = (const char *)w->busbuf + sizeof(struct sss_hm_feed);
             on_feed(w, (const struct sss_hm_feed *)(void *)w->busbuf, var,
                     len - sizeof(struct sss_hm_feed));
+        } else if (type == SSS_HM_BOOT_RECORD && len >= sizeof(struct sss_hm_boot)) {
+            on_boot(w, (const struct sss_hm_boot *)(void *)w->busbuf,
+                    (const char *)w->busbuf + sizeof(struct sss_hm_boot),
+                    len - sizeof(struct sss_hm_boot));
         } else if (type == SSS_HM_BCAST_RECORD && len >= sizeof(struct sss_hm_broadcast)) {
             var = (const char *)w->busbuf + sizeof(struct sss_hm_broadcast);
             on_bcast(w, (const struct sss_hm_broadcast *)(void *)w->busbuf, var,
@@ -1091,8 +1147,7 @@ void sss_handler_conn_closed(struct sss_conn *c)
         w->app->on_close((struct sss_socket *)c, w->app->close_data);
 
     while (c->subs)
-        sss_index_unsubscribe(&w->index, &c->subs, c->subs);
-    c->nsubs = 0;
+        unsubscribe(c, c->subs);
     if (c->id)
         sss_map_del(&w->conns_by_id, (const char *)&c->id, sizeof(c->id));
 }

@@ -1,0 +1,177 @@
+/* Per-channel subscription counts and users of a host (see sss_presence.h). */
+#include "sss_presence.h"
+#include "sss_alloc.h"
+#include "sss_map.h"
+#include "sss_proto.h"
+
+#include <string.h>
+
+struct puser {
+    char name[SSS_PROTO_CHANNEL_MAX + 1];
+    uint32_t len;
+    int64_t total;
+    int32_t per_worker[]; /* nworkers */
+};
+
+struct pchan {
+    char name[SSS_PROTO_CHANNEL_MAX + 1];
+    uint32_t len;
+    int64_t total;
+    struct sss_map users; /* name -> struct puser (owned) */
+    int32_t per_worker[]; /* nworkers */
+};
+
+struct sss_presence {
+    int nworkers;
+    struct sss_map chans; /* name -> struct pchan (owned) */
+};
+
+struct sss_presence *sss_presence_create(int nworkers)
+{
+    struct sss_presence *p = sss_calloc(1, sizeof(*p));
+
+    if (p) {
+        p->nworkers = nworkers;
+        sss_map_init(&p->chans);
+    }
+    return p;
+}
+
+static void chan_free(struct pchan *c)
+{
+    for (uint32_t i = 0; i < c->users.cap; i++)
+        if (c->users.slots[i].key)
+            sss_free(c->users.slots[i].val);
+    sss_map_fini(&c->users);
+    sss_free(c);
+}
+
+void sss_presence_destroy(struct sss_presence *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->chans.cap; i++)
+        if (p->chans.slots[i].key)
+            chan_free(p->chans.slots[i].val);
+    sss_map_fini(&p->chans);
+    sss_free(p);
+}
+
+static void user_add(struct sss_presence *p, struct pchan *c, int w, const char *user,
+                     size_t len, int delta)
+{
+    struct puser *u = sss_map_get(&c->users, user, len);
+
+    if (!u) {
+        if (delta <= 0 || len > SSS_PROTO_CHANNEL_MAX)
+            return;
+        u = sss_calloc(1, sizeof(*u) + (size_t)p->nworkers * sizeof(int32_t));
+        if (!u)
+            return;
+        memcpy(u->name, user, len);
+        u->len = (uint32_t)len;
+        if (sss_map_put(&c->users, u->name, len, u) < 0) {
+            sss_free(u);
+            return;
+        }
+    }
+    if (u->per_worker[w] + delta < 0)
+        return; /* a worker's delta for what it never added: ignore */
+    u->per_worker[w] += delta;
+    u->total += delta;
+    if (u->total <= 0) {
+        sss_map_del(&c->users, u->name, u->len);
+        sss_free(u);
+    }
+}
+
+void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t chan_len,
+                      const char *user, size_t user_len, int delta)
+{
+    struct pchan *c;
+
+    if (w < 0 || w >= p->nworkers || chan_len > SSS_PROTO_CHANNEL_MAX || !chan_len)
+        return;
+    c = sss_map_get(&p->chans, chan, chan_len);
+    if (!c) {
+        if (delta <= 0)
+            return;
+        c = sss_calloc(1, sizeof(*c) + (size_t)p->nworkers * sizeof(int32_t));
+        if (!c)
+            return;
+        memcpy(c->name, chan, chan_len);
+        c->len = (uint32_t)chan_len;
+        sss_map_init(&c->users);
+        if (sss_map_put(&p->chans, c->name, chan_len, c) < 0) {
+            chan_free(c);
+            return;
+        }
+    }
+    if (c->per_worker[w] + delta < 0)
+        return;
+    c->per_worker[w] += delta;
+    c->total += delta;
+    if (user_len)
+        user_add(p, c, w, user, user_len, delta);
+    if (c->total <= 0) {
+        sss_map_del(&p->chans, c->name, c->len);
+        chan_free(c);
+    }
+}
+
+void sss_presence_reset_worker(struct sss_presence *p, int w)
+{
+    uint32_t i = 0;
+
+    if (w < 0 || w >= p->nworkers)
+        return;
+    while (i < p->chans.cap) {
+        struct pchan *c = p->chans.slots[i].key ? p->chans.slots[i].val : NULL;
+
+        if (c && c->per_worker[w]) {
+            uint32_t j = 0;
+
+            while (j < c->users.cap) {
+                struct puser *u = c->users.slots[j].key ? c->users.slots[j].val : NULL;
+
+                if (u && u->per_worker[w]) {
+                    u->total -= u->per_worker[w];
+                    u->per_worker[w] = 0;
+                    if (u->total <= 0) {
+                        sss_map_del(&c->users, u->name, u->len);
+                        sss_free(u);
+                        continue; /* the backward shift may refill slot j */
+                    }
+                }
+                j++;
+            }
+            c->total -= c->per_worker[w];
+            c->per_worker[w] = 0;
+            if (c->total <= 0) {
+                sss_map_del(&p->chans, c->name, c->len);
+                chan_free(c);
+                continue;
+            }
+        }
+        i++;
+    }
+}
+
+int64_t sss_presence_get(struct sss_presence *p, const char *chan, size_t chan_len,
+                         size_t max_users, void (*fn)(void *data, const char *user), void *data,
+                         size_t *nusers)
+{
+    struct pchan *c = sss_map_get(&p->chans, chan, chan_len);
+    size_t n = 0;
+
+    *nusers = 0;
+    if (!c)
+        return 0;
+    for (uint32_t i = 0; i < c->users.cap && n < max_users; i++)
+        if (c->users.slots[i].key) {
+            fn(data, ((struct puser *)c->users.slots[i].val)->name);
+            n++;
+        }
+    *nusers = c->users.len;
+    return c->total;
+}
