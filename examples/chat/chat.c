@@ -1,7 +1,7 @@
 /*
  * The chat example: an sss application module.
  *
- *   sss-server --app build/dev/examples/chat/libsss-chat.so
+ *   sss-server --app build/dev/examples/libsss-chat.so
  *
  * Rooms are channels named room-<name>. A client SUBSCRIBEs to a room to
  * hear it, TELLs "say" {"room":"room-lobby","name":"ann","text":"hi"} to speak

@@ -59,8 +59,8 @@ static const struct flag flags[] = {
     F("max-message-size", T_SIZE, max_message_size, "1m", 16, 1L << 30,
       "bytes of one message after reassembly; beyond it close 1009"),
     F("max-send-queue", T_SIZE, max_send_queue, "1m", 1024, 1L << 31,
-      "bytes queued for one connection; a client that stays past it for a second (or "
-      "reaches 16 times it) is closed with 4008"),
+      "bytes queued for one connection; a client past it that takes nothing for a second "
+      "(or that reaches 16 times it) is closed with 4008"),
     F("idle-timeout", T_DURATION, idle_timeout_ms, "60s", 0, 0,
       "close a connection that sent nothing for this long (0: never)"),
     F("ping-interval", T_DURATION, ping_interval_ms, "25s", 0, 0,
@@ -93,6 +93,10 @@ static const struct flag flags[] = {
       "messages per second one connection may send; beyond it close 1008 (0: no limit)"),
     F("app", T_STR, app, "", 0, 0,
       "application module (.so) to load: its sss_module_init registers handlers"),
+    F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,
+      "a session (JWT sid or BEGIN's session) with no connection left is forgotten after it"),
+    F("max-sessions", T_INT, max_sessions, "100000", 1, 100000000,
+      "sessions the store keeps; a new one beyond is not recorded (it cannot be resumed)"),
     F("jwt-secret", T_STR, jwt_secret, "", 0, 0,
       "HS256 key: every client needs a valid JWT (Authorization: Bearer, ?token= or the "
       "token cookie); its sub names the user (empty: accept everyone)"),
@@ -422,8 +426,9 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         fprintf(err, "sss-server: --bus-size and --mailbox-size must be powers of two\n");
         return SSS_EINVAL;
     }
-    if (cfg->bus_size / 4 < cfg->max_message_size + 1024 ||
-        cfg->mailbox_size / 2 < cfg->max_message_size + 1024) {
+    /* Messages cross the bus and the mailboxes, except in --echo mode. */
+    if (!cfg->echo && (cfg->bus_size / 4 < cfg->max_message_size + 1024 ||
+                       cfg->mailbox_size / 2 < cfg->max_message_size + 1024)) {
         fprintf(err,
                 "sss-server: --max-message-size %zu needs --bus-size >= 4x and "
                 "--mailbox-size >= 2x it (plus 1k)\n",

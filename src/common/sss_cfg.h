@@ -53,6 +53,8 @@ struct sss_cfg {
     char api_listen[128];         /* HOST:PORT; empty = no API */
     char api_key[256];            /* bearer key; empty = the API is open */
     char app[512];                /* --app module path; empty = none */
+    int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
+    int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
 

@@ -26,11 +26,15 @@ enum sss_hm_type {
     SSS_HM_BROADCAST,    /* struct sss_hm_broadcast + topic + msg */
     SSS_HM_HELLO,        /* struct sss_hm_hello: a worker (re)started */
     SSS_HM_PRESENCE,     /* struct sss_hm_presence + channel + user */
+    SSS_HM_SESSION,      /* struct sss_hm_session + session + channel + user */
+    SSS_HM_SESSION_LOAD, /* struct sss_hm_session_load + session */
     /* scaler -> worker */
     SSS_HM_PUBLISHED = 32, /* struct sss_hm_published */
     SSS_HM_LAST_UID_R,     /* struct sss_hm_last_uid_r */
     SSS_HM_HIST_REC,       /* struct sss_hm_hist_rec + topic + msg */
     SSS_HM_HIST_END,       /* struct sss_hm_hist_end */
+    SSS_HM_SESSION_ENTRY,  /* struct sss_hm_session_entry + channel */
+    SSS_HM_SESSION_END,    /* struct sss_hm_session_end */
     /* scaler -> bus -> every worker */
     SSS_HM_FEED = 64,     /* struct sss_hm_feed + channel + topic + msg */
     SSS_HM_BCAST_RECORD,  /* struct sss_hm_broadcast + topic + msg */
@@ -111,6 +115,44 @@ struct sss_hm_presence {
     int32_t delta;
     uint16_t chan_len;
     uint16_t user_len; /* 0: an anonymous connection */
+};
+
+/* What a session did (the store records it). */
+enum sss_hm_session_op {
+    SSS_HM_SESSION_ONLINE = 1, /* a connection of it began (user given) */
+    SSS_HM_SESSION_OFFLINE,    /* a connection of it went away */
+    SSS_HM_SESSION_SUB,        /* subscribed to channel, or reached uid in it */
+    SSS_HM_SESSION_UNSUB,      /* unsubscribed from channel */
+};
+
+struct sss_hm_session {
+    uint16_t op;
+    uint16_t session_len;
+    uint16_t chan_len;
+    uint16_t user_len;
+    uint32_t has_uid;
+    uint32_t pad;
+    struct sss_uid uid;
+};
+
+struct sss_hm_session_load {
+    uint64_t req;
+    uint16_t session_len;
+    uint16_t pad[3];
+};
+
+struct sss_hm_session_entry {
+    uint64_t req;
+    struct sss_uid uid;
+    uint32_t has_uid;
+    uint16_t chan_len;
+    uint16_t pad;
+};
+
+struct sss_hm_session_end {
+    uint64_t req;
+    uint32_t found;
+    uint32_t pad;
 };
 
 enum sss_hm_boot_kind {

@@ -24,6 +24,7 @@
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_presence.h"
+#include "sss_store.h"
 #include "sss_ring.h"
 #include "sss_time.h"
 #include "sss_wake.h"
@@ -52,6 +53,7 @@ struct sss_scaler {
     int api_failed;      /* the failure to bind was logged */
     struct sss_api_scaler_stats stats;
     struct sss_presence *presence; /* owned: who is subscribed where, on this host */
+    struct sss_store *store;       /* owned: sessions and their subscriptions */
 };
 
 static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
@@ -279,6 +281,24 @@ static void api_poll_now(struct sss_scaler *s)
         sss_api_handle(s->api, pfd, n);
 }
 
+struct session_ctx {
+    struct sss_scaler *s;
+    int w;
+    uint64_t req;
+};
+
+static void session_entry(void *data, const char *chan, size_t chan_len, int has_uid,
+                          const struct sss_uid *uid)
+{
+    struct session_ctx *sc = data;
+    struct sss_hm_session_entry e = {.req = sc->req, .has_uid = (uint32_t)has_uid};
+
+    if (has_uid)
+        e.uid = *uid;
+    e.chan_len = (uint16_t)chan_len;
+    send_to(sc->s, sc->w, SSS_HM_SESSION_ENTRY, &e, sizeof(e), chan, chan_len, NULL, 0);
+}
+
 /* One record from worker w; p/len is the whole payload (fixed part first). */
 static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, size_t len)
 {
@@ -319,11 +339,43 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
                              var + sizeof(*pr) + pr->chan_len, pr->user_len, pr->delta);
         break;
     }
+    case SSS_HM_SESSION: {
+        const struct sss_hm_session *sq = p;
+        const char *sid = var + sizeof(*sq), *chan = sid + sq->session_len;
+
+        FIXED(struct sss_hm_session);
+        if (sizeof(*sq) + sq->session_len + sq->chan_len + sq->user_len != len)
+            break;
+        if (sq->op == SSS_HM_SESSION_ONLINE || sq->op == SSS_HM_SESSION_OFFLINE)
+            s->store->ops->online(s->store, w, sid, sq->session_len, chan + sq->chan_len,
+                                  sq->user_len, sq->op == SSS_HM_SESSION_ONLINE ? 1 : -1,
+                                  sss_now_ms());
+        else if (sq->op == SSS_HM_SESSION_SUB)
+            s->store->ops->subscribe(s->store, sid, sq->session_len, chan, sq->chan_len,
+                                     (int)sq->has_uid, &sq->uid);
+        else if (sq->op == SSS_HM_SESSION_UNSUB)
+            s->store->ops->unsubscribe(s->store, sid, sq->session_len, chan, sq->chan_len);
+        break;
+    }
+    case SSS_HM_SESSION_LOAD: {
+        const struct sss_hm_session_load *lq = p;
+        struct session_ctx sc = {s, w, lq->req};
+        struct sss_hm_session_end end = {.req = lq->req};
+
+        FIXED(struct sss_hm_session_load);
+        if (sizeof(*lq) + lq->session_len != len)
+            break;
+        end.found = (uint32_t)s->store->ops->load(s->store, var + sizeof(*lq), lq->session_len,
+                                                  session_entry, &sc);
+        send_to(s, w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
+        break;
+    }
     case SSS_HM_HELLO:
         /* A new worker process: what waited for its predecessor is void,
          * and the subscriptions it had are gone. */
         sss_hm_outbox_clear(&s->out[w]);
         sss_presence_reset_worker(s->presence, w);
+        s->store->ops->reset_worker(s->store, w, sss_now_ms());
         sss_log_debug("scaler", "worker %d said hello", w);
         break;
     default:
@@ -440,9 +492,11 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
     s.engine = sss_engine_mem_create(&lim, sss_wall_ms());
     s.presence = sss_presence_create(s.nworkers);
+    s.store = sss_store_mem_create((uint32_t)cfg->max_sessions, (uint32_t)cfg->max_subscriptions,
+                                   cfg->session_ttl_ms, s.nworkers);
     s.out = sss_calloc((size_t)s.nworkers, sizeof(*s.out));
     s.wake_worker = sss_calloc((size_t)s.nworkers, 1);
-    if (s.signal_fd < 0 || !s.engine || !s.out || !s.wake_worker) {
+    if (s.signal_fd < 0 || !s.engine || !s.out || !s.wake_worker || !s.presence || !s.store) {
         sss_log_error("scaler", "setup failed: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
@@ -462,6 +516,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
         now = sss_now_ms();
         if (now >= next_tick) {
             s.engine->ops->tick(s.engine, sss_wall_ms());
+            s.store->ops->tick(s.store, sss_now_ms());
             next_tick = now + 1000;
         }
         if (s.api)
@@ -490,6 +545,8 @@ out:
     if (s.engine)
         s.engine->ops->destroy(s.engine);
     sss_presence_destroy(s.presence);
+    if (s.store)
+        s.store->ops->destroy(s.store);
     if (s.signal_fd >= 0)
         close(s.signal_fd);
     return rc;

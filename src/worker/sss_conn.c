@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define CLOSE_GRACE_MS 5000 /* wait for the client's close reply at most this long */
-#define SLOW_GRACE_MS 1000  /* a send queue may stay past --max-send-queue this long */
+#define SLOW_GRACE_MS 1000  /* past --max-send-queue, a client may take nothing this long */
 #define HARD_CAP_FACTOR 16  /* ... and never grow past this many times it */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 
@@ -117,9 +117,10 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
         sss_buf_unref(b);
         return -EPIPE;
     }
-    /* A burst may queue past the limit for a moment (the frames are shared,
-     * so it costs little); a reader that stays past it for SLOW_GRACE_MS is
-     * slow (check_slow), and one that reaches the hard cap at once. */
+    /* A burst may queue past the limit for a while (the frames are shared,
+     * so it costs little); a reader past it that takes no byte for
+     * SLOW_GRACE_MS is slow (check_slow), and one that reaches the hard cap
+     * is slow at once. */
     if (c->qbytes && c->qbytes + b->len > c->w->cfg->max_send_queue * HARD_CAP_FACTOR) {
         sss_buf_unref(b);
         conn_overflow(c);
@@ -140,7 +141,7 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
     return 0;
 }
 
-/* Past --max-send-queue for longer than the grace: too slow, close 4008. */
+/* Past --max-send-queue with no progress for the grace: too slow, close 4008. */
 static void check_slow(struct sss_conn *c)
 {
     if (c->qbytes <= c->w->cfg->max_send_queue) {
@@ -256,6 +257,10 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
         sss_conn_maybe_free(c);
         return;
     }
+    /* The client took bytes: its grace starts again (a reader that keeps
+     * reading is never cut off by a burst, only by the hard cap). */
+    if (res > 0 && c->over_since_ms)
+        c->over_since_ms = c->w->now_ms;
     check_slow(c);
     if (c->qlen || c->want_close)
         mark_dirty(c);

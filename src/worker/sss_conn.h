@@ -19,6 +19,7 @@
 #include <wslay/wslay.h>
 
 #include "sss_buf.h"
+#include "sss_proto.h"
 #include "sss_ws.h"
 
 struct sss_worker;
@@ -78,7 +79,11 @@ struct sss_conn {
     uint32_t rate_count;
     int64_t last_hb_ms;
     char user[121];           /* from the session parser (JWT sub); "" = anonymous */
-    char session[129];        /* from the session parser; "" = none */
+    char session[129];        /* from the session parser or BEGIN; "" = none */
+    uint8_t begin_wait;       /* BEGIN reply waits for this many scaler answers */
+    uint8_t begin_silent;     /* ... and is not sent (a SYNC came first) */
+    uint8_t has_user_last;
+    struct sss_uid user_last; /* last uid of _u_<user> for the BEGIN reply */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */

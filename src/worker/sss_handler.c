@@ -34,7 +34,7 @@
 
 static const char *const ERR_NAME = "Super Scaled Sockets Error";
 
-enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP, REQ_HIST, REQ_BEGIN };
+enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP, REQ_HIST, REQ_BEGIN, REQ_SESSION };
 
 struct sync_entry {
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
@@ -66,7 +66,7 @@ struct req {
     char *id; /* REQ_PUB: the client's raw id (owned) */
     size_t id_len;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
-    uint8_t silent;          /* REQ_BEGIN for a SYNC that came first: no BEGIN reply */
+    uint8_t silent;          /* REQ_SUB of a resumed session: no SUBSCRIBE reply */
     struct sync_state *sync; /* REQ_SYNC (shared by its entries) */
     int entry;
     /* REQ_HIST: an ask answered with the channel's history (sss_reply_history). */
@@ -172,12 +172,56 @@ static void presence(struct sss_conn *c, const char *chan, size_t len, int delta
     (void)to_scaler(W(c), SSS_HM_PRESENCE, &q, sizeof(q), chan, len, c->user, q.user_len);
 }
 
-/* The only ways a subscription leaves: keep the count and presence right. */
-static void unsubscribe(struct sss_conn *c, struct sss_sub *s)
+/* Tell the store what the connection's session did (nothing without a session). */
+static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
+                         const struct sss_uid *uid)
 {
+    struct sss_hm_session q;
+    char buf[128 + SSS_PROTO_CHANNEL_MAX + 121];
+    size_t sl = strlen(c->session), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
+
+    if (!sl)
+        return;
+    memset(&q, 0, sizeof(q));
+    q.op = (uint16_t)op;
+    q.session_len = (uint16_t)sl;
+    q.chan_len = (uint16_t)chan_len;
+    q.user_len = (uint16_t)ul;
+    if (uid && (uid->epoch || uid->offset)) {
+        q.has_uid = 1;
+        q.uid = *uid;
+    }
+    memcpy(buf, c->session, sl);
+    if (chan_len)
+        memcpy(buf + sl, chan, chan_len);
+    if (ul)
+        memcpy(buf + sl + chan_len, c->user, ul);
+    (void)to_scaler(W(c), SSS_HM_SESSION, &q, sizeof(q), buf, sl + chan_len + ul, NULL, 0);
+}
+
+/*
+ * The only ways a subscription leaves: keep the count, presence and the
+ * session's record right. forget: the client left the channel (UNSUBSCRIBE,
+ * BOOTCHANNEL); otherwise the connection is closing and the session keeps the
+ * channel with the uid it reached.
+ */
+static void unsubscribe(struct sss_conn *c, struct sss_sub *s, int forget)
+{
+    if (forget)
+        session_note(c, SSS_HM_SESSION_UNSUB, s->chan->name, s->chan->name_len, NULL);
+    else if (!s->pending)
+        session_note(c, SSS_HM_SESSION_SUB, s->chan->name, s->chan->name_len, &s->floor);
     presence(c, s->chan->name, s->chan->name_len, -1);
     sss_index_unsubscribe(&W(c)->index, &c->subs, s);
     c->nsubs--;
+}
+
+/* A subscription was created: presence, and the session's record. */
+static void subscribed(struct sss_conn *c, const char *chan, size_t len)
+{
+    c->nsubs++;
+    presence(c, chan, len, 1);
+    session_note(c, SSS_HM_SESSION_SUB, chan, len, NULL);
 }
 
 static int ask_last_uid(struct sss_worker *w, struct req *r)
@@ -278,10 +322,8 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
         send_error(c, "out of memory", m->id);
         return;
     }
-    if (created) {
-        c->nsubs++;
-        presence(c, m->channel, m->channel_len, 1);
-    }
+    if (created)
+        subscribed(c, m->channel, m->channel_len);
     memcpy(r->channel, m->channel, m->channel_len + 1);
     r->id = dup_span(m->id, &r->id_len);
     if (ask_last_uid(w, r) < 0) {
@@ -295,7 +337,7 @@ static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     struct sss_sub *s = sss_index_find(c->subs, m->channel, m->channel_len);
 
     if (s)
-        unsubscribe(c, s);
+        unsubscribe(c, s, 1);
     if (m->id.ptr) {
         sss_proto_out_reset(&W(c)->json);
         if (sss_proto_encode_unsubscribe_reply(&W(c)->json, m->id, m->channel, s != NULL) == 0)
@@ -363,48 +405,130 @@ static void sync_finish(struct sss_worker *w, struct sync_state *st)
     sync_free(st);
 }
 
+/* One answer the BEGIN reply waited for came; the last one sends it. */
+static void begin_step_done(struct sss_conn *c)
+{
+    char chan[SSS_PROTO_CHANNEL_MAX + 1];
+
+    if (!c->begin_wait || --c->begin_wait || c->begin_silent || c->dead)
+        return;
+    if (c->user[0]) {
+        snprintf(chan, sizeof(chan), "_u_%s", c->user);
+        send_begin_reply(c, chan, c->has_user_last ? &c->user_last : NULL);
+    } else {
+        send_begin_reply(c, NULL, NULL);
+    }
+}
+
 /*
- * BEGIN's work (also done by a SYNC that comes first): a named user gets its
- * _u_<user> channel, subscribed before the reply, which then carries the
- * channel and its last uid. Returns 1 if the reply waits for the scaler.
+ * BEGIN's work (also done by a SYNC that comes first, silently): a named
+ * user gets its _u_<user> channel and a named session its recorded
+ * subscriptions back, all in the index before the BEGIN reply, which waits
+ * for the scaler's answers (c->begin_wait) and carries the user channel's
+ * last uid. m: the BEGIN (its "session") or the SYNC (its subscriptions).
  */
-static int begin(struct sss_conn *c, int silent, const struct sss_proto_msg *sync)
+static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
 {
     struct sss_worker *w = W(c);
     struct sss_app *app = w->app;
     char chan[SSS_PROTO_CHANNEL_MAX + 1];
-    struct sss_sub *s;
-    struct req *r;
-    int created, n;
+    int listed = 0, n;
 
     c->begun = 1;
+    c->begin_silent = (uint8_t)silent;
+    if (m->sys == SSS_PROTO_BEGIN && (m->has & SSS_PROTO_HAS_SESSION) && !c->session[0] &&
+        m->session_len < sizeof(c->session))
+        memcpy(c->session, m->session, m->session_len + 1); /* the token's session wins */
     if (app && app->on_socket)
         app->on_socket((struct sss_socket *)c, app->socket_data);
-    if (!c->user[0])
-        return 0;
-    n = snprintf(chan, sizeof(chan), "_u_%s", c->user);
-    if (n <= 0 || (size_t)n >= sizeof(chan))
-        return 0;
-    for (size_t i = 0; sync && i < sync->nsubs; i++)
-        if (strcmp(sync->subs[i].channel, chan) == 0)
-            return 0; /* the SYNC brings it back itself, with its lastUid */
-    s = sss_index_subscribe(&w->index, c, &c->subs, chan, (size_t)n, &created);
-    r = s ? req_new(w, REQ_BEGIN, c->id) : NULL;
-    if (!r) {
-        sss_conn_close(c, 1011, "out of memory", 0);
-        return 1;
+    if (c->session[0]) {
+        struct req *r = req_new(w, REQ_SESSION, c->id);
+        struct sss_hm_session_load q;
+
+        session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
+        if (r) {
+            memset(&q, 0, sizeof(q));
+            q.req = r->req;
+            q.session_len = (uint16_t)strlen(c->session);
+            if (to_scaler(w, SSS_HM_SESSION_LOAD, &q, sizeof(q), c->session, q.session_len, NULL,
+                          0) < 0)
+                req_free(w, r);
+            else
+                c->begin_wait++;
+        }
     }
-    if (created) {
-        c->nsubs++;
-        presence(c, chan, (size_t)n, 1);
+    n = c->user[0] ? snprintf(chan, sizeof(chan), "_u_%s", c->user) : 0;
+    for (size_t i = 0; n > 0 && m->sys == SSS_PROTO_SYNC && i < m->nsubs; i++)
+        if (strcmp(m->subs[i].channel, chan) == 0)
+            listed = 1; /* the SYNC brings it back itself, with its lastUid */
+    if (n > 0 && (size_t)n < sizeof(chan) && !listed) {
+        struct sss_sub *s;
+        struct req *r;
+        int created;
+
+        s = sss_index_subscribe(&w->index, c, &c->subs, chan, (size_t)n, &created);
+        r = s ? req_new(w, REQ_BEGIN, c->id) : NULL;
+        if (!r) {
+            sss_conn_close(c, 1011, "out of memory", 0);
+            return;
+        }
+        if (created)
+            subscribed(c, chan, (size_t)n);
+        memcpy(r->channel, chan, (size_t)n + 1);
+        if (ask_last_uid(w, r) < 0)
+            req_free(w, r);
+        else
+            c->begin_wait++;
     }
-    memcpy(r->channel, chan, (size_t)n + 1);
-    r->silent = (uint8_t)silent;
-    if (ask_last_uid(w, r) < 0) {
-        req_free(w, r);
-        sss_conn_close(c, 1011, "out of memory", 0);
+    if (!c->begin_wait && !silent)
+        send_begin_reply(c, NULL, NULL);
+}
+
+/* A channel of a resumed session: subscribed again, live from its last uid on. */
+static void on_session_entry(struct sss_worker *w, const struct sss_hm_session_entry *e,
+                             const char *chan, size_t len)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&e->req, sizeof(e->req)), *sr;
+    struct sss_proto_span none = {NULL, 0};
+    struct sss_conn *c;
+    struct sss_sub *s;
+    const char *why;
+    int created;
+
+    if (!r || r->kind != REQ_SESSION || e->chan_len != len || !len ||
+        len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
+        return;
+    c = conn_by_id(w, r->conn_id);
+    if (!c || c->dead || sss_index_find(c->subs, chan, len) ||
+        c->nsubs >= (uint32_t)w->cfg->max_subscriptions ||
+        !subscribe_allowed(c, chan, len, none, &why, 1))
+        return;
+    s = sss_index_subscribe(&w->index, c, &c->subs, chan, len, &created);
+    sr = s ? req_new(w, REQ_SUB, c->id) : NULL;
+    if (!sr) {
+        if (s && created)
+            sss_index_unsubscribe(&w->index, &c->subs, s);
+        return;
     }
-    return 1;
+    subscribed(c, chan, len);
+    memcpy(sr->channel, chan, len);
+    sr->channel[len] = '\0';
+    sr->silent = 1;
+    if (ask_last_uid(w, sr) < 0)
+        req_free(w, sr);
+}
+
+static void on_session_end(struct sss_worker *w, const struct sss_hm_session_end *e)
+{
+    struct req *r = sss_map_get(&w->reqs, (const char *)&e->req, sizeof(e->req));
+    struct sss_conn *c;
+
+    if (!r || r->kind != REQ_SESSION)
+        return;
+    c = conn_by_id(w, r->conn_id);
+    if (c && !c->dead)
+        begin_step_done(c);
+    req_free(w, r);
 }
 
 static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
@@ -449,10 +573,9 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
         s = sss_index_subscribe(&w->index, c, &c->subs, ps->channel, ps->channel_len, &created);
         if (!s)
             continue;
-        if (created) {
-            c->nsubs++;
-            presence(c, ps->channel, ps->channel_len, 1);
-        } else if (!s->pending) {
+        if (created)
+            subscribed(c, ps->channel, ps->channel_len);
+        else if (!s->pending) {
             /* Already live here: hold it again while its history comes. */
             s->pending = 1;
         }
@@ -575,8 +698,10 @@ void sss_handler_message(struct sss_conn *c, int opcode, const uint8_t *data, si
     }
     switch (m.sys) {
     case SSS_PROTO_BEGIN:
-        if (c->begun || !begin(c, 0, NULL))
-            send_begin_reply(c, NULL, NULL);
+        if (c->begun)
+            send_begin_reply(c, NULL, NULL); /* a second BEGIN: nothing more to do */
+        else
+            begin(c, 0, &m);
         break;
     case SSS_PROTO_SUBSCRIBE:
         on_subscribe(c, &m);
@@ -649,8 +774,13 @@ static void on_last_uid(struct sss_worker *w, const struct sss_hm_last_uid_r *p)
     c = conn_by_id(w, r->conn_id);
     s = c && !c->dead ? sss_index_find(c->subs, r->channel, strlen(r->channel)) : NULL;
     if (s && r->kind == REQ_BEGIN) {
-        if (!r->silent)
-            send_begin_reply(c, r->channel, p->has ? &p->uid : NULL);
+        c->has_user_last = (uint8_t)p->has;
+        if (p->has)
+            c->user_last = p->uid;
+        if (s->pending)
+            sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
+        begin_step_done(c);
+    } else if (s && r->silent) {
         if (s->pending)
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
     } else if (s) {
@@ -917,6 +1047,13 @@ static void on_scaler_restart(struct sss_worker *w)
             (void)ask_history(w, r, lc && lc->has_last, lc ? &lc->last : &none);
             break;
         }
+        case REQ_SESSION:
+            /* The new scaler's store is empty: nothing to resume. */
+            c = conn_by_id(w, r->conn_id);
+            if (c && !c->dead)
+                begin_step_done(c);
+            r->kind = 0;
+            break;
         case REQ_HIST:
             r->hist.len = 0;
             r->nhist = 0;
@@ -976,7 +1113,7 @@ static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const cha
         sss_proto_out_reset(&w->json);
         if (!c->dead && sss_proto_encode_bootchannel(&w->json, name, reason) == 0)
             send_json(c);
-        unsubscribe(c, s);
+        unsubscribe(c, s, 1);
     }
 }
 
@@ -1041,6 +1178,15 @@ int sss_handler_poll(struct sss_worker *w)
         case SSS_HM_HIST_END:
             if (len >= sizeof(struct sss_hm_hist_end))
                 on_hist_end(w, p);
+            break;
+        case SSS_HM_SESSION_ENTRY:
+            if (len >= sizeof(struct sss_hm_session_entry))
+                on_session_entry(w, p, (const char *)p + sizeof(struct sss_hm_session_entry),
+                                 len - sizeof(struct sss_hm_session_entry));
+            break;
+        case SSS_HM_SESSION_END:
+            if (len >= sizeof(struct sss_hm_session_end))
+                on_session_end(w, p);
             break;
         default:
             sss_log_error("handler", "unknown record type=%u from the scaler", type);
@@ -1147,7 +1293,8 @@ void sss_handler_conn_closed(struct sss_conn *c)
         w->app->on_close((struct sss_socket *)c, w->app->close_data);
 
     while (c->subs)
-        unsubscribe(c, c->subs);
+        unsubscribe(c, c->subs, 0);
+    session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
     if (c->id)
         sss_map_del(&w->conns_by_id, (const char *)&c->id, sizeof(c->id));
 }

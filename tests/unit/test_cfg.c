@@ -99,6 +99,20 @@ static void test_finish_errors(void)
     CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
     CHECK_EQ_INT(parse(&cfg, NULL, 1, ok), 0);
     CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 50, sink()), SSS_EINVAL); /* fd limit too low */
+    {
+        /* Big messages need a bigger bus and mailboxes, except in --echo mode. */
+        char *big[] = {"sss-server", "--max-message-size", "32m"};
+        char *big_echo[] = {"sss-server", "--max-message-size", "32m", "--echo"};
+        char *big_bus[] = {"sss-server", "--max-message-size", "32m", "--bus-size", "256m",
+                           "--mailbox-size", "128m"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, big), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+        CHECK_EQ_INT(parse(&cfg, NULL, 4, big_echo), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+        CHECK_EQ_INT(parse(&cfg, NULL, 7, big_bus), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    }
 }
 
 static void test_units(void)
