@@ -62,12 +62,38 @@ typedef int (*sss_subscribe_fn)(struct sss_socket *s, const char *channel, const
                                 size_t query_len, const char **why, void *data);
 /* A connection began (BEGIN or SYNC) / went away. */
 typedef void (*sss_socket_fn)(struct sss_socket *s, void *data);
+/* A subscription became live (its SUBSCRIBE reply, SYNC reply or session resume went out). */
+typedef void (*sss_subscribed_fn)(struct sss_socket *s, const char *channel, void *data);
+
+/* What a session parser sees of the upgrade request (lent for the call). */
+struct sss_request {
+    const char *target;        /* request-target: path and query, as sent */
+    const char *cookie;        /* the Cookie header(s), "" when absent */
+    const char *authorization; /* the Authorization header, "" when absent */
+};
+
+/* What it decides. Zeroed before the call: accept, anonymous, no session. */
+struct sss_session_out {
+    int status;         /* 0: accept; 401 or 403: refuse the upgrade with it */
+    const char *reason; /* one line for a refusal (static text) */
+    char user[121];     /* [A-Za-z0-9_-]{1,120} names the user (its _u_<user> channel); "" = none */
+    char session[129];  /* names a session to record and resume; "" = none */
+};
+
+/*
+ * The session parser: runs for every upgrade, in place of the built-in one
+ * (accept everyone, or --jwt-secret). Fill out; must not block.
+ */
+typedef void (*sss_session_fn)(const struct sss_request *req, struct sss_session_out *out,
+                               void *data);
 
 int sss_on_ask(struct sss_app *app, const char *topic, sss_ask_fn fn, void *data);
 int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *data);
 int sss_on_subscribe(struct sss_app *app, sss_subscribe_fn fn, void *data);
 int sss_on_socket(struct sss_app *app, sss_socket_fn fn, void *data);
 int sss_on_close(struct sss_app *app, sss_socket_fn fn, void *data);
+int sss_on_subscribed(struct sss_app *app, sss_subscribed_fn fn, void *data);
+int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data);
 
 /* ---- inside handlers ---- */
 
@@ -98,6 +124,12 @@ int sss_socket_publish(struct sss_socket *s, const char *channel, const char *to
 int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size_t len);
 /* Send BOOT {"sys":9,"reason":..} and close the connection with 4001. */
 int sss_boot(struct sss_socket *s, const char *reason);
+/* The same for every connection of a user, on every worker. */
+int sss_boot_user(struct sss_app *app, const char *user, const char *reason);
+/* BOOTCHANNEL {"sys":10,..} to every subscriber of a channel, on every worker, who is unsubscribed. */
+int sss_boot_channel(struct sss_app *app, const char *channel, const char *reason);
+/* The user the session parser named ("" for an anonymous connection). */
+const char *sss_socket_user(const struct sss_socket *s);
 
 /*
  * Answer an ask with the channel's history: a JSON array of FEED objects

@@ -28,6 +28,7 @@ enum sss_hm_type {
     SSS_HM_PRESENCE,     /* struct sss_hm_presence + channel + user */
     SSS_HM_SESSION,      /* struct sss_hm_session + session + channel + user */
     SSS_HM_SESSION_LOAD, /* struct sss_hm_session_load + session */
+    SSS_HM_BOOT,         /* struct sss_hm_boot + name + reason: put it on the bus */
     /* scaler -> worker */
     SSS_HM_PUBLISHED = 32, /* struct sss_hm_published */
     SSS_HM_LAST_UID_R,     /* struct sss_hm_last_uid_r */

@@ -339,6 +339,15 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
                              var + sizeof(*pr) + pr->chan_len, pr->user_len, pr->delta);
         break;
     }
+    case SSS_HM_BOOT: {
+        const struct sss_hm_boot *b = p;
+
+        FIXED(struct sss_hm_boot);
+        if (sizeof(*b) + b->name_len + b->reason_len == len)
+            (void)api_boot(s, b->kind, var + sizeof(*b), b->name_len, var + sizeof(*b) + b->name_len,
+                           b->reason_len);
+        break;
+    }
     case SSS_HM_SESSION: {
         const struct sss_hm_session *sq = p;
         const char *sid = var + sizeof(*sq), *chan = sid + sq->session_len;

@@ -133,6 +133,20 @@ int sss_on_close(struct sss_app *app, sss_socket_fn fn, void *data)
     return 0;
 }
 
+int sss_on_subscribed(struct sss_app *app, sss_subscribed_fn fn, void *data)
+{
+    app->on_subscribed = fn;
+    app->subscribed_data = data;
+    return 0;
+}
+
+int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data)
+{
+    app->on_session = fn;
+    app->session_data = data;
+    return 0;
+}
+
 /* ---- JSON validation of what handlers send ---- */
 
 struct depth {
@@ -288,6 +302,34 @@ int sss_boot(struct sss_socket *s, const char *reason)
     sss_conn_send(c, b);
     sss_conn_close(c, SSS_WS_CLOSE_BOOTED, reason ? reason : "booted", 0);
     return 0;
+}
+
+const char *sss_socket_user(const struct sss_socket *s)
+{
+    return ((const struct sss_conn *)s)->user;
+}
+
+static int boot_all(struct sss_app *app, int kind, const char *name, const char *reason)
+{
+    size_t nl = name ? strlen(name) : 0, rl = reason ? strlen(reason) : 0;
+
+    if (!app->w)
+        return SSS_APP_ESTATE;
+    if (!nl || !sss_proto_channel_valid(name, nl) || (kind == 1 && nl > 120))
+        return SSS_APP_ECHANNEL;
+    if (rl > 123)
+        rl = 123; /* a close reason fits 123 bytes */
+    return sss_handler_boot(app->w, kind, name, nl, reason ? reason : "", rl);
+}
+
+int sss_boot_user(struct sss_app *app, const char *user, const char *reason)
+{
+    return boot_all(app, 1, user, reason);
+}
+
+int sss_boot_channel(struct sss_app *app, const char *channel, const char *reason)
+{
+    return boot_all(app, 2, channel, reason);
 }
 
 /* ---- asks and replies ---- */

@@ -22,6 +22,10 @@ struct sss_app {
     void *subscribe_data;
     sss_socket_fn on_socket, on_close;
     void *socket_data, *close_data;
+    sss_subscribed_fn on_subscribed;
+    void *subscribed_data;
+    sss_session_fn on_session;
+    void *session_data;
     struct sss_worker *w; /* the worker this process runs; NULL in the master */
 };
 

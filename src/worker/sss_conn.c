@@ -10,6 +10,7 @@
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
+#include "sss_app.h"
 #include "sss_handler.h"
 #include "sss_jwt.h"
 #include "sss_log.h"
@@ -458,6 +459,39 @@ static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
     return 0;
 }
 
+/* The application's session parser (sss_on_session), in place of the built-in one. */
+static int app_session(struct sss_conn *c, const struct sss_http_upgrade *up)
+{
+    struct sss_app *app = c->w->app;
+    struct sss_request req = {up->target, up->cookie, up->authorization};
+    struct sss_session_out out;
+    size_t ul, sl;
+
+    memset(&out, 0, sizeof(out));
+    app->on_session(&req, &out, app->session_data);
+    if (out.status) {
+        reject(c, out.status == 403 ? 403 : 401, out.reason ? out.reason : "refused", NULL);
+        return -1;
+    }
+    out.user[sizeof(out.user) - 1] = '\0';
+    out.session[sizeof(out.session) - 1] = '\0';
+    ul = strlen(out.user);
+    sl = strlen(out.session);
+    if ((ul && !sss_proto_channel_valid(out.user, ul))) {
+        sss_log_warn("conn", "the session parser named an invalid user; refusing");
+        reject(c, 500, "session parser error", NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < sl; i++)
+        if (out.session[i] < 0x21 || out.session[i] > 0x7e) {
+            reject(c, 500, "session parser error", NULL);
+            return -1;
+        }
+    memcpy(c->user, out.user, ul + 1);
+    memcpy(c->session, out.session, sl + 1);
+    return 0;
+}
+
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     struct sss_worker *w = c->w;
@@ -491,7 +525,10 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
         reject(c, 503, "server is at its connection limit", NULL);
         return;
     }
-    if (w->cfg->jwt_secret[0] && authenticate(c, &up) < 0)
+    if (w->app && w->app->on_session) {
+        if (app_session(c, &up) < 0)
+            return;
+    } else if (w->cfg->jwt_secret[0] && authenticate(c, &up) < 0)
         return;
     if (upgrade(c, &up) < 0) {
         reject(c, 500, "out of memory", NULL);

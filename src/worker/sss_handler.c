@@ -345,6 +345,15 @@ static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     }
 }
 
+/* The application's on-subscribed hook, once a subscription is live. */
+static void subscribed_hook(struct sss_conn *c, const char *channel)
+{
+    struct sss_app *app = W(c)->app;
+
+    if (app && app->on_subscribed && !c->dead)
+        app->on_subscribed((struct sss_socket *)c, channel, app->subscribed_data);
+}
+
 static void send_begin_reply(struct sss_conn *c, const char *user_chan, const struct sss_uid *last)
 {
     const struct sss_cfg *cfg = W(c)->cfg;
@@ -398,8 +407,10 @@ static void sync_finish(struct sss_worker *w, struct sync_state *st)
             if (!st->e[i].subscribed)
                 continue;
             s = sss_index_find(c->subs, st->e[i].channel, strlen(st->e[i].channel));
-            if (s && s->pending)
+            if (s && s->pending) {
                 sss_index_activate(&w->index, s, &st->e[i].floor);
+                subscribed_hook(c, st->e[i].channel);
+            }
         }
     }
     sync_free(st);
@@ -781,15 +792,19 @@ static void on_last_uid(struct sss_worker *w, const struct sss_hm_last_uid_r *p)
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
         begin_step_done(c);
     } else if (s && r->silent) {
-        if (s->pending)
+        if (s->pending) {
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
+            subscribed_hook(c, r->channel);
+        }
     } else if (s) {
         sss_proto_out_reset(&w->json);
         if (sss_proto_encode_subscribe_reply(&w->json, span_of(r->id, r->id_len), r->channel,
                                              true, p->has ? &p->uid : NULL, NULL) == 0)
             send_json(c);
-        if (s->pending)
+        if (s->pending) {
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
+            subscribed_hook(c, r->channel);
+        }
     }
     req_free(w, r);
 }
@@ -1251,6 +1266,18 @@ int sss_handler_broadcast(struct sss_worker *w, const char *topic, const char *j
     struct sss_hm_broadcast b = {.topic_len = (uint16_t)strlen(topic), .msg_len = (uint32_t)len};
 
     return to_scaler(w, SSS_HM_BROADCAST, &b, sizeof(b), topic, b.topic_len, json, len) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+int sss_handler_boot(struct sss_worker *w, int kind, const char *name, size_t name_len,
+                     const char *reason, size_t reason_len)
+{
+    struct sss_hm_boot b = {.kind = (uint16_t)kind,
+                            .name_len = (uint16_t)name_len,
+                            .reason_len = (uint16_t)reason_len};
+
+    return to_scaler(w, SSS_HM_BOOT, &b, sizeof(b), name, name_len, reason, reason_len) < 0
                ? -ENOMEM
                : 0;
 }

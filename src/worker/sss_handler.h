@@ -41,6 +41,9 @@ void sss_handler_flush(struct sss_worker *w);
 int sss_handler_publish(struct sss_worker *w, struct sss_conn *origin, const char *channel,
                         const char *topic, const char *json, size_t len);
 int sss_handler_broadcast(struct sss_worker *w, const char *topic, const char *json, size_t len);
+/* kind 1: a user's connections (BOOT), 2: a channel's subscribers (BOOTCHANNEL), host-wide. */
+int sss_handler_boot(struct sss_worker *w, int kind, const char *name, size_t name_len,
+                     const char *reason, size_t reason_len);
 struct sss_reply;
 int sss_handler_history_reply(struct sss_worker *w, struct sss_reply *r, const char *channel,
                               unsigned limit);

@@ -96,8 +96,38 @@ async def testmod(checks):
     checks.eq(await ws_close_code(b), 4001, "booted connection closed with 4001")
     r = await ask(a, "count", None, 11)
     checks.eq(r.get("msg"), 1, "on-close counted the booted client")
+    # Session parser, on-subscribed hook, boot of a user and of a channel from the app.
+    st = await h_status(server, "/?deny=1")
+    checks.eq(st, 403, "the application's session parser refuses with 403")
+    v = await begun_url(server, server.url + "?user=victim")
+    r = await ask(v, "whoami", None, 20)
+    checks.eq(r.get("msg"), "victim", "the session parser named the user")
+    await v.send(json.dumps({"sys": 1, "channel": "news", "id": 21}))
+    t = await rx_until(v, lambda f: f.get("sys") == 6 and f.get("topic") == "subscribed")
+    checks.eq(t.get("msg"), "news", "on-subscribed hook ran for news")
+    await a.send(json.dumps({"sys": 6, "topic": "bootchan", "msg": None}))
+    f = await rx_until(v, lambda f: f.get("sys") == 10)
+    checks.eq(f, {"sys": 10, "channel": "news", "reason": "news closed"}, "sss_boot_channel")
+    await a.send(json.dumps({"sys": 6, "topic": "bootuser", "msg": None}))
+    f = await rx_until(v, lambda f: f.get("sys") == 9)
+    checks.eq(f, {"sys": 9, "reason": "by app"}, "sss_boot_user")
+    checks.eq(await ws_close_code(v), 4001, "the booted user is closed with 4001")
     await a.close()
     await server.stop()
+
+
+async def h_status(server, path):
+    from sss_harness import upgrade_request, raw_http
+
+    resp = await raw_http(server, upgrade_request(path=path))
+    return resp.status
+
+
+async def begun_url(server, url):
+    ws = await ws_connect(url)
+    await ws.send(json.dumps({"sys": 3}))
+    await rx(ws)
+    return ws
 
 
 async def chat(checks):

@@ -96,6 +96,59 @@ static void tell_bootme(struct sss_socket *s, const char *msg, size_t len, void 
     sss_boot(s, "bye");
 }
 
+/* Session parser: ?deny refuses (403), ?user=NAME names the user. */
+static void on_session(const struct sss_request *req, struct sss_session_out *out, void *d)
+{
+    const char *u = strstr(req->target, "user=");
+
+    (void)d;
+    if (strstr(req->target, "deny")) {
+        out->status = 403;
+        out->reason = "denied by the application";
+        return;
+    }
+    if (u) {
+        size_t n = strcspn(u + 5, "&");
+
+        if (n < sizeof(out->user)) {
+            memcpy(out->user, u + 5, n);
+            out->user[n] = '\0';
+        }
+    }
+}
+
+/* On-subscribed hook: tell the socket which channel went live. */
+static void on_subscribed(struct sss_socket *s, const char *channel, void *d)
+{
+    char json[160];
+
+    (void)d;
+    snprintf(json, sizeof(json), "\"%s\"", channel);
+    sss_tell(s, "subscribed", json, strlen(json));
+}
+
+static void tell_bootuser(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)msg, (void)len, (void)d;
+    sss_boot_user(sss_socket_app(s), "victim", "by app");
+}
+
+static void tell_bootchan(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)msg, (void)len, (void)d;
+    sss_boot_channel(sss_socket_app(s), "news", "news closed");
+}
+
+static void ask_whoami(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                       void *d)
+{
+    char json[160];
+
+    (void)msg, (void)len, (void)d;
+    snprintf(json, sizeof(json), "\"%s\"", sss_socket_user(s));
+    sss_reply_ok(r, json, strlen(json));
+}
+
 static int on_subscribe(struct sss_socket *s, const char *channel, const char *query,
                         size_t query_len, const char **why, void *d)
 {
@@ -132,5 +185,9 @@ int sss_module_init(struct sss_app *app)
            sss_on_tell(app, "bcast", tell_bcast, NULL) ||
            sss_on_tell(app, "bootme", tell_bootme, NULL) ||
            sss_on_subscribe(app, on_subscribe, NULL) || sss_on_socket(app, on_socket, NULL) ||
-           sss_on_close(app, on_close, NULL);
+           sss_on_close(app, on_close, NULL) || sss_on_session(app, on_session, NULL) ||
+           sss_on_subscribed(app, on_subscribed, NULL) ||
+           sss_on_tell(app, "bootuser", tell_bootuser, NULL) ||
+           sss_on_tell(app, "bootchan", tell_bootchan, NULL) ||
+           sss_on_ask(app, "whoami", ask_whoami, NULL);
 }
