@@ -109,6 +109,13 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
     }
     if (c->per_worker[w] + delta < 0)
         return;
+    if (user_len && delta < 0) {
+        /* A removal must match something this worker added for that user. */
+        struct puser *u = sss_map_get(&c->users, user, user_len);
+
+        if (!u || u->per_worker[w] + delta < 0)
+            return;
+    }
     c->per_worker[w] += delta;
     c->total += delta;
     if (user_len)
