@@ -21,6 +21,7 @@
  * trickles bytes (slowloris) holds one slot for a bounded time.
  */
 #include "sss_api.h"
+#include "sss_http.h"
 #include "sss_alloc.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -432,32 +433,9 @@ void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_s
 
 static const char *status_text(int status)
 {
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
+    const char *t = sss_http_status_text(status);
+
+    return t ? t : "Error";
 }
 
 static void conn_close(struct sss_api *api, struct api_conn *c)

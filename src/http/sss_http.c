@@ -626,11 +626,15 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
 
 /* ---- responses --------------------------------------------------------- */
 
-static const char *status_text(int status)
+const char *sss_http_status_text(int status)
 {
     switch (status) {
+    case 100:
+        return "Continue";
     case 101:
         return "Switching Protocols";
+    case 200:
+        return "OK";
     case 400:
         return "Bad Request";
     case 401:
@@ -641,6 +645,10 @@ static const char *status_text(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 426:
         return "Upgrade Required";
     case 431:
@@ -711,7 +719,8 @@ static int is_header_token(const char *s)
 
 size_t sss_http_error(int status, const char *reason, char *dst, size_t cap)
 {
-    const char *text = status_text(status);
+    /* Error answers only: 4xx and 5xx of the table. */
+    const char *text = status >= 400 ? sss_http_status_text(status) : NULL;
     struct http_out o = {dst, cap, 0, 0};
     char body[REASON_MAX + 1];
     size_t n;

@@ -78,6 +78,9 @@ size_t sss_http_response(const struct sss_http_upgrade *u, char *dst, size_t cap
 /* Format a bare error answer (used for 503 before any parsing). Same rules as above. */
 size_t sss_http_error(int status, const char *reason, char *dst, size_t cap);
 
+/* The reason phrase of an HTTP status sss answers with, or NULL for another status. */
+const char *sss_http_status_text(int status);
+
 /* Compute Sec-WebSocket-Accept for a key (RFC 6455 4.2.2): base64(SHA-1(key + GUID)). */
 void sss_http_accept_key(const char *key, size_t key_len, char out[32]);
 

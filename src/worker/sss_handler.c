@@ -36,6 +36,50 @@ static const char *const ERR_NAME = "Super Scaled Sockets Error";
 
 enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP, REQ_HIST, REQ_BEGIN, REQ_SESSION };
 
+/* FEED texts collected from history (for a SYNC reply or a history answer). */
+struct feed_list {
+    struct sss_proto_out text; /* the FEEDs, back to back */
+    uint32_t *len;             /* the length of each (owned) */
+    size_t n, cap;
+};
+
+static void feed_list_init(struct feed_list *fl)
+{
+    sss_proto_out_init(&fl->text, NULL, 0);
+    fl->len = NULL;
+    fl->n = fl->cap = 0;
+}
+
+static void feed_list_fini(struct feed_list *fl)
+{
+    sss_proto_out_fini(&fl->text);
+    sss_free(fl->len);
+}
+
+/* Append one FEED; on ENOMEM the list is marked (fl->text.oom) and stays as it was. */
+static void feed_list_add(struct feed_list *fl, const char *chan, const char *topic,
+                          size_t topic_len, struct sss_proto_span msg, const struct sss_uid *uid)
+{
+    char t[SSS_PROTO_TOPIC_MAX + 1];
+    size_t before = fl->text.len;
+
+    if (fl->n == fl->cap) {
+        size_t ncap = fl->cap ? fl->cap * 2 : 16;
+        uint32_t *nl = sss_realloc(fl->len, ncap * sizeof(*nl));
+
+        if (!nl) {
+            fl->text.oom = true;
+            return;
+        }
+        fl->len = nl;
+        fl->cap = ncap;
+    }
+    memcpy(t, topic, topic_len);
+    t[topic_len] = '\0';
+    if (sss_proto_encode_feed(&fl->text, chan, t, msg, uid) == 0)
+        fl->len[fl->n++] = (uint32_t)(fl->text.len - before);
+}
+
 struct sync_entry {
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
     uint8_t ok;         /* result[channel] */
@@ -53,9 +97,7 @@ struct sync_state {
     size_t id_len;
     int outstanding;
     int n;
-    struct sss_proto_out recs; /* FEED texts, concatenated */
-    uint32_t *rec_len;         /* length of each */
-    size_t nrecs, rec_cap;
+    struct feed_list recs; /* the records of the reply */
     struct sync_entry e[];
 };
 
@@ -73,9 +115,7 @@ struct req {
     struct sss_reply *reply;
     unsigned limit;
     struct sss_uid sync_none; /* zero: "from the start" */
-    struct sss_proto_out hist; /* FEED texts, concatenated */
-    uint32_t *hist_len;
-    size_t nhist, hist_cap;
+    struct feed_list hist;
 };
 
 /* ---- small helpers ---- */
@@ -144,10 +184,8 @@ static struct req *req_new(struct sss_worker *w, enum req_kind kind, uint64_t co
 static void req_free(struct sss_worker *w, struct req *r)
 {
     sss_map_del(&w->reqs, (const char *)&r->req, sizeof(r->req));
-    if (r->kind == REQ_HIST) {
-        sss_proto_out_fini(&r->hist);
-        sss_free(r->hist_len);
-    }
+    if (r->kind == REQ_HIST)
+        feed_list_fini(&r->hist);
     sss_free(r->id);
     sss_free(r);
 }
@@ -373,8 +411,7 @@ static void send_begin_reply(struct sss_conn *c, const char *user_chan, const st
 
 static void sync_free(struct sync_state *st)
 {
-    sss_proto_out_fini(&st->recs);
-    sss_free(st->rec_len);
+    feed_list_fini(&st->recs);
     sss_free(st->id);
     sss_free(st);
 }
@@ -393,11 +430,11 @@ static void sync_finish(struct sss_worker *w, struct sync_state *st)
         for (int i = 0; rc == 0 && i < st->n; i++)
             if (!st->e[i].dup)
                 rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
-        for (size_t i = 0; rc == 0 && i < st->nrecs; i++) {
-            rc = sss_proto_sync_reply_record(&b, st->recs.data + off, st->rec_len[i]);
-            off += st->rec_len[i];
+        for (size_t i = 0; rc == 0 && i < st->recs.n; i++) {
+            rc = sss_proto_sync_reply_record(&b, st->recs.text.data + off, st->recs.len[i]);
+            off += st->recs.len[i];
         }
-        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.oom)
+        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.text.oom)
             send_json(c);
         else
             sss_conn_close(c, 1011, "out of memory", 0);
@@ -557,7 +594,7 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
     st->conn_id = c->id;
     st->id = dup_span(m->id, &st->id_len);
     st->n = (int)m->nsubs;
-    sss_proto_out_init(&st->recs, NULL, 0);
+    feed_list_init(&st->recs);
     for (size_t i = 0; i < m->nsubs; i++) {
         const struct sss_proto_sub *ps = &m->subs[i];
         struct sync_entry *e = &st->e[i];
@@ -833,49 +870,15 @@ static void on_hist_rec(struct sss_worker *w, const struct sss_hm_hist_rec *p, c
 {
     struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
     const char *topic = var, *msg = var + p->topic_len;
-    char t[SSS_PROTO_TOPIC_MAX + 1];
 
     if (!r || (size_t)p->topic_len + p->msg_len != len || p->topic_len > SSS_PROTO_TOPIC_MAX)
         return;
     if (r->kind == REQ_SYNC) {
-        struct sync_state *st = r->sync;
-        size_t before = st->recs.len;
-
-        memcpy(t, topic, p->topic_len);
-        t[p->topic_len] = '\0';
-        if (st->nrecs == st->rec_cap) {
-            size_t ncap = st->rec_cap ? st->rec_cap * 2 : 16;
-            uint32_t *n = sss_realloc(st->rec_len, ncap * sizeof(*n));
-
-            if (!n) {
-                st->recs.oom = true;
-                return;
-            }
-            st->rec_len = n;
-            st->rec_cap = ncap;
-        }
-        if (sss_proto_encode_feed(&st->recs, r->channel, t, span_of(msg, p->msg_len),
-                                  &p->uid) == 0)
-            st->rec_len[st->nrecs++] = (uint32_t)(st->recs.len - before);
+        feed_list_add(&r->sync->recs, r->channel, topic, p->topic_len, span_of(msg, p->msg_len),
+                      &p->uid);
     } else if (r->kind == REQ_HIST) {
-        size_t before = r->hist.len;
-
-        memcpy(t, topic, p->topic_len);
-        t[p->topic_len] = '\0';
-        if (r->nhist == r->hist_cap) {
-            size_t ncap = r->hist_cap ? r->hist_cap * 2 : 16;
-            uint32_t *n = sss_realloc(r->hist_len, ncap * sizeof(*n));
-
-            if (!n) {
-                r->hist.oom = true;
-                return;
-            }
-            r->hist_len = n;
-            r->hist_cap = ncap;
-        }
-        if (sss_proto_encode_feed(&r->hist, r->channel, t, span_of(msg, p->msg_len),
-                                  &p->uid) == 0)
-            r->hist_len[r->nhist++] = (uint32_t)(r->hist.len - before);
+        feed_list_add(&r->hist, r->channel, topic, p->topic_len, span_of(msg, p->msg_len),
+                      &p->uid);
     } else if (r->kind == REQ_LAP) {
         struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
         struct sss_buf *f;
@@ -915,20 +918,20 @@ static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
             sync_finish(w, st);
     } else if (r->kind == REQ_HIST) {
         /* The newest `limit` records, oldest first, as one JSON array. */
-        size_t skip = r->nhist > r->limit ? r->nhist - r->limit : 0, off = 0;
+        size_t skip = r->hist.n > r->limit ? r->hist.n - r->limit : 0, off = 0;
         struct sss_proto_out arr;
-        int rc = p->rc || r->hist.oom ? -ENOMEM : 0;
+        int rc = p->rc || r->hist.text.oom ? -ENOMEM : 0;
 
         sss_proto_out_init(&arr, NULL, 0);
         if (rc == 0)
             rc = sss_proto_out_append(&arr, "[", 1);
-        for (size_t i = 0; i < r->nhist; off += r->hist_len[i], i++) {
+        for (size_t i = 0; i < r->hist.n; off += r->hist.len[i], i++) {
             if (i < skip || rc)
                 continue;
             if (i > skip)
                 rc = sss_proto_out_append(&arr, ",", 1);
             if (rc == 0)
-                rc = sss_proto_out_append(&arr, r->hist.data + off, r->hist_len[i]);
+                rc = sss_proto_out_append(&arr, r->hist.text.data + off, r->hist.len[i]);
         }
         if (rc == 0)
             rc = sss_proto_out_append(&arr, "]", 1);
@@ -1070,8 +1073,8 @@ static void on_scaler_restart(struct sss_worker *w)
             r->kind = 0;
             break;
         case REQ_HIST:
-            r->hist.len = 0;
-            r->nhist = 0;
+            r->hist.text.len = 0;
+            r->hist.n = 0;
             (void)ask_history(w, r, 0, &r->sync_none);
             break;
         case REQ_PUB:
@@ -1291,7 +1294,7 @@ int sss_handler_history_reply(struct sss_worker *w, struct sss_reply *reply, con
         return -ENOMEM;
     r->reply = reply;
     r->limit = limit;
-    sss_proto_out_init(&r->hist, NULL, 0);
+    feed_list_init(&r->hist);
     memcpy(r->channel, channel, strlen(channel) + 1);
     if (ask_history(w, r, 0, &r->sync_none) < 0) {
         req_free(w, r);
@@ -1370,10 +1373,8 @@ void sss_handler_fini(struct sss_worker *w)
             /* A sync is shared by its requests: free it with its last one. */
             if (r->kind == REQ_SYNC && --r->sync->outstanding == 0)
                 sync_free(r->sync);
-            if (r->kind == REQ_HIST) {
-                sss_proto_out_fini(&r->hist);
-                sss_free(r->hist_len);
-            }
+            if (r->kind == REQ_HIST)
+                feed_list_fini(&r->hist);
             sss_free(r->id);
             sss_free(r);
         }
