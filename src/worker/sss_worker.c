@@ -419,9 +419,10 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
         int wait = 1;
 
         if (!cfg->echo) {
-            /* Shared memory first: FEEDs and replies become frames to send. */
-            while (sss_handler_poll(&w) > 0)
-                ;
+            /* Shared memory first: FEEDs and replies become frames to send.
+             * One bounded batch per turn, so that a busy bus never starves
+             * the sockets; what is left makes the turn not wait below. */
+            (void)sss_handler_poll(&w);
             sss_handler_flush(&w);
         }
         flush_dirty(&w);
