@@ -91,6 +91,9 @@ static const struct flag flags[] = {
       "glob of channels that clients may PUBLISH to, e.g. 'chat-*' (empty: none)"),
     F("max-message-rate", T_INT, max_message_rate, "1000", 0, 10000000,
       "messages per second one connection may send; beyond it close 1008 (0: no limit)"),
+    F("static", T_STR, static_dir, "", 0, 0,
+      "folder whose files plain HTTP GETs on the same port get (no path leaves it; empty: "
+      "none, a plain GET gets 426)"),
     F("app", T_STR, app, "", 0, 0,
       "application module (.so) to load: its sss_module_init registers handlers"),
     F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,
@@ -270,6 +273,7 @@ static int set_flag(struct sss_cfg *cfg, const struct flag *f, const char *value
 void sss_cfg_defaults(struct sss_cfg *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
+    cfg->static_fd = -1;
     for (size_t i = 0; i < NFLAGS; i++) {
         int rc = set_flag(cfg, &flags[i], flags[i].def, "default", stderr);
 

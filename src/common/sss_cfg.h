@@ -53,6 +53,7 @@ struct sss_cfg {
     char api_listen[128];         /* HOST:PORT; empty = no API */
     char api_key[256];            /* bearer key; empty = the API is open */
     char app[512];                /* --app module path; empty = none */
+    char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
@@ -63,6 +64,7 @@ struct sss_cfg {
     const char *origins[SSS_CFG_MAX_ORIGINS + 1]; /* into origins_buf, NULL-terminated */
     char origins_buf[1024];
     long fd_limit; /* open files one process may hold (RLIMIT_NOFILE after raising it) */
+    int static_fd; /* --static opened by the master (O_PATH directory), or -1 */
 };
 
 /* Fill cfg with the built-in defaults. */

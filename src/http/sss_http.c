@@ -539,6 +539,7 @@ static int check_request(struct http_parse *st)
         return decide(out, 400, "duplicate Host header");
     if (st->host_empty)
         return decide(out, 400, "empty Host header");
+    out->plain_get = !st->upgrade_websocket;
     if (policy->path && (st->path_differs || policy->path[st->path_pos] != '\0'))
         return decide(out, 404, "no WebSocket endpoint at this path");
     if (!st->upgrade_websocket)
@@ -581,6 +582,7 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
     out->cookie[0] = '\0';
     out->authorization[0] = '\0';
     out->headers_truncated = 0;
+    out->plain_get = 0;
 
     /* A head must end within max_size bytes; until its end is here, don't parse. */
     if (window < 4 || !memmem(buf, window, "\r\n\r\n", 4)) {

@@ -40,6 +40,7 @@ struct sss_http_upgrade {
     char protocol[64];   /* chosen sub-protocol, "" when none was offered or matched */
     /* Request details for the session parser (sss_jwt_find_token). */
     char target[1024];   /* request-target as sent: path and query; truncated if longer */
+    int plain_get;       /* a well-formed GET without Upgrade: websocket (static files) */
     char cookie[2048];   /* Cookie value; several Cookie lines joined by "; "; "" if absent */
     char authorization[1024]; /* Authorization value; "" if absent */
     /*

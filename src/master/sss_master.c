@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -363,6 +364,13 @@ int sss_master_run(int argc, char **argv, char **envp)
     if (sss_cfg_finish(&m.cfg, (int)sysconf(_SC_NPROCESSORS_ONLN), nofile, stderr) < 0)
         return 2;
     sss_log_setup((enum sss_log_level)m.cfg.log_level, "master");
+    if (m.cfg.static_dir[0]) {
+        m.cfg.static_fd = open(m.cfg.static_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (m.cfg.static_fd < 0) {
+            fprintf(stderr, "sss-server: --static %s: %s\n", m.cfg.static_dir, strerror(errno));
+            return 2;
+        }
+    }
     if (m.cfg.app[0]) {
         if (m.cfg.echo) {
             fprintf(stderr, "sss-server: --app and --echo exclude each other\n");
@@ -436,5 +444,7 @@ out:
     sss_free(m.children);
     sss_shm_destroy(&m.shm);
     sss_app_destroy(m.app);
+    if (m.cfg.static_fd >= 0)
+        close(m.cfg.static_fd);
     return rc;
 }

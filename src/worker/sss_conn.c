@@ -13,6 +13,7 @@
 #include "sss_app.h"
 #include "sss_handler.h"
 #include "sss_jwt.h"
+#include "sss_static.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -459,6 +460,19 @@ static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
     return 0;
 }
 
+/* A plain GET with --static: the file (or 404), then close. */
+static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
+{
+    int status = 500;
+    struct sss_buf *b = sss_static_answer(c->w->cfg->static_fd, up->target, &status);
+
+    sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, up->target, status);
+    if (b)
+        (void)queue_buf(c, b);
+    c->want_close = 1;
+    mark_dirty(c);
+}
+
 /* The application's session parser (sss_on_session), in place of the built-in one. */
 static int app_session(struct sss_conn *c, const struct sss_http_upgrade *up)
 {
@@ -517,6 +531,10 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     c->req_len += (uint32_t)take;
     if (sss_http_upgrade_parse(c->req, c->req_len, &w->policy, &up) == 0)
         return;
+    if (up.status != 101 && up.plain_get && w->cfg->static_fd >= 0 && !c->reject) {
+        serve_static(c, &up);
+        return;
+    }
     if (up.status != 101) {
         reject(c, up.status, up.reason, &up);
         return;
