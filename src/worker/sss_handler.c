@@ -33,6 +33,8 @@
 #define BATCH 512 /* bus or mailbox records per poll */
 
 static const char *const ERR_NAME = "Super Scaled Sockets Error";
+static const char *const BUSY = "server busy or out of memory: try again";
+#define PUB_RESTART_WAIT_MS 3000 /* a publish a dead scaler may have taken: wait this long */
 
 enum req_kind { REQ_SUB = 1, REQ_SYNC, REQ_PUB, REQ_LAP, REQ_HIST, REQ_BEGIN, REQ_SESSION };
 
@@ -105,6 +107,7 @@ struct req {
     uint64_t req; /* also the map key */
     enum req_kind kind;
     uint64_t conn_id;
+    int64_t deadline_ms; /* REQ_PUB after a scaler restart: give up then (0: none) */
     char *id; /* REQ_PUB: the client's raw id (owned) */
     size_t id_len;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
@@ -190,10 +193,22 @@ static void req_free(struct sss_worker *w, struct req *r)
     sss_free(r);
 }
 
+/*
+ * Send a record to the scaler. When the mailbox is full the record waits in
+ * the outbox; past OUTBOX_FACTOR mailboxes' worth waiting (the scaler is
+ * gone or far behind) new requests fail with SSS_EFULL instead of growing
+ * the worker without bound, and the client is told to try again.
+ */
+#define OUTBOX_FACTOR 4
 static int to_scaler(struct sss_worker *w, uint32_t type, const void *h, size_t hlen,
                      const void *p1, size_t l1, const void *p2, size_t l2)
 {
-    int rc = sss_hm_outbox_send(&w->outbox, type, h, hlen, p1, l1, p2, l2);
+    int rc;
+
+    if (w->outbox.pending_bytes > w->cfg->mailbox_size * OUTBOX_FACTOR &&
+        type != SSS_HM_PRESENCE && type != SSS_HM_SESSION && type != SSS_HM_HELLO)
+        return SSS_EFULL; /* bookkeeping records still go: they keep counts right */
+    rc = sss_hm_outbox_send(&w->outbox, type, h, hlen, p1, l1, p2, l2);
 
     if (rc >= 0)
         w->scaler_dirty = 1;
@@ -357,7 +372,7 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     if (!r) {
         if (s && created)
             sss_index_unsubscribe(&w->index, &c->subs, s);
-        send_error(c, "out of memory", m->id);
+        send_error(c, BUSY, m->id);
         return;
     }
     if (created)
@@ -365,7 +380,7 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     memcpy(r->channel, m->channel, m->channel_len + 1);
     r->id = dup_span(m->id, &r->id_len);
     if (ask_last_uid(w, r) < 0) {
-        send_error(c, "out of memory", m->id);
+        send_error(c, BUSY, m->id);
         req_free(w, r);
     }
 }
@@ -588,7 +603,7 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
         begin(c, 1, m);
     st = sss_calloc(1, sizeof(*st) + m->nsubs * sizeof(st->e[0]));
     if (!st) {
-        send_error(c, "out of memory", m->id);
+        send_error(c, BUSY, m->id);
         return;
     }
     st->conn_id = c->id;
@@ -667,7 +682,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     }
     r = req_new(w, REQ_PUB, c->id);
     if (!r) {
-        send_error(c, "out of memory", m->id);
+        send_error(c, BUSY, m->id);
         return;
     }
     r->id = dup_span(m->id, &r->id_len);
@@ -686,7 +701,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
         memcpy(head + m->channel_len, m->topic, m->topic_len);
         if (to_scaler(w, SSS_HM_PUBLISH, &q, sizeof(q), head, m->channel_len + m->topic_len,
                       m->msg.ptr, m->msg.len) < 0) {
-            send_error(c, "out of memory", m->id);
+            send_error(c, BUSY, m->id);
             req_free(w, r);
         }
     }
@@ -1078,18 +1093,10 @@ static void on_scaler_restart(struct sss_worker *w)
             (void)ask_history(w, r, 0, &r->sync_none);
             break;
         case REQ_PUB:
-            c = conn_by_id(w, r->conn_id);
-            if (c && !c->dead) {
-                struct sss_proto_fail f = {"Publish failed",
-                                           "interrupted by a server restart; it may or may "
-                                           "not have been published"};
-
-                sss_proto_out_reset(&w->json);
-                if (sss_proto_encode_response_err(&w->json, span_of(r->id, r->id_len), &f) == 0)
-                    send_json(c);
-            }
-            /* Freed below: the map must not change while we walk it. */
-            r->kind = 0;
+            /* Still in the mailbox, the new scaler answers it; taken by the
+             * dead one, no answer comes: sss_handler_expire gives up. */
+            if (!r->deadline_ms)
+                r->deadline_ms = w->now_ms + PUB_RESTART_WAIT_MS;
             break;
         }
     }
@@ -1132,6 +1139,32 @@ static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const cha
         if (!c->dead && sss_proto_encode_bootchannel(&w->json, name, reason) == 0)
             send_json(c);
         unsubscribe(c, s, 1);
+    }
+}
+
+void sss_handler_expire(struct sss_worker *w, int64_t now)
+{
+    uint32_t i = 0;
+
+    while (i < w->reqs.cap) {
+        struct req *r = w->reqs.slots[i].key ? w->reqs.slots[i].val : NULL;
+        struct sss_conn *c;
+
+        if (r && r->kind == REQ_PUB && r->deadline_ms && now >= r->deadline_ms) {
+            struct sss_proto_fail f = {"Publish failed",
+                                       "interrupted by a server restart; it may or may not "
+                                       "have been published"};
+
+            c = conn_by_id(w, r->conn_id);
+            if (c && !c->dead) {
+                sss_proto_out_reset(&w->json);
+                if (sss_proto_encode_response_err(&w->json, span_of(r->id, r->id_len), &f) == 0)
+                    send_json(c);
+            }
+            req_free(w, r);
+            continue; /* the backward shift may refill slot i */
+        }
+        i++;
     }
 }
 

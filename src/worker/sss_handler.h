@@ -48,6 +48,9 @@ struct sss_reply;
 int sss_handler_history_reply(struct sss_worker *w, struct sss_reply *r, const char *channel,
                               unsigned limit);
 
+/* Periodic: give up the publishes a dead scaler took without answering. */
+void sss_handler_expire(struct sss_worker *w, int64_t now_ms);
+
 /* Periodic per-connection duty (heartbeat), from the worker's sweep. */
 void sss_handler_tick(struct sss_conn *c, int64_t now_ms);
 

@@ -299,6 +299,8 @@ static void on_tick(struct sss_worker *w)
     }
     if (w->app)
         sss_app_tick(w, now);
+    if (!w->cfg->echo)
+        sss_handler_expire(w, now);
     if (!w->accept_armed && !w->draining)
         arm_accept(w);
     arm_timer(w);

@@ -1,0 +1,95 @@
+"""A stalled scaler (SIGSTOP) does not make a worker grow without bound:
+requests wait in the worker's outbox up to a bound (4 mailboxes' worth), then
+clients get a clear "server busy" error; when the scaler runs again every
+publish that was accepted is sequenced and delivered, once, in order. A
+killed scaler is restarted, and the workers go on with the new one."""
+import asyncio
+import json
+import os
+import re
+import signal
+
+from sss_harness import T, Server, main, ws_connect
+
+FLAGS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
+         "--allow-client-publish", "*", "--max-message-rate", "0",
+         "--history-size", "5000"]
+
+
+async def rx(ws, timeout=30):
+    return json.loads(await asyncio.wait_for(ws.recv(), T(timeout)))
+
+
+async def begun(srv):
+    ws = await ws_connect(srv)
+    await ws.send(json.dumps({"sys": 3}))
+    await rx(ws)
+    return ws
+
+
+def scaler_pid(srv):
+    return int(re.findall(r"scaler started pid=(\d+)", srv.log())[-1])
+
+
+async def test(checks):
+    srv = await Server(checks, flags=FLAGS, workers=1, echo=False, name="stall").start()
+    sub = await begun(srv)
+    await sub.send(json.dumps({"sys": 1, "channel": "c", "id": 0}))
+    await rx(sub)
+    pub = await begun(srv)
+    pid = scaler_pid(srv)
+    os.kill(pid, signal.SIGSTOP)
+    n = 1200
+    try:
+        for i in range(n):
+            await pub.send(json.dumps({"sys": 13, "channel": "c", "topic": "t",
+                                       "msg": {"i": i, "pad": "p" * 900}, "id": i}))
+        busy = 0
+        # While the scaler sleeps, only refusals can come back.
+        try:
+            while True:
+                r = await rx(pub, timeout=3)
+                if r.get("sys") == 14 and "busy" in r["err"]["message"]:
+                    busy += 1
+        except asyncio.TimeoutError:
+            pass
+        checks.ok(busy > 0, "a stalled scaler: past the bound, publishes get 'server busy'",
+                  f"{busy} refusals")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    accepted = n - busy
+    uids = 0
+    while uids < accepted:
+        r = await rx(pub)
+        if r.get("sys") == 7:
+            uids += 1
+    checks.eq(uids, accepted, "every accepted publish got its uid once the scaler ran again")
+    got = []
+    while len(got) < accepted:
+        f = await rx(sub)
+        if f.get("sys") == 8:
+            got.append(f["msg"]["i"])
+    checks.ok(got == sorted(got) and len(set(got)) == accepted,
+              "the subscriber got every accepted message once, in order")
+    # A killed scaler is replaced and serves the same workers.
+    os.kill(scaler_pid(srv), signal.SIGKILL)
+    m = await srv.wait_log(r"scaler exited .*killed by signal 9", timeout=10)
+    checks.ok(m is not None, "the master saw the scaler die")
+    for _ in range(100):
+        if len(re.findall(r"scaler started pid=", srv.log())) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    await pub.send(json.dumps({"sys": 13, "channel": "c", "topic": "t", "msg": "after", "id": "x"}))
+    r = await rx(pub)
+    while r.get("sys") != 7:
+        r = await rx(pub)
+    checks.ok("uid" in r.get("msg", {}), "publishing works with the new scaler", str(r))
+    f = await rx(sub)
+    while f.get("sys") != 8:
+        f = await rx(sub)
+    checks.eq(f.get("msg"), "after", "and reaches the subscriber")
+    await srv.stop()
+
+
+if __name__ == "__main__":
+    main(test, "test_scaler_stall")
