@@ -47,6 +47,12 @@ if [ ! -d tests/integration/node/node_modules/ws ]; then
     (cd tests/integration/node && npm ci --no-audit --no-fund --silent)
 fi
 
+# JS client devDependencies (ws, for its integration tests), pinned by its lock file.
+if [ ! -d clients/js/node_modules/ws ]; then
+    echo "bootstrap: npm install in clients/js"
+    (cd clients/js && npm ci --no-audit --no-fund --silent)
+fi
+
 # The Autobahn testsuite, in a venv of its own (it needs a Python 3 port).
 if [ -x tools/autobahn/install.sh ]; then
     tools/autobahn/install.sh "$ROOT/.venv-autobahn"

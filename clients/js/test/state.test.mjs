@@ -1,0 +1,385 @@
+// The client's state machine against a fake WebSocket (scripted server frames)
+// and a fake clock: no network, no real timers, no timing assertions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { client, statusCodes } from '../sss-client.mjs';
+
+const CS = statusCodes.client;
+const SS = statusCodes.subscription;
+
+class FakeWS {
+  static all = [];
+  constructor(url, protocols) {
+    this.url = url;
+    this.protocols = protocols;
+    this.sent = [];
+    this.closed = null;
+    FakeWS.all.push(this);
+  }
+  send(d) { this.sent.push(d); }
+  close(code, reason) { this.closed = { code, reason }; }
+  // server side
+  open() { this.onopen({}); }
+  recv(m) { this.onmessage({ data: typeof m === 'string' ? m : JSON.stringify(m) }); }
+  drop(code = 1006, reason = '') { this.onclose({ code, reason }); }
+  json() { return this.sent.filter((s) => s !== 'h').map((s) => JSON.parse(s)); }
+  last() { const j = this.json(); return j[j.length - 1]; }
+}
+
+class FakeClock {
+  constructor() { this.timers = new Map(); this.n = 0; this.log = []; }
+  setTimeout(fn, ms) { const h = ++this.n; this.timers.set(h, { fn, ms }); return h; }
+  clearTimeout(h) { this.timers.delete(h); }
+  pending() { return [...this.timers.values()].map((t) => t.ms); }
+  // run the earliest-scheduled timer with the given delay (or any)
+  fire(pred = () => true) {
+    for (const [h, t] of this.timers) {
+      if (pred(t)) { this.timers.delete(h); this.log.push(t.ms); t.fn(); return t.ms; }
+    }
+    throw new Error('no such timer: ' + JSON.stringify(this.pending()));
+  }
+}
+
+function setup(prefs = {}) {
+  FakeWS.all = [];
+  const clock = new FakeClock();
+  const c = client('ws://sss.test/', { WebSocket: FakeWS, timers: clock, random: () => 0.5, retryInterval: 100, maxRetryInterval: 1000, ...prefs });
+  const statuses = [];
+  c.onStatusChange((s) => statuses.push(s));
+  return { c, clock, statuses, ws: () => FakeWS.all[FakeWS.all.length - 1] };
+}
+
+const BEGIN_HB = { sys: 3, prot: { hb: true, hbInterval: 500, hbThreshold: 100 } };
+
+async function connected(prefs, begin = { sys: 3, prot: {} }) {
+  const t = setup(prefs);
+  const p = t.c.connect();
+  const ws = t.ws();
+  assert.equal(ws.protocols, 'sss.v1.json');
+  ws.open();
+  assert.deepEqual(ws.json(), [{ sys: 3 }]);
+  ws.recv(begin);
+  t.userSub = await p;
+  return t;
+}
+
+async function subscribed(t, channel, query = null, lastUid = '1-1') {
+  const p = t.c.subscribe(channel, query);
+  const m = t.ws().last();
+  assert.deepEqual(m, { sys: 1, channel, query, id: m.id });
+  t.ws().recv({ sys: 1, id: m.id, channel, result: true, lastUid });
+  return p;
+}
+
+test('connect sends BEGIN and resolves on its reply; statuses in order', async () => {
+  const t = await connected();
+  assert.equal(t.userSub, null);
+  assert.equal(t.c.getStatus(), CS.READY);
+  assert.deepEqual(t.statuses, [CS.STARTING, CS.BEGINNING, CS.READY]);
+});
+
+test('BEGIN with a user channel gives a user subscription with its lastUid', async () => {
+  const t = await connected({}, { sys: 3, prot: {}, channel: '_u_alice', lastUid: '1-41', session: 's-1' });
+  assert.equal(t.userSub.channel, '_u_alice');
+  assert.equal(t.c.lastUid('_u_alice'), '1-41');
+});
+
+test('connect with a callback: Node-style cb(err, userSubscription)', async () => {
+  const t = setup();
+  const got = await new Promise((resolve) => {
+    assert.equal(t.c.connect((err, sub) => resolve([err, sub])), undefined);
+    t.ws().open();
+    t.ws().recv({ sys: 3, prot: {} });
+  });
+  assert.deepEqual(got, [null, null]);
+});
+
+test('ask/response are matched by id, out of order; ask errors reject', async () => {
+  const t = await connected();
+  const a = t.c.ask('one', 1);
+  const b = t.c.ask('two', { x: 2 });
+  const [ma, mb] = t.ws().json().slice(-2);
+  assert.deepEqual(ma, { sys: 5, topic: 'one', msg: 1, id: ma.id });
+  assert.notEqual(ma.id, mb.id);
+  t.ws().recv({ sys: 7, id: mb.id, msg: 'B' });
+  t.ws().recv({ sys: 7, id: ma.id, msg: 'A' });
+  assert.equal(await a, 'A');
+  assert.equal(await b, 'B');
+  const c = t.c.ask('nope', null);
+  t.ws().recv({ sys: 7, id: t.ws().last().id, err: { name: 'Super Scaled Sockets Error', message: 'Unknown request topic sent from client' } });
+  await assert.rejects(c, { name: 'Super Scaled Sockets Error', message: 'Unknown request topic sent from client' });
+  // callback form
+  const r = await new Promise((res) => { t.c.ask('cb', 3, (err, msg) => res([err, msg])); t.ws().recv({ sys: 7, id: t.ws().last().id, msg: 9 }); });
+  assert.deepEqual(r, [null, 9]);
+  // an ERROR (sys 14) with the ask's id fails that ask
+  const d = t.c.ask('bad', null);
+  t.ws().recv({ sys: 14, id: t.ws().last().id, err: { name: 'Super Scaled Sockets Error', message: 'bad' } });
+  await assert.rejects(d, { message: 'bad' });
+});
+
+test('asks in flight fail with a clear error when the connection drops', async () => {
+  const t = await connected();
+  const a = t.c.ask('slow', null);
+  const b = new Promise((res) => t.c.ask('slow2', null, (err) => res(err)));
+  t.ws().drop(1006);
+  await assert.rejects(a, (e) => e.name === 'Connection dropped' && /ask "slow"/.test(e.message));
+  assert.match((await b).message, /dropped before the server answered \(ask "slow2"\)/);
+  assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+  // not ready: rejects at once, nothing sent
+  await assert.rejects(t.c.ask('x', 1), { name: 'Connection not ready' });
+  t.c.close();
+});
+
+test('tell both ways, broadcast, publish', async () => {
+  const t = await connected();
+  await t.c.tell('likedMsg', 42);
+  assert.deepEqual(t.ws().last(), { sys: 6, topic: 'likedMsg', msg: 42 });
+  const told = [];
+  t.c.onTell('updateToken', (m) => told.push(m));
+  t.c.onBroadcast('maint', (m) => told.push(['b', m]));
+  t.ws().recv({ sys: 6, topic: 'updateToken', msg: 'tok' });
+  t.ws().recv({ sys: 6, topic: 'other', msg: 'ignored' });
+  t.ws().recv({ sys: 11, topic: 'maint', msg: 'soon' });
+  assert.deepEqual(told, ['tok', ['b', 'soon']]);
+  const p = t.c.publish('chat', 'say', 'hi');
+  const m = t.ws().last();
+  assert.deepEqual(m, { sys: 13, channel: 'chat', topic: 'say', msg: 'hi', id: m.id });
+  t.ws().recv({ sys: 7, id: m.id, msg: { uid: '1-44' } });
+  assert.deepEqual(await p, { uid: '1-44' });
+  await assert.rejects(t.c.publish('_x', 't', 1), { name: 'Channel name not allowed' });
+});
+
+test('subscribe + FEED routing to on(topic); lastUid from FEED and UPDATESUB', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'sport', { team: 'x' }, '1-41');
+  assert.equal(t.c.lastUid('sport'), '1-41');
+  const got = [];
+  sub.on('article', (m) => got.push(m));
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'article', msg: { a: 1 }, uid: '1-42' });
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'other', msg: 0, uid: '1-43' });
+  t.ws().recv({ sys: 8, channel: 'weather', topic: 'article', msg: 'no', uid: '7-1' });
+  assert.deepEqual(got, [{ a: 1 }]);
+  assert.equal(t.c.lastUid('sport'), '1-43');
+  t.ws().recv({ sys: 12, channel: 'sport', uid: '1-44' });
+  assert.equal(t.c.lastUid('sport'), '1-44');
+  // a second subscribe to the same channel needs no round trip
+  const before = t.ws().sent.length;
+  const sub2 = await t.c.subscribe('sport', null);
+  assert.equal(t.ws().sent.length, before);
+  sub.unsubscribe();
+  assert.equal(sub.getStatus(), SS.UNSUBSCRIBED);
+  assert.equal(t.ws().sent.length, before); // sub2 still holds the channel
+  sub2.unsubscribe();
+  assert.deepEqual(t.ws().last(), { sys: 2, channel: 'sport' });
+  assert.equal(t.c.lastUid('sport'), undefined);
+});
+
+test('subscribe refused and bad names', async () => {
+  const t = await connected();
+  const p = t.c.subscribe('forbidden', null);
+  t.ws().recv({ sys: 1, id: t.ws().last().id, channel: 'forbidden', result: false, err: { name: 'Subscription refused', message: 'no entry' } });
+  await assert.rejects(p, { name: 'Subscription refused', message: 'no entry' });
+  await assert.rejects(t.c.subscribe('_u_bob', null), { name: 'Channel name not allowed' });
+  await assert.rejects(t.c.subscribe('a b', null), { name: 'Channel name not allowed' });
+});
+
+test('reconnect: exponential backoff with jitter (bounded), then SYNC with channels, lastUid and query', async () => {
+  const t = await connected();
+  await subscribed(t, 'sport', { q: 1 }, '1-41');
+  await subscribed(t, 'news', null, null);
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 1, uid: '1-42' });
+  const drops = [];
+  t.c.onDrop(() => drops.push('drop'));
+  t.c.onReconnect(() => drops.push('reconnect'));
+  t.ws().drop(1006);
+  assert.deepEqual(drops, ['drop']);
+  // attempts fail (closed before open): delays grow x2 and stop at maxRetryInterval
+  for (let i = 0; i < 6; i++) {
+    t.clock.fire();
+    assert.equal(t.c.getStatus(), CS.DROPPED_RETRYING);
+    t.ws().drop(1006);
+  }
+  t.clock.fire();
+  // random() = 0.5 -> 0.75 of base; base = 100, 200, 400, 800, 1000, 1000, 1000
+  assert.deepEqual(t.clock.log, [75, 150, 300, 600, 750, 750, 750]);
+  assert.equal(FakeWS.all.length, 8);
+  t.ws().open();
+  assert.equal(t.c.getStatus(), CS.SYNCING);
+  const sync = t.ws().last();
+  assert.deepEqual(sync, {
+    sys: 4, id: sync.id, subscriptions: [
+      { channel: 'sport', lastUid: '1-42', query: { q: 1 } },
+      { channel: 'news', lastUid: null, query: null },
+    ],
+  });
+  assert.equal(t.ws().json().length, 1, 'a reconnect sends SYNC, not BEGIN');
+  t.ws().recv({ sys: 4, id: sync.id, result: { sport: true, news: true }, records: [{ sys: 8, channel: 'sport', topic: 'a', msg: 2, uid: '1-43' }] });
+  assert.equal(t.c.getStatus(), CS.READY);
+  assert.deepEqual(drops, ['drop', 'reconnect']);
+  assert.equal(t.c.lastUid('sport'), '1-43');
+  // the next drop starts the backoff over
+  t.ws().drop(1001);
+  t.clock.fire();
+  assert.equal(t.clock.log.at(-1), 75);
+  t.c.close();
+});
+
+test('records in the SYNC reply reach on(topic); result false -> subscription error', async () => {
+  const t = await connected();
+  const a = await subscribed(t, 'sport');
+  const b = await subscribed(t, 'gone');
+  const got = [];
+  const errs = [];
+  a.on('t', (m) => got.push(m));
+  a.onError((e) => errs.push(['a', e.name]));
+  b.onError((e) => errs.push(['b', e.name, /gone/.test(e.message)]));
+  t.ws().drop(1006);
+  t.clock.fire();
+  t.ws().open();
+  assert.equal(a.getStatus(), SS.SYNCING);
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true, gone: false }, records: [{ sys: 8, channel: 'sport', topic: 't', msg: 'r1', uid: '1-2' }, { sys: 8, channel: 'sport', topic: 't', msg: 'r2', uid: '1-3' }] });
+  assert.deepEqual(got, ['r1', 'r2']);
+  assert.deepEqual(errs, [['b', 'Unable to sync', true]]);
+  assert.equal(a.getStatus(), SS.ACTIVE);
+  assert.equal(b.getStatus(), SS.SYNC_FAILED);
+  t.c.close();
+});
+
+test('BOOT -> onBoot with the reason, no reconnect', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'sport');
+  const seen = [];
+  t.c.onBoot((r) => seen.push(['boot', r]));
+  t.c.onReconnect(() => seen.push('reconnect'));
+  const a = t.c.ask('x', null);
+  t.ws().recv({ sys: 9, reason: 'bye' });
+  t.ws().drop(4001, '');
+  assert.deepEqual(seen, [['boot', 'bye']]);
+  assert.equal(t.c.getStatus(), CS.BOOTED);
+  assert.equal(sub.getStatus(), SS.BOOTED);
+  assert.deepEqual(t.clock.pending(), []);
+  assert.equal(FakeWS.all.length, 1);
+  await assert.rejects(a, { name: 'Connection dropped' });
+});
+
+test('close 1000 stops; 4008 reconnects and SYNCs', async () => {
+  const t = await connected();
+  t.ws().drop(1000);
+  assert.equal(t.c.getStatus(), CS.CLOSED);
+  assert.deepEqual(t.clock.pending(), []);
+
+  const u = await connected();
+  await subscribed(u, 'sport', null, '3-9');
+  u.ws().drop(4008, 'too slow');
+  assert.equal(u.c.getStatus(), CS.RETRY_INTERVAL);
+  u.clock.fire();
+  u.ws().open();
+  assert.deepEqual(u.ws().last().subscriptions, [{ channel: 'sport', lastUid: '3-9', query: null }]);
+  u.c.close();
+});
+
+test('autoReconnect false: a drop ends in RECONNECT_FAILED and onReconnectFail', async () => {
+  const t = await connected({ autoReconnect: false });
+  const seen = [];
+  t.c.onReconnectFail(() => seen.push('fail'));
+  t.ws().drop(1006);
+  assert.deepEqual(seen, ['fail']);
+  assert.equal(t.c.getStatus(), CS.RECONNECT_FAILED);
+  assert.deepEqual(t.clock.pending(), []);
+});
+
+test('retryAttempts bounds the reconnect; onReconnectFail then', async () => {
+  const t = await connected({ retryAttempts: 2 });
+  const seen = [];
+  t.c.onReconnectFail(() => seen.push('fail'));
+  t.ws().drop(1006);
+  t.clock.fire(); t.ws().drop(1006);
+  t.clock.fire(); t.ws().drop(1006);
+  assert.deepEqual(seen, ['fail']);
+  assert.equal(t.c.getStatus(), CS.RECONNECT_FAILED);
+  assert.equal(FakeWS.all.length, 3);
+});
+
+test('first connect retries, then fails with an error after retryAttempts', async () => {
+  const t = setup({ retryAttempts: 1 });
+  const p = t.c.connect();
+  t.ws().drop(1006);
+  t.clock.fire();
+  t.ws().drop(1006);
+  await assert.rejects(p, { name: 'Unable to connect to the server' });
+  assert.equal(t.c.getStatus(), CS.START_FAILED);
+});
+
+test('heartbeat: each h is answered with h; silence past hbInterval+hbThreshold reconnects', async () => {
+  const t = await connected({}, BEGIN_HB);
+  await subscribed(t, 'sport', null, '1-5');
+  const ws1 = t.ws();
+  ws1.recv('h');
+  ws1.recv('h');
+  assert.deepEqual(ws1.sent.filter((s) => s === 'h'), ['h', 'h']);
+  assert.deepEqual(t.clock.pending(), [600]); // one watchdog, re-armed by every frame
+  const errs = [];
+  t.c.onError((e) => errs.push(e.name));
+  t.clock.fire((x) => x.ms === 600);
+  assert.deepEqual(errs, ['Heartbeat timeout']);
+  assert.equal(ws1.closed.code, 4100);
+  assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+  ws1.drop(4100); // the late close event of the abandoned socket is ignored
+  t.clock.fire();
+  t.ws().open();
+  assert.equal(t.ws().last().sys, 4);
+  t.c.close();
+});
+
+test('no heartbeat when prot.hb is not true: h is not answered', async () => {
+  const t = await connected();
+  t.ws().recv('h');
+  assert.deepEqual(t.ws().sent, ['{"sys":3}']);
+  assert.deepEqual(t.clock.pending(), []);
+});
+
+test('close(): code 4000, pending requests fail, no reconnect, later events ignored', async () => {
+  const t = await connected({}, BEGIN_HB);
+  const sub = await subscribed(t, 'sport');
+  const a = t.c.ask('x', null);
+  const ws = t.ws();
+  t.c.close();
+  assert.equal(ws.closed.code, 4000);
+  await assert.rejects(a, { name: 'Connection closed' });
+  assert.equal(t.c.getStatus(), CS.CLOSED);
+  assert.equal(sub.getStatus(), SS.CLOSED);
+  assert.deepEqual(t.clock.pending(), []);
+  ws.drop(4000);
+  assert.equal(FakeWS.all.length, 1);
+  await assert.rejects(t.c.tell('x', 1), { name: 'Connection not ready' });
+});
+
+test('BOOTCHANNEL removes the channel and reports an error on its subscriptions', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'news');
+  const errs = [];
+  sub.onError((e) => errs.push([e.name, e.message]));
+  t.ws().recv({ sys: 10, channel: 'news', reason: 'news closed' });
+  assert.deepEqual(errs, [['Removed from channel', 'news closed']]);
+  assert.equal(sub.getStatus(), SS.BOOTED);
+  assert.equal(t.c.lastUid('news'), undefined);
+});
+
+test('a throwing user callback does not break the client; it goes to onError', async () => {
+  const t = await connected();
+  const errs = [];
+  t.c.onError((e) => errs.push(e.message));
+  t.c.onTell('boom', () => { throw new Error('user bug'); });
+  t.ws().recv({ sys: 6, topic: 'boom', msg: 1 });
+  assert.deepEqual(errs, ['user bug']);
+  assert.equal(await (async () => { const p = t.c.ask('after', 1); t.ws().recv({ sys: 7, id: t.ws().last().id, msg: 'ok' }); return p; })(), 'ok');
+});
+
+test('the CommonJS build is generated from the module and up to date', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { createRequire } = await import('node:module');
+  execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--check']);
+  const cjs = createRequire(import.meta.url)('../sss-client.cjs');
+  assert.equal(typeof cjs.client, 'function');
+  assert.deepEqual(cjs.statusCodes, statusCodes);
+});
