@@ -1,6 +1,7 @@
 # Thin wrapper over CMake; everything real lives in CMakeLists.txt and tools/.
 #   make        build the daemon (build/dev)
-#   make run    build and run sss-server on its embedded defaults (ARGS=... adds flags)
+#   make run    build and run the chat demo: sss-server on its embedded defaults with
+#               the chat module and its page (ARGS=... adds flags)
 #   make test   install what is missing, build dev/asan/fuzz, run every test
 BUILD := build/dev
 ARGS ?=
@@ -15,7 +16,8 @@ build:
 	@cmake --build $(BUILD)
 
 run: build
-	$(BUILD)/sss-server $(ARGS)
+	@echo "chat demo: open http://127.0.0.1:8080/ in a browser (the port of --port if ARGS sets one); several tabs talk to each other"
+	$(BUILD)/sss-server --app $(BUILD)/examples/libsss-chat.so --static $(BUILD)/www $(ARGS)
 
 test:
 	tools/test.sh

@@ -10,7 +10,7 @@ ROOT=$PWD
 
 BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
     libyajl-dev libcjson-dev)
-TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch)
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium)
 
 missing=()
 need() {
@@ -45,6 +45,12 @@ fi
 if [ ! -d tests/integration/node/node_modules/ws ]; then
     echo "bootstrap: npm install in tests/integration/node"
     (cd tests/integration/node && npm ci --no-audit --no-fund --silent)
+fi
+
+# playwright-core drives Debian's chromium in the end-to-end test of the chat demo.
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+    echo "bootstrap: npm install in tests/e2e"
+    (cd tests/e2e && npm ci --no-audit --no-fund --silent)
 fi
 
 # JS client devDependencies (ws, for its integration tests), pinned by its lock file.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test run, as `make test` and CI do it, on a fresh machine:
 #   1. install what is missing (tools/bootstrap.sh)
-#   2. dev build (gcc, -Werror): unit, integration, fuzz-corpus replay
+#   2. dev build (gcc, -Werror): unit, integration, e2e (Chromium), fuzz-corpus replay
 #   3. asan build (AddressSanitizer + UBSan): the same tests again
 #   4. fuzz build (clang libFuzzer): each fuzzer for SSS_FUZZ_SECONDS (30)
 #   5. Autobahn testsuite (sections 1-10) against the dev build in --echo mode
@@ -59,7 +59,7 @@ configure_build() {
 
 mkdir -p build
 if configure_build dev build/dev -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-    run_ctest dev build/dev -L "unit|integration|fuzz" -j 2
+    run_ctest dev build/dev -L "unit|integration|fuzz|e2e" -j 2
 fi
 if configure_build asan build/asan -DCMAKE_BUILD_TYPE=Debug -DSSS_SANITIZE=ON; then
     SSS_TEST_TIMEOUT_SCALE=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -353,6 +353,8 @@ static int origin_is_allowed(const struct sss_http_policy *policy, const char *v
 {
     size_t i;
 
+    if (!policy->origins)
+        return 1; /* no list: any origin (browsers always send one) */
     for (i = 0; policy->origins[i]; i++) {
         if (ascii_case_equal(v, n, policy->origins[i]))
             return 1;

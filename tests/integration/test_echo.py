@@ -2,6 +2,7 @@
 boundary sizes, fragmented messages, ping/pong, 500 concurrent connections
 spread over both workers, the closing handshake."""
 import asyncio
+import re
 import os
 import random
 import string
@@ -177,6 +178,16 @@ async def closing(c, srv):
         rc.close()
 
 
+async def browser_origin(c, srv):
+    """Regression: an Origin header (every browser sends one) with no
+    --allowed-origins list crashed the worker."""
+    async with h.ws_connect(srv, origin="http://localhost:8080") as ws:
+        await ws.send("from a browser")
+        got = await asyncio.wait_for(ws.recv(), h.T(20))
+        c.eq(got, "from a browser", "a client sending Origin is served when no list is set")
+    c.ok(not re.search(r"worker \d+ exited", srv.log()), "no worker died")
+
+
 async def run(c):
     srv = h.Server(c, ["--max-message-size", "128k", "--log-level", "debug"], name="echo server")
     await srv.start()
@@ -186,6 +197,7 @@ async def run(c):
     await c.section("ping", pings, c, srv)
     await c.section("500 concurrent connections", many, c, srv)
     await c.section("closing handshake", closing, c, srv)
+    await c.section("Origin without a list", browser_origin, c, srv)
     await h.check_good_client(c, srv, "server still echoes at the end")
     await srv.stop()
 

@@ -251,6 +251,17 @@ static void test_origin(void)
     any.origins = none;
     CHECK_EQ_INT(sss_http_upgrade_parse(req_no_origin, strlen(req_no_origin), &any, &u), 1);
     CHECK_EQ_INT(u.status, 101);
+    /* Regression (browsers crashed workers): an Origin header with no list at all. */
+    {
+        const char *with_origin = REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "\r\n";
+
+        any.origins = NULL;
+        CHECK_EQ_INT(sss_http_upgrade_parse(with_origin, strlen(with_origin), &any, &u), 1);
+        CHECK_EQ_INT(u.status, 101);
+        any.origins = none;
+        CHECK_EQ_INT(sss_http_upgrade_parse(with_origin, strlen(with_origin), &any, &u), 1);
+        CHECK_EQ_INT(u.status, 101);
+    }
 }
 
 static void test_body_and_malformed(void)

@@ -1,0 +1,199 @@
+// End-to-end: the chat demo (examples/chat/www + the chat module) in headless
+// Chromium (Debian's chromium, driven by playwright-core). Two pages on
+// different workers talk to each other; then the worker holding page B's
+// connection is killed while page A speaks, and B, reconnected by the JS
+// client (SYNC with its lastUid), shows every message it missed exactly once.
+// A screenshot of the demo goes to $SSS_E2E_OUT (or the build dir)/chat-demo.png.
+//
+// Needs SSS_SERVER (sss-server; its www/ dir beside it holds the page),
+// SSS_CHAT (libsss-chat.so) and /usr/bin/chromium (or SSS_CHROMIUM). Without
+// them the test is skipped, or fails when SSS_E2E_REQUIRED=1 (ctest sets it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const SERVER = process.env.SSS_SERVER;
+const CHAT = process.env.SSS_CHAT;
+const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
+const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
+const WAIT = 30000; // generous: a loaded CI machine, an ASan server
+
+function missing() {
+  const why = [];
+  if (!SERVER || !fs.existsSync(SERVER)) why.push('SSS_SERVER (sss-server) is not set or missing');
+  if (!CHAT || !fs.existsSync(CHAT)) why.push('SSS_CHAT (libsss-chat.so) is not set or missing');
+  if (SERVER && !fs.existsSync(path.join(path.dirname(SERVER), 'www', 'index.html'))) {
+    why.push(`${path.join(path.dirname(SERVER), 'www')} has no index.html (build the chat-www target)`);
+  }
+  if (!fs.existsSync(CHROMIUM)) why.push(`${CHROMIUM} is missing (apt-get install chromium)`);
+  return why;
+}
+
+// sss-server with a log we can wait on.
+function startServer() {
+  const www = path.join(path.dirname(SERVER), 'www');
+  const proc = spawn(SERVER, ['--app', CHAT, '--static', www, '--host', '127.0.0.1', '--port', '0',
+    '--workers', '2', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const lines = [];
+  const waiters = new Set();
+  let partial = '';
+  const onData = (d) => {
+    partial += d;
+    const parts = partial.split('\n');
+    partial = parts.pop();
+    for (const l of parts) {
+      lines.push(l);
+      for (const w of [...waiters]) w.check();
+    }
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // The first log line (from index `from` on) that matches re.
+  const waitLine = (re, from = 0, ms = WAIT) => new Promise((resolve, reject) => {
+    const w = {
+      check() {
+        for (let i = from; i < lines.length; i++) {
+          const m = lines[i].match(re);
+          if (m) { waiters.delete(w); clearTimeout(w.timer); resolve(m); return; }
+        }
+      },
+    };
+    w.timer = setTimeout(() => { waiters.delete(w); reject(new Error(`no log line ${re} within ${ms} ms:\n${lines.slice(-30).join('\n')}`)); }, ms);
+    waiters.add(w);
+    w.check();
+  });
+  return { proc, lines, waitLine, exited };
+}
+
+async function openChat(context, base, srv) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${base}/#room-lobby`);
+  await page.waitForFunction(() => window.chat && window.chat.tabId, null, { timeout: WAIT });
+  const tab = await page.evaluate(() => window.chat.tabId);
+  const [, role] = await srv.waitLine(new RegExp(`^\\S+ (w\\d+) debug conn: upgraded .*target=/\\?tab=${tab}\\b`));
+  await page.waitForSelector('#status[data-status="READY"]', { timeout: WAIT });
+  return { page, tab, role };
+}
+
+async function say(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: WAIT });
+}
+
+// The texts of the messages shown (notes excluded).
+const texts = (page) => page.$$eval('#messages li[data-uid] .text', (els) => els.map((e) => e.textContent));
+
+async function waitText(page, text) {
+  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li[data-uid] .text')]
+    .some((e) => e.textContent === t), text, { timeout: WAIT });
+}
+
+test('chat demo in headless Chromium: two workers, a killed worker, recovery', { timeout: 300000 }, async (t) => {
+  const why = missing();
+  if (why.length) {
+    if (REQUIRED) assert.fail(`SSS_E2E_REQUIRED=1 but: ${why.join('; ')}`);
+    t.skip(why.join('; '));
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const srv = startServer();
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-e2e-chromium-'));
+  let context;
+  try {
+    const [, port] = await srv.waitLine(/listening on \S+:(\d+)/);
+    const base = `http://127.0.0.1:${port}`;
+    const pids = () => { // worker index -> its current pid
+      const m = new Map();
+      for (const l of srv.lines) {
+        const r = l.match(/master: worker (\d+) started pid=(\d+)/);
+        if (r) m.set(Number(r[1]), Number(r[2]));
+      }
+      return m;
+    };
+
+    // Its own empty profile (a fresh temporary user-data-dir).
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', '--disable-quic'],
+      viewport: { width: 1100, height: 700 },
+    });
+
+    const a = await openChat(context, base, srv);
+    let b = await openChat(context, base, srv);
+    for (let i = 0; b.role === a.role; i++) { // until B's connection lands on another worker
+      assert.ok(i < 60, `every connection of page B went to ${a.role}`);
+      await b.page.close();
+      b = await openChat(context, base, srv);
+    }
+    t.diagnostic(`page A on ${a.role}, page B on ${b.role}`);
+    await a.page.fill('#name', 'ann');
+    await a.page.dispatchEvent('#name', 'change');
+    await b.page.fill('#name', 'bob');
+
+    // Presence: both pages count two connections in the lobby (one per worker).
+    for (const p of [a.page, b.page]) {
+      await p.waitForSelector('#presence[data-count="2"]', { timeout: WAIT });
+    }
+
+    // A and B talk, through two workers.
+    await say(a.page, 'hello from ann');
+    await waitText(b.page, 'hello from ann');
+    await say(b.page, 'hi ann, bob here');
+    await waitText(a.page, 'hi ann, bob here');
+
+    // Cut B: kill -9 the worker holding its connection, while A speaks.
+    const bWorker = Number(b.role.slice(1));
+    const pid = pids().get(bWorker);
+    assert.ok(pid, `no pid for worker ${bWorker}`);
+    const mark = srv.lines.length;
+    process.kill(pid, 'SIGKILL');
+    const missed = ['missed one', 'missed two', 'missed three'];
+    for (const m of missed) await say(a.page, m);
+
+    // B reconnects (auto reconnect + SYNC) and shows every missed message once.
+    await b.page.waitForFunction(() => window.chat.stats.drops >= 1 && window.chat.stats.reconnects >= 1,
+      null, { timeout: WAIT });
+    for (const m of missed) await waitText(b.page, m);
+    await b.page.waitForSelector('#status[data-status="READY"]', { timeout: WAIT });
+    await srv.waitLine(new RegExp(`master: worker ${bWorker} started pid=(?!${pid}\\b)\\d+`), mark);
+
+    const shownB = await texts(b.page);
+    const shownA = await texts(a.page);
+    for (const m of ['hello from ann', 'hi ann, bob here', ...missed]) {
+      assert.equal(shownB.filter((x) => x === m).length, 1, `B shows "${m}" once: ${JSON.stringify(shownB)}`);
+      assert.equal(shownA.filter((x) => x === m).length, 1, `A shows "${m}" once: ${JSON.stringify(shownA)}`);
+    }
+    assert.deepEqual(shownB.slice(-3), missed, 'B shows the missed messages in order');
+    const uids = await b.page.$$eval('#messages li[data-uid]', (els) => els.map((e) => e.dataset.uid));
+    assert.equal(new Set(uids).size, uids.length, 'no uid twice on B');
+
+    // A screenshot of the demo (page A, after the conversation).
+    const out = process.env.SSS_E2E_OUT || path.dirname(SERVER);
+    fs.mkdirSync(out, { recursive: true });
+    await a.page.bringToFront();
+    await a.page.screenshot({ path: path.join(out, 'chat-demo.png') });
+    t.diagnostic(`screenshot: ${path.join(out, 'chat-demo.png')}`);
+
+    await context.close();
+    context = null;
+    srv.proc.kill('SIGTERM');
+    const { code, signal } = await srv.exited;
+    assert.equal(signal, null, `sss-server ended by ${signal}`);
+    assert.equal(code, 0, `sss-server exit code ${code}:\n${srv.lines.slice(-20).join('\n')}`);
+    const crashes = srv.lines.filter((l) => /killed by signal (?!9\b)/.test(l));
+    assert.deepEqual(crashes, [], 'no worker crashed (other than the one killed)');
+  } finally {
+    if (context) await context.close().catch(() => {});
+    // The server's own process group (detached): the master and any worker left behind.
+    try { process.kill(-srv.proc.pid, 'SIGKILL'); } catch { /* all gone */ }
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+});
