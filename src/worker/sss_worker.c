@@ -291,7 +291,11 @@ static void on_tick(struct sss_worker *w)
         sss_conn_kill(w->hs_head);
     }
     if (now >= w->next_sweep_ms || w->draining) {
-        w->next_sweep_ms = now + SWEEP_MS;
+        /* Heartbeats shorter than two sweeps are checked at every tick, so
+         * that an `h` is never more than a tick late. */
+        int64_t hb = w->cfg->heartbeat_interval_ms;
+
+        w->next_sweep_ms = now + (hb && hb < 2 * SWEEP_MS ? TICK_MS : SWEEP_MS);
         for (struct sss_conn *c = w->conns, *next; c; c = next) {
             next = c->next;
             sss_conn_tick(c, now);

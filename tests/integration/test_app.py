@@ -147,7 +147,7 @@ async def chat(checks):
     await ann.send(json.dumps({"sys": 6, "topic": "say",
                                "msg": {"room": "room-lobby", "name": "ann", "text": "hi \"all\""}}))
     for ws, who in ((ann, "ann"), (bob, "bob")):
-        f = await rx_until(ws, lambda f: f.get("sys") == 8)
+        f = await rx_until(ws, lambda f: f.get("sys") == 8 and f.get("topic") == "said")
         checks.ok(f["topic"] == "said" and f["msg"]["text"] == "hi \"all\"" and f["msg"]["name"] == "ann",
                   f"{who} hears ann", str(f))
     r = await ask(bob, "history", {"room": "room-lobby"}, 4)

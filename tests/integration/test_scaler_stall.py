@@ -13,7 +13,8 @@ from sss_harness import T, Server, main, ws_connect
 
 FLAGS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
          "--allow-client-publish", "*", "--max-message-rate", "0",
-         "--history-size", "5000", "--max-send-queue", "16m"]
+         "--history-size", "5000", "--max-send-queue", "16m",
+         "--heartbeat-interval", "0"]
 
 
 async def rx(ws, timeout=30):

@@ -1,0 +1,161 @@
+/*
+ * The C client of Super Scaled Sockets (libsss-client), wire protocol v1 in
+ * JSON (docs/protocol.md). Same operations and reconnect semantics as the
+ * JavaScript client (clients/js/README.md).
+ *
+ * Non-blocking and loop-agnostic: watch sss_client_fd() for
+ * sss_client_events(), call sss_client_process() when it is ready or when
+ * sss_client_next_timeout_ms() has passed. For scripts and tests,
+ * sss_client_run_for() and sss_client_wait() run a poll() loop.
+ *
+ * Messages ("msg", "query") are raw JSON text, passed through as given and
+ * handed back byte for byte as the server sent them (not NUL-terminated: use
+ * the length). Strings handed to callbacks live until the callback returns.
+ * Callbacks may call any function here except sss_client_destroy().
+ * One client is used by one thread. Host names are resolved with a blocking
+ * getaddrinfo() at each (re)connect: use a numeric address in a loop that
+ * must never block.
+ */
+#ifndef SSS_CLIENT_H
+#define SSS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSS_CLIENT_API __attribute__((visibility("default")))
+
+struct sss_client;
+
+enum sss_client_status {
+    SSS_CLIENT_IDLE = 0,       /* created, sss_client_connect not called yet */
+    SSS_CLIENT_CONNECTING = 1, /* TCP connect and HTTP upgrade */
+    SSS_CLIENT_BEGINNING = 2,  /* upgraded, BEGIN sent */
+    SSS_CLIENT_SYNCING = 3,    /* reconnected, SYNC sent */
+    SSS_CLIENT_READY = 4,      /* requests may be sent */
+    SSS_CLIENT_WAITING = 5,    /* dropped; reconnecting after a backoff */
+    SSS_CLIENT_BOOTED = 6,     /* BOOT or close 4001: final */
+    SSS_CLIENT_CLOSED = 7,     /* sss_client_close or close 1000: final */
+    SSS_CLIENT_FAILED = 8,     /* retry attempts ran out: final */
+};
+
+/* Errors of the client's own (the server's come as name/message strings). */
+#define SSS_CLIENT_ENOTREADY (-2000) /* request while not READY: nothing was sent */
+#define SSS_CLIENT_EURL (-2001)      /* url is not ws://host[:port][/path] */
+#define SSS_CLIENT_ECHANNEL (-2002)  /* channel name not allowed */
+#define SSS_CLIENT_ETOPIC (-2003)    /* topic empty or too long */
+
+/*
+ * The reply to an ask, a publish or a subscribe: err_name NULL on success
+ * (msg, len: the answer's raw JSON; for publish {"uid":"E-O"}; for subscribe
+ * the reply's lastUid or "null"), else err_name and err_message say why (the
+ * server's err, or the client's own: "Connection dropped", "Connection
+ * closed", "Unable to sync", "Removed from channel") and msg is NULL.
+ */
+typedef void (*sss_client_reply_cb)(struct sss_client *c, const char *err_name,
+                                    const char *err_message, const char *msg, size_t len,
+                                    void *data);
+/* A FEED (live or from a SYNC's records), in uid order, once each. */
+typedef void (*sss_client_feed_cb)(struct sss_client *c, const char *channel, const char *topic,
+                                   const char *msg, size_t len, const char *uid, void *data);
+
+struct sss_client_opts {
+    const char *url;     /* ws://host[:port][/path[?query]] (required) */
+    const char *session; /* (ext) session id to resume, sent in BEGIN; NULL: none */
+    bool no_reconnect;   /* do not reconnect (or retry the first connect) */
+    int retry_attempts;  /* failed attempts before FAILED; 0 = forever */
+    int retry_interval_ms;     /* backoff base, default 1000 */
+    int max_retry_interval_ms; /* backoff bound, default 30000 */
+    int connect_timeout_ms;    /* TCP connect + upgrade, default 10000 */
+    void *data;                /* passed to every callback below */
+    void (*on_status)(struct sss_client *c, enum sss_client_status now,
+                      enum sss_client_status old, void *data);
+    /* FEEDs of subscriptions without their own callback (e.g. the user channel). */
+    sss_client_feed_cb on_feed;
+    void (*on_tell)(struct sss_client *c, const char *topic, const char *msg, size_t len,
+                    void *data);
+    void (*on_broadcast)(struct sss_client *c, const char *topic, const char *msg, size_t len,
+                         void *data);
+    /* BOOT: reason is raw JSON (usually a string). The client will not reconnect. */
+    void (*on_boot)(struct sss_client *c, const char *reason, size_t len, void *data);
+    /* Errors that belong to no request: channel is set for "Unable to sync" and
+     * "Removed from channel", NULL otherwise ("Heartbeat timeout", ERROR frames,
+     * "Unable to connect to the server"). */
+    void (*on_error)(struct sss_client *c, const char *channel, const char *name,
+                     const char *message, void *data);
+    void (*on_drop)(struct sss_client *c, void *data);      /* connection lost */
+    void (*on_reconnect)(struct sss_client *c, void *data); /* back and synced */
+};
+
+/* A client for o (copied), not connected yet. NULL on bad options or ENOMEM. */
+SSS_CLIENT_API struct sss_client *sss_client_create(const struct sss_client_opts *o);
+/* Close the socket at once and free everything; pending callbacks are not called. */
+SSS_CLIENT_API void sss_client_destroy(struct sss_client *c);
+/* Start connecting (non-blocking, except name resolution). Returns 0 or a negative code. */
+SSS_CLIENT_API int sss_client_connect(struct sss_client *c);
+/* Close with 4000, fail requests in flight with "Connection closed"; status CLOSED. */
+SSS_CLIENT_API void sss_client_close(struct sss_client *c);
+SSS_CLIENT_API enum sss_client_status sss_client_status(const struct sss_client *c);
+SSS_CLIENT_API const char *sss_client_status_name(enum sss_client_status s);
+/* Text for the client's negative codes and -errno. */
+SSS_CLIENT_API const char *sss_client_strerror(int code);
+
+/* ---- Event-loop integration ---- */
+/* The socket to watch, or -1 when there is none (waiting to reconnect). */
+SSS_CLIENT_API int sss_client_fd(const struct sss_client *c);
+/* POLLIN and/or POLLOUT, what the client waits for on its fd. */
+SSS_CLIENT_API short sss_client_events(const struct sss_client *c);
+/*
+ * Do all the work that can be done now without blocking: connect, upgrade,
+ * read and dispatch frames, write, timers. revents is what poll() said (it is
+ * a hint; 0 is fine). now_ms is sss_client_now_ms(). Returns 0, or a negative
+ * code for a failure of the client itself (not for a dropped connection).
+ */
+SSS_CLIENT_API int sss_client_process(struct sss_client *c, short revents, int64_t now_ms);
+/* Ms until sss_client_process must run even without I/O (-1: no timer). */
+SSS_CLIENT_API int64_t sss_client_next_timeout_ms(const struct sss_client *c, int64_t now_ms);
+/* CLOCK_MONOTONIC in ms. */
+SSS_CLIENT_API int64_t sss_client_now_ms(void);
+
+/* ---- Blocking helpers (a poll() loop) ---- */
+/* Run for timeout_ms. Returns 0 or a negative code. */
+SSS_CLIENT_API int sss_client_run_for(struct sss_client *c, int timeout_ms);
+/* Run until done(c, data) is true (0), or timeout_ms passes (-ETIMEDOUT). */
+SSS_CLIENT_API int sss_client_wait(struct sss_client *c, bool (*done)(struct sss_client *c, void *data),
+                                   void *data, int timeout_ms);
+/* Run until READY (0), a final status (SSS_CLIENT_ENOTREADY) or timeout (-ETIMEDOUT). */
+SSS_CLIENT_API int sss_client_wait_ready(struct sss_client *c, int timeout_ms);
+
+/* ---- Operations ---- */
+/*
+ * Subscribe to channel with query (raw JSON or NULL for null). Works in any
+ * status but a final one: sent now when READY, else at the next (re)connect.
+ * FEEDs go to on_feed (NULL: the client's on_feed); reply (may be NULL) gets
+ * the SUBSCRIBE reply. Subscribing again to a channel replaces its callbacks.
+ * Returns 0 or a negative code.
+ */
+SSS_CLIENT_API int sss_client_subscribe(struct sss_client *c, const char *channel,
+                                        const char *query, sss_client_feed_cb on_feed,
+                                        sss_client_reply_cb reply, void *data);
+/* Forget channel and send UNSUBSCRIBE when connected. 0 or SSS_CLIENT_ECHANNEL (not subscribed). */
+SSS_CLIENT_API int sss_client_unsubscribe(struct sss_client *c, const char *channel);
+/* ASK topic with msg (raw JSON, NULL for null). Needs READY. cb gets the RESPONSE. */
+SSS_CLIENT_API int sss_client_ask(struct sss_client *c, const char *topic, const char *msg,
+                                  sss_client_reply_cb cb, void *data);
+/* TELL topic with msg (raw JSON, NULL for null). Needs READY. No reply. */
+SSS_CLIENT_API int sss_client_tell(struct sss_client *c, const char *topic, const char *msg);
+/* (ext) PUBLISH msg on channel under topic. Needs READY. cb gets {"uid":..} or the refusal. */
+SSS_CLIENT_API int sss_client_publish(struct sss_client *c, const char *channel, const char *topic,
+                                      const char *msg, sss_client_reply_cb cb, void *data);
+/* The newest uid seen on channel (NUL-terminated), or NULL when none / not subscribed. */
+SSS_CLIENT_API const char *sss_client_last_uid(const struct sss_client *c, const char *channel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
