@@ -380,8 +380,11 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     memcpy(r->channel, m->channel, m->channel_len + 1);
     r->id = dup_span(m->id, &r->id_len);
     if (ask_last_uid(w, r) < 0) {
+        /* The scaler cannot be asked: refuse rather than hold for ever. */
         send_error(c, BUSY, m->id);
         req_free(w, r);
+        if (created)
+            unsubscribe(c, s, 1);
     }
 }
 
@@ -615,7 +618,8 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
         struct sync_entry *e = &st->e[i];
         struct sss_sub *s;
         struct req *r;
-        int created;
+        const char *why;
+        int created, was_live = 0;
 
         memcpy(e->channel, ps->channel, ps->channel_len + 1);
         e->done = 1;
@@ -624,8 +628,6 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
                 e->dup = 1;
         if (e->dup)
             continue; /* listed twice: answered once, by its first entry */
-        const char *why;
-
         if (!subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1) ||
             (!sss_index_find(c->subs, ps->channel, ps->channel_len) &&
              c->nsubs >= (uint32_t)w->cfg->max_subscriptions))
@@ -641,15 +643,23 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
         else if (!s->pending) {
             /* Already live here: hold it again while its history comes. */
             s->pending = 1;
+            was_live = 1;
         }
         r = req_new(w, REQ_SYNC, c->id);
-        if (!r)
-            continue;
-        memcpy(r->channel, e->channel, ps->channel_len + 1);
-        r->sync = st;
-        r->entry = (int)i;
-        if (ask_history(w, r, e->has_after, &e->after) < 0) {
-            req_free(w, r);
+        if (r) {
+            memcpy(r->channel, e->channel, ps->channel_len + 1);
+            r->sync = st;
+            r->entry = (int)i;
+        }
+        if (!r || ask_history(w, r, e->has_after, &e->after) < 0) {
+            /* No history will come (out of memory, or the scaler is far
+             * behind): result false, and nothing left pending for ever. */
+            if (r)
+                req_free(w, r);
+            if (was_live)
+                sss_index_activate(&w->index, s, &s->floor);
+            else if (created)
+                unsubscribe(c, s, 1);
             continue;
         }
         e->subscribed = 1;
