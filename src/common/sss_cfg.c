@@ -59,8 +59,10 @@ static const struct flag flags[] = {
     F("max-message-size", T_SIZE, max_message_size, "1m", 16, 1L << 30,
       "bytes of one message after reassembly; beyond it close 1009"),
     F("max-send-queue", T_SIZE, max_send_queue, "1m", 1024, 1L << 31,
-      "bytes queued for one connection; a client past it that takes nothing for a second "
-      "(or that reaches 16 times it) is closed with 4008"),
+      "bytes queued for one connection; a client past it that takes nothing for "
+      "--slow-grace (or that reaches 16 times it) is closed with 4008"),
+    F("slow-grace", T_DURATION, slow_grace_ms, "1s", 1, 0,
+      "how long a client past --max-send-queue may take no byte before it is closed (4008)"),
     F("idle-timeout", T_DURATION, idle_timeout_ms, "60s", 0, 0,
       "close a connection that sent nothing for this long (0: never)"),
     F("ping-interval", T_DURATION, ping_interval_ms, "25s", 0, 0,
@@ -94,6 +96,8 @@ static const struct flag flags[] = {
     F("static", T_STR, static_dir, "", 0, 0,
       "folder whose files plain HTTP GETs on the same port get (no path leaves it; empty: "
       "none, a plain GET gets 426)"),
+    F("static-max-file", T_SIZE, static_max_file, "8m", 1, 1L << 30,
+      "largest file --static serves (bigger ones get 404)"),
     F("app", T_STR, app, "", 0, 0,
       "application module (.so) to load: its sss_module_init registers handlers"),
     F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,

@@ -30,6 +30,7 @@ struct sss_cfg {
     char allowed_origins[1024];   /* comma-separated; empty = any origin */
     size_t max_message_size;      /* bytes of one (reassembled) message */
     size_t max_send_queue;        /* bytes queued for one connection */
+    int64_t slow_grace_ms;        /* past max_send_queue, a client may take nothing this long */
     int64_t idle_timeout_ms;      /* silent connection closed after it; 0 = never */
     int64_t ping_interval_ms;     /* server ping after this much silence; 0 = never */
     int64_t drain_timeout_ms;     /* SIGTERM: time allowed for a graceful drain */
@@ -54,6 +55,7 @@ struct sss_cfg {
     char api_key[256];            /* bearer key; empty = the API is open */
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
+    size_t static_max_file;       /* larger files are not served (404) */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */

@@ -120,7 +120,7 @@ static struct sss_buf *text_answer(int status, const char *msg, int *statusp)
     return answer(status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
-struct sss_buf *sss_static_answer(int dirfd, const char *target, int *status)
+struct sss_buf *sss_static_answer(int dirfd, const char *target, size_t max_file, int *status)
 {
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
@@ -135,7 +135,7 @@ struct sss_buf *sss_static_answer(int dirfd, const char *target, int *status)
     fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
     if (fd < 0)
         return text_answer(404, "not found\n", status);
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > SSS_STATIC_MAX_FILE) {
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max_file) {
         close(fd);
         return text_answer(404, "not found\n", status);
     }

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define CLOSE_GRACE_MS 5000 /* wait for the client's close reply at most this long */
-#define SLOW_GRACE_MS 1000  /* past --max-send-queue, a client may take nothing this long */
 #define HARD_CAP_FACTOR 16  /* ... and never grow past this many times it */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 
@@ -121,7 +120,7 @@ static int queue_buf(struct sss_conn *c, struct sss_buf *b)
     }
     /* A burst may queue past the limit for a while (the frames are shared,
      * so it costs little); a reader past it that takes no byte for
-     * SLOW_GRACE_MS is slow (check_slow), and one that reaches the hard cap
+     * --slow-grace is slow (check_slow), and one that reaches the hard cap
      * is slow at once. */
     if (c->qbytes && c->qbytes + b->len > c->w->cfg->max_send_queue * HARD_CAP_FACTOR) {
         sss_buf_unref(b);
@@ -150,7 +149,7 @@ static void check_slow(struct sss_conn *c)
         c->over_since_ms = 0;
         return;
     }
-    if (c->over_since_ms && c->w->now_ms - c->over_since_ms >= SLOW_GRACE_MS)
+    if (c->over_since_ms && c->w->now_ms - c->over_since_ms >= c->w->cfg->slow_grace_ms)
         conn_overflow(c);
 }
 
@@ -464,7 +463,8 @@ static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
 static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
 {
     int status = 500;
-    struct sss_buf *b = sss_static_answer(c->w->cfg->static_fd, up->target, &status);
+    struct sss_buf *b = sss_static_answer(c->w->cfg->static_fd, up->target,
+                                          c->w->cfg->static_max_file, &status);
 
     sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, up->target, status);
     if (b)

@@ -18,7 +18,16 @@ async def test(checks):
     with open(os.path.join(d, "index.html"), "w") as f:
         f.write("<!doctype html><title>sss</title>")
     os.symlink("/etc/hostname", os.path.join(d, "escape"))
-    srv = await Server(checks, flags=["--static", d], echo=False, name="static").start()
+    with open(os.path.join(d, "big.bin"), "wb") as f:
+        f.write(b"x" * 5000)
+    with open(os.path.join(d, "small.bin"), "wb") as f:
+        f.write(b"y" * 4096)
+    srv = await Server(checks, flags=["--static", d, "--static-max-file", "4k"], echo=False,
+                       name="static").start()
+    r = await raw_http(srv, get("/small.bin"))
+    checks.ok(r.status == 200 and len(r.body) == 4096, "a file of exactly --static-max-file is served")
+    r = await raw_http(srv, get("/big.bin"))
+    checks.eq(r.status, 404, "a file over --static-max-file: 404")
     r = await raw_http(srv, get("/"))
     checks.ok(r.status == 200 and r.body == b"<!doctype html><title>sss</title>"
               and "text/html" in (r.header("content-type") or ""), "GET / serves index.html", repr(r))

@@ -313,8 +313,9 @@ def parse_text_frames(frames):
 async def slow_reader(c):
     # The kernel takes megabytes for a reader that does not read (socket buffers on
     # loopback): 300 messages of 60 KB (18 MB) overflow 256 KB of send queue after them.
-    srv = await h.Server(c, ["--max-send-queue", "256k", "--history-size", "1000", "--max-message-size", "128k",
-                             "--allow-client-publish", "sync-*"], echo=False, name="slow-reader server").start()
+    srv = await h.Server(c, ["--max-send-queue", "256k", "--slow-grace", "300ms", "--history-size", "1000",
+                             "--max-message-size", "128k", "--allow-client-publish", "sync-*"],
+                         echo=False, name="slow-reader server").start()
     try:
         ch = "sync-slow"
         pub = Published()

@@ -25,7 +25,7 @@ static void put(const char *rel, const char *text)
 static int get(int dfd, const char *target, char *body, size_t cap, char *head, size_t hcap)
 {
     int status = 0;
-    struct sss_buf *b = sss_static_answer(dfd, target, &status);
+    struct sss_buf *b = sss_static_answer(dfd, target, 64, &status);
     char *end;
 
     body[0] = head[0] = '\0';
@@ -83,6 +83,9 @@ int main(void)
     CHECK_EQ_INT(get(dfd, "/bad%zz", body, sizeof(body), head, sizeof(head)), 400);
     CHECK_EQ_INT(get(dfd, "/nul%00x", body, sizeof(body), head, sizeof(head)), 400);
     CHECK_EQ_INT(get(dfd, "noslash", body, sizeof(body), head, sizeof(head)), 400);
+    /* Past the size limit (64 bytes in this test): not served. */
+    put("big.txt", "0123456789012345678901234567890123456789012345678901234567890123456789");
+    CHECK_EQ_INT(get(dfd, "/big.txt", body, sizeof(body), head, sizeof(head)), 404);
     CHECK_EQ_STR(sss_static_type("x.PNG"), "image/png");
     CHECK_EQ_STR(sss_static_type("x"), "application/octet-stream");
     close(dfd);
