@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
-    libyajl-dev libcjson-dev)
-TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium)
+    libyajl-dev libcjson-dev libhiredis-dev libmsgpack-dev libmongoc-dev libbson-dev)
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium redis-server)
 
 missing=()
 need() {

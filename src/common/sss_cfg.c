@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef SSS_VERSION
 #define SSS_VERSION "0.1.0"
@@ -118,6 +119,26 @@ static const struct flag flags[] = {
       "the scaler (empty: no API; port 0: the kernel picks one)"),
     F("api-key", T_STR, api_key, "", 0, 0,
       "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open)"),
+    F("engine", T_STR, engine, "memory", 0, 0,
+      "memory (one host) or redis (many hosts: uids, history and delivery through --redis)"),
+    F("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0,
+      "Redis of --engine redis: redis://[:password@]host:port/db"),
+    F("redis-wait", T_DURATION, redis_wait_ms, "5s", 0, 0,
+      "while Redis is away a publish waits this long for it, then fails with an error to its "
+      "publisher (0: fail at once)"),
+    F("redis-queue", T_INT, redis_queue, "10000", 1, 10000000,
+      "publishes that may wait for Redis at once; one more fails at once"),
+    F("store", T_STR, store, "memory", 0, 0,
+      "memory (one host) or mongodb (sessions and presence across hosts through --mongo)"),
+    F("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss", 0, 0,
+      "MongoDB of --store mongodb: mongodb://host:port/database"),
+    F("store-queue", T_INT, store_queue, "100000", 1, 100000000,
+      "session writes kept while MongoDB is away; beyond it they are dropped and counted"),
+    F("host-lease", T_DURATION, host_lease_ms, "15s", 1000, 0,
+      "a host refreshes its lease in the store; when it lapses other hosts mark its sessions "
+      "offline"),
+    F("host-id", T_STR, host_id, "", 0, 0,
+      "names this host in envelopes, leases and logs (empty: hostname:port)"),
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -447,6 +468,32 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         fprintf(err, "sss-server: --api-listen wants HOST:PORT (e.g. 127.0.0.1:9090), not '%s'\n",
                 cfg->api_listen);
         return SSS_EINVAL;
+    }
+    if (strcmp(cfg->engine, "memory") != 0 && strcmp(cfg->engine, "redis") != 0) {
+        fprintf(err, "sss-server: --engine is memory or redis, not '%s'\n", cfg->engine);
+        return SSS_EINVAL;
+    }
+    if (strcmp(cfg->store, "memory") != 0 && strcmp(cfg->store, "mongodb") != 0) {
+        fprintf(err, "sss-server: --store is memory or mongodb, not '%s'\n", cfg->store);
+        return SSS_EINVAL;
+    }
+    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
+        fprintf(err, "sss-server: --redis wants redis://[:password@]host:port/db, not '%s'\n",
+                cfg->redis_url);
+        return SSS_EINVAL;
+    }
+    if (strncmp(cfg->mongo_url, "mongodb://", 10) != 0) {
+        fprintf(err, "sss-server: --mongo wants mongodb://host:port/database, not '%s'\n",
+                cfg->mongo_url);
+        return SSS_EINVAL;
+    }
+    if (!cfg->host_id[0]) {
+        char hn[64];
+
+        if (gethostname(hn, sizeof(hn)) != 0)
+            snprintf(hn, sizeof(hn), "localhost");
+        hn[sizeof(hn) - 1] = '\0';
+        snprintf(cfg->host_id, sizeof(cfg->host_id), "%s:%d", hn, cfg->port);
     }
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));
     cfg->origin_count = 0;

@@ -60,6 +60,16 @@ struct sss_cfg {
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
+    /* Many hosts (src/scaler: the Redis engine, the MongoDB store). */
+    char engine[16];              /* "memory" or "redis" */
+    char redis_url[512];          /* redis://[:password@]host:port/db */
+    int64_t redis_wait_ms;        /* a publish waits this long for Redis to come back */
+    int redis_queue;              /* publishes that may wait for Redis at once */
+    char store[16];               /* "memory" or "mongodb" */
+    char mongo_url[512];          /* mongodb://host:port/db */
+    int store_queue;              /* store writes kept while MongoDB is away */
+    int64_t host_lease_ms;        /* a host's lease in the store; its sessions go offline after it */
+    char host_id[128];            /* names the host in envelopes, leases and logs */
 
     /* Derived by sss_cfg_finish, not flags. */
     int origin_count;

@@ -299,6 +299,16 @@ static void session_entry(void *data, const char *chan, size_t chan_len, int has
     send_to(sc->s, sc->w, SSS_HM_SESSION_ENTRY, &e, sizeof(e), chan, chan_len, NULL, 0);
 }
 
+/* The store answered a session load: the worker may send its BEGIN reply. */
+static void session_done(void *data, int found)
+{
+    struct session_ctx *sc = data;
+    struct sss_hm_session_end end = {.req = sc->req, .found = (uint32_t)found};
+
+    send_to(sc->s, sc->w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
+    sss_free(sc);
+}
+
 /* One record from worker w; p/len is the whole payload (fixed part first). */
 static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, size_t len)
 {
@@ -368,15 +378,22 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
     }
     case SSS_HM_SESSION_LOAD: {
         const struct sss_hm_session_load *lq = p;
-        struct session_ctx sc = {s, w, lq->req};
-        struct sss_hm_session_end end = {.req = lq->req};
+        struct session_ctx *sc;
+        struct sss_store_load_cb cb;
 
         FIXED(struct sss_hm_session_load);
         if (sizeof(*lq) + lq->session_len != len)
             break;
-        end.found = (uint32_t)s->store->ops->load(s->store, var + sizeof(*lq), lq->session_len,
-                                                  session_entry, &sc);
-        send_to(s, w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
+        sc = sss_malloc(sizeof(*sc));
+        if (!sc) {
+            struct sss_hm_session_end end = {.req = lq->req};
+
+            send_to(s, w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
+            break;
+        }
+        *sc = (struct session_ctx){s, w, lq->req};
+        cb = (struct sss_store_load_cb){session_entry, session_done, sc};
+        s->store->ops->load(s->store, var + sizeof(*lq), lq->session_len, &cb);
         break;
     }
     case SSS_HM_HELLO:

@@ -3,10 +3,17 @@
  * session named by the session parser (a JWT's sid) or by BEGIN is recorded
  * with every channel it subscribes to and the uid it had reached; a client
  * that comes back with the same session, to any worker, is re-subscribed to
- * them before its BEGIN reply. The embedded store is `memory` (this file's
- * sss_store_mem_create); the MongoDB store of the many-hosts issue will sit
- * behind the same table. A session with no connection left is forgotten
- * after --session-ttl.
+ * them before its BEGIN reply. The embedded store is `memory`
+ * (sss_store_mem.c, one host); `mongodb` (sss_store_mongo.c) keeps the same
+ * records in MongoDB so that a session resumes on any host and presence
+ * covers every host. A session with no connection left is forgotten after
+ * --session-ttl.
+ *
+ * Every call is made on the scaler's thread and never blocks. Notifications
+ * (online, subscribe, ...) return at once; a store that writes elsewhere
+ * queues them. Questions (load, presence) answer through callbacks, either
+ * before returning or later from ops->poll, which the scaler calls whenever
+ * ops->poll_fd is readable.
  */
 #ifndef SSS_STORE_H
 #define SSS_STORE_H
@@ -17,6 +24,20 @@
 #include "sss_proto.h"
 
 struct sss_store;
+
+struct sss_store_load_cb {
+    void (*entry)(void *data, const char *chan, size_t chan_len, int has_uid,
+                  const struct sss_uid *uid);
+    void (*done)(void *data, int found);
+    void *data;
+};
+
+struct sss_store_presence_cb {
+    /* rc 0 or a negative code (the database is away); count: subscriptions
+     * (sessions online and subscribed); users: up to max_users names. */
+    void (*done)(void *data, int rc, int64_t count, const char *const *users, size_t nusers);
+    void *data;
+};
 
 struct sss_store_ops {
     const char *name;
@@ -31,22 +52,50 @@ struct sss_store_ops {
     /* The session unsubscribed from chan (the client asked). */
     void (*unsubscribe)(struct sss_store *st, const char *session, size_t len, const char *chan,
                         size_t chan_len);
-    /* Every subscription of the session: fn once each. Returns 1 if the session is known. */
-    int (*load)(struct sss_store *st, const char *session, size_t len,
-                void (*fn)(void *data, const char *chan, size_t chan_len, int has_uid,
-                           const struct sss_uid *uid),
-                void *data);
-    /* Forget sessions offline for longer than the ttl. */
+    /* Every subscription of the session: cb->entry once each, then cb->done
+     * (found: the session is known), now or later. *cb is copied. */
+    void (*load)(struct sss_store *st, const char *session, size_t len,
+                 const struct sss_store_load_cb *cb);
+    /* Who is subscribed to chan on every host (NULL: the store cannot tell;
+     * the scaler then answers for its own host). cb->done once, now or later. */
+    void (*presence)(struct sss_store *st, const char *chan, size_t len, size_t max_users,
+                     const struct sss_store_presence_cb *cb);
+    /* Forget sessions offline for longer than the ttl; refresh leases. About once a second. */
     void (*tick)(struct sss_store *st, int64_t now_ms);
+    /* An fd that becomes readable when answers wait for poll (-1: never). May be NULL. */
+    int (*poll_fd)(struct sss_store *st);
+    /* Run the callbacks of answers that arrived. May be NULL. */
+    void (*poll)(struct sss_store *st);
+    /* Pending callbacks are dropped without being called. */
     void (*destroy)(struct sss_store *st);
+};
+
+/* Counters the HTTP API shows (/api/stats, /metrics); kept by the store on the scaler's thread. */
+struct sss_store_stats {
+    uint64_t queued;  /* writes waiting to reach the database now */
+    uint64_t written; /* writes the database acknowledged */
+    uint64_t dropped; /* writes lost because the queue (--store-queue) was full */
+    uint64_t errors;  /* failed database calls (each retried or counted as dropped) */
+    int connected;    /* the database answered the last call */
 };
 
 struct sss_store {
     const struct sss_store_ops *ops;
+    struct sss_store_stats stats;
 };
 
 /* max_sessions bounds the records; ttl_ms is --session-ttl. NULL on ENOMEM. */
 struct sss_store *sss_store_mem_create(uint32_t max_sessions, uint32_t max_subs, int64_t ttl_ms,
                                        int nworkers);
+
+struct sss_cfg;
+
+/*
+ * The MongoDB store (--store mongodb --mongo URL): the memory store's records
+ * kept locally, written to MongoDB by a thread of its own in batches, and
+ * read from there for sessions and presence this host does not know.
+ * NULL with *err set (-ENOMEM, SSS_EINVAL for a bad URL).
+ */
+struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers, int *err);
 
 #endif

@@ -144,21 +144,19 @@ static void mem_unsubscribe(struct sss_store *st, const char *id, size_t len, co
         sss_free(sss_map_del(&s->subs, chan, chan_len));
 }
 
-static int mem_load(struct sss_store *st, const char *id, size_t len,
-                    void (*fn)(void *, const char *, size_t, int, const struct sss_uid *),
-                    void *data)
+static void mem_load(struct sss_store *st, const char *id, size_t len,
+                     const struct sss_store_load_cb *cb)
 {
     struct ssession *s = get((struct mem_store *)st, id, len, 0);
 
-    if (!s)
-        return 0;
-    for (uint32_t i = 0; i < s->subs.cap; i++)
-        if (s->subs.slots[i].key) {
-            struct ssub *sub = s->subs.slots[i].val;
+    if (s)
+        for (uint32_t i = 0; i < s->subs.cap; i++)
+            if (s->subs.slots[i].key) {
+                struct ssub *sub = s->subs.slots[i].val;
 
-            fn(data, sub->chan, sub->len, sub->has_uid, &sub->uid);
-        }
-    return 1;
+                cb->entry(cb->data, sub->chan, sub->len, sub->has_uid, &sub->uid);
+            }
+    cb->done(cb->data, s != NULL);
 }
 
 static void mem_tick(struct sss_store *st, int64_t now)
