@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# start.sh PORT: Centrifugo v6 (go install github.com/centrifugal/centrifugo/v6@v6.9.1
+# into .tools/bin on first use) on 127.0.0.1:PORT, JSON protocol at
+# /connection/websocket; anonymous clients may connect, subscribe to and
+# publish on bench-* (memory engine). One process with GOMAXPROCS=2 (Go
+# schedules it on both cores). Last stdout line: the server PID.
+set -euo pipefail
+PEER=centrifugo
+source "$(dirname "$0")/../lib.sh"
+PORT=${1:?usage: start.sh PORT}
+N=${2:-1}
+[ "$N" = 1 ] || log "centrifugo with the memory engine is one process (GOMAXPROCS=2): ignoring N=$N"
+VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
+BIN="$TOOLS_BIN/centrifugo"
+if [ ! -x "$BIN" ]; then
+  command -v go >/dev/null || die "go is missing (apt-get install golang, or /usr/local/go)"
+  log "go install github.com/centrifugal/centrifugo/v6@$VERSION into $TOOLS_BIN (takes a few minutes)"
+  mkdir -p "$TOOLS_BIN"
+  GOBIN="$TOOLS_BIN" go install "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
+fi
+STATE=$(state_dir $PEER "$PORT")
+kill_pidfiles "$STATE/pids"
+sed -e "s|@PORT@|$PORT|g" "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"
+ulimit -n 20000 2>/dev/null || true
+GOMAXPROCS=2 "$BIN" --config "$STATE/config.json" >"$STATE/centrifugo.log" 2>&1 &
+PID=$!
+echo $PID >"$STATE/pids"
+wait_port "$PORT" 30 || { tail -5 "$STATE/centrifugo.log" >&2; die "centrifugo did not start"; }
+log "centrifugo $VERSION (memory engine, GOMAXPROCS=2), logs in $STATE"
+echo $PID

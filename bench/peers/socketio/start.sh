@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# start.sh PORT [N]: Socket.IO 4 on 127.0.0.1:PORT. N=1 (mode A): one Node
+# process. N=2 (mode B): processes on PORT..PORT+N-1 joined by
+# @socket.io/redis-adapter through a private redis-server on a free port.
+# Last stdout line: the server PIDs (node processes and redis-server).
+set -euo pipefail
+PEER=socketio
+source "$(dirname "$0")/../lib.sh"
+PORT=${1:?usage: start.sh PORT [N]}
+N=${2:-1}
+HERE="$PEERS_DIR/socketio"
+command -v node >/dev/null || die "node is missing (apt-get install nodejs npm)"
+if [ ! -d "$HERE/node_modules/socket.io" ] || [ ! -d "$HERE/node_modules/@socket.io/redis-adapter" ]; then
+  log "npm ci"
+  (cd "$HERE" && npm ci --no-audit --no-fund >&2)
+fi
+STATE=$(state_dir $PEER "$PORT")
+kill_pidfiles "$STATE/pids"
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+PIDS=""
+REDIS_URL=""
+if [ "$N" -gt 1 ]; then
+  command -v redis-server >/dev/null || { log "apt-get install redis-server"; apt-get install -y redis-server >&2; }
+  RPORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no \
+    --daemonize no --maxclients 1000 >"$STATE/redis.log" 2>&1 &
+  RPID=$!
+  echo $RPID >>"$STATE/pids"
+  wait_port "$RPORT" 20 || die "redis-server did not start (see $STATE/redis.log)"
+  REDIS_URL="redis://127.0.0.1:$RPORT"
+fi
+NODE_PIDS=""
+for i in $(seq 0 $((N - 1))); do
+  P=$((PORT + i))
+  REDIS_URL="$REDIS_URL" node --max-old-space-size=4096 "$HERE/server.js" "$P" >"$STATE/node.$P.log" 2>&1 &
+  NODE_PIDS="$NODE_PIDS $!"
+  echo $! >>"$STATE/pids"
+done
+for i in $(seq 0 $((N - 1))); do
+  wait_port $((PORT + i)) 30 || die "socket.io on port $((PORT + i)) did not start (see $STATE)"
+done
+log "mode $([ "$N" -gt 1 ] && echo "B: $N processes + redis ${REDIS_URL}" || echo "A: 1 process"), logs in $STATE"
+echo $NODE_PIDS ${RPID:-}

@@ -1,0 +1,54 @@
+// uWebSockets.js peer for bench/compare. The contract sss-bench speaks:
+//   on "/":     "s <channel>" -> subscribe, reply "ok"
+//               "p <channel> <payload>" -> app.publish(channel, payload)
+//               "a <payload>" -> reply "<payload>"
+//   on "/echo": every message is sent back unchanged.
+// uWS pub/sub lives inside one process (no cross-process topic tree), so the
+// peer is one process: one core.
+"use strict";
+const path = require("path");
+const pkg = path.dirname(require.resolve("@trufflesuite/uws-js-unofficial/package.json"));
+const bin = path.join(pkg, "binaries",
+  `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+// Load the native build directly: the package would otherwise fall back to a
+// slow pure-JS imitation silently, which must never be what we measure.
+const uWS = require(bin);
+
+const port = Number(process.argv[2] || 3000);
+const SP = 0x20;
+const enc = new TextDecoder();
+const base = {
+  compression: uWS.DISABLED,
+  maxPayloadLength: 16 * 1024 * 1024,
+  maxBackpressure: 16 * 1024 * 1024,
+  closeOnBackpressureLimit: false,
+  idleTimeout: 0,
+};
+
+const app = uWS.App();
+app.ws("/echo", {
+  ...base,
+  message: (ws, message, isBinary) => { ws.send(message, isBinary); },
+});
+app.ws("/*", {
+  ...base,
+  message: (ws, message, isBinary) => {
+    const b = new Uint8Array(message);
+    if (b.length < 2 || b[1] !== SP) return;
+    const op = b[0];
+    if (op === 0x61 /* a */) {
+      ws.send(b.subarray(2), isBinary);
+    } else if (op === 0x70 /* p */) {
+      const sp = b.indexOf(SP, 2);
+      if (sp < 0) return;
+      app.publish(enc.decode(b.subarray(2, sp)), b.subarray(sp + 1), isBinary);
+    } else if (op === 0x73 /* s */) {
+      ws.subscribe(enc.decode(b.subarray(2)));
+      ws.send("ok", false);
+    }
+  },
+});
+app.listen("127.0.0.1", port, (token) => {
+  if (!token) { console.error(`uws peer: cannot listen on ${port}`); process.exit(1); }
+  console.error(`uws peer pid=${process.pid} listening on 127.0.0.1:${port}`);
+});

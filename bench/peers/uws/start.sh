@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# start.sh PORT: uWebSockets.js (npm mirror @trufflesuite/uws-js-unofficial,
+# uWS.js v20.30.0) on 127.0.0.1:PORT, one process (uWS pub/sub does not span
+# processes). Last stdout line: the server PID.
+set -euo pipefail
+PEER=uws
+source "$(dirname "$0")/../lib.sh"
+PORT=${1:?usage: start.sh PORT}
+N=${2:-1}
+[ "$N" = 1 ] || log "uws has no cross-process pub/sub: starting 1 process, not $N"
+HERE="$PEERS_DIR/uws"
+command -v node >/dev/null || die "node is missing (apt-get install nodejs npm)"
+if [ ! -d "$HERE/node_modules/@trufflesuite/uws-js-unofficial" ]; then
+  log "npm ci"
+  (cd "$HERE" && npm ci --no-audit --no-fund >&2)
+fi
+STATE=$(state_dir $PEER "$PORT")
+kill_pidfiles "$STATE/pids"
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+node "$HERE/server.js" "$PORT" >"$STATE/node.log" 2>&1 &
+PID=$!
+echo $PID >"$STATE/pids"
+wait_port "$PORT" 20 || { cat "$STATE/node.log" >&2; die "uws did not start"; }
+log "mode: 1 process, logs in $STATE"
+echo $PID

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# stop.sh [PORT]: stop what start.sh started (every instance without PORT).
+set -euo pipefail
+PEER=uws
+source "$(dirname "$0")/../lib.sh"
+stop_peer "${1:-}"
