@@ -13,6 +13,8 @@ enum sss_err {
     SSS_EFULL = -1001,  /* a bounded queue or table is full */
     SSS_ELIMIT = -1002, /* a configured limit was crossed */
     SSS_EINVAL = -1003, /* a bad value in configuration or a request */
+    SSS_EUNAVAIL = -1004, /* a backing service (Redis, MongoDB) is away: nothing was done */
+    SSS_EUNKNOWN = -1005, /* the service went away mid-call: it may or may not have been done */
     /* shm/ (which includes nothing of ours) defines the same values locally. */
     SSS_ELAPPED = -1100, /* a bus reader was overtaken (SSS_BUS_LAPPED) */
 };

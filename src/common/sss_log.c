@@ -73,6 +73,10 @@ const char *sss_strerror(int code)
         return "limit reached";
     case SSS_EINVAL:
         return "invalid value";
+    case SSS_EUNAVAIL:
+        return "service unavailable";
+    case SSS_EUNKNOWN:
+        return "outcome unknown: the service went away";
     case SSS_ELAPPED:
         return "lapped by the bus producer";
     default:

@@ -49,7 +49,9 @@
 #define READ_CHUNK 16384
 #define LINGER_MS 2000
 
-enum conn_state { C_READ, C_WRITE, C_LINGER };
+/* C_WAIT: a publish or presence request waits for the scaler's answer
+ * (sss_api_publish_done / sss_api_presence_done); nothing more is read. */
+enum conn_state { C_READ, C_WRITE, C_LINGER, C_WAIT };
 
 enum route_id { R_PUBLISH, R_BROADCAST, R_STATS, R_METRICS, R_HEALTHZ, R_BOOT, R_PRESENCE };
 
@@ -103,6 +105,8 @@ struct api_conn {
     bool close_after;
     char *pending; /* bytes read after a complete request (owned) */
     size_t pending_len;
+    uint64_t ticket; /* of the request in C_WAIT: slot << 40 | serial */
+    char chan[SSS_PROTO_CHANNEL_MAX + 1]; /* of the presence request in C_WAIT */
 };
 
 struct sss_api {
@@ -125,6 +129,8 @@ struct sss_api {
     struct sss_api_buf resp;    /* the body of an answer */
     int accept_warned;
     int64_t accept_paused_until; /* out of file descriptors: stop polling the listener a while */
+    uint64_t serial;             /* of the last ticket handed out */
+    struct api_conn *serving;    /* the connection whose request serve() is answering */
 };
 
 /* ---- buffers ---- */
@@ -718,12 +724,26 @@ static const char *decode_body(struct sss_api *api, struct api_conn *c, int sys,
     return NULL;
 }
 
+static void publish_answer(struct api_conn *c, int rc, const struct sss_uid *uid);
+static void presence_answer(struct api_conn *c, int rc, int64_t count, const char *const *users,
+                            size_t nusers);
+
+/* The request's answer comes later, from the scaler: hand out a ticket. */
+static void wait_answer(struct sss_api *api, struct api_conn *c)
+{
+    int slot = 0;
+
+    while (slot < SSS_API_MAX_CONNS && api->conns[slot] != c)
+        slot++;
+    c->state = C_WAIT;
+    c->ticket = (uint64_t)slot << 40 | (++api->serial & ((1ULL << 40) - 1));
+    c->deadline = sss_now_ms() + api->timeout_ms;
+}
+
 static void serve_publish(struct sss_api *api, struct api_conn *c)
 {
     const struct sss_proto_msg *m = &api->msg;
     const char *why;
-    struct sss_uid uid;
-    char ubuf[SSS_PROTO_UID_BUF];
     int status, rc;
 
     why = decode_body(api, c, SSS_PROTO_PUBLISH, &status);
@@ -739,17 +759,39 @@ static void serve_publish(struct sss_api *api, struct api_conn *c)
         answer_error(c, 503, "out of memory", NULL);
         return;
     }
-    rc = api->h.publish(api->h.data, api->gather.data, m->channel_len, m->topic_len, m->msg.len,
-                        &uid);
+    wait_answer(api, c);
+    rc = api->h.publish(api->h.data, c->ticket, api->gather.data, m->channel_len, m->topic_len,
+                        m->msg.len);
+    if (rc < 0 && c->state == C_WAIT)
+        publish_answer(c, rc, NULL);
+}
+
+/* The answer to a publish: its uid, or why it failed. */
+static void publish_answer(struct api_conn *c, int rc, const struct sss_uid *uid)
+{
+    struct sss_api *api = c->api;
+    char ubuf[SSS_PROTO_UID_BUF];
+
+    c->state = C_READ;
     if (rc == SSS_ELIMIT) {
         answer_error(c, 503, "too many channels (--max-channels)", NULL);
+        return;
+    }
+    if (rc == SSS_EUNAVAIL) {
+        answer_error(c, 503, "the engine is unavailable (Redis is away); try again", NULL);
+        return;
+    }
+    if (rc == SSS_EUNKNOWN) {
+        answer_error(c, 503,
+                     "Redis went away during the publish: it may or may not have been published",
+                     NULL);
         return;
     }
     if (rc < 0) {
         answer_error(c, rc == -ENOMEM || rc == SSS_EFULL ? 503 : 500, sss_strerror(rc), NULL);
         return;
     }
-    sss_proto_uid_format(&uid, ubuf, sizeof(ubuf));
+    sss_proto_uid_format(uid, ubuf, sizeof(ubuf));
     sss_api_buf_reset(&api->resp);
     sss_api_buf_printf(&api->resp, "{\"uid\":\"%s\"}\n", ubuf);
     answer_json(c, 200, &api->resp);
@@ -966,22 +1008,11 @@ struct presence_out {
     size_t n;
 };
 
-static void presence_user(void *data, const char *user)
-{
-    struct presence_out *po = data;
-
-    if (po->n++)
-        sss_api_buf_append(po->b, ",", 1);
-    buf_json_string(po->b, user);
-}
-
 static void serve_presence(struct sss_api *api, struct api_conn *c)
 {
     const char *q = strchr(c->url, '?'), *v = NULL;
-    char chan[SSS_PROTO_CHANNEL_MAX + 1];
-    struct presence_out po = {&api->resp, 0};
-    size_t vlen = 0, nusers;
-    int64_t n;
+    size_t vlen = 0;
+    int rc;
 
     /* The one parameter: channel=NAME (names need no percent-decoding). */
     for (const char *p = q ? q + 1 : NULL; p && *p;) {
@@ -1000,20 +1031,43 @@ static void serve_presence(struct sss_api *api, struct api_conn *c)
         answer_error(c, 400, "give ?channel=NAME with a valid channel name", NULL);
         return;
     }
-    memcpy(chan, v, vlen);
-    chan[vlen] = '\0';
-    sss_api_buf_reset(&api->resp);
-    sss_api_buf_append(&api->resp, "{\"channel\":", 11);
-    buf_json_string(&api->resp, chan);
-    sss_api_buf_append(&api->resp, ",\"users\":[", 10);
-    n = api->h.presence(api->h.data, chan, vlen, 1000, presence_user, &po, &nusers);
-    sss_api_buf_printf(&api->resp, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
-                       (long long)n);
-    answer_json(c, 200, &api->resp);
+    memcpy(c->chan, v, vlen);
+    c->chan[vlen] = '\0';
+    wait_answer(api, c);
+    rc = api->h.presence(api->h.data, c->ticket, c->chan, vlen, SSS_API_PRESENCE_USERS);
+    if (rc < 0 && c->state == C_WAIT)
+        presence_answer(c, rc, 0, NULL, 0);
 }
 
-/* A complete request: answer it. */
-static void serve(struct sss_api *api, struct api_conn *c)
+static void presence_answer(struct api_conn *c, int rc, int64_t count, const char *const *users,
+                            size_t nusers)
+{
+    struct sss_api_buf *b = &c->api->resp;
+
+    c->state = C_READ;
+    if (rc < 0) {
+        answer_error(c, 503,
+                     rc == SSS_EUNAVAIL ? "the store is unavailable (MongoDB is away); try again"
+                                        : sss_strerror(rc),
+                     NULL);
+        return;
+    }
+    sss_api_buf_reset(b);
+    sss_api_buf_append(b, "{\"channel\":", 11);
+    buf_json_string(b, c->chan);
+    sss_api_buf_append(b, ",\"users\":[", 10);
+    for (size_t i = 0; i < nusers; i++) {
+        if (i)
+            sss_api_buf_append(b, ",", 1);
+        buf_json_string(b, users[i]);
+    }
+    sss_api_buf_printf(b, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
+                       (long long)count);
+    answer_json(c, 200, b);
+}
+
+/* A complete request: answer it (or wait for the scaler's answer: C_WAIT). */
+static void serve_route(struct sss_api *api, struct api_conn *c)
 {
     switch (c->route->id) {
     case R_BOOT:
@@ -1038,6 +1092,13 @@ static void serve(struct sss_api *api, struct api_conn *c)
         answer(c, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL);
         break;
     }
+}
+
+static void serve(struct sss_api *api, struct api_conn *c)
+{
+    api->serving = c;
+    serve_route(api, c);
+    api->serving = NULL;
 }
 
 static void start_linger(struct api_conn *c)
@@ -1146,6 +1207,8 @@ static int drive(struct sss_api *api, struct api_conn *c, const char *data, size
         own = NULL;
         if (!answered)
             return 1;
+        if (c->state == C_WAIT)
+            return 0; /* the scaler answers later (sss_api_*_done) */
         if (!flush_out(api, c))
             return 0;
         if (!c->pending)
@@ -1244,7 +1307,8 @@ int sss_api_pollfds(struct sss_api *api, struct pollfd *pfd, int cap)
 
         if (!c)
             continue;
-        pfd[n] = (struct pollfd){c->fd, c->state == C_WRITE ? POLLOUT : POLLIN, 0};
+        pfd[n] = (struct pollfd){
+            c->fd, c->state == C_WRITE ? POLLOUT : c->state == C_WAIT ? 0 : POLLIN, 0};
         api->polled[n++] = i;
     }
     api->npolled = n;
@@ -1267,7 +1331,9 @@ void sss_api_handle(struct sss_api *api, const struct pollfd *pfd, int n)
         c = api->conns[api->polled[i]];
         if (!c || c->fd != pfd[i].fd)
             continue;
-        if (c->state == C_WRITE && (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP)))
+        if (c->state == C_WAIT)
+            conn_close(api, c); /* hung up while waiting: the answer is dropped */
+        else if (c->state == C_WRITE && (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP)))
             on_writable(api, c);
         else if (c->state != C_WRITE)
             on_readable(api, c); /* POLLIN, POLLHUP or POLLERR: recv tells which */
@@ -1282,6 +1348,12 @@ void sss_api_tick(struct sss_api *api, int64_t now_ms)
     for (int i = 0; i < SSS_API_MAX_CONNS && api->nconns; i++) {
         struct api_conn *c = api->conns[i];
 
+        if (c && c->state == C_WAIT && now_ms >= c->deadline) {
+            c->state = C_READ;
+            answer_error(c, 504, "the scaler did not answer in time", NULL);
+            on_writable(api, c);
+            continue;
+        }
         if (c && now_ms >= c->deadline) {
             if (c->state != C_LINGER)
                 sss_log_debug("api", "closing a connection past its deadline state=%d",
@@ -1392,4 +1464,41 @@ void sss_api_destroy(struct sss_api *api)
     sss_api_buf_fini(&api->gather);
     sss_api_buf_fini(&api->resp);
     sss_free(api);
+}
+
+/* The connection waiting with this ticket, or NULL (it went away). */
+static struct api_conn *waiting(struct sss_api *api, uint64_t ticket)
+{
+    uint64_t slot = ticket >> 40;
+    struct api_conn *c = api && slot < SSS_API_MAX_CONNS ? api->conns[slot] : NULL;
+
+    return c && c->state == C_WAIT && c->ticket == ticket ? c : NULL;
+}
+
+/* An answer is queued in c->out: send it, then go on with pipelined requests. */
+static void answered(struct sss_api *api, struct api_conn *c)
+{
+    if (api->serving != c)
+        on_writable(api, c); /* inside serve(), drive() goes on by itself */
+}
+
+void sss_api_publish_done(struct sss_api *api, uint64_t ticket, int rc, const struct sss_uid *uid)
+{
+    struct api_conn *c = waiting(api, ticket);
+
+    if (!c)
+        return;
+    publish_answer(c, rc, uid);
+    answered(api, c);
+}
+
+void sss_api_presence_done(struct sss_api *api, uint64_t ticket, int rc, int64_t count,
+                           const char *const *users, size_t nusers)
+{
+    struct api_conn *c = waiting(api, ticket);
+
+    if (!c)
+        return;
+    presence_answer(c, rc, count, users, nusers);
+    answered(api, c);
 }

@@ -63,12 +63,13 @@ struct sss_api_scaler_stats {
  */
 struct sss_api_handlers {
     /* Sequence one publish. buf holds channel, topic and msg back to back
-     * (chan_len + topic_len + msg_len bytes). Returns 0 with *uid set, or a
-     * negative code: SSS_ELIMIT (too many channels), SSS_EFULL and -ENOMEM give 503,
-     * anything else 500. */
-    int (*publish)(void *data, const char *buf, size_t chan_len, size_t topic_len,
-                   size_t msg_len, struct sss_uid *uid);
-    /* Broadcast to every begun connection of the host. buf holds topic then
+     * (chan_len + topic_len + msg_len bytes). Returns 0 when the answer will
+     * come through sss_api_publish_done(ticket) (perhaps before returning),
+     * or a negative code now. Codes: SSS_ELIMIT (too many channels),
+     * SSS_EFULL, -ENOMEM, SSS_EUNAVAIL, SSS_EUNKNOWN give 503, others 500. */
+    int (*publish)(void *data, uint64_t ticket, const char *buf, size_t chan_len,
+                   size_t topic_len, size_t msg_len);
+    /* Broadcast to every begun connection of every host. buf holds topic then
      * msg. Returns 0 or a negative code (as publish: 503 or 500). */
     int (*broadcast)(void *data, const char *buf, size_t topic_len, size_t msg_len);
     /* Fill the scaler's numbers. */
@@ -76,11 +77,14 @@ struct sss_api_handlers {
     /* BOOT a user (kind 1) or a channel (kind 2) on every worker. Returns 0 or a negative code. */
     int (*boot)(void *data, int kind, const char *name, size_t name_len, const char *reason,
                 size_t reason_len);
-    /* Subscriptions to a channel on this host; fn gets up to max_users named users. */
-    int64_t (*presence)(void *data, const char *chan, size_t len, size_t max_users,
-                        void (*fn)(void *fdata, const char *user), void *fdata, size_t *nusers);
+    /* Who is subscribed to a channel (up to max_users named users): answered
+     * through sss_api_presence_done(ticket), or a negative code now. */
+    int (*presence)(void *data, uint64_t ticket, const char *chan, size_t len, size_t max_users);
     void *data;
 };
+
+/* Named users a presence answer lists at most. */
+#define SSS_API_PRESENCE_USERS 1000
 
 struct sss_api;
 
@@ -115,6 +119,14 @@ void sss_api_handle(struct sss_api *api, const struct pollfd *pfd, int n);
 /* Close connections past their deadline (a slow or silent client). Call at
  * least once a second. */
 void sss_api_tick(struct sss_api *api, int64_t now_ms);
+
+/* The scaler's answer to a publish handed to h.publish with this ticket
+ * (uid when rc is 0). A ticket whose connection went away is ignored. */
+void sss_api_publish_done(struct sss_api *api, uint64_t ticket, int rc, const struct sss_uid *uid);
+
+/* The answer to a presence request: count subscriptions, and nusers names. */
+void sss_api_presence_done(struct sss_api *api, uint64_t ticket, int rc, int64_t count,
+                           const char *const *users, size_t nusers);
 
 /* ---- Pure helpers, exported for the unit tests ---- */
 

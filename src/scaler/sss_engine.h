@@ -2,21 +2,28 @@
  * The scaler's engine: the host's sequencer and its door to the other hosts.
  *
  * It gives every publish its uid, keeps a bounded history per channel
- * (--history-size messages, --history-ttl age) and answers "everything after
- * uid X, or gap". Two implementations sit behind this table: `memory`
- * (sss_engine_mem.c, one host, nothing else to run) and `redis` (next issue:
- * streams and pub/sub). Calls complete through callbacks so that an engine
- * that waits on the network fits the same shape; the memory engine calls
- * them before returning.
+ * (--history-size messages, --history-ttl age), answers "everything after
+ * uid X, or gap", and delivers every message of the channels this host is
+ * interested in back to the scaler (sink->feed), which puts it on the bus.
+ * Two implementations sit behind this table: `memory` (sss_engine_mem.c,
+ * one host, nothing else to run) and `redis` (sss_engine_redis.c: streams
+ * and pub/sub, any number of hosts).
+ *
+ * Every call returns at once; its answer reaches the sink, either before the
+ * call returns (memory) or later from ops->handle (redis, once Redis
+ * answers). Each question carries a tag that comes back untouched with its
+ * answer, so the scaler allocates nothing per request.
  *
  * Uids: (epoch, offset). Offsets grow by one per message of a channel within
- * an epoch; a channel that the engine forgot (expired, or the scaler
- * restarted) starts a new epoch, never smaller than any epoch it gave
- * before, so a uid is never reused for another message of a channel.
+ * an epoch, from 1; a channel that the engine forgot (expired, or its stream
+ * was lost) starts a new epoch, never smaller than any epoch it gave before,
+ * so a uid is never reused for another message of a channel. Feeds of one
+ * channel reach the sink in uid order, each once.
  */
 #ifndef SSS_ENGINE_H
 #define SSS_ENGINE_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,13 +40,37 @@ struct sss_engine_msg {
     int64_t time_ms; /* wall clock when published */
 };
 
-/* A history answer: called once per record (in uid order), then done. */
-struct sss_engine_history_cb {
-    void (*record)(void *data, const struct sss_engine_msg *m);
-    /* gap: messages after `after` are no longer all in history.
-     * last: the channel's newest uid (valid when has_last). */
-    void (*done)(void *data, int rc, int gap, int has_last, struct sss_uid last);
+/* Who asked, carried untouched to the answer. */
+struct sss_engine_tag {
+    int32_t worker; /* the asking worker; -1: the HTTP API (req is its ticket) */
+    uint32_t flags; /* SSS_HM_* flags of a publish */
+    uint64_t req;   /* the worker's request id, or the API's ticket */
+    uint64_t conn;  /* a publish's origin connection (skip-sender), 0: none */
+};
+
+/* Where answers and deliveries go (the scaler). All calls on the scaler's thread. */
+struct sss_engine_sink {
     void *data;
+    /* A publish got its uid (rc 0), or failed: SSS_ELIMIT, -ENOMEM,
+     * SSS_EUNAVAIL (the engine's service is away: not published),
+     * SSS_EUNKNOWN (it went away mid-call: perhaps published). */
+    void (*published)(void *data, const struct sss_engine_tag *tag, int rc, struct sss_uid uid);
+    /* The newest uid of a channel (has 0: empty). Every message after it
+     * reaches feed afterwards, for as long as the host is interested. */
+    void (*last_uid)(void *data, const struct sss_engine_tag *tag, int rc, int has,
+                     struct sss_uid uid);
+    /* A history answer: records in uid order, then done. gap: messages
+     * after `after` are no longer all in history. last: the newest uid. */
+    void (*hist_record)(void *data, const struct sss_engine_tag *tag,
+                        const struct sss_engine_msg *m);
+    void (*hist_done)(void *data, const struct sss_engine_tag *tag, int rc, int gap,
+                      int has_last, struct sss_uid last);
+    /* A message of a channel for this host's bus. origin is the publish's
+     * tag when this host published it (its worker gets UPDATESUB), else NULL. */
+    void (*feed)(void *data, const char *chan, size_t chan_len, const struct sss_engine_msg *m,
+                 const struct sss_engine_tag *origin);
+    /* A host-wide record (broadcast, boot) sent by any host, this one included. */
+    void (*control)(void *data, uint32_t type, const void *p, size_t len);
 };
 
 struct sss_engine_limits {
@@ -52,27 +83,58 @@ struct sss_engine;
 
 struct sss_engine_ops {
     const char *name;
-    /* Assign a uid to a message of channel and keep it in history. */
-    int (*publish)(struct sss_engine *e, const char *chan, size_t chan_len, const char *topic,
-                   size_t topic_len, const char *msg, size_t msg_len, struct sss_uid *uid);
-    /* The newest uid of a channel; returns 0 with *has = 0 for an empty channel. */
-    int (*last_uid)(struct sss_engine *e, const char *chan, size_t chan_len, int *has,
-                    struct sss_uid *uid);
-    /* Everything after `after` (has_after = 0: from the start of the
-     * channel's current epoch), or gap. */
-    int (*history)(struct sss_engine *e, const char *chan, size_t chan_len, int has_after,
-                   struct sss_uid after, const struct sss_engine_history_cb *cb);
-    /* Drop expired history and forgotten channels; called about once a second. */
+    /* Give a message of chan its uid, keep it in history, deliver it to
+     * every interested host. Answer: sink->published. */
+    void (*publish)(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                    size_t chan_len, const char *topic, size_t topic_len, const char *msg,
+                    size_t msg_len);
+    /* The newest uid of chan. Answer: sink->last_uid. */
+    void (*last_uid)(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                     size_t chan_len);
+    /* Everything after `after` (has_after 0: from the start of the channel's
+     * current epoch), or gap. Answer: sink->hist_record..., sink->hist_done. */
+    void (*history)(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                    size_t chan_len, int has_after, struct sss_uid after);
+    /* This host now has subscribers to chan (on 1) or none left (on 0).
+     * May be NULL (the engine feeds every channel). */
+    void (*interest)(struct sss_engine *e, const char *chan, size_t chan_len, int on);
+    /* A host-wide record for every host (sink->control on each). */
+    int (*control)(struct sss_engine *e, uint32_t type, const void *p, size_t len);
+    /* Expire history, retry connections, time out waiting publishes. About once a second. */
     void (*tick)(struct sss_engine *e, int64_t now_wall_ms);
+    /* The fds the engine waits on (at most cap), for the scaler's poll; then
+     * ops->handle with the same entries. May be NULL. */
+    int (*pollfds)(struct sss_engine *e, struct pollfd *pfd, int cap);
+    void (*handle)(struct sss_engine *e, const struct pollfd *pfd, int n);
+    /* Whether the engine's service answers (always 1 for memory). */
+    int (*connected)(struct sss_engine *e);
     void (*destroy)(struct sss_engine *e);
 };
 
 struct sss_engine {
     const struct sss_engine_ops *ops;
+    struct sss_engine_sink sink;
 };
 
 /* The in-memory engine. now_wall_ms seeds the first epoch. NULL on ENOMEM. */
 struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
+                                         const struct sss_engine_sink *sink,
                                          int64_t now_wall_ms);
+
+struct sss_cfg;
+
+/*
+ * The Redis engine (--engine redis): uids and history in one stream per
+ * channel, delivery by pub/sub, on two connections of its own (commands and
+ * subscriptions), reconnected with backoff. NULL with *err set (SSS_EINVAL:
+ * a bad --redis URL, -ENOMEM). It connects in the background: a publish
+ * made before it is connected waits (--redis-wait, --redis-queue).
+ */
+struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
+                                           const struct sss_engine_limits *limits,
+                                           const struct sss_engine_sink *sink, int *err);
+
+/* Max pollfds an engine uses. */
+#define SSS_ENGINE_MAX_POLLFDS 2
 
 #endif

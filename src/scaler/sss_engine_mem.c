@@ -7,7 +7,9 @@
  * channel with no history left is forgotten by the tick; if it is published
  * to again it starts a new epoch, strictly greater than every epoch this
  * engine gave before, so that no uid is reused. With max_channels reached, a
- * publish to a new channel fails with SSS_ELIMIT.
+ * publish to a new channel fails with SSS_ELIMIT. It answers every call
+ * before returning, and feeds every publish back at once: the host is the
+ * whole world.
  */
 #include "sss_engine.h"
 #include "sss_alloc.h"
@@ -102,10 +104,9 @@ static struct mem_chan *chan_get(struct mem_engine *me, const char *name, size_t
     return c;
 }
 
-static int mem_publish(struct sss_engine *e, const char *chan, size_t chan_len, const char *topic,
-                       size_t topic_len, const char *msg, size_t msg_len, struct sss_uid *uid)
+static int mem_sequence(struct mem_engine *me, const char *chan, size_t chan_len, const char *topic,
+                        size_t topic_len, const char *msg, size_t msg_len, struct sss_uid *uid)
 {
-    struct mem_engine *me = (struct mem_engine *)e;
     struct mem_chan *c = chan_get(me, chan, chan_len, 1);
     struct hist_rec *r;
 
@@ -132,21 +133,50 @@ static int mem_publish(struct sss_engine *e, const char *chan, size_t chan_len, 
     return 0;
 }
 
-static int mem_last_uid(struct sss_engine *e, const char *chan, size_t chan_len, int *has,
-                        struct sss_uid *uid)
+static void mem_publish(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                        size_t chan_len, const char *topic, size_t topic_len, const char *msg,
+                        size_t msg_len)
+{
+    struct mem_engine *me = (struct mem_engine *)e;
+    struct sss_engine_msg m = {.topic = topic,
+                               .topic_len = topic_len,
+                               .msg = msg,
+                               .msg_len = msg_len,
+                               .time_ms = me->now_ms};
+    int rc = mem_sequence(me, chan, chan_len, topic, topic_len, msg, msg_len, &m.uid);
+
+    if (rc == 0)
+        e->sink.feed(e->sink.data, chan, chan_len, &m, tag);
+    e->sink.published(e->sink.data, tag, rc, m.uid);
+}
+
+static void mem_last_uid(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                         size_t chan_len)
 {
     struct mem_chan *c = chan_get((struct mem_engine *)e, chan, chan_len, 0);
+    struct sss_uid uid = {0, 0};
 
-    *has = c && c->last;
-    if (*has) {
-        uid->epoch = c->epoch;
-        uid->offset = c->last;
+    if (c && c->last) {
+        uid.epoch = c->epoch;
+        uid.offset = c->last;
     }
+    e->sink.last_uid(e->sink.data, tag, 0, c && c->last, uid);
+}
+
+static int mem_control(struct sss_engine *e, uint32_t type, const void *p, size_t len)
+{
+    e->sink.control(e->sink.data, type, p, len);
     return 0;
 }
 
-static int mem_history(struct sss_engine *e, const char *chan, size_t chan_len, int has_after,
-                       struct sss_uid after, const struct sss_engine_history_cb *cb)
+static int mem_connected(struct sss_engine *e)
+{
+    (void)e;
+    return 1;
+}
+
+static void mem_history(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,
+                        size_t chan_len, int has_after, struct sss_uid after)
 {
     struct mem_engine *me = (struct mem_engine *)e;
     struct mem_chan *c = chan_get(me, chan, chan_len, 0);
@@ -157,8 +187,8 @@ static int mem_history(struct sss_engine *e, const char *chan, size_t chan_len, 
     if (!c) {
         /* Nothing is known of the channel: a client that had seen a message
          * of it may have missed others since. */
-        cb->done(cb->data, 0, has_after, 0, last);
-        return 0;
+        e->sink.hist_done(e->sink.data, tag, 0, has_after, 0, last);
+        return;
     }
     chan_expire(me, c);
     last.epoch = c->epoch;
@@ -189,10 +219,9 @@ static int mem_history(struct sss_engine *e, const char *chan, size_t chan_len, 
             m.msg = r->data + r->topic_len;
             m.msg_len = r->msg_len;
             m.time_ms = r->time_ms;
-            cb->record(cb->data, &m);
+            e->sink.hist_record(e->sink.data, tag, &m);
         }
-    cb->done(cb->data, 0, gap, c->last != 0, last);
-    return 0;
+    e->sink.hist_done(e->sink.data, tag, 0, gap, c->last != 0, last);
 }
 
 static void mem_tick(struct sss_engine *e, int64_t now_wall_ms)
@@ -234,11 +263,14 @@ static const struct sss_engine_ops mem_ops = {
     .publish = mem_publish,
     .last_uid = mem_last_uid,
     .history = mem_history,
+    .control = mem_control,
     .tick = mem_tick,
+    .connected = mem_connected,
     .destroy = mem_destroy,
 };
 
 struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
+                                         const struct sss_engine_sink *sink,
                                          int64_t now_wall_ms)
 {
     struct mem_engine *me = sss_calloc(1, sizeof(*me));
@@ -246,6 +278,7 @@ struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
     if (!me)
         return NULL;
     me->base.ops = &mem_ops;
+    me->base.sink = *sink;
     me->limits = *limits;
     me->now_ms = now_wall_ms;
     sss_map_init(&me->chans);

@@ -21,10 +21,30 @@ struct pchan {
     int32_t per_worker[]; /* nworkers */
 };
 
+static void chan_free(struct pchan *c);
+
 struct sss_presence {
     int nworkers;
     struct sss_map chans; /* name -> struct pchan (owned) */
+    void (*edge)(void *data, const char *chan, size_t len, int on);
+    void *edge_data;
 };
+
+void sss_presence_on_edge(struct sss_presence *p,
+                          void (*fn)(void *data, const char *chan, size_t len, int on), void *data)
+{
+    p->edge = fn;
+    p->edge_data = data;
+}
+
+/* The host's last subscription to c is gone: tell, then free it. */
+static void chan_gone(struct sss_presence *p, struct pchan *c)
+{
+    sss_map_del(&p->chans, c->name, c->len);
+    if (p->edge)
+        p->edge(p->edge_data, c->name, c->len, 0);
+    chan_free(c);
+}
 
 struct sss_presence *sss_presence_create(int nworkers)
 {
@@ -106,6 +126,8 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
             chan_free(c);
             return;
         }
+        if (p->edge)
+            p->edge(p->edge_data, c->name, c->len, 1);
     }
     if (c->per_worker[w] + delta < 0)
         return;
@@ -120,10 +142,8 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
     c->total += delta;
     if (user_len)
         user_add(p, c, w, user, user_len, delta);
-    if (c->total <= 0) {
-        sss_map_del(&p->chans, c->name, c->len);
-        chan_free(c);
-    }
+    if (c->total <= 0)
+        chan_gone(p, c);
 }
 
 void sss_presence_reset_worker(struct sss_presence *p, int w)
@@ -155,8 +175,7 @@ void sss_presence_reset_worker(struct sss_presence *p, int w)
             c->total -= c->per_worker[w];
             c->per_worker[w] = 0;
             if (c->total <= 0) {
-                sss_map_del(&p->chans, c->name, c->len);
-                chan_free(c);
+                chan_gone(p, c);
                 continue;
             }
         }

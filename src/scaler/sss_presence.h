@@ -3,7 +3,10 @@
  * channel, the number of subscriptions each worker holds and the users
  * behind them, from the SSS_HM_PRESENCE deltas the workers send. A worker
  * that is replaced forgets its share (sss_presence_reset_worker). Served by
- * GET /api/presence. Across hosts this needs the store (next issue).
+ * GET /api/presence when the store cannot answer for every host, and tells
+ * the engine when the host gains its first or loses its last subscription
+ * to a channel (sss_presence_on_edge), which is what the Redis engine
+ * subscribes to.
  */
 #ifndef SSS_PRESENCE_H
 #define SSS_PRESENCE_H
@@ -15,6 +18,10 @@ struct sss_presence;
 
 struct sss_presence *sss_presence_create(int nworkers);
 void sss_presence_destroy(struct sss_presence *p);
+
+/* fn(data, chan, len, 1) when chan gets its first subscription on this host, 0 after its last. */
+void sss_presence_on_edge(struct sss_presence *p,
+                          void (*fn)(void *data, const char *chan, size_t len, int on), void *data);
 
 /* Worker w has delta (+1/-1) subscriptions to chan by user ("" = anonymous). */
 void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t chan_len,

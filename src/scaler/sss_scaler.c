@@ -54,6 +54,14 @@ struct sss_scaler {
     struct sss_api_scaler_stats stats;
     struct sss_presence *presence; /* owned: who is subscribed where, on this host */
     struct sss_store *store;       /* owned: sessions and their subscriptions */
+    char *feed_buf;                /* channel, topic and msg of the FEED being written */
+    size_t feed_cap;
+};
+
+/* An API presence request the store answers later. */
+struct presence_ask {
+    struct sss_scaler *s;
+    uint64_t ticket;
 };
 
 static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
@@ -64,128 +72,191 @@ static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, s
     s->wake_worker[w] = 1;
 }
 
-/*
- * Sequence one publish: the engine gives it its uid, then one FEED goes on
- * the bus for every worker. data holds channel, topic and msg back to back.
- * Used by the mailbox path (a worker's publish) and by the HTTP API.
- * Returns 0 with *uid set, or the engine's or the bus's error.
- */
-static int scaler_publish(struct sss_scaler *s, const char *data, uint16_t chan_len,
-                          uint16_t topic_len, uint32_t msg_len, int32_t origin_worker,
-                          uint64_t origin_conn, uint32_t flags, struct sss_uid *uid)
-{
-    const char *chan = data, *topic = chan + chan_len, *msg = topic + topic_len;
-    struct sss_hm_feed feed;
-    int rc;
+/* ---- what the engine tells us (struct sss_engine_sink) ---- */
 
-    rc = s->engine->ops->publish(s->engine, chan, chan_len, topic, topic_len, msg, msg_len, uid);
-    if (rc == 0) {
-        memset(&feed, 0, sizeof(feed));
-        feed.uid = *uid;
-        feed.origin_conn = origin_conn;
-        feed.origin_worker = origin_worker;
-        feed.flags = flags;
-        feed.chan_len = chan_len;
-        feed.topic_len = topic_len;
-        feed.msg_len = msg_len;
-        rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), data,
-                             (size_t)chan_len + topic_len + msg_len);
-        if (rc < 0)
-            sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
-        else
-            s->bus_written = 1;
-    }
+static void on_published(void *data, const struct sss_engine_tag *tag, int rc, struct sss_uid uid)
+{
+    struct sss_scaler *s = data;
+
     if (rc == 0)
         s->stats.publishes++;
     else
         s->stats.publish_errors++;
-    return rc;
+    if (tag->worker < 0) {
+        sss_api_publish_done(s->api, tag->req, rc, &uid);
+    } else if (tag->flags & SSS_HM_WANT_REPLY) {
+        struct sss_hm_published rep = {.req = tag->req, .rc = rc, .uid = uid};
+
+        send_to(s, tag->worker, SSS_HM_PUBLISHED, &rep, sizeof(rep), NULL, 0, NULL, 0);
+    }
 }
+
+static void on_last_uid(void *data, const struct sss_engine_tag *tag, int rc, int has,
+                        struct sss_uid uid)
+{
+    struct sss_hm_last_uid_r rep = {.req = tag->req, .uid = uid, .has = rc == 0 && has};
+
+    send_to(data, tag->worker, SSS_HM_LAST_UID_R, &rep, sizeof(rep), NULL, 0, NULL, 0);
+}
+
+static void on_hist_record(void *data, const struct sss_engine_tag *tag,
+                           const struct sss_engine_msg *m)
+{
+    struct sss_hm_hist_rec rec = {.req = tag->req, .uid = m->uid};
+
+    rec.topic_len = (uint16_t)m->topic_len;
+    rec.msg_len = (uint32_t)m->msg_len;
+    send_to(data, tag->worker, SSS_HM_HIST_REC, &rec, sizeof(rec), m->topic, m->topic_len, m->msg,
+            m->msg_len);
+}
+
+static void on_hist_done(void *data, const struct sss_engine_tag *tag, int rc, int gap,
+                         int has_last, struct sss_uid last)
+{
+    struct sss_hm_hist_end end = {.req = tag->req, .rc = rc};
+
+    end.gap = (uint32_t)gap;
+    end.has_last = (uint32_t)has_last;
+    end.last = last;
+    send_to(data, tag->worker, SSS_HM_HIST_END, &end, sizeof(end), NULL, 0, NULL, 0);
+}
+
+/* A message for this host: one FEED on the bus reaches every worker. */
+static void on_feed(void *data, const char *chan, size_t chan_len, const struct sss_engine_msg *m,
+                    const struct sss_engine_tag *origin)
+{
+    struct sss_scaler *s = data;
+    struct sss_hm_feed feed;
+    char *buf = s->feed_buf;
+    size_t len = chan_len + m->topic_len + m->msg_len;
+    int rc;
+
+    if (chan_len > UINT16_MAX || m->topic_len > UINT16_MAX || m->msg_len > UINT32_MAX)
+        return;
+    memset(&feed, 0, sizeof(feed));
+    feed.uid = m->uid;
+    feed.origin_worker = origin && origin->worker >= 0 ? origin->worker : -1;
+    feed.origin_conn = origin && origin->worker >= 0 ? origin->conn : 0;
+    feed.flags = origin && origin->worker >= 0 ? origin->flags : 0;
+    feed.chan_len = (uint16_t)chan_len;
+    feed.topic_len = (uint16_t)m->topic_len;
+    feed.msg_len = (uint32_t)m->msg_len;
+    if (len > s->feed_cap) {
+        buf = sss_realloc(s->feed_buf, len);
+        if (!buf) {
+            sss_log_error("scaler", "out of memory: a FEED of %zu bytes is lost", len);
+            return;
+        }
+        s->feed_buf = buf;
+        s->feed_cap = len;
+    }
+    memcpy(buf, chan, chan_len);
+    memcpy(buf + chan_len, m->topic, m->topic_len);
+    memcpy(buf + chan_len + m->topic_len, m->msg, m->msg_len);
+    rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), buf, len);
+    if (rc < 0)
+        sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
+    else
+        s->bus_written = 1;
+}
+
+/* A broadcast or boot from any host: on our bus as it came. */
+static void on_control(void *data, uint32_t type, const void *p, size_t len)
+{
+    struct sss_scaler *s = data;
+    int rc;
+
+    if (type != SSS_HM_BCAST_RECORD && type != SSS_HM_BOOT_RECORD)
+        return;
+    rc = sss_bus_append(s->bus, type, p, len);
+    if (rc < 0) {
+        sss_log_error("scaler", "bus append (type %u): %s", type, sss_strerror(rc));
+        return;
+    }
+    s->bus_written = 1;
+    if (type == SSS_HM_BCAST_RECORD)
+        s->stats.broadcasts++;
+}
+
+/* The first subscription to a channel on this host, or the last one gone. */
+static void on_interest(void *data, const char *chan, size_t len, int on)
+{
+    struct sss_scaler *s = data;
+
+    if (s->engine->ops->interest)
+        s->engine->ops->interest(s->engine, chan, len, on);
+}
+
+/* ---- the workers' requests ---- */
 
 static void on_publish(struct sss_scaler *s, int w, const struct sss_hm_publish *rq,
                        const char *data, size_t len)
 {
-    struct sss_hm_published rep = {.req = rq->req};
+    struct sss_engine_tag tag = {.worker = w, .flags = rq->flags, .req = rq->req,
+                                 .conn = rq->origin_conn};
+    const char *topic = data + rq->chan_len, *msg = topic + rq->topic_len;
 
     if ((size_t)rq->chan_len + rq->topic_len + rq->msg_len != len) {
         sss_log_error("scaler", "malformed publish from worker %d", w);
         return;
     }
-    rep.rc = scaler_publish(s, data, rq->chan_len, rq->topic_len, rq->msg_len, w,
-                            rq->origin_conn, rq->flags, &rep.uid);
-    if (rq->flags & SSS_HM_WANT_REPLY)
-        send_to(s, w, SSS_HM_PUBLISHED, &rep, sizeof(rep), NULL, 0, NULL, 0);
+    s->engine->ops->publish(s->engine, &tag, data, rq->chan_len, topic, rq->topic_len, msg,
+                            rq->msg_len);
 }
 
-static void on_last_uid(struct sss_scaler *s, int w, const struct sss_hm_last_uid *rq,
-                        const char *chan, size_t len)
+static void on_last_uid_rq(struct sss_scaler *s, int w, const struct sss_hm_last_uid *rq,
+                           const char *chan, size_t len)
 {
-    struct sss_hm_last_uid_r rep = {.req = rq->req};
-    int has = 0;
+    struct sss_engine_tag tag = {.worker = w, .req = rq->req};
 
-    if (rq->chan_len == len &&
-        s->engine->ops->last_uid(s->engine, chan, len, &has, &rep.uid) == 0)
-        rep.has = (uint32_t)has;
-    send_to(s, w, SSS_HM_LAST_UID_R, &rep, sizeof(rep), NULL, 0, NULL, 0);
-}
-
-struct hist_ctx {
-    struct sss_scaler *s;
-    int w;
-    uint64_t req;
-};
-
-static void hist_record(void *data, const struct sss_engine_msg *m)
-{
-    struct hist_ctx *hc = data;
-    struct sss_hm_hist_rec rec = {.req = hc->req, .uid = m->uid};
-
-    rec.topic_len = (uint16_t)m->topic_len;
-    rec.msg_len = (uint32_t)m->msg_len;
-    send_to(hc->s, hc->w, SSS_HM_HIST_REC, &rec, sizeof(rec), m->topic, m->topic_len, m->msg,
-            m->msg_len);
-}
-
-static void hist_done(void *data, int rc, int gap, int has_last, struct sss_uid last)
-{
-    struct hist_ctx *hc = data;
-    struct sss_hm_hist_end end = {.req = hc->req, .rc = rc};
-
-    end.gap = (uint32_t)gap;
-    end.has_last = (uint32_t)has_last;
-    end.last = last;
-    send_to(hc->s, hc->w, SSS_HM_HIST_END, &end, sizeof(end), NULL, 0, NULL, 0);
+    if (rq->chan_len != len) {
+        on_last_uid(s, &tag, SSS_EPROTO, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    s->engine->ops->last_uid(s->engine, &tag, chan, len);
 }
 
 static void on_history(struct sss_scaler *s, int w, const struct sss_hm_history *rq,
                        const char *chan, size_t len)
 {
-    struct hist_ctx hc = {s, w, rq->req};
-    struct sss_engine_history_cb cb = {hist_record, hist_done, &hc};
+    struct sss_engine_tag tag = {.worker = w, .req = rq->req};
 
     if (rq->chan_len != len) {
-        hist_done(&hc, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
+        on_hist_done(s, &tag, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
         return;
     }
-    (void)s->engine->ops->history(s->engine, chan, len, rq->has_after != 0, rq->after, &cb);
+    s->engine->ops->history(s->engine, &tag, chan, len, rq->has_after != 0, rq->after);
 }
 
-/* Put one BROADCAST on the bus (rq then topic and msg, len bytes of them). */
+/* Send a host-wide record (fixed part h, then a and b) to every host through the engine. */
+static int scaler_control(struct sss_scaler *s, uint32_t type, const void *h, size_t hlen,
+                          const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t len = hlen + alen + blen;
+    char *buf = sss_malloc(len);
+    int rc;
+
+    if (!buf)
+        return -ENOMEM;
+    memcpy(buf, h, hlen);
+    if (alen)
+        memcpy(buf + hlen, a, alen);
+    if (blen)
+        memcpy(buf + hlen + alen, b, blen);
+    rc = s->engine->ops->control(s->engine, type, buf, len);
+    sss_free(buf);
+    if (rc < 0)
+        sss_log_error("scaler", "host-wide record (type %u): %s", type, sss_strerror(rc));
+    return rc;
+}
+
+/* One BROADCAST for every host (rq then topic and msg, len bytes of them). */
 static int scaler_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq,
                             const char *data, size_t len)
 {
-    int rc;
-
     if ((size_t)rq->topic_len + rq->msg_len != len)
         return SSS_EINVAL;
-    rc = sss_bus_append2(s->bus, SSS_HM_BCAST_RECORD, rq, sizeof(*rq), data, len);
-    if (rc < 0) {
-        sss_log_error("scaler", "bus append (broadcast): %s", sss_strerror(rc));
-        return rc;
-    }
-    s->bus_written = 1;
-    s->stats.broadcasts++;
-    return 0;
+    return scaler_control(s, SSS_HM_BCAST_RECORD, rq, sizeof(*rq), data, len, NULL, 0);
 }
 
 static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq, const char *data,
@@ -196,13 +267,17 @@ static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq
 
 /* ---- the HTTP API's calls (src/http/sss_api.h) ---- */
 
-static int api_publish(void *data, const char *buf, size_t chan_len, size_t topic_len,
-                       size_t msg_len, struct sss_uid *uid)
+static int api_publish(void *data, uint64_t ticket, const char *buf, size_t chan_len,
+                       size_t topic_len, size_t msg_len)
 {
+    struct sss_scaler *s = data;
+    struct sss_engine_tag tag = {.worker = -1, .req = ticket};
+
     if (chan_len > UINT16_MAX || topic_len > UINT16_MAX || msg_len > UINT32_MAX)
         return SSS_EINVAL;
-    return scaler_publish(data, buf, (uint16_t)chan_len, (uint16_t)topic_len, (uint32_t)msg_len,
-                          -1, 0, 0, uid);
+    s->engine->ops->publish(s->engine, &tag, buf, chan_len, buf + chan_len, topic_len,
+                            buf + chan_len + topic_len, msg_len);
+    return 0;
 }
 
 static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t msg_len)
@@ -217,32 +292,72 @@ static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t m
     return scaler_broadcast(data, &rq, buf, topic_len + msg_len);
 }
 
-/* BOOT a user (every connection: BOOT, close 4001) or a channel (BOOTCHANNEL), on every worker. */
+/* BOOT a user (every connection: BOOT, close 4001) or a channel (BOOTCHANNEL), on every host. */
 static int api_boot(void *data, int kind, const char *name, size_t name_len, const char *reason,
                     size_t reason_len)
 {
-    struct sss_scaler *s = data;
     struct sss_hm_boot b = {.kind = (uint16_t)kind,
                             .name_len = (uint16_t)name_len,
                             .reason_len = (uint16_t)reason_len};
-    char buf[SSS_PROTO_CHANNEL_MAX + 256];
-    int rc;
 
     if (name_len > SSS_PROTO_CHANNEL_MAX || reason_len > 255)
         return SSS_EINVAL;
-    memcpy(buf, name, name_len);
-    memcpy(buf + name_len, reason, reason_len);
-    rc = sss_bus_append2(s->bus, SSS_HM_BOOT_RECORD, &b, sizeof(b), buf, name_len + reason_len);
-    if (rc == 0)
-        s->bus_written = 1;
-    return rc;
+    return scaler_control(data, SSS_HM_BOOT_RECORD, &b, sizeof(b), name, name_len, reason,
+                          reason_len);
 }
 
-static int64_t api_presence(void *data, const char *chan, size_t len, size_t max_users,
-                            void (*fn)(void *, const char *), void *fdata, size_t *nusers)
+struct presence_names {
+    const char *users[SSS_API_PRESENCE_USERS];
+    size_t n;
+};
+
+static void presence_name(void *data, const char *user)
 {
-    return sss_presence_get(((struct sss_scaler *)data)->presence, chan, len, max_users, fn, fdata,
-                            nusers);
+    struct presence_names *pn = data;
+
+    if (pn->n < SSS_API_PRESENCE_USERS)
+        pn->users[pn->n++] = user;
+}
+
+static void presence_from_store(void *data, int rc, int64_t count, const char *const *users,
+                                size_t nusers)
+{
+    struct presence_ask *pa = data;
+
+    sss_api_presence_done(pa->s->api, pa->ticket, rc, count, users, nusers);
+    sss_free(pa);
+}
+
+/* From the store when it knows every host (mongodb), else this host's own table. */
+static int api_presence(void *data, uint64_t ticket, const char *chan, size_t len,
+                        size_t max_users)
+{
+    struct sss_scaler *s = data;
+    struct presence_names *pn;
+    size_t nusers;
+    int64_t count;
+
+    if (s->store->ops->presence) {
+        struct presence_ask *pa = sss_malloc(sizeof(*pa));
+        struct sss_store_presence_cb cb = {presence_from_store, pa};
+
+        if (!pa)
+            return -ENOMEM;
+        pa->s = s;
+        pa->ticket = ticket;
+        s->store->ops->presence(s->store, chan, len, max_users, &cb);
+        return 0;
+    }
+    pn = sss_malloc(sizeof(*pn));
+    if (!pn)
+        return -ENOMEM;
+    pn->n = 0;
+    if (max_users > SSS_API_PRESENCE_USERS)
+        max_users = SSS_API_PRESENCE_USERS;
+    count = sss_presence_get(s->presence, chan, len, max_users, presence_name, pn, &nusers);
+    sss_api_presence_done(s->api, ticket, 0, count, pn->users, pn->n);
+    sss_free(pn);
+    return 0;
 }
 
 static void api_stats(void *data, struct sss_api_scaler_stats *st)
@@ -266,19 +381,6 @@ static void api_start(struct sss_scaler *s)
                       err == SSS_EINVAL ? "not HOST:PORT or an unknown host" : sss_strerror(err));
         s->api_failed = 1;
     }
-}
-
-/* Serve the API without sleeping (the loop is busy with the mailboxes). */
-static void api_poll_now(struct sss_scaler *s)
-{
-    struct pollfd pfd[SSS_API_MAX_POLLFDS];
-    int n;
-
-    if (!s->api)
-        return;
-    n = sss_api_pollfds(s->api, pfd, SSS_API_MAX_POLLFDS);
-    if (poll(pfd, (nfds_t)n, 0) > 0)
-        sss_api_handle(s->api, pfd, n);
 }
 
 struct session_ctx {
@@ -327,7 +429,7 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
         break;
     case SSS_HM_LAST_UID:
         FIXED(struct sss_hm_last_uid);
-        on_last_uid(s, w, p, var + sizeof(struct sss_hm_last_uid),
+        on_last_uid_rq(s, w, p, var + sizeof(struct sss_hm_last_uid),
                     len - sizeof(struct sss_hm_last_uid));
         break;
     case SSS_HM_HISTORY:
@@ -457,38 +559,94 @@ static int pending_out(struct sss_scaler *s)
     return 0;
 }
 
-/* Sleep until a worker wakes us, a signal comes, the API has work, or timeout_ms. */
-static void sleep_a_while(struct sss_scaler *s, int timeout_ms)
+/*
+ * Serve the engine's, the store's and the API's sockets. sleeping: also wait
+ * (up to timeout_ms) for a worker's wake-up or a signal; otherwise the loop
+ * is busy with the mailboxes and only looks (timeout 0), so that neither
+ * Redis nor an API request waits for a quiet moment.
+ */
+static void poll_io(struct sss_scaler *s, int timeout_ms, int sleeping)
 {
     struct sss_wake *wk = sss_shm_wake(s->shm, (unsigned)s->nworkers);
-    struct pollfd pfd[2 + SSS_API_MAX_POLLFDS];
-    int napi = 0;
+    struct pollfd pfd[3 + SSS_ENGINE_MAX_POLLFDS + SSS_API_MAX_POLLFDS];
+    int n = 0, eng = 0, neng = 0, api = 0, napi = 0, store = -1;
     uint64_t count;
 
-    pfd[0] = (struct pollfd){sss_wake_fd(wk), POLLIN, 0};
-    pfd[1] = (struct pollfd){s->signal_fd, POLLIN, 0};
+    if (sleeping) {
+        pfd[n++] = (struct pollfd){sss_wake_fd(wk), POLLIN, 0};
+        pfd[n++] = (struct pollfd){s->signal_fd, POLLIN, 0};
+    }
+    if (s->store->ops->poll_fd && s->store->ops->poll_fd(s->store) >= 0) {
+        store = n;
+        pfd[n++] = (struct pollfd){s->store->ops->poll_fd(s->store), POLLIN, 0};
+    }
+    eng = n;
+    if (s->engine->ops->pollfds)
+        neng = s->engine->ops->pollfds(s->engine, pfd + n, SSS_ENGINE_MAX_POLLFDS);
+    n += neng;
+    api = n;
     if (s->api)
-        napi = sss_api_pollfds(s->api, pfd + 2, SSS_API_MAX_POLLFDS);
-    sss_wake_prepare_sleep(wk);
-    if (anything_readable(s)) {
-        sss_wake_cancel_sleep(wk);
-        return;
-    }
-    if (poll(pfd, (nfds_t)(2 + napi), timeout_ms) > 0) {
-        if ((pfd[0].revents & POLLIN) && read(pfd[0].fd, &count, sizeof(count)) < 0) {
-            /* Spurious: the next turn looks again anyway. */
+        napi = sss_api_pollfds(s->api, pfd + n, SSS_API_MAX_POLLFDS);
+    n += napi;
+    if (sleeping) {
+        sss_wake_prepare_sleep(wk);
+        if (anything_readable(s)) {
+            sss_wake_cancel_sleep(wk);
+            return;
         }
-        if (pfd[1].revents & POLLIN) {
-            struct signalfd_siginfo si;
+    }
+    if (n && poll(pfd, (nfds_t)n, sleeping ? timeout_ms : 0) > 0) {
+        if (sleeping) {
+            if ((pfd[0].revents & POLLIN) && read(pfd[0].fd, &count, sizeof(count)) < 0) {
+                /* Spurious: the next turn looks again anyway. */
+            }
+            if (pfd[1].revents & POLLIN) {
+                struct signalfd_siginfo si;
 
-            if (read(s->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-                (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
-                s->stop = 1;
+                if (read(s->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+                    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT))
+                    s->stop = 1;
+            }
         }
+        if (store >= 0 && pfd[store].revents)
+            s->store->ops->poll(s->store);
+        if (neng)
+            s->engine->ops->handle(s->engine, pfd + eng, neng);
         if (napi)
-            sss_api_handle(s->api, pfd + 2, napi);
+            sss_api_handle(s->api, pfd + api, napi);
     }
-    sss_wake_cancel_sleep(wk);
+    if (sleeping)
+        sss_wake_cancel_sleep(wk);
+}
+
+/* The engine and store the flags name. */
+static int make_backends(struct sss_scaler *s, const struct sss_engine_limits *lim)
+{
+    const struct sss_cfg *cfg = s->cfg;
+    struct sss_engine_sink sink = {s,           on_published, on_last_uid, on_hist_record,
+                                   on_hist_done, on_feed,     on_control};
+    int err = 0;
+
+    if (strcmp(cfg->engine, "redis") == 0)
+        s->engine = sss_engine_redis_create(cfg, lim, &sink, &err);
+    else
+        s->engine = sss_engine_mem_create(lim, &sink, sss_wall_ms());
+    if (!s->engine) {
+        sss_log_error("scaler", "cannot start the %s engine: %s", cfg->engine,
+                      sss_strerror(err ? err : -ENOMEM));
+        return -1;
+    }
+    s->store = strcmp(cfg->store, "mongodb") == 0
+                   ? sss_store_mongo_create(cfg, s->nworkers, &err)
+                   : sss_store_mem_create((uint32_t)cfg->max_sessions,
+                                          (uint32_t)cfg->max_subscriptions, cfg->session_ttl_ms,
+                                          s->nworkers);
+    if (!s->store) {
+        sss_log_error("scaler", "cannot start the %s store: %s", cfg->store,
+                      sss_strerror(err ? err : -ENOMEM));
+        return -1;
+    }
+    return 0;
 }
 
 int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
@@ -516,21 +674,22 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     s.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
-    s.engine = sss_engine_mem_create(&lim, sss_wall_ms());
     s.presence = sss_presence_create(s.nworkers);
-    s.store = sss_store_mem_create((uint32_t)cfg->max_sessions, (uint32_t)cfg->max_subscriptions,
-                                   cfg->session_ttl_ms, s.nworkers);
     s.out = sss_calloc((size_t)s.nworkers, sizeof(*s.out));
     s.wake_worker = sss_calloc((size_t)s.nworkers, 1);
-    if (s.signal_fd < 0 || !s.engine || !s.out || !s.wake_worker || !s.presence || !s.store) {
+    if (s.signal_fd < 0 || !s.out || !s.wake_worker || !s.presence) {
         sss_log_error("scaler", "setup failed: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
+    if (make_backends(&s, &lim) < 0)
+        goto out;
+    sss_presence_on_edge(s.presence, on_interest, &s);
     for (int w = 0; w < s.nworkers; w++)
         sss_hm_outbox_init(&s.out[w], sss_shm_ring_to_worker(shm, (unsigned)w));
-    sss_log_info("scaler", "started pid=%d engine=%s history_size=%d history_ttl_ms=%lld",
-                 (int)getpid(), s.engine->ops->name, cfg->history_size,
-                 (long long)cfg->history_ttl_ms);
+    sss_log_info("scaler",
+                 "started pid=%d host=%s engine=%s store=%s history_size=%d history_ttl_ms=%lld",
+                 (int)getpid(), cfg->host_id, s.engine->ops->name, s.store->ops->name,
+                 cfg->history_size, (long long)cfg->history_ttl_ms);
     api_start(&s);
     next_tick = sss_now_ms() + 1000;
     next_api_try = sss_now_ms() + 5000;
@@ -541,9 +700,11 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
         flush_and_wake(&s);
         now = sss_now_ms();
         if (now >= next_tick) {
+            /* A network engine retries and times out publishes on its
+             * tick: 10 a second. The memory engine's sweep runs once. */
             s.engine->ops->tick(s.engine, sss_wall_ms());
             s.store->ops->tick(s.store, sss_now_ms());
-            next_tick = now + 1000;
+            next_tick = now + (s.engine->ops->pollfds ? 100 : 1000);
         }
         if (s.api)
             sss_api_tick(s.api, now);
@@ -551,25 +712,30 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
             api_start(&s);
             next_api_try = now + 5000;
         }
-        if (n == 0)
+        if (n == 0) {
             /* With replies waiting for room, look again soon: the worker
-             * wakes us only when it has something to send. An API request
-             * wakes the poll itself. */
-            sleep_a_while(&s, pending_out(&s) ? 5 : 1000);
-        else
-            api_poll_now(&s); /* busy: API requests must not wait for a quiet moment */
+             * wakes us only when it has something to send. Sockets (API,
+             * Redis, the store's answers) wake the poll themselves. */
+            int64_t until_tick = next_tick - sss_now_ms();
+
+            poll_io(&s, pending_out(&s) ? 5 : until_tick < 0 ? 0 : (int)until_tick, 1);
+        } else {
+            poll_io(&s, 0, 0);
+        }
     }
     sss_log_info("scaler", "exiting");
     rc = 0;
 out:
+    if (s.engine)
+        s.engine->ops->destroy(s.engine); /* before the API: it may answer its publishes */
+    s.engine = NULL;
     sss_api_destroy(s.api);
     if (s.out)
         for (int w = 0; w < s.nworkers; w++)
             sss_hm_outbox_clear(&s.out[w]);
     sss_free(s.out);
     sss_free(s.wake_worker);
-    if (s.engine)
-        s.engine->ops->destroy(s.engine);
+    sss_free(s.feed_buf);
     sss_presence_destroy(s.presence);
     if (s.store)
         s.store->ops->destroy(s.store);

@@ -1,0 +1,1249 @@
+/*
+ * The Redis engine (see sss_engine.h): any number of hosts share one Redis.
+ *
+ * Publishing: one EVALSHA per publish (sss_redis_lua.h) appends the message
+ * to the channel's stream, whose entry id is the uid, and PUBLISHes a
+ * MessagePack envelope on the channel's pub/sub channel. Replies come back
+ * in order on the commands connection (a FIFO of what was sent).
+ *
+ * Delivery: a second connection SUBSCRIBEs to the channels this host has
+ * subscribers for (ops->interest) and to the control channel (broadcast,
+ * boot). Every envelope it receives becomes a FEED, exactly once and in uid
+ * order: a channel feeds only uids above the last one it fed. When a channel
+ * becomes live (its SUBSCRIBE confirmed, first time or after a lost
+ * connection) it first reads the stream: the newest uid the first time, or
+ * everything after the last uid it fed when it comes back, so a host that
+ * lost Redis for a while replays what it missed; envelopes that arrive
+ * meanwhile are held and fed after. LAST_UID and history questions for a
+ * channel that is not live yet wait for it, so that a subscriber is never
+ * promised a uid whose successors the host will not receive.
+ *
+ * Redis away: commands wait in a queue (--redis-queue of them at most, for
+ * --redis-wait); publishes past it fail with SSS_EUNAVAIL. Publishes that
+ * were sent when the connection broke fail with SSS_EUNKNOWN (they may have
+ * been applied); reads are sent again.
+ */
+#include "sss_engine.h"
+#include "sss_alloc.h"
+#include "sss_cfg.h"
+#include "sss_hostmsg.h"
+#include "sss_log.h"
+#include "sss_map.h"
+#include "sss_redis_conn.h"
+#include "sss_redis_lua.h"
+#include "sss_time.h"
+
+#include <errno.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#define ENVELOPE_VERSION 1
+#define CONTROL_CHANNEL "sss:{!ctl}" /* broadcast and boot records of every host */
+#define MAX_HELD 100000              /* envelopes held for one channel during its catch-up */
+
+enum cmd_kind {
+    K_SETUP,   /* AUTH, SELECT, SCRIPT LOAD: an error reply drops the connection */
+    K_PUBLISH, /* EVALSHA publish */
+    K_LAST,    /* a worker's LAST_UID for a channel not live yet... read from the stream */
+    K_HISTORY, /* a worker's history */
+    K_CATCHUP, /* a channel becoming live */
+    K_CONTROL, /* PUBLISH on the control channel */
+};
+
+/* One command: its RESP bytes and who waits for its reply. */
+struct cmd {
+    struct cmd *next;
+    enum cmd_kind kind;
+    struct sss_engine_tag tag;
+    struct rchan *ch; /* K_CATCHUP */
+    int has_after;    /* K_HISTORY */
+    struct sss_uid after;
+    int64_t deadline; /* monotonic ms: waiting for the connection ends here */
+    char *resp;       /* from redisFormatCommandArgv */
+    size_t len;
+};
+
+struct cmd_queue {
+    struct cmd *head, *tail;
+    size_t n;
+};
+
+/* An envelope held while its channel catches up. */
+struct held {
+    struct held *next;
+    struct sss_uid uid;
+    int has_origin;
+    struct sss_engine_tag origin;
+    size_t topic_len, msg_len;
+    char data[]; /* topic then msg */
+};
+
+/* A question waiting for its channel to become live. */
+struct waiter {
+    struct waiter *next;
+    enum cmd_kind kind; /* K_LAST or K_HISTORY */
+    struct sss_engine_tag tag;
+    int has_after;
+    struct sss_uid after;
+    int64_t deadline;
+};
+
+struct rchan {
+    char name[SSS_PROTO_CHANNEL_MAX + 1];
+    uint32_t len;
+    int want;     /* the host has subscribers */
+    int inflight; /* SUBSCRIBE/UNSUBSCRIBE sent, not yet confirmed */
+    int subscribed; /* Redis confirmed the last SUBSCRIBE (and no UNSUBSCRIBE since) */
+    int catching; /* catch-up reads in flight */
+    int retry_catchup; /* the last catch-up failed: the tick tries again */
+    int live;     /* feeds flow */
+    int has_last; /* last: the newest uid fed to the host (or read when it became live) */
+    struct sss_uid last;
+    struct held *held, *held_tail;
+    size_t nheld;
+    struct waiter *waiters, *waiters_tail;
+};
+
+struct redis_engine {
+    struct sss_engine base;
+    const struct sss_cfg *cfg;
+    struct sss_engine_limits limits;
+    struct sss_redis_target target;
+    struct sss_redis_conn cmd, sub;
+    int cmd_ready; /* the commands connection is up and its setup was sent */
+    struct cmd_queue unsent;   /* waiting for the commands connection */
+    struct cmd_queue inflight; /* sent, reply pending, in order */
+    struct sss_map chans;      /* name -> struct rchan (owned) */
+    char sha_pub[41], sha_hist[41];
+    char hist_size[16], hist_ttl[24];
+    msgpack_sbuffer pack;
+    uint64_t gaps; /* catch-ups that found messages gone from history */
+};
+
+/* ---- small helpers ---- */
+
+static void sha1_hex(const char *s, char out[41])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    memset(out, '0', 40);
+    out[40] = '\0';
+    if (!EVP_Digest(s, strlen(s), d, &n, EVP_sha1(), NULL) || n != 20)
+        return;
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void q_push(struct cmd_queue *q, struct cmd *c)
+{
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->n++;
+}
+
+static struct cmd *q_pop(struct cmd_queue *q)
+{
+    struct cmd *c = q->head;
+
+    if (c) {
+        q->head = c->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+    }
+    return c;
+}
+
+static void cmd_free(struct cmd *c)
+{
+    if (c) {
+        redisFreeCommand(c->resp);
+        sss_free(c);
+    }
+}
+
+static int key_of(char *buf, size_t cap, const char *chan, size_t len, const char *suffix)
+{
+    int n = snprintf(buf, cap, "sss:{%.*s}%s", (int)len, chan, suffix);
+
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+static int parse_uid(const char *s, size_t len, struct sss_uid *uid)
+{
+    return sss_proto_uid_parse(uid, s, len);
+}
+
+/* ---- failing and answering ---- */
+
+static void answer_failure(struct redis_engine *re, struct cmd *c, int rc)
+{
+    struct sss_engine_sink *k = &re->base.sink;
+    struct sss_uid none = {0, 0};
+
+    switch (c->kind) {
+    case K_PUBLISH:
+        k->published(k->data, &c->tag, rc, none);
+        break;
+    case K_LAST:
+        k->last_uid(k->data, &c->tag, rc, 0, none);
+        break;
+    case K_HISTORY:
+        k->hist_done(k->data, &c->tag, rc, 1, 0, none);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Queue a command: sent now if the connection is ready, else when it is (or failed at deadline). */
+static int send_cmd(struct redis_engine *re, struct cmd *c)
+{
+    if (!re->cmd_ready) {
+        if (c->kind != K_CATCHUP && c->kind != K_SETUP &&
+            re->unsent.n >= (size_t)re->cfg->redis_queue) {
+            answer_failure(re, c, SSS_EUNAVAIL);
+            cmd_free(c);
+            return SSS_EFULL;
+        }
+        q_push(&re->unsent, c);
+        return 0;
+    }
+    if (sss_redis_conn_append(&re->cmd, c->resp, c->len) < 0) {
+        answer_failure(re, c, -ENOMEM);
+        cmd_free(c);
+        return -ENOMEM;
+    }
+    q_push(&re->inflight, c);
+    return 0;
+}
+
+static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc,
+                           const char **argv, const size_t *lens)
+{
+    struct cmd *c = sss_calloc(1, sizeof(*c));
+    int n;
+
+    if (!c)
+        return NULL;
+    n = redisFormatCommandArgv(&c->resp, argc, argv, lens);
+    if (n < 0) {
+        sss_free(c);
+        return NULL;
+    }
+    c->len = (size_t)n;
+    c->kind = kind;
+    c->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
+    return c;
+}
+
+/* EVALSHA the history script for chan. mode: "last", "all" or "after". */
+static struct cmd *history_cmd(struct redis_engine *re, enum cmd_kind kind, const char *chan,
+                               size_t len, const char *mode, const struct sss_uid *after)
+{
+    char key[SSS_PROTO_CHANNEL_MAX + 16], ubuf[SSS_PROTO_UID_BUF] = "0-0";
+    const char *argv[7];
+    size_t lens[7];
+    int kl = key_of(key, sizeof(key), chan, len, ":h");
+
+    if (kl < 0)
+        return NULL;
+    if (after)
+        sss_proto_uid_format(after, ubuf, sizeof(ubuf));
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = re->sha_hist, lens[1] = 40;
+    argv[2] = "1", lens[2] = 1;
+    argv[3] = key, lens[3] = (size_t)kl;
+    argv[4] = mode, lens[4] = strlen(mode);
+    argv[5] = ubuf, lens[5] = strlen(ubuf);
+    argv[6] = re->hist_ttl, lens[6] = strlen(re->hist_ttl);
+    return cmd_new(re, kind, 7, argv, lens);
+}
+
+/* ---- channels ---- */
+
+static struct rchan *chan_get(struct redis_engine *re, const char *name, size_t len, int create)
+{
+    struct rchan *ch = sss_map_get(&re->chans, name, len);
+
+    if (ch || !create || len == 0 || len > SSS_PROTO_CHANNEL_MAX)
+        return ch;
+    ch = sss_calloc(1, sizeof(*ch));
+    if (!ch)
+        return NULL;
+    memcpy(ch->name, name, len);
+    ch->len = (uint32_t)len;
+    if (sss_map_put(&re->chans, ch->name, len, ch) < 0) {
+        sss_free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+static void held_clear(struct rchan *ch)
+{
+    while (ch->held) {
+        struct held *h = ch->held;
+
+        ch->held = h->next;
+        sss_free(h);
+    }
+    ch->held_tail = NULL;
+    ch->nheld = 0;
+}
+
+/* Forget a channel nobody wants any more, once Redis has nothing pending for it. */
+static void chan_maybe_forget(struct redis_engine *re, struct rchan *ch)
+{
+    if (ch->want || ch->inflight || ch->catching || ch->waiters)
+        return;
+    held_clear(ch);
+    sss_map_del(&re->chans, ch->name, ch->len);
+    sss_free(ch);
+}
+
+/* Feed one message of ch if it is newer than what the host has. */
+static void feed(struct redis_engine *re, struct rchan *ch, const struct sss_engine_msg *m,
+                 const struct sss_engine_tag *origin)
+{
+    if (ch->has_last && sss_proto_uid_cmp(&m->uid, &ch->last) <= 0)
+        return; /* the host has it already (a replay and a live envelope crossed) */
+    ch->has_last = 1;
+    ch->last = m->uid;
+    if (ch->want)
+        re->base.sink.feed(re->base.sink.data, ch->name, ch->len, m, origin);
+}
+
+static void send_sub_cmd(struct redis_engine *re, const char *verb, const char *chan, size_t len)
+{
+    char key[SSS_PROTO_CHANNEL_MAX + 16];
+    const char *argv[2] = {verb, key};
+    size_t lens[2] = {strlen(verb), 0};
+    char *resp = NULL;
+    int kl = key_of(key, sizeof(key), chan, len, ""), n;
+
+    if (kl < 0)
+        return;
+    lens[1] = (size_t)kl;
+    n = redisFormatCommandArgv(&resp, 2, argv, lens);
+    if (n > 0 && sss_redis_conn_append(&re->sub, resp, (size_t)n) < 0)
+        sss_log_error("redis", "out of memory subscribing to %.*s", (int)len, chan);
+    redisFreeCommand(resp);
+}
+
+/* Ask the waiting questions of a channel that just became live. */
+static void release_waiters(struct redis_engine *re, struct rchan *ch)
+{
+    struct sss_engine_sink *k = &re->base.sink;
+
+    while (ch->waiters) {
+        struct waiter *w = ch->waiters;
+
+        ch->waiters = w->next;
+        if (w->kind == K_LAST) {
+            k->last_uid(k->data, &w->tag, 0, ch->has_last, ch->last);
+        } else {
+            struct cmd *c = history_cmd(re, K_HISTORY, ch->name, ch->len,
+                                        w->has_after ? "after" : "all", &w->after);
+
+            if (!c) {
+                k->hist_done(k->data, &w->tag, -ENOMEM, 1, 0, (struct sss_uid){0, 0});
+            } else {
+                c->tag = w->tag;
+                c->has_after = w->has_after;
+                c->after = w->after;
+                (void)send_cmd(re, c);
+            }
+        }
+        sss_free(w);
+    }
+    ch->waiters_tail = NULL;
+}
+
+/* Redis confirmed our SUBSCRIBE: read the stream before feeding live envelopes. */
+static void start_catchup(struct redis_engine *re, struct rchan *ch)
+{
+    struct cmd *c = history_cmd(re, K_CATCHUP, ch->name, ch->len, ch->has_last ? "after" : "last",
+                                ch->has_last ? &ch->last : NULL);
+
+    if (!c) {
+        sss_log_error("redis", "out of memory catching up %s", ch->name);
+        return;
+    }
+    c->ch = ch;
+    ch->catching++;
+    ch->retry_catchup = 0;
+    (void)send_cmd(re, c);
+}
+
+/* ---- replies on the commands connection ---- */
+
+static int reply_uid(const redisReply *r, struct sss_uid *uid)
+{
+    if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
+        return SSS_EPROTO;
+    return parse_uid(r->str, r->len, uid);
+}
+
+/* A history script's answer: {last, oldest, id, topic, msg, ...}. */
+struct hist_answer {
+    int has_last, has_oldest;
+    struct sss_uid last, oldest;
+    size_t nrec;
+    redisReply **rec; /* 3 per record */
+};
+
+static int hist_parse(const redisReply *r, struct hist_answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 3)
+        return SSS_EPROTO;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            return SSS_EPROTO;
+    if (r->element[0]->len) {
+        if (parse_uid(r->element[0]->str, r->element[0]->len, &a->last) < 0)
+            return SSS_EPROTO;
+        a->has_last = 1;
+    }
+    if (r->element[1]->len) {
+        if (parse_uid(r->element[1]->str, r->element[1]->len, &a->oldest) < 0)
+            return SSS_EPROTO;
+        a->has_oldest = 1;
+    }
+    a->nrec = (r->elements - 2) / 3;
+    a->rec = r->element + 2;
+    return 0;
+}
+
+static int hist_record(const struct hist_answer *a, size_t i, struct sss_engine_msg *m)
+{
+    redisReply **e = a->rec + 3 * i;
+
+    memset(m, 0, sizeof(*m));
+    if (parse_uid(e[0]->str, e[0]->len, &m->uid) < 0)
+        return SSS_EPROTO;
+    m->topic = e[1]->str;
+    m->topic_len = e[1]->len;
+    m->msg = e[2]->str;
+    m->msg_len = e[2]->len;
+    return 0;
+}
+
+/*
+ * Whether messages after `after` are missing from history, as the memory
+ * engine decides it: another epoch, or older than the oldest kept.
+ */
+static int hist_gap(const struct hist_answer *a, int has_after, const struct sss_uid *after)
+{
+    uint64_t from, oldest;
+
+    if (!a->has_last)
+        return has_after; /* an unknown channel cannot vouch for what followed */
+    if (has_after && after->epoch != a->last.epoch)
+        return 1;
+    from = has_after ? after->offset + 1 : 1;
+    oldest = a->has_oldest ? a->oldest.offset : a->last.offset + 1;
+    return from < oldest && from <= a->last.offset;
+}
+
+static void on_history_reply(struct redis_engine *re, struct cmd *c, const redisReply *r)
+{
+    struct sss_engine_sink *k = &re->base.sink;
+    struct hist_answer a;
+    int gap;
+
+    if (hist_parse(r, &a) < 0) {
+        sss_log_error("redis", "unexpected history reply (type %d)", r ? r->type : -1);
+        k->hist_done(k->data, &c->tag, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    gap = hist_gap(&a, c->has_after, &c->after);
+    if (!gap)
+        for (size_t i = 0; i < a.nrec; i++) {
+            struct sss_engine_msg m;
+
+            if (hist_record(&a, i, &m) == 0)
+                k->hist_record(k->data, &c->tag, &m);
+        }
+    k->hist_done(k->data, &c->tag, 0, gap, a.has_last, a.last);
+}
+
+static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
+{
+    struct hist_answer a;
+    struct held *h;
+
+    ch->catching--;
+    if (hist_parse(r, &a) < 0) {
+        sss_log_error("redis", "unexpected catch-up reply for %s; retrying", ch->name);
+        ch->retry_catchup = 1;
+        return;
+    }
+    if (ch->has_last && hist_gap(&a, 1, &ch->last)) {
+        re->gaps++;
+        sss_log_warn("redis",
+                     "channel %s: messages after %llu-%llu left history before this host "
+                     "could replay them",
+                     ch->name, (unsigned long long)ch->last.epoch,
+                     (unsigned long long)ch->last.offset);
+    }
+    for (size_t i = 0; i < a.nrec; i++) {
+        struct sss_engine_msg m;
+
+        if (hist_record(&a, i, &m) == 0)
+            feed(re, ch, &m, NULL);
+    }
+    if (!ch->has_last && a.has_last) {
+        ch->has_last = 1;
+        ch->last = a.last;
+    }
+    /* What arrived live meanwhile, newer ones only. */
+    while ((h = ch->held)) {
+        struct sss_engine_msg m = {.uid = h->uid,
+                                   .topic = h->data,
+                                   .topic_len = h->topic_len,
+                                   .msg = h->data + h->topic_len,
+                                   .msg_len = h->msg_len};
+
+        ch->held = h->next;
+        feed(re, ch, &m, h->has_origin ? &h->origin : NULL);
+        sss_free(h);
+    }
+    ch->held_tail = NULL;
+    ch->nheld = 0;
+    if (ch->want && ch->subscribed && !ch->catching) {
+        ch->live = 1;
+        release_waiters(re, ch);
+    }
+    chan_maybe_forget(re, ch);
+}
+
+static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisReply *r)
+{
+    struct sss_engine_sink *k = &re->base.sink;
+    struct sss_uid uid = {0, 0};
+
+    if (r->type == REDIS_REPLY_ERROR && c->kind != K_SETUP && c->kind != K_CATCHUP) {
+        sss_log_error("redis", "command failed: %.*s", (int)r->len, r->str);
+        answer_failure(re, c, strncmp(r->str, "NOSCRIPT", 8) == 0 ? SSS_EUNAVAIL : SSS_EUNKNOWN);
+        return;
+    }
+    switch (c->kind) {
+    case K_SETUP:
+        if (r->type == REDIS_REPLY_ERROR)
+            sss_log_error("redis", "setting up the commands connection: %.*s", (int)r->len,
+                          r->str);
+        break;
+    case K_PUBLISH:
+        if (reply_uid(r, &uid) < 0)
+            k->published(k->data, &c->tag, SSS_EPROTO, uid);
+        else
+            k->published(k->data, &c->tag, 0, uid);
+        break;
+    case K_LAST: {
+        struct hist_answer a;
+
+        if (hist_parse(r, &a) < 0)
+            k->last_uid(k->data, &c->tag, SSS_EPROTO, 0, uid);
+        else
+            k->last_uid(k->data, &c->tag, 0, a.has_last, a.last);
+        break;
+    }
+    case K_HISTORY:
+        on_history_reply(re, c, r);
+        break;
+    case K_CATCHUP:
+        if (r->type == REDIS_REPLY_ERROR)
+            sss_log_error("redis", "catch-up failed: %.*s", (int)r->len, r->str);
+        on_catchup_reply(re, c->ch, r);
+        break;
+    case K_CONTROL:
+        break;
+    }
+}
+
+/* ---- envelopes on the subscriptions connection ---- */
+
+static int mp_str(const msgpack_object *o, const char **p, size_t *len)
+{
+    if (o->type == MSGPACK_OBJECT_STR) {
+        *p = o->via.str.ptr;
+        *len = o->via.str.size;
+        return 0;
+    }
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        *p = o->via.bin.ptr;
+        *len = o->via.bin.size;
+        return 0;
+    }
+    return -1;
+}
+
+/* [uid, version, chan, topic, msg, origin host, origin worker, origin conn, flags] */
+static void on_envelope(struct redis_engine *re, const char *p, size_t len)
+{
+    msgpack_unpacked up;
+    const msgpack_object *e;
+    const char *uid_s, *chan, *host;
+    size_t uid_len, chan_len, host_len, off = 0;
+    struct sss_engine_msg m;
+    struct sss_engine_tag origin;
+    int has_origin;
+    struct rchan *ch;
+
+    if (len > re->cfg->max_message_size + 65536) {
+        sss_log_error("redis", "an envelope of %zu bytes is too big: dropped", len);
+        return;
+    }
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 9)
+        goto bad;
+    e = up.data.via.array.ptr;
+    memset(&m, 0, sizeof(m));
+    if (mp_str(&e[0], &uid_s, &uid_len) < 0 || parse_uid(uid_s, uid_len, &m.uid) < 0 ||
+        e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || e[1].via.u64 != ENVELOPE_VERSION ||
+        mp_str(&e[2], &chan, &chan_len) < 0 || mp_str(&e[3], &m.topic, &m.topic_len) < 0 ||
+        mp_str(&e[4], &m.msg, &m.msg_len) < 0 || mp_str(&e[5], &host, &host_len) < 0 ||
+        (e[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         e[6].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+        e[7].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        e[8].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        goto bad;
+    has_origin = host_len == strlen(re->cfg->host_id) &&
+                 memcmp(host, re->cfg->host_id, host_len) == 0 && e[6].via.i64 >= 0;
+    memset(&origin, 0, sizeof(origin));
+    origin.worker = has_origin ? (int32_t)e[6].via.i64 : -1;
+    origin.conn = e[7].via.u64;
+    origin.flags = (uint32_t)e[8].via.u64;
+    ch = chan_get(re, chan, chan_len, 0);
+    if (!ch || !ch->want)
+        goto out; /* an envelope that crossed our UNSUBSCRIBE */
+    if (ch->live) {
+        feed(re, ch, &m, has_origin ? &origin : NULL);
+    } else if (ch->nheld < MAX_HELD) {
+        struct held *h = sss_malloc(sizeof(*h) + m.topic_len + m.msg_len);
+
+        if (!h) {
+            sss_log_error("redis", "out of memory holding a message of %s", ch->name);
+            goto out;
+        }
+        h->next = NULL;
+        h->uid = m.uid;
+        h->has_origin = has_origin;
+        h->origin = origin;
+        h->topic_len = m.topic_len;
+        h->msg_len = m.msg_len;
+        memcpy(h->data, m.topic, m.topic_len);
+        memcpy(h->data + m.topic_len, m.msg, m.msg_len);
+        if (ch->held_tail)
+            ch->held_tail->next = h;
+        else
+            ch->held = h;
+        ch->held_tail = h;
+        ch->nheld++;
+    }
+    goto out;
+bad:
+    sss_log_error("redis", "a malformed envelope (%zu bytes) was dropped", len);
+out:
+    msgpack_unpacked_destroy(&up);
+}
+
+/* [type, record bytes]: a broadcast or boot for this host's bus. */
+static void on_control_msg(struct redis_engine *re, const char *p, size_t len)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    const char *rec;
+    size_t rec_len;
+
+    msgpack_unpacked_init(&up);
+    if (msgpack_unpack_next(&up, p, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size == 2 &&
+        up.data.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        mp_str(&up.data.via.array.ptr[1], &rec, &rec_len) == 0)
+        re->base.sink.control(re->base.sink.data, (uint32_t)up.data.via.array.ptr[0].via.u64, rec,
+                              rec_len);
+    else
+        sss_log_error("redis", "a malformed control record was dropped");
+    msgpack_unpacked_destroy(&up);
+}
+
+/* The channel name inside a pub/sub channel "sss:{name}". */
+static int chan_of(const redisReply *r, const char **name, size_t *len)
+{
+    if (r->type != REDIS_REPLY_STRING || r->len < 7 || memcmp(r->str, "sss:{", 5) != 0 ||
+        r->str[r->len - 1] != '}')
+        return -1;
+    *name = r->str + 5;
+    *len = r->len - 6;
+    return 0;
+}
+
+static void on_sub_reply(struct redis_engine *re, const redisReply *r)
+{
+    const redisReply *kind;
+    const char *name;
+    size_t len;
+    struct rchan *ch;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        sss_log_error("redis", "subscriptions connection: %.*s", (int)r->len, r->str);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return; /* AUTH's +OK */
+    kind = r->element[0];
+    if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0) {
+        const redisReply *c = r->element[1], *p = r->element[2];
+
+        if (p->type != REDIS_REPLY_STRING)
+            return;
+        if (c->len == sizeof(CONTROL_CHANNEL) - 1 &&
+            memcmp(c->str, CONTROL_CHANNEL, c->len) == 0)
+            on_control_msg(re, p->str, p->len);
+        else
+            on_envelope(re, p->str, p->len);
+        return;
+    }
+    if (chan_of(r->element[1], &name, &len) < 0 || len == 0 || name[0] == '!')
+        return; /* the control channel's own confirmation */
+    ch = chan_get(re, name, len, 0);
+    if (!ch)
+        return;
+    if (ch->inflight)
+        ch->inflight--;
+    if (ch->inflight)
+        return; /* a later SUBSCRIBE/UNSUBSCRIBE decides */
+    if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0 && ch->want) {
+        ch->subscribed = 1;
+        start_catchup(re, ch);
+    } else {
+        ch->subscribed = 0;
+        ch->live = 0;
+        chan_maybe_forget(re, ch);
+    }
+}
+
+/* ---- connections ---- */
+
+static void setup_cmd_conn(struct redis_engine *re)
+{
+    const char *argv[3];
+    size_t lens[3];
+    struct cmd *c;
+    char db[16];
+
+    /* The setup goes first, then whatever waited, in order. */
+    if (re->target.password[0]) {
+        argv[0] = "AUTH", lens[0] = 4;
+        argv[1] = re->target.password, lens[1] = strlen(re->target.password);
+        if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
+            q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+    }
+    snprintf(db, sizeof(db), "%d", re->target.db);
+    argv[0] = "SELECT", lens[0] = 6;
+    argv[1] = db, lens[1] = strlen(db);
+    if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
+        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+    argv[0] = "SCRIPT", lens[0] = 6;
+    argv[1] = "LOAD", lens[1] = 4;
+    argv[2] = SSS_REDIS_LUA_PUBLISH, lens[2] = strlen(SSS_REDIS_LUA_PUBLISH);
+    if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
+        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+    argv[2] = SSS_REDIS_LUA_HISTORY, lens[2] = strlen(SSS_REDIS_LUA_HISTORY);
+    if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
+        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+    re->cmd_ready = 1;
+    while ((c = q_pop(&re->unsent)))
+        (void)send_cmd(re, c);
+}
+
+static void setup_sub_conn(struct redis_engine *re)
+{
+    char *resp = NULL;
+    int n;
+
+    if (re->target.password[0]) {
+        const char *argv[2] = {"AUTH", re->target.password};
+        size_t lens[2] = {4, strlen(re->target.password)};
+
+        n = redisFormatCommandArgv(&resp, 2, argv, lens);
+        if (n > 0)
+            (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
+        redisFreeCommand(resp);
+        resp = NULL;
+    }
+    n = redisFormatCommand(&resp, "SUBSCRIBE %s", CONTROL_CHANNEL);
+    if (n > 0)
+        (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
+    redisFreeCommand(resp);
+    for (uint32_t i = 0; i < re->chans.cap; i++) {
+        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+
+        if (ch && ch->want) {
+            ch->inflight = 1;
+            send_sub_cmd(re, "SUBSCRIBE", ch->name, ch->len);
+        }
+    }
+}
+
+static void cmd_conn_lost(struct redis_engine *re, const char *why)
+{
+    struct cmd_queue resend = {0};
+    struct cmd *c;
+
+    sss_redis_conn_lost(&re->cmd, why, sss_now_ms());
+    re->cmd_ready = 0;
+    /* Reads are sent again; a publish may or may not have been applied. */
+    while ((c = q_pop(&re->inflight))) {
+        if (c->kind == K_PUBLISH || c->kind == K_CONTROL) {
+            answer_failure(re, c, SSS_EUNKNOWN);
+            cmd_free(c);
+        } else if (c->kind == K_SETUP) {
+            cmd_free(c);
+        } else {
+            q_push(&resend, c);
+        }
+    }
+    while ((c = q_pop(&re->unsent)))
+        q_push(&resend, c);
+    re->unsent = resend;
+}
+
+static void sub_conn_lost(struct redis_engine *re, const char *why)
+{
+    sss_redis_conn_lost(&re->sub, why, sss_now_ms());
+    for (uint32_t i = 0; i < re->chans.cap; i++) {
+        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+
+        if (ch) {
+            ch->inflight = 0;
+            ch->subscribed = 0;
+            ch->live = 0; /* until resubscribed and caught up */
+        }
+    }
+}
+
+/* ---- the ops ---- */
+
+static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag,
+                          const char *chan, size_t chan_len, const char *topic, size_t topic_len,
+                          const char *msg, size_t msg_len)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16],
+        k3[SSS_PROTO_CHANNEL_MAX + 16];
+    const char *argv[11];
+    size_t lens[11];
+    msgpack_packer pk;
+    struct cmd *c;
+    int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
+        l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
+        l3 = key_of(k3, sizeof(k3), chan, chan_len, "");
+    size_t hl = strlen(re->cfg->host_id);
+
+    if (l1 < 0 || l2 < 0 || l3 < 0) {
+        e->sink.published(e->sink.data, tag, SSS_EINVAL, (struct sss_uid){0, 0});
+        return;
+    }
+    /* The envelope after its uid: version, chan, topic, msg, origin. */
+    msgpack_sbuffer_clear(&re->pack);
+    msgpack_packer_init(&pk, &re->pack, msgpack_sbuffer_write);
+    msgpack_pack_uint32(&pk, ENVELOPE_VERSION);
+    msgpack_pack_str_with_body(&pk, chan, chan_len);
+    msgpack_pack_str_with_body(&pk, topic, topic_len);
+    msgpack_pack_str_with_body(&pk, msg, msg_len);
+    msgpack_pack_str_with_body(&pk, re->cfg->host_id, hl);
+    msgpack_pack_int32(&pk, tag->worker);
+    msgpack_pack_uint64(&pk, tag->conn);
+    msgpack_pack_uint32(&pk, tag->flags);
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = re->sha_pub, lens[1] = 40;
+    argv[2] = "3", lens[2] = 1;
+    argv[3] = k1, lens[3] = (size_t)l1;
+    argv[4] = k2, lens[4] = (size_t)l2;
+    argv[5] = k3, lens[5] = (size_t)l3;
+    argv[6] = topic, lens[6] = topic_len;
+    argv[7] = msg, lens[7] = msg_len;
+    argv[8] = re->hist_size, lens[8] = strlen(re->hist_size);
+    argv[9] = re->hist_ttl, lens[9] = strlen(re->hist_ttl);
+    argv[10] = re->pack.data, lens[10] = re->pack.size;
+    c = cmd_new(re, K_PUBLISH, 11, argv, lens);
+    if (!c) {
+        e->sink.published(e->sink.data, tag, -ENOMEM, (struct sss_uid){0, 0});
+        return;
+    }
+    c->tag = *tag;
+    if (!re->cmd_ready && re->cfg->redis_wait_ms == 0) {
+        answer_failure(re, c, SSS_EUNAVAIL);
+        cmd_free(c);
+        return;
+    }
+    (void)send_cmd(re, c);
+}
+
+static void wait_live(struct redis_engine *re, struct rchan *ch, enum cmd_kind kind,
+                      const struct sss_engine_tag *tag, int has_after, struct sss_uid after)
+{
+    struct waiter *w = sss_calloc(1, sizeof(*w));
+
+    if (!w) {
+        if (kind == K_LAST)
+            re->base.sink.last_uid(re->base.sink.data, tag, -ENOMEM, 0, after);
+        else
+            re->base.sink.hist_done(re->base.sink.data, tag, -ENOMEM, 1, 0, after);
+        return;
+    }
+    w->kind = kind;
+    w->tag = *tag;
+    w->has_after = has_after;
+    w->after = after;
+    w->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
+    if (ch->waiters_tail)
+        ch->waiters_tail->next = w;
+    else
+        ch->waiters = w;
+    ch->waiters_tail = w;
+}
+
+static void redis_last_uid(struct sss_engine *e, const struct sss_engine_tag *tag,
+                           const char *chan, size_t chan_len)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    struct rchan *ch = chan_get(re, chan, chan_len, 0);
+    struct cmd *c;
+
+    if (ch && ch->live) {
+        /* Exact: every later message reaches this host's bus after it. */
+        e->sink.last_uid(e->sink.data, tag, 0, ch->has_last, ch->last);
+        return;
+    }
+    if (ch && ch->want) {
+        wait_live(re, ch, K_LAST, tag, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    /* Nobody here subscribes to it: just read the stream. */
+    c = history_cmd(re, K_LAST, chan, chan_len, "last", NULL);
+    if (!c) {
+        e->sink.last_uid(e->sink.data, tag, -ENOMEM, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    c->tag = *tag;
+    (void)send_cmd(re, c);
+}
+
+static void redis_history(struct sss_engine *e, const struct sss_engine_tag *tag,
+                          const char *chan, size_t chan_len, int has_after, struct sss_uid after)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    struct rchan *ch = chan_get(re, chan, chan_len, 0);
+    struct cmd *c;
+
+    if (ch && ch->want && !ch->live) {
+        wait_live(re, ch, K_HISTORY, tag, has_after, after);
+        return;
+    }
+    c = history_cmd(re, K_HISTORY, chan, chan_len, has_after ? "after" : "all", &after);
+    if (!c) {
+        e->sink.hist_done(e->sink.data, tag, -ENOMEM, 1, 0, (struct sss_uid){0, 0});
+        return;
+    }
+    c->tag = *tag;
+    c->has_after = has_after;
+    c->after = after;
+    (void)send_cmd(re, c);
+}
+
+static void redis_interest(struct sss_engine *e, const char *chan, size_t chan_len, int on)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    struct rchan *ch = chan_get(re, chan, chan_len, on);
+
+    if (!ch) {
+        if (on)
+            sss_log_error("redis", "out of memory: this host will not receive %.*s",
+                          (int)chan_len, chan);
+        return;
+    }
+    if (ch->want == on)
+        return;
+    ch->want = on;
+    if (!on) {
+        ch->live = 0;
+        held_clear(ch);
+    }
+    if (re->sub.state == SSS_REDIS_UP) {
+        ch->inflight++;
+        send_sub_cmd(re, on ? "SUBSCRIBE" : "UNSUBSCRIBE", chan, chan_len);
+    }
+    chan_maybe_forget(re, ch);
+}
+
+static int redis_control(struct sss_engine *e, uint32_t type, const void *p, size_t len)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    msgpack_packer pk;
+    const char *argv[3];
+    size_t lens[3];
+    struct cmd *c;
+
+    msgpack_sbuffer_clear(&re->pack);
+    msgpack_packer_init(&pk, &re->pack, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint32(&pk, type);
+    msgpack_pack_bin_with_body(&pk, p, len);
+    argv[0] = "PUBLISH", lens[0] = 7;
+    argv[1] = CONTROL_CHANNEL, lens[1] = sizeof(CONTROL_CHANNEL) - 1;
+    argv[2] = re->pack.data, lens[2] = re->pack.size;
+    c = cmd_new(re, K_CONTROL, 3, argv, lens);
+    if (!c)
+        return -ENOMEM;
+    if (!re->cmd_ready && re->unsent.n >= (size_t)re->cfg->redis_queue) {
+        cmd_free(c);
+        return SSS_EUNAVAIL;
+    }
+    return send_cmd(re, c);
+}
+
+/* Commands and questions that waited too long for Redis fail now. */
+static void expire_waiting(struct redis_engine *re, int64_t now)
+{
+    struct cmd_queue keep = {0};
+    struct cmd *c;
+
+    while ((c = q_pop(&re->unsent))) {
+        if (c->kind != K_CATCHUP && now >= c->deadline) {
+            answer_failure(re, c, SSS_EUNAVAIL);
+            cmd_free(c);
+        } else {
+            q_push(&keep, c);
+        }
+    }
+    re->unsent = keep;
+    for (uint32_t i = 0; i < re->chans.cap; i++) {
+        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+        struct waiter **pp;
+
+        if (!ch)
+            continue;
+        if (ch->retry_catchup && ch->want && ch->subscribed && !ch->catching)
+            start_catchup(re, ch);
+        pp = &ch->waiters;
+        ch->waiters_tail = NULL;
+        while (*pp) {
+            struct waiter *w = *pp;
+
+            if (now < w->deadline) {
+                ch->waiters_tail = w;
+                pp = &w->next;
+                continue;
+            }
+            /* The subscriber starts from what this host fed last; a later
+             * catch-up replays the rest. A SYNC learns it is incomplete. */
+            if (w->kind == K_LAST)
+                re->base.sink.last_uid(re->base.sink.data, &w->tag, 0, ch->has_last, ch->last);
+            else
+                re->base.sink.hist_done(re->base.sink.data, &w->tag, SSS_EUNAVAIL, 1, 0,
+                                        ch->last);
+            *pp = w->next;
+            sss_free(w);
+        }
+    }
+}
+
+static void redis_tick(struct sss_engine *e, int64_t now_wall_ms)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    int64_t now = sss_now_ms();
+
+    (void)now_wall_ms;
+    sss_redis_conn_maybe_connect(&re->cmd, now);
+    sss_redis_conn_maybe_connect(&re->sub, now);
+    expire_waiting(re, now);
+}
+
+static int redis_pollfds(struct sss_engine *e, struct pollfd *pfd, int cap)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    int n = 0;
+
+    /* Write what this turn queued (pipelined), then wait for the rest. */
+    if (re->cmd.state == SSS_REDIS_UP && sss_redis_conn_flush(&re->cmd) < 0)
+        cmd_conn_lost(re, "write failed");
+    if (re->sub.state == SSS_REDIS_UP && sss_redis_conn_flush(&re->sub) < 0)
+        sub_conn_lost(re, "write failed");
+    if (n < cap && sss_redis_conn_pollfd(&re->cmd, &pfd[n]))
+        n++;
+    if (n < cap && sss_redis_conn_pollfd(&re->sub, &pfd[n]))
+        n++;
+    return n;
+}
+
+static void drain_cmd_replies(struct redis_engine *re)
+{
+    redisReply *r;
+    int rc;
+
+    while ((rc = sss_redis_conn_reply(&re->cmd, &r)) == 1) {
+        struct cmd *c = q_pop(&re->inflight);
+
+        if (!c) {
+            sss_log_error("redis", "a reply nobody asked for");
+            freeReplyObject(r);
+            cmd_conn_lost(re, "out of step with Redis");
+            return;
+        }
+        on_cmd_reply(re, c, r);
+        freeReplyObject(r);
+        cmd_free(c);
+    }
+    if (rc < 0)
+        cmd_conn_lost(re, "unreadable reply");
+}
+
+static void drain_sub_replies(struct redis_engine *re)
+{
+    redisReply *r;
+    int rc;
+
+    while ((rc = sss_redis_conn_reply(&re->sub, &r)) == 1) {
+        on_sub_reply(re, r);
+        freeReplyObject(r);
+    }
+    if (rc < 0)
+        sub_conn_lost(re, "unreadable reply");
+}
+
+static void redis_handle(struct sss_engine *e, const struct pollfd *pfd, int n)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+
+    for (int i = 0; i < n; i++) {
+        int is_cmd = pfd[i].fd == re->cmd.fd;
+        struct sss_redis_conn *c = is_cmd ? &re->cmd : &re->sub;
+        int rc;
+
+        if (!pfd[i].revents || (!is_cmd && pfd[i].fd != re->sub.fd))
+            continue;
+        rc = sss_redis_conn_handle(c, pfd[i].revents);
+        if (rc == 1) {
+            if (is_cmd)
+                setup_cmd_conn(re);
+            else
+                setup_sub_conn(re);
+        } else if (rc < 0) {
+            if (is_cmd)
+                cmd_conn_lost(re, sss_strerror(rc));
+            else
+                sub_conn_lost(re, sss_strerror(rc));
+            continue;
+        }
+        if (is_cmd)
+            drain_cmd_replies(re);
+        else
+            drain_sub_replies(re);
+    }
+}
+
+static int redis_connected(struct sss_engine *e)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+
+    return re->cmd_ready && re->sub.state == SSS_REDIS_UP;
+}
+
+static void redis_destroy(struct sss_engine *e)
+{
+    struct redis_engine *re = (struct redis_engine *)e;
+    struct cmd *c;
+
+    while ((c = q_pop(&re->unsent)))
+        cmd_free(c);
+    while ((c = q_pop(&re->inflight)))
+        cmd_free(c);
+    for (uint32_t i = 0; i < re->chans.cap; i++) {
+        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+
+        if (!ch)
+            continue;
+        held_clear(ch);
+        while (ch->waiters) {
+            struct waiter *w = ch->waiters;
+
+            ch->waiters = w->next;
+            sss_free(w);
+        }
+        sss_free(ch);
+    }
+    sss_map_fini(&re->chans);
+    sss_redis_conn_fini(&re->cmd);
+    sss_redis_conn_fini(&re->sub);
+    msgpack_sbuffer_destroy(&re->pack);
+    sss_free(re);
+}
+
+static const struct sss_engine_ops redis_ops = {
+    .name = "redis",
+    .publish = redis_publish,
+    .last_uid = redis_last_uid,
+    .history = redis_history,
+    .interest = redis_interest,
+    .control = redis_control,
+    .tick = redis_tick,
+    .pollfds = redis_pollfds,
+    .handle = redis_handle,
+    .connected = redis_connected,
+    .destroy = redis_destroy,
+};
+
+struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
+                                           const struct sss_engine_limits *limits,
+                                           const struct sss_engine_sink *sink, int *err)
+{
+    struct redis_engine *re = sss_calloc(1, sizeof(*re));
+
+    *err = 0;
+    if (!re) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (sss_redis_target_parse(cfg->redis_url, &re->target) < 0) {
+        sss_log_error("redis", "--redis %s: not redis://[:password@]host:port/db, or the host "
+                               "does not resolve",
+                      cfg->redis_url);
+        sss_free(re);
+        *err = SSS_EINVAL;
+        return NULL;
+    }
+    re->base.ops = &redis_ops;
+    re->base.sink = *sink;
+    re->cfg = cfg;
+    re->limits = *limits;
+    sss_map_init(&re->chans);
+    msgpack_sbuffer_init(&re->pack);
+    sha1_hex(SSS_REDIS_LUA_PUBLISH, re->sha_pub);
+    sha1_hex(SSS_REDIS_LUA_HISTORY, re->sha_hist);
+    snprintf(re->hist_size, sizeof(re->hist_size), "%u", limits->history_size);
+    snprintf(re->hist_ttl, sizeof(re->hist_ttl), "%lld", (long long)limits->history_ttl_ms);
+    sss_redis_conn_init(&re->cmd, "commands", &re->target);
+    sss_redis_conn_init(&re->sub, "subscriptions", &re->target);
+    sss_redis_conn_maybe_connect(&re->cmd, sss_now_ms());
+    sss_redis_conn_maybe_connect(&re->sub, sss_now_ms());
+    sss_log_info("redis", "engine on %s db %d (history %u messages, ttl %lld ms)",
+                 re->target.where, re->target.db, limits->history_size,
+                 (long long)limits->history_ttl_ms);
+    return &re->base;
+}

@@ -1,0 +1,271 @@
+/* A non-blocking connection to Redis with backoff (see sss_redis_conn.h). */
+#include "sss_redis_conn.h"
+#include "sss_alloc.h"
+#include "sss_err.h"
+#include "sss_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define READ_CHUNK 65536
+
+int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
+{
+    char host[128], port[8] = "6379";
+    const char *p = url, *at, *end, *colon, *slash;
+    struct addrinfo hints, *res = NULL;
+    size_t hl;
+
+    memset(t, 0, sizeof(*t));
+    if (strncmp(p, "redis://", 8) != 0)
+        return SSS_EINVAL;
+    p += 8;
+    slash = strchr(p, '/');
+    end = slash ? slash : p + strlen(p);
+    at = memchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *pw = memchr(p, ':', (size_t)(at - p));
+
+        /* redis://:password@host or redis://user:password@host (user ignored: no ACL users). */
+        pw = pw ? pw + 1 : p;
+        if ((size_t)(at - pw) >= sizeof(t->password))
+            return SSS_EINVAL;
+        memcpy(t->password, pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    colon = memchr(p, ':', (size_t)(end - p));
+    hl = (size_t)((colon ? colon : end) - p);
+    if (hl == 0 || hl >= sizeof(host))
+        return SSS_EINVAL;
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    if (colon) {
+        size_t pl = (size_t)(end - colon - 1);
+
+        if (pl == 0 || pl >= sizeof(port) || strspn(colon + 1, "0123456789") < pl)
+            return SSS_EINVAL;
+        memcpy(port, colon + 1, pl);
+        port[pl] = '\0';
+    }
+    if (slash && slash[1]) {
+        char *e;
+        long db = strtol(slash + 1, &e, 10);
+
+        if (*e || db < 0 || db > 1000000)
+            return SSS_EINVAL;
+        t->db = (int)db;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+        return SSS_EINVAL;
+    memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+    t->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(t->where, sizeof(t->where), "%s:%s", host, port);
+    return 0;
+}
+
+void sss_redis_conn_init(struct sss_redis_conn *c, const char *role,
+                         const struct sss_redis_target *t)
+{
+    memset(c, 0, sizeof(*c));
+    c->role = role;
+    c->target = t;
+    c->fd = -1;
+    c->state = SSS_REDIS_DOWN;
+    c->backoff_ms = BACKOFF_MIN_MS;
+}
+
+static void conn_close(struct sss_redis_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    if (c->reader)
+        redisReaderFree(c->reader);
+    c->reader = NULL;
+    c->out_len = c->out_off = 0;
+    c->state = SSS_REDIS_DOWN;
+}
+
+void sss_redis_conn_fini(struct sss_redis_conn *c)
+{
+    conn_close(c);
+    sss_free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+}
+
+void sss_redis_conn_lost(struct sss_redis_conn *c, const char *why, int64_t now_ms)
+{
+    int jitter = c->backoff_ms / 4 ? rand() % (c->backoff_ms / 4 + 1) : 0;
+
+    if (!c->down_logged)
+        sss_log_warn("redis", "%s connection to %s lost: %s (retrying with backoff)", c->role,
+                     c->target->where, why);
+    c->down_logged = 1;
+    conn_close(c);
+    c->retry_at = now_ms + c->backoff_ms + jitter;
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+void sss_redis_conn_maybe_connect(struct sss_redis_conn *c, int64_t now_ms)
+{
+    int one = 1;
+
+    if (c->state != SSS_REDIS_DOWN || now_ms < c->retry_at)
+        return;
+    c->fd = socket(c->target->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        sss_redis_conn_lost(c, strerror(errno), now_ms);
+        return;
+    }
+    (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->reader = redisReaderCreate();
+    if (!c->reader) {
+        sss_redis_conn_lost(c, "out of memory", now_ms);
+        return;
+    }
+    if (connect(c->fd, (const struct sockaddr *)&c->target->addr, c->target->addrlen) < 0 &&
+        errno != EINPROGRESS) {
+        sss_redis_conn_lost(c, strerror(errno), now_ms);
+        return;
+    }
+    c->state = SSS_REDIS_CONNECTING;
+}
+
+int sss_redis_conn_append(struct sss_redis_conn *c, const char *p, size_t len)
+{
+    if (c->out_off && c->out_off == c->out_len)
+        c->out_len = c->out_off = 0;
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 65536;
+        char *n;
+
+        if (c->out_off) { /* slide the unwritten bytes to the front first */
+            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+        }
+        while (cap < c->out_len + len)
+            cap *= 2;
+        if (cap > c->out_cap) {
+            n = sss_realloc(c->out, cap);
+            if (!n)
+                return -ENOMEM;
+            c->out = n;
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_len, p, len);
+    c->out_len += len;
+    return 0;
+}
+
+int sss_redis_conn_flush(struct sss_redis_conn *c)
+{
+    while (c->state == SSS_REDIS_UP && c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -errno;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    return 0;
+}
+
+int sss_redis_conn_pollfd(struct sss_redis_conn *c, struct pollfd *pfd)
+{
+    if (c->fd < 0)
+        return 0;
+    pfd->fd = c->fd;
+    pfd->events = c->state == SSS_REDIS_CONNECTING ? POLLOUT : POLLIN;
+    if (c->state == SSS_REDIS_UP && c->out_off < c->out_len)
+        pfd->events |= POLLOUT;
+    pfd->revents = 0;
+    return 1;
+}
+
+int sss_redis_conn_handle(struct sss_redis_conn *c, short revents)
+{
+    char buf[READ_CHUNK];
+
+    if (c->state == SSS_REDIS_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+            return 0;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err)
+            return -err;
+        c->state = SSS_REDIS_UP;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        if (c->down_logged)
+            sss_log_info("redis", "%s connection to %s is back", c->role, c->target->where);
+        else
+            sss_log_info("redis", "%s connection to %s is up", c->role, c->target->where);
+        c->down_logged = 0;
+        return 1;
+    }
+    if (c->state != SSS_REDIS_UP)
+        return 0;
+    if (revents & POLLOUT) {
+        int rc = sss_redis_conn_flush(c);
+
+        if (rc < 0)
+            return rc;
+    }
+    if (!(revents & (POLLIN | POLLERR | POLLHUP)))
+        return 0;
+    for (int i = 0; i < 16; i++) { /* bounded: other sockets get their turn */
+        ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -ECONNRESET;
+        if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK)
+            return SSS_EPROTO;
+        if ((size_t)n < sizeof(buf))
+            return 0;
+    }
+    return 0;
+}
+
+int sss_redis_conn_reply(struct sss_redis_conn *c, redisReply **r)
+{
+    void *reply = NULL;
+
+    *r = NULL;
+    if (!c->reader)
+        return 0;
+    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK)
+        return SSS_EPROTO;
+    *r = reply;
+    return reply != NULL;
+}

@@ -1,0 +1,76 @@
+/*
+ * One non-blocking TCP connection to Redis, driven by the scaler's poll loop:
+ * connect with backoff, a write buffer of RESP commands (formatted by
+ * hiredis), and hiredis's reader for the replies. Nothing here knows what
+ * the commands mean: sss_engine_redis.c pairs replies with requests.
+ *
+ * hiredis 0.14's async API is not used: it aborts on sharded pub/sub
+ * messages (DEPENDENCIES.md 3), and our loop is poll(2), not its adapters.
+ */
+#ifndef SSS_REDIS_CONN_H
+#define SSS_REDIS_CONN_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <hiredis/hiredis.h>
+
+enum sss_redis_state { SSS_REDIS_DOWN, SSS_REDIS_CONNECTING, SSS_REDIS_UP };
+
+/* What --redis names. */
+struct sss_redis_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char where[160]; /* host:port, for logs */
+    char password[256];
+    int db;
+};
+
+struct sss_redis_conn {
+    const char *role; /* "commands" or "subscriptions", for logs */
+    const struct sss_redis_target *target;
+    int fd;
+    enum sss_redis_state state;
+    redisReader *reader;
+    char *out; /* bytes not yet written */
+    size_t out_len, out_off, out_cap;
+    int64_t retry_at; /* monotonic ms of the next connect attempt */
+    int backoff_ms;
+    int down_logged; /* "lost" was logged: log the next success */
+};
+
+/* Parse redis://[:password@]host:port[/db] and resolve host. 0 or SSS_EINVAL. */
+int sss_redis_target_parse(const char *url, struct sss_redis_target *t);
+
+void sss_redis_conn_init(struct sss_redis_conn *c, const char *role,
+                         const struct sss_redis_target *t);
+void sss_redis_conn_fini(struct sss_redis_conn *c);
+
+/* Start connecting if it is down and its retry time has come. */
+void sss_redis_conn_maybe_connect(struct sss_redis_conn *c, int64_t now_ms);
+
+/* Queue bytes to write. -ENOMEM. */
+int sss_redis_conn_append(struct sss_redis_conn *c, const char *p, size_t len);
+
+/* Try to write what is queued (non-blocking). Returns 0, or a negative code when the connection broke. */
+int sss_redis_conn_flush(struct sss_redis_conn *c);
+
+/* Fill *pfd for the poll; 0 when there is nothing to wait on. */
+int sss_redis_conn_pollfd(struct sss_redis_conn *c, struct pollfd *pfd);
+
+/*
+ * After the poll: finish a connect or read what came. Returns 1 when the
+ * connection just came up, 0 normally, or a negative code when it broke
+ * (the caller then calls sss_redis_conn_lost).
+ */
+int sss_redis_conn_handle(struct sss_redis_conn *c, short revents);
+
+/* The next complete reply (1, *r to freeReplyObject), none yet (0), or a protocol error (<0). */
+int sss_redis_conn_reply(struct sss_redis_conn *c, redisReply **r);
+
+/* Close, drop unwritten bytes and unread replies, retry later with backoff (why: for the log). */
+void sss_redis_conn_lost(struct sss_redis_conn *c, const char *why, int64_t now_ms);
+
+#endif

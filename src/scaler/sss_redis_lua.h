@@ -1,0 +1,100 @@
+/*
+ * The two Lua scripts of the Redis engine (sss_engine_redis.c), loaded with
+ * SCRIPT LOAD on every (re)connect and called with EVALSHA. Each touches only
+ * the keys of one channel, which share the hash tag {chan}, so the same
+ * scripts run on Redis Cluster.
+ *
+ * Keys of channel C:  sss:{C}:h  the stream (history; entry id = uid "E-O")
+ *                     sss:{C}:e  the channel's current epoch E
+ *                     sss:{C}    the pub/sub channel the envelopes go to
+ * Stream entry fields: t = topic, m = msg (JSON text), w = wall ms published.
+ */
+#ifndef SSS_REDIS_LUA_H
+#define SSS_REDIS_LUA_H
+
+/*
+ * PUBLISH: KEYS = stream, epoch key, pub/sub channel.
+ * ARGV = topic, msg, history size, history ttl ms, envelope tail.
+ * A channel whose stream does not exist starts a new epoch: Redis's clock in
+ * ms, or the old epoch + 1 if that is not greater. The entry's id is E-1 for
+ * the first message of an epoch and E-* (offset + 1) after it. Messages older
+ * than the ttl are deleted a few at a time, and both keys expire after the
+ * ttl of silence. The envelope (MessagePack: a 9-element array whose first
+ * element, the uid, only the script knows) goes to the pub/sub channel.
+ * Returns the uid.
+ */
+static const char SSS_REDIS_LUA_PUBLISH[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ep = redis.call('GET', KEYS[2])\n"
+    "local id\n"
+    "if ep and redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ep .. '-*', 't', ARGV[1], 'm', "
+    "ARGV[2], 'w', now)\n"
+    "else\n"
+    "  local e = now\n"
+    "  if ep and tonumber(ep) >= e then e = tonumber(ep) + 1 end\n"
+    "  ep = string.format('%d', e)\n"
+    "  redis.call('SET', KEYS[2], ep)\n"
+    "  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ep .. '-1', 't', ARGV[1], 'm', "
+    "ARGV[2], 'w', now)\n"
+    "end\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "if ttl > 0 then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
+    "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 8)\n"
+    "  for _, e in ipairs(old) do\n"
+    "    if tonumber(e[2][6]) < now - ttl then redis.call('XDEL', KEYS[1], e[1]) else break end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('PUBLISH', KEYS[3], string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
+    "return id\n";
+
+/*
+ * HISTORY: KEYS = stream. ARGV = mode ("last", "all" or "after"), after
+ * uid, history ttl ms. Returns {last, oldest, id, topic, msg, id, ...}:
+ * last = the channel's newest uid ("" when the channel is unknown), oldest =
+ * the oldest uid still in history ("" when none), then the records after
+ * `after` ("after"), or all of them ("all"), or none ("last"), in uid order,
+ * leaving out those older than the ttl.
+ */
+static const char SSS_REDIS_LUA_HISTORY[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {'', ''} end\n"
+    "local last = ''\n"
+    "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "if r[1] then last = r[1][1] else\n"
+    "  local info = redis.call('XINFO', 'STREAM', KEYS[1])\n"
+    "  for i = 1, #info, 2 do\n"
+    "    if info[i] == 'last-generated-id' then last = info[i + 1] end\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[1] == 'last' then return {last, ''} end\n"
+    "local cutoff = -1\n"
+    "local ttl = tonumber(ARGV[3])\n"
+    "if ttl > 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl\n"
+    "end\n"
+    "local out = {last, ''}\n"
+    "local all = redis.call('XRANGE', KEYS[1], '-', '+')\n"
+    "local ae, ao = 0, 0\n"
+    "if ARGV[1] == 'after' then\n"
+    "  local a, b = string.match(ARGV[2], '^(%d+)-(%d+)$')\n"
+    "  ae, ao = tonumber(a), tonumber(b)\n"
+    "end\n"
+    "for _, e in ipairs(all) do\n"
+    "  if tonumber(e[2][6]) >= cutoff then\n"
+    "    if out[2] == '' then out[2] = e[1] end\n"
+    "    local x, y = string.match(e[1], '^(%d+)-(%d+)$')\n"
+    "    x, y = tonumber(x), tonumber(y)\n"
+    "    if ARGV[1] == 'all' or x > ae or (x == ae and y > ao) then\n"
+    "      out[#out + 1] = e[1]\n"
+    "      out[#out + 1] = e[2][2]\n"
+    "      out[#out + 1] = e[2][4]\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+#endif
