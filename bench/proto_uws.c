@@ -1,0 +1,93 @@
+/*
+ * The uWebSockets.js peer (bench/peers/uws): "s <channel>" -> "ok";
+ * "p <channel> <payload>" publishes on the topic, subscribers get the bare
+ * payload; "a <payload>" -> "<payload>"; on /echo every message comes back.
+ */
+#include "sb.h"
+
+enum { ST_SUBSCRIBE = 0, ST_READY };
+
+static const char *uws_path(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u,
+                            char *buf, size_t n)
+{
+    (void)w, (void)buf, (void)n;
+    return c->role == SB_ROLE_ECHO && strcmp(u->path, "/") == 0 ? "/echo" : u->path;
+}
+
+static int uws_open(struct sb_worker *w, struct sb_conn *c)
+{
+    size_t cap;
+    char *s, *p;
+
+    if (c->role != SB_ROLE_SUB) {
+        c->pstate = ST_READY;
+        sb_ready(w, c);
+        return 0;
+    }
+    s = p = sb_scratch(w, &cap);
+    p = SB_PUTS(p, "s ");
+    p += sb_channel_name(p, 64, c->chan);
+    sb_send_text(w, c, s, (size_t)(p - s));
+    c->pstate = ST_SUBSCRIBE;
+    return 0;
+}
+
+static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
+{
+    if (c->role == SB_ROLE_SUB) {
+        if (c->pstate == ST_SUBSCRIBE) {
+            if (len != 2 || memcmp(msg, "ok", 2) != 0)
+                return sb_fail(w, c, "uws: subscribe to bench-%ld refused: %.*s", c->chan,
+                               (int)(len > 100 ? 100 : len), msg);
+            c->pstate = ST_READY;
+            sb_ready(w, c);
+            return 0;
+        }
+        sb_deliveries(w, c, msg, len);
+    } else if (c->role == SB_ROLE_ASK || c->role == SB_ROLE_ECHO) {
+        sb_answer(w, c, msg, len);
+    }
+    return 0;
+}
+
+static void uws_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
+                        size_t len, uint64_t id)
+{
+    size_t cap;
+    char *s = sb_scratch(w, &cap), *p = s;
+
+    (void)id;
+    p = SB_PUTS(p, "p ");
+    p += sb_channel_name(p, 64, channel);
+    *p++ = ' ';
+    p = sb_put(p, payload, len);
+    sb_send_text(w, c, s, (size_t)(p - s));
+}
+
+static void uws_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
+                    uint64_t id)
+{
+    size_t cap;
+    char *s = sb_scratch(w, &cap), *p = s;
+
+    (void)id;
+    p = SB_PUTS(p, "a ");
+    p = sb_put(p, payload, len);
+    sb_send_text(w, c, s, (size_t)(p - s));
+}
+
+static void uws_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
+{
+    sb_send_text(w, c, payload, len);
+}
+
+const struct sb_proto sb_proto_uws = {
+    .name = "uws",
+    .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO,
+    .path = uws_path,
+    .on_open = uws_open,
+    .on_message = uws_message,
+    .publish = uws_publish,
+    .ask = uws_ask,
+    .echo = uws_echo,
+};

@@ -1,0 +1,210 @@
+/*
+ * sss-bench: the shared definitions of the load generator.
+ *
+ * One parent process parses the flags, forks --procs workers and merges what
+ * they report. Each worker owns a share of the connections and one io_uring
+ * ring (created after the fork). A connection goes: socket -> connect ->
+ * HTTP upgrade -> protocol setup (proto_*.c) -> ready; then it publishes,
+ * receives, asks or echoes according to its role. Workers and parent talk
+ * only through one MAP_SHARED anonymous mapping (struct sb_shared): the
+ * parent writes the phase times, each worker writes its own struct
+ * sb_result and its per-channel publish counts.
+ *
+ * Nothing on the message path allocates: payloads are formatted into the
+ * worker's scratch buffer, framed and masked straight into the connection's
+ * send buffer (grown geometrically, never shrunk), and deliveries are found
+ * with memmem on the marker SB_MARK.
+ */
+#ifndef SB_H
+#define SB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "sb_hist.h"
+#include "sb_ws.h"
+
+#define SB_MARK "~sb~"
+#define SB_MARK_LEN 4
+#define SB_MAX_URLS 16
+#define SB_MAX_SERVER_PIDS 16
+
+enum sb_workload { SB_FANOUT, SB_CONNECT, SB_ASK, SB_ECHO, SB_CLUSTER };
+
+enum sb_role { SB_ROLE_SUB, SB_ROLE_PUB, SB_ROLE_ASK, SB_ROLE_ECHO };
+
+/* Protocol capabilities (struct sb_proto.caps). */
+#define SB_CAP_PUBSUB 0x01     /* fanout, cluster, connect */
+#define SB_CAP_ASK 0x02        /* ask */
+#define SB_CAP_ECHO 0x04       /* echo */
+#define SB_CAP_PUB_ACK 0x08    /* every publish gets a reply (closed loop on replies) */
+#define SB_CAP_PUB_CHANNEL 0x10 /* a publisher connection is bound to one channel (nchan) */
+
+struct sb_url {
+    char host[256];   /* as written, for the Host header */
+    char path[512];   /* path and query, starting with '/' */
+    int port;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct sb_params {
+    enum sb_workload workload;
+    const struct sb_proto *proto;
+    struct sb_url urls[SB_MAX_URLS];
+    int nurls;
+    long subscribers, channels, publishers, connections, askers, window;
+    long messages;    /* fanout: publishes in all, then stop (0: no limit) */
+    double rate;      /* publishes/s in total, 0: closed loop */
+    long size;        /* payload bytes */
+    double duration, warmup, tail, hold, timeout; /* seconds */
+    int procs;
+    int source_addrs; /* 0: connect from the default address */
+    long concurrency; /* connection attempts in flight per process */
+    bool json_only;
+    pid_t server_pids[SB_MAX_SERVER_PIDS];
+    int nserver_pids;
+};
+
+/* What one worker process reports (lives in the shared mapping). */
+enum sb_proc_state {
+    SB_PS_INIT = 0,
+    SB_PS_STARTED,   /* ring ready, waiting for the go */
+    SB_PS_READY,     /* every connection set up (or failed) */
+    SB_PS_STOPPED,   /* stopped sending; published counts final */
+    SB_PS_DONE,      /* results final */
+    SB_PS_FAILED = -1,
+};
+
+struct sb_result {
+    _Atomic int state;
+    char error[240]; /* first error, one line */
+    uint64_t conns, conns_ok, conns_failed;
+    uint64_t t_ready_last; /* CLOCK_MONOTONIC ns of the last connection ready */
+    uint64_t sent, sent_window;           /* publishes / asks / echoes sent */
+    uint64_t acked, pub_errors;           /* publish replies: ok / error */
+    uint64_t delivered, delivered_window; /* deliveries (fanout) or answers (ask/echo) */
+    uint64_t expected_local;
+    uint64_t gaps, duplicates, reordered, bad_payloads;
+    uint64_t closed_early, proto_errors, enobufs, late_sends;
+    uint64_t bytes_in, bytes_out;
+    struct sb_hist lat;  /* latency of deliveries in the measured window */
+    struct sb_hist conn; /* connect -> ready */
+};
+
+struct sb_shared {
+    _Atomic uint64_t t_go;      /* parent: start connecting */
+    _Atomic uint64_t t_start;   /* parent: start sending (warm-up begins) */
+    _Atomic uint64_t t_measure; /* warm-up ends */
+    _Atomic uint64_t t_end;     /* stop sending */
+    _Atomic int abort;
+    int procs;
+    long channels;
+    /* followed by: _Atomic uint32_t members[channels];
+     *              struct sb_result res[procs];
+     *              uint64_t published[procs][channels]; */
+};
+
+struct sb_conn;
+struct sb_worker;
+
+/* One protocol: each lives in its own proto_<name>.c. */
+struct sb_proto {
+    const char *name;
+    unsigned caps;
+    /* Path to request for this connection (NULL: the URL's own path). */
+    const char *(*path)(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u, char *buf,
+                        size_t n);
+    /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called). */
+    int (*on_open)(struct sb_worker *w, struct sb_conn *c);
+    /* One complete text or binary message. Returns 0 or -1 (sb_fail called). */
+    int (*on_message)(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
+    /* Append one publish of payload on channel to the send buffer; id for replies. */
+    void (*publish)(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
+                    size_t len, uint64_t id);
+    /* Append one ask / echo. */
+    void (*ask)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
+                uint64_t id);
+    void (*echo)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len);
+};
+
+extern const struct sb_proto sb_proto_sss, sb_proto_echo, sb_proto_socketio, sb_proto_centrifugo,
+    sb_proto_nchan, sb_proto_uws;
+
+/* One connection (owned by its worker's table). */
+struct sb_conn {
+    int fd;
+    uint32_t idx;
+    uint8_t state; /* SB_CS_* in sb_loop.c */
+    uint8_t role;
+    uint8_t url;
+    uint8_t sending : 1, dirty : 1, recv_armed : 1, closing : 1;
+    uint32_t pstate;  /* the protocol's own state */
+    long gid;         /* index within its role, over all processes */
+    long chan;        /* subscriber: its channel; nchan publisher: its channel */
+    uint64_t t_begin; /* socket() time */
+    struct sb_wsr rd;
+    struct sb_buf out, fly; /* appended to / owned by the kernel */
+    size_t fly_off;
+    uint64_t nsent;         /* publishes / asks / echoes sent */
+    uint64_t nreplied;      /* replies received to them */
+    uint64_t t_sent;        /* ask: when the outstanding one left */
+    uint64_t limit;         /* publisher: publishes to send at most (UINT64_MAX: no limit) */
+    uint32_t *last_seq;     /* subscriber: per publisher, 0 = none yet */
+    char key[32];           /* Sec-WebSocket-Key */
+};
+
+/* ---- called by the protocols (sb_loop.c) ---- */
+
+/* Frame (masked) and queue one text message. */
+void sb_send_text(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len);
+/* The worker's scratch buffer for formatting one message (at least size + 1 KiB). */
+char *sb_scratch(struct sb_worker *w, size_t *cap);
+/* The connection finished its protocol setup. */
+void sb_ready(struct sb_worker *w, struct sb_conn *c);
+/* A protocol error: record it (first one kept), close the connection. Returns -1. */
+int sb_fail(struct sb_worker *w, struct sb_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A subscriber received text that may hold one or more payloads: count each. */
+void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, size_t len);
+/* A publisher got the reply to publish id (ok or refused); id 0: the oldest unanswered. */
+void sb_pub_reply(struct sb_worker *w, struct sb_conn *c, bool ok, uint64_t id);
+/* An asker / echoer got its answer back (data holds the payload). */
+void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t len);
+/* The channel name of index i ("bench-<i>"); returns its length. */
+int sb_channel_name(char *buf, size_t n, long i);
+
+/* ---- payloads (sb_payload.c) ---- */
+
+/*
+ * Write a payload of exactly max(size, header) printable bytes:
+ * "~sb~<pub>:<seq>:<t_ns>:" then 'x' padding. Returns its length, or 0 if
+ * cap is too small.
+ */
+size_t sb_payload_encode(char *dst, size_t cap, size_t size, uint64_t pub, uint64_t seq,
+                         uint64_t t_ns);
+/*
+ * Decode the payload whose marker starts at p (n bytes available). Returns
+ * bytes of header read (> 0), or 0 when it is not a valid header.
+ */
+size_t sb_payload_decode(const char *p, size_t n, uint64_t *pub, uint64_t *seq, uint64_t *t_ns);
+
+/* ---- small helpers ---- */
+/* Append n bytes / a string literal / a decimal number at p; return the new end. */
+static inline char *sb_put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define SB_PUTS(p, lit) sb_put((p), (lit), sizeof(lit) - 1)
+char *sb_put_u64(char *p, uint64_t v);
+uint64_t sb_now_ns(void);
+/* Find "key": then parse an unsigned integer after optional spaces. -1 if absent. */
+long long sb_json_uint(const char *s, size_t n, const char *key);
+
+#endif

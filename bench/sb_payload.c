@@ -1,0 +1,118 @@
+/*
+ * Payloads and the small text helpers of the hot path. A payload is
+ * printable ASCII, so it fits unescaped in a JSON string and in every
+ * protocol's framing:
+ *
+ *     ~sb~<pub>:<seq>:<t_ns>:xxxxxxxx...
+ *
+ * <pub> names the publisher (or asker/echoer) over all processes, <seq> is
+ * its sequence number on that channel (from 1), <t_ns> its CLOCK_MONOTONIC
+ * send time, shared by every process of the machine.
+ */
+#include "sb.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t sb_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+char *sb_put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+size_t sb_payload_encode(char *dst, size_t cap, size_t size, uint64_t pub, uint64_t seq,
+                         uint64_t t_ns)
+{
+    char head[96], *p = head;
+    size_t hl, total;
+
+    memcpy(p, SB_MARK, SB_MARK_LEN);
+    p += SB_MARK_LEN;
+    p = sb_put_u64(p, pub);
+    *p++ = ':';
+    p = sb_put_u64(p, seq);
+    *p++ = ':';
+    p = sb_put_u64(p, t_ns);
+    *p++ = ':';
+    hl = (size_t)(p - head);
+    total = size > hl ? size : hl;
+    if (total > cap)
+        return 0;
+    memcpy(dst, head, hl);
+    memset(dst + hl, 'x', total - hl);
+    return total;
+}
+
+static const char *get_u64(const char *p, const char *end, uint64_t *v)
+{
+    const char *s = p;
+    uint64_t x = 0;
+
+    while (p < end && *p >= '0' && *p <= '9' && p - s < 20)
+        x = x * 10 + (uint64_t)(*p++ - '0');
+    if (p == s || p >= end || *p != ':')
+        return NULL;
+    *v = x;
+    return p + 1;
+}
+
+size_t sb_payload_decode(const char *p, size_t n, uint64_t *pub, uint64_t *seq, uint64_t *t_ns)
+{
+    const char *q = p + SB_MARK_LEN, *end = p + n;
+
+    if (n < SB_MARK_LEN || memcmp(p, SB_MARK, SB_MARK_LEN) != 0)
+        return 0;
+    if (!(q = get_u64(q, end, pub)) || !(q = get_u64(q, end, seq)) ||
+        !(q = get_u64(q, end, t_ns)))
+        return 0;
+    return (size_t)(q - p);
+}
+
+int sb_channel_name(char *buf, size_t n, long i)
+{
+    return snprintf(buf, n, "bench-%ld", i);
+}
+
+long long sb_json_uint(const char *s, size_t n, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = s, *end = s + n;
+    long long v = 0;
+
+    while ((p = memmem(p, (size_t)(end - p), key, kl))) {
+        /* key is given with its quotes, e.g. "\"id\"": skip to the colon */
+        const char *q = p + kl;
+
+        while (q < end && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < end && *q == ':') {
+            q++;
+            while (q < end && (*q == ' ' || *q == '\t'))
+                q++;
+            if (q >= end || *q < '0' || *q > '9')
+                return -1;
+            while (q < end && *q >= '0' && *q <= '9' && v < (1LL << 58))
+                v = v * 10 + (*q++ - '0');
+            return v;
+        }
+        p += kl;
+    }
+    return -1;
+}

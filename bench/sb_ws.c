@@ -1,0 +1,311 @@
+/* The WebSocket client layer of sb_ws.h. */
+#include "sb_ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+uint8_t *sb_buf_reserve(struct sb_buf *b, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        uint8_t *p;
+
+        while (cap < b->len + n)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (!p) {
+            fprintf(stderr, "sss-bench: out of memory (%zu bytes)\n", cap);
+            exit(1);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    return b->p + b->len;
+}
+
+void sb_buf_free(struct sb_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+uint64_t sb_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+int sb_ws_header(const uint8_t *p, size_t n, struct sb_ws_hdr *h)
+{
+    size_t need = 2;
+    uint64_t len;
+
+    if (n < 2)
+        return 0;
+    h->fin = p[0] >> 7;
+    h->op = p[0] & 0x0f;
+    h->masked = p[1] >> 7;
+    if (p[0] & 0x70)
+        return -1; /* no extension was negotiated */
+    switch (h->op) {
+    case SB_WS_CONT:
+    case SB_WS_TEXT:
+    case SB_WS_BINARY:
+        break;
+    case SB_WS_CLOSE:
+    case SB_WS_PING:
+    case SB_WS_PONG:
+        if (!h->fin || (p[1] & 0x7f) > 125)
+            return -1;
+        break;
+    default:
+        return -1;
+    }
+    len = p[1] & 0x7f;
+    if (len == 126) {
+        need = 4;
+        if (n < need)
+            return 0;
+        len = (uint64_t)p[2] << 8 | p[3];
+    } else if (len == 127) {
+        need = 10;
+        if (n < need)
+            return 0;
+        len = 0;
+        for (int i = 2; i < 10; i++)
+            len = len << 8 | p[i];
+        if (len >> 63)
+            return -1;
+    }
+    h->mask = 0;
+    if (h->masked) {
+        if (n < need + 4)
+            return 0;
+        memcpy(&h->mask, p + need, 4);
+        need += 4;
+    }
+    h->len = len;
+    return (int)need;
+}
+
+void sb_ws_mask(uint8_t *p, size_t n, uint32_t mask)
+{
+    uint8_t m[8];
+    uint64_t m8, v;
+    size_t i = 0;
+
+    memcpy(m, &mask, 4);
+    memcpy(m + 4, &mask, 4);
+    memcpy(&m8, m, 8);
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, p + i, 8);
+        v ^= m8;
+        memcpy(p + i, &v, 8);
+    }
+    for (; i < n; i++)
+        p[i] ^= m[i & 3];
+}
+
+size_t sb_ws_frame(uint8_t *dst, int op, const void *payload, size_t len, uint32_t mask)
+{
+    size_t h;
+
+    dst[0] = (uint8_t)(0x80 | op);
+    if (len < 126) {
+        dst[1] = (uint8_t)(0x80 | len);
+        h = 2;
+    } else if (len < 65536) {
+        dst[1] = 0x80 | 126;
+        dst[2] = (uint8_t)(len >> 8);
+        dst[3] = (uint8_t)len;
+        h = 4;
+    } else {
+        dst[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            dst[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        h = 10;
+    }
+    memcpy(dst + h, &mask, 4);
+    h += 4;
+    if (len)
+        memcpy(dst + h, payload, len);
+    sb_ws_mask(dst + h, len, mask);
+    return h + len;
+}
+
+void sb_wsr_init(struct sb_wsr *r, uint64_t max_msg)
+{
+    memset(r, 0, sizeof(*r));
+    r->max_msg = max_msg;
+}
+
+void sb_wsr_fini(struct sb_wsr *r)
+{
+    sb_buf_free(&r->carry);
+    sb_buf_free(&r->frag);
+}
+
+/* One complete frame whose payload is pl. */
+static int wsr_frame(struct sb_wsr *r, const struct sb_ws_hdr *h, uint8_t *pl, sb_ws_msg_fn fn,
+                     void *arg)
+{
+    int rc;
+
+    if (h->op >= SB_WS_CLOSE)
+        return fn(arg, h->op, pl, (size_t)h->len);
+    if (h->op != SB_WS_CONT) {
+        if (r->frag_op)
+            return -1; /* a new message inside a fragmented one */
+        if (h->fin)
+            return fn(arg, h->op, pl, (size_t)h->len);
+        r->frag_op = h->op;
+        r->frag.len = 0;
+    } else if (!r->frag_op) {
+        return -1; /* a continuation of nothing */
+    }
+    if (r->frag.len + h->len > r->max_msg)
+        return -1;
+    memcpy(sb_buf_reserve(&r->frag, (size_t)h->len + 1), pl, (size_t)h->len);
+    r->frag.len += (size_t)h->len;
+    if (!h->fin)
+        return 0;
+    r->frag.p[r->frag.len] = 0;
+    rc = fn(arg, r->frag_op, r->frag.p, r->frag.len);
+    r->frag_op = 0;
+    r->frag.len = 0;
+    return rc;
+}
+
+int sb_wsr_feed(struct sb_wsr *r, uint8_t *in, size_t n, sb_ws_msg_fn fn, void *arg)
+{
+    uint8_t *p = in;
+    size_t len = n, off = 0, rest;
+    int rc = 0;
+
+    if (r->carry.len) {
+        memcpy(sb_buf_reserve(&r->carry, n), in, n);
+        r->carry.len += n;
+        p = r->carry.p;
+        len = r->carry.len;
+    }
+    while (off < len) {
+        struct sb_ws_hdr h;
+        int hl = sb_ws_header(p + off, len - off, &h);
+
+        if (hl < 0 || (hl > 0 && (h.masked || h.len > r->max_msg))) {
+            rc = -1; /* servers never mask (RFC 6455 5.1) */
+            break;
+        }
+        if (hl == 0 || len - off - (size_t)hl < h.len)
+            break;
+        off += (size_t)hl + (size_t)h.len;
+        rc = wsr_frame(r, &h, p + off - h.len, fn, arg);
+        if (rc)
+            break;
+    }
+    if (rc) {
+        r->carry.len = 0;
+        return rc;
+    }
+    rest = len - off;
+    if (p == r->carry.p) {
+        memmove(r->carry.p, r->carry.p + off, rest);
+        r->carry.len = rest;
+    } else if (rest) {
+        memcpy(sb_buf_reserve(&r->carry, rest), p + off, rest);
+        r->carry.len = rest;
+    }
+    return 0;
+}
+
+void sb_ws_key(char key[25], uint64_t *rng)
+{
+    uint8_t raw[16];
+    uint64_t a = sb_rand(rng), b = sb_rand(rng);
+
+    memcpy(raw, &a, 8);
+    memcpy(raw + 8, &b, 8);
+    EVP_EncodeBlock((unsigned char *)key, raw, 16);
+}
+
+void sb_ws_accept(const char *key, char out[29])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char buf[128];
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    int n = snprintf(buf, sizeof(buf), "%s%s", key, guid);
+
+    SHA1((const unsigned char *)buf, (size_t)n, sha);
+    EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
+}
+
+size_t sb_ws_request(char *dst, size_t n, const char *host, int port, const char *path,
+                     const char *key)
+{
+    int len = snprintf(dst, n,
+                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                       "Sec-WebSocket-Version: 13\r\nUser-Agent: sss-bench\r\n\r\n",
+                       path, host, port, key);
+
+    return len < 0 || (size_t)len >= n ? 0 : (size_t)len;
+}
+
+int sb_ws_response(const char *buf, size_t n, const char *key, char *err, size_t errn)
+{
+    const char *end = memmem(buf, n, "\r\n\r\n", 4), *line, *eol;
+    char want[29];
+    size_t l;
+
+    if (!end) {
+        if (n > 16384) {
+            snprintf(err, errn, "upgrade answer head longer than 16 KiB");
+            return -1;
+        }
+        return 0;
+    }
+    eol = memchr(buf, '\r', (size_t)(end - buf) + 1);
+    l = (size_t)(eol - buf);
+    if (l < 12 || memcmp(buf, "HTTP/1.1 101", 12) != 0) {
+        if (l > 100)
+            l = 100;
+        for (size_t i = 0; i < l; i++)
+            if (buf[i] < 32 || buf[i] > 126) {
+                l = i;
+                break;
+            }
+        snprintf(err, errn, "upgrade refused: \"%.*s\"", (int)l, buf);
+        return -1;
+    }
+    sb_ws_accept(key, want);
+    for (line = eol + 2; line < end; line = eol + 2) {
+        eol = memchr(line, '\r', (size_t)(end - line) + 1);
+        if ((size_t)(eol - line) > 21 && strncasecmp(line, "sec-websocket-accept:", 21) == 0) {
+            const char *v = line + 21;
+
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            l = (size_t)(eol - v);
+            while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+                l--;
+            if (l != 28 || memcmp(v, want, 28) != 0) {
+                snprintf(err, errn, "wrong Sec-WebSocket-Accept in the 101");
+                return -1;
+            }
+            return (int)(end - buf) + 4;
+        }
+    }
+    snprintf(err, errn, "no Sec-WebSocket-Accept in the 101");
+    return -1;
+}

@@ -1,0 +1,72 @@
+/* Unit test: payload encode/decode, padding, and the JSON integer finder. */
+#include "sb.h"
+#include "sb_check.h"
+
+int main(void)
+{
+    char buf[256];
+    uint64_t pub, seq, t;
+    size_t n, hl;
+
+    n = sb_payload_encode(buf, sizeof(buf), 100, 7, 42, 123456789012345ULL);
+    CHECK(n == 100);
+    CHECK(memcmp(buf, "~sb~7:42:123456789012345:", 25) == 0);
+    for (size_t i = 25; i < n; i++)
+        CHECK(buf[i] == 'x');
+    hl = sb_payload_decode(buf, n, &pub, &seq, &t);
+    CHECK(hl == 25);
+    CHECK(pub == 7 && seq == 42 && t == 123456789012345ULL);
+
+    /* A size below the header: the header alone. */
+    n = sb_payload_encode(buf, sizeof(buf), 0, 0, 1, 5);
+    CHECK(n == strlen("~sb~0:1:5:"));
+    CHECK(sb_payload_decode(buf, n, &pub, &seq, &t) == n && pub == 0 && seq == 1 && t == 5);
+
+    /* Too small a destination. */
+    CHECK(sb_payload_encode(buf, 10, 100, 1, 1, 1) == 0);
+
+    /* The largest numbers round-trip. */
+    n = sb_payload_encode(buf, sizeof(buf), 64, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX);
+    CHECK(sb_payload_decode(buf, n, &pub, &seq, &t) > 0);
+    CHECK(pub == UINT64_MAX && seq == UINT64_MAX - 1 && t == UINT64_MAX);
+
+    /* Inside JSON (as a FEED carries it) and truncated or broken ones. */
+    {
+        const char *feed = "{\"sys\":8,\"channel\":\"bench-1\",\"msg\":\"~sb~3:9:77:xx\",\"uid\":\"1-2\"}";
+        const char *m = memmem(feed, strlen(feed), SB_MARK, SB_MARK_LEN);
+
+        CHECK(m && sb_payload_decode(m, strlen(m), &pub, &seq, &t) > 0);
+        CHECK(pub == 3 && seq == 9 && t == 77);
+    }
+    CHECK(sb_payload_decode("~sb~1:2:3", 9, &pub, &seq, &t) == 0); /* no final ':' */
+    CHECK(sb_payload_decode("~sb~1:2:", 8, &pub, &seq, &t) == 0);
+    CHECK(sb_payload_decode("~sb~a:2:3:", 10, &pub, &seq, &t) == 0);
+    CHECK(sb_payload_decode("~sb~:2:3:", 9, &pub, &seq, &t) == 0);
+    CHECK(sb_payload_decode("~sx~1:2:3:", 10, &pub, &seq, &t) == 0);
+    CHECK(sb_payload_decode("~sb", 3, &pub, &seq, &t) == 0);
+
+    /* sb_json_uint */
+    {
+        const char *r = "{\"sys\":7,\"id\": 1234,\"msg\":{\"uid\":\"1-5\"}}";
+
+        CHECK(sb_json_uint(r, strlen(r), "\"sys\"") == 7);
+        CHECK(sb_json_uint(r, strlen(r), "\"id\"") == 1234);
+        CHECK(sb_json_uint(r, strlen(r), "\"uid\"") == -1); /* a string */
+        CHECK(sb_json_uint(r, strlen(r), "\"nope\"") == -1);
+        CHECK(sb_json_uint("{\"sys\":8", 8, "\"sys\"") == 8);
+        CHECK(sb_json_uint("{\"sys\":", 7, "\"sys\"") == -1);
+    }
+
+    /* channel names and the number writer */
+    {
+        char *p = buf;
+
+        CHECK(sb_channel_name(buf, sizeof(buf), 12) == 8 && strcmp(buf, "bench-12") == 0);
+        p = sb_put_u64(p, 0);
+        p = SB_PUTS(p, ",");
+        p = sb_put_u64(p, 18446744073709551615ULL);
+        *p = 0;
+        CHECK(strcmp(buf, "0,18446744073709551615") == 0);
+    }
+    return sb_check_done("test_sb_payload");
+}

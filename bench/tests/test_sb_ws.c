@@ -1,0 +1,206 @@
+/*
+ * Unit test of the WebSocket client layer: headers of every length class,
+ * masking, the reader on frames split at every byte and merged many per
+ * read, fragmented messages with a ping inside, protocol errors, and the
+ * upgrade answer check (RFC 6455's own example key).
+ */
+#include "sb_ws.h"
+#include "sb_check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A server frame (never masked). */
+static size_t server_frame(uint8_t *dst, int fin, int op, const void *p, size_t len)
+{
+    size_t h = 2;
+
+    dst[0] = (uint8_t)((fin ? 0x80 : 0) | op);
+    if (len < 126) {
+        dst[1] = (uint8_t)len;
+    } else if (len < 65536) {
+        dst[1] = 126;
+        dst[2] = (uint8_t)(len >> 8);
+        dst[3] = (uint8_t)len;
+        h = 4;
+    } else {
+        dst[1] = 127;
+        for (int i = 0; i < 8; i++)
+            dst[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        h = 10;
+    }
+    memcpy(dst + h, p, len);
+    return h + len;
+}
+
+struct got {
+    int n;
+    int op[64];
+    size_t len[64];
+    uint8_t data[64][256];
+    size_t big_len;
+};
+
+static int collect(void *arg, int op, uint8_t *data, size_t len)
+{
+    struct got *g = arg;
+
+    if (g->n < 64) {
+        g->op[g->n] = op;
+        g->len[g->n] = len;
+        memcpy(g->data[g->n], data, len < 256 ? len : 256);
+        if (len > 256)
+            g->big_len = len;
+        g->n++;
+    }
+    return 0;
+}
+
+static uint8_t stream[300000], big[70000];
+
+int main(void)
+{
+    struct sb_ws_hdr h;
+    struct sb_wsr r;
+    struct got g;
+    size_t n = 0, lens[] = {0, 1, 125, 126, 127, 65535, 65536, 69999};
+    uint8_t f[70100], p[70000];
+    uint64_t rng = 12345;
+
+    /* Client frames: header of each length class, masked payload that unmasks back. */
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t len = lens[i], fl;
+        int hl;
+
+        for (size_t k = 0; k < len; k++)
+            p[k] = (uint8_t)(k * 31 + i);
+        fl = sb_ws_frame(f, SB_WS_TEXT, p, len, 0xa1b2c3d4u);
+        hl = sb_ws_header(f, fl, &h);
+        CHECK(hl > 0 && sb_ws_header(f, (size_t)hl - 1, &h) == 0); /* incomplete header */
+        hl = sb_ws_header(f, fl, &h);
+        CHECK(hl > 0 && h.fin && h.op == SB_WS_TEXT && h.masked && h.len == len);
+        CHECK(fl == (size_t)hl + len);
+        sb_ws_mask(f + hl, len, h.mask);
+        CHECK(len == 0 || memcmp(f + hl, p, len) == 0);
+    }
+    /* Masking at odd lengths matches the byte-wise definition. */
+    for (size_t len = 0; len < 40; len++) {
+        uint8_t a[40], b[40], m[4] = {1, 2, 3, 250};
+        uint32_t mask;
+
+        memcpy(&mask, m, 4);
+        for (size_t k = 0; k < len; k++)
+            a[k] = b[k] = (uint8_t)(k * 7);
+        sb_ws_mask(a, len, mask);
+        for (size_t k = 0; k < len; k++)
+            CHECK(a[k] == (b[k] ^ m[k % 4]));
+    }
+
+    /* A stream: text, ping, binary of 300 bytes, a fragmented text with a ping inside,
+     * a 16-bit-length text, a 64-bit-length text, close. */
+    n += server_frame(stream + n, 1, SB_WS_TEXT, "hello", 5);
+    n += server_frame(stream + n, 1, SB_WS_PING, "pp", 2);
+    memset(p, 'b', 300);
+    n += server_frame(stream + n, 1, SB_WS_BINARY, p, 300);
+    n += server_frame(stream + n, 0, SB_WS_TEXT, "frag", 4);
+    n += server_frame(stream + n, 1, SB_WS_PING, "", 0);
+    n += server_frame(stream + n, 0, SB_WS_CONT, "men", 3);
+    n += server_frame(stream + n, 1, SB_WS_CONT, "ted", 3);
+    memset(p, 'm', 1000);
+    n += server_frame(stream + n, 1, SB_WS_TEXT, p, 1000);
+    memset(big, 'B', sizeof(big));
+    n += server_frame(stream + n, 1, SB_WS_TEXT, big, sizeof(big));
+    n += server_frame(stream + n, 1, SB_WS_CLOSE, "\x03\xe8" "bye", 5);
+
+    /* Fed at once, and split at every chunk size from 1 byte up. */
+    for (size_t chunk = 1; chunk <= n; chunk = chunk < 64 ? chunk + 1 : chunk * 3) {
+        memset(&g, 0, sizeof(g));
+        sb_wsr_init(&r, 1 << 20);
+        for (size_t off = 0; off < n; off += chunk) {
+            size_t k = n - off < chunk ? n - off : chunk;
+            uint8_t *copy = malloc(k); /* a fresh buffer each time, as the kernel hands out */
+
+            memcpy(copy, stream + off, k);
+            CHECK(sb_wsr_feed(&r, copy, k, collect, &g) == 0);
+            memset(copy, 0xee, k); /* the reader must not keep pointers into it */
+            free(copy);
+        }
+        CHECK(g.n == 8);
+        CHECK(g.op[0] == SB_WS_TEXT && g.len[0] == 5 && memcmp(g.data[0], "hello", 5) == 0);
+        CHECK(g.op[1] == SB_WS_PING && g.len[1] == 2);
+        CHECK(g.op[2] == SB_WS_BINARY && g.len[2] == 300 && g.data[2][255] == 'b');
+        CHECK(g.op[3] == SB_WS_PING && g.len[3] == 0);
+        CHECK(g.op[4] == SB_WS_TEXT && g.len[4] == 10 && memcmp(g.data[4], "fragmented", 10) == 0);
+        CHECK(g.op[5] == SB_WS_TEXT && g.len[5] == 1000 && g.data[5][255] == 'm');
+        CHECK(g.op[6] == SB_WS_TEXT && g.len[6] == sizeof(big) && g.data[6][0] == 'B');
+        CHECK(g.op[7] == SB_WS_CLOSE && g.len[7] == 5 && g.data[7][1] == 0xe8);
+        CHECK(r.carry.len == 0 && r.frag_op == 0);
+        sb_wsr_fini(&r);
+        if (chunk >= n)
+            break;
+    }
+
+    /* Errors: continuation of nothing, reserved bits, masked server frame, a control frame
+     * too long or fragmented, a new message inside a fragmented one, an oversized message. */
+    {
+        uint8_t bad[][8] = {
+            {0x80, 0x01, 'x'},             /* CONT fin without a start */
+            {0xc1, 0x01, 'x'},             /* RSV1 */
+            {0x81, 0x81, 1, 2, 3, 4, 'x'}, /* masked */
+            {0x89, 126, 0, 126},           /* ping of 126 */
+            {0x09, 0x00},                  /* fragmented ping */
+            {0x83, 0x00},                  /* opcode 3 */
+        };
+        size_t blen[] = {3, 3, 7, 4, 2, 2};
+
+        for (size_t i = 0; i < sizeof(blen) / sizeof(blen[0]); i++) {
+            memset(&g, 0, sizeof(g));
+            sb_wsr_init(&r, 1 << 20);
+            CHECK(sb_wsr_feed(&r, bad[i], blen[i], collect, &g) == -1);
+            CHECK(g.n == 0);
+            sb_wsr_fini(&r);
+        }
+        n = server_frame(stream, 0, SB_WS_TEXT, "a", 1);
+        n += server_frame(stream + n, 1, SB_WS_TEXT, "b", 1);
+        sb_wsr_init(&r, 1 << 20);
+        CHECK(sb_wsr_feed(&r, stream, n, collect, &g) == -1);
+        sb_wsr_fini(&r);
+        n = server_frame(stream, 1, SB_WS_TEXT, p, 1000);
+        sb_wsr_init(&r, 999);
+        CHECK(sb_wsr_feed(&r, stream, 4, collect, &g) == -1); /* refused from the header */
+        sb_wsr_fini(&r);
+    }
+
+    /* The upgrade. */
+    {
+        char acc[29], key[25], req[512], err[200];
+        const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nsec-websocket-accept:  "
+                         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n\x81\x02hi";
+        const char *wrong = "HTTP/1.1 101 Switching Protocols\r\n"
+                            "Sec-WebSocket-Accept: AAAALMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        const char *none = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        const char *refused = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nfull";
+        int hl;
+
+        sb_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", acc);
+        CHECK(strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
+        hl = sb_ws_response(ok, strlen(ok), "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err));
+        CHECK(hl > 0 && (size_t)hl == strlen(ok) - 4);
+        CHECK(sb_ws_response(ok, 40, "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err)) == 0);
+        CHECK(sb_ws_response(wrong, strlen(wrong), "dGhlIHNhbXBsZSBub25jZQ==", err,
+                             sizeof(err)) == -1);
+        CHECK(strstr(err, "Accept") != NULL);
+        CHECK(sb_ws_response(none, strlen(none), "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err)) ==
+              -1);
+        CHECK(sb_ws_response(refused, strlen(refused), "x", err, sizeof(err)) == -1);
+        CHECK(strstr(err, "503 Service Unavailable") != NULL);
+        sb_ws_key(key, &rng);
+        CHECK(strlen(key) == 24 && key[22] == '=' && key[23] == '=');
+        CHECK(sb_ws_request(req, sizeof(req), "127.0.0.1", 8080, "/x?y=1", key) > 0);
+        CHECK(strstr(req, "GET /x?y=1 HTTP/1.1\r\n") == req);
+        CHECK(strstr(req, "Host: 127.0.0.1:8080\r\n") && strstr(req, key));
+        CHECK(sb_ws_request(req, 20, "127.0.0.1", 8080, "/", key) == 0);
+    }
+    return sb_check_done("test_sb_ws");
+}
