@@ -101,6 +101,7 @@ struct rchan {
     int catching; /* catch-up reads in flight */
     int retry_catchup; /* the last catch-up failed: the tick tries again */
     int live;     /* feeds flow */
+    int known;    /* it was live once: what the host has is known (has_last 0: nothing) */
     int has_last; /* last: the newest uid fed to the host (or read when it became live) */
     struct sss_uid last;
     struct held *held, *held_tail;
@@ -372,7 +373,10 @@ static void release_waiters(struct redis_engine *re, struct rchan *ch)
 /* Redis confirmed our SUBSCRIBE: read the stream before feeding live envelopes. */
 static void start_catchup(struct redis_engine *re, struct rchan *ch)
 {
-    struct cmd *c = history_cmd(re, K_CATCHUP, ch->name, ch->len, ch->has_last ? "after" : "last",
+    /* First time: only where the channel stands. Coming back: everything
+     * after what the host has (all of it if it had seen the channel empty). */
+    const char *mode = ch->has_last ? "after" : ch->known ? "all" : "last";
+    struct cmd *c = history_cmd(re, K_CATCHUP, ch->name, ch->len, mode,
                                 ch->has_last ? &ch->last : NULL);
 
     if (!c) {
@@ -489,7 +493,7 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         ch->retry_catchup = 1;
         return;
     }
-    if (ch->has_last && hist_gap(&a, 1, &ch->last)) {
+    if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
         re->gaps++;
         sss_log_warn("redis",
                      "channel %s: messages after %llu-%llu left history before this host "
@@ -523,6 +527,7 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
     ch->nheld = 0;
     if (ch->want && ch->subscribed && !ch->catching) {
         ch->live = 1;
+        ch->known = 1;
         release_waiters(re, ch);
     }
     chan_maybe_forget(re, ch);
