@@ -102,21 +102,24 @@ static void on_control(void *d, uint32_t type, const void *p, size_t len)
 static const struct sss_engine_sink check_sink = {NULL,    on_published, on_last,   on_record,
                                                   on_done, on_feed,      on_control};
 
-/* Pump the engine until *counter reaches want (or 10 s pass). */
-static void pump(struct sss_engine *e, int *counter, int want)
+/* Pump the engine until *counter reaches want or ms pass. The memory engine has answered already. */
+static void pump_ms(struct sss_engine *e, int *counter, int want, int ms)
 {
-    int64_t until = sss_now_ms() + 10000;
+    int64_t until = sss_now_ms() + ms;
 
-    while (*counter < want && sss_now_ms() < until) {
+    while (e->ops->pollfds && *counter < want && sss_now_ms() < until) {
         struct pollfd pfd[SSS_ENGINE_MAX_POLLFDS];
-        int n = e->ops->pollfds ? e->ops->pollfds(e, pfd, SSS_ENGINE_MAX_POLLFDS) : 0;
+        int n = e->ops->pollfds(e, pfd, SSS_ENGINE_MAX_POLLFDS);
 
-        if (n == 0)
-            break;
-        if (poll(pfd, (nfds_t)n, 50) >= 0)
+        if (poll(pfd, (nfds_t)n, 20) > 0)
             e->ops->handle(e, pfd, n);
         e->ops->tick(e, sss_wall_ms());
     }
+}
+
+static void pump(struct sss_engine *e, int *counter, int want)
+{
+    pump_ms(e, counter, want, 10000);
 }
 
 static const struct sss_engine_tag check_tag = {0, 0, 1, 0};

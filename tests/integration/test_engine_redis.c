@@ -1,0 +1,233 @@
+/*
+ * The Redis engine (src/scaler/sss_engine_redis.c) against a real
+ * redis-server started here on a free loopback port: the same sequencing and
+ * history checks as the memory engine (tests/common/engine_checks.h), plus
+ * what only Redis does: delivery follows interest, a channel with a ttl
+ * starts a new epoch after its keys expire, a publish waits while Redis is
+ * away and fails once --redis-wait has passed, and a feed lost while the
+ * subscriptions connection was down is replayed from the stream.
+ */
+#include "../common/engine_checks.h"
+#include "sss_cfg.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int redis_port;
+static pid_t redis_pid = -1;
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int redis_answers(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)redis_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char buf[16] = "";
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok = 0;
+
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        write(fd, "PING\r\n", 6) == 6 && read(fd, buf, sizeof(buf) - 1) > 0)
+        ok = strncmp(buf, "+PONG", 5) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static void redis_start(void)
+{
+    char port[16];
+
+    snprintf(port, sizeof(port), "%d", redis_port);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 400 && !redis_answers(); i++)
+        usleep(25000);
+    if (!redis_answers()) {
+        fprintf(stderr, "redis-server did not start (is it installed? tools/bootstrap.sh)\n");
+        exit(1);
+    }
+}
+
+static void redis_stop(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+    }
+    redis_pid = -1;
+}
+
+static struct sss_engine *make(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl)
+{
+    struct sss_engine_limits lim = {.history_size = hsize, .history_ttl_ms = ttl,
+                                    .max_channels = 100};
+    struct sss_engine *e;
+    int err = 0;
+
+    sss_cfg_defaults(cfg);
+    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://127.0.0.1:%d/0", redis_port);
+    snprintf(cfg->host_id, sizeof(cfg->host_id), "test-host");
+    cfg->redis_wait_ms = 1500;
+    cfg->redis_queue = 4;
+    e = sss_engine_redis_create(cfg, &lim, &check_sink, &err);
+    CHECK(e != NULL);
+    if (!e)
+        exit(1);
+    /* Connected: a read answers. */
+    {
+        struct sss_uid u;
+
+        (void)last_uid(e, "warmup", &u);
+    }
+    CHECK(e->ops->connected(e));
+    return e;
+}
+
+/* Run the engine for ms milliseconds (its answers and feeds reach G). */
+static void run_for(struct sss_engine *e, int ms)
+{
+    int never = 0;
+
+    pump_ms(e, &never, 1, ms);
+}
+
+static void test_conformance(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 4, 0);
+
+    memset(&G, 0, sizeof(G));
+    check_sequence_and_history(e, "seq-a", "seq-b");
+    CHECK_EQ_INT(G.nfeeds, 0); /* nobody here is interested: nothing is fed */
+    e->ops->destroy(e);
+}
+
+static void test_interest_and_feeds(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 100, 0);
+    struct sss_uid u, first;
+
+    memset(&G, 0, sizeof(G));
+    e->ops->interest(e, "live", 4, 1);
+    CHECK_EQ_INT(last_uid(e, "live", &u), 0); /* answered once live: empty */
+    first = pub(e, "live", "a");
+    pub(e, "live", "b");
+    pump(e, &G.nfeeds, 2);
+    CHECK_EQ_INT(G.nfeeds, 2);
+    CHECK(G.feeds[0].offset == first.offset && G.feeds[1].offset == first.offset + 1);
+    CHECK_EQ_INT(G.feed_origin[0], 42); /* published here: the origin comes back */
+    CHECK_EQ_STR(G.feed_chan[0], "live");
+    /* Not interested any more: publishes are not fed. */
+    e->ops->interest(e, "live", 4, 0);
+    run_for(e, 200);
+    pub(e, "live", "c");
+    run_for(e, 300);
+    CHECK_EQ_INT(G.nfeeds, 2);
+    /* Interested again: the next live message is fed, and last_uid says c. */
+    e->ops->interest(e, "live", 4, 1);
+    CHECK(last_uid(e, "live", &u) && u.offset == first.offset + 2);
+    pub(e, "live", "d");
+    pump(e, &G.nfeeds, 3);
+    CHECK(G.nfeeds == 3 && G.feeds[2].offset == first.offset + 3);
+    /* Control records reach every host, this one too. */
+    CHECK_EQ_INT(e->ops->control(e, 7, "bcast", 5), 0);
+    pump(e, &G.ncontrol, 1);
+    CHECK(G.ncontrol == 1 && G.control_type[0] == 7 && !strcmp(G.control_text[0], "bcast"));
+    e->ops->destroy(e);
+}
+
+static void test_ttl_new_epoch(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 10, 300);
+    struct sss_uid u1, u2, u3;
+
+    memset(&G, 0, sizeof(G));
+    u1 = pub(e, "ttl", "a");
+    u2 = pub(e, "ttl", "b");
+    CHECK(u2.epoch == u1.epoch && u2.offset == 2);
+    run_for(e, 700); /* both keys expire after 300 ms of silence */
+    CHECK_EQ_INT(last_uid(e, "ttl", &u3), 0);
+    history(e, "ttl", 1, u2);
+    CHECK(G.gap); /* the channel is gone: what followed u2 cannot be vouched for */
+    u3 = pub(e, "ttl", "c");
+    CHECK(u3.epoch > u2.epoch && u3.offset == 1); /* never reuses a uid */
+    e->ops->destroy(e);
+}
+
+static void test_redis_away(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 100, 0);
+    struct sss_uid u, before;
+    int want;
+
+    memset(&G, 0, sizeof(G));
+    e->ops->interest(e, "away", 4, 1);
+    (void)last_uid(e, "away", &u);
+    before = pub(e, "away", "a");
+    pump(e, &G.nfeeds, 1);
+    CHECK_EQ_INT(G.nfeeds, 1);
+    redis_stop();
+    run_for(e, 300); /* the engine notices */
+    /* Past --redis-queue (4), one more publish fails at once. */
+    for (int i = 0; i < 5; i++) {
+        struct sss_engine_tag tag = {0, 0, 100 + (uint64_t)i, 0};
+
+        e->ops->publish(e, &tag, "away", 4, "t", 1, "1", 1);
+    }
+    CHECK_EQ_INT(G.published, 2); /* one earlier, one refused now */
+    CHECK_EQ_INT(G.rc, SSS_EUNAVAIL);
+    /* The four that wait fail after --redis-wait (1.5 s). */
+    want = G.published + 4;
+    pump(e, &G.published, want);
+    CHECK_EQ_INT(G.published, want);
+    CHECK_EQ_INT(G.rc, SSS_EUNAVAIL);
+    CHECK(!e->ops->connected(e));
+    /* Redis returns (empty: it kept nothing). A publish made while it is
+     * still reconnecting waits for it, and is fed. */
+    redis_start();
+    for (int i = 0; i < 20 && try_pub(e, "away", "b", "1", &u) != 0; i++)
+        ;
+    CHECK_EQ_INT(G.rc, 0);
+    CHECK(u.offset == 1 && u.epoch > before.epoch); /* the stream was lost: a new epoch */
+    pump(e, &G.nfeeds, 2);
+    CHECK(G.nfeeds == 2 && G.feeds[1].epoch == u.epoch);
+    e->ops->destroy(e);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    redis_port = free_port();
+    CHECK(redis_port > 0);
+    redis_start();
+    test_conformance();
+    test_interest_and_feeds();
+    test_ttl_new_epoch();
+    test_redis_away();
+    redis_stop();
+    return sss_test_done();
+}
