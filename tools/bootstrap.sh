@@ -37,7 +37,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import websockets' 2>/dev/null; then
+if ! .venv/bin/python -c 'import websockets, pymongo' 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 fi
 
@@ -63,3 +63,7 @@ fi
 if [ -x tools/autobahn/install.sh ]; then
     tools/autobahn/install.sh "$ROOT/.venv-autobahn"
 fi
+
+# FerretDB (MongoDB wire protocol on SQLite) for the MongoDB store's tests,
+# built from the Go module proxy into .tools/bin (needs Go).
+tools/ferretdb.sh install
