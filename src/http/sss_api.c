@@ -401,6 +401,23 @@ void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker
     for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
         sss_api_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
                            sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
+    sss_api_buf_printf(out,
+                       "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
+                       "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
+                       "# HELP sss_store_up Whether the store's database answers (1 for memory).\n"
+                       "# TYPE sss_store_up gauge\nsss_store_up{store=\"%s\"} %d\n"
+                       "# HELP sss_store_queued Store writes waiting to reach the database.\n"
+                       "# TYPE sss_store_queued gauge\nsss_store_queued %llu\n"
+                       "# HELP sss_store_written_total Store writes the database acknowledged.\n"
+                       "# TYPE sss_store_written_total counter\nsss_store_written_total %llu\n"
+                       "# HELP sss_store_dropped_total Store writes lost to a full --store-queue.\n"
+                       "# TYPE sss_store_dropped_total counter\nsss_store_dropped_total %llu\n"
+                       "# HELP sss_store_errors_total Failed database calls of the store.\n"
+                       "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n",
+                       s->engine ? s->engine : "memory", s->engine_up,
+                       s->store ? s->store : "memory", s->store_up,
+                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                       (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
 }
 
 void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
@@ -430,9 +447,15 @@ void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_s
                            (long long)total[i]);
     sss_api_buf_printf(out,
                        "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
-                       "\"broadcasts\":%llu,\"api_requests\":%llu}}",
+                       "\"broadcasts\":%llu,\"api_requests\":%llu,\"engine\":\"%s\","
+                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
+                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
                        (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
-                       (unsigned long long)s->broadcasts, (unsigned long long)api_requests);
+                       (unsigned long long)s->broadcasts, (unsigned long long)api_requests,
+                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
+                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
+                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                       (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
 }
 
 /* ---- connections ---- */

@@ -362,7 +362,17 @@ static int api_presence(void *data, uint64_t ticket, const char *chan, size_t le
 
 static void api_stats(void *data, struct sss_api_scaler_stats *st)
 {
-    *st = ((struct sss_scaler *)data)->stats;
+    struct sss_scaler *s = data;
+
+    *st = s->stats;
+    st->engine = s->engine->ops->name;
+    st->engine_up = s->engine->ops->connected(s->engine);
+    st->store = s->store->ops->name;
+    st->store_up = s->store->ops->poll ? s->store->stats.connected : 1;
+    st->store_queued = s->store->stats.queued;
+    st->store_written = s->store->stats.written;
+    st->store_dropped = s->store->stats.dropped;
+    st->store_errors = s->store->stats.errors;
 }
 
 /* Start the API if it is configured and not running; logs a failure once. */

@@ -146,7 +146,10 @@ static int prometheus_ok(const char *text)
 static void test_formats(void)
 {
     struct sss_api_worker_stats w[2];
-    struct sss_api_scaler_stats s = {.publishes = 7, .publish_errors = 1, .broadcasts = 2};
+    struct sss_api_scaler_stats s = {.publishes = 7, .publish_errors = 1, .broadcasts = 2,
+                                     .engine = "redis", .engine_up = 0, .store = "mongodb",
+                                     .store_up = 1, .store_queued = 3, .store_written = 4,
+                                     .store_dropped = 1, .store_errors = 2};
     struct sss_api_buf b = {0};
 
     memset(w, 0, sizeof(w));
@@ -166,6 +169,8 @@ static void test_formats(void)
                          "sss_connections{worker=\"0\"} 12\nsss_connections{worker=\"1\"} 3\n"));
     CHECK(strstr(b.data, "sss_bytes_out_total{worker=\"0\"} 1234567890123\n"));
     CHECK(strstr(b.data, "# TYPE sss_publishes_total counter\nsss_publishes_total 7\n"));
+    CHECK(strstr(b.data, "sss_engine_up{engine=\"redis\"} 0\n"));
+    CHECK(strstr(b.data, "sss_store_dropped_total 1\n"));
     CHECK(strstr(b.data, "sss_api_requests_total 5\n"));
     CHECK(strstr(b.data, "sss_workers 2\n"));
     /* Every counter is named *_total. */
@@ -185,7 +190,9 @@ static void test_formats(void)
     CHECK(strstr(b.data, "\"total\":{\"connections\":15,\"websockets\":14,"));
     CHECK(strstr(b.data, "\"send_queue_high\":900,")); /* the largest, not the sum */
     CHECK(strstr(b.data, "\"scaler\":{\"publishes\":7,\"publish_errors\":1,\"broadcasts\":2,"
-                         "\"api_requests\":5}}"));
+                         "\"api_requests\":5,\"engine\":\"redis\",\"engine_up\":false,"
+                         "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
+                         "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2}}"));
     /* It is one JSON value: the proto decoder's strict parser would take it as
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');
