@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #ifndef SSS_VERSION
 #define SSS_VERSION "0.1.0"
@@ -486,14 +485,6 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         fprintf(err, "sss-server: --mongo wants mongodb://host:port/database, not '%s'\n",
                 cfg->mongo_url);
         return SSS_EINVAL;
-    }
-    if (!cfg->host_id[0]) {
-        char hn[64];
-
-        if (gethostname(hn, sizeof(hn)) != 0)
-            snprintf(hn, sizeof(hn), "localhost");
-        hn[sizeof(hn) - 1] = '\0';
-        snprintf(cfg->host_id, sizeof(cfg->host_id), "%s:%d", hn, cfg->port);
     }
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));
     cfg->origin_count = 0;

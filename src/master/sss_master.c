@@ -426,11 +426,19 @@ int sss_master_run(int argc, char **argv, char **envp)
         rc = 1;
         goto out;
     }
+    if (!m.cfg.host_id[0]) { /* --host-id's default: hostname:port, the port as bound */
+        char hn[64];
+
+        if (gethostname(hn, sizeof(hn)) != 0)
+            snprintf(hn, sizeof(hn), "localhost");
+        hn[sizeof(hn) - 1] = '\0';
+        snprintf(m.cfg.host_id, sizeof(m.cfg.host_id), "%s:%d", hn, port);
+    }
     sss_log_info("master",
                  "sss-server %s listening on %s:%d workers=%d max_connections=%ld "
-                 "fd_limit=%ld echo=%s",
+                 "fd_limit=%ld echo=%s host=%s",
                  SSS_VERSION, m.cfg.host, port, m.cfg.workers, m.cfg.max_connections, nofile,
-                 m.cfg.echo ? "on" : "off");
+                 m.cfg.echo ? "on" : "off", m.cfg.host_id);
     if (!m.cfg.echo && spawn_scaler(&m) < 0)
         m.scaler.restart_at = sss_now_ms() + 1000;
     for (int i = 0; i < m.cfg.workers; i++)
