@@ -3,10 +3,11 @@
 #   make run    build and run the chat demo: sss-server on its embedded defaults with
 #               the chat module and its page (ARGS=... adds flags)
 #   make test   install what is missing, build dev/asan/fuzz, run every test
+#   make bench  build, then run sss's standard workloads with sss-bench (bench/run.sh; ARGS=... adds flags)
 BUILD := build/dev
 ARGS ?=
 
-.PHONY: all build run test clean
+.PHONY: all build run test clean bench
 
 all: build
 
@@ -21,6 +22,9 @@ run: build
 
 test:
 	tools/test.sh
+
+bench: build
+	bench/run.sh $(ARGS)
 
 clean:
 	rm -rf build

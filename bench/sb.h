@@ -144,6 +144,7 @@ struct sb_conn {
     uint8_t role;
     uint8_t url;
     uint8_t sending : 1, dirty : 1, recv_armed : 1, closing : 1;
+    uint8_t retries;  /* connects retried from another source port */
     uint32_t pstate;  /* the protocol's own state */
     long gid;         /* index within its role, over all processes */
     long chan;        /* subscriber: its channel; nchan publisher: its channel */

@@ -60,6 +60,9 @@ struct sb_worker {
     uint32_t nconns, next_start, inflight, nsettled;
     uint32_t *dirty;
     uint32_t ndirty;
+    uint32_t *senders; /* indexes of the publishers, askers and echoers */
+    uint64_t port_cursor; /* next source address/port pair (loopback) */
+    uint32_t nsenders;
     char *scratch, *payload;
     size_t scratch_cap, payload_cap;
     uint64_t rng, now;
@@ -202,7 +205,12 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
     uint64_t pub, seq, t;
     size_t hl;
 
-    while ((m = memmem(p, (size_t)(end - p), SB_MARK, SB_MARK_LEN))) {
+    /* memchr for the marker's first byte is far cheaper than memmem on short frames */
+    while ((m = memchr(p, SB_MARK[0], (size_t)(end - p)))) {
+        if ((size_t)(end - m) < SB_MARK_LEN || memcmp(m, SB_MARK, SB_MARK_LEN) != 0) {
+            p = m + 1;
+            continue;
+        }
         hl = sb_payload_decode(m, (size_t)(end - m), &pub, &seq, &t);
         if (!hl) {
             w->res->bad_payloads++;
@@ -281,13 +289,57 @@ void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t 
 
 /* ---- connections ---- */
 
+/*
+ * Loopback connections get their source address and port from the bench, not
+ * the kernel: with tens of thousands of connections to one address the
+ * kernel's search for a free ephemeral port (__inet_hash_connect) becomes
+ * the whole cost of a connection storm. Each process walks its own slice of
+ * ports [SB_PORT_LO, SB_PORT_HI) over the source addresses (127.0.0.1, or
+ * 127.0.0.2.. with --source-addrs), skipping pairs that are taken.
+ */
+#define SB_PORT_LO 16384
+#define SB_PORT_HI 61000
+
+static bool is_loopback(const struct sb_url *u)
+{
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&u->addr;
+
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
+static int bind_loopback(struct sb_worker *w, int fd)
+{
+    uint32_t nsrc = w->pp->source_addrs > 0 ? (uint32_t)w->pp->source_addrs : 1;
+    uint32_t base = w->pp->source_addrs > 0 ? 0x7f000002u : 0x7f000001u;
+    uint32_t slice = (SB_PORT_HI - SB_PORT_LO) / (uint32_t)w->pp->procs;
+    uint32_t lo = SB_PORT_LO + slice * (uint32_t)w->id;
+    int one = 1;
+
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (!w->port_cursor) /* a random start: pairs of a previous run may linger in TIME_WAIT */
+        w->port_cursor = sb_rand(&w->rng) % ((uint64_t)slice * nsrc) + 1;
+    for (int tries = 0; tries < 4096; tries++) {
+        uint64_t k = w->port_cursor++;
+        struct sockaddr_in src = {.sin_family = AF_INET};
+
+        src.sin_addr.s_addr = htonl(base + (uint32_t)(k % nsrc));
+        src.sin_port = htons((uint16_t)(lo + (uint32_t)((k / nsrc) % slice)));
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0)
+            return 0;
+        if (errno != EADDRINUSE)
+            return -1;
+    }
+    return -1;
+}
+
 static void start_conn(struct sb_worker *w, struct sb_conn *c)
 {
     const struct sb_url *u = &w->pp->urls[c->url];
     struct io_uring_sqe *sqe;
     int one = 1, fd;
 
-    c->t_begin = w->now;
+    if (!c->retries)
+        c->t_begin = w->now;
     c->state = CS_CONNECTING;
     w->inflight++;
     fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -297,7 +349,17 @@ static void start_conn(struct sb_worker *w, struct sb_conn *c)
     }
     c->fd = fd;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (w->pp->source_addrs > 0 && u->addr.ss_family == AF_INET) {
+    /* Closing (at exit) resets the connection: no TIME_WAIT left on this side to block the
+     * next run's source ports. */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){.l_onoff = 1, .l_linger = 0},
+               sizeof(struct linger));
+    if (u->addr.ss_family == AF_INET && is_loopback(u)) {
+        if (bind_loopback(w, fd) < 0) {
+            sb_fail(w, c, "no free source address/port for 127.0.0.%u: %s",
+                    w->pp->source_addrs > 0 ? 2 : 1, strerror(errno));
+            return;
+        }
+    } else if (w->pp->source_addrs > 0 && u->addr.ss_family == AF_INET) {
         struct sockaddr_in src = {.sin_family = AF_INET};
         uint32_t a = 0x7f000002u + (uint32_t)((c->gid * 7 + c->role) % w->pp->source_addrs);
 
@@ -333,7 +395,28 @@ static void on_connect(struct sb_worker *w, struct sb_conn *c, int res)
     uint8_t *p;
 
     if (res < 0) {
-        sb_fail(w, c, "connect to %s:%d: %s", u->host, u->port, strerror(-res));
+        if ((res == -EADDRNOTAVAIL || res == -EADDRINUSE) && c->retries < 64) {
+            /* that source address/port pair is still taken towards this server: next one */
+            close(c->fd);
+            c->fd = -1;
+            c->retries++;
+            w->inflight--;
+            start_conn(w, c);
+            return;
+        }
+        {
+            struct sockaddr_in src;
+            socklen_t sl = sizeof(src);
+            char from[64] = "";
+
+            if (getsockname(c->fd, (struct sockaddr *)&src, &sl) == 0 && src.sin_family == AF_INET &&
+                src.sin_port)
+                snprintf(from, sizeof(from), " from %u.%u.%u.%u:%u",
+                         ntohl(src.sin_addr.s_addr) >> 24, ntohl(src.sin_addr.s_addr) >> 16 & 255,
+                         ntohl(src.sin_addr.s_addr) >> 8 & 255, ntohl(src.sin_addr.s_addr) & 255,
+                         ntohs(src.sin_port));
+            sb_fail(w, c, "connect to %s:%d%s: %s", u->host, u->port, from, strerror(-res));
+        }
         return;
     }
     if (w->pp->proto->path)
@@ -565,11 +648,11 @@ static void run_senders(struct sb_worker *w)
 {
     const struct sb_params *pp = w->pp;
 
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        struct sb_conn *c = &w->conns[i];
+    for (uint32_t i = 0; i < w->nsenders; i++) {
+        struct sb_conn *c = &w->conns[w->senders[i]];
         uint64_t due, n;
 
-        if (c->state != CS_READY || c->role == SB_ROLE_SUB)
+        if (c->state != CS_READY)
             continue;
         if (c->role == SB_ROLE_PUB) {
             if (c->nsent >= c->limit)
@@ -602,10 +685,10 @@ static void run_senders(struct sb_worker *w)
 
 static bool senders_drained(struct sb_worker *w)
 {
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        struct sb_conn *c = &w->conns[i];
+    for (uint32_t i = 0; i < w->nsenders; i++) {
+        struct sb_conn *c = &w->conns[w->senders[i]];
 
-        if (c->state != CS_READY || c->role == SB_ROLE_SUB)
+        if (c->state != CS_READY)
             continue;
         if (c->role == SB_ROLE_PUB && !w->acks)
             continue;
@@ -679,7 +762,7 @@ static void drive(struct sb_worker *w)
         if (!atomic_load_explicit(&sh->t_go, memory_order_acquire))
             break;
         w->phase = PH_CONNECT;
-        /* fall through */
+        __attribute__((fallthrough));
     case PH_CONNECT:
         while (w->next_start < w->nconns && w->inflight < (uint32_t)w->pp->concurrency)
             start_conn(w, &w->conns[w->next_start++]);
@@ -691,14 +774,14 @@ static void drive(struct sb_worker *w)
             break;
         atomic_store_explicit(&w->res->state, SB_PS_READY, memory_order_release);
         w->phase = PH_WAITSTART;
-        /* fall through */
+        __attribute__((fallthrough));
     case PH_WAITSTART:
         w->t_start = atomic_load_explicit(&sh->t_start, memory_order_acquire);
         if (!w->t_start || w->now < w->t_start)
             break;
         in_window(w); /* loads t_measure and t_end */
         w->phase = PH_RUN;
-        /* fall through */
+        __attribute__((fallthrough));
     case PH_RUN:
         if (w->now < w->t_end) {
             if (w->pp->workload != SB_CONNECT)
@@ -707,13 +790,13 @@ static void drive(struct sb_worker *w)
         }
         w->phase = PH_DRAIN;
         w->t_phase_deadline = w->now + (uint64_t)(w->pp->tail * 1e9);
-        /* fall through */
+        __attribute__((fallthrough));
     case PH_DRAIN:
         if (w->acks && !senders_drained(w) && w->now < w->t_phase_deadline)
             break;
         atomic_store_explicit(&w->res->state, SB_PS_STOPPED, memory_order_release);
         w->phase = PH_TAIL;
-        /* fall through */
+        __attribute__((fallthrough));
     case PH_TAIL:
         if (w->pp->workload != SB_CONNECT && !tail_complete(w) && w->now < w->t_phase_deadline)
             break;
@@ -816,6 +899,8 @@ static void add_conn(struct sb_worker *w, int role, long gid, long chan, int url
     c->chan = chan;
     c->url = (uint8_t)url;
     c->limit = UINT64_MAX;
+    if (role != SB_ROLE_SUB)
+        w->senders[w->nsenders++] = c->idx;
     sb_wsr_init(&c->rd, 64u << 20);
 }
 
@@ -849,7 +934,8 @@ static int plan_conns(struct sb_worker *w)
     w->npub = P;
     w->conns = calloc((size_t)((S + P + N) / np + 2), sizeof(*w->conns));
     w->dirty = calloc((size_t)((S + P + N) / np + 2), sizeof(*w->dirty));
-    if (!w->conns || !w->dirty)
+    w->senders = calloc((size_t)((P + N) / np + 2), sizeof(*w->senders));
+    if (!w->conns || !w->dirty || !w->senders)
         return -1;
     for (long i = k; i < S; i += np) {
         int url = pp->workload == SB_CLUSTER ? 1 + (int)(i % (nu - 1)) : (int)(i % nu);

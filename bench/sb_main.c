@@ -425,41 +425,39 @@ static double procs_cpu(const struct procset *ps)
     return sum;
 }
 
-/* Memory of one process in bytes: Pss from smaps_rollup (shared pages split), else VmRSS. */
-static uint64_t proc_mem(pid_t pid)
+/* Memory of one process in bytes: Pss from smaps_rollup (shared pages split among their
+ * users, so forked workers are not counted twice) and VmRSS from status. */
+static void proc_mem(pid_t pid, uint64_t *pss, uint64_t *rss)
 {
     char path[64], line[256];
-    uint64_t kb = 0;
+    uint64_t kb;
     FILE *f;
 
     snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    f = fopen(path, "r");
-    if (f) {
+    if ((f = fopen(path, "r"))) {
         while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "Pss: %" SCNu64, &kb) == 1)
+            if (sscanf(line, "Pss: %" SCNu64, &kb) == 1) {
+                *pss += kb * 1024;
                 break;
+            }
         fclose(f);
-        if (kb)
-            return kb * 1024;
     }
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1)
-            break;
-    fclose(f);
-    return kb * 1024;
+    if ((f = fopen(path, "r"))) {
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1) {
+                *rss += kb * 1024;
+                break;
+            }
+        fclose(f);
+    }
 }
 
-static uint64_t procs_mem(const struct procset *ps)
+static void procs_mem(const struct procset *ps, uint64_t *pss, uint64_t *rss)
 {
-    uint64_t sum = 0;
-
+    *pss = *rss = 0;
     for (int i = 0; i < ps->n; i++)
-        sum += proc_mem(ps->pid[i]);
-    return sum;
+        proc_mem(ps->pid[i], pss, rss);
 }
 
 static double self_cpu(int who)
@@ -601,7 +599,7 @@ struct totals {
     uint64_t expected, members;
     double connect_s, window_s;
     double server_cpu_s, bench_cpu_s, bench_cpu_total_s;
-    uint64_t rss_before, rss_after;
+    uint64_t pss_before, pss_after, rss_before, rss_after;
     int server_nprocs;
     uint64_t unanswered; /* ask/echo: sent but never answered within --tail */
     uint64_t errors;
@@ -662,9 +660,9 @@ static void report(const struct sb_params *pp, struct totals *t)
     uint64_t errors = t->errors;
     double srv_us = r->delivered_window ? t->server_cpu_s * 1e6 / (double)r->delivered_window : 0;
     double bench_us = r->delivered_window ? t->bench_cpu_s * 1e6 / (double)r->delivered_window : 0;
-    int64_t per_conn = r->conns_ok ? ((int64_t)t->rss_after - (int64_t)t->rss_before) /
-                                         (int64_t)r->conns_ok
-                                   : 0;
+    int64_t n_ok = r->conns_ok ? (int64_t)r->conns_ok : 1;
+    int64_t per_conn = ((int64_t)t->pss_after - (int64_t)t->pss_before) / n_ok;
+    int64_t per_conn_rss = ((int64_t)t->rss_after - (int64_t)t->rss_before) / n_ok;
     const char *unit = pubsub ? "deliveries" : pp->workload == SB_CONNECT ? "connections"
                                                                           : "round trips";
 
@@ -700,11 +698,14 @@ static void report(const struct sb_params *pp, struct totals *t)
             human_hist("latency", &r->lat);
         }
         if (pp->nserver_pids) {
-            printf("  server           %d processes, memory (Pss) %.1f MB", t->server_nprocs,
+            printf("  server           %d processes, memory Pss %.1f MB, RSS %.1f MB",
+                   t->server_nprocs, (double)t->pss_after / 1048576.0,
                    (double)t->rss_after / 1048576.0);
             if (pp->workload == SB_CONNECT)
-                printf(" (%.1f MB before: %" PRId64 " bytes per connection)",
-                       (double)t->rss_before / 1048576.0, per_conn);
+                printf("\n  server memory    Pss %.1f -> %.1f MB: %" PRId64
+                       " bytes per connection (RSS: %" PRId64 ")",
+                       (double)t->pss_before / 1048576.0, (double)t->pss_after / 1048576.0,
+                       per_conn, per_conn_rss);
             printf("\n");
             if (pp->workload != SB_CONNECT)
                 printf("  server cpu       %.2f s = %.2f cores, %.3f us per %s\n",
@@ -756,10 +757,13 @@ static void report(const struct sb_params *pp, struct totals *t)
     for (int i = 0; i < pp->nserver_pids; i++)
         printf("%s%d", i ? "," : "", (int)pp->server_pids[i]);
     printf("],\"server_procs\":%d,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.4f,"
-           "\"server_rss_bytes\":%" PRIu64 ",\"server_rss_before_bytes\":%" PRIu64
-           ",\"server_rss_per_conn_bytes\":%" PRId64 ",",
-           t->server_nprocs, t->server_cpu_s, srv_us, t->rss_after, t->rss_before,
-           pp->workload == SB_CONNECT ? per_conn : 0);
+           "\"server_pss_bytes\":%" PRIu64 ",\"server_pss_before_bytes\":%" PRIu64
+           ",\"server_pss_per_conn_bytes\":%" PRId64 ",\"server_rss_bytes\":%" PRIu64
+           ",\"server_rss_before_bytes\":%" PRIu64 ",\"server_rss_per_conn_bytes\":%" PRId64
+           ",",
+           t->server_nprocs, t->server_cpu_s, srv_us, t->pss_after, t->pss_before,
+           pp->workload == SB_CONNECT ? per_conn : 0, t->rss_after, t->rss_before,
+           pp->workload == SB_CONNECT ? per_conn_rss : 0);
     printf("\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"recv_rearms\":%" PRIu64
            ",\"late_sends\":%" PRIu64 ",\"closed_early\":%" PRIu64 ",\"proto_errors\":%" PRIu64
            ",\"errors\":%" PRIu64 ",\"error\":",
@@ -855,7 +859,7 @@ int main(int argc, char **argv)
 
     if (pp.nserver_pids) {
         server_procs(&pp, &srv);
-        t.rss_before = procs_mem(&srv);
+        procs_mem(&srv, &t.pss_before, &t.rss_before);
     }
     fflush(stdout);
     for (int i = 0; i < pp.procs; i++) {
@@ -908,7 +912,7 @@ int main(int argc, char **argv)
         t.server_cpu_s = procs_cpu(&srv) - srv_cpu0;
         server_procs(&pp, &srv);
         t.server_nprocs = srv.n;
-        t.rss_after = procs_mem(&srv);
+        procs_mem(&srv, &t.pss_after, &t.rss_after);
     }
     if (atomic_load(&shared->abort))
         die("interrupted");

@@ -62,11 +62,14 @@ size_t sb_payload_encode(char *dst, size_t cap, size_t size, uint64_t pub, uint6
 
 static const char *get_u64(const char *p, const char *end, uint64_t *v)
 {
-    const char *s = p;
+    const char *s = p, *stop = end - p > 20 ? p + 20 : end;
     uint64_t x = 0;
+    unsigned d;
 
-    while (p < end && *p >= '0' && *p <= '9' && p - s < 20)
-        x = x * 10 + (uint64_t)(*p++ - '0');
+    while (p < stop && (d = (unsigned)(unsigned char)*p - '0') < 10) {
+        x = x * 10 + d;
+        p++;
+    }
     if (p == s || p >= end || *p != ':')
         return NULL;
     *v = x;
