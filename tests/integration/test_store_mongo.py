@@ -329,14 +329,14 @@ async def bounded_queue(c, env):
     r = await h3.api.req("GET", "/api/stats")
     stats = json.loads(r.body or b"{}")
     h.log(f"# /api/stats: {stats}")
-    sd = None
-    for k in ("store", "store_stats"):
-        if isinstance(stats.get(k), dict):
-            sd = stats[k].get("dropped")
-    if sd is None:
-        sd = stats.get("store_dropped")
-    if sd is not None:
-        c.ok(sd >= dropped, "/api/stats shows the store's dropped count", str(stats))
+    sc = stats.get("scaler") or {}
+    if "store_dropped" in sc:
+        c.ok(sc["store"] == "mongodb" and sc["store_dropped"] >= dropped and sc["store_up"]
+             and sc["store_written"] >= 1, "/api/stats shows the store's counters", str(sc))
+        r = await h3.api.req("GET", "/metrics")
+        m = re.search(r"^sss_store_dropped_total (\d+)$", r.body.decode(), re.M)
+        c.ok(m and int(m.group(1)) >= dropped, "/metrics shows sss_store_dropped_total",
+             m.group(0) if m else "no line")
     else:
         h.log("# /api/stats has no store counters yet: the log line is the check")
     kept = await wait_for(lambda: col.count_documents({"_id": {"$regex": "^q-"}}), 30)
