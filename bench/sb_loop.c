@@ -683,6 +683,33 @@ static void run_senders(struct sb_worker *w)
     }
 }
 
+/*
+ * How long the loop may sleep when nothing completes: until the next paced publish is due
+ * (open loop), else a few milliseconds (phase changes are read from the mapping).
+ */
+static uint64_t wait_ns(struct sb_worker *w)
+{
+    uint64_t wait = 5000000, next;
+
+    if (w->phase == PH_RUN && w->pp->rate > 0 && w->pub_rate_ns > 0) {
+        for (uint32_t i = 0; i < w->nsenders; i++) {
+            struct sb_conn *c = &w->conns[w->senders[i]];
+
+            if (c->state != CS_READY || c->nsent >= c->limit)
+                continue;
+            /* publish number nsent (from 0) is due at t_start + nsent / rate */
+            next = w->t_start + (uint64_t)((double)c->nsent / w->pub_rate_ns);
+            if (next <= w->now)
+                return 20000;
+            if (next - w->now < wait)
+                wait = next - w->now;
+        }
+        if (w->t_end > w->now && w->t_end - w->now < wait)
+            wait = w->t_end - w->now;
+    }
+    return wait < 20000 ? 20000 : wait;
+}
+
 static bool senders_drained(struct sb_worker *w)
 {
     for (uint32_t i = 0; i < w->nsenders; i++) {
@@ -1011,7 +1038,7 @@ int sb_worker_run(const struct sb_params *pp, struct sb_shared *sh, int id)
             break;
         flush(w);
         ts.tv_sec = 0;
-        ts.tv_nsec = w->phase == PH_RUN && pp->rate > 0 ? 200000 : 2000000;
+        ts.tv_nsec = (long)wait_ns(w);
         rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
             snprintf(res->error, sizeof(res->error), "io_uring wait: %s", strerror(-rc));
