@@ -28,7 +28,13 @@ FANOUT_SUBS = 1200   # spread over the three hosts
 FANOUT_MSGS = 40
 
 
-async def fanout(c, hosts):
+def numsub(redis, chan):
+    """How many Redis connections are subscribed to sss:{chan} (PUBSUB NUMSUB)."""
+    raw = redis.command("PUBSUB", "NUMSUB", f"sss:{{{chan}}}")
+    return int(raw.rsplit(b":", 1)[1].split(b"\r\n")[0])
+
+
+async def fanout(c, hosts, redis):
     """1,200 subscribers on 3 hosts, 40 publishes at host 1."""
     subs = []
     for i in range(FANOUT_SUBS):
@@ -62,6 +68,7 @@ async def fanout(c, hosts):
     await asyncio.sleep(0.5)
     extra = [i for i, s in enumerate(subs) if len(s.msgs) != FANOUT_MSGS]
     c.ok(not extra, "no subscriber got anything more afterwards", str(extra[:5]))
+    c.eq(numsub(redis, "fan"), 3, "each of the 3 hosts is subscribed once to the channel in Redis")
 
     # Broadcast and boot travel on the control channel to every host.
     r = await hosts[1][1].req("POST", "/api/broadcast",
@@ -86,6 +93,15 @@ async def fanout(c, hosts):
     booted = [s for s in subs if any(o.get("sys") == 10 and o.get("channel") == "fan"
                                      for o in s.others)]
     c.eq(len(booted), FANOUT_SUBS, "a channel boot at host 3 reaches the clients of all 3 hosts")
+    # The boot emptied the channel on every host: each unsubscribed it in Redis.
+    deadline = asyncio.get_event_loop().time() + T(20)
+    while numsub(redis, "fan") and asyncio.get_event_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    c.eq(numsub(redis, "fan"), 0, "after its last local subscriber left, no host listens to it")
+    ws, _ = await ws_begin(hosts[0][0].url)
+    await ws_subscribe(ws, "fan")
+    c.eq(numsub(redis, "fan"), 1, "a new first subscriber makes its host subscribe in Redis")
+    await ws.close()
     for s in subs:
         s.stop()
         await s.ws.close()
@@ -217,7 +233,7 @@ async def run(c):
     try:
         hosts = await start_hosts(c, redis, 3, extra=["--redis-wait", "3s",
                                                       "--max-connections", "5000"])
-        await fanout(c, hosts)
+        await fanout(c, hosts, redis)
         await redis_restart(c, hosts, redis)
         await redis_gone(c, hosts, redis)
         await host_killed(c, hosts)
