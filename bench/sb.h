@@ -107,7 +107,8 @@ struct sb_shared {
     long channels;
     /* followed by: _Atomic uint32_t members[channels];
      *              struct sb_result res[procs];
-     *              uint64_t published[procs][channels]; */
+     *              uint64_t published[procs][channels];
+     *              _Atomic uint64_t seen[publishers]; */
 };
 
 struct sb_conn;

@@ -52,6 +52,7 @@ struct sb_worker {
     uint64_t *published;        /* this process's row: [channels] */
     _Atomic uint32_t *members;  /* [channels], all processes */
     uint64_t *published_all;    /* [procs][channels] */
+    _Atomic uint64_t *seen;     /* [publishers]: no-ack closed loop (sb_loop.h) */
     struct io_uring ring;
     struct io_uring_buf_ring *br;
     uint8_t *bufs;
@@ -99,6 +100,8 @@ static void keep_error(struct sb_worker *w, const char *msg)
     if (!w->res->error[0])
         snprintf(w->res->error, sizeof(w->res->error), "%s", msg);
 }
+
+static void mark_seen(struct sb_worker *w, const struct sb_conn *c, uint64_t pub, uint64_t seq);
 
 static void mark_dirty(struct sb_worker *w, struct sb_conn *c)
 {
@@ -237,7 +240,30 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
             if (seq > last)
                 c->last_seq[pub] = (uint32_t)seq;
         }
+        if (!w->acks && pub < (uint64_t)w->npub && seq > 0)
+            mark_seen(w, c, pub, seq);
     }
+}
+
+/*
+ * Closed loop for protocols without publish replies: a subscriber (in any process) that
+ * receives publish number n of a publisher raises that publisher's count of publishes
+ * seen to n + 1, and the publisher keeps at most --window publishes beyond it. Only the
+ * first subscriber to see a publish writes; the others just read the shared word.
+ */
+static void mark_seen(struct sb_worker *w, const struct sb_conn *c, uint64_t pub, uint64_t seq)
+{
+    uint64_t ch = (uint64_t)w->pp->channels, n, cur;
+
+    if (w->pp->proto->caps & SB_CAP_PUB_CHANNEL)
+        n = seq - 1;
+    else /* publish n went to channel (pub + n) mod C with seq n / C + 1 */
+        n = (seq - 1) * ch + ((uint64_t)c->chan + ch - pub % ch) % ch;
+    cur = atomic_load_explicit(&w->seen[pub], memory_order_relaxed);
+    while (cur < n + 1 &&
+           !atomic_compare_exchange_weak_explicit(&w->seen[pub], &cur, n + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 /* Which channel publish number n (from 0) of publisher c goes to, and its sequence there. */
@@ -673,8 +699,12 @@ static void run_senders(struct sb_worker *w)
                 n = c->nsent - c->nreplied;
                 if (n < (uint64_t)pp->window)
                     publish_some(w, c, (uint64_t)pp->window - n);
-            } else if (!c->sending && c->out.len == 0) {
-                publish_some(w, c, (uint64_t)pp->window);
+            } else {
+                uint64_t seen = atomic_load_explicit(&w->seen[c->gid], memory_order_relaxed);
+
+                n = c->nsent > seen ? c->nsent - seen : 0;
+                if (n < (uint64_t)pp->window)
+                    publish_some(w, c, (uint64_t)pp->window - n);
             }
         } else {
             while (c->nsent - c->nreplied < (uint64_t)pp->window)
@@ -1002,6 +1032,7 @@ int sb_worker_run(const struct sb_params *pp, struct sb_shared *sh, int id)
     w->members = sb_shared_members(sh);
     w->published_all = sb_shared_published(sh, 0);
     w->published = sb_shared_published(sh, id);
+    w->seen = sb_shared_seen(sh);
     w->acks = (pp->proto->caps & SB_CAP_PUB_ACK) != 0;
     w->rng = sb_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     w->payload_cap = (size_t)pp->size + 128;

@@ -847,7 +847,7 @@ int main(int argc, char **argv)
         }
     }
 
-    shsz = sb_shared_size(pp.procs, pp.channels);
+    shsz = sb_shared_size(pp.procs, pp.channels, sb_params_publishers(&pp));
     shared = mmap(NULL, shsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED)
         die("cannot map %zu bytes of shared memory: %s", shsz, strerror(errno));
