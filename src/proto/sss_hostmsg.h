@@ -29,6 +29,8 @@ enum sss_hm_type {
     SSS_HM_SESSION,      /* struct sss_hm_session + session + channel + user */
     SSS_HM_SESSION_LOAD, /* struct sss_hm_session_load + session */
     SSS_HM_BOOT,         /* struct sss_hm_boot + name + reason: put it on the bus */
+    SSS_HM_RESYNC,       /* struct sss_hm_hello: forget this worker's presence and sessions;
+                          * a full account (PRESENCE and SESSION records) follows */
     /* scaler -> worker */
     SSS_HM_PUBLISHED = 32, /* struct sss_hm_published */
     SSS_HM_LAST_UID_R,     /* struct sss_hm_last_uid_r */

@@ -508,6 +508,12 @@ static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, si
         s->store->ops->load(s->store, var + sizeof(*lq), lq->session_len, &cb);
         break;
     }
+    case SSS_HM_RESYNC:
+        /* The worker survived a scaler restart; its full account follows. */
+        sss_presence_reset_worker(s->presence, w);
+        s->store->ops->reset_worker(s->store, w, sss_now_ms());
+        sss_log_info("scaler", "worker %d is giving its subscriptions again", w);
+        break;
     case SSS_HM_HELLO:
         /* A new worker process: what waited for its predecessor is void,
          * and the subscriptions it had are gone. */

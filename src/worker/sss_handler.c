@@ -206,7 +206,8 @@ static int to_scaler(struct sss_worker *w, uint32_t type, const void *h, size_t 
     int rc;
 
     if (w->outbox.pending_bytes > w->cfg->mailbox_size * OUTBOX_FACTOR &&
-        type != SSS_HM_PRESENCE && type != SSS_HM_SESSION && type != SSS_HM_HELLO)
+        type != SSS_HM_PRESENCE && type != SSS_HM_SESSION && type != SSS_HM_HELLO &&
+        type != SSS_HM_RESYNC)
         return SSS_EFULL; /* bookkeeping records still go: they keep counts right */
     rc = sss_hm_outbox_send(&w->outbox, type, h, hlen, p1, l1, p2, l2);
 
@@ -1063,8 +1064,30 @@ static void on_bcast(struct sss_worker *w, const struct sss_hm_broadcast *b, con
  */
 static void on_scaler_restart(struct sss_worker *w)
 {
+    struct sss_hm_hello hello;
+
     sss_log_warn("handler", "the scaler restarted: asking again for %u pending request(s)",
                  w->reqs.len);
+    /*
+     * The new scaler knows nothing of this worker's subscriptions and
+     * sessions (with the Redis engine it would not even receive their
+     * channels): account for all of them again, after a RESYNC that makes it
+     * forget whatever of ours the old scaler left unread in the mailbox.
+     */
+    memset(&hello, 0, sizeof(hello));
+    hello.pid = (uint64_t)getpid();
+    (void)to_scaler(w, SSS_HM_RESYNC, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    for (struct sss_conn *c = w->conns; c; c = c->next) {
+        if (c->dead)
+            continue;
+        if (c->begun && c->session[0])
+            session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
+        for (struct sss_sub *s = c->subs; s; s = s->conn_next) {
+            presence(c, s->chan->name, s->chan->name_len, 1);
+            session_note(c, SSS_HM_SESSION_SUB, s->chan->name, s->chan->name_len,
+                         s->pending ? NULL : &s->floor);
+        }
+    }
     for (uint32_t i = 0; i < w->reqs.cap; i++) {
         struct req *r = w->reqs.slots[i].key ? w->reqs.slots[i].val : NULL;
         struct sss_conn *c;

@@ -14,6 +14,7 @@
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 
@@ -204,6 +205,41 @@ async def redis_restart(c, hosts, redis):
         await col.ws.close()
 
 
+async def scaler_killed(c, hosts):
+    """Host 3's scaler dies: its replacement subscribes the host's channels again."""
+    (_, api1), (h2, _) = hosts[1], hosts[2]  # host 1 is gone by now
+    ws, _ = await ws_begin(h2.url)
+    await ws_subscribe(ws, "survive")
+    col = Collector(ws)
+    status, _, text = await api1.publish("survive", "before")
+    c.ok(status == 200 and await col.wait_count(1, 20), "host 3 gets host 2's publish", text)
+    pid = int(re.findall(r"scaler started pid=(\d+)", h2.log())[-1])
+    os.kill(pid, signal.SIGKILL)
+    deadline = asyncio.get_event_loop().time() + T(30)
+    while (len(re.findall(r"scaler started pid=", h2.log())) < 2
+           and asyncio.get_event_loop().time() < deadline):
+        await asyncio.sleep(0.05)
+    c.ok(await h2.wait_log(r"worker \d is giving its subscriptions again", 30),
+         "the workers give the new scaler their subscriptions")
+    # Publish until host 2's new scaler is subscribed again; the subscriber
+    # gets every message from its first one on, in order, none twice.
+    sent = []
+    deadline = asyncio.get_event_loop().time() + T(30)
+    while len(col.msgs) < 2 and asyncio.get_event_loop().time() < deadline:
+        status, uid, _ = await api1.publish("survive", len(sent))
+        if status == 200:
+            sent.append(len(sent))
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    c.ok(len(col.msgs) >= 2, "after its scaler was replaced, host 3 receives host 2's publishes",
+         str(col.msgs))
+    after = col.msgs[1:]
+    c.ok(after == sent[sent.index(after[0]):] if after else False,
+         "from then on every message, in order, once", f"{after} of {sent}")
+    col.stop()
+    await ws.close()
+
+
 async def redis_gone(c, hosts, redis):
     """Redis away past --redis-wait: a clear 503; then delivery resumes."""
     (_, api1), (h2, _) = hosts[0], hosts[1]
@@ -237,6 +273,7 @@ async def run(c):
         await redis_restart(c, hosts, redis)
         await redis_gone(c, hosts, redis)
         await host_killed(c, hosts)
+        await scaler_killed(c, hosts)
         for srv, _ in hosts:
             if not srv.stopped:
                 await srv.stop()
