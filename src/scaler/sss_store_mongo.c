@@ -1166,7 +1166,7 @@ static void ms_poll(struct sss_store *st)
     if (read(ms->efd, &v, sizeof(v)) < 0) {
         /* EAGAIN: nothing signalled. */
     }
-    if (ms->timer_on && read(ms->tfd, &v, sizeof(v)) < 0) {
+    if (read(ms->tfd, &v, sizeof(v)) < 0) {
         /* EAGAIN: the timer did not fire yet. */
     }
     pthread_mutex_lock(&ms->mu);

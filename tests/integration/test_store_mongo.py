@@ -373,6 +373,8 @@ async def run(c):
         env = {"ferret": ferret, "dbname": dbname, "db": db, "sessions": db.sessions, "keep": []}
         env["h1"] = await host(c, ferret, dbname, "h1")
         env["h2"] = await host(c, ferret, dbname, "h2")
+        c.ok(await wait_for(lambda: {"h1", "h2"} <= {d["_id"] for d in db.hosts.find()}, 20),
+             "h1 and h2 take their leases in MongoDB")
         for name, fn in (("session resumes on another host", resume_and_shape),
                          ("presence across hosts", presence_across),
                          ("a host killed with SIGKILL", sigkill_host),
