@@ -803,9 +803,11 @@ static void scan_timeouts(struct sb_worker *w)
         struct sb_conn *c = &w->conns[i];
 
         if (c->state > CS_IDLE && c->state < CS_READY && w->now - c->t_begin > limit)
-            sb_fail(w, c, "%s:%d: no ready connection within %.0f s (state %d)",
+            sb_fail(w, c, "%s:%d: connection not ready within %.1f s (%s)",
                     w->pp->urls[c->url].host, w->pp->urls[c->url].port, w->pp->timeout,
-                    c->state);
+                    c->state == CS_CONNECTING  ? "TCP connect pending"
+                    : c->state == CS_UPGRADING ? "no 101 answer to the upgrade"
+                                               : "protocol setup unanswered");
     }
 }
 

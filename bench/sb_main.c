@@ -601,7 +601,7 @@ struct totals {
     double server_cpu_s, bench_cpu_s, bench_cpu_total_s;
     uint64_t pss_before, pss_after, rss_before, rss_after;
     int server_nprocs;
-    uint64_t unanswered; /* ask/echo: sent but never answered within --tail */
+    uint64_t unanswered; /* asks, echoes or publishes never answered within --tail */
     uint64_t errors;
     const char *error;
     char error_buf[160];
@@ -765,9 +765,9 @@ static void report(const struct sb_params *pp, struct totals *t)
            pp->workload == SB_CONNECT ? per_conn : 0, t->rss_after, t->rss_before,
            pp->workload == SB_CONNECT ? per_conn_rss : 0);
     printf("\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"recv_rearms\":%" PRIu64
-           ",\"late_sends\":%" PRIu64 ",\"closed_early\":%" PRIu64 ",\"proto_errors\":%" PRIu64
-           ",\"errors\":%" PRIu64 ",\"error\":",
-           r->bytes_in, r->bytes_out, r->enobufs, r->late_sends, r->closed_early,
+           ",\"late_sends\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"closed_early\":%" PRIu64
+           ",\"proto_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error\":",
+           r->bytes_in, r->bytes_out, r->enobufs, r->late_sends, t->unanswered, r->closed_early,
            r->proto_errors, errors);
     if (t->error)
         json_str(stdout, t->error);
@@ -947,6 +947,18 @@ int main(int argc, char **argv)
             snprintf(t.error_buf, sizeof(t.error_buf),
                      "%" PRIu64 " of %" PRIu64 " %s got no answer within --tail", t.unanswered,
                      t.r.sent, pp.workload == SB_ASK ? "asks" : "messages");
+            t.error = t.error_buf;
+        }
+    }
+    if ((pp.workload == SB_FANOUT || pp.workload == SB_CLUSTER) &&
+        (pp.proto->caps & SB_CAP_PUB_ACK)) {
+        t.unanswered = t.r.sent > t.r.acked + t.r.pub_errors
+                           ? t.r.sent - t.r.acked - t.r.pub_errors
+                           : 0;
+        if (t.unanswered && !t.error) {
+            snprintf(t.error_buf, sizeof(t.error_buf),
+                     "%" PRIu64 " of %" PRIu64 " publishes got no reply within --tail",
+                     t.unanswered, t.r.sent);
             t.error = t.error_buf;
         }
     }
