@@ -65,6 +65,7 @@ struct sb_params {
     double duration, warmup, tail, hold, timeout; /* seconds */
     int procs;
     int source_addrs; /* 0: connect from the default address */
+    int port_lo, port_hi; /* loopback source ports chosen by sss-bench (sb_loop.c); 0: kernel */
     long concurrency; /* connection attempts in flight per process */
     bool json_only;
     pid_t server_pids[SB_MAX_SERVER_PIDS];

@@ -316,15 +316,14 @@ void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t 
 /* ---- connections ---- */
 
 /*
- * Loopback connections get their source address and port from the bench, not
- * the kernel: with tens of thousands of connections to one address the
- * kernel's search for a free ephemeral port (__inet_hash_connect) becomes
- * the whole cost of a connection storm. Each process walks its own slice of
- * ports [SB_PORT_LO, SB_PORT_HI) over the source addresses (127.0.0.1, or
- * 127.0.0.2.. with --source-addrs), skipping pairs that are taken.
+ * Large runs to a loopback server get their source address and port from the bench, not
+ * the kernel: with tens of thousands of connections to one address the kernel's search
+ * for a free ephemeral port (__inet_hash_connect) becomes the whole cost of a connection
+ * storm. Each process walks its own slice of the ephemeral port range (pp->port_lo ..
+ * port_hi, read from /proc/sys/net/ipv4/ip_local_port_range) over the source addresses
+ * (127.0.0.1, or 127.0.0.2.. with --source-addrs), skipping pairs that are taken. Small
+ * runs (pp->port_hi == 0) leave it to the kernel.
  */
-#define SB_PORT_LO 16384
-#define SB_PORT_HI 61000
 
 static bool is_loopback(const struct sb_url *u)
 {
@@ -337,8 +336,8 @@ static int bind_loopback(struct sb_worker *w, int fd)
 {
     uint32_t nsrc = w->pp->source_addrs > 0 ? (uint32_t)w->pp->source_addrs : 1;
     uint32_t base = w->pp->source_addrs > 0 ? 0x7f000002u : 0x7f000001u;
-    uint32_t slice = (SB_PORT_HI - SB_PORT_LO) / (uint32_t)w->pp->procs;
-    uint32_t lo = SB_PORT_LO + slice * (uint32_t)w->id;
+    uint32_t slice = (uint32_t)(w->pp->port_hi - w->pp->port_lo) / (uint32_t)w->pp->procs;
+    uint32_t lo = (uint32_t)w->pp->port_lo + slice * (uint32_t)w->id;
     int one = 1;
 
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -379,7 +378,7 @@ static void start_conn(struct sb_worker *w, struct sb_conn *c)
      * next run's source ports. */
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){.l_onoff = 1, .l_linger = 0},
                sizeof(struct linger));
-    if (u->addr.ss_family == AF_INET && is_loopback(u)) {
+    if (w->pp->port_hi && u->addr.ss_family == AF_INET && is_loopback(u)) {
         if (bind_loopback(w, fd) < 0) {
             sb_fail(w, c, "no free source address/port for 127.0.0.%u: %s",
                     w->pp->source_addrs > 0 ? 2 : 1, strerror(errno));

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define MAX_PROCS 64
+#define SB_BIND_THRESHOLD 8000 /* connections per URL */
 
 static pid_t children[MAX_PROCS];
 static int nchildren;
@@ -847,6 +848,19 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Thousands of connections to one loopback address: choose the source ports ourselves. */
+    if (conns / pp.nurls >= SB_BIND_THRESHOLD || pp.source_addrs > 0) {
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+        if (!f || fscanf(f, "%d %d", &pp.port_lo, &pp.port_hi) != 2 || pp.port_lo < 1 ||
+            pp.port_hi <= pp.port_lo || pp.port_hi > 65535) {
+            pp.port_lo = 32768;
+            pp.port_hi = 60999;
+        }
+        pp.port_hi++; /* exclusive */
+        if (f)
+            fclose(f);
+    }
     shsz = sb_shared_size(pp.procs, pp.channels, sb_params_publishers(&pp));
     shared = mmap(NULL, shsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED)
