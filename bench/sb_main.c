@@ -497,6 +497,8 @@ static void sleep_until(uint64_t t)
             ts.tv_nsec = 5000000;
         }
         nanosleep(&ts, NULL);
+        if (atomic_load(&shared->abort))
+            die("interrupted");
         for (int i = 0; i < nchildren; i++) { /* a worker that dies ends the run */
             int st;
 
