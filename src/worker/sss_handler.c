@@ -980,11 +980,13 @@ static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
 
 /* ---- the bus ---- */
 
-static void on_lapped(struct sss_worker *w)
+/*
+ * Hold every local channel and refill it from history after the newest uid
+ * this worker saw: after a bus lap, and after a scaler restart with the
+ * Redis engine (messages of other hosts went by while no scaler listened).
+ */
+static void recover_channels(struct sss_worker *w)
 {
-    sss_ctr_add(w->ctr, laps, 1);
-    sss_log_warn("handler", "lapped by the bus: recovering %u channel(s) from history",
-                 w->index.chans.len);
     for (uint32_t i = 0; i < w->index.chans.cap; i++) {
         struct sss_lchan *c = w->index.chans.slots[i].key ? w->index.chans.slots[i].val : NULL;
         struct req *r;
@@ -1001,6 +1003,14 @@ static void on_lapped(struct sss_worker *w)
         }
         sss_index_hold_channel(c, r->req);
     }
+}
+
+static void on_lapped(struct sss_worker *w)
+{
+    sss_ctr_add(w->ctr, laps, 1);
+    sss_log_warn("handler", "lapped by the bus: recovering %u channel(s) from history",
+                 w->index.chans.len);
+    recover_channels(w);
 }
 
 static void on_feed(struct sss_worker *w, const struct sss_hm_feed *f, const char *var, size_t len)
@@ -1142,6 +1152,11 @@ static void on_scaler_restart(struct sss_worker *w)
         }
         i++;
     }
+    /* With Redis, other hosts kept publishing while no scaler listened: fetch
+     * what went by. (The memory engine published nothing meanwhile: it was
+     * the scaler.) */
+    if (strcmp(w->cfg->engine, "redis") == 0)
+        recover_channels(w);
 }
 
 static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const char *var, size_t len)
