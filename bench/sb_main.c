@@ -500,19 +500,23 @@ static void sleep_until(uint64_t t)
         if (atomic_load(&shared->abort))
             die("interrupted");
         for (int i = 0; i < nchildren; i++) { /* a worker that dies ends the run */
-            int st;
+            siginfo_t si;
 
-            if (children[i] > 0 && waitpid(children[i], &st, WNOHANG) == children[i]) {
-                children[i] = 0;
-                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                    struct sb_result *r = sb_shared_result(shared, i);
+            /* WNOWAIT: a worker that finished stays a zombie whose CPU times can still be
+             * read from /proc until the final waitpid */
+            memset(&si, 0, sizeof(si));
+            if (children[i] <= 0 ||
+                waitid(P_PID, (id_t)children[i], &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+                si.si_pid != children[i])
+                continue;
+            if (si.si_code != CLD_EXITED || si.si_status != 0) {
+                struct sb_result *r = sb_shared_result(shared, i);
 
-                    if (r->error[0])
-                        die("worker %d failed: %s", i, r->error);
-                    if (WIFSIGNALED(st))
-                        die("worker %d died: %s", i, strsignal(WTERMSIG(st)));
-                    die("worker %d exited with status %d", i, WEXITSTATUS(st));
-                }
+                if (r->error[0])
+                    die("worker %d failed: %s", i, r->error);
+                if (si.si_code != CLD_EXITED)
+                    die("worker %d died: %s", i, strsignal(si.si_status));
+                die("worker %d exited with status %d", i, si.si_status);
             }
         }
     }
