@@ -123,6 +123,8 @@ struct redis_engine {
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
     uint64_t gaps; /* catch-ups that found messages gone from history */
+    int64_t err_logged_ms; /* refused commands are logged once a second at most */
+    int setup_failed;      /* AUTH or SELECT was refused: reconnect later */
 };
 
 /* ---- small helpers ---- */
@@ -539,15 +541,25 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
     struct sss_uid uid = {0, 0};
 
     if (r->type == REDIS_REPLY_ERROR && c->kind != K_SETUP && c->kind != K_CATCHUP) {
-        sss_log_error("redis", "command failed: %.*s", (int)r->len, r->str);
-        answer_failure(re, c, strncmp(r->str, "NOSCRIPT", 8) == 0 ? SSS_EUNAVAIL : SSS_EUNKNOWN);
+        /* Redis refused it (OOM, NOSCRIPT, READONLY...): nothing was done. */
+        int64_t now = sss_now_ms();
+
+        if (now - re->err_logged_ms >= 1000) {
+            sss_log_error("redis", "Redis refused a command: %.*s", (int)r->len, r->str);
+            re->err_logged_ms = now;
+        }
+        answer_failure(re, c, SSS_EUNAVAIL);
         return;
     }
     switch (c->kind) {
     case K_SETUP:
-        if (r->type == REDIS_REPLY_ERROR)
-            sss_log_error("redis", "setting up the commands connection: %.*s", (int)r->len,
-                          r->str);
+        if (r->type == REDIS_REPLY_ERROR) {
+            char why[200];
+
+            snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
+            re->setup_failed = 1; /* dropped after this batch of replies */
+            sss_log_error("redis", "setting up the commands connection: %s", why);
+        }
         break;
     case K_PUBLISH:
         if (reply_uid(r, &uid) < 0)
@@ -705,6 +717,7 @@ static void on_sub_reply(struct redis_engine *re, const redisReply *r)
 
     if (r->type == REDIS_REPLY_ERROR) {
         sss_log_error("redis", "subscriptions connection: %.*s", (int)r->len, r->str);
+        re->setup_failed = 2;
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
@@ -805,7 +818,8 @@ static void setup_sub_conn(struct redis_engine *re)
     }
 }
 
-static void cmd_conn_lost(struct redis_engine *re, const char *why)
+/* refused: Redis rejected the connection's setup, so nothing after it ran. */
+static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refused)
 {
     struct cmd_queue resend = {0};
     struct cmd *c;
@@ -814,7 +828,7 @@ static void cmd_conn_lost(struct redis_engine *re, const char *why)
     re->cmd_ready = 0;
     /* Reads are sent again; a publish may or may not have been applied. */
     while ((c = q_pop(&re->inflight))) {
-        if (c->kind == K_PUBLISH || c->kind == K_CONTROL) {
+        if (!refused && (c->kind == K_PUBLISH || c->kind == K_CONTROL)) {
             answer_failure(re, c, SSS_EUNKNOWN);
             cmd_free(c);
         } else if (c->kind == K_SETUP) {
@@ -826,6 +840,11 @@ static void cmd_conn_lost(struct redis_engine *re, const char *why)
     while ((c = q_pop(&re->unsent)))
         q_push(&resend, c);
     re->unsent = resend;
+}
+
+static void cmd_conn_lost(struct redis_engine *re, const char *why)
+{
+    cmd_conn_lost_how(re, why, 0);
 }
 
 static void sub_conn_lost(struct redis_engine *re, const char *why)
@@ -1114,6 +1133,11 @@ static void drain_cmd_replies(struct redis_engine *re)
         on_cmd_reply(re, c, r);
         freeReplyObject(r);
         cmd_free(c);
+        if (re->setup_failed) {
+            re->setup_failed = 0;
+            cmd_conn_lost_how(re, "Redis refused the connection's setup (password? database?)", 1);
+            return;
+        }
     }
     if (rc < 0)
         cmd_conn_lost(re, "unreadable reply");
@@ -1127,6 +1151,11 @@ static void drain_sub_replies(struct redis_engine *re)
     while ((rc = sss_redis_conn_reply(&re->sub, &r)) == 1) {
         on_sub_reply(re, r);
         freeReplyObject(r);
+        if (re->setup_failed == 2) {
+            re->setup_failed = 0;
+            sub_conn_lost(re, "Redis refused the subscriptions connection (password?)");
+            return;
+        }
     }
     if (rc < 0)
         sub_conn_lost(re, "unreadable reply");

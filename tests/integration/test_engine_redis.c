@@ -44,11 +44,13 @@ static int redis_answers(void)
 
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
         write(fd, "PING\r\n", 6) == 6 && read(fd, buf, sizeof(buf) - 1) > 0)
-        ok = strncmp(buf, "+PONG", 5) == 0;
+        ok = strncmp(buf, "+PONG", 5) == 0 || strncmp(buf, "-NOAUTH", 7) == 0;
     if (fd >= 0)
         close(fd);
     return ok;
 }
+
+static const char *redis_password = ""; /* --requirepass of the next start, "" = none */
 
 static void redis_start(void)
 {
@@ -57,8 +59,13 @@ static void redis_start(void)
     snprintf(port, sizeof(port), "%d", redis_port);
     redis_pid = fork();
     if (redis_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
+        if (redis_password[0])
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--logfile", "/dev/null",
+                   "--requirepass", redis_password, (char *)NULL);
+        else
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 400 && !redis_answers(); i++)
@@ -78,7 +85,8 @@ static void redis_stop(void)
     redis_pid = -1;
 }
 
-static struct sss_engine *make(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl)
+static struct sss_engine *make_with(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl,
+                                    const char *auth)
 {
     struct sss_engine_limits lim = {.history_size = hsize, .history_ttl_ms = ttl,
                                     .max_channels = 100};
@@ -86,7 +94,8 @@ static struct sss_engine *make(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl)
     int err = 0;
 
     sss_cfg_defaults(cfg);
-    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://127.0.0.1:%d/0", redis_port);
+    snprintf(cfg->redis_url, sizeof(cfg->redis_url), "redis://%s127.0.0.1:%d/3", auth,
+             redis_port);
     snprintf(cfg->host_id, sizeof(cfg->host_id), "test-host");
     cfg->redis_wait_ms = 1500;
     cfg->redis_queue = 4;
@@ -94,14 +103,53 @@ static struct sss_engine *make(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl)
     CHECK(e != NULL);
     if (!e)
         exit(1);
-    /* Connected: a read answers. */
-    {
-        struct sss_uid u;
+    return e;
+}
 
-        (void)last_uid(e, "warmup", &u);
-    }
+static struct sss_engine *make(struct sss_cfg *cfg, uint32_t hsize, int64_t ttl)
+{
+    struct sss_engine *e = make_with(cfg, hsize, ttl, "");
+    struct sss_uid u;
+
+    (void)last_uid(e, "warmup", &u); /* connected: a read answers */
     CHECK(e->ops->connected(e));
     return e;
+}
+
+/* A bad --redis is refused at once; a wrong password leaves publishes
+ * failing with SSS_EUNAVAIL (never "maybe published"); the right one works. */
+static void test_bad_url_and_password(void)
+{
+    struct sss_engine_limits lim = {.history_size = 10, .max_channels = 10};
+    const char *bad[] = {"http://127.0.0.1:6379", "redis://", "redis://127.0.0.1:notaport",
+                         "redis://127.0.0.1:6379/x", "redis://no-such-host.invalid:6379"};
+    struct sss_cfg cfg;
+    struct sss_engine *e;
+    struct sss_uid u;
+    int err;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sss_cfg_defaults(&cfg);
+        snprintf(cfg.redis_url, sizeof(cfg.redis_url), "%s", bad[i]);
+        err = 0;
+        e = sss_engine_redis_create(&cfg, &lim, &check_sink, &err);
+        CHECK(e == NULL && err == SSS_EINVAL);
+    }
+    redis_stop();
+    redis_password = "s3cret";
+    redis_start();
+    memset(&G, 0, sizeof(G));
+    e = make_with(&cfg, 10, 0, ":wrong@");
+    CHECK_EQ_INT(try_pub(e, "pw", "t", "1", &u), SSS_EUNAVAIL);
+    CHECK(!e->ops->connected(e));
+    e->ops->destroy(e);
+    e = make_with(&cfg, 10, 0, ":s3cret@");
+    CHECK_EQ_INT(try_pub(e, "pw", "t", "1", &u), 0);
+    CHECK(u.offset == 1);
+    e->ops->destroy(e);
+    redis_stop();
+    redis_password = "";
+    redis_start();
 }
 
 /* Run the engine for ms milliseconds (its answers and feeds reach G). */
@@ -227,6 +275,7 @@ int main(void)
     test_conformance();
     test_interest_and_feeds();
     test_ttl_new_epoch();
+    test_bad_url_and_password();
     test_redis_away();
     redis_stop();
     return sss_test_done();
