@@ -240,16 +240,18 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
             if (seq > last)
                 c->last_seq[pub] = (uint32_t)seq;
         }
-        if (!w->acks && pub < (uint64_t)w->npub && seq > 0)
+        if (pub < (uint64_t)w->npub && seq > 0)
             mark_seen(w, c, pub, seq);
     }
 }
 
 /*
- * Closed loop for protocols without publish replies: a subscriber (in any process) that
- * receives publish number n of a publisher raises that publisher's count of publishes
- * seen to n + 1, and the publisher keeps at most --window publishes beyond it. Only the
- * first subscriber to see a publish writes; the others just read the shared word.
+ * The closed loop: a subscriber (in any process) that receives publish number n of a
+ * publisher raises that publisher's count of publishes seen to n + 1, and the publisher
+ * keeps at most --window publishes beyond it, so the server is saturated without a
+ * backlog growing inside it (a publish reply only says the server took the message, not
+ * that it delivered it). Only the first subscriber to see a publish writes; the others
+ * just read the shared word.
  */
 static void mark_seen(struct sb_worker *w, const struct sb_conn *c, uint64_t pub, uint64_t seq)
 {
@@ -694,14 +696,14 @@ static void run_senders(struct sb_worker *w)
                 if (n > 4096)
                     n = 4096;
                 publish_some(w, c, n);
-            } else if (w->acks) {
-                n = c->nsent - c->nreplied;
-                if (n < (uint64_t)pp->window)
-                    publish_some(w, c, (uint64_t)pp->window - n);
             } else {
+                /* closed loop: publishes no subscriber has received yet (and, where the
+                 * protocol replies, publishes not yet replied to) stay under --window */
                 uint64_t seen = atomic_load_explicit(&w->seen[c->gid], memory_order_relaxed);
 
                 n = c->nsent > seen ? c->nsent - seen : 0;
+                if (w->acks && c->nsent - c->nreplied > n)
+                    n = c->nsent - c->nreplied;
                 if (n < (uint64_t)pp->window)
                     publish_some(w, c, (uint64_t)pp->window - n);
             }

@@ -342,6 +342,11 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         die("cluster needs two URLs at least: publishers use the first, subscribers the others");
     if ((pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER) && pp->subscribers < 1)
         die("--subscribers must be 1 or more");
+    if ((pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER) && pp->rate == 0 &&
+        pp->subscribers < pp->channels)
+        die("closed loop (--rate 0) needs a subscriber on every channel: --subscribers %ld < "
+            "--channels %ld",
+            pp->subscribers, pp->channels);
     if (pp->duration <= 0 && pp->workload != SB_CONNECT)
         die("--duration must be above 0");
 }
