@@ -15,7 +15,9 @@
 #   SSS_BENCH_WARMUP     warm-up before it (2s)
 #   SSS_BENCH_WORKERS    sss-server --workers (2; at least 2 so that each stays under
 #                        the 20,000-file limit in W3)
-#   SSS_BENCH_PROCS      sss-bench --procs (2)
+#   SSS_BENCH_PROCS      sss-bench --procs (default: sss-bench's own choice, one process per
+#                        19,000 connections, so one for 10,000 subscribers: on 2 cores every
+#                        extra bench process competes with the server; W3 uses 2 at least)
 #   SSS_BENCH_ONLY       space-separated subset of: w3 w1sat w1rate w2 ask echo
 #   SSS_BUILD            build directory (build/dev)
 set -euo pipefail
@@ -25,7 +27,7 @@ ROOT=$PWD
 DURATION=${SSS_BENCH_DURATION:-10s}
 WARMUP=${SSS_BENCH_WARMUP:-2s}
 WORKERS=${SSS_BENCH_WORKERS:-2}
-PROCS=${SSS_BENCH_PROCS:-2}
+PROCS=${SSS_BENCH_PROCS:-}
 ONLY=${SSS_BENCH_ONLY:-w3 w1sat w1rate w2 ask echo}
 BUILD=${SSS_BUILD:-build/dev}
 while [ $# -gt 0 ]; do
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
     --procs) PROCS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -113,15 +115,16 @@ bench() {
 
 want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-COMMON=(--procs "$PROCS" --duration "$DURATION" --warmup "$WARMUP")
+COMMON=(--duration "$DURATION" --warmup "$WARMUP")
+if [ -n "$PROCS" ]; then COMMON+=(--procs "$PROCS"); fi
 MODULE=(--app "$APP" --allow-client-publish 'bench-*' --max-message-rate 0)
-echo "sss-bench standard workloads: window $DURATION after $WARMUP warm-up, sss-server --workers $WORKERS, sss-bench --procs $PROCS, $(nproc) cores"
+echo "sss-bench standard workloads: window $DURATION after $WARMUP warm-up, sss-server --workers $WORKERS, sss-bench --procs ${PROCS:-auto}, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if want w3; then
     # A fresh server, so that its memory before the connections is its idle memory.
     start_server "W3" "${MODULE[@]}"
     bench "W3 connect: 20,000 subscribed connections over 1,000 channels" \
-        connect --connections 20000 --channels 1000 --procs "$(( PROCS < 2 ? 2 : PROCS ))" --hold 3s
+        connect --connections 20000 --channels 1000 --procs "$(( ${PROCS:-2} < 2 ? 2 : ${PROCS:-2} ))" --hold 3s
     stop_server
 fi
 if want w1sat || want w1rate || want w2 || want ask; then
