@@ -26,6 +26,7 @@
 #include "sss_engine.h"
 #include "sss_alloc.h"
 #include "sss_cfg.h"
+#include "sss_envelope.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_map.h"
@@ -41,7 +42,6 @@
 
 #include <openssl/evp.h>
 
-#define ENVELOPE_VERSION 1
 #define CONTROL_CHANNEL "sss:{!ctl}" /* broadcast and boot records of every host */
 #define MAX_HELD 100000              /* envelopes held for one channel during its catch-up */
 
@@ -591,61 +591,34 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
 
 /* ---- envelopes on the subscriptions connection ---- */
 
-static int mp_str(const msgpack_object *o, const char **p, size_t *len)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *p = o->via.str.ptr;
-        *len = o->via.str.size;
-        return 0;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
-        *p = o->via.bin.ptr;
-        *len = o->via.bin.size;
-        return 0;
-    }
-    return -1;
-}
-
-/* [uid, version, chan, topic, msg, origin host, origin worker, origin conn, flags] */
+/* A message envelope from Redis: feed it, or hold it while its channel catches up. */
 static void on_envelope(struct redis_engine *re, const char *p, size_t len)
 {
-    msgpack_unpacked up;
-    const msgpack_object *e;
-    const char *uid_s, *chan, *host;
-    size_t uid_len, chan_len, host_len, off = 0;
+    struct sss_envelope env;
     struct sss_engine_msg m;
     struct sss_engine_tag origin;
     int has_origin;
     struct rchan *ch;
 
-    if (len > re->cfg->max_message_size + 65536) {
-        sss_log_error("redis", "an envelope of %zu bytes is too big: dropped", len);
+    if (len > re->cfg->max_message_size + 65536 || sss_envelope_decode(p, len, &env) < 0) {
+        sss_log_error("redis", "a malformed or oversized envelope (%zu bytes) was dropped", len);
         return;
     }
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_ARRAY || up.data.via.array.size != 9)
-        goto bad;
-    e = up.data.via.array.ptr;
     memset(&m, 0, sizeof(m));
-    if (mp_str(&e[0], &uid_s, &uid_len) < 0 || parse_uid(uid_s, uid_len, &m.uid) < 0 ||
-        e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || e[1].via.u64 != ENVELOPE_VERSION ||
-        mp_str(&e[2], &chan, &chan_len) < 0 || mp_str(&e[3], &m.topic, &m.topic_len) < 0 ||
-        mp_str(&e[4], &m.msg, &m.msg_len) < 0 || mp_str(&e[5], &host, &host_len) < 0 ||
-        (e[6].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
-         e[6].type != MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
-        e[7].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        e[8].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        goto bad;
-    has_origin = host_len == strlen(re->cfg->host_id) &&
-                 memcmp(host, re->cfg->host_id, host_len) == 0 && e[6].via.i64 >= 0;
+    m.uid = env.uid;
+    m.topic = env.topic;
+    m.topic_len = env.topic_len;
+    m.msg = env.msg;
+    m.msg_len = env.msg_len;
+    has_origin = env.worker >= 0 && env.host_len == strlen(re->cfg->host_id) &&
+                 memcmp(env.host, re->cfg->host_id, env.host_len) == 0;
     memset(&origin, 0, sizeof(origin));
-    origin.worker = has_origin ? (int32_t)e[6].via.i64 : -1;
-    origin.conn = e[7].via.u64;
-    origin.flags = (uint32_t)e[8].via.u64;
-    ch = chan_get(re, chan, chan_len, 0);
+    origin.worker = has_origin ? env.worker : -1;
+    origin.conn = env.conn;
+    origin.flags = env.flags;
+    ch = chan_get(re, env.chan, env.chan_len, 0);
     if (!ch || !ch->want)
-        goto out; /* an envelope that crossed our UNSUBSCRIBE */
+        return; /* an envelope that crossed our UNSUBSCRIBE */
     if (ch->live) {
         feed(re, ch, &m, has_origin ? &origin : NULL);
     } else if (ch->nheld < MAX_HELD) {
@@ -653,7 +626,7 @@ static void on_envelope(struct redis_engine *re, const char *p, size_t len)
 
         if (!h) {
             sss_log_error("redis", "out of memory holding a message of %s", ch->name);
-            goto out;
+            return;
         }
         h->next = NULL;
         h->uid = m.uid;
@@ -670,31 +643,19 @@ static void on_envelope(struct redis_engine *re, const char *p, size_t len)
         ch->held_tail = h;
         ch->nheld++;
     }
-    goto out;
-bad:
-    sss_log_error("redis", "a malformed envelope (%zu bytes) was dropped", len);
-out:
-    msgpack_unpacked_destroy(&up);
 }
 
 /* [type, record bytes]: a broadcast or boot for this host's bus. */
 static void on_control_msg(struct redis_engine *re, const char *p, size_t len)
 {
-    msgpack_unpacked up;
-    size_t off = 0;
     const char *rec;
     size_t rec_len;
+    uint32_t type;
 
-    msgpack_unpacked_init(&up);
-    if (msgpack_unpack_next(&up, p, len, &off) == MSGPACK_UNPACK_SUCCESS &&
-        up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size == 2 &&
-        up.data.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-        mp_str(&up.data.via.array.ptr[1], &rec, &rec_len) == 0)
-        re->base.sink.control(re->base.sink.data, (uint32_t)up.data.via.array.ptr[0].via.u64, rec,
-                              rec_len);
+    if (sss_envelope_decode_control(p, len, &type, &rec, &rec_len) == 0)
+        re->base.sink.control(re->base.sink.data, type, rec, rec_len);
     else
         sss_log_error("redis", "a malformed control record was dropped");
-    msgpack_unpacked_destroy(&up);
 }
 
 /* The channel name inside a pub/sub channel "sss:{name}". */
@@ -872,7 +833,6 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
         k3[SSS_PROTO_CHANNEL_MAX + 16];
     const char *argv[11];
     size_t lens[11];
-    msgpack_packer pk;
     struct cmd *c;
     int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
         l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
@@ -884,16 +844,8 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
         return;
     }
     /* The envelope after its uid: version, chan, topic, msg, origin. */
-    msgpack_sbuffer_clear(&re->pack);
-    msgpack_packer_init(&pk, &re->pack, msgpack_sbuffer_write);
-    msgpack_pack_uint32(&pk, ENVELOPE_VERSION);
-    msgpack_pack_str_with_body(&pk, chan, chan_len);
-    msgpack_pack_str_with_body(&pk, topic, topic_len);
-    msgpack_pack_str_with_body(&pk, msg, msg_len);
-    msgpack_pack_str_with_body(&pk, re->cfg->host_id, hl);
-    msgpack_pack_int32(&pk, tag->worker);
-    msgpack_pack_uint64(&pk, tag->conn);
-    msgpack_pack_uint32(&pk, tag->flags);
+    sss_envelope_pack_tail(&re->pack, chan, chan_len, topic, topic_len, msg, msg_len,
+                           re->cfg->host_id, hl, tag->worker, tag->conn, tag->flags);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = re->sha_pub, lens[1] = 40;
     argv[2] = "3", lens[2] = 1;
@@ -1019,16 +971,11 @@ static void redis_interest(struct sss_engine *e, const char *chan, size_t chan_l
 static int redis_control(struct sss_engine *e, uint32_t type, const void *p, size_t len)
 {
     struct redis_engine *re = (struct redis_engine *)e;
-    msgpack_packer pk;
     const char *argv[3];
     size_t lens[3];
     struct cmd *c;
 
-    msgpack_sbuffer_clear(&re->pack);
-    msgpack_packer_init(&pk, &re->pack, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint32(&pk, type);
-    msgpack_pack_bin_with_body(&pk, p, len);
+    sss_envelope_pack_control(&re->pack, type, p, len);
     argv[0] = "PUBLISH", lens[0] = 7;
     argv[1] = CONTROL_CHANNEL, lens[1] = sizeof(CONTROL_CHANNEL) - 1;
     argv[2] = re->pack.data, lens[2] = re->pack.size;
