@@ -5,7 +5,8 @@
 #   tools/ferretdb.sh install          build FerretDB v1.24.2 into .tools/bin (needs Go)
 #   tools/ferretdb.sh path             print the binary's path (exit 1 if not installed)
 #   tools/ferretdb.sh start PORT DIR   run it on 127.0.0.1:PORT with its SQLite files and
-#                                      log in DIR; prints its PID once it accepts connections
+#                                      log in DIR; prints its PID once it listens there
+#                                      (exit 2: the port is taken)
 #   tools/ferretdb.sh stop PID         SIGTERM, then SIGKILL after 5 s
 #
 # Why not plain `go install ...@v1.24.2`: a binary built that way panics at
@@ -66,10 +67,22 @@ install() {
     echo "ferretdb.sh: installed $BIN"
 }
 
+port_open() { # PORT: something accepts connections on it
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+listening() { # PORT PID: that process (not another one) listens on the port
+    if command -v ss >/dev/null 2>&1; then
+        ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"
+    else
+        port_open "$1" && kill -0 "$2" 2>/dev/null
+    fi
+}
+
 wait_port() { # PORT PID LOG
     local i
     for i in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        if listening "$1" "$2"; then
             return 0
         fi
         kill -0 "$2" 2>/dev/null || {
@@ -85,6 +98,10 @@ wait_port() { # PORT PID LOG
 start() {
     local port=${1:?start PORT DIR} dir=${2:?start PORT DIR} pid
     installed || die "FerretDB $VERSION is not installed: run tools/ferretdb.sh install"
+    if port_open "$port"; then
+        echo "ferretdb.sh: port $port is in use" >&2
+        exit 2
+    fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --listen-addr="127.0.0.1:$port" \

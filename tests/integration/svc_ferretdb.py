@@ -39,7 +39,8 @@ class FerretDB:
 
     def start(self, timeout=60):
         """Start (again, on the same port and data dir). Raises if it cannot."""
-        if self.port is None:
+        first = self.port is None
+        if first:
             self.port = free_port()
         deadline = time.monotonic() + timeout
         while True:
@@ -48,6 +49,9 @@ class FerretDB:
             if r.returncode == 0:
                 self.pid = int(r.stdout.strip().splitlines()[-1])
                 return self
+            if r.returncode == 2 and first:  # another process took the port meanwhile
+                self.port = free_port()
+                continue
             # The old process's port may linger a moment after a stop.
             if "not installed" in r.stderr or time.monotonic() > deadline:
                 raise RuntimeError(f"FerretDB did not start on port {self.port}: "
