@@ -115,6 +115,16 @@ struct sb_shared {
 struct sb_conn;
 struct sb_worker;
 
+/* The last sequence seen on one (publisher, channel) stream, and which of the 64 before
+ * it arrived (bit i: last - 1 - i). */
+struct sb_seq {
+    uint64_t mask;
+    uint64_t last; /* 0: none yet (sequences start at 1) */
+};
+
+/* Count seq of one stream into r's gaps, duplicates and reordered (sb_loop.c). */
+void sb_track_seq(struct sb_result *r, struct sb_seq *s, uint64_t seq);
+
 /* One protocol: each lives in its own proto_<name>.c. */
 struct sb_proto {
     const char *name;
@@ -158,7 +168,7 @@ struct sb_conn {
     uint64_t nreplied;      /* replies received to them */
     uint64_t t_sent;        /* ask: when the outstanding one left */
     uint64_t limit;         /* publisher: publishes to send at most (UINT64_MAX: no limit) */
-    uint32_t *last_seq;     /* subscriber: per publisher, 0 = none yet */
+    struct sb_seq *seqs;    /* subscriber: per publisher (NULL above 16M pairs a process) */
     char key[32];           /* Sec-WebSocket-Key */
 };
 

@@ -226,20 +226,8 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
             w->res->delivered_window++;
             sb_hist_record(&w->res->lat, w->now > t ? w->now - t : 0);
         }
-        if (c->last_seq && pub < (uint64_t)w->npub) {
-            uint32_t last = c->last_seq[pub];
-
-            if (seq == (uint64_t)last + 1)
-                ;
-            else if (seq > (uint64_t)last + 1)
-                w->res->gaps += seq - last - 1;
-            else if (seq == last)
-                w->res->duplicates++;
-            else
-                w->res->reordered++;
-            if (seq > last)
-                c->last_seq[pub] = (uint32_t)seq;
-        }
+        if (c->seqs && pub < (uint64_t)w->npub)
+            sb_track_seq(w->res, &c->seqs[pub], seq);
         if (pub < (uint64_t)w->npub && seq > 0)
             mark_seen(w, c, pub, seq);
     }
@@ -1001,9 +989,9 @@ static int plan_conns(struct sb_worker *w)
         int url = pp->workload == SB_CLUSTER ? 1 + (int)(i % (nu - 1)) : (int)(i % nu);
 
         add_conn(w, SB_ROLE_SUB, i, i % pp->channels, url);
-        if (P > 0 && (uint64_t)P * (uint64_t)(S / np + 1) <= (64u << 20)) {
-            w->conns[w->nconns - 1].last_seq = calloc((size_t)P, sizeof(uint32_t));
-            if (!w->conns[w->nconns - 1].last_seq)
+        if (P > 0 && (uint64_t)P * (uint64_t)(S / np + 1) <= (16u << 20)) {
+            w->conns[w->nconns - 1].seqs = calloc((size_t)P, sizeof(struct sb_seq));
+            if (!w->conns[w->nconns - 1].seqs)
                 return -1;
         }
     }

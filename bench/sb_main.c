@@ -662,10 +662,9 @@ static void report(const struct sb_params *pp, struct totals *t)
 {
     const struct sb_result *r = &t->r;
     bool pubsub = pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER;
-    uint64_t dups = r->duplicates + r->reordered;
-    uint64_t lost = t->expected > r->delivered - (r->delivered > dups ? dups : r->delivered)
-                        ? t->expected - (r->delivered - dups)
-                        : 0;
+    uint64_t unique = r->delivered > r->duplicates ? r->delivered - r->duplicates : 0;
+    uint64_t lost = t->expected > unique ? t->expected - unique : 0;
+    uint64_t dups = r->duplicates + r->reordered; /* anything not exactly in order */
     double dps = t->window_s > 0 ? (double)r->delivered_window / t->window_s : 0;
     double sps = t->window_s > 0 ? (double)r->sent_window / t->window_s : 0;
     double cps = t->connect_s > 0 ? (double)r->conns_ok / t->connect_s : 0;

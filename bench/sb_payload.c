@@ -119,3 +119,36 @@ long long sb_json_uint(const char *s, size_t n, const char *key)
     }
     return -1;
 }
+
+/*
+ * Order and uniqueness of one (publisher, channel) stream at one subscriber: the next
+ * sequence should be last + 1. A jump counts the skipped ones as gaps; an older one is a
+ * late first arrival (out of order) unless it was seen already (duplicate): the mask
+ * remembers which of the 64 sequences below `last` arrived. Older than that, a message
+ * is counted as out of order.
+ */
+void sb_track_seq(struct sb_result *r, struct sb_seq *s, uint64_t seq)
+{
+    if (seq > s->last) {
+        uint64_t d = seq - s->last;
+
+        r->gaps += d - 1;
+        if (d >= 64)
+            s->mask = d == 64 && s->last ? 1ULL << 63 : 0;
+        else
+            s->mask = s->mask << d | (s->last ? 1ULL << (d - 1) : 0);
+        s->last = seq;
+    } else if (seq == s->last) {
+        r->duplicates++;
+    } else {
+        uint64_t d = s->last - seq - 1;
+
+        if (d < 64 && (s->mask >> d & 1)) {
+            r->duplicates++;
+        } else {
+            if (d < 64)
+                s->mask |= 1ULL << d;
+            r->reordered++;
+        }
+    }
+}

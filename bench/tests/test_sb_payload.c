@@ -68,5 +68,47 @@ int main(void)
         *p = 0;
         CHECK(strcmp(buf, "0,18446744073709551615") == 0);
     }
+    /* Sequence tracking: in order, gaps, late arrivals, duplicates (within 64 and beyond). */
+    {
+        static struct sb_result r;
+        struct sb_seq q;
+        const uint64_t in_order[] = {1, 2, 3, 4};
+        const uint64_t mixed[] = {1, 3, 2, 2, 3, 5, 4, 4};
+
+        memset(&q, 0, sizeof(q));
+        for (size_t i = 0; i < 4; i++)
+            sb_track_seq(&r, &q, in_order[i]);
+        CHECK(r.gaps == 0 && r.duplicates == 0 && r.reordered == 0);
+
+        memset(&q, 0, sizeof(q));
+        for (size_t i = 0; i < 8; i++)
+            sb_track_seq(&r, &q, mixed[i]);
+        /* 3 skips 2 (gap), 2 late, 2 again dup, 3 dup, 5 skips 4 (gap), 4 late, 4 dup */
+        CHECK(r.gaps == 2);
+        CHECK(r.reordered == 2);
+        CHECK(r.duplicates == 3);
+
+        memset(&r, 0, sizeof(r));
+        memset(&q, 0, sizeof(q));
+        sb_track_seq(&r, &q, 1);
+        sb_track_seq(&r, &q, 100); /* 98 skipped */
+        sb_track_seq(&r, &q, 1);   /* 99 below: beyond the mask, counted late */
+        sb_track_seq(&r, &q, 60);  /* late, within the mask */
+        sb_track_seq(&r, &q, 60);  /* now a duplicate */
+        sb_track_seq(&r, &q, 99);
+        sb_track_seq(&r, &q, 164); /* shift by 64: 100 stays at bit 63 */
+        sb_track_seq(&r, &q, 100); /* duplicate */
+        sb_track_seq(&r, &q, 101); /* late */
+        CHECK(r.gaps == 98 + 63);
+        CHECK(r.reordered == 4);
+        CHECK(r.duplicates == 2);
+        CHECK(q.last == 164);
+
+        /* a first message that is not 1: the ones before it are gaps */
+        memset(&r, 0, sizeof(r));
+        memset(&q, 0, sizeof(q));
+        sb_track_seq(&r, &q, 5);
+        CHECK(r.gaps == 4 && q.last == 5 && q.mask == 0);
+    }
     return sb_check_done("test_sb_payload");
 }
