@@ -140,6 +140,7 @@ struct mongo_store {
     uint64_t written, errors, dropped;
     int connected; /* -1 not tried yet, 0 away, 1 answered the last call */
     int dropping;  /* the queue overflowed since the last successful write */
+    int resync;    /* this host's lease was (re)created: write every online session again */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -405,16 +406,29 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
     mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
     int64_t now = sss_wall_ms();
     char lapsed[HOSTS_SWEEP_MAX][128];
+    int64_t lapsed_until[HOSTS_SWEEP_MAX];
     int nlapsed = 0, ok;
-    bson_t *sel, *upd, *opts;
+    bson_t *sel, *upd, *opts, reply;
     bson_error_t err;
+    bson_iter_t it;
 
     sel = BCON_NEW("_id", BCON_UTF8(ms->host_id));
     upd = BCON_NEW("$set", "{", "lease_until", BCON_DATE_TIME(now + ms->lease_ms), "pid",
                    BCON_INT32((int32_t)getpid()), "}", "$setOnInsert", "{", "started",
                    BCON_DATE_TIME(now), "}");
     opts = BCON_NEW("upsert", BCON_BOOL(true));
-    ok = (int)mongoc_collection_update_one(hosts, sel, upd, opts, NULL, &err);
+    ok = (int)mongoc_collection_update_one(hosts, sel, upd, opts, &reply, &err);
+    if (ok && bson_iter_init_find(&it, &reply, "upsertedCount") && bson_iter_as_int64(&it) > 0) {
+        /* No lease of ours was there: this host starts, or another host
+         * found it lapsed (MongoDB was away longer than the lease) and set
+         * our sessions offline. Either way, the scaler writes its online
+         * sessions again. */
+        pthread_mutex_lock(&ms->mu);
+        ms->resync = 1;
+        pthread_mutex_unlock(&ms->mu);
+        signal_scaler(ms);
+    }
+    bson_destroy(&reply);
     bson_destroy(sel);
     bson_destroy(upd);
     bson_destroy(opts);
@@ -427,15 +441,16 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
         opts = BCON_NEW("limit", BCON_INT64(HOSTS_SWEEP_MAX));
         cur = mongoc_collection_find_with_opts(hosts, sel, opts, NULL);
         while (nlapsed < HOSTS_SWEEP_MAX && mongoc_cursor_next(cur, &doc)) {
-            bson_iter_t it;
-
             if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
                 uint32_t l;
                 const char *h = bson_iter_utf8(&it, &l);
 
-                if (l < sizeof(lapsed[0])) {
+                bson_iter_t u;
+
+                if (l < sizeof(lapsed[0]) && bson_iter_init_find(&u, doc, "lease_until") &&
+                    BSON_ITER_HOLDS_DATE_TIME(&u)) {
                     memcpy(lapsed[nlapsed], h, l + 1);
-                    nlapsed++;
+                    lapsed_until[nlapsed++] = bson_iter_date_time(&u);
                 }
             }
         }
@@ -445,11 +460,23 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
         bson_destroy(opts);
     }
     for (int i = 0; ok && i < nlapsed; i++) {
-        bson_t reply;
-        bson_iter_t it;
-        int64_t n = 0;
+        int64_t n = 0, gone = 0;
 
-        sel = BCON_NEW("host", BCON_UTF8(lapsed[i]), "online", BCON_BOOL(true));
+        /* Its entry first, and only if still lapsed: a host that refreshed
+         * before keeps everything; one that refreshes after re-creates its
+         * lease and so writes its online sessions again (resync). */
+        sel = BCON_NEW("_id", BCON_UTF8(lapsed[i]), "lease_until", "{", "$lt",
+                       BCON_DATE_TIME(now), "}");
+        ok = (int)mongoc_collection_delete_one(hosts, sel, NULL, &reply, &err);
+        if (ok && bson_iter_init_find(&it, &reply, "deletedCount"))
+            gone = bson_iter_as_int64(&it);
+        bson_destroy(&reply);
+        bson_destroy(sel);
+        if (!ok || !gone)
+            continue;
+        /* Only what it wrote before its lease ran out: what it wrote since is news. */
+        sel = BCON_NEW("host", BCON_UTF8(lapsed[i]), "online", BCON_BOOL(true), "updated", "{",
+                       "$lt", BCON_DATE_TIME(lapsed_until[i]), "}");
         upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated", BCON_DATE_TIME(now),
                        "}");
         ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, &reply, &err);
@@ -458,13 +485,6 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
         bson_destroy(&reply);
         bson_destroy(sel);
         bson_destroy(upd);
-        if (!ok)
-            break;
-        /* Only if it did not come back meanwhile. */
-        sel = BCON_NEW("_id", BCON_UTF8(lapsed[i]), "lease_until", "{", "$lt",
-                       BCON_DATE_TIME(now), "}");
-        ok = (int)mongoc_collection_delete_one(hosts, sel, NULL, NULL, &err);
-        bson_destroy(sel);
         if (ok)
             sss_log_info("store", "mongodb: host %s lost its lease: %lld sessions marked offline",
                          lapsed[i], (long long)n);
@@ -1162,6 +1182,7 @@ static void ms_poll(struct sss_store *st)
     struct query *list;
     uint64_t v;
     int64_t now;
+    int resync;
 
     if (read(ms->efd, &v, sizeof(v)) < 0) {
         /* EAGAIN: nothing signalled. */
@@ -1172,6 +1193,8 @@ static void ms_poll(struct sss_store *st)
     pthread_mutex_lock(&ms->mu);
     list = ms->qout;
     ms->qout = ms->qout_tail = NULL;
+    resync = ms->resync;
+    ms->resync = 0;
     st->stats.queued = ms->pending.len + ms->inflight;
     st->stats.written = ms->written;
     st->stats.dropped = ms->dropped;
@@ -1185,6 +1208,20 @@ static void ms_poll(struct sss_store *st)
         if (!q->answered)
             answer(ms, q, 0);
         query_free(q);
+    }
+    if (resync) {
+        uint32_t n = 0;
+
+        for (uint32_t i = 0; i < ms->local.cap; i++) {
+            struct lsess *ls = ms->local.slots[i].key ? ms->local.slots[i].val : NULL;
+
+            if (ls && ls->online > 0) {
+                mark_dirty(ms, ls);
+                n++;
+            }
+        }
+        if (n)
+            sss_log_info("store", "mongodb: lease taken again: writing %u online sessions", n);
     }
     now = sss_now_ms();
     while (ms->whead && ms->whead->deadline <= now) {

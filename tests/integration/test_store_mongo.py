@@ -321,6 +321,7 @@ async def bounded_queue(c, env):
     c.eq(f["msg"], "alive", "delivery works with the queue full")
     await ws.close()
     await pub.close()
+    await asyncio.sleep(3)  # past every lease (2 s)
     ferret.start()
     m = await h3.wait_log(r"writes flow again; (\d+) records dropped in all", 60)
     dropped = int(m.group(1)) if m else -1
@@ -339,6 +340,17 @@ async def bounded_queue(c, env):
              m.group(0) if m else "no line")
     else:
         h.log("# /api/stats has no store counters yet: the log line is the check")
+    # Both leases lapsed meanwhile: the host that refreshes first sets the
+    # other's sessions offline; that one, taking its lease again, writes its
+    # online sessions again. p-ann's client is still connected to h1.
+    ok = await wait_for(lambda: (d := col.find_one({"_id": "p-ann"})) and d["online"]
+                        and d["host"] == "h1" and {"h1", "h3"} <= {x["_id"] for x in
+                                                         db.hosts.find()}, 30)
+    c.ok(ok, "after an outage longer than the lease, h1's online session is online again",
+         str(col.find_one({"_id": "p-ann"})))
+    swept = [l for srv in (env["h1"], h3) for l in srv.log_lines() if "lost its lease" in l
+             or "lease taken again" in l]
+    h.log("# " + " | ".join(l.split(" store: ")[-1] for l in swept))
     kept = await wait_for(lambda: col.count_documents({"_id": {"$regex": "^q-"}}), 30)
     c.ok(kept and 1 <= kept <= 6, "only what fit in the queue was written", f"{kept} records")
     env["dropped"], env["kept"] = dropped, kept
