@@ -35,19 +35,23 @@ size_t sss_envelope_head(char *buf, const char *uid, size_t uid_len)
     return 3 + uid_len;
 }
 
+/* A string or binary element; an empty one is "" (msgpack-c may give NULL). */
 static int str_of(const msgpack_object *o, const char **p, size_t *len)
 {
     if (o->type == MSGPACK_OBJECT_STR) {
         *p = o->via.str.ptr;
         *len = o->via.str.size;
-        return 0;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
+    } else if (o->type == MSGPACK_OBJECT_BIN) {
         *p = o->via.bin.ptr;
         *len = o->via.bin.size;
-        return 0;
+    } else {
+        return -1;
     }
-    return -1;
+    if (!*len || !*p) {
+        *p = "";
+        *len = 0;
+    }
+    return 0;
 }
 
 /*

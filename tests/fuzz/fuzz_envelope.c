@@ -19,8 +19,11 @@ static void require(int cond)
         abort();
 }
 
+/* Non-empty strings point into the input; empty ones are "" (never NULL). */
 static int inside(const char *p, size_t len, const uint8_t *data, size_t size)
 {
+    if (len == 0)
+        return p != NULL;
     return p >= (const char *)data && p + len <= (const char *)data + size;
 }
 
