@@ -12,7 +12,10 @@ the records:
   message arrives, in order), presence answers 503 meanwhile, and the changes
   made during the outage reach MongoDB after it returns;
 - a tiny --store-queue with MongoDB away: the overflow is counted as dropped
-  and nothing else breaks;
+  and nothing else breaks; an outage longer than the leases leaves a live
+  host's sessions online;
+- MongoDB absent from the start: the host serves, sessions resume from its
+  own records, presence answers 503, one warning line;
 - a clean stop signs the host off (its sessions offline, its lease gone).
 
 FerretDB missing is a failure: tools/bootstrap.sh installs it."""
@@ -356,6 +359,37 @@ async def bounded_queue(c, env):
     env["dropped"], env["kept"] = dropped, kept
 
 
+async def never_there(c, env):
+    """MongoDB absent from the start: the host serves, loads answer from the host, presence 503."""
+    port = svc_ferretdb.free_port()  # nothing listens there
+    h4 = h.Server(c, flags=["--store", "mongodb", "--mongo", f"mongodb://127.0.0.1:{port}/x",
+                            "--host-id", "h4", "--api-listen", "127.0.0.1:0", "--api-key", KEY,
+                            "--jwt-secret", SECRET, "--allow-client-publish", "*"],
+                  workers=2, echo=False, name="h4")
+    await h4.start()
+    m = await h4.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout=20)
+    h4.api = Api(int(m.group(1)))
+    for i in range(3):
+        a, r = await begin(h4, f"n-{i}", "nina")
+        c.eq(r.get("session"), f"n-{i}", f"BEGIN {i} with a session is answered without MongoDB")
+        await sub(a, "local", 1)
+        await a.close()
+    a, r = await begin(h4, "n-0", "nina")
+    pub, _ = await begin(h4, None, "pub")
+    await publish(pub, "local", "here", 1)
+    f = await rx_until(a, lambda f: f.get("sys") == 8)
+    c.eq((f["channel"], f["msg"]), ("local", "here"),
+         "a session resumes from the host's own records without MongoDB")
+    st, p = await presence(h4, "local")
+    c.ok(st == 503, "presence without MongoDB: 503", f"{st} {p}")
+    await a.close()
+    await pub.close()
+    warns = [l for l in h4.log_lines() if " warn " in l or " error " in l]
+    c.ok(len(warns) == 1 and "unreachable" in warns[0], "one warning line, not one per retry",
+         str(warns))
+    await h4.stop()
+
+
 async def clean_stop(c, env):
     col, db = env["sessions"], env["db"]
     if not env["ferret"].pid:
@@ -392,6 +426,7 @@ async def run(c):
                          ("a host killed with SIGKILL", sigkill_host),
                          ("MongoDB stopped and restarted", outage),
                          ("the bounded queue", bounded_queue),
+                         ("MongoDB never there", never_there),
                          ("clean stop", clean_stop)):
             await c.section(name, fn, c, env)
         for ws in env["keep"]:
