@@ -29,6 +29,10 @@
  * Otherwise the record in MongoDB decides when it was written by another host
  * (the client was there since) or when this host does not know the session;
  * its subscriptions then replace the local ones. MongoDB away: local answer.
+ * A new session's record is handed over only once its load was answered
+ * (or FRESH_HOLD_MS passed), so a host never overwrites what it is about to
+ * read. Leases: see lease_and_sweep(); a host that finds its own lease gone
+ * writes its online sessions again (resync).
  */
 #include "sss_store.h"
 #include "sss_alloc.h"
