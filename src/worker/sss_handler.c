@@ -111,7 +111,8 @@ struct req {
     char *id; /* REQ_PUB: the client's raw id (owned) */
     size_t id_len;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
-    uint8_t silent;          /* REQ_SUB of a resumed session: no SUBSCRIBE reply */
+    uint8_t silent;          /* REQ_SUB of a resumed session: no SUBSCRIBE reply, and the
+                              * BEGIN reply waits for it (c->begin_wait) */
     struct sync_state *sync; /* REQ_SYNC (shared by its entries) */
     int entry;
     /* REQ_HIST: an ask answered with the channel's history (sss_reply_history). */
@@ -581,8 +582,13 @@ static void on_session_entry(struct sss_worker *w, const struct sss_hm_session_e
     memcpy(sr->channel, chan, len);
     sr->channel[len] = '\0';
     sr->silent = 1;
+    /* The BEGIN reply waits until the channel's last uid is known: from then
+     * on every publish reaches this connection (with Redis, once this host
+     * listens to the channel). */
     if (ask_last_uid(w, sr) < 0)
         req_free(w, sr);
+    else
+        c->begin_wait++;
 }
 
 static void on_session_end(struct sss_worker *w, const struct sss_hm_session_end *e)
@@ -854,11 +860,13 @@ static void on_last_uid(struct sss_worker *w, const struct sss_hm_last_uid_r *p)
         if (s->pending)
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
         begin_step_done(c);
-    } else if (s && r->silent) {
-        if (s->pending) {
+    } else if (r->silent) {
+        if (s && s->pending) {
             sss_index_activate(&w->index, s, p->has ? &p->uid : &zero);
             subscribed_hook(c, r->channel);
         }
+        if (c && !c->dead)
+            begin_step_done(c);
     } else if (s) {
         sss_proto_out_reset(&w->json);
         if (sss_proto_encode_subscribe_reply(&w->json, span_of(r->id, r->id_len), r->channel,
