@@ -42,6 +42,8 @@ enum sss_hm_type {
     SSS_HM_FEED = 64,     /* struct sss_hm_feed + channel + topic + msg */
     SSS_HM_BCAST_RECORD,  /* struct sss_hm_broadcast + topic + msg */
     SSS_HM_BOOT_RECORD,   /* struct sss_hm_boot + name + reason */
+    SSS_HM_GAP_RECORD,    /* channel name: this host missed messages of it that left
+                           * history (Redis was away too long); its subscribers get 4008 */
 };
 
 /* Publish flags. */

@@ -69,7 +69,9 @@ struct sss_engine_sink {
      * tag when this host published it (its worker gets UPDATESUB), else NULL. */
     void (*feed)(void *data, const char *chan, size_t chan_len, const struct sss_engine_msg *m,
                  const struct sss_engine_tag *origin);
-    /* A host-wide record (broadcast, boot) sent by any host, this one included. */
+    /* A host-wide record (broadcast, boot) sent by any host, this one included;
+     * also SSS_HM_GAP_RECORD (the channel's name) from the engine itself when
+     * this host missed messages of a channel that are no longer in history. */
     void (*control)(void *data, uint32_t type, const void *p, size_t len);
 };
 

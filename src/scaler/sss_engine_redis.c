@@ -496,12 +496,15 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         return;
     }
     if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
+        /* Lost for good here: the subscribers are told (4008, then their
+         * SYNC reports the gap) rather than left with a silent hole. */
         re->gaps++;
         sss_log_warn("redis",
                      "channel %s: messages after %llu-%llu left history before this host "
-                     "could replay them",
+                     "could replay them; its subscribers here are closed (4008)",
                      ch->name, (unsigned long long)ch->last.epoch,
                      (unsigned long long)ch->last.offset);
+        re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
     }
     for (size_t i = 0; i < a.nrec; i++) {
         struct sss_engine_msg m;

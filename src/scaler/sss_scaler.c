@@ -166,7 +166,7 @@ static void on_control(void *data, uint32_t type, const void *p, size_t len)
     struct sss_scaler *s = data;
     int rc;
 
-    if (type != SSS_HM_BCAST_RECORD && type != SSS_HM_BOOT_RECORD)
+    if (type != SSS_HM_BCAST_RECORD && type != SSS_HM_BOOT_RECORD && type != SSS_HM_GAP_RECORD)
         return;
     rc = sss_bus_append(s->bus, type, p, len);
     if (rc < 0) {

@@ -1167,6 +1167,18 @@ static void on_scaler_restart(struct sss_worker *w)
         recover_channels(w);
 }
 
+/* Messages of a channel were lost to this host for good: its subscribers
+ * reconnect (4008) and their SYNC tells them, as after a lap past history. */
+static void on_gap(struct sss_worker *w, const char *chan, size_t len)
+{
+    struct sss_lchan *c = len ? sss_index_chan(&w->index, chan, len) : NULL;
+
+    if (!c)
+        return;
+    for (struct sss_sub *s = c->subs; s; s = s->next)
+        sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
+}
+
 static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const char *var, size_t len)
 {
     char name[SSS_PROTO_CHANNEL_MAX + 1], reason[256];
@@ -1259,6 +1271,8 @@ int sss_handler_poll(struct sss_worker *w)
             var = (const char *)w->busbuf + sizeof(struct sss_hm_broadcast);
             on_bcast(w, (const struct sss_hm_broadcast *)(void *)w->busbuf, var,
                      len - sizeof(struct sss_hm_broadcast));
+        } else if (type == SSS_HM_GAP_RECORD) {
+            on_gap(w, (const char *)w->busbuf, len);
         }
     }
     for (int i = 0; i < BATCH; i++, n++) {

@@ -205,6 +205,35 @@ async def redis_restart(c, hosts, redis):
         await col.ws.close()
 
 
+async def redis_wiped(c, hosts, redis):
+    """Redis comes back empty: a subscriber that may have missed messages is
+    told (4008), and its SYNC reports the gap instead of hiding it."""
+    (_, api1), (h2, _) = hosts[0], hosts[1]
+    ws, _ = await ws_begin(h2.url)
+    await ws_subscribe(ws, "wiped")
+    col = Collector(ws)
+    for i in range(3):
+        await api1.publish("wiped", i)
+    c.ok(await col.wait_count(3, 20), "host 2's subscriber has the 3 messages before the wipe")
+    redis.persist = False
+    redis.restart()  # without its append-only file: every stream is gone
+    redis.persist = True
+    await asyncio.wait_for(col.task, T(30))
+    code = getattr(getattr(col.closed, "rcvd", None), "code", None)
+    c.eq(code, 4008, "the subscriber is closed with 4008 (missed messages)")
+    ws2, _ = await ws_begin(h2.url)
+    await ws2.send(json.dumps({"sys": 4, "id": 5, "subscriptions": [
+        {"channel": "wiped", "lastUid": col.uids[-1], "query": None}]}))
+    reply = None
+    while reply is None:
+        m = json.loads(await asyncio.wait_for(ws2.recv(), T(30)))
+        if m.get("sys") == 4:
+            reply = m
+    c.ok(reply.get("result", {}).get("wiped") is False, "its SYNC says the channel has a gap",
+         json.dumps(reply)[:200])
+    await ws2.close()
+
+
 async def scaler_killed(c, hosts):
     """Host 3's scaler dies: its replacement subscribes the host's channels again."""
     (_, api1), (h2, _) = hosts[1], hosts[2]  # host 1 is gone by now
@@ -274,6 +303,7 @@ async def run(c):
         await fanout(c, hosts, redis)
         await redis_restart(c, hosts, redis)
         await redis_gone(c, hosts, redis)
+        await redis_wiped(c, hosts, redis)
         await host_killed(c, hosts)
         await scaler_killed(c, hosts)
         for srv, _ in hosts:

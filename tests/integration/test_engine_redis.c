@@ -9,6 +9,7 @@
  */
 #include "../common/engine_checks.h"
 #include "sss_cfg.h"
+#include "sss_hostmsg.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -263,6 +264,10 @@ static void test_redis_away(void)
     CHECK(u.offset == 1 && u.epoch > before.epoch); /* the stream was lost: a new epoch */
     pump(e, &G.nfeeds, 2);
     CHECK(G.nfeeds == 2 && G.feeds[1].epoch == u.epoch);
+    /* What followed "a" is gone with the old stream: the host is told, so
+     * that its subscribers of the channel learn they have a gap. */
+    CHECK(G.ncontrol == 1 && G.control_type[0] == SSS_HM_GAP_RECORD &&
+          !strcmp(G.control_text[0], "away"));
     e->ops->destroy(e);
 }
 
