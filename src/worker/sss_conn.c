@@ -26,6 +26,7 @@
 #define CLOSE_GRACE_MS 5000 /* wait for the client's close reply at most this long */
 #define HARD_CAP_FACTOR 16  /* ... and never grow past this many times it */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
+#define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
 
 static void hs_unlink(struct sss_conn *c)
 {
@@ -333,10 +334,45 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg_cb,
 };
 
+/*
+ * The connection's wslay context, made on first use and again after it was
+ * parked (sss_conn_park_ws). -ENOMEM.
+ */
+static int ws_ctx(struct sss_conn *c)
+{
+    if (c->ws)
+        return 0;
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+        c->ws = NULL;
+        return -ENOMEM;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ws, c->w->cfg->max_message_size);
+    return 0;
+}
+
+static int ws_close_sent(const struct sss_conn *c)
+{
+    return c->ws && wslay_event_get_close_sent(c->ws);
+}
+
+int sss_conn_park_ws(struct sss_conn *c, int64_t now)
+{
+    wslay_event_context_ptr ws = c->ws;
+
+    if (!ws || c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
+        c->in_recv || now - c->last_rx_ms < PARK_AFTER_MS || !sss_ws_track_idle(&c->ws_track) ||
+        wslay_event_want_write(ws) || !wslay_event_want_read(ws) ||
+        wslay_event_get_close_received(ws) || wslay_event_get_close_sent(ws))
+        return 0;
+    wslay_event_context_free(ws);
+    c->ws = NULL;
+    return 1;
+}
+
 /* Let wslay write what it queued (pongs, closes) into our send queue. */
 static void ws_pump(struct sss_conn *c)
 {
-    if (c->in_recv)
+    if (c->in_recv || !c->ws)
         return; /* inside wslay_event_recv: feed_ws pumps when it returns */
     if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
         c->want_close = 1;
@@ -365,6 +401,11 @@ static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     int rc;
 
+    if (ws_ctx(c) < 0) {
+        sss_conn_kill(c); /* no memory even for a close frame's context */
+        return;
+    }
+    sss_ws_track_feed(&c->ws_track, data, len);
     c->rx = data;
     c->rx_len = len;
     c->in_recv = 1;
@@ -399,9 +440,8 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
 
     if (!w->cfg->echo && sss_handler_conn_open(c) < 0)
         return -ENOMEM;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
+    if (ws_ctx(c) < 0)
         return -ENOMEM;
-    wslay_event_config_set_max_recv_msg_length(c->ws, w->cfg->max_message_size);
     if (queue_copy(c, resp, n) < 0)
         return -ENOMEM;
     hs_unlink(c);
@@ -624,7 +664,11 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         sss_conn_kill(c);
         return;
     }
-    if (!c->closing && !wslay_event_get_close_sent(c->ws)) {
+    if (!c->closing && !ws_close_sent(c)) {
+        if (ws_ctx(c) < 0) {
+            sss_conn_kill(c);
+            return;
+        }
         (void)wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
         ws_pump(c);
     }
@@ -647,7 +691,7 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
     }
     if (c->state == SSS_CONN_WS && !c->closing)
         check_slow(c);
-    if (c->state != SSS_CONN_WS || c->want_close || wslay_event_get_close_sent(c->ws))
+    if (c->state != SSS_CONN_WS || c->want_close || ws_close_sent(c))
         return;
     if (cfg->idle_timeout_ms && silent >= cfg->idle_timeout_ms) {
         sss_log_debug("conn", "idle for %lld ms fd=%d: closing", (long long)silent, c->fd);
@@ -658,11 +702,12 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
     if (c->id)
         sss_handler_tick(c, now);
     if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
-        struct wslay_event_msg ping = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
+        /* Built here, not by wslay: a parked connection stays parked. */
+        static const uint8_t ping[2] = {0x80 | SSS_WS_PING, 0};
 
         c->pinged = 1;
-        if (wslay_event_queue_msg(c->ws, &ping) == 0)
-            ws_pump(c);
+        if (queue_copy(c, ping, sizeof(ping)) == 0)
+            mark_dirty(c);
     }
 }
 

@@ -58,7 +58,8 @@ struct sss_conn {
     char *req; /* upgrade request bytes (owned), until upgraded */
     uint32_t req_len, req_cap;
 
-    wslay_event_context_ptr ws; /* owned, once upgraded */
+    wslay_event_context_ptr ws; /* owned, once upgraded; NULL while parked (idle) */
+    struct sss_ws_track ws_track; /* frame boundaries of what the client sent */
     const uint8_t *rx;          /* bytes being fed to wslay (borrowed for one call) */
     size_t rx_len;
 
@@ -110,6 +111,13 @@ void sss_conn_on_sent(struct sss_conn *c, int res);
 void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64_t deadline_ms);
 
 /* Periodic check (about once a second): idle pings, idle close, deadlines. */
+/*
+ * Give up the wslay context (about 8.5 KB) of a connection silent for a
+ * while, at a frame boundary, with nothing of wslay's to write; its next
+ * bytes make a fresh one. Returns 1 if it was parked.
+ */
+int sss_conn_park_ws(struct sss_conn *c, int64_t now);
+
 void sss_conn_tick(struct sss_conn *c, int64_t now_ms);
 
 /* Shut the socket down now; the struct goes when its completions are in. */

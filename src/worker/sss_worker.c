@@ -14,6 +14,7 @@
 #include "sss_time.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define BUF_GROUP 0
 #define TICK_MS 200
 #define SWEEP_MS 1000
+#define TRIM_AFTER_PARKS 256 /* parked wslay contexts between two malloc_trim calls */
 
 struct io_uring_sqe *sss_worker__sqe(struct sss_worker *w)
 {
@@ -299,6 +301,14 @@ static void on_tick(struct sss_worker *w)
         for (struct sss_conn *c = w->conns, *next; c; c = next) {
             next = c->next;
             sss_conn_tick(c, now);
+            if (!c->dead)
+                w->parked_since_trim += (unsigned)sss_conn_park_ws(c, now);
+        }
+        /* Freed contexts are holes in the heap: give their pages back once
+         * enough of them piled up (glibc madvises whole free pages). */
+        if (w->parked_since_trim >= TRIM_AFTER_PARKS) {
+            malloc_trim(0);
+            w->parked_since_trim = 0;
         }
     }
     if (w->app)

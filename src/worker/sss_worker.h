@@ -57,6 +57,7 @@ struct sss_worker {
     struct sss_conn *hs_head, *hs_tail; /* handshaking, oldest first */
     struct sss_conn *dirty;         /* connections with bytes to send this turn */
     long nconns;
+    unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
 
     /* The protocol (sss_handler.c); unused in --echo mode. */
     struct sss_index index;         /* local channels and their subscribers */

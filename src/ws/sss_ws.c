@@ -34,3 +34,50 @@ struct sss_buf *sss_ws_frame(enum sss_ws_opcode opcode, const void *payload, siz
     b->len += (uint32_t)len;
     return b;
 }
+
+/* Bytes of a header whose first two bytes are b0 b1: 2, + 2 or 8 of length, + 4 of mask. */
+static size_t header_size(uint8_t b1)
+{
+    size_t n = 2 + ((b1 & 0x7f) == 126 ? 2 : (b1 & 0x7f) == 127 ? 8 : 0);
+
+    return n + ((b1 & 0x80) ? 4 : 0);
+}
+
+void sss_ws_track_feed(struct sss_ws_track *t, const uint8_t *p, size_t len)
+{
+    while (len) {
+        if (t->payload) {
+            size_t n = len < t->payload ? len : (size_t)t->payload;
+
+            t->payload -= n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        t->hdr[t->hlen++] = *p++;
+        len--;
+        if (t->hlen < 2 || t->hlen < header_size(t->hdr[1]))
+            continue;
+        {
+            uint8_t fin = t->hdr[0] & 0x80, op = t->hdr[0] & 0x0f, l7 = t->hdr[1] & 0x7f;
+            uint64_t plen = l7;
+
+            if (l7 == 126)
+                plen = (uint64_t)t->hdr[2] << 8 | t->hdr[3];
+            else if (l7 == 127)
+                for (int i = 0; i < 8; i++)
+                    plen = plen << 8 | t->hdr[2 + i];
+            if (op == SSS_WS_TEXT || op == SSS_WS_BINARY)
+                t->in_message = !fin;
+            else if (op == SSS_WS_CONT && fin)
+                t->in_message = 0;
+            t->payload = plen;
+            t->hlen = 0;
+        }
+    }
+}
+
+int sss_ws_track_idle(const struct sss_ws_track *t)
+{
+    return t->hlen == 0 && t->payload == 0 && !t->in_message;
+}

@@ -51,4 +51,24 @@ size_t sss_ws_frame_header(uint8_t out[SSS_WS_MAX_HEADER], enum sss_ws_opcode op
  */
 struct sss_buf *sss_ws_frame(enum sss_ws_opcode opcode, const void *payload, size_t len);
 
+/*
+ * Where a client's byte stream stands between frames, so that a connection
+ * whose wslay context holds nothing can give it up while idle (wslay keeps
+ * about 8.5 KB of buffers per context) and get a fresh one with its next
+ * bytes. Fed the same bytes as wslay; knows only frame lengths and whether a
+ * fragmented message is open. Bytes wslay would reject are never a reason
+ * to park: the connection closes anyway.
+ */
+struct sss_ws_track {
+    uint8_t hdr[14];    /* the header being read */
+    uint8_t hlen;       /* its bytes so far */
+    uint8_t in_message; /* a fragmented data message is open */
+    uint64_t payload;   /* payload bytes of the current frame still to come */
+};
+
+void sss_ws_track_feed(struct sss_ws_track *t, const uint8_t *p, size_t len);
+
+/* At a frame boundary with no fragmented message open. */
+int sss_ws_track_idle(const struct sss_ws_track *t);
+
 #endif
