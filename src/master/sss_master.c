@@ -371,6 +371,8 @@ int sss_master_run(int argc, char **argv, char **envp)
             return 2;
         }
     }
+    if (!m.cfg.echo && sss_scaler_check_cfg(&m.cfg, stderr) < 0)
+        return 2;
     if (m.cfg.app[0]) {
         if (m.cfg.echo) {
             fprintf(stderr, "sss-server: --app and --echo exclude each other\n");

@@ -24,6 +24,7 @@
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_presence.h"
+#include "sss_redis_conn.h"
 #include "sss_store.h"
 #include "sss_ring.h"
 #include "sss_time.h"
@@ -633,6 +634,25 @@ static void poll_io(struct sss_scaler *s, int timeout_ms, int sleeping)
     }
     if (sleeping)
         sss_wake_cancel_sleep(wk);
+}
+
+int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
+{
+    struct sss_redis_target t;
+
+    if (strcmp(cfg->engine, "redis") == 0 && sss_redis_target_parse(cfg->redis_url, &t) < 0) {
+        fprintf(err,
+                "sss-server: --redis %s: not redis://[:password@]host:port[/db], or the host "
+                "does not resolve\n",
+                cfg->redis_url);
+        return SSS_EINVAL;
+    }
+    if (strcmp(cfg->store, "mongodb") == 0 && !sss_store_mongo_url_valid(cfg->mongo_url)) {
+        fprintf(err, "sss-server: --mongo %s: not a MongoDB URI (mongodb://host:port/database)\n",
+                cfg->mongo_url);
+        return SSS_EINVAL;
+    }
+    return 0;
 }
 
 /* The engine and store the flags name. */

@@ -9,6 +9,13 @@
 #include "sss_cfg.h"
 #include "sss_shm.h"
 
+/*
+ * Check, before anything starts, what the scaler will need: --redis parses
+ * and its host resolves (--engine redis), --mongo is a MongoDB URI (--store
+ * mongodb). Returns 0, or SSS_EINVAL after one line on err.
+ */
+int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err);
+
 /* Run the scaler in the current (child) process until SIGTERM. Returns the exit status. */
 int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm);
 

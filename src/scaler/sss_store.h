@@ -98,4 +98,7 @@ struct sss_cfg;
  */
 struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers, int *err);
 
+/* Whether url parses as a MongoDB URI (checked by the master before it forks). */
+int sss_store_mongo_url_valid(const char *url);
+
 #endif

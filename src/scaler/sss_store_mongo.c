@@ -1341,6 +1341,16 @@ static void mongo_log(mongoc_log_level_t level, const char *domain, const char *
     sss_log_debug("store", "mongoc %s %s: %s", mongoc_log_level_str(level), domain, message);
 }
 
+int sss_store_mongo_url_valid(const char *url)
+{
+    mongoc_uri_t *uri;
+
+    mongoc_log_set_handler(NULL, NULL); /* the caller says what is wrong, once */
+    uri = mongoc_uri_new_with_error(url, NULL);
+    mongoc_uri_destroy(uri);
+    return uri != NULL;
+}
+
 struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers, int *err)
 {
     struct mongo_store *ms = sss_calloc(1, sizeof(*ms));

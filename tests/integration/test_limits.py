@@ -242,6 +242,19 @@ async def bad_config(c):
         lines = [l for l in err.splitlines() if l.strip()]
         c.eq(rc, 2, f"bad config '{what}': exit status 2")
         c.ok(len(lines) == 1, f"bad config '{what}': one line on stderr", repr(err[:300]))
+    # What the scaler needs is checked before anything starts (not in --echo).
+    scaler = ["--host", "127.0.0.1", "--port", "0", "--workers", "1"]
+    for extra in (["--engine", "kafka"], ["--store", "nosql"], ["--redis", "http://127.0.0.1:6379"],
+                  ["--engine", "redis", "--redis", "redis://127.0.0.1:notaport/0"],
+                  ["--engine", "redis", "--redis", "redis://no-such-host.invalid:6379/0"],
+                  ["--mongo", "postgres://x"],
+                  ["--store", "mongodb", "--mongo", "mongodb://"]):
+        what = " ".join(extra)
+        rc, out, err = run_binary(scaler + extra)
+        lines = [l for l in err.splitlines() if l.strip()]
+        c.eq(rc, 2, f"bad config '{what}': exit status 2")
+        c.ok(len(lines) == 1 and "sss-server:" in lines[0],
+             f"bad config '{what}': one line on stderr", repr(err[:300]))
     rc, out, err = run_binary(["--help"])
     c.eq(rc, 0, "--help: exit status 0")
     flags = ["host", "port", "workers", "path", "echo", "max-connections", "handshake-timeout",
