@@ -30,8 +30,6 @@ static int cf_line(struct sb_worker *w, struct sb_conn *c, char *l, size_t len)
 {
     long long id;
     bool err;
-    size_t cap;
-    char *s, *p;
 
     if (len == 2 && l[0] == '{' && l[1] == '}') {
         sb_send_text(w, c, "{}", 2);
@@ -50,18 +48,7 @@ static int cf_line(struct sb_worker *w, struct sb_conn *c, char *l, size_t len)
         if (err)
             return sb_fail(w, c, "centrifugo: connect refused: %.*s", (int)(len > 150 ? 150 : len),
                            l);
-        if (c->role != SB_ROLE_SUB) {
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-            return 0;
-        }
-        s = p = sb_scratch(w, &cap);
-        p = SB_PUTS(p, "{\"id\":2,\"subscribe\":{\"channel\":\"");
-        p += sb_channel_name(p, 64, c->chan);
-        p = SB_PUTS(p, "\"}}");
-        sb_send_text(w, c, s, (size_t)(p - s));
-        c->pstate = ST_SUBSCRIBE;
-        return 0;
+        return sb_session_open(w, c, "{\"id\":2,\"subscribe\":{\"channel\":\"", "\"}}", ST_READY, ST_SUBSCRIBE);
     }
     if (c->pstate == ST_SUBSCRIBE && id == 2) {
         if (err)

@@ -28,9 +28,6 @@ static int sio_open(struct sb_worker *w, struct sb_conn *c)
 
 static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
-    size_t cap;
-    char *s, *p;
-
     if (len == 0)
         return sb_fail(w, c, "socket.io: empty packet");
     switch (msg[0]) {
@@ -62,18 +59,7 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     if (msg[1] == '0') { /* CONNECT answered */
         if (c->pstate != ST_CONNECT)
             return 0;
-        if (c->role != SB_ROLE_SUB) {
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-            return 0;
-        }
-        s = p = sb_scratch(w, &cap);
-        p = SB_PUTS(p, "421[\"sub\",\"");
-        p += sb_channel_name(p, 64, c->chan);
-        p = SB_PUTS(p, "\"]");
-        sb_send_text(w, c, s, (size_t)(p - s));
-        c->pstate = ST_SUBSCRIBE;
-        return 0;
+        return sb_session_open(w, c, "421[\"sub\",\"", "\"]", ST_READY, ST_SUBSCRIBE);
     }
     if (msg[1] == '3') { /* ACK */
         if (c->pstate == ST_SUBSCRIBE) {

@@ -25,8 +25,6 @@ static int sss_open(struct sb_worker *w, struct sb_conn *c)
 static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
     long long sys;
-    size_t cap;
-    char *p, *s;
 
     if (c->role == SB_ROLE_ECHO) {
         sb_answer(w, c, msg, len);
@@ -48,18 +46,7 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     case 3:
         if (c->pstate != ST_BEGIN)
             return 0;
-        if (c->role != SB_ROLE_SUB) {
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-            return 0;
-        }
-        s = p = sb_scratch(w, &cap);
-        p = SB_PUTS(p, "{\"sys\":1,\"id\":1,\"channel\":\"");
-        p += sb_channel_name(p, 64, c->chan);
-        p = SB_PUTS(p, "\"}");
-        sb_send_text(w, c, s, (size_t)(p - s));
-        c->pstate = ST_SUBSCRIBE;
-        return 0;
+        return sb_session_open(w, c, "{\"sys\":1,\"id\":1,\"channel\":\"", "\"}", ST_READY, ST_SUBSCRIBE);
     case 1:
         if (c->pstate != ST_SUBSCRIBE)
             return 0;

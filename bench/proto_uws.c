@@ -16,20 +16,7 @@ static const char *uws_path(struct sb_worker *w, struct sb_conn *c, const struct
 
 static int uws_open(struct sb_worker *w, struct sb_conn *c)
 {
-    size_t cap;
-    char *s, *p;
-
-    if (c->role != SB_ROLE_SUB) {
-        c->pstate = ST_READY;
-        sb_ready(w, c);
-        return 0;
-    }
-    s = p = sb_scratch(w, &cap);
-    p = SB_PUTS(p, "s ");
-    p += sb_channel_name(p, 64, c->chan);
-    sb_send_text(w, c, s, (size_t)(p - s));
-    c->pstate = ST_SUBSCRIBE;
-    return 0;
+    return sb_session_open(w, c, "s ", "", ST_READY, ST_SUBSCRIBE);
 }
 
 static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)

@@ -180,6 +180,13 @@ void sb_send_text(struct sb_worker *w, struct sb_conn *c, const void *data, size
 char *sb_scratch(struct sb_worker *w, size_t *cap);
 /* The connection finished its protocol setup. */
 void sb_ready(struct sb_worker *w, struct sb_conn *c);
+/*
+ * The protocol's session is open: a publisher, asker or echoer is ready
+ * (pstate = ready_state); a subscriber sends before + "bench-<chan>" + after
+ * and waits for the answer (pstate = subscribe_state). Returns 0.
+ */
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+                    uint32_t ready_state, uint32_t subscribe_state);
 /* A protocol error: record it (first one kept), close the connection. Returns -1. */
 int sb_fail(struct sb_worker *w, struct sb_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -173,6 +173,28 @@ static void send_frame(struct sb_worker *w, struct sb_conn *c, int op, const voi
     mark_dirty(w, c);
 }
 
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+                    uint32_t ready_state, uint32_t subscribe_state)
+{
+    size_t cap, bl = strlen(before), al = strlen(after);
+    char *s, *p;
+
+    if (c->role != SB_ROLE_SUB) {
+        c->pstate = ready_state;
+        sb_ready(w, c);
+        return 0;
+    }
+    s = p = sb_scratch(w, &cap);
+    memcpy(p, before, bl);
+    p += bl;
+    p += sb_channel_name(p, 64, c->chan);
+    memcpy(p, after, al);
+    p += al;
+    sb_send_text(w, c, s, (size_t)(p - s));
+    c->pstate = subscribe_state;
+    return 0;
+}
+
 void sb_ready(struct sb_worker *w, struct sb_conn *c)
 {
     if (c->state != CS_OPEN)

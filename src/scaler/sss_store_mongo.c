@@ -1023,6 +1023,36 @@ static void answer_local(struct mongo_store *ms, struct lsess *ls, const char *i
     cb->done(cb->data, found);
 }
 
+/*
+ * Hand a question to the store's thread: on the waiting list (the scaler's,
+ * for the deadline) and on qin (the thread's), and keep the timer ticking
+ * while questions wait.
+ */
+static void ask_thread(struct mongo_store *ms, struct query *q)
+{
+    q->deadline = sss_now_ms() + LOAD_WAIT_MS;
+    q->wprev = ms->wtail;
+    if (ms->wtail)
+        ms->wtail->wnext = q;
+    else
+        ms->whead = q;
+    ms->wtail = q;
+    pthread_mutex_lock(&ms->mu);
+    if (ms->qin_tail)
+        ms->qin_tail->next = q;
+    else
+        ms->qin = q;
+    ms->qin_tail = q;
+    pthread_cond_signal(&ms->cv);
+    pthread_mutex_unlock(&ms->mu);
+    if (!ms->timer_on) {
+        struct itimerspec its = {{0, 100 * 1000000}, {0, 100 * 1000000}};
+
+        if (timerfd_settime(ms->tfd, 0, &its, NULL) == 0)
+            ms->timer_on = 1;
+    }
+}
+
 static void ms_load(struct sss_store *st, const char *id, size_t len,
                     const struct sss_store_load_cb *cb)
 {
@@ -1048,28 +1078,7 @@ static void ms_load(struct sss_store *st, const char *id, size_t len,
     memcpy(q->key, id, len);
     q->key_len = len;
     q->load_cb = *cb;
-    q->deadline = sss_now_ms() + LOAD_WAIT_MS;
-    /* Waiting list (scaler) and qin (the thread). */
-    q->wprev = ms->wtail;
-    if (ms->wtail)
-        ms->wtail->wnext = q;
-    else
-        ms->whead = q;
-    ms->wtail = q;
-    pthread_mutex_lock(&ms->mu);
-    if (ms->qin_tail)
-        ms->qin_tail->next = q;
-    else
-        ms->qin = q;
-    ms->qin_tail = q;
-    pthread_cond_signal(&ms->cv);
-    pthread_mutex_unlock(&ms->mu);
-    if (!ms->timer_on) {
-        struct itimerspec its = {{0, 100 * 1000000}, {0, 100 * 1000000}};
-
-        if (timerfd_settime(ms->tfd, 0, &its, NULL) == 0)
-            ms->timer_on = 1;
-    }
+    ask_thread(ms, q);
 }
 
 static void ms_presence(struct sss_store *st, const char *chan, size_t len, size_t max_users,
@@ -1093,27 +1102,7 @@ static void ms_presence(struct sss_store *st, const char *chan, size_t len, size
     q->key_len = len;
     q->max_users = max_users > 1000 ? 1000 : max_users;
     q->presence_cb = *cb;
-    q->deadline = sss_now_ms() + LOAD_WAIT_MS;
-    q->wprev = ms->wtail;
-    if (ms->wtail)
-        ms->wtail->wnext = q;
-    else
-        ms->whead = q;
-    ms->wtail = q;
-    pthread_mutex_lock(&ms->mu);
-    if (ms->qin_tail)
-        ms->qin_tail->next = q;
-    else
-        ms->qin = q;
-    ms->qin_tail = q;
-    pthread_cond_signal(&ms->cv);
-    pthread_mutex_unlock(&ms->mu);
-    if (!ms->timer_on) {
-        struct itimerspec its = {{0, 100 * 1000000}, {0, 100 * 1000000}};
-
-        if (timerfd_settime(ms->tfd, 0, &its, NULL) == 0)
-            ms->timer_on = 1;
-    }
+    ask_thread(ms, q);
 }
 
 static void query_free(struct query *q)
