@@ -763,25 +763,40 @@ static void wait_answer(struct sss_api *api, struct api_conn *c)
     c->deadline = sss_now_ms() + api->timeout_ms;
 }
 
-static void serve_publish(struct sss_api *api, struct api_conn *c)
+/*
+ * Decode the body as message sys and gather its channel (a publish only),
+ * topic and msg back to back into api->gather for the handlers. Returns 0,
+ * or -1 after answering the error.
+ */
+static int decode_and_gather(struct sss_api *api, struct api_conn *c, int sys)
 {
     const struct sss_proto_msg *m = &api->msg;
-    const char *why;
-    int status, rc;
+    int status;
+    const char *why = decode_body(api, c, sys, &status);
 
-    why = decode_body(api, c, SSS_PROTO_PUBLISH, &status);
     if (why) {
         answer_error(c, status, why, NULL);
-        return;
+        return -1;
     }
     sss_api_buf_reset(&api->gather);
-    sss_api_buf_append(&api->gather, m->channel, m->channel_len);
+    if (sys == SSS_PROTO_PUBLISH)
+        sss_api_buf_append(&api->gather, m->channel, m->channel_len);
     sss_api_buf_append(&api->gather, m->topic, m->topic_len);
     sss_api_buf_append(&api->gather, m->msg.ptr, m->msg.len);
     if (api->gather.oom) {
         answer_error(c, 503, "out of memory", NULL);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void serve_publish(struct sss_api *api, struct api_conn *c)
+{
+    const struct sss_proto_msg *m = &api->msg;
+    int rc;
+
+    if (decode_and_gather(api, c, SSS_PROTO_PUBLISH) < 0)
+        return;
     wait_answer(api, c);
     rc = api->h.publish(api->h.data, c->ticket, api->gather.data, m->channel_len, m->topic_len,
                         m->msg.len);
@@ -823,21 +838,10 @@ static void publish_answer(struct api_conn *c, int rc, const struct sss_uid *uid
 static void serve_broadcast(struct sss_api *api, struct api_conn *c)
 {
     const struct sss_proto_msg *m = &api->msg;
-    const char *why;
-    int status, rc;
+    int rc;
 
-    why = decode_body(api, c, SSS_PROTO_TELL, &status);
-    if (why) {
-        answer_error(c, status, why, NULL);
+    if (decode_and_gather(api, c, SSS_PROTO_TELL) < 0)
         return;
-    }
-    sss_api_buf_reset(&api->gather);
-    sss_api_buf_append(&api->gather, m->topic, m->topic_len);
-    sss_api_buf_append(&api->gather, m->msg.ptr, m->msg.len);
-    if (api->gather.oom) {
-        answer_error(c, 503, "out of memory", NULL);
-        return;
-    }
     rc = api->h.broadcast(api->h.data, api->gather.data, m->topic_len, m->msg.len);
     if (rc < 0) {
         answer_error(c, rc == -ENOMEM || rc == SSS_EFULL ? 503 : 500, sss_strerror(rc), NULL);
