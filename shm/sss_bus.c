@@ -136,23 +136,26 @@ static void pack_flush(struct packer *pk)
     }
 }
 
-int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hlen, const void *p,
-                    size_t plen)
+int sss_bus_appendv(struct sss_bus *bus, uint32_t type, const struct iovec *iov, int n)
 {
     const uint64_t cap = bus->capacity;
     _Atomic uint64_t *w = words(bus);
     uint64_t tail, off, rec, pad, end, intent;
     struct packer pk = {0};
+    size_t len = 0;
 
     assert(bus->magic == BUS_MAGIC);
     if (type == SSS_BUS_PAD)
         return -EINVAL;
-    if (hlen > sss_bus_max_payload(bus) || plen > sss_bus_max_payload(bus) - hlen)
-        return -EMSGSIZE;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len > sss_bus_max_payload(bus) - len)
+            return -EMSGSIZE;
+        len += iov[i].iov_len;
+    }
     /* Our own positions: only the producer stores tail and tail_intent. */
     tail = atomic_load_explicit(&bus->tail, memory_order_relaxed);
     off = tail & (cap - 1);
-    rec = align8(SSS_BUS_HEADER + hlen + plen);
+    rec = align8(SSS_BUS_HEADER + len);
     pad = cap - off < rec ? cap - off : 0;
     end = tail + pad + rec;
     if ((bus->flags & SSS_BUS_WAIT_SLOWEST) && end > bus->limit) {
@@ -174,14 +177,13 @@ int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hl
                               memory_order_relaxed);
         off = 0;
     }
-    atomic_store_explicit(&w[off / 8], (uint64_t)type << 32 | (uint64_t)(hlen + plen),
+    atomic_store_explicit(&w[off / 8], (uint64_t)type << 32 | (uint64_t)len,
                           memory_order_relaxed);
     atomic_store_explicit(&w[off / 8 + 1], bus->next_seq, memory_order_relaxed);
     pk.w = &w[off / 8 + 2];
-    if (hlen)
-        pack(&pk, h, hlen);
-    if (plen)
-        pack(&pk, p, plen);
+    for (int i = 0; i < n; i++)
+        if (iov[i].iov_len)
+            pack(&pk, iov[i].iov_base, iov[i].iov_len);
     pack_flush(&pk);
     bus->next_seq++;
     /* (3) Publish. Pairs with the acquire load of tail in sss_bus_read. */
@@ -189,9 +191,17 @@ int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hl
     return 0;
 }
 
+int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hlen, const void *p,
+                    size_t plen)
+{
+    struct iovec iov[2] = {{(void *)h, hlen}, {(void *)p, plen}};
+
+    return sss_bus_appendv(bus, type, iov, 2);
+}
+
 int sss_bus_append(struct sss_bus *bus, uint32_t type, const void *p, size_t len)
 {
-    return sss_bus_append2(bus, type, p, len, NULL, 0);
+    return sss_bus_appendv(bus, type, &(struct iovec){(void *)p, len}, 1);
 }
 
 static void publish_cursor(struct sss_bus_reader *rd)

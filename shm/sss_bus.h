@@ -56,6 +56,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* Same value as SSS_EFULL in src/common/sss_err.h (shm/ cannot include it). */
 #define SSS_BUS_EFULL (-1001)
@@ -138,6 +139,10 @@ int sss_bus_append(struct sss_bus *bus, uint32_t type, const void *p, size_t len
 /* Producer only: as sss_bus_append, the payload gathered from h then p. */
 int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hlen, const void *p,
                     size_t plen) __attribute__((warn_unused_result));
+
+/* Producer only: as sss_bus_append, the payload gathered from n pieces. */
+int sss_bus_appendv(struct sss_bus *bus, uint32_t type, const struct iovec *iov, int n)
+    __attribute__((warn_unused_result));
 
 /*
  * Consumer: start reading at the current tail (only records appended from now

@@ -55,8 +55,6 @@ struct sss_scaler {
     struct sss_api_scaler_stats stats;
     struct sss_presence *presence; /* owned: who is subscribed where, on this host */
     struct sss_store *store;       /* owned: sessions and their subscriptions */
-    char *feed_buf;                /* channel, topic and msg of the FEED being written */
-    size_t feed_cap;
 };
 
 /* An API presence request the store answers later. */
@@ -128,8 +126,7 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
 {
     struct sss_scaler *s = data;
     struct sss_hm_feed feed;
-    char *buf = s->feed_buf;
-    size_t len = chan_len + m->topic_len + m->msg_len;
+    struct iovec iov[4];
     int rc;
 
     if (chan_len > UINT16_MAX || m->topic_len > UINT16_MAX || m->msg_len > UINT32_MAX)
@@ -142,19 +139,13 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
     feed.chan_len = (uint16_t)chan_len;
     feed.topic_len = (uint16_t)m->topic_len;
     feed.msg_len = (uint32_t)m->msg_len;
-    if (len > s->feed_cap) {
-        buf = sss_realloc(s->feed_buf, len);
-        if (!buf) {
-            sss_log_error("scaler", "out of memory: a FEED of %zu bytes is lost", len);
-            return;
-        }
-        s->feed_buf = buf;
-        s->feed_cap = len;
-    }
-    memcpy(buf, chan, chan_len);
-    memcpy(buf + chan_len, m->topic, m->topic_len);
-    memcpy(buf + chan_len + m->topic_len, m->msg, m->msg_len);
-    rc = sss_bus_append2(s->bus, SSS_HM_FEED, &feed, sizeof(feed), buf, len);
+    /* The record is the feed header, then channel, topic and msg, copied
+     * straight from where the engine holds them. */
+    iov[0] = (struct iovec){&feed, sizeof(feed)};
+    iov[1] = (struct iovec){(void *)chan, chan_len};
+    iov[2] = (struct iovec){(void *)m->topic, m->topic_len};
+    iov[3] = (struct iovec){(void *)m->msg, m->msg_len};
+    rc = sss_bus_appendv(s->bus, SSS_HM_FEED, iov, 4);
     if (rc < 0)
         sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
     else
@@ -586,16 +577,16 @@ static void poll_io(struct sss_scaler *s, int timeout_ms, int sleeping)
 {
     struct sss_wake *wk = sss_shm_wake(s->shm, (unsigned)s->nworkers);
     struct pollfd pfd[3 + SSS_ENGINE_MAX_POLLFDS + SSS_API_MAX_POLLFDS];
-    int n = 0, eng = 0, neng = 0, api = 0, napi = 0, store = -1;
+    int n = 0, eng = 0, neng = 0, api = 0, napi = 0, store = -1, sfd;
     uint64_t count;
 
     if (sleeping) {
         pfd[n++] = (struct pollfd){sss_wake_fd(wk), POLLIN, 0};
         pfd[n++] = (struct pollfd){s->signal_fd, POLLIN, 0};
     }
-    if (s->store->ops->poll_fd && s->store->ops->poll_fd(s->store) >= 0) {
+    if (s->store->ops->poll_fd && (sfd = s->store->ops->poll_fd(s->store)) >= 0) {
         store = n;
-        pfd[n++] = (struct pollfd){s->store->ops->poll_fd(s->store), POLLIN, 0};
+        pfd[n++] = (struct pollfd){sfd, POLLIN, 0};
     }
     eng = n;
     if (s->engine->ops->pollfds)
@@ -771,7 +762,6 @@ out:
             sss_hm_outbox_clear(&s.out[w]);
     sss_free(s.out);
     sss_free(s.wake_worker);
-    sss_free(s.feed_buf);
     sss_presence_destroy(s.presence);
     if (s.store)
         s.store->ops->destroy(s.store);
