@@ -112,7 +112,6 @@ struct rchan {
 struct redis_engine {
     struct sss_engine base;
     const struct sss_cfg *cfg;
-    struct sss_engine_limits limits;
     struct sss_redis_target target;
     struct sss_redis_conn cmd, sub;
     int cmd_ready; /* the commands connection is up and its setup was sent */
@@ -122,7 +121,9 @@ struct redis_engine {
     char sha_pub[41], sha_hist[41];
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
-    uint64_t gaps; /* catch-ups that found messages gone from history */
+    size_t host_len;  /* strlen(cfg->host_id): compared with every envelope's origin */
+    size_t nwaiting;  /* questions waiting for a channel to go live, over all channels */
+    size_t nretry;    /* channels whose catch-up the tick must try again */
     int64_t err_logged_ms; /* refused commands are logged once a second at most */
     int setup_failed;      /* AUTH or SELECT was refused: reconnect later */
 };
@@ -179,11 +180,6 @@ static int key_of(char *buf, size_t cap, const char *chan, size_t len, const cha
     int n = snprintf(buf, cap, "sss:{%.*s}%s", (int)len, chan, suffix);
 
     return n > 0 && (size_t)n < cap ? n : -1;
-}
-
-static int parse_uid(const char *s, size_t len, struct sss_uid *uid)
-{
-    return sss_proto_uid_parse(uid, s, len);
 }
 
 /* ---- failing and answering ---- */
@@ -309,6 +305,8 @@ static void chan_maybe_forget(struct redis_engine *re, struct rchan *ch)
 {
     if (ch->want || ch->inflight || ch->catching || ch->waiters)
         return;
+    if (ch->retry_catchup)
+        re->nretry--;
     held_clear(ch);
     sss_map_del(&re->chans, ch->name, ch->len);
     sss_free(ch);
@@ -368,6 +366,7 @@ static void release_waiters(struct redis_engine *re, struct rchan *ch)
             }
         }
         sss_free(w);
+        re->nwaiting--;
     }
     ch->waiters_tail = NULL;
 }
@@ -387,6 +386,8 @@ static void start_catchup(struct redis_engine *re, struct rchan *ch)
     }
     c->ch = ch;
     ch->catching++;
+    if (ch->retry_catchup)
+        re->nretry--;
     ch->retry_catchup = 0;
     (void)send_cmd(re, c);
 }
@@ -397,7 +398,7 @@ static int reply_uid(const redisReply *r, struct sss_uid *uid)
 {
     if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
         return SSS_EPROTO;
-    return parse_uid(r->str, r->len, uid);
+    return sss_proto_uid_parse(uid, r->str, r->len);
 }
 
 /* A history script's answer: {last, oldest, id, topic, msg, ...}. */
@@ -417,12 +418,12 @@ static int hist_parse(const redisReply *r, struct hist_answer *a)
         if (r->element[i]->type != REDIS_REPLY_STRING)
             return SSS_EPROTO;
     if (r->element[0]->len) {
-        if (parse_uid(r->element[0]->str, r->element[0]->len, &a->last) < 0)
+        if (sss_proto_uid_parse(&a->last, r->element[0]->str, r->element[0]->len) < 0)
             return SSS_EPROTO;
         a->has_last = 1;
     }
     if (r->element[1]->len) {
-        if (parse_uid(r->element[1]->str, r->element[1]->len, &a->oldest) < 0)
+        if (sss_proto_uid_parse(&a->oldest, r->element[1]->str, r->element[1]->len) < 0)
             return SSS_EPROTO;
         a->has_oldest = 1;
     }
@@ -436,7 +437,7 @@ static int hist_record(const struct hist_answer *a, size_t i, struct sss_engine_
     redisReply **e = a->rec + 3 * i;
 
     memset(m, 0, sizeof(*m));
-    if (parse_uid(e[0]->str, e[0]->len, &m->uid) < 0)
+    if (sss_proto_uid_parse(&m->uid, e[0]->str, e[0]->len) < 0)
         return SSS_EPROTO;
     m->topic = e[1]->str;
     m->topic_len = e[1]->len;
@@ -492,13 +493,14 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
     ch->catching--;
     if (hist_parse(r, &a) < 0) {
         sss_log_error("redis", "unexpected catch-up reply for %s; retrying", ch->name);
+        if (!ch->retry_catchup)
+            re->nretry++;
         ch->retry_catchup = 1;
         return;
     }
     if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
         /* Lost for good here: the subscribers are told (4008, then their
          * SYNC reports the gap) rather than left with a silent hole. */
-        re->gaps++;
         sss_log_warn("redis",
                      "channel %s: messages after %llu-%llu left history before this host "
                      "could replay them; its subscribers here are closed (4008)",
@@ -613,7 +615,7 @@ static void on_envelope(struct redis_engine *re, const char *p, size_t len)
     m.topic_len = env.topic_len;
     m.msg = env.msg;
     m.msg_len = env.msg_len;
-    has_origin = env.worker >= 0 && env.host_len == strlen(re->cfg->host_id) &&
+    has_origin = env.worker >= 0 && env.host_len == re->host_len &&
                  memcmp(env.host, re->cfg->host_id, env.host_len) == 0;
     memset(&origin, 0, sizeof(origin));
     origin.worker = has_origin ? env.worker : -1;
@@ -840,7 +842,6 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
     int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
         l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
         l3 = key_of(k3, sizeof(k3), chan, chan_len, "");
-    size_t hl = strlen(re->cfg->host_id);
 
     if (l1 < 0 || l2 < 0 || l3 < 0) {
         e->sink.published(e->sink.data, tag, SSS_EINVAL, (struct sss_uid){0, 0});
@@ -848,7 +849,7 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
     }
     /* The envelope after its uid: version, chan, topic, msg, origin. */
     sss_envelope_pack_tail(&re->pack, chan, chan_len, topic, topic_len, msg, msg_len,
-                           re->cfg->host_id, hl, tag->worker, tag->conn, tag->flags);
+                           re->cfg->host_id, re->host_len, tag->worker, tag->conn, tag->flags);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = re->sha_pub, lens[1] = 40;
     argv[2] = "3", lens[2] = 1;
@@ -896,6 +897,7 @@ static void wait_live(struct redis_engine *re, struct rchan *ch, enum cmd_kind k
     else
         ch->waiters = w;
     ch->waiters_tail = w;
+    re->nwaiting++;
 }
 
 static void redis_last_uid(struct sss_engine *e, const struct sss_engine_tag *tag,
@@ -1007,6 +1009,8 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
         }
     }
     re->unsent = keep;
+    if (!re->nwaiting && !re->nretry)
+        return; /* the usual case: no channel to visit */
     for (uint32_t i = 0; i < re->chans.cap; i++) {
         struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
         struct waiter **pp;
@@ -1034,6 +1038,7 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
                                         ch->last);
             *pp = w->next;
             sss_free(w);
+            re->nwaiting--;
         }
     }
 }
@@ -1215,7 +1220,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     re->base.ops = &redis_ops;
     re->base.sink = *sink;
     re->cfg = cfg;
-    re->limits = *limits;
+    re->host_len = strlen(cfg->host_id);
     sss_map_init(&re->chans);
     msgpack_sbuffer_init(&re->pack);
     sha1_hex(SSS_REDIS_LUA_PUBLISH, re->sha_pub);
