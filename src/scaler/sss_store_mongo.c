@@ -150,6 +150,17 @@ struct mongo_store {
 /* ------------------------------------------------------------------------ */
 /* Shared queue (any thread, under ms->mu). */
 
+/* Append q to a queue of questions (qin or qout; the caller holds the mutex). */
+static void query_push(struct query **head, struct query **tail, struct query *q)
+{
+    q->next = NULL;
+    if (*tail)
+        (*tail)->next = q;
+    else
+        *head = q;
+    *tail = q;
+}
+
 static void drop_locked(struct mongo_store *ms, struct snap *sn)
 {
     ms->dropped++;
@@ -660,7 +671,6 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         int stop;
 
         list = q->next;
-        q->next = NULL;
         pthread_mutex_lock(&ms->mu);
         stop = ms->stop;
         pthread_mutex_unlock(&ms->mu);
@@ -671,11 +681,7 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         else
             answer_presence(ms, coll, q);
         pthread_mutex_lock(&ms->mu);
-        if (ms->qout_tail)
-            ms->qout_tail->next = q;
-        else
-            ms->qout = q;
-        ms->qout_tail = q;
+        query_push(&ms->qout, &ms->qout_tail, q);
         pthread_mutex_unlock(&ms->mu);
         signal_scaler(ms);
     }
@@ -1038,11 +1044,7 @@ static void ask_thread(struct mongo_store *ms, struct query *q)
         ms->whead = q;
     ms->wtail = q;
     pthread_mutex_lock(&ms->mu);
-    if (ms->qin_tail)
-        ms->qin_tail->next = q;
-    else
-        ms->qin = q;
-    ms->qin_tail = q;
+    query_push(&ms->qin, &ms->qin_tail, q);
     pthread_cond_signal(&ms->cv);
     pthread_mutex_unlock(&ms->mu);
     if (!ms->timer_on) {
