@@ -7,45 +7,20 @@ import asyncio
 import json
 
 import sss_harness as h
+import test_api
 from sss_harness import T
 
-API_KEY = "cluster-test-key"
 
+class Api(test_api.Api):
+    """The HTTP API of one host (test_api's client), publishing a JSON value."""
 
-class Api:
-    """The HTTP API of one host (fresh connection per request)."""
-
-    def __init__(self, port):
-        self.port = port
-
-    async def req(self, method, path, body=None, timeout=20):
-        c = await h.RawClient.connect(self.port)
-        try:
-            hs = [("Host", "127.0.0.1"), ("Authorization", f"Bearer {API_KEY}"),
-                  ("Connection", "close")]
-            data = body.encode() if isinstance(body, str) else body
-            if data is not None:
-                hs += [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-            head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs)
-            c.send(head.encode() + b"\r\n" + (data or b""))
-            await c.drain()
-            return await c.read_http(timeout)
-        finally:
-            c.close()
-
-    async def publish(self, channel, msg, topic="t", timeout=30):
+    async def publish_value(self, channel, msg, topic="t", timeout=30):
         """(status, uid or None, body text)."""
         body = json.dumps({"channel": channel, "topic": topic, "msg": msg})
-        r = await self.req("POST", "/api/publish", body, timeout)
+        r = await self.req("POST", "/api/publish", body, timeout=timeout)
         text = r.body.decode(errors="replace")
-        uid = None
-        if r.status == 200:
-            uid = json.loads(text).get("uid")
+        uid = json.loads(text).get("uid") if r.status == 200 else None
         return r.status, uid, text
-
-    async def get_json(self, path):
-        r = await self.req("GET", path)
-        return r.status, (json.loads(r.body) if r.status == 200 else r.body.decode())
 
 
 async def start_hosts(checks, redis, n, extra=(), workers=2, ids=None):
@@ -54,7 +29,7 @@ async def start_hosts(checks, redis, n, extra=(), workers=2, ids=None):
     for i in range(n):
         hid = ids[i] if ids else f"h{i + 1}"
         srv = h.Server(checks, flags=["--engine", "redis", "--redis", redis.url, "--host-id", hid,
-                                      "--api-listen", "127.0.0.1:0", "--api-key", API_KEY,
+                                      "--api-listen", "127.0.0.1:0", "--api-key", test_api.KEY,
                                       *extra],
                        workers=workers, echo=False, name=hid)
         await srv.start()

@@ -48,7 +48,7 @@ async def fanout(c, hosts, redis):
     api1 = hosts[0][1]
     acked = []
     for i in range(FANOUT_MSGS):
-        status, uid, text = await api1.publish("fan", i)
+        status, uid, text = await api1.publish_value("fan", i)
         if status != 200:
             c.fail(f"publish {i} at host 1", text)
             continue
@@ -110,7 +110,7 @@ async def fanout(c, hosts, redis):
 
 async def publish_stream(api, channel, n, acked, failures, pause=0.01):
     for i in range(n):
-        status, uid, text = await api.publish(channel, i, timeout=60)
+        status, uid, text = await api.publish_value(channel, i, timeout=60)
         if status == 200:
             acked.append((i, uid))
         else:
@@ -213,7 +213,7 @@ async def redis_wiped(c, hosts, redis):
     await ws_subscribe(ws, "wiped")
     col = Collector(ws)
     for i in range(3):
-        await api1.publish("wiped", i)
+        await api1.publish_value("wiped", i)
     c.ok(await col.wait_count(3, 20), "host 2's subscriber has the 3 messages before the wipe")
     redis.persist = False
     redis.restart()  # without its append-only file: every stream is gone
@@ -240,7 +240,7 @@ async def scaler_killed(c, hosts):
     ws, _ = await ws_begin(h2.url)
     await ws_subscribe(ws, "survive")
     col = Collector(ws)
-    status, _, text = await api1.publish("survive", "before")
+    status, _, text = await api1.publish_value("survive", "before")
     c.ok(status == 200 and await col.wait_count(1, 20), "host 3 gets host 2's publish", text)
     pid = int(re.findall(r"scaler started pid=(\d+)", h2.log())[-1])
     # Host 2 keeps publishing while host 3's scaler dies and comes back:
@@ -278,7 +278,7 @@ async def redis_gone(c, hosts, redis):
     await ws_subscribe(ws, "later")
     col = Collector(ws)
     redis.stop()
-    status, uid, text = await api1.publish("later", "lost?", timeout=60)
+    status, uid, text = await api1.publish_value("later", "lost?", timeout=60)
     c.eq(status, 503, "a publish while Redis stays away fails with 503")
     c.ok("Redis" in text, "its error says Redis is away", text)
     redis.start()
@@ -286,7 +286,7 @@ async def redis_gone(c, hosts, redis):
     deadline = asyncio.get_event_loop().time() + T(60)
     status = 0
     while status != 200 and asyncio.get_event_loop().time() < deadline:
-        status, uid, text = await api1.publish("later", "back", timeout=60)
+        status, uid, text = await api1.publish_value("later", "back", timeout=60)
         await asyncio.sleep(0.2)
     c.eq(status, 200, "publishing works again once Redis is back")
     c.ok(await col.wait_count(1, 30) and col.msgs[-1] == "back",
