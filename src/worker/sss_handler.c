@@ -931,6 +931,14 @@ static void on_hist_rec(struct sss_worker *w, const struct sss_hm_hist_rec *p, c
     }
 }
 
+/* The subscribers of c missed messages for good (a lap or an engine gap past
+ * history): they reconnect (4008) and their SYNC reports the gap. */
+static void missed(struct sss_lchan *c)
+{
+    for (struct sss_sub *s = c->subs; s; s = s->next)
+        sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
+}
+
 static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
 {
     struct req *r = sss_map_get(&w->reqs, (const char *)&p->req, sizeof(p->req));
@@ -975,11 +983,8 @@ static void on_hist_end(struct sss_worker *w, const struct sss_hm_hist_end *p)
         struct sss_lchan *c = sss_index_chan(&w->index, r->channel, strlen(r->channel));
 
         if (c && c->recover_req == r->req) {
-            if (p->gap || p->rc) {
-                /* History does not reach back: a gap is reported, never hidden. */
-                for (struct sss_sub *s = c->subs; s; s = s->next)
-                    sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
-            }
+            if (p->gap || p->rc)
+                missed(c); /* history does not reach back: a gap is reported, never hidden */
             sss_index_release_channel(&w->index, c, p->has_last ? &p->last : NULL);
         }
     }
@@ -1167,16 +1172,13 @@ static void on_scaler_restart(struct sss_worker *w)
         recover_channels(w);
 }
 
-/* Messages of a channel were lost to this host for good: its subscribers
- * reconnect (4008) and their SYNC tells them, as after a lap past history. */
+/* The engine lost messages of a channel for this host (SSS_HM_GAP_RECORD). */
 static void on_gap(struct sss_worker *w, const char *chan, size_t len)
 {
     struct sss_lchan *c = len ? sss_index_chan(&w->index, chan, len) : NULL;
 
-    if (!c)
-        return;
-    for (struct sss_sub *s = c->subs; s; s = s->next)
-        sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
+    if (c)
+        missed(c);
 }
 
 static void on_boot(struct sss_worker *w, const struct sss_hm_boot *b, const char *var, size_t len)
