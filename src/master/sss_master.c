@@ -13,6 +13,11 @@
  * - SIGTERM/SIGINT drain: the master closes its listener copies, signals the
  *   workers (each sends close 1001 to its clients, flushes and exits) and
  *   exits 0 when all are gone, or kills what is left at --drain-timeout.
+ * - No child outlives the master: each asks the kernel for SIGTERM when its
+ *   parent dies (workers drain, the scaler stops), and one forked just as the
+ *   master died sees it at once and exits. Signals the server has no use for
+ *   (SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, ...) are ignored by every process,
+ *   so none of them is a silent death.
  * The master never touches a client socket.
  */
 #include "sss_master.h"
@@ -33,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -55,6 +61,7 @@ struct sss_master {
     struct sss_child *children; /* the workers */
     struct sss_child scaler;
     struct sss_app *app; /* handlers of an --app module (owned), or NULL */
+    pid_t pid;           /* the master's own, for the children to check */
     int draining;
     int scaler_signalled; /* drain: the scaler was told to stop */
     int64_t drain_deadline_ms;
@@ -132,6 +139,32 @@ static void describe_exit(int status, char *out, size_t cap)
         snprintf(out, cap, "stopped (status 0x%x)", status);
 }
 
+/*
+ * In a child right after fork: SIGTERM when the master dies. The request
+ * only covers a death after it, so a master that died in between (the child
+ * was then reparented) is caught by comparing the parent's pid.
+ */
+static void follow_master(pid_t master, const char *role)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master) {
+        sss_log_error(role, "the master (pid=%d) is gone: exiting", (int)master);
+        _exit(1);
+    }
+}
+
+/* Signals whose default action ends a process and that the server does not
+ * use. The disposition is inherited by every child. */
+static void ignore_unused_signals(void)
+{
+    static const int unused[] = {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+                                 SIGIO,   SIGPWR,  SIGSTKFLT, SIGXFSZ};
+
+    for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+        signal(unused[i], SIG_IGN);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        signal(sig, SIG_IGN);
+}
+
 static int spawn_worker(struct sss_master *m, int id)
 {
     struct sss_child *ch = &m->children[id];
@@ -144,6 +177,7 @@ static int spawn_worker(struct sss_master *m, int id)
         return -errno;
     }
     if (pid == 0) {
+        follow_master(m->pid, "worker");
         /* Keep only this worker's listener; the others belong to siblings. */
         for (int i = 0; i < m->cfg.workers; i++)
             if (i != id)
@@ -171,6 +205,7 @@ static int spawn_scaler(struct sss_master *m)
         return -errno;
     }
     if (pid == 0) {
+        follow_master(m->pid, "scaler");
         for (int i = 0; i < m->cfg.workers; i++)
             close(m->children[i].listen_fd);
         _exit(sss_scaler_run(&m->cfg, &m->shm));
@@ -393,6 +428,8 @@ int sss_master_run(int argc, char **argv, char **envp)
     sigaddset(&m.sigs, SIGINT);
     sigaddset(&m.sigs, SIGHUP);
     sigprocmask(SIG_BLOCK, &m.sigs, NULL);
+    ignore_unused_signals();
+    m.pid = getpid();
 
     m.children = sss_calloc((size_t)m.cfg.workers, sizeof(*m.children));
     if (!m.children) {

@@ -19,7 +19,6 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #define BUF_GROUP 0
@@ -174,8 +173,6 @@ static int setup_signals(struct sss_worker *w)
     if (w->signal_fd < 0)
         return -errno;
     signal(SIGPIPE, SIG_IGN);
-    /* A worker whose master is gone serves nobody's plan: drain. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
 }
 

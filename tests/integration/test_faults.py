@@ -1,6 +1,9 @@
 """Faults: kill -9 of one worker (the master restarts it, the other worker's
 clients keep going, new connections succeed); SIGTERM/SIGINT with clients
-connected (each gets close 1001, the master exits 0)."""
+connected (each gets close 1001, the master exits 0); kill -9 of the master
+(every child exits, the API's port is free again); signals the server does
+not use (SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM) sent to every process kill
+none of them."""
 import asyncio
 import datetime
 import os
@@ -155,7 +158,78 @@ async def drain_unresponsive(c):
     rc.close()
 
 
+def scaler_pid(srv):
+    pids = [int(m) for m in re.findall(r"scaler started pid=(\d+)", srv.log())]
+    return pids[-1] if pids else None
+
+
+def api_port(srv):
+    m = re.search(r"api listening on \S+:(\d+)", srv.log())
+    return int(m.group(1)) if m else None
+
+
+async def master_killed(c):
+    """kill -9 of the master: the scaler and the workers exit by themselves (no
+    orphan keeps the API's port or feeds a host's channels), clients are closed."""
+    srv = await h.Server(c, ["--api-listen", "127.0.0.1:0"], echo=False, name="master-kill server").start()
+    await srv.wait_log(r"api listening on", timeout=20)
+    port = api_port(srv)
+    children = dict(srv.worker_pids())
+    children["scaler"] = scaler_pid(srv)
+    if not c.ok(port and children["scaler"] and len(children) == 3,
+                "the API port and the pids of the scaler and both workers are in the log", repr(children)):
+        return
+    ws = await h.ws_connect(srv)
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait()
+    deadline = time.monotonic() + h.T(30)
+    while time.monotonic() < deadline and any(h._running(p) for p in children.values()):
+        await asyncio.sleep(0.05)
+    left = {k: p for k, p in children.items() if h._running(p)}
+    c.ok(not left, "after kill -9 of the master every child has exited", repr(left))
+    code = await h.ws_close_code(ws, timeout=30)
+    c.ok(code is not None, "a client of the dead master's worker is closed", repr(code))
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            free = True
+        except OSError as e:
+            free = e
+    c.ok(free is True, f"the API port {port} is free again (no orphan scaler holds it)", repr(free))
+    srv.stopped = True
+    srv.check_sanitizers()
+    srv.kill()
+
+
+async def stray_signals(c):
+    """Signals the server does not use, sent to the master, the scaler and each worker."""
+    srv = await h.Server(c, ["--log-level", "debug", "--allow-client-publish", "stray"], echo=False,
+                         name="stray-signal server").start()
+    procs = {"master": srv.proc.pid, "scaler": scaler_pid(srv)}
+    procs.update({f"worker {k}": p for k, p in srv.worker_pids().items()})
+    started = len(re.findall(r"started pid=", srv.log()))
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGALRM):
+        for p in procs.values():
+            os.kill(p, sig)
+    # Each process has taken its signals once it answers: the master by reaping nothing,
+    # the children by serving a subscribe and a publish through the scaler.
+    from test_protocol import PClient
+    cl = await PClient.open(srv)
+    await cl.subscribe("stray")
+    u = await cl.publish("stray", '"still here"')
+    raw, o = await cl.reply(lambda o: o.get("sys") == 8)
+    c.ok(o.get("uid") == u, "after SIGUSR1/SIGUSR2/SIGPIPE/SIGALRM a subscribe and publish still work", raw[:100])
+    await cl.close()
+    dead = {k: p for k, p in procs.items() if not h._running(p)}
+    c.ok(not dead, "no process died of an unused signal", repr(dead))
+    c.eq(len(re.findall(r"started pid=", srv.log())), started, "no child was restarted")
+    await srv.stop()
+
+
 async def run(c):
+    await c.section("kill -9 of the master", master_killed, c)
+    await c.section("signals the server does not use", stray_signals, c)
     await c.section("kill -9 of a worker", kill_worker, c)
     await c.section("SIGTERM with 20 clients", drain, c, signal.SIGTERM, 20)
     await c.section("SIGINT with 6 clients", drain, c, signal.SIGINT, 6)
