@@ -1,5 +1,6 @@
 /* The broadcast ring (format, ordering and modes in sss_bus.h). */
 #include "sss_bus.h"
+#include "sss_fault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -179,16 +180,26 @@ int sss_bus_appendv(struct sss_bus *bus, uint32_t type, const struct iovec *iov,
     }
     atomic_store_explicit(&w[off / 8], (uint64_t)type << 32 | (uint64_t)len,
                           memory_order_relaxed);
-    atomic_store_explicit(&w[off / 8 + 1], bus->next_seq, memory_order_relaxed);
+    atomic_store_explicit(&w[off / 8 + 1],
+                          bus->next_seq | (bus->restarted ? SSS_BUS_SEQ_RESTART : 0),
+                          memory_order_relaxed);
     pk.w = &w[off / 8 + 2];
     for (int i = 0; i < n; i++)
         if (iov[i].iov_len)
             pack(&pk, iov[i].iov_base, iov[i].iov_len);
     pack_flush(&pk);
     bus->next_seq++;
+    SSS_FAULT_POINT("bus.append.unpublished"); /* seq taken, record not yet published */
     /* (3) Publish. Pairs with the acquire load of tail in sss_bus_read. */
     atomic_store_explicit(&bus->tail, end, memory_order_release);
+    bus->restarted = 0;
     return 0;
+}
+
+void sss_bus_producer_start(struct sss_bus *bus)
+{
+    assert(bus->magic == BUS_MAGIC);
+    bus->restarted = atomic_load_explicit(&bus->tail_intent, memory_order_relaxed) != 0;
 }
 
 int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hlen, const void *p,
@@ -282,6 +293,7 @@ int sss_bus_read(struct sss_bus_reader *rd, void *dst, size_t cap, uint32_t *typ
         uint64_t c = rd->cursor, off = c & (capacity - 1), h, seq, n, i;
         uint32_t rlen, rtype;
         unsigned char *d = dst;
+        int restart;
 
         if (tail == c)
             return 0;
@@ -313,6 +325,9 @@ int sss_bus_read(struct sss_bus_reader *rd, void *dst, size_t cap, uint32_t *typ
             return -EMSGSIZE;
         }
         seq = atomic_load_explicit(&w[off / 8 + 1], memory_order_relaxed);
+        restart = (seq & SSS_BUS_SEQ_RESTART) != 0;
+        seq &= ~SSS_BUS_SEQ_RESTART;
+        (void)restart; /* read by an assert only */
         n = rlen / 8;
         for (i = 0; i < n; i++) {
             uint64_t v = atomic_load_explicit(&w[off / 8 + 2 + i], memory_order_relaxed);
@@ -334,7 +349,9 @@ int sss_bus_read(struct sss_bus_reader *rd, void *dst, size_t cap, uint32_t *typ
             if (rd->slot)
                 atomic_store_explicit(&rd->slot->lost, rd->lost, memory_order_relaxed);
         } else {
-            assert(!rd->have_seq || seq == rd->next_seq);
+            /* A restarted producer may skip the seq its predecessor took
+             * and never published: no record carried it, nothing is lost. */
+            assert(!rd->have_seq || seq == rd->next_seq || (restart && seq > rd->next_seq));
         }
         rd->have_seq = 1;
         rd->next_seq = seq + 1;
@@ -344,13 +361,6 @@ int sss_bus_read(struct sss_bus_reader *rd, void *dst, size_t cap, uint32_t *typ
         *len = rlen;
         return 1;
     }
-}
-
-void sss_bus_reader_reset(struct sss_bus_reader *rd)
-{
-    rd->cursor = atomic_load_explicit(&rd->bus->tail, memory_order_acquire);
-    rd->have_seq = 0;
-    publish_cursor(rd);
 }
 
 int sss_bus_readable(const struct sss_bus_reader *rd)

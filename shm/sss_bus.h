@@ -47,7 +47,12 @@
  *
  * Death at any instruction: a half-written record lies beyond tail; a
  * restarted producer continues at tail and overwrites it, and tail_intent
- * never decreases, so nothing half-written is ever validated.
+ * never decreases, so nothing half-written is ever validated. The producer
+ * takes a record's seq (next_seq++) before it publishes the tail, so a
+ * producer that died in between leaves a seq that no record will ever carry:
+ * a restarted producer says so (sss_bus_producer_start), its first record is
+ * marked SSS_BUS_SEQ_RESTART in the seq word, and a consumer accepts that
+ * record's seq jumping ahead without counting anything lost.
  */
 #ifndef SSS_BUS_H
 #define SSS_BUS_H
@@ -67,6 +72,8 @@
 #define SSS_BUS_HEADER 16       /* bytes of record header */
 #define SSS_BUS_MIN_CAPACITY 256
 #define SSS_BUS_WAIT_SLOWEST 1u /* flag of sss_bus_init */
+/* Bit of a record's seq word: the first record of a restarted producer. */
+#define SSS_BUS_SEQ_RESTART (1ull << 63)
 
 enum sss_bus_slot_state {
     SSS_BUS_SLOT_DEAD = 0, /* nobody reads through it: the producer ignores it */
@@ -96,7 +103,8 @@ struct sss_bus {
     _Atomic uint64_t tail;
     /* The producer's private state (here so a restarted producer resumes). */
     alignas(64) uint64_t next_seq;
-    uint64_t limit; /* wait mode: no live cursor is below limit - capacity */
+    uint64_t limit;     /* wait mode: no live cursor is below limit - capacity */
+    uint64_t restarted; /* the next record is the first of a restarted producer */
 };
 
 /* A consumer's private state (in the consumer's own memory, not shared). */
@@ -136,6 +144,14 @@ size_t sss_bus_max_payload(const struct sss_bus *bus);
 int sss_bus_append(struct sss_bus *bus, uint32_t type, const void *p, size_t len)
     __attribute__((warn_unused_result));
 
+/*
+ * Producer: call once before the first append of a producer process. A bus
+ * that already carried records had a producer before, which may have died
+ * inside an append after taking a seq: the next record is marked so that
+ * consumers accept the seq skipping one (see Death at any instruction).
+ */
+void sss_bus_producer_start(struct sss_bus *bus);
+
 /* Producer only: as sss_bus_append, the payload gathered from h then p. */
 int sss_bus_append2(struct sss_bus *bus, uint32_t type, const void *h, size_t hlen, const void *p,
                     size_t plen) __attribute__((warn_unused_result));
@@ -171,10 +187,6 @@ void sss_bus_reader_fini(struct sss_bus_reader *rd);
  * Never blocks, never returns a torn or stale record.
  */
 int sss_bus_read(struct sss_bus_reader *rd, void *dst, size_t cap, uint32_t *type, size_t *len);
-
-/* Consumer: skip everything unread and continue at the current tail (not
- * counted as a lap). */
-void sss_bus_reader_reset(struct sss_bus_reader *rd);
 
 /* Whether a record may be ready for this reader (for the re-check before sleeping). */
 int sss_bus_readable(const struct sss_bus_reader *rd);

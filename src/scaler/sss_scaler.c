@@ -693,6 +693,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     s.shm = shm;
     s.nworkers = cfg->workers;
     s.bus = sss_shm_bus(shm);
+    sss_bus_producer_start(s.bus);
     s.signal_fd = -1;
     sss_log_setup((enum sss_log_level)cfg->log_level, "scaler");
     sigemptyset(&set);

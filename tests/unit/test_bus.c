@@ -10,10 +10,14 @@
  *   - forked consumers on a MAP_SHARED mapping, one stalling mid-run so that
  *     it is lapped; then the wait mode (exact, no gap), with a consumer that
  *     dies and is detached by the "master";
- *   - the same with threads, for ThreadSanitizer.
+ *   - the same with threads, for ThreadSanitizer;
+ *   - a producer killed inside an append after taking a seq (the fault point
+ *     bus.append.unpublished): the restarted producer's records are read with
+ *     nothing counted lost, and no assert fires (issue 11).
  * SSS_TEST_QUICK in the environment makes the stresses smaller.
  */
 #include "sss_bus.h"
+#include "sss_fault.h"
 #include "sss_test.h"
 
 #include <errno.h>
@@ -475,6 +479,60 @@ struct targ {
     int stall_ms;
 };
 
+static void test_producer_death(void)
+{
+#ifdef SSS_FAULT_INJECTION
+    size_t cap = 4096, size = sss_bus_size(cap, 1);
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct sss_bus *bus = mem != MAP_FAILED ? sss_bus_init(mem, cap, 1, 0) : NULL;
+    struct sss_bus_reader rd;
+    int status = 0;
+    pid_t pid;
+
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    CHECK(sss_bus_reader_init(&rd, bus, 0) == 0);
+    sss_bus_producer_start(bus);
+    CHECK(append_fill(bus, 1, 100, 0x11) == 0);
+    CHECK(append_fill(bus, 1, 100, 0x12) == 0);
+    CHECK(read_check(&rd, 1, 100, 0x11) == 1);
+    CHECK(read_check(&rd, 1, 100, 0x12) == 1);
+    pid = fork();
+    if (pid == 0) { /* a producer that dies between taking a seq and publishing */
+        setenv("SSS_FAULT", "bus.append.unpublished:1", 1);
+        sss_fault_reload();
+        sss_bus_producer_start(bus);
+        (void)append_fill(bus, 1, 100, 0x13);
+        _exit(0); /* not reached: the fault point kills it */
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    {
+        unsigned char buf[256];
+        uint32_t type;
+        size_t len;
+
+        CHECK_EQ_INT(sss_bus_read(&rd, buf, sizeof(buf), &type, &len), 0); /* nothing published */
+    }
+    /* The restarted producer: its records arrive, nothing counted lost. */
+    sss_bus_producer_start(bus);
+    CHECK(append_fill(bus, 1, 100, 0x14) == 0);
+    CHECK(append_fill(bus, 1, 100, 0x15) == 0);
+    CHECK(read_check(&rd, 1, 100, 0x14) == 1);
+    CHECK(read_check(&rd, 1, 100, 0x15) == 1);
+    CHECK_EQ_INT(rd.lost, 0);
+    CHECK_EQ_INT(rd.laps, 0);
+    /* A restart without a death in between: no skip, still accepted. */
+    sss_bus_producer_start(bus);
+    CHECK(append_fill(bus, 1, 100, 0x16) == 0);
+    CHECK(read_check(&rd, 1, 100, 0x16) == 1);
+    CHECK_EQ_INT(rd.lost, 0);
+    sss_bus_reader_fini(&rd);
+    munmap(mem, size);
+#endif
+}
+
 static void *tconsume(void *arg)
 {
     struct targ *a = arg;
@@ -520,6 +578,7 @@ int main(void)
     test_wrap_padding();
     test_lap();
     test_wait_mode();
+    test_producer_death();
     test_processes_lapping(quick ? 100000 : 1000000);
     test_processes_wait(quick ? 50000 : 300000);
     run_threads(0, quick ? 50000 : 200000, 200);
