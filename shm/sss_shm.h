@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 2
+#define SSS_SHM_VERSION 3
 #define SSS_CACHELINE 64
 
 /* Per-process counters. Only the owning process writes them. */
@@ -82,6 +82,7 @@ struct sss_shm_header {
     uint64_t wake_off;         /* offset of struct sss_wake[nprocs + 1] */
     uint32_t bus_flags;        /* as given to sss_bus_init */
     _Atomic uint32_t scaler_gen; /* the master bumps it before starting a scaler */
+    _Atomic uint64_t last_epoch; /* memory engine: the greatest epoch any scaler gave */
 };
 
 #define SSS_SHM_BUS_DEFAULT ((size_t)4 << 20)     /* 4 MiB of bus records */

@@ -24,6 +24,7 @@
 #define SSS_ENGINE_H
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,10 +119,16 @@ struct sss_engine {
     struct sss_engine_sink sink;
 };
 
-/* The in-memory engine. now_wall_ms seeds the first epoch. NULL on ENOMEM. */
+/*
+ * The in-memory engine. now_wall_ms seeds the first epoch. epoch_floor
+ * (borrowed, may be NULL) is a word that outlives the engine, in shared
+ * memory: every epoch given is stored there, and none is ever at or below
+ * the one found there, so a restarted scaler never goes back to a smaller
+ * epoch even if the wall clock did. NULL on ENOMEM.
+ */
 struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
                                          const struct sss_engine_sink *sink,
-                                         int64_t now_wall_ms);
+                                         int64_t now_wall_ms, _Atomic uint64_t *epoch_floor);
 
 struct sss_cfg;
 

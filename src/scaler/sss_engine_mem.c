@@ -39,6 +39,7 @@ struct mem_engine {
     struct sss_engine_limits limits;
     struct sss_map chans;
     uint64_t last_epoch; /* the greatest epoch given so far */
+    _Atomic uint64_t *epoch_floor; /* borrowed: last_epoch where a next scaler finds it */
     int64_t now_ms;      /* wall clock at the last tick or publish */
 };
 
@@ -49,6 +50,9 @@ static uint64_t next_epoch(struct mem_engine *me)
     if (e <= me->last_epoch)
         e = me->last_epoch + 1;
     me->last_epoch = e;
+    /* Only this scaler writes it while it lives; the next one reads it at start. */
+    if (me->epoch_floor)
+        atomic_store_explicit(me->epoch_floor, e, memory_order_relaxed);
     return e;
 }
 
@@ -271,7 +275,7 @@ static const struct sss_engine_ops mem_ops = {
 
 struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
                                          const struct sss_engine_sink *sink,
-                                         int64_t now_wall_ms)
+                                         int64_t now_wall_ms, _Atomic uint64_t *epoch_floor)
 {
     struct mem_engine *me = sss_calloc(1, sizeof(*me));
 
@@ -281,6 +285,8 @@ struct sss_engine *sss_engine_mem_create(const struct sss_engine_limits *limits,
     me->base.sink = *sink;
     me->limits = *limits;
     me->now_ms = now_wall_ms;
+    me->epoch_floor = epoch_floor;
+    me->last_epoch = epoch_floor ? atomic_load_explicit(epoch_floor, memory_order_relaxed) : 0;
     sss_map_init(&me->chans);
     return &me->base;
 }

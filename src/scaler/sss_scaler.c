@@ -657,7 +657,7 @@ static int make_backends(struct sss_scaler *s, const struct sss_engine_limits *l
     if (strcmp(cfg->engine, "redis") == 0)
         s->engine = sss_engine_redis_create(cfg, lim, &sink, &err);
     else
-        s->engine = sss_engine_mem_create(lim, &sink, sss_wall_ms());
+        s->engine = sss_engine_mem_create(lim, &sink, sss_wall_ms(), &s->shm->hdr->last_epoch);
     if (!s->engine) {
         sss_log_error("scaler", "cannot start the %s engine: %s", cfg->engine,
                       sss_strerror(err ? err : -ENOMEM));

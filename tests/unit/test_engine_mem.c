@@ -4,7 +4,7 @@
 static void test_sequence_and_history(void)
 {
     struct sss_engine_limits lim = {.history_size = 4, .history_ttl_ms = 0, .max_channels = 10};
-    struct sss_engine *e = sss_engine_mem_create(&lim, &check_sink, 1000);
+    struct sss_engine *e = sss_engine_mem_create(&lim, &check_sink, 1000, NULL);
     struct sss_uid u;
 
     memset(&G, 0, sizeof(G));
@@ -22,7 +22,7 @@ static void test_sequence_and_history(void)
 static void test_ttl_and_new_epoch(void)
 {
     struct sss_engine_limits lim = {.history_size = 10, .history_ttl_ms = 100, .max_channels = 2};
-    struct sss_engine *e = sss_engine_mem_create(&lim, &check_sink, 5000);
+    struct sss_engine *e = sss_engine_mem_create(&lim, &check_sink, 5000, NULL);
     struct sss_uid u1, u2, u3, u;
 
     memset(&G, 0, sizeof(G));
@@ -47,9 +47,32 @@ static void test_ttl_and_new_epoch(void)
     e->ops->destroy(e);
 }
 
+/* A restarted scaler whose wall clock went back still gives greater epochs
+ * (issue 11): the floor word outlives the engine, as in shared memory. */
+static void test_epoch_floor_across_restarts(void)
+{
+    struct sss_engine_limits lim = {.history_size = 4, .history_ttl_ms = 0, .max_channels = 10};
+    _Atomic uint64_t floor_word = 0;
+    struct sss_engine *e = sss_engine_mem_create(&lim, &check_sink, 90000, &floor_word);
+    struct sss_uid u1, u2, u3;
+
+    memset(&G, 0, sizeof(G));
+    u1 = pub(e, "f", "a");
+    CHECK(u1.epoch >= 90000 && atomic_load(&floor_word) == u1.epoch);
+    e->ops->destroy(e);
+    e = sss_engine_mem_create(&lim, &check_sink, 20000, &floor_word); /* the clock stepped back */
+    u2 = pub(e, "f", "b");
+    CHECK(u2.epoch > u1.epoch && u2.offset == 1);
+    u3 = pub(e, "g", "c");
+    CHECK(u3.epoch > u2.epoch);
+    CHECK_EQ_INT(atomic_load(&floor_word), u3.epoch);
+    e->ops->destroy(e);
+}
+
 int main(void)
 {
     test_sequence_and_history();
     test_ttl_and_new_epoch();
+    test_epoch_floor_across_restarts();
     return sss_test_done();
 }
