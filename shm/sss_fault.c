@@ -75,18 +75,38 @@ void sss_fault_reload(void)
     parse();
 }
 
-void sss_fault_point(const char *name)
+/* The fault of point `name` whose nth pass this is, or NULL. */
+static struct fault *due(const char *name)
 {
     if (nfaults < 0)
         parse();
     for (int i = 0; i < nfaults; i++) {
         struct fault *f = &faults[i];
 
-        if (strcmp(f->name, name) != 0 || ++f->passes != f->nth || !first_to_fire(name))
-            continue;
-        fprintf(stderr, "sss_fault: pid %d %s at %s (pass %ld)\n", (int)getpid(),
-                f->stop ? "stops" : "dies", name, f->passes);
-        raise(f->stop ? SIGSTOP : SIGKILL);
+        if (strcmp(f->name, name) == 0 && ++f->passes == f->nth && first_to_fire(name))
+            return f;
     }
+    return NULL;
+}
+
+void sss_fault_point(const char *name)
+{
+    struct fault *f = due(name);
+
+    if (!f)
+        return;
+    fprintf(stderr, "sss_fault: pid %d %s at %s (pass %ld)\n", (int)getpid(),
+            f->stop ? "stops" : "dies", name, f->passes);
+    raise(f->stop ? SIGSTOP : SIGKILL);
+}
+
+int sss_fault_hit(const char *name)
+{
+    struct fault *f = due(name);
+
+    if (f)
+        fprintf(stderr, "sss_fault: pid %d fakes a fault at %s (pass %ld)\n", (int)getpid(), name,
+                f->passes);
+    return f != NULL;
 }
 #endif

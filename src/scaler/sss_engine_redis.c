@@ -20,13 +20,19 @@
  *
  * Redis away: commands wait in a queue (--redis-queue of them at most, for
  * --redis-wait); publishes past it fail with SSS_EUNAVAIL. Publishes that
- * were sent when the connection broke fail with SSS_EUNKNOWN (they may have
- * been applied); reads are sent again.
+ * were sent when the connection broke are sent again, in order, once it is
+ * back: each carries this engine's origin and a seq, and the script
+ * recognises one it applied already and answers its uid without publishing
+ * it twice. Only when Redis does not return within --redis-wait (or the
+ * applied entry has left history) does such a publish fail with SSS_EUNKNOWN
+ * (it may have been applied). Broadcasts and boots in flight then fail with
+ * SSS_EUNKNOWN; reads are sent again.
  */
 #include "sss_engine.h"
 #include "sss_alloc.h"
 #include "sss_cfg.h"
 #include "sss_envelope.h"
+#include "sss_fault.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_map.h"
@@ -39,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -63,6 +70,7 @@ struct cmd {
     int has_after;    /* K_HISTORY */
     struct sss_uid after;
     int64_t deadline; /* monotonic ms: waiting for the connection ends here */
+    int sent;         /* K_PUBLISH: sent once already, so perhaps applied */
     char *resp;       /* from redisFormatCommandArgv */
     size_t len;
 };
@@ -119,6 +127,8 @@ struct redis_engine {
     struct cmd_queue inflight; /* sent, reply pending, in order */
     struct sss_map chans;      /* name -> struct rchan (owned) */
     char sha_pub[41], sha_hist[41];
+    char origin[200];  /* names this engine instance in the publish script's keys */
+    uint64_t pub_seq;  /* seq of the last publish made (the script's idempotency key) */
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
     size_t host_len;  /* strlen(cfg->host_id): compared with every envelope's origin */
@@ -553,7 +563,10 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
             sss_log_error("redis", "Redis refused a command: %.*s", (int)r->len, r->str);
             re->err_logged_ms = now;
         }
-        answer_failure(re, c, SSS_EUNAVAIL);
+        /* SSSGONE: a publish sent again was applied the first time, but its
+         * entry is no longer there to tell its uid. */
+        answer_failure(re, c, r->len >= 7 && memcmp(r->str, "SSSGONE", 7) == 0 ? SSS_EUNKNOWN
+                                                                                : SSS_EUNAVAIL);
         return;
     }
     switch (c->kind) {
@@ -792,14 +805,20 @@ static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refu
 
     sss_redis_conn_lost(&re->cmd, why, sss_now_ms());
     re->cmd_ready = 0;
-    /* Reads are sent again; a publish may or may not have been applied. */
+    /* Reads are sent again, and so are publishes: the script answers one it
+     * applied already with its uid (see the head comment). A broadcast or a
+     * boot may or may not have been applied. */
     while ((c = q_pop(&re->inflight))) {
-        if (!refused && (c->kind == K_PUBLISH || c->kind == K_CONTROL)) {
+        if (!refused && c->kind == K_CONTROL) {
             answer_failure(re, c, SSS_EUNKNOWN);
             cmd_free(c);
         } else if (c->kind == K_SETUP) {
             cmd_free(c);
         } else {
+            if (c->kind == K_PUBLISH && !refused) {
+                c->sent = 1;
+                c->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
+            }
             q_push(&resend, c);
         }
     }
@@ -835,15 +854,16 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
 {
     struct redis_engine *re = (struct redis_engine *)e;
     char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16],
-        k3[SSS_PROTO_CHANNEL_MAX + 16];
-    const char *argv[11];
-    size_t lens[11];
+        k3[SSS_PROTO_CHANNEL_MAX + 16], k4[SSS_PROTO_CHANNEL_MAX + 16], seq[24];
+    const char *argv[14];
+    size_t lens[14];
     struct cmd *c;
     int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
         l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
-        l3 = key_of(k3, sizeof(k3), chan, chan_len, "");
+        l3 = key_of(k3, sizeof(k3), chan, chan_len, ""),
+        l4 = key_of(k4, sizeof(k4), chan, chan_len, ":o");
 
-    if (l1 < 0 || l2 < 0 || l3 < 0) {
+    if (l1 < 0 || l2 < 0 || l3 < 0 || l4 < 0) {
         e->sink.published(e->sink.data, tag, SSS_EINVAL, (struct sss_uid){0, 0});
         return;
     }
@@ -852,16 +872,20 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
                            re->cfg->host_id, re->host_len, tag->worker, tag->conn, tag->flags);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = re->sha_pub, lens[1] = 40;
-    argv[2] = "3", lens[2] = 1;
+    argv[2] = "4", lens[2] = 1;
     argv[3] = k1, lens[3] = (size_t)l1;
     argv[4] = k2, lens[4] = (size_t)l2;
     argv[5] = k3, lens[5] = (size_t)l3;
-    argv[6] = topic, lens[6] = topic_len;
-    argv[7] = msg, lens[7] = msg_len;
-    argv[8] = re->hist_size, lens[8] = strlen(re->hist_size);
-    argv[9] = re->hist_ttl, lens[9] = strlen(re->hist_ttl);
-    argv[10] = re->pack.data, lens[10] = re->pack.size;
-    c = cmd_new(re, K_PUBLISH, 11, argv, lens);
+    argv[6] = k4, lens[6] = (size_t)l4;
+    argv[7] = topic, lens[7] = topic_len;
+    argv[8] = msg, lens[8] = msg_len;
+    argv[9] = re->hist_size, lens[9] = strlen(re->hist_size);
+    argv[10] = re->hist_ttl, lens[10] = strlen(re->hist_ttl);
+    argv[11] = re->pack.data, lens[11] = re->pack.size;
+    argv[12] = re->origin, lens[12] = strlen(re->origin);
+    argv[13] = seq, lens[13] = (size_t)snprintf(seq, sizeof(seq), "%llu",
+                                                (unsigned long long)++re->pub_seq);
+    c = cmd_new(re, K_PUBLISH, 14, argv, lens);
     if (!c) {
         e->sink.published(e->sink.data, tag, -ENOMEM, (struct sss_uid){0, 0});
         return;
@@ -1002,7 +1026,7 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
 
     while ((c = q_pop(&re->unsent))) {
         if (c->kind != K_CATCHUP && now >= c->deadline) {
-            answer_failure(re, c, SSS_EUNAVAIL);
+            answer_failure(re, c, c->sent ? SSS_EUNKNOWN : SSS_EUNAVAIL);
             cmd_free(c);
         } else {
             q_push(&keep, c);
@@ -1077,8 +1101,16 @@ static void drain_cmd_replies(struct redis_engine *re)
     int rc;
 
     while ((rc = sss_redis_conn_reply(&re->cmd, &r)) == 1) {
-        struct cmd *c = q_pop(&re->inflight);
+        struct cmd *c = re->inflight.head;
 
+        if (c && c->kind == K_PUBLISH && SSS_FAULT_HIT("redis.publish.reply-lost")) {
+            /* The test's fault: the connection breaks just before this
+             * publish's reply could be read (it was applied). */
+            freeReplyObject(r);
+            cmd_conn_lost(re, "fault injected: publish reply lost");
+            return;
+        }
+        c = q_pop(&re->inflight);
         if (!c) {
             sss_log_error("redis", "a reply nobody asked for");
             freeReplyObject(r);
@@ -1221,6 +1253,8 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     re->base.sink = *sink;
     re->cfg = cfg;
     re->host_len = strlen(cfg->host_id);
+    snprintf(re->origin, sizeof(re->origin), "%s/%d/%lld", cfg->host_id, (int)getpid(),
+             (long long)sss_wall_ms());
     sss_map_init(&re->chans);
     msgpack_sbuffer_init(&re->pack);
     sha1_hex(SSS_REDIS_LUA_PUBLISH, re->sha_pub);

@@ -6,15 +6,26 @@
  *
  * Keys of channel C:  sss:{C}:h  the stream (history; entry id = uid "E-O")
  *                     sss:{C}:e  the channel's current epoch E
+ *                     sss:{C}:o  publishers' progress: origin -> the seq of the
+ *                                last publish of that origin applied here
  *                     sss:{C}    the pub/sub channel the envelopes go to
- * Stream entry fields: t = topic, m = msg (JSON text), w = wall ms published.
+ * Stream entry fields: t = topic, m = msg (JSON text), w = wall ms published,
+ * q = "origin:seq", the publish's idempotency key.
  */
 #ifndef SSS_REDIS_LUA_H
 #define SSS_REDIS_LUA_H
 
 /*
- * PUBLISH: KEYS = stream, epoch key, pub/sub channel.
- * ARGV = topic, msg, history size, history ttl ms, envelope tail.
+ * PUBLISH: KEYS = stream, epoch key, pub/sub channel, origins hash.
+ * ARGV = topic, msg, history size, history ttl ms, envelope tail, origin, seq.
+ * origin names one engine instance (host id, pid, start time) and seq grows
+ * by one per publish it sends, in the order it sends them on its one
+ * connection, so Redis applies an origin's publishes of a channel in seq
+ * order. A publish sent again after a lost connection (its reply never came)
+ * whose seq is not above the origin's recorded one was applied already: the
+ * script returns the uid it got then (found by its q field among the newest
+ * entries) and publishes nothing, or the error SSSGONE when that entry has
+ * left history. So a retry never publishes twice.
  * A channel whose stream does not exist starts a new epoch: Redis's clock in
  * ms, or the old epoch + 1 if that is not greater. The entry's id is E-1 for
  * the first message of an epoch and E-* (offset + 1) after it. Messages older
@@ -24,25 +35,36 @@
  * Returns the uid.
  */
 static const char SSS_REDIS_LUA_PUBLISH[] =
+    "local q = ARGV[6] .. ':' .. ARGV[7]\n"
+    "local done = redis.call('HGET', KEYS[4], ARGV[6])\n"
+    "if done and tonumber(done) >= tonumber(ARGV[7]) then\n"
+    "  local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 4096)\n"
+    "  for _, e in ipairs(r) do\n"
+    "    if e[2][8] == q then return e[1] end\n"
+    "  end\n"
+    "  return redis.error_reply('SSSGONE applied before, no longer in history')\n"
+    "end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local ep = redis.call('GET', KEYS[2])\n"
     "local id\n"
     "if ep and redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ep .. '-*', 't', ARGV[1], 'm', "
-    "ARGV[2], 'w', now)\n"
+    "ARGV[2], 'w', now, 'q', q)\n"
     "else\n"
     "  local e = now\n"
     "  if ep and tonumber(ep) >= e then e = tonumber(ep) + 1 end\n"
     "  ep = string.format('%d', e)\n"
     "  redis.call('SET', KEYS[2], ep)\n"
     "  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ep .. '-1', 't', ARGV[1], 'm', "
-    "ARGV[2], 'w', now)\n"
+    "ARGV[2], 'w', now, 'q', q)\n"
     "end\n"
+    "redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])\n"
     "local ttl = tonumber(ARGV[4])\n"
     "if ttl > 0 then\n"
     "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
+    "  redis.call('PEXPIRE', KEYS[4], ttl)\n"
     "  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 8)\n"
     "  for _, e in ipairs(old) do\n"
     "    if tonumber(e[2][6]) < now - ttl then redis.call('XDEL', KEYS[1], e[1]) else break end\n"

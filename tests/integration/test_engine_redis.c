@@ -4,11 +4,14 @@
  * history checks as the memory engine (tests/common/engine_checks.h), plus
  * what only Redis does: delivery follows interest, a channel with a ttl
  * starts a new epoch after its keys expire, a publish waits while Redis is
- * away and fails once --redis-wait has passed, and a feed lost while the
- * subscriptions connection was down is replayed from the stream.
+ * away and fails once --redis-wait has passed, a feed lost while the
+ * subscriptions connection was down is replayed from the stream, and a
+ * publish whose reply was lost with its connection is sent again and
+ * answered with the uid it got the first time, never published twice.
  */
 #include "../common/engine_checks.h"
 #include "sss_cfg.h"
+#include "sss_fault.h"
 #include "sss_hostmsg.h"
 
 #include <arpa/inet.h>
@@ -271,6 +274,36 @@ static void test_redis_away(void)
     e->ops->destroy(e);
 }
 
+/* The fault point redis.publish.reply-lost breaks the commands connection
+ * just before a publish's reply is read: Redis applied it. Sent again, the
+ * script recognises it (issue 11: before, it failed as "may or may not have
+ * been published", and a retry by anyone published it twice). */
+static void test_publish_reply_lost(void)
+{
+#ifdef SSS_FAULT_INJECTION
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 100, 0);
+    struct sss_uid u1, u2, u3;
+
+    memset(&G, 0, sizeof(G));
+    u1 = pub(e, "retry", "a");
+    setenv("SSS_FAULT", "redis.publish.reply-lost:1", 1);
+    sss_fault_reload();
+    u2 = pub(e, "retry", "b");
+    CHECK_EQ_INT(G.rc, 0);
+    CHECK(u2.epoch == u1.epoch && u2.offset == u1.offset + 1);
+    u3 = pub(e, "retry", "c"); /* the next one goes on from there */
+    CHECK(G.rc == 0 && u3.offset == u2.offset + 1);
+    history(e, "retry", 1, u1);
+    CHECK_EQ_INT(G.n, 2); /* b once, then c */
+    CHECK(!G.gap && G.offsets[0] == u2.offset && !strcmp(G.topics[0], "b"));
+    CHECK(G.offsets[1] == u3.offset && !strcmp(G.topics[1], "c"));
+    unsetenv("SSS_FAULT");
+    sss_fault_reload();
+    e->ops->destroy(e);
+#endif
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -282,6 +315,7 @@ int main(void)
     test_ttl_new_epoch();
     test_bad_url_and_password();
     test_redis_away();
+    test_publish_reply_lost();
     redis_stop();
     return sss_test_done();
 }
