@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <llhttp.h>
+#include <openssl/crypto.h>
 #include <yajl/yajl_parse.h>
 
 #define URL_MAX 1024
@@ -256,7 +257,7 @@ int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, in
 bool sss_api_auth_ok(const char *value, size_t len, const char *key)
 {
     size_t klen = strlen(key), i = 0;
-    volatile unsigned char diff = 0;
+    const char *cmp;
 
     if (len < 6 || strncasecmp(value, "Bearer", 6) != 0 || len == 6 || value[6] != ' ')
         return false;
@@ -266,10 +267,10 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key)
     len -= i;
     while (len && (value[len - 1] == ' ' || value[len - 1] == '\t'))
         len--;
-    /* Every byte of the key is looked at whatever the value holds. */
-    for (i = 0; i < klen; i++)
-        diff |= (unsigned char)(key[i] ^ (i < len ? value[i] : 0));
-    return diff == 0 && len == klen && klen > 0;
+    /* Every byte of the key is looked at whatever the value holds: a value
+     * of another length is replaced by the key itself, then refused. */
+    cmp = len == klen ? value : key;
+    return CRYPTO_memcmp(cmp, key, klen) == 0 && len == klen && klen > 0;
 }
 
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port)

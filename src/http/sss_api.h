@@ -160,8 +160,8 @@ int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, in
 /*
  * Whether an Authorization value (len bytes, not NUL-terminated) is
  * "Bearer <key>" (scheme case-insensitive, one or more spaces). The key is
- * compared in time that depends only on the key's length, never on where
- * the first difference lies.
+ * compared with OpenSSL's CRYPTO_memcmp, in time that depends only on the
+ * key's length, never on where the first difference lies.
  */
 bool sss_api_auth_ok(const char *value, size_t len, const char *key);
 
