@@ -32,7 +32,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,14 +93,14 @@ struct api_conn {
     char expect[32];
     size_t expect_len;
     const struct route *route;
-    struct sss_api_buf body;
+    struct sss_dynbuf body;
     bool complete;
     bool keep_alive;
     int early_status; /* an answer decided while parsing (0: none) */
     const char *early_reason;
     const char *early_allow;
     /* The answer. */
-    struct sss_api_buf out;
+    struct sss_dynbuf out;
     size_t out_off;
     bool close_after;
     char *pending; /* bytes read after a complete request (owned) */
@@ -125,109 +124,33 @@ struct sss_api {
     llhttp_settings_t settings;
     struct sss_proto_decoder dec;
     struct sss_proto_msg msg;
-    struct sss_api_buf scratch; /* the spliced body */
-    struct sss_api_buf gather;  /* channel + topic + msg for the handlers */
-    struct sss_api_buf resp;    /* the body of an answer */
+    struct sss_dynbuf scratch; /* the spliced body */
+    struct sss_dynbuf gather;  /* channel + topic + msg for the handlers */
+    struct sss_dynbuf resp;    /* the body of an answer */
     int accept_warned;
     int64_t accept_paused_until; /* out of file descriptors: stop polling the listener a while */
     uint64_t serial;             /* of the last ticket handed out */
     struct api_conn *serving;    /* the connection whose request serve() is answering */
 };
 
-/* ---- buffers ---- */
-
-static bool buf_reserve(struct sss_api_buf *b, size_t more)
-{
-    size_t cap;
-    char *p;
-
-    if (b->oom)
-        return false;
-    if (b->len + more + 1 <= b->cap)
-        return true;
-    cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    p = sss_realloc(b->data, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = cap;
-    return true;
-}
-
-void sss_api_buf_reset(struct sss_api_buf *b)
-{
-    b->len = 0;
-    b->oom = false;
-    if (b->cap)
-        b->data[0] = '\0';
-}
-
-void sss_api_buf_fini(struct sss_api_buf *b)
-{
-    sss_free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-void sss_api_buf_append(struct sss_api_buf *b, const void *p, size_t len)
-{
-    if (!buf_reserve(b, len))
-        return;
-    if (len)
-        memcpy(b->data + b->len, p, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void sss_api_buf_printf(struct sss_api_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (!buf_reserve(b, 64))
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = true;
-        return;
-    }
-    if ((size_t)n >= b->cap - b->len) {
-        if (!buf_reserve(b, (size_t)n))
-            return;
-        va_start(ap, fmt);
-        n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-    }
-    b->len += (size_t)n;
-}
-
 /* A JSON string literal of s (ASCII control bytes escaped; s is our own text). */
-static void buf_json_string(struct sss_api_buf *b, const char *s)
+static void buf_json_string(struct sss_dynbuf *b, const char *s)
 {
-    sss_api_buf_append(b, "\"", 1);
+    sss_dynbuf_append(b, "\"", 1);
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
 
         if (ch == '"' || ch == '\\') {
             char e[2] = {'\\', (char)ch};
 
-            sss_api_buf_append(b, e, 2);
+            sss_dynbuf_append(b, e, 2);
         } else if (ch < 0x20) {
-            sss_api_buf_printf(b, "\\u%04x", ch);
+            sss_dynbuf_printf(b, "\\u%04x", ch);
         } else {
-            sss_api_buf_append(b, s, 1);
+            sss_dynbuf_append(b, s, 1);
         }
     }
-    sss_api_buf_append(b, "\"", 1);
+    sss_dynbuf_append(b, "\"", 1);
 }
 
 /* ---- pure helpers ---- */
@@ -237,20 +160,20 @@ static bool json_ws(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, int sys)
+int sss_api_splice_sys(struct sss_dynbuf *out, const char *body, size_t len, int sys)
 {
     size_t i = 0, j;
 
-    sss_api_buf_reset(out);
+    sss_dynbuf_reset(out);
     while (i < len && json_ws(body[i]))
         i++;
     if (i == len || body[i] != '{')
         return SSS_EINVAL;
     for (j = i + 1; j < len && json_ws(body[j]);)
         j++;
-    sss_api_buf_append(out, body, i + 1);
-    sss_api_buf_printf(out, "\"sys\":%d%s", sys, j < len && body[j] == '}' ? "" : ",");
-    sss_api_buf_append(out, body + i + 1, len - i - 1);
+    sss_dynbuf_append(out, body, i + 1);
+    sss_dynbuf_printf(out, "\"sys\":%d%s", sys, j < len && body[j] == '}' ? "" : ",");
+    sss_dynbuf_append(out, body + i + 1, len - i - 1);
     return out->oom ? -ENOMEM : 0;
 }
 
@@ -374,7 +297,7 @@ static int64_t wvalue(const struct sss_api_worker_stats *w, size_t i)
     return v;
 }
 
-void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
                             unsigned n, const struct sss_api_scaler_stats *s,
                             uint64_t api_requests)
 {
@@ -390,73 +313,73 @@ void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker
     };
 
     for (size_t i = 0; i < NWMETRICS; i++) {
-        sss_api_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", wmetrics[i].name, wmetrics[i].help,
-                           wmetrics[i].name, wmetrics[i].counter ? "counter" : "gauge");
+        sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", wmetrics[i].name, wmetrics[i].help,
+                          wmetrics[i].name, wmetrics[i].counter ? "counter" : "gauge");
         for (unsigned k = 0; k < n; k++)
-            sss_api_buf_printf(out, "%s{worker=\"%u\"} %lld\n", wmetrics[i].name, k,
-                               (long long)wvalue(&w[k], i));
+            sss_dynbuf_printf(out, "%s{worker=\"%u\"} %lld\n", wmetrics[i].name, k,
+                              (long long)wvalue(&w[k], i));
     }
-    sss_api_buf_printf(out, "# HELP sss_workers Worker processes of this host.\n"
+    sss_dynbuf_printf(out, "# HELP sss_workers Worker processes of this host.\n"
                             "# TYPE sss_workers gauge\nsss_workers %u\n",
-                       n);
+                      n);
     for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
-        sss_api_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
-                           sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
-    sss_api_buf_printf(out,
-                       "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
-                       "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
-                       "# HELP sss_store_up Whether the store's database answers (1 for memory).\n"
-                       "# TYPE sss_store_up gauge\nsss_store_up{store=\"%s\"} %d\n"
-                       "# HELP sss_store_queued Store writes waiting to reach the database.\n"
-                       "# TYPE sss_store_queued gauge\nsss_store_queued %llu\n"
-                       "# HELP sss_store_written_total Store writes the database acknowledged.\n"
-                       "# TYPE sss_store_written_total counter\nsss_store_written_total %llu\n"
-                       "# HELP sss_store_dropped_total Store writes lost to a full --store-queue.\n"
-                       "# TYPE sss_store_dropped_total counter\nsss_store_dropped_total %llu\n"
-                       "# HELP sss_store_errors_total Failed database calls of the store.\n"
-                       "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n",
-                       s->engine ? s->engine : "memory", s->engine_up,
-                       s->store ? s->store : "memory", s->store_up,
-                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
-                       (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+        sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
+                          sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
+    sss_dynbuf_printf(out,
+                      "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
+                      "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
+                      "# HELP sss_store_up Whether the store's database answers (1 for memory).\n"
+                      "# TYPE sss_store_up gauge\nsss_store_up{store=\"%s\"} %d\n"
+                      "# HELP sss_store_queued Store writes waiting to reach the database.\n"
+                      "# TYPE sss_store_queued gauge\nsss_store_queued %llu\n"
+                      "# HELP sss_store_written_total Store writes the database acknowledged.\n"
+                      "# TYPE sss_store_written_total counter\nsss_store_written_total %llu\n"
+                      "# HELP sss_store_dropped_total Store writes lost to a full --store-queue.\n"
+                      "# TYPE sss_store_dropped_total counter\nsss_store_dropped_total %llu\n"
+                      "# HELP sss_store_errors_total Failed database calls of the store.\n"
+                      "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n",
+                      s->engine ? s->engine : "memory", s->engine_up,
+                      s->store ? s->store : "memory", s->store_up,
+                      (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
 }
 
-void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
                           unsigned n, const struct sss_api_scaler_stats *s,
                           uint64_t api_requests)
 {
     int64_t total[NWMETRICS] = {0};
 
-    sss_api_buf_append(out, "{\"workers\":[", 12);
+    sss_dynbuf_append(out, "{\"workers\":[", 12);
     for (unsigned k = 0; k < n; k++) {
-        sss_api_buf_printf(out, "%s{\"worker\":%u,\"pid\":%lld", k ? "," : "", k,
-                           (long long)w[k].pid);
+        sss_dynbuf_printf(out, "%s{\"worker\":%u,\"pid\":%lld", k ? "," : "", k,
+                          (long long)w[k].pid);
         for (size_t i = 0; i < NWMETRICS; i++) {
             int64_t v = wvalue(&w[k], i);
 
-            sss_api_buf_printf(out, ",\"%s\":%lld", wmetrics[i].key, (long long)v);
+            sss_dynbuf_printf(out, ",\"%s\":%lld", wmetrics[i].key, (long long)v);
             if (wmetrics[i].off == offsetof(struct sss_api_worker_stats, sendq_high))
                 total[i] = v > total[i] ? v : total[i];
             else
                 total[i] += v;
         }
-        sss_api_buf_append(out, "}", 1);
+        sss_dynbuf_append(out, "}", 1);
     }
-    sss_api_buf_append(out, "],\"total\":{", 11);
+    sss_dynbuf_append(out, "],\"total\":{", 11);
     for (size_t i = 0; i < NWMETRICS; i++)
-        sss_api_buf_printf(out, "%s\"%s\":%lld", i ? "," : "", wmetrics[i].key,
-                           (long long)total[i]);
-    sss_api_buf_printf(out,
-                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
-                       "\"broadcasts\":%llu,\"api_requests\":%llu,\"engine\":\"%s\","
-                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
-                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
-                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
-                       (unsigned long long)s->broadcasts, (unsigned long long)api_requests,
-                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
-                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
-                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
-                       (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+        sss_dynbuf_printf(out, "%s\"%s\":%lld", i ? "," : "", wmetrics[i].key,
+                          (long long)total[i]);
+    sss_dynbuf_printf(out,
+                      "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
+                      "\"broadcasts\":%llu,\"api_requests\":%llu,\"engine\":\"%s\","
+                      "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
+                      "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
+                      (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
+                      (unsigned long long)s->broadcasts, (unsigned long long)api_requests,
+                      s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
+                      s->store ? s->store : "memory", s->store_up ? "true" : "false",
+                      (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
 }
 
 /* ---- connections ---- */
@@ -477,8 +400,8 @@ static void conn_close(struct sss_api *api, struct api_conn *c)
         }
     api->nconns--;
     close(c->fd);
-    sss_api_buf_fini(&c->body);
-    sss_api_buf_fini(&c->out);
+    sss_dynbuf_fini(&c->body);
+    sss_dynbuf_fini(&c->out);
     sss_free(c->pending);
     sss_free(c);
 }
@@ -496,7 +419,7 @@ static void request_reset(struct api_conn *c)
     c->auth_long = false;
     c->expect_len = 0;
     c->route = NULL;
-    sss_api_buf_reset(&c->body);
+    sss_dynbuf_reset(&c->body);
     c->complete = false;
     c->keep_alive = false;
     c->early_status = 0;
@@ -642,7 +565,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
     if (c->body.len + len > c->api->max_body)
         return early(c, 413, "request body too large");
-    sss_api_buf_append(&c->body, at, len);
+    sss_dynbuf_append(&c->body, at, len);
     if (c->body.oom)
         return early(c, 503, "out of memory");
     return 0;
@@ -663,36 +586,36 @@ static void answer(struct api_conn *c, int status, const char *ctype, const char
 {
     if (!c->keep_alive)
         c->close_after = true;
-    sss_api_buf_reset(&c->out);
-    sss_api_buf_printf(&c->out,
-                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                       "Cache-Control: no-store\r\n%sConnection: %s\r\n\r\n",
-                       status, status_text(status), ctype, len, extra ? extra : "",
-                       c->close_after ? "close" : "keep-alive");
-    sss_api_buf_append(&c->out, body, len);
+    sss_dynbuf_reset(&c->out);
+    sss_dynbuf_printf(&c->out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                      "Cache-Control: no-store\r\n%sConnection: %s\r\n\r\n",
+                      status, status_text(status), ctype, len, extra ? extra : "",
+                      c->close_after ? "close" : "keep-alive");
+    sss_dynbuf_append(&c->out, body, len);
     c->out_off = 0;
     if (c->out.oom) {
         sss_log_error("api", "out of memory answering a request");
         c->close_after = true;
-        sss_api_buf_reset(&c->out);
+        sss_dynbuf_reset(&c->out);
     }
     c->api->requests++;
 }
 
-static void answer_json(struct api_conn *c, int status, struct sss_api_buf *b)
+static void answer_json(struct api_conn *c, int status, struct sss_dynbuf *b)
 {
     answer(c, status, "application/json", b->data ? b->data : "", b->len, NULL);
 }
 
 static void answer_error(struct api_conn *c, int status, const char *reason, const char *allow)
 {
-    struct sss_api_buf *b = &c->api->resp;
+    struct sss_dynbuf *b = &c->api->resp;
     char extra[64] = "";
 
-    sss_api_buf_reset(b);
-    sss_api_buf_append(b, "{\"error\":", 9);
+    sss_dynbuf_reset(b);
+    sss_dynbuf_append(b, "{\"error\":", 9);
     buf_json_string(b, reason);
-    sss_api_buf_append(b, "}\n", 2);
+    sss_dynbuf_append(b, "}\n", 2);
     if (status == 405 && allow)
         snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
     else if (status == 401)
@@ -779,11 +702,11 @@ static int decode_and_gather(struct sss_api *api, struct api_conn *c, int sys)
         answer_error(c, status, why, NULL);
         return -1;
     }
-    sss_api_buf_reset(&api->gather);
+    sss_dynbuf_reset(&api->gather);
     if (sys == SSS_PROTO_PUBLISH)
-        sss_api_buf_append(&api->gather, m->channel, m->channel_len);
-    sss_api_buf_append(&api->gather, m->topic, m->topic_len);
-    sss_api_buf_append(&api->gather, m->msg.ptr, m->msg.len);
+        sss_dynbuf_append(&api->gather, m->channel, m->channel_len);
+    sss_dynbuf_append(&api->gather, m->topic, m->topic_len);
+    sss_dynbuf_append(&api->gather, m->msg.ptr, m->msg.len);
     if (api->gather.oom) {
         answer_error(c, 503, "out of memory", NULL);
         return -1;
@@ -831,8 +754,8 @@ static void publish_answer(struct api_conn *c, int rc, const struct sss_uid *uid
         return;
     }
     sss_proto_uid_format(uid, ubuf, sizeof(ubuf));
-    sss_api_buf_reset(&api->resp);
-    sss_api_buf_printf(&api->resp, "{\"uid\":\"%s\"}\n", ubuf);
+    sss_dynbuf_reset(&api->resp);
+    sss_dynbuf_printf(&api->resp, "{\"uid\":\"%s\"}\n", ubuf);
     answer_json(c, 200, &api->resp);
 }
 
@@ -848,8 +771,8 @@ static void serve_broadcast(struct sss_api *api, struct api_conn *c)
         answer_error(c, rc == -ENOMEM || rc == SSS_EFULL ? 503 : 500, sss_strerror(rc), NULL);
         return;
     }
-    sss_api_buf_reset(&api->resp);
-    sss_api_buf_append(&api->resp, "{}\n", 3);
+    sss_dynbuf_reset(&api->resp);
+    sss_dynbuf_append(&api->resp, "{}\n", 3);
     answer_json(c, 200, &api->resp);
 }
 
@@ -870,14 +793,14 @@ static void serve_numbers(struct sss_api *api, struct api_conn *c, bool metrics)
     for (unsigned i = 0; i < n; i++)
         sss_api_worker_snapshot(sss_shm_counters(api->shm, i), &wp[i]);
     api->h.stats(api->h.data, &st);
-    sss_api_buf_reset(&api->resp);
+    sss_dynbuf_reset(&api->resp);
     if (metrics) {
         sss_api_format_metrics(&api->resp, wp, n, &st, api->requests);
         answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", api->resp.data,
                api->resp.len, NULL);
     } else {
         sss_api_format_stats(&api->resp, wp, n, &st, api->requests);
-        sss_api_buf_append(&api->resp, "\n", 1);
+        sss_dynbuf_append(&api->resp, "\n", 1);
         answer_json(c, 200, &api->resp);
     }
     if (wp != w)
@@ -1024,15 +947,15 @@ static void serve_boot(struct sss_api *api, struct api_conn *c)
         answer_error(c, rc == SSS_EINVAL ? 400 : 503, sss_strerror(rc), NULL);
         return;
     }
-    sss_api_buf_reset(&api->resp);
-    sss_api_buf_append(&api->resp, "{}\n", 3);
+    sss_dynbuf_reset(&api->resp);
+    sss_dynbuf_append(&api->resp, "{}\n", 3);
     answer_json(c, 200, &api->resp);
 }
 
 /* ---- GET /api/presence?channel=c ---- */
 
 struct presence_out {
-    struct sss_api_buf *b;
+    struct sss_dynbuf *b;
     size_t n;
 };
 
@@ -1070,7 +993,7 @@ static void serve_presence(struct sss_api *api, struct api_conn *c)
 static void presence_answer(struct api_conn *c, int rc, int64_t count, const char *const *users,
                             size_t nusers)
 {
-    struct sss_api_buf *b = &c->api->resp;
+    struct sss_dynbuf *b = &c->api->resp;
 
     c->state = C_READ;
     if (rc < 0) {
@@ -1080,17 +1003,17 @@ static void presence_answer(struct api_conn *c, int rc, int64_t count, const cha
                      NULL);
         return;
     }
-    sss_api_buf_reset(b);
-    sss_api_buf_append(b, "{\"channel\":", 11);
+    sss_dynbuf_reset(b);
+    sss_dynbuf_append(b, "{\"channel\":", 11);
     buf_json_string(b, c->chan);
-    sss_api_buf_append(b, ",\"users\":[", 10);
+    sss_dynbuf_append(b, ",\"users\":[", 10);
     for (size_t i = 0; i < nusers; i++) {
         if (i)
-            sss_api_buf_append(b, ",", 1);
+            sss_dynbuf_append(b, ",", 1);
         buf_json_string(b, users[i]);
     }
-    sss_api_buf_printf(b, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
-                       (long long)count);
+    sss_dynbuf_printf(b, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
+                      (long long)count);
     answer_json(c, 200, b);
 }
 
@@ -1162,7 +1085,7 @@ static int flush_out(struct sss_api *api, struct api_conn *c)
         }
         c->out_off += (size_t)w;
     }
-    sss_api_buf_reset(&c->out);
+    sss_dynbuf_reset(&c->out);
     c->out_off = 0;
     if (c->close_after) {
         start_linger(c);
@@ -1488,9 +1411,9 @@ void sss_api_destroy(struct sss_api *api)
             conn_close(api, api->conns[i]);
     close(api->listen_fd);
     sss_proto_decoder_fini(&api->dec);
-    sss_api_buf_fini(&api->scratch);
-    sss_api_buf_fini(&api->gather);
-    sss_api_buf_fini(&api->resp);
+    sss_dynbuf_fini(&api->scratch);
+    sss_dynbuf_fini(&api->gather);
+    sss_dynbuf_fini(&api->resp);
     sss_free(api);
 }
 

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "sss_cfg.h"
+#include "sss_dynbuf.h"
 #include "sss_err.h"
 #include "sss_proto.h"
 #include "sss_shm.h"
@@ -133,20 +134,6 @@ void sss_api_presence_done(struct sss_api *api, uint64_t ticket, int rc, int64_t
 
 /* ---- Pure helpers, exported for the unit tests ---- */
 
-/* A growable text buffer; an allocation failure is sticky (oom). */
-struct sss_api_buf {
-    char *data; /* len bytes, NUL-terminated when cap > 0 and !oom */
-    size_t len;
-    size_t cap;
-    bool oom;
-};
-
-void sss_api_buf_reset(struct sss_api_buf *b);
-void sss_api_buf_fini(struct sss_api_buf *b);
-void sss_api_buf_append(struct sss_api_buf *b, const void *p, size_t len);
-void sss_api_buf_printf(struct sss_api_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /*
  * Copy body into out (reset first) with "sys":<sys> inserted as the first
  * member of its top-level object, so that sss_proto_decode takes it for that
@@ -155,7 +142,7 @@ void sss_api_buf_printf(struct sss_api_buf *b, const char *fmt, ...)
  * whitespace) does not start with '{', -ENOMEM. Nothing else is checked:
  * the decoder finds any other problem.
  */
-int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, int sys) SSS_WUR;
+int sss_api_splice_sys(struct sss_dynbuf *out, const char *body, size_t len, int sys) SSS_WUR;
 
 /*
  * Whether an Authorization value (len bytes, not NUL-terminated) is
@@ -186,7 +173,7 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
  * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
  * per worker (label worker="i"); counters end in _total.
  */
-void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
                             unsigned n, const struct sss_api_scaler_stats *s,
                             uint64_t api_requests);
 
@@ -195,7 +182,7 @@ void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker
  * "total":{...},"scaler":{...}}. Totals are sums, except send_queue_high
  * (the largest).
  */
-void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
+void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
                           unsigned n, const struct sss_api_scaler_stats *s,
                           uint64_t api_requests);
 

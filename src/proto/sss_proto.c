@@ -978,73 +978,9 @@ int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b)
 
 /* ---- Output ---- */
 
-void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap)
-{
-    out->data = storage;
-    out->len = 0;
-    out->cap = storage ? cap : 0;
-    out->heap = false;
-    out->oom = false;
-}
-
-void sss_proto_out_reset(struct sss_proto_out *out)
-{
-    out->len = 0;
-    out->oom = false;
-}
-
-void sss_proto_out_fini(struct sss_proto_out *out)
-{
-    if (out->heap)
-        sss_free(out->data);
-    out->data = NULL;
-    out->len = out->cap = 0;
-    out->heap = false;
-}
-
-/* Make room for n more bytes; false (and oom) when that fails. */
-static bool reserve(struct sss_proto_out *o, size_t n)
-{
-    size_t cap;
-    char *p;
-
-    if (o->oom)
-        return false;
-    if (o->cap - o->len >= n)
-        return true;
-    if (n > SIZE_MAX / 2 - o->len)
-        goto fail;
-    cap = o->cap * 2;
-    if (cap < o->len + n)
-        cap = o->len + n;
-    if (cap < 256)
-        cap = 256;
-    if (o->heap) {
-        p = sss_realloc(o->data, cap);
-        if (!p)
-            goto fail;
-    } else {
-        p = sss_malloc(cap);
-        if (!p)
-            goto fail;
-        if (o->len)
-            memcpy(p, o->data, o->len);
-    }
-    o->data = p;
-    o->cap = cap;
-    o->heap = true;
-    return true;
-fail:
-    o->oom = true;
-    return false;
-}
-
 static void put(struct sss_proto_out *o, const void *p, size_t n)
 {
-    if (n && reserve(o, n)) {
-        memcpy(o->data + o->len, p, n);
-        o->len += n;
-    }
+    (void)sss_dynbuf_append(o, p, n); /* a failure is sticky: done() reports it */
 }
 
 #define PUT_LIT(o, s) put((o), (s), sizeof(s) - 1)
@@ -1099,7 +1035,7 @@ static void put_str(struct sss_proto_out *o, const char *s)
         o->oom = true;
         return;
     }
-    if (!reserve(o, 6 * n + 2))
+    if (sss_dynbuf_reserve(o, 6 * n + 2) < 0)
         return;
     end = p + n;
     w = o->data + o->len;
@@ -1157,7 +1093,7 @@ static void put_str(struct sss_proto_out *o, const char *s)
         p++;
     }
     *w++ = '"';
-    o->len = (size_t)(w - o->data);
+    sss_dynbuf_commit(o, (size_t)(w - (o->data + o->len)));
 }
 
 static void put_uid(struct sss_proto_out *o, const struct sss_uid *uid)
@@ -1204,12 +1140,6 @@ static void put_fail(struct sss_proto_out *o, const struct sss_proto_fail *f)
 static int done(const struct sss_proto_out *o)
 {
     return o->oom ? -ENOMEM : 0;
-}
-
-int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
-{
-    put(out, raw, len);
-    return done(out);
 }
 
 int sss_proto_encode_begin_reply(struct sss_proto_out *out, const struct sss_proto_begin_reply *r)

@@ -57,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_dynbuf.h"
 #include "sss_err.h"
 
 #define SSS_PROTO_CHANNEL_MAX 128 /* bytes of a channel name (PROTOCOL.md 5) */
@@ -235,24 +236,34 @@ int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b);
 /* ---- Output ---- */
 
 /*
- * A growable output buffer. Starts in caller storage (may be NULL, 0) and
- * moves to the heap (owned) when that is too small. An allocation failure is
- * sticky: later appends do nothing and encoders return -ENOMEM until reset.
+ * The encoders append to the common growable buffer (src/common/sss_dynbuf.h;
+ * an allocation failure is sticky there, and encoders return -ENOMEM until a
+ * reset). The sss_proto_out names are that type under this module's prefix,
+ * kept for the encoders' callers.
  */
-struct sss_proto_out {
-    char *data; /* len bytes of output; NOT NUL-terminated */
-    size_t len;
-    size_t cap;
-    bool heap; /* data is ours to free */
-    bool oom;
-};
+#define sss_proto_out sss_dynbuf
 
-void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap);
+static inline void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap)
+{
+    sss_dynbuf_init(out, storage, cap);
+}
+
 /* Forget the content (keeps the memory) and clear an allocation failure. */
-void sss_proto_out_reset(struct sss_proto_out *out);
-void sss_proto_out_fini(struct sss_proto_out *out);
+static inline void sss_proto_out_reset(struct sss_proto_out *out)
+{
+    sss_dynbuf_reset(out);
+}
+
+static inline void sss_proto_out_fini(struct sss_proto_out *out)
+{
+    sss_dynbuf_fini(out);
+}
+
 /* Append raw bytes (already valid JSON where it matters). Returns 0 or -ENOMEM. */
-int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len) SSS_WUR;
+static inline int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+{
+    return sss_dynbuf_append(out, raw, len);
+}
 
 /* The "err" object of replies: {"name":...,"message":...}. */
 struct sss_proto_fail {

@@ -4,42 +4,22 @@
 
 #include <stdlib.h>
 
-static void test_buf(void)
-{
-    struct sss_api_buf b = {0};
-    char big[3000];
-
-    sss_api_buf_append(&b, "ab", 2);
-    sss_api_buf_printf(&b, "-%d-", 42);
-    CHECK_EQ_STR(b.data, "ab-42-");
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    sss_api_buf_printf(&b, "%s|", big); /* longer than the room left: grows and retries */
-    CHECK_EQ_INT(b.len, 6 + sizeof(big) - 1 + 1);
-    CHECK(b.data[b.len - 1] == '|' && b.data[b.len] == '\0');
-    sss_api_buf_reset(&b);
-    CHECK_EQ_INT(b.len, 0);
-    CHECK_EQ_STR(b.data, "");
-    sss_api_buf_fini(&b);
-    CHECK(b.data == NULL);
-}
-
 static void splice(const char *body, int sys, int want_rc, const char *want)
 {
-    struct sss_api_buf b = {0};
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
     int rc = sss_api_splice_sys(&b, body, strlen(body), sys);
 
     CHECK_EQ_INT(rc, want_rc);
     if (rc == 0)
         CHECK_EQ_STR(b.data, want);
-    sss_api_buf_fini(&b);
+    sss_dynbuf_fini(&b);
 }
 
 static void test_splice(void)
 {
     struct sss_proto_decoder d;
     struct sss_proto_msg m;
-    struct sss_api_buf b = {0};
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
     const char *body = " {\"channel\":\"c\",\"topic\":\"t\",\"msg\":{ \"a\" : [1, 2] }}";
 
     splice("{\"a\":1}", 13, 0, "{\"sys\":13,\"a\":1}");
@@ -66,7 +46,7 @@ static void test_splice(void)
     CHECK_EQ_INT(sss_proto_decode(&d, b.data, b.len, &m), 0);
     CHECK_EQ_INT(m.sys, SSS_PROTO_ASK);
     sss_proto_decoder_fini(&d);
-    sss_api_buf_fini(&b);
+    sss_dynbuf_fini(&b);
 }
 
 static void test_auth(void)
@@ -150,7 +130,7 @@ static void test_formats(void)
                                      .engine = "redis", .engine_up = 0, .store = "mongodb",
                                      .store_up = 1, .store_queued = 3, .store_written = 4,
                                      .store_dropped = 1, .store_errors = 2};
-    struct sss_api_buf b = {0};
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
 
     memset(w, 0, sizeof(w));
     w[0].pid = 100;
@@ -182,7 +162,7 @@ static void test_formats(void)
         CHECK(p - q > 6 && memcmp(p - 6, "_total", 6) == 0);
     }
 
-    sss_api_buf_reset(&b);
+    sss_dynbuf_reset(&b);
     sss_api_format_stats(&b, w, 2, &s, 5);
     CHECK(!b.oom);
     CHECK(strstr(b.data, "{\"workers\":[{\"worker\":0,\"pid\":100,\"connections\":12,"
@@ -197,15 +177,14 @@ static void test_formats(void)
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');
 
-    sss_api_buf_reset(&b);
+    sss_dynbuf_reset(&b);
     sss_api_format_stats(&b, w, 0, &s, 0);
     CHECK(strstr(b.data, "{\"workers\":[],\"total\":{\"connections\":0,"));
-    sss_api_buf_fini(&b);
+    sss_dynbuf_fini(&b);
 }
 
 int main(void)
 {
-    test_buf();
     test_splice();
     test_auth();
     test_addr();
