@@ -41,7 +41,6 @@
 
 #include <llhttp.h>
 #include <openssl/crypto.h>
-#include <yajl/yajl_parse.h>
 
 #define URL_MAX 1024
 #define AUTH_MAX 1024
@@ -124,7 +123,6 @@ struct sss_api {
     llhttp_settings_t settings;
     struct sss_proto_decoder dec;
     struct sss_proto_msg msg;
-    struct sss_dynbuf scratch; /* the spliced body */
     struct sss_dynbuf gather;  /* channel + topic + msg for the handlers */
     struct sss_dynbuf resp;    /* the body of an answer */
     int accept_warned;
@@ -154,28 +152,6 @@ static void buf_json_string(struct sss_dynbuf *b, const char *s)
 }
 
 /* ---- pure helpers ---- */
-
-static bool json_ws(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-int sss_api_splice_sys(struct sss_dynbuf *out, const char *body, size_t len, int sys)
-{
-    size_t i = 0, j;
-
-    sss_dynbuf_reset(out);
-    while (i < len && json_ws(body[i]))
-        i++;
-    if (i == len || body[i] != '{')
-        return SSS_EINVAL;
-    for (j = i + 1; j < len && json_ws(body[j]);)
-        j++;
-    sss_dynbuf_append(out, body, i + 1);
-    sss_dynbuf_printf(out, "\"sys\":%d%s", sys, j < len && body[j] == '}' ? "" : ",");
-    sss_dynbuf_append(out, body + i + 1, len - i - 1);
-    return out->oom ? -ENOMEM : 0;
-}
 
 bool sss_api_auth_ok(const char *value, size_t len, const char *key)
 {
@@ -640,22 +616,26 @@ static const char *decode_reason(const struct sss_proto_msg *m, int want_sys)
     return sss_proto_strerror(m->error);
 }
 
+/* Why body (len bytes) cannot be a JSON object, judged by its first byte; NULL if it may be. */
+static const char *body_not_object(const char *body, size_t len)
+{
+    if (len == 0)
+        return "empty body: expected a JSON object";
+    while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
+        body++, len--;
+    return len && *body == '{' ? NULL : "body must be a JSON object";
+}
+
 /* Decode the body as a message of kind sys; NULL, or the reason to refuse it. */
 static const char *decode_body(struct sss_api *api, struct api_conn *c, int sys, int *status)
 {
+    const char *why = body_not_object(c->body.data, c->body.len);
     int rc;
 
     *status = 400;
-    if (c->body.len == 0)
-        return "empty body: expected a JSON object";
-    rc = sss_api_splice_sys(&api->scratch, c->body.data, c->body.len, sys);
-    if (rc == -ENOMEM) {
-        *status = 503;
-        return "out of memory";
-    }
-    if (rc < 0)
-        return "body must be a JSON object";
-    rc = sss_proto_decode(&api->dec, api->scratch.data, api->scratch.len, &api->msg);
+    if (why)
+        return why;
+    rc = sss_proto_decode_as(&api->dec, c->body.data, c->body.len, sys, &api->msg);
     if (rc == -ENOMEM) {
         *status = 503;
         return "out of memory";
@@ -809,124 +789,59 @@ static void serve_numbers(struct sss_api *api, struct api_conn *c, bool metrics)
 
 /* ---- POST /api/boot: {"user"|"channel": name, "reason": text} ---- */
 
+enum { BOOT_USER, BOOT_CHANNEL, BOOT_REASON, BOOT_FIELDS };
+
 struct boot_body {
-    int depth;
-    int key;          /* 0 other, 1 user, 2 channel, 3 reason */
-    int bad;          /* a wanted field of the wrong type, or twice */
-    int seen[4];
-    char val[4][SSS_PROTO_CHANNEL_MAX * 2 + 2];
-    size_t len[4];
+    bool seen[BOOT_FIELDS];
+    char val[BOOT_FIELDS][SSS_PROTO_CHANNEL_MAX * 2 + 2];
+    size_t len[BOOT_FIELDS];
 };
 
-static int bb_map_key(void *ctx, const unsigned char *k, size_t len)
+static const char *parse_boot(struct sss_api *api, const char *body, size_t len,
+                              struct boot_body *b)
 {
-    struct boot_body *b = ctx;
-
-    b->key = 0;
-    if (b->depth != 1)
-        return 1;
-    if (len == 4 && !memcmp(k, "user", 4))
-        b->key = 1;
-    else if (len == 7 && !memcmp(k, "channel", 7))
-        b->key = 2;
-    else if (len == 6 && !memcmp(k, "reason", 6))
-        b->key = 3;
-    if (b->key && b->seen[b->key]++)
-        b->bad = 1;
-    return 1;
-}
-
-static int bb_string(void *ctx, const unsigned char *v, size_t len)
-{
-    struct boot_body *b = ctx;
-
-    if (b->depth == 1 && b->key) {
-        if (len >= sizeof(b->val[0]))
-            b->bad = 1;
-        else {
-            memcpy(b->val[b->key], v, len);
-            b->val[b->key][len] = '\0';
-            b->len[b->key] = len;
-        }
-    }
-    b->key = 0;
-    return 1;
-}
-
-static int bb_other(struct boot_body *b)
-{
-    if (b->depth == 1 && b->key)
-        b->bad = 1; /* not a string */
-    b->key = 0;
-    return 1;
-}
-
-static int bb_null(void *ctx)
-{
-    return bb_other(ctx);
-}
-
-static int bb_bool(void *ctx, int v)
-{
-    (void)v;
-    return bb_other(ctx);
-}
-
-static int bb_number(void *ctx, const char *v, size_t len)
-{
-    (void)v, (void)len;
-    return bb_other(ctx);
-}
-
-static int bb_start(void *ctx)
-{
-    struct boot_body *b = ctx;
-
-    bb_other(b);
-    return ++b->depth <= SSS_PROTO_MAX_DEPTH;
-}
-
-static int bb_end(void *ctx)
-{
-    ((struct boot_body *)ctx)->depth--;
-    return 1;
-}
-
-static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
-{
-    static const yajl_callbacks cb = {
-        .yajl_null = bb_null,      .yajl_boolean = bb_bool,  .yajl_number = bb_number,
-        .yajl_string = bb_string,  .yajl_start_map = bb_start, .yajl_map_key = bb_map_key,
-        .yajl_end_map = bb_end,    .yajl_start_array = bb_start, .yajl_end_array = bb_end,
+    struct sss_proto_member m[BOOT_FIELDS] = {
+        [BOOT_USER] = {.key = "user"},
+        [BOOT_CHANNEL] = {.key = "channel"},
+        [BOOT_REASON] = {.key = "reason"},
     };
-    yajl_handle h;
-    int ok;
+    const char *why = body_not_object(body, len);
+    bool bad_escape[BOOT_FIELDS] = {false};
+    int rc;
 
     memset(b, 0, sizeof(*b));
-    if (!len)
-        return "empty body: expected a JSON object";
-    while (len && (*body == ' ' || *body == '\n' || *body == '\r' || *body == '\t'))
-        body++, len--;
-    if (!len || *body != '{')
-        return "body must be a JSON object";
-    h = yajl_alloc(&cb, NULL, b);
-    if (!h)
+    if (why)
+        return why;
+    rc = sss_proto_members(&api->dec, body, len, m, BOOT_FIELDS);
+    if (rc == -ENOMEM)
         return "out of memory";
-    ok = yajl_parse(h, (const unsigned char *)body, len) == yajl_status_ok &&
-         yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    if (!ok)
+    if (rc < 0)
         return "bad JSON";
-    if (b->bad)
-        return "user, channel and reason must be strings, given once";
-    if (!b->seen[1] == !b->seen[2])
+    for (int i = 0; i < BOOT_FIELDS; i++) {
+        if (!m[i].count)
+            continue;
+        if (m[i].count > 1)
+            return "user, channel and reason must be strings, given once";
+        b->seen[i] = true;
+        rc = sss_proto_span_string(m[i].value, b->val[i], sizeof(b->val[i]), &b->len[i]);
+        if (rc == SSS_EPROTO)
+            bad_escape[i] = true; /* no valid name; a reason says so below */
+        else if (rc < 0)
+            return "user, channel and reason must be strings, given once";
+    }
+    if (b->seen[BOOT_USER] == b->seen[BOOT_CHANNEL])
         return "give either user or channel";
-    if (b->seen[2] && !sss_proto_channel_valid(b->val[2], b->len[2]))
+    if (b->seen[BOOT_CHANNEL] && (bad_escape[BOOT_CHANNEL] ||
+                                  !sss_proto_channel_valid(b->val[BOOT_CHANNEL],
+                                                           b->len[BOOT_CHANNEL])))
         return "invalid channel name";
-    if (b->seen[1] && (!b->len[1] || b->len[1] > 120 ||
-                       !sss_proto_channel_valid(b->val[1], b->len[1])))
+    if (b->seen[BOOT_USER] &&
+        (bad_escape[BOOT_USER] || !b->len[BOOT_USER] || b->len[BOOT_USER] > 120 ||
+         !sss_proto_channel_valid(b->val[BOOT_USER], b->len[BOOT_USER])))
         return "invalid user name";
-    if (b->len[3] > 123)
+    if (bad_escape[BOOT_REASON])
+        return "lone surrogate or NUL escape in reason";
+    if (b->len[BOOT_REASON] > 123)
         return "reason longer than 123 bytes";
     return NULL;
 }
@@ -934,15 +849,16 @@ static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
 static void serve_boot(struct sss_api *api, struct api_conn *c)
 {
     struct boot_body b;
-    const char *why = parse_boot(c->body.data, c->body.len, &b);
+    const char *why = parse_boot(api, c->body.data, c->body.len, &b);
     int rc, kind;
 
     if (why) {
         answer_error(c, 400, why, NULL);
         return;
     }
-    kind = b.seen[1] ? 1 : 2;
-    rc = api->h.boot(api->h.data, kind, b.val[kind], b.len[kind], b.val[3], b.len[3]);
+    kind = b.seen[BOOT_USER] ? BOOT_USER : BOOT_CHANNEL;
+    rc = api->h.boot(api->h.data, kind == BOOT_USER ? 1 : 2, b.val[kind], b.len[kind],
+                     b.val[BOOT_REASON], b.len[BOOT_REASON]);
     if (rc < 0) {
         answer_error(c, rc == SSS_EINVAL ? 400 : 503, sss_strerror(rc), NULL);
         return;
@@ -1411,7 +1327,6 @@ void sss_api_destroy(struct sss_api *api)
             conn_close(api, api->conns[i]);
     close(api->listen_fd);
     sss_proto_decoder_fini(&api->dec);
-    sss_dynbuf_fini(&api->scratch);
     sss_dynbuf_fini(&api->gather);
     sss_dynbuf_fini(&api->resp);
     sss_free(api);

@@ -29,9 +29,9 @@
  *   "Authorization: Bearer KEY" 401 (compared in constant time).
  *
  * msg is a raw span of the request body, passed on byte for byte: the body
- * is decoded by sss_proto_decode as if it were a PUBLISH (or TELL) frame
- * (sss_api_splice_sys puts "sys" first), so the API accepts exactly what
- * the WebSocket protocol accepts, with the same reasons.
+ * is decoded by sss_proto_decode_as as if it were a PUBLISH (or TELL) frame,
+ * so the API accepts exactly what the WebSocket protocol accepts, with the
+ * same reasons. The boot body is read by sss_proto_members: one JSON reader.
  */
 #ifndef SSS_API_H
 #define SSS_API_H
@@ -133,16 +133,6 @@ void sss_api_presence_done(struct sss_api *api, uint64_t ticket, int rc, int64_t
                            const char *const *users, size_t nusers);
 
 /* ---- Pure helpers, exported for the unit tests ---- */
-
-/*
- * Copy body into out (reset first) with "sys":<sys> inserted as the first
- * member of its top-level object, so that sss_proto_decode takes it for that
- * message: `{"a":1}` -> `{"sys":13,"a":1}`, `{ }` -> `{"sys":13 }`. Leading
- * JSON whitespace is kept. Returns 0, SSS_EINVAL if the body (after
- * whitespace) does not start with '{', -ENOMEM. Nothing else is checked:
- * the decoder finds any other problem.
- */
-int sss_api_splice_sys(struct sss_dynbuf *out, const char *body, size_t len, int sys) SSS_WUR;
 
 /*
  * Whether an Authorization value (len bytes, not NUL-terminated) is

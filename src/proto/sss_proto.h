@@ -204,6 +204,43 @@ void sss_proto_decoder_fini(struct sss_proto_decoder *d);
 int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
                      struct sss_proto_msg *msg) SSS_WUR;
 
+/*
+ * Decode buf as if "sys":sys came first in its object (sys 1..14): for
+ * bodies that carry one message kind without saying so, such as the HTTP
+ * API's publish (PUBLISH) and broadcast (TELL). A "sys" in buf still wins,
+ * as a later duplicate does; "h" is not the heartbeat here. Otherwise
+ * exactly sss_proto_decode, with the same returns.
+ */
+int sss_proto_decode_as(struct sss_proto_decoder *d, const char *buf, size_t len, int sys,
+                        struct sss_proto_msg *msg) SSS_WUR;
+
+/* A top-level member that sss_proto_members looks for. */
+struct sss_proto_member {
+    const char *key;             /* set by the caller, NUL-terminated */
+    struct sss_proto_span value; /* raw JSON of its last occurrence; ptr NULL when absent */
+    unsigned count;              /* occurrences */
+};
+
+/*
+ * Check that buf is one JSON object under the decoder's strict grammar and
+ * depth limit, and find the members whose keys are listed in members[0..n)
+ * (their value and count are set; nothing is unescaped: see
+ * sss_proto_span_string). For small JSON bodies other than messages, such as
+ * the HTTP API's boot. Spans borrow from buf.
+ * Returns 0; SSS_EPROTO for bad JSON or a top level that is not an object;
+ * SSS_ELIMIT for nesting too deep; -ENOMEM. Never blocks.
+ */
+int sss_proto_members(struct sss_proto_decoder *d, const char *buf, size_t len,
+                      struct sss_proto_member *members, size_t n) SSS_WUR;
+
+/*
+ * Unescape the raw JSON string sp (quotes included, as sss_proto_members
+ * gives it) into dst (cap bytes, NUL included), its length in *len, with the
+ * decoder's rules. Returns 0; SSS_EINVAL if sp is not a string (or cap is
+ * 0); SSS_ELIMIT if it does not fit; SSS_EPROTO for a lone surrogate or \u0000.
+ */
+int sss_proto_span_string(struct sss_proto_span sp, char *dst, size_t cap, size_t *len) SSS_WUR;
+
 /* The short English text of a decoding error, for the ERROR reply's message. */
 const char *sss_proto_strerror(enum sss_proto_error e);
 

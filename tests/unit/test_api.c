@@ -4,51 +4,6 @@
 
 #include <stdlib.h>
 
-static void splice(const char *body, int sys, int want_rc, const char *want)
-{
-    struct sss_dynbuf b = SSS_DYNBUF_INIT;
-    int rc = sss_api_splice_sys(&b, body, strlen(body), sys);
-
-    CHECK_EQ_INT(rc, want_rc);
-    if (rc == 0)
-        CHECK_EQ_STR(b.data, want);
-    sss_dynbuf_fini(&b);
-}
-
-static void test_splice(void)
-{
-    struct sss_proto_decoder d;
-    struct sss_proto_msg m;
-    struct sss_dynbuf b = SSS_DYNBUF_INIT;
-    const char *body = " {\"channel\":\"c\",\"topic\":\"t\",\"msg\":{ \"a\" : [1, 2] }}";
-
-    splice("{\"a\":1}", 13, 0, "{\"sys\":13,\"a\":1}");
-    splice("  \n{ \"a\":1}", 6, 0, "  \n{\"sys\":6, \"a\":1}");
-    splice("{}", 13, 0, "{\"sys\":13}");
-    splice("{ \t}", 13, 0, "{\"sys\":13 \t}");
-    splice("{", 13, 0, "{\"sys\":13,"); /* the decoder reports the bad JSON */
-    splice("", 13, SSS_EINVAL, NULL);
-    splice("   ", 13, SSS_EINVAL, NULL);
-    splice("[1]", 13, SSS_EINVAL, NULL);
-    splice("\"x\"", 13, SSS_EINVAL, NULL);
-
-    /* The spliced body decodes as a PUBLISH with msg a raw span of it. */
-    CHECK_EQ_INT(sss_proto_decoder_init(&d, 1), 0);
-    CHECK_EQ_INT(sss_api_splice_sys(&b, body, strlen(body), SSS_PROTO_PUBLISH), 0);
-    CHECK_EQ_INT(sss_proto_decode(&d, b.data, b.len, &m), 0);
-    CHECK_EQ_INT(m.sys, SSS_PROTO_PUBLISH);
-    CHECK_EQ_STR(m.channel, "c");
-    CHECK_EQ_STR(m.topic, "t");
-    CHECK(m.msg.ptr && m.msg.len == 16 && memcmp(m.msg.ptr, "{ \"a\" : [1, 2] }", 16) == 0);
-    /* A sys of the caller's later in the body wins: the API then refuses it. */
-    body = "{\"sys\":5,\"topic\":\"t\"}";
-    CHECK_EQ_INT(sss_api_splice_sys(&b, body, strlen(body), SSS_PROTO_PUBLISH), 0);
-    CHECK_EQ_INT(sss_proto_decode(&d, b.data, b.len, &m), 0);
-    CHECK_EQ_INT(m.sys, SSS_PROTO_ASK);
-    sss_proto_decoder_fini(&d);
-    sss_dynbuf_fini(&b);
-}
-
 static void test_auth(void)
 {
     const char *v;
@@ -185,7 +140,6 @@ static void test_formats(void)
 
 int main(void)
 {
-    test_splice();
     test_auth();
     test_addr();
     test_formats();
