@@ -131,26 +131,6 @@ struct sss_api {
     struct api_conn *serving;    /* the connection whose request serve() is answering */
 };
 
-/* A JSON string literal of s (ASCII control bytes escaped; s is our own text). */
-static void buf_json_string(struct sss_dynbuf *b, const char *s)
-{
-    sss_dynbuf_append(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            char e[2] = {'\\', (char)ch};
-
-            sss_dynbuf_append(b, e, 2);
-        } else if (ch < 0x20) {
-            sss_dynbuf_printf(b, "\\u%04x", ch);
-        } else {
-            sss_dynbuf_append(b, s, 1);
-        }
-    }
-    sss_dynbuf_append(b, "\"", 1);
-}
-
 /* ---- pure helpers ---- */
 
 bool sss_api_auth_ok(const char *value, size_t len, const char *key)
@@ -590,7 +570,7 @@ static void answer_error(struct api_conn *c, int status, const char *reason, con
 
     sss_dynbuf_reset(b);
     sss_dynbuf_append(b, "{\"error\":", 9);
-    buf_json_string(b, reason);
+    sss_proto_encode_string(b, reason);
     sss_dynbuf_append(b, "}\n", 2);
     if (status == 405 && allow)
         snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
@@ -921,12 +901,12 @@ static void presence_answer(struct api_conn *c, int rc, int64_t count, const cha
     }
     sss_dynbuf_reset(b);
     sss_dynbuf_append(b, "{\"channel\":", 11);
-    buf_json_string(b, c->chan);
+    sss_proto_encode_string(b, c->chan);
     sss_dynbuf_append(b, ",\"users\":[", 10);
     for (size_t i = 0; i < nusers; i++) {
         if (i)
             sss_dynbuf_append(b, ",", 1);
-        buf_json_string(b, users[i]);
+        sss_proto_encode_string(b, users[i]);
     }
     sss_dynbuf_printf(b, "],\"users_total\":%zu,\"subscriptions\":%lld}\n", nusers,
                       (long long)count);

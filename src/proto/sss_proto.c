@@ -1242,6 +1242,12 @@ static int done(const struct sss_proto_out *o)
     return o->oom ? -ENOMEM : 0;
 }
 
+int sss_proto_encode_string(struct sss_proto_out *out, const char *s)
+{
+    put_str(out, s);
+    return done(out);
+}
+
 int sss_proto_encode_begin_reply(struct sss_proto_out *out, const struct sss_proto_begin_reply *r)
 {
     PUT_LIT(out, "{\"sys\":3,\"prot\":{");

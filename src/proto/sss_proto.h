@@ -323,6 +323,14 @@ struct sss_proto_begin_reply {
 };
 
 /*
+ * Append s (NUL-terminated) as one JSON string, escaped as the encoders
+ * escape every string (see the top of this file): the one JSON string writer,
+ * also for the HTTP API's answers. Returns 0 or -ENOMEM (out->oom); the
+ * failure is sticky, so a caller writing several pieces may check oom once.
+ */
+int sss_proto_encode_string(struct sss_proto_out *out, const char *s);
+
+/*
  * Encoders. Each appends one message and returns 0, or -ENOMEM (out->oom).
  * id: the client's raw id (ptr NULL: no "id" field). msg: raw JSON (ptr NULL:
  * no "msg" field; RESPONSE writes null then). uid NULL writes null.

@@ -910,6 +910,8 @@ static void test_encode_client(void)
 /* The string escaper, through TELL's topic. */
 static void test_escape(void)
 {
+    /* The writer every encoder (and the HTTP API) uses for a string. */
+    EXPECT(sss_proto_encode_string(&out, "a\"\n\x01"), "\"a\\\"\\n\\u0001\"");
     EXPECT(sss_proto_encode_tell(&out, "q\"b\\s/", no_id),
            "{\"sys\":6,\"topic\":\"q\\\"b\\\\s/\"}");
     EXPECT(sss_proto_encode_tell(&out, "\b\f\n\r\t", no_id),
