@@ -32,6 +32,10 @@
  * is decoded by sss_proto_decode_as as if it were a PUBLISH (or TELL) frame,
  * so the API accepts exactly what the WebSocket protocol accepts, with the
  * same reasons. The boot body is read by sss_proto_members: one JSON reader.
+ *
+ * Files: sss_api_server.c (HTTP/1.1: connections, parsing, answers),
+ * sss_api_routes.c (the routes above), sss_api_metrics.c (/api/stats and
+ * /metrics text); sss_api_server.h holds what they share.
  */
 #ifndef SSS_API_H
 #define SSS_API_H
@@ -41,8 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_api_metrics.h"
 #include "sss_cfg.h"
-#include "sss_dynbuf.h"
 #include "sss_err.h"
 #include "sss_proto.h"
 #include "sss_shm.h"
@@ -50,16 +54,6 @@
 #define SSS_API_MAX_CONNS 64                        /* open API connections at once */
 #define SSS_API_MAX_POLLFDS (SSS_API_MAX_CONNS + 1) /* the listener and every connection */
 #define SSS_API_BODY_SLACK 4096                     /* body limit: max-message-size + this */
-
-/* The scaler's own numbers, for /api/stats and /metrics. */
-struct sss_api_scaler_stats {
-    uint64_t publishes;      /* messages given a uid and put on the bus */
-    uint64_t publish_errors; /* refused by the engine or the bus */
-    uint64_t broadcasts;
-    const char *engine, *store; /* their names: memory, redis, mongodb */
-    int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
-    uint64_t store_queued, store_written, store_dropped, store_errors;
-};
 
 /*
  * What the API asks of its host (the scaler). Called from sss_api_handle,
@@ -147,33 +141,5 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key);
  * host (NUL-terminated, brackets removed) and port. Returns 0 or SSS_EINVAL.
  */
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port) SSS_WUR;
-
-/* One worker's counters, copied from shared memory (relaxed loads). */
-struct sss_api_worker_stats {
-    int64_t pid;
-    int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
-    int64_t frames_in, frames_out, bytes_in, bytes_out;
-    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
-};
-
-void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);
-
-/*
- * Append the Prometheus text exposition (format 0.0.4) of n workers' numbers
- * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
- * per worker (label worker="i"); counters end in _total.
- */
-void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
-                            unsigned n, const struct sss_api_scaler_stats *s,
-                            uint64_t api_requests);
-
-/*
- * Append the /api/stats JSON: {"workers":[{"worker":0,"pid":..,...},...],
- * "total":{...},"scaler":{...}}. Totals are sums, except send_queue_high
- * (the largest).
- */
-void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
-                          unsigned n, const struct sss_api_scaler_stats *s,
-                          uint64_t api_requests);
 
 #endif
