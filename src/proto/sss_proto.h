@@ -275,8 +275,8 @@ int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b);
 /*
  * The encoders append to the common growable buffer (src/common/sss_dynbuf.h;
  * an allocation failure is sticky there, and encoders return -ENOMEM until a
- * reset). The sss_proto_out names are that type under this module's prefix,
- * kept for the encoders' callers.
+ * reset). The sss_proto_out names are that type and its calls under this
+ * module's prefix, kept while src/worker and clients/c still use them.
  */
 #define sss_proto_out sss_dynbuf
 
@@ -297,6 +297,9 @@ static inline void sss_proto_out_fini(struct sss_proto_out *out)
 }
 
 /* Append raw bytes (already valid JSON where it matters). Returns 0 or -ENOMEM. */
+static inline int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+    SSS_WUR;
+
 static inline int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
 {
     return sss_dynbuf_append(out, raw, len);
