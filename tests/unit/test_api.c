@@ -1,8 +1,29 @@
-/* Unit tests of the HTTP API's pure helpers (src/http/sss_api.h). */
+/* Unit tests of the HTTP API: pure helpers (sss_api.h) and the route table (sss_api_server.h). */
 #include "sss_api.h"
+#include "sss_api_server.h"
 #include "sss_test.h"
 
 #include <stdlib.h>
+
+/* The route table: exact paths only, each with its method and whether it needs the key. */
+static void test_routes(void)
+{
+    const struct sss_api_route *r;
+
+#define FIND(p) sss_api__route_find(p, strlen(p))
+    r = FIND("/api/publish");
+    CHECK(r && r->method == HTTP_POST && !r->open && strcmp(r->allow, "POST") == 0);
+    r = FIND("/api/presence");
+    CHECK(r && r->method == HTTP_GET && !r->open);
+    r = FIND("/healthz");
+    CHECK(r && r->method == HTTP_GET && r->open);
+    CHECK(FIND("/metrics") && FIND("/api/stats") && FIND("/api/boot") && FIND("/api/broadcast"));
+    CHECK(FIND("/api/publishx") == NULL);
+    CHECK(FIND("/api") == NULL);
+    CHECK(FIND("") == NULL);
+    CHECK(sss_api__route_find("/healthz?x", 8) == r); /* the caller cuts the query off */
+#undef FIND
+}
 
 static void test_auth(void)
 {
@@ -140,6 +161,7 @@ static void test_formats(void)
 
 int main(void)
 {
+    test_routes();
     test_auth();
     test_addr();
     test_formats();
