@@ -29,9 +29,13 @@
  *   "Authorization: Bearer KEY" 401 (compared in constant time).
  *
  * msg is a raw span of the request body, passed on byte for byte: the body
- * is decoded by sss_proto_decode as if it were a PUBLISH (or TELL) frame
- * (sss_api_splice_sys puts "sys" first), so the API accepts exactly what
- * the WebSocket protocol accepts, with the same reasons.
+ * is decoded by sss_proto_decode_as as if it were a PUBLISH (or TELL) frame,
+ * so the API accepts exactly what the WebSocket protocol accepts, with the
+ * same reasons. The boot body is read by sss_proto_members: one JSON reader.
+ *
+ * Files: sss_api_server.c (HTTP/1.1: connections, parsing, answers),
+ * sss_api_routes.c (the routes above), sss_api_metrics.c (/api/stats and
+ * /metrics text); sss_api_server.h holds what they share.
  */
 #ifndef SSS_API_H
 #define SSS_API_H
@@ -41,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_api_metrics.h"
 #include "sss_cfg.h"
 #include "sss_err.h"
 #include "sss_proto.h"
@@ -49,16 +54,6 @@
 #define SSS_API_MAX_CONNS 64                        /* open API connections at once */
 #define SSS_API_MAX_POLLFDS (SSS_API_MAX_CONNS + 1) /* the listener and every connection */
 #define SSS_API_BODY_SLACK 4096                     /* body limit: max-message-size + this */
-
-/* The scaler's own numbers, for /api/stats and /metrics. */
-struct sss_api_scaler_stats {
-    uint64_t publishes;      /* messages given a uid and put on the bus */
-    uint64_t publish_errors; /* refused by the engine or the bus */
-    uint64_t broadcasts;
-    const char *engine, *store; /* their names: memory, redis, mongodb */
-    int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
-    uint64_t store_queued, store_written, store_dropped, store_errors;
-};
 
 /*
  * What the API asks of its host (the scaler). Called from sss_api_handle,
@@ -133,35 +128,11 @@ void sss_api_presence_done(struct sss_api *api, uint64_t ticket, int rc, int64_t
 
 /* ---- Pure helpers, exported for the unit tests ---- */
 
-/* A growable text buffer; an allocation failure is sticky (oom). */
-struct sss_api_buf {
-    char *data; /* len bytes, NUL-terminated when cap > 0 and !oom */
-    size_t len;
-    size_t cap;
-    bool oom;
-};
-
-void sss_api_buf_reset(struct sss_api_buf *b);
-void sss_api_buf_fini(struct sss_api_buf *b);
-void sss_api_buf_append(struct sss_api_buf *b, const void *p, size_t len);
-void sss_api_buf_printf(struct sss_api_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/*
- * Copy body into out (reset first) with "sys":<sys> inserted as the first
- * member of its top-level object, so that sss_proto_decode takes it for that
- * message: `{"a":1}` -> `{"sys":13,"a":1}`, `{ }` -> `{"sys":13 }`. Leading
- * JSON whitespace is kept. Returns 0, SSS_EINVAL if the body (after
- * whitespace) does not start with '{', -ENOMEM. Nothing else is checked:
- * the decoder finds any other problem.
- */
-int sss_api_splice_sys(struct sss_api_buf *out, const char *body, size_t len, int sys) SSS_WUR;
-
 /*
  * Whether an Authorization value (len bytes, not NUL-terminated) is
  * "Bearer <key>" (scheme case-insensitive, one or more spaces). The key is
- * compared in time that depends only on the key's length, never on where
- * the first difference lies.
+ * compared with OpenSSL's CRYPTO_memcmp, in time that depends only on the
+ * key's length, never on where the first difference lies.
  */
 bool sss_api_auth_ok(const char *value, size_t len, const char *key);
 
@@ -170,33 +141,5 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key);
  * host (NUL-terminated, brackets removed) and port. Returns 0 or SSS_EINVAL.
  */
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port) SSS_WUR;
-
-/* One worker's counters, copied from shared memory (relaxed loads). */
-struct sss_api_worker_stats {
-    int64_t pid;
-    int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
-    int64_t frames_in, frames_out, bytes_in, bytes_out;
-    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
-};
-
-void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);
-
-/*
- * Append the Prometheus text exposition (format 0.0.4) of n workers' numbers
- * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
- * per worker (label worker="i"); counters end in _total.
- */
-void sss_api_format_metrics(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
-                            unsigned n, const struct sss_api_scaler_stats *s,
-                            uint64_t api_requests);
-
-/*
- * Append the /api/stats JSON: {"workers":[{"worker":0,"pid":..,...},...],
- * "total":{...},"scaler":{...}}. Totals are sums, except send_queue_high
- * (the largest).
- */
-void sss_api_format_stats(struct sss_api_buf *out, const struct sss_api_worker_stats *w,
-                          unsigned n, const struct sss_api_scaler_stats *s,
-                          uint64_t api_requests);
 
 #endif

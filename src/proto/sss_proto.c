@@ -25,6 +25,7 @@
 #include "sss_proto.h"
 #include "sss_alloc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -226,6 +227,9 @@ struct dstate {
     struct sss_proto_span discard;  /* target for raw spans we do not keep */
     bool sys_seen;
     int sys;                        /* 1..14, or 0 when sys was not such an integer */
+    struct sss_proto_member *members; /* sss_proto_members: the keys looked for */
+    size_t nmembers;
+    struct sss_proto_member *member;  /* the one the latest top-level key named */
     bool finishing;                 /* inside yajl_complete_parse: offsets are not ours */
     enum sss_proto_error err;       /* first problem, parsing continues */
     enum sss_proto_error fatal;     /* the reason we cancelled the parser */
@@ -286,6 +290,15 @@ static enum field lookup_sub(const unsigned char *k, size_t n)
     if (n == 5 && memcmp(k, "query", 5) == 0)
         return F_QUERY;
     return F_NONE;
+}
+
+static struct sss_proto_member *lookup_member(const struct dstate *st, const unsigned char *k,
+                                              size_t n)
+{
+    for (size_t i = 0; i < st->nmembers; i++)
+        if (strlen(st->members[i].key) == n && memcmp(st->members[i].key, k, n) == 0)
+            return &st->members[i];
+    return NULL;
 }
 
 /* Record a problem and keep parsing (so that a later id is still seen). */
@@ -688,6 +701,12 @@ static int value(struct dstate *st, enum kind k, const char *num, size_t num_len
         return cancel(st, st->depth ? SSS_PROTO_E_JSON : SSS_PROTO_E_NOT_OBJECT);
     if (st->depth == 0)
         return k == K_MAP ? 1 : cancel(st, SSS_PROTO_E_NOT_OBJECT);
+    if (st->depth == 1 && st->members) {
+        if (!st->member)
+            return 1;
+        st->member->count++;
+        return take_raw(st, &st->member->value, k, value_start(st));
+    }
     if (st->depth == 1)
         return top_value(st, k, num, num_len);
     if (st->in_subs) {
@@ -749,7 +768,9 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t n)
     if (st->finishing)
         return cancel(st, SSS_PROTO_E_JSON);
     st->key_end = yajl_get_bytes_consumed(st->h);
-    if (st->depth == 1)
+    if (st->depth == 1 && st->members)
+        st->member = lookup_member(st, k, n);
+    else if (st->depth == 1)
         st->top = lookup_top(k, n);
     else if (st->depth == 3 && st->sub_obj)
         st->sub = lookup_sub(k, n);
@@ -829,23 +850,62 @@ static enum sss_proto_error check_fields(const struct dstate *st)
     }
 }
 
-int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
-                     struct sss_proto_msg *msg)
+/*
+ * Run yajl over st->in (st->d, st->in and st->len set) with our allocation
+ * hooks and strict settings. Returns 0 with the parser's verdict in *ys, or
+ * -ENOMEM when yajl could not even start.
+ */
+static int run_parser(struct dstate *st, yajl_status *ys)
 {
+    struct sss_proto_decoder *d = st->d;
     yajl_alloc_funcs afs = {mem_malloc, mem_realloc, mem_free, d};
+
+    d->mem_top = 0;
+    d->mem_last = 0;
+    st->h = yajl_alloc(&callbacks, &afs, st);
+    if (!st->h)
+        return -ENOMEM;
+    /* Defaults already strict: no comments, UTF-8 checked, no trailing
+     * garbage, one value. Say so, in case a yajl build changes them. */
+    yajl_config(st->h, yajl_allow_comments, 0);
+    yajl_config(st->h, yajl_dont_validate_strings, 0);
+    yajl_config(st->h, yajl_allow_trailing_garbage, 0);
+    yajl_config(st->h, yajl_allow_multiple_values, 0);
+    yajl_config(st->h, yajl_allow_partial_values, 0);
+
+    *ys = yajl_parse(st->h, (const unsigned char *)st->in, st->len);
+    if (*ys == yajl_status_ok) {
+        st->finishing = true;
+        *ys = yajl_complete_parse(st->h);
+    }
+    yajl_free(st->h);
+    d->mem_top = 0;
+    d->mem_last = 0;
+    return 0;
+}
+
+/* yajl takes \v and \f for whitespace; JSON does not. Raw control bytes are
+ * invalid inside strings, so any such byte is outside one. */
+static bool has_vt_ff(const char *buf, size_t len)
+{
+    return memchr(buf, '\v', len) || memchr(buf, '\f', len);
+}
+
+/* sss_proto_decode, or with implied_sys (not 0) sss_proto_decode_as. */
+static int decode(struct sss_proto_decoder *d, const char *buf, size_t len, int implied_sys,
+                  struct sss_proto_msg *msg)
+{
     struct dstate st;
     yajl_status ys;
 
     memset(msg, 0, offsetof(struct sss_proto_msg, channel));
     msg->channel[0] = msg->topic[0] = msg->session[0] = msg->last_uid[0] = '\0';
     msg->subs = d->subs;
-    if (len == 1 && buf[0] == 'h') {
+    if (!implied_sys && len == 1 && buf[0] == 'h') {
         msg->sys = SSS_PROTO_HEARTBEAT;
         return 0;
     }
-    /* yajl takes \v and \f for whitespace; JSON does not. Raw control bytes
-     * are invalid inside strings, so any such byte is outside one. */
-    if (memchr(buf, '\v', len) || memchr(buf, '\f', len)) {
+    if (has_vt_ff(buf, len)) {
         msg->error = SSS_PROTO_E_JSON;
         return SSS_EPROTO;
     }
@@ -855,29 +915,13 @@ int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
     st.m = msg;
     st.in = buf;
     st.len = len;
-    d->mem_top = 0;
-    d->mem_last = 0;
-    st.h = yajl_alloc(&callbacks, &afs, &st);
-    if (!st.h) {
+    /* As if "sys":implied_sys came first: a later sys still wins. */
+    st.sys_seen = implied_sys != 0;
+    st.sys = implied_sys;
+    if (run_parser(&st, &ys) < 0) {
         msg->error = SSS_PROTO_E_NOMEM;
         return -ENOMEM;
     }
-    /* Defaults already strict: no comments, UTF-8 checked, no trailing
-     * garbage, one value. Say so, in case a yajl build changes them. */
-    yajl_config(st.h, yajl_allow_comments, 0);
-    yajl_config(st.h, yajl_dont_validate_strings, 0);
-    yajl_config(st.h, yajl_allow_trailing_garbage, 0);
-    yajl_config(st.h, yajl_allow_multiple_values, 0);
-    yajl_config(st.h, yajl_allow_partial_values, 0);
-
-    ys = yajl_parse(st.h, (const unsigned char *)buf, len);
-    if (ys == yajl_status_ok) {
-        st.finishing = true;
-        ys = yajl_complete_parse(st.h);
-    }
-    yajl_free(st.h);
-    d->mem_top = 0;
-    d->mem_last = 0;
 
     if (st.sys_seen && st.sys)
         msg->sys = st.sys;
@@ -899,6 +943,62 @@ int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
     default:
         return SSS_EPROTO;
     }
+}
+
+int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
+                     struct sss_proto_msg *msg)
+{
+    return decode(d, buf, len, 0, msg);
+}
+
+int sss_proto_decode_as(struct sss_proto_decoder *d, const char *buf, size_t len, int sys,
+                        struct sss_proto_msg *msg)
+{
+    assert(sys >= SSS_PROTO_SUBSCRIBE && sys <= SSS_PROTO_ERROR);
+    return decode(d, buf, len, sys, msg);
+}
+
+int sss_proto_members(struct sss_proto_decoder *d, const char *buf, size_t len,
+                      struct sss_proto_member *members, size_t n)
+{
+    struct sss_proto_msg unused; /* the callbacks never touch it in this mode */
+    struct dstate st;
+    yajl_status ys;
+
+    for (size_t i = 0; i < n; i++) {
+        members[i].value.ptr = NULL;
+        members[i].value.len = 0;
+        members[i].count = 0;
+    }
+    if (has_vt_ff(buf, len))
+        return SSS_EPROTO;
+    memset(&st, 0, sizeof(st));
+    st.d = d;
+    st.m = &unused;
+    st.in = buf;
+    st.len = len;
+    st.members = members;
+    st.nmembers = n;
+    if (run_parser(&st, &ys) < 0)
+        return -ENOMEM;
+    if (ys == yajl_status_ok)
+        return 0;
+    return ys == yajl_status_client_canceled && st.fatal == SSS_PROTO_E_DEPTH ? SSS_ELIMIT
+                                                                              : SSS_EPROTO;
+}
+
+int sss_proto_span_string(struct sss_proto_span sp, char *dst, size_t cap, size_t *len)
+{
+    enum unesc r;
+
+    if (!sp.ptr || sp.len < 2 || sp.ptr[0] != '"' || sp.ptr[sp.len - 1] != '"' || cap == 0)
+        return SSS_EINVAL;
+    r = unescape(sp.ptr + 1, sp.len - 2, dst, cap, len);
+    if (r == UNESC_OK)
+        return 0;
+    dst[0] = '\0';
+    *len = 0;
+    return r == UNESC_LONG ? SSS_ELIMIT : SSS_EPROTO;
 }
 
 /* ---- Uids ---- */
@@ -978,73 +1078,9 @@ int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b)
 
 /* ---- Output ---- */
 
-void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap)
-{
-    out->data = storage;
-    out->len = 0;
-    out->cap = storage ? cap : 0;
-    out->heap = false;
-    out->oom = false;
-}
-
-void sss_proto_out_reset(struct sss_proto_out *out)
-{
-    out->len = 0;
-    out->oom = false;
-}
-
-void sss_proto_out_fini(struct sss_proto_out *out)
-{
-    if (out->heap)
-        sss_free(out->data);
-    out->data = NULL;
-    out->len = out->cap = 0;
-    out->heap = false;
-}
-
-/* Make room for n more bytes; false (and oom) when that fails. */
-static bool reserve(struct sss_proto_out *o, size_t n)
-{
-    size_t cap;
-    char *p;
-
-    if (o->oom)
-        return false;
-    if (o->cap - o->len >= n)
-        return true;
-    if (n > SIZE_MAX / 2 - o->len)
-        goto fail;
-    cap = o->cap * 2;
-    if (cap < o->len + n)
-        cap = o->len + n;
-    if (cap < 256)
-        cap = 256;
-    if (o->heap) {
-        p = sss_realloc(o->data, cap);
-        if (!p)
-            goto fail;
-    } else {
-        p = sss_malloc(cap);
-        if (!p)
-            goto fail;
-        if (o->len)
-            memcpy(p, o->data, o->len);
-    }
-    o->data = p;
-    o->cap = cap;
-    o->heap = true;
-    return true;
-fail:
-    o->oom = true;
-    return false;
-}
-
 static void put(struct sss_proto_out *o, const void *p, size_t n)
 {
-    if (n && reserve(o, n)) {
-        memcpy(o->data + o->len, p, n);
-        o->len += n;
-    }
+    (void)sss_dynbuf_append(o, p, n); /* a failure is sticky: done() reports it */
 }
 
 #define PUT_LIT(o, s) put((o), (s), sizeof(s) - 1)
@@ -1099,7 +1135,7 @@ static void put_str(struct sss_proto_out *o, const char *s)
         o->oom = true;
         return;
     }
-    if (!reserve(o, 6 * n + 2))
+    if (sss_dynbuf_reserve(o, 6 * n + 2) < 0)
         return;
     end = p + n;
     w = o->data + o->len;
@@ -1157,7 +1193,7 @@ static void put_str(struct sss_proto_out *o, const char *s)
         p++;
     }
     *w++ = '"';
-    o->len = (size_t)(w - o->data);
+    sss_dynbuf_commit(o, (size_t)(w - (o->data + o->len)));
 }
 
 static void put_uid(struct sss_proto_out *o, const struct sss_uid *uid)
@@ -1206,9 +1242,9 @@ static int done(const struct sss_proto_out *o)
     return o->oom ? -ENOMEM : 0;
 }
 
-int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+int sss_proto_encode_string(struct sss_proto_out *out, const char *s)
 {
-    put(out, raw, len);
+    put_str(out, s);
     return done(out);
 }
 

@@ -57,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_dynbuf.h"
 #include "sss_err.h"
 
 #define SSS_PROTO_CHANNEL_MAX 128 /* bytes of a channel name (PROTOCOL.md 5) */
@@ -203,6 +204,43 @@ void sss_proto_decoder_fini(struct sss_proto_decoder *d);
 int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
                      struct sss_proto_msg *msg) SSS_WUR;
 
+/*
+ * Decode buf as if "sys":sys came first in its object (sys 1..14): for
+ * bodies that carry one message kind without saying so, such as the HTTP
+ * API's publish (PUBLISH) and broadcast (TELL). A "sys" in buf still wins,
+ * as a later duplicate does; "h" is not the heartbeat here. Otherwise
+ * exactly sss_proto_decode, with the same returns.
+ */
+int sss_proto_decode_as(struct sss_proto_decoder *d, const char *buf, size_t len, int sys,
+                        struct sss_proto_msg *msg) SSS_WUR;
+
+/* A top-level member that sss_proto_members looks for. */
+struct sss_proto_member {
+    const char *key;             /* set by the caller, NUL-terminated */
+    struct sss_proto_span value; /* raw JSON of its last occurrence; ptr NULL when absent */
+    unsigned count;              /* occurrences */
+};
+
+/*
+ * Check that buf is one JSON object under the decoder's strict grammar and
+ * depth limit, and find the members whose keys are listed in members[0..n)
+ * (their value and count are set; nothing is unescaped: see
+ * sss_proto_span_string). For small JSON bodies other than messages, such as
+ * the HTTP API's boot. Spans borrow from buf.
+ * Returns 0; SSS_EPROTO for bad JSON or a top level that is not an object;
+ * SSS_ELIMIT for nesting too deep; -ENOMEM. Never blocks.
+ */
+int sss_proto_members(struct sss_proto_decoder *d, const char *buf, size_t len,
+                      struct sss_proto_member *members, size_t n) SSS_WUR;
+
+/*
+ * Unescape the raw JSON string sp (quotes included, as sss_proto_members
+ * gives it) into dst (cap bytes, NUL included), its length in *len, with the
+ * decoder's rules. Returns 0; SSS_EINVAL if sp is not a string (or cap is
+ * 0); SSS_ELIMIT if it does not fit; SSS_EPROTO for a lone surrogate or \u0000.
+ */
+int sss_proto_span_string(struct sss_proto_span sp, char *dst, size_t cap, size_t *len) SSS_WUR;
+
 /* The short English text of a decoding error, for the ERROR reply's message. */
 const char *sss_proto_strerror(enum sss_proto_error e);
 
@@ -235,24 +273,37 @@ int sss_proto_uid_cmp(const struct sss_uid *a, const struct sss_uid *b);
 /* ---- Output ---- */
 
 /*
- * A growable output buffer. Starts in caller storage (may be NULL, 0) and
- * moves to the heap (owned) when that is too small. An allocation failure is
- * sticky: later appends do nothing and encoders return -ENOMEM until reset.
+ * The encoders append to the common growable buffer (src/common/sss_dynbuf.h;
+ * an allocation failure is sticky there, and encoders return -ENOMEM until a
+ * reset). The sss_proto_out names are that type and its calls under this
+ * module's prefix, kept while src/worker and clients/c still use them.
  */
-struct sss_proto_out {
-    char *data; /* len bytes of output; NOT NUL-terminated */
-    size_t len;
-    size_t cap;
-    bool heap; /* data is ours to free */
-    bool oom;
-};
+#define sss_proto_out sss_dynbuf
 
-void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap);
+static inline void sss_proto_out_init(struct sss_proto_out *out, char *storage, size_t cap)
+{
+    sss_dynbuf_init(out, storage, cap);
+}
+
 /* Forget the content (keeps the memory) and clear an allocation failure. */
-void sss_proto_out_reset(struct sss_proto_out *out);
-void sss_proto_out_fini(struct sss_proto_out *out);
+static inline void sss_proto_out_reset(struct sss_proto_out *out)
+{
+    sss_dynbuf_reset(out);
+}
+
+static inline void sss_proto_out_fini(struct sss_proto_out *out)
+{
+    sss_dynbuf_fini(out);
+}
+
 /* Append raw bytes (already valid JSON where it matters). Returns 0 or -ENOMEM. */
-int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len) SSS_WUR;
+static inline int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+    SSS_WUR;
+
+static inline int sss_proto_out_append(struct sss_proto_out *out, const char *raw, size_t len)
+{
+    return sss_dynbuf_append(out, raw, len);
+}
 
 /* The "err" object of replies: {"name":...,"message":...}. */
 struct sss_proto_fail {
@@ -273,6 +324,14 @@ struct sss_proto_begin_reply {
     const struct sss_uid *last_uid;
     const char *session;
 };
+
+/*
+ * Append s (NUL-terminated) as one JSON string, escaped as the encoders
+ * escape every string (see the top of this file): the one JSON string writer,
+ * also for the HTTP API's answers. Returns 0 or -ENOMEM (out->oom); the
+ * failure is sticky, so a caller writing several pieces may check oom once.
+ */
+int sss_proto_encode_string(struct sss_proto_out *out, const char *s);
 
 /*
  * Encoders. Each appends one message and returns 0, or -ENOMEM (out->oom).

@@ -95,16 +95,15 @@ static void conn_close(struct sss_redis_conn *c)
     if (c->reader)
         redisReaderFree(c->reader);
     c->reader = NULL;
-    c->out_len = c->out_off = 0;
+    sss_dynbuf_reset(&c->out);
+    c->out_off = 0;
     c->state = SSS_REDIS_DOWN;
 }
 
 void sss_redis_conn_fini(struct sss_redis_conn *c)
 {
     conn_close(c);
-    sss_free(c->out);
-    c->out = NULL;
-    c->out_cap = 0;
+    sss_dynbuf_fini(&c->out);
 }
 
 void sss_redis_conn_lost(struct sss_redis_conn *c, const char *why, int64_t now_ms)
@@ -147,36 +146,23 @@ void sss_redis_conn_maybe_connect(struct sss_redis_conn *c, int64_t now_ms)
 
 int sss_redis_conn_append(struct sss_redis_conn *c, const char *p, size_t len)
 {
-    if (c->out_off && c->out_off == c->out_len)
-        c->out_len = c->out_off = 0;
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 65536;
-        char *n;
-
-        if (c->out_off) { /* slide the unwritten bytes to the front first */
-            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-            c->out_len -= c->out_off;
-            c->out_off = 0;
-        }
-        while (cap < c->out_len + len)
-            cap *= 2;
-        if (cap > c->out_cap) {
-            n = sss_realloc(c->out, cap);
-            if (!n)
-                return -ENOMEM;
-            c->out = n;
-            c->out_cap = cap;
-        }
+    if (c->out_off == c->out.len) {
+        sss_dynbuf_reset(&c->out);
+        c->out_off = 0;
+    } else if (c->out_off && c->out.cap - c->out.len <= len) {
+        /* slide the unwritten bytes to the front before growing */
+        sss_dynbuf_consume(&c->out, c->out_off);
+        c->out_off = 0;
     }
-    memcpy(c->out + c->out_len, p, len);
-    c->out_len += len;
-    return 0;
+    if (!c->out.cap && sss_dynbuf_reserve(&c->out, 65536) < 0)
+        return -ENOMEM;
+    return sss_dynbuf_append(&c->out, p, len);
 }
 
 int sss_redis_conn_flush(struct sss_redis_conn *c)
 {
-    while (c->state == SSS_REDIS_UP && c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+    while (c->state == SSS_REDIS_UP && c->out_off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n < 0) {
@@ -188,8 +174,10 @@ int sss_redis_conn_flush(struct sss_redis_conn *c)
         }
         c->out_off += (size_t)n;
     }
-    if (c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
+    if (c->out_off == c->out.len) {
+        sss_dynbuf_reset(&c->out);
+        c->out_off = 0;
+    }
     return 0;
 }
 
@@ -199,7 +187,7 @@ int sss_redis_conn_pollfd(struct sss_redis_conn *c, struct pollfd *pfd)
         return 0;
     pfd->fd = c->fd;
     pfd->events = c->state == SSS_REDIS_CONNECTING ? POLLOUT : POLLIN;
-    if (c->state == SSS_REDIS_UP && c->out_off < c->out_len)
+    if (c->state == SSS_REDIS_UP && c->out_off < c->out.len)
         pfd->events |= POLLOUT;
     pfd->revents = 0;
     return 1;

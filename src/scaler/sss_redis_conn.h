@@ -17,6 +17,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sss_dynbuf.h"
+
 enum sss_redis_state { SSS_REDIS_DOWN, SSS_REDIS_CONNECTING, SSS_REDIS_UP };
 
 /* What --redis names. */
@@ -34,8 +36,8 @@ struct sss_redis_conn {
     int fd;
     enum sss_redis_state state;
     redisReader *reader;
-    char *out; /* bytes not yet written */
-    size_t out_len, out_off, out_cap;
+    struct sss_dynbuf out; /* bytes not yet written start at out_off */
+    size_t out_off;
     int64_t retry_at; /* monotonic ms of the next connect attempt */
     int backoff_ms;
     int down_logged; /* "lost" was logged: log the next success */

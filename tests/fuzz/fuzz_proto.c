@@ -6,8 +6,11 @@
  * The decoded fields are then encoded into a FEED, an ERROR, a SUBSCRIBE
  * reply and a SYNC reply; each must be strict JSON (re-parsed with yajl), and
  * the FEED must decode back to the same channel, topic and msg bytes. The
- * input is also fed to the string escaper and the uid parser. A broken
- * invariant calls abort(), which libFuzzer (or the replayer) reports.
+ * input is also fed to the string escaper and the uid parser, decoded as
+ * a PUBLISH body without sys (sss_proto_decode_as, the HTTP API's way), and
+ * read by sss_proto_members, which must judge the JSON exactly as the
+ * decoder does. A broken invariant calls abort(), which libFuzzer (or the
+ * replayer) reports.
  */
 #include "proto/sss_proto.h"
 #include "sss_alloc.h"
@@ -234,6 +237,39 @@ static void uid(const uint8_t *data, size_t size)
     require(sss_proto_uid_parse(&v, buf, len) == 0 && sss_proto_uid_cmp(&u, &v) == 0);
 }
 
+/*
+ * The members reader accepts exactly the objects the decoder parses (server
+ * decoding: no required fields), with spans inside the input, and each
+ * string member unescapes or says why not.
+ */
+static void members(struct sss_proto_decoder *d, const struct sss_proto_msg *server, int server_rc,
+                    const char *in, size_t len)
+{
+    struct sss_proto_member m[3] = {{.key = "channel"}, {.key = "msg"}, {.key = "user"}};
+    char val[64];
+    size_t n, i;
+    int rc = sss_proto_members(d, in, len, m, 3);
+    bool json_ok = server->error != SSS_PROTO_E_JSON && server->error != SSS_PROTO_E_NOT_OBJECT &&
+                   server->error != SSS_PROTO_E_DEPTH;
+
+    require(d->mem_top == 0 && d->mem_last == 0);
+    require(rc == 0 || rc == SSS_EPROTO || rc == SSS_ELIMIT || rc == -ENOMEM);
+    if (rc != -ENOMEM && server_rc != -ENOMEM && !(len == 1 && in[0] == 'h')) {
+        require((rc == 0) == json_ok);
+        require((rc == SSS_ELIMIT) == (server->error == SSS_PROTO_E_DEPTH));
+    }
+    if (rc != 0)
+        return;
+    for (i = 0; i < 3; i++) {
+        require(span_inside(m[i].value, in, len));
+        require((m[i].count == 0) == (m[i].value.ptr == NULL));
+        rc = sss_proto_span_string(m[i].value, val, sizeof(val), &n);
+        require(rc == 0 || rc == SSS_EINVAL || rc == SSS_ELIMIT || rc == SSS_EPROTO);
+        require(rc != 0 || (n < sizeof(val) && val[n] == '\0'));
+        require((rc == SSS_EINVAL) == (!m[i].value.ptr || m[i].value.ptr[0] != '"'));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct sss_proto_decoder dec;
@@ -255,6 +291,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sss_proto_decode(&dec, in, size, &msg);
     check_msg(&dec, &msg, rc, in, size);
     dec.from_server = false;
+    members(&dec, &msg, rc, in, size);
+
+    rc = sss_proto_decode_as(&dec, in, size, SSS_PROTO_PUBLISH, &msg);
+    check_msg(&dec, &msg, rc, in, size);
+    require(msg.sys != SSS_PROTO_HEARTBEAT);
 
     escape(data, size);
     uid(data, size);

@@ -63,12 +63,28 @@ async def run(c):
     for q in ("", "?channel=", "?channel=bad%20name", "?other=x"):
         r = await api.req("GET", "/api/presence" + q)
         c.eq(r.status, 400, f"presence{q or ' without a query'}: 400")
-    # Bad boot bodies.
-    for body, why in (('{"user":"a","channel":"b"}', "both"), ('{}', "neither"),
-                      ('{"channel":"bad name"}', "bad channel"), ('{"user":5}', "not a string"),
-                      ('[1]', "not an object"), ('{"user":"a"', "bad JSON")):
+    # Bad boot bodies, each with its reason.
+    types = "user, channel and reason must be strings, given once"
+    for body, why, reason in (
+            ('{"user":"a","channel":"b"}', "both", "give either user or channel"),
+            ('{}', "neither", "give either user or channel"),
+            ('{"channel":"bad name"}', "bad channel", "invalid channel name"),
+            ('{"user":5}', "not a string", types),
+            ('{"user":"a","user":"a"}', "user twice", types),
+            ('{"user":"' + "a" * 300 + '"}', "a name too long to read", types),
+            ('{"user":"' + "a" * 121 + '"}', "a user name too long", "invalid user name"),
+            ('{"user":"a\\u0000"}', "a NUL escape in the user", "invalid user name"),
+            ('{"user":"a","reason":"\\ud800"}', "a lone surrogate in the reason",
+             "lone surrogate or NUL escape in reason"),
+            ('{"user":"a","reason":"' + "r" * 124 + '"}', "a long reason",
+             "reason longer than 123 bytes"),
+            ('', "no body", "empty body: expected a JSON object"),
+            ('[1]', "not an object", "body must be a JSON object"),
+            ('{"user":"a"', "bad JSON", "bad JSON"),
+            ('{"user":"a","x":' + "[" * 70 + "]" * 70 + '}', "nesting too deep", "bad JSON")):
         r = await api.req("POST", "/api/boot", body)
         c.eq(r.status, 400, f"boot with {why}: 400")
+        c.eq(json.loads(r.body or b"{}").get("error"), reason, f"boot with {why}: the reason")
     # Boot a user: every connection of alice, nobody else.
     r = await api.req("POST", "/api/boot", '{"user":"alice","reason":"account closed"}')
     c.eq(r.status, 200, "boot alice: 200")

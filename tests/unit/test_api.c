@@ -1,72 +1,28 @@
-/* Unit tests of the HTTP API's pure helpers (src/http/sss_api.h). */
+/* Unit tests of the HTTP API: pure helpers (sss_api.h) and the route table (sss_api_server.h). */
 #include "sss_api.h"
+#include "sss_api_server.h"
 #include "sss_test.h"
 
 #include <stdlib.h>
 
-static void test_buf(void)
+/* The route table: exact paths only, each with its method and whether it needs the key. */
+static void test_routes(void)
 {
-    struct sss_api_buf b = {0};
-    char big[3000];
+    const struct sss_api_route *r;
 
-    sss_api_buf_append(&b, "ab", 2);
-    sss_api_buf_printf(&b, "-%d-", 42);
-    CHECK_EQ_STR(b.data, "ab-42-");
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    sss_api_buf_printf(&b, "%s|", big); /* longer than the room left: grows and retries */
-    CHECK_EQ_INT(b.len, 6 + sizeof(big) - 1 + 1);
-    CHECK(b.data[b.len - 1] == '|' && b.data[b.len] == '\0');
-    sss_api_buf_reset(&b);
-    CHECK_EQ_INT(b.len, 0);
-    CHECK_EQ_STR(b.data, "");
-    sss_api_buf_fini(&b);
-    CHECK(b.data == NULL);
-}
-
-static void splice(const char *body, int sys, int want_rc, const char *want)
-{
-    struct sss_api_buf b = {0};
-    int rc = sss_api_splice_sys(&b, body, strlen(body), sys);
-
-    CHECK_EQ_INT(rc, want_rc);
-    if (rc == 0)
-        CHECK_EQ_STR(b.data, want);
-    sss_api_buf_fini(&b);
-}
-
-static void test_splice(void)
-{
-    struct sss_proto_decoder d;
-    struct sss_proto_msg m;
-    struct sss_api_buf b = {0};
-    const char *body = " {\"channel\":\"c\",\"topic\":\"t\",\"msg\":{ \"a\" : [1, 2] }}";
-
-    splice("{\"a\":1}", 13, 0, "{\"sys\":13,\"a\":1}");
-    splice("  \n{ \"a\":1}", 6, 0, "  \n{\"sys\":6, \"a\":1}");
-    splice("{}", 13, 0, "{\"sys\":13}");
-    splice("{ \t}", 13, 0, "{\"sys\":13 \t}");
-    splice("{", 13, 0, "{\"sys\":13,"); /* the decoder reports the bad JSON */
-    splice("", 13, SSS_EINVAL, NULL);
-    splice("   ", 13, SSS_EINVAL, NULL);
-    splice("[1]", 13, SSS_EINVAL, NULL);
-    splice("\"x\"", 13, SSS_EINVAL, NULL);
-
-    /* The spliced body decodes as a PUBLISH with msg a raw span of it. */
-    CHECK_EQ_INT(sss_proto_decoder_init(&d, 1), 0);
-    CHECK_EQ_INT(sss_api_splice_sys(&b, body, strlen(body), SSS_PROTO_PUBLISH), 0);
-    CHECK_EQ_INT(sss_proto_decode(&d, b.data, b.len, &m), 0);
-    CHECK_EQ_INT(m.sys, SSS_PROTO_PUBLISH);
-    CHECK_EQ_STR(m.channel, "c");
-    CHECK_EQ_STR(m.topic, "t");
-    CHECK(m.msg.ptr && m.msg.len == 16 && memcmp(m.msg.ptr, "{ \"a\" : [1, 2] }", 16) == 0);
-    /* A sys of the caller's later in the body wins: the API then refuses it. */
-    body = "{\"sys\":5,\"topic\":\"t\"}";
-    CHECK_EQ_INT(sss_api_splice_sys(&b, body, strlen(body), SSS_PROTO_PUBLISH), 0);
-    CHECK_EQ_INT(sss_proto_decode(&d, b.data, b.len, &m), 0);
-    CHECK_EQ_INT(m.sys, SSS_PROTO_ASK);
-    sss_proto_decoder_fini(&d);
-    sss_api_buf_fini(&b);
+#define FIND(p) sss_api__route_find(p, strlen(p))
+    r = FIND("/api/publish");
+    CHECK(r && r->method == HTTP_POST && !r->open && strcmp(r->allow, "POST") == 0);
+    r = FIND("/api/presence");
+    CHECK(r && r->method == HTTP_GET && !r->open);
+    r = FIND("/healthz");
+    CHECK(r && r->method == HTTP_GET && r->open);
+    CHECK(FIND("/metrics") && FIND("/api/stats") && FIND("/api/boot") && FIND("/api/broadcast"));
+    CHECK(FIND("/api/publishx") == NULL);
+    CHECK(FIND("/api") == NULL);
+    CHECK(FIND("") == NULL);
+    CHECK(sss_api__route_find("/healthz?x", 8) == r); /* the caller cuts the query off */
+#undef FIND
 }
 
 static void test_auth(void)
@@ -150,7 +106,7 @@ static void test_formats(void)
                                      .engine = "redis", .engine_up = 0, .store = "mongodb",
                                      .store_up = 1, .store_queued = 3, .store_written = 4,
                                      .store_dropped = 1, .store_errors = 2};
-    struct sss_api_buf b = {0};
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
 
     memset(w, 0, sizeof(w));
     w[0].pid = 100;
@@ -182,7 +138,7 @@ static void test_formats(void)
         CHECK(p - q > 6 && memcmp(p - 6, "_total", 6) == 0);
     }
 
-    sss_api_buf_reset(&b);
+    sss_dynbuf_reset(&b);
     sss_api_format_stats(&b, w, 2, &s, 5);
     CHECK(!b.oom);
     CHECK(strstr(b.data, "{\"workers\":[{\"worker\":0,\"pid\":100,\"connections\":12,"
@@ -197,16 +153,15 @@ static void test_formats(void)
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');
 
-    sss_api_buf_reset(&b);
+    sss_dynbuf_reset(&b);
     sss_api_format_stats(&b, w, 0, &s, 0);
     CHECK(strstr(b.data, "{\"workers\":[],\"total\":{\"connections\":0,"));
-    sss_api_buf_fini(&b);
+    sss_dynbuf_fini(&b);
 }
 
 int main(void)
 {
-    test_buf();
-    test_splice();
+    test_routes();
     test_auth();
     test_addr();
     test_formats();

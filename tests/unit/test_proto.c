@@ -910,6 +910,8 @@ static void test_encode_client(void)
 /* The string escaper, through TELL's topic. */
 static void test_escape(void)
 {
+    /* The writer every encoder (and the HTTP API) uses for a string. */
+    EXPECT(sss_proto_encode_string(&out, "a\"\n\x01"), "\"a\\\"\\n\\u0001\"");
     EXPECT(sss_proto_encode_tell(&out, "q\"b\\s/", no_id),
            "{\"sys\":6,\"topic\":\"q\\\"b\\\\s/\"}");
     EXPECT(sss_proto_encode_tell(&out, "\b\f\n\r\t", no_id),
@@ -1054,6 +1056,78 @@ static void test_uid(void)
     }
 }
 
+/* Bodies that carry one message kind without "sys" (the HTTP API's). */
+static void test_decode_as(void)
+{
+    struct sss_proto_msg m;
+    const char *body = " {\"channel\":\"c\",\"topic\":\"t\",\"msg\":{ \"a\" : [1, 2] }}";
+
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, body, strlen(body), SSS_PROTO_PUBLISH, &m), 0);
+    CHECK_EQ_INT(m.sys, SSS_PROTO_PUBLISH);
+    CHECK_EQ_STR(m.channel, "c");
+    CHECK_EQ_STR(m.topic, "t");
+    CHECK(m.msg.ptr == body + 34 && m.msg.len == 16 &&
+          memcmp(m.msg.ptr, "{ \"a\" : [1, 2] }", 16) == 0);
+    body = "{\"topic\":\"t\",\"msg\":1}";
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, body, strlen(body), SSS_PROTO_TELL, &m), 0);
+    CHECK_EQ_INT(m.sys, SSS_PROTO_TELL);
+    /* A sys in the body wins, as a later duplicate would. */
+    body = "{\"sys\":5,\"topic\":\"t\"}";
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, body, strlen(body), SSS_PROTO_PUBLISH, &m), 0);
+    CHECK_EQ_INT(m.sys, SSS_PROTO_ASK);
+    body = "{\"sys\":\"x\",\"topic\":\"t\"}";
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, body, strlen(body), SSS_PROTO_TELL, &m), SSS_EPROTO);
+    CHECK_EQ_INT(m.error, SSS_PROTO_E_SYS);
+    /* The rest as sss_proto_decode: required fields, bad JSON, no heartbeat. */
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, "{ }", 3, SSS_PROTO_PUBLISH, &m), SSS_EPROTO);
+    CHECK_EQ_INT(m.error, SSS_PROTO_E_NO_CHANNEL);
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, "{", 1, SSS_PROTO_PUBLISH, &m), SSS_EPROTO);
+    CHECK_EQ_INT(m.error, SSS_PROTO_E_JSON);
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, "h", 1, SSS_PROTO_TELL, &m), SSS_EPROTO);
+    CHECK_EQ_INT(m.error, SSS_PROTO_E_JSON);
+}
+
+/* Members of a small JSON object, and unescaping one of them. */
+static void test_members(void)
+{
+    struct sss_proto_member m[3] = {{.key = "user"}, {.key = "reason"}, {.key = "n"}};
+    const char *body = "{\"x\":{\"user\":1},\"user\":\"a\\u00e9\",\"reason\":\"r\",\"reason\":[1,"
+                       " 2],\"n\":null}";
+    char deep[SSS_PROTO_MAX_DEPTH + 8], val[8];
+    size_t len, i;
+
+    CHECK_EQ_INT(sss_proto_members(&dec, body, strlen(body), m, 3), 0);
+    CHECK_EQ_INT(m[0].count, 1); /* the nested "user" is not a member */
+    CHECK(m[0].value.len == 9 && memcmp(m[0].value.ptr, "\"a\\u00e9\"", 9) == 0);
+    CHECK_EQ_INT(m[1].count, 2); /* the last occurrence's value */
+    CHECK(m[1].value.len == 6 && memcmp(m[1].value.ptr, "[1, 2]", 6) == 0);
+    CHECK(m[2].count == 1 && m[2].value.len == 4);
+    CHECK_EQ_INT(sss_proto_span_string(m[0].value, val, sizeof(val), &len), 0);
+    CHECK(len == 3 && memcmp(val, "a\xc3\xa9", 4) == 0);
+    CHECK_EQ_INT(sss_proto_span_string(m[1].value, val, sizeof(val), &len), SSS_EINVAL);
+    CHECK_EQ_INT(sss_proto_span_string(m[2].value, val, sizeof(val), &len), SSS_EINVAL);
+    CHECK_EQ_INT(sss_proto_span_string(sss_proto_span_str("\"12345678\""), val, sizeof(val), &len),
+                 SSS_ELIMIT);
+    CHECK_EQ_INT(sss_proto_span_string(sss_proto_span_str("\"\\u0000\""), val, sizeof(val), &len),
+                 SSS_EPROTO);
+
+    CHECK_EQ_INT(sss_proto_members(&dec, "{}", 2, m, 3), 0);
+    CHECK(m[0].count == 0 && m[0].value.ptr == NULL);
+    CHECK_EQ_INT(sss_proto_members(&dec, "[1]", 3, m, 3), SSS_EPROTO);
+    CHECK_EQ_INT(sss_proto_members(&dec, "{\"user\":}", 9, m, 3), SSS_EPROTO);
+    CHECK_EQ_INT(sss_proto_members(&dec, "{}x", 3, m, 3), SSS_EPROTO);
+    CHECK_EQ_INT(sss_proto_members(&dec, "{\v}", 3, m, 3), SSS_EPROTO);
+    CHECK_EQ_INT(sss_proto_members(&dec, "{\"a\":[[1]]}", 11, m, 3), 0);
+    /* {"a":[[[...: one level past the limit */
+    len = 0;
+    deep[len++] = '{';
+    memcpy(deep + len, "\"a\":", 4);
+    len += 4;
+    for (i = 1; i <= SSS_PROTO_MAX_DEPTH; i++)
+        deep[len++] = '[';
+    CHECK_EQ_INT(sss_proto_members(&dec, deep, len, m, 3), SSS_ELIMIT);
+}
+
 int main(void)
 {
     sss_alloc_init();
@@ -1074,6 +1148,8 @@ int main(void)
     test_channels();
     test_decode_server();
     test_decode_memory();
+    test_decode_as();
+    test_members();
     test_encode_server();
     test_encode_sync();
     test_encode_client();

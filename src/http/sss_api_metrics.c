@@ -1,0 +1,166 @@
+/*
+ * The host's numbers as text (see sss_api_metrics.h): one table, wmetrics,
+ * names each worker counter once with its JSON key, Prometheus name, type
+ * and help, so /api/stats and /metrics always list the same numbers.
+ */
+#include "sss_api_metrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out)
+{
+    /* The counters are only ever read here: the casts drop const for C11's
+     * atomic_load, whose argument is not const-qualified in older libcs. */
+    struct sss_counters *cc = (struct sss_counters *)c;
+
+#define LOAD(f) (int64_t) atomic_load_explicit(&cc->f, memory_order_relaxed)
+    out->pid = (int64_t)atomic_load_explicit(&cc->pid, memory_order_relaxed);
+    out->conns_open = LOAD(conns_open);
+    out->ws_open = LOAD(ws_open);
+    out->conns_accepted = LOAD(conns_accepted);
+    out->upgrades = LOAD(upgrades);
+    out->http_rejects = LOAD(http_rejects);
+    out->frames_in = LOAD(frames_in);
+    out->frames_out = LOAD(frames_out);
+    out->bytes_in = LOAD(bytes_in);
+    out->bytes_out = LOAD(bytes_out);
+    out->closes_slow = LOAD(closes_slow);
+    out->closes_idle = LOAD(closes_idle);
+    out->closes_proto = LOAD(closes_proto);
+    out->sendq_high = LOAD(sendq_high);
+    out->laps = LOAD(laps);
+#undef LOAD
+}
+
+/* The worker numbers: JSON key, metric name, type, help, field. */
+static const struct wmetric {
+    const char *key;
+    const char *name;
+    bool counter;
+    const char *help;
+    size_t off;
+} wmetrics[] = {
+#define W(key, name, counter, help, field)                                                         \
+    {key, name, counter, help, offsetof(struct sss_api_worker_stats, field)}
+    W("connections", "sss_connections", false, "Sockets a worker holds, in any state.",
+      conns_open),
+    W("websockets", "sss_websockets", false, "Upgraded WebSocket connections.", ws_open),
+    W("accepted", "sss_connections_accepted_total", true, "Connections accepted.",
+      conns_accepted),
+    W("upgrades", "sss_upgrades_total", true, "WebSocket upgrades answered 101.", upgrades),
+    W("http_rejects", "sss_http_rejects_total", true, "Upgrade requests answered 4xx or 5xx.",
+      http_rejects),
+    W("frames_in", "sss_messages_in_total", true, "Data messages received from clients.",
+      frames_in),
+    W("frames_out", "sss_messages_out_total", true, "Data messages queued to clients.",
+      frames_out),
+    W("bytes_in", "sss_bytes_in_total", true, "Bytes received from clients.", bytes_in),
+    W("bytes_out", "sss_bytes_out_total", true, "Bytes sent to clients.", bytes_out),
+    W("closes_slow", "sss_closes_slow_total", true, "Connections closed as slow readers (4008).",
+      closes_slow),
+    W("closes_idle", "sss_closes_idle_total", true, "Connections closed for silence.",
+      closes_idle),
+    W("closes_proto", "sss_closes_protocol_total", true,
+      "Connections closed for a WebSocket protocol error (1002, 1007, 1009).", closes_proto),
+    W("send_queue_high", "sss_send_queue_high_bytes", false,
+      "Largest send queue of one connection seen, bytes.", sendq_high),
+    W("laps", "sss_bus_laps_total", true, "Times the worker was lapped by the bus.", laps),
+#undef W
+};
+
+#define NWMETRICS (sizeof(wmetrics) / sizeof(wmetrics[0]))
+
+static int64_t wvalue(const struct sss_api_worker_stats *w, size_t i)
+{
+    int64_t v;
+
+    memcpy(&v, (const char *)w + wmetrics[i].off, sizeof(v));
+    return v;
+}
+
+void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
+                            unsigned n, const struct sss_api_scaler_stats *s,
+                            uint64_t api_requests)
+{
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } sm[] = {
+        {"sss_publishes_total", "Messages the scaler sequenced and put on the bus.", s->publishes},
+        {"sss_publish_errors_total", "Publishes refused by the engine or the bus.",
+         s->publish_errors},
+        {"sss_broadcasts_total", "Broadcasts the scaler put on the bus.", s->broadcasts},
+        {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
+    };
+
+    for (size_t i = 0; i < NWMETRICS; i++) {
+        sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", wmetrics[i].name, wmetrics[i].help,
+                          wmetrics[i].name, wmetrics[i].counter ? "counter" : "gauge");
+        for (unsigned k = 0; k < n; k++)
+            sss_dynbuf_printf(out, "%s{worker=\"%u\"} %lld\n", wmetrics[i].name, k,
+                              (long long)wvalue(&w[k], i));
+    }
+    sss_dynbuf_printf(out, "# HELP sss_workers Worker processes of this host.\n"
+                      "# TYPE sss_workers gauge\nsss_workers %u\n",
+                      n);
+    for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
+        sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
+                          sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
+    sss_dynbuf_printf(out,
+                      "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
+                      "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
+                      "# HELP sss_store_up Whether the store's database answers (1 for memory).\n"
+                      "# TYPE sss_store_up gauge\nsss_store_up{store=\"%s\"} %d\n"
+                      "# HELP sss_store_queued Store writes waiting to reach the database.\n"
+                      "# TYPE sss_store_queued gauge\nsss_store_queued %llu\n"
+                      "# HELP sss_store_written_total Store writes the database acknowledged.\n"
+                      "# TYPE sss_store_written_total counter\nsss_store_written_total %llu\n"
+                      "# HELP sss_store_dropped_total Store writes lost to a full --store-queue.\n"
+                      "# TYPE sss_store_dropped_total counter\nsss_store_dropped_total %llu\n"
+                      "# HELP sss_store_errors_total Failed database calls of the store.\n"
+                      "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n",
+                      s->engine ? s->engine : "memory", s->engine_up,
+                      s->store ? s->store : "memory", s->store_up,
+                      (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+}
+
+void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
+                          unsigned n, const struct sss_api_scaler_stats *s,
+                          uint64_t api_requests)
+{
+    int64_t total[NWMETRICS] = {0};
+
+    sss_dynbuf_append(out, "{\"workers\":[", 12);
+    for (unsigned k = 0; k < n; k++) {
+        sss_dynbuf_printf(out, "%s{\"worker\":%u,\"pid\":%lld", k ? "," : "", k,
+                          (long long)w[k].pid);
+        for (size_t i = 0; i < NWMETRICS; i++) {
+            int64_t v = wvalue(&w[k], i);
+
+            sss_dynbuf_printf(out, ",\"%s\":%lld", wmetrics[i].key, (long long)v);
+            if (wmetrics[i].off == offsetof(struct sss_api_worker_stats, sendq_high))
+                total[i] = v > total[i] ? v : total[i];
+            else
+                total[i] += v;
+        }
+        sss_dynbuf_append(out, "}", 1);
+    }
+    sss_dynbuf_append(out, "],\"total\":{", 11);
+    for (size_t i = 0; i < NWMETRICS; i++)
+        sss_dynbuf_printf(out, "%s\"%s\":%lld", i ? "," : "", wmetrics[i].key,
+                          (long long)total[i]);
+    sss_dynbuf_printf(out,
+                      "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
+                      "\"broadcasts\":%llu,\"api_requests\":%llu,\"engine\":\"%s\","
+                      "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
+                      "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
+                      (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
+                      (unsigned long long)s->broadcasts, (unsigned long long)api_requests,
+                      s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
+                      s->store ? s->store : "memory", s->store_up ? "true" : "false",
+                      (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+}

@@ -1,0 +1,54 @@
+/*
+ * Numbers of the host for GET /api/stats (JSON) and GET /metrics (Prometheus
+ * text exposition format 0.0.4): each worker's counters, copied from shared
+ * memory, and the scaler's own. Pure formatting over snapshots, so the unit
+ * tests need no server.
+ */
+#ifndef SSS_API_METRICS_H
+#define SSS_API_METRICS_H
+
+#include <stdint.h>
+
+#include "sss_dynbuf.h"
+#include "sss_shm.h"
+
+/* The scaler's own numbers, for /api/stats and /metrics. */
+struct sss_api_scaler_stats {
+    uint64_t publishes;      /* messages given a uid and put on the bus */
+    uint64_t publish_errors; /* refused by the engine or the bus */
+    uint64_t broadcasts;
+    const char *engine, *store; /* their names: memory, redis, mongodb */
+    int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
+    uint64_t store_queued, store_written, store_dropped, store_errors;
+};
+
+/* One worker's counters, copied from shared memory (relaxed loads). */
+struct sss_api_worker_stats {
+    int64_t pid;
+    int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
+    int64_t frames_in, frames_out, bytes_in, bytes_out;
+    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
+};
+
+void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);
+
+/*
+ * Append the Prometheus text exposition (format 0.0.4) of n workers' numbers
+ * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
+ * per worker (label worker="i"); counters end in _total. An allocation
+ * failure is left in out->oom.
+ */
+void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
+                            unsigned n, const struct sss_api_scaler_stats *s,
+                            uint64_t api_requests);
+
+/*
+ * Append the /api/stats JSON: {"workers":[{"worker":0,"pid":..,...},...],
+ * "total":{...},"scaler":{...}}. Totals are sums, except send_queue_high
+ * (the largest). An allocation failure is left in out->oom.
+ */
+void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
+                          unsigned n, const struct sss_api_scaler_stats *s,
+                          uint64_t api_requests);
+
+#endif
