@@ -7,6 +7,7 @@
 #include "sss/sss_client.h"
 #include "sss_alloc.h"
 #include "sss_proto.h"
+#include "sss_url.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -949,50 +950,33 @@ static int do_handshake(struct sss_client *c)
 
 /* ---- public ---- */
 
+/* ws://host[:port][/path]: no user info, the port 80 when not given. */
 static int parse_url(struct sss_client *c, const char *url)
 {
-    const char *h, *p, *slash;
-    size_t hl;
+    struct sss_url u;
+    char port[12] = "80";
 
-    if (strncmp(url, "ws://", 5))
+    if (sss_url_parse(url, &u) < 0 || !sss_url_part_is(u.scheme, "ws") || u.user.ptr ||
+        !u.host.len)
         return SSS_CLIENT_EURL;
-    h = url + 5;
-    slash = h + strcspn(h, "/?");
-    if (*h == '[') {
-        const char *rb = memchr(h, ']', (size_t)(slash - h));
-
-        if (!rb)
-            return SSS_CLIENT_EURL;
-        c->host = sss_strndup(h + 1, (size_t)(rb - h - 1));
-        p = rb + 1;
+    if (u.port >= 0)
+        snprintf(port, sizeof(port), "%d", u.port);
+    c->host = sss_strndup(u.host.ptr, u.host.len);
+    c->port = sss_strndup(port, strlen(port));
+    if (u.path.ptr && u.path.ptr[0] == '/') {
+        c->path = sss_strndup(u.path.ptr, u.path.len);
     } else {
-        p = memchr(h, ':', (size_t)(slash - h));
-        hl = p ? (size_t)(p - h) : (size_t)(slash - h);
-        c->host = sss_strndup(h, hl);
-        if (!p)
-            p = slash;
-    }
-    if (*p == ':' && p + 1 < slash)
-        c->port = sss_strndup(p + 1, (size_t)(slash - p - 1));
-    else if (p == slash)
-        c->port = sss_strndup("80", 2);
-    else
-        return SSS_CLIENT_EURL;
-    c->path = *slash == '/' ? sss_strndup(slash, strlen(slash)) : NULL;
-    if (!c->path) {
-        size_t n = strlen(slash);
+        size_t n = u.path.ptr ? u.path.len : 0;
 
         c->path = sss_malloc(n + 2);
         if (c->path) {
             c->path[0] = '/';
-            memcpy(c->path + 1, slash, n + 1);
+            memcpy(c->path + 1, u.path.ptr ? u.path.ptr : "", n);
+            c->path[n + 1] = '\0';
         }
     }
-    if (!c->host || !c->port || !c->path || !c->host[0])
+    if (!c->host || !c->port || !c->path)
         return SSS_CLIENT_EURL;
-    for (const char *q = c->path; *q; q++)
-        if (*q <= ' ' || *q == 0x7f)
-            return SSS_CLIENT_EURL;
     return 0;
 }
 
