@@ -6,6 +6,7 @@
  */
 #include "sss/sss_client.h"
 #include "sss_alloc.h"
+#include "sss_json.h"
 #include "sss_proto.h"
 #include "sss_url.h"
 
@@ -156,77 +157,77 @@ static int64_t span_id(struct sss_proto_span sp)
     return v;
 }
 
-/* Skip JSON whitespace in [p, end). */
-static const char *skip_ws(const char *p, const char *end)
+/*
+ * The first top-level member called key of a raw JSON object (a field of a
+ * server message), read with sss_json. A string is copied into str (cut to
+ * cap - 1 bytes) when str is not NULL; a number that starts with a digit
+ * gives its leading digits in num.
+ */
+struct lookup {
+    const char *key;
+    bool found;
+    enum sss_json_type type;
+    char *str;
+    size_t cap;
+    int64_t num; /* -1: not a number that starts with a digit */
+};
+
+static int lookup_member(void *data, const struct sss_json_item *it)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
+    struct lookup *l = data;
 
-/* Find "key": in a flat object span and return a pointer to its value (or NULL). */
-static const char *find_key(struct sss_proto_span sp, const char *key)
-{
-    size_t kl = strlen(key);
-    const char *p = sp.ptr, *end = sp.ptr ? sp.ptr + sp.len : NULL;
+    if (l->found || it->key_len != strlen(l->key) || memcmp(it->key, l->key, it->key_len))
+        return 0;
+    l->found = true;
+    l->type = it->type;
+    l->num = -1;
+    if (it->type == SSS_JSON_STRING && l->str) {
+        size_t n = it->str_len < l->cap - 1 ? it->str_len : l->cap - 1;
 
-    if (!p)
-        return NULL;
-    while (p + kl + 2 < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-
-        if (!q || q + kl + 2 > end)
-            return NULL;
-        if (!memcmp(q + 1, key, kl) && q[kl + 1] == '"') {
-            const char *v = skip_ws(q + kl + 2, end);
-
-            if (v < end && *v == ':')
-                return skip_ws(v + 1, end);
-        }
-        p = q + 1;
+        memcpy(l->str, it->str, n);
+        l->str[n] = '\0';
+    } else if (it->type == SSS_JSON_NUMBER && it->raw[0] >= '0' && it->raw[0] <= '9') {
+        l->num = 0;
+        for (size_t i = 0; i < it->raw_len && it->raw[i] >= '0' && it->raw[i] <= '9' &&
+                           l->num < INT64_MAX / 10;
+             i++)
+            l->num = l->num * 10 + (it->raw[i] - '0');
     }
-    return NULL;
+    return 0;
 }
 
-/* Copy the JSON string value of key into out (simple unescaping); false when absent. */
-static bool get_string(struct sss_proto_span sp, const char *key, char *out, size_t cap)
+/* Look key up in obj; false when obj is absent or not a JSON object, or has no such member. */
+static bool lookup(struct sss_proto_span obj, struct lookup *l)
 {
-    const char *v = find_key(sp, key), *end = sp.ptr + sp.len;
-    size_t n = 0;
-
-    if (!v || v >= end || *v != '"')
-        return false;
-    for (v++; v < end && *v != '"' && n + 1 < cap; v++) {
-        char ch = *v;
-
-        if (ch == '\\' && v + 1 < end) {
-            v++;
-            switch (*v) {
-            case 'n': ch = '\n'; break;
-            case 't': ch = '\t'; break;
-            case 'r': ch = '\r'; break;
-            case 'b': ch = '\b'; break;
-            case 'f': ch = '\f'; break;
-            case 'u': ch = '?', v += (end - v > 4) ? 4 : 0; break;
-            default: ch = *v; break; /* " \ / */
-            }
-        }
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    return true;
+    l->found = false;
+    return obj.ptr &&
+           sss_json_each(obj.ptr, obj.len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, lookup_member,
+                         l) == 0 &&
+           l->found;
 }
 
-static int64_t get_int(struct sss_proto_span sp, const char *key, int64_t dflt)
+/* Copy the string member key of obj into out; false when absent or not a string. */
+static bool get_string(struct sss_proto_span obj, const char *key, char *out, size_t cap)
 {
-    const char *v = find_key(sp, key), *end = sp.ptr + sp.len;
-    int64_t x = 0;
+    struct lookup l = {.key = key, .str = out, .cap = cap};
 
-    if (!v || v >= end || *v < '0' || *v > '9')
-        return dflt;
-    for (; v < end && *v >= '0' && *v <= '9' && x < INT64_MAX / 10; v++)
-        x = x * 10 + (*v - '0');
-    return x;
+    return lookup(obj, &l) && l.type == SSS_JSON_STRING;
+}
+
+/* The member key of obj when it is a number starting with a digit; dflt otherwise. */
+static int64_t get_int(struct sss_proto_span obj, const char *key, int64_t dflt)
+{
+    struct lookup l = {.key = key};
+
+    return lookup(obj, &l) && l.num >= 0 ? l.num : dflt;
+}
+
+/* Whether the member key of obj is true. */
+static bool get_true(struct sss_proto_span obj, const char *key)
+{
+    struct lookup l = {.key = key};
+
+    return lookup(obj, &l) && l.type == SSS_JSON_TRUE;
 }
 
 /* ---- requests ---- */
@@ -586,45 +587,28 @@ static void on_subscribe_reply(struct sss_client *c, const struct sss_proto_msg 
     }
 }
 
-/* Each element of the raw JSON array records, decoded and delivered. */
+/* One element of a SYNC reply's records: a FEED, decoded and delivered. */
+static int deliver_record(void *data, const struct sss_json_item *it)
+{
+    struct sss_client *c = data;
+
+    if (it->type != SSS_JSON_OBJECT)
+        return SSS_EPROTO; /* records are objects: stop at anything else */
+    if (sss_proto_decode(&c->dec, it->raw, it->raw_len, &c->rec) == 0 &&
+        c->rec.sys == SSS_PROTO_FEED)
+        deliver_feed(c, &c->rec);
+    return 0;
+}
+
+/* Each element of the raw JSON array records, in order, up to the first flaw. */
 static void deliver_records(struct sss_client *c, struct sss_proto_span recs)
 {
-    const char *p, *end;
+    int rc = 0;
 
-    if (!recs.ptr || recs.len < 2 || recs.ptr[0] != '[')
-        return;
-    p = recs.ptr + 1;
-    end = recs.ptr + recs.len - 1;
-    while (p < end) {
-        const char *start;
-        int depth = 0;
-        bool str = false;
-
-        p = skip_ws(p, end);
-        if (p < end && *p == ',')
-            p = skip_ws(p + 1, end);
-        if (p >= end || *p != '{')
-            break;
-        start = p;
-        for (; p < end; p++) {
-            if (str) {
-                if (*p == '\\')
-                    p++;
-                else if (*p == '"')
-                    str = false;
-            } else if (*p == '"') {
-                str = true;
-            } else if (*p == '{' || *p == '[') {
-                depth++;
-            } else if ((*p == '}' || *p == ']') && --depth == 0) {
-                p++;
-                break;
-            }
-        }
-        if (sss_proto_decode(&c->dec, start, (size_t)(p - start), &c->rec) == 0 &&
-            c->rec.sys == SSS_PROTO_FEED)
-            deliver_feed(c, &c->rec);
-    }
+    if (recs.ptr)
+        rc = sss_json_each(recs.ptr, recs.len, SSS_JSON_ARRAY, SSS_PROTO_MAX_DEPTH + 1,
+                           deliver_record, c);
+    (void)rc; /* a flaw only stops the walk: the records before it were delivered */
 }
 
 static void on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m)
@@ -634,15 +618,10 @@ static void on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m)
     c->sync_id = -1;
     deliver_records(c, m->records);
     for (struct sub *s = c->subs, *next; s; s = next) {
-        char key[SSS_PROTO_CHANNEL_MAX + 3];
-        const char *v;
-
         next = s->next;
         if (!s->sent)
             continue; /* subscribed during the SYNC: sent below */
-        snprintf(key, sizeof(key), "%s", s->channel);
-        v = find_key(m->result, key);
-        if (!v || strncmp(v, "true", 4)) {
+        if (!get_true(m->result, s->channel)) {
             const char *why =
                 "the server refused the channel or its history no longer reaches lastUid";
 
@@ -665,9 +644,7 @@ static void on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m)
 
 static void on_begin_reply(struct sss_client *c, const struct sss_proto_msg *m)
 {
-    const char *v = find_key(m->prot, "hb");
-
-    c->hb = v && !strncmp(v, "true", 4);
+    c->hb = get_true(m->prot, "hb");
     c->hb_timeout = get_int(m->prot, "hbInterval", 30000) + get_int(m->prot, "hbThreshold", 2500);
     if ((m->has & SSS_PROTO_HAS_CHANNEL) && m->channel_len <= SSS_PROTO_CHANNEL_MAX &&
         !find_sub(c, m->channel)) {
