@@ -264,6 +264,17 @@ void sss_client__on_subscribe_reply(struct sss_client *c, const struct sss_proto
     }
 }
 
+/* READY: SUBSCRIBE what was asked for while the session was starting. */
+static void now_ready(struct sss_client *c)
+{
+    c->attempts = 0;
+    sss_client__set_status(c, SSS_CLIENT_READY);
+    for (struct sss_client_sub *s = c->subs; s; s = s->next)
+        if (!s->sent && sss_client__send_subscribe(c, s))
+            sss_client__report(c, s->channel, "Super Scaled Sockets Error",
+                               "could not send SUBSCRIBE");
+}
+
 void sss_client__on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m)
 {
     if (sss_client__span_id(m->id) != c->sync_id)
@@ -286,12 +297,7 @@ void sss_client__on_sync_reply(struct sss_client *c, const struct sss_proto_msg 
             sub_answer(c, s, NULL, NULL);
         }
     }
-    c->attempts = 0;
-    sss_client__set_status(c, SSS_CLIENT_READY);
-    for (struct sss_client_sub *s = c->subs; s; s = s->next)
-        if (!s->sent && sss_client__send_subscribe(c, s))
-            sss_client__report(c, s->channel, "Super Scaled Sockets Error",
-                               "could not send SUBSCRIBE");
+    now_ready(c);
     if (c->o.on_reconnect)
         c->o.on_reconnect(c, c->o.data);
 }
@@ -317,10 +323,5 @@ void sss_client__on_begin_reply(struct sss_client *c, const struct sss_proto_msg
         }
     }
     c->ever_ready = true;
-    c->attempts = 0;
-    sss_client__set_status(c, SSS_CLIENT_READY);
-    for (struct sss_client_sub *s = c->subs; s; s = s->next)
-        if (!s->sent && sss_client__send_subscribe(c, s))
-            sss_client__report(c, s->channel, "Super Scaled Sockets Error",
-                               "could not send SUBSCRIBE");
+    now_ready(c);
 }
