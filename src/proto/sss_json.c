@@ -18,11 +18,14 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-#define KEY_BUF 256 /* keys up to this long need no allocation */
+#define KEY_BUF 256     /* keys up to this long need no allocation */
+#define REGION 12288    /* yajl's memory for one small document (a JWT needs under 8 KiB) */
+#define BLOCK_HDR 16    /* each region block is preceded by its size, keeping 16-byte alignment */
 
 struct rstate {
     yajl_handle h;
@@ -42,6 +45,8 @@ struct rstate {
     char *keyheap;     /* owned, keycap bytes */
     size_t keycap;
     char keybuf[KEY_BUF];
+    size_t region_top; /* bytes of region in use */
+    _Alignas(16) unsigned char region[REGION];
 };
 
 static int cancel(struct rstate *st, int rc)
@@ -330,24 +335,56 @@ static bool only_ws(const struct rstate *st)
     return true;
 }
 
-/* ---- allocation through sss_alloc ---- */
+/*
+ * ---- yajl's memory: a region in struct rstate, then sss_alloc ----
+ *
+ * yajl 2.1 writes through a NULL when one of its buffers cannot grow
+ * mid-parse, so a small document (a JWT) must never need the heap: its few
+ * blocks are bumped off the region and freed all at once when the parse
+ * ends. Bigger documents (the C client's SYNC records) go on to the heap.
+ */
+
+static bool in_region(const struct rstate *st, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)st->region;
+
+    return a >= b && a < b + sizeof(st->region);
+}
 
 static void *y_malloc(void *ctx, size_t n)
 {
-    (void)ctx;
-    return sss_malloc(n);
-}
+    struct rstate *st = ctx;
+    size_t need = (n + 15) & ~(size_t)15;
 
-static void *y_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    return sss_realloc(p, n);
+    if (need >= n && st->region_top + BLOCK_HDR <= sizeof(st->region) &&
+        need <= sizeof(st->region) - BLOCK_HDR - st->region_top) {
+        unsigned char *blk = st->region + st->region_top;
+
+        memcpy(blk, &n, sizeof(n));
+        st->region_top += BLOCK_HDR + need;
+        return blk + BLOCK_HDR;
+    }
+    return sss_malloc(n);
 }
 
 static void y_free(void *ctx, void *p)
 {
-    (void)ctx;
-    sss_free(p);
+    if (!in_region(ctx, p))
+        sss_free(p); /* region blocks go when the parse ends */
+}
+
+static void *y_realloc(void *ctx, void *p, size_t n)
+{
+    size_t old;
+    void *q;
+
+    if (!p || !in_region(ctx, p))
+        return p ? sss_realloc(p, n) : y_malloc(ctx, n);
+    memcpy(&old, (unsigned char *)p - BLOCK_HDR, sizeof(old));
+    q = y_malloc(ctx, n);
+    if (q)
+        memcpy(q, p, old < n ? old : n);
+    return q;
 }
 
 int sss_json_each(const char *buf, size_t len, enum sss_json_type top, unsigned max_depth,
@@ -358,7 +395,8 @@ int sss_json_each(const char *buf, size_t len, enum sss_json_type top, unsigned 
     yajl_status ys;
     size_t n;
 
-    memset(&st, 0, sizeof(st));
+    memset(&st, 0, offsetof(struct rstate, region));
+    afs.ctx = &st;
     st.in = (const unsigned char *)buf;
     st.top = top;
     st.max_depth = max_depth;

@@ -14,7 +14,10 @@
  * leading zeros are refused by yajl itself.
  *
  * Pure: no state between calls, safe from any thread. yajl's handle and its
- * buffers come from sss_alloc.
+ * buffers come from a 12 KiB region on the stack, then from sss_alloc: yajl
+ * 2.1 writes through a NULL when a buffer cannot grow mid-parse, so a small
+ * document (a JWT's header or claims) never touches the heap. Bigger ones
+ * (the C client's SYNC records) do; a failed yajl_alloc gives -ENOMEM.
  */
 #ifndef SSS_JSON_H
 #define SSS_JSON_H

@@ -3,13 +3,17 @@
  * what each child looks like (keys, unescaped strings, raw spans of every
  * type), arrays, the depth bound, stopping from the callback, and the
  * strictness it adds to yajl (\v and \f, UTF-8, surrogate escapes, an
- * unterminated string after the value). The JWT tests (test_jwt.c) go
+ * unterminated string after the value), and that a JWT-sized document
+ * never touches the heap (yajl does not survive a failed allocation
+ * mid-parse). The JWT tests (test_jwt.c) go
  * through it too, with many more malformed documents.
  */
+#include "sss_alloc.h"
 #include "sss_json.h"
 #include "sss_test.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 /* Each child as one line "key|type|str|raw", keys and strings cut at a NUL. */
 static char seen[2048];
@@ -140,11 +144,68 @@ static void test_strict(void)
     CHECK(strncmp(seen, "a|4|\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 12) == 0);
 }
 
+/* Count the children, one more for a last "\n2999". */
+static int count_n2999(void *data, const struct sss_json_item *it)
+{
+    int *calls = data;
+
+    (*calls)++;
+    if (it->str_len == 5 && memcmp(it->str, "\n2999", 5) == 0)
+        (*calls)++;
+    return 0;
+}
+
+/* 3 KiB of escapes (yajl's decoding buffer grows to 4 KiB), 16 levels: all inside the region. */
+static void test_no_heap(void)
+{
+    static char doc[4000];
+    size_t n = 0;
+    int i;
+
+    n += (size_t)snprintf(doc, sizeof(doc), "{\"s\":\"");
+    for (i = 0; i < 500; i++)
+        n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\\u00e9");
+    n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\",\"x\":");
+    for (i = 0; i < 15; i++)
+        doc[n++] = '[';
+    for (i = 0; i < 15; i++)
+        doc[n++] = ']';
+    doc[n++] = '}';
+    doc[n] = '\0';
+    setenv("SSS_FAIL_ALLOC", "1", 1);
+    sss_alloc_init(); /* the next heap allocation fails */
+    CHECK_EQ_INT(each(doc, SSS_JSON_OBJECT, 16), 0);
+    CHECK(strncmp(seen, "s|4|\xc3\xa9\xc3\xa9", 8) == 0);
+    {
+        void *p = sss_malloc(1);
+
+        CHECK(p == NULL); /* still armed: the parse took nothing from the heap */
+        sss_free(p);
+    }
+    unsetenv("SSS_FAIL_ALLOC");
+    sss_alloc_init();
+    /* A bigger document goes on to the heap, and still reads right. */
+    {
+        static char big[40000];
+
+        n = 0;
+        n += (size_t)snprintf(big, sizeof(big), "[");
+        for (i = 0; i < 3000; i++)
+            n += (size_t)snprintf(big + n, sizeof(big) - n, "%s\"\\n%04d\"", i ? "," : "", i);
+        snprintf(big + n, sizeof(big) - n, "]");
+        int calls = 0;
+
+        CHECK_EQ_INT(sss_json_each(big, strlen(big), SSS_JSON_ARRAY, 2, count_n2999, &calls), 0);
+        CHECK_EQ_INT(calls, 3001); /* 3000 elements, and the last one was "\n2999" */
+    }
+}
+
 int main(void)
 {
     test_object();
     test_array();
     test_depth_and_stop();
     test_strict();
+    test_no_heap();
     return sss_test_done();
 }
