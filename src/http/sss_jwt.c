@@ -13,7 +13,8 @@
  * surrogates, well-formed UTF-8 only, one value and only whitespace after
  * it), nesting at most JSON_DEPTH_MAX deep. Only top-level members count;
  * numbers arrive as their text and are rounded here with exact decimal
- * arithmetic. The only allocations are yajl's, through sss_alloc.
+ * arithmetic. yajl's memory comes from sss_json's stack region: a token
+ * this size never needs the heap.
  */
 #include "http/sss_jwt.h"
 #include "sss_json.h"
