@@ -5,6 +5,7 @@
  */
 #include "sss_cfg.h"
 #include "sss_log.h"
+#include "sss_url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -418,14 +419,10 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT", the port 0..65535 (the host is checked at bind). */
 static int api_listen_valid(const char *s)
 {
-    const char *colon = strrchr(s, ':');
-    long port;
+    struct sss_url u;
 
-    if (!colon || !colon[1] || parse_long(colon + 1, 0, 65535, &port) < 0)
-        return 0;
-    if (s[0] == '[')
-        return colon > s + 1 && colon[-1] == ']';
-    return memchr(s, ':', (size_t)(colon - s)) == NULL; /* a bare IPv6 needs brackets */
+    return sss_url_parse(s, &u) == 0 && !u.scheme.ptr && !u.user.ptr && !u.path.ptr &&
+           u.port >= 0;
 }
 
 int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)

@@ -12,8 +12,9 @@
  * Everything is strict and bounded: tokens over SSS_JWT_TOKEN_MAX bytes,
  * base64url with padding or foreign characters, non-canonical base64url,
  * malformed JSON, duplicate or mistyped claims are all refused. Pure
- * functions over byte buffers: no state, nothing allocated but OpenSSL's
- * per-call HMAC context, safe from any thread, never blocking.
+ * functions over byte buffers: no state, nothing on the heap but OpenSSL's
+ * per-call HMAC context (yajl's memory is sss_json's stack region), safe
+ * from any thread, never blocking.
  */
 #ifndef SSS_JWT_H
 #define SSS_JWT_H

@@ -3,6 +3,7 @@
 #include "sss_alloc.h"
 #include "sss_err.h"
 #include "sss_log.h"
+#include "sss_url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,49 +21,34 @@
 
 int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
 {
-    char host[128], port[8] = "6379";
-    const char *p = url, *at, *end, *colon, *slash;
+    char host[128], port[12] = "6379";
+    struct sss_url u;
     struct addrinfo hints, *res = NULL;
-    size_t hl;
+    struct sss_url_part pw;
 
     memset(t, 0, sizeof(*t));
-    if (strncmp(p, "redis://", 8) != 0)
+    if (sss_url_parse(url, &u) < 0 || !sss_url_part_is(u.scheme, "redis"))
         return SSS_EINVAL;
-    p += 8;
-    slash = strchr(p, '/');
-    end = slash ? slash : p + strlen(p);
-    at = memchr(p, '@', (size_t)(end - p));
-    if (at) {
-        const char *pw = memchr(p, ':', (size_t)(at - p));
-
-        /* redis://:password@host or redis://user:password@host (user ignored: no ACL users). */
-        pw = pw ? pw + 1 : p;
-        if ((size_t)(at - pw) >= sizeof(t->password))
-            return SSS_EINVAL;
-        memcpy(t->password, pw, (size_t)(at - pw));
-        p = at + 1;
-    }
-    colon = memchr(p, ':', (size_t)(end - p));
-    hl = (size_t)((colon ? colon : end) - p);
-    if (hl == 0 || hl >= sizeof(host))
+    /* redis://:password@host, redis://user:password@host (user ignored: no
+     * ACL users) or redis://password@host. */
+    pw = u.password.ptr ? u.password : u.user;
+    if (sss_url_part_copy(pw, t->password, sizeof(t->password)) < 0 ||
+        sss_url_part_copy(u.host, host, sizeof(host)) < 0 || host[0] == '\0')
         return SSS_EINVAL;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (colon) {
-        size_t pl = (size_t)(end - colon - 1);
-
-        if (pl == 0 || pl >= sizeof(port) || strspn(colon + 1, "0123456789") < pl)
-            return SSS_EINVAL;
-        memcpy(port, colon + 1, pl);
-        port[pl] = '\0';
-    }
-    if (slash && slash[1]) {
+    if (u.port >= 0)
+        snprintf(port, sizeof(port), "%d", u.port);
+    if (u.path.ptr && u.path.len > 1) {
         char *e;
-        long db = strtol(slash + 1, &e, 10);
+        long db;
 
+        if (u.path.ptr[0] != '/')
+            return SSS_EINVAL;
+        db = strtol(u.path.ptr + 1, &e, 10);
         if (*e || db < 0 || db > 1000000)
             return SSS_EINVAL;
         t->db = (int)db;
+    } else if (u.path.ptr && u.path.ptr[0] != '/') {
+        return SSS_EINVAL;
     }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -72,7 +58,7 @@ int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
     memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
     t->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
-    snprintf(t->where, sizeof(t->where), "%s:%s", host, port);
+    snprintf(t->where, sizeof(t->where), u.ipv6 ? "[%s]:%s" : "%s:%s", host, port);
     return 0;
 }
 

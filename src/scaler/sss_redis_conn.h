@@ -43,7 +43,7 @@ struct sss_redis_conn {
     int down_logged; /* "lost" was logged: log the next success */
 };
 
-/* Parse redis://[:password@]host:port[/db] and resolve host. 0 or SSS_EINVAL. */
+/* Parse redis://[:password@]host:port[/db] (through sss_url) and resolve host. 0 or SSS_EINVAL. */
 int sss_redis_target_parse(const char *url, struct sss_redis_target *t);
 
 void sss_redis_conn_init(struct sss_redis_conn *c, const char *role,

@@ -603,6 +603,14 @@ static void test_json(void)
     expect_payload("{\"sub\":\"a\"} x", SSS_JWT_EMALFORMED, "malformed token");
     expect_payload("{\"sub\":\"a\"", SSS_JWT_EMALFORMED, "malformed token");
     expect_payload("{\"sub\":\"a}", SSS_JWT_EMALFORMED, "malformed token");
+    /* An unterminated string after the object (yajl's trailing-garbage check misses it). */
+    expect_payload("{\"sub\":\"a\"}\"", SSS_JWT_EMALFORMED, "malformed token");
+    expect_payload("{\"sub\":\"a\"} \"x", SSS_JWT_EMALFORMED, "malformed token");
+    expect_header("{\"alg\":\"HS256\"}\"", SSS_JWT_EMALFORMED, "malformed token");
+    /* \v and \f are no JSON whitespace; what comes before them still counts. */
+    expect_payload("{\"sub\":\"a\"}\v", SSS_JWT_EMALFORMED, "malformed token");
+    expect_payload("{\"sub\":\f\"a\"}", SSS_JWT_EMALFORMED, "malformed token");
+    expect_payload("{\"sub\":1\v}", SSS_JWT_ESUB, "bad subject");
     /* Grammar. */
     expect_payload("{\"sub\":\"a\",}", SSS_JWT_EMALFORMED, "malformed token");
     expect_payload("{,\"sub\":\"a\"}", SSS_JWT_EMALFORMED, "malformed token");

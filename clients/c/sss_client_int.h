@@ -1,0 +1,149 @@
+/*
+ * Internals of the C client, shared by its four files; nothing here is
+ * exported (the library hides every symbol but sss_client_*). The job of
+ * each file:
+ *   sss_client.c            the public calls: create, connect, close,
+ *                           subscribe, ask, publish, tell, status
+ *   sss_client_session.c    the session: status changes, subscriptions and
+ *                           requests in flight, BEGIN, SUBSCRIBE and SYNC and
+ *                           their replies, a lost connection and the redial
+ *   sss_client_transport.c  the transport: non-blocking TCP connect, our own
+ *                           HTTP upgrade (random key, Accept checked), then
+ *                           wslay's client context on the socket (it masks
+ *                           every frame with getrandom bytes), and the pump
+ *                           (sss_client_process) with its timers
+ *   sss_client_msg.c        decoding a text frame (src/proto) and handing it
+ *                           on; fields of server messages read by sss_json
+ * Everything runs on the caller's thread, inside sss_client_* calls.
+ */
+#ifndef SSS_CLIENT_INT_H
+#define SSS_CLIENT_INT_H
+
+#include "sss/sss_client.h"
+#include "sss_proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#define HANDSHAKE_MAX 8192
+#define REQ_DROPPED "Connection dropped"
+
+enum sss_client_req_kind { REQ_ASK, REQ_PUBLISH };
+
+struct sss_client_req {
+    struct sss_client_req *next;
+    int64_t id;
+    enum sss_client_req_kind kind;
+    sss_client_reply_cb cb;
+    void *data;
+    char what[SSS_PROTO_TOPIC_MAX + 32]; /* e.g. ask "echo", for "Connection dropped" */
+};
+
+struct sss_client_sub {
+    struct sss_client_sub *next;
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    char *query; /* owned raw JSON, NULL: null */
+    bool sent;   /* SUBSCRIBE or SYNC sent on this connection */
+    bool has_uid;
+    char last_uid[SSS_PROTO_LASTUID_MAX + 1];
+    sss_client_feed_cb on_feed;
+    void *data;
+    sss_client_reply_cb reply; /* the SUBSCRIBE (or SYNC) answer not given yet */
+    void *reply_data;
+};
+
+struct sss_client {
+    struct sss_client_opts o;
+    char *url, *session, *host, *port, *path; /* owned copies */
+    enum sss_client_status status;
+    int fd;
+    /* Upgrade. */
+    char key[32]; /* Sec-WebSocket-Key sent */
+    char hs_out[2048];
+    size_t hs_out_len, hs_out_sent;
+    char *hs_in; /* HANDSHAKE_MAX bytes */
+    size_t hs_in_len, hs_in_off; /* after the upgrade: leftover frame bytes at off..len */
+    bool upgraded;
+    wslay_event_context_ptr ws;
+    /* Liveness and timers. */
+    int64_t deadline;    /* connect/upgrade deadline, or 0 */
+    int64_t retry_at;    /* WAITING: when to dial, or 0 */
+    int64_t last_rx;     /* last byte received */
+    bool hb;             /* BEGIN's prot.hb */
+    int64_t hb_timeout;  /* hbInterval + hbThreshold */
+    int attempts;        /* failed attempts since the last READY */
+    bool ever_ready;     /* BEGIN done once: later connects SYNC */
+    /* Set inside wslay callbacks, acted on after them. */
+    int close_code;      /* close frame received (0: none) */
+    bool eof, booted;
+    bool in_recv;    /* inside wslay_event_recv: the context must stay */
+    bool close_now;  /* sss_client_close was called from a callback */
+    int64_t now;
+    /* Protocol. */
+    int64_t next_id, sync_id;
+    struct sss_client_sub *subs;
+    struct sss_client_req *reqs;
+    struct sss_proto_decoder dec;
+    struct sss_proto_msg msg, rec;
+    struct sss_proto_out out;
+};
+
+/* ---- sss_client_session.c ---- */
+
+/* Set the status and tell on_status when it changed. */
+void sss_client__set_status(struct sss_client *c, enum sss_client_status s);
+/* BOOTED, CLOSED or FAILED: nothing more happens without sss_client_connect. */
+bool sss_client__final_status(enum sss_client_status s);
+/* Call on_error (channel may be NULL). */
+void sss_client__report(struct sss_client *c, const char *channel, const char *name,
+                        const char *m);
+/* The subscription to channel, or NULL. */
+struct sss_client_sub *sss_client__find_sub(const struct sss_client *c, const char *channel);
+/* Unlink the request with this id and give it to the caller (who frees it), or NULL. */
+struct sss_client_req *sss_client__take_req(struct sss_client *c, int64_t id);
+/* Answer every request in flight with the error name and free them. */
+void sss_client__fail_reqs(struct sss_client *c, const char *name);
+/* A new request with the next id, not linked yet; NULL when out of memory. */
+struct sss_client_req *sss_client__new_req(struct sss_client *c, enum sss_client_req_kind kind,
+                                          sss_client_reply_cb cb, void *data, const char *verb,
+                                          const char *name);
+/* id as a raw JSON number in buf. */
+struct sss_proto_span sss_client__id_span(int64_t id, char *buf, size_t cap);
+/* A raw JSON message; NULL is null. */
+struct sss_proto_span sss_client__msg_span(const char *msg);
+/* Send a SUBSCRIBE for s. 0, -ENOMEM or SSS_CLIENT_ENOTREADY. */
+int sss_client__send_subscribe(struct sss_client *c, struct sss_client_sub *s);
+/* The upgrade is done: send BEGIN, or SYNC after the first READY. 0 or a negative code. */
+int sss_client__begin(struct sss_client *c);
+/* The connection is gone (or never came): fail requests, then wait and redial or stop. */
+void sss_client__dropped(struct sss_client *c, const char *why);
+/* The replies of the session. */
+void sss_client__on_begin_reply(struct sss_client *c, const struct sss_proto_msg *m);
+void sss_client__on_subscribe_reply(struct sss_client *c, const struct sss_proto_msg *m);
+void sss_client__on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m);
+
+/* ---- sss_client_transport.c ---- */
+
+/* Dial (status CONNECTING) with a fresh upgrade request. 0, -EIO or SSS_CLIENT_EURL;
+ * a failed connect goes through sss_client__dropped and still returns 0. */
+int sss_client__dial(struct sss_client *c);
+/* Queue c->out as one text message. 0, -ENOMEM or SSS_CLIENT_ENOTREADY. */
+int sss_client__send_out(struct sss_client *c);
+/* Close the socket and forget the connection's state (not the session's). */
+void sss_client__close_socket(struct sss_client *c);
+
+/* ---- sss_client_msg.c ---- */
+
+/* Decode one text frame from the server and act on it. */
+void sss_client__on_frame(struct sss_client *c, const char *buf, size_t len);
+/* A raw JSON integer id (what we sent); -1 when it is not one. */
+int64_t sss_client__span_id(struct sss_proto_span sp);
+/* Members of a raw JSON object obj (absent obj: absent member). */
+bool sss_client__get_string(struct sss_proto_span obj, const char *key, char *out, size_t cap);
+int64_t sss_client__get_int(struct sss_proto_span obj, const char *key, int64_t dflt);
+bool sss_client__get_true(struct sss_proto_span obj, const char *key);
+/* Deliver each FEED of a SYNC reply's raw records array, in order. */
+void sss_client__deliver_records(struct sss_client *c, struct sss_proto_span recs);
+
+#endif
