@@ -23,6 +23,7 @@
  * trickles bytes (slowloris) holds one slot for a bounded time.
  */
 #include "sss_api_server.h"
+#include "sss_url.h"
 #include "sss_http.h"
 #include "sss_alloc.h"
 #include "sss_log.h"
@@ -68,31 +69,13 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key)
 
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port)
 {
-    const char *colon = strrchr(spec, ':'), *h = spec;
-    size_t hlen;
-    char *end;
-    long p;
+    struct sss_url u;
 
-    if (!colon || !colon[1])
+    /* HOST:PORT, [V6]:PORT or :PORT: nothing of a URL but its authority. */
+    if (sss_url_parse(spec, &u) < 0 || u.scheme.ptr || u.user.ptr || u.path.ptr || u.port < 0 ||
+        sss_url_part_copy(u.host, host, host_cap) < 0)
         return SSS_EINVAL;
-    hlen = (size_t)(colon - spec);
-    if (spec[0] == '[') {
-        if (hlen < 2 || colon[-1] != ']')
-            return SSS_EINVAL;
-        h = spec + 1;
-        hlen -= 2;
-    } else if (memchr(spec, ':', hlen)) {
-        return SSS_EINVAL; /* a bare IPv6 address needs brackets */
-    }
-    if (hlen >= host_cap)
-        return SSS_EINVAL;
-    errno = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (errno || *end || p < 0 || p > 65535 || !isdigit((unsigned char)colon[1]))
-        return SSS_EINVAL;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    *port = (int)p;
+    *port = u.port;
     return 0;
 }
 
