@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 
 static_assert(sizeof(struct sss_hm_publish) == 32, "fixed layout");
@@ -38,95 +39,70 @@ static_assert(sizeof(struct sss_hm_boot) == 8, "fixed layout");
 
 /* ---- The table: one row per record type ---- */
 
-/* Fill the lengths of a type's variable parts from its fixed part. */
-typedef void hm_lens_fn(const union sss_hm_fixed *h, size_t lens[SSS_HM_MAX_PARTS]);
+/* Where a variable part's length is in the fixed part: offset and width (2 or 4). */
+struct hm_len {
+    uint8_t off, size;
+};
 
 struct hm_row {
     const char *name; /* NULL: not a record type */
     uint16_t fixed;   /* size of the fixed part */
     uint8_t nparts;   /* variable parts */
-    hm_lens_fn *lens; /* NULL with one part: that part is the rest of the record */
+    struct hm_len len[SSS_HM_MAX_PARTS]; /* size 0 with one part: that part is the rest */
 };
 
-static void lens_publish(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->publish.chan_len, l[1] = h->publish.topic_len, l[2] = h->publish.msg_len;
-}
-
-static void lens_last_uid(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->last_uid.chan_len;
-}
-
-static void lens_history(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->history.chan_len;
-}
-
-static void lens_broadcast(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->broadcast.topic_len, l[1] = h->broadcast.msg_len;
-}
-
-static void lens_presence(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->presence.chan_len, l[1] = h->presence.user_len;
-}
-
-static void lens_session(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->session.session_len, l[1] = h->session.chan_len, l[2] = h->session.user_len;
-}
-
-static void lens_session_load(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->session_load.session_len;
-}
-
-static void lens_boot(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->boot.name_len, l[1] = h->boot.reason_len;
-}
-
-static void lens_hist_rec(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->hist_rec.topic_len, l[1] = h->hist_rec.msg_len;
-}
-
-static void lens_session_entry(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->session_entry.chan_len;
-}
-
-static void lens_feed(const union sss_hm_fixed *h, size_t l[])
-{
-    l[0] = h->feed.chan_len, l[1] = h->feed.topic_len, l[2] = h->feed.msg_len;
-}
-
-#define ROW(T, name, S, n, lens) [T] = {name, (uint16_t)sizeof(struct S), n, lens}
+#define LEN(S, f) {offsetof(struct S, f), sizeof(((struct S *)0)->f)}
+#define ROW(T, name, S, n, ...) [T] = {name, sizeof(struct S), n, {__VA_ARGS__}}
 static const struct hm_row rows[SSS_HM_TYPE_END] = {
-    ROW(SSS_HM_PUBLISH, "PUBLISH", sss_hm_publish, 3, lens_publish),
-    ROW(SSS_HM_LAST_UID, "LAST_UID", sss_hm_last_uid, 1, lens_last_uid),
-    ROW(SSS_HM_HISTORY, "HISTORY", sss_hm_history, 1, lens_history),
-    ROW(SSS_HM_BROADCAST, "BROADCAST", sss_hm_broadcast, 2, lens_broadcast),
-    ROW(SSS_HM_HELLO, "HELLO", sss_hm_hello, 0, NULL),
-    ROW(SSS_HM_PRESENCE, "PRESENCE", sss_hm_presence, 2, lens_presence),
-    ROW(SSS_HM_SESSION, "SESSION", sss_hm_session, 3, lens_session),
-    ROW(SSS_HM_SESSION_LOAD, "SESSION_LOAD", sss_hm_session_load, 1, lens_session_load),
-    ROW(SSS_HM_BOOT, "BOOT", sss_hm_boot, 2, lens_boot),
-    ROW(SSS_HM_RESYNC, "RESYNC", sss_hm_hello, 0, NULL),
-    ROW(SSS_HM_PUBLISHED, "PUBLISHED", sss_hm_published, 0, NULL),
-    ROW(SSS_HM_LAST_UID_R, "LAST_UID_R", sss_hm_last_uid_r, 0, NULL),
-    ROW(SSS_HM_HIST_REC, "HIST_REC", sss_hm_hist_rec, 2, lens_hist_rec),
-    ROW(SSS_HM_HIST_END, "HIST_END", sss_hm_hist_end, 0, NULL),
-    ROW(SSS_HM_SESSION_ENTRY, "SESSION_ENTRY", sss_hm_session_entry, 1, lens_session_entry),
-    ROW(SSS_HM_SESSION_END, "SESSION_END", sss_hm_session_end, 0, NULL),
-    ROW(SSS_HM_FEED, "FEED", sss_hm_feed, 3, lens_feed),
-    ROW(SSS_HM_BCAST_RECORD, "BCAST_RECORD", sss_hm_broadcast, 2, lens_broadcast),
-    ROW(SSS_HM_BOOT_RECORD, "BOOT_RECORD", sss_hm_boot, 2, lens_boot),
-    [SSS_HM_GAP_RECORD] = {"GAP_RECORD", 0, 1, NULL},
+    ROW(SSS_HM_PUBLISH, "PUBLISH", sss_hm_publish, 3, LEN(sss_hm_publish, chan_len),
+        LEN(sss_hm_publish, topic_len), LEN(sss_hm_publish, msg_len)),
+    ROW(SSS_HM_LAST_UID, "LAST_UID", sss_hm_last_uid, 1, LEN(sss_hm_last_uid, chan_len)),
+    ROW(SSS_HM_HISTORY, "HISTORY", sss_hm_history, 1, LEN(sss_hm_history, chan_len)),
+    ROW(SSS_HM_BROADCAST, "BROADCAST", sss_hm_broadcast, 2, LEN(sss_hm_broadcast, topic_len),
+        LEN(sss_hm_broadcast, msg_len)),
+    ROW(SSS_HM_HELLO, "HELLO", sss_hm_hello, 0),
+    ROW(SSS_HM_PRESENCE, "PRESENCE", sss_hm_presence, 2, LEN(sss_hm_presence, chan_len),
+        LEN(sss_hm_presence, user_len)),
+    ROW(SSS_HM_SESSION, "SESSION", sss_hm_session, 3, LEN(sss_hm_session, session_len),
+        LEN(sss_hm_session, chan_len), LEN(sss_hm_session, user_len)),
+    ROW(SSS_HM_SESSION_LOAD, "SESSION_LOAD", sss_hm_session_load, 1,
+        LEN(sss_hm_session_load, session_len)),
+    ROW(SSS_HM_BOOT, "BOOT", sss_hm_boot, 2, LEN(sss_hm_boot, name_len),
+        LEN(sss_hm_boot, reason_len)),
+    ROW(SSS_HM_RESYNC, "RESYNC", sss_hm_hello, 0),
+    ROW(SSS_HM_PUBLISHED, "PUBLISHED", sss_hm_published, 0),
+    ROW(SSS_HM_LAST_UID_R, "LAST_UID_R", sss_hm_last_uid_r, 0),
+    ROW(SSS_HM_HIST_REC, "HIST_REC", sss_hm_hist_rec, 2, LEN(sss_hm_hist_rec, topic_len),
+        LEN(sss_hm_hist_rec, msg_len)),
+    ROW(SSS_HM_HIST_END, "HIST_END", sss_hm_hist_end, 0),
+    ROW(SSS_HM_SESSION_ENTRY, "SESSION_ENTRY", sss_hm_session_entry, 1,
+        LEN(sss_hm_session_entry, chan_len)),
+    ROW(SSS_HM_SESSION_END, "SESSION_END", sss_hm_session_end, 0),
+    ROW(SSS_HM_FEED, "FEED", sss_hm_feed, 3, LEN(sss_hm_feed, chan_len),
+        LEN(sss_hm_feed, topic_len), LEN(sss_hm_feed, msg_len)),
+    ROW(SSS_HM_BCAST_RECORD, "BCAST_RECORD", sss_hm_broadcast, 2,
+        LEN(sss_hm_broadcast, topic_len), LEN(sss_hm_broadcast, msg_len)),
+    ROW(SSS_HM_BOOT_RECORD, "BOOT_RECORD", sss_hm_boot, 2, LEN(sss_hm_boot, name_len),
+        LEN(sss_hm_boot, reason_len)),
+    [SSS_HM_GAP_RECORD] = {"GAP_RECORD", 0, 1, {{0, 0}}},
 };
 #undef ROW
+#undef LEN
+
+/* A length field's value, read from the record's fixed part (which is known to be whole). */
+static size_t read_len(const char *fixed, struct hm_len l)
+{
+    uint16_t v16;
+    uint32_t v32;
+
+    if (l.size == sizeof(v16)) {
+        memcpy(&v16, fixed + l.off, sizeof(v16));
+        return v16;
+    }
+    assert(l.size == sizeof(v32));
+    memcpy(&v32, fixed + l.off, sizeof(v32));
+    return v32;
+}
 
 static const struct hm_row *row_of(uint32_t type)
 {
@@ -154,10 +130,8 @@ int sss_hm_unpack(uint32_t type, const void *p, size_t len, struct sss_hm_rec *r
     rec->type = type;
     if (row->fixed)
         memcpy(&rec->h, p, row->fixed);
-    if (row->lens)
-        row->lens(&rec->h, lens);
-    else if (row->nparts)
-        lens[0] = len - row->fixed;
+    for (int i = 0; i < row->nparts; i++)
+        lens[i] = row->len[i].size ? read_len(base, row->len[i]) : len - row->fixed;
     total = row->fixed;
     for (int i = 0; i < row->nparts; i++)
         total += lens[i];
@@ -212,164 +186,145 @@ long sss_hm_write(const struct sss_hm_rec *rec, void *buf, size_t cap)
 
 /* ---- Packing ---- */
 
-static void rec_start(struct sss_hm_rec *rec, uint32_t type)
+/*
+ * Start a record of the given type with up to three variable parts (those
+ * the type does not have are ignored: pass NULL, 0). Each length is checked
+ * against the width of its field and written there through the same table
+ * row that sss_hm_unpack reads, so the two cannot disagree. Returns 0 or
+ * SSS_EINVAL.
+ */
+static int rec_parts(struct sss_hm_rec *rec, uint32_t type, const char *p0, size_t l0,
+                     const char *p1, size_t l1, const char *p2, size_t l2)
 {
+    const struct hm_row *row = row_of(type);
+    const struct sss_hm_span v[SSS_HM_MAX_PARTS] = {{p0, l0}, {p1, l1}, {p2, l2}};
+
+    assert(row);
     memset(rec, 0, sizeof(*rec));
     rec->type = type;
-}
+    for (int i = 0; i < row->nparts; i++) {
+        struct hm_len l = row->len[i];
 
-static void rec_part(struct sss_hm_rec *rec, int i, const char *p, size_t len)
-{
-    rec->v[i] = (struct sss_hm_span){p, len};
+        if (l.size == sizeof(uint16_t)) {
+            uint16_t n = (uint16_t)v[i].len;
+
+            if (v[i].len > UINT16_MAX)
+                return SSS_EINVAL;
+            memcpy((char *)&rec->h + l.off, &n, sizeof(n));
+        } else if (l.size == sizeof(uint32_t)) {
+            uint32_t n = (uint32_t)v[i].len;
+
+            if (v[i].len > UINT32_MAX)
+                return SSS_EINVAL;
+            memcpy((char *)&rec->h + l.off, &n, sizeof(n));
+        } else if (v[i].len > UINT32_MAX) {
+            return SSS_EINVAL; /* the rest of the record: a ring record's bound */
+        }
+        rec->v[i] = v[i];
+    }
+    return 0;
 }
 
 int sss_hm_pack_publish(struct sss_hm_rec *rec, uint64_t req, uint64_t origin_conn,
                         uint32_t flags, const char *chan, size_t chan_len, const char *topic,
                         size_t topic_len, const char *msg, size_t msg_len)
 {
-    struct sss_hm_publish *h = &rec->h.publish;
+    int rc = rec_parts(rec, SSS_HM_PUBLISH, chan, chan_len, topic, topic_len, msg, msg_len);
 
-    if (chan_len > UINT16_MAX || topic_len > UINT16_MAX || msg_len > UINT32_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_PUBLISH);
-    h->req = req;
-    h->origin_conn = origin_conn;
-    h->flags = flags;
-    h->chan_len = (uint16_t)chan_len;
-    h->topic_len = (uint16_t)topic_len;
-    h->msg_len = (uint32_t)msg_len;
-    rec_part(rec, 0, chan, chan_len);
-    rec_part(rec, 1, topic, topic_len);
-    rec_part(rec, 2, msg, msg_len);
-    return 0;
+    rec->h.publish.req = req;
+    rec->h.publish.origin_conn = origin_conn;
+    rec->h.publish.flags = flags;
+    return rc;
 }
 
 int sss_hm_pack_last_uid(struct sss_hm_rec *rec, uint64_t req, const char *chan, size_t chan_len)
 {
-    if (chan_len > UINT16_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_LAST_UID);
+    int rc = rec_parts(rec, SSS_HM_LAST_UID, chan, chan_len, NULL, 0, NULL, 0);
+
     rec->h.last_uid.req = req;
-    rec->h.last_uid.chan_len = (uint16_t)chan_len;
-    rec_part(rec, 0, chan, chan_len);
-    return 0;
+    return rc;
 }
 
 int sss_hm_pack_history(struct sss_hm_rec *rec, uint64_t req, const struct sss_uid *after,
                         const char *chan, size_t chan_len)
 {
-    if (chan_len > UINT16_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_HISTORY);
+    int rc = rec_parts(rec, SSS_HM_HISTORY, chan, chan_len, NULL, 0, NULL, 0);
+
     rec->h.history.req = req;
     if (after) {
         rec->h.history.has_after = 1;
         rec->h.history.after = *after;
     }
-    rec->h.history.chan_len = (uint16_t)chan_len;
-    rec_part(rec, 0, chan, chan_len);
-    return 0;
-}
-
-static int pack_broadcast(struct sss_hm_rec *rec, uint32_t type, const char *topic,
-                          size_t topic_len, const char *msg, size_t msg_len)
-{
-    if (topic_len > UINT16_MAX || msg_len > UINT32_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, type);
-    rec->h.broadcast.topic_len = (uint16_t)topic_len;
-    rec->h.broadcast.msg_len = (uint32_t)msg_len;
-    rec_part(rec, 0, topic, topic_len);
-    rec_part(rec, 1, msg, msg_len);
-    return 0;
+    return rc;
 }
 
 int sss_hm_pack_broadcast(struct sss_hm_rec *rec, const char *topic, size_t topic_len,
                           const char *msg, size_t msg_len)
 {
-    return pack_broadcast(rec, SSS_HM_BROADCAST, topic, topic_len, msg, msg_len);
+    return rec_parts(rec, SSS_HM_BROADCAST, topic, topic_len, msg, msg_len, NULL, 0);
 }
 
 int sss_hm_pack_bcast_record(struct sss_hm_rec *rec, const char *topic, size_t topic_len,
                              const char *msg, size_t msg_len)
 {
-    return pack_broadcast(rec, SSS_HM_BCAST_RECORD, topic, topic_len, msg, msg_len);
+    return rec_parts(rec, SSS_HM_BCAST_RECORD, topic, topic_len, msg, msg_len, NULL, 0);
 }
 
 void sss_hm_pack_hello(struct sss_hm_rec *rec, uint64_t pid)
 {
-    rec_start(rec, SSS_HM_HELLO);
+    (void)rec_parts(rec, SSS_HM_HELLO, NULL, 0, NULL, 0, NULL, 0);
     rec->h.hello.pid = pid;
 }
 
 void sss_hm_pack_resync(struct sss_hm_rec *rec, uint64_t pid)
 {
-    rec_start(rec, SSS_HM_RESYNC);
+    (void)rec_parts(rec, SSS_HM_RESYNC, NULL, 0, NULL, 0, NULL, 0);
     rec->h.hello.pid = pid;
 }
 
 int sss_hm_pack_presence(struct sss_hm_rec *rec, int32_t delta, const char *chan,
                          size_t chan_len, const char *user, size_t user_len)
 {
-    if (chan_len > UINT16_MAX || user_len > UINT16_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_PRESENCE);
+    int rc = rec_parts(rec, SSS_HM_PRESENCE, chan, chan_len, user, user_len, NULL, 0);
+
     rec->h.presence.delta = delta;
-    rec->h.presence.chan_len = (uint16_t)chan_len;
-    rec->h.presence.user_len = (uint16_t)user_len;
-    rec_part(rec, 0, chan, chan_len);
-    rec_part(rec, 1, user, user_len);
-    return 0;
+    return rc;
 }
 
 int sss_hm_pack_session(struct sss_hm_rec *rec, int op, const char *session, size_t session_len,
                         const char *chan, size_t chan_len, const char *user, size_t user_len,
                         const struct sss_uid *uid)
 {
-    struct sss_hm_session *h = &rec->h.session;
+    int rc = rec_parts(rec, SSS_HM_SESSION, session, session_len, chan, chan_len, user, user_len);
 
-    if (op < 0 || op > UINT16_MAX || session_len > UINT16_MAX || chan_len > UINT16_MAX ||
-        user_len > UINT16_MAX)
+    if (op < 0 || op > UINT16_MAX)
         return SSS_EINVAL;
-    rec_start(rec, SSS_HM_SESSION);
-    h->op = (uint16_t)op;
-    h->session_len = (uint16_t)session_len;
-    h->chan_len = (uint16_t)chan_len;
-    h->user_len = (uint16_t)user_len;
+    rec->h.session.op = (uint16_t)op;
     if (uid) {
-        h->has_uid = 1;
-        h->uid = *uid;
+        rec->h.session.has_uid = 1;
+        rec->h.session.uid = *uid;
     }
-    rec_part(rec, 0, session, session_len);
-    rec_part(rec, 1, chan, chan_len);
-    rec_part(rec, 2, user, user_len);
-    return 0;
+    return rc;
 }
 
 int sss_hm_pack_session_load(struct sss_hm_rec *rec, uint64_t req, const char *session,
                              size_t session_len)
 {
-    if (session_len > UINT16_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_SESSION_LOAD);
+    int rc = rec_parts(rec, SSS_HM_SESSION_LOAD, session, session_len, NULL, 0, NULL, 0);
+
     rec->h.session_load.req = req;
-    rec->h.session_load.session_len = (uint16_t)session_len;
-    rec_part(rec, 0, session, session_len);
-    return 0;
+    return rc;
 }
 
 static int pack_boot(struct sss_hm_rec *rec, uint32_t type, int kind, const char *name,
                      size_t name_len, const char *reason, size_t reason_len)
 {
-    if (kind < 0 || kind > UINT16_MAX || name_len > UINT16_MAX || reason_len > UINT16_MAX)
+    int rc = rec_parts(rec, type, name, name_len, reason, reason_len, NULL, 0);
+
+    if (kind < 0 || kind > UINT16_MAX)
         return SSS_EINVAL;
-    rec_start(rec, type);
     rec->h.boot.kind = (uint16_t)kind;
-    rec->h.boot.name_len = (uint16_t)name_len;
-    rec->h.boot.reason_len = (uint16_t)reason_len;
-    rec_part(rec, 0, name, name_len);
-    rec_part(rec, 1, reason, reason_len);
-    return 0;
+    return rc;
 }
 
 int sss_hm_pack_boot(struct sss_hm_rec *rec, int kind, const char *name, size_t name_len,
@@ -386,7 +341,7 @@ int sss_hm_pack_boot_record(struct sss_hm_rec *rec, int kind, const char *name, 
 
 void sss_hm_pack_published(struct sss_hm_rec *rec, uint64_t req, int rc, struct sss_uid uid)
 {
-    rec_start(rec, SSS_HM_PUBLISHED);
+    (void)rec_parts(rec, SSS_HM_PUBLISHED, NULL, 0, NULL, 0, NULL, 0);
     rec->h.published.req = req;
     rec->h.published.rc = rc;
     rec->h.published.uid = uid;
@@ -394,7 +349,7 @@ void sss_hm_pack_published(struct sss_hm_rec *rec, uint64_t req, int rc, struct 
 
 void sss_hm_pack_last_uid_r(struct sss_hm_rec *rec, uint64_t req, int has, struct sss_uid uid)
 {
-    rec_start(rec, SSS_HM_LAST_UID_R);
+    (void)rec_parts(rec, SSS_HM_LAST_UID_R, NULL, 0, NULL, 0, NULL, 0);
     rec->h.last_uid_r.req = req;
     rec->h.last_uid_r.has = has != 0;
     rec->h.last_uid_r.uid = uid;
@@ -403,22 +358,17 @@ void sss_hm_pack_last_uid_r(struct sss_hm_rec *rec, uint64_t req, int has, struc
 int sss_hm_pack_hist_rec(struct sss_hm_rec *rec, uint64_t req, struct sss_uid uid,
                          const char *topic, size_t topic_len, const char *msg, size_t msg_len)
 {
-    if (topic_len > UINT16_MAX || msg_len > UINT32_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_HIST_REC);
+    int rc = rec_parts(rec, SSS_HM_HIST_REC, topic, topic_len, msg, msg_len, NULL, 0);
+
     rec->h.hist_rec.req = req;
     rec->h.hist_rec.uid = uid;
-    rec->h.hist_rec.topic_len = (uint16_t)topic_len;
-    rec->h.hist_rec.msg_len = (uint32_t)msg_len;
-    rec_part(rec, 0, topic, topic_len);
-    rec_part(rec, 1, msg, msg_len);
-    return 0;
+    return rc;
 }
 
 void sss_hm_pack_hist_end(struct sss_hm_rec *rec, uint64_t req, int rc, int gap, int has_last,
                           struct sss_uid last)
 {
-    rec_start(rec, SSS_HM_HIST_END);
+    (void)rec_parts(rec, SSS_HM_HIST_END, NULL, 0, NULL, 0, NULL, 0);
     rec->h.hist_end.req = req;
     rec->h.hist_end.rc = rc;
     rec->h.hist_end.gap = (uint32_t)gap;
@@ -429,22 +379,19 @@ void sss_hm_pack_hist_end(struct sss_hm_rec *rec, uint64_t req, int rc, int gap,
 int sss_hm_pack_session_entry(struct sss_hm_rec *rec, uint64_t req, const struct sss_uid *uid,
                               const char *chan, size_t chan_len)
 {
-    if (chan_len > UINT16_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_SESSION_ENTRY);
+    int rc = rec_parts(rec, SSS_HM_SESSION_ENTRY, chan, chan_len, NULL, 0, NULL, 0);
+
     rec->h.session_entry.req = req;
     if (uid) {
         rec->h.session_entry.has_uid = 1;
         rec->h.session_entry.uid = *uid;
     }
-    rec->h.session_entry.chan_len = (uint16_t)chan_len;
-    rec_part(rec, 0, chan, chan_len);
-    return 0;
+    return rc;
 }
 
 void sss_hm_pack_session_end(struct sss_hm_rec *rec, uint64_t req, int found)
 {
-    rec_start(rec, SSS_HM_SESSION_END);
+    (void)rec_parts(rec, SSS_HM_SESSION_END, NULL, 0, NULL, 0, NULL, 0);
     rec->h.session_end.req = req;
     rec->h.session_end.found = (uint32_t)found;
 }
@@ -453,31 +400,18 @@ int sss_hm_pack_feed(struct sss_hm_rec *rec, struct sss_uid uid, int32_t origin_
                      uint64_t origin_conn, uint32_t flags, const char *chan, size_t chan_len,
                      const char *topic, size_t topic_len, const char *msg, size_t msg_len)
 {
-    struct sss_hm_feed *h = &rec->h.feed;
+    int rc = rec_parts(rec, SSS_HM_FEED, chan, chan_len, topic, topic_len, msg, msg_len);
 
-    if (chan_len > UINT16_MAX || topic_len > UINT16_MAX || msg_len > UINT32_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_FEED);
-    h->uid = uid;
-    h->origin_worker = origin_worker;
-    h->origin_conn = origin_conn;
-    h->flags = flags;
-    h->chan_len = (uint16_t)chan_len;
-    h->topic_len = (uint16_t)topic_len;
-    h->msg_len = (uint32_t)msg_len;
-    rec_part(rec, 0, chan, chan_len);
-    rec_part(rec, 1, topic, topic_len);
-    rec_part(rec, 2, msg, msg_len);
-    return 0;
+    rec->h.feed.uid = uid;
+    rec->h.feed.origin_worker = origin_worker;
+    rec->h.feed.origin_conn = origin_conn;
+    rec->h.feed.flags = flags;
+    return rc;
 }
 
 int sss_hm_pack_gap_record(struct sss_hm_rec *rec, const char *chan, size_t chan_len)
 {
-    if (chan_len > UINT32_MAX)
-        return SSS_EINVAL;
-    rec_start(rec, SSS_HM_GAP_RECORD);
-    rec_part(rec, 0, chan, chan_len);
-    return 0;
+    return rec_parts(rec, SSS_HM_GAP_RECORD, chan, chan_len, NULL, 0, NULL, 0);
 }
 
 /* ---- Dispatching ---- */
