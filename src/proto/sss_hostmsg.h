@@ -18,13 +18,17 @@
  * process and increasing; the reply names it. Structs are plain, naturally
  * aligned and fixed in size (checked by static_assert in sss_hostmsg.c):
  * both sides are the same binary, so no byte-order or version games.
+ * BCAST_RECORD and BOOT_RECORD also travel to other hosts inside the
+ * engine's envelopes; the scaler checks what arrives with sss_hm_unpack
+ * before it reaches the bus.
  *
- * Senders never lay records out by hand: a sss_hm_pack_* call fills a
+ * Senders do not lay records out by hand (src/worker/sss_handler.c still
+ * does, until it is converted): a sss_hm_pack_* call fills a
  * struct sss_hm_rec (a copy of the fixed part and spans of the caller's
  * variable parts, nothing copied), which then leaves through
  * sss_hm_outbox_put (a mailbox), sss_hm_rec_iov + sss_bus_appendv (the bus)
  * or sss_hm_write (one flat buffer, e.g. for the engine's host-wide records).
- * Receivers never read a record by hand either: sss_hm_unpack checks the
+ * Receivers do not read a record by hand either: sss_hm_unpack checks the
  * record's size against its fixed part and its lengths and gives a struct
  * sss_hm_rec whose spans point into the record; sss_hm_dispatch does that
  * and calls the receiver's handler for the type, counting and logging what
