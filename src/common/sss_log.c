@@ -77,6 +77,12 @@ const char *sss_strerror(int code)
         return "service unavailable";
     case SSS_EUNKNOWN:
         return "outcome unknown: the service went away";
+    case SSS_EHM_TYPE:
+        return "host message of an unexpected type";
+    case SSS_EHM_SHORT:
+        return "host message shorter than its fixed part";
+    case SSS_EHM_LENGTH:
+        return "host message lengths do not match its size";
     case SSS_ELAPPED:
         return "lapped by the bus producer";
     default:

@@ -55,6 +55,13 @@ struct sss_scaler {
     struct sss_api_scaler_stats stats;
     struct sss_presence *presence; /* owned: who is subscribed where, on this host */
     struct sss_store *store;       /* owned: sessions and their subscriptions */
+    struct sss_hm_dispatcher from_workers; /* what a worker's record leads to, and refusals */
+};
+
+/* The dispatcher's data: the scaler and the worker whose mailbox the record came from. */
+struct from_worker {
+    struct sss_scaler *s;
+    int w;
 };
 
 /* An API presence request the store answers later. */
@@ -63,10 +70,9 @@ struct presence_ask {
     uint64_t ticket;
 };
 
-static void send_to(struct sss_scaler *s, int w, uint32_t type, const void *h, size_t hlen,
-                    const void *p1, size_t len1, const void *p2, size_t len2)
+static void send_to(struct sss_scaler *s, int w, const struct sss_hm_rec *rec)
 {
-    if (sss_hm_outbox_send(&s->out[w], type, h, hlen, p1, len1, p2, len2) < 0)
+    if (sss_hm_outbox_put(&s->out[w], rec) < 0)
         sss_log_error("scaler", "out of memory answering worker %d: reply lost", w);
     s->wake_worker[w] = 1;
 }
@@ -84,40 +90,42 @@ static void on_published(void *data, const struct sss_engine_tag *tag, int rc, s
     if (tag->worker < 0) {
         sss_api_publish_done(s->api, tag->req, rc, &uid);
     } else if (tag->flags & SSS_HM_WANT_REPLY) {
-        struct sss_hm_published rep = {.req = tag->req, .rc = rc, .uid = uid};
+        struct sss_hm_rec rep;
 
-        send_to(s, tag->worker, SSS_HM_PUBLISHED, &rep, sizeof(rep), NULL, 0, NULL, 0);
+        sss_hm_pack_published(&rep, tag->req, rc, uid);
+        send_to(s, tag->worker, &rep);
     }
 }
 
 static void on_last_uid(void *data, const struct sss_engine_tag *tag, int rc, int has,
                         struct sss_uid uid)
 {
-    struct sss_hm_last_uid_r rep = {.req = tag->req, .uid = uid, .has = rc == 0 && has};
+    struct sss_hm_rec rep;
 
-    send_to(data, tag->worker, SSS_HM_LAST_UID_R, &rep, sizeof(rep), NULL, 0, NULL, 0);
+    sss_hm_pack_last_uid_r(&rep, tag->req, rc == 0 && has, uid);
+    send_to(data, tag->worker, &rep);
 }
 
 static void on_hist_record(void *data, const struct sss_engine_tag *tag,
                            const struct sss_engine_msg *m)
 {
-    struct sss_hm_hist_rec rec = {.req = tag->req, .uid = m->uid};
+    struct sss_hm_rec rec;
 
-    rec.topic_len = (uint16_t)m->topic_len;
-    rec.msg_len = (uint32_t)m->msg_len;
-    send_to(data, tag->worker, SSS_HM_HIST_REC, &rec, sizeof(rec), m->topic, m->topic_len, m->msg,
-            m->msg_len);
+    if (sss_hm_pack_hist_rec(&rec, tag->req, m->uid, m->topic, m->topic_len, m->msg,
+                             m->msg_len) < 0) {
+        sss_log_error("scaler", "history record too large for worker %d: skipped", tag->worker);
+        return;
+    }
+    send_to(data, tag->worker, &rec);
 }
 
 static void on_hist_done(void *data, const struct sss_engine_tag *tag, int rc, int gap,
                          int has_last, struct sss_uid last)
 {
-    struct sss_hm_hist_end end = {.req = tag->req, .rc = rc};
+    struct sss_hm_rec end;
 
-    end.gap = (uint32_t)gap;
-    end.has_last = (uint32_t)has_last;
-    end.last = last;
-    send_to(data, tag->worker, SSS_HM_HIST_END, &end, sizeof(end), NULL, 0, NULL, 0);
+    sss_hm_pack_hist_end(&end, tag->req, rc, gap, has_last, last);
+    send_to(data, tag->worker, &end);
 }
 
 /* A message for this host: one FEED on the bus reaches every worker. */
@@ -125,41 +133,40 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
                     const struct sss_engine_tag *origin)
 {
     struct sss_scaler *s = data;
-    struct sss_hm_feed feed;
-    struct iovec iov[4];
+    int from = origin && origin->worker >= 0;
+    struct iovec iov[1 + SSS_HM_MAX_PARTS];
+    struct sss_hm_rec feed;
     int rc;
 
-    if (chan_len > UINT16_MAX || m->topic_len > UINT16_MAX || m->msg_len > UINT32_MAX)
+    if (sss_hm_pack_feed(&feed, m->uid, from ? origin->worker : -1, from ? origin->conn : 0,
+                         from ? origin->flags : 0, chan, chan_len, m->topic, m->topic_len, m->msg,
+                         m->msg_len) < 0)
         return;
-    memset(&feed, 0, sizeof(feed));
-    feed.uid = m->uid;
-    feed.origin_worker = origin && origin->worker >= 0 ? origin->worker : -1;
-    feed.origin_conn = origin && origin->worker >= 0 ? origin->conn : 0;
-    feed.flags = origin && origin->worker >= 0 ? origin->flags : 0;
-    feed.chan_len = (uint16_t)chan_len;
-    feed.topic_len = (uint16_t)m->topic_len;
-    feed.msg_len = (uint32_t)m->msg_len;
     /* The record is the feed header, then channel, topic and msg, copied
      * straight from where the engine holds them. */
-    iov[0] = (struct iovec){&feed, sizeof(feed)};
-    iov[1] = (struct iovec){(void *)chan, chan_len};
-    iov[2] = (struct iovec){(void *)m->topic, m->topic_len};
-    iov[3] = (struct iovec){(void *)m->msg, m->msg_len};
-    rc = sss_bus_appendv(s->bus, SSS_HM_FEED, iov, 4);
+    rc = sss_bus_appendv(s->bus, SSS_HM_FEED, iov, sss_hm_rec_iov(&feed, iov));
     if (rc < 0)
         sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
     else
         s->bus_written = 1;
 }
 
-/* A broadcast or boot from any host: on our bus as it came. */
+/* A broadcast or boot from any host, or a gap: on our bus as it came, if it is whole. */
 static void on_control(void *data, uint32_t type, const void *p, size_t len)
 {
     struct sss_scaler *s = data;
+    struct sss_hm_rec rec;
     int rc;
 
     if (type != SSS_HM_BCAST_RECORD && type != SSS_HM_BOOT_RECORD && type != SSS_HM_GAP_RECORD)
         return;
+    rc = sss_hm_unpack(type, p, len, &rec);
+    if (rc < 0) {
+        /* Another host's bytes: a bad peer, not our bug. */
+        sss_log_debug("scaler", "host-wide record type=%u (%s) refused: %s", type,
+                      sss_hm_type_name(type), sss_strerror(rc));
+        return;
+    }
     rc = sss_bus_append(s->bus, type, p, len);
     if (rc < 0) {
         sss_log_error("scaler", "bus append (type %u): %s", type, sss_strerror(rc));
@@ -181,80 +188,72 @@ static void on_interest(void *data, const char *chan, size_t len, int on)
 
 /* ---- the workers' requests ---- */
 
-static void on_publish(struct sss_scaler *s, int w, const struct sss_hm_publish *rq,
-                       const char *data, size_t len)
+static void on_publish(void *data, const struct sss_hm_rec *rec)
 {
-    struct sss_engine_tag tag = {.worker = w, .flags = rq->flags, .req = rq->req,
+    const struct from_worker *fw = data;
+    const struct sss_hm_publish *rq = &rec->h.publish;
+    struct sss_engine_tag tag = {.worker = fw->w, .flags = rq->flags, .req = rq->req,
                                  .conn = rq->origin_conn};
-    const char *topic = data + rq->chan_len, *msg = topic + rq->topic_len;
+    struct sss_engine *e = fw->s->engine;
 
-    if ((size_t)rq->chan_len + rq->topic_len + rq->msg_len != len) {
-        sss_log_error("scaler", "malformed publish from worker %d", w);
-        return;
-    }
-    s->engine->ops->publish(s->engine, &tag, data, rq->chan_len, topic, rq->topic_len, msg,
-                            rq->msg_len);
+    e->ops->publish(e, &tag, rec->v[0].p, rec->v[0].len, rec->v[1].p, rec->v[1].len, rec->v[2].p,
+                    rec->v[2].len);
 }
 
-static void on_last_uid_rq(struct sss_scaler *s, int w, const struct sss_hm_last_uid *rq,
-                           const char *chan, size_t len)
+static void on_last_uid_rq(void *data, const struct sss_hm_rec *rec)
 {
-    struct sss_engine_tag tag = {.worker = w, .req = rq->req};
+    const struct from_worker *fw = data;
+    struct sss_engine_tag tag = {.worker = fw->w, .req = rec->h.last_uid.req};
+    struct sss_engine *e = fw->s->engine;
 
-    if (rq->chan_len != len) {
-        on_last_uid(s, &tag, SSS_EPROTO, 0, (struct sss_uid){0, 0});
-        return;
-    }
-    s->engine->ops->last_uid(s->engine, &tag, chan, len);
+    e->ops->last_uid(e, &tag, rec->v[0].p, rec->v[0].len);
 }
 
-static void on_history(struct sss_scaler *s, int w, const struct sss_hm_history *rq,
-                       const char *chan, size_t len)
+static void on_history(void *data, const struct sss_hm_rec *rec)
 {
-    struct sss_engine_tag tag = {.worker = w, .req = rq->req};
+    const struct from_worker *fw = data;
+    const struct sss_hm_history *rq = &rec->h.history;
+    struct sss_engine_tag tag = {.worker = fw->w, .req = rq->req};
+    struct sss_engine *e = fw->s->engine;
 
-    if (rq->chan_len != len) {
-        on_hist_done(s, &tag, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
-        return;
-    }
-    s->engine->ops->history(s->engine, &tag, chan, len, rq->has_after != 0, rq->after);
+    e->ops->history(e, &tag, rec->v[0].p, rec->v[0].len, rq->has_after != 0, rq->after);
 }
 
-/* Send a host-wide record (fixed part h, then a and b) to every host through the engine. */
-static int scaler_control(struct sss_scaler *s, uint32_t type, const void *h, size_t hlen,
-                          const void *a, size_t alen, const void *b, size_t blen)
+/* Send a host-wide record to every host through the engine. */
+static int scaler_control(struct sss_scaler *s, const struct sss_hm_rec *rec)
 {
-    size_t len = hlen + alen + blen;
-    char *buf = sss_malloc(len);
+    size_t len = sss_hm_rec_size(rec);
+    char *buf = sss_malloc(len ? len : 1);
     int rc;
 
     if (!buf)
         return -ENOMEM;
-    memcpy(buf, h, hlen);
-    if (alen)
-        memcpy(buf + hlen, a, alen);
-    if (blen)
-        memcpy(buf + hlen + alen, b, blen);
-    rc = s->engine->ops->control(s->engine, type, buf, len);
+    if (sss_hm_write(rec, buf, len) < 0)
+        rc = -EMSGSIZE;
+    else
+        rc = s->engine->ops->control(s->engine, rec->type, buf, len);
     sss_free(buf);
     if (rc < 0)
-        sss_log_error("scaler", "host-wide record (type %u): %s", type, sss_strerror(rc));
+        sss_log_error("scaler", "host-wide record (type %u): %s", rec->type, sss_strerror(rc));
     return rc;
 }
 
-/* One BROADCAST for every host (rq then topic and msg, len bytes of them). */
-static int scaler_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq,
-                            const char *data, size_t len)
+/* One BROADCAST for every host. */
+static int scaler_broadcast(struct sss_scaler *s, const char *topic, size_t topic_len,
+                            const char *msg, size_t msg_len)
 {
-    if ((size_t)rq->topic_len + rq->msg_len != len)
+    struct sss_hm_rec rec;
+
+    if (sss_hm_pack_bcast_record(&rec, topic, topic_len, msg, msg_len) < 0)
         return SSS_EINVAL;
-    return scaler_control(s, SSS_HM_BCAST_RECORD, rq, sizeof(*rq), data, len, NULL, 0);
+    return scaler_control(s, &rec);
 }
 
-static void on_broadcast(struct sss_scaler *s, const struct sss_hm_broadcast *rq, const char *data,
-                         size_t len)
+static void on_broadcast(void *data, const struct sss_hm_rec *rec)
 {
-    (void)scaler_broadcast(s, rq, data, len);
+    const struct from_worker *fw = data;
+
+    (void)scaler_broadcast(fw->s, rec->v[0].p, rec->v[0].len, rec->v[1].p, rec->v[1].len);
 }
 
 /* ---- the HTTP API's calls (src/http/sss_api.h) ---- */
@@ -274,28 +273,19 @@ static int api_publish(void *data, uint64_t ticket, const char *buf, size_t chan
 
 static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t msg_len)
 {
-    struct sss_hm_broadcast rq;
-
-    if (topic_len > UINT16_MAX || msg_len > UINT32_MAX)
-        return SSS_EINVAL;
-    memset(&rq, 0, sizeof(rq));
-    rq.topic_len = (uint16_t)topic_len;
-    rq.msg_len = (uint32_t)msg_len;
-    return scaler_broadcast(data, &rq, buf, topic_len + msg_len);
+    return scaler_broadcast(data, buf, topic_len, buf + topic_len, msg_len);
 }
 
 /* BOOT a user (every connection: BOOT, close 4001) or a channel (BOOTCHANNEL), on every host. */
 static int api_boot(void *data, int kind, const char *name, size_t name_len, const char *reason,
                     size_t reason_len)
 {
-    struct sss_hm_boot b = {.kind = (uint16_t)kind,
-                            .name_len = (uint16_t)name_len,
-                            .reason_len = (uint16_t)reason_len};
+    struct sss_hm_rec rec;
 
-    if (name_len > SSS_PROTO_CHANNEL_MAX || reason_len > 255)
+    if (name_len > SSS_PROTO_CHANNEL_MAX || reason_len > 255 ||
+        sss_hm_pack_boot_record(&rec, kind, name, name_len, reason, reason_len) < 0)
         return SSS_EINVAL;
-    return scaler_control(data, SSS_HM_BOOT_RECORD, &b, sizeof(b), name, name_len, reason,
-                          reason_len);
+    return scaler_control(data, &rec);
 }
 
 struct presence_names {
@@ -395,129 +385,141 @@ static void session_entry(void *data, const char *chan, size_t chan_len, int has
                           const struct sss_uid *uid)
 {
     struct session_ctx *sc = data;
-    struct sss_hm_session_entry e = {.req = sc->req, .has_uid = (uint32_t)has_uid};
+    struct sss_hm_rec e;
 
-    if (has_uid)
-        e.uid = *uid;
-    e.chan_len = (uint16_t)chan_len;
-    send_to(sc->s, sc->w, SSS_HM_SESSION_ENTRY, &e, sizeof(e), chan, chan_len, NULL, 0);
+    if (sss_hm_pack_session_entry(&e, sc->req, has_uid ? uid : NULL, chan, chan_len) < 0)
+        return;
+    send_to(sc->s, sc->w, &e);
 }
 
 /* The store answered a session load: the worker may send its BEGIN reply. */
 static void session_done(void *data, int found)
 {
     struct session_ctx *sc = data;
-    struct sss_hm_session_end end = {.req = sc->req, .found = (uint32_t)found};
+    struct sss_hm_rec end;
 
-    send_to(sc->s, sc->w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
+    sss_hm_pack_session_end(&end, sc->req, found);
+    send_to(sc->s, sc->w, &end);
     sss_free(sc);
 }
+
+static void on_presence(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+
+    sss_presence_add(fw->s->presence, fw->w, rec->v[0].p, rec->v[0].len, rec->v[1].p,
+                     rec->v[1].len, rec->h.presence.delta);
+}
+
+static void on_boot_rq(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+
+    (void)api_boot(fw->s, rec->h.boot.kind, rec->v[0].p, rec->v[0].len, rec->v[1].p,
+                   rec->v[1].len);
+}
+
+/* What a session did: v[0] the session, v[1] the channel, v[2] the user. */
+static void on_session(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+    const struct sss_hm_session *sq = &rec->h.session;
+    const struct sss_hm_span *sid = &rec->v[0], *chan = &rec->v[1], *user = &rec->v[2];
+    struct sss_store *st = fw->s->store;
+
+    if (sq->op == SSS_HM_SESSION_ONLINE || sq->op == SSS_HM_SESSION_OFFLINE)
+        st->ops->online(st, fw->w, sid->p, sid->len, user->p, user->len,
+                        sq->op == SSS_HM_SESSION_ONLINE ? 1 : -1, sss_now_ms());
+    else if (sq->op == SSS_HM_SESSION_SUB)
+        st->ops->subscribe(st, sid->p, sid->len, chan->p, chan->len, (int)sq->has_uid, &sq->uid);
+    else if (sq->op == SSS_HM_SESSION_UNSUB)
+        st->ops->unsubscribe(st, sid->p, sid->len, chan->p, chan->len);
+}
+
+static void on_session_load(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+    struct sss_scaler *s = fw->s;
+    struct session_ctx *sc = sss_malloc(sizeof(*sc));
+    struct sss_store_load_cb cb;
+
+    if (!sc) {
+        struct sss_hm_rec end;
+
+        sss_hm_pack_session_end(&end, rec->h.session_load.req, 0);
+        send_to(s, fw->w, &end);
+        return;
+    }
+    *sc = (struct session_ctx){s, fw->w, rec->h.session_load.req};
+    cb = (struct sss_store_load_cb){session_entry, session_done, sc};
+    s->store->ops->load(s->store, rec->v[0].p, rec->v[0].len, &cb);
+}
+
+/* The worker survived a scaler restart; its full account follows. */
+static void on_resync(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+
+    (void)rec;
+    sss_presence_reset_worker(fw->s->presence, fw->w);
+    fw->s->store->ops->reset_worker(fw->s->store, fw->w, sss_now_ms());
+    sss_log_info("scaler", "worker %d is giving its subscriptions again", fw->w);
+}
+
+/* A new worker process: what waited for its predecessor is void, and the
+ * subscriptions it had are gone. */
+static void on_hello(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+
+    (void)rec;
+    sss_hm_outbox_clear(&fw->s->out[fw->w]);
+    sss_presence_reset_worker(fw->s->presence, fw->w);
+    fw->s->store->ops->reset_worker(fw->s->store, fw->w, sss_now_ms());
+    sss_log_debug("scaler", "worker %d said hello", fw->w);
+}
+
+/*
+ * A request whose fixed part came whole but whose lengths lie still gets its
+ * answer (an error), so that the worker does not wait for it forever.
+ */
+static void on_refused(void *data, uint32_t type, int rc, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+    struct sss_engine_tag tag = {.worker = fw->w};
+
+    if (rc != SSS_EHM_LENGTH)
+        return;
+    if (type == SSS_HM_LAST_UID) {
+        tag.req = rec->h.last_uid.req;
+        on_last_uid(fw->s, &tag, SSS_EPROTO, 0, (struct sss_uid){0, 0});
+    } else if (type == SSS_HM_HISTORY) {
+        tag.req = rec->h.history.req;
+        on_hist_done(fw->s, &tag, SSS_EPROTO, 1, 0, (struct sss_uid){0, 0});
+    }
+}
+
+static const struct sss_hm_dispatcher from_workers = {
+    .who = "scaler",
+    .on = {[SSS_HM_PUBLISH] = on_publish,
+           [SSS_HM_LAST_UID] = on_last_uid_rq,
+           [SSS_HM_HISTORY] = on_history,
+           [SSS_HM_BROADCAST] = on_broadcast,
+           [SSS_HM_PRESENCE] = on_presence,
+           [SSS_HM_BOOT] = on_boot_rq,
+           [SSS_HM_SESSION] = on_session,
+           [SSS_HM_SESSION_LOAD] = on_session_load,
+           [SSS_HM_RESYNC] = on_resync,
+           [SSS_HM_HELLO] = on_hello},
+    .on_refused = on_refused,
+};
 
 /* One record from worker w; p/len is the whole payload (fixed part first). */
 static void handle(struct sss_scaler *s, int w, uint32_t type, const void *p, size_t len)
 {
-#define FIXED(T)                                                                                   \
-    if (len < sizeof(T)) {                                                                         \
-        sss_log_error("scaler", "short record type=%u from worker %d", type, w);                  \
-        return;                                                                                    \
-    }
-    const char *var = (const char *)p;
+    struct from_worker fw = {s, w};
 
-    switch (type) {
-    case SSS_HM_PUBLISH:
-        FIXED(struct sss_hm_publish);
-        on_publish(s, w, p, var + sizeof(struct sss_hm_publish),
-                   len - sizeof(struct sss_hm_publish));
-        break;
-    case SSS_HM_LAST_UID:
-        FIXED(struct sss_hm_last_uid);
-        on_last_uid_rq(s, w, p, var + sizeof(struct sss_hm_last_uid),
-                    len - sizeof(struct sss_hm_last_uid));
-        break;
-    case SSS_HM_HISTORY:
-        FIXED(struct sss_hm_history);
-        on_history(s, w, p, var + sizeof(struct sss_hm_history),
-                   len - sizeof(struct sss_hm_history));
-        break;
-    case SSS_HM_BROADCAST:
-        FIXED(struct sss_hm_broadcast);
-        on_broadcast(s, p, var + sizeof(struct sss_hm_broadcast),
-                     len - sizeof(struct sss_hm_broadcast));
-        break;
-    case SSS_HM_PRESENCE: {
-        const struct sss_hm_presence *pr = p;
-
-        FIXED(struct sss_hm_presence);
-        if (sizeof(*pr) + pr->chan_len + pr->user_len == len)
-            sss_presence_add(s->presence, w, var + sizeof(*pr), pr->chan_len,
-                             var + sizeof(*pr) + pr->chan_len, pr->user_len, pr->delta);
-        break;
-    }
-    case SSS_HM_BOOT: {
-        const struct sss_hm_boot *b = p;
-
-        FIXED(struct sss_hm_boot);
-        if (sizeof(*b) + b->name_len + b->reason_len == len)
-            (void)api_boot(s, b->kind, var + sizeof(*b), b->name_len, var + sizeof(*b) + b->name_len,
-                           b->reason_len);
-        break;
-    }
-    case SSS_HM_SESSION: {
-        const struct sss_hm_session *sq = p;
-        const char *sid = var + sizeof(*sq), *chan = sid + sq->session_len;
-
-        FIXED(struct sss_hm_session);
-        if (sizeof(*sq) + sq->session_len + sq->chan_len + sq->user_len != len)
-            break;
-        if (sq->op == SSS_HM_SESSION_ONLINE || sq->op == SSS_HM_SESSION_OFFLINE)
-            s->store->ops->online(s->store, w, sid, sq->session_len, chan + sq->chan_len,
-                                  sq->user_len, sq->op == SSS_HM_SESSION_ONLINE ? 1 : -1,
-                                  sss_now_ms());
-        else if (sq->op == SSS_HM_SESSION_SUB)
-            s->store->ops->subscribe(s->store, sid, sq->session_len, chan, sq->chan_len,
-                                     (int)sq->has_uid, &sq->uid);
-        else if (sq->op == SSS_HM_SESSION_UNSUB)
-            s->store->ops->unsubscribe(s->store, sid, sq->session_len, chan, sq->chan_len);
-        break;
-    }
-    case SSS_HM_SESSION_LOAD: {
-        const struct sss_hm_session_load *lq = p;
-        struct session_ctx *sc;
-        struct sss_store_load_cb cb;
-
-        FIXED(struct sss_hm_session_load);
-        if (sizeof(*lq) + lq->session_len != len)
-            break;
-        sc = sss_malloc(sizeof(*sc));
-        if (!sc) {
-            struct sss_hm_session_end end = {.req = lq->req};
-
-            send_to(s, w, SSS_HM_SESSION_END, &end, sizeof(end), NULL, 0, NULL, 0);
-            break;
-        }
-        *sc = (struct session_ctx){s, w, lq->req};
-        cb = (struct sss_store_load_cb){session_entry, session_done, sc};
-        s->store->ops->load(s->store, var + sizeof(*lq), lq->session_len, &cb);
-        break;
-    }
-    case SSS_HM_RESYNC:
-        /* The worker survived a scaler restart; its full account follows. */
-        sss_presence_reset_worker(s->presence, w);
-        s->store->ops->reset_worker(s->store, w, sss_now_ms());
-        sss_log_info("scaler", "worker %d is giving its subscriptions again", w);
-        break;
-    case SSS_HM_HELLO:
-        /* A new worker process: what waited for its predecessor is void,
-         * and the subscriptions it had are gone. */
-        sss_hm_outbox_clear(&s->out[w]);
-        sss_presence_reset_worker(s->presence, w);
-        s->store->ops->reset_worker(s->store, w, sss_now_ms());
-        sss_log_debug("scaler", "worker %d said hello", w);
-        break;
-    default:
-        sss_log_error("scaler", "unknown record type=%u from worker %d", type, w);
-    }
-#undef FIXED
+    (void)sss_hm_dispatch(&s->from_workers, &fw, type, p, len);
 }
 
 static int drain_mailboxes(struct sss_scaler *s)
@@ -695,6 +697,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     s.bus = sss_shm_bus(shm);
     sss_bus_producer_start(s.bus);
     s.signal_fd = -1;
+    s.from_workers = from_workers;
     sss_log_setup((enum sss_log_level)cfg->log_level, "scaler");
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
