@@ -11,7 +11,7 @@
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
-#include "sss_handler.h"
+#include "sss_session.h"
 #include "sss_jwt.h"
 #include "sss_static.h"
 #include "sss_log.h"
@@ -317,7 +317,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
     if (!c->w->cfg->echo) {
-        sss_handler_message(c, arg->opcode, arg->msg, arg->msg_length);
+        sss_session_message(c, arg->opcode, arg->msg, arg->msg_length);
         return;
     }
     b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
@@ -438,7 +438,7 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
-    if (!w->cfg->echo && sss_handler_conn_open(c) < 0)
+    if (!w->cfg->echo && sss_session_open(&w->session, c) < 0)
         return -ENOMEM;
     if (ws_ctx(c) < 0)
         return -ENOMEM;
@@ -699,8 +699,8 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "idle timeout", 0);
         return;
     }
-    if (c->id)
-        sss_handler_tick(c, now);
+    if (c->client)
+        sss_session_tick(c, now);
     if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
         /* Built here, not by wslay: a parked connection stays parked. */
         static const uint8_t ping[2] = {0x80 | SSS_WS_PING, 0};
@@ -728,8 +728,8 @@ void sss_conn_kill(struct sss_conn *c)
     }
     if (c->state == SSS_CONN_WS)
         sss_ctr_add(w->ctr, ws_open, -1);
-    if (c->id)
-        sss_handler_conn_closed(c);
+    if (c->client)
+        sss_session_closed(c);
     sss_conn_maybe_free(c);
 }
 

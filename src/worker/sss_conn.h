@@ -23,7 +23,7 @@
 #include "sss_ws.h"
 
 struct sss_worker;
-struct sss_sub;
+struct sss_client;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -70,21 +70,10 @@ struct sss_conn {
     struct msghdr msg; /* of the sendmsg in flight */
     struct iovec iov[SSS_CONN_IOV];
 
-    /* The protocol (sss_handler.c); unused in --echo mode. */
-    uint64_t id;              /* unique in this worker process, from 1 */
-    uint8_t begun;            /* BEGIN or SYNC came */
-    struct sss_sub *subs;     /* its subscriptions (sss_sub.h) */
-    uint32_t nsubs;
-    long held_bytes;          /* FEEDs held for its pending subscriptions */
-    int64_t rate_window_ms;
-    uint32_t rate_count;
-    int64_t last_hb_ms;
+    uint64_t id;              /* unique in this worker process, from 1; 0 until upgraded */
     char user[121];           /* from the session parser (JWT sub); "" = anonymous */
     char session[129];        /* from the session parser or BEGIN; "" = none */
-    uint8_t begin_wait;       /* BEGIN reply waits for this many scaler answers */
-    uint8_t begin_silent;     /* ... and is not sent (a SYNC came first) */
-    uint8_t has_user_last;
-    struct sss_uid user_last; /* last uid of _u_<user> for the BEGIN reply */
+    struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
