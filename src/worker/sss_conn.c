@@ -11,7 +11,6 @@
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
-#include "sss_session.h"
 #include "sss_jwt.h"
 #include "sss_static.h"
 #include "sss_log.h"
@@ -304,7 +303,6 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
                       void *user_data)
 {
     struct sss_conn *c = user_data;
-    struct sss_buf *b;
 
     /* wslay queued its pong (or close reply) before calling us: write it
      * now, so that it goes out before anything this message makes us send.
@@ -316,16 +314,8 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     if (wslay_event_get_close_sent(ctx) || c->want_close)
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
-    if (!c->w->cfg->echo) {
-        sss_session_message(c, arg->opcode, arg->msg, arg->msg_length);
-        return;
-    }
-    b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
-    if (!b) {
-        sss_conn_close(c, 1011, "out of memory", 0);
-        return;
-    }
-    sss_conn_send(c, b);
+    if (c->w->handler->message)
+        c->w->handler->message(c->w->handler_data, c, arg->opcode, arg->msg, arg->msg_length);
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
@@ -438,8 +428,9 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
-    if (!w->cfg->echo && sss_session_open(&w->session, c) < 0)
+    if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
+    c->opened = 1;
     if (ws_ctx(c) < 0)
         return -ENOMEM;
     if (queue_copy(c, resp, n) < 0)
@@ -699,8 +690,8 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "idle timeout", 0);
         return;
     }
-    if (c->client)
-        sss_session_tick(c, now);
+    if (c->opened && c->w->handler->tick)
+        c->w->handler->tick(c->w->handler_data, c, now);
     if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
         /* Built here, not by wslay: a parked connection stays parked. */
         static const uint8_t ping[2] = {0x80 | SSS_WS_PING, 0};
@@ -728,8 +719,8 @@ void sss_conn_kill(struct sss_conn *c)
     }
     if (c->state == SSS_CONN_WS)
         sss_ctr_add(w->ctr, ws_open, -1);
-    if (c->client)
-        sss_session_closed(c);
+    if (c->opened && w->handler->closed)
+        w->handler->closed(w->handler_data, c);
     sss_conn_maybe_free(c);
 }
 

@@ -50,6 +50,7 @@ struct sss_conn {
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t in_recv;         /* inside wslay_event_recv (no re-entrant send) */
     uint8_t closing;         /* we queued a close frame: no more data frames */
+    uint8_t opened;          /* the handler's open succeeded: closed is owed */
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
@@ -79,6 +80,35 @@ struct sss_conn {
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
     struct sss_conn *dirty_next;
 };
+
+/*
+ * What a worker's connections serve once upgraded: the protocol
+ * (sss_session_handler) or --echo (sss_echo_handler). The connection layer
+ * calls the per-connection members, the worker's loop the others; data is
+ * the worker's handler_data. A NULL member does nothing.
+ */
+struct sss_conn_handler {
+    const char *name;
+    const char *const *subprotocols; /* offered in the upgrade (NULL-ended) */
+    /* A connection was upgraded: 0, or < 0 to refuse it (500). */
+    int (*open)(void *data, struct sss_conn *c);
+    /* One complete message (opcode: WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME). */
+    void (*message)(void *data, struct sss_conn *c, int opcode, const uint8_t *msg, size_t len);
+    /* Periodic per-connection duty, from the worker's sweep (heartbeats). */
+    void (*tick)(void *data, struct sss_conn *c, int64_t now_ms);
+    /* An opened connection is going away (before it is freed). */
+    void (*closed)(void *data, struct sss_conn *c);
+    /* Each loop turn: read shared memory (a bounded batch); then, before
+     * sleeping, whether more is there; at the turn's end, flush. */
+    int (*poll)(void *data);
+    int (*readable)(void *data);
+    void (*flush)(void *data);
+    /* Every tick (200 ms): timeouts of the handler's own. */
+    void (*periodic)(void *data, int64_t now_ms);
+};
+
+/* --echo: every data message goes back as it came (sss_echo.c). */
+extern const struct sss_conn_handler sss_echo_handler;
 
 /* A new connection for an accepted socket; NULL on ENOMEM (caller closes fd). */
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);

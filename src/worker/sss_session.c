@@ -1437,3 +1437,64 @@ void sss_session_fini(struct sss_session *s)
         sss_buf_unref(s->hb_frame);
     s->hb_frame = NULL;
 }
+
+/* ---- the connection handler ---- */
+
+static int handler_open(void *data, struct sss_conn *c)
+{
+    return sss_session_open(data, c);
+}
+
+static void handler_message(void *data, struct sss_conn *c, int opcode, const uint8_t *msg,
+                            size_t len)
+{
+    (void)data;
+    sss_session_message(c, opcode, msg, len);
+}
+
+static void handler_tick(void *data, struct sss_conn *c, int64_t now_ms)
+{
+    (void)data;
+    sss_session_tick(c, now_ms);
+}
+
+static void handler_closed(void *data, struct sss_conn *c)
+{
+    (void)data;
+    sss_session_closed(c);
+}
+
+static int handler_poll(void *data)
+{
+    return sss_session_poll(data);
+}
+
+static int handler_readable(void *data)
+{
+    return sss_session_readable(data);
+}
+
+static void handler_flush(void *data)
+{
+    sss_rpc_flush(((struct sss_session *)data)->rpc);
+}
+
+static void handler_periodic(void *data, int64_t now_ms)
+{
+    sss_rpc_expire(((struct sss_session *)data)->rpc, now_ms);
+}
+
+static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
+
+const struct sss_conn_handler sss_session_handler = {
+    .name = "sss.v1.json",
+    .subprotocols = json_subprotocols,
+    .open = handler_open,
+    .message = handler_message,
+    .tick = handler_tick,
+    .closed = handler_closed,
+    .poll = handler_poll,
+    .readable = handler_readable,
+    .flush = handler_flush,
+    .periodic = handler_periodic,
+};

@@ -85,6 +85,13 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
                      const _Atomic uint32_t *scaler_gen, const int64_t *now_ms);
 void sss_session_fini(struct sss_session *s);
 
+/*
+ * The connection handler of the protocol (sss_conn.h), its data the session:
+ * open, message, tick and closed below; poll, readable; flush and periodic
+ * of the rpc table (sss_rpc_flush, sss_rpc_expire).
+ */
+extern const struct sss_conn_handler sss_session_handler;
+
 /* The hooks the fan-out calls back into the session with (for sss_fanout_init). */
 void sss_session_fanout_hooks(struct sss_session *s, struct sss_fanout_hooks *h);
 

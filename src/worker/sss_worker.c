@@ -312,8 +312,8 @@ static void on_tick(struct sss_worker *w)
     }
     if (w->app)
         sss_app_tick(w, now);
-    if (!w->cfg->echo)
-        sss_rpc_expire(&w->rpc, now);
+    if (w->handler->periodic)
+        w->handler->periodic(w->handler_data, now);
     if (!w->accept_armed && !w->draining)
         arm_accept(w);
     arm_timer(w);
@@ -423,8 +423,6 @@ static void proto_fini(struct sss_worker *w)
 int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
                    struct sss_app *app)
 {
-    static const char *const no_subprotocols[] = {NULL};
-    static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
     struct sss_worker w;
     char role[16];
     int rc;
@@ -442,7 +440,10 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     w.policy.path = cfg->path;
     w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
     w.policy.max_size = cfg->max_handshake_size;
-    w.policy.subprotocols = cfg->echo ? no_subprotocols : json_subprotocols;
+    /* The one place the mode is chosen: what connections serve once upgraded. */
+    w.handler = cfg->echo ? &sss_echo_handler : &sss_session_handler;
+    w.handler_data = cfg->echo ? NULL : &w.session;
+    w.policy.subprotocols = w.handler->subprotocols;
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
@@ -458,7 +459,7 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     arm_signal(&w);
     arm_timer(&w);
     arm_accept(&w);
-    if (!cfg->echo)
+    if (w.wake)
         arm_wake(&w);
     sss_log_info("worker", "started pid=%d", (int)getpid());
 
@@ -468,23 +469,23 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
 
         int wait = 1;
 
-        if (!cfg->echo) {
-            /* Shared memory first: FEEDs and replies become frames to send.
-             * One bounded batch per turn, so that a busy bus never starves
-             * the sockets; what is left makes the turn not wait below. */
-            (void)sss_session_poll(&w.session);
-            sss_rpc_flush(&w.rpc);
-        }
+        /* Shared memory first: FEEDs and replies become frames to send.
+         * One bounded batch per turn, so that a busy bus never starves
+         * the sockets; what is left makes the turn not wait below. */
+        if (w.handler->poll)
+            (void)w.handler->poll(w.handler_data);
+        if (w.handler->flush)
+            w.handler->flush(w.handler_data);
         flush_dirty(&w);
-        if (!cfg->echo) {
+        if (w.wake) {
             /* Say we sleep, then look once more: a producer that wrote
              * before seeing the flag is caught by this re-check. */
             sss_wake_prepare_sleep(w.wake);
-            if (sss_session_readable(&w.session))
+            if (w.handler->readable && w.handler->readable(w.handler_data))
                 wait = 0;
         }
         rc = wait ? io_uring_submit_and_wait(&w.ring, 1) : io_uring_submit(&w.ring);
-        if (!cfg->echo)
+        if (w.wake)
             sss_wake_cancel_sleep(w.wake);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
             sss_log_error("worker", "io_uring_submit_and_wait: %s", strerror(-rc));

@@ -56,6 +56,8 @@ struct sss_worker {
     long nconns;
     unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
 
+    const struct sss_conn_handler *handler; /* what upgraded connections serve */
+    void *handler_data;                     /* its data: &session, or NULL (echo) */
     /* The protocol, in --echo mode unused: requests to the scaler (src/rpc),
      * the bus and the channel index (sss_fanout), the client sessions
      * (sss_session). Each owns its state. */

@@ -84,6 +84,8 @@ static inline void tw_start(struct tw *t)
     sss_session_fanout_hooks(&t->w.session, &hooks);
     if (sss_fanout_init(&t->w.fanout, t->bus, 0, &t->w.rpc, t->ctr, &hooks) < 0)
         abort();
+    t->w.handler = &sss_session_handler;
+    t->w.handler_data = &t->w.session;
     t->started = 1;
 }
 
@@ -99,8 +101,9 @@ static inline struct sss_conn *tw_conn(struct tw *t, const char *user, const cha
     c->state = SSS_CONN_WS;
     snprintf(c->user, sizeof(c->user), "%s", user ? user : "");
     snprintf(c->session, sizeof(c->session), "%s", session ? session : "");
-    if (t->started && sss_session_open(&t->w.session, c) < 0)
+    if (t->started && t->w.handler->open(t->w.handler_data, c) < 0)
         abort();
+    c->opened = (uint8_t)t->started;
     return c;
 }
 
