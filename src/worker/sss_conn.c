@@ -11,7 +11,7 @@
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
-#include "sss_jwt.h"
+#include "sss_auth.h"
 #include "sss_static.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -459,37 +459,6 @@ static void reject(struct sss_conn *c, int status, const char *reason,
     mark_dirty(c);
 }
 
-/*
- * The built-in session parser with --jwt-secret: a valid HS256 token names
- * the user (and maybe a session); anything else is refused with 401 and a
- * one-line reason. Returns 0 when accepted.
- */
-static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    const struct sss_cfg *cfg = c->w->cfg;
-    struct sss_jwt_claims claims;
-    const char *tok;
-    size_t tok_len;
-
-    if (up->headers_truncated) {
-        reject(c, 401, "authentication headers too long", NULL);
-        return -1;
-    }
-    if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
-                            strlen(up->authorization), "token", &tok, &tok_len)) {
-        reject(c, 401, "missing token", NULL);
-        return -1;
-    }
-    if (sss_jwt_verify(tok, tok_len, (const uint8_t *)cfg->jwt_secret, strlen(cfg->jwt_secret),
-                       sss_wall_ms() / 1000, &claims) < 0) {
-        reject(c, 401, claims.error ? claims.error : "invalid token", NULL);
-        return -1;
-    }
-    snprintf(c->user, sizeof(c->user), "%s", claims.user);
-    snprintf(c->session, sizeof(c->session), "%s", claims.session);
-    return 0;
-}
-
 /* A plain GET with --static: the file (or 404), then close. */
 static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
 {
@@ -504,36 +473,30 @@ static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
     mark_dirty(c);
 }
 
-/* The application's session parser (sss_on_session), in place of the built-in one. */
-static int app_session(struct sss_conn *c, const struct sss_http_upgrade *up)
+/*
+ * Who the connection is (src/http/sss_auth.c): the application's session
+ * parser, or the built-in JWT one with --jwt-secret. A refusal is answered
+ * with its status and reason. Returns 0 when accepted.
+ */
+static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
 {
+    const struct sss_cfg *cfg = c->w->cfg;
     struct sss_app *app = c->w->app;
-    struct sss_request req = {up->target, up->cookie, up->authorization};
-    struct sss_session_out out;
-    size_t ul, sl;
+    struct sss_auth a;
+    int rc;
 
-    memset(&out, 0, sizeof(out));
-    app->on_session(&req, &out, app->session_data);
-    if (out.status) {
-        reject(c, out.status == 403 ? 403 : 401, out.reason ? out.reason : "refused", NULL);
+    if (app && app->on_session)
+        rc = sss_auth_app(app->on_session, app->session_data, up, &a);
+    else if (cfg->jwt_secret[0])
+        rc = sss_auth_jwt(cfg->jwt_secret, up, sss_wall_ms() / 1000, &a);
+    else
+        return 0;
+    if (rc < 0) {
+        reject(c, a.status, a.reason, NULL);
         return -1;
     }
-    out.user[sizeof(out.user) - 1] = '\0';
-    out.session[sizeof(out.session) - 1] = '\0';
-    ul = strlen(out.user);
-    sl = strlen(out.session);
-    if ((ul && !sss_proto_channel_valid(out.user, ul))) {
-        sss_log_warn("conn", "the session parser named an invalid user; refusing");
-        reject(c, 500, "session parser error", NULL);
-        return -1;
-    }
-    for (size_t i = 0; i < sl; i++)
-        if (out.session[i] < 0x21 || out.session[i] > 0x7e) {
-            reject(c, 500, "session parser error", NULL);
-            return -1;
-        }
-    memcpy(c->user, out.user, ul + 1);
-    memcpy(c->session, out.session, sl + 1);
+    memcpy(c->user, a.user, sizeof(c->user));
+    memcpy(c->session, a.session, sizeof(c->session));
     return 0;
 }
 
@@ -574,10 +537,7 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
         reject(c, 503, "server is at its connection limit", NULL);
         return;
     }
-    if (w->app && w->app->on_session) {
-        if (app_session(c, &up) < 0)
-            return;
-    } else if (w->cfg->jwt_secret[0] && authenticate(c, &up) < 0)
+    if (authenticate(c, &up) < 0)
         return;
     if (upgrade(c, &up) < 0) {
         reject(c, 500, "out of memory", NULL);
