@@ -1,12 +1,15 @@
 /*
  * A client connection inside a worker (see sss_conn.h): the upgrade, the
- * wslay glue, the send queue and the close paths.
+ * send queue and the close paths.
  *
- * wslay is used for what it does well, parsing frames (masking, UTF-8,
- * fragmentation, control frames, size limit) and answering control frames.
- * Its send callback appends to our send queue and always accepts the whole
- * length, so its frames never interleave with ours. Data frames we send are
- * built by sss_ws_frame and queued by reference.
+ * wslay (through src/ws/sss_wslay.c) is used for what it does well, parsing
+ * frames (masking, UTF-8, fragmentation, control frames, size limit) and
+ * answering control frames. Its frames are appended to our send queue whole,
+ * so they never interleave with ours. Data frames we send are built by
+ * sss_ws_frame and queued by reference. Who the client is comes from
+ * src/http/sss_auth.c; what an upgraded connection serves, from the
+ * worker's connection handler.
+ * May include: common, proto, http, ws, shm, sss_worker, sss_app.
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
@@ -267,111 +270,42 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
         mark_dirty(c);
 }
 
-/* ---- wslay glue ---- */
+/* ---- wslay (src/ws/sss_wslay.c) ---- */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                          void *user_data)
+static int ws_write(void *data, const uint8_t *bytes, size_t len)
 {
-    struct sss_conn *c = user_data;
-    size_t n = len < c->rx_len ? len : c->rx_len;
-
-    (void)flags;
-    if (n == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    memcpy(buf, c->rx, n);
-    c->rx += n;
-    c->rx_len -= n;
-    return (ssize_t)n;
+    return queue_copy(data, bytes, len);
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                          void *user_data)
+static void ws_message(void *data, int opcode, const uint8_t *msg, size_t len)
 {
-    struct sss_conn *c = user_data;
+    struct sss_conn *c = data;
 
-    (void)flags;
-    if (queue_copy(c, data, len) < 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return (ssize_t)len;
-}
-
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *user_data)
-{
-    struct sss_conn *c = user_data;
-
-    /* wslay queued its pong (or close reply) before calling us: write it
-     * now, so that it goes out before anything this message makes us send.
-     * wslay_event_send only touches the send side of the context. */
-    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) < 0)
-        return;
-    if (wslay_is_ctrl_frame(arg->opcode))
-        return;
-    if (wslay_event_get_close_sent(ctx) || c->want_close)
+    if (c->want_close)
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
     if (c->w->handler->message)
-        c->w->handler->message(c->w->handler_data, c, arg->opcode, arg->msg, arg->msg_length);
+        c->w->handler->message(c->w->handler_data, c, opcode, msg, len);
 }
 
-static const struct wslay_event_callbacks ws_callbacks = {
-    .recv_callback = ws_recv_cb,
-    .send_callback = ws_send_cb,
-    .on_msg_recv_callback = ws_msg_cb,
+static const struct sss_wslay_io ws_io = {
+    .write = ws_write,
+    .message = ws_message,
 };
-
-/*
- * The connection's wslay context, made on first use and again after it was
- * parked (sss_conn_park_ws). -ENOMEM.
- */
-static int ws_ctx(struct sss_conn *c)
-{
-    if (c->ws)
-        return 0;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
-        return -ENOMEM;
-    }
-    wslay_event_config_set_max_recv_msg_length(c->ws, c->w->cfg->max_message_size);
-    return 0;
-}
-
-static int ws_close_sent(const struct sss_conn *c)
-{
-    return c->ws && wslay_event_get_close_sent(c->ws);
-}
 
 int sss_conn_park_ws(struct sss_conn *c, int64_t now)
 {
-    wslay_event_context_ptr ws = c->ws;
-
-    if (!ws || c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
-        c->in_recv || now - c->last_rx_ms < PARK_AFTER_MS || !sss_ws_track_idle(&c->ws_track) ||
-        wslay_event_want_write(ws) || !wslay_event_want_read(ws) ||
-        wslay_event_get_close_received(ws) || wslay_event_get_close_sent(ws))
+    if (c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
+        now - c->last_rx_ms < PARK_AFTER_MS)
         return 0;
-    wslay_event_context_free(ws);
-    c->ws = NULL;
-    return 1;
+    return sss_wslay_park(&c->ws);
 }
 
 /* Let wslay write what it queued (pongs, closes) into our send queue. */
 static void ws_pump(struct sss_conn *c)
 {
-    if (c->in_recv || !c->ws)
-        return; /* inside wslay_event_recv: feed_ws pumps when it returns */
-    if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
-        c->want_close = 1;
-        mark_dirty(c);
-        return;
-    }
-    /* Both closes exchanged, or reading stopped by an error wslay answered. */
-    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
-        c->want_close = 1;
+    if (sss_wslay_pump(&c->ws) != 0) {
+        c->want_close = 1; /* done, or writing failed */
         mark_dirty(c);
     }
 }
@@ -389,33 +323,22 @@ static void conn_overflow(struct sss_conn *c)
 
 static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
 {
-    int rc;
+    int rc = sss_wslay_recv(&c->ws, data, len);
 
-    if (ws_ctx(c) < 0) {
+    if (rc == -ENOMEM) {
         sss_conn_kill(c); /* no memory even for a close frame's context */
         return;
     }
-    sss_ws_track_feed(&c->ws_track, data, len);
-    c->rx = data;
-    c->rx_len = len;
-    c->in_recv = 1;
-    rc = wslay_event_recv(c->ws);
-    c->in_recv = 0;
-    c->rx = NULL;
-    c->rx_len = 0;
     if (c->dead)
         return;
     if (rc < 0) {
-        /* A frame-layer violation: wslay queued a close without a code. */
         sss_log_debug("conn", "websocket error fd=%d rc=%d", c->fd, rc);
         sss_ctr_add(c->w->ctr, closes_proto, 1);
-        if (wslay_event_want_write(c->ws))
-            (void)wslay_event_send(c->ws);
         c->want_close = 1;
         mark_dirty(c);
         return;
     }
-    if (!wslay_event_want_read(c->ws) && !wslay_event_get_close_sent(c->ws))
+    if (sss_wslay_failed(&c->ws))
         sss_ctr_add(c->w->ctr, closes_proto, 1);
     ws_pump(c);
 }
@@ -431,7 +354,7 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
     c->opened = 1;
-    if (ws_ctx(c) < 0)
+    if (sss_wslay_ctx(&c->ws) < 0)
         return -ENOMEM;
     if (queue_copy(c, resp, n) < 0)
         return -ENOMEM;
@@ -556,16 +479,23 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 
 /* ---- lifetime ---- */
 
+void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd)
+{
+    memset(c, 0, sizeof(*c));
+    c->w = w;
+    c->fd = fd;
+    c->state = SSS_CONN_HTTP;
+    sss_wslay_init(&c->ws, &ws_io, c, w->cfg->max_message_size);
+    c->opened_ms = c->last_rx_ms = w->now_ms;
+}
+
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
 {
     struct sss_conn *c = sss_calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
-    c->w = w;
-    c->fd = fd;
-    c->state = SSS_CONN_HTTP;
-    c->opened_ms = c->last_rx_ms = w->now_ms;
+    sss_conn_init(c, w, fd);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -615,12 +545,11 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         sss_conn_kill(c);
         return;
     }
-    if (!c->closing && !ws_close_sent(c)) {
-        if (ws_ctx(c) < 0) {
+    if (!c->closing && !sss_wslay_close_sent(&c->ws)) {
+        if (sss_wslay_close(&c->ws, code, reason) < 0) {
             sss_conn_kill(c);
             return;
         }
-        (void)wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
         ws_pump(c);
     }
     c->closing = 1;
@@ -642,7 +571,7 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
     }
     if (c->state == SSS_CONN_WS && !c->closing)
         check_slow(c);
-    if (c->state != SSS_CONN_WS || c->want_close || ws_close_sent(c))
+    if (c->state != SSS_CONN_WS || c->want_close || sss_wslay_close_sent(&c->ws))
         return;
     if (cfg->idle_timeout_ms && silent >= cfg->idle_timeout_ms) {
         sss_log_debug("conn", "idle for %lld ms fd=%d: closing", (long long)silent, c->fd);
@@ -704,8 +633,7 @@ void sss_conn_maybe_free(struct sss_conn *c)
     }
     sss_free(c->q);
     sss_free(c->req);
-    if (c->ws)
-        wslay_event_context_free(c->ws);
+    sss_wslay_fini(&c->ws);
     w->nconns--;
     sss_ctr_add(w->ctr, conns_open, -1);
     sss_free(c);

@@ -21,6 +21,7 @@
 #include "sss_buf.h"
 #include "sss_proto.h"
 #include "sss_ws.h"
+#include "sss_wslay.h"
 
 struct sss_worker;
 struct sss_client;
@@ -48,7 +49,6 @@ struct sss_conn {
     uint8_t dead;            /* shutdown done; waiting for completions */
     uint8_t reject;          /* answer 503 whatever the request (over the limit) */
     uint8_t pinged;          /* a ping went out since the last bytes in */
-    uint8_t in_recv;         /* inside wslay_event_recv (no re-entrant send) */
     uint8_t closing;         /* we queued a close frame: no more data frames */
     uint8_t opened;          /* the handler's open succeeded: closed is owed */
     int64_t opened_ms;
@@ -59,10 +59,7 @@ struct sss_conn {
     char *req; /* upgrade request bytes (owned), until upgraded */
     uint32_t req_len, req_cap;
 
-    wslay_event_context_ptr ws; /* owned, once upgraded; NULL while parked (idle) */
-    struct sss_ws_track ws_track; /* frame boundaries of what the client sent */
-    const uint8_t *rx;          /* bytes being fed to wslay (borrowed for one call) */
-    size_t rx_len;
+    struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
 
     struct sss_outq_ent *q; /* ring of queued frames (owned) */
     uint32_t qhead, qlen, qcap;
@@ -109,6 +106,13 @@ struct sss_conn_handler {
 
 /* --echo: every data message goes back as it came (sss_echo.c). */
 extern const struct sss_conn_handler sss_echo_handler;
+
+/*
+ * Set up c (caller's storage) for socket fd in HTTP state, on no list of
+ * the worker's: sss_conn_create does it for an accepted socket; a unit test
+ * uses it for a connection that is never given to a ring.
+ */
+void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd);
 
 /* A new connection for an accepted socket; NULL on ENOMEM (caller closes fd). */
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);

@@ -96,8 +96,7 @@ static inline struct sss_conn *tw_conn(struct tw *t, const char *user, const cha
 
     if (!c)
         abort();
-    c->w = &t->w;
-    c->fd = -1;
+    sss_conn_init(c, &t->w, -1);
     c->state = SSS_CONN_WS;
     snprintf(c->user, sizeof(c->user), "%s", user ? user : "");
     snprintf(c->session, sizeof(c->session), "%s", session ? session : "");
@@ -124,8 +123,7 @@ static inline void tw_conn_free(struct sss_conn *c)
         sss_session_closed(c);
     tw_conn_drain(c);
     sss_free(c->q);
-    if (c->ws)
-        wslay_event_context_free(c->ws);
+    sss_wslay_fini(&c->ws);
     sss_free(c);
 }
 
