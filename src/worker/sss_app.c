@@ -11,6 +11,7 @@
 #include "sss_app.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
+#include "sss_backend.h"
 #include "sss_session.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -265,7 +266,7 @@ static int publish(struct sss_app *app, struct sss_conn *origin, const char *cha
         return SSS_APP_ETOPIC;
     if (!sss_app_json_valid(json, len))
         return SSS_APP_EJSON;
-    return sss_session_publish(&app->w->session, origin, channel, topic, json, len);
+    return sss_backend_publish(&app->w->rpc, origin ? origin->id : 0, channel, topic, json, len);
 }
 
 int sss_publish(struct sss_app *app, const char *channel, const char *topic, const char *json,
@@ -290,7 +291,7 @@ int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size
         return SSS_APP_ETOPIC;
     if (!sss_app_json_valid(json, len))
         return SSS_APP_EJSON;
-    return sss_session_broadcast(&app->w->session, topic, json, len);
+    return sss_backend_broadcast(&app->w->rpc, topic, json, len);
 }
 
 int sss_boot(struct sss_socket *s, const char *reason)
@@ -326,7 +327,7 @@ static int boot_all(struct sss_app *app, int kind, const char *name, const char 
         return SSS_APP_ECHANNEL;
     if (rl > 123)
         rl = 123; /* a close reason fits 123 bytes */
-    return sss_session_boot(&app->w->session, kind, name, nl, reason ? reason : "", rl);
+    return sss_backend_boot(&app->w->rpc, kind, name, nl, reason ? reason : "", rl);
 }
 
 int sss_boot_user(struct sss_app *app, const char *user, const char *reason)
@@ -424,7 +425,7 @@ int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit)
     int rc;
 
     r->busy = 1; /* answered by the history's completion */
-    rc = sss_session_history_reply(&r->w->session, r, channel, limit);
+    rc = sss_backend_history(&r->w->rpc, r, channel, limit);
     if (rc < 0)
         r->busy = 0;
     return rc;

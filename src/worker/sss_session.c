@@ -13,8 +13,8 @@
  *
  * Each kind of request to the scaler is a small struct below with its own
  * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
- * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req,
- * hist_req (sss_reply_history) and load_req (a session's subscriptions).
+ * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
+ * and load_req (a session's subscriptions).
  * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app.
  */
 #include "sss_session.h"
@@ -23,6 +23,7 @@
 #include "sss_cfg.h"
 #include "sss_conn.h"
 #include "sss_fanout.h"
+#include "sss_feeds.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_rpc.h"
@@ -40,51 +41,6 @@
 static const char *const ERR_NAME = "Super Scaled Sockets Error";
 static const char *const BUSY = "server busy or out of memory: try again";
 #define PUB_RESTART_WAIT_MS 3000 /* a publish a dead scaler may have taken: wait this long */
-
-/* ---- FEED texts collected from history (for a SYNC reply or a history answer) ---- */
-
-struct feed_list {
-    struct sss_proto_out text; /* the FEEDs, back to back */
-    uint32_t *len;             /* the length of each (owned) */
-    size_t n, cap;
-};
-
-static void feed_list_init(struct feed_list *fl)
-{
-    sss_proto_out_init(&fl->text, NULL, 0);
-    fl->len = NULL;
-    fl->n = fl->cap = 0;
-}
-
-static void feed_list_fini(struct feed_list *fl)
-{
-    sss_proto_out_fini(&fl->text);
-    sss_free(fl->len);
-}
-
-/* Append one FEED; on ENOMEM the list is marked (fl->text.oom) and stays as it was. */
-static void feed_list_add(struct feed_list *fl, const char *chan, const char *topic,
-                          size_t topic_len, struct sss_proto_span msg, const struct sss_uid *uid)
-{
-    char t[SSS_PROTO_TOPIC_MAX + 1];
-    size_t before = fl->text.len;
-
-    if (fl->n == fl->cap) {
-        size_t ncap = fl->cap ? fl->cap * 2 : 16;
-        uint32_t *nl = sss_realloc(fl->len, ncap * sizeof(*nl));
-
-        if (!nl) {
-            fl->text.oom = true;
-            return;
-        }
-        fl->len = nl;
-        fl->cap = ncap;
-    }
-    memcpy(t, topic, topic_len);
-    t[topic_len] = '\0';
-    if (sss_proto_encode_feed(&fl->text, chan, t, msg, uid) == 0)
-        fl->len[fl->n++] = (uint32_t)(fl->text.len - before);
-}
 
 /* ---- the kinds of request ---- */
 
@@ -117,7 +73,7 @@ struct sync_state {
     size_t id_len;
     int outstanding;
     int n;
-    struct feed_list recs; /* the records of the reply */
+    struct sss_feeds recs; /* the records of the reply */
     struct sync_entry e[];
 };
 
@@ -138,16 +94,6 @@ struct pub_req {
     char *id; /* the client's raw id (owned) */
     size_t id_len;
     int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
-};
-
-/* An ask answered with a channel's history (sss_reply_history). */
-struct hist_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    struct sss_reply *reply;
-    unsigned limit;
-    struct feed_list hist;
-    char channel[SSS_PROTO_CHANNEL_MAX + 1];
 };
 
 /* A named session's recorded subscriptions, at BEGIN. */
@@ -669,7 +615,7 @@ static int load_replay(struct sss_rpc_req *base)
 
 static void sync_free(struct sync_state *st)
 {
-    feed_list_fini(&st->recs);
+    sss_feeds_fini(&st->recs);
     sss_free(st->id);
     sss_free(st);
 }
@@ -716,7 +662,7 @@ static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec
 {
     struct sync_req *r = (struct sync_req *)base;
 
-    feed_list_add(&r->st->recs, r->st->e[r->entry].channel, topic, p->topic_len,
+    sss_feeds_add(&r->st->recs, r->st->e[r->entry].channel, topic, p->topic_len,
                   span_of(msg, p->msg_len), &p->uid);
 }
 
@@ -781,7 +727,7 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
     st->conn_id = c->id;
     st->id = dup_span(m->id, &st->id_len);
     st->n = (int)m->nsubs;
-    feed_list_init(&st->recs);
+    sss_feeds_init(&st->recs);
     for (size_t i = 0; i < m->nsubs; i++) {
         const struct sss_proto_sub *ps = &m->subs[i];
         struct sync_entry *e = &st->e[i];
@@ -1217,133 +1163,6 @@ void sss_session_tick(struct sss_conn *c, int64_t now)
         cl->last_hb_ms = now;
         sss_conn_send(c, sss_buf_ref(s->hb_frame));
     }
-}
-
-/* ---- for libsss ---- */
-
-int sss_session_publish(struct sss_session *s, struct sss_conn *origin, const char *channel,
-                        const char *topic, const char *json, size_t len)
-{
-    struct sss_hm_publish q;
-    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
-    size_t cl = strlen(channel), tl = strlen(topic);
-
-    memset(&q, 0, sizeof(q));
-    if (origin) {
-        q.origin_conn = origin->id;
-        q.flags = SSS_HM_SKIP_SENDER;
-    }
-    q.chan_len = (uint16_t)cl;
-    q.topic_len = (uint16_t)tl;
-    q.msg_len = (uint32_t)len;
-    memcpy(head, channel, cl);
-    memcpy(head + cl, topic, tl);
-    return sss_rpc_send(s->rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, cl + tl, json, len) < 0
-               ? -ENOMEM
-               : 0;
-}
-
-int sss_session_broadcast(struct sss_session *s, const char *topic, const char *json, size_t len)
-{
-    struct sss_hm_broadcast b = {.topic_len = (uint16_t)strlen(topic), .msg_len = (uint32_t)len};
-
-    return sss_rpc_send(s->rpc, SSS_HM_BROADCAST, &b, sizeof(b), topic, b.topic_len, json, len) <
-                   0
-               ? -ENOMEM
-               : 0;
-}
-
-int sss_session_boot(struct sss_session *s, int kind, const char *name, size_t name_len,
-                     const char *reason, size_t reason_len)
-{
-    struct sss_hm_boot b = {.kind = (uint16_t)kind,
-                            .name_len = (uint16_t)name_len,
-                            .reason_len = (uint16_t)reason_len};
-
-    return sss_rpc_send(s->rpc, SSS_HM_BOOT, &b, sizeof(b), name, name_len, reason, reason_len) <
-                   0
-               ? -ENOMEM
-               : 0;
-}
-
-static void hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p, const char *topic,
-                     const char *msg)
-{
-    struct hist_req *r = (struct hist_req *)base;
-
-    feed_list_add(&r->hist, r->channel, topic, p->topic_len, span_of(msg, p->msg_len), &p->uid);
-}
-
-/* The newest `limit` records, oldest first, as one JSON array. */
-static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
-{
-    struct hist_req *r = (struct hist_req *)base;
-    size_t skip = r->hist.n > r->limit ? r->hist.n - r->limit : 0, off = 0;
-    struct sss_proto_out arr;
-    int rc = p->rc || r->hist.text.oom ? -ENOMEM : 0;
-
-    sss_proto_out_init(&arr, NULL, 0);
-    if (rc == 0)
-        rc = sss_proto_out_append(&arr, "[", 1);
-    for (size_t i = 0; i < r->hist.n; off += r->hist.len[i], i++) {
-        if (i < skip || rc)
-            continue;
-        if (i > skip)
-            rc = sss_proto_out_append(&arr, ",", 1);
-        if (rc == 0)
-            rc = sss_proto_out_append(&arr, r->hist.text.data + off, r->hist.len[i]);
-    }
-    if (rc == 0)
-        rc = sss_proto_out_append(&arr, "]", 1);
-    sss_app__history_done(r->reply, arr.data, arr.len, rc);
-    sss_proto_out_fini(&arr);
-}
-
-static int hist_replay(struct sss_rpc_req *base)
-{
-    struct hist_req *r = (struct hist_req *)base;
-    struct sss_uid none = {0, 0};
-
-    r->hist.text.len = 0;
-    r->hist.n = 0;
-    (void)sss_rpc_ask_history(base->rpc, base, r->channel, 0, &none);
-    return 0;
-}
-
-static void hist_free(struct sss_rpc_req *base)
-{
-    struct hist_req *r = (struct hist_req *)base;
-
-    feed_list_fini(&r->hist);
-    sss_free(r);
-}
-
-static const struct sss_rpc_ops hist_ops = {
-    .name = "history",
-    .hist_rec = hist_rec,
-    .hist_end = hist_end,
-    .replay = hist_replay,
-    .free = hist_free,
-};
-
-int sss_session_history_reply(struct sss_session *s, struct sss_reply *reply, const char *channel,
-                              unsigned limit)
-{
-    struct hist_req *r = req_new(s, sizeof(*r), &hist_ops);
-    struct sss_uid none = {0, 0};
-
-    if (!r)
-        return -ENOMEM;
-    r->s = s;
-    r->reply = reply;
-    r->limit = limit;
-    feed_list_init(&r->hist);
-    memcpy(r->channel, channel, strlen(channel) + 1);
-    if (sss_rpc_ask_history(s->rpc, &r->base, r->channel, 0, &none) < 0) {
-        req_done(s, r);
-        return -ENOMEM;
-    }
-    return 0;
 }
 
 /* ---- connections ---- */

@@ -3,9 +3,8 @@
  * connection's session from BEGIN on, and what its messages ask for:
  * SUBSCRIBE and UNSUBSCRIBE, SYNC, PUBLISH, ASK and TELL (handed to the
  * application through sss_app), the heartbeat and the message-rate limit.
- * It also serves libsss's calls that reach the scaler (publish, broadcast,
- * boot, an ask answered with history) and the bus records that concern
- * connections rather than channels (BROADCAST, BOOT), and it notices a new
+ * It also serves the bus records that concern connections rather than
+ * channels (BROADCAST, BOOT), and it notices a new
  * scaler: it gives it the worker's account again (RESYNC, presence,
  * sessions) and has every pending request asked again (sss_rpc_replay).
  *
@@ -36,7 +35,6 @@ struct sss_conn;
 struct sss_counters;
 struct sss_fanout;
 struct sss_fanout_hooks;
-struct sss_reply;
 struct sss_rpc;
 struct sss_session;
 struct sss_sub;
@@ -120,19 +118,5 @@ int sss_session_readable(struct sss_session *s);
 
 /* The live connection with this id, or NULL. */
 struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t conn_id);
-
-/*
- * For libsss: publish (origin: the socket to skip, or NULL), broadcast, boot
- * (kind 1: a user's connections, 2: a channel's subscribers, host-wide), and
- * an ask answered with a channel's history (sss_app__history_done completes
- * it). Each returns 0 or -ENOMEM (the scaler cannot be asked now).
- */
-int sss_session_publish(struct sss_session *s, struct sss_conn *origin, const char *channel,
-                        const char *topic, const char *json, size_t len);
-int sss_session_broadcast(struct sss_session *s, const char *topic, const char *json, size_t len);
-int sss_session_boot(struct sss_session *s, int kind, const char *name, size_t name_len,
-                     const char *reason, size_t reason_len);
-int sss_session_history_reply(struct sss_session *s, struct sss_reply *r, const char *channel,
-                              unsigned limit);
 
 #endif
