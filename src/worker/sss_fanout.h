@@ -34,7 +34,7 @@ struct sss_fanout_hooks {
     struct sss_conn *(*conn)(void *data, uint64_t conn_id);
     /* Bytes held for conn's pending subscriptions changed by delta (the owner bounds them). */
     void (*held)(struct sss_conn *conn, long delta, void *data);
-    /* A bus record for connections rather than a channel: SSS_HM_BCAST_RECORD, SSS_HM_BOOT_RECORD. */
+    /* A bus record for connections rather than a channel (BCAST_RECORD, BOOT_RECORD). */
     void (*record)(void *data, uint32_t type, const void *rec, size_t len);
     void *data;
 };
