@@ -10,7 +10,9 @@
  *   - a scaler restart: RESYNC and presence again, the pending SUBSCRIBE is
  *     asked again under the same id and answered once; a publish the dead
  *     scaler took fails after the wait;
- *   - a FEED's sender gets UPDATESUB instead.
+ *   - a FEED's sender gets UPDATESUB instead;
+ *   - a named session's BEGIN waits for its subscriptions; after a scaler
+ *     restart (whose store is empty) it is answered without them.
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
@@ -261,6 +263,51 @@ static void test_session_updatesub(void)
     tw_fini(&t);
 }
 
+static void test_session_resume_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_session_load *q;
+    struct sss_hm_session_entry e;
+    struct sss_hm_last_uid *l;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, "s1");
+    tw_client_send(c, "{\"sys\":3}");
+    q = tw_scaler_next(&t, SSS_HM_SESSION_LOAD, NULL);
+    CHECK(q != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    if (!q)
+        goto out;
+    /* One recorded channel comes back; then the scaler dies before the end. */
+    memset(&e, 0, sizeof(e));
+    e.req = q->req;
+    e.chan_len = 4;
+    CHECK_EQ_INT(sss_ring_push2(t.inbox, SSS_HM_SESSION_ENTRY, &e, sizeof(e), "news", 4), 0);
+    tw_poll(&t);
+    l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(l != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    /* The load is given up, the channel's last uid asked again. */
+    CHECK_EQ_INT(tw_queued(c), 0);
+    l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    while (!l && sss_ring_readable(t.to_scaler))
+        l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(l != NULL);
+    if (l)
+        tw_reply_last_uid(&t, l->req, 1, 2, 1);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":3") && strstr(fr, "s1"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -269,5 +316,6 @@ int main(void)
     test_session_begin_user();
     test_session_replay_after_restart();
     test_session_updatesub();
+    test_session_resume_after_restart();
     return sss_test_done();
 }
