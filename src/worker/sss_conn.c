@@ -6,16 +6,16 @@
  * frames (masking, UTF-8, fragmentation, control frames, size limit) and
  * answering control frames. Its frames are appended to our send queue whole,
  * so they never interleave with ours. Data frames we send are built by
- * sss_ws_frame and queued by reference. Who the client is comes from
- * src/http/sss_auth.c; what an upgraded connection serves, from the
- * worker's connection handler.
+ * sss_ws_frame and queued by reference. What to do with the opening request
+ * (a static file, a refusal, or the upgrade and who the client is) comes
+ * from src/http/sss_handshake.c; what an upgraded connection serves, from
+ * the worker's connection handler.
  * May include: common, proto, http, ws, shm, sss_worker, sss_app.
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
-#include "sss_auth.h"
-#include "sss_static.h"
+#include "sss_handshake.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -382,52 +382,11 @@ static void reject(struct sss_conn *c, int status, const char *reason,
     mark_dirty(c);
 }
 
-/* A plain GET with --static: the file (or 404), then close. */
-static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    int status = 500;
-    struct sss_buf *b = sss_static_answer(c->w->cfg->static_fd, up->target,
-                                          c->w->cfg->static_max_file, &status);
-
-    sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, up->target, status);
-    if (b)
-        (void)queue_buf(c, b);
-    c->want_close = 1;
-    mark_dirty(c);
-}
-
-/*
- * Who the connection is (src/http/sss_auth.c): the application's session
- * parser, or the built-in JWT one with --jwt-secret. A refusal is answered
- * with its status and reason. Returns 0 when accepted.
- */
-static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    const struct sss_cfg *cfg = c->w->cfg;
-    struct sss_app *app = c->w->app;
-    struct sss_auth a;
-    int rc;
-
-    if (app && app->on_session)
-        rc = sss_auth_app(app->on_session, app->session_data, up, &a);
-    else if (cfg->jwt_secret[0])
-        rc = sss_auth_jwt(cfg->jwt_secret, up, sss_wall_ms() / 1000, &a);
-    else
-        return 0;
-    if (rc < 0) {
-        reject(c, a.status, a.reason, NULL);
-        return -1;
-    }
-    memcpy(c->user, a.user, sizeof(c->user));
-    memcpy(c->session, a.session, sizeof(c->session));
-    return 0;
-}
-
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     struct sss_worker *w = c->w;
     size_t limit = w->cfg->max_handshake_size + 1; /* one byte over decides 431 */
-    struct sss_http_upgrade up;
+    struct sss_handshake hs;
     size_t take;
 
     if (c->want_close)
@@ -446,30 +405,36 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     take = c->req_cap - c->req_len < len ? c->req_cap - c->req_len : len;
     memcpy(c->req + c->req_len, data, take);
     c->req_len += (uint32_t)take;
-    if (sss_http_upgrade_parse(c->req, c->req_len, &w->policy, &up) == 0)
+    switch (sss_handshake_decide(&w->handshake, c->req, c->req_len, c->reject, &hs)) {
+    case SSS_HANDSHAKE_MORE:
         return;
-    if (up.status != 101 && up.plain_get && w->cfg->static_fd >= 0 && !c->reject) {
-        serve_static(c, &up);
+    case SSS_HANDSHAKE_STATIC:
+        sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, hs.up.target,
+                      hs.status);
+        if (hs.file)
+            (void)queue_buf(c, hs.file);
+        c->want_close = 1;
+        mark_dirty(c);
         return;
+    case SSS_HANDSHAKE_ANSWER:
+        reject(c, hs.status, hs.reason, &hs.up);
+        return;
+    case SSS_HANDSHAKE_REFUSE:
+        reject(c, hs.status, hs.reason, NULL);
+        return;
+    default:
+        break;
     }
-    if (up.status != 101) {
-        reject(c, up.status, up.reason, &up);
-        return;
-    }
-    if (c->reject) {
-        reject(c, 503, "server is at its connection limit", NULL);
-        return;
-    }
-    if (authenticate(c, &up) < 0)
-        return;
-    if (upgrade(c, &up) < 0) {
+    memcpy(c->user, hs.auth.user, sizeof(c->user));
+    memcpy(c->session, hs.auth.session, sizeof(c->session));
+    if (upgrade(c, &hs.up) < 0) {
         reject(c, 500, "out of memory", NULL);
         return;
     }
     /* WebSocket bytes that came in the same packets as the request head,
      * then whatever of this completion did not fit the request buffer. */
-    if (c->req_len > up.consumed)
-        feed_ws(c, (const uint8_t *)c->req + up.consumed, c->req_len - up.consumed);
+    if (c->req_len > hs.up.consumed)
+        feed_ws(c, (const uint8_t *)c->req + hs.up.consumed, c->req_len - hs.up.consumed);
     if (!c->dead && take < len)
         feed_ws(c, data + take, len - take);
     sss_free(c->req);

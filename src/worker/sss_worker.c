@@ -444,6 +444,12 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     w.handler = cfg->echo ? &sss_echo_handler : &sss_session_handler;
     w.handler_data = cfg->echo ? NULL : &w.session;
     w.policy.subprotocols = w.handler->subprotocols;
+    w.handshake.policy = &w.policy;
+    w.handshake.static_fd = cfg->static_fd;
+    w.handshake.static_max_file = cfg->static_max_file;
+    w.handshake.jwt_secret = cfg->jwt_secret;
+    w.handshake.on_session = app ? app->on_session : NULL;
+    w.handshake.session_data = app ? app->session_data : NULL;
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);

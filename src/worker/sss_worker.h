@@ -24,6 +24,7 @@
 
 #include "sss_cfg.h"
 #include "sss_fanout.h"
+#include "sss_handshake.h"
 #include "sss_http.h"
 #include "sss_rpc.h"
 #include "sss_session.h"
@@ -50,6 +51,7 @@ struct sss_worker {
     unsigned nbufs;
 
     struct sss_http_policy policy;
+    struct sss_handshake_cfg handshake; /* what an opening request gets (src/http) */
     struct sss_conn *conns;         /* every live connection (doubly linked) */
     struct sss_conn *hs_head, *hs_tail; /* handshaking, oldest first */
     struct sss_conn *dirty;         /* connections with bytes to send this turn */
