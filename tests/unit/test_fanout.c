@@ -6,7 +6,9 @@
  *     every uid exactly once, in order;
  *   - a lap past history closes the channel's subscribers with 4008;
  *   - an engine gap record does the same;
- *   - FEEDs for channels nobody here subscribed cost nothing.
+ *   - FEEDs for channels nobody here subscribed cost nothing;
+ *   - a lap's history request outstanding when the scaler restarts is asked
+ *     again under the same id, and its answer still releases the channel.
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
@@ -158,11 +160,57 @@ static void test_fanout_unsubscribed_channel(void)
     tw_fini(&t);
 }
 
+static void test_fanout_lap_replay_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req, got[8];
+    int asked = 0;
+
+    tw_init(&t, SMALL_BUS);
+    tw_start(&t);
+    c = subscribed_conn(&t, "sport", 0);
+    tw_bus_feed(&t, "sport", 1, 1, "1");
+    tw_poll(&t);
+    tw_conn_drain(c);
+    for (uint64_t u = 2; u <= 200; u++)
+        tw_bus_feed(&t, "sport", 1, u, "\"xxxxxxxxxxxxxxxx\"");
+    tw_poll(&t);
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    while (sss_ring_readable(t.to_scaler)) {
+        q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+        if (q) {
+            asked++;
+            CHECK_EQ_INT(q->req, req);
+            CHECK_EQ_INT(q->after.offset, 1);
+        }
+    }
+    CHECK_EQ_INT(asked, 1);
+    CHECK_EQ_INT(tw_queued(c), 0); /* still held */
+    tw_reply_hist_rec(&t, req, 1, 200, "t", "\"h\"");
+    tw_reply_hist_end(&t, req, 0, 1, 1, 200);
+    tw_poll(&t);
+    CHECK_EQ_INT(feed_offsets(c, got, 8), 1);
+    CHECK_EQ_INT(got[0], 200);
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_fanout_lap_recovery();
     test_fanout_lap_past_history();
     test_fanout_gap_record();
     test_fanout_unsubscribed_channel();
+    test_fanout_lap_replay_after_restart();
     return sss_test_done();
 }

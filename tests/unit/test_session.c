@@ -11,6 +11,7 @@
  *     asked again under the same id and answered once; a publish the dead
  *     scaler took fails after the wait;
  *   - a FEED's sender gets UPDATESUB instead;
+ *   - a SYNC whose history a dead scaler owed is asked again (same id);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
@@ -308,6 +309,50 @@ out:
     tw_fini(&t);
 }
 
+static void test_session_sync_replay_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req;
+    int asked = 0;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-40\",\"query\":null}]}");
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    /* Half the history came, then the scaler died. */
+    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
+    tw_poll(&t);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    while (sss_ring_readable(t.to_scaler)) {
+        q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+        if (q) {
+            asked++;
+            CHECK_EQ_INT(q->req, req);
+            CHECK_EQ_INT(q->after.offset, 40);
+        }
+    }
+    CHECK_EQ_INT(asked, 1);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* The new scaler (a new epoch) no longer reaches back: a gap, reported. */
+    tw_reply_hist_end(&t, req, 1, 1, 2, 3);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":false"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -317,5 +362,6 @@ int main(void)
     test_session_replay_after_restart();
     test_session_updatesub();
     test_session_resume_after_restart();
+    test_session_sync_replay_after_restart();
     return sss_test_done();
 }
