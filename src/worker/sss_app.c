@@ -11,7 +11,8 @@
 #include "sss_app.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
-#include "sss_handler.h"
+#include "sss_backend.h"
+#include "sss_session.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -206,11 +207,21 @@ static int check_topic(const char *topic)
     return len && len <= SSS_PROTO_TOPIC_MAX ? 0 : SSS_APP_ETOPIC;
 }
 
+/* The text frame of one encoded message; NULL if encoding failed (rc < 0) or ENOMEM. */
+static struct sss_buf *frame_of(struct sss_proto_out *out, int rc)
+{
+    struct sss_buf *b = rc < 0 || out->oom ? NULL : sss_ws_frame(SSS_WS_TEXT, out->data, out->len);
+
+    sss_proto_out_fini(out);
+    return b;
+}
+
 int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t len)
 {
     struct sss_conn *c = (struct sss_conn *)s;
-    struct sss_worker *w = c->w;
     struct sss_proto_span msg = {json, len};
+    struct sss_proto_out out;
+    char tmp[1024];
     struct sss_buf *b;
 
     if (check_topic(topic) < 0)
@@ -219,10 +230,8 @@ int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t l
         return SSS_APP_EJSON;
     if (c->dead || c->closing)
         return SSS_APP_EGONE;
-    sss_proto_out_reset(&w->json);
-    if (sss_proto_encode_tell(&w->json, topic, msg) < 0)
-        return -ENOMEM;
-    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    sss_proto_out_init(&out, tmp, sizeof(tmp));
+    b = frame_of(&out, sss_proto_encode_tell(&out, topic, msg));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -240,7 +249,7 @@ int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, cons
         return SSS_APP_ESTATE;
     if ((int)(socket_id >> 48) != w->id)
         return SSS_APP_EGONE; /* another worker's socket: reach it through a channel */
-    c = sss_map_get(&w->conns_by_id, (const char *)&cid, sizeof(cid));
+    c = sss_session_conn(&w->session, cid);
     if (!c)
         return SSS_APP_EGONE;
     return sss_tell((struct sss_socket *)c, topic, json, len);
@@ -257,7 +266,7 @@ static int publish(struct sss_app *app, struct sss_conn *origin, const char *cha
         return SSS_APP_ETOPIC;
     if (!sss_app_json_valid(json, len))
         return SSS_APP_EJSON;
-    return sss_handler_publish(app->w, origin, channel, topic, json, len);
+    return sss_backend_publish(&app->w->rpc, origin ? origin->id : 0, channel, topic, json, len);
 }
 
 int sss_publish(struct sss_app *app, const char *channel, const char *topic, const char *json,
@@ -282,21 +291,20 @@ int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size
         return SSS_APP_ETOPIC;
     if (!sss_app_json_valid(json, len))
         return SSS_APP_EJSON;
-    return sss_handler_broadcast(app->w, topic, json, len);
+    return sss_backend_broadcast(&app->w->rpc, topic, json, len);
 }
 
 int sss_boot(struct sss_socket *s, const char *reason)
 {
     struct sss_conn *c = (struct sss_conn *)s;
-    struct sss_worker *w = c->w;
+    struct sss_proto_out out;
+    char tmp[512];
     struct sss_buf *b;
 
     if (c->dead || c->closing)
         return SSS_APP_EGONE;
-    sss_proto_out_reset(&w->json);
-    if (sss_proto_encode_boot(&w->json, reason ? reason : "") < 0)
-        return -ENOMEM;
-    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    sss_proto_out_init(&out, tmp, sizeof(tmp));
+    b = frame_of(&out, sss_proto_encode_boot(&out, reason ? reason : ""));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -319,7 +327,7 @@ static int boot_all(struct sss_app *app, int kind, const char *name, const char 
         return SSS_APP_ECHANNEL;
     if (rl > 123)
         rl = 123; /* a close reason fits 123 bytes */
-    return sss_handler_boot(app->w, kind, name, nl, reason ? reason : "", rl);
+    return sss_backend_boot(&app->w->rpc, kind, name, nl, reason ? reason : "", rl);
 }
 
 int sss_boot_user(struct sss_app *app, const char *user, const char *reason)
@@ -338,8 +346,8 @@ static void reply_unlink(struct sss_worker *w, struct sss_reply *r)
 {
     if (r->prev)
         r->prev->next = r->next;
-    else if (w->replies == r)
-        w->replies = r->next;
+    else if (w->app->replies == r)
+        w->app->replies = r->next;
     if (r->next)
         r->next->prev = r->prev;
     r->prev = r->next = NULL;
@@ -357,9 +365,10 @@ static int reply_send(struct sss_reply *r, const char *json, size_t len,
                       const struct sss_proto_fail *err)
 {
     struct sss_worker *w = r->w;
-    struct sss_conn *c = sss_map_get(&w->conns_by_id, (const char *)&r->conn_id,
-                                     sizeof(r->conn_id));
+    struct sss_conn *c = sss_session_conn(&w->session, r->conn_id);
     struct sss_proto_span id = {r->id, r->id_len}, msg = {json, len};
+    struct sss_proto_out out;
+    char tmp[1024];
     struct sss_buf *b;
     int rc;
 
@@ -368,12 +377,14 @@ static int reply_send(struct sss_reply *r, const char *json, size_t len,
     r->answered = 1;
     if (!c || c->dead || c->closing)
         return SSS_APP_EGONE;
-    sss_proto_out_reset(&w->json);
-    rc = err ? sss_proto_encode_response_err(&w->json, id, err)
-             : sss_proto_encode_response(&w->json, id, msg);
-    if (rc < 0)
+    sss_proto_out_init(&out, tmp, sizeof(tmp));
+    rc = err ? sss_proto_encode_response_err(&out, id, err)
+             : sss_proto_encode_response(&out, id, msg);
+    if (rc < 0) {
+        sss_proto_out_fini(&out);
         return rc;
-    b = sss_ws_frame(SSS_WS_TEXT, w->json.data, w->json.len);
+    }
+    b = frame_of(&out, rc);
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -414,7 +425,7 @@ int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit)
     int rc;
 
     r->busy = 1; /* answered by the history's completion */
-    rc = sss_handler_history_reply(r->w, r, channel, limit);
+    rc = sss_backend_history(&r->w->rpc, r, channel, limit);
     if (rc < 0)
         r->busy = 0;
     return rc;
@@ -450,10 +461,10 @@ int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
     r->id = id.ptr ? sss_strndup(id.ptr, id.len) : NULL;
     r->id_len = id.len;
     r->deadline_ms = w->now_ms + w->cfg->ask_timeout_ms;
-    r->next = w->replies;
-    if (w->replies)
-        w->replies->prev = r;
-    w->replies = r;
+    r->next = w->app->replies;
+    if (w->app->replies)
+        w->app->replies->prev = r;
+    w->app->replies = r;
     *(void **)&fn = h->fn;
     fn((struct sss_socket *)c, msg.ptr ? msg.ptr : "null", msg.ptr ? msg.len : 4, r, h->data);
     return 1;
@@ -476,15 +487,21 @@ void sss_app_tick(struct sss_worker *w, int64_t now)
 {
     struct sss_proto_fail f = {"Timeout", "the server did not answer in time"};
 
-    for (struct sss_reply *r = w->replies; r; r = r->next)
+    for (struct sss_reply *r = w->app->replies; r; r = r->next)
         if (!r->answered && now >= r->deadline_ms) {
             /* The handler may still answer: its handle stays valid (a no-op then). */
             (void)reply_send(r, NULL, 0, &f);
         }
 }
 
+void sss_app_start(struct sss_app *app, struct sss_worker *w)
+{
+    app->w = w;
+    app->replies = NULL;
+}
+
 void sss_app_fini(struct sss_worker *w)
 {
-    while (w->replies)
-        reply_free(w, w->replies);
+    while (w->app->replies)
+        reply_free(w, w->app->replies);
 }

@@ -27,6 +27,7 @@ struct sss_app {
     sss_session_fn on_session;
     void *session_data;
     struct sss_worker *w; /* the worker this process runs; NULL in the master */
+    struct sss_reply *replies; /* a worker's asks waiting for their answer (owned) */
 };
 
 /* One ask waiting for its answer (in its worker's list). */
@@ -53,6 +54,8 @@ int sss_app_json_valid(const char *json, size_t len);
 int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
                 struct sss_proto_span msg);
 int sss_app_tell(struct sss_conn *c, const char *topic, struct sss_proto_span msg);
+/* The worker w starts serving with the module's handlers (after the fork). */
+void sss_app_start(struct sss_app *app, struct sss_worker *w);
 /* Answer the asks past --ask-timeout. */
 void sss_app_tick(struct sss_worker *w, int64_t now_ms);
 void sss_app_fini(struct sss_worker *w);

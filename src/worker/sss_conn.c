@@ -1,19 +1,21 @@
 /*
  * A client connection inside a worker (see sss_conn.h): the upgrade, the
- * wslay glue, the send queue and the close paths.
+ * send queue and the close paths.
  *
- * wslay is used for what it does well, parsing frames (masking, UTF-8,
- * fragmentation, control frames, size limit) and answering control frames.
- * Its send callback appends to our send queue and always accepts the whole
- * length, so its frames never interleave with ours. Data frames we send are
- * built by sss_ws_frame and queued by reference.
+ * wslay (through src/ws/sss_wslay.c) is used for what it does well, parsing
+ * frames (masking, UTF-8, fragmentation, control frames, size limit) and
+ * answering control frames. Its frames are appended to our send queue whole,
+ * so they never interleave with ours. Data frames we send are built by
+ * sss_ws_frame and queued by reference. What to do with the opening request
+ * (a static file, a refusal, or the upgrade and who the client is) comes
+ * from src/http/sss_handshake.c; what an upgraded connection serves, from
+ * the worker's connection handler.
+ * May include: common, proto, http, ws, shm, sss_worker, sss_app.
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
-#include "sss_handler.h"
-#include "sss_jwt.h"
-#include "sss_static.h"
+#include "sss_handshake.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -268,120 +270,42 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
         mark_dirty(c);
 }
 
-/* ---- wslay glue ---- */
+/* ---- wslay (src/ws/sss_wslay.c) ---- */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                          void *user_data)
+static int ws_write(void *data, const uint8_t *bytes, size_t len)
 {
-    struct sss_conn *c = user_data;
-    size_t n = len < c->rx_len ? len : c->rx_len;
-
-    (void)flags;
-    if (n == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    memcpy(buf, c->rx, n);
-    c->rx += n;
-    c->rx_len -= n;
-    return (ssize_t)n;
+    return queue_copy(data, bytes, len);
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                          void *user_data)
+static void ws_message(void *data, int opcode, const uint8_t *msg, size_t len)
 {
-    struct sss_conn *c = user_data;
+    struct sss_conn *c = data;
 
-    (void)flags;
-    if (queue_copy(c, data, len) < 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return (ssize_t)len;
-}
-
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *user_data)
-{
-    struct sss_conn *c = user_data;
-    struct sss_buf *b;
-
-    /* wslay queued its pong (or close reply) before calling us: write it
-     * now, so that it goes out before anything this message makes us send.
-     * wslay_event_send only touches the send side of the context. */
-    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) < 0)
-        return;
-    if (wslay_is_ctrl_frame(arg->opcode))
-        return;
-    if (wslay_event_get_close_sent(ctx) || c->want_close)
+    if (c->want_close)
         return; /* no data may follow our close frame */
     sss_ctr_add(c->w->ctr, frames_in, 1);
-    if (!c->w->cfg->echo) {
-        sss_handler_message(c, arg->opcode, arg->msg, arg->msg_length);
-        return;
-    }
-    b = sss_ws_frame((enum sss_ws_opcode)arg->opcode, arg->msg, arg->msg_length);
-    if (!b) {
-        sss_conn_close(c, 1011, "out of memory", 0);
-        return;
-    }
-    sss_conn_send(c, b);
+    if (c->w->handler->message)
+        c->w->handler->message(c->w->handler_data, c, opcode, msg, len);
 }
 
-static const struct wslay_event_callbacks ws_callbacks = {
-    .recv_callback = ws_recv_cb,
-    .send_callback = ws_send_cb,
-    .on_msg_recv_callback = ws_msg_cb,
+static const struct sss_wslay_io ws_io = {
+    .write = ws_write,
+    .message = ws_message,
 };
-
-/*
- * The connection's wslay context, made on first use and again after it was
- * parked (sss_conn_park_ws). -ENOMEM.
- */
-static int ws_ctx(struct sss_conn *c)
-{
-    if (c->ws)
-        return 0;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
-        return -ENOMEM;
-    }
-    wslay_event_config_set_max_recv_msg_length(c->ws, c->w->cfg->max_message_size);
-    return 0;
-}
-
-static int ws_close_sent(const struct sss_conn *c)
-{
-    return c->ws && wslay_event_get_close_sent(c->ws);
-}
 
 int sss_conn_park_ws(struct sss_conn *c, int64_t now)
 {
-    wslay_event_context_ptr ws = c->ws;
-
-    if (!ws || c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
-        c->in_recv || now - c->last_rx_ms < PARK_AFTER_MS || !sss_ws_track_idle(&c->ws_track) ||
-        wslay_event_want_write(ws) || !wslay_event_want_read(ws) ||
-        wslay_event_get_close_received(ws) || wslay_event_get_close_sent(ws))
+    if (c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
+        now - c->last_rx_ms < PARK_AFTER_MS)
         return 0;
-    wslay_event_context_free(ws);
-    c->ws = NULL;
-    return 1;
+    return sss_wslay_park(&c->ws);
 }
 
 /* Let wslay write what it queued (pongs, closes) into our send queue. */
 static void ws_pump(struct sss_conn *c)
 {
-    if (c->in_recv || !c->ws)
-        return; /* inside wslay_event_recv: feed_ws pumps when it returns */
-    if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
-        c->want_close = 1;
-        mark_dirty(c);
-        return;
-    }
-    /* Both closes exchanged, or reading stopped by an error wslay answered. */
-    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
-        c->want_close = 1;
+    if (sss_wslay_pump(&c->ws) != 0) {
+        c->want_close = 1; /* done, or writing failed */
         mark_dirty(c);
     }
 }
@@ -399,33 +323,22 @@ static void conn_overflow(struct sss_conn *c)
 
 static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
 {
-    int rc;
+    int rc = sss_wslay_recv(&c->ws, data, len);
 
-    if (ws_ctx(c) < 0) {
+    if (rc == -ENOMEM) {
         sss_conn_kill(c); /* no memory even for a close frame's context */
         return;
     }
-    sss_ws_track_feed(&c->ws_track, data, len);
-    c->rx = data;
-    c->rx_len = len;
-    c->in_recv = 1;
-    rc = wslay_event_recv(c->ws);
-    c->in_recv = 0;
-    c->rx = NULL;
-    c->rx_len = 0;
     if (c->dead)
         return;
     if (rc < 0) {
-        /* A frame-layer violation: wslay queued a close without a code. */
         sss_log_debug("conn", "websocket error fd=%d rc=%d", c->fd, rc);
         sss_ctr_add(c->w->ctr, closes_proto, 1);
-        if (wslay_event_want_write(c->ws))
-            (void)wslay_event_send(c->ws);
         c->want_close = 1;
         mark_dirty(c);
         return;
     }
-    if (!wslay_event_want_read(c->ws) && !wslay_event_get_close_sent(c->ws))
+    if (sss_wslay_failed(&c->ws))
         sss_ctr_add(c->w->ctr, closes_proto, 1);
     ws_pump(c);
 }
@@ -438,9 +351,10 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
-    if (!w->cfg->echo && sss_handler_conn_open(c) < 0)
+    if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
-    if (ws_ctx(c) < 0)
+    c->opened = 1;
+    if (sss_wslay_ctx(&c->ws) < 0)
         return -ENOMEM;
     if (queue_copy(c, resp, n) < 0)
         return -ENOMEM;
@@ -468,89 +382,11 @@ static void reject(struct sss_conn *c, int status, const char *reason,
     mark_dirty(c);
 }
 
-/*
- * The built-in session parser with --jwt-secret: a valid HS256 token names
- * the user (and maybe a session); anything else is refused with 401 and a
- * one-line reason. Returns 0 when accepted.
- */
-static int authenticate(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    const struct sss_cfg *cfg = c->w->cfg;
-    struct sss_jwt_claims claims;
-    const char *tok;
-    size_t tok_len;
-
-    if (up->headers_truncated) {
-        reject(c, 401, "authentication headers too long", NULL);
-        return -1;
-    }
-    if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
-                            strlen(up->authorization), "token", &tok, &tok_len)) {
-        reject(c, 401, "missing token", NULL);
-        return -1;
-    }
-    if (sss_jwt_verify(tok, tok_len, (const uint8_t *)cfg->jwt_secret, strlen(cfg->jwt_secret),
-                       sss_wall_ms() / 1000, &claims) < 0) {
-        reject(c, 401, claims.error ? claims.error : "invalid token", NULL);
-        return -1;
-    }
-    snprintf(c->user, sizeof(c->user), "%s", claims.user);
-    snprintf(c->session, sizeof(c->session), "%s", claims.session);
-    return 0;
-}
-
-/* A plain GET with --static: the file (or 404), then close. */
-static void serve_static(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    int status = 500;
-    struct sss_buf *b = sss_static_answer(c->w->cfg->static_fd, up->target,
-                                          c->w->cfg->static_max_file, &status);
-
-    sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, up->target, status);
-    if (b)
-        (void)queue_buf(c, b);
-    c->want_close = 1;
-    mark_dirty(c);
-}
-
-/* The application's session parser (sss_on_session), in place of the built-in one. */
-static int app_session(struct sss_conn *c, const struct sss_http_upgrade *up)
-{
-    struct sss_app *app = c->w->app;
-    struct sss_request req = {up->target, up->cookie, up->authorization};
-    struct sss_session_out out;
-    size_t ul, sl;
-
-    memset(&out, 0, sizeof(out));
-    app->on_session(&req, &out, app->session_data);
-    if (out.status) {
-        reject(c, out.status == 403 ? 403 : 401, out.reason ? out.reason : "refused", NULL);
-        return -1;
-    }
-    out.user[sizeof(out.user) - 1] = '\0';
-    out.session[sizeof(out.session) - 1] = '\0';
-    ul = strlen(out.user);
-    sl = strlen(out.session);
-    if ((ul && !sss_proto_channel_valid(out.user, ul))) {
-        sss_log_warn("conn", "the session parser named an invalid user; refusing");
-        reject(c, 500, "session parser error", NULL);
-        return -1;
-    }
-    for (size_t i = 0; i < sl; i++)
-        if (out.session[i] < 0x21 || out.session[i] > 0x7e) {
-            reject(c, 500, "session parser error", NULL);
-            return -1;
-        }
-    memcpy(c->user, out.user, ul + 1);
-    memcpy(c->session, out.session, sl + 1);
-    return 0;
-}
-
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     struct sss_worker *w = c->w;
     size_t limit = w->cfg->max_handshake_size + 1; /* one byte over decides 431 */
-    struct sss_http_upgrade up;
+    struct sss_handshake hs;
     size_t take;
 
     if (c->want_close)
@@ -569,33 +405,36 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     take = c->req_cap - c->req_len < len ? c->req_cap - c->req_len : len;
     memcpy(c->req + c->req_len, data, take);
     c->req_len += (uint32_t)take;
-    if (sss_http_upgrade_parse(c->req, c->req_len, &w->policy, &up) == 0)
+    switch (sss_handshake_decide(&w->handshake, c->req, c->req_len, c->reject, &hs)) {
+    case SSS_HANDSHAKE_MORE:
         return;
-    if (up.status != 101 && up.plain_get && w->cfg->static_fd >= 0 && !c->reject) {
-        serve_static(c, &up);
+    case SSS_HANDSHAKE_STATIC:
+        sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, hs.up.target,
+                      hs.status);
+        if (hs.file)
+            (void)queue_buf(c, hs.file);
+        c->want_close = 1;
+        mark_dirty(c);
         return;
+    case SSS_HANDSHAKE_ANSWER:
+        reject(c, hs.status, hs.reason, &hs.up);
+        return;
+    case SSS_HANDSHAKE_REFUSE:
+        reject(c, hs.status, hs.reason, NULL);
+        return;
+    default:
+        break;
     }
-    if (up.status != 101) {
-        reject(c, up.status, up.reason, &up);
-        return;
-    }
-    if (c->reject) {
-        reject(c, 503, "server is at its connection limit", NULL);
-        return;
-    }
-    if (w->app && w->app->on_session) {
-        if (app_session(c, &up) < 0)
-            return;
-    } else if (w->cfg->jwt_secret[0] && authenticate(c, &up) < 0)
-        return;
-    if (upgrade(c, &up) < 0) {
+    memcpy(c->user, hs.auth.user, sizeof(c->user));
+    memcpy(c->session, hs.auth.session, sizeof(c->session));
+    if (upgrade(c, &hs.up) < 0) {
         reject(c, 500, "out of memory", NULL);
         return;
     }
     /* WebSocket bytes that came in the same packets as the request head,
      * then whatever of this completion did not fit the request buffer. */
-    if (c->req_len > up.consumed)
-        feed_ws(c, (const uint8_t *)c->req + up.consumed, c->req_len - up.consumed);
+    if (c->req_len > hs.up.consumed)
+        feed_ws(c, (const uint8_t *)c->req + hs.up.consumed, c->req_len - hs.up.consumed);
     if (!c->dead && take < len)
         feed_ws(c, data + take, len - take);
     sss_free(c->req);
@@ -605,16 +444,23 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 
 /* ---- lifetime ---- */
 
+void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd)
+{
+    memset(c, 0, sizeof(*c));
+    c->w = w;
+    c->fd = fd;
+    c->state = SSS_CONN_HTTP;
+    sss_wslay_init(&c->ws, &ws_io, c, w->cfg->max_message_size);
+    c->opened_ms = c->last_rx_ms = w->now_ms;
+}
+
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
 {
     struct sss_conn *c = sss_calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
-    c->w = w;
-    c->fd = fd;
-    c->state = SSS_CONN_HTTP;
-    c->opened_ms = c->last_rx_ms = w->now_ms;
+    sss_conn_init(c, w, fd);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -664,12 +510,11 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         sss_conn_kill(c);
         return;
     }
-    if (!c->closing && !ws_close_sent(c)) {
-        if (ws_ctx(c) < 0) {
+    if (!c->closing && !sss_wslay_close_sent(&c->ws)) {
+        if (sss_wslay_close(&c->ws, code, reason) < 0) {
             sss_conn_kill(c);
             return;
         }
-        (void)wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
         ws_pump(c);
     }
     c->closing = 1;
@@ -691,7 +536,7 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
     }
     if (c->state == SSS_CONN_WS && !c->closing)
         check_slow(c);
-    if (c->state != SSS_CONN_WS || c->want_close || ws_close_sent(c))
+    if (c->state != SSS_CONN_WS || c->want_close || sss_wslay_close_sent(&c->ws))
         return;
     if (cfg->idle_timeout_ms && silent >= cfg->idle_timeout_ms) {
         sss_log_debug("conn", "idle for %lld ms fd=%d: closing", (long long)silent, c->fd);
@@ -699,8 +544,8 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "idle timeout", 0);
         return;
     }
-    if (c->id)
-        sss_handler_tick(c, now);
+    if (c->opened && c->w->handler->tick)
+        c->w->handler->tick(c->w->handler_data, c, now);
     if (cfg->ping_interval_ms && silent >= cfg->ping_interval_ms && !c->pinged) {
         /* Built here, not by wslay: a parked connection stays parked. */
         static const uint8_t ping[2] = {0x80 | SSS_WS_PING, 0};
@@ -728,8 +573,8 @@ void sss_conn_kill(struct sss_conn *c)
     }
     if (c->state == SSS_CONN_WS)
         sss_ctr_add(w->ctr, ws_open, -1);
-    if (c->id)
-        sss_handler_conn_closed(c);
+    if (c->opened && w->handler->closed)
+        w->handler->closed(w->handler_data, c);
     sss_conn_maybe_free(c);
 }
 
@@ -753,8 +598,7 @@ void sss_conn_maybe_free(struct sss_conn *c)
     }
     sss_free(c->q);
     sss_free(c->req);
-    if (c->ws)
-        wslay_event_context_free(c->ws);
+    sss_wslay_fini(&c->ws);
     w->nconns--;
     sss_ctr_add(w->ctr, conns_open, -1);
     sss_free(c);

@@ -21,9 +21,10 @@
 #include "sss_buf.h"
 #include "sss_proto.h"
 #include "sss_ws.h"
+#include "sss_wslay.h"
 
 struct sss_worker;
-struct sss_sub;
+struct sss_client;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -48,8 +49,8 @@ struct sss_conn {
     uint8_t dead;            /* shutdown done; waiting for completions */
     uint8_t reject;          /* answer 503 whatever the request (over the limit) */
     uint8_t pinged;          /* a ping went out since the last bytes in */
-    uint8_t in_recv;         /* inside wslay_event_recv (no re-entrant send) */
     uint8_t closing;         /* we queued a close frame: no more data frames */
+    uint8_t opened;          /* the handler's open succeeded: closed is owed */
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
@@ -58,10 +59,7 @@ struct sss_conn {
     char *req; /* upgrade request bytes (owned), until upgraded */
     uint32_t req_len, req_cap;
 
-    wslay_event_context_ptr ws; /* owned, once upgraded; NULL while parked (idle) */
-    struct sss_ws_track ws_track; /* frame boundaries of what the client sent */
-    const uint8_t *rx;          /* bytes being fed to wslay (borrowed for one call) */
-    size_t rx_len;
+    struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
 
     struct sss_outq_ent *q; /* ring of queued frames (owned) */
     uint32_t qhead, qlen, qcap;
@@ -70,26 +68,51 @@ struct sss_conn {
     struct msghdr msg; /* of the sendmsg in flight */
     struct iovec iov[SSS_CONN_IOV];
 
-    /* The protocol (sss_handler.c); unused in --echo mode. */
-    uint64_t id;              /* unique in this worker process, from 1 */
-    uint8_t begun;            /* BEGIN or SYNC came */
-    struct sss_sub *subs;     /* its subscriptions (sss_sub.h) */
-    uint32_t nsubs;
-    long held_bytes;          /* FEEDs held for its pending subscriptions */
-    int64_t rate_window_ms;
-    uint32_t rate_count;
-    int64_t last_hb_ms;
+    uint64_t id;              /* unique in this worker process, from 1; 0 until upgraded */
     char user[121];           /* from the session parser (JWT sub); "" = anonymous */
     char session[129];        /* from the session parser or BEGIN; "" = none */
-    uint8_t begin_wait;       /* BEGIN reply waits for this many scaler answers */
-    uint8_t begin_silent;     /* ... and is not sent (a SYNC came first) */
-    uint8_t has_user_last;
-    struct sss_uid user_last; /* last uid of _u_<user> for the BEGIN reply */
+    struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
     struct sss_conn *dirty_next;
 };
+
+/*
+ * What a worker's connections serve once upgraded: the protocol
+ * (sss_session_handler) or --echo (sss_echo_handler). The connection layer
+ * calls the per-connection members, the worker's loop the others; data is
+ * the worker's handler_data. A NULL member does nothing.
+ */
+struct sss_conn_handler {
+    const char *name;
+    const char *const *subprotocols; /* offered in the upgrade (NULL-ended) */
+    /* A connection was upgraded: 0, or < 0 to refuse it (500). */
+    int (*open)(void *data, struct sss_conn *c);
+    /* One complete message (opcode: WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME). */
+    void (*message)(void *data, struct sss_conn *c, int opcode, const uint8_t *msg, size_t len);
+    /* Periodic per-connection duty, from the worker's sweep (heartbeats). */
+    void (*tick)(void *data, struct sss_conn *c, int64_t now_ms);
+    /* An opened connection is going away (before it is freed). */
+    void (*closed)(void *data, struct sss_conn *c);
+    /* Each loop turn: read shared memory (a bounded batch); then, before
+     * sleeping, whether more is there; at the turn's end, flush. */
+    int (*poll)(void *data);
+    int (*readable)(void *data);
+    void (*flush)(void *data);
+    /* Every tick (200 ms): timeouts of the handler's own. */
+    void (*periodic)(void *data, int64_t now_ms);
+};
+
+/* --echo: every data message goes back as it came (sss_echo.c). */
+extern const struct sss_conn_handler sss_echo_handler;
+
+/*
+ * Set up c (caller's storage) for socket fd in HTTP state, on no list of
+ * the worker's: sss_conn_create does it for an accepted socket; a unit test
+ * uses it for a connection that is never given to a ring.
+ */
+void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd);
 
 /* A new connection for an accepted socket; NULL on ENOMEM (caller closes fd). */
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);

@@ -9,7 +9,6 @@
 #include "sss_alloc.h"
 #include "sss_conn.h"
 #include "sss_app.h"
-#include "sss_handler.h"
 #include "sss_log.h"
 #include "sss_time.h"
 
@@ -310,8 +309,8 @@ static void on_tick(struct sss_worker *w)
     }
     if (w->app)
         sss_app_tick(w, now);
-    if (!w->cfg->echo)
-        sss_handler_expire(w, now);
+    if (w->handler->periodic)
+        w->handler->periodic(w->handler_data, now);
     if (!w->accept_armed && !w->draining)
         arm_accept(w);
     arm_timer(w);
@@ -383,11 +382,44 @@ static void worker_fini(struct sss_worker *w)
         close(w->listen_fd);
 }
 
+/*
+ * The protocol's three parts over this worker's shared memory: the request
+ * table on its mailboxes, the session, the fan-out on the bus; then HELLO
+ * tells the scaler who reads the mailbox now.
+ */
+static int proto_init(struct sss_worker *w)
+{
+    struct sss_shm *shm = w->shm;
+    struct sss_fanout_hooks hooks;
+    int rc;
+
+    w->wake = sss_shm_wake(shm, (unsigned)w->id);
+    sss_rpc_init(&w->rpc, sss_shm_ring_to_worker(shm, (unsigned)w->id),
+                 sss_shm_ring_to_scaler(shm, (unsigned)w->id), sss_shm_wake(shm, shm->hdr->nprocs),
+                 w->cfg->mailbox_size);
+    rc = sss_session_init(&w->session, w->cfg, w->app, &w->rpc, &w->fanout, w->ctr,
+                          &shm->hdr->scaler_gen, &w->now_ms);
+    if (rc < 0)
+        return rc;
+    sss_session_fanout_hooks(&w->session, &hooks);
+    rc = sss_fanout_init(&w->fanout, sss_shm_bus(shm), w->id, &w->rpc, w->ctr, &hooks);
+    if (rc < 0)
+        return rc;
+    sss_rpc_hello(&w->rpc);
+    return 0;
+}
+
+/* Requests first (a SYNC's are shared with its state), then what they point into. */
+static void proto_fini(struct sss_worker *w)
+{
+    sss_rpc_fini(&w->rpc);
+    sss_fanout_fini(&w->fanout);
+    sss_session_fini(&w->session);
+}
+
 int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
                    struct sss_app *app)
 {
-    static const char *const no_subprotocols[] = {NULL};
-    static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
     struct sss_worker w;
     char role[16];
     int rc;
@@ -401,17 +433,26 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     w.signal_fd = -1;
     w.app = app;
     if (app)
-        app->w = &w;
+        sss_app_start(app, &w);
     w.policy.path = cfg->path;
     w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
     w.policy.max_size = cfg->max_handshake_size;
-    w.policy.subprotocols = cfg->echo ? no_subprotocols : json_subprotocols;
+    /* The one place the mode is chosen: what connections serve once upgraded. */
+    w.handler = cfg->echo ? &sss_echo_handler : &sss_session_handler;
+    w.handler_data = cfg->echo ? NULL : &w.session;
+    w.policy.subprotocols = w.handler->subprotocols;
+    w.handshake.policy = &w.policy;
+    w.handshake.static_fd = cfg->static_fd;
+    w.handshake.static_max_file = cfg->static_max_file;
+    w.handshake.jwt_secret = cfg->jwt_secret;
+    w.handshake.on_session = app ? app->on_session : NULL;
+    w.handshake.session_data = app ? app->session_data : NULL;
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
 
     if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
-        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = sss_handler_init(&w)) < 0)) {
+        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0)) {
         sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
         worker_fini(&w);
         return 1;
@@ -421,7 +462,7 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     arm_signal(&w);
     arm_timer(&w);
     arm_accept(&w);
-    if (!cfg->echo)
+    if (w.wake)
         arm_wake(&w);
     sss_log_info("worker", "started pid=%d", (int)getpid());
 
@@ -431,23 +472,23 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
 
         int wait = 1;
 
-        if (!cfg->echo) {
-            /* Shared memory first: FEEDs and replies become frames to send.
-             * One bounded batch per turn, so that a busy bus never starves
-             * the sockets; what is left makes the turn not wait below. */
-            (void)sss_handler_poll(&w);
-            sss_handler_flush(&w);
-        }
+        /* Shared memory first: FEEDs and replies become frames to send.
+         * One bounded batch per turn, so that a busy bus never starves
+         * the sockets; what is left makes the turn not wait below. */
+        if (w.handler->poll)
+            (void)w.handler->poll(w.handler_data);
+        if (w.handler->flush)
+            w.handler->flush(w.handler_data);
         flush_dirty(&w);
-        if (!cfg->echo) {
+        if (w.wake) {
             /* Say we sleep, then look once more: a producer that wrote
              * before seeing the flag is caught by this re-check. */
             sss_wake_prepare_sleep(w.wake);
-            if (sss_handler_readable(&w))
+            if (w.handler->readable && w.handler->readable(w.handler_data))
                 wait = 0;
         }
         rc = wait ? io_uring_submit_and_wait(&w.ring, 1) : io_uring_submit(&w.ring);
-        if (!cfg->echo)
+        if (w.wake)
             sss_wake_cancel_sleep(w.wake);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
             sss_log_error("worker", "io_uring_submit_and_wait: %s", strerror(-rc));
@@ -466,7 +507,7 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     if (w.nconns)
         sss_log_warn("worker", "drain timeout with %ld connections left", w.nconns);
     if (!cfg->echo)
-        sss_handler_fini(&w);
+        proto_fini(&w);
     if (app) {
         sss_app_fini(&w);
         app->w = NULL;

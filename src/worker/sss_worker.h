@@ -22,19 +22,17 @@
 #include <stdint.h>
 #include <sys/signalfd.h>
 
-#include "sss_bus.h"
 #include "sss_cfg.h"
-#include "sss_hostmsg.h"
+#include "sss_fanout.h"
+#include "sss_handshake.h"
 #include "sss_http.h"
-#include "sss_map.h"
-#include "sss_proto.h"
+#include "sss_rpc.h"
+#include "sss_session.h"
 #include "sss_shm.h"
-#include "sss_sub.h"
 #include "sss_wake.h"
 
 struct sss_conn;
 struct sss_app;
-struct sss_reply;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -53,32 +51,24 @@ struct sss_worker {
     unsigned nbufs;
 
     struct sss_http_policy policy;
+    struct sss_handshake_cfg handshake; /* what an opening request gets (src/http) */
     struct sss_conn *conns;         /* every live connection (doubly linked) */
     struct sss_conn *hs_head, *hs_tail; /* handshaking, oldest first */
     struct sss_conn *dirty;         /* connections with bytes to send this turn */
     long nconns;
     unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
 
-    /* The protocol (sss_handler.c); unused in --echo mode. */
-    struct sss_index index;         /* local channels and their subscribers */
-    struct sss_map conns_by_id;     /* connection id -> struct sss_conn */
-    struct sss_map reqs;            /* request id -> pending request (owned) */
-    uint64_t req_counter, next_conn_id;
-    struct sss_proto_decoder dec;
-    struct sss_proto_out json;      /* scratch for encoding one message */
-    struct sss_ring *inbox;         /* scaler -> this worker (shared memory) */
-    struct sss_hm_outbox outbox;    /* this worker -> scaler */
-    struct sss_bus_reader bus_rd;
-    uint8_t *busbuf;                /* one bus record (owned) */
-    size_t busbuf_cap;
-    struct sss_buf *hb_frame;       /* the shared heartbeat frame "h" */
+    const struct sss_conn_handler *handler; /* what upgraded connections serve */
+    void *handler_data;                     /* its data: &session, or NULL (echo) */
+    /* The protocol, in --echo mode unused: requests to the scaler (src/rpc),
+     * the bus and the channel index (sss_fanout), the client sessions
+     * (sss_session). Each owns its state. */
+    struct sss_rpc rpc;
+    struct sss_fanout fanout;
+    struct sss_session session;
     struct sss_wake *wake;          /* ours: the scaler wakes us through it */
-    struct sss_wake *scaler_wake;
     uint64_t wake_count;            /* target of the pending eventfd read */
-    int scaler_dirty;               /* we sent the scaler something this turn */
-    uint32_t scaler_gen;            /* the scaler generation our requests went to */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
-    struct sss_reply *replies;      /* asks waiting for their answer */
 
     int accept_armed;
     int draining;

@@ -1,0 +1,67 @@
+/*
+ * Who a connection is (see sss_auth.h): the built-in JWT parser and the
+ * checks on what an application's session parser answers.
+ * May include: libc, common, proto, http (sss_http, sss_jwt), include/sss.
+ */
+#include "sss_auth.h"
+#include "sss_jwt.h"
+#include "sss_log.h"
+#include "sss_proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int refuse(struct sss_auth *out, int status, const char *reason)
+{
+    out->status = status;
+    out->reason = reason;
+    return -1;
+}
+
+int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t now_s,
+                 struct sss_auth *out)
+{
+    struct sss_jwt_claims claims;
+    const char *tok;
+    size_t tok_len;
+
+    memset(out, 0, sizeof(*out));
+    if (up->headers_truncated)
+        return refuse(out, 401, "authentication headers too long");
+    if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
+                            strlen(up->authorization), "token", &tok, &tok_len))
+        return refuse(out, 401, "missing token");
+    if (sss_jwt_verify(tok, tok_len, (const uint8_t *)secret, strlen(secret), now_s, &claims) < 0)
+        return refuse(out, 401, claims.error ? claims.error : "invalid token");
+    snprintf(out->user, sizeof(out->user), "%s", claims.user);
+    snprintf(out->session, sizeof(out->session), "%s", claims.session);
+    return 0;
+}
+
+int sss_auth_app(sss_session_fn fn, void *data, const struct sss_http_upgrade *up,
+                 struct sss_auth *out)
+{
+    struct sss_request req = {up->target, up->cookie, up->authorization};
+    struct sss_session_out so;
+    size_t ul, sl;
+
+    memset(out, 0, sizeof(*out));
+    memset(&so, 0, sizeof(so));
+    fn(&req, &so, data);
+    if (so.status)
+        return refuse(out, so.status == 403 ? 403 : 401, so.reason ? so.reason : "refused");
+    so.user[sizeof(so.user) - 1] = '\0';
+    so.session[sizeof(so.session) - 1] = '\0';
+    ul = strlen(so.user);
+    sl = strlen(so.session);
+    if (ul && !sss_proto_channel_valid(so.user, ul)) {
+        sss_log_warn("conn", "the session parser named an invalid user; refusing");
+        return refuse(out, 500, "session parser error");
+    }
+    for (size_t i = 0; i < sl; i++)
+        if (so.session[i] < 0x21 || so.session[i] > 0x7e)
+            return refuse(out, 500, "session parser error");
+    memcpy(out->user, so.user, ul + 1);
+    memcpy(out->session, so.session, sl + 1);
+    return 0;
+}

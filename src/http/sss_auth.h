@@ -1,0 +1,44 @@
+/*
+ * Who a connection is, decided once at its upgrade: the application's
+ * session parser (sss_on_session) when the module has one, otherwise with
+ * --jwt-secret the built-in parser (an HS256 token from the query, a cookie
+ * or the Authorization header), otherwise everyone is anonymous.
+ *
+ * Pure functions over the parsed upgrade request: no connection, no socket.
+ * The connection layer queues the refusal (an HTTP status with a one-line
+ * reason) or keeps the user and session.
+ * May include: libc, common, proto, http (sss_http, sss_jwt), include/sss.
+ */
+#ifndef SSS_AUTH_H
+#define SSS_AUTH_H
+
+#include <stdint.h>
+
+#include "sss/sss.h"
+#include "sss_http.h"
+
+struct sss_auth {
+    int status;         /* 0: accepted; else the refusal's HTTP status (401, 403, 500) */
+    const char *reason; /* the refusal's one-line reason (static, or the parser's) */
+    char user[121];     /* "" = anonymous */
+    char session[129];  /* "" = none */
+};
+
+/*
+ * The built-in parser: the token named "token" (query, cookie, or a bearer
+ * Authorization) must be an HS256 JWT signed with secret, valid at now_s.
+ * Fills out. Returns 0 when accepted, -1 when refused (out->status 401).
+ */
+int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t now_s,
+                 struct sss_auth *out);
+
+/*
+ * The application's parser fn(data): its refusal becomes 403 (when it said
+ * 403) or 401; a user that is no valid channel name, or a session with bytes
+ * outside 0x21..0x7e, is the parser's error (500). Returns 0 when accepted,
+ * -1 when refused.
+ */
+int sss_auth_app(sss_session_fn fn, void *data, const struct sss_http_upgrade *up,
+                 struct sss_auth *out);
+
+#endif

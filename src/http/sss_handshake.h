@@ -1,0 +1,57 @@
+/*
+ * What to do with a connection's opening request, decided from its bytes:
+ * wait for more; answer a plain GET with a static file (--static); refuse
+ * (a malformed or unacceptable upgrade with its own answer, a server at its
+ * connection limit, a session parser's refusal); or upgrade, naming the
+ * client's user and session (sss_auth).
+ *
+ * A pure function over the request bytes and the worker's settings: no
+ * socket, no connection. The connection layer (src/worker/sss_conn.c)
+ * queues what it decides.
+ * May include: libc, common, http (sss_http, sss_auth, sss_static), include/sss.
+ */
+#ifndef SSS_HANDSHAKE_H
+#define SSS_HANDSHAKE_H
+
+#include <stddef.h>
+
+#include "sss/sss.h"
+#include "sss_auth.h"
+#include "sss_buf.h"
+#include "sss_http.h"
+
+/* The worker's settings for every handshake (all borrowed). */
+struct sss_handshake_cfg {
+    const struct sss_http_policy *policy;
+    int static_fd;              /* --static directory, or -1 */
+    size_t static_max_file;
+    const char *jwt_secret;     /* "" = no built-in parser */
+    sss_session_fn on_session;  /* the application's parser, or NULL */
+    void *session_data;
+};
+
+enum sss_handshake_verdict {
+    SSS_HANDSHAKE_MORE = 0, /* the request head is not complete yet */
+    SSS_HANDSHAKE_STATIC,   /* a plain GET: send file (NULL: out of memory), then close */
+    SSS_HANDSHAKE_ANSWER,   /* refused by the request checks: sss_http_response(&up), close */
+    SSS_HANDSHAKE_REFUSE,   /* refused: sss_http_error(status, reason), then close */
+    SSS_HANDSHAKE_UPGRADE,  /* accepted: 101 (sss_http_response(&up)); auth names the client */
+};
+
+struct sss_handshake {
+    struct sss_http_upgrade up; /* the parsed request (valid unless MORE) */
+    struct sss_auth auth;       /* UPGRADE: user and session */
+    struct sss_buf *file;       /* STATIC: the whole answer (one reference, the caller's) */
+    int status;                 /* ANSWER, REFUSE, STATIC: the HTTP status */
+    const char *reason;         /* ANSWER, REFUSE: one line */
+};
+
+/*
+ * Decide on the len request bytes received so far. at_limit: the worker is
+ * at its connection limit (everything but a static file gets 503).
+ * Returns an enum sss_handshake_verdict and fills hs.
+ */
+int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, size_t len,
+                         int at_limit, struct sss_handshake *hs);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * A worker's requests to the scaler: the table of requests waiting for an
+ * answer, the outbox that carries them, the dispatch of the scaler's answers
+ * from the worker's mailbox, and the replay after a scaler restart.
+ *
+ * A request is a small struct of its own kind that embeds struct
+ * sss_rpc_req first; its kind's ops receive the scaler's answers. A request
+ * id is (pid << 32) | counter, so that an answer meant for a dead
+ * predecessor of this worker (same mailbox, other pid) is recognised and
+ * dropped. A request names its connection by id, never by pointer: a
+ * connection may close before its answer comes.
+ *
+ * This module knows rings and host messages only: no io_uring, no sockets,
+ * no connections; a unit test drives it through in-memory rings.
+ * May include: common, proto (sss_hostmsg), shm.
+ */
+#ifndef SSS_RPC_H
+#define SSS_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sss_hostmsg.h"
+#include "sss_map.h"
+
+struct sss_ring;
+struct sss_wake;
+struct sss_rpc_req;
+
+/*
+ * What a kind of request does with each answer; NULL where the kind expects
+ * none (such an answer is ignored and the request stays). After a terminal
+ * answer (last_uid, hist_end, published, session_end) the table forgets the
+ * request and calls free.
+ */
+struct sss_rpc_ops {
+    const char *name; /* for log lines */
+    void (*last_uid)(struct sss_rpc_req *r, const struct sss_hm_last_uid_r *p);
+    void (*hist_rec)(struct sss_rpc_req *r, const struct sss_hm_hist_rec *p, const char *topic,
+                     const char *msg);
+    void (*hist_end)(struct sss_rpc_req *r, const struct sss_hm_hist_end *p);
+    void (*published)(struct sss_rpc_req *r, const struct sss_hm_published *p);
+    void (*session_entry)(struct sss_rpc_req *r, const struct sss_hm_session_entry *p,
+                          const char *chan, size_t len);
+    void (*session_end)(struct sss_rpc_req *r, const struct sss_hm_session_end *p);
+    /* A new scaler started: ask it again. Return 1 to give the request up (it is freed). */
+    int (*replay)(struct sss_rpc_req *r);
+    /* Periodic (sss_rpc_expire): return 1 if the request gave up (it is freed). */
+    int (*expire)(struct sss_rpc_req *r, int64_t now_ms);
+    /* Free the request's memory; the table has already forgotten it. Required. */
+    void (*free)(struct sss_rpc_req *r);
+};
+
+struct sss_rpc_req {
+    uint64_t id; /* also the table's key */
+    const struct sss_rpc_ops *ops;
+    struct sss_rpc *rpc; /* borrowed */
+    uint8_t dropping;    /* replay gave it up: freed after the pass */
+};
+
+struct sss_rpc {
+    struct sss_map reqs;          /* id -> struct sss_rpc_req (owned through ops->free) */
+    uint64_t counter;
+    uint64_t pid;                 /* the high half of every id */
+    struct sss_ring *inbox;       /* scaler -> this worker (borrowed: shared memory) */
+    struct sss_hm_outbox outbox;  /* this worker -> scaler */
+    struct sss_wake *scaler_wake; /* borrowed; NULL: nobody to wake (tests) */
+    size_t outbox_limit;          /* bytes waiting past which requests fail (SSS_EFULL) */
+    int dirty;                    /* something went to the scaler this turn */
+};
+
+/*
+ * Set up the table over the worker's two mailbox rings. mailbox_size bounds
+ * the outbox (four mailboxes' worth may wait). Sends nothing.
+ */
+void sss_rpc_init(struct sss_rpc *rpc, struct sss_ring *inbox, struct sss_ring *to_scaler,
+                  struct sss_wake *scaler_wake, size_t mailbox_size);
+/* Say HELLO to the scaler: this process (pid) reads the mailbox from now on. */
+void sss_rpc_hello(struct sss_rpc *rpc);
+
+/* Free every pending request (ops->free) and whatever waits in the outbox. */
+void sss_rpc_fini(struct sss_rpc *rpc);
+
+/*
+ * Give r a fresh id and put it in the table. Returns 0, or -ENOMEM (r is
+ * not in the table; the caller still owns it).
+ */
+int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc_ops *ops)
+    __attribute__((warn_unused_result));
+
+/* Forget r and free it (ops->free). */
+void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);
+
+/* The pending request with this id, or NULL. */
+struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id);
+
+/*
+ * Send a record to the scaler (fixed part h, then up to two variable parts).
+ * A full mailbox makes it wait in the outbox; past the outbox limit (the
+ * scaler is gone or far behind) new requests fail with SSS_EFULL instead of
+ * growing the worker without bound, while bookkeeping records (PRESENCE,
+ * SESSION, HELLO, RESYNC) still go: they keep counts right.
+ * Returns >= 0, SSS_EFULL or -ENOMEM.
+ */
+int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
+                 size_t l1, const void *p2, size_t l2);
+
+/* Ask the channel's last uid (SSS_HM_LAST_UID) / its history after `after` (SSS_HM_HISTORY). */
+int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel);
+int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
+                        int has_after, const struct sss_uid *after);
+
+/* Read up to max answers from the mailbox and hand each to its request. Returns how many. */
+int sss_rpc_poll(struct sss_rpc *rpc, int max);
+
+/* Whether the mailbox has an answer (checked before sleeping). */
+int sss_rpc_readable(struct sss_rpc *rpc);
+
+/* A new scaler: every pending request asks again (ops->replay). */
+void sss_rpc_replay(struct sss_rpc *rpc);
+
+/* Periodic: requests that give up (ops->expire) are freed. */
+void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms);
+
+/* End of a loop turn: move waiting records into the ring, wake the scaler if we sent any. */
+void sss_rpc_flush(struct sss_rpc *rpc);
+
+/* How many requests are pending. */
+static inline uint32_t sss_rpc_pending(const struct sss_rpc *rpc)
+{
+    return rpc->reqs.len;
+}
+
+#endif

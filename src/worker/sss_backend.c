@@ -1,0 +1,152 @@
+/*
+ * libsss's back end (see sss_backend.h): records to the scaler for the
+ * calls of include/sss/sss.h, and the one kind of request they make,
+ * hist_req: an ask answered with a channel's history.
+ * May include: common, proto, shm, rpc, sss_feeds, sss_app.
+ */
+#include "sss_backend.h"
+#include "sss_alloc.h"
+#include "sss_app.h"
+#include "sss_feeds.h"
+#include "sss_hostmsg.h"
+#include "sss_rpc.h"
+
+#include <errno.h>
+#include <string.h>
+
+int sss_backend_publish(struct sss_rpc *rpc, uint64_t origin_conn, const char *channel,
+                        const char *topic, const char *json, size_t len)
+{
+    struct sss_hm_publish q;
+    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
+    size_t cl = strlen(channel), tl = strlen(topic);
+
+    memset(&q, 0, sizeof(q));
+    if (origin_conn) {
+        q.origin_conn = origin_conn;
+        q.flags = SSS_HM_SKIP_SENDER;
+    }
+    q.chan_len = (uint16_t)cl;
+    q.topic_len = (uint16_t)tl;
+    q.msg_len = (uint32_t)len;
+    memcpy(head, channel, cl);
+    memcpy(head + cl, topic, tl);
+    return sss_rpc_send(rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, cl + tl, json, len) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+int sss_backend_broadcast(struct sss_rpc *rpc, const char *topic, const char *json, size_t len)
+{
+    struct sss_hm_broadcast b = {.topic_len = (uint16_t)strlen(topic), .msg_len = (uint32_t)len};
+
+    return sss_rpc_send(rpc, SSS_HM_BROADCAST, &b, sizeof(b), topic, b.topic_len, json, len) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+int sss_backend_boot(struct sss_rpc *rpc, int kind, const char *name, size_t name_len,
+                     const char *reason, size_t reason_len)
+{
+    struct sss_hm_boot b = {.kind = (uint16_t)kind,
+                            .name_len = (uint16_t)name_len,
+                            .reason_len = (uint16_t)reason_len};
+
+    return sss_rpc_send(rpc, SSS_HM_BOOT, &b, sizeof(b), name, name_len, reason, reason_len) < 0
+               ? -ENOMEM
+               : 0;
+}
+
+/* ---- an ask answered with a channel's history (sss_reply_history) ---- */
+
+struct hist_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_reply *reply;
+    unsigned limit;
+    struct sss_feeds hist;
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+};
+
+static void hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p, const char *topic,
+                     const char *msg)
+{
+    struct hist_req *r = (struct hist_req *)base;
+    struct sss_proto_span m = {msg, p->msg_len};
+
+    sss_feeds_add(&r->hist, r->channel, topic, p->topic_len, m, &p->uid);
+}
+
+/* The newest `limit` records, oldest first, as one JSON array. */
+static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
+{
+    struct hist_req *r = (struct hist_req *)base;
+    size_t skip = r->hist.n > r->limit ? r->hist.n - r->limit : 0, off = 0;
+    struct sss_proto_out arr;
+    int rc = p->rc || r->hist.text.oom ? -ENOMEM : 0;
+
+    sss_proto_out_init(&arr, NULL, 0);
+    if (rc == 0)
+        rc = sss_proto_out_append(&arr, "[", 1);
+    for (size_t i = 0; i < r->hist.n; off += r->hist.len[i], i++) {
+        if (i < skip || rc)
+            continue;
+        if (i > skip)
+            rc = sss_proto_out_append(&arr, ",", 1);
+        if (rc == 0)
+            rc = sss_proto_out_append(&arr, r->hist.text.data + off, r->hist.len[i]);
+    }
+    if (rc == 0)
+        rc = sss_proto_out_append(&arr, "]", 1);
+    sss_app__history_done(r->reply, arr.data, arr.len, rc);
+    sss_proto_out_fini(&arr);
+}
+
+/* A new scaler: ask again from the start. */
+static int hist_replay(struct sss_rpc_req *base)
+{
+    struct hist_req *r = (struct hist_req *)base;
+    struct sss_uid none = {0, 0};
+
+    sss_feeds_clear(&r->hist);
+    (void)sss_rpc_ask_history(base->rpc, base, r->channel, 0, &none);
+    return 0;
+}
+
+static void hist_free(struct sss_rpc_req *base)
+{
+    struct hist_req *r = (struct hist_req *)base;
+
+    sss_feeds_fini(&r->hist);
+    sss_free(r);
+}
+
+static const struct sss_rpc_ops hist_ops = {
+    .name = "history",
+    .hist_rec = hist_rec,
+    .hist_end = hist_end,
+    .replay = hist_replay,
+    .free = hist_free,
+};
+
+int sss_backend_history(struct sss_rpc *rpc, struct sss_reply *reply, const char *channel,
+                        unsigned limit)
+{
+    struct hist_req *r = sss_calloc(1, sizeof(*r));
+    struct sss_uid none = {0, 0};
+
+    if (!r)
+        return -ENOMEM;
+    r->reply = reply;
+    r->limit = limit;
+    sss_feeds_init(&r->hist);
+    memcpy(r->channel, channel, strlen(channel) + 1);
+    if (sss_rpc_add(rpc, &r->base, &hist_ops) < 0) {
+        hist_free(&r->base);
+        return -ENOMEM;
+    }
+    if (sss_rpc_ask_history(rpc, &r->base, r->channel, 0, &none) < 0) {
+        sss_rpc_done(rpc, &r->base);
+        return -ENOMEM;
+    }
+    return 0;
+}

@@ -1,0 +1,270 @@
+/*
+ * The bus side of a worker (see sss_fanout.h): FEEDs to local subscribers,
+ * engine gaps, and lap recovery, whose history requests are the one kind of
+ * request this module puts in the rpc table (struct lap_req).
+ * May include: common, proto, shm, pubsub, rpc, and sss_conn.h (to send).
+ */
+#include "sss_fanout.h"
+#include "sss_alloc.h"
+#include "sss_conn.h"
+#include "sss_hostmsg.h"
+#include "sss_log.h"
+#include "sss_rpc.h"
+#include "sss_shm.h"
+#include "sss_ws.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* History after a channel's last uid, to refill it after a lap. */
+struct lap_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_fanout *f;
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+};
+
+static struct sss_proto_span span_of(const char *p, size_t len)
+{
+    struct sss_proto_span s = {p, len};
+
+    return s;
+}
+
+struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t chan_len,
+                                 const char *topic, size_t topic_len, const char *msg,
+                                 size_t msg_len, const struct sss_uid *uid)
+{
+    char c[SSS_PROTO_CHANNEL_MAX + 1], t[SSS_PROTO_TOPIC_MAX + 1];
+
+    if (chan_len > SSS_PROTO_CHANNEL_MAX || topic_len > SSS_PROTO_TOPIC_MAX)
+        return NULL;
+    memcpy(c, chan, chan_len);
+    c[chan_len] = '\0';
+    memcpy(t, topic, topic_len);
+    t[topic_len] = '\0';
+    sss_proto_out_reset(&f->json);
+    if (sss_proto_encode_feed(&f->json, c, t, span_of(msg, msg_len), uid) < 0)
+        return NULL;
+    return sss_ws_frame(SSS_WS_TEXT, f->json.data, f->json.len);
+}
+
+/* The subscribers of c missed messages for good (a lap or an engine gap past
+ * history): they reconnect (4008) and their SYNC reports the gap. */
+static void missed(struct sss_lchan *c)
+{
+    for (struct sss_sub *s = c->subs; s; s = s->next)
+        sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
+}
+
+/* ---- lap recovery ---- */
+
+static void lap_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p,
+                         const char *topic, const char *msg)
+{
+    struct lap_req *r = (struct lap_req *)base;
+    struct sss_fanout *f = r->f;
+    size_t len = strlen(r->channel);
+    struct sss_lchan *c = sss_index_chan(&f->index, r->channel, len);
+    struct sss_buf *fr;
+
+    if (!c)
+        return;
+    fr = sss_fanout_frame(f, r->channel, len, topic, p->topic_len, msg, p->msg_len, &p->uid);
+    if (!fr)
+        return;
+    /* Delivered around the channel's hold; each subscriber's floor drops repeats. */
+    c->recovering = 0;
+    (void)sss_index_feed(&f->index, c, &p->uid, fr, NULL);
+    c->recovering = 1;
+    sss_buf_unref(fr);
+}
+
+static void lap_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
+{
+    struct lap_req *r = (struct lap_req *)base;
+    struct sss_lchan *c = sss_index_chan(&r->f->index, r->channel, strlen(r->channel));
+
+    if (c && c->recover_req == base->id) {
+        if (p->gap || p->rc)
+            missed(c); /* history does not reach back: a gap is reported, never hidden */
+        sss_index_release_channel(&r->f->index, c, p->has_last ? &p->last : NULL);
+    }
+}
+
+static int lap_replay(struct sss_rpc_req *base)
+{
+    struct lap_req *r = (struct lap_req *)base;
+    struct sss_lchan *lc = sss_index_chan(&r->f->index, r->channel, strlen(r->channel));
+    struct sss_uid none = {0, 0};
+
+    (void)sss_rpc_ask_history(base->rpc, base, r->channel, lc && lc->has_last,
+                              lc ? &lc->last : &none);
+    return 0;
+}
+
+static void lap_free(struct sss_rpc_req *base)
+{
+    sss_free(base);
+}
+
+static const struct sss_rpc_ops lap_ops = {
+    .name = "lap",
+    .hist_rec = lap_hist_rec,
+    .hist_end = lap_hist_end,
+    .replay = lap_replay,
+    .free = lap_free,
+};
+
+void sss_fanout_recover(struct sss_fanout *f)
+{
+    for (uint32_t i = 0; i < f->index.chans.cap; i++) {
+        struct sss_lchan *c = f->index.chans.slots[i].key ? f->index.chans.slots[i].val : NULL;
+        struct lap_req *r;
+
+        if (!c || c->recovering)
+            continue;
+        r = sss_calloc(1, sizeof(*r));
+        if (!r)
+            continue;
+        r->f = f;
+        memcpy(r->channel, c->name, c->name_len + 1);
+        if (sss_rpc_add(f->rpc, &r->base, &lap_ops) < 0) {
+            sss_free(r);
+            continue;
+        }
+        if (sss_rpc_ask_history(f->rpc, &r->base, r->channel, c->has_last, &c->last) < 0) {
+            sss_rpc_done(f->rpc, &r->base);
+            continue;
+        }
+        sss_index_hold_channel(c, r->base.id);
+    }
+}
+
+static void on_lapped(struct sss_fanout *f)
+{
+    if (f->ctr)
+        sss_ctr_add(f->ctr, laps, 1);
+    sss_log_warn("handler", "lapped by the bus: recovering %u channel(s) from history",
+                 f->index.chans.len);
+    sss_fanout_recover(f);
+}
+
+/* ---- bus records ---- */
+
+static void on_feed(struct sss_fanout *f, const struct sss_hm_feed *h, const char *var, size_t len)
+{
+    struct sss_conn *origin = NULL;
+    struct sss_lchan *c;
+    struct sss_buf *frame;
+
+    if ((size_t)h->chan_len + h->topic_len + h->msg_len != len)
+        return;
+    c = sss_index_chan(&f->index, var, h->chan_len);
+    if (!c)
+        return; /* nobody here listens: the cheap, common case */
+    if ((h->flags & SSS_HM_SKIP_SENDER) && h->origin_worker == f->worker_id) {
+        origin = f->hooks.conn(f->hooks.data, h->origin_conn);
+        if (origin && origin->dead)
+            origin = NULL;
+    }
+    frame = sss_fanout_frame(f, var, h->chan_len, var + h->chan_len, h->topic_len,
+                             var + h->chan_len + h->topic_len, h->msg_len, &h->uid);
+    if (!frame) {
+        sss_log_error("handler", "cannot build a FEED frame (out of memory)");
+        return;
+    }
+    if (sss_index_feed(&f->index, c, &h->uid, frame, origin)) {
+        /* A socket publish: its sender gets UPDATESUB instead of its own FEED. */
+        struct sss_buf *b;
+
+        sss_proto_out_reset(&f->json);
+        if (sss_proto_encode_updatesub(&f->json, c->name, &h->uid) == 0 && !f->json.oom &&
+            (b = sss_ws_frame(SSS_WS_TEXT, f->json.data, f->json.len)))
+            sss_conn_send(origin, b);
+    }
+    sss_buf_unref(frame);
+}
+
+/* The engine lost messages of a channel for this host (SSS_HM_GAP_RECORD). */
+static void on_gap(struct sss_fanout *f, const char *chan, size_t len)
+{
+    struct sss_lchan *c = len ? sss_index_chan(&f->index, chan, len) : NULL;
+
+    if (c)
+        missed(c);
+}
+
+int sss_fanout_poll(struct sss_fanout *f, int max)
+{
+    int n = 0;
+
+    for (; n < max; n++) {
+        uint32_t type;
+        size_t len;
+        int rc = sss_bus_read(&f->rd, f->buf, f->cap, &type, &len);
+
+        if (rc == SSS_BUS_LAPPED) {
+            on_lapped(f);
+            continue;
+        }
+        if (rc != 1)
+            break;
+        if (type == SSS_HM_FEED && len >= sizeof(struct sss_hm_feed))
+            on_feed(f, (const struct sss_hm_feed *)(void *)f->buf,
+                    (const char *)f->buf + sizeof(struct sss_hm_feed),
+                    len - sizeof(struct sss_hm_feed));
+        else if (type == SSS_HM_GAP_RECORD)
+            on_gap(f, (const char *)f->buf, len);
+        else if (type == SSS_HM_BOOT_RECORD || type == SSS_HM_BCAST_RECORD)
+            f->hooks.record(f->hooks.data, type, f->buf, len);
+    }
+    return n;
+}
+
+int sss_fanout_readable(const struct sss_fanout *f)
+{
+    return sss_bus_readable(&f->rd);
+}
+
+/* ---- index callbacks ---- */
+
+static void deliver(struct sss_conn *c, struct sss_buf *frame, void *data)
+{
+    (void)data;
+    sss_conn_send(c, sss_buf_ref(frame));
+}
+
+static void held_changed(struct sss_conn *c, long delta, void *data)
+{
+    struct sss_fanout *f = data;
+
+    f->hooks.held(c, delta, f->hooks.data);
+}
+
+/* ---- setup ---- */
+
+int sss_fanout_init(struct sss_fanout *f, struct sss_bus *bus, int worker_id, struct sss_rpc *rpc,
+                    struct sss_counters *ctr, const struct sss_fanout_hooks *hooks)
+{
+    memset(f, 0, sizeof(*f));
+    sss_index_init(&f->index, deliver, held_changed, f);
+    sss_proto_out_init(&f->json, NULL, 0);
+    f->worker_id = worker_id;
+    f->rpc = rpc;
+    f->ctr = ctr;
+    f->hooks = *hooks;
+    f->cap = sss_bus_max_payload(bus);
+    f->buf = sss_malloc(f->cap);
+    if (!f->buf)
+        return -ENOMEM;
+    return sss_bus_reader_init(&f->rd, bus, worker_id);
+}
+
+void sss_fanout_fini(struct sss_fanout *f)
+{
+    sss_index_fini(&f->index);
+    sss_proto_out_fini(&f->json);
+    sss_bus_reader_fini(&f->rd);
+    sss_free(f->buf);
+    f->buf = NULL;
+}

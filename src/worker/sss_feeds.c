@@ -1,0 +1,52 @@
+/*
+ * FEED texts collected from history (see sss_feeds.h).
+ * May include: common, proto.
+ */
+#include "sss_feeds.h"
+#include "sss_alloc.h"
+
+#include <string.h>
+
+void sss_feeds_init(struct sss_feeds *fl)
+{
+    sss_proto_out_init(&fl->text, NULL, 0);
+    fl->len = NULL;
+    fl->n = fl->cap = 0;
+}
+
+void sss_feeds_fini(struct sss_feeds *fl)
+{
+    sss_proto_out_fini(&fl->text);
+    sss_free(fl->len);
+    fl->len = NULL;
+    fl->n = fl->cap = 0;
+}
+
+void sss_feeds_clear(struct sss_feeds *fl)
+{
+    fl->text.len = 0;
+    fl->n = 0;
+}
+
+void sss_feeds_add(struct sss_feeds *fl, const char *chan, const char *topic, size_t topic_len,
+                   struct sss_proto_span msg, const struct sss_uid *uid)
+{
+    char t[SSS_PROTO_TOPIC_MAX + 1];
+    size_t before = fl->text.len;
+
+    if (fl->n == fl->cap) {
+        size_t ncap = fl->cap ? fl->cap * 2 : 16;
+        uint32_t *nl = sss_realloc(fl->len, ncap * sizeof(*nl));
+
+        if (!nl) {
+            fl->text.oom = true;
+            return;
+        }
+        fl->len = nl;
+        fl->cap = ncap;
+    }
+    memcpy(t, topic, topic_len);
+    t[topic_len] = '\0';
+    if (sss_proto_encode_feed(&fl->text, chan, t, msg, uid) == 0)
+        fl->len[fl->n++] = (uint32_t)(fl->text.len - before);
+}

@@ -1,0 +1,1319 @@
+/*
+ * The client protocol of a worker (see sss_session.h).
+ *
+ * Flows kept here (DESIGN.md 4 and 8):
+ *   SUBSCRIBE  index the connection at once (pending), ask the scaler for the
+ *              channel's last uid L, reply with L, then deliver held FEEDs > L.
+ *   SYNC       same, with the history after each lastUid: the reply carries
+ *              the records, then held FEEDs above the history's end follow.
+ *   BEGIN      a named user gets _u_<user>, a named session its recorded
+ *              subscriptions back; the reply waits for the scaler's answers.
+ *   PUBLISH    (where --allow-client-publish allows) the scaler gives the uid;
+ *              the reply carries it; the FEED comes back through the bus.
+ *
+ * Each kind of request to the scaler is a small struct below with its own
+ * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
+ * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
+ * and load_req (a session's subscriptions).
+ * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app.
+ */
+#include "sss_session.h"
+#include "sss_alloc.h"
+#include "sss_app.h"
+#include "sss_cfg.h"
+#include "sss_conn.h"
+#include "sss_fanout.h"
+#include "sss_feeds.h"
+#include "sss_hostmsg.h"
+#include "sss_log.h"
+#include "sss_rpc.h"
+#include "sss_shm.h"
+#include "sss_sub.h"
+#include "sss_ws.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BATCH 512 /* bus or mailbox records per poll */
+
+static const char *const ERR_NAME = "Super Scaled Sockets Error";
+static const char *const BUSY = "server busy or out of memory: try again";
+#define PUB_RESTART_WAIT_MS 3000 /* a publish a dead scaler may have taken: wait this long */
+
+/* ---- the kinds of request ---- */
+
+/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
+struct sub_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_session *s;
+    uint64_t conn_id;
+    char *id; /* the client's raw id (owned) */
+    size_t id_len;
+    uint8_t silent; /* a resumed session's channel: no SUBSCRIBE reply, and the
+                     * BEGIN reply waits for it (begin_wait) */
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+};
+
+struct sync_entry {
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    uint8_t ok;         /* result[channel] */
+    uint8_t subscribed; /* a pending subscription waits for this entry */
+    uint8_t done;
+    uint8_t dup; /* the same channel came earlier in this SYNC */
+    uint8_t has_after;
+    struct sss_uid after;
+    struct sss_uid floor; /* where live FEEDs resume */
+};
+
+struct sync_state {
+    uint64_t conn_id;
+    char *id; /* the client's raw id (owned), NULL when absent */
+    size_t id_len;
+    int outstanding;
+    int n;
+    struct sss_feeds recs; /* the records of the reply */
+    struct sync_entry e[];
+};
+
+/* One entry of a SYNC: the history after its lastUid. */
+struct sync_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_session *s;
+    struct sync_state *st; /* shared by the entries; freed by the last one */
+    int entry;
+    uint8_t counted; /* st->outstanding counts this request */
+};
+
+/* A client's PUBLISH: the uid. */
+struct pub_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_session *s;
+    uint64_t conn_id;
+    char *id; /* the client's raw id (owned) */
+    size_t id_len;
+    int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
+};
+
+/* A named session's recorded subscriptions, at BEGIN. */
+struct load_req {
+    struct sss_rpc_req base; /* first */
+    struct sss_session *s;
+    uint64_t conn_id;
+};
+
+/* ---- small helpers ---- */
+
+static struct sss_session *S(const struct sss_conn *c)
+{
+    return c->client->s;
+}
+
+static struct sss_proto_span span_of(const char *p, size_t len)
+{
+    struct sss_proto_span s = {p, len};
+
+    return s;
+}
+
+/* Send the JSON in s->json as one text frame to c. */
+static void send_json(struct sss_session *s, struct sss_conn *c)
+{
+    struct sss_buf *b;
+
+    if (s->json.oom)
+        return;
+    b = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
+    if (b)
+        sss_conn_send(c, b);
+}
+
+static void send_error(struct sss_conn *c, const char *message, struct sss_proto_span id)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_fail f = {ERR_NAME, message};
+
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_error(&s->json, &f, id) == 0)
+        send_json(s, c);
+}
+
+struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t id)
+{
+    return sss_map_get(&s->conns_by_id, (const char *)&id, sizeof(id));
+}
+
+/* The live connection a request was made for, or NULL. */
+static struct sss_conn *live_conn(struct sss_session *s, uint64_t id)
+{
+    struct sss_conn *c = sss_session_conn(s, id);
+
+    return c && !c->dead ? c : NULL;
+}
+
+static char *dup_span(struct sss_proto_span sp, size_t *len)
+{
+    *len = sp.len;
+    return sp.ptr ? sss_strndup(sp.ptr, sp.len) : NULL;
+}
+
+/* A request of `size` bytes put in the table, or NULL (ENOMEM). */
+static void *req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops)
+{
+    struct sss_rpc_req *r = sss_calloc(1, size);
+
+    if (r && sss_rpc_add(s->rpc, r, ops) < 0) {
+        sss_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void req_done(struct sss_session *s, void *r)
+{
+    sss_rpc_done(s->rpc, r);
+}
+
+/* Tell the scaler one subscription more or less (GET /api/presence). */
+static void presence(struct sss_conn *c, const char *chan, size_t len, int delta)
+{
+    struct sss_hm_presence q = {.delta = delta,
+                                .chan_len = (uint16_t)len,
+                                .user_len = (uint16_t)strlen(c->user)};
+
+    (void)sss_rpc_send(S(c)->rpc, SSS_HM_PRESENCE, &q, sizeof(q), chan, len, c->user,
+                       q.user_len);
+}
+
+/* Tell the store what the connection's session did (nothing without a session). */
+static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
+                         const struct sss_uid *uid)
+{
+    struct sss_hm_session q;
+    char buf[128 + SSS_PROTO_CHANNEL_MAX + 121];
+    size_t sl = strlen(c->session), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
+
+    if (!sl)
+        return;
+    memset(&q, 0, sizeof(q));
+    q.op = (uint16_t)op;
+    q.session_len = (uint16_t)sl;
+    q.chan_len = (uint16_t)chan_len;
+    q.user_len = (uint16_t)ul;
+    if (uid && (uid->epoch || uid->offset)) {
+        q.has_uid = 1;
+        q.uid = *uid;
+    }
+    memcpy(buf, c->session, sl);
+    if (chan_len)
+        memcpy(buf + sl, chan, chan_len);
+    if (ul)
+        memcpy(buf + sl + chan_len, c->user, ul);
+    (void)sss_rpc_send(S(c)->rpc, SSS_HM_SESSION, &q, sizeof(q), buf, sl + chan_len + ul, NULL,
+                       0);
+}
+
+static struct sss_index *index_of(struct sss_session *s)
+{
+    return &s->fanout->index;
+}
+
+/*
+ * The only ways a subscription leaves: keep the count, presence and the
+ * session's record right. forget: the client left the channel (UNSUBSCRIBE,
+ * BOOTCHANNEL); otherwise the connection is closing and the session keeps the
+ * channel with the uid it reached.
+ */
+static void unsubscribe(struct sss_conn *c, struct sss_sub *sub, int forget)
+{
+    if (forget)
+        session_note(c, SSS_HM_SESSION_UNSUB, sub->chan->name, sub->chan->name_len, NULL);
+    else if (!sub->pending)
+        session_note(c, SSS_HM_SESSION_SUB, sub->chan->name, sub->chan->name_len, &sub->floor);
+    presence(c, sub->chan->name, sub->chan->name_len, -1);
+    sss_index_unsubscribe(index_of(S(c)), &c->client->subs, sub);
+    c->client->nsubs--;
+}
+
+/* A subscription was created: presence, and the session's record. */
+static void subscribed(struct sss_conn *c, const char *chan, size_t len)
+{
+    c->client->nsubs++;
+    presence(c, chan, len, 1);
+    session_note(c, SSS_HM_SESSION_SUB, chan, len, NULL);
+}
+
+/* ---- client messages ---- */
+
+/* The server's rules, then the application's subscription parser. 1 allows; 0 sets *why. */
+static int is_own_user_channel(const struct sss_conn *c, const char *name, size_t len)
+{
+    size_t ul = strlen(c->user);
+
+    return ul && len == ul + 3 && memcmp(name, "_u_", 3) == 0 && memcmp(name + 3, c->user, ul) == 0;
+}
+
+static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
+                             struct sss_proto_span query, const char **why, int from_sync)
+{
+    struct sss_app *app = S(c)->app;
+
+    if (from_sync && is_own_user_channel(c, name, len))
+        return 1; /* the client's own user channel: always allowed back */
+    if (sss_proto_channel_reserved(name, len)) {
+        *why = "channels starting with _ belong to the server";
+        return 0;
+    }
+    if (app && app->on_subscribe) {
+        const char *reason = "refused by the application";
+
+        if (app->on_subscribe((struct sss_socket *)c, name, query.ptr ? query.ptr : "",
+                              query.ptr ? query.len : 0, &reason, app->subscribe_data) != 0) {
+            *why = reason;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The application's on-subscribed hook, once a subscription is live. */
+static void subscribed_hook(struct sss_conn *c, const char *channel)
+{
+    struct sss_app *app = S(c)->app;
+
+    if (app && app->on_subscribed && !c->dead)
+        app->on_subscribed((struct sss_socket *)c, channel, app->subscribed_data);
+}
+
+static void send_begin_reply(struct sss_conn *c, const char *user_chan, const struct sss_uid *last)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_begin_reply br;
+
+    memset(&br, 0, sizeof(br));
+    br.channel = user_chan;
+    br.last_uid = last;
+    br.session = c->session[0] ? c->session : NULL;
+    br.hb = s->cfg->heartbeat_interval_ms > 0;
+    br.hb_interval = (uint32_t)s->cfg->heartbeat_interval_ms;
+    br.hb_threshold = (uint32_t)s->cfg->heartbeat_threshold_ms;
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_begin_reply(&s->json, &br) == 0)
+        send_json(s, c);
+}
+
+/* One answer the BEGIN reply waited for came; the last one sends it. */
+static void begin_step_done(struct sss_conn *c)
+{
+    struct sss_client *cl = c->client;
+    char chan[SSS_PROTO_CHANNEL_MAX + 1];
+
+    if (!cl->begin_wait || --cl->begin_wait || cl->begin_silent || c->dead)
+        return;
+    if (c->user[0]) {
+        snprintf(chan, sizeof(chan), "_u_%s", c->user);
+        send_begin_reply(c, chan, cl->has_user_last ? &cl->user_last : NULL);
+    } else {
+        send_begin_reply(c, NULL, NULL);
+    }
+}
+
+/* ---- sub_req: the last uid of a channel ---- */
+
+static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
+{
+    struct sub_req *r = (struct sub_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_uid zero = {0, 0};
+    struct sss_conn *c = live_conn(s, r->conn_id);
+    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
+                            : NULL;
+
+    if (r->silent) {
+        if (sub && sub->pending) {
+            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+            subscribed_hook(c, r->channel);
+        }
+        if (c)
+            begin_step_done(c);
+    } else if (sub) {
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_subscribe_reply(&s->json, span_of(r->id, r->id_len), r->channel,
+                                             true, p->has ? &p->uid : NULL, NULL) == 0)
+            send_json(s, c);
+        if (sub->pending) {
+            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+            subscribed_hook(c, r->channel);
+        }
+    }
+}
+
+/* BEGIN's _u_<user>: its last uid goes in the BEGIN reply. */
+static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
+{
+    struct sub_req *r = (struct sub_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_uid zero = {0, 0};
+    struct sss_conn *c = live_conn(s, r->conn_id);
+    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
+                            : NULL;
+
+    if (!sub)
+        return;
+    c->client->has_user_last = (uint8_t)p->has;
+    if (p->has)
+        c->client->user_last = p->uid;
+    if (sub->pending)
+        sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+    begin_step_done(c);
+}
+
+static int sub_replay(struct sss_rpc_req *base)
+{
+    struct sub_req *r = (struct sub_req *)base;
+
+    (void)sss_rpc_ask_last_uid(base->rpc, base, r->channel);
+    return 0;
+}
+
+static void sub_free(struct sss_rpc_req *base)
+{
+    struct sub_req *r = (struct sub_req *)base;
+
+    sss_free(r->id);
+    sss_free(r);
+}
+
+static const struct sss_rpc_ops sub_ops = {
+    .name = "subscribe",
+    .last_uid = sub_last_uid,
+    .replay = sub_replay,
+    .free = sub_free,
+};
+
+static const struct sss_rpc_ops begin_ops = {
+    .name = "begin",
+    .last_uid = begin_last_uid,
+    .replay = sub_replay,
+    .free = sub_free,
+};
+
+/* ---- SUBSCRIBE, UNSUBSCRIBE ---- */
+
+static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+    struct sss_proto_fail f = {"Subscription refused", NULL};
+    struct sss_sub *sub;
+    struct sub_req *r;
+    int created;
+
+    if (!subscribe_allowed(c, m->channel, m->channel_len, m->query, &f.message, 0))
+        ;
+    else if (!sss_index_find(cl->subs, m->channel, m->channel_len) &&
+             cl->nsubs >= (uint32_t)s->cfg->max_subscriptions)
+        f.message = "too many subscriptions on this connection";
+    if (f.message) {
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_subscribe_reply(&s->json, m->id, m->channel, false, NULL, &f) == 0)
+            send_json(s, c);
+        return;
+    }
+    sub = sss_index_subscribe(index_of(s), c, &cl->subs, m->channel, m->channel_len, &created);
+    r = sub ? req_new(s, sizeof(*r), &sub_ops) : NULL;
+    if (!r) {
+        if (sub && created)
+            sss_index_unsubscribe(index_of(s), &cl->subs, sub);
+        send_error(c, BUSY, m->id);
+        return;
+    }
+    r->s = s;
+    r->conn_id = c->id;
+    if (created)
+        subscribed(c, m->channel, m->channel_len);
+    memcpy(r->channel, m->channel, m->channel_len + 1);
+    r->id = dup_span(m->id, &r->id_len);
+    if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0) {
+        /* The scaler cannot be asked: refuse rather than hold for ever. */
+        send_error(c, BUSY, m->id);
+        req_done(s, r);
+        if (created)
+            unsubscribe(c, sub, 1);
+    }
+}
+
+static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_session *s = S(c);
+    struct sss_sub *sub = sss_index_find(c->client->subs, m->channel, m->channel_len);
+
+    if (sub)
+        unsubscribe(c, sub, 1);
+    if (m->id.ptr) {
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_unsubscribe_reply(&s->json, m->id, m->channel, sub != NULL) == 0)
+            send_json(s, c);
+    }
+}
+
+/* ---- BEGIN and a session's subscriptions ---- */
+
+static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
+                       const char *chan, size_t len);
+static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e);
+static int load_replay(struct sss_rpc_req *base);
+
+static void plain_free(struct sss_rpc_req *base)
+{
+    sss_free(base);
+}
+
+static const struct sss_rpc_ops load_ops = {
+    .name = "session",
+    .session_entry = load_entry,
+    .session_end = load_end,
+    .replay = load_replay,
+    .free = plain_free,
+};
+
+/*
+ * BEGIN's work (also done by a SYNC that comes first, silently): a named
+ * user gets its _u_<user> channel and a named session its recorded
+ * subscriptions back, all in the index before the BEGIN reply, which waits
+ * for the scaler's answers (begin_wait) and carries the user channel's
+ * last uid. m: the BEGIN (its "session") or the SYNC (its subscriptions).
+ */
+static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+    struct sss_app *app = s->app;
+    char chan[SSS_PROTO_CHANNEL_MAX + 1];
+    int listed = 0, n;
+
+    cl->begun = 1;
+    cl->begin_silent = (uint8_t)silent;
+    if (m->sys == SSS_PROTO_BEGIN && (m->has & SSS_PROTO_HAS_SESSION) && !c->session[0] &&
+        m->session_len < sizeof(c->session))
+        memcpy(c->session, m->session, m->session_len + 1); /* the token's session wins */
+    if (app && app->on_socket)
+        app->on_socket((struct sss_socket *)c, app->socket_data);
+    if (c->session[0]) {
+        struct load_req *r = req_new(s, sizeof(*r), &load_ops);
+        struct sss_hm_session_load q;
+
+        session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
+        if (r) {
+            r->s = s;
+            r->conn_id = c->id;
+            memset(&q, 0, sizeof(q));
+            q.req = r->base.id;
+            q.session_len = (uint16_t)strlen(c->session);
+            if (sss_rpc_send(s->rpc, SSS_HM_SESSION_LOAD, &q, sizeof(q), c->session,
+                             q.session_len, NULL, 0) < 0)
+                req_done(s, r);
+            else
+                cl->begin_wait++;
+        }
+    }
+    n = c->user[0] ? snprintf(chan, sizeof(chan), "_u_%s", c->user) : 0;
+    for (size_t i = 0; n > 0 && m->sys == SSS_PROTO_SYNC && i < m->nsubs; i++)
+        if (strcmp(m->subs[i].channel, chan) == 0)
+            listed = 1; /* the SYNC brings it back itself, with its lastUid */
+    if (n > 0 && (size_t)n < sizeof(chan) && !listed) {
+        struct sss_sub *sub;
+        struct sub_req *r;
+        int created;
+
+        sub = sss_index_subscribe(index_of(s), c, &cl->subs, chan, (size_t)n, &created);
+        r = sub ? req_new(s, sizeof(*r), &begin_ops) : NULL;
+        if (!r) {
+            sss_conn_close(c, 1011, "out of memory", 0);
+            return;
+        }
+        r->s = s;
+        r->conn_id = c->id;
+        if (created)
+            subscribed(c, chan, (size_t)n);
+        memcpy(r->channel, chan, (size_t)n + 1);
+        if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0)
+            req_done(s, r);
+        else
+            cl->begin_wait++;
+    }
+    if (!cl->begin_wait && !silent)
+        send_begin_reply(c, NULL, NULL);
+}
+
+/* A channel of a resumed session: subscribed again, live from its last uid on. */
+static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
+                       const char *chan, size_t len)
+{
+    struct load_req *r = (struct load_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_proto_span none = {NULL, 0};
+    struct sss_conn *c;
+    struct sss_sub *sub;
+    struct sub_req *sr;
+    const char *why;
+    int created;
+
+    if (e->chan_len != len || !len || len > SSS_PROTO_CHANNEL_MAX ||
+        !sss_proto_channel_valid(chan, len))
+        return;
+    c = live_conn(s, r->conn_id);
+    if (!c || sss_index_find(c->client->subs, chan, len) ||
+        c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions ||
+        !subscribe_allowed(c, chan, len, none, &why, 1))
+        return;
+    sub = sss_index_subscribe(index_of(s), c, &c->client->subs, chan, len, &created);
+    sr = sub ? req_new(s, sizeof(*sr), &sub_ops) : NULL;
+    if (!sr) {
+        if (sub && created)
+            sss_index_unsubscribe(index_of(s), &c->client->subs, sub);
+        return;
+    }
+    sr->s = s;
+    sr->conn_id = c->id;
+    subscribed(c, chan, len);
+    memcpy(sr->channel, chan, len);
+    sr->channel[len] = '\0';
+    sr->silent = 1;
+    /* The BEGIN reply waits until the channel's last uid is known: from then
+     * on every publish reaches this connection (with Redis, once this host
+     * listens to the channel). */
+    if (sss_rpc_ask_last_uid(s->rpc, &sr->base, sr->channel) < 0)
+        req_done(s, sr);
+    else
+        c->client->begin_wait++;
+}
+
+static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e)
+{
+    struct load_req *r = (struct load_req *)base;
+    struct sss_conn *c = live_conn(r->s, r->conn_id);
+
+    (void)e;
+    if (c)
+        begin_step_done(c);
+}
+
+/* The new scaler's store is empty: nothing to resume. */
+static int load_replay(struct sss_rpc_req *base)
+{
+    struct load_req *r = (struct load_req *)base;
+    struct sss_conn *c = live_conn(r->s, r->conn_id);
+
+    if (c)
+        begin_step_done(c);
+    return 1;
+}
+
+/* ---- SYNC ---- */
+
+static void sync_free(struct sync_state *st)
+{
+    sss_feeds_fini(&st->recs);
+    sss_free(st->id);
+    sss_free(st);
+}
+
+/* Every entry answered: send the reply, then let live FEEDs through. */
+static void sync_finish(struct sss_session *s, struct sync_state *st)
+{
+    struct sss_conn *c = live_conn(s, st->conn_id);
+    struct sss_proto_sync_reply b;
+    size_t off = 0;
+    int rc;
+
+    if (c) {
+        sss_proto_out_reset(&s->json);
+        rc = sss_proto_sync_reply_begin(&b, &s->json, span_of(st->id, st->id_len));
+        for (int i = 0; rc == 0 && i < st->n; i++)
+            if (!st->e[i].dup)
+                rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
+        for (size_t i = 0; rc == 0 && i < st->recs.n; i++) {
+            rc = sss_proto_sync_reply_record(&b, st->recs.text.data + off, st->recs.len[i]);
+            off += st->recs.len[i];
+        }
+        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.text.oom)
+            send_json(s, c);
+        else
+            sss_conn_close(c, 1011, "out of memory", 0);
+        for (int i = 0; i < st->n; i++) {
+            struct sss_sub *sub;
+
+            if (!st->e[i].subscribed)
+                continue;
+            sub = sss_index_find(c->client->subs, st->e[i].channel, strlen(st->e[i].channel));
+            if (sub && sub->pending) {
+                sss_index_activate(index_of(s), sub, &st->e[i].floor);
+                subscribed_hook(c, st->e[i].channel);
+            }
+        }
+    }
+    sync_free(st);
+}
+
+static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p,
+                          const char *topic, const char *msg)
+{
+    struct sync_req *r = (struct sync_req *)base;
+
+    sss_feeds_add(&r->st->recs, r->st->e[r->entry].channel, topic, p->topic_len,
+                  span_of(msg, p->msg_len), &p->uid);
+}
+
+static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
+{
+    struct sync_req *r = (struct sync_req *)base;
+    struct sync_state *st = r->st;
+    struct sync_entry *e = &st->e[r->entry];
+
+    e->done = 1;
+    e->ok = p->rc == 0 && !p->gap;
+    /* Live FEEDs resume after the newest uid the history could contain. */
+    if (p->has_last)
+        e->floor = p->last;
+    else if (e->has_after && !p->gap)
+        e->floor = e->after;
+    r->counted = 0;
+    if (--st->outstanding == 0)
+        sync_finish(r->s, st);
+}
+
+static int sync_replay(struct sss_rpc_req *base)
+{
+    struct sync_req *r = (struct sync_req *)base;
+    struct sync_entry *e = &r->st->e[r->entry];
+
+    (void)sss_rpc_ask_history(base->rpc, base, e->channel, e->has_after, &e->after);
+    return 0;
+}
+
+static void sync_req_free(struct sss_rpc_req *base)
+{
+    struct sync_req *r = (struct sync_req *)base;
+
+    /* Unanswered (the worker is ending): the state goes with its last request. */
+    if (r->counted && --r->st->outstanding == 0)
+        sync_free(r->st);
+    sss_free(r);
+}
+
+static const struct sss_rpc_ops sync_ops = {
+    .name = "sync",
+    .hist_rec = sync_hist_rec,
+    .hist_end = sync_hist_end,
+    .replay = sync_replay,
+    .free = sync_req_free,
+};
+
+static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+    struct sync_state *st;
+
+    if (!cl->begun)
+        begin(c, 1, m);
+    st = sss_calloc(1, sizeof(*st) + m->nsubs * sizeof(st->e[0]));
+    if (!st) {
+        send_error(c, BUSY, m->id);
+        return;
+    }
+    st->conn_id = c->id;
+    st->id = dup_span(m->id, &st->id_len);
+    st->n = (int)m->nsubs;
+    sss_feeds_init(&st->recs);
+    for (size_t i = 0; i < m->nsubs; i++) {
+        const struct sss_proto_sub *ps = &m->subs[i];
+        struct sync_entry *e = &st->e[i];
+        struct sss_sub *sub;
+        struct sync_req *r;
+        const char *why;
+        int created, was_live = 0;
+
+        memcpy(e->channel, ps->channel, ps->channel_len + 1);
+        e->done = 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(st->e[j].channel, e->channel) == 0)
+                e->dup = 1;
+        if (e->dup)
+            continue; /* listed twice: answered once, by its first entry */
+        if (!subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1) ||
+            (!sss_index_find(cl->subs, ps->channel, ps->channel_len) &&
+             cl->nsubs >= (uint32_t)s->cfg->max_subscriptions))
+            continue; /* refused: result false, not subscribed */
+        if (ps->has_last_uid && sss_proto_uid_parse(&e->after, ps->last_uid, ps->last_uid_len) < 0)
+            memset(&e->after, 0xff, sizeof(e->after)); /* not ours: surely a gap */
+        e->has_after = ps->has_last_uid;
+        sub = sss_index_subscribe(index_of(s), c, &cl->subs, ps->channel, ps->channel_len,
+                                  &created);
+        if (!sub)
+            continue;
+        if (created)
+            subscribed(c, ps->channel, ps->channel_len);
+        else if (!sub->pending) {
+            /* Already live here: hold it again while its history comes. */
+            sub->pending = 1;
+            was_live = 1;
+        }
+        r = req_new(s, sizeof(*r), &sync_ops);
+        if (r) {
+            r->s = s;
+            r->st = st;
+            r->entry = (int)i;
+        }
+        if (!r || sss_rpc_ask_history(s->rpc, &r->base, e->channel, e->has_after, &e->after) < 0) {
+            /* No history will come (out of memory, or the scaler is far
+             * behind): result false, and nothing left pending for ever. */
+            if (r)
+                req_done(s, r);
+            if (was_live)
+                sss_index_activate(index_of(s), sub, &sub->floor);
+            else if (created)
+                unsubscribe(c, sub, 1);
+            continue;
+        }
+        r->counted = 1;
+        e->subscribed = 1;
+        e->done = 0;
+        st->outstanding++;
+    }
+    if (st->outstanding == 0)
+        sync_finish(s, st);
+}
+
+/* ---- PUBLISH ---- */
+
+static void pub_published(struct sss_rpc_req *base, const struct sss_hm_published *p)
+{
+    struct pub_req *r = (struct pub_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_conn *c = live_conn(s, r->conn_id);
+
+    if (!c)
+        return;
+    sss_proto_out_reset(&s->json);
+    if (p->rc == 0) {
+        if (sss_proto_encode_publish_reply(&s->json, span_of(r->id, r->id_len), &p->uid) == 0)
+            send_json(s, c);
+    } else {
+        struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
+
+        if (sss_proto_encode_response_err(&s->json, span_of(r->id, r->id_len), &f) == 0)
+            send_json(s, c);
+    }
+}
+
+/* Still in the mailbox, the new scaler answers it; taken by the dead one, no
+ * answer comes: pub_expire gives up. */
+static int pub_replay(struct sss_rpc_req *base)
+{
+    struct pub_req *r = (struct pub_req *)base;
+
+    if (!r->deadline_ms)
+        r->deadline_ms = *r->s->now_ms + PUB_RESTART_WAIT_MS;
+    return 0;
+}
+
+static int pub_expire(struct sss_rpc_req *base, int64_t now)
+{
+    struct pub_req *r = (struct pub_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_proto_fail f = {"Publish failed", "interrupted by a server restart; it may or may "
+                                                 "not have been published"};
+    struct sss_conn *c;
+
+    if (!r->deadline_ms || now < r->deadline_ms)
+        return 0;
+    c = live_conn(s, r->conn_id);
+    if (c) {
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_response_err(&s->json, span_of(r->id, r->id_len), &f) == 0)
+            send_json(s, c);
+    }
+    return 1;
+}
+
+static void pub_free(struct sss_rpc_req *base)
+{
+    struct pub_req *r = (struct pub_req *)base;
+
+    sss_free(r->id);
+    sss_free(r);
+}
+
+static const struct sss_rpc_ops pub_ops = {
+    .name = "publish",
+    .published = pub_published,
+    .replay = pub_replay,
+    .expire = pub_expire,
+    .free = pub_free,
+};
+
+static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_fail f = {"Publish refused", NULL};
+    struct sss_hm_publish q;
+    struct pub_req *r;
+    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
+
+    if (!s->cfg->allow_client_publish[0] ||
+        fnmatch(s->cfg->allow_client_publish, m->channel, 0) != 0)
+        f.message = "clients may not publish on this channel";
+    else if (sss_proto_channel_reserved(m->channel, m->channel_len))
+        f.message = "channels starting with _ belong to the server";
+    else if (!m->msg.ptr)
+        f.message = "missing msg";
+    if (f.message) {
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_response_err(&s->json, m->id, &f) == 0)
+            send_json(s, c);
+        return;
+    }
+    r = req_new(s, sizeof(*r), &pub_ops);
+    if (!r) {
+        send_error(c, BUSY, m->id);
+        return;
+    }
+    r->s = s;
+    r->conn_id = c->id;
+    r->id = dup_span(m->id, &r->id_len);
+    memset(&q, 0, sizeof(q));
+    q.req = r->base.id;
+    q.origin_conn = c->id;
+    q.flags = SSS_HM_WANT_REPLY;
+    q.chan_len = (uint16_t)m->channel_len;
+    q.topic_len = (uint16_t)m->topic_len;
+    q.msg_len = (uint32_t)m->msg.len;
+    /* channel and topic are contiguous in no buffer: join them with msg. */
+    memcpy(head, m->channel, m->channel_len);
+    memcpy(head + m->channel_len, m->topic, m->topic_len);
+    if (sss_rpc_send(s->rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, m->channel_len + m->topic_len,
+                     m->msg.ptr, m->msg.len) < 0) {
+        send_error(c, BUSY, m->id);
+        req_done(s, r);
+    }
+}
+
+/* ---- one message ---- */
+
+static int rate_exceeded(struct sss_conn *c)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+    int limit = s->cfg->max_message_rate;
+
+    if (!limit)
+        return 0;
+    if (*s->now_ms - cl->rate_window_ms >= 1000) {
+        cl->rate_window_ms = *s->now_ms;
+        cl->rate_count = 0;
+    }
+    return ++cl->rate_count > (uint32_t)limit;
+}
+
+void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_msg m;
+    struct sss_proto_span none = {NULL, 0};
+    int rc;
+
+    if (rate_exceeded(c)) {
+        sss_log_debug("handler", "rate limit conn=%llu", (unsigned long long)c->id);
+        sss_conn_close(c, SSS_WS_CLOSE_POLICY, "message rate limit", 0);
+        return;
+    }
+    if (opcode != WSLAY_TEXT_FRAME) {
+        send_error(c, "binary frames are not part of sss.v1.json", none);
+        return;
+    }
+    rc = sss_proto_decode(&s->dec, (const char *)data, len, &m);
+    if (rc < 0) {
+        if (m.sys == SSS_PROTO_SUBSCRIBE && m.error == SSS_PROTO_E_CHANNEL) {
+            struct sss_proto_fail f = {"Subscription refused", "invalid channel name"};
+
+            sss_proto_out_reset(&s->json);
+            /* Name the channel asked for when the decoder could keep it. */
+            if (sss_proto_encode_subscribe_reply(&s->json, m.id, m.channel_len ? m.channel : "",
+                                                 false, NULL, &f) == 0)
+                send_json(s, c);
+            return;
+        }
+        send_error(c, sss_proto_strerror(m.error), m.id);
+        return;
+    }
+    if (m.sys == SSS_PROTO_HEARTBEAT)
+        return; /* the answer to our h: its arrival already counted as activity */
+    if (!c->client->begun && m.sys != SSS_PROTO_BEGIN && m.sys != SSS_PROTO_SYNC) {
+        send_error(c, "BEGIN or SYNC must come first", m.id);
+        return;
+    }
+    switch (m.sys) {
+    case SSS_PROTO_BEGIN:
+        if (c->client->begun)
+            send_begin_reply(c, NULL, NULL); /* a second BEGIN: nothing more to do */
+        else
+            begin(c, 0, &m);
+        break;
+    case SSS_PROTO_SUBSCRIBE:
+        on_subscribe(c, &m);
+        break;
+    case SSS_PROTO_UNSUBSCRIBE:
+        on_unsubscribe(c, &m);
+        break;
+    case SSS_PROTO_SYNC:
+        on_sync(c, &m);
+        break;
+    case SSS_PROTO_ASK: {
+        struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
+
+        rc = sss_app_ask(c, m.topic, m.id, m.msg);
+        if (rc > 0)
+            break;
+        if (rc < 0)
+            f.message = "out of memory";
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_response_err(&s->json, m.id, &f) == 0)
+            send_json(s, c);
+        break;
+    }
+    case SSS_PROTO_TELL:
+        if (sss_app_tell(c, m.topic, m.msg) == 0)
+            sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
+        break;
+    case SSS_PROTO_PUBLISH:
+        on_publish(c, &m);
+        break;
+    default:
+        send_error(c, "this message only goes from server to client", m.id);
+    }
+}
+
+/* ---- bus records for connections (through the fan-out's hooks) ---- */
+
+static void on_bcast(struct sss_session *s, const struct sss_hm_broadcast *b, const char *var,
+                     size_t len)
+{
+    char t[SSS_PROTO_TOPIC_MAX + 1];
+    struct sss_buf *frame;
+
+    if ((size_t)b->topic_len + b->msg_len != len || b->topic_len > SSS_PROTO_TOPIC_MAX)
+        return;
+    memcpy(t, var, b->topic_len);
+    t[b->topic_len] = '\0';
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_broadcast(&s->json, t, span_of(var + b->topic_len, b->msg_len)) < 0)
+        return;
+    frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
+    if (!frame)
+        return;
+    for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+        if (cl->begun && !cl->conn->dead)
+            sss_conn_send(cl->conn, sss_buf_ref(frame));
+    sss_buf_unref(frame);
+}
+
+static void on_boot(struct sss_session *s, const struct sss_hm_boot *b, const char *var,
+                    size_t len)
+{
+    char name[SSS_PROTO_CHANNEL_MAX + 1], reason[256];
+    struct sss_lchan *lc;
+
+    if ((size_t)b->name_len + b->reason_len != len || b->name_len > SSS_PROTO_CHANNEL_MAX ||
+        b->reason_len >= sizeof(reason))
+        return;
+    memcpy(name, var, b->name_len);
+    name[b->name_len] = '\0';
+    memcpy(reason, var + b->name_len, b->reason_len);
+    reason[b->reason_len] = '\0';
+    if (b->kind == SSS_HM_BOOT_USER) {
+        for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+            if (!cl->conn->dead && cl->conn->user[0] && strcmp(cl->conn->user, name) == 0)
+                (void)sss_boot((struct sss_socket *)cl->conn, reason);
+        return;
+    }
+    /* A channel: each subscriber is told, then unsubscribed. The channel goes
+     * away with its last subscriber, so look it up again each time. */
+    while ((lc = sss_index_chan(index_of(s), name, b->name_len)) && lc->subs) {
+        struct sss_sub *sub = lc->subs;
+        struct sss_conn *c = sub->conn;
+
+        sss_proto_out_reset(&s->json);
+        if (!c->dead && sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
+            send_json(s, c);
+        unsubscribe(c, sub, 1);
+    }
+}
+
+static void hook_record(void *data, uint32_t type, const void *rec, size_t len)
+{
+    struct sss_session *s = data;
+
+    if (type == SSS_HM_BOOT_RECORD && len >= sizeof(struct sss_hm_boot))
+        on_boot(s, rec, (const char *)rec + sizeof(struct sss_hm_boot),
+                len - sizeof(struct sss_hm_boot));
+    else if (type == SSS_HM_BCAST_RECORD && len >= sizeof(struct sss_hm_broadcast))
+        on_bcast(s, rec, (const char *)rec + sizeof(struct sss_hm_broadcast),
+                 len - sizeof(struct sss_hm_broadcast));
+}
+
+static struct sss_conn *hook_conn(void *data, uint64_t conn_id)
+{
+    return sss_session_conn(data, conn_id);
+}
+
+static void hook_held(struct sss_conn *c, long delta, void *data)
+{
+    struct sss_session *s = data;
+
+    c->client->held_bytes += delta;
+    if (delta > 0 && (size_t)c->client->held_bytes > s->cfg->max_send_queue) {
+        /* The hold is bounded like the send queue: the client SYNCs again. */
+        if (s->ctr)
+            sss_ctr_add(s->ctr, closes_slow, 1);
+        sss_conn_close(c, SSS_WS_CLOSE_TOO_SLOW, "too many messages held", 0);
+    }
+}
+
+void sss_session_fanout_hooks(struct sss_session *s, struct sss_fanout_hooks *h)
+{
+    h->conn = hook_conn;
+    h->held = hook_held;
+    h->record = hook_record;
+    h->data = s;
+}
+
+/* ---- the scaler ---- */
+
+/*
+ * The master started a new scaler: whatever the old one had not answered is
+ * asked again. Its memory engine starts new epochs, so a SYNC that reaches
+ * back now reports a gap; a publish whose answer was lost may or may not have
+ * been applied, and the client is told so rather than risking a duplicate.
+ */
+static void on_scaler_restart(struct sss_session *s)
+{
+    struct sss_hm_hello hello;
+
+    sss_log_warn("handler", "the scaler restarted: asking again for %u pending request(s)",
+                 sss_rpc_pending(s->rpc));
+    /*
+     * The new scaler knows nothing of this worker's subscriptions and
+     * sessions (with the Redis engine it would not even receive their
+     * channels): account for all of them again, after a RESYNC that makes it
+     * forget whatever of ours the old scaler left unread in the mailbox.
+     */
+    memset(&hello, 0, sizeof(hello));
+    hello.pid = s->rpc->pid;
+    (void)sss_rpc_send(s->rpc, SSS_HM_RESYNC, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    for (struct sss_client *cl = s->clients; cl; cl = cl->next) {
+        struct sss_conn *c = cl->conn;
+
+        if (c->dead)
+            continue;
+        if (cl->begun && c->session[0])
+            session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
+        for (struct sss_sub *sub = cl->subs; sub; sub = sub->conn_next) {
+            presence(c, sub->chan->name, sub->chan->name_len, 1);
+            session_note(c, SSS_HM_SESSION_SUB, sub->chan->name, sub->chan->name_len,
+                         sub->pending ? NULL : &sub->floor);
+        }
+    }
+    sss_rpc_replay(s->rpc);
+    /* With Redis, other hosts kept publishing while no scaler listened: fetch
+     * what went by. (The memory engine published nothing meanwhile: it was
+     * the scaler.) */
+    if (strcmp(s->cfg->engine, "redis") == 0)
+        sss_fanout_recover(s->fanout);
+}
+
+int sss_session_poll(struct sss_session *s)
+{
+    uint32_t gen = atomic_load_explicit(s->scaler_gen, memory_order_acquire);
+    int n;
+
+    if (gen != s->gen_seen) {
+        s->gen_seen = gen;
+        on_scaler_restart(s);
+    }
+    n = sss_fanout_poll(s->fanout, BATCH);
+    return n + sss_rpc_poll(s->rpc, BATCH);
+}
+
+int sss_session_readable(struct sss_session *s)
+{
+    return sss_fanout_readable(s->fanout) || sss_rpc_readable(s->rpc);
+}
+
+void sss_session_tick(struct sss_conn *c, int64_t now)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+
+    if (!cl->begun || !s->cfg->heartbeat_interval_ms || c->closing || c->want_close)
+        return;
+    if (now - cl->last_hb_ms >= s->cfg->heartbeat_interval_ms) {
+        cl->last_hb_ms = now;
+        sss_conn_send(c, sss_buf_ref(s->hb_frame));
+    }
+}
+
+/* ---- connections ---- */
+
+int sss_session_open(struct sss_session *s, struct sss_conn *c)
+{
+    struct sss_client *cl = sss_calloc(1, sizeof(*cl));
+    uint64_t id = s->next_conn_id + 1;
+
+    if (!cl)
+        return -ENOMEM;
+    c->id = id;
+    if (sss_map_put(&s->conns_by_id, (const char *)&c->id, sizeof(c->id), c) < 0) {
+        c->id = 0;
+        sss_free(cl);
+        return -ENOMEM;
+    }
+    s->next_conn_id = id;
+    cl->conn = c;
+    cl->s = s;
+    cl->last_hb_ms = *s->now_ms;
+    cl->rate_window_ms = *s->now_ms;
+    cl->next = s->clients;
+    if (s->clients)
+        s->clients->prev = cl;
+    s->clients = cl;
+    c->client = cl;
+    return 0;
+}
+
+void sss_session_closed(struct sss_conn *c)
+{
+    struct sss_client *cl = c->client;
+    struct sss_session *s;
+
+    if (!cl)
+        return;
+    s = cl->s;
+    if (cl->begun && s->app && s->app->on_close)
+        s->app->on_close((struct sss_socket *)c, s->app->close_data);
+    while (cl->subs)
+        unsubscribe(c, cl->subs, 0);
+    session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
+    sss_map_del(&s->conns_by_id, (const char *)&c->id, sizeof(c->id));
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        s->clients = cl->next;
+    if (cl->next)
+        cl->next->prev = cl->prev;
+    c->client = NULL;
+    sss_free(cl);
+}
+
+/* ---- setup ---- */
+
+int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct sss_app *app,
+                     struct sss_rpc *rpc, struct sss_fanout *fanout, struct sss_counters *ctr,
+                     const _Atomic uint32_t *scaler_gen, const int64_t *now_ms)
+{
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->app = app;
+    s->rpc = rpc;
+    s->fanout = fanout;
+    s->ctr = ctr;
+    s->scaler_gen = scaler_gen;
+    s->gen_seen = atomic_load_explicit(scaler_gen, memory_order_acquire);
+    s->now_ms = now_ms;
+    sss_map_init(&s->conns_by_id);
+    sss_proto_out_init(&s->json, NULL, 0);
+    s->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);
+    if (!s->hb_frame)
+        return -ENOMEM;
+    return sss_proto_decoder_init(&s->dec, (size_t)cfg->max_subscriptions);
+}
+
+void sss_session_fini(struct sss_session *s)
+{
+    while (s->clients) {
+        struct sss_client *cl = s->clients;
+
+        s->clients = cl->next;
+        cl->conn->client = NULL;
+        sss_free(cl);
+    }
+    sss_map_fini(&s->conns_by_id);
+    sss_proto_out_fini(&s->json);
+    sss_proto_decoder_fini(&s->dec);
+    if (s->hb_frame)
+        sss_buf_unref(s->hb_frame);
+    s->hb_frame = NULL;
+}
+
+/* ---- the connection handler ---- */
+
+static int handler_open(void *data, struct sss_conn *c)
+{
+    return sss_session_open(data, c);
+}
+
+static void handler_message(void *data, struct sss_conn *c, int opcode, const uint8_t *msg,
+                            size_t len)
+{
+    (void)data;
+    sss_session_message(c, opcode, msg, len);
+}
+
+static void handler_tick(void *data, struct sss_conn *c, int64_t now_ms)
+{
+    (void)data;
+    sss_session_tick(c, now_ms);
+}
+
+static void handler_closed(void *data, struct sss_conn *c)
+{
+    (void)data;
+    sss_session_closed(c);
+}
+
+static int handler_poll(void *data)
+{
+    return sss_session_poll(data);
+}
+
+static int handler_readable(void *data)
+{
+    return sss_session_readable(data);
+}
+
+static void handler_flush(void *data)
+{
+    sss_rpc_flush(((struct sss_session *)data)->rpc);
+}
+
+static void handler_periodic(void *data, int64_t now_ms)
+{
+    sss_rpc_expire(((struct sss_session *)data)->rpc, now_ms);
+}
+
+static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
+
+const struct sss_conn_handler sss_session_handler = {
+    .name = "sss.v1.json",
+    .subprotocols = json_subprotocols,
+    .open = handler_open,
+    .message = handler_message,
+    .tick = handler_tick,
+    .closed = handler_closed,
+    .poll = handler_poll,
+    .readable = handler_readable,
+    .flush = handler_flush,
+    .periodic = handler_periodic,
+};

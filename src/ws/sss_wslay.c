@@ -1,0 +1,157 @@
+/*
+ * The glue to wslay (see sss_wslay.h): its callbacks read the bytes being
+ * fed and hand its frames and messages to the owner.
+ * May include: libc, common, ws, wslay.
+ */
+#include "sss_wslay.h"
+#include "sss_err.h"
+
+#include <errno.h>
+#include <string.h>
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user_data)
+{
+    struct sss_wslay *ws = user_data;
+    size_t n = len < ws->rx_len ? len : ws->rx_len;
+
+    (void)flags;
+    if (n == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    memcpy(buf, ws->rx, n);
+    ws->rx += n;
+    ws->rx_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user_data)
+{
+    struct sss_wslay *ws = user_data;
+
+    (void)flags;
+    if (ws->io->write(ws->data, data, len) < 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user_data)
+{
+    struct sss_wslay *ws = user_data;
+
+    /* wslay queued its pong (or close reply) before calling us: write it
+     * now, so that it goes out before anything this message makes us send.
+     * wslay_event_send only touches the send side of the context. */
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) < 0)
+        return;
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return;
+    if (wslay_event_get_close_sent(ctx))
+        return; /* no data may follow our close frame */
+    ws->io->message(ws->data, arg->opcode, arg->msg, arg->msg_length);
+}
+
+static const struct wslay_event_callbacks callbacks = {
+    .recv_callback = recv_cb,
+    .send_callback = send_cb,
+    .on_msg_recv_callback = msg_cb,
+};
+
+void sss_wslay_init(struct sss_wslay *ws, const struct sss_wslay_io *io, void *data,
+                    size_t max_msg)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->io = io;
+    ws->data = data;
+    ws->max_msg = max_msg;
+}
+
+void sss_wslay_fini(struct sss_wslay *ws)
+{
+    if (ws->ctx)
+        wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+}
+
+int sss_wslay_ctx(struct sss_wslay *ws)
+{
+    if (ws->ctx)
+        return 0;
+    if (wslay_event_context_server_init(&ws->ctx, &callbacks, ws) != 0) {
+        ws->ctx = NULL;
+        return -ENOMEM;
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
+    return 0;
+}
+
+int sss_wslay_recv(struct sss_wslay *ws, const uint8_t *data, size_t len)
+{
+    int rc;
+
+    if (sss_wslay_ctx(ws) < 0)
+        return -ENOMEM;
+    sss_ws_track_feed(&ws->track, data, len);
+    ws->rx = data;
+    ws->rx_len = len;
+    ws->in_recv = 1;
+    rc = wslay_event_recv(ws->ctx);
+    ws->in_recv = 0;
+    ws->rx = NULL;
+    ws->rx_len = 0;
+    if (rc < 0 && ws->ctx) {
+        /* A frame-layer violation: wslay queued a close without a code. */
+        if (wslay_event_want_write(ws->ctx))
+            (void)wslay_event_send(ws->ctx);
+        return SSS_EPROTO;
+    }
+    return 0;
+}
+
+int sss_wslay_pump(struct sss_wslay *ws)
+{
+    if (ws->in_recv || !ws->ctx)
+        return 0; /* inside wslay_event_recv: the owner pumps when it returns */
+    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) < 0)
+        return -1;
+    /* Both closes exchanged, or reading stopped by an error wslay answered. */
+    if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
+        return 1;
+    return 0;
+}
+
+int sss_wslay_close(struct sss_wslay *ws, uint16_t code, const char *reason)
+{
+    if (sss_wslay_ctx(ws) < 0)
+        return -ENOMEM;
+    (void)wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason, strlen(reason));
+    return 0;
+}
+
+int sss_wslay_close_sent(const struct sss_wslay *ws)
+{
+    return ws->ctx && wslay_event_get_close_sent(ws->ctx);
+}
+
+int sss_wslay_failed(const struct sss_wslay *ws)
+{
+    return ws->ctx && !wslay_event_want_read(ws->ctx) && !wslay_event_get_close_sent(ws->ctx);
+}
+
+int sss_wslay_park(struct sss_wslay *ws)
+{
+    wslay_event_context_ptr ctx = ws->ctx;
+
+    if (!ctx || ws->in_recv || !sss_ws_track_idle(&ws->track) || wslay_event_want_write(ctx) ||
+        !wslay_event_want_read(ctx) || wslay_event_get_close_received(ctx) ||
+        wslay_event_get_close_sent(ctx))
+        return 0;
+    wslay_event_context_free(ctx);
+    ws->ctx = NULL;
+    return 1;
+}

@@ -1,0 +1,59 @@
+/*
+ * Tests of the decision on a connection's opening request
+ * (src/http/sss_handshake.c): more bytes wanted; a malformed upgrade gets
+ * its own answer; a server at its limit refuses with 503; the application's
+ * parser or the built-in JWT one decides who the client is; a plain GET
+ * without --static is refused like any bad upgrade.
+ */
+#include "sss_handshake.h"
+#include "sss_test.h"
+
+#include <string.h>
+
+#define VALID                                                                                      \
+    "GET /ws HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"      \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+static const struct sss_http_policy policy = {.path = "/ws", .max_size = 4096};
+static struct sss_handshake hs;
+
+static void named(const struct sss_request *req, struct sss_session_out *out, void *data)
+{
+    (void)req;
+    (void)data;
+    snprintf(out->user, sizeof(out->user), "bob");
+}
+
+static int decide(const struct sss_handshake_cfg *cfg, const char *req, int at_limit)
+{
+    return sss_handshake_decide(cfg, req, strlen(req), at_limit, &hs);
+}
+
+static void test_handshake_decide(void)
+{
+    struct sss_handshake_cfg cfg = {.policy = &policy, .static_fd = -1, .jwt_secret = ""};
+
+    CHECK_EQ_INT(sss_handshake_decide(&cfg, VALID, 20, 0, &hs), SSS_HANDSHAKE_MORE);
+    CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_UPGRADE);
+    CHECK_EQ_INT(hs.up.status, 101);
+    CHECK_EQ_STR(hs.auth.user, "");
+    CHECK_EQ_INT(decide(&cfg, VALID, 1), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 503);
+    CHECK_EQ_INT(decide(&cfg, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", 0), SSS_HANDSHAKE_ANSWER);
+    CHECK(hs.status >= 400 && hs.reason != NULL);
+    /* The built-in parser: no token, 401. */
+    cfg.jwt_secret = "secret";
+    CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 401);
+    CHECK_EQ_STR(hs.reason, "missing token");
+    /* The application's parser wins over it. */
+    cfg.on_session = named;
+    CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_UPGRADE);
+    CHECK_EQ_STR(hs.auth.user, "bob");
+}
+
+int main(void)
+{
+    test_handshake_decide();
+    return sss_test_done();
+}

@@ -1,0 +1,367 @@
+/*
+ * Tests of the client protocol (src/worker/sss_session.c) driven without
+ * io_uring or sockets (sss_test_worker.h): in-memory mailboxes, bus and a
+ * fake scaler, connections whose send queue the test reads.
+ *   - SUBSCRIBE: FEEDs that come before the channel's last uid are held,
+ *     then exactly those above it follow the reply;
+ *   - SYNC: the reply carries the history after lastUid, then the FEEDs
+ *     held meanwhile above the history's end, none twice;
+ *   - BEGIN with a user: the reply waits for _u_<user>'s last uid;
+ *   - a scaler restart: RESYNC and presence again, the pending SUBSCRIBE is
+ *     asked again under the same id and answered once; a publish the dead
+ *     scaler took fails after the wait;
+ *   - a FEED's sender gets UPDATESUB instead;
+ *   - a SYNC whose history a dead scaler owed is asked again (same id);
+ *   - a named session's BEGIN waits for its subscriptions; after a scaler
+ *     restart (whose store is empty) it is answered without them.
+ */
+#include "sss_test.h"
+#include "sss_test_worker.h"
+
+static char fr[4096];
+
+static void test_session_subscribe_hold_release(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_last_uid *q;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":3") != NULL);
+
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"sport\",\"id\":7}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* FEEDs before the last uid is known: held, not sent. */
+    tw_bus_feed(&t, "sport", 1, 41, "\"a\"");
+    tw_bus_feed(&t, "sport", 1, 42, "\"b\"");
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 1, 1, 41);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "\"lastUid\":\"1-41\"") &&
+          strstr(fr, "\"result\":true"));
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "\"uid\":\"1-42\""));
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* Live from now on. */
+    tw_bus_feed(&t, "sport", 1, 43, "\"c\"");
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"uid\":\"1-43\"") != NULL);
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_session_sync(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    const char *p;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-40\",\"query\":null}]}");
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    CHECK_EQ_INT(q->has_after, 1);
+    CHECK_EQ_INT(q->after.offset, 40);
+    /* Live FEEDs while the history comes: one the history also has, one after it. */
+    tw_bus_feed(&t, "sport", 1, 42, "\"b\"");
+    tw_bus_feed(&t, "sport", 1, 43, "\"c\"");
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_reply_hist_rec(&t, q->req, 1, 41, "t", "\"a\"");
+    tw_reply_hist_rec(&t, q->req, 1, 42, "t", "\"b\"");
+    tw_reply_hist_end(&t, q->req, 0, 1, 1, 42);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
+    p = strstr(fr, "\"uid\":\"1-41\"");
+    CHECK(p && strstr(p, "\"uid\":\"1-42\"") && !strstr(fr, "1-43"));
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "\"uid\":\"1-43\""));
+    CHECK_EQ_INT(tw_queued(c), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+/* A SYNC past history: result false (the client knows it has a gap). */
+static void test_session_sync_gap(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-2\",\"query\":null}]}");
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_hist_end(&t, q->req, 1, 1, 1, 90);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sport\":false") != NULL);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_session_begin_user(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_last_uid *q;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, "alice", NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0); /* the reply waits for _u_alice's last uid */
+    if (q) {
+        CHECK(memcmp(t.rec + sizeof(*q), "_u_alice", 8) == 0);
+        tw_reply_last_uid(&t, q->req, 1, 3, 9);
+    }
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":3") && strstr(fr, "_u_alice") && strstr(fr, "3-9"));
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_session_replay_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_last_uid *q;
+    struct sss_hm_publish *pq;
+    uint64_t sub_req, pub_req;
+    int resync = 0, presence = 0;
+    uint32_t type;
+    const void *p;
+    size_t len;
+
+    tw_init(&t, 64 * 1024);
+    t.cfg.allow_client_publish[0] = '*';
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    sub_req = q ? q->req : 0;
+    tw_client_send(c, "{\"sys\":13,\"channel\":\"news\",\"topic\":\"t\",\"msg\":1,\"id\":2}");
+    pq = tw_scaler_next(&t, SSS_HM_PUBLISH, NULL);
+    CHECK(pq != NULL);
+    pub_req = pq ? pq->req : 0;
+
+    /* The scaler dies with both; a new one starts. */
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    while (sss_ring_peek(t.to_scaler, &type, &p, &len) == 1) {
+        if (type == SSS_HM_RESYNC)
+            resync++;
+        else if (type == SSS_HM_PRESENCE)
+            presence += resync > 0; /* the account comes after the RESYNC */
+        else if (type == SSS_HM_LAST_UID) {
+            const struct sss_hm_last_uid *l = p;
+
+            CHECK_EQ_INT(l->req, sub_req); /* asked again, same id */
+            tw_reply_last_uid(&t, l->req, 1, 2, 5);
+        }
+        sss_ring_consume(t.to_scaler);
+    }
+    CHECK_EQ_INT(resync, 1);
+    CHECK_EQ_INT(presence, 1);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "2-5"));
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* A late answer for the same request is dropped: it was answered. */
+    tw_reply_last_uid(&t, sub_req, 1, 2, 6);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* The publish the dead scaler took: no answer comes; it fails after the wait. */
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 1);
+    sss_rpc_expire(&t.w.rpc, t.now + 1);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    sss_rpc_expire(&t.w.rpc, t.now + 60000);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"err\"") && strstr(fr, "restart"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    tw_reply_published(&t, pub_req, 2, 7); /* too late: ignored */
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_session_updatesub(void)
+{
+    struct tw t;
+    struct sss_conn *a, *b;
+    struct sss_hm_last_uid *q;
+    struct sss_hm_feed f;
+    char var[32];
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    a = tw_conn(&t, NULL, NULL);
+    b = tw_conn(&t, NULL, NULL);
+    tw_client_send(a, "{\"sys\":4,\"id\":1,\"subscriptions\":[]}");
+    tw_client_send(b, "{\"sys\":4,\"id\":1,\"subscriptions\":[]}");
+    (void)tw_frame(a, fr, sizeof(fr));
+    (void)tw_frame(b, fr, sizeof(fr));
+    tw_client_send(a, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 0, 0, 0);
+    tw_client_send(b, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 0, 0, 0);
+    tw_poll(&t);
+    (void)tw_frame(a, fr, sizeof(fr));
+    (void)tw_frame(b, fr, sizeof(fr));
+    /* a socket publish by a: a gets UPDATESUB, b the FEED. */
+    memset(&f, 0, sizeof(f));
+    f.uid.epoch = 1;
+    f.uid.offset = 1;
+    f.origin_conn = a->id;
+    f.origin_worker = 0;
+    f.flags = SSS_HM_SKIP_SENDER;
+    f.chan_len = 1;
+    f.topic_len = 1;
+    f.msg_len = 1;
+    memcpy(var, "xt1", 3);
+    CHECK_EQ_INT(sss_bus_append2(t.bus, SSS_HM_FEED, &f, sizeof(f), var, 3), 0);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(a, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":12") && strstr(fr, "1-1"));
+    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
+    tw_conn_free(a);
+    tw_conn_free(b);
+    tw_fini(&t);
+}
+
+static void test_session_resume_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_session_load *q;
+    struct sss_hm_session_entry e;
+    struct sss_hm_last_uid *l;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, "s1");
+    tw_client_send(c, "{\"sys\":3}");
+    q = tw_scaler_next(&t, SSS_HM_SESSION_LOAD, NULL);
+    CHECK(q != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    if (!q)
+        goto out;
+    /* One recorded channel comes back; then the scaler dies before the end. */
+    memset(&e, 0, sizeof(e));
+    e.req = q->req;
+    e.chan_len = 4;
+    CHECK_EQ_INT(sss_ring_push2(t.inbox, SSS_HM_SESSION_ENTRY, &e, sizeof(e), "news", 4), 0);
+    tw_poll(&t);
+    l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(l != NULL);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    /* The load is given up, the channel's last uid asked again. */
+    CHECK_EQ_INT(tw_queued(c), 0);
+    l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    while (!l && sss_ring_readable(t.to_scaler))
+        l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(l != NULL);
+    if (l)
+        tw_reply_last_uid(&t, l->req, 1, 2, 1);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":3") && strstr(fr, "s1"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_session_sync_replay_after_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req;
+    int asked = 0;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-40\",\"query\":null}]}");
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    /* Half the history came, then the scaler died. */
+    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
+    tw_poll(&t);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    while (sss_ring_readable(t.to_scaler)) {
+        q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+        if (q) {
+            asked++;
+            CHECK_EQ_INT(q->req, req);
+            CHECK_EQ_INT(q->after.offset, 40);
+        }
+    }
+    CHECK_EQ_INT(asked, 1);
+    CHECK_EQ_INT(tw_queued(c), 0);
+    /* The new scaler (a new epoch) no longer reaches back: a gap, reported. */
+    tw_reply_hist_end(&t, req, 1, 1, 2, 3);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":false"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+int main(void)
+{
+    test_session_subscribe_hold_release();
+    test_session_sync();
+    test_session_sync_gap();
+    test_session_begin_user();
+    test_session_replay_after_restart();
+    test_session_updatesub();
+    test_session_resume_after_restart();
+    test_session_sync_replay_after_restart();
+    return sss_test_done();
+}
