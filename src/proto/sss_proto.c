@@ -231,6 +231,7 @@ struct dstate {
     size_t nmembers;
     struct sss_proto_member *member;  /* the one the latest top-level key named */
     bool finishing;                 /* inside yajl_complete_parse: offsets are not ours */
+    size_t top_end;                 /* just past the top-level object, 0 until it closed */
     enum sss_proto_error err;       /* first problem, parsing continues */
     enum sss_proto_error fatal;     /* the reason we cancelled the parser */
 };
@@ -781,7 +782,8 @@ static int end_container(struct dstate *st)
 {
     if (st->finishing || st->depth == 0)
         return cancel(st, SSS_PROTO_E_JSON);
-    st->depth--;
+    if (--st->depth == 0)
+        st->top_end = yajl_get_bytes_consumed(st->h);
     if (st->open && st->depth == st->open_depth) {
         size_t end = yajl_get_bytes_consumed(st->h);
 
@@ -850,6 +852,17 @@ static enum sss_proto_error check_fields(const struct dstate *st)
     }
 }
 
+/* Whether only whitespace follows the top-level object (and it did close). */
+static bool only_ws_after(const struct dstate *st)
+{
+    if (st->top_end == 0 || st->top_end > st->len)
+        return false;
+    for (size_t i = st->top_end; i < st->len; i++)
+        if (!is_ws(st->in[i]))
+            return false;
+    return true;
+}
+
 /*
  * Run yajl over st->in (st->d, st->in and st->len set) with our allocation
  * hooks and strict settings. Returns 0 with the parser's verdict in *ys, or
@@ -881,6 +894,11 @@ static int run_parser(struct dstate *st, yajl_status *ys)
     yajl_free(st->h);
     d->mem_top = 0;
     d->mem_last = 0;
+    /* yajl's own check for trailing garbage lets an unterminated string
+     * through (its lexer just asks for more input): only whitespace may
+     * follow the object. */
+    if (*ys == yajl_status_ok && !only_ws_after(st))
+        *ys = yajl_status_error;
     return 0;
 }
 

@@ -1087,6 +1087,24 @@ static void test_decode_as(void)
     CHECK_EQ_INT(m.error, SSS_PROTO_E_JSON);
 }
 
+/*
+ * Issue 10: trailing garbage that is an unterminated string was accepted
+ * (yajl's lexer just waits for the rest of the string). Only whitespace may
+ * follow the object, whatever the bytes after it look like.
+ */
+static void test_issue10_trailing_string(void)
+{
+    BAD("{\"sys\":3}\"", SSS_PROTO_E_JSON);
+    BAD("{\"sys\":3} \"abc", SSS_PROTO_E_JSON);
+    BAD("{\"sys\":3}\"\\", SSS_PROTO_E_JSON);
+    BAD("{\"sys\":3}x", SSS_PROTO_E_JSON);
+    BAD("{\"sys\":3} \"a\"", SSS_PROTO_E_JSON);
+    CHECK_EQ_INT(sss_proto_decode_as(&dec, "{\"topic\":\"t\"}\"", 14, SSS_PROTO_TELL, &msg),
+                 SSS_EPROTO);
+    CHECK_EQ_INT(msg.error, SSS_PROTO_E_JSON);
+    OK("{\"sys\":3} \t\r\n");
+}
+
 /* Members of a small JSON object, and unescaping one of them. */
 static void test_members(void)
 {
@@ -1149,6 +1167,7 @@ int main(void)
     test_decode_server();
     test_decode_memory();
     test_decode_as();
+    test_issue10_trailing_string();
     test_members();
     test_encode_server();
     test_encode_sync();
