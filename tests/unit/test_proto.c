@@ -1,6 +1,6 @@
 /*
- * Unit tests of the JSON codec (src/proto/sss_proto.c): every message of
- * PROTOCOL.md decoded (client examples literally) and encoded to an exact
+ * Unit tests of the JSON codec (src/proto/sss_proto_decode.c and
+ * sss_proto_encode.c): every message of PROTOCOL.md decoded (client examples literally) and encoded to an exact
  * string, raw spans byte-identical, ids echoed verbatim, every error path with
  * its message, the depth and subscription limits, channel names, uids.
  */
