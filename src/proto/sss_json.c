@@ -330,8 +330,7 @@ int sss_json__parse(const struct sss_json__parser *p, const char *buf, size_t le
 
 /* ---- strings: the RFC 8259 check and the one unescaper ---- */
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) at p, or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t sss_json__utf8_len(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0];
     uint32_t cp;
@@ -400,7 +399,7 @@ static bool string_strict(const struct sss_json_item *it)
         size_t n;
 
         if (*p >= 0x80) {
-            n = utf8_seq(p, end);
+            n = sss_json__utf8_len(p, end);
             if (n == 0)
                 return false;
             p += n;

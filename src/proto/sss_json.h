@@ -148,4 +148,12 @@ int sss_json__parse(const struct sss_json__parser *p, const char *buf, size_t le
  */
 int sss_json__unescape(const char *p, size_t n, char *dst, size_t cap, size_t *len) SSS_WUR;
 
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF) at p, before end (p < end), or 0. The
+ * one UTF-8 check of src/proto: the reader's strict strings, and the string
+ * writer of the encoders, which writes \ufffd where it gives 0.
+ */
+size_t sss_json__utf8_len(const unsigned char *p, const unsigned char *end);
+
 #endif

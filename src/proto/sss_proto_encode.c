@@ -8,6 +8,7 @@
  * the output is valid JSON in valid UTF-8 whatever the caller passed.
  */
 #include "sss_proto.h"
+#include "sss_json.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -105,36 +106,6 @@ static void put_u64(struct sss_proto_out *o, uint64_t v)
     put(o, p, (size_t)(tmp + 20 - p));
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left, p[0] >= 0x80), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t len, i;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* s as a JSON string: quoted, escaped, invalid UTF-8 replaced by \ufffd. */
 static void put_str(struct sss_proto_out *o, const char *s)
 {
@@ -161,7 +132,7 @@ static void put_str(struct sss_proto_out *o, const char *s)
             continue;
         }
         if (c >= 0x80) {
-            size_t l = utf8_seq(p, (size_t)(end - p));
+            size_t l = sss_json__utf8_len(p, end);
 
             if (l) {
                 memcpy(w, p, l);
