@@ -71,8 +71,8 @@ static bool lookup(struct sss_proto_span obj, struct lookup *l)
 {
     l->found = false;
     return obj.ptr &&
-           sss_json_each(obj.ptr, obj.len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, lookup_member,
-                         l) == 0 &&
+           sss_json_each(obj.ptr, obj.len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, SSS_JSON_STRICT,
+                         lookup_member, l) == 0 &&
            l->found;
 }
 
@@ -182,7 +182,7 @@ void sss_client__deliver_records(struct sss_client *c, struct sss_proto_span rec
 
     if (recs.ptr)
         rc = sss_json_each(recs.ptr, recs.len, SSS_JSON_ARRAY, SSS_PROTO_MAX_DEPTH + 1,
-                           deliver_record, c);
+                           SSS_JSON_STRICT, deliver_record, c);
     (void)rc; /* a flaw only stops the walk: the records before it were delivered */
 }
 

@@ -31,7 +31,8 @@
  * msg is a raw span of the request body, passed on byte for byte: the body
  * is decoded by sss_proto_decode_as as if it were a PUBLISH (or TELL) frame,
  * so the API accepts exactly what the WebSocket protocol accepts, with the
- * same reasons. The boot body is read by sss_proto_members: one JSON reader.
+ * same reasons. The boot body is read by sss_json_each (src/proto/sss_json.h),
+ * the reader the decoder is built on: one JSON reader.
  *
  * Files: sss_api_server.c (HTTP/1.1: connections, parsing, answers),
  * sss_api_routes.c (the routes above), sss_api_metrics.c (/api/stats and

@@ -3,12 +3,13 @@
  * with a complete request that passed the server's checks (method, key,
  * size). Publish and broadcast bodies are decoded as the protocol's PUBLISH
  * and TELL by sss_proto_decode_as, so the API accepts what the WebSocket
- * accepts; the boot body is read by sss_proto_members. Publish and presence
+ * accepts; the boot body is read by sss_json_each. Publish and presence
  * wait for the scaler's answer with a ticket; the rest answer at once.
  */
 #include "sss_api_server.h"
 #include "sss_api_metrics.h"
 #include "sss_alloc.h"
+#include "sss_json.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -203,55 +204,72 @@ static void serve_numbers(struct sss_api *api, struct sss_api_conn *c, bool metr
 
 enum { BOOT_USER, BOOT_CHANNEL, BOOT_REASON, BOOT_FIELDS };
 
+static const char *const boot_keys[BOOT_FIELDS] = {"user", "channel", "reason"};
+
 struct boot_body {
     bool seen[BOOT_FIELDS];
     char val[BOOT_FIELDS][SSS_PROTO_CHANNEL_MAX * 2 + 2];
     size_t len[BOOT_FIELDS];
+    /* What reading the members found, for parse_boot to judge in field order. */
+    unsigned count[BOOT_FIELDS];
+    bool wrong[BOOT_FIELDS];      /* not a string, or too long to read */
+    bool bad_escape[BOOT_FIELDS]; /* a lone surrogate or NUL escape: no valid name */
 };
 
-static const char *parse_boot(struct sss_api *api, const char *body, size_t len,
-                              struct boot_body *b)
+/* sss_json_each's callback: keep each boot field (the wire decoder's string rules). */
+static int boot_member(void *data, const struct sss_json_item *it)
 {
-    struct sss_proto_member m[BOOT_FIELDS] = {
-        [BOOT_USER] = {.key = "user"},
-        [BOOT_CHANNEL] = {.key = "channel"},
-        [BOOT_REASON] = {.key = "reason"},
-    };
+    struct boot_body *b = data;
+
+    for (int i = 0; i < BOOT_FIELDS; i++) {
+        if (it->key_len != strlen(boot_keys[i]) || memcmp(it->key, boot_keys[i], it->key_len))
+            continue;
+        b->count[i]++;
+        b->wrong[i] = it->type != SSS_JSON_STRING || it->str_len >= sizeof(b->val[i]);
+        b->bad_escape[i] = !b->wrong[i] && (it->loose || memchr(it->str, '\0', it->str_len));
+        b->len[i] = 0;
+        b->val[i][0] = '\0';
+        if (!b->wrong[i] && !b->bad_escape[i]) {
+            memcpy(b->val[i], it->str, it->str_len);
+            b->val[i][it->str_len] = '\0';
+            b->len[i] = it->str_len;
+        }
+    }
+    return 0;
+}
+
+static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
+{
     const char *why = body_not_object(body, len);
-    bool bad_escape[BOOT_FIELDS] = {false};
     int rc;
 
     memset(b, 0, sizeof(*b));
     if (why)
         return why;
-    rc = sss_proto_members(&api->dec, body, len, m, BOOT_FIELDS);
+    rc = sss_json_each(body, len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, SSS_JSON_LOOSE_STRINGS,
+                       boot_member, b);
     if (rc == -ENOMEM)
         return "out of memory";
     if (rc < 0)
         return "bad JSON";
     for (int i = 0; i < BOOT_FIELDS; i++) {
-        if (!m[i].count)
+        if (!b->count[i])
             continue;
-        if (m[i].count > 1)
+        if (b->count[i] > 1 || b->wrong[i])
             return "user, channel and reason must be strings, given once";
         b->seen[i] = true;
-        rc = sss_proto_span_string(m[i].value, b->val[i], sizeof(b->val[i]), &b->len[i]);
-        if (rc == SSS_EPROTO)
-            bad_escape[i] = true; /* no valid name; a reason says so below */
-        else if (rc < 0)
-            return "user, channel and reason must be strings, given once";
     }
     if (b->seen[BOOT_USER] == b->seen[BOOT_CHANNEL])
         return "give either user or channel";
-    if (b->seen[BOOT_CHANNEL] && (bad_escape[BOOT_CHANNEL] ||
+    if (b->seen[BOOT_CHANNEL] && (b->bad_escape[BOOT_CHANNEL] ||
                                   !sss_proto_channel_valid(b->val[BOOT_CHANNEL],
                                                            b->len[BOOT_CHANNEL])))
         return "invalid channel name";
     if (b->seen[BOOT_USER] &&
-        (bad_escape[BOOT_USER] || !b->len[BOOT_USER] || b->len[BOOT_USER] > 120 ||
+        (b->bad_escape[BOOT_USER] || !b->len[BOOT_USER] || b->len[BOOT_USER] > 120 ||
          !sss_proto_channel_valid(b->val[BOOT_USER], b->len[BOOT_USER])))
         return "invalid user name";
-    if (bad_escape[BOOT_REASON])
+    if (b->bad_escape[BOOT_REASON])
         return "lone surrogate or NUL escape in reason";
     if (b->len[BOOT_REASON] > 123)
         return "reason longer than 123 bytes";
@@ -261,7 +279,7 @@ static const char *parse_boot(struct sss_api *api, const char *body, size_t len,
 static void serve_boot(struct sss_api *api, struct sss_api_conn *c)
 {
     struct boot_body b;
-    const char *why = parse_boot(api, c->body.data, c->body.len, &b);
+    const char *why = parse_boot(c->body.data, c->body.len, &b);
     int rc, kind;
 
     if (why) {

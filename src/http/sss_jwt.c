@@ -323,7 +323,8 @@ static int claims_member(void *data, const struct sss_json_item *v)
 static int read_object(const unsigned char *buf, size_t n, sss_json_item_fn fn,
                        struct jwt_check *c)
 {
-    int rc = sss_json_each((const char *)buf, n, SSS_JSON_OBJECT, JSON_DEPTH_MAX, fn, c);
+    int rc = sss_json_each((const char *)buf, n, SSS_JSON_OBJECT, JSON_DEPTH_MAX,
+                           SSS_JSON_STRICT, fn, c);
 
     if (rc == -ENOMEM)
         return reject(c, -ENOMEM, "internal error");

@@ -4,13 +4,15 @@
  * message into a growable struct sss_proto_out. MessagePack comes later with
  * the same structs.
  *
- * Decoding (yajl's callback parser, never its tree API):
+ * Decoding (through sss_json.h, the one JSON reader over yajl):
  *   - One frame is one JSON object with an integer "sys" 1..14, or the
- *     heartbeat frame "h" (exactly that one byte). Strict grammar: no
- *     trailing garbage, one value per frame, no \v or \f as whitespace (yajl
- *     allows them; we reject them before parsing), top level an object.
+ *     heartbeat frame "h" (exactly that one byte). The reader's strict
+ *     grammar: one value per frame, only whitespace after it (an
+ *     unterminated string too is garbage), no \v or \f as whitespace (yajl
+ *     allows them), top level an object. Strings pass as yajl reads them
+ *     (the caller validates UTF-8), except those unescaped (below).
  *   - Nothing is allocated per frame in the common case: yajl's own memory
- *     comes from a bump region inside struct sss_proto_decoder (the heap only
+ *     comes from a region inside struct sss_proto_decoder (the heap only
  *     backs strings with escapes longer than a few KiB), unescaped strings go
  *     into fixed buffers of struct sss_proto_msg, and subscriptions into an
  *     array the decoder allocates once.
@@ -175,9 +177,7 @@ struct sss_proto_decoder {
     struct sss_proto_sub *subs; /* owned, max_subs entries */
     size_t max_subs;
     bool from_server; /* decode server messages (clients): no required-field checks */
-    size_t mem_top;   /* bump region in use, bytes */
-    size_t mem_last;  /* offset of the newest block + 1, 0 when none */
-    _Alignas(16) unsigned char mem[SSS_PROTO_YAJL_MEM];
+    _Alignas(16) unsigned char mem[SSS_PROTO_YAJL_MEM]; /* yajl's memory, lent per frame */
 };
 
 /*
@@ -213,33 +213,6 @@ int sss_proto_decode(struct sss_proto_decoder *d, const char *buf, size_t len,
  */
 int sss_proto_decode_as(struct sss_proto_decoder *d, const char *buf, size_t len, int sys,
                         struct sss_proto_msg *msg) SSS_WUR;
-
-/* A top-level member that sss_proto_members looks for. */
-struct sss_proto_member {
-    const char *key;             /* set by the caller, NUL-terminated */
-    struct sss_proto_span value; /* raw JSON of its last occurrence; ptr NULL when absent */
-    unsigned count;              /* occurrences */
-};
-
-/*
- * Check that buf is one JSON object under the decoder's strict grammar and
- * depth limit, and find the members whose keys are listed in members[0..n)
- * (their value and count are set; nothing is unescaped: see
- * sss_proto_span_string). For small JSON bodies other than messages, such as
- * the HTTP API's boot. Spans borrow from buf.
- * Returns 0; SSS_EPROTO for bad JSON or a top level that is not an object;
- * SSS_ELIMIT for nesting too deep; -ENOMEM. Never blocks.
- */
-int sss_proto_members(struct sss_proto_decoder *d, const char *buf, size_t len,
-                      struct sss_proto_member *members, size_t n) SSS_WUR;
-
-/*
- * Unescape the raw JSON string sp (quotes included, as sss_proto_members
- * gives it) into dst (cap bytes, NUL included), its length in *len, with the
- * decoder's rules. Returns 0; SSS_EINVAL if sp is not a string (or cap is
- * 0); SSS_ELIMIT if it does not fit; SSS_EPROTO for a lone surrogate or \u0000.
- */
-int sss_proto_span_string(struct sss_proto_span sp, char *dst, size_t cap, size_t *len) SSS_WUR;
 
 /* The short English text of a decoding error, for the ERROR reply's message. */
 const char *sss_proto_strerror(enum sss_proto_error e);

@@ -3,10 +3,11 @@
  * what each child looks like (keys, unescaped strings, raw spans of every
  * type), arrays, the depth bound, stopping from the callback, and the
  * strictness it adds to yajl (\v and \f, UTF-8, surrogate escapes, an
- * unterminated string after the value), and that a JWT-sized document
- * never touches the heap (yajl does not survive a failed allocation
- * mid-parse). The JWT tests (test_jwt.c) go
- * through it too, with many more malformed documents.
+ * unterminated string after the value), what SSS_JSON_LOOSE_STRINGS lets
+ * through, and that a JWT-sized document never touches the heap (yajl does
+ * not survive a failed allocation mid-parse). The JWT tests (test_jwt.c)
+ * go through it too, with many more malformed documents; the wire decoder
+ * sits on the same parser (test_proto.c).
  */
 #include "sss_alloc.h"
 #include "sss_json.h"
@@ -32,7 +33,7 @@ static int record(void *data, const struct sss_json_item *it)
 static int each(const char *doc, enum sss_json_type top, unsigned depth)
 {
     seen[0] = '\0';
-    return sss_json_each(doc, strlen(doc), top, depth, record, NULL);
+    return sss_json_each(doc, strlen(doc), top, depth, SSS_JSON_STRICT, record, NULL);
 }
 
 static int stop_at_b(void *data, const struct sss_json_item *it)
@@ -105,8 +106,8 @@ static void test_depth_and_stop(void)
         CHECK_EQ_INT(each(deep, SSS_JSON_ARRAY, 64), SSS_EPROTO);
     }
     /* The callback's code stops the reading at once, even before bad JSON. */
-    CHECK_EQ_INT(sss_json_each("{\"a\":1,\"b\":2,\"c\":3,", 19, SSS_JSON_OBJECT, 4, stop_at_b,
-                               &calls),
+    CHECK_EQ_INT(sss_json_each("{\"a\":1,\"b\":2,\"c\":3,", 19, SSS_JSON_OBJECT, 4, SSS_JSON_STRICT,
+                               stop_at_b, &calls),
                  -EPERM);
     CHECK_EQ_INT(calls, 2);
     /* Children before a problem are seen; the problem still fails the document. */
@@ -195,9 +196,43 @@ static void test_no_heap(void)
         snprintf(big + n, sizeof(big) - n, "]");
         int calls = 0;
 
-        CHECK_EQ_INT(sss_json_each(big, strlen(big), SSS_JSON_ARRAY, 2, count_n2999, &calls), 0);
+        CHECK_EQ_INT(sss_json_each(big, strlen(big), SSS_JSON_ARRAY, 2, SSS_JSON_STRICT, count_n2999,
+                                   &calls), 0);
         CHECK_EQ_INT(calls, 3001); /* 3000 elements, and the last one was "\n2999" */
     }
+}
+
+/* Each child's key and whether it is loose, as "key:0;" or "key:1;". */
+static int record_loose(void *data, const struct sss_json_item *it)
+{
+    size_t n = strlen(seen);
+
+    (void)data;
+    snprintf(seen + n, sizeof(seen) - n, "%.*s:%d;", (int)it->key_len, it->key, it->loose);
+    return 0;
+}
+
+static int each_loose(const char *doc)
+{
+    seen[0] = '\0';
+    return sss_json_each(doc, strlen(doc), SSS_JSON_OBJECT, 4, SSS_JSON_LOOSE_STRINGS,
+                         record_loose, NULL);
+}
+
+/* The wire decoder's string rules (the API's boot): lone surrogates pass, marked loose. */
+static void test_loose(void)
+{
+    CHECK_EQ_INT(each_loose("{\"a\":\"\\ud800\",\"b\":\"\\ud83d\\ude00\",\"\\udc00\":1,"
+                            "\"c\":[\"\\ud800\"],\"d\":\"\\u0000\"}"),
+                 0);
+    /* yajl renders the lone \\udc00 of the third key as '?' or CESU bytes. */
+    CHECK(strncmp(seen, "a:1;b:0;", 8) == 0 && strstr(seen, ":1;c:0;d:0;"));
+    /* Only strings are looser: the rest of the rules stand. */
+    CHECK_EQ_INT(each_loose("{\"a\":\"\\ud800\"}\""), SSS_EPROTO);
+    CHECK_EQ_INT(each_loose("{\"a\":1}\v"), SSS_EPROTO);
+    CHECK_EQ_INT(each_loose("{\"a\":[[[[1]]]]}"), SSS_EPROTO);
+    CHECK_EQ_INT(each_loose("[1]"), SSS_EPROTO);
+    CHECK_EQ_INT(each_loose("{\"a\":1,}"), SSS_EPROTO);
 }
 
 int main(void)
@@ -206,6 +241,7 @@ int main(void)
     test_array();
     test_depth_and_stop();
     test_strict();
+    test_loose();
     test_no_heap();
     return sss_test_done();
 }
