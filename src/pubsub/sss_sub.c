@@ -230,6 +230,7 @@ void sss_index_release_channel(struct sss_index *ix, struct sss_lchan *c,
     struct sss_held *h = c->held;
 
     c->recovering = 0;
+    c->relapped = 0;
     c->recover_req = 0;
     c->held = NULL;
     c->held_tail = &c->held;

@@ -50,6 +50,7 @@ struct sss_lchan {
     int has_last;              /* a FEED of it was seen since it became local */
     struct sss_uid last;       /* the newest FEED uid seen (lap recovery starts after it) */
     uint8_t recovering;        /* after a bus lap: hold every FEED until history came */
+    uint8_t relapped;          /* lapped again while recovering: ask history once more */
     uint64_t recover_req;
     struct sss_held *held, **held_tail;
 };

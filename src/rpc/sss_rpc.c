@@ -73,18 +73,25 @@ struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id)
     return sss_map_get(&rpc->reqs, (const char *)&id, sizeof(id));
 }
 
-int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
-                 size_t l1, const void *p2, size_t l2)
+/* Queue a record; bounded: refused past the outbox limit. */
+static int send_rec(struct sss_rpc *rpc, int bounded, uint32_t type, const void *h, size_t hlen,
+                    const void *p1, size_t l1, const void *p2, size_t l2)
 {
     int rc;
 
-    if (rpc->outbox.pending_bytes > rpc->outbox_limit && type != SSS_HM_PRESENCE &&
+    if (bounded && rpc->outbox.pending_bytes > rpc->outbox_limit && type != SSS_HM_PRESENCE &&
         type != SSS_HM_SESSION && type != SSS_HM_HELLO && type != SSS_HM_RESYNC)
         return SSS_EFULL;
     rc = sss_hm_outbox_send(&rpc->outbox, type, h, hlen, p1, l1, p2, l2);
     if (rc >= 0)
         rpc->dirty = 1;
     return rc;
+}
+
+int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
+                 size_t l1, const void *p2, size_t l2)
+{
+    return send_rec(rpc, 1, type, h, hlen, p1, l1, p2, l2);
 }
 
 int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel)
@@ -94,8 +101,8 @@ int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char 
     return sss_rpc_send(rpc, SSS_HM_LAST_UID, &q, sizeof(q), channel, q.chan_len, NULL, 0);
 }
 
-int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
-                        int has_after, const struct sss_uid *after)
+static int ask_history(struct sss_rpc *rpc, int bounded, struct sss_rpc_req *r,
+                       const char *channel, int has_after, const struct sss_uid *after)
 {
     struct sss_hm_history q = {.req = r->id};
 
@@ -103,7 +110,19 @@ int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *
     if (has_after)
         q.after = *after;
     q.chan_len = (uint16_t)strlen(channel);
-    return sss_rpc_send(rpc, SSS_HM_HISTORY, &q, sizeof(q), channel, q.chan_len, NULL, 0);
+    return send_rec(rpc, bounded, SSS_HM_HISTORY, &q, sizeof(q), channel, q.chan_len, NULL, 0);
+}
+
+int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
+                        int has_after, const struct sss_uid *after)
+{
+    return ask_history(rpc, 1, r, channel, has_after, after);
+}
+
+int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
+                            int has_after, const struct sss_uid *after)
+{
+    return ask_history(rpc, 0, r, channel, has_after, after);
 }
 
 /* The request an answer names (its first field is always the request id). */

@@ -109,6 +109,13 @@ int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen,
 int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel);
 int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
                         int has_after, const struct sss_uid *after);
+/*
+ * The same for the worker's own lap recovery: never refused by the outbox
+ * limit (a refusal there would lose the lapped range of a channel for good);
+ * bounded anyway by one request per local channel per lap.
+ */
+int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
+                            int has_after, const struct sss_uid *after);
 
 /* Read up to max answers from the mailbox and hand each to its request. Returns how many. */
 int sss_rpc_poll(struct sss_rpc *rpc, int max);

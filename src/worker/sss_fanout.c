@@ -16,12 +16,22 @@
 #include <errno.h>
 #include <string.h>
 
-/* History after a channel's last uid, to refill it after a lap. */
+/*
+ * History after a channel's last uid, to refill it after a lap. It keeps
+ * where it started: asked again after a scaler restart, it starts there, not
+ * after the channel's last uid, which FEEDs held meanwhile have moved past
+ * the lapped range.
+ */
 struct lap_req {
     struct sss_rpc_req base; /* first */
     struct sss_fanout *f;
+    int has_from;
+    struct sss_uid from;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
 };
+
+static int lap_ask(struct sss_fanout *f, struct sss_lchan *c, int has_from,
+                   const struct sss_uid *from);
 
 static struct sss_proto_span span_of(const char *p, size_t len)
 {
@@ -84,21 +94,26 @@ static void lap_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end 
     struct lap_req *r = (struct lap_req *)base;
     struct sss_lchan *c = sss_index_chan(&r->f->index, r->channel, strlen(r->channel));
 
-    if (c && c->recover_req == base->id) {
-        if (p->gap || p->rc)
-            missed(c); /* history does not reach back: a gap is reported, never hidden */
-        sss_index_release_channel(&r->f->index, c, p->has_last ? &p->last : NULL);
+    if (!c || c->recover_req != base->id)
+        return;
+    if (p->gap || p->rc) {
+        missed(c); /* history does not reach back: a gap is reported, never hidden */
+    } else if (c->relapped) {
+        /* Lapped again while this answer was on its way: FEEDs newer than
+         * its end may be lost too. Keep holding and ask for what follows. */
+        c->relapped = 0;
+        if (lap_ask(r->f, c, p->has_last || r->has_from, p->has_last ? &p->last : &r->from) == 0)
+            return;
+        missed(c); /* cannot ask: the subscribers reconnect and SYNC */
     }
+    sss_index_release_channel(&r->f->index, c, p->has_last ? &p->last : NULL);
 }
 
 static int lap_replay(struct sss_rpc_req *base)
 {
     struct lap_req *r = (struct lap_req *)base;
-    struct sss_lchan *lc = sss_index_chan(&r->f->index, r->channel, strlen(r->channel));
-    struct sss_uid none = {0, 0};
 
-    (void)sss_rpc_ask_history(base->rpc, base, r->channel, lc && lc->has_last,
-                              lc ? &lc->last : &none);
+    (void)sss_rpc_ask_history_own(base->rpc, base, r->channel, r->has_from, &r->from);
     return 0;
 }
 
@@ -115,28 +130,42 @@ static const struct sss_rpc_ops lap_ops = {
     .free = lap_free,
 };
 
+/* Ask history of c after `from` and hold c until it comes. 0, or -1 (not asked). */
+static int lap_ask(struct sss_fanout *f, struct sss_lchan *c, int has_from,
+                   const struct sss_uid *from)
+{
+    struct lap_req *r = sss_calloc(1, sizeof(*r));
+
+    if (!r)
+        return -1;
+    r->f = f;
+    r->has_from = has_from;
+    if (has_from)
+        r->from = *from;
+    memcpy(r->channel, c->name, c->name_len + 1);
+    if (sss_rpc_add(f->rpc, &r->base, &lap_ops) < 0) {
+        sss_free(r);
+        return -1;
+    }
+    if (sss_rpc_ask_history_own(f->rpc, &r->base, r->channel, r->has_from, &r->from) < 0) {
+        sss_rpc_done(f->rpc, &r->base);
+        return -1;
+    }
+    sss_index_hold_channel(c, r->base.id);
+    return 0;
+}
+
 void sss_fanout_recover(struct sss_fanout *f)
 {
     for (uint32_t i = 0; i < f->index.chans.cap; i++) {
         struct sss_lchan *c = f->index.chans.slots[i].key ? f->index.chans.slots[i].val : NULL;
-        struct lap_req *r;
 
-        if (!c || c->recovering)
+        if (!c)
             continue;
-        r = sss_calloc(1, sizeof(*r));
-        if (!r)
-            continue;
-        r->f = f;
-        memcpy(r->channel, c->name, c->name_len + 1);
-        if (sss_rpc_add(f->rpc, &r->base, &lap_ops) < 0) {
-            sss_free(r);
-            continue;
-        }
-        if (sss_rpc_ask_history(f->rpc, &r->base, r->channel, c->has_last, &c->last) < 0) {
-            sss_rpc_done(f->rpc, &r->base);
-            continue;
-        }
-        sss_index_hold_channel(c, r->base.id);
+        if (c->recovering)
+            c->relapped = 1; /* its answer in flight may end before what this lap lost */
+        else if (lap_ask(f, c, c->has_last, &c->last) < 0)
+            missed(c); /* out of memory: never a silent gap */
     }
 }
 

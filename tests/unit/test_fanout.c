@@ -8,7 +8,13 @@
  *   - an engine gap record does the same;
  *   - FEEDs for channels nobody here subscribed cost nothing;
  *   - a lap's history request outstanding when the scaler restarts is asked
- *     again under the same id, and its answer still releases the channel.
+ *     again under the same id, and its answer still releases the channel;
+ *   - issue 11: a second lap while the first answer is on its way asks again
+ *     after that answer's end instead of releasing over a silent gap, and a
+ *     replayed lap request starts where it first started, not after FEEDs
+ *     held meanwhile, and a lap while the outbox is past its limit (a stalled
+ *     scaler, clients told "server busy") still asks history: before, the
+ *     request was refused and the lapped range silently lost.
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
@@ -205,9 +211,183 @@ out:
     tw_fini(&t);
 }
 
+/* Feed offsets from..to of chan into the bus, big enough to lap SMALL_BUS. */
+static void feed_range(struct tw *t, uint64_t from, uint64_t to)
+{
+    for (uint64_t u = from; u <= to; u++)
+        tw_bus_feed(t, "sport", 1, u, "\"xxxxxxxxxxxxxxxx\"");
+}
+
+static int exactly_range(const uint64_t *got, int n, uint64_t from, uint64_t to)
+{
+    if (n != (int)(to - from + 1))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (got[i] != from + (uint64_t)i)
+            return 0;
+    return 1;
+}
+
+static void test_fanout_second_lap_during_catchup(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req1, got[600];
+    int n;
+
+    tw_init(&t, SMALL_BUS);
+    tw_start(&t);
+    c = subscribed_conn(&t, "sport", 0);
+    tw_bus_feed(&t, "sport", 1, 1, "1");
+    tw_poll(&t);
+    CHECK_EQ_INT(feed_offsets(c, got, 600), 1);
+    feed_range(&t, 2, 200); /* first lap */
+    tw_poll(&t);
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req1 = q->req;
+    CHECK_EQ_INT(q->after.offset, 1);
+    /* The scaler answers from history as it is now (up to 250)... */
+    for (uint64_t u = 2; u <= 250; u++)
+        tw_reply_hist_rec(&t, req1, 1, u, "t", "\"h\"");
+    tw_reply_hist_end(&t, req1, 0, 1, 1, 250);
+    /* ...but before the worker reads that answer the bus laps it again
+     * (201..400: 251..400 are in no answer), then 401 arrives live. */
+    feed_range(&t, 201, 400);
+    tw_poll(&t);
+    tw_bus_feed(&t, "sport", 1, 401, "\"n\"");
+    tw_poll(&t);
+    CHECK_EQ_INT(atomic_load(&t.ctr->laps), 2);
+    /* It must ask again after 250, not release 401 over the gap. */
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    CHECK_EQ_INT(q->has_after, 1);
+    CHECK_EQ_INT(q->after.offset, 250);
+    for (uint64_t u = 251; u <= 401; u++)
+        tw_reply_hist_rec(&t, q->req, 1, u, "t", "\"h\"");
+    tw_reply_hist_end(&t, q->req, 0, 1, 1, 401);
+    tw_poll(&t);
+    n = feed_offsets(c, got, 600);
+    CHECK(exactly_range(got, n, 2, 401)); /* every uid once, in order */
+    CHECK(!c->closing);
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_fanout_catchup_replay_from_start(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req, got[600];
+    int asked = 0, n;
+
+    tw_init(&t, SMALL_BUS);
+    tw_start(&t);
+    c = subscribed_conn(&t, "sport", 0);
+    tw_bus_feed(&t, "sport", 1, 1, "1");
+    tw_poll(&t);
+    tw_conn_drain(c);
+    feed_range(&t, 2, 200); /* lapped: history after 1 is asked */
+    tw_poll(&t);
+    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    /* Live FEEDs are held meanwhile: the channel's last uid moves to 202. */
+    tw_bus_feed(&t, "sport", 1, 201, "\"n\"");
+    tw_bus_feed(&t, "sport", 1, 202, "\"n\"");
+    tw_poll(&t);
+    tw_scaler_restart(&t); /* the question dies with the scaler */
+    tw_poll(&t);
+    while (sss_ring_readable(t.to_scaler)) {
+        q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+        if (q) {
+            asked++;
+            CHECK_EQ_INT(q->req, req);
+            CHECK_EQ_INT(q->after.offset, 1); /* where it started, not 202 */
+        }
+    }
+    CHECK_EQ_INT(asked, 1);
+    for (uint64_t u = 2; u <= 202; u++)
+        tw_reply_hist_rec(&t, req, 1, u, "t", "\"h\"");
+    tw_reply_hist_end(&t, req, 0, 1, 1, 202);
+    tw_poll(&t);
+    n = feed_offsets(c, got, 600);
+    CHECK(exactly_range(got, n, 2, 202));
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void test_fanout_lap_with_full_outbox(void)
+{
+    struct tw t;
+    struct sss_conn *c, *pub;
+    struct sss_hm_history *q = NULL;
+    char msg[2048], pad[1001];
+    int busy = 0, n;
+    uint64_t got[400];
+
+    tw_init(&t, SMALL_BUS);
+    snprintf(t.cfg.allow_client_publish, sizeof(t.cfg.allow_client_publish), "*");
+    t.cfg.max_message_rate = 0;
+    t.cfg.mailbox_size = 4096; /* outbox limit 16 KB */
+    tw_start(&t);
+    c = subscribed_conn(&t, "sport", 0);
+    pub = tw_conn(&t, NULL, NULL);
+    tw_client_send(pub, "{\"sys\":3}");
+    memset(pad, 'p', 1000);
+    pad[1000] = '\0';
+    /* The scaler reads nothing: publishes pile up until they are refused. */
+    for (int i = 0; i < 200 && !busy; i++) {
+        snprintf(msg, sizeof(msg),
+                 "{\"sys\":13,\"channel\":\"sport\",\"topic\":\"t\",\"msg\":\"%s\",\"id\":%d}",
+                 pad, i);
+        tw_client_send(pub, msg);
+        while (tw_frame(pub, fr, sizeof(fr)) == 1)
+            busy += strstr(fr, "busy") != NULL;
+    }
+    CHECK(busy > 0);
+    feed_range(&t, 1, 200); /* lapped meanwhile */
+    tw_poll(&t);
+    CHECK_EQ_INT(atomic_load(&t.ctr->laps), 1);
+    /* Its history request goes out behind the publishes. */
+    for (int i = 0; i < 1000 && !q; i++) {
+        q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
+        if (!q)
+            sss_rpc_flush(&t.w.rpc);
+    }
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    CHECK_EQ_INT(q->has_after, 0); /* nothing was delivered: from the start */
+    for (uint64_t u = 1; u <= 200; u++)
+        tw_reply_hist_rec(&t, q->req, 1, u, "t", "\"h\"");
+    tw_reply_hist_end(&t, q->req, 0, 1, 1, 200);
+    tw_poll(&t);
+    n = feed_offsets(c, got, 400);
+    CHECK(exactly_range(got, n, 1, 200));
+out:
+    tw_conn_free(pub);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_fanout_lap_recovery();
+    test_fanout_second_lap_during_catchup();
+    test_fanout_catchup_replay_from_start();
+    test_fanout_lap_with_full_outbox();
     test_fanout_lap_past_history();
     test_fanout_gap_record();
     test_fanout_unsubscribed_channel();
