@@ -1,5 +1,5 @@
 /* sss-server: Super Scaled Sockets. Everything happens in sss_master_run. */
-#include "master/sss_master.h"
+#include "sss_master.h"
 
 int main(int argc, char **argv, char **envp)
 {

@@ -23,7 +23,7 @@
  * are copied into the answer for the session parser; one that doesn't fit is
  * dropped whole and flagged, never cut, so a token can't lose its tail.
  */
-#include "http/sss_http.h"
+#include "sss_http.h"
 
 #include <stdint.h>
 #include <string.h>

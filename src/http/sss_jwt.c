@@ -16,7 +16,7 @@
  * arithmetic. yajl's memory comes from sss_json's stack region: a token
  * this size never needs the heap.
  */
-#include "http/sss_jwt.h"
+#include "sss_jwt.h"
 #include "sss_json.h"
 
 #include <errno.h>
