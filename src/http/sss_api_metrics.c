@@ -92,6 +92,8 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
         {"sss_publish_errors_total", "Publishes refused by the engine or the bus.",
          s->publish_errors},
         {"sss_broadcasts_total", "Broadcasts the scaler put on the bus.", s->broadcasts},
+        {"sss_feeds_lost_total", "FEEDs that did not fit the bus; their subscribers were told of a gap.",
+         s->feeds_lost},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
     };
 
@@ -154,11 +156,13 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                           (long long)total[i]);
     sss_dynbuf_printf(out,
                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
-                      "\"broadcasts\":%llu,\"api_requests\":%llu,\"engine\":\"%s\","
+                      "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"api_requests\":%llu,"
+                      "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
-                      (unsigned long long)s->broadcasts, (unsigned long long)api_requests,
+                      (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
+                      (unsigned long long)api_requests,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,

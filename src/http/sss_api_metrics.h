@@ -17,6 +17,7 @@ struct sss_api_scaler_stats {
     uint64_t publishes;      /* messages given a uid and put on the bus */
     uint64_t publish_errors; /* refused by the engine or the bus */
     uint64_t broadcasts;
+    uint64_t feeds_lost;     /* FEEDs that could not go on the bus (told as a gap instead) */
     const char *engine, *store; /* their names: memory, redis, mongodb */
     int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
     uint64_t store_queued, store_written, store_dropped, store_errors;

@@ -21,6 +21,7 @@
 #include "sss_api.h"
 #include "sss_bus.h"
 #include "sss_engine.h"
+#include "sss_fault.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_presence.h"
@@ -43,6 +44,8 @@ struct sss_scaler {
     const struct sss_cfg *cfg; /* borrowed */
     struct sss_shm *shm;       /* borrowed */
     struct sss_engine *engine; /* owned */
+    uint8_t *rec;              /* owned: a mailbox record copied out before it is handled */
+    size_t rec_cap;
     struct sss_bus *bus;       /* borrowed: shared memory */
     int nworkers;
     struct sss_hm_outbox *out; /* one per worker (owned array) */
@@ -145,9 +148,19 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
     /* The record is the feed header, then channel, topic and msg, copied
      * straight from where the engine holds them. */
     rc = sss_bus_appendv(s->bus, SSS_HM_FEED, iov, sss_hm_rec_iov(&feed, iov));
-    if (rc < 0)
-        sss_log_error("scaler", "bus append: %s", sss_strerror(rc));
-    else
+    if (rc < 0) {
+        /* Too big for this host's bus (another host allows larger messages),
+         * or no room in wait-for-the-slowest mode: the channel's subscribers
+         * here miss it, so they are told (4008, and their SYNC says gap). */
+        sss_log_error("scaler", "FEED of %.*s not on the bus (%s): its subscribers are told of a gap",
+                      (int)chan_len, chan, sss_strerror(rc));
+        s->stats.feeds_lost++;
+        rc = sss_bus_append(s->bus, SSS_HM_GAP_RECORD, chan, chan_len);
+        if (rc < 0)
+            sss_log_error("scaler", "gap record of %.*s: %s", (int)chan_len, chan,
+                          sss_strerror(rc));
+    }
+    if (rc == 0)
         s->bus_written = 1;
 }
 
@@ -198,6 +211,7 @@ static void on_publish(void *data, const struct sss_hm_rec *rec)
 
     e->ops->publish(e, &tag, rec->v[0].p, rec->v[0].len, rec->v[1].p, rec->v[1].len, rec->v[2].p,
                     rec->v[2].len);
+    SSS_FAULT_POINT("scaler.publish.handed"); /* given to the engine, perhaps fed already */
 }
 
 static void on_last_uid_rq(void *data, const struct sss_hm_rec *rec)
@@ -532,9 +546,20 @@ static int drain_mailboxes(struct sss_scaler *s)
         uint32_t type;
         size_t len;
 
+        /* Hand-off at most once: a record is copied out and consumed before
+         * it is acted on, so a scaler that dies while handling it (a publish
+         * already given to the engine) leaves nothing for its successor to
+         * act on again. Its worker tells the client that publish "may or
+         * may not have been published"; a duplicate is never delivered. */
         for (int i = 0; i < BATCH && sss_ring_peek(r, &type, &p, &len) == 1; i++) {
-            handle(s, w, type, p, len);
+            if (len > s->rec_cap) { /* cannot be: a ring record is smaller than the ring */
+                sss_log_error("scaler", "record of %zu bytes from worker %d: dropped", len, w);
+                sss_ring_consume(r);
+                continue;
+            }
+            memcpy(s->rec, p, len);
             sss_ring_consume(r);
+            handle(s, w, type, s->rec, len);
             n++;
         }
     }
@@ -708,7 +733,9 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     s.presence = sss_presence_create(s.nworkers);
     s.out = sss_calloc((size_t)s.nworkers, sizeof(*s.out));
     s.wake_worker = sss_calloc((size_t)s.nworkers, 1);
-    if (s.signal_fd < 0 || !s.out || !s.wake_worker || !s.presence) {
+    s.rec_cap = shm->hdr->mailbox_capacity;
+    s.rec = sss_malloc(s.rec_cap);
+    if (s.signal_fd < 0 || !s.out || !s.wake_worker || !s.presence || !s.rec) {
         sss_log_error("scaler", "setup failed: %s", strerror(errno ? errno : ENOMEM));
         goto out;
     }
@@ -766,6 +793,7 @@ out:
             sss_hm_outbox_clear(&s.out[w]);
     sss_free(s.out);
     sss_free(s.wake_worker);
+    sss_free(s.rec);
     sss_presence_destroy(s.presence);
     if (s.store)
         s.store->ops->destroy(s.store);

@@ -5,6 +5,7 @@ connected (each gets close 1001, the master exits 0); kill -9 of the master
 not use (SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM) sent to every process kill
 none of them."""
 import asyncio
+import json
 import datetime
 import os
 import re
@@ -227,7 +228,46 @@ async def stray_signals(c):
     await srv.stop()
 
 
+async def scaler_dies_after_publishing(c):
+    """The scaler is killed right after it gave a worker's publish to the engine
+    (fault point scaler.publish.handed; the memory engine has already fed it). The
+    new scaler must not publish it again: the subscriber gets it once, and the
+    publisher an honest answer (its uid, or "may or may not have been published")."""
+    import tempfile
+    from test_protocol import PClient
+    fault_dir = tempfile.mkdtemp(prefix="sss-fault-")
+    srv = await h.Server(c, ["--allow-client-publish", "once", "--log-level", "debug"], echo=False,
+                         env={"SSS_FAULT": "scaler.publish.handed:1", "SSS_FAULT_DIR": fault_dir},
+                         name="fault-point server").start()
+    sub = await PClient.open(srv)
+    await sub.subscribe("once")
+    pub = await PClient.open(srv)
+    o = await pub.publish_raw("once", '"one"', rid="p1")
+    told = json.dumps(o)
+    c.ok(isinstance(o.get("msg"), dict) and "uid" in o["msg"] or "may or may not" in told,
+         "the publish the dead scaler handled: a uid, or 'may or may not have been published'", told[:200])
+    m = await srv.wait_log(r"scaler exited .*killed by signal 9", timeout=20)
+    c.ok(m is not None, "the scaler died at the fault point")
+    for _ in range(int(h.T(200))):
+        if len(re.findall(r"scaler: started pid=", srv.log())) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    u2 = await pub.publish("once", '"two"')
+    got = []
+    while True:
+        raw, o = await sub.reply(lambda o: o.get("sys") == 8)
+        got.append(o.get("msg"))
+        if o.get("uid") == u2:
+            break
+    c.eq(got, ["one", "two"], "the subscriber got the first message once, then the next")
+    for x in (sub, pub):
+        await x.close()
+    await srv.stop()
+
+
 async def run(c):
+    await c.section("the scaler killed after handing a publish to the engine", scaler_dies_after_publishing,
+                    c)
     await c.section("kill -9 of the master", master_killed, c)
     await c.section("signals the server does not use", stray_signals, c)
     await c.section("kill -9 of a worker", kill_worker, c)

@@ -1,7 +1,9 @@
 /*
  * Unit tests of the scaler's handling of worker records (src/scaler/sss_scaler.c,
  * included for its statics): a record is refused unread unless its fixed part
- * and lengths add up to its size, and a good one reaches the store.
+ * and lengths add up to its size, and a good one reaches the store; a FEED
+ * that does not fit the bus becomes a gap record for its channel (issue 11:
+ * it was only logged, and the channel's subscribers never knew).
  *
  * Records under test sit flush against a PROT_NONE page, so any read past
  * their end faults instead of passing unnoticed.
@@ -144,6 +146,33 @@ static void lying_request_answered(struct sss_scaler *s)
     sss_ring_consume(s->out[0].ring);
 }
 
+static void feed_too_big_becomes_gap(struct sss_scaler *s)
+{
+    static char big[2048];
+    struct sss_engine_msg m = {.uid = {1, 7}, .topic = "t", .topic_len = 1, .msg = big};
+    struct sss_bus_reader rd;
+    struct sss_bus *bus = sss_bus_init(aligned_alloc(64, sss_bus_size(4096, 1)), 4096, 1, 0);
+    char buf[1024];
+    uint32_t type = 0;
+    size_t len = 0;
+
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    CHECK(sss_bus_reader_init(&rd, bus, 0) == 0);
+    s->bus = bus;
+    memset(big, 'x', sizeof(big));
+    m.msg_len = sizeof(big); /* over a quarter of a 4 KB bus */
+    on_feed(s, "sport", 5, &m, NULL);
+    CHECK_EQ_INT(sss_bus_read(&rd, buf, sizeof(buf), &type, &len), 1);
+    CHECK_EQ_INT(type, SSS_HM_GAP_RECORD);
+    CHECK(len == 5 && memcmp(buf, "sport", 5) == 0);
+    CHECK_EQ_INT(s->stats.feeds_lost, 1);
+    sss_bus_reader_fini(&rd);
+    s->bus = NULL;
+    free(bus);
+}
+
 int main(void)
 {
     struct fake_store st;
@@ -173,6 +202,7 @@ int main(void)
     issue10_session_len_before_length_check(&s, &st);
     short_records_refused(&s, &st);
     lying_request_answered(&s);
+    feed_too_big_becomes_gap(&s);
     CHECK(s.from_workers.handled == 1 && s.from_workers.refused == 32 + 1 + 64 + 1);
     sss_presence_destroy(s.presence);
     sss_free(s.out);
