@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_limits.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -42,6 +44,7 @@ enum sss_app_error {
     SSS_APP_ETOPIC = -2003,   /* an empty or too long topic */
     SSS_APP_EGONE = -2004,    /* the connection or the reply is no longer there */
     SSS_APP_ESTATE = -2005,   /* called where it is not allowed (e.g. outside a worker) */
+    SSS_APP_ETOOLONG = -2006, /* a user name or reason over its limit (sss_limits.h) */
 };
 
 struct sss_app;    /* the registration context (one per server) */
@@ -76,8 +79,8 @@ struct sss_request {
 struct sss_session_out {
     int status;         /* 0: accept; 401 or 403: refuse the upgrade with it */
     const char *reason; /* one line for a refusal (static text) */
-    char user[121];     /* [A-Za-z0-9_-]{1,120} names the user (its _u_<user> channel); "" = none */
-    char session[129];  /* names a session to record and resume; "" = none */
+    char user[SSS_USER_MAX + 1];       /* [A-Za-z0-9_-] names the user (its _u_<user> channel) */
+    char session[SSS_SESSION_MAX + 1]; /* names a session to record and resume; "" = none */
 };
 
 /*
@@ -122,7 +125,8 @@ int sss_socket_publish(struct sss_socket *s, const char *channel, const char *to
                        const char *json, size_t len);
 /* A BROADCAST {"sys":11,..} to every connection of the host. */
 int sss_broadcast(struct sss_app *app, const char *topic, const char *json, size_t len);
-/* Send BOOT {"sys":9,"reason":..} and close the connection with 4001. */
+/* Send BOOT {"sys":9,"reason":..} and close the connection with 4001. A reason
+ * over SSS_REASON_MAX bytes is refused (SSS_APP_ETOOLONG), as in the two below. */
 int sss_boot(struct sss_socket *s, const char *reason);
 /* The same for every connection of a user, on every worker. */
 int sss_boot_user(struct sss_app *app, const char *user, const char *reason);

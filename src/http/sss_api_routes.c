@@ -266,12 +266,12 @@ static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
                                                            b->len[BOOT_CHANNEL])))
         return "invalid channel name";
     if (b->seen[BOOT_USER] &&
-        (b->bad_escape[BOOT_USER] || !b->len[BOOT_USER] || b->len[BOOT_USER] > 120 ||
+        (b->bad_escape[BOOT_USER] || !b->len[BOOT_USER] || b->len[BOOT_USER] > SSS_USER_MAX ||
          !sss_proto_channel_valid(b->val[BOOT_USER], b->len[BOOT_USER])))
         return "invalid user name";
     if (b->bad_escape[BOOT_REASON])
         return "lone surrogate or NUL escape in reason";
-    if (b->len[BOOT_REASON] > 123)
+    if (b->len[BOOT_REASON] > SSS_REASON_MAX)
         return "reason longer than 123 bytes";
     return NULL;
 }

@@ -20,8 +20,8 @@
 struct sss_auth {
     int status;         /* 0: accepted; else the refusal's HTTP status (401, 403, 500) */
     const char *reason; /* the refusal's one-line reason (static, or the parser's) */
-    char user[121];     /* "" = anonymous */
-    char session[129];  /* "" = none */
+    char user[SSS_USER_MAX + 1];       /* "" = anonymous */
+    char session[SSS_SESSION_MAX + 1]; /* "" = none */
 };
 
 /*

@@ -19,14 +19,15 @@
 #ifndef SSS_JWT_H
 #define SSS_JWT_H
 
+#include "sss/sss_limits.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sss_err.h"
 
 #define SSS_JWT_TOKEN_MAX 4096  /* bytes of a compact token; longer ones are refused */
-#define SSS_JWT_USER_MAX 120    /* bytes of "sub": "_u_" + user is a channel name (<= 128) */
-#define SSS_JWT_SESSION_MAX 128 /* bytes of "sid"/"session" */
+#define SSS_JWT_USER_MAX SSS_USER_MAX       /* bytes of "sub" */
+#define SSS_JWT_SESSION_MAX SSS_SESSION_MAX /* bytes of "sid"/"session" */
 
 /* Our codes (the -1200 family); out->error says more. */
 enum sss_jwt_err {

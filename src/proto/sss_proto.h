@@ -55,6 +55,7 @@
 #ifndef SSS_PROTO_H
 #define SSS_PROTO_H
 
+#include "sss/sss_limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,7 +65,7 @@
 
 #define SSS_PROTO_CHANNEL_MAX 128 /* bytes of a channel name (PROTOCOL.md 5) */
 #define SSS_PROTO_TOPIC_MAX 256   /* bytes of an unescaped topic */
-#define SSS_PROTO_SESSION_MAX 256 /* bytes of an unescaped session id */
+#define SSS_PROTO_SESSION_MAX SSS_SESSION_MAX /* bytes of an unescaped session id */
 #define SSS_PROTO_LASTUID_MAX 64  /* bytes of a lastUid string as sent (opaque to clients) */
 #define SSS_PROTO_MAX_DEPTH 64    /* nested objects/arrays, the top-level object included */
 #define SSS_PROTO_UID_BUF 42      /* "18446744073709551615-18446744073709551615" + NUL */

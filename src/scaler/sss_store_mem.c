@@ -10,7 +10,6 @@
 
 #include <string.h>
 
-#define SESSION_MAX 128
 
 struct ssub {
     char chan[SSS_PROTO_CHANNEL_MAX + 1];
@@ -20,7 +19,7 @@ struct ssub {
 };
 
 struct ssession {
-    char id[SESSION_MAX + 1];
+    char id[SSS_SESSION_MAX + 1];
     uint32_t len;
     char user[SSS_PROTO_CHANNEL_MAX + 1];
     int online;            /* connections of it now */
@@ -50,7 +49,7 @@ static struct ssession *get(struct mem_store *ms, const char *id, size_t len, in
 {
     struct ssession *s = sss_map_get(&ms->sessions, id, len);
 
-    if (s || !create || !len || len > SESSION_MAX || ms->sessions.len >= ms->max_sessions)
+    if (s || !create || !len || len > SSS_SESSION_MAX || ms->sessions.len >= ms->max_sessions)
         return s;
     s = sss_calloc(1, sizeof(*s) + (size_t)ms->nworkers * sizeof(int32_t));
     if (!s)

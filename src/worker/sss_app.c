@@ -303,6 +303,8 @@ int sss_boot(struct sss_socket *s, const char *reason)
 
     if (c->dead || c->closing)
         return SSS_APP_EGONE;
+    if (reason && strlen(reason) > SSS_REASON_MAX)
+        return SSS_APP_ETOOLONG;
     sss_proto_out_init(&out, tmp, sizeof(tmp));
     b = frame_of(&out, sss_proto_encode_boot(&out, reason ? reason : ""));
     if (!b)
@@ -323,10 +325,10 @@ static int boot_all(struct sss_app *app, int kind, const char *name, const char 
 
     if (!app->w)
         return SSS_APP_ESTATE;
-    if (!nl || !sss_proto_channel_valid(name, nl) || (kind == 1 && nl > 120))
+    if (!nl || !sss_proto_channel_valid(name, nl))
         return SSS_APP_ECHANNEL;
-    if (rl > 123)
-        rl = 123; /* a close reason fits 123 bytes */
+    if ((kind == 1 && nl > SSS_USER_MAX) || rl > SSS_REASON_MAX)
+        return SSS_APP_ETOOLONG;
     return sss_backend_boot(&app->w->rpc, kind, name, nl, reason ? reason : "", rl);
 }
 

@@ -69,8 +69,8 @@ struct sss_conn {
     struct iovec iov[SSS_CONN_IOV];
 
     uint64_t id;              /* unique in this worker process, from 1; 0 until upgraded */
-    char user[121];           /* from the session parser (JWT sub); "" = anonymous */
-    char session[129];        /* from the session parser or BEGIN; "" = none */
+    char user[SSS_USER_MAX + 1];       /* from the session parser (JWT sub); "" = anonymous */
+    char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */

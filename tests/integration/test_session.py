@@ -86,6 +86,19 @@ async def run(c):
     f = await rx_until(j2, lambda f: f.get("sys") == 8)
     c.eq(f["channel"], "jnews", "the token's session is resumed")
     await j2.close()
+    # One limit for a session id everywhere (SSS_SESSION_MAX, 128 bytes): the longest
+    # is recorded and echoed; a longer one is refused at BEGIN, never accepted and
+    # silently dropped (issue 11: a 200-byte session was accepted, not echoed and
+    # never resumable).
+    longest = "L" * 128
+    x, r, _ = await begin(srv, longest, **auth)
+    c.eq(r.get("session"), longest, "a 128-byte session is accepted and echoed")
+    await x.close()
+    for n in (129, 200):
+        x, r, _ = await begin(srv, "L" * n, **auth)
+        c.ok(r.get("sys") == 14 and r.get("err", {}).get("message") == "session too long",
+             f"a {n}-byte session is refused with ERROR 'session too long'", repr(r)[:200])
+        await x.close()
     # Forgotten after --session-ttl with no connection.
     t, _, _ = await begin(srv, "s-ttl", **auth)
     await sub(t, "ttl", 4)
