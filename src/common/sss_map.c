@@ -106,3 +106,39 @@ void *sss_map_del(struct sss_map *m, const char *key, size_t len)
     m->len--;
     return val;
 }
+
+void sss_map_iter_init(struct sss_map_iter *it, struct sss_map *m)
+{
+    uint32_t e = 0;
+
+    it->m = m;
+    it->key = NULL;
+    if (!m->len) {
+        it->pos = it->end = 0;
+        return;
+    }
+    /* The load factor stays under 3/4, so an empty slot exists. */
+    while (m->slots[e].key)
+        e++;
+    it->end = e;
+    it->pos = (e + 1) & (m->cap - 1);
+}
+
+void *sss_map_next(struct sss_map_iter *it)
+{
+    struct sss_map *m = it->m;
+
+    if (!m->len && !it->key)
+        return NULL;
+    /* Past the entry returned last, unless it was deleted: then its slot
+     * may now hold a later member of its probe run, not yet returned. */
+    if (it->key && m->slots[it->pos].key == it->key)
+        it->pos = (it->pos + 1) & (m->cap - 1);
+    it->key = NULL;
+    for (; it->pos != it->end; it->pos = (it->pos + 1) & (m->cap - 1))
+        if (m->slots[it->pos].key) {
+            it->key = m->slots[it->pos].key;
+            return m->slots[it->pos].val;
+        }
+    return NULL;
+}

@@ -34,6 +34,34 @@ int sss_map_put(struct sss_map *m, const char *key, size_t len, void *val) SSS_W
 /* Remove; returns the value that was there, or NULL. */
 void *sss_map_del(struct sss_map *m, const char *key, size_t len);
 
-/* Iterate: for (uint32_t i = 0; i < m->cap; i++) if (m->slots[i].key) ... (no changes meanwhile). */
+/*
+ * Iteration, the only way to walk a map (nobody outside sss_map.c reads its
+ * slots):
+ *
+ *   struct sss_map_iter it;
+ *   struct thing *t;
+ *
+ *   for (sss_map_iter_init(&it, &m); (t = sss_map_next(&it));)
+ *       ...
+ *
+ * Every value is returned once, in no particular order. Delete-safe: the
+ * entry just returned may be removed (sss_map_del, directly or from a
+ * callback) before the next call, and no other entry is skipped or returned
+ * twice. Nothing else may change the map meanwhile (no put, no other del).
+ * Values must not be NULL (NULL ends the walk).
+ *
+ * How: the walk starts just after an empty slot and goes round once to it.
+ * A deletion's backward shift only moves later members of the same probe
+ * run into the freed slot or after it, never across an empty slot, so
+ * re-examining the current slot when its entry changed sees each of them.
+ */
+struct sss_map_iter {
+    struct sss_map *m;   /* borrowed */
+    uint32_t pos, end;   /* the current slot; the empty slot the walk ends at */
+    const char *key;     /* the key returned last (NULL before the first) */
+};
+
+void sss_map_iter_init(struct sss_map_iter *it, struct sss_map *m);
+void *sss_map_next(struct sss_map_iter *it);
 
 #endif

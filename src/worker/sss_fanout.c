@@ -157,11 +157,10 @@ static int lap_ask(struct sss_fanout *f, struct sss_lchan *c, int has_from,
 
 void sss_fanout_recover(struct sss_fanout *f)
 {
-    for (uint32_t i = 0; i < f->index.chans.cap; i++) {
-        struct sss_lchan *c = f->index.chans.slots[i].key ? f->index.chans.slots[i].val : NULL;
+    struct sss_map_iter it;
+    struct sss_lchan *c;
 
-        if (!c)
-            continue;
+    for (sss_map_iter_init(&it, &f->index.chans); (c = sss_map_next(&it));) {
         if (c->recovering)
             c->relapped = 1; /* its answer in flight may end before what this lap lost */
         else if (lap_ask(f, c, c->has_last, &c->last) < 0)

@@ -1,4 +1,6 @@
-/* Unit tests of the hash map (src/common/sss_map.c), against a plain model. */
+/* Unit tests of the hash map (src/common/sss_map.c), against a plain model;
+ * the iterator returns every entry once, also when the entry it just
+ * returned is deleted (its backward shift moves others into the slot). */
 #include "sss_map.h"
 #include "sss_test.h"
 
@@ -6,6 +8,52 @@
 #include <stdlib.h>
 
 #define N 5000
+
+/* Walk maps of many sizes, deleting about half of the entries as they come. */
+static void test_iter_delete_safe(void)
+{
+    static char keys[2000][16];
+    static int seen[2000];
+    unsigned seed = 777;
+    int errors = 0;
+
+    for (int i = 0; i < 2000; i++)
+        snprintf(keys[i], sizeof(keys[i]), "it%d", i);
+    for (int round = 0; round < 300; round++) {
+        int n = 1 + (int)(rand_r(&seed) % 2000), returned = 0;
+        struct sss_map m;
+        struct sss_map_iter it;
+        char *k;
+
+        sss_map_init(&m);
+        for (int i = 0; i < n; i++) {
+            seen[i] = 0;
+            if (sss_map_put(&m, keys[i], strlen(keys[i]), keys[i]) < 0)
+                errors++;
+        }
+        for (sss_map_iter_init(&it, &m); (k = sss_map_next(&it));) {
+            int i = atoi(k + 2);
+
+            returned++;
+            if (seen[i]++)
+                errors++; /* twice */
+            if (rand_r(&seed) % 2 && sss_map_del(&m, k, strlen(k)) != k)
+                errors++;
+        }
+        for (int i = 0; i < n; i++)
+            if (!seen[i])
+                errors++; /* skipped */
+        if (returned != n)
+            errors++;
+        for (sss_map_iter_init(&it, &m); (k = sss_map_next(&it));) /* what is left, once */
+            if (sss_map_del(&m, k, strlen(k)) != k)
+                errors++;
+        if (m.len != 0)
+            errors++;
+        sss_map_fini(&m);
+    }
+    CHECK_EQ_INT(errors, 0);
+}
 
 int main(void)
 {
@@ -45,8 +93,10 @@ int main(void)
     {
         uint32_t count = 0, live = 0;
 
-        for (uint32_t i = 0; i < m.cap; i++)
-            count += m.slots[i].key != NULL;
+        struct sss_map_iter it;
+
+        for (sss_map_iter_init(&it, &m); sss_map_next(&it);)
+            count++;
         for (int i = 0; i < N; i++)
             live += (uint32_t)present[i];
         CHECK_EQ_INT(count, m.len);
@@ -57,5 +107,6 @@ int main(void)
     CHECK(sss_map_get(&m, "ab", 1) == keys[0]);
     CHECK(sss_map_get(&m, "ab", 2) == NULL);
     sss_map_fini(&m);
+    test_iter_delete_safe();
     return sss_test_done();
 }
