@@ -73,7 +73,8 @@ struct sss_api_handlers {
     int (*broadcast)(void *data, const char *buf, size_t topic_len, size_t msg_len);
     /* Fill the scaler's numbers. */
     void (*stats)(void *data, struct sss_api_scaler_stats *st);
-    /* BOOT a user (kind 1) or a channel (kind 2) on every worker. Returns 0 or a negative code. */
+    /* BOOT a user (SSS_HM_BOOT_USER) or a channel (SSS_HM_BOOT_CHANNEL) on every worker.
+     * Returns 0 or a negative code. */
     int (*boot)(void *data, int kind, const char *name, size_t name_len, const char *reason,
                 size_t reason_len);
     /* Who is subscribed to a channel (up to max_users named users): answered
