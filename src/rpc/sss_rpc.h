@@ -66,6 +66,7 @@ struct sss_rpc {
     struct sss_hm_outbox outbox;  /* this worker -> scaler */
     struct sss_wake *scaler_wake; /* borrowed; NULL: nobody to wake (tests) */
     size_t outbox_limit;          /* bytes waiting past which requests fail (SSS_EFULL) */
+    struct sss_hm_dispatcher from_scaler; /* the answers' handlers and counts */
     int dirty;                    /* something went to the scaler this turn */
 };
 
@@ -95,22 +96,25 @@ void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);
 struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id);
 
 /*
- * Send a record to the scaler (fixed part h, then up to two variable parts).
- * A full mailbox makes it wait in the outbox; past the outbox limit (the
- * scaler is gone or far behind) new requests fail with SSS_EFULL instead of
- * growing the worker without bound, while bookkeeping records (PRESENCE,
- * SESSION, HELLO, RESYNC) still go: they keep counts right.
- * Returns >= 0, SSS_EFULL or -ENOMEM.
+ * Send a packed record (sss_hm_pack_*) to the scaler; its parts are copied,
+ * so rec may go when this returns. A full mailbox makes it wait in the
+ * outbox; past the outbox limit (the scaler is gone or far behind) new
+ * requests fail with SSS_EFULL instead of growing the worker without bound,
+ * while bookkeeping records (PRESENCE, SESSION, HELLO, RESYNC) still go:
+ * they keep counts right. Returns >= 0, SSS_EFULL or -ENOMEM.
  */
-int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
-                 size_t l1, const void *p2, size_t l2);
+int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec);
 
 /* Ask the channel's last uid (SSS_HM_LAST_UID) / its history after `after` (SSS_HM_HISTORY). */
 int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel);
 int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
                         int has_after, const struct sss_uid *after);
 
-/* Read up to max answers from the mailbox and hand each to its request. Returns how many. */
+/*
+ * Read up to max answers from the mailbox and hand each to its request
+ * (sss_hm_dispatch: a record whose lengths do not add up is counted, logged
+ * and dropped). Returns how many records were read.
+ */
 int sss_rpc_poll(struct sss_rpc *rpc, int max);
 
 /* Whether the mailbox has an answer (checked before sleeping). */

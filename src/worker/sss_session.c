@@ -178,40 +178,25 @@ static void req_done(struct sss_session *s, void *r)
 /* Tell the scaler one subscription more or less (GET /api/presence). */
 static void presence(struct sss_conn *c, const char *chan, size_t len, int delta)
 {
-    struct sss_hm_presence q = {.delta = delta,
-                                .chan_len = (uint16_t)len,
-                                .user_len = (uint16_t)strlen(c->user)};
+    struct sss_hm_rec rec;
 
-    (void)sss_rpc_send(S(c)->rpc, SSS_HM_PRESENCE, &q, sizeof(q), chan, len, c->user,
-                       q.user_len);
+    if (sss_hm_pack_presence(&rec, delta, chan, len, c->user, strlen(c->user)) == 0)
+        (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
 /* Tell the store what the connection's session did (nothing without a session). */
 static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
                          const struct sss_uid *uid)
 {
-    struct sss_hm_session q;
-    char buf[128 + SSS_PROTO_CHANNEL_MAX + 121];
+    struct sss_hm_rec rec;
     size_t sl = strlen(c->session), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
 
     if (!sl)
         return;
-    memset(&q, 0, sizeof(q));
-    q.op = (uint16_t)op;
-    q.session_len = (uint16_t)sl;
-    q.chan_len = (uint16_t)chan_len;
-    q.user_len = (uint16_t)ul;
-    if (uid && (uid->epoch || uid->offset)) {
-        q.has_uid = 1;
-        q.uid = *uid;
-    }
-    memcpy(buf, c->session, sl);
-    if (chan_len)
-        memcpy(buf + sl, chan, chan_len);
-    if (ul)
-        memcpy(buf + sl + chan_len, c->user, ul);
-    (void)sss_rpc_send(S(c)->rpc, SSS_HM_SESSION, &q, sizeof(q), buf, sl + chan_len + ul, NULL,
-                       0);
+    if (uid && !uid->epoch && !uid->offset)
+        uid = NULL; /* none reached yet */
+    if (sss_hm_pack_session(&rec, op, c->session, sl, chan, chan_len, c->user, ul, uid) == 0)
+        (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
 static struct sss_index *index_of(struct sss_session *s)
@@ -502,17 +487,14 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         app->on_socket((struct sss_socket *)c, app->socket_data);
     if (c->session[0]) {
         struct load_req *r = req_new(s, sizeof(*r), &load_ops);
-        struct sss_hm_session_load q;
+        struct sss_hm_rec rec;
 
         session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
         if (r) {
             r->s = s;
             r->conn_id = c->id;
-            memset(&q, 0, sizeof(q));
-            q.req = r->base.id;
-            q.session_len = (uint16_t)strlen(c->session);
-            if (sss_rpc_send(s->rpc, SSS_HM_SESSION_LOAD, &q, sizeof(q), c->session,
-                             q.session_len, NULL, 0) < 0)
+            if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
+                sss_rpc_put(s->rpc, &rec) < 0)
                 req_done(s, r);
             else
                 cl->begin_wait++;
@@ -560,8 +542,8 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
     const char *why;
     int created;
 
-    if (e->chan_len != len || !len || len > SSS_PROTO_CHANNEL_MAX ||
-        !sss_proto_channel_valid(chan, len))
+    (void)e;
+    if (!len || len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
         return;
     c = live_conn(s, r->conn_id);
     if (!c || sss_index_find(c->client->subs, chan, len) ||
@@ -859,9 +841,8 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_session *s = S(c);
     struct sss_proto_fail f = {"Publish refused", NULL};
-    struct sss_hm_publish q;
+    struct sss_hm_rec rec;
     struct pub_req *r;
-    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
 
     if (!s->cfg->allow_client_publish[0] ||
         fnmatch(s->cfg->allow_client_publish, m->channel, 0) != 0)
@@ -884,18 +865,9 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     r->s = s;
     r->conn_id = c->id;
     r->id = dup_span(m->id, &r->id_len);
-    memset(&q, 0, sizeof(q));
-    q.req = r->base.id;
-    q.origin_conn = c->id;
-    q.flags = SSS_HM_WANT_REPLY;
-    q.chan_len = (uint16_t)m->channel_len;
-    q.topic_len = (uint16_t)m->topic_len;
-    q.msg_len = (uint32_t)m->msg.len;
-    /* channel and topic are contiguous in no buffer: join them with msg. */
-    memcpy(head, m->channel, m->channel_len);
-    memcpy(head + m->channel_len, m->topic, m->topic_len);
-    if (sss_rpc_send(s->rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, m->channel_len + m->topic_len,
-                     m->msg.ptr, m->msg.len) < 0) {
+    if (sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
+                            m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len) < 0 ||
+        sss_rpc_put(s->rpc, &rec) < 0) {
         send_error(c, BUSY, m->id);
         req_done(s, r);
     }
@@ -1100,7 +1072,7 @@ void sss_session_fanout_hooks(struct sss_session *s, struct sss_fanout_hooks *h)
  */
 static void on_scaler_restart(struct sss_session *s)
 {
-    struct sss_hm_hello hello;
+    struct sss_hm_rec rec;
 
     sss_log_warn("handler", "the scaler restarted: asking again for %u pending request(s)",
                  sss_rpc_pending(s->rpc));
@@ -1110,9 +1082,8 @@ static void on_scaler_restart(struct sss_session *s)
      * channels): account for all of them again, after a RESYNC that makes it
      * forget whatever of ours the old scaler left unread in the mailbox.
      */
-    memset(&hello, 0, sizeof(hello));
-    hello.pid = s->rpc->pid;
-    (void)sss_rpc_send(s->rpc, SSS_HM_RESYNC, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    sss_hm_pack_resync(&rec, s->rpc->pid);
+    (void)sss_rpc_put(s->rpc, &rec);
     for (struct sss_client *cl = s->clients; cl; cl = cl->next) {
         struct sss_conn *c = cl->conn;
 

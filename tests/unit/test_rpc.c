@@ -168,20 +168,22 @@ static void test_rpc_outbox_limit(void)
     struct tw t;
     struct sss_rpc rpc;
     char big[1000];
-    struct sss_hm_presence pr = {.delta = 1, .chan_len = 1};
+    struct sss_hm_rec pub, pr;
     int rc = 0, n = 0;
     int freed = 0;
 
     memset(big, 'x', sizeof(big));
+    CHECK_EQ_INT(sss_hm_pack_publish(&pub, 1, 0, 0, "c", 1, "t", 1, big, sizeof(big)), 0);
+    CHECK_EQ_INT(sss_hm_pack_presence(&pr, 1, "x", 1, NULL, 0), 0);
     tw_init(&t, 4096);
     /* A small limit: the ring takes TW_RING_CAP, then 4 x 8 KiB may wait. */
     sss_rpc_init(&rpc, t.inbox, t.to_scaler, NULL, 8192);
-    while ((rc = sss_rpc_send(&rpc, SSS_HM_PUBLISH, big, sizeof(big), NULL, 0, NULL, 0)) >= 0 &&
+    while ((rc = sss_rpc_put(&rpc, &pub)) >= 0 &&
            n < 1000)
         n++;
     CHECK_EQ_INT(rc, SSS_EFULL);
     CHECK(n > 64); /* the ring's worth, then the outbox's */
-    CHECK(sss_rpc_send(&rpc, SSS_HM_PRESENCE, &pr, sizeof(pr), "x", 1, NULL, 0) >= 0);
+    CHECK(sss_rpc_put(&rpc, &pr) >= 0);
     CHECK(rpc.dirty);
     sss_rpc_flush(&rpc);
     CHECK(!rpc.dirty);
@@ -191,7 +193,7 @@ static void test_rpc_outbox_limit(void)
         sss_rpc_flush(&rpc);
     }
     CHECK(rpc.outbox.head == NULL);
-    CHECK(sss_rpc_send(&rpc, SSS_HM_PUBLISH, big, sizeof(big), NULL, 0, NULL, 0) >= 0);
+    CHECK(sss_rpc_put(&rpc, &pub) >= 0);
     (void)probe_new(&rpc, &freed);
     sss_rpc_fini(&rpc); /* frees the pending request */
     CHECK_EQ_INT(freed, 1);
