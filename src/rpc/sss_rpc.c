@@ -3,9 +3,10 @@
  * scaler, the dispatch of answers and the replay after a scaler restart.
  *
  * Iteration and deletion: the map deletes by backward shift, so a pass that
- * frees requests either re-reads the same slot after a free (expire) or
- * marks first and frees in a second pass (replay, whose callbacks may send
- * replies but never add or free requests).
+ * frees requests re-reads the same slot after a free (expire). The replay
+ * first lists every request (its callbacks may renew ids, which moves
+ * requests in the map), runs the callbacks over the list (they may send
+ * replies but never add or free requests), then frees those given up.
  * May include: common, proto (sss_hostmsg), shm.
  */
 #include "sss_rpc.h"
@@ -14,6 +15,7 @@
 #include "sss_ring.h"
 #include "sss_wake.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +68,18 @@ int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc
     return 0;
 }
 
+void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r)
+{
+    int rc;
+
+    sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
+    r->id = (rpc->pid << 32) | (++rpc->counter & 0xffffffffu);
+    /* One out, one in: the map does not grow, so this cannot fail. */
+    rc = sss_map_put(&rpc->reqs, (const char *)&r->id, sizeof(r->id), r);
+    assert(rc == 0);
+    (void)rc;
+}
+
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r)
 {
     sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
@@ -84,8 +98,9 @@ int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec)
 
     if (rpc->outbox.pending_bytes > rpc->outbox_limit && type != SSS_HM_PRESENCE &&
         type != SSS_HM_SESSION && type != SSS_HM_HELLO && type != SSS_HM_RESYNC)
-        return SSS_EFULL;
-    rc = sss_hm_outbox_put(&rpc->outbox, rec);
+        rc = SSS_EFULL;
+    else
+        rc = sss_hm_outbox_put(&rpc->outbox, rec);
     if (rc >= 0)
         rpc->dirty = 1;
     return rc;
@@ -210,23 +225,33 @@ int sss_rpc_readable(struct sss_rpc *rpc)
     return sss_ring_readable(rpc->inbox);
 }
 
+/* Replay the listed requests (linked by replay_next), then free those that gave up. */
+static void replay_list(struct sss_rpc *rpc, struct sss_rpc_req *list)
+{
+    for (struct sss_rpc_req *r = list; r; r = r->replay_next)
+        if (r->ops->replay && r->ops->replay(r))
+            r->dropping = 1;
+    while (list) {
+        struct sss_rpc_req *r = list;
+
+        list = r->replay_next;
+        if (r->dropping)
+            sss_rpc_done(rpc, r);
+    }
+}
+
 void sss_rpc_replay(struct sss_rpc *rpc)
 {
-    for (uint32_t i = 0; i < rpc->reqs.cap; i++) {
-        struct sss_rpc_req *r = rpc->reqs.slots[i].key ? rpc->reqs.slots[i].val : NULL;
+    struct sss_rpc_req *list = NULL;
 
-        if (r && r->ops->replay && r->ops->replay(r))
-            r->dropping = 1;
-    }
-    for (uint32_t i = 0; i < rpc->reqs.cap;) {
-        struct sss_rpc_req *r = rpc->reqs.slots[i].key ? rpc->reqs.slots[i].val : NULL;
+    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
+        if (rpc->reqs.slots[i].key) {
+            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
 
-        if (r && r->dropping) {
-            sss_rpc_done(rpc, r); /* the backward shift may bring another into slot i */
-            continue;
+            r->replay_next = list;
+            list = r;
         }
-        i++;
-    }
+    replay_list(rpc, list);
 }
 
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms)

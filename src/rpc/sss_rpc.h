@@ -43,7 +43,12 @@ struct sss_rpc_ops {
     void (*session_entry)(struct sss_rpc_req *r, const struct sss_hm_session_entry *p,
                           const char *chan, size_t len);
     void (*session_end)(struct sss_rpc_req *r, const struct sss_hm_session_end *p);
-    /* A new scaler started: ask it again. Return 1 to give the request up (it is freed). */
+    /*
+     * A new scaler started: ask it again. Return 1 to give the request up
+     * (it is freed). A kind that gathers several answers (history) calls
+     * sss_rpc_renew first and drops what it gathered: the dead scaler's
+     * unread answers carry the old id and are ignored from then on.
+     */
     int (*replay)(struct sss_rpc_req *r);
     /* Periodic (sss_rpc_expire): return 1 if the request gave up (it is freed). */
     int (*expire)(struct sss_rpc_req *r, int64_t now_ms);
@@ -56,6 +61,7 @@ struct sss_rpc_req {
     const struct sss_rpc_ops *ops;
     struct sss_rpc *rpc; /* borrowed */
     uint8_t dropping;    /* replay gave it up: freed after the pass */
+    struct sss_rpc_req *replay_next; /* the replay pass's list */
 };
 
 struct sss_rpc {
@@ -88,6 +94,12 @@ void sss_rpc_fini(struct sss_rpc *rpc);
  */
 int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc_ops *ops)
     __attribute__((warn_unused_result));
+
+/*
+ * Give r a fresh id (for ops->replay): answers to its old id, still in the
+ * mailbox from a dead scaler, are dropped from now on. Cannot fail.
+ */
+void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r);
 
 /* Forget r and free it (ops->free). */
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);

@@ -91,12 +91,17 @@ static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
     sss_proto_out_fini(&arr);
 }
 
-/* A new scaler: ask again from the start. */
+/*
+ * A new scaler: ask again from the start, under a new id, so that the dead
+ * scaler's records still unread in the mailbox (the old id) are dropped and
+ * none is kept twice.
+ */
 static int hist_replay(struct sss_rpc_req *base)
 {
     struct hist_req *r = (struct hist_req *)base;
     struct sss_uid none = {0, 0};
 
+    sss_rpc_renew(base->rpc, base);
     sss_feeds_clear(&r->hist);
     (void)sss_rpc_ask_history(base->rpc, base, r->channel, 0, &none);
     return 0;

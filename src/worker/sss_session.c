@@ -65,6 +65,7 @@ struct sync_entry {
     uint8_t has_after;
     struct sss_uid after;
     struct sss_uid floor; /* where live FEEDs resume */
+    struct sss_feeds recs; /* its history records for the reply */
 };
 
 struct sync_state {
@@ -73,7 +74,6 @@ struct sync_state {
     size_t id_len;
     int outstanding;
     int n;
-    struct sss_feeds recs; /* the records of the reply */
     struct sync_entry e[];
 };
 
@@ -597,7 +597,8 @@ static int load_replay(struct sss_rpc_req *base)
 
 static void sync_free(struct sync_state *st)
 {
-    sss_feeds_fini(&st->recs);
+    for (int i = 0; i < st->n; i++)
+        sss_feeds_fini(&st->e[i].recs);
     sss_free(st->id);
     sss_free(st);
 }
@@ -607,8 +608,8 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
 {
     struct sss_conn *c = live_conn(s, st->conn_id);
     struct sss_proto_sync_reply b;
-    size_t off = 0;
-    int rc;
+    size_t off;
+    int rc, oom = 0;
 
     if (c) {
         sss_proto_out_reset(&s->json);
@@ -616,11 +617,17 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
         for (int i = 0; rc == 0 && i < st->n; i++)
             if (!st->e[i].dup)
                 rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
-        for (size_t i = 0; rc == 0 && i < st->recs.n; i++) {
-            rc = sss_proto_sync_reply_record(&b, st->recs.text.data + off, st->recs.len[i]);
-            off += st->recs.len[i];
+        for (int i = 0; i < st->n; i++) {
+            const struct sss_feeds *fl = &st->e[i].recs;
+
+            oom |= fl->text.oom;
+            off = 0;
+            for (size_t j = 0; rc == 0 && j < fl->n; j++) {
+                rc = sss_proto_sync_reply_record(&b, fl->text.data + off, fl->len[j]);
+                off += fl->len[j];
+            }
         }
-        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.text.oom)
+        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !oom)
             send_json(s, c);
         else
             sss_conn_close(c, 1011, "out of memory", 0);
@@ -643,9 +650,9 @@ static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec
                           const char *topic, const char *msg)
 {
     struct sync_req *r = (struct sync_req *)base;
+    struct sync_entry *e = &r->st->e[r->entry];
 
-    sss_feeds_add(&r->st->recs, r->st->e[r->entry].channel, topic, p->topic_len,
-                  span_of(msg, p->msg_len), &p->uid);
+    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, span_of(msg, p->msg_len), &p->uid);
 }
 
 static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
@@ -666,11 +673,18 @@ static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end
         sync_finish(r->s, st);
 }
 
+/*
+ * Asked again from the start under a new id: what the dead scaler sent
+ * goes, and so does whatever it left unread in the mailbox (the old id), so
+ * the reply has each record once.
+ */
 static int sync_replay(struct sss_rpc_req *base)
 {
     struct sync_req *r = (struct sync_req *)base;
     struct sync_entry *e = &r->st->e[r->entry];
 
+    sss_rpc_renew(base->rpc, base);
+    sss_feeds_clear(&e->recs);
     (void)sss_rpc_ask_history(base->rpc, base, e->channel, e->has_after, &e->after);
     return 0;
 }
@@ -709,7 +723,8 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
     st->conn_id = c->id;
     st->id = dup_span(m->id, &st->id_len);
     st->n = (int)m->nsubs;
-    sss_feeds_init(&st->recs);
+    for (int i = 0; i < st->n; i++)
+        sss_feeds_init(&st->e[i].recs);
     for (size_t i = 0; i < m->nsubs; i++) {
         const struct sss_proto_sub *ps = &m->subs[i];
         struct sync_entry *e = &st->e[i];

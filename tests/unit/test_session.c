@@ -11,12 +11,17 @@
  *     asked again under the same id and answered once; a publish the dead
  *     scaler took fails after the wait;
  *   - a FEED's sender gets UPDATESUB instead;
- *   - a SYNC whose history a dead scaler owed is asked again (same id);
+ *   - a SYNC whose history a dead scaler owed is asked again (a new id),
+ *     and its reply (or an application's history) has each record once
+ *     although the dead scaler had sent some (issue 11a);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
+
+#include "sss/sss.h"
+#include "sss_app.h"
 
 static char fr[4096];
 
@@ -314,7 +319,7 @@ static void test_session_sync_replay_after_restart(void)
     struct tw t;
     struct sss_conn *c;
     struct sss_hm_history *q;
-    uint64_t req;
+    uint64_t req, renewed = 0;
     int asked = 0;
 
     tw_init(&t, 64 * 1024);
@@ -336,14 +341,15 @@ static void test_session_sync_replay_after_restart(void)
         q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
         if (q) {
             asked++;
-            CHECK_EQ_INT(q->req, req);
+            CHECK(q->req != req); /* a new id: the dead scaler's answers no longer count */
             CHECK_EQ_INT(q->after.offset, 40);
+            renewed = q->req;
         }
     }
     CHECK_EQ_INT(asked, 1);
     CHECK_EQ_INT(tw_queued(c), 0);
     /* The new scaler (a new epoch) no longer reaches back: a gap, reported. */
-    tw_reply_hist_end(&t, req, 1, 1, 2, 3);
+    tw_reply_hist_end(&t, renewed, 1, 1, 2, 3);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":false"));
@@ -351,6 +357,145 @@ static void test_session_sync_replay_after_restart(void)
 out:
     tw_conn_free(c);
     tw_fini(&t);
+}
+
+/* Count the FEEDs of uid 1-<offset> in text. */
+static int count_uid(const char *text, unsigned offset)
+{
+    char pat[32];
+    int n = 0;
+
+    snprintf(pat, sizeof(pat), "\"uid\":\"1-%u\"", offset);
+    for (const char *p = strstr(text, pat); p; p = strstr(p + 1, pat))
+        n++;
+    return n;
+}
+
+/* The worker's next HISTORY request, skipping RESYNC, HELLO and the like; NULL if none. */
+static struct sss_hm_history *next_history(struct tw *t)
+{
+    struct sss_hm_history *q = NULL;
+
+    while (!q && sss_ring_readable(t->to_scaler))
+        q = tw_scaler_next(t, SSS_HM_HISTORY, NULL);
+    return q;
+}
+
+/*
+ * Issue 11a: a SYNC's history cut short by a scaler restart. The dead
+ * scaler sent 41 (read) and 42 (still unread in the mailbox); the new one
+ * answers from the start: 41, 42, 43. The reply carries each once (before
+ * the fix it kept 41 and took the old 42 as well: 41 and 42 came twice).
+ */
+static void test_session_issue11_sync_history_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-40\",\"query\":null}]}");
+    q = next_history(&t);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
+    tw_poll(&t);
+    tw_reply_hist_rec(&t, req, 1, 42, "t", "\"b\""); /* unread when the scaler dies */
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    q = next_history(&t);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    CHECK_EQ_INT(q->after.offset, 40);
+    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
+    tw_reply_hist_rec(&t, req, 1, 42, "t", "\"b\"");
+    tw_reply_hist_rec(&t, req, 1, 43, "t", "\"c\"");
+    tw_reply_hist_end(&t, req, 0, 1, 1, 43);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
+    CHECK_EQ_INT(count_uid(fr, 41), 1);
+    CHECK_EQ_INT(count_uid(fr, 42), 1);
+    CHECK_EQ_INT(count_uid(fr, 43), 1);
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void ask_history(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                        void *data)
+{
+    (void)s;
+    (void)msg;
+    (void)len;
+    (void)data;
+    CHECK_EQ_INT(sss_reply_history(r, "sport", 10), 0);
+}
+
+/*
+ * Issue 11a for an application's history (sss_reply_history): the same
+ * restart, the same answer: each record once in the RESPONSE.
+ */
+static void test_session_issue11_app_history_restart(void)
+{
+    struct tw t;
+    struct sss_app *app = sss_app_create();
+    struct sss_conn *c;
+    struct sss_hm_history *q;
+    uint64_t req;
+
+    CHECK(app != NULL);
+    if (!app)
+        return;
+    CHECK_EQ_INT(sss_on_ask(app, "hist", ask_history, NULL), 0);
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    t.w.app = app;
+    sss_app_start(app, &t.w);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    tw_client_send(c, "{\"sys\":5,\"topic\":\"hist\",\"msg\":null,\"id\":9}");
+    q = next_history(&t);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    tw_reply_hist_rec(&t, req, 1, 1, "t", "\"a\"");
+    tw_poll(&t);
+    tw_reply_hist_rec(&t, req, 1, 2, "t", "\"b\""); /* unread when the scaler dies */
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    q = next_history(&t);
+    CHECK(q != NULL);
+    if (!q)
+        goto out;
+    req = q->req;
+    tw_reply_hist_rec(&t, req, 1, 1, "t", "\"a\"");
+    tw_reply_hist_rec(&t, req, 1, 2, "t", "\"b\"");
+    tw_reply_hist_rec(&t, req, 1, 3, "t", "\"c\"");
+    tw_reply_hist_end(&t, req, 0, 1, 1, 3);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":9"));
+    CHECK_EQ_INT(count_uid(fr, 1), 1);
+    CHECK_EQ_INT(count_uid(fr, 2), 1);
+    CHECK_EQ_INT(count_uid(fr, 3), 1);
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+out:
+    tw_conn_free(c);
+    sss_app_fini(&t.w);
+    tw_fini(&t);
+    sss_app_destroy(app);
 }
 
 int main(void)
@@ -363,5 +508,7 @@ int main(void)
     test_session_updatesub();
     test_session_resume_after_restart();
     test_session_sync_replay_after_restart();
+    test_session_issue11_sync_history_restart();
+    test_session_issue11_app_history_restart();
     return sss_test_done();
 }
