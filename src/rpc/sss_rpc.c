@@ -63,6 +63,7 @@ int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc
     r->ops = ops;
     r->rpc = rpc;
     r->dropping = 0;
+    r->unsent = 0;
     if (sss_map_put(&rpc->reqs, (const char *)&r->id, sizeof(r->id), r) < 0)
         return -ENOMEM;
     return 0;
@@ -82,6 +83,8 @@ void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r)
 
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r)
 {
+    if (r->unsent)
+        rpc->unsent--;
     sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
     r->ops->free(r);
 }
@@ -103,6 +106,8 @@ int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec)
         rc = sss_hm_outbox_put(&rpc->outbox, rec);
     if (rc >= 0)
         rpc->dirty = 1;
+    else
+        rpc->put_failures++; /* worth trying again later: EFULL or ENOMEM */
     return rc;
 }
 
@@ -225,12 +230,28 @@ int sss_rpc_readable(struct sss_rpc *rpc)
     return sss_ring_readable(rpc->inbox);
 }
 
-/* Replay the listed requests (linked by replay_next), then free those that gave up. */
+/*
+ * Replay the listed requests (linked by replay_next), then free those that
+ * gave up. A request whose replay failed to send is marked unsent.
+ */
 static void replay_list(struct sss_rpc *rpc, struct sss_rpc_req *list)
 {
-    for (struct sss_rpc_req *r = list; r; r = r->replay_next)
-        if (r->ops->replay && r->ops->replay(r))
+    for (struct sss_rpc_req *r = list; r; r = r->replay_next) {
+        uint64_t failures = rpc->put_failures;
+
+        if (r->unsent) {
+            r->unsent = 0;
+            rpc->unsent--;
+        }
+        if (!r->ops->replay)
+            continue;
+        if (r->ops->replay(r)) {
             r->dropping = 1;
+        } else if (rpc->put_failures != failures) {
+            r->unsent = 1; /* asked again from sss_rpc_flush, never left hanging */
+            rpc->unsent++;
+        }
+    }
     while (list) {
         struct sss_rpc_req *r = list;
 
@@ -254,6 +275,23 @@ void sss_rpc_replay(struct sss_rpc *rpc)
     replay_list(rpc, list);
 }
 
+/* The requests whose replay could not be sent, now that the outbox has room. */
+static void replay_unsent(struct sss_rpc *rpc)
+{
+    struct sss_rpc_req *list = NULL;
+
+    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
+        if (rpc->reqs.slots[i].key) {
+            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
+
+            if (r->unsent) {
+                r->replay_next = list;
+                list = r;
+            }
+        }
+    replay_list(rpc, list);
+}
+
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms)
 {
     for (uint32_t i = 0; i < rpc->reqs.cap;) {
@@ -271,6 +309,8 @@ void sss_rpc_flush(struct sss_rpc *rpc)
 {
     if (rpc->outbox.head && sss_hm_outbox_flush(&rpc->outbox) > 0)
         rpc->dirty = 1;
+    if (rpc->unsent && rpc->outbox.pending_bytes <= rpc->outbox_limit)
+        replay_unsent(rpc);
     if (rpc->dirty) {
         if (rpc->scaler_wake)
             (void)sss_wake_notify(rpc->scaler_wake);

@@ -45,9 +45,12 @@ struct sss_rpc_ops {
     void (*session_end)(struct sss_rpc_req *r, const struct sss_hm_session_end *p);
     /*
      * A new scaler started: ask it again. Return 1 to give the request up
-     * (it is freed). A kind that gathers several answers (history) calls
-     * sss_rpc_renew first and drops what it gathered: the dead scaler's
-     * unread answers carry the old id and are ignored from then on.
+     * (it is freed). If the question cannot be sent now (the outbox is past
+     * its limit, or no memory), the table notices and calls replay again
+     * later, from sss_rpc_flush, once the outbox is below its limit. A kind
+     * that gathers several answers (history) calls sss_rpc_renew first and
+     * drops what it gathered: the dead scaler's unread answers carry the
+     * old id and are ignored from then on.
      */
     int (*replay)(struct sss_rpc_req *r);
     /* Periodic (sss_rpc_expire): return 1 if the request gave up (it is freed). */
@@ -61,6 +64,7 @@ struct sss_rpc_req {
     const struct sss_rpc_ops *ops;
     struct sss_rpc *rpc; /* borrowed */
     uint8_t dropping;    /* replay gave it up: freed after the pass */
+    uint8_t unsent;      /* its replay could not be sent: replayed again by sss_rpc_flush */
     struct sss_rpc_req *replay_next; /* the replay pass's list */
 };
 
@@ -74,6 +78,8 @@ struct sss_rpc {
     size_t outbox_limit;          /* bytes waiting past which requests fail (SSS_EFULL) */
     struct sss_hm_dispatcher from_scaler; /* the answers' handlers and counts */
     int dirty;                    /* something went to the scaler this turn */
+    uint32_t unsent;              /* requests whose replay waits for room (r->unsent) */
+    uint64_t put_failures;        /* sss_rpc_put calls that may succeed later (a replay's check) */
 };
 
 /*
@@ -138,7 +144,11 @@ void sss_rpc_replay(struct sss_rpc *rpc);
 /* Periodic: requests that give up (ops->expire) are freed. */
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms);
 
-/* End of a loop turn: move waiting records into the ring, wake the scaler if we sent any. */
+/*
+ * End of a loop turn: move waiting records into the ring; once the outbox is
+ * below its limit, replay the requests whose replay could not be sent; wake
+ * the scaler if we sent anything.
+ */
 void sss_rpc_flush(struct sss_rpc *rpc);
 
 /* How many requests are pending. */

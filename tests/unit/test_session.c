@@ -14,6 +14,7 @@
  *   - a SYNC whose history a dead scaler owed is asked again (a new id),
  *     and its reply (or an application's history) has each record once
  *     although the dead scaler had sent some (issue 11a);
+ *   - a replay that meets a full outbox is asked again later (issue 11b);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
@@ -498,6 +499,53 @@ out:
     sss_app_destroy(app);
 }
 
+/*
+ * Issue 11b: a pending SUBSCRIBE whose replay meets an outbox past its
+ * limit is asked again once the outbox drains (before the fix its LAST_UID
+ * was dropped and the subscription stayed pending, holding FEEDs, for ever).
+ */
+static void test_session_issue11_replay_outbox_full(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_last_uid *q = NULL;
+    struct sss_hm_rec big;
+    static char msg[1000];
+    int rounds = 0;
+
+    memset(msg, '1', sizeof(msg));
+    tw_init(&t, 64 * 1024);
+    t.cfg.mailbox_size = 4096; /* the outbox refuses requests past 16 KiB waiting */
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
+    CHECK(tw_scaler_next(&t, SSS_HM_LAST_UID, NULL) != NULL); /* the dead scaler took it */
+    /* The scaler is gone: the mailbox fills, then the outbox past its limit. */
+    CHECK_EQ_INT(sss_hm_pack_publish(&big, 1, 0, 0, "x", 1, "t", 1, msg, sizeof(msg)), 0);
+    while (sss_rpc_put(&t.w.rpc, &big) >= 0 && rounds++ < 10000)
+        ;
+    CHECK(t.w.rpc.outbox.pending_bytes > t.w.rpc.outbox_limit);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    /* The new scaler reads everything; the worker flushes each turn. */
+    for (rounds = 0; !q && rounds < 1000; rounds++) {
+        while (!q && sss_ring_readable(t.to_scaler))
+            q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+        sss_rpc_flush(&t.w.rpc);
+    }
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 1, 2, 5);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "2-5") && strstr(fr, "\"result\":true"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -510,5 +558,6 @@ int main(void)
     test_session_sync_replay_after_restart();
     test_session_issue11_sync_history_restart();
     test_session_issue11_app_history_restart();
+    test_session_issue11_replay_outbox_full();
     return sss_test_done();
 }
