@@ -97,8 +97,18 @@ struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id)
 int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec)
 {
     uint32_t type = rec->type;
+    size_t size = sss_hm_rec_size(rec), max = sss_ring_max_payload(rpc->outbox.ring);
     int rc;
 
+    if (size > max) {
+        /* It would wait in the outbox for ever, and everything behind it too. */
+        rpc->oversized++;
+        if (rpc->oversized <= 10 || rpc->oversized % 1024 == 0)
+            sss_log_warn("rpc", "record too large for the mailbox type=%s size=%zu max=%zu "
+                                "refused=%llu",
+                         sss_hm_type_name(type), size, max, (unsigned long long)rpc->oversized);
+        return -EMSGSIZE;
+    }
     if (rpc->outbox.pending_bytes > rpc->outbox_limit && type != SSS_HM_PRESENCE &&
         type != SSS_HM_SESSION && type != SSS_HM_HELLO && type != SSS_HM_RESYNC)
         rc = SSS_EFULL;

@@ -80,6 +80,7 @@ struct sss_rpc {
     int dirty;                    /* something went to the scaler this turn */
     uint32_t unsent;              /* requests whose replay waits for room (r->unsent) */
     uint64_t put_failures;        /* sss_rpc_put calls that may succeed later (a replay's check) */
+    uint64_t oversized;           /* records refused: larger than the mailbox ring takes */
 };
 
 /*
@@ -119,7 +120,10 @@ struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id);
  * outbox; past the outbox limit (the scaler is gone or far behind) new
  * requests fail with SSS_EFULL instead of growing the worker without bound,
  * while bookkeeping records (PRESENCE, SESSION, HELLO, RESYNC) still go:
- * they keep counts right. Returns >= 0, SSS_EFULL or -ENOMEM.
+ * they keep counts right. A record larger than the mailbox ring can ever
+ * take is refused at once and logged (rate-limited): it would never leave
+ * and would hold back everything behind it.
+ * Returns >= 0, SSS_EFULL, -EMSGSIZE or -ENOMEM.
  */
 int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec);
 

@@ -14,10 +14,19 @@
 #include <errno.h>
 #include <string.h>
 
-/* Send a packed record (rc: the pack's result); any failure is -ENOMEM for libsss. */
+/*
+ * Send a packed record (rc: the pack's result). Returns 0, -EMSGSIZE (a
+ * part too long for its field, or a record larger than the mailbox takes),
+ * or -ENOMEM for anything worth trying again later.
+ */
 static int put(struct sss_rpc *rpc, int rc, const struct sss_hm_rec *rec)
 {
-    return rc < 0 || sss_rpc_put(rpc, rec) < 0 ? -ENOMEM : 0;
+    if (rc < 0)
+        return -EMSGSIZE;
+    rc = sss_rpc_put(rpc, rec);
+    if (rc == -EMSGSIZE)
+        return rc;
+    return rc < 0 ? -ENOMEM : 0;
 }
 
 int sss_backend_publish(struct sss_rpc *rpc, uint64_t origin_conn, const char *channel,

@@ -858,6 +858,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     struct sss_proto_fail f = {"Publish refused", NULL};
     struct sss_hm_rec rec;
     struct pub_req *r;
+    int rc;
 
     if (!s->cfg->allow_client_publish[0] ||
         fnmatch(s->cfg->allow_client_publish, m->channel, 0) != 0)
@@ -880,9 +881,21 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     r->s = s;
     r->conn_id = c->id;
     r->id = dup_span(m->id, &r->id_len);
-    if (sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
-                            m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len) < 0 ||
-        sss_rpc_put(s->rpc, &rec) < 0) {
+    rc = sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
+                             m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len);
+    if (rc == 0)
+        rc = sss_rpc_put(s->rpc, &rec);
+    else
+        rc = -EMSGSIZE; /* a part too long for its field */
+    if (rc == -EMSGSIZE) {
+        /* Never deliverable: say so rather than "try again". */
+        struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};
+
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_response_err(&s->json, m->id, &tl) == 0)
+            send_json(s, c);
+        req_done(s, r);
+    } else if (rc < 0) {
         send_error(c, BUSY, m->id);
         req_done(s, r);
     }

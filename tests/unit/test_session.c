@@ -15,6 +15,7 @@
  *     and its reply (or an application's history) has each record once
  *     although the dead scaler had sent some (issue 11a);
  *   - a replay that meets a full outbox is asked again later (issue 11b);
+ *   - a PUBLISH larger than the mailbox is refused at once (issue 11c);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
@@ -546,6 +547,38 @@ static void test_session_issue11_replay_outbox_full(void)
     tw_fini(&t);
 }
 
+/*
+ * Issue 11c: a client's PUBLISH larger than the mailbox can take gets an
+ * error at once (before the fix it waited in the outbox for ever, holding
+ * back every request after it, and the client got no answer).
+ */
+static void test_session_issue11_publish_oversized(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    static char msg[TW_RING_CAP + 64];
+    size_t n;
+
+    tw_init(&t, 64 * 1024);
+    t.cfg.allow_client_publish[0] = '*';
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    n = (size_t)snprintf(msg, sizeof(msg),
+                         "{\"sys\":13,\"channel\":\"news\",\"topic\":\"t\",\"id\":4,\"msg\":\"");
+    memset(msg + n, 'x', TW_RING_CAP / 2);
+    n += TW_RING_CAP / 2;
+    memcpy(msg + n, "\"}", 3);
+    tw_client_send(c, msg);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":4") && strstr(fr, "too large"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    CHECK(t.w.rpc.outbox.head == NULL);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -559,5 +592,6 @@ int main(void)
     test_session_issue11_sync_history_restart();
     test_session_issue11_app_history_restart();
     test_session_issue11_replay_outbox_full();
+    test_session_issue11_publish_oversized();
     return sss_test_done();
 }
