@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 3
+#define SSS_SHM_VERSION 4
 #define SSS_CACHELINE 64
 
 /* Per-process counters. Only the owning process writes them. */
@@ -66,6 +66,10 @@ struct sss_counters {
     atomic_uint_fast64_t sendq_high;   /* largest send queue seen, bytes */
     atomic_uint_fast64_t laps;         /* times this worker was lapped by the bus */
     atomic_int pid;
+    /* Not a statistic: bumped by each process that takes this slot (its
+     * connection ids carry it, so a replacement's never equal a dead
+     * predecessor's), and kept by sss_shm_reset_counters. */
+    atomic_uint incarnation;
 };
 
 struct sss_shm_header {
@@ -120,7 +124,8 @@ void sss_shm_destroy(struct sss_shm *shm);
 /* The counters slot of process i (0 <= i < nprocs). */
 struct sss_counters *sss_shm_counters(struct sss_shm *shm, unsigned i);
 
-/* Zero the slot of a dead process; only the master calls it, before a restart. */
+/* Zero the slot of a dead process but its incarnation; only the master calls it,
+ * before a restart. */
 void sss_shm_reset_counters(struct sss_shm *shm, unsigned i);
 
 /* The bus (scaler -> every worker). */

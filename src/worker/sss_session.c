@@ -1169,7 +1169,8 @@ void sss_session_tick(struct sss_conn *c, int64_t now)
 int sss_session_open(struct sss_session *s, struct sss_conn *c)
 {
     struct sss_client *cl = sss_calloc(1, sizeof(*cl));
-    uint64_t id = s->next_conn_id + 1;
+    uint32_t n = s->next_conn_id + 1 ? s->next_conn_id + 1 : 1; /* never 0: "none" */
+    uint64_t id = s->conn_id_base | n;
 
     if (!cl)
         return -ENOMEM;
@@ -1179,7 +1180,7 @@ int sss_session_open(struct sss_session *s, struct sss_conn *c)
         sss_free(cl);
         return -ENOMEM;
     }
-    s->next_conn_id = id;
+    s->next_conn_id = n;
     cl->conn = c;
     cl->s = s;
     cl->last_hb_ms = *s->now_ms;
@@ -1231,6 +1232,12 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
     s->scaler_gen = scaler_gen;
     s->gen_seen = atomic_load_explicit(scaler_gen, memory_order_acquire);
     s->now_ms = now_ms;
+    if (ctr) {
+        /* 16 bits: sss_socket_id puts the worker's id above the 48 of a connection id. */
+        unsigned inc = atomic_fetch_add_explicit(&ctr->incarnation, 1, memory_order_relaxed) + 1;
+
+        s->conn_id_base = (uint64_t)(inc & 0xffffu) << 32;
+    }
     sss_map_init(&s->conns_by_id);
     sss_proto_out_init(&s->json, NULL, 0);
     s->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);

@@ -16,6 +16,8 @@
  *     although the dead scaler had sent some (issue 11a);
  *   - a replay that meets a full outbox is asked again later (issue 11b);
  *   - a PUBLISH larger than the mailbox is refused at once (issue 11c);
+ *   - a replacement worker's connection ids differ from its predecessor's
+ *     (issue 11d);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
@@ -579,6 +581,66 @@ static void test_session_issue11_publish_oversized(void)
     tw_fini(&t);
 }
 
+/*
+ * Issue 11d: a replacement worker's connection ids never repeat its dead
+ * predecessor's. A FEED the dead worker's connection published (its
+ * UPDATESUB origin) reaches the replacement's new connection as a FEED
+ * (before the fix the ids restarted at 1: the new connection got UPDATESUB
+ * and lost the message).
+ */
+static void test_session_issue11_conn_ids_across_restart(void)
+{
+    struct tw t;
+    struct sss_conn *a, *b;
+    struct sss_hm_last_uid *q;
+    struct sss_hm_feed f;
+    uint64_t dead_id;
+    char var[32];
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    a = tw_conn(&t, NULL, NULL);
+    dead_id = a->id;
+    CHECK(dead_id != 0);
+    tw_conn_free(a);
+    /* The worker dies; its replacement starts on the same slot, bus and mailboxes. */
+    sss_rpc_fini(&t.w.rpc);
+    sss_fanout_fini(&t.w.fanout);
+    sss_session_fini(&t.w.session);
+    tw_start(&t);
+    b = tw_conn(&t, NULL, NULL);
+    CHECK(b->id != dead_id);
+    CHECK(b->id >> 48 == 0); /* sss_socket_id puts the worker's id above */
+    tw_client_send(b, "{\"sys\":3}");
+    (void)tw_frame(b, fr, sizeof(fr));
+    tw_client_send(b, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    while (!q && sss_ring_readable(t.to_scaler))
+        q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 0, 0, 0);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
+    /* The dead worker's connection published on x just before it died. */
+    memset(&f, 0, sizeof(f));
+    f.uid.epoch = 1;
+    f.uid.offset = 1;
+    f.origin_conn = dead_id;
+    f.origin_worker = 0;
+    f.flags = SSS_HM_SKIP_SENDER;
+    f.chan_len = 1;
+    f.topic_len = 1;
+    f.msg_len = 1;
+    memcpy(var, "xt1", 3);
+    CHECK_EQ_INT(sss_bus_append2(t.bus, SSS_HM_FEED, &f, sizeof(f), var, 3), 0);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
+    tw_conn_free(b);
+    tw_fini(&t);
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -593,5 +655,6 @@ int main(void)
     test_session_issue11_app_history_restart();
     test_session_issue11_replay_outbox_full();
     test_session_issue11_publish_oversized();
+    test_session_issue11_conn_ids_across_restart();
     return sss_test_done();
 }
