@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static_assert(sizeof(struct sss_counters) % SSS_CACHELINE == 0, "counters own whole lines");
-static_assert(sizeof(struct sss_shm_header) == 96, "header layout is part of the version");
+static_assert(sizeof(struct sss_shm_header) == 104, "header layout is part of the version");
 static_assert(sizeof(struct sss_wake) == SSS_CACHELINE, "wake words own whole lines");
 
 static size_t line_up(size_t n)

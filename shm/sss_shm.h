@@ -87,7 +87,19 @@ struct sss_shm_header {
     uint32_t bus_flags;        /* as given to sss_bus_init */
     _Atomic uint32_t scaler_gen; /* the master bumps it before starting a scaler */
     _Atomic uint64_t last_epoch; /* memory engine: the greatest epoch any scaler gave */
+    _Atomic uint32_t engine_flags; /* SSS_SHM_ENGINE_*: set by the scaler before it serves */
+    uint32_t pad;
 };
+
+/*
+ * engine_flags. OUTLIVES: the engine's history and its publishers go on
+ * while no scaler runs (other hosts publish through Redis), so after a
+ * scaler restart each worker refills its channels from history. Without it
+ * (the memory engine) nothing was published meanwhile and the old history
+ * is gone with the old scaler. The value is the same for every scaler of a
+ * host's life; a worker reads it when it notices a new scaler_gen.
+ */
+#define SSS_SHM_ENGINE_OUTLIVES 0x1u
 
 #define SSS_SHM_BUS_DEFAULT ((size_t)4 << 20)     /* 4 MiB of bus records */
 #define SSS_SHM_MAILBOX_DEFAULT ((size_t)1 << 18) /* 256 KiB per ring */

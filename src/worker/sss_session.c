@@ -1126,10 +1126,10 @@ static void on_scaler_restart(struct sss_session *s)
         }
     }
     sss_rpc_replay(s->rpc);
-    /* With Redis, other hosts kept publishing while no scaler listened: fetch
-     * what went by. (The memory engine published nothing meanwhile: it was
-     * the scaler.) */
-    if (strcmp(s->cfg->engine, "redis") == 0)
+    /* An engine that outlives the scaler (Redis: other hosts kept publishing
+     * while no scaler listened): fetch what went by. (The memory engine
+     * published nothing meanwhile: it was the scaler.) */
+    if (atomic_load_explicit(s->engine_flags, memory_order_acquire) & SSS_SHM_ENGINE_OUTLIVES)
         sss_fanout_recover(s->fanout);
 }
 
@@ -1221,7 +1221,8 @@ void sss_session_closed(struct sss_conn *c)
 
 int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct sss_app *app,
                      struct sss_rpc *rpc, struct sss_fanout *fanout, struct sss_counters *ctr,
-                     const _Atomic uint32_t *scaler_gen, const int64_t *now_ms)
+                     const _Atomic uint32_t *scaler_gen, const _Atomic uint32_t *engine_flags,
+                     const int64_t *now_ms)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
@@ -1230,6 +1231,7 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
     s->fanout = fanout;
     s->ctr = ctr;
     s->scaler_gen = scaler_gen;
+    s->engine_flags = engine_flags;
     s->gen_seen = atomic_load_explicit(scaler_gen, memory_order_acquire);
     s->now_ms = now_ms;
     if (ctr) {

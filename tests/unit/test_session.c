@@ -18,6 +18,8 @@
  *   - a PUBLISH larger than the mailbox is refused at once (issue 11c);
  *   - a replacement worker's connection ids differ from its predecessor's
  *     (issue 11d);
+ *   - after a scaler restart, channels are refilled from history exactly
+ *     when the shared memory says the engine outlives the scaler (11e);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
@@ -641,6 +643,56 @@ static void test_session_issue11_conn_ids_across_restart(void)
     tw_fini(&t);
 }
 
+/* A live subscription of c to channel x, from uid 1-5 on. */
+static void subscribe_live(struct tw *t, struct sss_conn *c)
+{
+    struct sss_hm_last_uid *q;
+
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(t, q->req, 1, 1, 5);
+    tw_poll(t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+}
+
+/*
+ * Issue 11e: after a scaler restart the worker refills its channels from
+ * history when the scaler says its engine outlives it (a flag in shared
+ * memory), whatever the engine is called; otherwise it does not. Before
+ * the fix it compared cfg->engine with "redis", so with the flag set and
+ * --engine left at its default nothing was refilled.
+ */
+static void test_session_issue11_engine_flag(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q = NULL;
+
+    for (int outlives = 0; outlives < 2; outlives++) {
+        tw_init(&t, 64 * 1024);
+        tw_start(&t);
+        atomic_store(&t.engine_flags, outlives ? SSS_SHM_ENGINE_OUTLIVES : 0);
+        c = tw_conn(&t, NULL, NULL);
+        subscribe_live(&t, c);
+        tw_scaler_restart(&t);
+        tw_poll(&t);
+        q = next_history(&t);
+        if (outlives) {
+            CHECK(q != NULL);
+            if (q)
+                CHECK(memcmp(t.rec + sizeof(*q), "x", 1) == 0 && q->chan_len == 1);
+        } else {
+            CHECK(q == NULL);
+        }
+        tw_conn_free(c);
+        tw_fini(&t);
+    }
+}
+
 int main(void)
 {
     test_session_subscribe_hold_release();
@@ -656,5 +708,6 @@ int main(void)
     test_session_issue11_replay_outbox_full();
     test_session_issue11_publish_oversized();
     test_session_issue11_conn_ids_across_restart();
+    test_session_issue11_engine_flag();
     return sss_test_done();
 }
