@@ -31,6 +31,16 @@
 
 static char fr[4096];
 
+/* An anonymous connection after its BEGIN and the reply (dropped). */
+static struct sss_conn *begun_conn(struct tw *t)
+{
+    struct sss_conn *c = tw_conn(t, NULL, NULL);
+
+    tw_client_send(c, "{\"sys\":3}");
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    return c;
+}
+
 static void test_session_subscribe_hold_release(void)
 {
     struct tw t;
@@ -173,9 +183,7 @@ static void test_session_replay_after_restart(void)
     tw_init(&t, 64 * 1024);
     t.cfg.allow_client_publish[0] = '*';
     tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":3}");
-    (void)tw_frame(c, fr, sizeof(fr));
+    c = begun_conn(&t);
     tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
     q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
     CHECK(q != NULL);
@@ -226,13 +234,28 @@ static void test_session_replay_after_restart(void)
     tw_fini(&t);
 }
 
+/* A FEED 1-1 on channel x that this worker's connection origin published (it gets UPDATESUB). */
+static void bus_feed_from(struct tw *t, uint64_t origin)
+{
+    struct sss_hm_feed f;
+
+    memset(&f, 0, sizeof(f));
+    f.uid.epoch = 1;
+    f.uid.offset = 1;
+    f.origin_conn = origin;
+    f.origin_worker = 0;
+    f.flags = SSS_HM_SKIP_SENDER;
+    f.chan_len = 1;
+    f.topic_len = 1;
+    f.msg_len = 1;
+    CHECK_EQ_INT(sss_bus_append2(t->bus, SSS_HM_FEED, &f, sizeof(f), "xt1", 3), 0);
+}
+
 static void test_session_updatesub(void)
 {
     struct tw t;
     struct sss_conn *a, *b;
     struct sss_hm_last_uid *q;
-    struct sss_hm_feed f;
-    char var[32];
 
     tw_init(&t, 64 * 1024);
     tw_start(&t);
@@ -254,17 +277,7 @@ static void test_session_updatesub(void)
     (void)tw_frame(a, fr, sizeof(fr));
     (void)tw_frame(b, fr, sizeof(fr));
     /* a socket publish by a: a gets UPDATESUB, b the FEED. */
-    memset(&f, 0, sizeof(f));
-    f.uid.epoch = 1;
-    f.uid.offset = 1;
-    f.origin_conn = a->id;
-    f.origin_worker = 0;
-    f.flags = SSS_HM_SKIP_SENDER;
-    f.chan_len = 1;
-    f.topic_len = 1;
-    f.msg_len = 1;
-    memcpy(var, "xt1", 3);
-    CHECK_EQ_INT(sss_bus_append2(t.bus, SSS_HM_FEED, &f, sizeof(f), var, 3), 0);
+    bus_feed_from(&t, a->id);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(a, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":12") && strstr(fr, "1-1"));
@@ -388,6 +401,45 @@ static struct sss_hm_history *next_history(struct tw *t)
 }
 
 /*
+ * The scaler dies in the middle of the history request the worker just
+ * sent: the worker read the record of uid 1-<first>, the next one is still
+ * unread in the mailbox. The new scaler answers the request asked again
+ * with 1-<first> .. 1-<first + 2>, then its end. Returns 0, or -1 if a
+ * request was missing (checked).
+ */
+static int history_cut_by_restart(struct tw *t, unsigned first)
+{
+    struct sss_hm_history *q = next_history(t);
+    const char *const msgs[3] = {"\"a\"", "\"b\"", "\"c\""};
+
+    CHECK(q != NULL);
+    if (!q)
+        return -1;
+    tw_reply_hist_rec(t, q->req, 1, first, "t", msgs[0]);
+    tw_poll(t);
+    tw_reply_hist_rec(t, q->req, 1, first + 1, "t", msgs[1]); /* unread when the scaler dies */
+    tw_scaler_restart(t);
+    tw_poll(t);
+    q = next_history(t);
+    CHECK(q != NULL);
+    if (!q)
+        return -1;
+    for (unsigned i = 0; i < 3; i++)
+        tw_reply_hist_rec(t, q->req, 1, first + i, "t", msgs[i]);
+    tw_reply_hist_end(t, q->req, 0, 1, 1, first + 2);
+    tw_poll(t);
+    return 0;
+}
+
+/* The answer in fr has 1-<first> .. 1-<first + 2> once each, and nothing is pending. */
+static void each_once(struct tw *t, unsigned first)
+{
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ_INT(count_uid(fr, first + i), 1);
+    CHECK_EQ_INT(sss_rpc_pending(&t->w.rpc), 0);
+}
+
+/*
  * Issue 11a: a SYNC's history cut short by a scaler restart. The dead
  * scaler sent 41 (read) and 42 (still unread in the mailbox); the new one
  * answers from the start: 41, 42, 43. The reply carries each once (before
@@ -397,41 +449,17 @@ static void test_session_issue11_sync_history_restart(void)
 {
     struct tw t;
     struct sss_conn *c;
-    struct sss_hm_history *q;
-    uint64_t req;
 
     tw_init(&t, 64 * 1024);
     tw_start(&t);
     c = tw_conn(&t, NULL, NULL);
     tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
                       "\"lastUid\":\"1-40\",\"query\":null}]}");
-    q = next_history(&t);
-    CHECK(q != NULL);
-    if (!q)
+    if (history_cut_by_restart(&t, 41) < 0)
         goto out;
-    req = q->req;
-    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
-    tw_poll(&t);
-    tw_reply_hist_rec(&t, req, 1, 42, "t", "\"b\""); /* unread when the scaler dies */
-    tw_scaler_restart(&t);
-    tw_poll(&t);
-    q = next_history(&t);
-    CHECK(q != NULL);
-    if (!q)
-        goto out;
-    req = q->req;
-    CHECK_EQ_INT(q->after.offset, 40);
-    tw_reply_hist_rec(&t, req, 1, 41, "t", "\"a\"");
-    tw_reply_hist_rec(&t, req, 1, 42, "t", "\"b\"");
-    tw_reply_hist_rec(&t, req, 1, 43, "t", "\"c\"");
-    tw_reply_hist_end(&t, req, 0, 1, 1, 43);
-    tw_poll(&t);
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
-    CHECK_EQ_INT(count_uid(fr, 41), 1);
-    CHECK_EQ_INT(count_uid(fr, 42), 1);
-    CHECK_EQ_INT(count_uid(fr, 43), 1);
-    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    each_once(&t, 41);
 out:
     tw_conn_free(c);
     tw_fini(&t);
@@ -456,8 +484,6 @@ static void test_session_issue11_app_history_restart(void)
     struct tw t;
     struct sss_app *app = sss_app_create();
     struct sss_conn *c;
-    struct sss_hm_history *q;
-    uint64_t req;
 
     CHECK(app != NULL);
     if (!app)
@@ -467,36 +493,13 @@ static void test_session_issue11_app_history_restart(void)
     tw_start(&t);
     t.w.app = app;
     sss_app_start(app, &t.w);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":3}");
-    (void)tw_frame(c, fr, sizeof(fr));
+    c = begun_conn(&t);
     tw_client_send(c, "{\"sys\":5,\"topic\":\"hist\",\"msg\":null,\"id\":9}");
-    q = next_history(&t);
-    CHECK(q != NULL);
-    if (!q)
+    if (history_cut_by_restart(&t, 1) < 0)
         goto out;
-    req = q->req;
-    tw_reply_hist_rec(&t, req, 1, 1, "t", "\"a\"");
-    tw_poll(&t);
-    tw_reply_hist_rec(&t, req, 1, 2, "t", "\"b\""); /* unread when the scaler dies */
-    tw_scaler_restart(&t);
-    tw_poll(&t);
-    q = next_history(&t);
-    CHECK(q != NULL);
-    if (!q)
-        goto out;
-    req = q->req;
-    tw_reply_hist_rec(&t, req, 1, 1, "t", "\"a\"");
-    tw_reply_hist_rec(&t, req, 1, 2, "t", "\"b\"");
-    tw_reply_hist_rec(&t, req, 1, 3, "t", "\"c\"");
-    tw_reply_hist_end(&t, req, 0, 1, 1, 3);
-    tw_poll(&t);
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":9"));
-    CHECK_EQ_INT(count_uid(fr, 1), 1);
-    CHECK_EQ_INT(count_uid(fr, 2), 1);
-    CHECK_EQ_INT(count_uid(fr, 3), 1);
-    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    each_once(&t, 1);
 out:
     tw_conn_free(c);
     sss_app_fini(&t.w);
@@ -522,9 +525,7 @@ static void test_session_issue11_replay_outbox_full(void)
     tw_init(&t, 64 * 1024);
     t.cfg.mailbox_size = 4096; /* the outbox refuses requests past 16 KiB waiting */
     tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":3}");
-    (void)tw_frame(c, fr, sizeof(fr));
+    c = begun_conn(&t);
     tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
     CHECK(tw_scaler_next(&t, SSS_HM_LAST_UID, NULL) != NULL); /* the dead scaler took it */
     /* The scaler is gone: the mailbox fills, then the outbox past its limit. */
@@ -566,9 +567,7 @@ static void test_session_issue11_publish_oversized(void)
     tw_init(&t, 64 * 1024);
     t.cfg.allow_client_publish[0] = '*';
     tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":3}");
-    (void)tw_frame(c, fr, sizeof(fr));
+    c = begun_conn(&t);
     n = (size_t)snprintf(msg, sizeof(msg),
                          "{\"sys\":13,\"channel\":\"news\",\"topic\":\"t\",\"id\":4,\"msg\":\"");
     memset(msg + n, 'x', TW_RING_CAP / 2);
@@ -595,9 +594,7 @@ static void test_session_issue11_conn_ids_across_restart(void)
     struct tw t;
     struct sss_conn *a, *b;
     struct sss_hm_last_uid *q;
-    struct sss_hm_feed f;
     uint64_t dead_id;
-    char var[32];
 
     tw_init(&t, 64 * 1024);
     tw_start(&t);
@@ -625,17 +622,7 @@ static void test_session_issue11_conn_ids_across_restart(void)
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
     /* The dead worker's connection published on x just before it died. */
-    memset(&f, 0, sizeof(f));
-    f.uid.epoch = 1;
-    f.uid.offset = 1;
-    f.origin_conn = dead_id;
-    f.origin_worker = 0;
-    f.flags = SSS_HM_SKIP_SENDER;
-    f.chan_len = 1;
-    f.topic_len = 1;
-    f.msg_len = 1;
-    memcpy(var, "xt1", 3);
-    CHECK_EQ_INT(sss_bus_append2(t.bus, SSS_HM_FEED, &f, sizeof(f), var, 3), 0);
+    bus_feed_from(&t, dead_id);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
