@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static_assert(sizeof(struct sss_counters) % SSS_CACHELINE == 0, "counters own whole lines");
-static_assert(sizeof(struct sss_shm_header) == 96, "header layout is part of the version");
+static_assert(sizeof(struct sss_shm_header) == 104, "header layout is part of the version");
 static_assert(sizeof(struct sss_wake) == SSS_CACHELINE, "wake words own whole lines");
 
 static size_t line_up(size_t n)
@@ -127,7 +127,11 @@ struct sss_counters *sss_shm_counters(struct sss_shm *shm, unsigned i)
 
 void sss_shm_reset_counters(struct sss_shm *shm, unsigned i)
 {
-    memset(sss_shm_counters(shm, i), 0, sizeof(struct sss_counters));
+    struct sss_counters *c = sss_shm_counters(shm, i);
+    unsigned inc = atomic_load_explicit(&c->incarnation, memory_order_relaxed);
+
+    memset(c, 0, sizeof(*c));
+    atomic_store_explicit(&c->incarnation, inc, memory_order_relaxed);
 }
 
 struct sss_bus *sss_shm_bus(struct sss_shm *shm)

@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 3
+#define SSS_SHM_VERSION 4
 #define SSS_CACHELINE 64
 
 /* Per-process counters. Only the owning process writes them. */
@@ -66,6 +66,10 @@ struct sss_counters {
     atomic_uint_fast64_t sendq_high;   /* largest send queue seen, bytes */
     atomic_uint_fast64_t laps;         /* times this worker was lapped by the bus */
     atomic_int pid;
+    /* Not a statistic: bumped by each process that takes this slot (its
+     * connection ids carry it, so a replacement's never equal a dead
+     * predecessor's), and kept by sss_shm_reset_counters. */
+    atomic_uint incarnation;
 };
 
 struct sss_shm_header {
@@ -83,7 +87,19 @@ struct sss_shm_header {
     uint32_t bus_flags;        /* as given to sss_bus_init */
     _Atomic uint32_t scaler_gen; /* the master bumps it before starting a scaler */
     _Atomic uint64_t last_epoch; /* memory engine: the greatest epoch any scaler gave */
+    _Atomic uint32_t engine_flags; /* SSS_SHM_ENGINE_*: set by the scaler before it serves */
+    uint32_t pad;
 };
+
+/*
+ * engine_flags. OUTLIVES: the engine's history and its publishers go on
+ * while no scaler runs (other hosts publish through Redis), so after a
+ * scaler restart each worker refills its channels from history. Without it
+ * (the memory engine) nothing was published meanwhile and the old history
+ * is gone with the old scaler. The value is the same for every scaler of a
+ * host's life; a worker reads it when it notices a new scaler_gen.
+ */
+#define SSS_SHM_ENGINE_OUTLIVES 0x1u
 
 #define SSS_SHM_BUS_DEFAULT ((size_t)4 << 20)     /* 4 MiB of bus records */
 #define SSS_SHM_MAILBOX_DEFAULT ((size_t)1 << 18) /* 256 KiB per ring */
@@ -120,7 +136,8 @@ void sss_shm_destroy(struct sss_shm *shm);
 /* The counters slot of process i (0 <= i < nprocs). */
 struct sss_counters *sss_shm_counters(struct sss_shm *shm, unsigned i);
 
-/* Zero the slot of a dead process; only the master calls it, before a restart. */
+/* Zero the slot of a dead process but its incarnation; only the master calls it,
+ * before a restart. */
 void sss_shm_reset_counters(struct sss_shm *shm, unsigned i);
 
 /* The bus (scaler -> every worker). */

@@ -22,8 +22,7 @@
  * engine's envelopes; the scaler checks what arrives with sss_hm_unpack
  * before it reaches the bus.
  *
- * Senders do not lay records out by hand (src/worker/sss_handler.c still
- * does, until it is converted): a sss_hm_pack_* call fills a
+ * Senders do not lay records out by hand: a sss_hm_pack_* call fills a
  * struct sss_hm_rec (a copy of the fixed part and spans of the caller's
  * variable parts, nothing copied), which then leaves through
  * sss_hm_outbox_put (a mailbox), sss_hm_rec_iov + sss_bus_appendv (the bus)

@@ -3,9 +3,10 @@
  * scaler, the dispatch of answers and the replay after a scaler restart.
  *
  * Iteration and deletion: the map deletes by backward shift, so a pass that
- * frees requests either re-reads the same slot after a free (expire) or
- * marks first and frees in a second pass (replay, whose callbacks may send
- * replies but never add or free requests).
+ * frees requests re-reads the same slot after a free (expire). The replay
+ * first lists every request (its callbacks may renew ids, which moves
+ * requests in the map), runs the callbacks over the list (they may send
+ * replies but never add or free requests), then frees those given up.
  * May include: common, proto (sss_hostmsg), shm.
  */
 #include "sss_rpc.h"
@@ -14,11 +15,14 @@
 #include "sss_ring.h"
 #include "sss_wake.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #define OUTBOX_FACTOR 4 /* mailboxes' worth of records that may wait in the outbox */
+
+static const struct sss_hm_dispatcher from_scaler; /* the answers' handlers, below */
 
 void sss_rpc_init(struct sss_rpc *rpc, struct sss_ring *inbox, struct sss_ring *to_scaler,
                   struct sss_wake *scaler_wake, size_t mailbox_size)
@@ -30,13 +34,15 @@ void sss_rpc_init(struct sss_rpc *rpc, struct sss_ring *inbox, struct sss_ring *
     sss_hm_outbox_init(&rpc->outbox, to_scaler);
     rpc->scaler_wake = scaler_wake;
     rpc->outbox_limit = mailbox_size * OUTBOX_FACTOR;
+    rpc->from_scaler = from_scaler;
 }
 
 void sss_rpc_hello(struct sss_rpc *rpc)
 {
-    struct sss_hm_hello hello = {.pid = rpc->pid};
+    struct sss_hm_rec rec;
 
-    (void)sss_rpc_send(rpc, SSS_HM_HELLO, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    sss_hm_pack_hello(&rec, rpc->pid);
+    (void)sss_rpc_put(rpc, &rec);
 }
 
 void sss_rpc_fini(struct sss_rpc *rpc)
@@ -57,13 +63,28 @@ int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc
     r->ops = ops;
     r->rpc = rpc;
     r->dropping = 0;
+    r->unsent = 0;
     if (sss_map_put(&rpc->reqs, (const char *)&r->id, sizeof(r->id), r) < 0)
         return -ENOMEM;
     return 0;
 }
 
+void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r)
+{
+    int rc;
+
+    sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
+    r->id = (rpc->pid << 32) | (++rpc->counter & 0xffffffffu);
+    /* One out, one in: the map does not grow, so this cannot fail. */
+    rc = sss_map_put(&rpc->reqs, (const char *)&r->id, sizeof(r->id), r);
+    assert(rc == 0);
+    (void)rc;
+}
+
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r)
 {
+    if (r->unsent)
+        rpc->unsent--;
     sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
     r->ops->free(r);
 }
@@ -73,44 +94,54 @@ struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id)
     return sss_map_get(&rpc->reqs, (const char *)&id, sizeof(id));
 }
 
-/* Queue a record; bounded: refused past the outbox limit. */
-static int send_rec(struct sss_rpc *rpc, int bounded, uint32_t type, const void *h, size_t hlen,
-                    const void *p1, size_t l1, const void *p2, size_t l2)
+/* Queue a packed record; bounded: refused past the outbox limit. */
+static int put_rec(struct sss_rpc *rpc, const struct sss_hm_rec *rec, int bounded)
 {
+    uint32_t type = rec->type;
+    size_t size = sss_hm_rec_size(rec), max = sss_ring_max_payload(rpc->outbox.ring);
     int rc;
 
+    if (size > max) {
+        /* It would wait in the outbox for ever, and everything behind it too. */
+        rpc->oversized++;
+        if (rpc->oversized <= 10 || rpc->oversized % 1024 == 0)
+            sss_log_warn("rpc", "record too large for the mailbox type=%s size=%zu max=%zu "
+                                "refused=%llu",
+                         sss_hm_type_name(type), size, max, (unsigned long long)rpc->oversized);
+        return -EMSGSIZE;
+    }
     if (bounded && rpc->outbox.pending_bytes > rpc->outbox_limit && type != SSS_HM_PRESENCE &&
         type != SSS_HM_SESSION && type != SSS_HM_HELLO && type != SSS_HM_RESYNC)
-        return SSS_EFULL;
-    rc = sss_hm_outbox_send(&rpc->outbox, type, h, hlen, p1, l1, p2, l2);
+        rc = SSS_EFULL;
+    else
+        rc = sss_hm_outbox_put(&rpc->outbox, rec);
     if (rc >= 0)
         rpc->dirty = 1;
+    else
+        rpc->put_failures++; /* worth trying again later: EFULL or ENOMEM */
     return rc;
 }
 
-int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
-                 size_t l1, const void *p2, size_t l2)
+int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec)
 {
-    return send_rec(rpc, 1, type, h, hlen, p1, l1, p2, l2);
+    return put_rec(rpc, rec, 1);
 }
 
 int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel)
 {
-    struct sss_hm_last_uid q = {.req = r->id, .chan_len = (uint16_t)strlen(channel)};
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_last_uid(&rec, r->id, channel, strlen(channel));
 
-    return sss_rpc_send(rpc, SSS_HM_LAST_UID, &q, sizeof(q), channel, q.chan_len, NULL, 0);
+    return rc < 0 ? rc : sss_rpc_put(rpc, &rec);
 }
 
 static int ask_history(struct sss_rpc *rpc, int bounded, struct sss_rpc_req *r,
                        const char *channel, int has_after, const struct sss_uid *after)
 {
-    struct sss_hm_history q = {.req = r->id};
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_history(&rec, r->id, has_after ? after : NULL, channel, strlen(channel));
 
-    q.has_after = (uint32_t)has_after;
-    if (has_after)
-        q.after = *after;
-    q.chan_len = (uint16_t)strlen(channel);
-    return send_rec(rpc, bounded, SSS_HM_HISTORY, &q, sizeof(q), channel, q.chan_len, NULL, 0);
+    return rc < 0 ? rc : put_rec(rpc, &rec, bounded);
 }
 
 int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
@@ -125,84 +156,85 @@ int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const ch
     return ask_history(rpc, 0, r, channel, has_after, after);
 }
 
-/* The request an answer names (its first field is always the request id). */
-static struct sss_rpc_req *answer_req(struct sss_rpc *rpc, const void *p)
+/* ---- the scaler's answers: one handler per type (sss_hm_dispatch checked the lengths) ---- */
+
+/*
+ * Each answer names its request; sss_rpc_find gives NULL for one answered
+ * already, given up, or meant for a dead predecessor of this worker.
+ */
+static void on_published(void *data, const struct sss_hm_rec *rec)
 {
-    uint64_t id;
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.published.req);
 
-    memcpy(&id, p, sizeof(id));
-    return sss_rpc_find(rpc, id);
-}
-
-/* One answer from the scaler; len is at least the fixed part (checked by the caller). */
-static void dispatch(struct sss_rpc *rpc, uint32_t type, const void *p, size_t len)
-{
-    struct sss_rpc_req *r = answer_req(rpc, p);
-    const struct sss_rpc_ops *ops = r ? r->ops : NULL;
-
-    if (!r)
-        return; /* answered already, given up, or meant for a dead predecessor */
-    switch (type) {
-    case SSS_HM_PUBLISHED:
-        if (!ops->published)
-            return;
-        ops->published(r, p);
-        break;
-    case SSS_HM_LAST_UID_R:
-        if (!ops->last_uid)
-            return;
-        ops->last_uid(r, p);
-        break;
-    case SSS_HM_HIST_REC: {
-        const struct sss_hm_hist_rec *h = p;
-        const char *var = (const char *)p + sizeof(*h);
-
-        if ((size_t)h->topic_len + h->msg_len != len - sizeof(*h) ||
-            h->topic_len > SSS_PROTO_TOPIC_MAX || !ops->hist_rec)
-            return;
-        ops->hist_rec(r, h, var, var + h->topic_len);
-        return; /* not terminal */
-    }
-    case SSS_HM_HIST_END:
-        if (!ops->hist_end)
-            return;
-        ops->hist_end(r, p);
-        break;
-    case SSS_HM_SESSION_ENTRY:
-        if (ops->session_entry)
-            ops->session_entry(r, p, (const char *)p + sizeof(struct sss_hm_session_entry),
-                               len - sizeof(struct sss_hm_session_entry));
-        return; /* not terminal */
-    case SSS_HM_SESSION_END:
-        if (!ops->session_end)
-            return;
-        ops->session_end(r, p);
-        break;
-    default:
+    if (!r || !r->ops->published)
         return;
-    }
+    r->ops->published(r, &rec->h.published);
     sss_rpc_done(rpc, r);
 }
 
-static size_t fixed_size(uint32_t type)
+static void on_last_uid_r(void *data, const struct sss_hm_rec *rec)
 {
-    switch (type) {
-    case SSS_HM_PUBLISHED:
-        return sizeof(struct sss_hm_published);
-    case SSS_HM_LAST_UID_R:
-        return sizeof(struct sss_hm_last_uid_r);
-    case SSS_HM_HIST_REC:
-        return sizeof(struct sss_hm_hist_rec);
-    case SSS_HM_HIST_END:
-        return sizeof(struct sss_hm_hist_end);
-    case SSS_HM_SESSION_ENTRY:
-        return sizeof(struct sss_hm_session_entry);
-    case SSS_HM_SESSION_END:
-        return sizeof(struct sss_hm_session_end);
-    default:
-        return 0;
-    }
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.last_uid_r.req);
+
+    if (!r || !r->ops->last_uid)
+        return;
+    r->ops->last_uid(r, &rec->h.last_uid_r);
+    sss_rpc_done(rpc, r);
 }
+
+static void on_hist_rec(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.hist_rec.req);
+
+    /* The topic is copied into a name-sized buffer downstream. */
+    if (!r || !r->ops->hist_rec || rec->v[0].len > SSS_PROTO_TOPIC_MAX)
+        return;
+    r->ops->hist_rec(r, &rec->h.hist_rec, rec->v[0].p, rec->v[1].p); /* not terminal */
+}
+
+static void on_hist_end(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.hist_end.req);
+
+    if (!r || !r->ops->hist_end)
+        return;
+    r->ops->hist_end(r, &rec->h.hist_end);
+    sss_rpc_done(rpc, r);
+}
+
+static void on_session_entry(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.session_entry.req);
+
+    if (r && r->ops->session_entry) /* not terminal */
+        r->ops->session_entry(r, &rec->h.session_entry, rec->v[0].p, rec->v[0].len);
+}
+
+static void on_session_end(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_rpc *rpc = data;
+    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.session_end.req);
+
+    if (!r || !r->ops->session_end)
+        return;
+    r->ops->session_end(r, &rec->h.session_end);
+    sss_rpc_done(rpc, r);
+}
+
+static const struct sss_hm_dispatcher from_scaler = {
+    .who = "rpc",
+    .on = {[SSS_HM_PUBLISHED] = on_published,
+           [SSS_HM_LAST_UID_R] = on_last_uid_r,
+           [SSS_HM_HIST_REC] = on_hist_rec,
+           [SSS_HM_HIST_END] = on_hist_end,
+           [SSS_HM_SESSION_ENTRY] = on_session_entry,
+           [SSS_HM_SESSION_END] = on_session_end},
+};
 
 int sss_rpc_poll(struct sss_rpc *rpc, int max)
 {
@@ -211,15 +243,11 @@ int sss_rpc_poll(struct sss_rpc *rpc, int max)
     for (; n < max; n++) {
         const void *p;
         uint32_t type;
-        size_t len, need;
+        size_t len;
 
         if (sss_ring_peek(rpc->inbox, &type, &p, &len) != 1)
             break;
-        need = fixed_size(type);
-        if (!need)
-            sss_log_error("rpc", "unknown record type=%u from the scaler", type);
-        else if (len >= need)
-            dispatch(rpc, type, p, len);
+        (void)sss_hm_dispatch(&rpc->from_scaler, rpc, type, p, len);
         sss_ring_consume(rpc->inbox);
     }
     return n;
@@ -230,23 +258,66 @@ int sss_rpc_readable(struct sss_rpc *rpc)
     return sss_ring_readable(rpc->inbox);
 }
 
+/*
+ * Replay the listed requests (linked by replay_next), then free those that
+ * gave up. A request whose replay failed to send is marked unsent.
+ */
+static void replay_list(struct sss_rpc *rpc, struct sss_rpc_req *list)
+{
+    for (struct sss_rpc_req *r = list; r; r = r->replay_next) {
+        uint64_t failures = rpc->put_failures;
+
+        if (r->unsent) {
+            r->unsent = 0;
+            rpc->unsent--;
+        }
+        if (!r->ops->replay)
+            continue;
+        if (r->ops->replay(r)) {
+            r->dropping = 1;
+        } else if (rpc->put_failures != failures) {
+            r->unsent = 1; /* asked again from sss_rpc_flush, never left hanging */
+            rpc->unsent++;
+        }
+    }
+    while (list) {
+        struct sss_rpc_req *r = list;
+
+        list = r->replay_next;
+        if (r->dropping)
+            sss_rpc_done(rpc, r);
+    }
+}
+
 void sss_rpc_replay(struct sss_rpc *rpc)
 {
-    for (uint32_t i = 0; i < rpc->reqs.cap; i++) {
-        struct sss_rpc_req *r = rpc->reqs.slots[i].key ? rpc->reqs.slots[i].val : NULL;
+    struct sss_rpc_req *list = NULL;
 
-        if (r && r->ops->replay && r->ops->replay(r))
-            r->dropping = 1;
-    }
-    for (uint32_t i = 0; i < rpc->reqs.cap;) {
-        struct sss_rpc_req *r = rpc->reqs.slots[i].key ? rpc->reqs.slots[i].val : NULL;
+    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
+        if (rpc->reqs.slots[i].key) {
+            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
 
-        if (r && r->dropping) {
-            sss_rpc_done(rpc, r); /* the backward shift may bring another into slot i */
-            continue;
+            r->replay_next = list;
+            list = r;
         }
-        i++;
-    }
+    replay_list(rpc, list);
+}
+
+/* The requests whose replay could not be sent, now that the outbox has room. */
+static void replay_unsent(struct sss_rpc *rpc)
+{
+    struct sss_rpc_req *list = NULL;
+
+    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
+        if (rpc->reqs.slots[i].key) {
+            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
+
+            if (r->unsent) {
+                r->replay_next = list;
+                list = r;
+            }
+        }
+    replay_list(rpc, list);
 }
 
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms)
@@ -266,6 +337,8 @@ void sss_rpc_flush(struct sss_rpc *rpc)
 {
     if (rpc->outbox.head && sss_hm_outbox_flush(&rpc->outbox) > 0)
         rpc->dirty = 1;
+    if (rpc->unsent && rpc->outbox.pending_bytes <= rpc->outbox_limit)
+        replay_unsent(rpc);
     if (rpc->dirty) {
         if (rpc->scaler_wake)
             (void)sss_wake_notify(rpc->scaler_wake);

@@ -43,7 +43,15 @@ struct sss_rpc_ops {
     void (*session_entry)(struct sss_rpc_req *r, const struct sss_hm_session_entry *p,
                           const char *chan, size_t len);
     void (*session_end)(struct sss_rpc_req *r, const struct sss_hm_session_end *p);
-    /* A new scaler started: ask it again. Return 1 to give the request up (it is freed). */
+    /*
+     * A new scaler started: ask it again. Return 1 to give the request up
+     * (it is freed). If the question cannot be sent now (the outbox is past
+     * its limit, or no memory), the table notices and calls replay again
+     * later, from sss_rpc_flush, once the outbox is below its limit. A kind
+     * that gathers several answers (history) calls sss_rpc_renew first and
+     * drops what it gathered: the dead scaler's unread answers carry the
+     * old id and are ignored from then on.
+     */
     int (*replay)(struct sss_rpc_req *r);
     /* Periodic (sss_rpc_expire): return 1 if the request gave up (it is freed). */
     int (*expire)(struct sss_rpc_req *r, int64_t now_ms);
@@ -56,6 +64,8 @@ struct sss_rpc_req {
     const struct sss_rpc_ops *ops;
     struct sss_rpc *rpc; /* borrowed */
     uint8_t dropping;    /* replay gave it up: freed after the pass */
+    uint8_t unsent;      /* its replay could not be sent: replayed again by sss_rpc_flush */
+    struct sss_rpc_req *replay_next; /* the replay pass's list */
 };
 
 struct sss_rpc {
@@ -66,7 +76,11 @@ struct sss_rpc {
     struct sss_hm_outbox outbox;  /* this worker -> scaler */
     struct sss_wake *scaler_wake; /* borrowed; NULL: nobody to wake (tests) */
     size_t outbox_limit;          /* bytes waiting past which requests fail (SSS_EFULL) */
+    struct sss_hm_dispatcher from_scaler; /* the answers' handlers and counts */
     int dirty;                    /* something went to the scaler this turn */
+    uint32_t unsent;              /* requests whose replay waits for room (r->unsent) */
+    uint64_t put_failures;        /* sss_rpc_put calls that may succeed later (a replay's check) */
+    uint64_t oversized;           /* records refused: larger than the mailbox ring takes */
 };
 
 /*
@@ -88,6 +102,12 @@ void sss_rpc_fini(struct sss_rpc *rpc);
 int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc_ops *ops)
     __attribute__((warn_unused_result));
 
+/*
+ * Give r a fresh id (for ops->replay): answers to its old id, still in the
+ * mailbox from a dead scaler, are dropped from now on. Cannot fail.
+ */
+void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r);
+
 /* Forget r and free it (ops->free). */
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);
 
@@ -95,15 +115,17 @@ void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);
 struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id);
 
 /*
- * Send a record to the scaler (fixed part h, then up to two variable parts).
- * A full mailbox makes it wait in the outbox; past the outbox limit (the
- * scaler is gone or far behind) new requests fail with SSS_EFULL instead of
- * growing the worker without bound, while bookkeeping records (PRESENCE,
- * SESSION, HELLO, RESYNC) still go: they keep counts right.
- * Returns >= 0, SSS_EFULL or -ENOMEM.
+ * Send a packed record (sss_hm_pack_*) to the scaler; its parts are copied,
+ * so rec may go when this returns. A full mailbox makes it wait in the
+ * outbox; past the outbox limit (the scaler is gone or far behind) new
+ * requests fail with SSS_EFULL instead of growing the worker without bound,
+ * while bookkeeping records (PRESENCE, SESSION, HELLO, RESYNC) still go:
+ * they keep counts right. A record larger than the mailbox ring can ever
+ * take is refused at once and logged (rate-limited): it would never leave
+ * and would hold back everything behind it.
+ * Returns >= 0, SSS_EFULL, -EMSGSIZE or -ENOMEM.
  */
-int sss_rpc_send(struct sss_rpc *rpc, uint32_t type, const void *h, size_t hlen, const void *p1,
-                 size_t l1, const void *p2, size_t l2);
+int sss_rpc_put(struct sss_rpc *rpc, const struct sss_hm_rec *rec);
 
 /* Ask the channel's last uid (SSS_HM_LAST_UID) / its history after `after` (SSS_HM_HISTORY). */
 int sss_rpc_ask_last_uid(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel);
@@ -117,7 +139,11 @@ int sss_rpc_ask_history(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *
 int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const char *channel,
                             int has_after, const struct sss_uid *after);
 
-/* Read up to max answers from the mailbox and hand each to its request. Returns how many. */
+/*
+ * Read up to max answers from the mailbox and hand each to its request
+ * (sss_hm_dispatch: a record whose lengths do not add up is counted, logged
+ * and dropped). Returns how many records were read.
+ */
 int sss_rpc_poll(struct sss_rpc *rpc, int max);
 
 /* Whether the mailbox has an answer (checked before sleeping). */
@@ -129,7 +155,11 @@ void sss_rpc_replay(struct sss_rpc *rpc);
 /* Periodic: requests that give up (ops->expire) are freed. */
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms);
 
-/* End of a loop turn: move waiting records into the ring, wake the scaler if we sent any. */
+/*
+ * End of a loop turn: move waiting records into the ring; once the outbox is
+ * below its limit, replay the requests whose replay could not be sent; wake
+ * the scaler if we sent anything.
+ */
 void sss_rpc_flush(struct sss_rpc *rpc);
 
 /* How many requests are pending. */

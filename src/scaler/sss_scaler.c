@@ -685,6 +685,10 @@ static int make_backends(struct sss_scaler *s, const struct sss_engine_limits *l
         s->engine = sss_engine_redis_create(cfg, lim, &sink, &err);
     else
         s->engine = sss_engine_mem_create(lim, &sink, sss_wall_ms(), &s->shm->hdr->last_epoch);
+    /* Tell the workers what a restart of ours means for their channels (sss_shm.h). */
+    atomic_store_explicit(&s->shm->hdr->engine_flags,
+                          strcmp(cfg->engine, "redis") == 0 ? SSS_SHM_ENGINE_OUTLIVES : 0,
+                          memory_order_release);
     if (!s->engine) {
         sss_log_error("scaler", "cannot start the %s engine: %s", cfg->engine,
                       sss_strerror(err ? err : -ENOMEM));

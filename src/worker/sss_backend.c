@@ -14,47 +14,46 @@
 #include <errno.h>
 #include <string.h>
 
+/*
+ * Send a packed record (rc: the pack's result). Returns 0, -EMSGSIZE (a
+ * part too long for its field, or a record larger than the mailbox takes),
+ * or -ENOMEM for anything worth trying again later.
+ */
+static int put(struct sss_rpc *rpc, int rc, const struct sss_hm_rec *rec)
+{
+    if (rc < 0)
+        return -EMSGSIZE;
+    rc = sss_rpc_put(rpc, rec);
+    if (rc == -EMSGSIZE)
+        return rc;
+    return rc < 0 ? -ENOMEM : 0;
+}
+
 int sss_backend_publish(struct sss_rpc *rpc, uint64_t origin_conn, const char *channel,
                         const char *topic, const char *json, size_t len)
 {
-    struct sss_hm_publish q;
-    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
-    size_t cl = strlen(channel), tl = strlen(topic);
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_publish(&rec, 0, origin_conn, origin_conn ? SSS_HM_SKIP_SENDER : 0,
+                                 channel, strlen(channel), topic, strlen(topic), json, len);
 
-    memset(&q, 0, sizeof(q));
-    if (origin_conn) {
-        q.origin_conn = origin_conn;
-        q.flags = SSS_HM_SKIP_SENDER;
-    }
-    q.chan_len = (uint16_t)cl;
-    q.topic_len = (uint16_t)tl;
-    q.msg_len = (uint32_t)len;
-    memcpy(head, channel, cl);
-    memcpy(head + cl, topic, tl);
-    return sss_rpc_send(rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, cl + tl, json, len) < 0
-               ? -ENOMEM
-               : 0;
+    return put(rpc, rc, &rec);
 }
 
 int sss_backend_broadcast(struct sss_rpc *rpc, const char *topic, const char *json, size_t len)
 {
-    struct sss_hm_broadcast b = {.topic_len = (uint16_t)strlen(topic), .msg_len = (uint32_t)len};
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_broadcast(&rec, topic, strlen(topic), json, len);
 
-    return sss_rpc_send(rpc, SSS_HM_BROADCAST, &b, sizeof(b), topic, b.topic_len, json, len) < 0
-               ? -ENOMEM
-               : 0;
+    return put(rpc, rc, &rec);
 }
 
 int sss_backend_boot(struct sss_rpc *rpc, int kind, const char *name, size_t name_len,
                      const char *reason, size_t reason_len)
 {
-    struct sss_hm_boot b = {.kind = (uint16_t)kind,
-                            .name_len = (uint16_t)name_len,
-                            .reason_len = (uint16_t)reason_len};
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_boot(&rec, kind, name, name_len, reason, reason_len);
 
-    return sss_rpc_send(rpc, SSS_HM_BOOT, &b, sizeof(b), name, name_len, reason, reason_len) < 0
-               ? -ENOMEM
-               : 0;
+    return put(rpc, rc, &rec);
 }
 
 /* ---- an ask answered with a channel's history (sss_reply_history) ---- */
@@ -101,12 +100,17 @@ static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
     sss_proto_out_fini(&arr);
 }
 
-/* A new scaler: ask again from the start. */
+/*
+ * A new scaler: ask again from the start, under a new id, so that the dead
+ * scaler's records still unread in the mailbox (the old id) are dropped and
+ * none is kept twice.
+ */
 static int hist_replay(struct sss_rpc_req *base)
 {
     struct hist_req *r = (struct hist_req *)base;
     struct sss_uid none = {0, 0};
 
+    sss_rpc_renew(base->rpc, base);
     sss_feeds_clear(&r->hist);
     (void)sss_rpc_ask_history(base->rpc, base, r->channel, 0, &none);
     return 0;

@@ -18,14 +18,16 @@ struct sss_rpc;
 
 /*
  * Publish json on channel with topic. origin_conn: the publishing socket's
- * id (its own FEED is skipped), or 0. Returns 0, or -ENOMEM when the
- * scaler cannot be asked now (the outbox is past its bound, or no memory).
+ * id (its own FEED is skipped), or 0. Returns 0, -EMSGSIZE when the record
+ * is larger than the worker's mailbox can ever take (logged), or -ENOMEM
+ * when the scaler cannot be asked now (the outbox is past its bound, or no
+ * memory). The same codes for broadcast and boot.
  */
 int sss_backend_publish(struct sss_rpc *rpc, uint64_t origin_conn, const char *channel,
                         const char *topic, const char *json, size_t len);
-/* A BROADCAST to every connection on every host. Returns 0 or -ENOMEM. */
+/* A BROADCAST to every connection on every host. Returns 0, -EMSGSIZE or -ENOMEM. */
 int sss_backend_broadcast(struct sss_rpc *rpc, const char *topic, const char *json, size_t len);
-/* kind 1: a user's connections (BOOT), 2: a channel's subscribers (BOOTCHANNEL). 0 or -ENOMEM. */
+/* kind 1: a user's connections (BOOT), 2: a channel's subscribers (BOOTCHANNEL). As above. */
 int sss_backend_boot(struct sss_rpc *rpc, int kind, const char *name, size_t name_len,
                      const char *reason, size_t reason_len);
 /*

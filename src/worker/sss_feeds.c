@@ -25,6 +25,7 @@ void sss_feeds_fini(struct sss_feeds *fl)
 void sss_feeds_clear(struct sss_feeds *fl)
 {
     fl->text.len = 0;
+    fl->text.oom = false;
     fl->n = 0;
 }
 

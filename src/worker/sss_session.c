@@ -65,6 +65,7 @@ struct sync_entry {
     uint8_t has_after;
     struct sss_uid after;
     struct sss_uid floor; /* where live FEEDs resume */
+    struct sss_feeds recs; /* its history records for the reply */
 };
 
 struct sync_state {
@@ -73,7 +74,6 @@ struct sync_state {
     size_t id_len;
     int outstanding;
     int n;
-    struct sss_feeds recs; /* the records of the reply */
     struct sync_entry e[];
 };
 
@@ -178,40 +178,25 @@ static void req_done(struct sss_session *s, void *r)
 /* Tell the scaler one subscription more or less (GET /api/presence). */
 static void presence(struct sss_conn *c, const char *chan, size_t len, int delta)
 {
-    struct sss_hm_presence q = {.delta = delta,
-                                .chan_len = (uint16_t)len,
-                                .user_len = (uint16_t)strlen(c->user)};
+    struct sss_hm_rec rec;
 
-    (void)sss_rpc_send(S(c)->rpc, SSS_HM_PRESENCE, &q, sizeof(q), chan, len, c->user,
-                       q.user_len);
+    if (sss_hm_pack_presence(&rec, delta, chan, len, c->user, strlen(c->user)) == 0)
+        (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
 /* Tell the store what the connection's session did (nothing without a session). */
 static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
                          const struct sss_uid *uid)
 {
-    struct sss_hm_session q;
-    char buf[128 + SSS_PROTO_CHANNEL_MAX + 121];
+    struct sss_hm_rec rec;
     size_t sl = strlen(c->session), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
 
     if (!sl)
         return;
-    memset(&q, 0, sizeof(q));
-    q.op = (uint16_t)op;
-    q.session_len = (uint16_t)sl;
-    q.chan_len = (uint16_t)chan_len;
-    q.user_len = (uint16_t)ul;
-    if (uid && (uid->epoch || uid->offset)) {
-        q.has_uid = 1;
-        q.uid = *uid;
-    }
-    memcpy(buf, c->session, sl);
-    if (chan_len)
-        memcpy(buf + sl, chan, chan_len);
-    if (ul)
-        memcpy(buf + sl + chan_len, c->user, ul);
-    (void)sss_rpc_send(S(c)->rpc, SSS_HM_SESSION, &q, sizeof(q), buf, sl + chan_len + ul, NULL,
-                       0);
+    if (uid && !uid->epoch && !uid->offset)
+        uid = NULL; /* none reached yet */
+    if (sss_hm_pack_session(&rec, op, c->session, sl, chan, chan_len, c->user, ul, uid) == 0)
+        (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
 static struct sss_index *index_of(struct sss_session *s)
@@ -502,17 +487,14 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         app->on_socket((struct sss_socket *)c, app->socket_data);
     if (c->session[0]) {
         struct load_req *r = req_new(s, sizeof(*r), &load_ops);
-        struct sss_hm_session_load q;
+        struct sss_hm_rec rec;
 
         session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
         if (r) {
             r->s = s;
             r->conn_id = c->id;
-            memset(&q, 0, sizeof(q));
-            q.req = r->base.id;
-            q.session_len = (uint16_t)strlen(c->session);
-            if (sss_rpc_send(s->rpc, SSS_HM_SESSION_LOAD, &q, sizeof(q), c->session,
-                             q.session_len, NULL, 0) < 0)
+            if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
+                sss_rpc_put(s->rpc, &rec) < 0)
                 req_done(s, r);
             else
                 cl->begin_wait++;
@@ -560,8 +542,8 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
     const char *why;
     int created;
 
-    if (e->chan_len != len || !len || len > SSS_PROTO_CHANNEL_MAX ||
-        !sss_proto_channel_valid(chan, len))
+    (void)e;
+    if (!len || len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
         return;
     c = live_conn(s, r->conn_id);
     if (!c || sss_index_find(c->client->subs, chan, len) ||
@@ -615,7 +597,8 @@ static int load_replay(struct sss_rpc_req *base)
 
 static void sync_free(struct sync_state *st)
 {
-    sss_feeds_fini(&st->recs);
+    for (int i = 0; i < st->n; i++)
+        sss_feeds_fini(&st->e[i].recs);
     sss_free(st->id);
     sss_free(st);
 }
@@ -625,8 +608,8 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
 {
     struct sss_conn *c = live_conn(s, st->conn_id);
     struct sss_proto_sync_reply b;
-    size_t off = 0;
-    int rc;
+    size_t off;
+    int rc, oom = 0;
 
     if (c) {
         sss_proto_out_reset(&s->json);
@@ -634,11 +617,17 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
         for (int i = 0; rc == 0 && i < st->n; i++)
             if (!st->e[i].dup)
                 rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
-        for (size_t i = 0; rc == 0 && i < st->recs.n; i++) {
-            rc = sss_proto_sync_reply_record(&b, st->recs.text.data + off, st->recs.len[i]);
-            off += st->recs.len[i];
+        for (int i = 0; i < st->n; i++) {
+            const struct sss_feeds *fl = &st->e[i].recs;
+
+            oom |= fl->text.oom;
+            off = 0;
+            for (size_t j = 0; rc == 0 && j < fl->n; j++) {
+                rc = sss_proto_sync_reply_record(&b, fl->text.data + off, fl->len[j]);
+                off += fl->len[j];
+            }
         }
-        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !st->recs.text.oom)
+        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !oom)
             send_json(s, c);
         else
             sss_conn_close(c, 1011, "out of memory", 0);
@@ -661,9 +650,9 @@ static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec
                           const char *topic, const char *msg)
 {
     struct sync_req *r = (struct sync_req *)base;
+    struct sync_entry *e = &r->st->e[r->entry];
 
-    sss_feeds_add(&r->st->recs, r->st->e[r->entry].channel, topic, p->topic_len,
-                  span_of(msg, p->msg_len), &p->uid);
+    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, span_of(msg, p->msg_len), &p->uid);
 }
 
 static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
@@ -684,11 +673,18 @@ static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end
         sync_finish(r->s, st);
 }
 
+/*
+ * Asked again from the start under a new id: what the dead scaler sent
+ * goes, and so does whatever it left unread in the mailbox (the old id), so
+ * the reply has each record once.
+ */
 static int sync_replay(struct sss_rpc_req *base)
 {
     struct sync_req *r = (struct sync_req *)base;
     struct sync_entry *e = &r->st->e[r->entry];
 
+    sss_rpc_renew(base->rpc, base);
+    sss_feeds_clear(&e->recs);
     (void)sss_rpc_ask_history(base->rpc, base, e->channel, e->has_after, &e->after);
     return 0;
 }
@@ -727,7 +723,8 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
     st->conn_id = c->id;
     st->id = dup_span(m->id, &st->id_len);
     st->n = (int)m->nsubs;
-    sss_feeds_init(&st->recs);
+    for (int i = 0; i < st->n; i++)
+        sss_feeds_init(&st->e[i].recs);
     for (size_t i = 0; i < m->nsubs; i++) {
         const struct sss_proto_sub *ps = &m->subs[i];
         struct sync_entry *e = &st->e[i];
@@ -859,9 +856,9 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_session *s = S(c);
     struct sss_proto_fail f = {"Publish refused", NULL};
-    struct sss_hm_publish q;
+    struct sss_hm_rec rec;
     struct pub_req *r;
-    char head[SSS_PROTO_CHANNEL_MAX + SSS_PROTO_TOPIC_MAX];
+    int rc;
 
     if (!s->cfg->allow_client_publish[0] ||
         fnmatch(s->cfg->allow_client_publish, m->channel, 0) != 0)
@@ -884,18 +881,21 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     r->s = s;
     r->conn_id = c->id;
     r->id = dup_span(m->id, &r->id_len);
-    memset(&q, 0, sizeof(q));
-    q.req = r->base.id;
-    q.origin_conn = c->id;
-    q.flags = SSS_HM_WANT_REPLY;
-    q.chan_len = (uint16_t)m->channel_len;
-    q.topic_len = (uint16_t)m->topic_len;
-    q.msg_len = (uint32_t)m->msg.len;
-    /* channel and topic are contiguous in no buffer: join them with msg. */
-    memcpy(head, m->channel, m->channel_len);
-    memcpy(head + m->channel_len, m->topic, m->topic_len);
-    if (sss_rpc_send(s->rpc, SSS_HM_PUBLISH, &q, sizeof(q), head, m->channel_len + m->topic_len,
-                     m->msg.ptr, m->msg.len) < 0) {
+    rc = sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
+                             m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len);
+    if (rc == 0)
+        rc = sss_rpc_put(s->rpc, &rec);
+    else
+        rc = -EMSGSIZE; /* a part too long for its field */
+    if (rc == -EMSGSIZE) {
+        /* Never deliverable: say so rather than "try again". */
+        struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};
+
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_response_err(&s->json, m->id, &tl) == 0)
+            send_json(s, c);
+        req_done(s, r);
+    } else if (rc < 0) {
         send_error(c, BUSY, m->id);
         req_done(s, r);
     }
@@ -1100,7 +1100,7 @@ void sss_session_fanout_hooks(struct sss_session *s, struct sss_fanout_hooks *h)
  */
 static void on_scaler_restart(struct sss_session *s)
 {
-    struct sss_hm_hello hello;
+    struct sss_hm_rec rec;
 
     sss_log_warn("handler", "the scaler restarted: asking again for %u pending request(s)",
                  sss_rpc_pending(s->rpc));
@@ -1110,9 +1110,8 @@ static void on_scaler_restart(struct sss_session *s)
      * channels): account for all of them again, after a RESYNC that makes it
      * forget whatever of ours the old scaler left unread in the mailbox.
      */
-    memset(&hello, 0, sizeof(hello));
-    hello.pid = s->rpc->pid;
-    (void)sss_rpc_send(s->rpc, SSS_HM_RESYNC, &hello, sizeof(hello), NULL, 0, NULL, 0);
+    sss_hm_pack_resync(&rec, s->rpc->pid);
+    (void)sss_rpc_put(s->rpc, &rec);
     for (struct sss_client *cl = s->clients; cl; cl = cl->next) {
         struct sss_conn *c = cl->conn;
 
@@ -1127,10 +1126,10 @@ static void on_scaler_restart(struct sss_session *s)
         }
     }
     sss_rpc_replay(s->rpc);
-    /* With Redis, other hosts kept publishing while no scaler listened: fetch
-     * what went by. (The memory engine published nothing meanwhile: it was
-     * the scaler.) */
-    if (strcmp(s->cfg->engine, "redis") == 0)
+    /* An engine that outlives the scaler (Redis: other hosts kept publishing
+     * while no scaler listened): fetch what went by. (The memory engine
+     * published nothing meanwhile: it was the scaler.) */
+    if (atomic_load_explicit(s->engine_flags, memory_order_acquire) & SSS_SHM_ENGINE_OUTLIVES)
         sss_fanout_recover(s->fanout);
 }
 
@@ -1170,7 +1169,8 @@ void sss_session_tick(struct sss_conn *c, int64_t now)
 int sss_session_open(struct sss_session *s, struct sss_conn *c)
 {
     struct sss_client *cl = sss_calloc(1, sizeof(*cl));
-    uint64_t id = s->next_conn_id + 1;
+    uint32_t n = s->next_conn_id + 1 ? s->next_conn_id + 1 : 1; /* never 0: "none" */
+    uint64_t id = s->conn_id_base | n;
 
     if (!cl)
         return -ENOMEM;
@@ -1180,7 +1180,7 @@ int sss_session_open(struct sss_session *s, struct sss_conn *c)
         sss_free(cl);
         return -ENOMEM;
     }
-    s->next_conn_id = id;
+    s->next_conn_id = n;
     cl->conn = c;
     cl->s = s;
     cl->last_hb_ms = *s->now_ms;
@@ -1221,7 +1221,8 @@ void sss_session_closed(struct sss_conn *c)
 
 int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct sss_app *app,
                      struct sss_rpc *rpc, struct sss_fanout *fanout, struct sss_counters *ctr,
-                     const _Atomic uint32_t *scaler_gen, const int64_t *now_ms)
+                     const _Atomic uint32_t *scaler_gen, const _Atomic uint32_t *engine_flags,
+                     const int64_t *now_ms)
 {
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
@@ -1230,8 +1231,15 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
     s->fanout = fanout;
     s->ctr = ctr;
     s->scaler_gen = scaler_gen;
+    s->engine_flags = engine_flags;
     s->gen_seen = atomic_load_explicit(scaler_gen, memory_order_acquire);
     s->now_ms = now_ms;
+    if (ctr) {
+        /* 16 bits: sss_socket_id puts the worker's id above the 48 of a connection id. */
+        unsigned inc = atomic_fetch_add_explicit(&ctr->incarnation, 1, memory_order_relaxed) + 1;
+
+        s->conn_id_base = (uint64_t)(inc & 0xffffu) << 32;
+    }
     sss_map_init(&s->conns_by_id);
     sss_proto_out_init(&s->json, NULL, 0);
     s->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);

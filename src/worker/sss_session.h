@@ -64,10 +64,12 @@ struct sss_session {
     struct sss_fanout *fanout;          /* borrowed: the channel index */
     struct sss_counters *ctr;           /* borrowed; NULL: not counted */
     const _Atomic uint32_t *scaler_gen; /* borrowed: bumped by the master for a new scaler */
+    const _Atomic uint32_t *engine_flags; /* borrowed: SSS_SHM_ENGINE_*, set by the scaler */
     uint32_t gen_seen;                  /* the generation our requests went to */
     const int64_t *now_ms;              /* borrowed: the loop's clock */
     struct sss_map conns_by_id;         /* connection id -> struct sss_conn */
-    uint64_t next_conn_id;
+    uint64_t conn_id_base;              /* this process's incarnation << 32 */
+    uint32_t next_conn_id;              /* low half of the last id given */
     struct sss_client *clients;         /* every upgraded connection */
     struct sss_proto_decoder dec;
     struct sss_proto_out json;          /* scratch for encoding one message */
@@ -75,12 +77,18 @@ struct sss_session {
 };
 
 /*
- * Set up the session over borrowed parts (none is owned). Returns 0 or
+ * Set up the session over borrowed parts (none is owned). It takes the
+ * worker slot's next incarnation from ctr (sss_counters.incarnation), which
+ * its connection ids carry in bits 32..47: a FEED naming a dead
+ * predecessor's connection never matches one of this process's.
+ * engine_flags (the shm header's) says whether a new scaler means refilling
+ * the channels from history (SSS_SHM_ENGINE_OUTLIVES). Returns 0 or
  * -ENOMEM; call sss_session_fini either way. Sends nothing.
  */
 int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct sss_app *app,
                      struct sss_rpc *rpc, struct sss_fanout *fanout, struct sss_counters *ctr,
-                     const _Atomic uint32_t *scaler_gen, const int64_t *now_ms);
+                     const _Atomic uint32_t *scaler_gen, const _Atomic uint32_t *engine_flags,
+                     const int64_t *now_ms);
 void sss_session_fini(struct sss_session *s);
 
 /*

@@ -398,7 +398,7 @@ static int proto_init(struct sss_worker *w)
                  sss_shm_ring_to_scaler(shm, (unsigned)w->id), sss_shm_wake(shm, shm->hdr->nprocs),
                  w->cfg->mailbox_size);
     rc = sss_session_init(&w->session, w->cfg, w->app, &w->rpc, &w->fanout, w->ctr,
-                          &shm->hdr->scaler_gen, &w->now_ms);
+                          &shm->hdr->scaler_gen, &shm->hdr->engine_flags, &w->now_ms);
     if (rc < 0)
         return rc;
     sss_session_fanout_hooks(&w->session, &hooks);

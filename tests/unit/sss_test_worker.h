@@ -41,6 +41,7 @@ struct tw {
     struct sss_bus *bus;
     struct sss_worker w;        /* only cfg, ctr, now_ms: what sss_conn_send reads */
     _Atomic uint32_t gen;       /* the scaler generation (the shm header's, here) */
+    _Atomic uint32_t engine_flags; /* SSS_SHM_ENGINE_* (the shm header's, here) */
     int64_t now;
     uint8_t rec[TW_RING_CAP];   /* the last record taken from to_scaler */
     int started;
@@ -79,7 +80,7 @@ static inline void tw_start(struct tw *t)
 
     sss_rpc_init(&t->w.rpc, t->inbox, t->to_scaler, NULL, t->cfg.mailbox_size);
     if (sss_session_init(&t->w.session, &t->cfg, NULL, &t->w.rpc, &t->w.fanout, t->ctr, &t->gen,
-                         &t->now) < 0)
+                         &t->engine_flags, &t->now) < 0)
         abort();
     sss_session_fanout_hooks(&t->w.session, &hooks);
     if (sss_fanout_init(&t->w.fanout, t->bus, 0, &t->w.rpc, t->ctr, &hooks) < 0)

@@ -4,11 +4,13 @@
  * and a terminal one frees it; answers for unknown ids (a dead predecessor's,
  * or answered already) are dropped; a non-terminal answer keeps it; replay
  * asks again and may give a request up; expire; the outbox limit refuses new
- * requests but lets bookkeeping through.
+ * requests but lets bookkeeping through; a record larger than the mailbox is
+ * refused at once (issue 11c).
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
 
+#include <errno.h>
 #include <unistd.h>
 
 struct probe {
@@ -168,20 +170,22 @@ static void test_rpc_outbox_limit(void)
     struct tw t;
     struct sss_rpc rpc;
     char big[1000];
-    struct sss_hm_presence pr = {.delta = 1, .chan_len = 1};
+    struct sss_hm_rec pub, pr;
     int rc = 0, n = 0;
     int freed = 0;
 
     memset(big, 'x', sizeof(big));
+    CHECK_EQ_INT(sss_hm_pack_publish(&pub, 1, 0, 0, "c", 1, "t", 1, big, sizeof(big)), 0);
+    CHECK_EQ_INT(sss_hm_pack_presence(&pr, 1, "x", 1, NULL, 0), 0);
     tw_init(&t, 4096);
     /* A small limit: the ring takes TW_RING_CAP, then 4 x 8 KiB may wait. */
     sss_rpc_init(&rpc, t.inbox, t.to_scaler, NULL, 8192);
-    while ((rc = sss_rpc_send(&rpc, SSS_HM_PUBLISH, big, sizeof(big), NULL, 0, NULL, 0)) >= 0 &&
+    while ((rc = sss_rpc_put(&rpc, &pub)) >= 0 &&
            n < 1000)
         n++;
     CHECK_EQ_INT(rc, SSS_EFULL);
     CHECK(n > 64); /* the ring's worth, then the outbox's */
-    CHECK(sss_rpc_send(&rpc, SSS_HM_PRESENCE, &pr, sizeof(pr), "x", 1, NULL, 0) >= 0);
+    CHECK(sss_rpc_put(&rpc, &pr) >= 0);
     CHECK(rpc.dirty);
     sss_rpc_flush(&rpc);
     CHECK(!rpc.dirty);
@@ -191,10 +195,41 @@ static void test_rpc_outbox_limit(void)
         sss_rpc_flush(&rpc);
     }
     CHECK(rpc.outbox.head == NULL);
-    CHECK(sss_rpc_send(&rpc, SSS_HM_PUBLISH, big, sizeof(big), NULL, 0, NULL, 0) >= 0);
+    CHECK(sss_rpc_put(&rpc, &pub) >= 0);
     (void)probe_new(&rpc, &freed);
     sss_rpc_fini(&rpc); /* frees the pending request */
     CHECK_EQ_INT(freed, 1);
+    tw_fini(&t);
+}
+
+/*
+ * Issue 11c: a record larger than the mailbox ring can take is refused at
+ * once (before the fix it waited in the outbox for ever, and every record
+ * after it waited behind it).
+ */
+static void test_rpc_issue11_oversized(void)
+{
+    struct tw t;
+    struct sss_rpc rpc;
+    struct sss_hm_rec huge, small;
+    static char msg[TW_RING_CAP];
+    int freed = 0;
+    struct probe *p;
+
+    memset(msg, 'x', sizeof(msg));
+    tw_init(&t, 4096);
+    sss_rpc_init(&rpc, t.inbox, t.to_scaler, NULL, t.cfg.mailbox_size);
+    CHECK_EQ_INT(sss_hm_pack_publish(&huge, 1, 0, 0, "c", 1, "t", 1, msg, sizeof(msg) / 2), 0);
+    CHECK_EQ_INT(sss_rpc_put(&rpc, &huge), -EMSGSIZE);
+    CHECK(rpc.outbox.head == NULL);
+    CHECK_EQ_INT(rpc.oversized, 1);
+    /* What follows is not held back. */
+    p = probe_new(&rpc, &freed);
+    CHECK_EQ_INT(sss_hm_pack_last_uid(&small, p->base.id, "sport", 5), 0);
+    CHECK(sss_rpc_put(&rpc, &small) >= 0);
+    sss_rpc_flush(&rpc);
+    CHECK(tw_scaler_next(&t, SSS_HM_LAST_UID, NULL) != NULL);
+    sss_rpc_fini(&rpc);
     tw_fini(&t);
 }
 
@@ -203,5 +238,6 @@ int main(void)
     test_rpc_dispatch();
     test_rpc_replay_expire();
     test_rpc_outbox_limit();
+    test_rpc_issue11_oversized();
     return sss_test_done();
 }

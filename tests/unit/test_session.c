@@ -11,14 +11,35 @@
  *     asked again under the same id and answered once; a publish the dead
  *     scaler took fails after the wait;
  *   - a FEED's sender gets UPDATESUB instead;
- *   - a SYNC whose history a dead scaler owed is asked again (same id);
+ *   - a SYNC whose history a dead scaler owed is asked again (a new id),
+ *     and its reply (or an application's history) has each record once
+ *     although the dead scaler had sent some (issue 11a);
+ *   - a replay that meets a full outbox is asked again later (issue 11b);
+ *   - a PUBLISH larger than the mailbox is refused at once (issue 11c);
+ *   - a replacement worker's connection ids differ from its predecessor's
+ *     (issue 11d);
+ *   - after a scaler restart, channels are refilled from history exactly
+ *     when the shared memory says the engine outlives the scaler (11e);
  *   - a named session's BEGIN waits for its subscriptions; after a scaler
  *     restart (whose store is empty) it is answered without them.
  */
 #include "sss_test.h"
 #include "sss_test_worker.h"
 
+#include "sss/sss.h"
+#include "sss_app.h"
+
 static char fr[4096];
+
+/* An anonymous connection after its BEGIN and the reply (dropped). */
+static struct sss_conn *begun_conn(struct tw *t)
+{
+    struct sss_conn *c = tw_conn(t, NULL, NULL);
+
+    tw_client_send(c, "{\"sys\":3}");
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    return c;
+}
 
 static void test_session_subscribe_hold_release(void)
 {
@@ -162,9 +183,7 @@ static void test_session_replay_after_restart(void)
     tw_init(&t, 64 * 1024);
     t.cfg.allow_client_publish[0] = '*';
     tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":3}");
-    (void)tw_frame(c, fr, sizeof(fr));
+    c = begun_conn(&t);
     tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
     q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
     CHECK(q != NULL);
@@ -215,13 +234,28 @@ static void test_session_replay_after_restart(void)
     tw_fini(&t);
 }
 
+/* A FEED 1-1 on channel x that this worker's connection origin published (it gets UPDATESUB). */
+static void bus_feed_from(struct tw *t, uint64_t origin)
+{
+    struct sss_hm_feed f;
+
+    memset(&f, 0, sizeof(f));
+    f.uid.epoch = 1;
+    f.uid.offset = 1;
+    f.origin_conn = origin;
+    f.origin_worker = 0;
+    f.flags = SSS_HM_SKIP_SENDER;
+    f.chan_len = 1;
+    f.topic_len = 1;
+    f.msg_len = 1;
+    CHECK_EQ_INT(sss_bus_append2(t->bus, SSS_HM_FEED, &f, sizeof(f), "xt1", 3), 0);
+}
+
 static void test_session_updatesub(void)
 {
     struct tw t;
     struct sss_conn *a, *b;
     struct sss_hm_last_uid *q;
-    struct sss_hm_feed f;
-    char var[32];
 
     tw_init(&t, 64 * 1024);
     tw_start(&t);
@@ -243,17 +277,7 @@ static void test_session_updatesub(void)
     (void)tw_frame(a, fr, sizeof(fr));
     (void)tw_frame(b, fr, sizeof(fr));
     /* a socket publish by a: a gets UPDATESUB, b the FEED. */
-    memset(&f, 0, sizeof(f));
-    f.uid.epoch = 1;
-    f.uid.offset = 1;
-    f.origin_conn = a->id;
-    f.origin_worker = 0;
-    f.flags = SSS_HM_SKIP_SENDER;
-    f.chan_len = 1;
-    f.topic_len = 1;
-    f.msg_len = 1;
-    memcpy(var, "xt1", 3);
-    CHECK_EQ_INT(sss_bus_append2(t.bus, SSS_HM_FEED, &f, sizeof(f), var, 3), 0);
+    bus_feed_from(&t, a->id);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(a, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":12") && strstr(fr, "1-1"));
@@ -314,7 +338,7 @@ static void test_session_sync_replay_after_restart(void)
     struct tw t;
     struct sss_conn *c;
     struct sss_hm_history *q;
-    uint64_t req;
+    uint64_t req, renewed = 0;
     int asked = 0;
 
     tw_init(&t, 64 * 1024);
@@ -336,14 +360,15 @@ static void test_session_sync_replay_after_restart(void)
         q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
         if (q) {
             asked++;
-            CHECK_EQ_INT(q->req, req);
+            CHECK(q->req != req); /* a new id: the dead scaler's answers no longer count */
             CHECK_EQ_INT(q->after.offset, 40);
+            renewed = q->req;
         }
     }
     CHECK_EQ_INT(asked, 1);
     CHECK_EQ_INT(tw_queued(c), 0);
     /* The new scaler (a new epoch) no longer reaches back: a gap, reported. */
-    tw_reply_hist_end(&t, req, 1, 1, 2, 3);
+    tw_reply_hist_end(&t, renewed, 1, 1, 2, 3);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":false"));
@@ -351,6 +376,308 @@ static void test_session_sync_replay_after_restart(void)
 out:
     tw_conn_free(c);
     tw_fini(&t);
+}
+
+/* Count the FEEDs of uid 1-<offset> in text. */
+static int count_uid(const char *text, unsigned offset)
+{
+    char pat[32];
+    int n = 0;
+
+    snprintf(pat, sizeof(pat), "\"uid\":\"1-%u\"", offset);
+    for (const char *p = strstr(text, pat); p; p = strstr(p + 1, pat))
+        n++;
+    return n;
+}
+
+/* The worker's next HISTORY request, skipping RESYNC, HELLO and the like; NULL if none. */
+static struct sss_hm_history *next_history(struct tw *t)
+{
+    struct sss_hm_history *q = NULL;
+
+    while (!q && sss_ring_readable(t->to_scaler))
+        q = tw_scaler_next(t, SSS_HM_HISTORY, NULL);
+    return q;
+}
+
+/*
+ * The scaler dies in the middle of the history request the worker just
+ * sent: the worker read the record of uid 1-<first>, the next one is still
+ * unread in the mailbox. The new scaler answers the request asked again
+ * with 1-<first> .. 1-<first + 2>, then its end. Returns 0, or -1 if a
+ * request was missing (checked).
+ */
+static int history_cut_by_restart(struct tw *t, unsigned first)
+{
+    struct sss_hm_history *q = next_history(t);
+    const char *const msgs[3] = {"\"a\"", "\"b\"", "\"c\""};
+
+    CHECK(q != NULL);
+    if (!q)
+        return -1;
+    tw_reply_hist_rec(t, q->req, 1, first, "t", msgs[0]);
+    tw_poll(t);
+    tw_reply_hist_rec(t, q->req, 1, first + 1, "t", msgs[1]); /* unread when the scaler dies */
+    tw_scaler_restart(t);
+    tw_poll(t);
+    q = next_history(t);
+    CHECK(q != NULL);
+    if (!q)
+        return -1;
+    for (unsigned i = 0; i < 3; i++)
+        tw_reply_hist_rec(t, q->req, 1, first + i, "t", msgs[i]);
+    tw_reply_hist_end(t, q->req, 0, 1, 1, first + 2);
+    tw_poll(t);
+    return 0;
+}
+
+/* The answer in fr has 1-<first> .. 1-<first + 2> once each, and nothing is pending. */
+static void each_once(struct tw *t, unsigned first)
+{
+    for (unsigned i = 0; i < 3; i++)
+        CHECK_EQ_INT(count_uid(fr, first + i), 1);
+    CHECK_EQ_INT(sss_rpc_pending(&t->w.rpc), 0);
+}
+
+/*
+ * Issue 11a: a SYNC's history cut short by a scaler restart. The dead
+ * scaler sent 41 (read) and 42 (still unread in the mailbox); the new one
+ * answers from the start: 41, 42, 43. The reply carries each once (before
+ * the fix it kept 41 and took the old 42 as well: 41 and 42 came twice).
+ */
+static void test_session_issue11_sync_history_restart(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    c = tw_conn(&t, NULL, NULL);
+    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+                      "\"lastUid\":\"1-40\",\"query\":null}]}");
+    if (history_cut_by_restart(&t, 41) < 0)
+        goto out;
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
+    each_once(&t, 41);
+out:
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+static void ask_history(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                        void *data)
+{
+    (void)s;
+    (void)msg;
+    (void)len;
+    (void)data;
+    CHECK_EQ_INT(sss_reply_history(r, "sport", 10), 0);
+}
+
+/*
+ * Issue 11a for an application's history (sss_reply_history): the same
+ * restart, the same answer: each record once in the RESPONSE.
+ */
+static void test_session_issue11_app_history_restart(void)
+{
+    struct tw t;
+    struct sss_app *app = sss_app_create();
+    struct sss_conn *c;
+
+    CHECK(app != NULL);
+    if (!app)
+        return;
+    CHECK_EQ_INT(sss_on_ask(app, "hist", ask_history, NULL), 0);
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    t.w.app = app;
+    sss_app_start(app, &t.w);
+    c = begun_conn(&t);
+    tw_client_send(c, "{\"sys\":5,\"topic\":\"hist\",\"msg\":null,\"id\":9}");
+    if (history_cut_by_restart(&t, 1) < 0)
+        goto out;
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":9"));
+    each_once(&t, 1);
+out:
+    tw_conn_free(c);
+    sss_app_fini(&t.w);
+    tw_fini(&t);
+    sss_app_destroy(app);
+}
+
+/*
+ * Issue 11b: a pending SUBSCRIBE whose replay meets an outbox past its
+ * limit is asked again once the outbox drains (before the fix its LAST_UID
+ * was dropped and the subscription stayed pending, holding FEEDs, for ever).
+ */
+static void test_session_issue11_replay_outbox_full(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_last_uid *q = NULL;
+    struct sss_hm_rec big;
+    static char msg[1000];
+    int rounds = 0;
+
+    memset(msg, '1', sizeof(msg));
+    tw_init(&t, 64 * 1024);
+    t.cfg.mailbox_size = 4096; /* the outbox refuses requests past 16 KiB waiting */
+    tw_start(&t);
+    c = begun_conn(&t);
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"news\",\"id\":1}");
+    CHECK(tw_scaler_next(&t, SSS_HM_LAST_UID, NULL) != NULL); /* the dead scaler took it */
+    /* The scaler is gone: the mailbox fills, then the outbox past its limit. */
+    CHECK_EQ_INT(sss_hm_pack_publish(&big, 1, 0, 0, "x", 1, "t", 1, msg, sizeof(msg)), 0);
+    while (sss_rpc_put(&t.w.rpc, &big) >= 0 && rounds++ < 10000)
+        ;
+    CHECK(t.w.rpc.outbox.pending_bytes > t.w.rpc.outbox_limit);
+    tw_scaler_restart(&t);
+    tw_poll(&t);
+    /* The new scaler reads everything; the worker flushes each turn. */
+    for (rounds = 0; !q && rounds < 1000; rounds++) {
+        while (!q && sss_ring_readable(t.to_scaler))
+            q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+        sss_rpc_flush(&t.w.rpc);
+    }
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 1, 2, 5);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "2-5") && strstr(fr, "\"result\":true"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+/*
+ * Issue 11c: a client's PUBLISH larger than the mailbox can take gets an
+ * error at once (before the fix it waited in the outbox for ever, holding
+ * back every request after it, and the client got no answer).
+ */
+static void test_session_issue11_publish_oversized(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    static char msg[TW_RING_CAP + 64];
+    size_t n;
+
+    tw_init(&t, 64 * 1024);
+    t.cfg.allow_client_publish[0] = '*';
+    tw_start(&t);
+    c = begun_conn(&t);
+    n = (size_t)snprintf(msg, sizeof(msg),
+                         "{\"sys\":13,\"channel\":\"news\",\"topic\":\"t\",\"id\":4,\"msg\":\"");
+    memset(msg + n, 'x', TW_RING_CAP / 2);
+    n += TW_RING_CAP / 2;
+    memcpy(msg + n, "\"}", 3);
+    tw_client_send(c, msg);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":4") && strstr(fr, "too large"));
+    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    CHECK(t.w.rpc.outbox.head == NULL);
+    tw_conn_free(c);
+    tw_fini(&t);
+}
+
+/*
+ * Issue 11d: a replacement worker's connection ids never repeat its dead
+ * predecessor's. A FEED the dead worker's connection published (its
+ * UPDATESUB origin) reaches the replacement's new connection as a FEED
+ * (before the fix the ids restarted at 1: the new connection got UPDATESUB
+ * and lost the message).
+ */
+static void test_session_issue11_conn_ids_across_restart(void)
+{
+    struct tw t;
+    struct sss_conn *a, *b;
+    struct sss_hm_last_uid *q;
+    uint64_t dead_id;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    a = tw_conn(&t, NULL, NULL);
+    dead_id = a->id;
+    CHECK(dead_id != 0);
+    tw_conn_free(a);
+    /* The worker dies; its replacement starts on the same slot, bus and mailboxes. */
+    sss_rpc_fini(&t.w.rpc);
+    sss_fanout_fini(&t.w.fanout);
+    sss_session_fini(&t.w.session);
+    tw_start(&t);
+    b = tw_conn(&t, NULL, NULL);
+    CHECK(b->id != dead_id);
+    CHECK(b->id >> 48 == 0); /* sss_socket_id puts the worker's id above */
+    tw_client_send(b, "{\"sys\":3}");
+    (void)tw_frame(b, fr, sizeof(fr));
+    tw_client_send(b, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    while (!q && sss_ring_readable(t.to_scaler))
+        q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(&t, q->req, 0, 0, 0);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
+    /* The dead worker's connection published on x just before it died. */
+    bus_feed_from(&t, dead_id);
+    tw_poll(&t);
+    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
+    tw_conn_free(b);
+    tw_fini(&t);
+}
+
+/* A live subscription of c to channel x, from uid 1-5 on. */
+static void subscribe_live(struct tw *t, struct sss_conn *c)
+{
+    struct sss_hm_last_uid *q;
+
+    tw_client_send(c, "{\"sys\":3}");
+    (void)tw_frame(c, fr, sizeof(fr));
+    tw_client_send(c, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
+    q = tw_scaler_next(t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(t, q->req, 1, 1, 5);
+    tw_poll(t);
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+}
+
+/*
+ * Issue 11e: after a scaler restart the worker refills its channels from
+ * history when the scaler says its engine outlives it (a flag in shared
+ * memory), whatever the engine is called; otherwise it does not. Before
+ * the fix it compared cfg->engine with "redis", so with the flag set and
+ * --engine left at its default nothing was refilled.
+ */
+static void test_session_issue11_engine_flag(void)
+{
+    struct tw t;
+    struct sss_conn *c;
+    struct sss_hm_history *q = NULL;
+
+    for (int outlives = 0; outlives < 2; outlives++) {
+        tw_init(&t, 64 * 1024);
+        tw_start(&t);
+        atomic_store(&t.engine_flags, outlives ? SSS_SHM_ENGINE_OUTLIVES : 0);
+        c = tw_conn(&t, NULL, NULL);
+        subscribe_live(&t, c);
+        tw_scaler_restart(&t);
+        tw_poll(&t);
+        q = next_history(&t);
+        if (outlives) {
+            CHECK(q != NULL);
+            if (q)
+                CHECK(memcmp(t.rec + sizeof(*q), "x", 1) == 0 && q->chan_len == 1);
+        } else {
+            CHECK(q == NULL);
+        }
+        tw_conn_free(c);
+        tw_fini(&t);
+    }
 }
 
 int main(void)
@@ -363,5 +690,11 @@ int main(void)
     test_session_updatesub();
     test_session_resume_after_restart();
     test_session_sync_replay_after_restart();
+    test_session_issue11_sync_history_restart();
+    test_session_issue11_app_history_restart();
+    test_session_issue11_replay_outbox_full();
+    test_session_issue11_publish_oversized();
+    test_session_issue11_conn_ids_across_restart();
+    test_session_issue11_engine_flag();
     return sss_test_done();
 }

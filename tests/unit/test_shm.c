@@ -30,8 +30,10 @@ int main(void)
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_EQ_INT(sss_shm_total_conns(&shm), 11);
+    atomic_fetch_add(&c2->incarnation, 3);
     sss_shm_reset_counters(&shm, 2);
     CHECK_EQ_INT(sss_shm_total_conns(&shm), 5);
+    CHECK_EQ_INT(atomic_load(&c2->incarnation), 3); /* kept: the next process counts on */
     sss_shm_destroy(&shm);
     return sss_test_done();
 }
