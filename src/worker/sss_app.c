@@ -11,6 +11,7 @@
 #include "sss_app.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
+#include "sss_hostmsg.h"
 #include "sss_backend.h"
 #include "sss_session.h"
 #include "sss_log.h"
@@ -327,19 +328,19 @@ static int boot_all(struct sss_app *app, int kind, const char *name, const char 
         return SSS_APP_ESTATE;
     if (!nl || !sss_proto_channel_valid(name, nl))
         return SSS_APP_ECHANNEL;
-    if ((kind == 1 && nl > SSS_USER_MAX) || rl > SSS_REASON_MAX)
+    if ((kind == SSS_HM_BOOT_USER && nl > SSS_USER_MAX) || rl > SSS_REASON_MAX)
         return SSS_APP_ETOOLONG;
     return sss_backend_boot(&app->w->rpc, kind, name, nl, reason ? reason : "", rl);
 }
 
 int sss_boot_user(struct sss_app *app, const char *user, const char *reason)
 {
-    return boot_all(app, 1, user, reason);
+    return boot_all(app, SSS_HM_BOOT_USER, user, reason);
 }
 
 int sss_boot_channel(struct sss_app *app, const char *channel, const char *reason)
 {
-    return boot_all(app, 2, channel, reason);
+    return boot_all(app, SSS_HM_BOOT_CHANNEL, channel, reason);
 }
 
 /* ---- asks and replies ---- */

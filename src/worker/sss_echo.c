@@ -14,7 +14,7 @@ static void echo_message(void *data, struct sss_conn *c, int opcode, const uint8
 
     (void)data;
     if (!b) {
-        sss_conn_close(c, 1011, "out of memory", 0);
+        sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
         return;
     }
     sss_conn_send(c, b);

@@ -512,7 +512,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         sub = sss_index_subscribe(index_of(s), c, &cl->subs, chan, (size_t)n, &created);
         r = sub ? req_new(s, sizeof(*r), &begin_ops) : NULL;
         if (!r) {
-            sss_conn_close(c, 1011, "out of memory", 0);
+            sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
             return;
         }
         r->s = s;
@@ -630,7 +630,7 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
         if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !oom)
             send_json(s, c);
         else
-            sss_conn_close(c, 1011, "out of memory", 0);
+            sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
         for (int i = 0; i < st->n; i++) {
             struct sss_sub *sub;
 

@@ -8,6 +8,7 @@
 #include "sss_worker.h"
 #include "sss_alloc.h"
 #include "sss_conn.h"
+#include "sss_ws.h"
 #include "sss_app.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -198,7 +199,7 @@ static void start_drain(struct sss_worker *w)
     }
     for (struct sss_conn *c = w->conns, *next; c; c = next) {
         next = c->next;
-        sss_conn_close(c, 1001, "server shutting down", w->drain_deadline_ms);
+        sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "server shutting down", w->drain_deadline_ms);
     }
 }
 

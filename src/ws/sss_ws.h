@@ -32,6 +32,7 @@ enum sss_ws_close {
     SSS_WS_CLOSE_INVALID_DATA = 1007,
     SSS_WS_CLOSE_POLICY = 1008,
     SSS_WS_CLOSE_TOO_BIG = 1009,
+    SSS_WS_CLOSE_INTERNAL = 1011, /* the server failed (out of memory) */
     SSS_WS_CLOSE_BOOTED = 4001,
     SSS_WS_CLOSE_TOO_SLOW = 4008,
 };
