@@ -391,21 +391,12 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 
     if (c->want_close)
         return; /* answered already; ignore whatever else the client sends */
-    if (c->req_cap < limit) {
-        size_t ncap = c->req_len + len > 1024 ? limit : 1024;
-        char *n = sss_realloc(c->req, ncap);
-
-        if (!n) {
-            reject(c, 500, "out of memory", NULL);
-            return;
-        }
-        c->req = n;
-        c->req_cap = (uint32_t)ncap;
+    take = limit - c->req.len < len ? limit - c->req.len : len;
+    if (sss_dynbuf_append(&c->req, data, take) < 0) {
+        reject(c, 500, "out of memory", NULL);
+        return;
     }
-    take = c->req_cap - c->req_len < len ? c->req_cap - c->req_len : len;
-    memcpy(c->req + c->req_len, data, take);
-    c->req_len += (uint32_t)take;
-    switch (sss_handshake_decide(&w->handshake, c->req, c->req_len, c->reject, &hs)) {
+    switch (sss_handshake_decide(&w->handshake, c->req.data, c->req.len, c->reject, &hs)) {
     case SSS_HANDSHAKE_MORE:
         return;
     case SSS_HANDSHAKE_STATIC:
@@ -433,13 +424,11 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     }
     /* WebSocket bytes that came in the same packets as the request head,
      * then whatever of this completion did not fit the request buffer. */
-    if (c->req_len > hs.up.consumed)
-        feed_ws(c, (const uint8_t *)c->req + hs.up.consumed, c->req_len - hs.up.consumed);
+    if (c->req.len > hs.up.consumed)
+        feed_ws(c, (const uint8_t *)c->req.data + hs.up.consumed, c->req.len - hs.up.consumed);
     if (!c->dead && take < len)
         feed_ws(c, data + take, len - take);
-    sss_free(c->req);
-    c->req = NULL;
-    c->req_len = c->req_cap = 0;
+    sss_dynbuf_fini(&c->req);
 }
 
 /* ---- lifetime ---- */
@@ -597,7 +586,7 @@ void sss_conn_maybe_free(struct sss_conn *c)
         c->qlen--;
     }
     sss_free(c->q);
-    sss_free(c->req);
+    sss_dynbuf_fini(&c->req);
     sss_wslay_fini(&c->ws);
     w->nconns--;
     sss_ctr_add(w->ctr, conns_open, -1);

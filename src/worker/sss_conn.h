@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <wslay/wslay.h>
 
+#include "sss_dynbuf.h"
 #include "sss_buf.h"
 #include "sss_proto.h"
 #include "sss_ws.h"
@@ -56,8 +57,7 @@ struct sss_conn {
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
     int64_t over_since_ms;   /* the send queue passed --max-send-queue then; 0 = it is under */
 
-    char *req; /* upgrade request bytes (owned), until upgraded */
-    uint32_t req_len, req_cap;
+    struct sss_dynbuf req; /* upgrade request bytes (owned), until upgraded */
 
     struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
 
