@@ -179,15 +179,16 @@ static void on_lapped(struct sss_fanout *f)
 
 /* ---- bus records ---- */
 
-static void on_feed(struct sss_fanout *f, const struct sss_hm_feed *h, const char *var, size_t len)
+/* A FEED (v: channel, topic, msg), its lengths checked by sss_hm_dispatch. */
+static void on_feed(void *data, const struct sss_hm_rec *rec)
 {
+    struct sss_fanout *f = data;
+    const struct sss_hm_feed *h = &rec->h.feed;
     struct sss_conn *origin = NULL;
     struct sss_lchan *c;
     struct sss_buf *frame;
 
-    if ((size_t)h->chan_len + h->topic_len + h->msg_len != len)
-        return;
-    c = sss_index_chan(&f->index, var, h->chan_len);
+    c = sss_index_chan(&f->index, rec->v[0].p, rec->v[0].len);
     if (!c)
         return; /* nobody here listens: the cheap, common case */
     if ((h->flags & SSS_HM_SKIP_SENDER) && h->origin_worker == f->worker_id) {
@@ -195,8 +196,8 @@ static void on_feed(struct sss_fanout *f, const struct sss_hm_feed *h, const cha
         if (origin && origin->dead)
             origin = NULL;
     }
-    frame = sss_fanout_frame(f, var, h->chan_len, var + h->chan_len, h->topic_len,
-                             var + h->chan_len + h->topic_len, h->msg_len, &h->uid);
+    frame = sss_fanout_frame(f, rec->v[0].p, rec->v[0].len, rec->v[1].p, rec->v[1].len,
+                             rec->v[2].p, rec->v[2].len, &h->uid);
     if (!frame) {
         sss_log_error("handler", "cannot build a FEED frame (out of memory)");
         return;
@@ -213,14 +214,32 @@ static void on_feed(struct sss_fanout *f, const struct sss_hm_feed *h, const cha
     sss_buf_unref(frame);
 }
 
-/* The engine lost messages of a channel for this host (SSS_HM_GAP_RECORD). */
-static void on_gap(struct sss_fanout *f, const char *chan, size_t len)
+/* The engine lost messages of a channel for this host (SSS_HM_GAP_RECORD; v: channel). */
+static void on_gap(void *data, const struct sss_hm_rec *rec)
 {
-    struct sss_lchan *c = len ? sss_index_chan(&f->index, chan, len) : NULL;
+    struct sss_fanout *f = data;
+    struct sss_lchan *c = rec->v[0].len ? sss_index_chan(&f->index, rec->v[0].p, rec->v[0].len)
+                                        : NULL;
 
     if (c)
         missed(c);
 }
+
+/* Broadcasts and boots concern connections: the session's. */
+static void on_conn_record(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_fanout *f = data;
+
+    f->hooks.record(f->hooks.data, rec);
+}
+
+static const struct sss_hm_dispatcher from_bus = {
+    .who = "fanout",
+    .on = {[SSS_HM_FEED] = on_feed,
+           [SSS_HM_GAP_RECORD] = on_gap,
+           [SSS_HM_BCAST_RECORD] = on_conn_record,
+           [SSS_HM_BOOT_RECORD] = on_conn_record},
+};
 
 int sss_fanout_poll(struct sss_fanout *f, int max)
 {
@@ -237,14 +256,7 @@ int sss_fanout_poll(struct sss_fanout *f, int max)
         }
         if (rc != 1)
             break;
-        if (type == SSS_HM_FEED && len >= sizeof(struct sss_hm_feed))
-            on_feed(f, (const struct sss_hm_feed *)(void *)f->buf,
-                    (const char *)f->buf + sizeof(struct sss_hm_feed),
-                    len - sizeof(struct sss_hm_feed));
-        else if (type == SSS_HM_GAP_RECORD)
-            on_gap(f, (const char *)f->buf, len);
-        else if (type == SSS_HM_BOOT_RECORD || type == SSS_HM_BCAST_RECORD)
-            f->hooks.record(f->hooks.data, type, f->buf, len);
+        (void)sss_hm_dispatch(&f->from_bus, f, type, f->buf, len);
     }
     return n;
 }
@@ -281,6 +293,7 @@ int sss_fanout_init(struct sss_fanout *f, struct sss_bus *bus, int worker_id, st
     f->rpc = rpc;
     f->ctr = ctr;
     f->hooks = *hooks;
+    f->from_bus = from_bus;
     f->cap = sss_bus_max_payload(bus);
     f->buf = sss_malloc(f->cap);
     if (!f->buf)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sss_hostmsg.h"
 #include "sss_bus.h"
 #include "sss_proto.h"
 #include "sss_sub.h"
@@ -34,8 +35,9 @@ struct sss_fanout_hooks {
     struct sss_conn *(*conn)(void *data, uint64_t conn_id);
     /* Bytes held for conn's pending subscriptions changed by delta (the owner bounds them). */
     void (*held)(struct sss_conn *conn, long delta, void *data);
-    /* A bus record for connections rather than a channel (BCAST_RECORD, BOOT_RECORD). */
-    void (*record)(void *data, uint32_t type, const void *rec, size_t len);
+    /* A bus record for connections rather than a channel (BCAST_RECORD, BOOT_RECORD),
+     * its lengths checked (sss_hm_dispatch); rec dies when it returns. */
+    void (*record)(void *data, const struct sss_hm_rec *rec);
     void *data;
 };
 
@@ -49,6 +51,7 @@ struct sss_fanout {
     struct sss_counters *ctr;   /* borrowed: laps */
     struct sss_proto_out json;  /* scratch for one FEED */
     struct sss_fanout_hooks hooks;
+    struct sss_hm_dispatcher from_bus; /* the bus records' handlers and counts */
 };
 
 /*

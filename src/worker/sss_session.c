@@ -998,18 +998,18 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
 
 /* ---- bus records for connections (through the fan-out's hooks) ---- */
 
-static void on_bcast(struct sss_session *s, const struct sss_hm_broadcast *b, const char *var,
-                     size_t len)
+/* A BCAST_RECORD (v: topic, msg). */
+static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
 {
     char t[SSS_PROTO_TOPIC_MAX + 1];
     struct sss_buf *frame;
 
-    if ((size_t)b->topic_len + b->msg_len != len || b->topic_len > SSS_PROTO_TOPIC_MAX)
+    if (rec->v[0].len > SSS_PROTO_TOPIC_MAX)
         return;
-    memcpy(t, var, b->topic_len);
-    t[b->topic_len] = '\0';
+    memcpy(t, rec->v[0].p, rec->v[0].len);
+    t[rec->v[0].len] = '\0';
     sss_proto_out_reset(&s->json);
-    if (sss_proto_encode_broadcast(&s->json, t, span_of(var + b->topic_len, b->msg_len)) < 0)
+    if (sss_proto_encode_broadcast(&s->json, t, span_of(rec->v[1].p, rec->v[1].len)) < 0)
         return;
     frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
     if (!frame)
@@ -1020,19 +1020,20 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_broadcast *b, co
     sss_buf_unref(frame);
 }
 
-static void on_boot(struct sss_session *s, const struct sss_hm_boot *b, const char *var,
-                    size_t len)
+/* A BOOT_RECORD (v: name, reason). */
+static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
 {
-    char name[SSS_PROTO_CHANNEL_MAX + 1], reason[256];
+    const struct sss_hm_boot *b = &rec->h.boot;
+    char name[SSS_PROTO_CHANNEL_MAX + 1], reason[SSS_REASON_MAX + 1];
+    size_t name_len = rec->v[0].len;
     struct sss_lchan *lc;
 
-    if ((size_t)b->name_len + b->reason_len != len || b->name_len > SSS_PROTO_CHANNEL_MAX ||
-        b->reason_len >= sizeof(reason))
+    if (name_len > SSS_PROTO_CHANNEL_MAX || rec->v[1].len > SSS_REASON_MAX)
         return;
-    memcpy(name, var, b->name_len);
-    name[b->name_len] = '\0';
-    memcpy(reason, var + b->name_len, b->reason_len);
-    reason[b->reason_len] = '\0';
+    memcpy(name, rec->v[0].p, name_len);
+    name[name_len] = '\0';
+    memcpy(reason, rec->v[1].p, rec->v[1].len);
+    reason[rec->v[1].len] = '\0';
     if (b->kind == SSS_HM_BOOT_USER) {
         for (struct sss_client *cl = s->clients; cl; cl = cl->next)
             if (!cl->conn->dead && cl->conn->user[0] && strcmp(cl->conn->user, name) == 0)
@@ -1041,7 +1042,7 @@ static void on_boot(struct sss_session *s, const struct sss_hm_boot *b, const ch
     }
     /* A channel: each subscriber is told, then unsubscribed. The channel goes
      * away with its last subscriber, so look it up again each time. */
-    while ((lc = sss_index_chan(index_of(s), name, b->name_len)) && lc->subs) {
+    while ((lc = sss_index_chan(index_of(s), name, name_len)) && lc->subs) {
         struct sss_sub *sub = lc->subs;
         struct sss_conn *c = sub->conn;
 
@@ -1052,16 +1053,12 @@ static void on_boot(struct sss_session *s, const struct sss_hm_boot *b, const ch
     }
 }
 
-static void hook_record(void *data, uint32_t type, const void *rec, size_t len)
+static void hook_record(void *data, const struct sss_hm_rec *rec)
 {
-    struct sss_session *s = data;
-
-    if (type == SSS_HM_BOOT_RECORD && len >= sizeof(struct sss_hm_boot))
-        on_boot(s, rec, (const char *)rec + sizeof(struct sss_hm_boot),
-                len - sizeof(struct sss_hm_boot));
-    else if (type == SSS_HM_BCAST_RECORD && len >= sizeof(struct sss_hm_broadcast))
-        on_bcast(s, rec, (const char *)rec + sizeof(struct sss_hm_broadcast),
-                 len - sizeof(struct sss_hm_broadcast));
+    if (rec->type == SSS_HM_BOOT_RECORD)
+        on_boot(data, rec);
+    else if (rec->type == SSS_HM_BCAST_RECORD)
+        on_bcast(data, rec);
 }
 
 static struct sss_conn *hook_conn(void *data, uint64_t conn_id)
