@@ -17,6 +17,14 @@ void sss_map_fini(struct sss_map *m)
     sss_map_init(m);
 }
 
+void sss_map_clear(struct sss_map *m, void (*free_fn)(void *val))
+{
+    for (uint32_t i = 0; free_fn && i < m->cap; i++)
+        if (m->slots[i].key)
+            free_fn(m->slots[i].val);
+    sss_map_fini(m);
+}
+
 uint32_t sss_map_hash(const char *key, size_t len)
 {
     uint32_t h = 2166136261u;

@@ -33,6 +33,14 @@ void *sss_map_get(const struct sss_map *m, const char *key, size_t len);
 int sss_map_put(struct sss_map *m, const char *key, size_t len, void *val) SSS_WUR;
 /* Remove; returns the value that was there, or NULL. */
 void *sss_map_del(struct sss_map *m, const char *key, size_t len);
+/*
+ * Empty the map and free its table, as sss_map_fini does, after calling
+ * free_fn (unless NULL) once with each value, in no particular order: the
+ * usual end of a map that owns its values. free_fn must not touch the map
+ * (the value it frees may hold the key). The map is left as sss_map_init
+ * leaves it, ready for use again.
+ */
+void sss_map_clear(struct sss_map *m, void (*free_fn)(void *val));
 
 /*
  * Iteration, the only way to walk a map (nobody outside sss_map.c reads its
@@ -47,8 +55,10 @@ void *sss_map_del(struct sss_map *m, const char *key, size_t len);
  * Every value is returned once, in no particular order. Delete-safe: the
  * entry just returned may be removed (sss_map_del, directly or from a
  * callback) before the next call, and no other entry is skipped or returned
- * twice. Nothing else may change the map meanwhile (no put, no other del).
- * Values must not be NULL (NULL ends the walk).
+ * twice. Nothing else may change the map meanwhile (no put, no other del):
+ * a walk that must remove other entries, or add some, collects them first.
+ * Values must not be NULL (NULL ends the walk). To free every value when
+ * the map goes away, sss_map_clear rather than a walk.
  *
  * How: the walk starts just after an empty slot and goes round once to it.
  * A deletion's backward shift only moves later members of the same probe

@@ -24,24 +24,25 @@ static void free_held(struct sss_held *h)
     }
 }
 
+/* A channel with its subscriptions and what they hold (sss_map_clear's free_fn). */
+static void lchan_free(void *val)
+{
+    struct sss_lchan *c = val;
+
+    while (c->subs) {
+        struct sss_sub *s = c->subs;
+
+        c->subs = s->next;
+        free_held(s->held);
+        sss_free(s);
+    }
+    free_held(c->held);
+    sss_free(c);
+}
+
 void sss_index_fini(struct sss_index *ix)
 {
-    for (uint32_t i = 0; i < ix->chans.cap; i++) {
-        struct sss_lchan *c = ix->chans.slots[i].key ? ix->chans.slots[i].val : NULL;
-
-        if (!c)
-            continue;
-        while (c->subs) {
-            struct sss_sub *s = c->subs;
-
-            c->subs = s->next;
-            free_held(s->held);
-            sss_free(s);
-        }
-        free_held(c->held);
-        sss_free(c);
-    }
-    sss_map_fini(&ix->chans);
+    sss_map_clear(&ix->chans, lchan_free);
 }
 
 struct sss_lchan *sss_index_chan(struct sss_index *ix, const char *name, size_t len)

@@ -231,33 +231,32 @@ static void mem_history(struct sss_engine *e, const struct sss_engine_tag *tag, 
 static void mem_tick(struct sss_engine *e, int64_t now_wall_ms)
 {
     struct mem_engine *me = (struct mem_engine *)e;
-    uint32_t i = 0;
+    struct sss_map_iter it;
+    struct mem_chan *c;
 
     me->now_ms = now_wall_ms;
-    while (i < me->chans.cap) {
-        struct mem_chan *c = me->chans.slots[i].key ? me->chans.slots[i].val : NULL;
-
-        if (c) {
-            chan_expire(me, c);
-            if (c->count == 0) {
-                /* Forget it; a new epoch keeps its uids unique if it returns.
-                 * The backward shift may move another entry into slot i. */
-                sss_map_del(&me->chans, c->name, c->name_len);
-                chan_free(me, c);
-                continue;
-            }
+    for (sss_map_iter_init(&it, &me->chans); (c = sss_map_next(&it));) {
+        chan_expire(me, c);
+        if (c->count == 0) {
+            /* Forget it; a new epoch keeps its uids unique if it returns. */
+            sss_map_del(&me->chans, c->name, c->name_len);
+            chan_free(me, c);
         }
-        i++;
     }
 }
 
 static void mem_destroy(struct sss_engine *e)
 {
     struct mem_engine *me = (struct mem_engine *)e;
+    struct sss_map_iter it;
+    struct mem_chan *c;
 
-    for (uint32_t i = 0; i < me->chans.cap; i++)
-        if (me->chans.slots[i].key)
-            chan_free(me, me->chans.slots[i].val);
+    /* chan_free needs the engine, so not sss_map_clear: each channel leaves
+     * the map before it is freed, as the iterator allows. */
+    for (sss_map_iter_init(&it, &me->chans); (c = sss_map_next(&it));) {
+        sss_map_del(&me->chans, c->name, c->name_len);
+        chan_free(me, c);
+    }
     sss_map_fini(&me->chans);
     sss_free(me);
 }

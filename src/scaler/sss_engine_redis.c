@@ -310,6 +310,21 @@ static void held_clear(struct rchan *ch)
     ch->nheld = 0;
 }
 
+/* A channel and what it holds, its waiters dropped unanswered (sss_map_clear's free_fn). */
+static void chan_free(void *val)
+{
+    struct rchan *ch = val;
+
+    held_clear(ch);
+    while (ch->waiters) {
+        struct waiter *w = ch->waiters;
+
+        ch->waiters = w->next;
+        sss_free(w);
+    }
+    sss_free(ch);
+}
+
 /* Forget a channel nobody wants any more, once Redis has nothing pending for it. */
 static void chan_maybe_forget(struct redis_engine *re, struct rchan *ch)
 {
@@ -770,6 +785,8 @@ static void setup_cmd_conn(struct redis_engine *re)
 
 static void setup_sub_conn(struct redis_engine *re)
 {
+    struct sss_map_iter it;
+    struct rchan *ch;
     char *resp = NULL;
     int n;
 
@@ -787,14 +804,11 @@ static void setup_sub_conn(struct redis_engine *re)
     if (n > 0)
         (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
     redisFreeCommand(resp);
-    for (uint32_t i = 0; i < re->chans.cap; i++) {
-        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
-
-        if (ch && ch->want) {
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
+        if (ch->want) {
             ch->inflight = 1;
             send_sub_cmd(re, "SUBSCRIBE", ch->name, ch->len);
         }
-    }
 }
 
 /* refused: Redis rejected the connection's setup, so nothing after it ran. */
@@ -834,15 +848,14 @@ static void cmd_conn_lost(struct redis_engine *re, const char *why)
 
 static void sub_conn_lost(struct redis_engine *re, const char *why)
 {
-    sss_redis_conn_lost(&re->sub, why, sss_now_ms());
-    for (uint32_t i = 0; i < re->chans.cap; i++) {
-        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+    struct sss_map_iter it;
+    struct rchan *ch;
 
-        if (ch) {
-            ch->inflight = 0;
-            ch->subscribed = 0;
-            ch->live = 0; /* until resubscribed and caught up */
-        }
+    sss_redis_conn_lost(&re->sub, why, sss_now_ms());
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));) {
+        ch->inflight = 0;
+        ch->subscribed = 0;
+        ch->live = 0; /* until resubscribed and caught up */
     }
 }
 
@@ -1022,6 +1035,8 @@ static int redis_control(struct sss_engine *e, uint32_t type, const void *p, siz
 static void expire_waiting(struct redis_engine *re, int64_t now)
 {
     struct cmd_queue keep = {0};
+    struct sss_map_iter it;
+    struct rchan *ch;
     struct cmd *c;
 
     while ((c = q_pop(&re->unsent))) {
@@ -1035,12 +1050,11 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
     re->unsent = keep;
     if (!re->nwaiting && !re->nretry)
         return; /* the usual case: no channel to visit */
-    for (uint32_t i = 0; i < re->chans.cap; i++) {
-        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
+    /* Nothing below adds or forgets a channel: the sink's callbacks only
+     * queue answers for the workers. */
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));) {
         struct waiter **pp;
 
-        if (!ch)
-            continue;
         if (ch->retry_catchup && ch->want && ch->subscribed && !ch->catching)
             start_catchup(re, ch);
         pp = &ch->waiters;
@@ -1195,21 +1209,7 @@ static void redis_destroy(struct sss_engine *e)
         cmd_free(c);
     while ((c = q_pop(&re->inflight)))
         cmd_free(c);
-    for (uint32_t i = 0; i < re->chans.cap; i++) {
-        struct rchan *ch = re->chans.slots[i].key ? re->chans.slots[i].val : NULL;
-
-        if (!ch)
-            continue;
-        held_clear(ch);
-        while (ch->waiters) {
-            struct waiter *w = ch->waiters;
-
-            ch->waiters = w->next;
-            sss_free(w);
-        }
-        sss_free(ch);
-    }
-    sss_map_fini(&re->chans);
+    sss_map_clear(&re->chans, chan_free);
     sss_redis_conn_fini(&re->cmd);
     sss_redis_conn_fini(&re->sub);
     msgpack_sbuffer_destroy(&re->pack);

@@ -21,7 +21,7 @@ struct pchan {
     int32_t per_worker[]; /* nworkers */
 };
 
-static void chan_free(struct pchan *c);
+static void chan_free(void *val);
 
 struct sss_presence {
     int nworkers;
@@ -57,12 +57,12 @@ struct sss_presence *sss_presence_create(int nworkers)
     return p;
 }
 
-static void chan_free(struct pchan *c)
+/* A channel with its users (also sss_map_clear's free_fn). */
+static void chan_free(void *val)
 {
-    for (uint32_t i = 0; i < c->users.cap; i++)
-        if (c->users.slots[i].key)
-            sss_free(c->users.slots[i].val);
-    sss_map_fini(&c->users);
+    struct pchan *c = val;
+
+    sss_map_clear(&c->users, sss_free);
     sss_free(c);
 }
 
@@ -70,10 +70,7 @@ void sss_presence_destroy(struct sss_presence *p)
 {
     if (!p)
         return;
-    for (uint32_t i = 0; i < p->chans.cap; i++)
-        if (p->chans.slots[i].key)
-            chan_free(p->chans.slots[i].val);
-    sss_map_fini(&p->chans);
+    sss_map_clear(&p->chans, chan_free);
     sss_free(p);
 }
 
@@ -148,38 +145,30 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
 
 void sss_presence_reset_worker(struct sss_presence *p, int w)
 {
-    uint32_t i = 0;
+    struct sss_map_iter ci, ui;
+    struct pchan *c;
+    struct puser *u;
 
     if (w < 0 || w >= p->nworkers)
         return;
-    while (i < p->chans.cap) {
-        struct pchan *c = p->chans.slots[i].key ? p->chans.slots[i].val : NULL;
-
-        if (c && c->per_worker[w]) {
-            uint32_t j = 0;
-
-            while (j < c->users.cap) {
-                struct puser *u = c->users.slots[j].key ? c->users.slots[j].val : NULL;
-
-                if (u && u->per_worker[w]) {
-                    u->total -= u->per_worker[w];
-                    u->per_worker[w] = 0;
-                    if (u->total <= 0) {
-                        sss_map_del(&c->users, u->name, u->len);
-                        sss_free(u);
-                        continue; /* the backward shift may refill slot j */
-                    }
+    /* Each walk deletes only the entry it just returned: chan_gone removes c
+     * (its edge callback reaches the engine, never this map). */
+    for (sss_map_iter_init(&ci, &p->chans); (c = sss_map_next(&ci));) {
+        if (!c->per_worker[w])
+            continue;
+        for (sss_map_iter_init(&ui, &c->users); (u = sss_map_next(&ui));)
+            if (u->per_worker[w]) {
+                u->total -= u->per_worker[w];
+                u->per_worker[w] = 0;
+                if (u->total <= 0) {
+                    sss_map_del(&c->users, u->name, u->len);
+                    sss_free(u);
                 }
-                j++;
             }
-            c->total -= c->per_worker[w];
-            c->per_worker[w] = 0;
-            if (c->total <= 0) {
-                chan_gone(p, c);
-                continue;
-            }
-        }
-        i++;
+        c->total -= c->per_worker[w];
+        c->per_worker[w] = 0;
+        if (c->total <= 0)
+            chan_gone(p, c);
     }
 }
 
@@ -188,16 +177,15 @@ int64_t sss_presence_get(struct sss_presence *p, const char *chan, size_t chan_l
                          size_t *nusers)
 {
     struct pchan *c = sss_map_get(&p->chans, chan, chan_len);
+    struct sss_map_iter it;
+    struct puser *u;
     size_t n = 0;
 
     *nusers = 0;
     if (!c)
         return 0;
-    for (uint32_t i = 0; i < c->users.cap && n < max_users; i++)
-        if (c->users.slots[i].key) {
-            fn(data, ((struct puser *)c->users.slots[i].val)->name);
-            n++;
-        }
+    for (sss_map_iter_init(&it, &c->users); n < max_users && (u = sss_map_next(&it)); n++)
+        fn(data, u->name);
     *nusers = c->users.len;
     return c->total;
 }

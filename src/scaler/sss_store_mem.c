@@ -36,12 +36,12 @@ struct mem_store {
     int nworkers;
 };
 
-static void session_free(struct ssession *s)
+/* A session with its subscriptions (also sss_map_clear's free_fn). */
+static void session_free(void *val)
 {
-    for (uint32_t i = 0; i < s->subs.cap; i++)
-        if (s->subs.slots[i].key)
-            sss_free(s->subs.slots[i].val);
-    sss_map_fini(&s->subs);
+    struct ssession *s = val;
+
+    sss_map_clear(&s->subs, sss_free);
     sss_free(s);
 }
 
@@ -87,13 +87,13 @@ static void mem_online(struct sss_store *st, int w, const char *id, size_t len, 
 static void mem_reset_worker(struct sss_store *st, int w, int64_t now)
 {
     struct mem_store *ms = (struct mem_store *)st;
+    struct sss_map_iter it;
+    struct ssession *s;
 
     if (w < 0 || w >= ms->nworkers)
         return;
-    for (uint32_t i = 0; i < ms->sessions.cap; i++) {
-        struct ssession *s = ms->sessions.slots[i].key ? ms->sessions.slots[i].val : NULL;
-
-        if (s && s->per_worker[w]) {
+    for (sss_map_iter_init(&it, &ms->sessions); (s = sss_map_next(&it));) {
+        if (s->per_worker[w]) {
             s->online -= s->per_worker[w];
             s->per_worker[w] = 0;
             if (s->online <= 0) {
@@ -147,42 +147,33 @@ static void mem_load(struct sss_store *st, const char *id, size_t len,
                      const struct sss_store_load_cb *cb)
 {
     struct ssession *s = get((struct mem_store *)st, id, len, 0);
+    struct sss_map_iter it;
+    struct ssub *sub;
 
     if (s)
-        for (uint32_t i = 0; i < s->subs.cap; i++)
-            if (s->subs.slots[i].key) {
-                struct ssub *sub = s->subs.slots[i].val;
-
-                cb->entry(cb->data, sub->chan, sub->len, sub->has_uid, &sub->uid);
-            }
+        for (sss_map_iter_init(&it, &s->subs); (sub = sss_map_next(&it));)
+            cb->entry(cb->data, sub->chan, sub->len, sub->has_uid, &sub->uid);
     cb->done(cb->data, s != NULL);
 }
 
 static void mem_tick(struct sss_store *st, int64_t now)
 {
     struct mem_store *ms = (struct mem_store *)st;
-    uint32_t i = 0;
+    struct sss_map_iter it;
+    struct ssession *s;
 
-    while (i < ms->sessions.cap) {
-        struct ssession *s = ms->sessions.slots[i].key ? ms->sessions.slots[i].val : NULL;
-
-        if (s && !s->online && now - s->offline_since >= ms->ttl_ms) {
+    for (sss_map_iter_init(&it, &ms->sessions); (s = sss_map_next(&it));)
+        if (!s->online && now - s->offline_since >= ms->ttl_ms) {
             sss_map_del(&ms->sessions, s->id, s->len);
             session_free(s);
-            continue; /* the backward shift may refill slot i */
         }
-        i++;
-    }
 }
 
 static void mem_destroy(struct sss_store *st)
 {
     struct mem_store *ms = (struct mem_store *)st;
 
-    for (uint32_t i = 0; i < ms->sessions.cap; i++)
-        if (ms->sessions.slots[i].key)
-            session_free(ms->sessions.slots[i].val);
-    sss_map_fini(&ms->sessions);
+    sss_map_clear(&ms->sessions, session_free);
     sss_free(ms);
 }
 

@@ -312,17 +312,13 @@ static int write_batch(struct mongo_store *ms, mongoc_collection_t *coll, struct
 /* Take up to BULK_MAX pending records into b (under the mutex). */
 static uint32_t take_batch_locked(struct mongo_store *ms, struct snap **b)
 {
-    uint32_t n = 0, i = 0;
+    struct sss_map_iter it;
+    struct snap *sn;
+    uint32_t n = 0;
 
-    while (i < ms->pending.cap && n < BULK_MAX) {
-        struct snap *sn = ms->pending.slots[i].key ? ms->pending.slots[i].val : NULL;
-
-        if (sn) {
-            sss_map_del(&ms->pending, sn->id, strlen(sn->id));
-            b[n++] = sn;
-            continue; /* the backward shift may refill slot i */
-        }
-        i++;
+    for (sss_map_iter_init(&it, &ms->pending); n < BULK_MAX && (sn = sss_map_next(&it));) {
+        sss_map_del(&ms->pending, sn->id, strlen(sn->id));
+        b[n++] = sn;
     }
     ms->inflight = n;
     return n;
@@ -968,14 +964,16 @@ static void ms_online(struct sss_store *st, int w, const char *id, size_t len, c
 static void ms_reset_worker(struct sss_store *st, int w, int64_t now)
 {
     struct mongo_store *ms = (struct mongo_store *)st;
+    struct sss_map_iter it;
+    struct lsess *ls;
 
     ms->mem->ops->reset_worker(ms->mem, w, now);
     if (w < 0 || w >= ms->nworkers)
         return;
-    for (uint32_t i = 0; i < ms->local.cap; i++) {
-        struct lsess *ls = ms->local.slots[i].key ? ms->local.slots[i].val : NULL;
-
-        if (ls && ls->per_worker[w]) {
+    /* mark_dirty may hand records over (flush_dirty): that changes pending,
+     * never local. */
+    for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));) {
+        if (ls->per_worker[w]) {
             ls->online -= ls->per_worker[w];
             ls->per_worker[w] = 0;
             if (ls->online <= 0) {
@@ -1204,16 +1202,15 @@ static void ms_poll(struct sss_store *st)
         query_free(q);
     }
     if (resync) {
+        struct sss_map_iter it;
+        struct lsess *ls;
         uint32_t n = 0;
 
-        for (uint32_t i = 0; i < ms->local.cap; i++) {
-            struct lsess *ls = ms->local.slots[i].key ? ms->local.slots[i].val : NULL;
-
-            if (ls && ls->online > 0) {
+        for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
+            if (ls->online > 0) {
                 mark_dirty(ms, ls);
                 n++;
             }
-        }
         if (n)
             sss_log_info("store", "mongodb: lease taken again: writing %u online sessions", n);
     }
@@ -1240,20 +1237,16 @@ static int ms_poll_fd(struct sss_store *st)
 static void ms_tick(struct sss_store *st, int64_t now)
 {
     struct mongo_store *ms = (struct mongo_store *)st;
-    uint32_t i = 0;
+    struct sss_map_iter it;
+    struct lsess *ls;
 
     ms_poll(st); /* also hands over what changed, so nothing dirty is forgotten below */
     ms->mem->ops->tick(ms->mem, now);
-    while (i < ms->local.cap) {
-        struct lsess *ls = ms->local.slots[i].key ? ms->local.slots[i].val : NULL;
-
-        if (ls && !ls->online && !ls->dirty && now - ls->offline_since >= ms->ttl_ms) {
+    for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
+        if (!ls->online && !ls->dirty && now - ls->offline_since >= ms->ttl_ms) {
             sss_map_del(&ms->local, ls->id, ls->len);
             sss_free(ls);
-            continue;
         }
-        i++;
-    }
 }
 
 static void free_queries(struct query *q)
@@ -1281,14 +1274,8 @@ static void ms_destroy(struct sss_store *st)
     /* Waiting questions are in qin or qout: dropped without their callbacks. */
     free_queries(ms->qin);
     free_queries(ms->qout);
-    for (uint32_t i = 0; i < ms->pending.cap; i++)
-        if (ms->pending.slots[i].key)
-            sss_free(ms->pending.slots[i].val);
-    sss_map_fini(&ms->pending);
-    for (uint32_t i = 0; i < ms->local.cap; i++)
-        if (ms->local.slots[i].key)
-            sss_free(ms->local.slots[i].val);
-    sss_map_fini(&ms->local);
+    sss_map_clear(&ms->pending, sss_free);
+    sss_map_clear(&ms->local, sss_free);
     sss_free(ms->dirty);
     sss_free(ms->scratch);
     if (ms->mem)

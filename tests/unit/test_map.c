@@ -1,6 +1,7 @@
 /* Unit tests of the hash map (src/common/sss_map.c), against a plain model;
  * the iterator returns every entry once, also when the entry it just
- * returned is deleted (its backward shift moves others into the slot). */
+ * returned is deleted (its backward shift moves others into the slot);
+ * sss_map_clear frees every value once and leaves the map reusable. */
 #include "sss_map.h"
 #include "sss_test.h"
 
@@ -53,6 +54,67 @@ static void test_iter_delete_safe(void)
         sss_map_fini(&m);
     }
     CHECK_EQ_INT(errors, 0);
+}
+
+/* A value that holds its own key, as most maps' values do. */
+struct owned {
+    char key[16];
+    int *freed; /* freed[i] counts the frees of value i */
+    int i;
+};
+
+static int clear_calls;
+
+static void owned_free(void *val)
+{
+    struct owned *o = val;
+
+    clear_calls++;
+    o->freed[o->i]++;
+    free(o);
+}
+
+static void test_clear(void)
+{
+    static int freed[1000];
+    struct sss_map m;
+    int errors = 0;
+
+    sss_map_init(&m);
+    sss_map_clear(&m, owned_free); /* never used: nothing to free */
+    sss_map_clear(&m, NULL);
+    CHECK_EQ_INT(clear_calls, 0);
+    for (int i = 0; i < 1000; i++) {
+        struct owned *o = malloc(sizeof(*o));
+
+        if (!o)
+            break;
+        snprintf(o->key, sizeof(o->key), "c%d", i);
+        o->freed = freed;
+        o->i = i;
+        if (sss_map_put(&m, o->key, strlen(o->key), o) < 0) {
+            free(o);
+            errors++;
+        }
+    }
+    CHECK_EQ_INT(errors, 0);
+    sss_map_clear(&m, owned_free);
+    CHECK_EQ_INT(clear_calls, 1000);
+    for (int i = 0; i < 1000; i++)
+        if (freed[i] != 1)
+            errors++;
+    CHECK_EQ_INT(errors, 0);
+    CHECK_EQ_INT(m.len, 0);
+    CHECK_EQ_INT(m.cap, 0);
+    CHECK(m.slots == NULL);
+    CHECK(sss_map_get(&m, "c1", 2) == NULL);
+    /* Ready for use again; a NULL free_fn leaves the values alone. */
+    CHECK_EQ_INT(sss_map_put(&m, "again", 5, freed), 0);
+    CHECK(sss_map_get(&m, "again", 5) == freed);
+    sss_map_clear(&m, NULL);
+    CHECK_EQ_INT(m.len, 0);
+    CHECK(m.slots == NULL);
+    CHECK_EQ_INT(clear_calls, 1000);
 }
 
 int main(void)
@@ -108,5 +170,6 @@ int main(void)
     CHECK(sss_map_get(&m, "ab", 2) == NULL);
     sss_map_fini(&m);
     test_iter_delete_safe();
+    test_clear();
     return sss_test_done();
 }

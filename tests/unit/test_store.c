@@ -1,7 +1,11 @@
-/* Unit tests of the memory store and the presence table (src/scaler/). */
+/* Unit tests of the memory store and the presence table (src/scaler/); the
+ * *_many tests make their walks delete many entries, across the table's
+ * wrap-around, as they go. */
 #include "sss_presence.h"
 #include "sss_store.h"
 #include "sss_test.h"
+
+#include <stdlib.h>
 
 struct got {
     int n;
@@ -117,9 +121,94 @@ static void test_presence(void)
     sss_presence_destroy(p);
 }
 
+/* A replaced worker takes 400 of 500 sessions offline; the TTL sweep forgets
+ * exactly those, whatever their slots. */
+static void test_store_many(void)
+{
+    struct sss_store *st = sss_store_mem_create(1000, 4, 1000, 2);
+    struct got g;
+    int errors = 0;
+
+    for (int i = 0; i < 500; i++) {
+        char sid[16];
+
+        snprintf(sid, sizeof(sid), "m%d", i);
+        st->ops->online(st, 1, sid, strlen(sid), "", 0, 1, 0);
+        if (i % 5 == 0)
+            st->ops->online(st, 0, sid, strlen(sid), "", 0, 1, 0);
+        st->ops->subscribe(st, sid, strlen(sid), "news", 4, 0, NULL);
+    }
+    st->ops->reset_worker(st, 1, 0);
+    st->ops->tick(st, 1000);
+    for (int i = 0; i < 500; i++) {
+        char sid[16];
+
+        snprintf(sid, sizeof(sid), "m%d", i);
+        memset(&g, 0, sizeof(g));
+        if (load(st, sid, &g) != (i % 5 == 0))
+            errors++;
+    }
+    CHECK_EQ_INT(errors, 0);
+    st->ops->destroy(st); /* the 100 left and their subscriptions: freed (ASan) */
+}
+
+static int edges_off[300];
+
+static void on_edge(void *data, const char *chan, size_t len, int on)
+{
+    (void)data;
+    (void)len;
+    if (!on)
+        edges_off[strtol(chan + 1, NULL, 10) % 300]++;
+}
+
+/* Worker 1 leaves 300 channels; the 200 only it had are gone, each told once. */
+static void test_presence_many(void)
+{
+    struct sss_presence *p = sss_presence_create(2);
+    int errors = 0;
+    size_t nu;
+
+    sss_presence_on_edge(p, on_edge, NULL);
+    for (int c = 0; c < 300; c++) {
+        char chan[16], user[16];
+
+        snprintf(chan, sizeof(chan), "c%d", c);
+        for (int u = 0; u <= c % 5; u++) {
+            snprintf(user, sizeof(user), "u%d", u);
+            sss_presence_add(p, 1, chan, strlen(chan), user, strlen(user), 1);
+        }
+        if (c % 3 == 0)
+            sss_presence_add(p, 0, chan, strlen(chan), "keep", 4, 1);
+    }
+    nusers_seen = 0;
+    CHECK_EQ_INT(sss_presence_get(p, "c4", 2, 2, on_user, NULL, &nu), 5);
+    CHECK_EQ_INT(nusers_seen, 2); /* at most max_users names */
+    CHECK_EQ_INT(nu, 5);
+    sss_presence_reset_worker(p, 1);
+    for (int c = 0; c < 300; c++) {
+        char chan[16];
+
+        snprintf(chan, sizeof(chan), "c%d", c);
+        nusers_seen = 0;
+        if (c % 3 == 0) {
+            if (sss_presence_get(p, chan, strlen(chan), 10, on_user, NULL, &nu) != 1 ||
+                nu != 1 || nusers_seen != 1 || strcmp(users[0], "keep") != 0 || edges_off[c])
+                errors++;
+        } else if (sss_presence_get(p, chan, strlen(chan), 10, on_user, NULL, &nu) != 0 ||
+                   edges_off[c] != 1) {
+            errors++;
+        }
+    }
+    CHECK_EQ_INT(errors, 0);
+    sss_presence_destroy(p);
+}
+
 int main(void)
 {
     test_store();
     test_presence();
+    test_store_many();
+    test_presence_many();
     return sss_test_done();
 }
