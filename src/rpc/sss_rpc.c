@@ -45,15 +45,16 @@ void sss_rpc_hello(struct sss_rpc *rpc)
     (void)sss_rpc_put(rpc, &rec);
 }
 
+static void req_free(void *p)
+{
+    struct sss_rpc_req *r = p;
+
+    r->ops->free(r);
+}
+
 void sss_rpc_fini(struct sss_rpc *rpc)
 {
-    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
-        if (rpc->reqs.slots[i].key) {
-            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
-
-            r->ops->free(r); /* the map goes whole below: no deletion needed */
-        }
-    sss_map_fini(&rpc->reqs);
+    sss_map_clear(&rpc->reqs, req_free);
     sss_hm_outbox_clear(&rpc->outbox);
 }
 
@@ -291,46 +292,39 @@ static void replay_list(struct sss_rpc *rpc, struct sss_rpc_req *list)
 
 void sss_rpc_replay(struct sss_rpc *rpc)
 {
-    struct sss_rpc_req *list = NULL;
+    struct sss_rpc_req *list = NULL, *r;
+    struct sss_map_iter it;
 
-    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
-        if (rpc->reqs.slots[i].key) {
-            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
-
-            r->replay_next = list;
-            list = r;
-        }
+    for (sss_map_iter_init(&it, &rpc->reqs); (r = sss_map_next(&it));) {
+        r->replay_next = list;
+        list = r;
+    }
     replay_list(rpc, list);
 }
 
 /* The requests whose replay could not be sent, now that the outbox has room. */
 static void replay_unsent(struct sss_rpc *rpc)
 {
-    struct sss_rpc_req *list = NULL;
+    struct sss_rpc_req *list = NULL, *r;
+    struct sss_map_iter it;
 
-    for (uint32_t i = 0; i < rpc->reqs.cap; i++)
-        if (rpc->reqs.slots[i].key) {
-            struct sss_rpc_req *r = rpc->reqs.slots[i].val;
-
-            if (r->unsent) {
-                r->replay_next = list;
-                list = r;
-            }
+    for (sss_map_iter_init(&it, &rpc->reqs); (r = sss_map_next(&it));)
+        if (r->unsent) {
+            r->replay_next = list;
+            list = r;
         }
     replay_list(rpc, list);
 }
 
 void sss_rpc_expire(struct sss_rpc *rpc, int64_t now_ms)
 {
-    for (uint32_t i = 0; i < rpc->reqs.cap;) {
-        struct sss_rpc_req *r = rpc->reqs.slots[i].key ? rpc->reqs.slots[i].val : NULL;
+    struct sss_map_iter it;
+    struct sss_rpc_req *r;
 
-        if (r && r->ops->expire && r->ops->expire(r, now_ms)) {
-            sss_rpc_done(rpc, r); /* the backward shift may refill slot i */
-            continue;
-        }
-        i++;
-    }
+    /* sss_rpc_done deletes only the request just returned: the walk allows it. */
+    for (sss_map_iter_init(&it, &rpc->reqs); (r = sss_map_next(&it));)
+        if (r->ops->expire && r->ops->expire(r, now_ms))
+            sss_rpc_done(rpc, r);
 }
 
 void sss_rpc_flush(struct sss_rpc *rpc)

@@ -42,10 +42,7 @@ struct sss_app *sss_app_create(void)
 
 static void free_handlers(struct sss_map *m)
 {
-    for (uint32_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key)
-            sss_free(m->slots[i].val);
-    sss_map_fini(m);
+    sss_map_clear(m, sss_free);
 }
 
 void sss_app_destroy(struct sss_app *app)
