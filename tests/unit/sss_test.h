@@ -7,10 +7,15 @@
  *   CHECK_EQ_INT(a, b)          integers, prints both on failure
  *   CHECK_EQ_STR(a, b)          NUL-terminated strings
  *   return sss_test_done();     at the end of main
+ *
+ * and, for the stress tests' random records, sss_test_xorshift() (a PRNG
+ * step) and sss_test_fnv32()/sss_test_fnv64() (FNV-1a of a body).
  */
 #ifndef SSS_TEST_H
 #define SSS_TEST_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +54,36 @@ static int sss_test_passed, sss_test_failed;
                     #b, sss_a_ ? sss_a_ : "(null)", sss_b_ ? sss_b_ : "(null)");                   \
         }                                                                                          \
     } while (0)
+
+/* One step of xorshift64: cheap, reproducible random numbers from a seed. */
+static inline uint64_t sss_test_xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* FNV-1a of n bytes, 32 and 64 bits: the checksum a stress record carries. */
+static inline uint32_t sss_test_fnv32(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static inline uint64_t sss_test_fnv64(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
 
 static inline int sss_test_done(void)
 {
