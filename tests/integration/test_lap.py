@@ -13,12 +13,12 @@ sends the next window only after every worker-1 subscriber has received the
 last one, so worker 1 is never more than one window behind the scaler and
 cannot be lapped, however slow the machine; worker 0, stopped, always is.
 """
-import asyncio
 import json
 import os
 import signal
 
-from sss_harness import T, Server, main, ws_connect, ws_close_code
+from sss_harness import Server, main, ws_close_code
+from sss_harness import begun as h_begun, rx as h_rx
 
 SMALL_BUS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
              "--allow-client-publish", "*", "--log-level", "debug"]
@@ -28,18 +28,11 @@ PAYLOAD = "x" * 150
 
 
 async def rx(ws):
-    return json.loads(await asyncio.wait_for(ws.recv(), T(30)))
+    return await h_rx(ws, 30)
 
 
 async def begun(server):
-    ws = await ws_connect(server)
-    await ws.send(json.dumps({"sys": 3}))
-    await rx(ws)
-    return ws
-
-
-def role_of_last_upgrade(server):
-    return [l.split()[1] for l in server.log_lines() if "upgraded" in l][-1]
+    return await h_begun(server, 30)
 
 
 async def clients_on_each_worker(server, want, subscribe=None):
@@ -47,7 +40,7 @@ async def clients_on_each_worker(server, want, subscribe=None):
     by = {"w0": [], "w1": []}
     for _ in range(200):
         ws = await begun(server)
-        role = role_of_last_upgrade(server)
+        role = server.role_of_last_upgrade()
         if len(by[role]) < want:
             if subscribe:
                 await ws.send(json.dumps({"sys": 1, "channel": subscribe, "id": 1}))

@@ -8,7 +8,6 @@ clients recover by SYNC."""
 import asyncio
 import json
 import os
-import re
 import signal
 import sys
 
@@ -434,15 +433,6 @@ async def burst_to_fast_reader(c):
 # kill -9 of one worker
 
 
-def role_pids(srv):
-    roles = {}
-    for l in srv.log_lines():
-        m = re.match(r"\S+ (w\d+) \S+ .*started pid=(\d+)", l)
-        if m:
-            roles[m.group(1)] = int(m.group(2))
-    return roles
-
-
 async def open_on_worker(srv, mark, seen):
     """Open and BEGIN a connection; its worker role from the next 'upgraded' line after mark."""
     cl = await PClient.open(srv)
@@ -474,7 +464,7 @@ async def kill_worker(c, srv, nsubs=24):
     if not c.ok(len(roles) == 2, "subscribers on both workers", repr(roles)):
         return
     victim = next(r for r in roles if r != p_role)
-    pids = role_pids(srv)
+    pids = srv.role_pids()
     victim_pid = pids.get(victim)
     if not c.ok(victim_pid, f"pid of {victim} found in the log", repr(pids)):
         return
