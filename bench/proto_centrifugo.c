@@ -50,14 +50,8 @@ static int cf_line(struct sb_worker *w, struct sb_conn *c, char *l, size_t len)
                            l);
         return sb_session_open(w, c, "{\"id\":2,\"subscribe\":{\"channel\":\"", "\"}}", ST_READY, ST_SUBSCRIBE);
     }
-    if (c->pstate == ST_SUBSCRIBE && id == 2) {
-        if (err)
-            return sb_fail(w, c, "centrifugo: subscribe to bench-%ld refused: %.*s", c->chan,
-                           (int)(len > 150 ? 150 : len), l);
-        c->pstate = ST_READY;
-        sb_ready(w, c);
-        return 0;
-    }
+    if (c->pstate == ST_SUBSCRIBE && id == 2)
+        return sb_subscribed(w, c, !err, "centrifugo: subscribe", l, len, ST_READY);
     if (c->role == SB_ROLE_PUB && id > ID_BASE)
         sb_pub_reply(w, c, !err, (uint64_t)(id - ID_BASE));
     return 0;

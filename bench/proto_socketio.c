@@ -62,15 +62,11 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
         return sb_session_open(w, c, "421[\"sub\",\"", "\"]", ST_READY, ST_SUBSCRIBE);
     }
     if (msg[1] == '3') { /* ACK */
-        if (c->pstate == ST_SUBSCRIBE) {
-            if (len < 4 || msg[2] != '1' || !memmem(msg, len, "true", 4))
-                return sb_fail(w, c, "socket.io: subscribe to bench-%ld refused: %.*s", c->chan,
-                               (int)(len > 100 ? 100 : len), msg);
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-        } else if (c->role == SB_ROLE_ASK) {
+        if (c->pstate == ST_SUBSCRIBE)
+            return sb_subscribed(w, c, len >= 4 && msg[2] == '1' && memmem(msg, len, "true", 4),
+                                 "socket.io: subscribe", msg, len, ST_READY);
+        if (c->role == SB_ROLE_ASK)
             sb_answer(w, c, msg, len);
-        }
         return 0;
     }
     if (msg[1] == '4')
@@ -110,13 +106,7 @@ static void sio_ask(struct sb_worker *w, struct sb_conn *c, const char *payload,
 
 static void sio_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "42[\"echo\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_wrapped(w, c, "42[\"echo\",\"", payload, len, "\"]");
 }
 
 const struct sb_proto sb_proto_socketio = {

@@ -50,12 +50,8 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     case 1:
         if (c->pstate != ST_SUBSCRIBE)
             return 0;
-        if (!memmem(msg, len, "\"result\":true", 13))
-            return sb_fail(w, c, "SUBSCRIBE to bench-%ld refused: %.*s", c->chan,
-                           (int)(len > 150 ? 150 : len), msg);
-        c->pstate = ST_READY;
-        sb_ready(w, c);
-        return 0;
+        return sb_subscribed(w, c, memmem(msg, len, "\"result\":true", 13) != NULL, "SUBSCRIBE",
+                             msg, len, ST_READY);
     case 7: {
         long long id = sb_json_uint(msg, len, "\"id\"");
         bool err = memmem(msg, len, "\"err\":", 6) != NULL;

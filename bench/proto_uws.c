@@ -22,14 +22,9 @@ static int uws_open(struct sb_worker *w, struct sb_conn *c)
 static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
     if (c->role == SB_ROLE_SUB) {
-        if (c->pstate == ST_SUBSCRIBE) {
-            if (len != 2 || memcmp(msg, "ok", 2) != 0)
-                return sb_fail(w, c, "uws: subscribe to bench-%ld refused: %.*s", c->chan,
-                               (int)(len > 100 ? 100 : len), msg);
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-            return 0;
-        }
+        if (c->pstate == ST_SUBSCRIBE)
+            return sb_subscribed(w, c, len == 2 && memcmp(msg, "ok", 2) == 0, "uws: subscribe",
+                                 msg, len, ST_READY);
         sb_deliveries(w, c, msg, len);
     } else if (c->role == SB_ROLE_ASK || c->role == SB_ROLE_ECHO) {
         sb_answer(w, c, msg, len);
@@ -54,18 +49,8 @@ static void uws_publish(struct sb_worker *w, struct sb_conn *c, long channel, co
 static void uws_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
                     uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
     (void)id;
-    p = SB_PUTS(p, "a ");
-    p = sb_put(p, payload, len);
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void uws_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    sb_send_text(w, c, payload, len);
+    sb_send_wrapped(w, c, "a ", payload, len, "");
 }
 
 const struct sb_proto sb_proto_uws = {
@@ -76,5 +61,4 @@ const struct sb_proto sb_proto_uws = {
     .on_message = uws_message,
     .publish = uws_publish,
     .ask = uws_ask,
-    .echo = uws_echo,
 };

@@ -132,7 +132,8 @@ struct sb_proto {
     /* Path to request for this connection (NULL: the URL's own path). */
     const char *(*path)(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u, char *buf,
                         size_t n);
-    /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called). */
+    /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called).
+     * NULL: nothing to send, the connection is ready at once. */
     int (*on_open)(struct sb_worker *w, struct sb_conn *c);
     /* One complete text or binary message. Returns 0 or -1 (sb_fail called). */
     int (*on_message)(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
@@ -142,6 +143,7 @@ struct sb_proto {
     /* Append one ask / echo. */
     void (*ask)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
                 uint64_t id);
+    /* NULL: the payload goes as it is. */
     void (*echo)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len);
 };
 
@@ -187,6 +189,16 @@ void sb_ready(struct sb_worker *w, struct sb_conn *c);
  */
 int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
                     uint32_t ready_state, uint32_t subscribe_state);
+/*
+ * A subscriber's subscribe was answered: ok makes it ready (pstate = ready_state)
+ * and returns 0; otherwise it fails with "<what> to bench-<chan> refused: <msg>"
+ * and returns -1.
+ */
+int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *what,
+                  const char *msg, size_t len, uint32_t ready_state);
+/* Frame and queue before + payload + after as one text message. */
+void sb_send_wrapped(struct sb_worker *w, struct sb_conn *c, const char *before,
+                     const char *payload, size_t len, const char *after);
 /* A protocol error: record it (first one kept), close the connection. Returns -1. */
 int sb_fail(struct sb_worker *w, struct sb_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -195,6 +195,29 @@ int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, 
     return 0;
 }
 
+int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *what,
+                  const char *msg, size_t len, uint32_t ready_state)
+{
+    if (!ok)
+        return sb_fail(w, c, "%s to bench-%ld refused: %.*s", what, c->chan,
+                       (int)(len > 150 ? 150 : len), msg);
+    c->pstate = ready_state;
+    sb_ready(w, c);
+    return 0;
+}
+
+void sb_send_wrapped(struct sb_worker *w, struct sb_conn *c, const char *before,
+                     const char *payload, size_t len, const char *after)
+{
+    size_t cap, bl = strlen(before), al = strlen(after);
+    char *s = sb_scratch(w, &cap), *p = s;
+
+    p = sb_put(p, before, bl);
+    p = sb_put(p, payload, len);
+    p = sb_put(p, after, al);
+    sb_send_text(w, c, s, (size_t)(p - s));
+}
+
 void sb_ready(struct sb_worker *w, struct sb_conn *c)
 {
     if (c->state != CS_OPEN)
@@ -549,7 +572,9 @@ static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
     }
     memcpy(w->payload, hs->p + hl, len); /* the payload buffer is free outside publishing */
     hs->len = 0;
-    if (w->pp->proto->on_open(w, c) < 0)
+    if (!w->pp->proto->on_open)
+        sb_ready(w, c);
+    else if (w->pp->proto->on_open(w, c) < 0)
         return;
     if (len)
         feed_ws(w, c, (uint8_t *)w->payload, len);
@@ -672,8 +697,10 @@ static void ask_one(struct sb_worker *w, struct sb_conn *c)
     c->t_sent = w->now;
     if (c->role == SB_ROLE_ASK)
         w->pp->proto->ask(w, c, w->payload, len, c->nsent);
-    else
+    else if (w->pp->proto->echo)
         w->pp->proto->echo(w, c, w->payload, len);
+    else
+        sb_send_text(w, c, w->payload, len);
     w->res->sent++;
     if (in_window(w))
         w->res->sent_window++;
