@@ -9,7 +9,8 @@
  *   return sss_test_done();     at the end of main
  *
  * and, for the stress tests' random records, sss_test_xorshift() (a PRNG
- * step) and sss_test_fnv32()/sss_test_fnv64() (FNV-1a of a body).
+ * step), sss_test_random_body() and sss_test_fnv32()/sss_test_fnv64() (FNV-1a
+ * of a body).
  */
 #ifndef SSS_TEST_H
 #define SSS_TEST_H
@@ -64,6 +65,20 @@ static inline uint64_t sss_test_xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+/*
+ * The random part of stress record number `seed`: a length from head to max
+ * (inclusive) and bytes buf[head..len), both drawn from the seed. Returns len.
+ */
+static inline size_t sss_test_random_body(uint64_t seed, unsigned char *buf, size_t head,
+                                          size_t max)
+{
+    size_t len = head + sss_test_xorshift(&seed) % (max - head + 1);
+
+    for (size_t k = head; k < len; k++)
+        buf[k] = (unsigned char)sss_test_xorshift(&seed);
+    return len;
 }
 
 /* FNV-1a of n bytes, 32 and 64 bits: the checksum a stress record carries. */

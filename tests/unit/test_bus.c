@@ -211,12 +211,8 @@ static void test_wait_mode(void)
 /* Record i: u64 i, u64 fnv64(body), body of random length and bytes. */
 static size_t make_record(uint64_t i, unsigned char *buf)
 {
-    uint64_t s = i * 0x9e3779b97f4a7c15ULL + 7, h;
-    size_t len = 16 + sss_test_xorshift(&s) % (REC_MAX - 16 + 1);
-
-    for (size_t k = 16; k < len; k++)
-        buf[k] = (unsigned char)sss_test_xorshift(&s);
-    h = sss_test_fnv64(buf + 16, len - 16);
+    size_t len = sss_test_random_body(i * 0x9e3779b97f4a7c15ULL + 7, buf, 16, REC_MAX);
+    uint64_t h = sss_test_fnv64(buf + 16, len - 16);
     memcpy(buf, &i, 8);
     memcpy(buf + 8, &h, 8);
     return len;

@@ -203,14 +203,9 @@ struct stress {
 /* Record i: u64 i, u32 fnv(body), body of random length with random bytes. */
 static size_t make_record(long i, unsigned char *buf, size_t max)
 {
-    uint64_t s = (uint64_t)i * 0x9e3779b97f4a7c15ULL + 1;
-    size_t len = 12 + sss_test_xorshift(&s) % (max - 12 + 1);
+    size_t len = sss_test_random_body((uint64_t)i * 0x9e3779b97f4a7c15ULL + 1, buf, 12, max);
     uint64_t seq = (uint64_t)i;
-    uint32_t h;
-
-    for (size_t k = 12; k < len; k++)
-        buf[k] = (unsigned char)sss_test_xorshift(&s);
-    h = sss_test_fnv32(buf + 12, len - 12);
+    uint32_t h = sss_test_fnv32(buf + 12, len - 12);
     memcpy(buf, &seq, 8);
     memcpy(buf + 8, &h, 4);
     return len;
