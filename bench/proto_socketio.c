@@ -59,7 +59,7 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     if (msg[1] == '0') { /* CONNECT answered */
         if (c->pstate != ST_CONNECT)
             return 0;
-        return sb_session_open(w, c, "421[\"sub\",\"", "\"]", ST_READY, ST_SUBSCRIBE);
+        return sb_session_open(w, c, "421[\"sub\",\"%c\"]", ST_READY, ST_SUBSCRIBE);
     }
     if (msg[1] == '3') { /* ACK */
         if (c->pstate == ST_SUBSCRIBE)
@@ -78,35 +78,19 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
 static void sio_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
                         size_t len, uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    (void)id;
-    p = SB_PUTS(p, "42[\"pub\",\"");
-    p += sb_channel_name(p, 64, channel);
-    p = SB_PUTS(p, "\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_tpl(w, c, "42[\"pub\",\"%c\",\"%p\"]", channel, payload, len, id);
 }
 
 static void sio_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
                     uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "42");
-    p = sb_put_u64(p, id + 1); /* ack id 1 is the subscribe's */
-    p = SB_PUTS(p, "[\"ask\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
+    /* ack id 1 is the subscribe's */
+    sb_send_tpl(w, c, "42%i[\"ask\",\"%p\"]", 0, payload, len, id + 1);
 }
 
 static void sio_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
 {
-    sb_send_wrapped(w, c, "42[\"echo\",\"", payload, len, "\"]");
+    sb_send_tpl(w, c, "42[\"echo\",\"%p\"]", 0, payload, len, 0);
 }
 
 const struct sb_proto sb_proto_socketio = {

@@ -46,7 +46,8 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     case 3:
         if (c->pstate != ST_BEGIN)
             return 0;
-        return sb_session_open(w, c, "{\"sys\":1,\"id\":1,\"channel\":\"", "\"}", ST_READY, ST_SUBSCRIBE);
+        return sb_session_open(w, c, "{\"sys\":1,\"id\":1,\"channel\":\"%c\"}", ST_READY,
+                               ST_SUBSCRIBE);
     case 1:
         if (c->pstate != ST_SUBSCRIBE)
             return 0;
@@ -81,36 +82,15 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
 static void sss_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
                         size_t len, uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "{\"sys\":13,\"channel\":\"");
-    p += sb_channel_name(p, 64, channel);
-    p = SB_PUTS(p, "\",\"topic\":\"b\",\"msg\":\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\",\"id\":");
-    p = sb_put_u64(p, id);
-    *p++ = '}';
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_tpl(w, c, "{\"sys\":13,\"channel\":\"%c\",\"topic\":\"b\",\"msg\":\"%p\",\"id\":%i}",
+                channel, payload, len, id);
 }
 
 static void sss_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
                     uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "{\"sys\":5,\"id\":");
-    p = sb_put_u64(p, id);
-    p = SB_PUTS(p, ",\"topic\":\"echo\",\"msg\":\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"}");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void sss_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    sb_send_text(w, c, payload, len);
+    sb_send_tpl(w, c, "{\"sys\":5,\"id\":%i,\"topic\":\"echo\",\"msg\":\"%p\"}", 0, payload, len,
+                id);
 }
 
 const struct sb_proto sb_proto_sss = {
@@ -120,5 +100,4 @@ const struct sb_proto sb_proto_sss = {
     .on_message = sss_message,
     .publish = sss_publish,
     .ask = sss_ask,
-    .echo = sss_echo,
 };

@@ -16,7 +16,7 @@ static const char *uws_path(struct sb_worker *w, struct sb_conn *c, const struct
 
 static int uws_open(struct sb_worker *w, struct sb_conn *c)
 {
-    return sb_session_open(w, c, "s ", "", ST_READY, ST_SUBSCRIBE);
+    return sb_session_open(w, c, "s %c", ST_READY, ST_SUBSCRIBE);
 }
 
 static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
@@ -35,22 +35,13 @@ static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
 static void uws_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
                         size_t len, uint64_t id)
 {
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    (void)id;
-    p = SB_PUTS(p, "p ");
-    p += sb_channel_name(p, 64, channel);
-    *p++ = ' ';
-    p = sb_put(p, payload, len);
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_tpl(w, c, "p %c %p", channel, payload, len, id);
 }
 
 static void uws_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
                     uint64_t id)
 {
-    (void)id;
-    sb_send_wrapped(w, c, "a ", payload, len, "");
+    sb_send_tpl(w, c, "a %p", 0, payload, len, id);
 }
 
 const struct sb_proto sb_proto_uws = {

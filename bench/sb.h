@@ -184,10 +184,11 @@ char *sb_scratch(struct sb_worker *w, size_t *cap);
 void sb_ready(struct sb_worker *w, struct sb_conn *c);
 /*
  * The protocol's session is open: a publisher, asker or echoer is ready
- * (pstate = ready_state); a subscriber sends before + "bench-<chan>" + after
- * and waits for the answer (pstate = subscribe_state). Returns 0.
+ * (pstate = ready_state); a subscriber sends the template subscribe (see
+ * sb_send_tpl; "%c" is its channel) and waits for the answer
+ * (pstate = subscribe_state). Returns 0.
  */
-int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *subscribe,
                     uint32_t ready_state, uint32_t subscribe_state);
 /*
  * A subscriber's subscribe was answered: ok makes it ready (pstate = ready_state)
@@ -196,9 +197,13 @@ int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, 
  */
 int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *what,
                   const char *msg, size_t len, uint32_t ready_state);
-/* Frame and queue before + payload + after as one text message. */
-void sb_send_wrapped(struct sb_worker *w, struct sb_conn *c, const char *before,
-                     const char *payload, size_t len, const char *after);
+/*
+ * Frame and queue one text message made from the template tpl: "%c" stands
+ * for the name of channel, "%p" for the len bytes of payload, "%i" for id in
+ * decimal; every other byte is copied (tpl is a literal, payload is not read).
+ */
+void sb_send_tpl(struct sb_worker *w, struct sb_conn *c, const char *tpl, long channel,
+                 const char *payload, size_t len, uint64_t id);
 /* A protocol error: record it (first one kept), close the connection. Returns -1. */
 int sb_fail(struct sb_worker *w, struct sb_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -173,24 +173,15 @@ static void send_frame(struct sb_worker *w, struct sb_conn *c, int op, const voi
     mark_dirty(w, c);
 }
 
-int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *subscribe,
                     uint32_t ready_state, uint32_t subscribe_state)
 {
-    size_t cap, bl = strlen(before), al = strlen(after);
-    char *s, *p;
-
     if (c->role != SB_ROLE_SUB) {
         c->pstate = ready_state;
         sb_ready(w, c);
         return 0;
     }
-    s = p = sb_scratch(w, &cap);
-    memcpy(p, before, bl);
-    p += bl;
-    p += sb_channel_name(p, 64, c->chan);
-    memcpy(p, after, al);
-    p += al;
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_tpl(w, c, subscribe, c->chan, "", 0, 0);
     c->pstate = subscribe_state;
     return 0;
 }
@@ -206,15 +197,32 @@ int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *w
     return 0;
 }
 
-void sb_send_wrapped(struct sb_worker *w, struct sb_conn *c, const char *before,
-                     const char *payload, size_t len, const char *after)
+void sb_send_tpl(struct sb_worker *w, struct sb_conn *c, const char *tpl, long channel,
+                 const char *payload, size_t len, uint64_t id)
 {
-    size_t cap, bl = strlen(before), al = strlen(after);
+    size_t cap;
     char *s = sb_scratch(w, &cap), *p = s;
 
-    p = sb_put(p, before, bl);
-    p = sb_put(p, payload, len);
-    p = sb_put(p, after, al);
+    for (; *tpl; tpl++) {
+        if (tpl[0] != '%' || !tpl[1]) {
+            *p++ = *tpl;
+            continue;
+        }
+        switch (*++tpl) {
+        case 'c':
+            p += sb_channel_name(p, 64, channel);
+            break;
+        case 'p':
+            p = sb_put(p, payload, len);
+            break;
+        case 'i':
+            p = sb_put_u64(p, id);
+            break;
+        default:
+            *p++ = '%';
+            *p++ = *tpl;
+        }
+    }
     sb_send_text(w, c, s, (size_t)(p - s));
 }
 
