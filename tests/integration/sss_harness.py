@@ -396,6 +396,18 @@ async def begun(server_or_url, timeout=20):
     return ws
 
 
+async def gather_ok(checks, coros, what, failure="error"):
+    """Run coros at once and check that every one returned (`what`); log the
+    first exception as "# first <failure>: ...". The results that returned."""
+    res = await asyncio.gather(*coros, return_exceptions=True)
+    good = [r for r in res if not isinstance(r, BaseException)]
+    bad = [r for r in res if isinstance(r, BaseException)]
+    checks.eq(len(good), len(res), what)
+    if bad:
+        log(f"# first {failure}: {bad[0]!r}")
+    return good
+
+
 async def open_retry(server, timeout=20, **kw):
     """Open a connection, retrying while the server refuses it (restarts, limits)."""
     deadline = time.monotonic() + T(timeout)

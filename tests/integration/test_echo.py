@@ -130,12 +130,8 @@ async def many(c, srv, n=500, per=5):
         async with sem:
             return await h.ws_connect(srv)
 
-    results = await asyncio.gather(*(open_one(i) for i in range(n)), return_exceptions=True)
-    conns = [r for r in results if not isinstance(r, BaseException)]
-    errors = [r for r in results if isinstance(r, BaseException)]
-    c.eq(len(conns), n, f"{n} concurrent connections opened")
-    if errors:
-        h.log(f"# first open error: {errors[0]!r}")
+    conns = await h.gather_ok(c, (open_one(i) for i in range(n)), f"{n} concurrent connections opened",
+                              "open error")
 
     async def talk(i, ws):
         for j in range(per):

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
-from test_protocol import PClient, check_feed, payload_text, uid_key  # noqa: E402
+from test_protocol import PClient, check_feed, feed_once, payload_text, uid_key  # noqa: E402
 
 
 class Published:
@@ -240,10 +240,7 @@ async def edge_cases(c, srv):
     await cl.subscribe("sync-e")
     await cl.subscribe("sync-e")
     u2 = await p.publish("sync-e", '"e2"')
-    raw, o = await cl.reply(lambda o: o.get("sys") == 8)
-    await cl.alive()
-    c.ok(o.get("uid") == u2 and not cl.backlog, "SUBSCRIBE twice to a channel: each FEED still arrives once",
-         f"{raw!r} then {cl.backlog!r}")
+    await feed_once(c, cl, u2, "SUBSCRIBE twice to a channel: each FEED still arrives once")
     for lu, what in (("abc", "a malformed lastUid"), ("99999999999999-5", "a lastUid newer than any message")):
         raw, o = await sync(cl, [("sync-e", lu)], rid=lu)
         c.ok(o.get("sys") == 4 and o.get("result") == {"sync-e": False}, f"SYNC with {what}: result false",
