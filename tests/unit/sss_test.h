@@ -10,7 +10,7 @@
  *
  * and, for the stress tests' random records, sss_test_xorshift() (a PRNG
  * step), sss_test_random_body() and sss_test_fnv32()/sss_test_fnv64() (FNV-1a
- * of a body).
+ * of a body); sss_test_nest() for JSON nested to a given depth.
  */
 #ifndef SSS_TEST_H
 #define SSS_TEST_H
@@ -79,6 +79,22 @@ static inline size_t sss_test_random_body(uint64_t seed, unsigned char *buf, siz
     for (size_t k = head; k < len; k++)
         buf[k] = (unsigned char)sss_test_xorshift(&seed);
     return len;
+}
+
+/*
+ * Close a JSON document that buf[0..n) opened with "{...:": append depth
+ * nested empty arrays ("[[...]]") and the final "}", NUL-terminated. The
+ * caller's buffer has room. Returns the new length.
+ */
+static inline size_t sss_test_nest(char *buf, size_t n, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        buf[n++] = '[';
+    for (int i = 0; i < depth; i++)
+        buf[n++] = ']';
+    buf[n++] = '}';
+    buf[n] = '\0';
+    return n;
 }
 
 /* FNV-1a of n bytes, 32 and 64 bits: the checksum a stress record carries. */

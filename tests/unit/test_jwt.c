@@ -590,7 +590,6 @@ static void test_size(void)
 static void test_json(void)
 {
     char payload[512];
-    int i;
 
     /* Not an object, or not one object alone. */
     expect_payload("[\"sub\",\"a\"]", SSS_JWT_EMALFORMED, "malformed token");
@@ -653,24 +652,11 @@ static void test_json(void)
 
     /* Nesting: 16 levels with the top object, not 17. */
     {
-        size_t n = 0;
+        size_t n = (size_t)snprintf(payload, sizeof(payload), "{\"sub\":\"a\",\"x\":");
 
-        n += (size_t)snprintf(payload + n, sizeof(payload) - n, "{\"sub\":\"a\",\"x\":");
-        for (i = 0; i < 15; i++)
-            payload[n++] = '[';
-        for (i = 0; i < 15; i++)
-            payload[n++] = ']';
-        payload[n++] = '}';
-        payload[n] = '\0';
+        sss_test_nest(payload, n, 15);
         expect_payload(payload, 0, NULL);
-        n = 0;
-        n += (size_t)snprintf(payload + n, sizeof(payload) - n, "{\"sub\":\"a\",\"x\":");
-        for (i = 0; i < 16; i++)
-            payload[n++] = '[';
-        for (i = 0; i < 16; i++)
-            payload[n++] = ']';
-        payload[n++] = '}';
-        payload[n] = '\0';
+        sss_test_nest(payload, n, 16);
         expect_payload(payload, SSS_JWT_EMALFORMED, "malformed token");
     }
     /* Deep nesting far past the limit fails cleanly. */
