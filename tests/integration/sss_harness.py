@@ -93,6 +93,11 @@ class Checks:
         except Exception as e:  # noqa: BLE001 - any error is a failed check
             self.fail(f"{name}: unexpected {type(e).__name__}", f"{e}\n{traceback.format_exc()}")
 
+    async def sections(self, args, parts):
+        """section() of each (name, coro_fn) in parts, in order, each called with *args."""
+        for name, coro_fn in parts:
+            await self.section(name, coro_fn, *args)
+
     def finish(self):
         if self.failures:
             log("# failed checks:")

@@ -187,13 +187,9 @@ async def browser_origin(c, srv):
 async def run(c):
     srv = h.Server(c, ["--max-message-size", "128k", "--log-level", "debug"], name="echo server")
     await srv.start()
-    await c.section("sizes", sizes, c, srv)
-    await c.section("raw frames", raw_frames, c, srv)
-    await c.section("fragments", fragments, c, srv)
-    await c.section("ping", pings, c, srv)
-    await c.section("500 concurrent connections", many, c, srv)
-    await c.section("closing handshake", closing, c, srv)
-    await c.section("Origin without a list", browser_origin, c, srv)
+    await c.sections((c, srv), [("sizes", sizes), ("raw frames", raw_frames), ("fragments", fragments),
+                                ("ping", pings), ("500 concurrent connections", many),
+                                ("closing handshake", closing), ("Origin without a list", browser_origin)])
     await h.check_good_client(c, srv, "server still echoes at the end")
     await srv.stop()
 
