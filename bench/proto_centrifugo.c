@@ -73,18 +73,12 @@ static int cf_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t 
     return 0;
 }
 
-static void cf_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                       size_t len, uint64_t id)
-{
-    sb_send_tpl(w, c, "{\"id\":%i,\"publish\":{\"channel\":\"%c\",\"data\":\"%p\"}}", channel,
-                payload, len, id + ID_BASE);
-}
-
 const struct sb_proto sb_proto_centrifugo = {
     .name = "centrifugo",
     .caps = SB_CAP_PUBSUB | SB_CAP_PUB_ACK,
     .path = cf_path,
     .on_open = cf_open,
     .on_message = cf_message,
-    .publish = cf_publish,
+    .publish = "{\"id\":%i,\"publish\":{\"channel\":\"%c\",\"data\":\"%p\"}}",
+    .publish_id_base = ID_BASE,
 };

@@ -75,31 +75,14 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     return 0;
 }
 
-static void sio_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    sb_send_tpl(w, c, "42[\"pub\",\"%c\",\"%p\"]", channel, payload, len, id);
-}
-
-static void sio_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    /* ack id 1 is the subscribe's */
-    sb_send_tpl(w, c, "42%i[\"ask\",\"%p\"]", 0, payload, len, id + 1);
-}
-
-static void sio_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    sb_send_tpl(w, c, "42[\"echo\",\"%p\"]", 0, payload, len, 0);
-}
-
 const struct sb_proto sb_proto_socketio = {
     .name = "socketio",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO,
     .path = sio_path,
     .on_open = sio_open,
     .on_message = sio_message,
-    .publish = sio_publish,
-    .ask = sio_ask,
-    .echo = sio_echo,
+    .publish = "42[\"pub\",\"%c\",\"%p\"]",
+    .ask = "42%i[\"ask\",\"%p\"]",
+    .ask_id_base = 1, /* ack id 1 is the subscribe's */
+    .echo = "42[\"echo\",\"%p\"]",
 };

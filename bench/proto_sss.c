@@ -79,25 +79,11 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     }
 }
 
-static void sss_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    sb_send_tpl(w, c, "{\"sys\":13,\"channel\":\"%c\",\"topic\":\"b\",\"msg\":\"%p\",\"id\":%i}",
-                channel, payload, len, id);
-}
-
-static void sss_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    sb_send_tpl(w, c, "{\"sys\":5,\"id\":%i,\"topic\":\"echo\",\"msg\":\"%p\"}", 0, payload, len,
-                id);
-}
-
 const struct sb_proto sb_proto_sss = {
     .name = "sss",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO | SB_CAP_PUB_ACK,
     .on_open = sss_open,
     .on_message = sss_message,
-    .publish = sss_publish,
-    .ask = sss_ask,
+    .publish = "{\"sys\":13,\"channel\":\"%c\",\"topic\":\"b\",\"msg\":\"%p\",\"id\":%i}",
+    .ask = "{\"sys\":5,\"id\":%i,\"topic\":\"echo\",\"msg\":\"%p\"}",
 };

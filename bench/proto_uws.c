@@ -32,24 +32,12 @@ static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     return 0;
 }
 
-static void uws_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    sb_send_tpl(w, c, "p %c %p", channel, payload, len, id);
-}
-
-static void uws_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    sb_send_tpl(w, c, "a %p", 0, payload, len, id);
-}
-
 const struct sb_proto sb_proto_uws = {
     .name = "uws",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO,
     .path = uws_path,
     .on_open = uws_open,
     .on_message = uws_message,
-    .publish = uws_publish,
-    .ask = uws_ask,
+    .publish = "p %c %p",
+    .ask = "a %p",
 };

@@ -137,14 +137,13 @@ struct sb_proto {
     int (*on_open)(struct sb_worker *w, struct sb_conn *c);
     /* One complete text or binary message. Returns 0 or -1 (sb_fail called). */
     int (*on_message)(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
-    /* Append one publish of payload on channel to the send buffer; id for replies. */
-    void (*publish)(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                    size_t len, uint64_t id);
-    /* Append one ask / echo. */
-    void (*ask)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                uint64_t id);
-    /* NULL: the payload goes as it is. */
-    void (*echo)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len);
+    /*
+     * The messages a publisher, asker and echoer send, as sb_send_tpl templates:
+     * "%c" the channel, "%p" the payload, "%i" the publish or ask number n (from
+     * 1) plus its id_base. echo NULL: the payload goes as it is.
+     */
+    const char *publish, *ask, *echo;
+    uint64_t publish_id_base, ask_id_base;
 };
 
 extern const struct sb_proto sb_proto_sss, sb_proto_echo, sb_proto_socketio, sb_proto_centrifugo,

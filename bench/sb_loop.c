@@ -687,7 +687,8 @@ static void publish_some(struct sb_worker *w, struct sb_conn *c, uint64_t n)
                                        (uint64_t)c->gid, seq, t);
 
         c->nsent++;
-        w->pp->proto->publish(w, c, ch, w->payload, len, c->nsent);
+        sb_send_tpl(w, c, w->pp->proto->publish, ch, w->payload, len,
+                    c->nsent + w->pp->proto->publish_id_base);
         w->res->sent++;
         if (in_window(w))
             w->res->sent_window++;
@@ -704,9 +705,10 @@ static void ask_one(struct sb_worker *w, struct sb_conn *c)
     c->nsent++;
     c->t_sent = w->now;
     if (c->role == SB_ROLE_ASK)
-        w->pp->proto->ask(w, c, w->payload, len, c->nsent);
+        sb_send_tpl(w, c, w->pp->proto->ask, 0, w->payload, len,
+                    c->nsent + w->pp->proto->ask_id_base);
     else if (w->pp->proto->echo)
-        w->pp->proto->echo(w, c, w->payload, len);
+        sb_send_tpl(w, c, w->pp->proto->echo, 0, w->payload, len, 0);
     else
         sb_send_text(w, c, w->payload, len);
     w->res->sent++;
