@@ -48,16 +48,11 @@ static int cf_line(struct sb_worker *w, struct sb_conn *c, char *l, size_t len)
         if (err)
             return sb_fail(w, c, "centrifugo: connect refused: %.*s", (int)(len > 150 ? 150 : len),
                            l);
-        return sb_session_open(w, c, "{\"id\":2,\"subscribe\":{\"channel\":\"", "\"}}", ST_READY, ST_SUBSCRIBE);
+        return sb_session_open(w, c, "{\"id\":2,\"subscribe\":{\"channel\":\"%c\"}}", ST_READY,
+                               ST_SUBSCRIBE);
     }
-    if (c->pstate == ST_SUBSCRIBE && id == 2) {
-        if (err)
-            return sb_fail(w, c, "centrifugo: subscribe to bench-%ld refused: %.*s", c->chan,
-                           (int)(len > 150 ? 150 : len), l);
-        c->pstate = ST_READY;
-        sb_ready(w, c);
-        return 0;
-    }
+    if (c->pstate == ST_SUBSCRIBE && id == 2)
+        return sb_subscribed(w, c, !err, "centrifugo: subscribe", l, len, ST_READY);
     if (c->role == SB_ROLE_PUB && id > ID_BASE)
         sb_pub_reply(w, c, !err, (uint64_t)(id - ID_BASE));
     return 0;
@@ -78,27 +73,12 @@ static int cf_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t 
     return 0;
 }
 
-static void cf_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                       size_t len, uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "{\"id\":");
-    p = sb_put_u64(p, id + ID_BASE);
-    p = SB_PUTS(p, ",\"publish\":{\"channel\":\"");
-    p += sb_channel_name(p, 64, channel);
-    p = SB_PUTS(p, "\",\"data\":\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"}}");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
 const struct sb_proto sb_proto_centrifugo = {
     .name = "centrifugo",
     .caps = SB_CAP_PUBSUB | SB_CAP_PUB_ACK,
     .path = cf_path,
     .on_open = cf_open,
     .on_message = cf_message,
-    .publish = cf_publish,
+    .publish = "{\"id\":%i,\"publish\":{\"channel\":\"%c\",\"data\":\"%p\"}}",
+    .publish_id_base = ID_BASE,
 };

@@ -22,12 +22,6 @@ static const char *nchan_path(struct sb_worker *w, struct sb_conn *c, const stru
     return buf;
 }
 
-static int nchan_open(struct sb_worker *w, struct sb_conn *c)
-{
-    sb_ready(w, c);
-    return 0;
-}
-
 static int nchan_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
     if (c->role == SB_ROLE_SUB)
@@ -35,18 +29,10 @@ static int nchan_message(struct sb_worker *w, struct sb_conn *c, char *msg, size
     return 0;
 }
 
-static void nchan_publish(struct sb_worker *w, struct sb_conn *c, long channel,
-                          const char *payload, size_t len, uint64_t id)
-{
-    (void)channel, (void)id;
-    sb_send_text(w, c, payload, len);
-}
-
 const struct sb_proto sb_proto_nchan = {
     .name = "nchan",
     .caps = SB_CAP_PUBSUB | SB_CAP_PUB_CHANNEL,
     .path = nchan_path,
-    .on_open = nchan_open,
     .on_message = nchan_message,
-    .publish = nchan_publish,
+    .publish = "%p",
 };

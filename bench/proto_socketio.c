@@ -59,18 +59,14 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     if (msg[1] == '0') { /* CONNECT answered */
         if (c->pstate != ST_CONNECT)
             return 0;
-        return sb_session_open(w, c, "421[\"sub\",\"", "\"]", ST_READY, ST_SUBSCRIBE);
+        return sb_session_open(w, c, "421[\"sub\",\"%c\"]", ST_READY, ST_SUBSCRIBE);
     }
     if (msg[1] == '3') { /* ACK */
-        if (c->pstate == ST_SUBSCRIBE) {
-            if (len < 4 || msg[2] != '1' || !memmem(msg, len, "true", 4))
-                return sb_fail(w, c, "socket.io: subscribe to bench-%ld refused: %.*s", c->chan,
-                               (int)(len > 100 ? 100 : len), msg);
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-        } else if (c->role == SB_ROLE_ASK) {
+        if (c->pstate == ST_SUBSCRIBE)
+            return sb_subscribed(w, c, len >= 4 && msg[2] == '1' && memmem(msg, len, "true", 4),
+                                 "socket.io: subscribe", msg, len, ST_READY);
+        if (c->role == SB_ROLE_ASK)
             sb_answer(w, c, msg, len);
-        }
         return 0;
     }
     if (msg[1] == '4')
@@ -79,53 +75,14 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     return 0;
 }
 
-static void sio_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    (void)id;
-    p = SB_PUTS(p, "42[\"pub\",\"");
-    p += sb_channel_name(p, 64, channel);
-    p = SB_PUTS(p, "\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void sio_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "42");
-    p = sb_put_u64(p, id + 1); /* ack id 1 is the subscribe's */
-    p = SB_PUTS(p, "[\"ask\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void sio_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "42[\"echo\",\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"]");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
 const struct sb_proto sb_proto_socketio = {
     .name = "socketio",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO,
     .path = sio_path,
     .on_open = sio_open,
     .on_message = sio_message,
-    .publish = sio_publish,
-    .ask = sio_ask,
-    .echo = sio_echo,
+    .publish = "42[\"pub\",\"%c\",\"%p\"]",
+    .ask = "42%i[\"ask\",\"%p\"]",
+    .ask_id_base = 1, /* ack id 1 is the subscribe's */
+    .echo = "42[\"echo\",\"%p\"]",
 };

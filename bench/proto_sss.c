@@ -46,16 +46,13 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     case 3:
         if (c->pstate != ST_BEGIN)
             return 0;
-        return sb_session_open(w, c, "{\"sys\":1,\"id\":1,\"channel\":\"", "\"}", ST_READY, ST_SUBSCRIBE);
+        return sb_session_open(w, c, "{\"sys\":1,\"id\":1,\"channel\":\"%c\"}", ST_READY,
+                               ST_SUBSCRIBE);
     case 1:
         if (c->pstate != ST_SUBSCRIBE)
             return 0;
-        if (!memmem(msg, len, "\"result\":true", 13))
-            return sb_fail(w, c, "SUBSCRIBE to bench-%ld refused: %.*s", c->chan,
-                           (int)(len > 150 ? 150 : len), msg);
-        c->pstate = ST_READY;
-        sb_ready(w, c);
-        return 0;
+        return sb_subscribed(w, c, memmem(msg, len, "\"result\":true", 13) != NULL, "SUBSCRIBE",
+                             msg, len, ST_READY);
     case 7: {
         long long id = sb_json_uint(msg, len, "\"id\"");
         bool err = memmem(msg, len, "\"err\":", 6) != NULL;
@@ -82,47 +79,11 @@ static int sss_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
     }
 }
 
-static void sss_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "{\"sys\":13,\"channel\":\"");
-    p += sb_channel_name(p, 64, channel);
-    p = SB_PUTS(p, "\",\"topic\":\"b\",\"msg\":\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\",\"id\":");
-    p = sb_put_u64(p, id);
-    *p++ = '}';
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void sss_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    p = SB_PUTS(p, "{\"sys\":5,\"id\":");
-    p = sb_put_u64(p, id);
-    p = SB_PUTS(p, ",\"topic\":\"echo\",\"msg\":\"");
-    p = sb_put(p, payload, len);
-    p = SB_PUTS(p, "\"}");
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void sss_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    sb_send_text(w, c, payload, len);
-}
-
 const struct sb_proto sb_proto_sss = {
     .name = "sss",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO | SB_CAP_PUB_ACK,
     .on_open = sss_open,
     .on_message = sss_message,
-    .publish = sss_publish,
-    .ask = sss_ask,
-    .echo = sss_echo,
+    .publish = "{\"sys\":13,\"channel\":\"%c\",\"topic\":\"b\",\"msg\":\"%p\",\"id\":%i}",
+    .ask = "{\"sys\":5,\"id\":%i,\"topic\":\"echo\",\"msg\":\"%p\"}",
 };

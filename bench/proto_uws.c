@@ -16,56 +16,20 @@ static const char *uws_path(struct sb_worker *w, struct sb_conn *c, const struct
 
 static int uws_open(struct sb_worker *w, struct sb_conn *c)
 {
-    return sb_session_open(w, c, "s ", "", ST_READY, ST_SUBSCRIBE);
+    return sb_session_open(w, c, "s %c", ST_READY, ST_SUBSCRIBE);
 }
 
 static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
     if (c->role == SB_ROLE_SUB) {
-        if (c->pstate == ST_SUBSCRIBE) {
-            if (len != 2 || memcmp(msg, "ok", 2) != 0)
-                return sb_fail(w, c, "uws: subscribe to bench-%ld refused: %.*s", c->chan,
-                               (int)(len > 100 ? 100 : len), msg);
-            c->pstate = ST_READY;
-            sb_ready(w, c);
-            return 0;
-        }
+        if (c->pstate == ST_SUBSCRIBE)
+            return sb_subscribed(w, c, len == 2 && memcmp(msg, "ok", 2) == 0, "uws: subscribe",
+                                 msg, len, ST_READY);
         sb_deliveries(w, c, msg, len);
     } else if (c->role == SB_ROLE_ASK || c->role == SB_ROLE_ECHO) {
         sb_answer(w, c, msg, len);
     }
     return 0;
-}
-
-static void uws_publish(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                        size_t len, uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    (void)id;
-    p = SB_PUTS(p, "p ");
-    p += sb_channel_name(p, 64, channel);
-    *p++ = ' ';
-    p = sb_put(p, payload, len);
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void uws_ask(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                    uint64_t id)
-{
-    size_t cap;
-    char *s = sb_scratch(w, &cap), *p = s;
-
-    (void)id;
-    p = SB_PUTS(p, "a ");
-    p = sb_put(p, payload, len);
-    sb_send_text(w, c, s, (size_t)(p - s));
-}
-
-static void uws_echo(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len)
-{
-    sb_send_text(w, c, payload, len);
 }
 
 const struct sb_proto sb_proto_uws = {
@@ -74,7 +38,6 @@ const struct sb_proto sb_proto_uws = {
     .path = uws_path,
     .on_open = uws_open,
     .on_message = uws_message,
-    .publish = uws_publish,
-    .ask = uws_ask,
-    .echo = uws_echo,
+    .publish = "p %c %p",
+    .ask = "a %p",
 };

@@ -132,17 +132,18 @@ struct sb_proto {
     /* Path to request for this connection (NULL: the URL's own path). */
     const char *(*path)(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u, char *buf,
                         size_t n);
-    /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called). */
+    /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called).
+     * NULL: nothing to send, the connection is ready at once. */
     int (*on_open)(struct sb_worker *w, struct sb_conn *c);
     /* One complete text or binary message. Returns 0 or -1 (sb_fail called). */
     int (*on_message)(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
-    /* Append one publish of payload on channel to the send buffer; id for replies. */
-    void (*publish)(struct sb_worker *w, struct sb_conn *c, long channel, const char *payload,
-                    size_t len, uint64_t id);
-    /* Append one ask / echo. */
-    void (*ask)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
-                uint64_t id);
-    void (*echo)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len);
+    /*
+     * The messages a publisher, asker and echoer send, as sb_send_tpl templates:
+     * "%c" the channel, "%p" the payload, "%i" the publish or ask number n (from
+     * 1) plus its id_base. echo NULL: the payload goes as it is.
+     */
+    const char *publish, *ask, *echo;
+    uint64_t publish_id_base, ask_id_base;
 };
 
 extern const struct sb_proto sb_proto_sss, sb_proto_echo, sb_proto_socketio, sb_proto_centrifugo,
@@ -182,11 +183,26 @@ char *sb_scratch(struct sb_worker *w, size_t *cap);
 void sb_ready(struct sb_worker *w, struct sb_conn *c);
 /*
  * The protocol's session is open: a publisher, asker or echoer is ready
- * (pstate = ready_state); a subscriber sends before + "bench-<chan>" + after
- * and waits for the answer (pstate = subscribe_state). Returns 0.
+ * (pstate = ready_state); a subscriber sends the template subscribe (see
+ * sb_send_tpl; "%c" is its channel) and waits for the answer
+ * (pstate = subscribe_state). Returns 0.
  */
-int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *subscribe,
                     uint32_t ready_state, uint32_t subscribe_state);
+/*
+ * A subscriber's subscribe was answered: ok makes it ready (pstate = ready_state)
+ * and returns 0; otherwise it fails with "<what> to bench-<chan> refused: <msg>"
+ * and returns -1.
+ */
+int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *what,
+                  const char *msg, size_t len, uint32_t ready_state);
+/*
+ * Frame and queue one text message made from the template tpl: "%c" stands
+ * for the name of channel, "%p" for the len bytes of payload, "%i" for id in
+ * decimal; every other byte is copied (tpl is a literal, payload is not read).
+ */
+void sb_send_tpl(struct sb_worker *w, struct sb_conn *c, const char *tpl, long channel,
+                 const char *payload, size_t len, uint64_t id);
 /* A protocol error: record it (first one kept), close the connection. Returns -1. */
 int sb_fail(struct sb_worker *w, struct sb_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

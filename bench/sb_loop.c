@@ -173,26 +173,57 @@ static void send_frame(struct sb_worker *w, struct sb_conn *c, int op, const voi
     mark_dirty(w, c);
 }
 
-int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *before, const char *after,
+int sb_session_open(struct sb_worker *w, struct sb_conn *c, const char *subscribe,
                     uint32_t ready_state, uint32_t subscribe_state)
 {
-    size_t cap, bl = strlen(before), al = strlen(after);
-    char *s, *p;
-
     if (c->role != SB_ROLE_SUB) {
         c->pstate = ready_state;
         sb_ready(w, c);
         return 0;
     }
-    s = p = sb_scratch(w, &cap);
-    memcpy(p, before, bl);
-    p += bl;
-    p += sb_channel_name(p, 64, c->chan);
-    memcpy(p, after, al);
-    p += al;
-    sb_send_text(w, c, s, (size_t)(p - s));
+    sb_send_tpl(w, c, subscribe, c->chan, "", 0, 0);
     c->pstate = subscribe_state;
     return 0;
+}
+
+int sb_subscribed(struct sb_worker *w, struct sb_conn *c, bool ok, const char *what,
+                  const char *msg, size_t len, uint32_t ready_state)
+{
+    if (!ok)
+        return sb_fail(w, c, "%s to bench-%ld refused: %.*s", what, c->chan,
+                       (int)(len > 150 ? 150 : len), msg);
+    c->pstate = ready_state;
+    sb_ready(w, c);
+    return 0;
+}
+
+void sb_send_tpl(struct sb_worker *w, struct sb_conn *c, const char *tpl, long channel,
+                 const char *payload, size_t len, uint64_t id)
+{
+    size_t cap;
+    char *s = sb_scratch(w, &cap), *p = s;
+
+    for (; *tpl; tpl++) {
+        if (tpl[0] != '%' || !tpl[1]) {
+            *p++ = *tpl;
+            continue;
+        }
+        switch (*++tpl) {
+        case 'c':
+            p += sb_channel_name(p, 64, channel);
+            break;
+        case 'p':
+            p = sb_put(p, payload, len);
+            break;
+        case 'i':
+            p = sb_put_u64(p, id);
+            break;
+        default:
+            *p++ = '%';
+            *p++ = *tpl;
+        }
+    }
+    sb_send_text(w, c, s, (size_t)(p - s));
 }
 
 void sb_ready(struct sb_worker *w, struct sb_conn *c)
@@ -549,7 +580,9 @@ static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
     }
     memcpy(w->payload, hs->p + hl, len); /* the payload buffer is free outside publishing */
     hs->len = 0;
-    if (w->pp->proto->on_open(w, c) < 0)
+    if (!w->pp->proto->on_open)
+        sb_ready(w, c);
+    else if (w->pp->proto->on_open(w, c) < 0)
         return;
     if (len)
         feed_ws(w, c, (uint8_t *)w->payload, len);
@@ -654,7 +687,8 @@ static void publish_some(struct sb_worker *w, struct sb_conn *c, uint64_t n)
                                        (uint64_t)c->gid, seq, t);
 
         c->nsent++;
-        w->pp->proto->publish(w, c, ch, w->payload, len, c->nsent);
+        sb_send_tpl(w, c, w->pp->proto->publish, ch, w->payload, len,
+                    c->nsent + w->pp->proto->publish_id_base);
         w->res->sent++;
         if (in_window(w))
             w->res->sent_window++;
@@ -671,9 +705,12 @@ static void ask_one(struct sb_worker *w, struct sb_conn *c)
     c->nsent++;
     c->t_sent = w->now;
     if (c->role == SB_ROLE_ASK)
-        w->pp->proto->ask(w, c, w->payload, len, c->nsent);
+        sb_send_tpl(w, c, w->pp->proto->ask, 0, w->payload, len,
+                    c->nsent + w->pp->proto->ask_id_base);
+    else if (w->pp->proto->echo)
+        sb_send_tpl(w, c, w->pp->proto->echo, 0, w->payload, len, 0);
     else
-        w->pp->proto->echo(w, c, w->payload, len);
+        sb_send_text(w, c, w->payload, len);
     w->res->sent++;
     if (in_window(w))
         w->res->sent_window++;

@@ -431,32 +431,31 @@ static double procs_cpu(const struct procset *ps)
     return sum;
 }
 
+/* Add to *sum the bytes of the first "<key> <n> kB" line of /proc/<pid>/<file>. */
+static void add_proc_kb(pid_t pid, const char *file, const char *key, uint64_t *sum)
+{
+    char path[64], line[256];
+    size_t klen = strlen(key);
+    uint64_t kb;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    if (!(f = fopen(path, "r")))
+        return;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, klen) == 0 && sscanf(line + klen, " %" SCNu64, &kb) == 1) {
+            *sum += kb * 1024;
+            break;
+        }
+    fclose(f);
+}
+
 /* Memory of one process in bytes: Pss from smaps_rollup (shared pages split among their
  * users, so forked workers are not counted twice) and VmRSS from status. */
 static void proc_mem(pid_t pid, uint64_t *pss, uint64_t *rss)
 {
-    char path[64], line[256];
-    uint64_t kb;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    if ((f = fopen(path, "r"))) {
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "Pss: %" SCNu64, &kb) == 1) {
-                *pss += kb * 1024;
-                break;
-            }
-        fclose(f);
-    }
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    if ((f = fopen(path, "r"))) {
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1) {
-                *rss += kb * 1024;
-                break;
-            }
-        fclose(f);
-    }
+    add_proc_kb(pid, "smaps_rollup", "Pss:", pss);
+    add_proc_kb(pid, "status", "VmRSS:", rss);
 }
 
 static void procs_mem(const struct procset *ps, uint64_t *pss, uint64_t *rss)

@@ -10,6 +10,13 @@ TOOLS_BIN="$ROOT/.tools/bin"
 log() { echo "[$PEER] $*" >&2; }
 die() { echo "[$PEER] error: $*" >&2; exit 1; }
 
+# start.sh PORT [N] of a peer that always runs one process: sets PORT; an N
+# other than 1 is ignored with a note saying why ($1 after PORT and N).
+one_process_args() { # port n why
+  PORT=${1:?usage: start.sh PORT}
+  [ "${2:-1}" = 1 ] || log "$3: ignoring N=$2"
+}
+
 state_dir() { # peer port
   local d="$STATE_ROOT/$1.$2"
   mkdir -p "$d"

@@ -40,25 +40,10 @@ def init():
     APP = os.environ.get("SSS_BENCH_APP") or os.path.join(ROOT, "build/dev/bench/libsss-bench.so")
 
 
-class Checks:
-    def __init__(self, name):
-        self.name = name
-        self.failed = 0
-        self.passed = 0
-
-    def ok(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-            print(f"ok   {what}")
-        else:
-            self.failed += 1
-            print(f"FAIL {what} {detail}")
-        sys.stdout.flush()
-        return cond
-
-    def finish(self):
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed")
-        sys.exit(1 if self.failed else 0)
+# The integration tests' Checks: ok/eq/fail count checks, finish() prints the
+# summary and exits 0 (all passed) or 1.
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from sss_harness import Checks  # noqa: E402,F401
 
 
 class Server:

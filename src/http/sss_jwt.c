@@ -316,24 +316,6 @@ static int claims_member(void *data, const struct sss_json_item *v)
     return 0;
 }
 
-/*
- * A decoded part that must be one JSON object, fn called for each member.
- * Returns 0, the first code from fn, SSS_JWT_EMALFORMED for anything that is
- * not such a document, or -ENOMEM (c->error says "internal error").
- */
-static int read_object(const unsigned char *buf, size_t n, sss_json_item_fn fn,
-                       struct jwt_check *c)
-{
-    int rc = sss_json_each((const char *)buf, n, SSS_JSON_OBJECT, JSON_DEPTH_MAX,
-                           SSS_JSON_STRICT, fn, c);
-
-    if (rc == -ENOMEM)
-        return reject(c, -ENOMEM, "internal error");
-    return rc == SSS_EPROTO ? SSS_JWT_EMALFORMED : rc;
-}
-
-/* ---- verify, find, sign ------------------------------------------------ */
-
 static int fail(struct sss_jwt_claims *out, int code, const char *error)
 {
     out->user[0] = '\0';
@@ -341,6 +323,30 @@ static int fail(struct sss_jwt_claims *out, int code, const char *error)
     out->error = error;
     return code;
 }
+
+/*
+ * A decoded part that must be one JSON object, fn called for each member with
+ * c, which starts afresh for out. Returns 0, or fails out (see fail) with the
+ * first code from fn, SSS_JWT_EMALFORMED for anything that is not such a
+ * document, or -ENOMEM ("internal error").
+ */
+static int read_object(const unsigned char *buf, size_t n, sss_json_item_fn fn,
+                       struct jwt_check *c, struct sss_jwt_claims *out)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->out = out;
+    rc = sss_json_each((const char *)buf, n, SSS_JSON_OBJECT, JSON_DEPTH_MAX, SSS_JSON_STRICT, fn,
+                       c);
+    if (rc == -ENOMEM)
+        rc = reject(c, -ENOMEM, "internal error");
+    else if (rc == SSS_EPROTO)
+        rc = SSS_JWT_EMALFORMED;
+    return rc < 0 ? fail(out, rc, c->error ? c->error : "malformed token") : rc;
+}
+
+/* ---- verify, find, sign ------------------------------------------------ */
 
 static int hmac_sha256(const uint8_t *secret, size_t secret_len, const char *data, size_t len,
                        unsigned char md[EVP_MAX_MD_SIZE])
@@ -389,11 +395,9 @@ int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t 
         return fail(out, SSS_JWT_EMALFORMED, "malformed token");
 
     /* The header says how to check the rest: only HS256 is ever accepted. */
-    memset(&c, 0, sizeof(c));
-    c.out = out;
-    rc = read_object(header, (size_t)header_n, header_member, &c);
+    rc = read_object(header, (size_t)header_n, header_member, &c, out);
     if (rc < 0)
-        return fail(out, rc, c.error ? c.error : "malformed token");
+        return rc;
     if (!(c.seen & SEEN_ALG))
         return fail(out, SSS_JWT_EALG, "unsupported alg");
 
@@ -403,11 +407,9 @@ int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t 
         return fail(out, SSS_JWT_ESIG, "bad signature");
 
     /* Authenticated from here on. */
-    memset(&c, 0, sizeof(c));
-    c.out = out;
-    rc = read_object(payload, (size_t)payload_n, claims_member, &c);
+    rc = read_object(payload, (size_t)payload_n, claims_member, &c, out);
     if (rc < 0)
-        return fail(out, rc, c.error ? c.error : "malformed token");
+        return rc;
     if (out->has_exp && now_s >= out->exp)
         return fail(out, SSS_JWT_EEXPIRED, "token expired");
     if (out->has_nbf && now_s < out->nbf)

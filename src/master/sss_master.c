@@ -86,27 +86,22 @@ static long raise_fd_limit(void)
 static int open_listener(const struct sss_cfg *cfg, int *port)
 {
     struct sockaddr_storage ss;
-    socklen_t slen;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    int v6 = strchr(cfg->host, ':') != NULL;
+    socklen_t slen = v6 ? sizeof(*a6) : sizeof(*a4);
+    void *addr;
     int fd, one = 1, rc;
 
     memset(&ss, 0, sizeof(ss));
-    if (strchr(cfg->host, ':')) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-
-        a6->sin6_family = AF_INET6;
+    ss.ss_family = v6 ? AF_INET6 : AF_INET;
+    if (v6)
         a6->sin6_port = htons((uint16_t)*port);
-        if (inet_pton(AF_INET6, cfg->host, &a6->sin6_addr) != 1)
-            return SSS_EINVAL;
-        slen = sizeof(*a6);
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-
-        a4->sin_family = AF_INET;
+    else
         a4->sin_port = htons((uint16_t)*port);
-        if (inet_pton(AF_INET, cfg->host, &a4->sin_addr) != 1)
-            return SSS_EINVAL;
-        slen = sizeof(*a4);
-    }
+    addr = v6 ? (void *)&a6->sin6_addr : (void *)&a4->sin_addr;
+    if (inet_pton(ss.ss_family, cfg->host, addr) != 1)
+        return SSS_EINVAL;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;

@@ -13,33 +13,9 @@
 #include <sys/stat.h>
 
 #include "sss_alloc.h"
+#include "sss_test_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Read a whole file into a fresh buffer (at least one byte, so never NULL on success). */
-static uint8_t *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long end;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    buf = sss_malloc((size_t)end + 1);
-    if (!buf)
-        goto out;
-    if (fread(buf, 1, (size_t)end, f) != (size_t)end) {
-        sss_free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *size = (size_t)end;
-out:
-    fclose(f);
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -65,7 +41,7 @@ int main(int argc, char **argv)
 
         if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             continue;
-        data = read_file(path, &size);
+        data = (uint8_t *)sss_test_read_file(path, &size);
         if (!data) {
             fprintf(stderr, "%s: cannot read\n", path);
             failed++;

@@ -11,6 +11,7 @@ SSS_TEST_TIMEOUT_SCALE (stretches every timeout; default 1).
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import re
 import resource
@@ -91,6 +92,11 @@ class Checks:
             await coro_fn(*args)
         except Exception as e:  # noqa: BLE001 - any error is a failed check
             self.fail(f"{name}: unexpected {type(e).__name__}", f"{e}\n{traceback.format_exc()}")
+
+    async def sections(self, args, parts):
+        """section() of each (name, coro_fn) in parts, in order, each called with *args."""
+        for name, coro_fn in parts:
+            await self.section(name, coro_fn, *args)
 
     def finish(self):
         if self.failures:
@@ -247,6 +253,19 @@ class Server:
             pids[int(m.group(1))] = int(m.group(2))
         return pids
 
+    def role_of_last_upgrade(self):
+        """The role (w0, w1...) of the worker that logged the latest 'upgraded' line."""
+        return [l.split()[1] for l in self.log_lines() if "upgraded" in l][-1]
+
+    def role_pids(self):
+        """{role: pid} from each worker's own 'started pid=P' line."""
+        roles = {}
+        for l in self.log_lines():
+            m = re.match(r"\S+ (w\d+) \S+ .*started pid=(\d+)", l)
+            if m:
+                roles[m.group(1)] = int(m.group(2))
+        return roles
+
     def upgrades_by_role(self, start=0):
         """{role: count} of debug 'upgraded' lines (the role is the 2nd token)."""
         counts = {}
@@ -356,6 +375,42 @@ async def ws_close_code(ws, timeout=20):
             await asyncio.wait_for(ws.recv(), T(timeout))
     except ConnectionClosed as e:
         return e.rcvd.code if e.rcvd else None
+
+
+async def rx(ws, timeout=20, heartbeats=False):
+    """The next frame of `ws`, decoded from JSON; with heartbeats=True, skip "h" frames."""
+    while True:
+        m = await asyncio.wait_for(ws.recv(), T(timeout))
+        if not (heartbeats and m == "h"):
+            return json.loads(m)
+
+
+async def rx_until(ws, pred, timeout=20, heartbeats=False):
+    """Read frames of `ws` until one satisfies pred(frame); that frame."""
+    while True:
+        f = await rx(ws, timeout, heartbeats)
+        if pred(f):
+            return f
+
+
+async def begun(server_or_url, timeout=20):
+    """A connection that has sent BEGIN ({"sys":3}) and read its reply."""
+    ws = await ws_connect(server_or_url)
+    await ws.send(json.dumps({"sys": 3}))
+    await asyncio.wait_for(ws.recv(), T(timeout))
+    return ws
+
+
+async def gather_ok(checks, coros, what, failure="error"):
+    """Run coros at once and check that every one returned (`what`); log the
+    first exception as "# first <failure>: ...". The results that returned."""
+    res = await asyncio.gather(*coros, return_exceptions=True)
+    good = [r for r in res if not isinstance(r, BaseException)]
+    bad = [r for r in res if isinstance(r, BaseException)]
+    checks.eq(len(good), len(res), what)
+    if bad:
+        log(f"# first {failure}: {bad[0]!r}")
+    return good
 
 
 async def open_retry(server, timeout=20, **kw):

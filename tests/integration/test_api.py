@@ -70,11 +70,7 @@ async def rx(ws, timeout=20):
     return await asyncio.wait_for(ws.recv(), h.T(timeout))
 
 
-async def begun(server):
-    ws = await h.ws_connect(server)
-    await ws.send('{"sys":3}')
-    await rx(ws)
-    return ws
+begun = h.begun
 
 
 async def clients_on_each_worker(server, want, channel):

@@ -2,29 +2,10 @@
 whose handlers answer asks now or later, tell sockets, publish, broadcast,
 boot, parse subscriptions and see sockets come and go; the chat example works
 end to end."""
-import asyncio
 import json
 import os
 
-from sss_harness import T, Server, main, ws_connect, ws_close_code
-
-
-async def rx(ws, timeout=20):
-    return json.loads(await asyncio.wait_for(ws.recv(), T(timeout)))
-
-
-async def rx_until(ws, pred, timeout=20):
-    while True:
-        f = await rx(ws, timeout)
-        if pred(f):
-            return f
-
-
-async def begun(server):
-    ws = await ws_connect(server)
-    await ws.send(json.dumps({"sys": 3}))
-    await rx(ws)
-    return ws
+from sss_harness import Server, begun, main, rx_until, ws_close_code
 
 
 async def ask(ws, topic, msg, id_):
@@ -99,7 +80,7 @@ async def testmod(checks):
     # Session parser, on-subscribed hook, boot of a user and of a channel from the app.
     st = await h_status(server, "/?deny=1")
     checks.eq(st, 403, "the application's session parser refuses with 403")
-    v = await begun_url(server, server.url + "?user=victim")
+    v = await begun(server.url + "?user=victim")
     r = await ask(v, "whoami", None, 20)
     checks.eq(r.get("msg"), "victim", "the session parser named the user")
     await v.send(json.dumps({"sys": 1, "channel": "news", "id": 21}))
@@ -121,13 +102,6 @@ async def h_status(server, path):
 
     resp = await raw_http(server, upgrade_request(path=path))
     return resp.status
-
-
-async def begun_url(server, url):
-    ws = await ws_connect(url)
-    await ws.send(json.dumps({"sys": 3}))
-    await rx(ws)
-    return ws
 
 
 async def chat(checks):

@@ -15,15 +15,7 @@ from test_jwt import token  # noqa: E402
 SECRET = "s3cret-for-tests"
 
 
-async def rx(ws, timeout=20):
-    return json.loads(await asyncio.wait_for(ws.recv(), h.T(timeout)))
-
-
-async def rx_until(ws, pred, timeout=20):
-    while True:
-        f = await rx(ws, timeout)
-        if pred(f):
-            return f
+rx, rx_until = h.rx, h.rx_until
 
 
 async def user_client(srv, user, channels):

@@ -35,6 +35,17 @@ def numsub(redis, chan):
     return int(raw.rsplit(b":", 1)[1].split(b"\r\n")[0])
 
 
+async def others_of(subs, sys_, pred, timeout=20):
+    """Wait (each up to timeout) until every sub has had a non-FEED frame of
+    kind sys_; the subs that have had one that also satisfies pred."""
+    for s in subs:
+        deadline = asyncio.get_event_loop().time() + T(timeout)
+        while (not any(o.get("sys") == sys_ for o in s.others)
+               and asyncio.get_event_loop().time() < deadline):
+            await asyncio.sleep(0.05)
+    return [s for s in subs if any(o.get("sys") == sys_ and pred(o) for o in s.others)]
+
+
 async def fanout(c, hosts, redis):
     """1,200 subscribers on 3 hosts, 40 publishes at host 1."""
     subs = []
@@ -75,24 +86,12 @@ async def fanout(c, hosts, redis):
     r = await hosts[1][1].req("POST", "/api/broadcast",
                               json.dumps({"topic": "news", "msg": "hello all"}))
     c.eq(r.status, 200, "broadcast at host 2 is accepted")
-    for s in subs:
-        deadline = asyncio.get_event_loop().time() + T(20)
-        while (not any(o.get("sys") == 11 for o in s.others)
-               and asyncio.get_event_loop().time() < deadline):
-            await asyncio.sleep(0.05)
-    got = [s for s in subs if any(o.get("sys") == 11 and o.get("msg") == "hello all"
-                                  for o in s.others)]
+    got = await others_of(subs, 11, lambda o: o.get("msg") == "hello all")
     c.eq(len(got), FANOUT_SUBS, "a broadcast at host 2 reaches the clients of all 3 hosts")
     r = await hosts[2][1].req("POST", "/api/boot",
                               json.dumps({"channel": "fan", "reason": "cluster boot"}))
     c.eq(r.status, 200, "boot of a channel at host 3 is accepted")
-    for s in subs:
-        deadline = asyncio.get_event_loop().time() + T(20)
-        while (not any(o.get("sys") == 10 for o in s.others)
-               and asyncio.get_event_loop().time() < deadline):
-            await asyncio.sleep(0.05)
-    booted = [s for s in subs if any(o.get("sys") == 10 and o.get("channel") == "fan"
-                                     for o in s.others)]
+    booted = await others_of(subs, 10, lambda o: o.get("channel") == "fan")
     c.eq(len(booted), FANOUT_SUBS, "a channel boot at host 3 reaches the clients of all 3 hosts")
     # The boot emptied the channel on every host: each unsubscribed it in Redis.
     deadline = asyncio.get_event_loop().time() + T(20)

@@ -130,12 +130,8 @@ async def many(c, srv, n=500, per=5):
         async with sem:
             return await h.ws_connect(srv)
 
-    results = await asyncio.gather(*(open_one(i) for i in range(n)), return_exceptions=True)
-    conns = [r for r in results if not isinstance(r, BaseException)]
-    errors = [r for r in results if isinstance(r, BaseException)]
-    c.eq(len(conns), n, f"{n} concurrent connections opened")
-    if errors:
-        h.log(f"# first open error: {errors[0]!r}")
+    conns = await h.gather_ok(c, (open_one(i) for i in range(n)), f"{n} concurrent connections opened",
+                              "open error")
 
     async def talk(i, ws):
         for j in range(per):
@@ -191,13 +187,9 @@ async def browser_origin(c, srv):
 async def run(c):
     srv = h.Server(c, ["--max-message-size", "128k", "--log-level", "debug"], name="echo server")
     await srv.start()
-    await c.section("sizes", sizes, c, srv)
-    await c.section("raw frames", raw_frames, c, srv)
-    await c.section("fragments", fragments, c, srv)
-    await c.section("ping", pings, c, srv)
-    await c.section("500 concurrent connections", many, c, srv)
-    await c.section("closing handshake", closing, c, srv)
-    await c.section("Origin without a list", browser_origin, c, srv)
+    await c.sections((c, srv), [("sizes", sizes), ("raw frames", raw_frames), ("fragments", fragments),
+                                ("ping", pings), ("500 concurrent connections", many),
+                                ("closing handshake", closing), ("Origin without a list", browser_origin)])
     await h.check_good_client(c, srv, "server still echoes at the end")
     await srv.stop()
 

@@ -17,16 +17,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 
 
-def role_pids(srv):
-    """{role: pid} from each worker's own 'started pid=P' line, else from the master's lines."""
-    roles = {}
-    for l in srv.log_lines():
-        m = re.match(r"\S+ (w\d+) \S+ .*started pid=(\d+)", l)
-        if m:
-            roles[m.group(1)] = int(m.group(2))
-    return roles
-
-
 def log_time(line):
     """The wall-clock time of a log line (its first token, ISO 8601 UTC)."""
     ts = line.split()[0].rstrip("Z")
@@ -56,7 +46,7 @@ async def kill_worker(c):
         await srv.stop()
         return
     master_pids = srv.worker_pids()  # {index: pid}
-    roles = role_pids(srv)           # {role: pid}
+    roles = srv.role_pids()           # {role: pid}
     victim_index = max(master_pids)
     victim_pid = master_pids[victim_index]
     victim_role = next((r for r, p in roles.items() if p == victim_pid), f"w{victim_index}")

@@ -13,12 +13,12 @@ sends the next window only after every worker-1 subscriber has received the
 last one, so worker 1 is never more than one window behind the scaler and
 cannot be lapped, however slow the machine; worker 0, stopped, always is.
 """
-import asyncio
 import json
 import os
 import signal
 
-from sss_harness import T, Server, main, ws_connect, ws_close_code
+from sss_harness import Server, main, ws_close_code
+from sss_harness import begun as h_begun, rx as h_rx
 
 SMALL_BUS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
              "--allow-client-publish", "*", "--log-level", "debug"]
@@ -28,18 +28,11 @@ PAYLOAD = "x" * 150
 
 
 async def rx(ws):
-    return json.loads(await asyncio.wait_for(ws.recv(), T(30)))
+    return await h_rx(ws, 30)
 
 
 async def begun(server):
-    ws = await ws_connect(server)
-    await ws.send(json.dumps({"sys": 3}))
-    await rx(ws)
-    return ws
-
-
-def role_of_last_upgrade(server):
-    return [l.split()[1] for l in server.log_lines() if "upgraded" in l][-1]
+    return await h_begun(server, 30)
 
 
 async def clients_on_each_worker(server, want, subscribe=None):
@@ -47,7 +40,7 @@ async def clients_on_each_worker(server, want, subscribe=None):
     by = {"w0": [], "w1": []}
     for _ in range(200):
         ws = await begun(server)
-        role = role_of_last_upgrade(server)
+        role = server.role_of_last_upgrade()
         if len(by[role]) < want:
             if subscribe:
                 await ws.send(json.dumps({"sys": 1, "channel": subscribe, "id": 1}))
@@ -77,17 +70,25 @@ async def publish_paced(pub, n, chan, readers):
                 assert "msg" in r, r
                 uids[r["id"]] = r["msg"]["uid"]
         for k, ws in enumerate(readers):
-            while len(got[k]) < end:
-                f = await rx(ws)
-                if f.get("sys") == 8:
-                    got[k].append(f["msg"]["i"])
+            await read_feeds(ws, got[k], end)
     return uids, got
 
 
-async def recovered(checks):
-    server = await Server(checks, flags=SMALL_BUS + ["--history-size", "10000"], echo=False,
-                          name="lap").start()
-    subs = await clients_on_each_worker(server, 3, subscribe="busy")
+async def read_feeds(ws, got, upto):
+    """Append the "i" of each FEED that ws gets to got until it holds upto."""
+    while len(got) < upto:
+        f = await rx(ws)
+        if f.get("sys") == 8:
+            got.append(f["msg"]["i"])
+
+
+async def lap_worker0(checks, history, subs_each, name):
+    """A small-bus server with subs_each subscribers of "busy" on each worker;
+    worker 0 is stopped while w1's publisher sends N paced messages.
+    Returns (server, subs, uids, got_w1) as publish_paced answers."""
+    server = await Server(checks, flags=SMALL_BUS + ["--history-size", history], echo=False,
+                          name=name).start()
+    subs = await clients_on_each_worker(server, subs_each, subscribe="busy")
     pubs = await clients_on_each_worker(server, 1)
     w0 = server.worker_pids()[0]
     os.kill(w0, signal.SIGSTOP)
@@ -95,16 +96,18 @@ async def recovered(checks):
         uids, got_w1 = await publish_paced(pubs["w1"][0], N, "busy", subs["w1"])
     finally:
         os.kill(w0, signal.SIGCONT)
+    return server, subs, uids, got_w1
+
+
+async def recovered(checks):
+    server, subs, uids, got_w1 = await lap_worker0(checks, "10000", 3, "lap")
     checks.eq(len(uids), N, "every publish answered while worker 0 was stopped")
     for k, got in enumerate(got_w1):
         checks.eq(got, list(range(N)), f"w1 subscriber {k} (paced, never lapped): every message once, in order")
     for k, ws in enumerate(subs["w0"]):
         got = []
         try:
-            while len(got) < N:
-                f = await rx(ws)
-                if f.get("sys") == 8:
-                    got.append(f["msg"]["i"])
+            await read_feeds(ws, got, N)
         except Exception as e:  # noqa: BLE001
             checks.fail(f"w0 subscriber {k} receives all {N}", f"{type(e).__name__} after {len(got)}")
             continue
@@ -117,16 +120,7 @@ async def recovered(checks):
 
 
 async def gap_reported(checks):
-    server = await Server(checks, flags=SMALL_BUS + ["--history-size", "5"], echo=False,
-                          name="lap-gap").start()
-    subs = await clients_on_each_worker(server, 2, subscribe="busy")
-    pubs = await clients_on_each_worker(server, 1)
-    w0 = server.worker_pids()[0]
-    os.kill(w0, signal.SIGSTOP)
-    try:
-        _, got_w1 = await publish_paced(pubs["w1"][0], N, "busy", subs["w1"])
-    finally:
-        os.kill(w0, signal.SIGCONT)
+    server, subs, _, got_w1 = await lap_worker0(checks, "5", 2, "lap-gap")
     for k, ws in enumerate(subs["w0"]):
         code = await ws_close_code(ws, timeout=30)
         checks.eq(code, 4008, f"w0 subscriber {k} closed with 4008 (history too short)")

@@ -296,18 +296,14 @@ async def run(c):
                        "--handshake-timeout", "2s", "--max-send-queue", "64k"],
                    path=PATH, name="limits server")
     await srv.start()
-    await c.section("message size", message_limits, c, srv)
-    await c.section("UTF-8", utf8, c, srv)
-    await c.section("HTTP statuses", http_statuses, c, srv)
-    await c.section("handshake timeout", handshake_timeout, c, srv)
-    await c.section("send queue", send_queue, c, srv)
+    await c.sections((c, srv), [("message size", message_limits), ("UTF-8", utf8),
+                                ("HTTP statuses", http_statuses), ("handshake timeout", handshake_timeout),
+                                ("send queue", send_queue)])
     await h.check_good_client(c, srv, "limits server still echoes at the end")
     await srv.stop()
-    await c.section("max connections", max_connections, c)
-    await c.section("origins", origins, c)
-    await c.section("idle timeout", idle, c)
-    await c.section("bad configuration", bad_config, c)
-    await c.section("environment", env_config, c)
+    await c.sections((c,), [("max connections", max_connections), ("origins", origins),
+                            ("idle timeout", idle), ("bad configuration", bad_config),
+                            ("environment", env_config)])
 
 
 if __name__ == "__main__":

@@ -168,6 +168,13 @@ async def fresh_client_works(c, srv, what):
         return c.fail(what, f"{type(e).__name__}: {e}")
 
 
+async def feed_once(c, cl, uid, what):
+    """The next FEED cl gets is uid's, and nothing else waits after it."""
+    r, o = await cl.reply(lambda o: o.get("sys") == 8)
+    await cl.alive()
+    c.ok(o.get("uid") == uid and not cl.backlog, what, f"{r!r} then {cl.backlog!r}")
+
+
 def check_feed(raw, obj, chan, topic, msg_text):
     """None if the FEED frame is right, else why."""
     if obj.get("sys") != 8 or obj.get("channel") != chan or obj.get("topic") != topic:
@@ -200,12 +207,9 @@ async def fanout(c, srv, nsubs=1040, npub=5, per_pub=40):
             replies = {ch: await cl.subscribe(ch) for ch in chans_of(i)}
             return cl, replies
 
-    res = await asyncio.gather(*(open_sub(i) for i in range(nsubs)), return_exceptions=True)
-    subs = [r for r in res if not isinstance(r, BaseException)]
-    errs = [r for r in res if isinstance(r, BaseException)]
-    c.eq(len(subs), nsubs, f"{nsubs} subscribers connected, BEGIN and SUBSCRIBE answered")
-    if errs:
-        h.log(f"# first subscriber error: {errs[0]!r}")
+    subs = await h.gather_ok(c, (open_sub(i) for i in range(nsubs)),
+                             f"{nsubs} subscribers connected, BEGIN and SUBSCRIBE answered",
+                             "subscriber error")
     bad = [(i, rep) for i, (cl, reps) in enumerate(subs) for ch, rep in reps.items()
            if rep.get("result") is not True or rep.get("channel") != ch or rep.get("lastUid") != first[ch]
            or "lastUid" not in rep]
@@ -415,10 +419,7 @@ async def bad_input(c, srv):
     await p.publish("pub-un2", '"gone2"')
     await cl.subscribe("pub-un3")
     u3 = await p.publish("pub-un3", '"here"')
-    r, o = await cl.reply(lambda o: o.get("sys") == 8)
-    await cl.alive()
-    c.ok(o.get("uid") == u3 and not cl.backlog, "after UNSUBSCRIBE no FEED of the channel arrives",
-         f"{r!r} then {cl.backlog!r}")
+    await feed_once(c, cl, u3, "after UNSUBSCRIBE no FEED of the channel arrives")
     await p.close()
     await fresh_client_works(c, srv, "after bad input: a fresh client works")
 

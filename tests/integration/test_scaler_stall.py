@@ -9,7 +9,8 @@ import os
 import re
 import signal
 
-from sss_harness import T, Server, main, ws_connect
+from sss_harness import Server, main
+from sss_harness import begun as h_begun, rx as h_rx
 
 FLAGS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k",
          "--allow-client-publish", "*", "--max-message-rate", "0",
@@ -18,14 +19,11 @@ FLAGS = ["--bus-size", "64k", "--mailbox-size", "64k", "--max-message-size", "8k
 
 
 async def rx(ws, timeout=30):
-    return json.loads(await asyncio.wait_for(ws.recv(), T(timeout)))
+    return await h_rx(ws, timeout)
 
 
 async def begun(srv):
-    ws = await ws_connect(srv)
-    await ws.send(json.dumps({"sys": 3}))
-    await rx(ws)
-    return ws
+    return await h_begun(srv, 30)
 
 
 def scaler_pid(srv):

@@ -15,19 +15,7 @@ from test_jwt import token  # noqa: E402
 SECRET = "s3cret-for-tests"
 
 
-async def rx(ws, timeout=20):
-    return json.loads(await asyncio.wait_for(ws.recv(), h.T(timeout)))
-
-
-async def rx_until(ws, pred, timeout=20):
-    while True:
-        f = await rx(ws, timeout)
-        if pred(f):
-            return f
-
-
-def last_role(srv):
-    return [l.split()[1] for l in srv.log_lines() if "upgraded" in l][-1]
+rx, rx_until = h.rx, h.rx_until
 
 
 async def begin(srv, session=None, **kw):
@@ -36,7 +24,7 @@ async def begin(srv, session=None, **kw):
     if session:
         msg["session"] = session
     await ws.send(json.dumps(msg))
-    return ws, await rx(ws), last_role(srv)
+    return ws, await rx(ws), srv.role_of_last_upgrade()
 
 
 async def sub(ws, chan, i):

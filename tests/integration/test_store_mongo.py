@@ -41,17 +41,11 @@ LEASE = "2s"
 
 
 async def rx(ws, timeout=20):
-    while True:
-        m = await asyncio.wait_for(ws.recv(), h.T(timeout))
-        if m != "h":  # heartbeat
-            return json.loads(m)
+    return await h.rx(ws, timeout, heartbeats=True)
 
 
 async def rx_until(ws, pred, timeout=20):
-    while True:
-        f = await rx(ws, timeout)
-        if pred(f):
-            return f
+    return await h.rx_until(ws, pred, timeout, heartbeats=True)
 
 
 def auth(user):

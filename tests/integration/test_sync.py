@@ -8,13 +8,12 @@ clients recover by SYNC."""
 import asyncio
 import json
 import os
-import re
 import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
-from test_protocol import PClient, check_feed, payload_text, uid_key  # noqa: E402
+from test_protocol import PClient, check_feed, feed_once, payload_text, uid_key  # noqa: E402
 
 
 class Published:
@@ -241,10 +240,7 @@ async def edge_cases(c, srv):
     await cl.subscribe("sync-e")
     await cl.subscribe("sync-e")
     u2 = await p.publish("sync-e", '"e2"')
-    raw, o = await cl.reply(lambda o: o.get("sys") == 8)
-    await cl.alive()
-    c.ok(o.get("uid") == u2 and not cl.backlog, "SUBSCRIBE twice to a channel: each FEED still arrives once",
-         f"{raw!r} then {cl.backlog!r}")
+    await feed_once(c, cl, u2, "SUBSCRIBE twice to a channel: each FEED still arrives once")
     for lu, what in (("abc", "a malformed lastUid"), ("99999999999999-5", "a lastUid newer than any message")):
         raw, o = await sync(cl, [("sync-e", lu)], rid=lu)
         c.ok(o.get("sys") == 4 and o.get("result") == {"sync-e": False}, f"SYNC with {what}: result false",
@@ -434,15 +430,6 @@ async def burst_to_fast_reader(c):
 # kill -9 of one worker
 
 
-def role_pids(srv):
-    roles = {}
-    for l in srv.log_lines():
-        m = re.match(r"\S+ (w\d+) \S+ .*started pid=(\d+)", l)
-        if m:
-            roles[m.group(1)] = int(m.group(2))
-    return roles
-
-
 async def open_on_worker(srv, mark, seen):
     """Open and BEGIN a connection; its worker role from the next 'upgraded' line after mark."""
     cl = await PClient.open(srv)
@@ -474,7 +461,7 @@ async def kill_worker(c, srv, nsubs=24):
     if not c.ok(len(roles) == 2, "subscribers on both workers", repr(roles)):
         return
     victim = next(r for r in roles if r != p_role)
-    pids = role_pids(srv)
+    pids = srv.role_pids()
     victim_pid = pids.get(victim)
     if not c.ok(victim_pid, f"pid of {victim} found in the log", repr(pids)):
         return

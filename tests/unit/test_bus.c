@@ -205,37 +205,14 @@ static void test_wait_mode(void)
 
 /* ---- stress: records, producer, consumers ---- */
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static uint64_t fnv64(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
 #define REC_MAX 600
 #define END_TYPE 0xe0du
 
 /* Record i: u64 i, u64 fnv64(body), body of random length and bytes. */
 static size_t make_record(uint64_t i, unsigned char *buf)
 {
-    uint64_t s = i * 0x9e3779b97f4a7c15ULL + 7, h;
-    size_t len = 16 + xorshift(&s) % (REC_MAX - 16 + 1);
-
-    for (size_t k = 16; k < len; k++)
-        buf[k] = (unsigned char)xorshift(&s);
-    h = fnv64(buf + 16, len - 16);
+    size_t len = sss_test_random_body(i * 0x9e3779b97f4a7c15ULL + 7, buf, 16, REC_MAX);
+    uint64_t h = sss_test_fnv64(buf + 16, len - 16);
     memcpy(buf, &i, 8);
     memcpy(buf + 8, &h, 8);
     return len;
@@ -325,7 +302,7 @@ static void consume(struct sss_bus *bus, int id, struct ctl *ctl, long stall_at,
         }
         memcpy(&seq, buf, 8);
         memcpy(&h, buf + 8, 8);
-        if (h != fnv64(buf + 16, len - 16) || type != (uint32_t)(seq & 0xffff)) {
+        if (h != sss_test_fnv64(buf + 16, len - 16) || type != (uint32_t)(seq & 0xffff)) {
             res->errors++;
             continue;
         }

@@ -167,12 +167,7 @@ static void test_no_heap(void)
     for (i = 0; i < 500; i++)
         n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\\u00e9");
     n += (size_t)snprintf(doc + n, sizeof(doc) - n, "\",\"x\":");
-    for (i = 0; i < 15; i++)
-        doc[n++] = '[';
-    for (i = 0; i < 15; i++)
-        doc[n++] = ']';
-    doc[n++] = '}';
-    doc[n] = '\0';
+    sss_test_nest(doc, n, 15);
     setenv("SSS_FAIL_ALLOC", "1", 1);
     sss_alloc_init(); /* the next heap allocation fails */
     CHECK_EQ_INT(each(doc, SSS_JSON_OBJECT, 16), 0);

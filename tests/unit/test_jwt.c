@@ -125,6 +125,26 @@ static void expect_header(const char *header, int code, const char *reason)
         CHECK(claims.error == NULL);
 }
 
+/*
+ * A payload of before, max times c, then after verifies and keeps all max bytes
+ * in stored (a field of claims); one byte more fails with code and reason.
+ */
+static void expect_limit(const char *before, char c, const char *after, size_t max,
+                         const char *stored, int code, const char *reason)
+{
+    char payload[512], s[256];
+
+    memset(s, c, max + 1);
+    s[max] = '\0';
+    snprintf(payload, sizeof(payload), "%s%s%s", before, s, after);
+    expect_payload(payload, 0, NULL);
+    CHECK_EQ_INT(strlen(stored), max);
+    s[max] = c;
+    s[max + 1] = '\0';
+    snprintf(payload, sizeof(payload), "%s%s%s", before, s, after);
+    expect_payload(payload, code, reason);
+}
+
 static void expect_token(const char *token, int code, const char *reason)
 {
     CHECK_EQ_INT(verify(token), code);
@@ -442,15 +462,7 @@ static void test_subject(void)
     CHECK_EQ_STR(claims.user, "_u_-09azAZ");
 
     /* 120 bytes are fine, 121 are not. */
-    memset(user, 'u', 121);
-    user[120] = '\0';
-    snprintf(payload, sizeof(payload), "{\"sub\":\"%s\"}", user);
-    expect_payload(payload, 0, NULL);
-    CHECK_EQ_INT(strlen(claims.user), 120);
-    user[120] = 'u';
-    user[121] = '\0';
-    snprintf(payload, sizeof(payload), "{\"sub\":\"%s\"}", user);
-    expect_payload(payload, SSS_JWT_ESUB, "bad subject");
+    expect_limit("{\"sub\":\"", 'u', "\"}", 120, claims.user, SSS_JWT_ESUB, "bad subject");
     /* Far longer than the scanner's buffer. */
     memset(user, 'u', 199);
     user[199] = '\0';
@@ -460,8 +472,6 @@ static void test_subject(void)
 
 static void test_session(void)
 {
-    char payload[512], sid[200];
-
     expect_payload("{\"sub\":\"a\",\"sid\":\"abc-123/x=\"}", 0, NULL);
     CHECK_EQ_STR(claims.session, "abc-123/x=");
     expect_payload("{\"session\":\"s1\",\"sub\":\"a\"}", 0, NULL);
@@ -475,15 +485,8 @@ static void test_session(void)
     expect_payload("{\"sub\":\"a\",\"sid\":\"a b\"}", SSS_JWT_ESESSION, "bad session");
     expect_payload("{\"sub\":\"a\",\"sid\":\"a\\u0000\"}", SSS_JWT_ESESSION, "bad session");
     expect_payload("{\"sub\":\"a\",\"session\":\"\\u00e9\"}", SSS_JWT_ESESSION, "bad session");
-    memset(sid, 's', 129);
-    sid[128] = '\0';
-    snprintf(payload, sizeof(payload), "{\"sub\":\"a\",\"sid\":\"%s\"}", sid);
-    expect_payload(payload, 0, NULL);
-    CHECK_EQ_INT(strlen(claims.session), 128);
-    sid[128] = 's';
-    sid[129] = '\0';
-    snprintf(payload, sizeof(payload), "{\"sub\":\"a\",\"sid\":\"%s\"}", sid);
-    expect_payload(payload, SSS_JWT_ESESSION, "bad session");
+    expect_limit("{\"sub\":\"a\",\"sid\":\"", 's', "\"}", 128, claims.session, SSS_JWT_ESESSION,
+                 "bad session");
 }
 
 /* ---- base64url and token shape ------------------------------------------ */
@@ -590,7 +593,6 @@ static void test_size(void)
 static void test_json(void)
 {
     char payload[512];
-    int i;
 
     /* Not an object, or not one object alone. */
     expect_payload("[\"sub\",\"a\"]", SSS_JWT_EMALFORMED, "malformed token");
@@ -653,24 +655,11 @@ static void test_json(void)
 
     /* Nesting: 16 levels with the top object, not 17. */
     {
-        size_t n = 0;
+        size_t n = (size_t)snprintf(payload, sizeof(payload), "{\"sub\":\"a\",\"x\":");
 
-        n += (size_t)snprintf(payload + n, sizeof(payload) - n, "{\"sub\":\"a\",\"x\":");
-        for (i = 0; i < 15; i++)
-            payload[n++] = '[';
-        for (i = 0; i < 15; i++)
-            payload[n++] = ']';
-        payload[n++] = '}';
-        payload[n] = '\0';
+        sss_test_nest(payload, n, 15);
         expect_payload(payload, 0, NULL);
-        n = 0;
-        n += (size_t)snprintf(payload + n, sizeof(payload) - n, "{\"sub\":\"a\",\"x\":");
-        for (i = 0; i < 16; i++)
-            payload[n++] = '[';
-        for (i = 0; i < 16; i++)
-            payload[n++] = ']';
-        payload[n++] = '}';
-        payload[n] = '\0';
+        sss_test_nest(payload, n, 16);
         expect_payload(payload, SSS_JWT_EMALFORMED, "malformed token");
     }
     /* Deep nesting far past the limit fails cleanly. */

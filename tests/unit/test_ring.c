@@ -200,36 +200,12 @@ struct stress {
     uint64_t full_spins;
 };
 
-static uint64_t xorshift(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static uint32_t fnv(const unsigned char *p, size_t n)
-{
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
-}
-
 /* Record i: u64 i, u32 fnv(body), body of random length with random bytes. */
 static size_t make_record(long i, unsigned char *buf, size_t max)
 {
-    uint64_t s = (uint64_t)i * 0x9e3779b97f4a7c15ULL + 1;
-    size_t len = 12 + xorshift(&s) % (max - 12 + 1);
+    size_t len = sss_test_random_body((uint64_t)i * 0x9e3779b97f4a7c15ULL + 1, buf, 12, max);
     uint64_t seq = (uint64_t)i;
-    uint32_t h;
-
-    for (size_t k = 12; k < len; k++)
-        buf[k] = (unsigned char)xorshift(&s);
-    h = fnv(buf + 12, len - 12);
+    uint32_t h = sss_test_fnv32(buf + 12, len - 12);
     memcpy(buf, &seq, 8);
     memcpy(buf + 8, &h, 4);
     return len;
@@ -285,7 +261,7 @@ static void *consumer(void *arg)
             memcpy(&seq, b, 8);
             memcpy(&h, b + 8, 4);
             if (seq != (uint64_t)expect || type != (uint32_t)(expect & 0xffff) ||
-                h != fnv(b + 12, len - 12))
+                h != sss_test_fnv32(b + 12, len - 12))
                 st->bad++;
         }
         sss_ring_consume(st->ring);

@@ -9,6 +9,7 @@
 #include "sss_proto.h"
 #include "sss_alloc.h"
 #include "sss_test.h"
+#include "sss_test_file.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -398,27 +399,6 @@ static int encode_server(const struct sss_proto_msg *m, struct sss_proto_out *ou
 static struct sss_proto_decoder dec;
 static struct sss_proto_msg msg;
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long end;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = sss_malloc((size_t)end + 1);
-        if (buf && fread(buf, 1, (size_t)end, f) != (size_t)end) {
-            sss_free(buf);
-            buf = NULL;
-        } else if (buf) {
-            *len = (size_t)end;
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -458,7 +438,7 @@ static int run_dir(const char *side, bool from_server)
         int rc;
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        text = read_all(path, &len);
+        text = sss_test_read_file(path, &len);
         CHECK(text != NULL);
         if (!text)
             continue;

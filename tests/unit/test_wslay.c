@@ -56,6 +56,13 @@ static size_t client_frame(uint8_t *buf, int fin, int opcode, const char *p, siz
     return n;
 }
 
+/* A fresh wslay context writing to an empty sink s. */
+static void start(struct sss_wslay *ws, struct sink *s)
+{
+    memset(s, 0, sizeof(*s));
+    sss_wslay_init(ws, &sink_io, s, 1 << 16);
+}
+
 static void test_wslay_message_and_ping(void)
 {
     struct sss_wslay ws;
@@ -63,8 +70,7 @@ static void test_wslay_message_and_ping(void)
     uint8_t buf[256];
     size_t n;
 
-    memset(&s, 0, sizeof(s));
-    sss_wslay_init(&ws, &sink_io, &s, 1 << 16);
+    start(&ws, &s);
     n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "hello", 5);
     for (size_t i = 0; i < n; i++) /* byte by byte: wslay keeps the partial frame */
         CHECK_EQ_INT(sss_wslay_recv(&ws, buf + i, 1), 0);
@@ -90,8 +96,7 @@ static void test_wslay_violation(void)
     struct sink s;
     uint8_t buf[16] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}; /* unmasked: not allowed */
 
-    memset(&s, 0, sizeof(s));
-    sss_wslay_init(&ws, &sink_io, &s, 1 << 16);
+    start(&ws, &s);
     CHECK_EQ_INT(sss_wslay_recv(&ws, buf, 7), 0);
     CHECK_EQ_INT(s.nmsg, 0);
     CHECK(sss_wslay_failed(&ws)); /* the connection counts a protocol close */
@@ -109,8 +114,7 @@ static void test_wslay_close(void)
     const char code[2] = {0x03, (char)0xe8}; /* 1000 */
     size_t n;
 
-    memset(&s, 0, sizeof(s));
-    sss_wslay_init(&ws, &sink_io, &s, 1 << 16);
+    start(&ws, &s);
     CHECK_EQ_INT(sss_wslay_close(&ws, 4008, "slow"), 0);
     CHECK_EQ_INT(sss_wslay_pump(&ws), 0); /* our close went out; the client's is awaited */
     CHECK(sss_wslay_close_sent(&ws));
@@ -129,8 +133,7 @@ static void test_wslay_park(void)
     uint8_t buf[64];
     size_t n;
 
-    memset(&s, 0, sizeof(s));
-    sss_wslay_init(&ws, &sink_io, &s, 1 << 16);
+    start(&ws, &s);
     CHECK_EQ_INT(sss_wslay_park(&ws), 0); /* no context yet */
     n = client_frame(buf, 0, WSLAY_TEXT_FRAME, "he", 2); /* a fragment: not idle */
     CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);

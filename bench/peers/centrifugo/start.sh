@@ -7,9 +7,7 @@
 set -euo pipefail
 PEER=centrifugo
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT}
-N=${2:-1}
-[ "$N" = 1 ] || log "centrifugo with the memory engine is one process (GOMAXPROCS=2): ignoring N=$N"
+one_process_args "${1:-}" "${2:-1}" "centrifugo with the memory engine is one process (GOMAXPROCS=2)"
 VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
 BIN="$TOOLS_BIN/centrifugo"
 if [ ! -x "$BIN" ]; then

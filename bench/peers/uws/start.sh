@@ -5,9 +5,7 @@
 set -euo pipefail
 PEER=uws
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT}
-N=${2:-1}
-[ "$N" = 1 ] || log "uws has no cross-process pub/sub: starting 1 process, not $N"
+one_process_args "${1:-}" "${2:-1}" "uws has no cross-process pub/sub: starting 1 process"
 HERE="$PEERS_DIR/uws"
 command -v node >/dev/null || die "node is missing (apt-get install nodejs npm)"
 if [ ! -d "$HERE/node_modules/@trufflesuite/uws-js-unofficial" ]; then
