@@ -124,6 +124,13 @@ struct sss_proto_span {
     size_t len;
 };
 
+static inline struct sss_proto_span sss_proto_span_of(const char *p, size_t len)
+{
+    struct sss_proto_span s = {p, len};
+
+    return s;
+}
+
 /* One entry of a SYNC's "subscriptions". */
 struct sss_proto_sub {
     struct sss_proto_span query;  /* raw JSON, ptr NULL when absent */

@@ -33,13 +33,6 @@ struct lap_req {
 static int lap_ask(struct sss_fanout *f, struct sss_lchan *c, int has_from,
                    const struct sss_uid *from);
 
-static struct sss_proto_span span_of(const char *p, size_t len)
-{
-    struct sss_proto_span s = {p, len};
-
-    return s;
-}
-
 struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t chan_len,
                                  const char *topic, size_t topic_len, const char *msg,
                                  size_t msg_len, const struct sss_uid *uid)
@@ -53,7 +46,7 @@ struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t 
     memcpy(t, topic, topic_len);
     t[topic_len] = '\0';
     sss_proto_out_reset(&f->json);
-    if (sss_proto_encode_feed(&f->json, c, t, span_of(msg, msg_len), uid) < 0)
+    if (sss_proto_encode_feed(&f->json, c, t, sss_proto_span_of(msg, msg_len), uid) < 0)
         return NULL;
     return sss_ws_frame(SSS_WS_TEXT, f->json.data, f->json.len);
 }

@@ -110,13 +110,6 @@ static struct sss_session *S(const struct sss_conn *c)
     return c->client->s;
 }
 
-static struct sss_proto_span span_of(const char *p, size_t len)
-{
-    struct sss_proto_span s = {p, len};
-
-    return s;
-}
-
 /* Send the JSON in s->json as one text frame to c. */
 static void send_json(struct sss_session *s, struct sss_conn *c)
 {
@@ -324,7 +317,7 @@ static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_
             begin_step_done(c);
     } else if (sub) {
         sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_subscribe_reply(&s->json, span_of(r->id, r->id_len), r->channel,
+        if (sss_proto_encode_subscribe_reply(&s->json, sss_proto_span_of(r->id, r->id_len), r->channel,
                                              true, p->has ? &p->uid : NULL, NULL) == 0)
             send_json(s, c);
         if (sub->pending) {
@@ -613,7 +606,7 @@ static void sync_finish(struct sss_session *s, struct sync_state *st)
 
     if (c) {
         sss_proto_out_reset(&s->json);
-        rc = sss_proto_sync_reply_begin(&b, &s->json, span_of(st->id, st->id_len));
+        rc = sss_proto_sync_reply_begin(&b, &s->json, sss_proto_span_of(st->id, st->id_len));
         for (int i = 0; rc == 0 && i < st->n; i++)
             if (!st->e[i].dup)
                 rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
@@ -652,7 +645,7 @@ static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec
     struct sync_req *r = (struct sync_req *)base;
     struct sync_entry *e = &r->st->e[r->entry];
 
-    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, span_of(msg, p->msg_len), &p->uid);
+    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len), &p->uid);
 }
 
 static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
@@ -796,12 +789,12 @@ static void pub_published(struct sss_rpc_req *base, const struct sss_hm_publishe
         return;
     sss_proto_out_reset(&s->json);
     if (p->rc == 0) {
-        if (sss_proto_encode_publish_reply(&s->json, span_of(r->id, r->id_len), &p->uid) == 0)
+        if (sss_proto_encode_publish_reply(&s->json, sss_proto_span_of(r->id, r->id_len), &p->uid) == 0)
             send_json(s, c);
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
 
-        if (sss_proto_encode_response_err(&s->json, span_of(r->id, r->id_len), &f) == 0)
+        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
             send_json(s, c);
     }
 }
@@ -830,7 +823,7 @@ static int pub_expire(struct sss_rpc_req *base, int64_t now)
     c = live_conn(s, r->conn_id);
     if (c) {
         sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, span_of(r->id, r->id_len), &f) == 0)
+        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
             send_json(s, c);
     }
     return 1;
@@ -1009,7 +1002,7 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
     memcpy(t, rec->v[0].p, rec->v[0].len);
     t[rec->v[0].len] = '\0';
     sss_proto_out_reset(&s->json);
-    if (sss_proto_encode_broadcast(&s->json, t, span_of(rec->v[1].p, rec->v[1].len)) < 0)
+    if (sss_proto_encode_broadcast(&s->json, t, sss_proto_span_of(rec->v[1].p, rec->v[1].len)) < 0)
         return;
     frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
     if (!frame)
