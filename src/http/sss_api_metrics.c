@@ -92,7 +92,8 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
         {"sss_publish_errors_total", "Publishes refused by the engine or the bus.",
          s->publish_errors},
         {"sss_broadcasts_total", "Broadcasts the scaler put on the bus.", s->broadcasts},
-        {"sss_feeds_lost_total", "FEEDs that did not fit the bus; their subscribers were told of a gap.",
+        {"sss_feeds_lost_total",
+         "FEEDs that did not fit the bus; their subscribers were told of a gap.",
          s->feeds_lost},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
     };

@@ -288,8 +288,8 @@ static void serve_boot(struct sss_api *api, struct sss_api_conn *c)
         return;
     }
     kind = b.seen[BOOT_USER] ? BOOT_USER : BOOT_CHANNEL;
-    rc = api->h.boot(api->h.data, kind == BOOT_USER ? SSS_HM_BOOT_USER : SSS_HM_BOOT_CHANNEL, b.val[kind], b.len[kind],
-                     b.val[BOOT_REASON], b.len[BOOT_REASON]);
+    rc = api->h.boot(api->h.data, kind == BOOT_USER ? SSS_HM_BOOT_USER : SSS_HM_BOOT_CHANNEL,
+                     b.val[kind], b.len[kind], b.val[BOOT_REASON], b.len[BOOT_REASON]);
     if (rc < 0) {
         sss_api__answer_error(c, rc == SSS_EINVAL ? 400 : 503, sss_strerror(rc), NULL);
         return;

@@ -152,7 +152,8 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
         /* Too big for this host's bus (another host allows larger messages),
          * or no room in wait-for-the-slowest mode: the channel's subscribers
          * here miss it, so they are told (4008, and their SYNC says gap). */
-        sss_log_error("scaler", "FEED of %.*s not on the bus (%s): its subscribers are told of a gap",
+        sss_log_error("scaler",
+                      "FEED of %.*s not on the bus (%s): its subscribers are told of a gap",
                       (int)chan_len, chan, sss_strerror(rc));
         s->stats.feeds_lost++;
         rc = sss_bus_append(s->bus, SSS_HM_GAP_RECORD, chan, chan_len);

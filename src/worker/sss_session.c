@@ -317,8 +317,9 @@ static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_
             begin_step_done(c);
     } else if (sub) {
         sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_subscribe_reply(&s->json, sss_proto_span_of(r->id, r->id_len), r->channel,
-                                             true, p->has ? &p->uid : NULL, NULL) == 0)
+        if (sss_proto_encode_subscribe_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
+                                             r->channel, true, p->has ? &p->uid : NULL,
+                                             NULL) == 0)
             send_json(s, c);
         if (sub->pending) {
             sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
@@ -645,7 +646,8 @@ static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec
     struct sync_req *r = (struct sync_req *)base;
     struct sync_entry *e = &r->st->e[r->entry];
 
-    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len), &p->uid);
+    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len),
+                  &p->uid);
 }
 
 static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
@@ -789,7 +791,8 @@ static void pub_published(struct sss_rpc_req *base, const struct sss_hm_publishe
         return;
     sss_proto_out_reset(&s->json);
     if (p->rc == 0) {
-        if (sss_proto_encode_publish_reply(&s->json, sss_proto_span_of(r->id, r->id_len), &p->uid) == 0)
+        if (sss_proto_encode_publish_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
+                                           &p->uid) == 0)
             send_json(s, c);
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
