@@ -27,6 +27,7 @@
 #include "sss_time.h"
 #include "sss_app.h"
 #include "sss_scaler.h"
+#include "sss_store.h"
 #include "sss_worker.h"
 #include "sss_alloc.h"
 
@@ -384,6 +385,7 @@ int sss_master_run(int argc, char **argv, char **envp)
     memset(&m, 0, sizeof(m));
     m.shm.fd = -1;
     sss_alloc_init();
+    sss_store_mongo_forget_shm();
     sss_cfg_defaults(&m.cfg);
     rc = sss_cfg_parse(&m.cfg, argc, argv, envp, stdout, stderr);
     if (rc == 1)

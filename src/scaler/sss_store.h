@@ -98,6 +98,14 @@ struct sss_cfg;
  */
 struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers, int *err);
 
+/*
+ * Remove the name of the shared-memory segment (/dev/shm/mongoc-<pid>) that
+ * libmongoc creates for its counters when the program loads, and removes
+ * only at a clean exit: every sss-server that was killed left one behind.
+ * The mapping stays valid for mongoc. The master calls it once at start.
+ */
+void sss_store_mongo_forget_shm(void);
+
 /* Whether url parses as a MongoDB URI (checked by the master before it forks). */
 int sss_store_mongo_url_valid(const char *url);
 

@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -1411,4 +1412,12 @@ fail_errno:
 fail:
     ms_destroy(&ms->base);
     return NULL;
+}
+
+void sss_store_mongo_forget_shm(void)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "/mongoc-%d", (int)getpid());
+    (void)shm_unlink(name); /* ENOENT when this libmongoc made none: nothing to do */
 }

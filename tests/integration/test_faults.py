@@ -188,6 +188,10 @@ async def master_killed(c):
         except OSError as e:
             free = e
     c.ok(free is True, f"the API port {port} is free again (no orphan scaler holds it)", repr(free))
+    # libmongoc's counters segment is named after the master's pid and removed only at a
+    # clean exit: sss-server takes its name away at start, so a kill leaves nothing behind.
+    shm = f"/dev/shm/mongoc-{srv.proc.pid}"
+    c.ok(not os.path.exists(shm), f"no {shm} left behind by the killed master")
     srv.stopped = True
     srv.check_sanitizers()
     srv.kill()
