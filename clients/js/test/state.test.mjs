@@ -375,11 +375,22 @@ test('a throwing user callback does not break the client; it goes to onError', a
   assert.equal(await (async () => { const p = t.c.ask('after', 1); t.ws().recv({ sys: 7, id: t.ws().last().id, msg: 'ok' }); return p; })(), 'ok');
 });
 
-test('the CommonJS build is generated from the module and up to date', async () => {
+test('the CommonJS build, generated from the module, exports the same API', async () => {
   const { execFileSync } = await import('node:child_process');
   const { createRequire } = await import('node:module');
-  execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--check']);
-  const cjs = createRequire(import.meta.url)('../sss-client.cjs');
-  assert.equal(typeof cjs.client, 'function');
-  assert.deepEqual(cjs.statusCodes, statusCodes);
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-client-cjs-'));
+  try {
+    const out = path.join(tmp, 'sss-client.cjs');
+    execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--out', out]);
+    const cjs = createRequire(import.meta.url)(out);
+    const esm = await import('../sss-client.mjs');
+    assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm.default).sort());
+    assert.equal(typeof cjs.client, 'function');
+    assert.deepEqual(cjs.statusCodes, statusCodes);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
