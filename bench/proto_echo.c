@@ -4,15 +4,8 @@
  */
 #include "sb.h"
 
-static int echo_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
-{
-    if (c->role == SB_ROLE_ECHO)
-        sb_answer(w, c, msg, len);
-    return 0;
-}
-
 const struct sb_proto sb_proto_echo = {
     .name = "echo",
     .caps = SB_CAP_ECHO,
-    .on_message = echo_message,
+    .on_message = sb_route,
 };

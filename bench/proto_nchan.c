@@ -22,17 +22,10 @@ static const char *nchan_path(struct sb_worker *w, struct sb_conn *c, const stru
     return buf;
 }
 
-static int nchan_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
-{
-    if (c->role == SB_ROLE_SUB)
-        sb_deliveries(w, c, msg, len);
-    return 0;
-}
-
 const struct sb_proto sb_proto_nchan = {
     .name = "nchan",
     .caps = SB_CAP_PUBSUB | SB_CAP_PUB_CHANNEL,
     .path = nchan_path,
-    .on_message = nchan_message,
+    .on_message = sb_route, /* a publisher's replies are ignored */
     .publish = "%p",
 };

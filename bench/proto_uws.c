@@ -21,15 +21,10 @@ static int uws_open(struct sb_worker *w, struct sb_conn *c)
 
 static int uws_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
 {
-    if (c->role == SB_ROLE_SUB) {
-        if (c->pstate == ST_SUBSCRIBE)
-            return sb_subscribed(w, c, len == 2 && memcmp(msg, "ok", 2) == 0, "uws: subscribe",
-                                 msg, len, ST_READY);
-        sb_deliveries(w, c, msg, len);
-    } else if (c->role == SB_ROLE_ASK || c->role == SB_ROLE_ECHO) {
-        sb_answer(w, c, msg, len);
-    }
-    return 0;
+    if (c->role == SB_ROLE_SUB && c->pstate == ST_SUBSCRIBE)
+        return sb_subscribed(w, c, len == 2 && memcmp(msg, "ok", 2) == 0, "uws: subscribe", msg,
+                             len, ST_READY);
+    return sb_route(w, c, msg, len);
 }
 
 const struct sb_proto sb_proto_uws = {

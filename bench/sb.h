@@ -135,7 +135,8 @@ struct sb_proto {
     /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called).
      * NULL: nothing to send, the connection is ready at once. */
     int (*on_open)(struct sb_worker *w, struct sb_conn *c);
-    /* One complete text or binary message. Returns 0 or -1 (sb_fail called). */
+    /* One complete text or binary message. Returns 0 or -1 (sb_fail called).
+     * sb_route where every message is a payload as it is. */
     int (*on_message)(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
     /*
      * The messages a publisher, asker and echoer send, as sb_send_tpl templates:
@@ -212,6 +213,13 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
 void sb_pub_reply(struct sb_worker *w, struct sb_conn *c, bool ok, uint64_t id);
 /* An asker / echoer got its answer back (data holds the payload). */
 void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t len);
+/*
+ * A message that holds a payload, by the connection's role: a subscriber's
+ * deliveries (sb_deliveries), an asker's or echoer's answer (sb_answer); a
+ * publisher ignores it. Returns 0: an on_message for protocols whose messages
+ * are the payloads, and their last step for the others.
+ */
+int sb_route(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
 /* The channel name of index i ("bench-<i>"); returns its length. */
 int sb_channel_name(char *buf, size_t n, long i);
 

@@ -356,6 +356,15 @@ void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t 
     }
 }
 
+int sb_route(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len)
+{
+    if (c->role == SB_ROLE_SUB)
+        sb_deliveries(w, c, msg, len);
+    else if (c->role == SB_ROLE_ASK || c->role == SB_ROLE_ECHO)
+        sb_answer(w, c, msg, len);
+    return 0;
+}
+
 /* ---- connections ---- */
 
 /*
