@@ -12,13 +12,6 @@ enum { ST_CONNECT = 0, ST_SUBSCRIBE, ST_READY };
 
 #define ID_BASE 2 /* publish n (from 1) has id n + ID_BASE */
 
-static const char *cf_path(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u,
-                           char *buf, size_t n)
-{
-    (void)w, (void)c, (void)buf, (void)n;
-    return strcmp(u->path, "/") == 0 ? "/connection/websocket" : u->path;
-}
-
 static int cf_open(struct sb_worker *w, struct sb_conn *c)
 {
     c->pstate = ST_CONNECT;
@@ -76,7 +69,7 @@ static int cf_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t 
 const struct sb_proto sb_proto_centrifugo = {
     .name = "centrifugo",
     .caps = SB_CAP_PUBSUB | SB_CAP_PUB_ACK,
-    .path = cf_path,
+    .default_path = "/connection/websocket",
     .on_open = cf_open,
     .on_message = cf_message,
     .publish = "{\"id\":%i,\"publish\":{\"channel\":\"%c\",\"data\":\"%p\"}}",

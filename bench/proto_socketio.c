@@ -12,13 +12,6 @@
 
 enum { ST_OPEN = 0, ST_CONNECT, ST_SUBSCRIBE, ST_READY };
 
-static const char *sio_path(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u,
-                            char *buf, size_t n)
-{
-    (void)w, (void)c, (void)buf, (void)n;
-    return strcmp(u->path, "/") == 0 ? "/socket.io/?EIO=4&transport=websocket" : u->path;
-}
-
 static int sio_open(struct sb_worker *w, struct sb_conn *c)
 {
     (void)w;
@@ -78,7 +71,7 @@ static int sio_message(struct sb_worker *w, struct sb_conn *c, char *msg, size_t
 const struct sb_proto sb_proto_socketio = {
     .name = "socketio",
     .caps = SB_CAP_PUBSUB | SB_CAP_ASK | SB_CAP_ECHO,
-    .path = sio_path,
+    .default_path = "/socket.io/?EIO=4&transport=websocket",
     .on_open = sio_open,
     .on_message = sio_message,
     .publish = "42[\"pub\",\"%c\",\"%p\"]",

@@ -129,9 +129,11 @@ void sb_track_seq(struct sb_result *r, struct sb_seq *s, uint64_t seq);
 struct sb_proto {
     const char *name;
     unsigned caps;
-    /* Path to request for this connection (NULL: the URL's own path). */
+    /* Path to request for this connection (NULL: default_path or the URL's own path). */
     const char *(*path)(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u, char *buf,
                         size_t n);
+    /* Without path: what to request when the URL's path is "/" (NULL: "/"). */
+    const char *default_path;
     /* After the 101: send what the protocol needs first. Returns 0 or -1 (sb_fail called).
      * NULL: nothing to send, the connection is ready at once. */
     int (*on_open)(struct sb_worker *w, struct sb_conn *c);

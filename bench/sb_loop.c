@@ -498,6 +498,8 @@ static void on_connect(struct sb_worker *w, struct sb_conn *c, int res)
     }
     if (w->pp->proto->path)
         path = w->pp->proto->path(w, c, u, pathbuf, sizeof(pathbuf));
+    else if (w->pp->proto->default_path && strcmp(path, "/") == 0)
+        path = w->pp->proto->default_path;
     sb_ws_key(c->key, &w->rng);
     p = sb_buf_reserve(&c->out, 2048);
     n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key);
