@@ -247,21 +247,22 @@ static void on_reconnect(struct sss_client *c, void *data)
 static struct sss_client *new_client(int port, struct seen *s, const char *session)
 {
     char url[64];
-    struct sss_client_opts o = {0};
+    const struct sss_client_opts o = {
+        .url = url,
+        .session = session,
+        .retry_interval_ms = 100,
+        .max_retry_interval_ms = 1000,
+        .data = s,
+        .on_feed = on_feed,
+        .on_tell = on_tell,
+        .on_broadcast = on_bcast,
+        .on_boot = on_boot,
+        .on_error = on_error,
+        .on_drop = on_drop,
+        .on_reconnect = on_reconnect,
+    };
 
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", port);
-    o.url = url;
-    o.session = session;
-    o.retry_interval_ms = 100;
-    o.max_retry_interval_ms = 1000;
-    o.data = s;
-    o.on_feed = on_feed;
-    o.on_tell = on_tell;
-    o.on_broadcast = on_bcast;
-    o.on_boot = on_boot;
-    o.on_error = on_error;
-    o.on_drop = on_drop;
-    o.on_reconnect = on_reconnect;
     return sss_client_create(&o);
 }
 
