@@ -3,8 +3,8 @@
 // Its API is the original super-scaled-sockets-client's; extensions are marked
 // (ext). Callbacks are Node-style `cb(err, result)`; every request method
 // (connect, ask, tell, subscribe, publish) returns a promise when its callback
-// is omitted. sss-client.cjs is generated from this file by
-// scripts/build-cjs.mjs: edit this file only, then run `npm run build`.
+// is omitted. This file is the only source: scripts/build-cjs.mjs generates
+// the CommonJS build, sss-client.cjs (git-ignored), from it.
 
 const SYS = {
   SUBSCRIBE: 1, UNSUBSCRIBE: 2, BEGIN: 3, SYNC: 4, ASK: 5, TELL: 6, RESPONSE: 7, FEED: 8,
