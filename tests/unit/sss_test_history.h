@@ -1,0 +1,34 @@
+/*
+ * Checked HISTORY requests for the tests that drive a worker through
+ * sss_test_worker.h (test_session, test_fanout): take the worker's next
+ * request to the scaler, count a failed check when it is not a HISTORY
+ * request, and check where it asks the history to start.
+ */
+#ifndef SSS_TEST_HISTORY_H
+#define SSS_TEST_HISTORY_H
+
+#include "sss_test.h"
+#include "sss_test_worker.h"
+
+/* The worker's next request, which must be a HISTORY request; NULL (a failed check) if not. */
+static inline struct sss_hm_history *tw_history_asked(struct tw *t)
+{
+    struct sss_hm_history *q = tw_scaler_next(t, SSS_HM_HISTORY, NULL);
+
+    CHECK(q != NULL);
+    return q;
+}
+
+/* The same, and it must ask for the records after uid 1-<after>. */
+static inline struct sss_hm_history *tw_history_after(struct tw *t, uint64_t after)
+{
+    struct sss_hm_history *q = tw_history_asked(t);
+
+    if (q) {
+        CHECK_EQ_INT(q->has_after, 1);
+        CHECK_EQ_INT(q->after.offset, after);
+    }
+    return q;
+}
+
+#endif
