@@ -81,10 +81,7 @@ static void test_fanout_lap_recovery(void)
     if (!q)
         goto out;
     /* Live FEEDs while the history comes are held. */
-    tw_bus_feed(&t, "sport", 1, 200, "\"dup\"");
-    tw_bus_feed(&t, "sport", 1, 201, "\"n\"");
-    tw_poll(&t);
-    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_feeds_held(&t, c, 200, "\"dup\"", 201, "\"n\"");
     for (uint64_t u = 3; u <= 200; u++)
         tw_reply_hist_rec(&t, q->req, 1, u, "t", "\"h\"");
     tw_reply_hist_end(&t, q->req, 0, 1, 1, 200);
@@ -255,9 +252,7 @@ static void test_fanout_catchup_replay_from_start(void)
         goto out;
     req = q->req;
     /* Live FEEDs are held meanwhile: the channel's last uid moves to 202. */
-    tw_bus_feed(&t, "sport", 1, 201, "\"n\"");
-    tw_bus_feed(&t, "sport", 1, 202, "\"n\"");
-    tw_poll(&t);
+    tw_feeds_held(&t, c, 201, "\"n\"", 202, "\"n\"");
     tw_scaler_restart(&t); /* the question dies with the scaler */
     tw_poll(&t);
     while (sss_ring_readable(t.to_scaler)) {

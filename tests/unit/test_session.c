@@ -139,10 +139,7 @@ static void test_session_sync(void)
     if (!q)
         goto out;
     /* Live FEEDs while the history comes: one the history also has, one after it. */
-    tw_bus_feed(&t, "sport", 1, 42, "\"b\"");
-    tw_bus_feed(&t, "sport", 1, 43, "\"c\"");
-    tw_poll(&t);
-    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_feeds_held(&t, c, 42, "\"b\"", 43, "\"c\"");
     tw_reply_hist_rec(&t, q->req, 1, 41, "t", "\"a\"");
     tw_reply_hist_rec(&t, q->req, 1, 42, "t", "\"b\"");
     tw_reply_hist_end(&t, q->req, 0, 1, 1, 42);
