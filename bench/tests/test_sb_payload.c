@@ -2,6 +2,15 @@
 #include "sb.h"
 #include "sb_check.h"
 
+/* A fresh tracker (counts in r, state in q) fed the n sequence numbers seqs. */
+static void track(struct sb_result *r, struct sb_seq *q, const uint64_t *seqs, size_t n)
+{
+    memset(r, 0, sizeof(*r));
+    memset(q, 0, sizeof(*q));
+    for (size_t i = 0; i < n; i++)
+        sb_track_seq(r, q, seqs[i]);
+}
+
 int main(void)
 {
     char buf[256];
@@ -74,40 +83,36 @@ int main(void)
         struct sb_seq q;
         const uint64_t in_order[] = {1, 2, 3, 4};
         const uint64_t mixed[] = {1, 3, 2, 2, 3, 5, 4, 4};
+        const uint64_t wide[] = {
+            1,
+            100, /* 98 skipped */
+            1,   /* 99 below: beyond the mask, counted late */
+            60,  /* late, within the mask */
+            60,  /* now a duplicate */
+            99,
+            164, /* shift by 64: 100 stays at bit 63 */
+            100, /* duplicate */
+            101, /* late */
+        };
+        const uint64_t from_five[] = {5};
 
-        memset(&q, 0, sizeof(q));
-        for (size_t i = 0; i < 4; i++)
-            sb_track_seq(&r, &q, in_order[i]);
+        track(&r, &q, in_order, 4);
         CHECK(r.gaps == 0 && r.duplicates == 0 && r.reordered == 0);
 
-        memset(&q, 0, sizeof(q));
-        for (size_t i = 0; i < 8; i++)
-            sb_track_seq(&r, &q, mixed[i]);
+        track(&r, &q, mixed, 8);
         /* 3 skips 2 (gap), 2 late, 2 again dup, 3 dup, 5 skips 4 (gap), 4 late, 4 dup */
         CHECK(r.gaps == 2);
         CHECK(r.reordered == 2);
         CHECK(r.duplicates == 3);
 
-        memset(&r, 0, sizeof(r));
-        memset(&q, 0, sizeof(q));
-        sb_track_seq(&r, &q, 1);
-        sb_track_seq(&r, &q, 100); /* 98 skipped */
-        sb_track_seq(&r, &q, 1);   /* 99 below: beyond the mask, counted late */
-        sb_track_seq(&r, &q, 60);  /* late, within the mask */
-        sb_track_seq(&r, &q, 60);  /* now a duplicate */
-        sb_track_seq(&r, &q, 99);
-        sb_track_seq(&r, &q, 164); /* shift by 64: 100 stays at bit 63 */
-        sb_track_seq(&r, &q, 100); /* duplicate */
-        sb_track_seq(&r, &q, 101); /* late */
+        track(&r, &q, wide, sizeof(wide) / sizeof(wide[0]));
         CHECK(r.gaps == 98 + 63);
         CHECK(r.reordered == 4);
         CHECK(r.duplicates == 2);
         CHECK(q.last == 164);
 
         /* a first message that is not 1: the ones before it are gaps */
-        memset(&r, 0, sizeof(r));
-        memset(&q, 0, sizeof(q));
-        sb_track_seq(&r, &q, 5);
+        track(&r, &q, from_five, 1);
         CHECK(r.gaps == 4 && q.last == 5 && q.mask == 0);
     }
     return sb_check_done("test_sb_payload");

@@ -66,6 +66,30 @@ static unsigned next(struct input *in)
     return *in->p++;
 }
 
+/*
+ * The next record to write, drawn from the input: its length (up to 8 bytes
+ * past max, so that too long is tried too) and where push2/append2 split it;
+ * then, after tail on a ring of cap bytes whose records have a hdr-byte
+ * header, its aligned size and the padding that goes before it.
+ */
+struct draw {
+    size_t len, split;
+    uint64_t rec, pad;
+};
+
+static struct draw draw_record(struct input *in, size_t max, uint64_t tail, uint64_t cap,
+                               size_t hdr)
+{
+    struct draw d;
+    uint64_t off = tail & (cap - 1);
+
+    d.len = (next(in) | next(in) << 8) % (max + 9);
+    d.split = d.len ? next(in) % d.len : 0;
+    d.rec = align8(hdr + d.len);
+    d.pad = cap - off < d.rec ? cap - off : 0;
+    return d;
+}
+
 /* ---- ring and its model ---- */
 
 struct mrec {
@@ -84,15 +108,15 @@ static void ring_ops(struct sss_ring *r, struct ring_model *m, unsigned op, stru
                      uint64_t *ids)
 {
     unsigned char buf[MAXREC];
-    size_t max = sss_ring_max_payload(r);
 
     switch (op) {
     case 0:
     case 1: { /* push, push2 */
-        size_t len = (next(in) | next(in) << 8) % (max + 9), split = len ? next(in) % len : 0;
+        size_t max = sss_ring_max_payload(r);
+        struct draw d = draw_record(in, max, m->tail, m->cap, 8);
         uint32_t type = next(in) == 255 ? SSS_RING_PAD : (uint32_t)(*ids & 0xffff);
-        uint64_t off = m->tail & (m->cap - 1), rec = align8(8 + len);
-        uint64_t pad = m->cap - off < rec ? m->cap - off : 0;
+        size_t len = d.len, split = d.split;
+        uint64_t pad = d.pad, rec = d.rec;
         int want, rc;
 
         fill(buf, len, *ids);
@@ -194,9 +218,9 @@ static void bus_ops(struct sss_bus *bus, struct sss_bus_reader *rds, struct bus_
     switch (op) {
     case 6:
     case 7: { /* append, append2 */
-        size_t len = (next(in) | next(in) << 8) % (max + 9), split = len ? next(in) % len : 0;
-        uint64_t off = m->tail & (m->cap - 1), rec = align8(16 + len);
-        uint64_t pad = m->cap - off < rec ? m->cap - off : 0, end = m->tail + pad + rec;
+        struct draw d = draw_record(in, max, m->tail, m->cap, 16);
+        size_t len = d.len, split = d.split;
+        uint64_t pad = d.pad, rec = d.rec, end = m->tail + pad + rec;
         uint64_t limit = m->tail + m->cap;
         int want, rc;
 

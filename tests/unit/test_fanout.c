@@ -16,6 +16,7 @@
  *     request was refused and the lapped range silently lost.
  */
 #include "sss_test.h"
+#include "sss_test_history.h"
 #include "sss_test_worker.h"
 
 #define SMALL_BUS 4096
@@ -76,17 +77,11 @@ static void test_fanout_lap_recovery(void)
     tw_poll(&t);
     CHECK_EQ_INT(atomic_load(&t.ctr->laps), 1);
     CHECK_EQ_INT(tw_queued(c), 0);
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    q = tw_history_after(&t, 2); /* the last uid it delivered */
     if (!q)
         goto out;
-    CHECK_EQ_INT(q->has_after, 1);
-    CHECK_EQ_INT(q->after.offset, 2); /* the last uid it delivered */
     /* Live FEEDs while the history comes are held. */
-    tw_bus_feed(&t, "sport", 1, 200, "\"dup\"");
-    tw_bus_feed(&t, "sport", 1, 201, "\"n\"");
-    tw_poll(&t);
-    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_feeds_held(&t, c, 200, "\"dup\"", 201, "\"n\"");
     for (uint64_t u = 3; u <= 200; u++)
         tw_reply_hist_rec(&t, q->req, 1, u, "t", "\"h\"");
     tw_reply_hist_end(&t, q->req, 0, 1, 1, 200);
@@ -182,6 +177,22 @@ static int exactly_range(const uint64_t *got, int n, uint64_t from, uint64_t to)
     return 1;
 }
 
+/*
+ * c, live on sport from the start, gets uid 1; then the bus laps it (2..200).
+ * Returns the history request that follows, checked to ask after 1; NULL if none.
+ */
+static struct sss_hm_history *lapped_after_first(struct tw *t, struct sss_conn *c)
+{
+    uint64_t got[8];
+
+    tw_bus_feed(t, "sport", 1, 1, "1");
+    tw_poll(t);
+    CHECK_EQ_INT(feed_offsets(c, got, 8), 1);
+    feed_range(t, 2, 200);
+    tw_poll(t);
+    return tw_history_after(t, 1);
+}
+
 static void test_fanout_second_lap_during_catchup(void)
 {
     struct tw t;
@@ -193,17 +204,10 @@ static void test_fanout_second_lap_during_catchup(void)
     tw_init(&t, SMALL_BUS);
     tw_start(&t);
     c = subscribed_conn(&t, "sport", 0);
-    tw_bus_feed(&t, "sport", 1, 1, "1");
-    tw_poll(&t);
-    CHECK_EQ_INT(feed_offsets(c, got, 600), 1);
-    feed_range(&t, 2, 200); /* first lap */
-    tw_poll(&t);
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    q = lapped_after_first(&t, c); /* the first lap */
     if (!q)
         goto out;
     req1 = q->req;
-    CHECK_EQ_INT(q->after.offset, 1);
     /* The scaler answers from history as it is now (up to 250)... */
     for (uint64_t u = 2; u <= 250; u++)
         tw_reply_hist_rec(&t, req1, 1, u, "t", "\"h\"");
@@ -216,12 +220,9 @@ static void test_fanout_second_lap_during_catchup(void)
     tw_poll(&t);
     CHECK_EQ_INT(atomic_load(&t.ctr->laps), 2);
     /* It must ask again after 250, not release 401 over the gap. */
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    q = tw_history_after(&t, 250);
     if (!q)
         goto out;
-    CHECK_EQ_INT(q->has_after, 1);
-    CHECK_EQ_INT(q->after.offset, 250);
     for (uint64_t u = 251; u <= 401; u++)
         tw_reply_hist_rec(&t, q->req, 1, u, "t", "\"h\"");
     tw_reply_hist_end(&t, q->req, 0, 1, 1, 401);
@@ -246,20 +247,12 @@ static void test_fanout_catchup_replay_from_start(void)
     tw_init(&t, SMALL_BUS);
     tw_start(&t);
     c = subscribed_conn(&t, "sport", 0);
-    tw_bus_feed(&t, "sport", 1, 1, "1");
-    tw_poll(&t);
-    tw_conn_drain(c);
-    feed_range(&t, 2, 200); /* lapped: history after 1 is asked */
-    tw_poll(&t);
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    q = lapped_after_first(&t, c); /* history after 1 is asked */
     if (!q)
         goto out;
     req = q->req;
     /* Live FEEDs are held meanwhile: the channel's last uid moves to 202. */
-    tw_bus_feed(&t, "sport", 1, 201, "\"n\"");
-    tw_bus_feed(&t, "sport", 1, 202, "\"n\"");
-    tw_poll(&t);
+    tw_feeds_held(&t, c, 201, "\"n\"", 202, "\"n\"");
     tw_scaler_restart(&t); /* the question dies with the scaler */
     tw_poll(&t);
     while (sss_ring_readable(t.to_scaler)) {

@@ -60,6 +60,47 @@ static void bad_n(int line, const char *in, size_t n, enum sss_proto_error e, in
 #define BAD(in, e) bad_n(__LINE__, (in), strlen(in), (e), SSS_EPROTO)
 #define BAD_LIMIT(in, e) bad_n(__LINE__, (in), strlen(in), (e), SSS_ELIMIT)
 
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An input that must decode, and the raw span it must leave in one field (NULL: none). */
+struct span_case {
+    const char *in;
+    const char *span;
+};
+
+/* Decodes each case; field is the span of msg that the cases speak of. */
+static void span_cases(int line, const struct span_case *c, size_t n,
+                       const struct sss_proto_span *field)
+{
+    for (size_t i = 0; i < n; i++) {
+        ok_n(line, c[i].in, strlen(c[i].in));
+        if (c[i].span)
+            CHECK_SPAN(*field, c[i].span);
+        else
+            CHECK(field->ptr == NULL);
+        if (c[i].span ? !span_is(*field, c[i].span) : field->ptr != NULL)
+            fprintf(stderr, "  line %d: %s\n", line, c[i].in);
+    }
+}
+#define SPAN_CASES(cases, field) span_cases(__LINE__, (cases), COUNT(cases), &msg.field)
+
+/* An input that must fail with e (SSS_EPROTO), and the text of e when not NULL. */
+struct bad_case {
+    const char *in;
+    enum sss_proto_error e;
+    const char *text;
+};
+
+static void bad_cases(int line, const struct bad_case *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bad_n(line, c[i].in, strlen(c[i].in), c[i].e, SSS_EPROTO);
+        if (c[i].text)
+            CHECK_EQ_STR(sss_proto_strerror(msg.error), c[i].text);
+    }
+}
+#define BAD_CASES(cases) bad_cases(__LINE__, (cases), COUNT(cases))
+
 static char outbuf[64];
 static struct sss_proto_out out;
 
@@ -343,10 +384,18 @@ static void test_decode_raw(void)
         "{ \"a\" : [ 1 , 2.50 , { } ] ,\n\t\"b\" : \"x\" }",
         "[[[[\"deep\"]]],{\"sys\":99,\"channel\":5,\"id\":{}}]",
     };
+    static const struct span_case msgs[] = {
+        /* Absent and null differ. */
+        {"{\"sys\":5,\"topic\":\"t\"}", NULL},
+        {"{\"sys\":5,\"topic\":\"t\",\"msg\":null}", "null"},
+        /* The last msg wins. */
+        {"{\"sys\":6,\"topic\":\"t\",\"msg\":{\"a\":1},\"msg\":[2]}", "[2]"},
+        {"{\"sys\":6,\"topic\":\"t\",\"msg\":[2],\"msg\":3}", "3"},
+    };
     char buf[512];
     size_t i;
 
-    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    for (i = 0; i < COUNT(values); i++) {
         snprintf(buf, sizeof(buf), "{\"sys\":6,\"topic\":\"t\",\"msg\":%s}", values[i]);
         OK(buf);
         CHECK_SPAN(msg.msg, values[i]);
@@ -356,16 +405,7 @@ static void test_decode_raw(void)
         OK(buf);
         CHECK_SPAN(msg.query, values[i]);
     }
-    /* Absent and null differ. */
-    OK("{\"sys\":5,\"topic\":\"t\"}");
-    CHECK(msg.msg.ptr == NULL);
-    OK("{\"sys\":5,\"topic\":\"t\",\"msg\":null}");
-    CHECK_SPAN(msg.msg, "null");
-    /* The last msg wins. */
-    OK("{\"sys\":6,\"topic\":\"t\",\"msg\":{\"a\":1},\"msg\":[2]}");
-    CHECK_SPAN(msg.msg, "[2]");
-    OK("{\"sys\":6,\"topic\":\"t\",\"msg\":[2],\"msg\":3}");
-    CHECK_SPAN(msg.msg, "3");
+    SPAN_CASES(msgs, msg);
     /* Spans point into the input. */
     {
         const char *in = "{\"sys\":6,\"topic\":\"t\",\"msg\":[1]}";
@@ -377,36 +417,61 @@ static void test_decode_raw(void)
 
 static void test_decode_id(void)
 {
-    OK("{\"sys\":3,\"id\":7}");
-    CHECK_SPAN(msg.id, "7");
-    OK("{\"sys\":3,\"id\":-7.25e+3}");
-    CHECK_SPAN(msg.id, "-7.25e+3");
-    OK("{\"sys\":3,\"id\":9007199254740993}");
-    CHECK_SPAN(msg.id, "9007199254740993");
-    OK("{\"sys\":3,\"id\":1e400}");
-    CHECK_SPAN(msg.id, "1e400");
-    OK("{\"sys\":3,\"id\":\"abc\"}");
-    CHECK_SPAN(msg.id, "\"abc\"");
-    OK("{\"sys\":3,\"id\":\"a\\\"b\\u00e9\"}");
-    CHECK_SPAN(msg.id, "\"a\\\"b\\u00e9\"");
-    OK("{\"sys\":3,\"id\":\"\"}");
-    CHECK_SPAN(msg.id, "\"\"");
-    OK("{\"sys\":3,\"id\" : 12 }");
-    CHECK_SPAN(msg.id, "12");
-    OK("{\"id\":1,\"sys\":3,\"id\":2}");
-    CHECK_SPAN(msg.id, "2");
-    OK("{\"sys\":3,\"id\":null}");
-    CHECK(msg.id.ptr == NULL);
-    OK("{\"sys\":3,\"id\":1,\"id\":null}");
-    CHECK(msg.id.ptr == NULL);
-    BAD("{\"sys\":3,\"id\":true}", SSS_PROTO_E_ID);
-    BAD("{\"sys\":3,\"id\":{}}", SSS_PROTO_E_ID);
-    BAD("{\"sys\":3,\"id\":[1]}", SSS_PROTO_E_ID);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "id must be a number or a string");
+    static const struct span_case ids[] = {
+        {"{\"sys\":3,\"id\":7}", "7"},
+        {"{\"sys\":3,\"id\":-7.25e+3}", "-7.25e+3"},
+        {"{\"sys\":3,\"id\":9007199254740993}", "9007199254740993"},
+        {"{\"sys\":3,\"id\":1e400}", "1e400"},
+        {"{\"sys\":3,\"id\":\"abc\"}", "\"abc\""},
+        {"{\"sys\":3,\"id\":\"a\\\"b\\u00e9\"}", "\"a\\\"b\\u00e9\""},
+        {"{\"sys\":3,\"id\":\"\"}", "\"\""},
+        {"{\"sys\":3,\"id\" : 12 }", "12"},
+        {"{\"id\":1,\"sys\":3,\"id\":2}", "2"},
+        {"{\"sys\":3,\"id\":null}", NULL},
+        {"{\"sys\":3,\"id\":1,\"id\":null}", NULL},
+    };
+    static const struct bad_case bad[] = {
+        {"{\"sys\":3,\"id\":true}", SSS_PROTO_E_ID, NULL},
+        {"{\"sys\":3,\"id\":{}}", SSS_PROTO_E_ID, NULL},
+        {"{\"sys\":3,\"id\":[1]}", SSS_PROTO_E_ID, "id must be a number or a string"},
+    };
+
+    SPAN_CASES(ids, id);
+    BAD_CASES(bad);
 }
 
 static void test_decode_errors(void)
 {
+    /* Each field's errors, with the text of each error once. */
+    static const struct bad_case fields[] = {
+        {"{\"sys\":1}", SSS_PROTO_E_NO_CHANNEL, "missing channel"},
+        {"{\"sys\":1,\"channel\":5}", SSS_PROTO_E_CHANNEL_TYPE, "channel must be a string"},
+        {"{\"sys\":1,\"channel\":null}", SSS_PROTO_E_CHANNEL_TYPE, NULL},
+        {"{\"sys\":1,\"channel\":[\"a\"]}", SSS_PROTO_E_CHANNEL_TYPE, NULL},
+        {"{\"sys\":1,\"channel\":{}}", SSS_PROTO_E_CHANNEL_TYPE, NULL},
+        {"{\"sys\":2}", SSS_PROTO_E_NO_CHANNEL, NULL},
+        {"{\"sys\":13,\"topic\":\"t\"}", SSS_PROTO_E_NO_CHANNEL, NULL},
+        {"{\"sys\":13,\"channel\":\"c\"}", SSS_PROTO_E_NO_TOPIC, NULL},
+        {"{\"sys\":5}", SSS_PROTO_E_NO_TOPIC, "missing topic"},
+        {"{\"sys\":6,\"msg\":1}", SSS_PROTO_E_NO_TOPIC, NULL},
+        {"{\"sys\":5,\"topic\":1}", SSS_PROTO_E_TOPIC_TYPE, "topic must be a string"},
+        {"{\"sys\":5,\"topic\":null}", SSS_PROTO_E_TOPIC_TYPE, NULL},
+        {"{\"sys\":3,\"session\":1}", SSS_PROTO_E_SESSION_TYPE, "session must be a string"},
+        {"{\"sys\":3,\"session\":null}", SSS_PROTO_E_SESSION_TYPE, NULL},
+        {"{\"sys\":3,\"lastUid\":1}", SSS_PROTO_E_LASTUID_TYPE, "lastUid must be a string or null"},
+        {"{\"sys\":4,\"subscriptions\":1}", SSS_PROTO_E_SUBS_TYPE,
+         "subscriptions must be an array"},
+        {"{\"sys\":4,\"subscriptions\":[1]}", SSS_PROTO_E_SUB_TYPE,
+         "subscription must be an object"},
+        {"{\"sys\":4}", SSS_PROTO_E_NO_SUBS, "missing subscriptions"},
+        /* Every occurrence is checked, even one a later duplicate replaces. */
+        {"{\"sys\":1,\"channel\":5,\"channel\":\"a\"}", SSS_PROTO_E_CHANNEL_TYPE, NULL},
+        {"{\"sys\":1,\"channel\":\"a b\",\"channel\":\"a\"}", SSS_PROTO_E_CHANNEL, NULL},
+        /* The first problem in document order. */
+        {"{\"sys\":5,\"topic\":1,\"channel\":2}", SSS_PROTO_E_TOPIC_TYPE, NULL},
+        {"{\"channel\":2,\"sys\":99}", SSS_PROTO_E_CHANNEL_TYPE, NULL},
+    };
+
     BAD("", SSS_PROTO_E_JSON);
     CHECK_EQ_STR(sss_proto_strerror(msg.error), "bad JSON");
     BAD(" ", SSS_PROTO_E_JSON);
@@ -476,39 +541,7 @@ static void test_decode_errors(void)
     CHECK_EQ_INT(msg.sys, SSS_PROTO_BEGIN);
     BAD("{\"sys\":3,\"sys\":99}", SSS_PROTO_E_SYS);
 
-    BAD("{\"sys\":1}", SSS_PROTO_E_NO_CHANNEL);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "missing channel");
-    BAD("{\"sys\":1,\"channel\":5}", SSS_PROTO_E_CHANNEL_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "channel must be a string");
-    BAD("{\"sys\":1,\"channel\":null}", SSS_PROTO_E_CHANNEL_TYPE);
-    BAD("{\"sys\":1,\"channel\":[\"a\"]}", SSS_PROTO_E_CHANNEL_TYPE);
-    BAD("{\"sys\":1,\"channel\":{}}", SSS_PROTO_E_CHANNEL_TYPE);
-    BAD("{\"sys\":2}", SSS_PROTO_E_NO_CHANNEL);
-    BAD("{\"sys\":13,\"topic\":\"t\"}", SSS_PROTO_E_NO_CHANNEL);
-    BAD("{\"sys\":13,\"channel\":\"c\"}", SSS_PROTO_E_NO_TOPIC);
-    BAD("{\"sys\":5}", SSS_PROTO_E_NO_TOPIC);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "missing topic");
-    BAD("{\"sys\":6,\"msg\":1}", SSS_PROTO_E_NO_TOPIC);
-    BAD("{\"sys\":5,\"topic\":1}", SSS_PROTO_E_TOPIC_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "topic must be a string");
-    BAD("{\"sys\":5,\"topic\":null}", SSS_PROTO_E_TOPIC_TYPE);
-    BAD("{\"sys\":3,\"session\":1}", SSS_PROTO_E_SESSION_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "session must be a string");
-    BAD("{\"sys\":3,\"session\":null}", SSS_PROTO_E_SESSION_TYPE);
-    BAD("{\"sys\":3,\"lastUid\":1}", SSS_PROTO_E_LASTUID_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "lastUid must be a string or null");
-    BAD("{\"sys\":4,\"subscriptions\":1}", SSS_PROTO_E_SUBS_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "subscriptions must be an array");
-    BAD("{\"sys\":4,\"subscriptions\":[1]}", SSS_PROTO_E_SUB_TYPE);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "subscription must be an object");
-    BAD("{\"sys\":4}", SSS_PROTO_E_NO_SUBS);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "missing subscriptions");
-    /* Every occurrence is checked, even one a later duplicate replaces. */
-    BAD("{\"sys\":1,\"channel\":5,\"channel\":\"a\"}", SSS_PROTO_E_CHANNEL_TYPE);
-    BAD("{\"sys\":1,\"channel\":\"a b\",\"channel\":\"a\"}", SSS_PROTO_E_CHANNEL);
-    /* The first problem in document order. */
-    BAD("{\"sys\":5,\"topic\":1,\"channel\":2}", SSS_PROTO_E_TOPIC_TYPE);
-    BAD("{\"channel\":2,\"sys\":99}", SSS_PROTO_E_CHANNEL_TYPE);
+    BAD_CASES(fields);
 
     CHECK_EQ_STR(sss_proto_strerror(SSS_PROTO_E_ESCAPE), "lone surrogate or NUL escape in string");
     CHECK_EQ_STR(sss_proto_strerror(SSS_PROTO_E_NOMEM), "out of memory");
@@ -533,6 +566,22 @@ static void test_decode_strings(void)
         "\\ud800",         "\\udbff",         "\\udc00",         "\\udfff",
         "a\\ud800b",       "\\ud800\\u0041",  "\\ud800\\ud800",  "\\udc00\\ud800",
         "\\u0000",         "a\\u0000",        "\\ud800\\n",      "x\\uDFFF",
+    };
+    /* Each string field's limit, and the length msg gives for the string decoded. */
+    static const struct {
+        const char *head; /* the message up to the string's opening quote */
+        char fill;
+        size_t max;
+        const size_t *len;
+        enum sss_proto_error e;
+        const char *text;
+    } bounds[] = {
+        {"{\"sys\":6,\"topic\":\"", 't', SSS_PROTO_TOPIC_MAX, &msg.topic_len,
+         SSS_PROTO_E_TOPIC_LONG, "topic too long"},
+        {"{\"sys\":3,\"session\":\"", 's', SSS_PROTO_SESSION_MAX, &msg.session_len,
+         SSS_PROTO_E_SESSION_LONG, "session too long"},
+        {"{\"sys\":3,\"lastUid\":\"", '1', SSS_PROTO_LASTUID_MAX, &msg.last_uid_len,
+         SSS_PROTO_E_LASTUID_LONG, "lastUid too long"},
     };
 
     OK("{\"sys\":6,\"topic\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\te\",\"msg\":1}");
@@ -572,35 +621,26 @@ static void test_decode_strings(void)
         OK(buf);
     }
 
-    /* Bounds: exactly at the limit, then one byte over (also via escapes). */
-    memset(buf, 0, sizeof(buf));
-    i = (size_t)snprintf(buf, sizeof(buf), "{\"sys\":6,\"topic\":\"");
-    memset(buf + i, 't', SSS_PROTO_TOPIC_MAX);
-    memcpy(buf + i + SSS_PROTO_TOPIC_MAX, "\"}", 3);
-    OK(buf);
-    CHECK_EQ_INT(msg.topic_len, SSS_PROTO_TOPIC_MAX);
-    memcpy(buf + i + SSS_PROTO_TOPIC_MAX, "t\"}", 4);
-    BAD(buf, SSS_PROTO_E_TOPIC_LONG);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "topic too long");
-    memcpy(buf + i + SSS_PROTO_TOPIC_MAX - 1, "\\u00e9\"}", 9); /* 255 + 2 bytes */
-    BAD(buf, SSS_PROTO_E_TOPIC_LONG);
+    /* Bounds: exactly at the limit, then one byte over. */
+    for (size_t b = 0; b < COUNT(bounds); b++) {
+        size_t max = bounds[b].max;
 
-    i = (size_t)snprintf(buf, sizeof(buf), "{\"sys\":3,\"session\":\"");
-    memset(buf + i, 's', SSS_PROTO_SESSION_MAX);
-    memcpy(buf + i + SSS_PROTO_SESSION_MAX, "\"}", 3);
-    OK(buf);
-    CHECK_EQ_INT(msg.session_len, SSS_PROTO_SESSION_MAX);
-    memcpy(buf + i + SSS_PROTO_SESSION_MAX, "s\"}", 4);
-    BAD(buf, SSS_PROTO_E_SESSION_LONG);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "session too long");
-
-    i = (size_t)snprintf(buf, sizeof(buf), "{\"sys\":3,\"lastUid\":\"");
-    memset(buf + i, '1', SSS_PROTO_LASTUID_MAX);
-    memcpy(buf + i + SSS_PROTO_LASTUID_MAX, "\"}", 3);
-    OK(buf);
-    memcpy(buf + i + SSS_PROTO_LASTUID_MAX, "1\"}", 4);
-    BAD(buf, SSS_PROTO_E_LASTUID_LONG);
-    CHECK_EQ_STR(sss_proto_strerror(msg.error), "lastUid too long");
+        memset(buf, 0, sizeof(buf));
+        i = (size_t)snprintf(buf, sizeof(buf), "%s", bounds[b].head);
+        memset(buf + i, bounds[b].fill, max);
+        memcpy(buf + i + max, "\"}", 3);
+        OK(buf);
+        CHECK_EQ_INT(*bounds[b].len, max);
+        buf[i + max] = bounds[b].fill;
+        memcpy(buf + i + max + 1, "\"}", 3);
+        BAD(buf, bounds[b].e);
+        CHECK_EQ_STR(sss_proto_strerror(msg.error), bounds[b].text);
+    }
+    /* Over the topic's limit via an escape: 255 + 2 bytes. */
+    i = (size_t)snprintf(buf, sizeof(buf), "%s", bounds[0].head);
+    memset(buf + i, 't', SSS_PROTO_TOPIC_MAX - 1);
+    memcpy(buf + i + SSS_PROTO_TOPIC_MAX - 1, "\\u00e9\"}", 9);
+    BAD(buf, SSS_PROTO_E_TOPIC_LONG);
 }
 
 static void test_channels(void)
@@ -922,34 +962,31 @@ static void test_encode_client(void)
 /* The string escaper, through TELL's topic. */
 static void test_escape(void)
 {
+    /* TELL's topic in, the frame out. */
+    static const struct {
+        const char *topic, *json;
+    } tells[] = {
+        {"q\"b\\s/", "{\"sys\":6,\"topic\":\"q\\\"b\\\\s/\"}"},
+        {"\b\f\n\r\t", "{\"sys\":6,\"topic\":\"\\b\\f\\n\\r\\t\"}"},
+        {"\x01\x1f\x7f", "{\"sys\":6,\"topic\":\"\\u0001\\u001f\x7f\"}"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
+         "{\"sys\":6,\"topic\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8\"}"},
+        /* Invalid UTF-8: stray continuation, overlong, surrogate, > U+10FFFF, truncated. */
+        {"a\x80z", "{\"sys\":6,\"topic\":\"a\\ufffdz\"}"},
+        {"\xc0\xaf", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\"}"},
+        {"\xe0\x80\xaf", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}"},
+        {"\xed\xa0\x80", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}"},
+        {"\xf4\x90\x80\x80", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\\ufffd\"}"},
+        {"\xf0\x9f\x98", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}"},
+        {"\xff\xfe", "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\"}"},
+        {"\xf4\x8f\xbf\xbf", "{\"sys\":6,\"topic\":\"\xf4\x8f\xbf\xbf\"}"},
+        {"", "{\"sys\":6,\"topic\":\"\"}"},
+    };
+
     /* The writer every encoder (and the HTTP API) uses for a string. */
     EXPECT(sss_proto_encode_string(&out, "a\"\n\x01"), "\"a\\\"\\n\\u0001\"");
-    EXPECT(sss_proto_encode_tell(&out, "q\"b\\s/", no_id),
-           "{\"sys\":6,\"topic\":\"q\\\"b\\\\s/\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\b\f\n\r\t", no_id),
-           "{\"sys\":6,\"topic\":\"\\b\\f\\n\\r\\t\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\x01\x1f\x7f", no_id),
-           "{\"sys\":6,\"topic\":\"\\u0001\\u001f\x7f\"}");
-    EXPECT(sss_proto_encode_tell(&out, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
-                                 no_id),
-           "{\"sys\":6,\"topic\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8\"}");
-    /* Invalid UTF-8: stray continuation, overlong, surrogate, > U+10FFFF, truncated. */
-    EXPECT(sss_proto_encode_tell(&out, "a\x80z", no_id), "{\"sys\":6,\"topic\":\"a\\ufffdz\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xc0\xaf", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xe0\x80\xaf", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xed\xa0\x80", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xf4\x90\x80\x80", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xf0\x9f\x98", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xff\xfe", no_id),
-           "{\"sys\":6,\"topic\":\"\\ufffd\\ufffd\"}");
-    EXPECT(sss_proto_encode_tell(&out, "\xf4\x8f\xbf\xbf", no_id),
-           "{\"sys\":6,\"topic\":\"\xf4\x8f\xbf\xbf\"}");
-    EXPECT(sss_proto_encode_tell(&out, "", no_id), "{\"sys\":6,\"topic\":\"\"}");
+    for (size_t i = 0; i < COUNT(tells); i++)
+        EXPECT(sss_proto_encode_tell(&out, tells[i].topic, no_id), tells[i].json);
 
     /* Decoding what we encode gives the string back. */
     CHECK_EQ_INT(sss_proto_encode_tell(&out, "a\"b\\c\n\x01\xc3\xa9", S("1")), 0);

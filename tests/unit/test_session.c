@@ -24,6 +24,7 @@
  *     restart (whose store is empty) it is answered without them.
  */
 #include "sss_test.h"
+#include "sss_test_history.h"
 #include "sss_test_worker.h"
 
 #include "sss/sss.h"
@@ -41,15 +42,59 @@ static struct sss_conn *begun_conn(struct tw *t)
     return c;
 }
 
+/* A started worker (64 KiB bus) and an anonymous connection that has sent nothing yet. */
+static struct sss_conn *started_conn(struct tw *t)
+{
+    tw_init(t, 64 * 1024);
+    tw_start(t);
+    return tw_conn(t, NULL, NULL);
+}
+
+/* c sends a SYNC (id 3) of channel sport from last_uid. */
+static void sync_sport(struct sss_conn *c, const char *last_uid)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg),
+             "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
+             "\"lastUid\":\"%s\",\"query\":null}]}",
+             last_uid);
+    tw_client_send(c, msg);
+}
+
+/* The next LAST_UID request, past any other record, answered with (has, epoch, offset). */
+static void answer_last_uid(struct tw *t, int has, uint64_t epoch, uint64_t offset)
+{
+    struct sss_hm_last_uid *q = tw_scaler_next(t, SSS_HM_LAST_UID, NULL);
+
+    while (!q && sss_ring_readable(t->to_scaler))
+        q = tw_scaler_next(t, SSS_HM_LAST_UID, NULL);
+    CHECK(q != NULL);
+    if (q)
+        tw_reply_last_uid(t, q->req, has, epoch, offset);
+}
+
+/* The next frame sent to c is one text that holds both a and b. */
+static void expect_reply(struct sss_conn *c, const char *a, const char *b)
+{
+    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
+    CHECK(strstr(fr, a) && strstr(fr, b));
+}
+
+/* The same, and that reply was the last: no request to the scaler is pending. */
+static void expect_last_reply(struct tw *t, struct sss_conn *c, const char *a, const char *b)
+{
+    expect_reply(c, a, b);
+    CHECK_EQ_INT(sss_rpc_pending(&t->w.rpc), 0);
+}
+
 static void test_session_subscribe_hold_release(void)
 {
     struct tw t;
     struct sss_conn *c;
     struct sss_hm_last_uid *q;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
+    c = started_conn(&t);
     tw_client_send(c, "{\"sys\":3}");
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":3") != NULL);
@@ -69,8 +114,7 @@ static void test_session_subscribe_hold_release(void)
     CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
     CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "\"lastUid\":\"1-41\"") &&
           strstr(fr, "\"result\":true"));
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "\"uid\":\"1-42\""));
+    expect_reply(c, "\"sys\":8", "\"uid\":\"1-42\"");
     CHECK_EQ_INT(tw_queued(c), 0);
     /* Live from now on. */
     tw_bus_feed(&t, "sport", 1, 43, "\"c\"");
@@ -89,32 +133,21 @@ static void test_session_sync(void)
     struct sss_hm_history *q;
     const char *p;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
-                      "\"lastUid\":\"1-40\",\"query\":null}]}");
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    c = started_conn(&t);
+    sync_sport(c, "1-40");
+    q = tw_history_after(&t, 40);
     if (!q)
         goto out;
-    CHECK_EQ_INT(q->has_after, 1);
-    CHECK_EQ_INT(q->after.offset, 40);
     /* Live FEEDs while the history comes: one the history also has, one after it. */
-    tw_bus_feed(&t, "sport", 1, 42, "\"b\"");
-    tw_bus_feed(&t, "sport", 1, 43, "\"c\"");
-    tw_poll(&t);
-    CHECK_EQ_INT(tw_queued(c), 0);
+    tw_feeds_held(&t, c, 42, "\"b\"", 43, "\"c\"");
     tw_reply_hist_rec(&t, q->req, 1, 41, "t", "\"a\"");
     tw_reply_hist_rec(&t, q->req, 1, 42, "t", "\"b\"");
     tw_reply_hist_end(&t, q->req, 0, 1, 1, 42);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
+    expect_reply(c, "\"sys\":4", "\"sport\":true");
     p = strstr(fr, "\"uid\":\"1-41\"");
     CHECK(p && strstr(p, "\"uid\":\"1-42\"") && !strstr(fr, "1-43"));
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "\"uid\":\"1-43\""));
+    expect_reply(c, "\"sys\":8", "\"uid\":\"1-43\"");
     CHECK_EQ_INT(tw_queued(c), 0);
 out:
     tw_conn_free(c);
@@ -128,13 +161,9 @@ static void test_session_sync_gap(void)
     struct sss_conn *c;
     struct sss_hm_history *q;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
-                      "\"lastUid\":\"1-2\",\"query\":null}]}");
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    c = started_conn(&t);
+    sync_sport(c, "1-2");
+    q = tw_history_asked(&t);
     if (q)
         tw_reply_hist_end(&t, q->req, 1, 1, 1, 90);
     tw_poll(&t);
@@ -212,8 +241,7 @@ static void test_session_replay_after_restart(void)
     CHECK_EQ_INT(resync, 1);
     CHECK_EQ_INT(presence, 1);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":1") && strstr(fr, "2-5"));
+    expect_reply(c, "\"sys\":1", "2-5");
     CHECK_EQ_INT(tw_queued(c), 0);
     /* A late answer for the same request is dropped: it was answered. */
     tw_reply_last_uid(&t, sub_req, 1, 2, 6);
@@ -279,10 +307,8 @@ static void test_session_updatesub(void)
     /* a socket publish by a: a gets UPDATESUB, b the FEED. */
     bus_feed_from(&t, a->id);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(a, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":12") && strstr(fr, "1-1"));
-    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
+    expect_reply(a, "\"sys\":12", "1-1");
+    expect_reply(b, "\"sys\":8", "1-1");
     tw_conn_free(a);
     tw_conn_free(b);
     tw_fini(&t);
@@ -318,16 +344,9 @@ static void test_session_resume_after_restart(void)
     tw_poll(&t);
     /* The load is given up, the channel's last uid asked again. */
     CHECK_EQ_INT(tw_queued(c), 0);
-    l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
-    while (!l && sss_ring_readable(t.to_scaler))
-        l = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
-    CHECK(l != NULL);
-    if (l)
-        tw_reply_last_uid(&t, l->req, 1, 2, 1);
+    answer_last_uid(&t, 1, 2, 1);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":3") && strstr(fr, "s1"));
-    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    expect_last_reply(&t, c, "\"sys\":3", "s1");
 out:
     tw_conn_free(c);
     tw_fini(&t);
@@ -341,13 +360,9 @@ static void test_session_sync_replay_after_restart(void)
     uint64_t req, renewed = 0;
     int asked = 0;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
-                      "\"lastUid\":\"1-40\",\"query\":null}]}");
-    q = tw_scaler_next(&t, SSS_HM_HISTORY, NULL);
-    CHECK(q != NULL);
+    c = started_conn(&t);
+    sync_sport(c, "1-40");
+    q = tw_history_asked(&t);
     if (!q)
         goto out;
     req = q->req;
@@ -370,9 +385,7 @@ static void test_session_sync_replay_after_restart(void)
     /* The new scaler (a new epoch) no longer reaches back: a gap, reported. */
     tw_reply_hist_end(&t, renewed, 1, 1, 2, 3);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":false"));
-    CHECK_EQ_INT(sss_rpc_pending(&t.w.rpc), 0);
+    expect_last_reply(&t, c, "\"sys\":4", "\"sport\":false");
 out:
     tw_conn_free(c);
     tw_fini(&t);
@@ -431,9 +444,17 @@ static int history_cut_by_restart(struct tw *t, unsigned first)
     return 0;
 }
 
-/* The answer in fr has 1-<first> .. 1-<first + 2> once each, and nothing is pending. */
-static void each_once(struct tw *t, unsigned first)
+/*
+ * The history that c's request (already sent) asked for is cut by a scaler
+ * restart (history_cut_by_restart); then c's answer must hold a and b, and
+ * 1-<first> .. 1-<first + 2> once each, and nothing may be pending.
+ */
+static void each_once_after_cut(struct tw *t, struct sss_conn *c, unsigned first, const char *a,
+                                const char *b)
 {
+    if (history_cut_by_restart(t, first) < 0)
+        return;
+    expect_reply(c, a, b);
     for (unsigned i = 0; i < 3; i++)
         CHECK_EQ_INT(count_uid(fr, first + i), 1);
     CHECK_EQ_INT(sss_rpc_pending(&t->w.rpc), 0);
@@ -450,17 +471,9 @@ static void test_session_issue11_sync_history_restart(void)
     struct tw t;
     struct sss_conn *c;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    c = tw_conn(&t, NULL, NULL);
-    tw_client_send(c, "{\"sys\":4,\"id\":3,\"subscriptions\":[{\"channel\":\"sport\","
-                      "\"lastUid\":\"1-40\",\"query\":null}]}");
-    if (history_cut_by_restart(&t, 41) < 0)
-        goto out;
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":4") && strstr(fr, "\"sport\":true"));
-    each_once(&t, 41);
-out:
+    c = started_conn(&t);
+    sync_sport(c, "1-40");
+    each_once_after_cut(&t, c, 41, "\"sys\":4", "\"sport\":true");
     tw_conn_free(c);
     tw_fini(&t);
 }
@@ -495,12 +508,7 @@ static void test_session_issue11_app_history_restart(void)
     sss_app_start(app, &t.w);
     c = begun_conn(&t);
     tw_client_send(c, "{\"sys\":5,\"topic\":\"hist\",\"msg\":null,\"id\":9}");
-    if (history_cut_by_restart(&t, 1) < 0)
-        goto out;
-    CHECK_EQ_INT(tw_frame(c, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":7") && strstr(fr, "\"id\":9"));
-    each_once(&t, 1);
-out:
+    each_once_after_cut(&t, c, 1, "\"sys\":7", "\"id\":9");
     tw_conn_free(c);
     sss_app_fini(&t.w);
     tw_fini(&t);
@@ -593,12 +601,9 @@ static void test_session_issue11_conn_ids_across_restart(void)
 {
     struct tw t;
     struct sss_conn *a, *b;
-    struct sss_hm_last_uid *q;
     uint64_t dead_id;
 
-    tw_init(&t, 64 * 1024);
-    tw_start(&t);
-    a = tw_conn(&t, NULL, NULL);
+    a = started_conn(&t);
     dead_id = a->id;
     CHECK(dead_id != 0);
     tw_conn_free(a);
@@ -613,19 +618,13 @@ static void test_session_issue11_conn_ids_across_restart(void)
     tw_client_send(b, "{\"sys\":3}");
     (void)tw_frame(b, fr, sizeof(fr));
     tw_client_send(b, "{\"sys\":1,\"channel\":\"x\",\"id\":1}");
-    q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
-    while (!q && sss_ring_readable(t.to_scaler))
-        q = tw_scaler_next(&t, SSS_HM_LAST_UID, NULL);
-    CHECK(q != NULL);
-    if (q)
-        tw_reply_last_uid(&t, q->req, 0, 0, 0);
+    answer_last_uid(&t, 0, 0, 0);
     tw_poll(&t);
     CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
     /* The dead worker's connection published on x just before it died. */
     bus_feed_from(&t, dead_id);
     tw_poll(&t);
-    CHECK_EQ_INT(tw_frame(b, fr, sizeof(fr)), 1);
-    CHECK(strstr(fr, "\"sys\":8") && strstr(fr, "1-1"));
+    expect_reply(b, "\"sys\":8", "1-1");
     tw_conn_free(b);
     tw_fini(&t);
 }

@@ -181,6 +181,16 @@ function refused(url, opts = {}) {
   }), T(20000), `refused upgrade ${url}`);
 }
 
+// A client of server that sends one message in these fragments is closed
+// with code; the server still serves the next client.
+async function closedWith(server, code, fragments, binary = false) {
+  const ws = await open(server.url);
+  const closed = closeCode(ws);
+  fragments.forEach((data, i) => ws.send(data, { binary, fin: i === fragments.length - 1 }));
+  assert.equal(await closed, code);
+  await goodClient(server);
+}
+
 async function goodClient(server) {
   const ws = await open(server.url);
   const { data, isBinary } = await echo(ws, 'still here', false);
@@ -257,28 +267,15 @@ test('a message over --max-message-size is closed with 1009', { skip, timeout: T
   const { data } = await echo(ok, exact, true);
   assert.ok(Buffer.from(data).equals(exact), `exactly ${MAX} bytes echoed`);
   ok.close(1000);
-  const ws = await open(echoServer.url);
-  const code = closeCode(ws);
-  ws.send(randomBytes(MAX + 1), { binary: true });
-  assert.equal(await code, 1009);
-  await goodClient(echoServer);
+  await closedWith(echoServer, 1009, [randomBytes(MAX + 1)], true);
 });
 
 test('invalid UTF-8 in a text message is closed with 1007', { skip, timeout: T(60000) }, async () => {
-  const ws = await open(echoServer.url);
-  const code = closeCode(ws);
-  ws.send(Buffer.from([0x61, 0xff, 0xfe, 0x62]), { binary: false });
-  assert.equal(await code, 1007);
-  await goodClient(echoServer);
+  await closedWith(echoServer, 1007, [Buffer.from([0x61, 0xff, 0xfe, 0x62])]);
 });
 
 test('invalid UTF-8 across fragments is closed with 1007', { skip, timeout: T(60000) }, async () => {
-  const ws = await open(echoServer.url);
-  const code = closeCode(ws);
-  ws.send(Buffer.from([0x61, 0x62, 0xc3]), { binary: false, fin: false });
-  ws.send(Buffer.from([0x28, 0x63]), { binary: false, fin: true });
-  assert.equal(await code, 1007);
-  await goodClient(echoServer);
+  await closedWith(echoServer, 1007, [Buffer.from([0x61, 0x62, 0xc3]), Buffer.from([0x28, 0x63])]);
 });
 
 test('a valid character split across fragments is echoed', { skip, timeout: T(60000) }, async () => {
