@@ -11,6 +11,7 @@
 #include "sss_ws.h"
 #include "sss_app.h"
 #include "sss_log.h"
+#include "sss_loop.h"
 #include "sss_time.h"
 
 #include <errno.h>
@@ -354,6 +355,12 @@ static void handle_cqe(struct sss_worker *w, struct io_uring_cqe *cqe)
     case SSS_OP_WAKE:
         arm_wake(w); /* the records themselves are read at the end of the turn */
         break;
+    case SSS_OP_EVENT: {
+        struct sss_loop_ev *ev = (struct sss_loop_ev *)(uintptr_t)(ud & ~SSS_OP_MASK);
+
+        ev->on_cqe(ev, cqe);
+        break;
+    }
     case SSS_OP_IGNORE:
         break;
     }

@@ -9,6 +9,8 @@
  *                          queued for it when the loop turn ended
  *   timeout             -> the tick: handshake timeouts, idle pings, deadlines
  *   read on a signalfd  -> SIGTERM/SIGINT: drain (close 1001 to everyone)
+ *   anything else       -> a struct sss_loop_ev's on_cqe (sss_loop.h): libsss's
+ *                          timers and fd watches
  *
  * Below this file nothing knows that processes exist: the master gives a
  * worker its id, its listening socket and the shared memory, then calls
@@ -96,6 +98,7 @@ enum sss_op {
     SSS_OP_TIMER = 4,
     SSS_OP_SIGNAL = 5,
     SSS_OP_WAKE = 6, /* the eventfd read: the scaler has something for us */
+    SSS_OP_EVENT = 7, /* a struct sss_loop_ev: its on_cqe handles it (sss_loop.h) */
 };
 #define SSS_OP_MASK 7ULL
 
