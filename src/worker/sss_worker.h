@@ -22,6 +22,7 @@
 #include <liburing.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 
 #include "sss_cfg.h"
@@ -35,6 +36,8 @@
 
 struct sss_conn;
 struct sss_app;
+struct sss_timer;
+struct sss_watch;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -71,6 +74,9 @@ struct sss_worker {
     struct sss_wake *wake;          /* ours: the scaler wakes us through it */
     uint64_t wake_count;            /* target of the pending eventfd read */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
+    /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
+    LIST_HEAD(, sss_timer) timers;
+    LIST_HEAD(, sss_watch) watches;
 
     int accept_armed;
     int draining;
