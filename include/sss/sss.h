@@ -197,9 +197,10 @@ enum sss_watch_events {
 
 /*
  * fd is ready: revents holds SSS_WATCH_READ / _WRITE / _ERROR (and _ENDED on
- * the last call of a watch that ended by itself). Readiness is reported as
- * it happens, not repeated while it lasts: make fd non-blocking and read (or
- * write) until EAGAIN each time, or the rest waits for the next change.
+ * the last call of a watch that ended by itself). Readiness is reported when
+ * it happens, and need not be reported again while it lasts: make fd
+ * non-blocking and read (or write) until EAGAIN each time, or the rest may
+ * wait for the next change.
  */
 typedef void (*sss_watch_fn)(int fd, unsigned revents, void *data);
 
@@ -208,9 +209,10 @@ typedef void (*sss_watch_fn)(int fd, unsigned revents, void *data);
  * (SSS_WATCH_READ and/or SSS_WATCH_WRITE), until sss_watch_cancel. The
  * module owns fd: the library never reads, writes or closes it; cancel the
  * watch before closing fd (the kernel holds its own reference until then).
- * *out gets the handle, or NULL when the call fails. Returns 0, -EINVAL (fd
- * < 0, no fn, events empty or with other bits), -ENOMEM, or SSS_APP_ESTATE
- * outside a worker (in sss_module_init).
+ * *out (may be NULL for a watch never cancelled) gets the handle, or NULL
+ * when the call fails. Returns 0, -EINVAL (fd < 0, no fn, events empty or
+ * with other bits), -ENOMEM, or SSS_APP_ESTATE outside a worker (in
+ * sss_module_init).
  */
 int sss_watch_fd(struct sss_app *app, int fd, unsigned events, sss_watch_fn fn, void *data,
                  struct sss_watch **out);
