@@ -9,7 +9,8 @@
  *
  * once, in the master, before the workers are forked; every worker then runs
  * the same handlers for its own connections. Handlers run inside the worker's
- * event loop: they must not block (no sleeping, no synchronous network I/O).
+ * event loop: they must not block (no sleeping, no synchronous network I/O);
+ * to wait for time or for a descriptor, use a timer or a watch (below).
  *
  * Message bodies cross the API as JSON text: what a handler receives is the
  * client's raw JSON value (not NUL-terminated: use the length), and what it
@@ -141,6 +142,86 @@ const char *sss_socket_user(const struct sss_socket *s);
  * most `limit` (the newest ones). Completes the reply later, by itself.
  */
 int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit);
+
+/* ---- timers and fd watches: deferred work inside the worker's loop ---- */
+
+/*
+ * A module that answers later (an ask, a TELL to a socket kept by id) needs
+ * something to wake it: a timer, or one of its own descriptors becoming
+ * ready (a pipe or eventfd its own thread writes, a socket to a service it
+ * talks to without blocking). Both run in the worker's event loop, like the
+ * handlers, and are per worker process: call them from a handler (or from
+ * a timer or watch callback), never from sss_module_init, which runs in the
+ * master (SSS_APP_ESTATE there).
+ *
+ * A handle is valid from the call that made it until it is cancelled, or
+ * until its callback returns for the last time (a timer fires once; a watch
+ * lasts until cancelled, or until it reports SSS_WATCH_ENDED); afterwards it
+ * is dead, memory the library freed: forget it (set your copy to NULL in the
+ * callback). No callback ever runs after its cancel returned 0, even if the
+ * timer had expired or the fd had become ready in the same loop turn. When
+ * the worker exits, pending timers and watches are freed without calling
+ * their callbacks.
+ */
+struct sss_timer; /* one pending timer (owned by the library) */
+struct sss_watch; /* one watch on a module's fd (owned by the library) */
+
+/* A timer fired: runs once, in the worker's loop. The handle is dead once it returns. */
+typedef void (*sss_timer_fn)(void *data);
+
+/*
+ * Call fn(data) once, ms milliseconds from now (0: on the next loop turn,
+ * never before this call returns). Any number may be pending. *out (may be
+ * NULL for a timer that is never cancelled) gets the handle, or NULL when
+ * the call fails. Returns 0, -EINVAL (ms < 0 or no fn), -ENOMEM, or
+ * SSS_APP_ESTATE outside a worker (in sss_module_init).
+ */
+int sss_timer_after(struct sss_app *app, int64_t ms, sss_timer_fn fn, void *data,
+                    struct sss_timer **out);
+/*
+ * Cancel a pending timer: its fn will not run. Returns 0, -EINVAL for NULL,
+ * or SSS_APP_EGONE when called from the timer's own fn (it has fired). A
+ * handle that fired (its fn returned) or was cancelled is dead: passing it
+ * again is a use after free.
+ */
+int sss_timer_cancel(struct sss_timer *t);
+
+/* What a watch waits for, and what its callback is told (revents). */
+enum sss_watch_events {
+    SSS_WATCH_READ = 1,  /* readable (POLLIN) */
+    SSS_WATCH_WRITE = 2, /* writable (POLLOUT) */
+    SSS_WATCH_ERROR = 4, /* revents only: an error or hang-up (POLLERR, POLLHUP, POLLNVAL) */
+    SSS_WATCH_ENDED = 8, /* revents only: the kernel refused to watch fd any longer (e.g. it
+                          * is no longer open): the last call, the handle dies after it */
+};
+
+/*
+ * fd is ready: revents holds SSS_WATCH_READ / _WRITE / _ERROR (and _ENDED on
+ * the last call of a watch that ended by itself). Readiness is reported when
+ * it happens, and need not be reported again while it lasts: make fd
+ * non-blocking and read (or write) until EAGAIN each time, or the rest may
+ * wait for the next change.
+ */
+typedef void (*sss_watch_fn)(int fd, unsigned revents, void *data);
+
+/*
+ * Call fn(fd, revents, data) each time fd becomes ready for events
+ * (SSS_WATCH_READ and/or SSS_WATCH_WRITE), until sss_watch_cancel. The
+ * module owns fd: the library never reads, writes or closes it; cancel the
+ * watch before closing fd (the kernel holds its own reference until then).
+ * *out (may be NULL for a watch never cancelled) gets the handle, or NULL
+ * when the call fails. Returns 0, -EINVAL (fd < 0, no fn, events empty or
+ * with other bits), -ENOMEM, or SSS_APP_ESTATE outside a worker (in
+ * sss_module_init).
+ */
+int sss_watch_fd(struct sss_app *app, int fd, unsigned events, sss_watch_fn fn, void *data,
+                 struct sss_watch **out);
+/*
+ * Stop watching: fn will not run again (the call may come from inside fn).
+ * Returns 0, -EINVAL for NULL, or SSS_APP_EGONE from inside the last call of
+ * a watch that ended (SSS_WATCH_ENDED). After it returns 0 the handle is dead.
+ */
+int sss_watch_cancel(struct sss_watch *w);
 
 /* ---- modules ---- */
 

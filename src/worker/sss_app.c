@@ -504,4 +504,5 @@ void sss_app_fini(struct sss_worker *w)
 {
     while (w->app->replies)
         reply_free(w, w->app->replies);
+    sss_app__loop_fini(w);
 }

@@ -58,7 +58,10 @@ int sss_app_tell(struct sss_conn *c, const char *topic, struct sss_proto_span ms
 void sss_app_start(struct sss_app *app, struct sss_worker *w);
 /* Answer the asks past --ask-timeout. */
 void sss_app_tick(struct sss_worker *w, int64_t now_ms);
+/* The worker exits: pending asks, timers and watches are freed, nothing is called. */
 void sss_app_fini(struct sss_worker *w);
+/* Free w's timers and fd watches without calling them (sss_app_loop.c). */
+void sss_app__loop_fini(struct sss_worker *w);
 /* Completion of sss_reply_history (rc 0: json is the array). */
 void sss_app__history_done(struct sss_reply *r, const char *json, size_t len, int rc);
 

@@ -11,6 +11,7 @@
 #include "sss_ws.h"
 #include "sss_app.h"
 #include "sss_log.h"
+#include "sss_loop.h"
 #include "sss_time.h"
 
 #include <errno.h>
@@ -20,6 +21,20 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SSS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SSS_ASAN 1
+#endif
+#endif
+#ifndef SSS_ASAN
+#define SSS_ASAN 0
+#endif
+#if SSS_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #define BUF_GROUP 0
 #define TICK_MS 200
@@ -354,6 +369,12 @@ static void handle_cqe(struct sss_worker *w, struct io_uring_cqe *cqe)
     case SSS_OP_WAKE:
         arm_wake(w); /* the records themselves are read at the end of the turn */
         break;
+    case SSS_OP_EVENT: {
+        struct sss_loop_ev *ev = (struct sss_loop_ev *)(uintptr_t)(ud & ~SSS_OP_MASK);
+
+        ev->on_cqe(ev, cqe);
+        break;
+    }
     case SSS_OP_IGNORE:
         break;
     }
@@ -418,8 +439,9 @@ static void proto_fini(struct sss_worker *w)
     sss_session_fini(&w->session);
 }
 
-int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
-                   struct sss_app *app)
+/* Not inlined: its frame must be gone when sss_worker_run checks for leaks. */
+__attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int listen_fd,
+                                         struct sss_shm *shm, struct sss_app *app)
 {
     struct sss_worker w;
     char role[16];
@@ -516,4 +538,18 @@ int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_
     sss_log_info("worker", "exiting");
     worker_fini(&w);
     return 0;
+}
+
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
+                   struct sss_app *app)
+{
+    int status = run(cfg, id, listen_fd, shm, app);
+
+#if SSS_ASAN
+    /* The master ends a worker with _exit, which skips LeakSanitizer's check
+     * at exit: run it here, once run's frame (struct sss_worker and what
+     * only it points to) is gone. A report ends up in the log. */
+    __lsan_do_recoverable_leak_check();
+#endif
+    return status;
 }

@@ -9,6 +9,8 @@
  *                          queued for it when the loop turn ended
  *   timeout             -> the tick: handshake timeouts, idle pings, deadlines
  *   read on a signalfd  -> SIGTERM/SIGINT: drain (close 1001 to everyone)
+ *   anything else       -> a struct sss_loop_ev's on_cqe (sss_loop.h): libsss's
+ *                          timers and fd watches
  *
  * Below this file nothing knows that processes exist: the master gives a
  * worker its id, its listening socket and the shared memory, then calls
@@ -20,6 +22,7 @@
 #include <liburing.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 
 #include "sss_cfg.h"
@@ -33,6 +36,8 @@
 
 struct sss_conn;
 struct sss_app;
+struct sss_timer;
+struct sss_watch;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -69,6 +74,9 @@ struct sss_worker {
     struct sss_wake *wake;          /* ours: the scaler wakes us through it */
     uint64_t wake_count;            /* target of the pending eventfd read */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
+    /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
+    LIST_HEAD(, sss_timer) timers;
+    LIST_HEAD(, sss_watch) watches;
 
     int accept_armed;
     int draining;
@@ -96,6 +104,7 @@ enum sss_op {
     SSS_OP_TIMER = 4,
     SSS_OP_SIGNAL = 5,
     SSS_OP_WAKE = 6, /* the eventfd read: the scaler has something for us */
+    SSS_OP_EVENT = 7, /* a struct sss_loop_ev: its on_cqe handles it (sss_loop.h) */
 };
 #define SSS_OP_MASK 7ULL
 

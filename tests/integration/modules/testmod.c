@@ -1,9 +1,13 @@
 /*
- * An application module for the integration tests (tests/integration/test_app.py):
- * one handler per libsss call, so that each can be driven from a client.
+ * An application module for the integration tests (tests/integration/test_app.py,
+ * test_loop.py): one handler per libsss call, so that each can be driven from a client.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sss/sss.h"
 
@@ -172,9 +176,291 @@ static void on_close(struct sss_socket *s, void *d)
     sockets--;
 }
 
+
+/* ---- timers and fd watches (test_loop.py); one worker, so module state is the worker's ---- */
+
+/* ASK "after": answered by a timer 50 ms later. */
+static void after_fired(void *d)
+{
+    sss_reply_ok(d, "\"after\"", 7);
+}
+
+static void ask_after(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                      void *d)
+{
+    int rc = sss_timer_after(sss_socket_app(s), 50, after_fired, r, NULL);
+
+    (void)msg, (void)len, (void)d;
+    if (rc < 0)
+        sss_reply_err(r, "Timer", "sss_timer_after failed");
+}
+
+/*
+ * ASK "cancel": five timers. "c0" (0 ms) and "c10" (10 ms) are cancelled at
+ * once; "x" and "y" (both 0 ms, so usually expiring in the same loop turn)
+ * each cancel the other when they fire, so exactly one of them runs; "end"
+ * (100 ms) answers with the names of the timers that ran, in order.
+ */
+struct cancel_ask {
+    struct sss_reply *reply;
+    struct sss_timer *x, *y;
+    char fired[128];
+    int cancel_rc[3];
+};
+
+struct cancel_timer {
+    struct cancel_ask *a;
+    const char *name;
+};
+
+static struct cancel_timer cancel_timers[5];
+
+static void cancel_fired(void *d)
+{
+    struct cancel_timer *ct = d;
+    struct cancel_ask *a = ct->a;
+    size_t n = strlen(a->fired);
+
+    snprintf(a->fired + n, sizeof(a->fired) - n, "%s\"%s\"", n > 1 ? "," : "", ct->name);
+    if (strcmp(ct->name, "x") == 0) {
+        a->cancel_rc[1] = sss_timer_cancel(a->y);
+        a->x = a->y = NULL; /* both dead: x fired, y cancelled */
+    } else if (strcmp(ct->name, "y") == 0) {
+        a->cancel_rc[1] = sss_timer_cancel(a->x);
+        a->x = a->y = NULL;
+    } else if (strcmp(ct->name, "end") == 0) {
+        char json[256];
+
+        snprintf(json, sizeof(json), "{\"fired\":%s],\"rc\":[%d,%d,%d]}", a->fired,
+                 a->cancel_rc[0], a->cancel_rc[1], a->cancel_rc[2]);
+        sss_reply_ok(a->reply, json, strlen(json));
+        free(a);
+    }
+}
+
+static void ask_cancel(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                       void *d)
+{
+    static const char *names[5] = {"c0", "c10", "x", "y", "end"};
+    static const int64_t ms[5] = {0, 10, 0, 0, 100};
+    struct sss_app *app = sss_socket_app(s);
+    struct cancel_ask *a = calloc(1, sizeof(*a));
+    struct sss_timer *t[5];
+    int rc = 0;
+
+    (void)msg, (void)len, (void)d;
+    if (!a) {
+        sss_reply_err(r, "Timer", "out of memory");
+        return;
+    }
+    a->reply = r;
+    a->fired[0] = '[';
+    for (int i = 0; i < 5; i++) {
+        cancel_timers[i].a = a;
+        cancel_timers[i].name = names[i];
+        rc |= sss_timer_after(app, ms[i], cancel_fired, &cancel_timers[i], &t[i]);
+    }
+    if (rc < 0) {
+        sss_reply_err(r, "Timer", "sss_timer_after failed");
+        return; /* (the timers that were set still run; this is only a test) */
+    }
+    a->x = t[2];
+    a->y = t[3];
+    a->cancel_rc[0] = sss_timer_cancel(t[0]);
+    a->cancel_rc[2] = sss_timer_cancel(t[1]);
+}
+
+/*
+ * TELL "pipe" {n}: a pipe whose read end is watched; a timer writes one byte,
+ * and each byte the watch reads is told to the client as "piped" {"n": i};
+ * after byte i < n, a 0 ms timer writes the next one. Then the watch and the
+ * pipe go away, and "piped" {"done": n, "late": calls after the cancel}.
+ */
+static struct pipe_state {
+    uint64_t sid;
+    int fds[2];
+    int want, got, late;
+    struct sss_watch *watch;
+    struct sss_app *app;
+} pipe_st = {.fds = {-1, -1}};
+
+static void pipe_write(void *d)
+{
+    (void)d;
+    if (write(pipe_st.fds[1], "x", 1) != 1)
+        fprintf(stderr, "testmod: pipe write: %s\n", strerror(errno));
+}
+
+static void pipe_done(void *d)
+{
+    char json[64];
+
+    (void)d;
+    close(pipe_st.fds[0]);
+    close(pipe_st.fds[1]);
+    pipe_st.fds[0] = pipe_st.fds[1] = -1;
+    snprintf(json, sizeof(json), "{\"done\":%d,\"late\":%d}", pipe_st.got, pipe_st.late);
+    sss_tell_id(pipe_st.app, pipe_st.sid, "piped", json, strlen(json));
+}
+
+static void pipe_readable(int fd, unsigned revents, void *d)
+{
+    char buf[64], json[64];
+    ssize_t n;
+
+    (void)d;
+    if (!pipe_st.watch) {
+        pipe_st.late++; /* called after sss_watch_cancel: a bug */
+        return;
+    }
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < n; i++) {
+            pipe_st.got++;
+            snprintf(json, sizeof(json), "{\"n\":%d,\"revents\":%u}", pipe_st.got, revents);
+            sss_tell_id(pipe_st.app, pipe_st.sid, "piped", json, strlen(json));
+        }
+    if (pipe_st.got < pipe_st.want) {
+        sss_timer_after(pipe_st.app, 0, pipe_write, NULL, NULL);
+        return;
+    }
+    /* Cancel, then write once more: the watch must not run for it. */
+    sss_watch_cancel(pipe_st.watch);
+    pipe_st.watch = NULL;
+    pipe_write(NULL);
+    sss_timer_after(pipe_st.app, 50, pipe_done, NULL, NULL);
+}
+
+static void tell_pipe(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    char n[16];
+
+    (void)d;
+    if (pipe_st.fds[0] >= 0 || len >= sizeof(n) || pipe2(pipe_st.fds, O_NONBLOCK | O_CLOEXEC) < 0)
+        return;
+    memcpy(n, msg, len); /* msg is not NUL-terminated */
+    n[len] = '\0';
+    pipe_st.app = sss_socket_app(s);
+    pipe_st.sid = sss_socket_id(s);
+    pipe_st.want = (int)strtol(n, NULL, 10);
+    pipe_st.got = pipe_st.late = 0;
+    if (sss_watch_fd(pipe_st.app, pipe_st.fds[0], SSS_WATCH_READ, pipe_readable, NULL,
+                     &pipe_st.watch) < 0 ||
+        sss_timer_after(pipe_st.app, 20, pipe_write, NULL, NULL) < 0)
+        sss_tell(s, "piped", "\"setup failed\"", 14);
+}
+
+/*
+ * TELL "writable": a watch for WRITE on a fresh pipe, cancelled from its
+ * first call; 50 ms later "writable" {"calls": how many calls it got}.
+ */
+static struct {
+    struct sss_app *app;
+    uint64_t sid;
+    struct sss_watch *watch;
+    int fds[2];
+    int calls;
+} wst = {.fds = {-1, -1}};
+
+static void writable_done(void *d)
+{
+    char json[64];
+
+    (void)d;
+    close(wst.fds[0]);
+    close(wst.fds[1]);
+    wst.fds[0] = wst.fds[1] = -1;
+    snprintf(json, sizeof(json), "{\"calls\":%d}", wst.calls);
+    sss_tell_id(wst.app, wst.sid, "writable", json, strlen(json));
+}
+
+static void on_writable(int fd, unsigned revents, void *d)
+{
+    char json[64];
+    int rc;
+
+    (void)fd, (void)d;
+    if (++wst.calls > 1)
+        return; /* after the cancel: a bug, which writable_done reports */
+    rc = sss_watch_cancel(wst.watch);
+    wst.watch = NULL;
+    snprintf(json, sizeof(json), "{\"revents\":%u,\"cancel\":%d}", revents, rc);
+    sss_tell_id(wst.app, wst.sid, "writable", json, strlen(json));
+    sss_timer_after(wst.app, 50, writable_done, NULL, NULL);
+}
+
+static void tell_writable(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    (void)msg, (void)len, (void)d;
+    if (wst.fds[0] >= 0 || pipe2(wst.fds, O_NONBLOCK | O_CLOEXEC) < 0)
+        return;
+    wst.app = sss_socket_app(s);
+    wst.sid = sss_socket_id(s);
+    wst.calls = 0;
+    if (sss_watch_fd(wst.app, wst.fds[1], SSS_WATCH_WRITE, on_writable, NULL, &wst.watch) < 0)
+        sss_tell(s, "writable", "\"setup failed\"", 14);
+}
+
+/*
+ * TELL "linger": a timer of an hour and a watch on a pipe nobody writes,
+ * both left pending: the worker's exit must free them (no leak under ASan)
+ * and call neither.
+ */
+static void linger_fired(void *d)
+{
+    (void)d;
+    fprintf(stderr, "testmod: BUG: the lingering timer fired\n");
+}
+
+static void linger_ready(int fd, unsigned revents, void *d)
+{
+    (void)fd, (void)d;
+    fprintf(stderr, "testmod: BUG: the lingering watch ran revents=%u\n", revents);
+}
+
+static void tell_linger(struct sss_socket *s, const char *msg, size_t len, void *d)
+{
+    static int fds[2] = {-1, -1}; /* left open: the process exit closes them */
+    char json[64];
+    int rc1, rc2 = -1;
+
+    (void)msg, (void)len, (void)d;
+    rc1 = sss_timer_after(sss_socket_app(s), 3600 * 1000, linger_fired, NULL, NULL);
+    if (fds[0] < 0 && pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+        rc2 = -errno;
+    else
+        rc2 = sss_watch_fd(sss_socket_app(s), fds[0], SSS_WATCH_READ, linger_ready, NULL, NULL);
+    snprintf(json, sizeof(json), "[%d,%d]", rc1, rc2);
+    sss_tell(s, "lingering", json, strlen(json));
+}
+
+/* In the master (sss_module_init) both calls must refuse with SSS_APP_ESTATE. */
+static int loop_refused_in_master(struct sss_app *app)
+{
+    struct sss_timer *t = (struct sss_timer *)&t;
+    struct sss_watch *w = (struct sss_watch *)&w;
+
+    if (sss_timer_after(app, 0, linger_fired, NULL, &t) != SSS_APP_ESTATE || t != NULL ||
+        sss_watch_fd(app, 0, SSS_WATCH_READ, linger_ready, NULL, &w) != SSS_APP_ESTATE ||
+        w != NULL) {
+        fprintf(stderr, "testmod: timers or watches were accepted in the master\n");
+        return 1;
+    }
+    return 0;
+}
+
+static int loop_handlers(struct sss_app *app)
+{
+    return loop_refused_in_master(app) || sss_on_ask(app, "after", ask_after, NULL) ||
+           sss_on_ask(app, "cancel", ask_cancel, NULL) ||
+           sss_on_tell(app, "pipe", tell_pipe, NULL) ||
+           sss_on_tell(app, "writable", tell_writable, NULL) ||
+           sss_on_tell(app, "linger", tell_linger, NULL);
+}
+
 int sss_module_init(struct sss_app *app)
 {
-    return sss_on_ask(app, "echo", ask_echo, NULL) || sss_on_ask(app, "later", ask_later, NULL) ||
+    return loop_handlers(app) || sss_on_ask(app, "echo", ask_echo, NULL) ||
+           sss_on_ask(app, "later", ask_later, NULL) ||
            sss_on_ask(app, "never", ask_never, NULL) ||
            sss_on_ask(app, "badjson", ask_badjson, NULL) ||
            sss_on_ask(app, "history", ask_history, NULL) ||
