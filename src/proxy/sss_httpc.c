@@ -40,6 +40,8 @@
 
 #include <llhttp.h>
 
+#define SSS_HTTPC_KEEP_BODY 65536 /* body memory a slot keeps between answers */
+
 enum slot_state {
     SLOT_FREE,         /* no connection */
     SLOT_WANT_CONNECT, /* bound to a call; the driver has not been told */
@@ -376,6 +378,9 @@ static void slot_answered(struct sss_httpc *c, struct slot *s, bool extra)
     if (cb)
         cb(data, s->status, s->body.data ? s->body.data : "", s->body_len, NULL);
     call_unref(call);
+    /* A big answer's memory is not kept for the next, usually small, one. */
+    if (s->body.cap > SSS_HTTPC_KEEP_BODY)
+        sss_dynbuf_fini(&s->body);
 }
 
 /*
@@ -578,7 +583,8 @@ int sss_httpc_call(struct sss_httpc *c, const char *path, const char *extra, con
     if (now_ms > c->now_ms)
         c->now_ms = now_ms;
     c->stats.calls++;
-    if (c->queued >= c->queue_max && pick_slot(c, false) < 0) {
+    /* It would wait (behind others, or for a slot): the bound applies. */
+    if (c->queued >= c->queue_max && (c->queued > 0 || pick_slot(c, false) < 0)) {
         c->stats.failures[SSS_HTTPC_FAIL_QUEUE]++;
         return SSS_EFULL;
     }

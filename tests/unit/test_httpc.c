@@ -683,6 +683,9 @@ static void test_reentrant(void)
         CHECK_EQ_INT(ch.r.n, i + 1);
     }
     CHECK_EQ_INT(sss_httpc_stats(ch.c)->connects, 1);
+    /* No queue at all: a call is taken only when a connection is free for it. */
+    CHECK_EQ_INT(sss_httpc_call(ch.c, "/a", NULL, NULL, 0, on_done, &ch.r, 0, &h), 0);
+    CHECK_EQ_INT(sss_httpc_call(ch.c, "/b", NULL, NULL, 0, on_done, &ch.r, 0, &h), SSS_EFULL);
     sss_httpc_destroy(ch.c);
 }
 
@@ -977,6 +980,18 @@ static void test_loopback(int port)
     CHECK_EQ_STR(r.fail, "answer too large");
     r = drv_call(&d, "/echo");
     CHECK_EQ_INT(r.status, 200);
+    drv_fini(&d);
+
+    /* A big answer within the limit (its memory is not kept), then a small one. */
+    drv_init(&d, port, 1, 4 << 20);
+    r = drv_call(&d, "/huge");
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(r.len, 2 << 20);
+    r = drv_call(&d, "/huge-chunked");
+    CHECK_EQ_INT(r.len, 2 << 20);
+    r = drv_call(&d, "/echo");
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 1);
     drv_fini(&d);
 
     /* The backend closes between calls, and the driver sees it: a new connection. */
