@@ -1073,7 +1073,7 @@ static void on_tell_conn(void *data, const struct sss_hm_rec *rec)
     if (rec->type != SSS_HM_TELL_CONN)
         return;
     if (!c || c->dead || c->closing || !c->client || !c->client->begun ||
-        !rec->v[1].len || rec->v[1].len > SSS_PROTO_TOPIC_MAX) {
+        rec->v[1].len > SSS_PROTO_TOPIC_MAX) {
         if (s->ctr)
             sss_ctr_add(s->ctr, tells_gone, 1);
         return;
