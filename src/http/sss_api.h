@@ -90,7 +90,7 @@ struct sss_api_handlers {
     /* TELL the socket name names, wherever it is (name's host is borrowed).
      * buf holds topic then msg. Returns 0 when it was handed on, SSS_EGONE
      * when the socket is known to be gone (404), or a negative code (as
-     * publish: 503 or 500). */
+     * publish: SSS_EUNAVAIL, SSS_EFULL, -ENOMEM 503, others 500). */
     int (*tell)(void *data, const struct sss_sockname *name, const char *buf, size_t topic_len,
                 size_t msg_len);
     void *data;

@@ -370,6 +370,11 @@ static void serve_tell(struct sss_api *api, struct sss_api_conn *c)
         sss_api__answer_error(c, 404, "no such socket: it is gone", NULL);
         return;
     }
+    if (rc == SSS_EUNAVAIL) {
+        sss_api__answer_error(c, 503, "the engine is unavailable (Redis is away); try again",
+                              NULL);
+        return;
+    }
     if (rc < 0) {
         sss_api__answer_error(c, rc == SSS_EINVAL ? 400 : busy_status(rc), sss_strerror(rc),
                               NULL);
