@@ -46,6 +46,7 @@ enum sss_app_error {
     SSS_APP_EGONE = -2004,    /* the connection or the reply is no longer there */
     SSS_APP_ESTATE = -2005,   /* called where it is not allowed (e.g. outside a worker) */
     SSS_APP_ETOOLONG = -2006, /* a user name or reason over its limit (sss_limits.h) */
+    SSS_APP_ENAME = -2007,    /* not a socket name (sss_socket_name) */
 };
 
 struct sss_app;    /* the registration context (one per server) */
@@ -103,6 +104,18 @@ int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data);
 
 /* The socket's id: unique on this host while the server runs. */
 uint64_t sss_socket_id(const struct sss_socket *s);
+/*
+ * The socket's name: unique across every host of the cluster for as long as
+ * it lives, also across restarts of a host. "<socket id>.<run>@<host id>":
+ * sss_socket_id() in decimal, '.', 8 lowercase hex digits naming this run of
+ * the host, '@', --host-id (which may hold ':' or '@': the host id is
+ * everything after the first '@'). Pass it to a backend, and back to
+ * sss_tell_socket() or POST /api/tell on any host.
+ * Writes it NUL-terminated into buf (size bytes; SSS_SOCKET_NAME_MAX + 1
+ * always suffice) and returns its length, or -ENOSPC when buf is too small
+ * (buf then holds "" if size > 0). Lent sockets only, like every call here.
+ */
+int sss_socket_name(const struct sss_socket *s, char *buf, size_t size);
 /* The application that registered the handler. */
 struct sss_app *sss_socket_app(const struct sss_socket *s);
 
@@ -114,6 +127,19 @@ int sss_reply_err(struct sss_reply *r, const char *name, const char *message);
 int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t len);
 int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, const char *json,
                 size_t len);
+
+/*
+ * TELL {"sys":6,..} the socket with this name (sss_socket_name), on whichever
+ * worker and host it is, the way POST /api/tell does. Returns 0 when it was
+ * sent (a socket of this worker) or handed on (another worker's or host's:
+ * if its connection is gone by then, it is counted and dropped, unseen);
+ * SSS_APP_EGONE when the socket is known to be gone (this worker's, closed;
+ * this host's, of a worker process no longer running or an earlier run);
+ * SSS_APP_ENAME, SSS_APP_ETOPIC, SSS_APP_EJSON for bad arguments; -EMSGSIZE
+ * or -ENOMEM when it cannot be handed on.
+ */
+int sss_tell_socket(struct sss_app *app, const char *socket_name, const char *topic,
+                    const char *json, size_t len);
 
 /*
  * Publish on a channel: every subscriber on every worker gets the FEED, in

@@ -28,6 +28,7 @@
 #include "sss_log.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
+#include "sss_sockname.h"
 #include "sss_sub.h"
 #include "sss_ws.h"
 
@@ -1057,6 +1058,36 @@ static void hook_record(void *data, const struct sss_hm_rec *rec)
         on_bcast(data, rec);
 }
 
+/*
+ * A TELL_CONN from the mailbox (v: host, topic, msg): a TELL by socket name
+ * (POST /api/tell, sss_tell_socket) for one of our connections. One that is
+ * gone (or has not begun: its BEGIN reply must come first) is counted and
+ * dropped: the sender was told it was handed on, nothing more.
+ */
+static void on_tell_conn(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_session *s = data;
+    struct sss_conn *c = sss_session_conn(s, sss_sockname_conn(rec->h.tell.sid));
+    char topic[SSS_PROTO_TOPIC_MAX + 1];
+
+    if (rec->type != SSS_HM_TELL_CONN)
+        return;
+    if (!c || c->dead || c->closing || !c->client || !c->client->begun ||
+        rec->v[1].len > SSS_PROTO_TOPIC_MAX) {
+        if (s->ctr)
+            sss_ctr_add(s->ctr, tells_gone, 1);
+        return;
+    }
+    memcpy(topic, rec->v[1].p, rec->v[1].len);
+    topic[rec->v[1].len] = '\0';
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_tell(&s->json, topic, sss_proto_span_of(rec->v[2].p, rec->v[2].len)) < 0)
+        return;
+    send_json(s, c);
+    if (s->ctr)
+        sss_ctr_add(s->ctr, tells, 1);
+}
+
 static struct sss_conn *hook_conn(void *data, uint64_t conn_id)
 {
     return sss_session_conn(data, conn_id);
@@ -1234,6 +1265,8 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
         s->conn_id_base = (uint64_t)(inc & 0xffffu) << 32;
     }
     sss_map_init(&s->conns_by_id);
+    rpc->on_record = on_tell_conn;
+    rpc->record_data = s;
     sss_proto_out_init(&s->json, NULL, 0);
     s->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);
     if (!s->hb_frame)
@@ -1251,6 +1284,8 @@ void sss_session_fini(struct sss_session *s)
         sss_free(cl);
     }
     sss_map_fini(&s->conns_by_id);
+    if (s->rpc && s->rpc->record_data == s)
+        s->rpc->on_record = NULL;
     sss_proto_out_fini(&s->json);
     sss_proto_decoder_fini(&s->dec);
     if (s->hb_frame)
