@@ -31,6 +31,8 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->closes_proto = LOAD(closes_proto);
     out->sendq_high = LOAD(sendq_high);
     out->laps = LOAD(laps);
+    out->decisions_timed_out = LOAD(decisions_timed_out);
+    out->decisions_late = LOAD(decisions_late);
 #undef LOAD
 }
 
@@ -67,6 +69,12 @@ static const struct wmetric {
     W("send_queue_high", "sss_send_queue_high_bytes", false,
       "Largest send queue of one connection seen, bytes.", sendq_high),
     W("laps", "sss_bus_laps_total", true, "Times the worker was lapped by the bus.", laps),
+    W("decisions_timed_out", "sss_decisions_timed_out_total", true,
+      "Session or subscription decisions the application did not answer in time.",
+      decisions_timed_out),
+    W("decisions_late", "sss_decisions_late_total", true,
+      "Decisions answered after nobody waited for them (timed out, client gone).",
+      decisions_late),
 #undef W
 };
 

@@ -33,6 +33,7 @@
 
 struct sss_conn;
 struct sss_app;
+struct sss_decision;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -69,6 +70,7 @@ struct sss_worker {
     struct sss_wake *wake;          /* ours: the scaler wakes us through it */
     uint64_t wake_count;            /* target of the pending eventfd read */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
+    struct sss_decision *decisions; /* deferred decisions not yet answered (sss_decide.h) */
 
     int accept_armed;
     int draining;
