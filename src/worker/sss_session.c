@@ -876,9 +876,10 @@ static void sync_entry_start(struct sss_conn *c, struct sync_state *st, int i)
     sub = sss_index_subscribe(index_of(s), c, &cl->subs, e->channel, len, &created);
     if (!sub)
         return;
-    if (created)
+    if (created) {
         subscribed(c, e->channel, len);
-    else if (!sub->pending) {
+        was_live = 0; /* held before, but booted from the channel meanwhile */
+    } else if (!sub->pending) {
         /* Already live here: hold it again while its history comes. */
         sub->pending = 1;
         was_live = 1;
