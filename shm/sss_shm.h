@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 5
+#define SSS_SHM_VERSION 6
 #define SSS_CACHELINE 64
 
 /* Per-process counters. Only the owning process writes them. */
@@ -67,6 +67,8 @@ struct sss_counters {
     atomic_uint_fast64_t laps;         /* times this worker was lapped by the bus */
     atomic_uint_fast64_t tells;        /* TELLs by socket name given to their connection */
     atomic_uint_fast64_t tells_gone;   /* ... whose connection was gone (or had not begun) */
+    atomic_uint_fast64_t decisions_timed_out; /* deferred decisions --decision-timeout made */
+    atomic_uint_fast64_t decisions_late;      /* answers to decisions nobody waited for */
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its
      * connection ids carry it, so a replacement's never equal a dead

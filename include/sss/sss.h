@@ -70,11 +70,21 @@ typedef void (*sss_socket_fn)(struct sss_socket *s, void *data);
 /* A subscription became live (its SUBSCRIBE reply, SYNC reply or session resume went out). */
 typedef void (*sss_subscribed_fn)(struct sss_socket *s, const char *channel, void *data);
 
-/* What a session parser sees of the upgrade request (lent for the call). */
+/*
+ * What a session parser sees of the upgrade request (lent for the call:
+ * copy what you need). Header values are "" when absent; Origin and
+ * User-Agent are also "" when sent twice, and any of the three when longer
+ * than the server keeps (Origin 255 bytes, User-Agent and X-Forwarded-For
+ * 511); several X-Forwarded-For lines are joined by ", ".
+ */
 struct sss_request {
     const char *target;        /* request-target: path and query, as sent */
     const char *cookie;        /* the Cookie header(s), "" when absent */
     const char *authorization; /* the Authorization header, "" when absent */
+    const char *remote;        /* the peer's address, "ip:port" ("[ip6]:port") */
+    const char *origin;        /* the Origin header */
+    const char *user_agent;    /* the User-Agent header */
+    const char *forwarded_for; /* the X-Forwarded-For header(s) */
 };
 
 /* What it decides. Zeroed before the call: accept, anonymous, no session. */
@@ -91,6 +101,74 @@ struct sss_session_out {
  */
 typedef void (*sss_session_fn)(const struct sss_request *req, struct sss_session_out *out,
                                void *data);
+
+/*
+ * Deferred answers: a session parser or a subscription parser that needs the
+ * application's own services (a database, another server) answers later
+ * through a decision handle, as an ask answers through its reply handle.
+ *
+ * The handler gets a handle d and answers it exactly once, before it returns
+ * or later from another handler or a timer of the same worker, with
+ * sss_decide_session or sss_decide_subscribe. The handle is dead after that
+ * call, whatever it returned (as a reply handle is): never use it again. A
+ * handle stays valid until it is answered, so answer every one, even late:
+ *
+ *   - a decision not answered within --decision-timeout (10s) is made for
+ *     you: the upgrade is refused with 503 "application did not answer", the
+ *     subscription with the reason "application did not answer";
+ *   - answering after that, or after the client left (a client that closes,
+ *     or an upgrade past --handshake-timeout, which closes it), is a harmless
+ *     no-op that returns SSS_APP_EGONE.
+ *
+ * While a connection waits for a session decision nothing else of it is
+ * read. While it waits for subscription decisions its next messages wait
+ * too, in order (at most --max-waiting-messages; one more closes it with
+ * 1008), so an UNSUBSCRIBE or PUBLISH sent after a SUBSCRIBE is acted on
+ * after that SUBSCRIBE's answer. A SYNC's reply goes out once every entry is
+ * decided, and a BEGIN reply that resumes a session once each of its
+ * channels is. The client's own _u_<user> channel is never asked about.
+ *
+ * Registering the later form and the immediate one (sss_on_session,
+ * sss_on_subscribe) for the same event: the later form wins.
+ */
+struct sss_decision; /* a pending decision, answered exactly once */
+
+/* An upgrade to decide, now or later: sss_decide_session(d, ...). req is lent for the call. */
+typedef void (*sss_session_later_fn)(const struct sss_request *req, struct sss_decision *d,
+                                     void *data);
+/*
+ * A subscription to decide, now or later: sss_decide_subscribe(d, ...). s,
+ * channel and query (raw JSON, query_len 0 when absent) are lent for the
+ * call; keep sss_socket_id(s) to act on the socket later.
+ */
+typedef void (*sss_subscribe_later_fn)(struct sss_socket *s, const char *channel,
+                                       const char *query, size_t query_len,
+                                       struct sss_decision *d, void *data);
+
+int sss_on_session_later(struct sss_app *app, sss_session_later_fn fn, void *data);
+int sss_on_subscribe_later(struct sss_app *app, sss_subscribe_later_fn fn, void *data);
+
+/*
+ * Decide an upgrade as a session parser fills out (sss_session_out; out is
+ * read during the call, and out->reason copied): status 0 upgrades, naming
+ * out->user and out->session; 401 or 403 refuse with out->reason (another
+ * non-zero status is 401); a user that is no valid channel name, or a
+ * session with bytes outside 0x21..0x7e, refuses with 500 "session parser
+ * error". Returns 0; SSS_APP_ECHANNEL when it refused for an invalid user
+ * or session; SSS_APP_EGONE when nobody waits any more (timed out, client
+ * gone): nothing happened; SSS_APP_ESTATE when d is NULL or a subscription's
+ * handle (then d is untouched). d is dead after any other return.
+ */
+int sss_decide_session(struct sss_decision *d, const struct sss_session_out *out);
+
+/*
+ * Decide a subscription: allow non-zero subscribes it; 0 refuses it with
+ * reason (copied, cut at SSS_REASON_MAX bytes; NULL: "refused by the
+ * application"). Returns 0; SSS_APP_EGONE when nobody waits any more:
+ * nothing happened; SSS_APP_ESTATE when d is NULL or a session's handle
+ * (then d is untouched). d is dead after any other return.
+ */
+int sss_decide_subscribe(struct sss_decision *d, int allow, const char *reason);
 
 int sss_on_ask(struct sss_app *app, const char *topic, sss_ask_fn fn, void *data);
 int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *data);

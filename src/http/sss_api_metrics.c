@@ -33,6 +33,8 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->laps = LOAD(laps);
     out->tells = LOAD(tells);
     out->tells_gone = LOAD(tells_gone);
+    out->decisions_timed_out = LOAD(decisions_timed_out);
+    out->decisions_late = LOAD(decisions_late);
 #undef LOAD
 }
 
@@ -73,6 +75,12 @@ static const struct wmetric {
       "TELLs by socket name (POST /api/tell, sss_tell_socket) sent to their connection.", tells),
     W("tells_gone", "sss_tells_gone_total", true,
       "TELLs by socket name whose connection was gone when they came; dropped.", tells_gone),
+    W("decisions_timed_out", "sss_decisions_timed_out_total", true,
+      "Session or subscription decisions the application did not answer in time.",
+      decisions_timed_out),
+    W("decisions_late", "sss_decisions_late_total", true,
+      "Decisions answered after nobody waited for them (timed out, client gone).",
+      decisions_late),
 #undef W
 };
 

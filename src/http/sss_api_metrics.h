@@ -31,6 +31,7 @@ struct sss_api_worker_stats {
     int64_t frames_in, frames_out, bytes_in, bytes_out;
     int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
     int64_t tells, tells_gone;
+    int64_t decisions_timed_out, decisions_late;
 };
 
 void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);

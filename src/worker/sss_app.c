@@ -147,6 +147,20 @@ int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data)
     return 0;
 }
 
+int sss_on_session_later(struct sss_app *app, sss_session_later_fn fn, void *data)
+{
+    app->on_session_later = fn;
+    app->session_later_data = data;
+    return 0;
+}
+
+int sss_on_subscribe_later(struct sss_app *app, sss_subscribe_later_fn fn, void *data)
+{
+    app->on_subscribe_later = fn;
+    app->subscribe_later_data = data;
+    return 0;
+}
+
 /* ---- JSON validation of what handlers send ---- */
 
 struct depth {
