@@ -19,7 +19,8 @@
  *   POST /api/boot       {"user":"alice","reason":"..."}: every connection of
  *                        the user gets BOOT and close 4001; or
  *                        {"channel":"c","reason":"..."}: every subscriber of
- *                        the channel gets BOOTCHANNEL and is unsubscribed -> 200 {}
+ *                        the channel gets BOOTCHANNEL and is unsubscribed (one
+ *                        that offered no sub-protocol: BOOT, 4001) -> 200 {}
  *   GET  /api/presence?channel=c  -> {"channel":"c","subscriptions":N,
  *                        "users":["alice",...],"users_total":M} (this host)
  *   GET  /api/stats      per-worker and total counters, the scaler's own
