@@ -526,7 +526,7 @@ class Client {
       if (this._status !== CS.READY) return done(E.unready());
       this._send({ sys: SYS.TELL, topic, msg: msg === undefined ? null : msg });
       return done(null);
-    });
+    }, (err) => [err || null]);
     if (p) p.catch(() => {});
     return p;
   }
