@@ -355,6 +355,7 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
+    c->subprotocol = up->protocol[0] != '\0';
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
     c->opened = 1;

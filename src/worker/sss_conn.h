@@ -56,6 +56,10 @@ struct sss_conn {
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t closing;         /* we queued a close frame: no more data frames */
     uint8_t opened;          /* the handler's open succeeded: closed is owed */
+    /* The upgrade chose one of our sub-protocols (the client offered sss.v1.*):
+     * the client knows the (ext) messages. 0 for a client that offered none,
+     * as the original Super Scaled Sockets client does. */
+    uint8_t subprotocol;
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */

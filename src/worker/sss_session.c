@@ -1382,14 +1382,21 @@ static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
         return;
     }
     /* A channel: each subscriber is told, then unsubscribed. The channel goes
-     * away with its last subscriber, so look it up again each time. */
+     * away with its last subscriber, so look it up again each time. A client
+     * that offered no sub-protocol (the original JavaScript client) knows no
+     * BOOTCHANNEL: it is booted, BOOT and close 4001, as the original
+     * server's bootAll did. */
     while ((lc = sss_index_chan(index_of(s), name, name_len)) && lc->subs) {
         struct sss_sub *sub = lc->subs;
         struct sss_conn *c = sub->conn;
 
-        sss_proto_out_reset(&s->json);
-        if (!c->dead && sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
-            send_json(s, c);
+        if (!c->dead && !c->subprotocol) {
+            (void)sss_boot((struct sss_socket *)c, reason);
+        } else if (!c->dead) {
+            sss_proto_out_reset(&s->json);
+            if (sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
+                send_json(s, c);
+        }
         unsubscribe(c, sub, 1);
     }
 }
