@@ -110,17 +110,11 @@ static int lap_replay(struct sss_rpc_req *base)
     return 0;
 }
 
-static void lap_free(struct sss_rpc_req *base)
-{
-    sss_free(base);
-}
-
 static const struct sss_rpc_ops lap_ops = {
     .name = "lap",
     .hist_rec = lap_hist_rec,
     .hist_end = lap_hist_end,
     .replay = lap_replay,
-    .free = lap_free,
 };
 
 /* Ask history of c after `from` and hold c until it comes. 0, or -1 (not asked). */

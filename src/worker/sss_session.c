@@ -444,17 +444,11 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e);
 static int load_replay(struct sss_rpc_req *base);
 
-static void plain_free(struct sss_rpc_req *base)
-{
-    sss_free(base);
-}
-
 static const struct sss_rpc_ops load_ops = {
     .name = "session",
     .session_entry = load_entry,
     .session_end = load_end,
     .replay = load_replay,
-    .free = plain_free,
 };
 
 /*
