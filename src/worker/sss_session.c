@@ -14,7 +14,8 @@
  * Each kind of request to the scaler is a small struct below with its own
  * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
  * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
- * and load_req (a session's subscriptions).
+ * and a session's subscriptions (a plain conn_req). All but sync_req start
+ * with a conn_req: the connection they answer, and the client's id.
  * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app.
  */
 #include "sss_session.h"
@@ -44,13 +45,22 @@ static const char *const BUSY = "server busy or out of memory: try again";
 
 /* ---- the kinds of request ---- */
 
-/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
-struct sub_req {
+/*
+ * A request made for one connection: named by id, since it may close
+ * before the answer comes, with the client's message id its reply carries.
+ * Alone, it asks a named session's recorded subscriptions at BEGIN.
+ */
+struct conn_req {
     struct sss_rpc_req base; /* first */
     struct sss_session *s;
     uint64_t conn_id;
-    char *id; /* the client's raw id (owned) */
+    char *id; /* the client's raw id (owned), NULL when absent */
     size_t id_len;
+};
+
+/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
+struct sub_req {
+    struct conn_req cr; /* first */
     uint8_t silent; /* a resumed session's channel: no SUBSCRIBE reply, and the
                      * BEGIN reply waits for it (begin_wait) */
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
@@ -88,19 +98,8 @@ struct sync_req {
 
 /* A client's PUBLISH: the uid. */
 struct pub_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    uint64_t conn_id;
-    char *id; /* the client's raw id (owned) */
-    size_t id_len;
+    struct conn_req cr;  /* first */
     int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
-};
-
-/* A named session's recorded subscriptions, at BEGIN. */
-struct load_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    uint64_t conn_id;
 };
 
 /* ---- small helpers ---- */
@@ -129,6 +128,17 @@ static void send_error(struct sss_conn *c, const char *message, struct sss_proto
 
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_error(&s->json, &f, id) == 0)
+        send_json(s, c);
+}
+
+/* Answer the client's request `id` (an ASK or PUBLISH) with failure f. */
+static void send_response_err(struct sss_conn *c, struct sss_proto_span id,
+                              const struct sss_proto_fail *f)
+{
+    struct sss_session *s = S(c);
+
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_response_err(&s->json, id, f) == 0)
         send_json(s, c);
 }
 
@@ -161,6 +171,38 @@ static void *req_new(struct sss_session *s, size_t size, const struct sss_rpc_op
         return NULL;
     }
     return r;
+}
+
+/*
+ * A request of `size` bytes for connection c put in the table, or NULL
+ * (ENOMEM). It keeps a copy of id for its reply (none if the copy fails).
+ */
+static void *conn_req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops,
+                          const struct sss_conn *c, struct sss_proto_span id)
+{
+    struct conn_req *r = req_new(s, size, ops);
+
+    if (r) {
+        r->s = s;
+        r->conn_id = c->id;
+        r->id = dup_span(id, &r->id_len);
+    }
+    return r;
+}
+
+/* Every conn_req kind's ops->free. */
+static void conn_req_free(struct sss_rpc_req *base)
+{
+    struct conn_req *r = (struct conn_req *)base;
+
+    sss_free(r->id);
+    sss_free(r);
+}
+
+/* The client's id, for the request's reply. */
+static struct sss_proto_span reply_id(const struct conn_req *r)
+{
+    return sss_proto_span_of(r->id, r->id_len);
 }
 
 static void req_done(struct sss_session *s, void *r)
@@ -299,44 +341,51 @@ static void begin_step_done(struct sss_conn *c)
 
 /* ---- sub_req: the last uid of a channel ---- */
 
+/* The subscription r was made for, and (*cp) its connection, while both are there. */
+static struct sss_sub *sub_of(const struct sub_req *r, struct sss_conn **cp)
+{
+    struct sss_conn *c = live_conn(r->cr.s, r->cr.conn_id);
+
+    *cp = c;
+    return c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel)) : NULL;
+}
+
+/* A pending subscription goes live above the channel's last uid (none yet: from the start). */
+static void activate_after(struct sss_session *s, struct sss_sub *sub,
+                           const struct sss_hm_last_uid_r *p)
+{
+    static const struct sss_uid zero = {0, 0};
+
+    sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+}
+
 static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
 {
     struct sub_req *r = (struct sub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_uid zero = {0, 0};
-    struct sss_conn *c = live_conn(s, r->conn_id);
-    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
-                            : NULL;
+    struct sss_session *s = r->cr.s;
+    struct sss_conn *c;
+    struct sss_sub *sub = sub_of(r, &c);
 
-    if (r->silent) {
-        if (sub && sub->pending) {
-            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
-            subscribed_hook(c, r->channel);
-        }
-        if (c)
-            begin_step_done(c);
-    } else if (sub) {
+    if (!r->silent && sub) {
         sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_subscribe_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
-                                             r->channel, true, p->has ? &p->uid : NULL,
-                                             NULL) == 0)
+        if (sss_proto_encode_subscribe_reply(&s->json, reply_id(&r->cr), r->channel, true,
+                                             p->has ? &p->uid : NULL, NULL) == 0)
             send_json(s, c);
-        if (sub->pending) {
-            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
-            subscribed_hook(c, r->channel);
-        }
     }
+    if (sub && sub->pending) {
+        activate_after(s, sub, p);
+        subscribed_hook(c, r->channel);
+    }
+    if (r->silent && c)
+        begin_step_done(c);
 }
 
 /* BEGIN's _u_<user>: its last uid goes in the BEGIN reply. */
 static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
 {
     struct sub_req *r = (struct sub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_uid zero = {0, 0};
-    struct sss_conn *c = live_conn(s, r->conn_id);
-    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
-                            : NULL;
+    struct sss_conn *c;
+    struct sss_sub *sub = sub_of(r, &c);
 
     if (!sub)
         return;
@@ -344,7 +393,7 @@ static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_ui
     if (p->has)
         c->client->user_last = p->uid;
     if (sub->pending)
-        sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+        activate_after(r->cr.s, sub, p);
     begin_step_done(c);
 }
 
@@ -356,26 +405,18 @@ static int sub_replay(struct sss_rpc_req *base)
     return 0;
 }
 
-static void sub_free(struct sss_rpc_req *base)
-{
-    struct sub_req *r = (struct sub_req *)base;
-
-    sss_free(r->id);
-    sss_free(r);
-}
-
 static const struct sss_rpc_ops sub_ops = {
     .name = "subscribe",
     .last_uid = sub_last_uid,
     .replay = sub_replay,
-    .free = sub_free,
+    .free = conn_req_free,
 };
 
 static const struct sss_rpc_ops begin_ops = {
     .name = "begin",
     .last_uid = begin_last_uid,
     .replay = sub_replay,
-    .free = sub_free,
+    .free = conn_req_free,
 };
 
 /* ---- SUBSCRIBE, UNSUBSCRIBE ---- */
@@ -401,20 +442,17 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
         return;
     }
     sub = sss_index_subscribe(index_of(s), c, &cl->subs, m->channel, m->channel_len, &created);
-    r = sub ? req_new(s, sizeof(*r), &sub_ops) : NULL;
+    r = sub ? conn_req_new(s, sizeof(*r), &sub_ops, c, m->id) : NULL;
     if (!r) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &cl->subs, sub);
         send_error(c, BUSY, m->id);
         return;
     }
-    r->s = s;
-    r->conn_id = c->id;
     if (created)
         subscribed(c, m->channel, m->channel_len);
     memcpy(r->channel, m->channel, m->channel_len + 1);
-    r->id = dup_span(m->id, &r->id_len);
-    if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0) {
+    if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0) {
         /* The scaler cannot be asked: refuse rather than hold for ever. */
         send_error(c, BUSY, m->id);
         req_done(s, r);
@@ -449,6 +487,7 @@ static const struct sss_rpc_ops load_ops = {
     .session_entry = load_entry,
     .session_end = load_end,
     .replay = load_replay,
+    .free = conn_req_free,
 };
 
 /*
@@ -463,6 +502,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
     struct sss_session *s = S(c);
     struct sss_client *cl = c->client;
     struct sss_app *app = s->app;
+    struct sss_proto_span none = {NULL, 0};
     char chan[SSS_PROTO_CHANNEL_MAX + 1];
     int listed = 0, n;
 
@@ -474,13 +514,11 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
     if (app && app->on_socket)
         app->on_socket((struct sss_socket *)c, app->socket_data);
     if (c->session[0]) {
-        struct load_req *r = req_new(s, sizeof(*r), &load_ops);
+        struct conn_req *r = conn_req_new(s, sizeof(*r), &load_ops, c, none);
         struct sss_hm_rec rec;
 
         session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
         if (r) {
-            r->s = s;
-            r->conn_id = c->id;
             if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
                 sss_rpc_put(s->rpc, &rec) < 0)
                 req_done(s, r);
@@ -498,17 +536,15 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         int created;
 
         sub = sss_index_subscribe(index_of(s), c, &cl->subs, chan, (size_t)n, &created);
-        r = sub ? req_new(s, sizeof(*r), &begin_ops) : NULL;
+        r = sub ? conn_req_new(s, sizeof(*r), &begin_ops, c, none) : NULL;
         if (!r) {
             sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
             return;
         }
-        r->s = s;
-        r->conn_id = c->id;
         if (created)
             subscribed(c, chan, (size_t)n);
         memcpy(r->channel, chan, (size_t)n + 1);
-        if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0)
+        if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0)
             req_done(s, r);
         else
             cl->begin_wait++;
@@ -521,7 +557,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
 static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
                        const char *chan, size_t len)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_session *s = r->s;
     struct sss_proto_span none = {NULL, 0};
     struct sss_conn *c;
@@ -539,14 +575,12 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
         !subscribe_allowed(c, chan, len, none, &why, 1))
         return;
     sub = sss_index_subscribe(index_of(s), c, &c->client->subs, chan, len, &created);
-    sr = sub ? req_new(s, sizeof(*sr), &sub_ops) : NULL;
+    sr = sub ? conn_req_new(s, sizeof(*sr), &sub_ops, c, none) : NULL;
     if (!sr) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &c->client->subs, sub);
         return;
     }
-    sr->s = s;
-    sr->conn_id = c->id;
     subscribed(c, chan, len);
     memcpy(sr->channel, chan, len);
     sr->channel[len] = '\0';
@@ -554,7 +588,7 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
     /* The BEGIN reply waits until the channel's last uid is known: from then
      * on every publish reaches this connection (with Redis, once this host
      * listens to the channel). */
-    if (sss_rpc_ask_last_uid(s->rpc, &sr->base, sr->channel) < 0)
+    if (sss_rpc_ask_last_uid(s->rpc, &sr->cr.base, sr->channel) < 0)
         req_done(s, sr);
     else
         c->client->begin_wait++;
@@ -562,7 +596,7 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
 
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_conn *c = live_conn(r->s, r->conn_id);
 
     (void)e;
@@ -573,7 +607,7 @@ static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *
 /* The new scaler's store is empty: nothing to resume. */
 static int load_replay(struct sss_rpc_req *base)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_conn *c = live_conn(r->s, r->conn_id);
 
     if (c)
@@ -778,21 +812,19 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
 static void pub_published(struct sss_rpc_req *base, const struct sss_hm_published *p)
 {
     struct pub_req *r = (struct pub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_conn *c = live_conn(s, r->conn_id);
+    struct sss_session *s = r->cr.s;
+    struct sss_conn *c = live_conn(s, r->cr.conn_id);
 
     if (!c)
         return;
-    sss_proto_out_reset(&s->json);
     if (p->rc == 0) {
-        if (sss_proto_encode_publish_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
-                                           &p->uid) == 0)
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_publish_reply(&s->json, reply_id(&r->cr), &p->uid) == 0)
             send_json(s, c);
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
 
-        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
-            send_json(s, c);
+        send_response_err(c, reply_id(&r->cr), &f);
     }
 }
 
@@ -803,35 +835,23 @@ static int pub_replay(struct sss_rpc_req *base)
     struct pub_req *r = (struct pub_req *)base;
 
     if (!r->deadline_ms)
-        r->deadline_ms = *r->s->now_ms + PUB_RESTART_WAIT_MS;
+        r->deadline_ms = *r->cr.s->now_ms + PUB_RESTART_WAIT_MS;
     return 0;
 }
 
 static int pub_expire(struct sss_rpc_req *base, int64_t now)
 {
     struct pub_req *r = (struct pub_req *)base;
-    struct sss_session *s = r->s;
     struct sss_proto_fail f = {"Publish failed", "interrupted by a server restart; it may or may "
                                                  "not have been published"};
     struct sss_conn *c;
 
     if (!r->deadline_ms || now < r->deadline_ms)
         return 0;
-    c = live_conn(s, r->conn_id);
-    if (c) {
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
-            send_json(s, c);
-    }
+    c = live_conn(r->cr.s, r->cr.conn_id);
+    if (c)
+        send_response_err(c, reply_id(&r->cr), &f);
     return 1;
-}
-
-static void pub_free(struct sss_rpc_req *base)
-{
-    struct pub_req *r = (struct pub_req *)base;
-
-    sss_free(r->id);
-    sss_free(r);
 }
 
 static const struct sss_rpc_ops pub_ops = {
@@ -839,7 +859,7 @@ static const struct sss_rpc_ops pub_ops = {
     .published = pub_published,
     .replay = pub_replay,
     .expire = pub_expire,
-    .free = pub_free,
+    .free = conn_req_free,
 };
 
 static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
@@ -858,20 +878,15 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     else if (!m->msg.ptr)
         f.message = "missing msg";
     if (f.message) {
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m->id, &f) == 0)
-            send_json(s, c);
+        send_response_err(c, m->id, &f);
         return;
     }
-    r = req_new(s, sizeof(*r), &pub_ops);
+    r = conn_req_new(s, sizeof(*r), &pub_ops, c, m->id);
     if (!r) {
         send_error(c, BUSY, m->id);
         return;
     }
-    r->s = s;
-    r->conn_id = c->id;
-    r->id = dup_span(m->id, &r->id_len);
-    rc = sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
+    rc = sss_hm_pack_publish(&rec, r->cr.base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
                              m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len);
     if (rc == 0)
         rc = sss_rpc_put(s->rpc, &rec);
@@ -881,9 +896,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
         /* Never deliverable: say so rather than "try again". */
         struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};
 
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m->id, &tl) == 0)
-            send_json(s, c);
+        send_response_err(c, m->id, &tl);
         req_done(s, r);
     } else if (rc < 0) {
         send_error(c, BUSY, m->id);
@@ -969,9 +982,7 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
             break;
         if (rc < 0)
             f.message = "out of memory";
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m.id, &f) == 0)
-            send_json(s, c);
+        send_response_err(c, m.id, &f);
         break;
     }
     case SSS_PROTO_TELL:
