@@ -369,12 +369,38 @@ static int run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *e
     return ok;
 }
 
+/*
+ * Mark a host's online sessions offline as of now; before_ms > 0: only those
+ * written before then (a lapsed host's: what it wrote since is news). *n, if
+ * not NULL, gets how many changed. Returns 1, or 0 with *err set.
+ */
+static int mark_offline(mongoc_collection_t *sessions, const char *host, int64_t before_ms,
+                        int64_t now, int64_t *n, bson_error_t *err)
+{
+    bson_t *sel = BCON_NEW("host", BCON_UTF8(host), "online", BCON_BOOL(true));
+    bson_t *upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
+                           BCON_DATE_TIME(now), "}");
+    bson_t reply;
+    bson_iter_t it;
+    int ok;
+
+    if (before_ms > 0)
+        BCON_APPEND(sel, "updated", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
+    ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, &reply, err);
+    if (n)
+        *n = ok && bson_iter_init_find(&it, &reply, "modifiedCount") ? bson_iter_as_int64(&it) : 0;
+    bson_destroy(&reply);
+    bson_destroy(sel);
+    bson_destroy(upd);
+    return ok;
+}
+
 /* Indexes (idempotent), and this host's sessions a previous run left online. */
 static int setup(struct mongo_store *ms, mongoc_client_t *cl)
 {
     mongoc_database_t *db = mongoc_client_get_database(cl, ms->db_name);
     mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
-    bson_t *cmd, *sel, *upd;
+    bson_t *cmd;
     static const char *const index_keys[] = {"user", "subs.chan", "host"};
     bson_error_t err;
     int ok = 1;
@@ -390,14 +416,8 @@ static int setup(struct mongo_store *ms, mongoc_client_t *cl)
         ok = run_command(db, cmd, &err);
         bson_destroy(cmd);
     }
-    if (ok) {
-        sel = BCON_NEW("host", BCON_UTF8(ms->host_id), "online", BCON_BOOL(true));
-        upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
-                       BCON_DATE_TIME(sss_wall_ms()), "}");
-        ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, NULL, &err);
-        bson_destroy(sel);
-        bson_destroy(upd);
-    }
+    if (ok)
+        ok = mark_offline(sessions, ms->host_id, 0, sss_wall_ms(), NULL, &err);
     note_result(ms, ok, ok ? NULL : &err);
     if (ok)
         sss_log_debug("store", "mongodb: indexes ready in %s", ms->db_name);
@@ -486,16 +506,7 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
         if (!ok || !gone)
             continue;
         /* Only what it wrote before its lease ran out: what it wrote since is news. */
-        sel = BCON_NEW("host", BCON_UTF8(lapsed[i]), "online", BCON_BOOL(true), "updated", "{",
-                       "$lt", BCON_DATE_TIME(lapsed_until[i]), "}");
-        upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated", BCON_DATE_TIME(now),
-                       "}");
-        ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, &reply, &err);
-        if (ok && bson_iter_init_find(&it, &reply, "modifiedCount"))
-            n = bson_iter_as_int64(&it);
-        bson_destroy(&reply);
-        bson_destroy(sel);
-        bson_destroy(upd);
+        ok = mark_offline(sessions, lapsed[i], lapsed_until[i], now, &n, &err);
         if (ok)
             sss_log_info("store", "mongodb: host %s lost its lease: %lld sessions marked offline",
                          lapsed[i], (long long)n);
@@ -517,16 +528,10 @@ static void sign_off(struct mongo_store *ms, mongoc_client_t *cl)
 {
     mongoc_collection_t *hosts = mongoc_client_get_collection(cl, ms->db_name, "hosts");
     mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
-    bson_t *sel, *upd;
+    bson_t *sel;
     bson_error_t err;
-    int ok;
+    int ok = mark_offline(sessions, ms->host_id, 0, sss_wall_ms(), NULL, &err);
 
-    sel = BCON_NEW("host", BCON_UTF8(ms->host_id), "online", BCON_BOOL(true));
-    upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
-                   BCON_DATE_TIME(sss_wall_ms()), "}");
-    ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, NULL, &err);
-    bson_destroy(sel);
-    bson_destroy(upd);
     if (ok) {
         sel = BCON_NEW("_id", BCON_UTF8(ms->host_id));
         ok = (int)mongoc_collection_delete_one(hosts, sel, NULL, NULL, &err);
