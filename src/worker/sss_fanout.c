@@ -55,7 +55,7 @@ struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t 
  * history): they reconnect (4008) and their SYNC reports the gap. */
 static void missed(struct sss_lchan *c)
 {
-    for (struct sss_sub *s = c->subs; s; s = s->next)
+    for (struct sss_sub *s = LIST_FIRST(&c->subs); s; s = LIST_NEXT(s, link))
         sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
 }
 

@@ -1015,7 +1015,7 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
     frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
     if (!frame)
         return;
-    for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
         if (cl->begun && !cl->conn->dead)
             sss_conn_send(cl->conn, sss_buf_ref(frame));
     sss_buf_unref(frame);
@@ -1036,15 +1036,15 @@ static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
     memcpy(reason, rec->v[1].p, rec->v[1].len);
     reason[rec->v[1].len] = '\0';
     if (b->kind == SSS_HM_BOOT_USER) {
-        for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+        for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
             if (!cl->conn->dead && cl->conn->user[0] && strcmp(cl->conn->user, name) == 0)
                 (void)sss_boot((struct sss_socket *)cl->conn, reason);
         return;
     }
     /* A channel: each subscriber is told, then unsubscribed. The channel goes
      * away with its last subscriber, so look it up again each time. */
-    while ((lc = sss_index_chan(index_of(s), name, name_len)) && lc->subs) {
-        struct sss_sub *sub = lc->subs;
+    while ((lc = sss_index_chan(index_of(s), name, name_len)) && !LIST_EMPTY(&lc->subs)) {
+        struct sss_sub *sub = LIST_FIRST(&lc->subs);
         struct sss_conn *c = sub->conn;
 
         sss_proto_out_reset(&s->json);
@@ -1110,7 +1110,7 @@ static void on_scaler_restart(struct sss_session *s)
      */
     sss_hm_pack_resync(&rec, s->rpc->pid);
     (void)sss_rpc_put(s->rpc, &rec);
-    for (struct sss_client *cl = s->clients; cl; cl = cl->next) {
+    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link)) {
         struct sss_conn *c = cl->conn;
 
         if (c->dead)
@@ -1183,10 +1183,7 @@ int sss_session_open(struct sss_session *s, struct sss_conn *c)
     cl->s = s;
     cl->last_hb_ms = *s->now_ms;
     cl->rate_window_ms = *s->now_ms;
-    cl->next = s->clients;
-    if (s->clients)
-        s->clients->prev = cl;
-    s->clients = cl;
+    LIST_INSERT_HEAD(&s->clients, cl, link);
     c->client = cl;
     return 0;
 }
@@ -1205,12 +1202,7 @@ void sss_session_closed(struct sss_conn *c)
         unsubscribe(c, cl->subs, 0);
     session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
     sss_map_del(&s->conns_by_id, (const char *)&c->id, sizeof(c->id));
-    if (cl->prev)
-        cl->prev->next = cl->next;
-    else
-        s->clients = cl->next;
-    if (cl->next)
-        cl->next->prev = cl->prev;
+    LIST_REMOVE(cl, link);
     c->client = NULL;
     sss_free(cl);
 }
@@ -1248,10 +1240,10 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
 
 void sss_session_fini(struct sss_session *s)
 {
-    while (s->clients) {
-        struct sss_client *cl = s->clients;
+    struct sss_client *cl;
 
-        s->clients = cl->next;
+    while ((cl = LIST_FIRST(&s->clients))) {
+        LIST_REMOVE(cl, link);
         cl->conn->client = NULL;
         sss_free(cl);
     }

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "sss_map.h"
 #include "sss_proto.h"
@@ -54,7 +55,7 @@ struct sss_client {
     int64_t rate_window_ms;
     uint32_t rate_count;
     int64_t last_hb_ms;
-    struct sss_client *prev, *next; /* the session's list */
+    LIST_ENTRY(sss_client) link; /* the session's list */
 };
 
 struct sss_session {
@@ -70,7 +71,7 @@ struct sss_session {
     struct sss_map conns_by_id;         /* connection id -> struct sss_conn */
     uint64_t conn_id_base;              /* this process's incarnation << 32 */
     uint32_t next_conn_id;              /* low half of the last id given */
-    struct sss_client *clients;         /* every upgraded connection */
+    LIST_HEAD(, sss_client) clients;    /* every upgraded connection */
     struct sss_proto_decoder dec;
     struct sss_proto_out json;          /* scratch for encoding one message */
     struct sss_buf *hb_frame;           /* the shared heartbeat frame "h" */
