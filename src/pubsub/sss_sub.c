@@ -2,6 +2,7 @@
 #include "sss_sub.h"
 #include "sss_alloc.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void sss_index_init(struct sss_index *ix, sss_sub_deliver_fn deliver, sss_sub_held_fn held,
@@ -73,16 +74,11 @@ struct sss_sub *sss_index_subscribe(struct sss_index *ix, struct sss_conn *conn,
         return NULL;
     c = sss_map_get(&ix->chans, name, len);
     if (!c) {
-        c = sss_calloc(1, sizeof(*c));
+        c = sss_map_put_new(&ix->chans, sizeof(*c), offsetof(struct sss_lchan, name), name, len);
         if (!c)
             return NULL;
-        memcpy(c->name, name, len);
         c->name_len = (uint32_t)len;
         STAILQ_INIT(&c->held);
-        if (sss_map_put(&ix->chans, c->name, len, c) < 0) {
-            sss_free(c);
-            return NULL;
-        }
     }
     s = sss_calloc(1, sizeof(*s));
     if (!s) {

@@ -42,6 +42,7 @@
 
 #include <errno.h>
 #include <msgpack.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,16 +295,11 @@ static struct rchan *chan_get(struct redis_engine *re, const char *name, size_t 
 
     if (ch || !create || len == 0 || len > SSS_PROTO_CHANNEL_MAX)
         return ch;
-    ch = sss_calloc(1, sizeof(*ch));
-    if (!ch)
-        return NULL;
-    memcpy(ch->name, name, len);
-    ch->len = (uint32_t)len;
-    STAILQ_INIT(&ch->held);
-    TAILQ_INIT(&ch->waiters);
-    if (sss_map_put(&re->chans, ch->name, len, ch) < 0) {
-        sss_free(ch);
-        return NULL;
+    ch = sss_map_put_new(&re->chans, sizeof(*ch), offsetof(struct rchan, name), name, len);
+    if (ch) {
+        ch->len = (uint32_t)len;
+        STAILQ_INIT(&ch->held);
+        TAILQ_INIT(&ch->waiters);
     }
     return ch;
 }
