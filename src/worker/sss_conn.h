@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <wslay/wslay.h>
@@ -83,9 +84,9 @@ struct sss_conn {
     char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
 
-    struct sss_conn *prev, *next;       /* worker's list of all connections */
-    struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
-    struct sss_conn *dirty_next;
+    LIST_ENTRY(sss_conn) link;        /* the worker's connections */
+    TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes, while state is SSS_CONN_HTTP */
+    SLIST_ENTRY(sss_conn) dirty_link; /* the worker's dirty list, while in_dirty */
 };
 
 /*
