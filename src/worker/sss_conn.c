@@ -34,11 +34,18 @@
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 #define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
 
-/* A connection is on the handshake list from sss_conn_create until it leaves SSS_CONN_HTTP. */
+/*
+ * A connection is on the handshake list (--handshake-timeout) from
+ * sss_conn_create until it leaves SSS_CONN_HTTP, or until its request is
+ * read and waits for the application's decision: that wait is the server's,
+ * bounded by --decision-timeout (which answers 503), not the client's.
+ */
 static void hs_unlink(struct sss_conn *c)
 {
-    if (c->state == SSS_CONN_HTTP)
+    if (c->hs_listed) {
         TAILQ_REMOVE(&c->w->hs, c, hs_link);
+        c->hs_listed = 0;
+    }
 }
 
 static void mark_dirty(struct sss_conn *c)
@@ -456,6 +463,7 @@ static void ask_session(struct sss_conn *c, const struct sss_handshake *hs, cons
         return;
     }
     *c->hs = *hs;
+    hs_unlink(c);
     sss_auth_request(&c->hs->up, remote, &req);
     app->on_session_later(&req, c->decision, app->session_later_data);
 }
@@ -539,6 +547,7 @@ struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
     sss_conn_init(c, w, fd);
     LIST_INSERT_HEAD(&w->conns, c, link);
     TAILQ_INSERT_TAIL(&w->hs, c, hs_link);
+    c->hs_listed = 1;
     w->nconns++;
     sss_ctr_add(w->ctr, conns_open, 1);
     sss_ctr_add(w->ctr, conns_accepted, 1);

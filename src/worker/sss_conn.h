@@ -49,6 +49,7 @@ struct sss_conn {
     int fd;
     uint8_t state;           /* enum sss_conn_state */
     uint8_t recv_armed;      /* a multishot recv is in the kernel */
+    uint8_t hs_listed;       /* on the worker's handshake list (hs_link) */
     uint8_t send_inflight;   /* a sendmsg is in the kernel */
     uint8_t in_dirty;        /* on the worker's dirty list */
     uint8_t want_close;      /* kill once the send queue is empty */
@@ -85,7 +86,7 @@ struct sss_conn {
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
 
     LIST_ENTRY(sss_conn) link;        /* the worker's connections */
-    TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes, while state is SSS_CONN_HTTP */
+    TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes under --handshake-timeout */
     SLIST_ENTRY(sss_conn) dirty_link; /* the worker's dirty list, while in_dirty */
 };
 
