@@ -78,6 +78,24 @@ static int busy_status(int rc)
     return rc == -ENOMEM || rc == SSS_EFULL ? 503 : 500;
 }
 
+/* Answer a handler's failure (rc < 0) that the route has no words of its own for. */
+static void answer_failed(struct sss_api_conn *c, int rc)
+{
+    if (rc == SSS_EUNAVAIL)
+        sss_api__answer_error(c, 503, "the engine is unavailable (Redis is away); try again",
+                              NULL);
+    else
+        sss_api__answer_error(c, busy_status(rc), sss_strerror(rc), NULL);
+}
+
+/* 200 with an empty object: done. */
+static void answer_done(struct sss_api *api, struct sss_api_conn *c)
+{
+    sss_dynbuf_reset(&api->resp);
+    sss_dynbuf_append(&api->resp, "{}\n", 3);
+    sss_api__answer_json(c, 200, &api->resp);
+}
+
 static void publish_answer(struct sss_api_conn *c, int rc, const struct sss_uid *uid);
 static void presence_answer(struct sss_api_conn *c, int rc, int64_t count,
                             const char *const *users, size_t nusers);
@@ -134,11 +152,6 @@ static void publish_answer(struct sss_api_conn *c, int rc, const struct sss_uid 
         sss_api__answer_error(c, 503, "too many channels (--max-channels)", NULL);
         return;
     }
-    if (rc == SSS_EUNAVAIL) {
-        sss_api__answer_error(c, 503, "the engine is unavailable (Redis is away); try again",
-                              NULL);
-        return;
-    }
     if (rc == SSS_EUNKNOWN) {
         sss_api__answer_error(
             c, 503, "Redis went away during the publish: it may or may not have been published",
@@ -146,7 +159,7 @@ static void publish_answer(struct sss_api_conn *c, int rc, const struct sss_uid 
         return;
     }
     if (rc < 0) {
-        sss_api__answer_error(c, busy_status(rc), sss_strerror(rc), NULL);
+        answer_failed(c, rc);
         return;
     }
     sss_proto_uid_format(uid, ubuf, sizeof(ubuf));
@@ -167,9 +180,7 @@ static void serve_broadcast(struct sss_api *api, struct sss_api_conn *c)
         sss_api__answer_error(c, busy_status(rc), sss_strerror(rc), NULL);
         return;
     }
-    sss_dynbuf_reset(&api->resp);
-    sss_dynbuf_append(&api->resp, "{}\n", 3);
-    sss_api__answer_json(c, 200, &api->resp);
+    answer_done(api, c);
 }
 
 static void serve_numbers(struct sss_api *api, struct sss_api_conn *c, bool metrics)
@@ -241,20 +252,29 @@ static int boot_member(void *data, const struct sss_json_item *it)
     return 0;
 }
 
-static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
+/* Hand each member of a JSON object body to member(data, it), as the wire decoder reads strings. */
+static const char *each_member(const char *body, size_t len, sss_json_item_fn member, void *data)
 {
     const char *why = body_not_object(body, len);
     int rc;
 
-    memset(b, 0, sizeof(*b));
     if (why)
         return why;
     rc = sss_json_each(body, len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, SSS_JSON_LOOSE_STRINGS,
-                       boot_member, b);
+                       member, data);
     if (rc == -ENOMEM)
         return "out of memory";
-    if (rc < 0)
-        return "bad JSON";
+    return rc < 0 ? "bad JSON" : NULL;
+}
+
+static const char *parse_boot(const char *body, size_t len, struct boot_body *b)
+{
+    const char *why;
+
+    memset(b, 0, sizeof(*b));
+    why = each_member(body, len, boot_member, b);
+    if (why)
+        return why;
     for (int i = 0; i < BOOT_FIELDS; i++) {
         if (!b->count[i])
             continue;
@@ -296,9 +316,7 @@ static void serve_boot(struct sss_api *api, struct sss_api_conn *c)
         sss_api__answer_error(c, rc == SSS_EINVAL ? 400 : 503, sss_strerror(rc), NULL);
         return;
     }
-    sss_dynbuf_reset(&api->resp);
-    sss_dynbuf_append(&api->resp, "{}\n", 3);
-    sss_api__answer_json(c, 200, &api->resp);
+    answer_done(api, c);
 }
 
 /* ---- POST /api/tell: {"socket": name, "topic": t, "msg": any} ---- */
@@ -330,18 +348,12 @@ static int tell_member(void *data, const struct sss_json_item *it)
 static const char *parse_tell_socket(const char *body, size_t len, struct tell_socket *t,
                                      struct sss_sockname *name)
 {
-    const char *why = body_not_object(body, len);
-    int rc;
+    const char *why;
 
     memset(t, 0, sizeof(*t));
+    why = each_member(body, len, tell_member, t);
     if (why)
         return why;
-    rc = sss_json_each(body, len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, SSS_JSON_LOOSE_STRINGS,
-                       tell_member, t);
-    if (rc == -ENOMEM)
-        return "out of memory";
-    if (rc < 0)
-        return "bad JSON";
     if (!t->count)
         return "missing socket";
     if (t->count > 1)
@@ -370,19 +382,15 @@ static void serve_tell(struct sss_api *api, struct sss_api_conn *c)
         sss_api__answer_error(c, 404, "no such socket: it is gone", NULL);
         return;
     }
-    if (rc == SSS_EUNAVAIL) {
-        sss_api__answer_error(c, 503, "the engine is unavailable (Redis is away); try again",
-                              NULL);
+    if (rc == SSS_EINVAL) {
+        sss_api__answer_error(c, 400, sss_strerror(rc), NULL);
         return;
     }
     if (rc < 0) {
-        sss_api__answer_error(c, rc == SSS_EINVAL ? 400 : busy_status(rc), sss_strerror(rc),
-                              NULL);
+        answer_failed(c, rc);
         return;
     }
-    sss_dynbuf_reset(&api->resp);
-    sss_dynbuf_append(&api->resp, "{}\n", 3);
-    sss_api__answer_json(c, 200, &api->resp);
+    answer_done(api, c);
 }
 
 /* ---- GET /api/presence?channel=c ---- */

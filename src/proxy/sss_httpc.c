@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <llhttp.h>
 
@@ -54,8 +55,8 @@ enum slot_state {
 
 struct sss_httpc_call {
     struct sss_httpc *c;
-    struct sss_httpc_call *prev, *next; /* the queue */
-    sss_httpc_cb *cb;                   /* NULL once cancelled or called */
+    TAILQ_ENTRY(sss_httpc_call) link; /* the queue, while queued */
+    sss_httpc_cb *cb;                 /* NULL once cancelled or called */
     void *data;
     int refs;                /* live + outstanding send */
     bool queued;
@@ -93,7 +94,7 @@ struct sss_httpc {
     size_t max_body;
     int64_t timeout_ms;
     int64_t now_ms;
-    struct sss_httpc_call *head, *tail; /* the queue */
+    TAILQ_HEAD(, sss_httpc_call) queue; /* FIFO; retried calls go back near its front */
     int queued;
     struct sss_httpc_stats stats;
     llhttp_settings_t settings;
@@ -128,28 +129,14 @@ static void call_unref(struct sss_httpc_call *call)
 static void queue_unlink(struct sss_httpc *c, struct sss_httpc_call *call)
 {
     assert(call->queued);
-    if (call->prev)
-        call->prev->next = call->next;
-    else
-        c->head = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
-    else
-        c->tail = call->prev;
-    call->prev = call->next = NULL;
+    TAILQ_REMOVE(&c->queue, call, link);
     call->queued = false;
     c->queued--;
 }
 
 static void queue_append(struct sss_httpc *c, struct sss_httpc_call *call)
 {
-    call->prev = c->tail;
-    call->next = NULL;
-    if (c->tail)
-        c->tail->next = call;
-    else
-        c->head = call;
-    c->tail = call;
+    TAILQ_INSERT_TAIL(&c->queue, call, link);
     call->queued = true;
     c->queued++;
 }
@@ -161,22 +148,14 @@ static void queue_append(struct sss_httpc *c, struct sss_httpc_call *call)
  */
 static void queue_insert_retry(struct sss_httpc *c, struct sss_httpc_call *call)
 {
-    struct sss_httpc_call *after = NULL, *n = c->head;
+    struct sss_httpc_call *n = TAILQ_FIRST(&c->queue);
 
-    while (n && n->deadline_ms <= call->deadline_ms && n->retried) {
-        after = n;
-        n = n->next;
-    }
-    call->prev = after;
-    call->next = n;
-    if (after)
-        after->next = call;
-    else
-        c->head = call;
+    while (n && n->deadline_ms <= call->deadline_ms && n->retried)
+        n = TAILQ_NEXT(n, link);
     if (n)
-        n->prev = call;
+        TAILQ_INSERT_BEFORE(n, call, link);
     else
-        c->tail = call;
+        TAILQ_INSERT_TAIL(&c->queue, call, link);
     call->queued = true;
     c->queued++;
 }
@@ -247,6 +226,34 @@ static struct sss_httpc_call *slot_take(struct slot *s)
     return call;
 }
 
+/* The slot a driver names. */
+static struct slot *slot_at(struct sss_httpc *c, int slot)
+{
+    assert(slot >= 0 && slot < c->nslots);
+    return &c->slots[slot];
+}
+
+/* The first slot in state from, now in state to (the driver was told); -1 when none. */
+static int slot_hand_over(struct sss_httpc *c, enum slot_state from, enum slot_state to)
+{
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].state == from) {
+            c->slots[i].state = to;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Drop the ref a send held: the driver reported it, or the connection is gone. */
+static void slot_drop_send(struct slot *s)
+{
+    if (s->sending) {
+        call_unref(s->sending);
+        s->sending = NULL;
+    }
+}
+
 /* A slot for a call leaving the queue: an idle connection, else a free slot; -1 when none. */
 static int pick_slot(struct sss_httpc *c, bool fresh_only)
 {
@@ -273,7 +280,7 @@ static void pump(struct sss_httpc *c)
     struct slot *s;
     int i;
 
-    while ((call = c->head) != NULL && (i = pick_slot(c, call->fresh_only)) >= 0) {
+    while ((call = TAILQ_FIRST(&c->queue)) != NULL && (i = pick_slot(c, call->fresh_only)) >= 0) {
         s = &c->slots[i];
         queue_unlink(c, call);
         slot_bind(s, call, i);
@@ -443,6 +450,7 @@ struct sss_httpc *sss_httpc_create(const struct sss_httpc_config *cfg)
     c = sss_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    TAILQ_INIT(&c->queue);
     c->port = cfg->port;
     c->nslots = cfg->connections;
     c->queue_max = cfg->queue_max;
@@ -492,8 +500,8 @@ void sss_httpc_destroy(struct sss_httpc *c)
 
     if (!c)
         return;
-    while (c->head) {
-        struct sss_httpc_call *call = c->head;
+    while (!TAILQ_EMPTY(&c->queue)) {
+        struct sss_httpc_call *call = TAILQ_FIRST(&c->queue);
 
         queue_unlink(c, call);
         call->cb = NULL;
@@ -502,10 +510,7 @@ void sss_httpc_destroy(struct sss_httpc *c)
     for (i = 0; c->slots && i < c->nslots; i++) {
         struct slot *s = &c->slots[i];
 
-        if (s->sending) {
-            call_unref(s->sending);
-            s->sending = NULL;
-        }
+        slot_drop_send(s);
         if (s->call) {
             struct sss_httpc_call *call = slot_take(s);
 
@@ -653,14 +658,13 @@ void sss_httpc_cancel(struct sss_httpc_call *call)
 
 int64_t sss_httpc_tick(struct sss_httpc *c, int64_t now_ms)
 {
+    struct sss_httpc_call *call;
     int64_t next = -1;
     int i;
 
     if (now_ms > c->now_ms)
         c->now_ms = now_ms;
-    while (c->head && c->head->deadline_ms <= c->now_ms) {
-        struct sss_httpc_call *call = c->head;
-
+    while ((call = TAILQ_FIRST(&c->queue)) != NULL && call->deadline_ms <= c->now_ms) {
         queue_unlink(c, call);
         call_fail(c, call, SSS_HTTPC_FAIL_TIMEOUT);
     }
@@ -677,8 +681,8 @@ int64_t sss_httpc_tick(struct sss_httpc *c, int64_t now_ms)
         }
     }
     pump(c);
-    if (c->head)
-        next = c->head->deadline_ms;
+    if (!TAILQ_EMPTY(&c->queue))
+        next = TAILQ_FIRST(&c->queue)->deadline_ms;
     for (i = 0; i < c->nslots; i++) {
         struct slot *s = &c->slots[i];
 
@@ -690,22 +694,14 @@ int64_t sss_httpc_tick(struct sss_httpc *c, int64_t now_ms)
 
 int sss_httpc_want_connect(struct sss_httpc *c)
 {
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].state == SLOT_WANT_CONNECT) {
-            c->slots[i].state = SLOT_CONNECTING;
-            return i;
-        }
-    }
-    return -1;
+    return slot_hand_over(c, SLOT_WANT_CONNECT, SLOT_CONNECTING);
 }
 
 void sss_httpc_connected(struct sss_httpc *c, int slot, int res)
 {
-    struct slot *s;
+    struct slot *s = slot_at(c, slot);
     struct sss_httpc_call *call;
 
-    assert(slot >= 0 && slot < c->nslots);
-    s = &c->slots[slot];
     if (s->state != SLOT_CONNECTING)
         return;
     call = s->call;
@@ -751,11 +747,9 @@ int sss_httpc_want_send(struct sss_httpc *c, const void **p, size_t *len)
 
 void sss_httpc_sent(struct sss_httpc *c, int slot, ssize_t res)
 {
-    struct slot *s;
+    struct slot *s = slot_at(c, slot);
     struct sss_httpc_call *call;
 
-    assert(slot >= 0 && slot < c->nslots);
-    s = &c->slots[slot];
     call = s->sending;
     if (!call)
         return;
@@ -786,12 +780,10 @@ bool sss_httpc_idle(const struct sss_httpc *c, int slot)
 
 void sss_httpc_received(struct sss_httpc *c, int slot, const void *data, size_t len)
 {
-    struct slot *s;
+    struct slot *s = slot_at(c, slot);
     llhttp_errno_t err;
     size_t used;
 
-    assert(slot >= 0 && slot < c->nslots);
-    s = &c->slots[slot];
     if (len == 0 || (s->state != SLOT_IDLE && s->state != SLOT_BUSY))
         return;
     if (s->state == SLOT_IDLE) {
@@ -814,10 +806,8 @@ void sss_httpc_received(struct sss_httpc *c, int slot, const void *data, size_t 
 
 void sss_httpc_eof(struct sss_httpc *c, int slot, int err)
 {
-    struct slot *s;
+    struct slot *s = slot_at(c, slot);
 
-    assert(slot >= 0 && slot < c->nslots);
-    s = &c->slots[slot];
     if (s->state == SLOT_IDLE) {
         slot_close(c, s);
     } else if (s->state == SLOT_BUSY) {
@@ -835,27 +825,16 @@ void sss_httpc_eof(struct sss_httpc *c, int slot, int err)
 
 int sss_httpc_want_close(struct sss_httpc *c)
 {
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].state == SLOT_WANT_CLOSE) {
-            c->slots[i].state = SLOT_CLOSING;
-            return i;
-        }
-    }
-    return -1;
+    return slot_hand_over(c, SLOT_WANT_CLOSE, SLOT_CLOSING);
 }
 
 void sss_httpc_closed(struct sss_httpc *c, int slot)
 {
-    struct slot *s;
+    struct slot *s = slot_at(c, slot);
 
-    assert(slot >= 0 && slot < c->nslots);
-    s = &c->slots[slot];
     if (s->state != SLOT_CLOSING)
         return;
-    if (s->sending) {
-        call_unref(s->sending);
-        s->sending = NULL;
-    }
+    slot_drop_send(s);
     s->state = SLOT_FREE;
     s->used = false;
     pump(c);

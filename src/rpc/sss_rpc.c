@@ -167,29 +167,29 @@ int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const ch
 /*
  * Each answer names its request; sss_rpc_find gives NULL for one answered
  * already, given up, or meant for a dead predecessor of this worker.
+ *
+ * The last answer to a request (its fixed part is rec->h.member) goes to the
+ * request's ops->op, and the request is done; a kind without that op ignores
+ * it. The answers are typed, so each gets its own handler: on_<member>.
  */
-static void on_published(void *data, const struct sss_hm_rec *rec)
-{
-    struct sss_rpc *rpc = data;
-    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.published.req);
+#define ON_LAST_ANSWER(member, op)                                                                 \
+    static void on_##member(void *data, const struct sss_hm_rec *rec)                             \
+    {                                                                                              \
+        struct sss_rpc *rpc = data;                                                                \
+        struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.member.req);                              \
+                                                                                                   \
+        if (!r || !r->ops->op)                                                                     \
+            return;                                                                                \
+        r->ops->op(r, &rec->h.member);                                                             \
+        sss_rpc_done(rpc, r);                                                                      \
+    }
 
-    if (!r || !r->ops->published)
-        return;
-    r->ops->published(r, &rec->h.published);
-    sss_rpc_done(rpc, r);
-}
+ON_LAST_ANSWER(published, published)
+ON_LAST_ANSWER(last_uid_r, last_uid)
+ON_LAST_ANSWER(hist_end, hist_end)
+ON_LAST_ANSWER(session_end, session_end)
 
-static void on_last_uid_r(void *data, const struct sss_hm_rec *rec)
-{
-    struct sss_rpc *rpc = data;
-    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.last_uid_r.req);
-
-    if (!r || !r->ops->last_uid)
-        return;
-    r->ops->last_uid(r, &rec->h.last_uid_r);
-    sss_rpc_done(rpc, r);
-}
-
+/* The answers that come before the last: ops->op gets them, the request stays. */
 static void on_hist_rec(void *data, const struct sss_hm_rec *rec)
 {
     struct sss_rpc *rpc = data;
@@ -201,17 +201,6 @@ static void on_hist_rec(void *data, const struct sss_hm_rec *rec)
     r->ops->hist_rec(r, &rec->h.hist_rec, rec->v[0].p, rec->v[1].p); /* not terminal */
 }
 
-static void on_hist_end(void *data, const struct sss_hm_rec *rec)
-{
-    struct sss_rpc *rpc = data;
-    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.hist_end.req);
-
-    if (!r || !r->ops->hist_end)
-        return;
-    r->ops->hist_end(r, &rec->h.hist_end);
-    sss_rpc_done(rpc, r);
-}
-
 static void on_session_entry(void *data, const struct sss_hm_rec *rec)
 {
     struct sss_rpc *rpc = data;
@@ -219,17 +208,6 @@ static void on_session_entry(void *data, const struct sss_hm_rec *rec)
 
     if (r && r->ops->session_entry) /* not terminal */
         r->ops->session_entry(r, &rec->h.session_entry, rec->v[0].p, rec->v[0].len);
-}
-
-static void on_session_end(void *data, const struct sss_hm_rec *rec)
-{
-    struct sss_rpc *rpc = data;
-    struct sss_rpc_req *r = sss_rpc_find(rpc, rec->h.session_end.req);
-
-    if (!r || !r->ops->session_end)
-        return;
-    r->ops->session_end(r, &rec->h.session_end);
-    sss_rpc_done(rpc, r);
 }
 
 /* Not an answer: a record for the connections' owner (rpc->on_record). */

@@ -26,29 +26,67 @@
 #include <poll.h>
 #include <string.h>
 
-struct sss_timer {
-    struct sss_loop_ev ev; /* its completion: timer_on_cqe */
+/* What a timer and a watch share: the first member of each. */
+struct deferred {
+    struct sss_loop_ev ev; /* its completions: timer_on_cqe, watch_on_cqe */
     struct sss_worker *w;
+    void *data;        /* the module's, for fn */
+    uint8_t cancelled; /* sss_timer_cancel, sss_watch_cancel: never call fn (again) */
+    uint8_t dead;      /* fn was called for the last time, or runs now: the handle is dead */
+};
+
+struct sss_timer {
+    struct deferred d;           /* dead: fn runs (or ran) */
     struct __kernel_timespec ts; /* read by the kernel at submission */
     sss_timer_fn fn;
-    void *data;
-    uint8_t cancelled; /* sss_timer_cancel: never call fn */
-    uint8_t fired;     /* fn runs (or ran): the handle is dead */
     LIST_ENTRY(sss_timer) link;
 };
 
 struct sss_watch {
-    struct sss_loop_ev ev; /* its completions: watch_on_cqe */
-    struct sss_worker *w;
-    int fd;                /* the module's: never closed here */
-    unsigned poll_mask;    /* POLLIN and/or POLLOUT */
+    struct deferred d;  /* dead: the kernel refused it, fn got SSS_WATCH_ENDED, then freed */
+    int fd;             /* the module's: never closed here */
+    unsigned poll_mask; /* POLLIN and/or POLLOUT */
     sss_watch_fn fn;
-    void *data;
-    uint8_t armed;     /* a multishot poll is in the kernel */
-    uint8_t cancelled; /* sss_watch_cancel: never call fn again */
-    uint8_t ended;     /* the kernel refused it: fn gets SSS_WATCH_ENDED, then it is freed */
+    uint8_t armed; /* a multishot poll is in the kernel */
     LIST_ENTRY(sss_watch) link;
 };
+
+/*
+ * A timer or watch of size bytes (struct deferred first) for app's worker,
+ * its completions going to on_cqe. NULL with *rc: SSS_APP_ESTATE outside a
+ * worker (the master, at load), -EINVAL when !valid, -ENOMEM.
+ */
+static void *deferred_new(struct sss_app *app, bool valid, size_t size,
+                          void (*on_cqe)(struct sss_loop_ev *, const struct io_uring_cqe *),
+                          void *data, int *rc)
+{
+    struct sss_worker *w = app ? app->w : NULL;
+    struct deferred *d;
+
+    *rc = !w ? SSS_APP_ESTATE : !valid ? -EINVAL : 0;
+    if (*rc)
+        return NULL;
+    d = sss_calloc(1, size);
+    if (!d) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    d->ev.on_cqe = on_cqe;
+    d->w = w;
+    d->data = data;
+    return d;
+}
+
+/* Mark d cancelled: 0, or -EINVAL (NULL), or SSS_APP_EGONE when its handle is already dead. */
+static int deferred_cancel(struct deferred *d)
+{
+    if (!d)
+        return -EINVAL;
+    if (d->cancelled || d->dead)
+        return SSS_APP_EGONE;
+    d->cancelled = 1;
+    return 0;
+}
 
 /* ---- timers ---- */
 
@@ -63,11 +101,11 @@ static void timer_on_cqe(struct sss_loop_ev *ev, const struct io_uring_cqe *cqe)
 {
     struct sss_timer *t = (struct sss_timer *)ev;
 
-    if (!t->cancelled) {
+    if (!t->d.cancelled) {
         if (cqe->res != -ETIME)
             sss_log_warn("app", "timer completed with %s: firing it", strerror(-cqe->res));
-        t->fired = 1;
-        t->fn(t->data);
+        t->d.dead = 1;
+        t->fn(t->d.data);
     }
     timer_free(t);
 }
@@ -75,26 +113,18 @@ static void timer_on_cqe(struct sss_loop_ev *ev, const struct io_uring_cqe *cqe)
 int sss_timer_after(struct sss_app *app, int64_t ms, sss_timer_fn fn, void *data,
                     struct sss_timer **out)
 {
-    struct sss_worker *w = app ? app->w : NULL;
-    struct sss_timer *t;
+    int rc;
+    struct sss_timer *t = deferred_new(app, ms >= 0 && fn, sizeof(*t), timer_on_cqe, data, &rc);
 
     if (out)
         *out = NULL;
-    if (!w)
-        return SSS_APP_ESTATE;
-    if (ms < 0 || !fn)
-        return -EINVAL;
-    t = sss_calloc(1, sizeof(*t));
     if (!t)
-        return -ENOMEM;
-    t->ev.on_cqe = timer_on_cqe;
-    t->w = w;
+        return rc;
     t->ts.tv_sec = ms / 1000;
     t->ts.tv_nsec = (ms % 1000) * 1000000L;
     t->fn = fn;
-    t->data = data;
-    LIST_INSERT_HEAD(&w->timers, t, link);
-    sss_loop_timeout(w, &t->ev, &t->ts);
+    LIST_INSERT_HEAD(&t->d.w->timers, t, link);
+    sss_loop_timeout(t->d.w, &t->d.ev, &t->ts);
     if (out)
         *out = t;
     return 0;
@@ -102,13 +132,11 @@ int sss_timer_after(struct sss_app *app, int64_t ms, sss_timer_fn fn, void *data
 
 int sss_timer_cancel(struct sss_timer *t)
 {
-    if (!t)
-        return -EINVAL;
-    if (t->fired || t->cancelled)
-        return SSS_APP_EGONE;
-    t->cancelled = 1;
-    sss_loop_timeout_remove(t->w, &t->ev);
-    return 0;
+    int rc = deferred_cancel((struct deferred *)t);
+
+    if (rc == 0)
+        sss_loop_timeout_remove(t->d.w, &t->d.ev);
+    return rc;
 }
 
 /* ---- watches ---- */
@@ -121,7 +149,7 @@ static void watch_free(struct sss_watch *x)
 
 static void watch_arm(struct sss_watch *x)
 {
-    sss_loop_poll(x->w, &x->ev, x->fd, x->poll_mask);
+    sss_loop_poll(x->d.w, &x->d.ev, x->fd, x->poll_mask);
     x->armed = 1;
 }
 
@@ -151,15 +179,15 @@ static void watch_on_cqe(struct sss_loop_ev *ev, const struct io_uring_cqe *cqe)
 
     if (!more)
         x->armed = 0;
-    if (!x->cancelled && cqe->res >= 0) {
+    if (!x->d.cancelled && cqe->res >= 0) {
         unsigned revents = revents_of(cqe->res);
 
         if (revents)
-            x->fn(x->fd, revents, x->data); /* may cancel x */
+            x->fn(x->fd, revents, x->d.data); /* may cancel x */
     }
     if (more)
         return;
-    if (x->cancelled) {
+    if (x->d.cancelled) {
         watch_free(x);
         return;
     }
@@ -168,34 +196,28 @@ static void watch_on_cqe(struct sss_loop_ev *ev, const struct io_uring_cqe *cqe)
         return;
     }
     sss_log_warn("app", "watch of fd=%d ended: %s", x->fd, strerror(-cqe->res));
-    x->ended = 1;
-    x->fn(x->fd, SSS_WATCH_ERROR | SSS_WATCH_ENDED, x->data);
+    x->d.dead = 1;
+    x->fn(x->fd, SSS_WATCH_ERROR | SSS_WATCH_ENDED, x->d.data);
     watch_free(x);
 }
 
 int sss_watch_fd(struct sss_app *app, int fd, unsigned events, sss_watch_fn fn, void *data,
                  struct sss_watch **out)
 {
-    struct sss_worker *w = app ? app->w : NULL;
-    struct sss_watch *x;
+    bool valid = fd >= 0 && fn && events &&
+                 !(events & ~(unsigned)(SSS_WATCH_READ | SSS_WATCH_WRITE));
+    int rc;
+    struct sss_watch *x = deferred_new(app, valid, sizeof(*x), watch_on_cqe, data, &rc);
 
     if (out)
         *out = NULL;
-    if (!w)
-        return SSS_APP_ESTATE;
-    if (fd < 0 || !fn || !events || (events & ~(unsigned)(SSS_WATCH_READ | SSS_WATCH_WRITE)))
-        return -EINVAL;
-    x = sss_calloc(1, sizeof(*x));
     if (!x)
-        return -ENOMEM;
-    x->ev.on_cqe = watch_on_cqe;
-    x->w = w;
+        return rc;
     x->fd = fd;
     x->poll_mask = (events & SSS_WATCH_READ ? POLLIN : 0) |
                    (events & SSS_WATCH_WRITE ? POLLOUT : 0);
     x->fn = fn;
-    x->data = data;
-    LIST_INSERT_HEAD(&w->watches, x, link);
+    LIST_INSERT_HEAD(&x->d.w->watches, x, link);
     watch_arm(x);
     if (out)
         *out = x;
@@ -204,15 +226,12 @@ int sss_watch_fd(struct sss_app *app, int fd, unsigned events, sss_watch_fn fn, 
 
 int sss_watch_cancel(struct sss_watch *x)
 {
-    if (!x)
-        return -EINVAL;
-    if (x->cancelled || x->ended)
-        return SSS_APP_EGONE;
-    x->cancelled = 1;
+    int rc = deferred_cancel((struct deferred *)x);
+
     /* Not armed: we are inside fn on the poll's last completion, which frees x after. */
-    if (x->armed)
-        sss_loop_cancel(x->w, &x->ev);
-    return 0;
+    if (rc == 0 && x->armed)
+        sss_loop_cancel(x->d.w, &x->d.ev);
+    return rc;
 }
 
 /* ---- the worker's exit ---- */

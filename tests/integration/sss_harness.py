@@ -126,6 +126,18 @@ def skip(reason):
 _SERVERS = []  # every Server started, killed at exit if still running
 
 
+async def testmod_server(checks, flags=(), name="testmod"):
+    """A started one-worker server, without --echo, running the test module
+    (modules/testmod.c, which SSS_TESTMOD names) with `flags`; None after a
+    failed check when SSS_TESTMOD is not set."""
+    mod = os.environ.get("SSS_TESTMOD")
+    if not mod:
+        checks.fail("SSS_TESTMOD names the test module")
+        return None
+    return await Server(checks, flags=["--app", mod, *flags], echo=False, workers=1,
+                        name=name).start()
+
+
 class Server:
     """One sss-server run: `--host 127.0.0.1 --port 0 --workers N [--echo]`
     plus `flags`, its stderr in a file of a temp dir."""
@@ -660,7 +672,8 @@ async def check_good_client(checks, server, what="a good client still echoes"):
 
 
 def main(test_fn, name):
-    """Run `async test_fn(checks)` and exit with its result; skip without server or library."""
+    """Run `async test_fn(checks)` (or each of a sequence of them, in order)
+    and exit with the result; skip without server or library."""
     if server_binary() is None:
         skip("no sss-server binary (set SSS_SERVER)")
     try:
@@ -670,8 +683,14 @@ def main(test_fn, name):
     raise_fd_limit()
     checks = Checks(name)
     log(f"# {name}: server {server_binary()}, timeout scale {SCALE}")
+    parts = test_fn if isinstance(test_fn, (list, tuple)) else (test_fn,)
+
+    async def run_parts():
+        for part in parts:
+            await part(checks)
+
     try:
-        asyncio.run(asyncio.wait_for(test_fn(checks), T(800)))
+        asyncio.run(asyncio.wait_for(run_parts(), T(800)))
     except asyncio.TimeoutError:
         checks.fail(f"{name} finished within {T(800):.0f}s")
     except Exception as e:  # noqa: BLE001

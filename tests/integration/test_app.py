@@ -5,7 +5,7 @@ end to end."""
 import json
 import os
 
-from sss_harness import Server, begun, main, rx_until, ws_close_code
+from sss_harness import Server, begun, main, rx_until, testmod_server, ws_close_code
 
 
 async def ask(ws, topic, msg, id_):
@@ -14,12 +14,9 @@ async def ask(ws, topic, msg, id_):
 
 
 async def testmod(checks):
-    mod = os.environ.get("SSS_TESTMOD")
-    if not mod:
-        checks.fail("SSS_TESTMOD names the test module")
+    server = await testmod_server(checks, ["--ask-timeout", "1s"])
+    if not server:
         return
-    server = await Server(checks, flags=["--app", mod, "--ask-timeout", "1s"], echo=False,
-                          workers=1, name="testmod").start()
     # a and v (below) are on "news" when the app boots that channel: they offer
     # sss.v1.json, so they get BOOTCHANNEL; a client that offers no sub-protocol
     # would get BOOT instead (test_boot.py).
@@ -146,11 +143,5 @@ async def bad_module(checks):
                   "a missing module: exit status 2", server.log()[-300:])
 
 
-async def test(checks):
-    await testmod(checks)
-    await chat(checks)
-    await bad_module(checks)
-
-
 if __name__ == "__main__":
-    main(test, "test_app")
+    main((testmod, chat, bad_module), "test_app")

@@ -379,10 +379,5 @@ async def timeout_server(c):
     await srv.stop()
 
 
-async def test(c):
-    await main_server(c)
-    await timeout_server(c)
-
-
 if __name__ == "__main__":
-    main(test, "test_defer")
+    main((main_server, timeout_server), "test_defer")

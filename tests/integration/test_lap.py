@@ -129,10 +129,5 @@ async def gap_reported(checks):
     await server.stop()
 
 
-async def test(checks):
-    await recovered(checks)
-    await gap_reported(checks)
-
-
 if __name__ == "__main__":
-    main(test, "test_lap")
+    main((recovered, gap_reported), "test_lap")

@@ -10,10 +10,9 @@ The module checks at load that both calls refuse in the master
 No check depends on timing: every answer is awaited, and a broken cancel
 shows as a timer or watch call that the answer reports."""
 import json
-import os
 import signal
 
-from sss_harness import Server, begun, main, rx_until
+from sss_harness import begun, main, rx_until, testmod_server
 
 WATCH_READ, WATCH_WRITE = 1, 2
 
@@ -29,13 +28,10 @@ async def told(ws, topic):
 
 
 async def loop(checks):
-    mod = os.environ.get("SSS_TESTMOD")
-    if not mod:
-        checks.fail("SSS_TESTMOD names the test module")
-        return
     # One worker: the module's state (pipes, kept handles) is per worker process.
-    server = await Server(checks, flags=["--app", mod, "--log-level", "debug"], echo=False,
-                          workers=1, name="loop").start()
+    server = await testmod_server(checks, ["--log-level", "debug"], name="loop")
+    if not server:
+        return
     checks.ok(True, "the module's sss_module_init saw SSS_APP_ESTATE for a timer and a watch")
     a = await begun(server)
 
@@ -102,9 +98,5 @@ async def loop(checks):
     checks.ok("testmod: BUG" not in log, "neither was called at exit", log[-600:])
 
 
-async def test(checks):
-    await loop(checks)
-
-
 if __name__ == "__main__":
-    main(test, "test_loop")
+    main(loop, "test_loop")

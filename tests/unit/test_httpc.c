@@ -118,6 +118,27 @@ static int send_all(struct sss_httpc *c, char *out, size_t cap)
     return slot;
 }
 
+/* A call to path, on the connection the client opens for it, sent whole. */
+static struct sss_httpc_call *call_sent(struct sss_httpc *c, const char *path, struct result *r)
+{
+    struct sss_httpc_call *h;
+
+    reset(r);
+    h = call(c, path, r, 0);
+    connect_ok(c);
+    send_all(c, NULL, 0);
+    return h;
+}
+
+/* Two calls, a to /a then b to /b. */
+static void call_two(struct sss_httpc *c, struct result *a, struct result *b)
+{
+    reset(a);
+    reset(b);
+    call(c, "/a", a, 0);
+    call(c, "/b", b, 0);
+}
+
 static void feed(struct sss_httpc *c, int slot, const char *s)
 {
     sss_httpc_received(c, slot, s, strlen(s));
@@ -191,10 +212,7 @@ static void test_splits(const char *answer, const char *body)
         struct sss_httpc *c = make(1, 4, 1024);
         struct result r;
 
-        reset(&r);
-        call(c, "/ask", &r, 0);
-        connect_ok(c);
-        send_all(c, NULL, 0);
+        call_sent(c, "/ask", &r);
         if (k <= n) {
             sss_httpc_received(c, 0, answer, k);
             CHECK_EQ_INT(r.n, k == n);
@@ -218,10 +236,7 @@ static void test_keep_alive(void)
     struct sss_httpc *c = make(1, 4, 1024);
     struct result a, b;
 
-    reset(&a);
-    reset(&b);
-    call(c, "/a", &a, 0);
-    call(c, "/b", &b, 0);
+    call_two(c, &a, &b);
     connect_ok(c);
     CHECK_EQ_INT(sss_httpc_want_connect(c), -1); /* b waits for the one connection */
     send_all(c, NULL, 0);
@@ -242,11 +257,8 @@ static void test_keep_alive(void)
 
     /* Two answers back to back in one read, to one call: the second was not asked for. */
     c = make(1, 4, 1024);
-    reset(&a);
     reset(&b);
-    call(c, "/a", &a, 0);
-    connect_ok(c);
-    send_all(c, NULL, 0);
+    call_sent(c, "/a", &a);
     feed(c, 0, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 200 OK\r\nContent-Length: "
                "1\r\n\r\n2");
     CHECK_EQ_INT(a.n, 1);
@@ -271,10 +283,7 @@ static struct result one(const char *answer, bool eof, size_t max_body, bool *cl
     struct sss_httpc *c = make(1, 4, max_body);
     struct result r;
 
-    reset(&r);
-    call(c, "/ask", &r, 0);
-    connect_ok(c);
-    send_all(c, NULL, 0);
+    call_sent(c, "/ask", &r);
     feed(c, 0, answer);
     if (eof)
         sss_httpc_eof(c, 0, 0);
@@ -360,10 +369,7 @@ static void test_big_head(void)
     struct result r;
     char line[1024];
 
-    reset(&r);
-    call(c, "/ask", &r, 0);
-    connect_ok(c);
-    send_all(c, NULL, 0);
+    call_sent(c, "/ask", &r);
     feed(c, 0, "HTTP/1.1 200 OK\r\n");
     memset(line, 'a', sizeof(line) - 3);
     memcpy(line, "X-A: ", 5);
@@ -381,17 +387,38 @@ static void answer(struct sss_httpc *c, int slot)
     feed(c, slot, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
 }
 
+/* A client whose two connections have carried a call each (a to /a, b to /b) and are idle. */
+static struct sss_httpc *two_idle(struct result *a, struct result *b)
+{
+    struct sss_httpc *c = make(2, 4, 1024);
+
+    call_two(c, a, b);
+    connect_ok(c);
+    connect_ok(c);
+    send_all(c, NULL, 0);
+    send_all(c, NULL, 0);
+    answer(c, 0);
+    answer(c, 1);
+    return c;
+}
+
+/* Slot 0, which the client asked to close, closes, then opens again for the waiting call. */
+static void reopen_and_answer(struct sss_httpc *c)
+{
+    sss_httpc_closed(c, 0);
+    CHECK_EQ_INT(connect_ok(c), 0);
+    CHECK_EQ_INT(send_all(c, NULL, 0), 0);
+    answer(c, 0);
+}
+
 static void test_retry(void)
 {
     struct sss_httpc *c = make(1, 4, 1024);
     struct result a, b;
 
     /* The backend closed the idle connection as b went out on it: b goes out again. */
-    reset(&a);
     reset(&b);
-    call(c, "/a", &a, 0);
-    connect_ok(c);
-    send_all(c, NULL, 0);
+    call_sent(c, "/a", &a);
     answer(c, 0);
     CHECK_EQ_INT(a.n, 1);
     call(c, "/b", &b, 0);
@@ -399,10 +426,7 @@ static void test_retry(void)
     sss_httpc_eof(c, 0, 0);
     CHECK_EQ_INT(b.n, 0);
     CHECK_EQ_INT(sss_httpc_want_close(c), 0);
-    sss_httpc_closed(c, 0);
-    CHECK_EQ_INT(connect_ok(c), 0);
-    CHECK_EQ_INT(send_all(c, NULL, 0), 0);
-    answer(c, 0);
+    reopen_and_answer(c);
     CHECK_EQ_INT(b.n, 1);
     CHECK_EQ_INT(b.status, 200);
     CHECK_EQ_INT(sss_httpc_stats(c)->retries, 1);
@@ -422,17 +446,7 @@ static void test_retry(void)
     sss_httpc_destroy(c);
 
     /* The retry waits for a fresh connection rather than take another reused one. */
-    c = make(2, 4, 1024);
-    reset(&a);
-    reset(&b);
-    call(c, "/a", &a, 0);
-    call(c, "/b", &b, 0);
-    connect_ok(c);
-    connect_ok(c);
-    send_all(c, NULL, 0);
-    send_all(c, NULL, 0);
-    answer(c, 0);
-    answer(c, 1);
+    c = two_idle(&a, &b);
     CHECK(sss_httpc_idle(c, 0) && sss_httpc_idle(c, 1));
     reset(&a);
     call(c, "/a", &a, 0);
@@ -442,30 +456,14 @@ static void test_retry(void)
     CHECK_EQ_INT(sss_httpc_want_close(c), 0);
     CHECK_EQ_INT(sss_httpc_want_send(c, &(const void *){NULL}, &(size_t){0}), -1);
     CHECK(sss_httpc_idle(c, 1));
-    sss_httpc_closed(c, 0);
-    CHECK_EQ_INT(connect_ok(c), 0);
-    CHECK_EQ_INT(send_all(c, NULL, 0), 0);
-    answer(c, 0);
+    reopen_and_answer(c);
     CHECK_EQ_INT(a.n, 1);
     CHECK_EQ_INT(a.status, 200);
     sss_httpc_destroy(c);
 
     /* ... while the calls behind it wait their turn (FIFO), then take what is idle. */
-    c = make(2, 4, 1024);
-    reset(&a);
-    reset(&b);
-    call(c, "/a", &a, 0);
-    call(c, "/b", &b, 0);
-    connect_ok(c);
-    connect_ok(c);
-    send_all(c, NULL, 0);
-    send_all(c, NULL, 0);
-    answer(c, 0);
-    answer(c, 1);
-    reset(&a);
-    reset(&b);
-    call(c, "/a", &a, 0);
-    call(c, "/b", &b, 0);
+    c = two_idle(&a, &b);
+    call_two(c, &a, &b);
     send_all(c, NULL, 0);
     send_all(c, NULL, 0);
     sss_httpc_eof(c, 0, 0); /* a is to be retried */
@@ -489,10 +487,7 @@ static void test_retry(void)
 
     /* The backend closes an idle connection: the next call opens a new one. */
     c = make(1, 4, 1024);
-    reset(&a);
-    call(c, "/a", &a, 0);
-    connect_ok(c);
-    send_all(c, NULL, 0);
+    call_sent(c, "/a", &a);
     answer(c, 0);
     sss_httpc_eof(c, 0, 0);
     CHECK_EQ_INT(sss_httpc_want_close(c), 0);
@@ -573,10 +568,7 @@ static void test_refused(void)
     struct sss_httpc *c = make(1, 4, 1024);
     struct result a, b;
 
-    reset(&a);
-    reset(&b);
-    call(c, "/a", &a, 0);
-    call(c, "/b", &b, 0);
+    call_two(c, &a, &b);
     sss_httpc_connected(c, sss_httpc_want_connect(c), -ECONNREFUSED);
     CHECK_EQ_STR(a.fail, "connection refused");
     CHECK_EQ_INT(b.n, 0);
@@ -920,8 +912,71 @@ static long echo_port(const struct result *r)
     return p ? strtol(p + 7, NULL, 10) : -1;
 }
 
+/*
+ * The backend closes the connection after /bye. When the driver sees it
+ * (watch_idle), the next call takes a new connection; when the next call goes
+ * out before it is seen, that call is sent again.
+ */
+static void loopback_closed(int port, bool watch_idle)
+{
+    struct drv d;
+    struct result r;
+
+    drv_init(&d, port, 1, 65536);
+    d.watch_idle = watch_idle;
+    r = drv_call(&d, "/bye");
+    CHECK_EQ_STR(r.body, "{\"bye\":true}");
+    if (watch_idle) {
+        while (sss_httpc_idle(d.c, 0) && drv_read(&d))
+            drv_io(&d);
+        CHECK(!sss_httpc_reading(d.c, 0));
+    }
+    r = drv_call(&d, "/echo");
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 2);
+    CHECK_EQ_INT(sss_httpc_stats(d.c)->retries, watch_idle ? 0 : 1);
+    drv_fini(&d);
+}
+
+/* What a call through the driver must get: a status (0: any), a body and a failure (NULL: any). */
+struct expect {
+    const char *path;
+    int status;
+    const char *body, *fail;
+};
+
+static void drv_calls(struct drv *d, const struct expect *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct result r = drv_call(d, e[i].path);
+
+        if (e[i].status)
+            CHECK_EQ_INT(r.status, e[i].status);
+        if (e[i].body)
+            CHECK_EQ_STR(r.body, e[i].body);
+        if (e[i].fail)
+            CHECK_EQ_STR(r.fail, e[i].fail);
+    }
+}
+
 static void test_loopback(int port)
 {
+    static const struct expect answers[] = {
+        {"/error", 500, "{\"error\":\"boom\"}", ""},
+        {"/text", 200, "hello, not json", NULL},
+        {"/chunked", 200, "{\"chunks\":[1,2,3]}", NULL},
+        {"/continue", 200, "{\"after\":\"continue\"}", NULL},
+    };
+    /* Connection: close and an answer read to EOF: each closes; the next call reconnects.
+     * Then too large, by Content-Length and by chunks. */
+    static const struct expect closing[] = {
+        {"/close", 0, "{\"closed\":true}", NULL},
+        {"/eof", 200, "{\"to\":\"eof\"}", NULL},
+        {"/echo", 200, NULL, NULL},
+        {"/huge", 0, NULL, "answer too large"},
+        {"/huge-chunked", 0, NULL, "answer too large"},
+        {"/echo", 200, NULL, NULL},
+    };
     struct drv d;
     struct result r, r2, many[5];
     struct sss_httpc_call *h;
@@ -938,19 +993,7 @@ static void test_loopback(int port)
     CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 1);
 
     /* 500, a body that is not JSON, chunked, 100 Continue: answers all. */
-    r = drv_call(&d, "/error");
-    CHECK_EQ_INT(r.status, 500);
-    CHECK_EQ_STR(r.body, "{\"error\":\"boom\"}");
-    CHECK_EQ_STR(r.fail, "");
-    r = drv_call(&d, "/text");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_STR(r.body, "hello, not json");
-    r = drv_call(&d, "/chunked");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_STR(r.body, "{\"chunks\":[1,2,3]}");
-    r = drv_call(&d, "/continue");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_STR(r.body, "{\"after\":\"continue\"}");
+    drv_calls(&d, answers, sizeof(answers) / sizeof(answers[0]));
     CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 1);
 
     /* Five calls on two connections at once. */
@@ -964,22 +1007,7 @@ static void test_loopback(int port)
         CHECK_EQ_INT(many[i].status, 200);
     CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 2);
 
-    /* Connection: close and an answer read to EOF: each closes; the next call reconnects. */
-    r = drv_call(&d, "/close");
-    CHECK_EQ_STR(r.body, "{\"closed\":true}");
-    r = drv_call(&d, "/eof");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_STR(r.body, "{\"to\":\"eof\"}");
-    r = drv_call(&d, "/echo");
-    CHECK_EQ_INT(r.status, 200);
-
-    /* Too large, by Content-Length and by chunks. */
-    r = drv_call(&d, "/huge");
-    CHECK_EQ_STR(r.fail, "answer too large");
-    r = drv_call(&d, "/huge-chunked");
-    CHECK_EQ_STR(r.fail, "answer too large");
-    r = drv_call(&d, "/echo");
-    CHECK_EQ_INT(r.status, 200);
+    drv_calls(&d, closing, sizeof(closing) / sizeof(closing[0]));
     drv_fini(&d);
 
     /* A big answer within the limit (its memory is not kept), then a small one. */
@@ -994,29 +1022,8 @@ static void test_loopback(int port)
     CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 1);
     drv_fini(&d);
 
-    /* The backend closes between calls, and the driver sees it: a new connection. */
-    drv_init(&d, port, 1, 65536);
-    r = drv_call(&d, "/bye");
-    CHECK_EQ_STR(r.body, "{\"bye\":true}");
-    while (sss_httpc_idle(d.c, 0) && drv_read(&d))
-        drv_io(&d);
-    CHECK(!sss_httpc_reading(d.c, 0));
-    r = drv_call(&d, "/echo");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 2);
-    CHECK_EQ_INT(sss_httpc_stats(d.c)->retries, 0);
-    drv_fini(&d);
-
-    /* ... and when the next call goes out before it is seen: that call is sent again. */
-    drv_init(&d, port, 1, 65536);
-    d.watch_idle = false;
-    r = drv_call(&d, "/bye");
-    CHECK_EQ_STR(r.body, "{\"bye\":true}");
-    r = drv_call(&d, "/echo");
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_INT(sss_httpc_stats(d.c)->connects, 2);
-    CHECK_EQ_INT(sss_httpc_stats(d.c)->retries, 1);
-    drv_fini(&d);
+    loopback_closed(port, true);
+    loopback_closed(port, false);
 
     /* A backend that never answers: the (fake) clock runs out. */
     drv_init(&d, port, 1, 65536);

@@ -3,36 +3,14 @@
 // either variable is unset or `ws` is not installed (npm ci in clients/js).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { client, statusCodes } from '../sss-client.mjs';
+import { Server, WS, skip, sleep, until } from './sss-server.mjs';
 
-const SERVER = process.env.SSS_SERVER;
-const TESTMOD = process.env.SSS_TESTMOD;
-let WS = null;
-try {
-  WS = (await import('ws')).default;
-} catch { /* skipped below */ }
-const skip = !SERVER ? 'SSS_SERVER is not set'
-  : !TESTMOD ? 'SSS_TESTMOD is not set'
-    : !WS ? 'the ws package is not installed (npm ci in clients/js)' : false;
-
-const SCALE = Number(process.env.SSS_TEST_TIMEOUT_SCALE || 1) || 1;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, pred, ms = 10000) {
-  const end = Date.now() + ms * SCALE;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await sleep(20);
-  }
-}
-
-let server = null;
-let log = '';
-let url = '';
+const server = new Server(['--allow-client-publish', '*', '--log-level', 'debug']);
 const clients = [];
 
 function mk(prefs = {}) {
-  const c = client(url, { WebSocket: WS, retryInterval: 100, maxRetryInterval: 1000, ...prefs });
+  const c = client(server.url, { WebSocket: WS, retryInterval: 100, maxRetryInterval: 1000, ...prefs });
   clients.push(c);
   return c;
 }
@@ -43,11 +21,11 @@ async function connected(prefs) {
 }
 // The worker index (from the debug log) of the connection made by `connect()`.
 async function connectOnWorker(prefs) {
-  const before = log.length;
+  const before = server.log.length;
   const c = await connected(prefs);
   let w = null;
   await until('the upgrade log line', () => {
-    const m = [...log.slice(before).matchAll(/\b(w\d+) debug conn: upgraded/g)];
+    const m = [...server.log.slice(before).matchAll(/\b(w\d+) debug conn: upgraded/g)];
     if (m.length) w = m[m.length - 1][1];
     return w !== null;
   });
@@ -56,24 +34,13 @@ async function connectOnWorker(prefs) {
 
 before(async () => {
   if (skip) return;
-  server = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--workers', '2', '--allow-client-publish', '*',
-    '--heartbeat-interval', '500ms', '--ask-timeout', '1s', '--log-level', 'debug', '--app', TESTMOD],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
-  server.stderr.setEncoding('utf8');
-  server.stderr.on('data', (d) => { log += d; });
-  await until('listening on', () => /listening on 127\.0\.0\.1:\d+/.test(log));
-  await until('two workers', () => (log.match(/worker \d+ started pid=\d+/g) || []).length >= 2);
-  url = `ws://127.0.0.1:${log.match(/listening on 127\.0\.0\.1:(\d+)/)[1]}/`;
+  await server.start();
+  await until('two workers', () => (server.log.match(/worker \d+ started pid=\d+/g) || []).length >= 2);
 });
 
 after(async () => {
   for (const c of clients) c.close();
-  if (!server) return;
-  await sleep(100);
-  const exited = new Promise((r) => server.once('exit', (code, sig) => r({ code, sig })));
-  server.kill('SIGTERM');
-  const res = await exited;
-  assert.deepEqual(res, { code: 0, sig: null }, 'sss-server exits 0 on SIGTERM');
+  await server.stop();
 });
 
 test('ask: echo, unknown topic, timeout', { skip }, async () => {
@@ -147,7 +114,7 @@ test('reconnect after the worker is killed: SYNC delivers every message once', {
     else c.close();
   }
   assert.ok(b, 'a second client on the other worker');
-  const pid = Number(log.match(new RegExp(`worker ${wa.slice(1)} started pid=(\\d+)`))[1]);
+  const pid = Number(server.log.match(new RegExp(`worker ${wa.slice(1)} started pid=(\\d+)`))[1]);
   const sa = await a.subscribe('news', null);
   const got = [];
   sa.on('n', (m) => got.push(m));
@@ -168,5 +135,5 @@ test('reconnect after the worker is killed: SYNC delivers every message once', {
   assert.equal(sa.getStatus(), statusCodes.subscription.ACTIVE);
   assert.deepEqual(await a.ask('echo', 'after'), 'after');
   // the master respawns the worker; let it start before the server is stopped
-  await until('the respawned worker', () => (log.match(/worker \d+ started pid=\d+/g) || []).length >= 3).catch(() => {});
+  await until('the respawned worker', () => (server.log.match(/worker \d+ started pid=\d+/g) || []).length >= 3).catch(() => {});
 });

@@ -7,28 +7,9 @@
 // SSS_TESTMOD or `ws` is missing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import sssc from '../sss-client.mjs';
+import { Server, WS, skip, sleep, until } from './sss-server.mjs';
 
-const SERVER = process.env.SSS_SERVER;
-const TESTMOD = process.env.SSS_TESTMOD;
-let WS = null;
-try {
-  WS = (await import('ws')).default;
-} catch { /* skipped below */ }
-const skip = !SERVER ? 'SSS_SERVER is not set'
-  : !TESTMOD ? 'SSS_TESTMOD is not set'
-    : !WS ? 'the ws package is not installed (npm ci in clients/js)' : false;
-
-const SCALE = Number(process.env.SSS_TEST_TIMEOUT_SCALE || 1) || 1;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, pred, ms = 10000) {
-  const end = Date.now() + ms * SCALE;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await sleep(20);
-  }
-}
 // Call an original-API method with a callback; resolve to the callback's arguments.
 const call = (fn) => new Promise((resolve) => fn((...args) => resolve(args)));
 
@@ -44,31 +25,20 @@ if (WS) {
   };
 }
 
-let server = null;
-let log = '';
+const server = new Server();
 let base = '';
 const clients = [];
 
 before(async () => {
   if (skip) return;
-  server = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--workers', '2',
-    '--heartbeat-interval', '500ms', '--ask-timeout', '1s', '--app', TESTMOD],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
-  server.stderr.setEncoding('utf8');
-  server.stderr.on('data', (d) => { log += d; });
-  await until('listening on', () => /listening on 127\.0\.0\.1:\d+/.test(log));
-  base = `ws://127.0.0.1:${log.match(/listening on 127\.0\.0\.1:(\d+)/)[1]}/`;
+  base = (await server.start()).url;
 });
 
 after(async () => {
   for (const c of clients) {
     try { c.close(); } catch { /* booted: the original threw here too */ }
   }
-  if (!server) return;
-  await sleep(100);
-  const exited = new Promise((r) => server.once('exit', (code, sig) => r({ code, sig })));
-  server.kill('SIGTERM');
-  assert.deepEqual(await exited, { code: 0, sig: null }, 'sss-server exits 0 on SIGTERM');
+  await server.stop();
 });
 
 test('an app written against the original client API', { skip }, async () => {
