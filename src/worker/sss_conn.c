@@ -500,6 +500,8 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         return;
     }
     if (!c->closing && !sss_wslay_close_sent(&c->ws)) {
+        if (!c->close_code && !sss_wslay_close_received(&c->ws))
+            c->close_code = code; /* we close first */
         if (sss_wslay_close(&c->ws, code, reason) < 0) {
             sss_conn_kill(c);
             return;
@@ -543,6 +545,11 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         if (queue_copy(c, ping, sizeof(ping)) == 0)
             mark_dirty(c);
     }
+}
+
+uint16_t sss_conn_close_code(const struct sss_conn *c)
+{
+    return c->close_code ? c->close_code : sss_wslay_close_code(&c->ws);
 }
 
 void sss_conn_kill(struct sss_conn *c)

@@ -26,6 +26,7 @@
 
 struct sss_worker;
 struct sss_client;
+struct sss_proxy_sock;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -52,6 +53,7 @@ struct sss_conn {
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t closing;         /* we queued a close frame: no more data frames */
     uint8_t opened;          /* the handler's open succeeded: closed is owed */
+    uint16_t close_code;     /* the code of our close when we closed first; 0 otherwise */
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
@@ -72,6 +74,7 @@ struct sss_conn {
     char user[SSS_USER_MAX + 1];       /* from the session parser (JWT sub); "" = anonymous */
     char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
+    struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
 
     struct sss_conn *prev, *next;       /* worker's list of all connections */
     struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
@@ -142,6 +145,13 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
 int sss_conn_park_ws(struct sss_conn *c, int64_t now);
 
 void sss_conn_tick(struct sss_conn *c, int64_t now_ms);
+
+/*
+ * The close code of c's end, for its close hook: ours when we closed
+ * first, else the client's, else what wslay answered a broken frame with,
+ * else 1006 (the connection just ended).
+ */
+uint16_t sss_conn_close_code(const struct sss_conn *c);
 
 /* Shut the socket down now; the struct goes when its completions are in. */
 void sss_conn_kill(struct sss_conn *c);

@@ -15,7 +15,7 @@
  * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
  * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
  * and load_req (a session's subscriptions).
- * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app.
+ * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app, sss_proxy.
  */
 #include "sss_session.h"
 #include "sss_alloc.h"
@@ -26,6 +26,7 @@
 #include "sss_feeds.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
+#include "sss_proxy.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
 #include "sss_sub.h"
@@ -971,6 +972,8 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
         struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
 
         rc = sss_app_ask(c, m.topic, m.id, m.msg);
+        if (rc == 0)
+            rc = sss_proxy_ask(c, m.topic, m.id, m.msg); /* a module's handler wins */
         if (rc > 0)
             break;
         if (rc < 0)
@@ -981,7 +984,7 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
         break;
     }
     case SSS_PROTO_TELL:
-        if (sss_app_tell(c, m.topic, m.msg) == 0)
+        if (sss_app_tell(c, m.topic, m.msg) == 0 && sss_proxy_tell(c, m.topic, m.msg) == 0)
             sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
         break;
     case SSS_PROTO_PUBLISH:
@@ -1196,6 +1199,7 @@ void sss_session_closed(struct sss_conn *c)
     s = cl->s;
     if (cl->begun && s->app && s->app->on_close)
         s->app->on_close((struct sss_socket *)c, s->app->close_data);
+    sss_proxy_closed(c, cl->begun);
     while (cl->subs)
         unsubscribe(c, cl->subs, 0);
     session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);

@@ -12,6 +12,7 @@
 #include "sss_app.h"
 #include "sss_log.h"
 #include "sss_loop.h"
+#include "sss_proxy.h"
 #include "sss_time.h"
 
 #include <errno.h>
@@ -325,6 +326,8 @@ static void on_tick(struct sss_worker *w)
     }
     if (w->app)
         sss_app_tick(w, now);
+    if (w->proxy)
+        sss_proxy_tick(w->proxy, now);
     if (w->handler->periodic)
         w->handler->periodic(w->handler_data, now);
     if (!w->accept_armed && !w->draining)
@@ -475,7 +478,8 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
 
     if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
-        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0)) {
+        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0) ||
+        (!cfg->echo && (rc = sss_proxy_create(&w, &w.proxy)) < 0)) {
         sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
         worker_fini(&w);
         return 1;
@@ -524,7 +528,9 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
             n++;
         }
         io_uring_cq_advance(&w.ring, n);
-        if (w.draining && (w.nconns == 0 || w.now_ms >= w.drain_deadline_ms))
+        /* Drained: no connection left, and the backend heard of their closes. */
+        if (w.draining && ((w.nconns == 0 && !sss_proxy_pending(w.proxy)) ||
+                           w.now_ms >= w.drain_deadline_ms))
             break;
     }
     if (w.nconns)
@@ -537,6 +543,8 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     }
     sss_log_info("worker", "exiting");
     worker_fini(&w);
+    /* After the ring: the kernel held the proxy's buffers until then. */
+    sss_proxy_destroy(w.proxy);
     return 0;
 }
 
