@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 static_assert(sizeof(struct sss_counters) % SSS_CACHELINE == 0, "counters own whole lines");
@@ -19,6 +21,21 @@ static size_t line_up(size_t n)
 static char *base_of(struct sss_shm *shm)
 {
     return (char *)shm->hdr;
+}
+
+/* A random word for run_id, never 0 (which a zeroed header would read as). */
+static uint32_t draw_run_id(void)
+{
+    uint32_t v = 0;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+        struct timespec ts;
+
+        /* No entropy yet (early boot): the clock and the pid still differ per run. */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec * 2654435761u ^ (uint32_t)getpid() << 16;
+    }
+    return v ? v : 1;
 }
 
 int sss_shm_create_with(struct sss_shm *shm, const struct sss_shm_params *p)
@@ -67,6 +84,7 @@ int sss_shm_create_with(struct sss_shm *shm, const struct sss_shm_params *p)
     hdr->mailbox_stride = stride;
     hdr->mailbox_capacity = mb_cap;
     hdr->wake_off = wake_off;
+    hdr->run_id = draw_run_id();
     /* A fresh memfd reads as zeros: counters start at 0, wake fds at 0 (set below). */
     if (!sss_bus_init(base_of(shm) + bus_off, bus_cap, p->nprocs, p->bus_flags))
         goto invalid;
@@ -132,6 +150,17 @@ void sss_shm_reset_counters(struct sss_shm *shm, unsigned i)
 
     memset(c, 0, sizeof(*c));
     atomic_store_explicit(&c->incarnation, inc, memory_order_relaxed);
+}
+
+int sss_shm_worker_current(struct sss_shm *shm, unsigned i, unsigned inc)
+{
+    struct sss_counters *c;
+
+    if (i >= shm->hdr->nprocs)
+        return 0;
+    c = sss_shm_counters(shm, i);
+    return atomic_load_explicit(&c->pid, memory_order_relaxed) != 0 &&
+           (atomic_load_explicit(&c->incarnation, memory_order_relaxed) & 0xffffu) == inc;
 }
 
 struct sss_bus *sss_shm_bus(struct sss_shm *shm)

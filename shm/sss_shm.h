@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 5
+#define SSS_SHM_VERSION 7
 #define SSS_CACHELINE 64
 
 /*
@@ -80,6 +80,10 @@ struct sss_counters {
     atomic_uint_fast64_t closes_proto; /* 1002/1007/1009 from the WebSocket layer */
     atomic_uint_fast64_t sendq_high;   /* largest send queue seen, bytes */
     atomic_uint_fast64_t laps;         /* times this worker was lapped by the bus */
+    atomic_uint_fast64_t tells;        /* TELLs by socket name given to their connection */
+    atomic_uint_fast64_t tells_gone;   /* ... whose connection was gone (or had not begun) */
+    atomic_uint_fast64_t decisions_timed_out; /* deferred decisions --decision-timeout made */
+    atomic_uint_fast64_t decisions_late;      /* answers to decisions nobody waited for */
     struct sss_proxy_counters proxy[SSS_SHM_PROXY_EVENTS];
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its
@@ -104,7 +108,8 @@ struct sss_shm_header {
     _Atomic uint32_t scaler_gen; /* the master bumps it before starting a scaler */
     _Atomic uint64_t last_epoch; /* memory engine: the greatest epoch any scaler gave */
     _Atomic uint32_t engine_flags; /* SSS_SHM_ENGINE_*: set by the scaler before it serves */
-    uint32_t pad;
+    uint32_t run_id; /* random, drawn at creation: this run of the host, in socket names
+                      * (src/proto/sss_sockname.h); never changes afterwards */
 };
 
 /*
@@ -179,6 +184,15 @@ struct sss_wake *sss_shm_wake(struct sss_shm *shm, unsigned i);
  * seen); the scaler, told of the death, drops or serves them.
  */
 void sss_shm_reset_worker(struct sss_shm *shm, unsigned i);
+
+/*
+ * Whether worker slot i runs a process now (its pid is set: the master
+ * zeroes it when the process dies) whose incarnation's 16 low bits are inc:
+ * a connection id carrying another incarnation belongs to a process that is
+ * gone. Relaxed loads: a process that dies right after the check is found
+ * out later (its mailbox is reset). Any process; i may be out of range (0).
+ */
+int sss_shm_worker_current(struct sss_shm *shm, unsigned i, unsigned inc);
 
 /* Sum of conns_open over every slot (relaxed; for the --max-connections check). */
 int64_t sss_shm_total_conns(struct sss_shm *shm);

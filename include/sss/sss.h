@@ -46,6 +46,7 @@ enum sss_app_error {
     SSS_APP_EGONE = -2004,    /* the connection or the reply is no longer there */
     SSS_APP_ESTATE = -2005,   /* called where it is not allowed (e.g. outside a worker) */
     SSS_APP_ETOOLONG = -2006, /* a user name or reason over its limit (sss_limits.h) */
+    SSS_APP_ENAME = -2007,    /* not a socket name (sss_socket_name) */
 };
 
 struct sss_app;    /* the registration context (one per server) */
@@ -69,11 +70,21 @@ typedef void (*sss_socket_fn)(struct sss_socket *s, void *data);
 /* A subscription became live (its SUBSCRIBE reply, SYNC reply or session resume went out). */
 typedef void (*sss_subscribed_fn)(struct sss_socket *s, const char *channel, void *data);
 
-/* What a session parser sees of the upgrade request (lent for the call). */
+/*
+ * What a session parser sees of the upgrade request (lent for the call:
+ * copy what you need). Header values are "" when absent; Origin and
+ * User-Agent are also "" when sent twice, and any of the three when longer
+ * than the server keeps (Origin 255 bytes, User-Agent and X-Forwarded-For
+ * 511); several X-Forwarded-For lines are joined by ", ".
+ */
 struct sss_request {
     const char *target;        /* request-target: path and query, as sent */
     const char *cookie;        /* the Cookie header(s), "" when absent */
     const char *authorization; /* the Authorization header, "" when absent */
+    const char *remote;        /* the peer's address, "ip:port" ("[ip6]:port") */
+    const char *origin;        /* the Origin header */
+    const char *user_agent;    /* the User-Agent header */
+    const char *forwarded_for; /* the X-Forwarded-For header(s) */
 };
 
 /* What it decides. Zeroed before the call: accept, anonymous, no session. */
@@ -91,6 +102,74 @@ struct sss_session_out {
 typedef void (*sss_session_fn)(const struct sss_request *req, struct sss_session_out *out,
                                void *data);
 
+/*
+ * Deferred answers: a session parser or a subscription parser that needs the
+ * application's own services (a database, another server) answers later
+ * through a decision handle, as an ask answers through its reply handle.
+ *
+ * The handler gets a handle d and answers it exactly once, before it returns
+ * or later from another handler or a timer of the same worker, with
+ * sss_decide_session or sss_decide_subscribe. The handle is dead after that
+ * call, whatever it returned (as a reply handle is): never use it again. A
+ * handle stays valid until it is answered, so answer every one, even late:
+ *
+ *   - a decision not answered within --decision-timeout (10s) is made for
+ *     you: the upgrade is refused with 503 "application did not answer", the
+ *     subscription with the reason "application did not answer";
+ *   - answering after that, or after the client left (a client that closes,
+ *     or an upgrade past --handshake-timeout, which closes it), is a harmless
+ *     no-op that returns SSS_APP_EGONE.
+ *
+ * While a connection waits for a session decision nothing else of it is
+ * read. While it waits for subscription decisions its next messages wait
+ * too, in order (at most --max-waiting-messages; one more closes it with
+ * 1008), so an UNSUBSCRIBE or PUBLISH sent after a SUBSCRIBE is acted on
+ * after that SUBSCRIBE's answer. A SYNC's reply goes out once every entry is
+ * decided, and a BEGIN reply that resumes a session once each of its
+ * channels is. The client's own _u_<user> channel is never asked about.
+ *
+ * Registering the later form and the immediate one (sss_on_session,
+ * sss_on_subscribe) for the same event: the later form wins.
+ */
+struct sss_decision; /* a pending decision, answered exactly once */
+
+/* An upgrade to decide, now or later: sss_decide_session(d, ...). req is lent for the call. */
+typedef void (*sss_session_later_fn)(const struct sss_request *req, struct sss_decision *d,
+                                     void *data);
+/*
+ * A subscription to decide, now or later: sss_decide_subscribe(d, ...). s,
+ * channel and query (raw JSON, query_len 0 when absent) are lent for the
+ * call; keep sss_socket_id(s) to act on the socket later.
+ */
+typedef void (*sss_subscribe_later_fn)(struct sss_socket *s, const char *channel,
+                                       const char *query, size_t query_len,
+                                       struct sss_decision *d, void *data);
+
+int sss_on_session_later(struct sss_app *app, sss_session_later_fn fn, void *data);
+int sss_on_subscribe_later(struct sss_app *app, sss_subscribe_later_fn fn, void *data);
+
+/*
+ * Decide an upgrade as a session parser fills out (sss_session_out; out is
+ * read during the call, and out->reason copied): status 0 upgrades, naming
+ * out->user and out->session; 401 or 403 refuse with out->reason (another
+ * non-zero status is 401); a user that is no valid channel name, or a
+ * session with bytes outside 0x21..0x7e, refuses with 500 "session parser
+ * error". Returns 0; SSS_APP_ECHANNEL when it refused for an invalid user
+ * or session; SSS_APP_EGONE when nobody waits any more (timed out, client
+ * gone): nothing happened; SSS_APP_ESTATE when d is NULL or a subscription's
+ * handle (then d is untouched). d is dead after any other return.
+ */
+int sss_decide_session(struct sss_decision *d, const struct sss_session_out *out);
+
+/*
+ * Decide a subscription: allow non-zero subscribes it; 0 refuses it with
+ * reason (copied, cut at SSS_REASON_MAX bytes; NULL: "refused by the
+ * application"). Returns 0; SSS_APP_EGONE when nobody waits any more:
+ * nothing happened; SSS_APP_ESTATE when d is NULL or a session's handle
+ * (then d is untouched). d is dead after any other return.
+ */
+int sss_decide_subscribe(struct sss_decision *d, int allow, const char *reason);
+
 int sss_on_ask(struct sss_app *app, const char *topic, sss_ask_fn fn, void *data);
 int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *data);
 int sss_on_subscribe(struct sss_app *app, sss_subscribe_fn fn, void *data);
@@ -103,6 +182,18 @@ int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data);
 
 /* The socket's id: unique on this host while the server runs. */
 uint64_t sss_socket_id(const struct sss_socket *s);
+/*
+ * The socket's name: unique across every host of the cluster for as long as
+ * it lives, also across restarts of a host. "<socket id>.<run>@<host id>":
+ * sss_socket_id() in decimal, '.', 8 lowercase hex digits naming this run of
+ * the host, '@', --host-id (which may hold ':' or '@': the host id is
+ * everything after the first '@'). Pass it to a backend, and back to
+ * sss_tell_socket() or POST /api/tell on any host.
+ * Writes it NUL-terminated into buf (size bytes; SSS_SOCKET_NAME_MAX + 1
+ * always suffice) and returns its length, or -ENOSPC when buf is too small
+ * (buf then holds "" if size > 0). Lent sockets only, like every call here.
+ */
+int sss_socket_name(const struct sss_socket *s, char *buf, size_t size);
 /* The application that registered the handler. */
 struct sss_app *sss_socket_app(const struct sss_socket *s);
 
@@ -114,6 +205,19 @@ int sss_reply_err(struct sss_reply *r, const char *name, const char *message);
 int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t len);
 int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, const char *json,
                 size_t len);
+
+/*
+ * TELL {"sys":6,..} the socket with this name (sss_socket_name), on whichever
+ * worker and host it is, the way POST /api/tell does. Returns 0 when it was
+ * sent (a socket of this worker) or handed on (another worker's or host's:
+ * if its connection is gone by then, it is counted and dropped, unseen);
+ * SSS_APP_EGONE when the socket is known to be gone (this worker's, closed;
+ * this host's, of a worker process no longer running or an earlier run);
+ * SSS_APP_ENAME, SSS_APP_ETOPIC, SSS_APP_EJSON for bad arguments; -EMSGSIZE
+ * or -ENOMEM when it cannot be handed on.
+ */
+int sss_tell_socket(struct sss_app *app, const char *socket_name, const char *topic,
+                    const char *json, size_t len);
 
 /*
  * Publish on a channel: every subscriber on every worker gets the FEED, in

@@ -13,5 +13,12 @@
 #define SSS_SESSION_MAX 128
 /* Bytes of a close or boot reason: a close frame's 125 bytes less its 2-byte code. */
 #define SSS_REASON_MAX 123
+/* Bytes of a host id (--host-id; default hostname:port). */
+#define SSS_HOST_ID_MAX 127
+/*
+ * Bytes of a socket name, "<socket id>.<run>@<host id>" (sss_socket_name):
+ * up to 20 decimal digits, '.', 8 hex digits, '@', the host id.
+ */
+#define SSS_SOCKET_NAME_MAX (20 + 1 + 8 + 1 + SSS_HOST_ID_MAX)
 
 #endif

@@ -110,6 +110,12 @@ static const struct flag flags[] = {
       "token cookie); its sub names the user (empty: accept everyone)"),
     F("ask-timeout", T_DURATION, ask_timeout_ms, "10s", 1, 0,
       "an ASK its handler has not answered in this time gets a Timeout error"),
+    F("decision-timeout", T_DURATION, decision_timeout_ms, "10s", 1, 0,
+      "a session or subscription decision the application has not answered in this time is "
+      "refused for it (upgrade 503, subscription refused: \"application did not answer\")"),
+    F("max-waiting-messages", T_INT, max_waiting_messages, "64", 1, 1000000,
+      "messages of one connection kept, in order, while its subscriptions are being decided; "
+      "one more closes it with 1008"),
     F("bus-size", T_SIZE, bus_size, "16m", 65536, 1L << 32,
       "bytes of the host's broadcast ring (a power of two; 4 x max-message-size at least)"),
     F("mailbox-size", T_SIZE, mailbox_size, "4m", 65536, 1L << 32,

@@ -77,6 +77,8 @@ const char *sss_strerror(int code)
         return "service unavailable";
     case SSS_EUNKNOWN:
         return "outcome unknown: the service went away";
+    case SSS_EGONE:
+        return "gone";
     case SSS_EHM_TYPE:
         return "host message of an unexpected type";
     case SSS_EHM_SHORT:

@@ -20,6 +20,12 @@
  *                        the user gets BOOT and close 4001; or
  *                        {"channel":"c","reason":"..."}: every subscriber of
  *                        the channel gets BOOTCHANNEL and is unsubscribed -> 200 {}
+ *   POST /api/tell       {"socket":"<name>","topic":"t","msg":<any JSON>}: a
+ *                        TELL to one socket (a name of sss_sockname.h) on
+ *                        whichever host it is -> 200 {} when handed on; 404
+ *                        when the socket is known to be gone (this host's, of
+ *                        a worker process no longer running, or of an earlier
+ *                        run); 400 with the reason; 413 as publish
  *   GET  /api/presence?channel=c  -> {"channel":"c","subscriptions":N,
  *                        "users":["alice",...],"users_total":M} (this host)
  *   GET  /api/stats      per-worker and total counters, the scaler's own
@@ -51,6 +57,7 @@
 #include "sss_err.h"
 #include "sss_proto.h"
 #include "sss_shm.h"
+#include "sss_sockname.h"
 
 #define SSS_API_MAX_CONNS 64                        /* open API connections at once */
 #define SSS_API_MAX_POLLFDS (SSS_API_MAX_CONNS + 1) /* the listener and every connection */
@@ -80,6 +87,12 @@ struct sss_api_handlers {
     /* Who is subscribed to a channel (up to max_users named users): answered
      * through sss_api_presence_done(ticket), or a negative code now. */
     int (*presence)(void *data, uint64_t ticket, const char *chan, size_t len, size_t max_users);
+    /* TELL the socket name names, wherever it is (name's host is borrowed).
+     * buf holds topic then msg. Returns 0 when it was handed on, SSS_EGONE
+     * when the socket is known to be gone (404), or a negative code (as
+     * publish: SSS_EUNAVAIL, SSS_EFULL, -ENOMEM 503, others 500). */
+    int (*tell)(void *data, const struct sss_sockname *name, const char *buf, size_t topic_len,
+                size_t msg_len);
     void *data;
 };
 

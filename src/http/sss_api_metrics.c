@@ -32,6 +32,10 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->closes_proto = LOAD(closes_proto);
     out->sendq_high = LOAD(sendq_high);
     out->laps = LOAD(laps);
+    out->tells = LOAD(tells);
+    out->tells_gone = LOAD(tells_gone);
+    out->decisions_timed_out = LOAD(decisions_timed_out);
+    out->decisions_late = LOAD(decisions_late);
     for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
         out->proxy[e].calls = LOAD(proxy[e].calls);
         for (int r = 0; r < SSS_SHM_PROXY_REASONS; r++)
@@ -75,6 +79,16 @@ static const struct wmetric {
     W("send_queue_high", "sss_send_queue_high_bytes", false,
       "Largest send queue of one connection seen, bytes.", sendq_high),
     W("laps", "sss_bus_laps_total", true, "Times the worker was lapped by the bus.", laps),
+    W("tells", "sss_tells_total", true,
+      "TELLs by socket name (POST /api/tell, sss_tell_socket) sent to their connection.", tells),
+    W("tells_gone", "sss_tells_gone_total", true,
+      "TELLs by socket name whose connection was gone when they came; dropped.", tells_gone),
+    W("decisions_timed_out", "sss_decisions_timed_out_total", true,
+      "Session or subscription decisions the application did not answer in time.",
+      decisions_timed_out),
+    W("decisions_late", "sss_decisions_late_total", true,
+      "Decisions answered after nobody waited for them (timed out, client gone).",
+      decisions_late),
 #undef W
 };
 
@@ -144,6 +158,10 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
         {"sss_feeds_lost_total",
          "FEEDs that did not fit the bus; their subscribers were told of a gap.",
          s->feeds_lost},
+        {"sss_tells_stale_total",
+         "TELLs by socket name for this host's sockets of worker processes no longer running "
+         "(404, or dropped when from another host).",
+         s->tells_stale},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
     };
 
@@ -207,13 +225,14 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                           (long long)total[i]);
     sss_dynbuf_printf(out,
                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
-                      "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"api_requests\":%llu,"
+                      "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"tells_stale\":%llu,"
+                      "\"api_requests\":%llu,"
                       "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
-                      (unsigned long long)api_requests,
+                      (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,

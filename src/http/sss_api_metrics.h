@@ -18,6 +18,7 @@ struct sss_api_scaler_stats {
     uint64_t publish_errors; /* refused by the engine or the bus */
     uint64_t broadcasts;
     uint64_t feeds_lost;     /* FEEDs that could not go on the bus (told as a gap instead) */
+    uint64_t tells_stale;    /* TELLs by name for a socket of a worker process no longer running */
     const char *engine, *store; /* their names: memory, redis, mongodb */
     int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
     uint64_t store_queued, store_written, store_dropped, store_errors;
@@ -29,6 +30,8 @@ struct sss_api_worker_stats {
     int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
     int64_t frames_in, frames_out, bytes_in, bytes_out;
     int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
+    int64_t tells, tells_gone;
+    int64_t decisions_timed_out, decisions_late;
     struct sss_api_proxy_stats { /* the backend proxy, per enum sss_proxy_event */
         int64_t calls, failures[SSS_SHM_PROXY_REASONS], latency_ms, latency_count;
     } proxy[SSS_SHM_PROXY_EVENTS];

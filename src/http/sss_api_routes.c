@@ -3,8 +3,10 @@
  * with a complete request that passed the server's checks (method, key,
  * size). Publish and broadcast bodies are decoded as the protocol's PUBLISH
  * and TELL by sss_proto_decode_as, so the API accepts what the WebSocket
- * accepts; the boot body is read by sss_json_each. Publish and presence
- * wait for the scaler's answer with a ticket; the rest answer at once.
+ * accepts; the boot body is read by sss_json_each. A tell body is both: its
+ * socket name read by sss_json_each, its topic and msg decoded as a TELL.
+ * Publish and presence wait for the scaler's answer with a ticket; the rest
+ * answer at once.
  */
 #include "sss_api_server.h"
 #include "sss_api_metrics.h"
@@ -299,6 +301,90 @@ static void serve_boot(struct sss_api *api, struct sss_api_conn *c)
     sss_api__answer_json(c, 200, &api->resp);
 }
 
+/* ---- POST /api/tell: {"socket": name, "topic": t, "msg": any} ---- */
+
+struct tell_socket {
+    unsigned count;
+    bool wrong; /* not a string, a lone surrogate or NUL escape, or too long to be a name */
+    char val[SSS_SOCKET_NAME_MAX + 1];
+    size_t len;
+};
+
+/* sss_json_each's callback: keep the socket member (the other fields are the decoder's). */
+static int tell_member(void *data, const struct sss_json_item *it)
+{
+    struct tell_socket *t = data;
+
+    if (it->key_len != 6 || memcmp(it->key, "socket", 6) != 0)
+        return 0;
+    t->count++;
+    t->wrong = it->type != SSS_JSON_STRING || it->loose || it->str_len > SSS_SOCKET_NAME_MAX;
+    t->len = t->wrong ? 0 : it->str_len;
+    if (t->len)
+        memcpy(t->val, it->str, t->len);
+    t->val[t->len] = '\0';
+    return 0;
+}
+
+/* Read the socket name of a tell body into *name (borrowing t); NULL, or why not. */
+static const char *parse_tell_socket(const char *body, size_t len, struct tell_socket *t,
+                                     struct sss_sockname *name)
+{
+    const char *why = body_not_object(body, len);
+    int rc;
+
+    memset(t, 0, sizeof(*t));
+    if (why)
+        return why;
+    rc = sss_json_each(body, len, SSS_JSON_OBJECT, SSS_PROTO_MAX_DEPTH, SSS_JSON_LOOSE_STRINGS,
+                       tell_member, t);
+    if (rc == -ENOMEM)
+        return "out of memory";
+    if (rc < 0)
+        return "bad JSON";
+    if (!t->count)
+        return "missing socket";
+    if (t->count > 1)
+        return "socket must be given once";
+    if (t->wrong || sss_sockname_parse(t->val, t->len, name) < 0)
+        return "socket is not a socket name (<socket id>.<run>@<host id>)";
+    return NULL;
+}
+
+static void serve_tell(struct sss_api *api, struct sss_api_conn *c)
+{
+    const struct sss_proto_msg *m = &api->msg;
+    struct tell_socket t;
+    struct sss_sockname name;
+    const char *why = parse_tell_socket(c->body.data, c->body.len, &t, &name);
+    int rc;
+
+    if (why) {
+        sss_api__answer_error(c, strcmp(why, "out of memory") == 0 ? 503 : 400, why, NULL);
+        return;
+    }
+    if (decode_and_gather(api, c, SSS_PROTO_TELL) < 0)
+        return;
+    rc = api->h.tell(api->h.data, &name, api->gather.data, m->topic_len, m->msg.len);
+    if (rc == SSS_EGONE) {
+        sss_api__answer_error(c, 404, "no such socket: it is gone", NULL);
+        return;
+    }
+    if (rc == SSS_EUNAVAIL) {
+        sss_api__answer_error(c, 503, "the engine is unavailable (Redis is away); try again",
+                              NULL);
+        return;
+    }
+    if (rc < 0) {
+        sss_api__answer_error(c, rc == SSS_EINVAL ? 400 : busy_status(rc), sss_strerror(rc),
+                              NULL);
+        return;
+    }
+    sss_dynbuf_reset(&api->resp);
+    sss_dynbuf_append(&api->resp, "{}\n", 3);
+    sss_api__answer_json(c, 200, &api->resp);
+}
+
 /* ---- GET /api/presence?channel=c ---- */
 
 static void serve_presence(struct sss_api *api, struct sss_api_conn *c)
@@ -384,6 +470,7 @@ static const struct sss_api_route routes[] = {
     {"/healthz", HTTP_GET, "GET", true, serve_healthz},
     {"/api/boot", HTTP_POST, "POST", false, serve_boot},
     {"/api/presence", HTTP_GET, "GET", false, serve_presence},
+    {"/api/tell", HTTP_POST, "POST", false, serve_tell},
 };
 
 const struct sss_api_route *sss_api__route_find(const char *path, size_t len)

@@ -38,30 +38,52 @@ int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t 
     return 0;
 }
 
-int sss_auth_app(sss_session_fn fn, void *data, const struct sss_http_upgrade *up,
-                 struct sss_auth *out)
+void sss_auth_request(const struct sss_http_upgrade *up, const char *remote,
+                      struct sss_request *req)
 {
-    struct sss_request req = {up->target, up->cookie, up->authorization};
-    struct sss_session_out so;
-    size_t ul, sl;
+    req->target = up->target;
+    req->cookie = up->cookie;
+    req->authorization = up->authorization;
+    req->remote = remote ? remote : "";
+    req->origin = up->origin;
+    req->user_agent = up->user_agent;
+    req->forwarded_for = up->forwarded_for;
+}
+
+int sss_auth_check(const struct sss_session_out *so, struct sss_auth *out)
+{
+    size_t ul = strnlen(so->user, sizeof(so->user)), sl = strnlen(so->session, sizeof(so->session));
 
     memset(out, 0, sizeof(*out));
-    memset(&so, 0, sizeof(so));
-    fn(&req, &so, data);
-    if (so.status)
-        return refuse(out, so.status == 403 ? 403 : 401, so.reason ? so.reason : "refused");
-    so.user[sizeof(so.user) - 1] = '\0';
-    so.session[sizeof(so.session) - 1] = '\0';
-    ul = strlen(so.user);
-    sl = strlen(so.session);
-    if (ul && !sss_proto_channel_valid(so.user, ul)) {
+    if (so->status)
+        return refuse(out, so->status == 403 ? 403 : 401, so->reason ? so->reason : "refused");
+    if (ul == sizeof(so->user) || sl == sizeof(so->session) ||
+        (ul && !sss_proto_channel_valid(so->user, ul))) {
         sss_log_warn("conn", "the session parser named an invalid user; refusing");
-        return refuse(out, 500, "session parser error");
+        refuse(out, 500, "session parser error");
+        return -2;
     }
     for (size_t i = 0; i < sl; i++)
-        if (so.session[i] < 0x21 || so.session[i] > 0x7e)
-            return refuse(out, 500, "session parser error");
-    memcpy(out->user, so.user, ul + 1);
-    memcpy(out->session, so.session, sl + 1);
+        if (so->session[i] < 0x21 || so->session[i] > 0x7e) {
+            refuse(out, 500, "session parser error");
+            return -2;
+        }
+    memcpy(out->user, so->user, ul + 1);
+    memcpy(out->session, so->session, sl + 1);
     return 0;
+}
+
+int sss_auth_app(sss_session_fn fn, void *data, const struct sss_http_upgrade *up,
+                 const char *remote, struct sss_auth *out)
+{
+    struct sss_request req;
+    struct sss_session_out so;
+
+    sss_auth_request(up, remote, &req);
+    memset(&so, 0, sizeof(so));
+    fn(&req, &so, data);
+    /* A name that fills its whole buffer is cut, as before, to its last byte. */
+    so.user[sizeof(so.user) - 1] = '\0';
+    so.session[sizeof(so.session) - 1] = '\0';
+    return sss_auth_check(&so, out) < 0 ? -1 : 0;
 }

@@ -33,12 +33,27 @@ int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t 
                  struct sss_auth *out);
 
 /*
- * The application's parser fn(data): its refusal becomes 403 (when it said
- * 403) or 401; a user that is no valid channel name, or a session with bytes
- * outside 0x21..0x7e, is the parser's error (500). Returns 0 when accepted,
- * -1 when refused.
+ * What an application's parser sees: views into up (and remote, the peer's
+ * "ip:port", "" when unknown), valid while both are.
+ */
+void sss_auth_request(const struct sss_http_upgrade *up, const char *remote,
+                      struct sss_request *req);
+
+/*
+ * Judge what an application's parser answered (now, or later through
+ * sss_decide_session): its refusal becomes 403 (when it said 403) or 401,
+ * with its reason (NULL: "refused"; the pointer is kept, not copied); a user
+ * that is no valid channel name, or a session with bytes outside 0x21..0x7e,
+ * is the parser's error (500). Returns 0 when accepted, -1 when refused, -2
+ * when refused for the parser's error.
+ */
+int sss_auth_check(const struct sss_session_out *so, struct sss_auth *out);
+
+/*
+ * The application's parser fn(data), judged by sss_auth_check. Returns 0
+ * when accepted, -1 when refused.
  */
 int sss_auth_app(sss_session_fn fn, void *data, const struct sss_http_upgrade *up,
-                 struct sss_auth *out);
+                 const char *remote, struct sss_auth *out);
 
 #endif

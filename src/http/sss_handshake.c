@@ -7,7 +7,7 @@
 #include "sss_time.h"
 
 int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, size_t len,
-                         int at_limit, struct sss_handshake *hs)
+                         int at_limit, const char *remote, struct sss_handshake *hs)
 {
     int rc;
 
@@ -32,8 +32,10 @@ int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, s
         hs->reason = "server is at its connection limit";
         return SSS_HANDSHAKE_REFUSE;
     }
+    if (cfg->session_later)
+        return SSS_HANDSHAKE_DECIDE;
     if (cfg->on_session)
-        rc = sss_auth_app(cfg->on_session, cfg->session_data, &hs->up, &hs->auth);
+        rc = sss_auth_app(cfg->on_session, cfg->session_data, &hs->up, remote, &hs->auth);
     else if (cfg->jwt_secret[0])
         rc = sss_auth_jwt(cfg->jwt_secret, &hs->up, sss_wall_ms() / 1000, &hs->auth);
     else {
@@ -47,5 +49,18 @@ int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, s
         hs->reason = hs->auth.reason;
         return SSS_HANDSHAKE_REFUSE;
     }
+    return SSS_HANDSHAKE_UPGRADE;
+}
+
+int sss_handshake_finish(struct sss_handshake *hs, const struct sss_auth *auth)
+{
+    hs->auth = *auth;
+    if (auth->status) {
+        hs->status = auth->status;
+        hs->reason = auth->reason ? auth->reason : "refused";
+        return SSS_HANDSHAKE_REFUSE;
+    }
+    hs->status = 0;
+    hs->reason = NULL;
     return SSS_HANDSHAKE_UPGRADE;
 }

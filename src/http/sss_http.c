@@ -22,6 +22,8 @@
  * length and a list may span several header lines. Cookie and Authorization
  * are copied into the answer for the session parser; one that doesn't fit is
  * dropped whole and flagged, never cut, so a token can't lose its tail.
+ * Origin, User-Agent and X-Forwarded-For are copied for it the same way
+ * (dropped, not flagged: nothing depends on them being whole).
  */
 #include "sss_http.h"
 
@@ -51,6 +53,8 @@ enum http_hdr {
     HDR_TRANSFER_ENCODING,
     HDR_COOKIE,
     HDR_AUTHORIZATION,
+    HDR_USER_AGENT,
+    HDR_FORWARDED_FOR,
 };
 
 static const struct {
@@ -68,6 +72,8 @@ static const struct {
     {"transfer-encoding", 17, HDR_TRANSFER_ENCODING},
     {"cookie", 6, HDR_COOKIE},
     {"authorization", 13, HDR_AUTHORIZATION},
+    {"user-agent", 10, HDR_USER_AGENT},
+    {"x-forwarded-for", 15, HDR_FORWARDED_FOR},
 };
 
 /*
@@ -121,6 +127,10 @@ struct http_parse {
     size_t authz_len;
     unsigned authz_count;
     int cookie_bad, authz_bad;
+    /* Copies into out->user_agent and forwarded_for (same rules, no flag). */
+    size_t ua_len, xff_len, xff_mark;
+    unsigned ua_count;
+    int ua_bad, xff_bad;
 };
 
 static int ascii_lower(int c)
@@ -216,13 +226,29 @@ static void copy_done(struct http_parse *st)
         if (st->cookie_len == start)
             st->cookie_len = st->cookie_mark; /* an empty line adds nothing, not even "; " */
         out->cookie[st->cookie_bad ? 0 : st->cookie_len] = '\0';
-    } else {
+    } else if (st->hdr == HDR_AUTHORIZATION) {
         while (!st->authz_bad && st->authz_len > 0 &&
                is_ows(out->authorization[st->authz_len - 1]))
             st->authz_len--;
         out->authorization[st->authz_bad ? 0 : st->authz_len] = '\0';
     }
     out->headers_truncated = st->cookie_bad || st->authz_bad;
+}
+
+/* End of an Origin, User-Agent or X-Forwarded-For line: trim and terminate. */
+static void info_done(char *dst, size_t *len, size_t mark, int bad)
+{
+    size_t start = mark + (mark > 0 ? 2 : 0);
+
+    if (bad) {
+        dst[0] = '\0';
+        return;
+    }
+    while (*len > start && is_ows(dst[*len - 1]))
+        (*len)--;
+    if (*len == start)
+        *len = mark; /* an empty line adds nothing */
+    dst[*len] = '\0';
 }
 
 /* ---- header names ------------------------------------------------------ */
@@ -265,6 +291,14 @@ static int on_header_field_complete(llhttp_t *p)
                        &st->cookie_bad, "; ", 2);
     } else if (st->hdr == HDR_AUTHORIZATION && ++st->authz_count > 1) {
         st->authz_bad = 1; /* two credentials: which one counts is ambiguous */
+    } else if (st->hdr == HDR_USER_AGENT && ++st->ua_count > 1) {
+        st->ua_bad = 1;
+        st->out->user_agent[0] = '\0';
+    } else if (st->hdr == HDR_FORWARDED_FOR) {
+        st->xff_mark = st->xff_len; /* a list: another line continues it */
+        if (st->xff_len > 0)
+            copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
+                       &st->xff_bad, ", ", 2);
     }
     return 0;
 }
@@ -396,6 +430,14 @@ static void single_value_done(struct http_parse *st)
     case HDR_ORIGIN:
         st->origin_count++;
         st->origin_allowed = !st->value_overlong && origin_is_allowed(st->policy, v, n);
+        /* The copy: dropped when overlong, holding a NUL, or sent twice. */
+        if (st->origin_count == 1 && !st->value_overlong && n < sizeof(st->out->origin) &&
+            !memchr(v, '\0', n)) {
+            memcpy(st->out->origin, v, n);
+            st->out->origin[n] = '\0';
+        } else {
+            st->out->origin[0] = '\0';
+        }
         break;
     default:
         break;
@@ -435,6 +477,14 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         copy_bytes(st->out->authorization, sizeof(st->out->authorization), &st->authz_len,
                    &st->authz_bad, at, n);
         break;
+    case HDR_USER_AGENT:
+        copy_bytes(st->out->user_agent, sizeof(st->out->user_agent), &st->ua_len, &st->ua_bad,
+                   at, n);
+        break;
+    case HDR_FORWARDED_FOR:
+        copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
+                   &st->xff_bad, at, n);
+        break;
     default:
         break;
     }
@@ -457,6 +507,12 @@ static int on_header_value_complete(llhttp_t *p)
     case HDR_COOKIE:
     case HDR_AUTHORIZATION:
         copy_done(st);
+        break;
+    case HDR_USER_AGENT:
+        info_done(st->out->user_agent, &st->ua_len, 0, st->ua_bad);
+        break;
+    case HDR_FORWARDED_FOR:
+        info_done(st->out->forwarded_for, &st->xff_len, st->xff_mark, st->xff_bad);
         break;
     default:
         single_value_done(st);
@@ -585,6 +641,9 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
     out->authorization[0] = '\0';
     out->headers_truncated = 0;
     out->plain_get = 0;
+    out->origin[0] = '\0';
+    out->user_agent[0] = '\0';
+    out->forwarded_for[0] = '\0';
 
     /* A head must end within max_size bytes; until its end is here, don't parse. */
     if (window < 4 || !memmem(buf, window, "\r\n\r\n", 4)) {

@@ -49,6 +49,14 @@ struct sss_http_upgrade {
      * parser must then refuse the upgrade rather than look elsewhere.
      */
     int headers_truncated;
+    /*
+     * For the session parser (PROXY.md's connect call), "" when absent or
+     * dropped: Origin and User-Agent sent twice, or any of the three longer
+     * than its buffer (never cut). X-Forwarded-For lines are joined by ", ".
+     */
+    char origin[256];
+    char user_agent[512];
+    char forwarded_for[512];
 };
 
 /*

@@ -36,6 +36,7 @@ static_assert(sizeof(struct sss_hm_session_load) == 16, "fixed layout");
 static_assert(sizeof(struct sss_hm_session_entry) == 32, "fixed layout");
 static_assert(sizeof(struct sss_hm_session_end) == 16, "fixed layout");
 static_assert(sizeof(struct sss_hm_boot) == 8, "fixed layout");
+static_assert(sizeof(struct sss_hm_tell) == 24, "fixed layout");
 
 /* ---- The table: one row per record type ---- */
 
@@ -70,6 +71,8 @@ static const struct hm_row rows[SSS_HM_TYPE_END] = {
     ROW(SSS_HM_BOOT, "BOOT", sss_hm_boot, 2, LEN(sss_hm_boot, name_len),
         LEN(sss_hm_boot, reason_len)),
     ROW(SSS_HM_RESYNC, "RESYNC", sss_hm_hello, 0),
+    ROW(SSS_HM_TELL, "TELL", sss_hm_tell, 3, LEN(sss_hm_tell, host_len),
+        LEN(sss_hm_tell, topic_len), LEN(sss_hm_tell, msg_len)),
     ROW(SSS_HM_PUBLISHED, "PUBLISHED", sss_hm_published, 0),
     ROW(SSS_HM_LAST_UID_R, "LAST_UID_R", sss_hm_last_uid_r, 0),
     ROW(SSS_HM_HIST_REC, "HIST_REC", sss_hm_hist_rec, 2, LEN(sss_hm_hist_rec, topic_len),
@@ -78,6 +81,8 @@ static const struct hm_row rows[SSS_HM_TYPE_END] = {
     ROW(SSS_HM_SESSION_ENTRY, "SESSION_ENTRY", sss_hm_session_entry, 1,
         LEN(sss_hm_session_entry, chan_len)),
     ROW(SSS_HM_SESSION_END, "SESSION_END", sss_hm_session_end, 0),
+    ROW(SSS_HM_TELL_CONN, "TELL_CONN", sss_hm_tell, 3, LEN(sss_hm_tell, host_len),
+        LEN(sss_hm_tell, topic_len), LEN(sss_hm_tell, msg_len)),
     ROW(SSS_HM_FEED, "FEED", sss_hm_feed, 3, LEN(sss_hm_feed, chan_len),
         LEN(sss_hm_feed, topic_len), LEN(sss_hm_feed, msg_len)),
     ROW(SSS_HM_BCAST_RECORD, "BCAST_RECORD", sss_hm_broadcast, 2,
@@ -85,6 +90,8 @@ static const struct hm_row rows[SSS_HM_TYPE_END] = {
     ROW(SSS_HM_BOOT_RECORD, "BOOT_RECORD", sss_hm_boot, 2, LEN(sss_hm_boot, name_len),
         LEN(sss_hm_boot, reason_len)),
     [SSS_HM_GAP_RECORD] = {"GAP_RECORD", 0, 1, {{0, 0}}},
+    ROW(SSS_HM_TELL_RECORD, "TELL_RECORD", sss_hm_tell, 3, LEN(sss_hm_tell, host_len),
+        LEN(sss_hm_tell, topic_len), LEN(sss_hm_tell, msg_len)),
 };
 #undef ROW
 #undef LEN
@@ -337,6 +344,38 @@ int sss_hm_pack_boot_record(struct sss_hm_rec *rec, int kind, const char *name, 
                             const char *reason, size_t reason_len)
 {
     return pack_boot(rec, SSS_HM_BOOT_RECORD, kind, name, name_len, reason, reason_len);
+}
+
+static int pack_tell(struct sss_hm_rec *rec, uint32_t type, uint64_t sid, uint32_t run,
+                     const char *host, size_t host_len, const char *topic, size_t topic_len,
+                     const char *msg, size_t msg_len)
+{
+    int rc = rec_parts(rec, type, host, host_len, topic, topic_len, msg, msg_len);
+
+    rec->h.tell.sid = sid;
+    rec->h.tell.run = run;
+    return rc;
+}
+
+int sss_hm_pack_tell(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *host,
+                     size_t host_len, const char *topic, size_t topic_len, const char *msg,
+                     size_t msg_len)
+{
+    return pack_tell(rec, SSS_HM_TELL, sid, run, host, host_len, topic, topic_len, msg, msg_len);
+}
+
+int sss_hm_pack_tell_conn(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *topic,
+                          size_t topic_len, const char *msg, size_t msg_len)
+{
+    return pack_tell(rec, SSS_HM_TELL_CONN, sid, run, NULL, 0, topic, topic_len, msg, msg_len);
+}
+
+int sss_hm_pack_tell_record(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *host,
+                            size_t host_len, const char *topic, size_t topic_len,
+                            const char *msg, size_t msg_len)
+{
+    return pack_tell(rec, SSS_HM_TELL_RECORD, sid, run, host, host_len, topic, topic_len, msg,
+                     msg_len);
 }
 
 void sss_hm_pack_published(struct sss_hm_rec *rec, uint64_t req, int rc, struct sss_uid uid)

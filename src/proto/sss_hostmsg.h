@@ -20,7 +20,9 @@
  * both sides are the same binary, so no byte-order or version games.
  * BCAST_RECORD and BOOT_RECORD also travel to other hosts inside the
  * engine's envelopes; the scaler checks what arrives with sss_hm_unpack
- * before it reaches the bus.
+ * before it reaches the bus. TELL_RECORD travels only between scalers
+ * (through the engine, never on the bus): each scaler keeps the one whose
+ * host is its own and hands it to the worker as TELL_CONN.
  *
  * Senders do not lay records out by hand: a sss_hm_pack_* call fills a
  * struct sss_hm_rec (a copy of the fixed part and spans of the caller's
@@ -58,6 +60,8 @@ enum sss_hm_type {
     SSS_HM_BOOT,         /* struct sss_hm_boot; v: name, reason: put it on the bus */
     SSS_HM_RESYNC,       /* struct sss_hm_hello: forget this worker's presence and sessions;
                           * a full account (PRESENCE and SESSION records) follows */
+    SSS_HM_TELL,         /* struct sss_hm_tell; v: host, topic, msg: TELL the socket named
+                          * (sid, run, host) wherever it is (sss_tell_socket) */
     /* scaler -> worker */
     SSS_HM_PUBLISHED = 32, /* struct sss_hm_published */
     SSS_HM_LAST_UID_R,     /* struct sss_hm_last_uid_r */
@@ -65,6 +69,8 @@ enum sss_hm_type {
     SSS_HM_HIST_END,       /* struct sss_hm_hist_end */
     SSS_HM_SESSION_ENTRY,  /* struct sss_hm_session_entry; v: channel */
     SSS_HM_SESSION_END,    /* struct sss_hm_session_end */
+    SSS_HM_TELL_CONN,      /* struct sss_hm_tell; v: host (empty), topic, msg: TELL this
+                            * worker's connection sss_sockname_conn(sid), if it still lives */
     /* scaler -> bus -> every worker */
     SSS_HM_FEED = 64,     /* struct sss_hm_feed; v: channel, topic, msg */
     SSS_HM_BCAST_RECORD,  /* struct sss_hm_broadcast; v: topic, msg */
@@ -72,6 +78,8 @@ enum sss_hm_type {
     SSS_HM_GAP_RECORD,    /* no fixed part; v: the channel name (whole payload): this host
                            * missed messages of it that left history (Redis was away too
                            * long); its subscribers get 4008 */
+    SSS_HM_TELL_RECORD,   /* struct sss_hm_tell; v: host, topic, msg: scaler -> engine -> every
+                           * scaler (never on the bus); the host named hands it on */
     SSS_HM_TYPE_END /* one past the largest type */
 };
 
@@ -201,6 +209,16 @@ struct sss_hm_boot {
     uint16_t pad;
 };
 
+/* A TELL for one socket, named as in src/proto/sss_sockname.h. */
+struct sss_hm_tell {
+    uint64_t sid;       /* the socket id: worker << 48 | connection id */
+    uint32_t run;       /* the run word of the socket's host */
+    uint16_t host_len;  /* its host id (0 in TELL_CONN: this host) */
+    uint16_t topic_len;
+    uint32_t msg_len;
+    uint32_t pad;
+};
+
 struct sss_hm_feed {
     struct sss_uid uid;
     uint64_t origin_conn; /* 0: none */
@@ -236,6 +254,7 @@ union sss_hm_fixed {
     struct sss_hm_session_entry session_entry;
     struct sss_hm_session_end session_end;
     struct sss_hm_boot boot;
+    struct sss_hm_tell tell;
     struct sss_hm_feed feed;
 };
 
@@ -318,7 +337,12 @@ int sss_hm_pack_session_load(struct sss_hm_rec *rec, uint64_t req, const char *s
 /* kind: enum sss_hm_boot_kind. */
 int sss_hm_pack_boot(struct sss_hm_rec *rec, int kind, const char *name, size_t name_len,
                      const char *reason, size_t reason_len) SSS_WUR;
+int sss_hm_pack_tell(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *host,
+                     size_t host_len, const char *topic, size_t topic_len, const char *msg,
+                     size_t msg_len) SSS_WUR;
 /* scaler -> worker */
+int sss_hm_pack_tell_conn(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *topic,
+                          size_t topic_len, const char *msg, size_t msg_len) SSS_WUR;
 void sss_hm_pack_published(struct sss_hm_rec *rec, uint64_t req, int rc, struct sss_uid uid);
 void sss_hm_pack_last_uid_r(struct sss_hm_rec *rec, uint64_t req, int has, struct sss_uid uid);
 int sss_hm_pack_hist_rec(struct sss_hm_rec *rec, uint64_t req, struct sss_uid uid,
@@ -340,6 +364,10 @@ int sss_hm_pack_bcast_record(struct sss_hm_rec *rec, const char *topic, size_t t
 int sss_hm_pack_boot_record(struct sss_hm_rec *rec, int kind, const char *name, size_t name_len,
                             const char *reason, size_t reason_len) SSS_WUR;
 int sss_hm_pack_gap_record(struct sss_hm_rec *rec, const char *chan, size_t chan_len) SSS_WUR;
+/* scaler -> engine -> every scaler */
+int sss_hm_pack_tell_record(struct sss_hm_rec *rec, uint64_t sid, uint32_t run, const char *host,
+                            size_t host_len, const char *topic, size_t topic_len,
+                            const char *msg, size_t msg_len) SSS_WUR;
 
 /* A receiver's handler for one record type; rec and its spans die when it returns. */
 typedef void sss_hm_handler_fn(void *data, const struct sss_hm_rec *rec);

@@ -227,9 +227,19 @@ static void on_session_end(void *data, const struct sss_hm_rec *rec)
     sss_rpc_done(rpc, r);
 }
 
+/* Not an answer: a record for the connections' owner (rpc->on_record). */
+static void on_unasked(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_rpc *rpc = data;
+
+    if (rpc->on_record)
+        rpc->on_record(rpc->record_data, rec);
+}
+
 static const struct sss_hm_dispatcher from_scaler = {
     .who = "rpc",
-    .on = {[SSS_HM_PUBLISHED] = on_published,
+    .on = {[SSS_HM_TELL_CONN] = on_unasked,
+           [SSS_HM_PUBLISHED] = on_published,
            [SSS_HM_LAST_UID_R] = on_last_uid_r,
            [SSS_HM_HIST_REC] = on_hist_rec,
            [SSS_HM_HIST_END] = on_hist_end,

@@ -77,6 +77,11 @@ struct sss_rpc {
     struct sss_wake *scaler_wake; /* borrowed; NULL: nobody to wake (tests) */
     size_t outbox_limit;          /* bytes waiting past which requests fail (SSS_EFULL) */
     struct sss_hm_dispatcher from_scaler; /* the answers' handlers and counts */
+    /* Records in the mailbox that answer no request (TELL_CONN: a TELL for
+     * one of the worker's connections) go to on_record(record_data, rec);
+     * NULL drops them. Set by whoever owns the connections (sss_session). */
+    sss_hm_handler_fn *on_record;
+    void *record_data;
     int dirty;                    /* something went to the scaler this turn */
     uint32_t unsent;              /* requests whose replay waits for room (r->unsent) */
     uint64_t put_failures;        /* sss_rpc_put calls that may succeed later (a replay's check) */
@@ -142,7 +147,8 @@ int sss_rpc_ask_history_own(struct sss_rpc *rpc, struct sss_rpc_req *r, const ch
 /*
  * Read up to max answers from the mailbox and hand each to its request
  * (sss_hm_dispatch: a record whose lengths do not add up is counted, logged
- * and dropped). Returns how many records were read.
+ * and dropped), or to rpc->on_record for a record that answers no request.
+ * Returns how many records were read.
  */
 int sss_rpc_poll(struct sss_rpc *rpc, int max);
 

@@ -15,6 +15,10 @@
  * sleeps, and without waiting (poll timeout 0) on every busy turn, so an API
  * request is served promptly either way. An API publish goes through the
  * same scaler_publish as a worker's.
+ *
+ * A TELL by socket name (POST /api/tell, a worker's sss_tell_socket) goes
+ * through scaler_tell: a socket of this host to its worker's mailbox, any
+ * other to every host through the engine, where the host it names takes it.
  */
 #include "sss_scaler.h"
 #include "sss_alloc.h"
@@ -28,6 +32,7 @@
 #include "sss_redis_conn.h"
 #include "sss_store.h"
 #include "sss_ring.h"
+#include "sss_sockname.h"
 #include "sss_time.h"
 #include "sss_wake.h"
 
@@ -59,6 +64,7 @@ struct sss_scaler {
     struct sss_presence *presence; /* owned: who is subscribed where, on this host */
     struct sss_store *store;       /* owned: sessions and their subscriptions */
     struct sss_hm_dispatcher from_workers; /* what a worker's record leads to, and refusals */
+    size_t host_len;                       /* strlen(cfg->host_id) */
 };
 
 /* The dispatcher's data: the scaler and the worker whose mailbox the record came from. */
@@ -165,13 +171,24 @@ static void on_feed(void *data, const char *chan, size_t chan_len, const struct 
         s->bus_written = 1;
 }
 
-/* A broadcast or boot from any host, or a gap: on our bus as it came, if it is whole. */
+static int scaler_tell(struct sss_scaler *s, const struct sss_hm_rec *rec, int from_engine);
+
+/* A broadcast or boot from any host, or a gap: on our bus as it came, if it is whole.
+ * A TELL_RECORD: ours to hand on if it names this host. */
 static void on_control(void *data, uint32_t type, const void *p, size_t len)
 {
     struct sss_scaler *s = data;
     struct sss_hm_rec rec;
     int rc;
 
+    if (type == SSS_HM_TELL_RECORD) {
+        rc = sss_hm_unpack(type, p, len, &rec);
+        if (rc < 0)
+            sss_log_debug("scaler", "TELL_RECORD refused: %s", sss_strerror(rc));
+        else
+            (void)scaler_tell(s, &rec, 1);
+        return;
+    }
     if (type != SSS_HM_BCAST_RECORD && type != SSS_HM_BOOT_RECORD && type != SSS_HM_GAP_RECORD)
         return;
     rc = sss_hm_unpack(type, p, len, &rec);
@@ -271,6 +288,57 @@ static void on_broadcast(void *data, const struct sss_hm_rec *rec)
     (void)scaler_broadcast(fw->s, rec->v[0].p, rec->v[0].len, rec->v[1].p, rec->v[1].len);
 }
 
+/*
+ * TELL the socket a TELL or TELL_RECORD names (rec: its fixed part; v: host,
+ * topic, msg), wherever it is. This host's socket: to its worker's mailbox
+ * as TELL_CONN, if that worker process still runs (the socket id carries its
+ * incarnation) in this run of the host; the worker finds the connection or
+ * counts it gone. Another host's: to every host through the engine as a
+ * TELL_RECORD, unless it came from the engine (from_engine: then it is the
+ * other host's to take, and we drop it).
+ *
+ * Returns 0 when it was handed on; SSS_EGONE when the socket is known to be
+ * gone (this host's, of another run or of a worker process no longer
+ * running; or another host's while the memory engine links no other host);
+ * SSS_EINVAL for lengths a record cannot carry; or the engine's error.
+ */
+static int scaler_tell(struct sss_scaler *s, const struct sss_hm_rec *rec, int from_engine)
+{
+    const struct sss_hm_tell *t = &rec->h.tell;
+    const struct sss_hm_span *host = &rec->v[0], *topic = &rec->v[1], *msg = &rec->v[2];
+    unsigned w = sss_sockname_worker(t->sid);
+    struct sss_hm_rec out;
+
+    if (host->len != s->host_len || memcmp(host->p, s->cfg->host_id, host->len) != 0) {
+        if (from_engine)
+            return 0;
+        /* The memory engine is one host alone: a name of any other is nobody's. */
+        if (strcmp(s->engine->ops->name, "memory") == 0)
+            return SSS_EGONE;
+        if (sss_hm_pack_tell_record(&out, t->sid, t->run, host->p, host->len, topic->p,
+                                    topic->len, msg->p, msg->len) < 0)
+            return SSS_EINVAL;
+        return scaler_control(s, &out);
+    }
+    if (t->run != s->shm->hdr->run_id ||
+        !sss_shm_worker_current(s->shm, w, sss_sockname_incarnation(t->sid))) {
+        s->stats.tells_stale++;
+        return SSS_EGONE;
+    }
+    if (sss_hm_pack_tell_conn(&out, t->sid, t->run, topic->p, topic->len, msg->p, msg->len) < 0)
+        return SSS_EINVAL;
+    send_to(s, (int)w, &out);
+    return 0;
+}
+
+/* A worker's sss_tell_socket: the API's path, with nobody to tell of a gone socket. */
+static void on_tell_rq(void *data, const struct sss_hm_rec *rec)
+{
+    const struct from_worker *fw = data;
+
+    (void)scaler_tell(fw->s, rec, 0);
+}
+
 /* ---- the HTTP API's calls (src/http/sss_api.h) ---- */
 
 static int api_publish(void *data, uint64_t ticket, const char *buf, size_t chan_len,
@@ -289,6 +357,17 @@ static int api_publish(void *data, uint64_t ticket, const char *buf, size_t chan
 static int api_broadcast(void *data, const char *buf, size_t topic_len, size_t msg_len)
 {
     return scaler_broadcast(data, buf, topic_len, buf + topic_len, msg_len);
+}
+
+static int api_tell(void *data, const struct sss_sockname *name, const char *buf,
+                    size_t topic_len, size_t msg_len)
+{
+    struct sss_hm_rec rec;
+
+    if (sss_hm_pack_tell(&rec, name->sid, name->run, name->host, name->host_len, buf, topic_len,
+                         buf + topic_len, msg_len) < 0)
+        return SSS_EINVAL;
+    return scaler_tell(data, &rec, 0);
 }
 
 /* BOOT a user (every connection: BOOT, close 4001) or a channel (BOOTCHANNEL), on every host. */
@@ -375,8 +454,8 @@ static void api_stats(void *data, struct sss_api_scaler_stats *st)
 /* Start the API if it is configured and not running; logs a failure once. */
 static void api_start(struct sss_scaler *s)
 {
-    struct sss_api_handlers h = {api_publish, api_broadcast, api_stats, api_boot, api_presence,
-                                 s};
+    struct sss_api_handlers h = {api_publish,  api_broadcast, api_stats, api_boot,
+                                 api_presence, api_tell,      s};
     int err = 0;
 
     if (s->api || !s->cfg->api_listen[0])
@@ -522,6 +601,7 @@ static const struct sss_hm_dispatcher from_workers = {
            [SSS_HM_BROADCAST] = on_broadcast,
            [SSS_HM_PRESENCE] = on_presence,
            [SSS_HM_BOOT] = on_boot_rq,
+           [SSS_HM_TELL] = on_tell_rq,
            [SSS_HM_SESSION] = on_session,
            [SSS_HM_SESSION_LOAD] = on_session_load,
            [SSS_HM_RESYNC] = on_resync,
@@ -728,6 +808,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     sss_bus_producer_start(s.bus);
     s.signal_fd = -1;
     s.from_workers = from_workers;
+    s.host_len = strlen(cfg->host_id);
     sss_log_setup((enum sss_log_level)cfg->log_level, "scaler");
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

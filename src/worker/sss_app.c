@@ -14,6 +14,7 @@
 #include "sss_hostmsg.h"
 #include "sss_backend.h"
 #include "sss_session.h"
+#include "sss_sockname.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
@@ -146,6 +147,20 @@ int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data)
     return 0;
 }
 
+int sss_on_session_later(struct sss_app *app, sss_session_later_fn fn, void *data)
+{
+    app->on_session_later = fn;
+    app->session_later_data = data;
+    return 0;
+}
+
+int sss_on_subscribe_later(struct sss_app *app, sss_subscribe_later_fn fn, void *data)
+{
+    app->on_subscribe_later = fn;
+    app->subscribe_later_data = data;
+    return 0;
+}
+
 /* ---- JSON validation of what handlers send ---- */
 
 struct depth {
@@ -191,6 +206,16 @@ uint64_t sss_socket_id(const struct sss_socket *s)
     const struct sss_conn *c = (const struct sss_conn *)s;
 
     return ((uint64_t)(uint32_t)c->w->id << 48) | c->id;
+}
+
+int sss_socket_name(const struct sss_socket *s, char *buf, size_t size)
+{
+    const struct sss_conn *c = (const struct sss_conn *)s;
+    const char *host = c->w->cfg->host_id;
+    int rc = sss_sockname_format(buf, size, sss_socket_id(s), c->w->shm->hdr->run_id, host,
+                                 strlen(host));
+
+    return rc == SSS_EINVAL ? SSS_APP_ESTATE : rc; /* no host id: not a served socket */
 }
 
 struct sss_app *sss_socket_app(const struct sss_socket *s)
@@ -251,6 +276,36 @@ int sss_tell_id(struct sss_app *app, uint64_t socket_id, const char *topic, cons
     if (!c)
         return SSS_APP_EGONE;
     return sss_tell((struct sss_socket *)c, topic, json, len);
+}
+
+int sss_tell_socket(struct sss_app *app, const char *socket_name, const char *topic,
+                    const char *json, size_t len)
+{
+    struct sss_worker *w = app->w;
+    const char *host;
+    struct sss_sockname n;
+    unsigned sw;
+
+    if (!w)
+        return SSS_APP_ESTATE;
+    if (!socket_name || sss_sockname_parse(socket_name, strlen(socket_name), &n) < 0)
+        return SSS_APP_ENAME;
+    if (check_topic(topic) < 0)
+        return SSS_APP_ETOPIC;
+    if (!sss_app_json_valid(json, len))
+        return SSS_APP_EJSON;
+    host = w->cfg->host_id;
+    sw = sss_sockname_worker(n.sid);
+    if (n.host_len == strlen(host) && memcmp(n.host, host, n.host_len) == 0) {
+        /* This host's socket: known gone, or this worker's own (at once), or the scaler's
+         * to hand to its worker, the way POST /api/tell does. */
+        if (n.run != w->shm->hdr->run_id ||
+            !sss_shm_worker_current(w->shm, sw, sss_sockname_incarnation(n.sid)))
+            return SSS_APP_EGONE;
+        if (sw == (unsigned)w->id)
+            return sss_tell_id(app, n.sid, topic, json, len);
+    }
+    return sss_backend_tell(&w->rpc, n.sid, n.run, n.host, n.host_len, topic, json, len);
 }
 
 static int publish(struct sss_app *app, struct sss_conn *origin, const char *channel,

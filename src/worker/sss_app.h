@@ -26,6 +26,10 @@ struct sss_app {
     void *subscribed_data;
     sss_session_fn on_session;
     void *session_data;
+    sss_session_later_fn on_session_later; /* wins over on_session */
+    void *session_later_data;
+    sss_subscribe_later_fn on_subscribe_later; /* wins over on_subscribe */
+    void *subscribe_later_data;
     struct sss_worker *w; /* the worker this process runs; NULL in the master */
     struct sss_reply *replies; /* a worker's asks waiting for their answer (owned) */
 };

@@ -56,6 +56,15 @@ int sss_backend_boot(struct sss_rpc *rpc, int kind, const char *name, size_t nam
     return put(rpc, rc, &rec);
 }
 
+int sss_backend_tell(struct sss_rpc *rpc, uint64_t sid, uint32_t run, const char *host,
+                     size_t host_len, const char *topic, const char *json, size_t len)
+{
+    struct sss_hm_rec rec;
+    int rc = sss_hm_pack_tell(&rec, sid, run, host, host_len, topic, strlen(topic), json, len);
+
+    return put(rpc, rc, &rec);
+}
+
 /* ---- an ask answered with a channel's history (sss_reply_history) ---- */
 
 struct hist_req {

@@ -2,8 +2,8 @@
  * libsss's back end: what the calls of include/sss/sss.h (sss_app.c) ask of
  * the scaler through the worker's rpc table: a publish (from the server
  * side, or a socket's, whose sender then gets UPDATESUB instead of its
- * FEED), a host-wide broadcast or boot, and an ask answered with a
- * channel's history.
+ * FEED), a host-wide broadcast or boot, a TELL to a socket of another
+ * worker or host, and an ask answered with a channel's history.
  * No io_uring, no connections: only the rpc table and libsss's replies.
  * May include: common, proto, shm, rpc, sss_feeds, sss_app.
  */
@@ -30,6 +30,12 @@ int sss_backend_broadcast(struct sss_rpc *rpc, const char *topic, const char *js
 /* kind 1: a user's connections (BOOT), 2: a channel's subscribers (BOOTCHANNEL). As above. */
 int sss_backend_boot(struct sss_rpc *rpc, int kind, const char *name, size_t name_len,
                      const char *reason, size_t reason_len);
+/*
+ * TELL the socket (sid, run)@host (src/proto/sss_sockname.h) wherever it is,
+ * through the scaler (POST /api/tell's path). Returns as above.
+ */
+int sss_backend_tell(struct sss_rpc *rpc, uint64_t sid, uint32_t run, const char *host,
+                     size_t host_len, const char *topic, const char *json, size_t len);
 /*
  * Answer r with the newest `limit` records of channel, oldest first, as one
  * JSON array: sss_app__history_done completes r when the history came (also

@@ -15,13 +15,17 @@
 #include "sss_conn.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
+#include "sss_decide.h"
 #include "sss_handshake.h"
 #include "sss_log.h"
 #include "sss_time.h"
 #include "sss_worker.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -382,21 +386,118 @@ static void reject(struct sss_conn *c, int status, const char *reason,
     mark_dirty(c);
 }
 
+/*
+ * The upgrade is decided: upgrade, then feed wslay the WebSocket bytes that
+ * came in the same packets as the request head and extra (whatever of a
+ * completion did not fit the request buffer).
+ */
+static void finish_upgrade(struct sss_conn *c, const struct sss_handshake *hs,
+                           const uint8_t *extra, size_t extra_len)
+{
+    memcpy(c->user, hs->auth.user, sizeof(c->user));
+    memcpy(c->session, hs->auth.session, sizeof(c->session));
+    if (upgrade(c, &hs->up) < 0) {
+        reject(c, 500, "out of memory", NULL);
+        return;
+    }
+    if (c->req.len > hs->up.consumed)
+        feed_ws(c, (const uint8_t *)c->req.data + hs->up.consumed, c->req.len - hs->up.consumed);
+    if (!c->dead && extra_len)
+        feed_ws(c, extra, extra_len);
+    sss_dynbuf_fini(&c->req);
+}
+
+/* The peer's "ip:port" ("[ip6]:port"), or "" when unknown. */
+static void peer_name(const struct sss_conn *c, char *dst, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN];
+
+    dst[0] = '\0';
+    if (c->fd < 0 || getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+        if (inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip)))
+            snprintf(dst, cap, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+        if (inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip)))
+            snprintf(dst, cap, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+    }
+}
+
+/* The session parser's answer (or the timeout's): continue as an UPGRADE or a REFUSE. */
+static void session_decided(struct sss_decision *d, void *data)
+{
+    struct sss_conn *c = data;
+    struct sss_handshake *hs = c->hs;
+
+    c->decision = NULL;
+    c->hs = NULL;
+    if (d->timed_out)
+        sss_log_debug("conn", "the session parser did not answer in time fd=%d", c->fd);
+    if (sss_handshake_finish(hs, &d->auth) == SSS_HANDSHAKE_REFUSE)
+        reject(c, hs->status, hs->reason, NULL);
+    else
+        finish_upgrade(c, hs, NULL, 0);
+    sss_free(hs);
+}
+
+/*
+ * DECIDE: keep the parsed request and ask the application's later parser,
+ * which answers through the handle, maybe before it returns.
+ */
+static void ask_session(struct sss_conn *c, const struct sss_handshake *hs, const char *remote)
+{
+    struct sss_app *app = c->w->app;
+    struct sss_request req;
+
+    c->hs = sss_malloc(sizeof(*c->hs));
+    c->decision = c->hs ? sss_decision_create(c->w, SSS_DECISION_SESSION, session_decided, c)
+                        : NULL;
+    if (!c->decision) {
+        sss_free(c->hs);
+        c->hs = NULL;
+        reject(c, 500, "out of memory", NULL);
+        return;
+    }
+    *c->hs = *hs;
+    sss_auth_request(&c->hs->up, remote, &req);
+    app->on_session_later(&req, c->decision, app->session_later_data);
+}
+
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     struct sss_worker *w = c->w;
     size_t limit = w->cfg->max_handshake_size + 1; /* one byte over decides 431 */
     struct sss_handshake hs;
+    char remote[64] = "";
     size_t take;
 
     if (c->want_close)
         return; /* answered already; ignore whatever else the client sends */
     take = limit - c->req.len < len ? limit - c->req.len : len;
+    if (c->decision) {
+        /* Deciding: nothing is parsed; a client may not send before the
+         * 101, but what fits is kept for wslay all the same. */
+        if (take < len || sss_dynbuf_append(&c->req, data, len) < 0) {
+            sss_log_debug("conn", "bytes past the request while deciding fd=%d", c->fd);
+            sss_conn_kill(c);
+        }
+        return;
+    }
     if (sss_dynbuf_append(&c->req, data, take) < 0) {
         reject(c, 500, "out of memory", NULL);
         return;
     }
-    switch (sss_handshake_decide(&w->handshake, c->req.data, c->req.len, c->reject, &hs)) {
+    if (w->handshake.on_session || w->handshake.session_later)
+        peer_name(c, remote, sizeof(remote));
+    switch (sss_handshake_decide(&w->handshake, c->req.data, c->req.len, c->reject, remote,
+                                 &hs)) {
     case SSS_HANDSHAKE_MORE:
         return;
     case SSS_HANDSHAKE_STATIC:
@@ -413,22 +514,18 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     case SSS_HANDSHAKE_REFUSE:
         reject(c, hs.status, hs.reason, NULL);
         return;
+    case SSS_HANDSHAKE_DECIDE:
+        if (take < len) {
+            sss_log_debug("conn", "bytes past the request while deciding fd=%d", c->fd);
+            sss_conn_kill(c);
+            return;
+        }
+        ask_session(c, &hs, remote);
+        return;
     default:
         break;
     }
-    memcpy(c->user, hs.auth.user, sizeof(c->user));
-    memcpy(c->session, hs.auth.session, sizeof(c->session));
-    if (upgrade(c, &hs.up) < 0) {
-        reject(c, 500, "out of memory", NULL);
-        return;
-    }
-    /* WebSocket bytes that came in the same packets as the request head,
-     * then whatever of this completion did not fit the request buffer. */
-    if (c->req.len > hs.up.consumed)
-        feed_ws(c, (const uint8_t *)c->req.data + hs.up.consumed, c->req.len - hs.up.consumed);
-    if (!c->dead && take < len)
-        feed_ws(c, data + take, len - take);
-    sss_dynbuf_fini(&c->req);
+    finish_upgrade(c, &hs, data + take, len - take);
 }
 
 /* ---- lifetime ---- */
@@ -561,6 +658,13 @@ void sss_conn_kill(struct sss_conn *c)
         return;
     hs_unlink(c);
     c->dead = 1;
+    if (c->decision) {
+        sss_log_debug("conn", "closed while deciding fd=%d", c->fd);
+        sss_decision_drop(c->decision); /* its answer is a no-op now */
+        c->decision = NULL;
+    }
+    sss_free(c->hs);
+    c->hs = NULL;
     shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
         sqe = sss_worker__sqe(w);

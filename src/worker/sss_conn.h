@@ -3,7 +3,9 @@
  * its wslay context once upgraded, and its send queue of shared frames.
  *
  * Life of a connection:
- *   HTTP   reading the upgrade request (handshake timeout, size limit)
+ *   HTTP   reading the upgrade request (handshake timeout, size limit);
+ *          "deciding" while a session parser answers later (c->decision):
+ *          nothing more is parsed, the handshake timeout still applies
  *   WS     upgraded; wslay parses frames, answers pings and closes
  *   then   want_close: flush what is queued, then kill
  *   dead   shutdown(2) done; the struct is freed once no submission of
@@ -26,6 +28,8 @@
 
 struct sss_worker;
 struct sss_client;
+struct sss_decision;
+struct sss_handshake;
 struct sss_proxy_sock;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
@@ -60,6 +64,8 @@ struct sss_conn {
     int64_t over_since_ms;   /* the send queue passed --max-send-queue then; 0 = it is under */
 
     struct sss_dynbuf req; /* upgrade request bytes (owned), until upgraded */
+    struct sss_decision *decision; /* deciding: the session decision awaited (the answerer's) */
+    struct sss_handshake *hs;      /* deciding: the parsed request (owned) */
 
     struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
 

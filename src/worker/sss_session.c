@@ -15,6 +15,14 @@
  * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
  * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
  * and load_req (a session's subscriptions).
+ *
+ * The application's subscription parser may answer later
+ * (sss_on_subscribe_later): each SUBSCRIBE, SYNC entry or resumed channel
+ * waiting for it is a struct sss_pending on its client's list, the context
+ * of a decision (sss_decide.h). While any is awaited the client's next
+ * messages wait in its queue (--max-waiting-messages), copied, and run in
+ * order once none is; a SYNC reply waits for its entries' decisions as for
+ * their history, a BEGIN reply for its resumed channels'.
  * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app, sss_proxy.
  */
 #include "sss_session.h"
@@ -22,6 +30,7 @@
 #include "sss_app.h"
 #include "sss_cfg.h"
 #include "sss_conn.h"
+#include "sss_decide.h"
 #include "sss_fanout.h"
 #include "sss_feeds.h"
 #include "sss_hostmsg.h"
@@ -29,6 +38,7 @@
 #include "sss_proxy.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
+#include "sss_sockname.h"
 #include "sss_sub.h"
 #include "sss_ws.h"
 
@@ -63,6 +73,7 @@ struct sync_entry {
     uint8_t subscribed; /* a pending subscription waits for this entry */
     uint8_t done;
     uint8_t dup; /* the same channel came earlier in this SYNC */
+    uint8_t held; /* live before, held while the application decides */
     uint8_t has_after;
     struct sss_uid after;
     struct sss_uid floor; /* where live FEEDs resume */
@@ -102,6 +113,33 @@ struct load_req {
     struct sss_rpc_req base; /* first */
     struct sss_session *s;
     uint64_t conn_id;
+};
+
+/* What waits for a subscription decision of the application. */
+enum pending_kind {
+    PENDING_SUBSCRIBE, /* a SUBSCRIBE: its reply */
+    PENDING_SYNC,      /* a SYNC entry: its result, then its history */
+    PENDING_RESUME,    /* a resumed session's channel: the BEGIN reply waits */
+};
+
+struct sss_pending {
+    struct sss_decision *d; /* the handle (the answerer's) */
+    struct sss_conn *conn;  /* borrowed: it drops us when it closes */
+    uint8_t kind;           /* enum pending_kind */
+    char *id;               /* SUBSCRIBE: the client's raw id (owned) */
+    size_t id_len;
+    struct sync_state *st;  /* SYNC: counted in st->outstanding */
+    int entry;
+    char channel[SSS_PROTO_CHANNEL_MAX + 1];
+    struct sss_pending *prev, *next; /* the client's list */
+};
+
+/* A client message that came while a decision was awaited (a copy). */
+struct sss_waiting {
+    struct sss_waiting *next;
+    int opcode;
+    size_t len;
+    uint8_t data[];
 };
 
 /* ---- small helpers ---- */
@@ -233,16 +271,87 @@ static int is_own_user_channel(const struct sss_conn *c, const char *name, size_
     return ul && len == ul + 3 && memcmp(name, "_u_", 3) == 0 && memcmp(name + 3, c->user, ul) == 0;
 }
 
+/* What subscribe_allowed says. */
+enum {
+    ASK_NOMEM = -1,
+    ASK_REFUSED = 0,
+    ASK_ALLOWED = 1,
+    ASK_PENDING = 2, /* the application answers later */
+};
+
+static void pending_decided(struct sss_decision *d, void *data);
+
+/* A decision's context on c's list, awaited (cl->deciding), or NULL (ENOMEM). */
+static struct sss_pending *pending_new(struct sss_conn *c, int kind, const char *name,
+                                       size_t len)
+{
+    struct sss_client *cl = c->client;
+    struct sss_pending *p = sss_calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->d = sss_decision_create(c->w, SSS_DECISION_SUBSCRIBE, pending_decided, p);
+    if (!p->d) {
+        sss_free(p);
+        return NULL;
+    }
+    p->conn = c;
+    p->kind = (uint8_t)kind;
+    memcpy(p->channel, name, len);
+    p->channel[len] = '\0';
+    p->next = cl->pending;
+    if (cl->pending)
+        cl->pending->prev = p;
+    cl->pending = p;
+    cl->deciding++;
+    return p;
+}
+
+static void pending_unlink(struct sss_client *cl, struct sss_pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (cl->pending == p)
+        cl->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    cl->deciding--;
+}
+
+/*
+ * Ask the application's later parser about p, once the caller filled it.
+ * The answer may come before this returns: p is not to be touched after.
+ */
+static void ask_later(struct sss_conn *c, struct sss_pending *p, struct sss_proto_span query)
+{
+    struct sss_app *app = S(c)->app;
+
+    app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
+                            query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
+}
+
+/*
+ * The server's rules, then the application's subscription parser. Returns
+ * ASK_ALLOWED; ASK_REFUSED with *why; ASK_PENDING when the application
+ * answers later: *pp (of kind) is to be filled, then asked (ask_later),
+ * and the answer goes to pending_decided; or ASK_NOMEM.
+ */
 static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
-                             struct sss_proto_span query, const char **why, int from_sync)
+                             struct sss_proto_span query, const char **why, int from_sync,
+                             int kind, struct sss_pending **pp)
 {
     struct sss_app *app = S(c)->app;
 
     if (from_sync && is_own_user_channel(c, name, len))
-        return 1; /* the client's own user channel: always allowed back */
+        return ASK_ALLOWED; /* the client's own user channel: always allowed back */
     if (sss_proto_channel_reserved(name, len)) {
         *why = "channels starting with _ belong to the server";
-        return 0;
+        return ASK_REFUSED;
+    }
+    if (app && app->on_subscribe_later) {
+        *pp = pending_new(c, kind, name, len);
+        return *pp ? ASK_PENDING : ASK_NOMEM;
     }
     if (app && app->on_subscribe) {
         const char *reason = "refused by the application";
@@ -250,10 +359,10 @@ static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
         if (app->on_subscribe((struct sss_socket *)c, name, query.ptr ? query.ptr : "",
                               query.ptr ? query.len : 0, &reason, app->subscribe_data) != 0) {
             *why = reason;
-            return 0;
+            return ASK_REFUSED;
         }
     }
-    return 1;
+    return ASK_ALLOWED;
 }
 
 /* The application's on-subscribed hook, once a subscription is live. */
@@ -381,46 +490,74 @@ static const struct sss_rpc_ops begin_ops = {
 
 /* ---- SUBSCRIBE, UNSUBSCRIBE ---- */
 
-static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+static void subscribe_refused(struct sss_conn *c, struct sss_proto_span id, const char *channel,
+                              const char *why)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_fail f = {"Subscription refused", why};
+
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_subscribe_reply(&s->json, id, channel, false, NULL, &f) == 0)
+        send_json(s, c);
+}
+
+/* An allowed SUBSCRIBE: index it at once (pending) and ask the scaler for the last uid. */
+static void subscribe_start(struct sss_conn *c, struct sss_proto_span id, const char *channel,
+                            size_t len)
 {
     struct sss_session *s = S(c);
     struct sss_client *cl = c->client;
-    struct sss_proto_fail f = {"Subscription refused", NULL};
     struct sss_sub *sub;
     struct sub_req *r;
     int created;
 
-    if (!subscribe_allowed(c, m->channel, m->channel_len, m->query, &f.message, 0))
-        ;
-    else if (!sss_index_find(cl->subs, m->channel, m->channel_len) &&
-             cl->nsubs >= (uint32_t)s->cfg->max_subscriptions)
-        f.message = "too many subscriptions on this connection";
-    if (f.message) {
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_subscribe_reply(&s->json, m->id, m->channel, false, NULL, &f) == 0)
-            send_json(s, c);
+    if (!sss_index_find(cl->subs, channel, len) &&
+        cl->nsubs >= (uint32_t)s->cfg->max_subscriptions) {
+        subscribe_refused(c, id, channel, "too many subscriptions on this connection");
         return;
     }
-    sub = sss_index_subscribe(index_of(s), c, &cl->subs, m->channel, m->channel_len, &created);
+    sub = sss_index_subscribe(index_of(s), c, &cl->subs, channel, len, &created);
     r = sub ? req_new(s, sizeof(*r), &sub_ops) : NULL;
     if (!r) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &cl->subs, sub);
-        send_error(c, BUSY, m->id);
+        send_error(c, BUSY, id);
         return;
     }
     r->s = s;
     r->conn_id = c->id;
     if (created)
-        subscribed(c, m->channel, m->channel_len);
-    memcpy(r->channel, m->channel, m->channel_len + 1);
-    r->id = dup_span(m->id, &r->id_len);
+        subscribed(c, channel, len);
+    memcpy(r->channel, channel, len + 1);
+    r->id = dup_span(id, &r->id_len);
     if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0) {
         /* The scaler cannot be asked: refuse rather than hold for ever. */
-        send_error(c, BUSY, m->id);
+        send_error(c, BUSY, id);
         req_done(s, r);
         if (created)
             unsubscribe(c, sub, 1);
+    }
+}
+
+static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
+{
+    struct sss_pending *p = NULL;
+    const char *why = NULL;
+
+    switch (subscribe_allowed(c, m->channel, m->channel_len, m->query, &why, 0,
+                              PENDING_SUBSCRIBE, &p)) {
+    case ASK_ALLOWED:
+        subscribe_start(c, m->id, m->channel, m->channel_len);
+        break;
+    case ASK_PENDING:
+        p->id = dup_span(m->id, &p->id_len);
+        ask_later(c, p, m->query);
+        break;
+    case ASK_REFUSED:
+        subscribe_refused(c, m->id, m->channel, why);
+        break;
+    default:
+        send_error(c, BUSY, m->id);
     }
 }
 
@@ -524,26 +661,16 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         send_begin_reply(c, NULL, NULL);
 }
 
-/* A channel of a resumed session: subscribed again, live from its last uid on. */
-static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
-                       const char *chan, size_t len)
+/* A resumed channel the rules allow: subscribed again, live from its last uid on. */
+static void resume_start(struct sss_conn *c, const char *chan, size_t len)
 {
-    struct load_req *r = (struct load_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_proto_span none = {NULL, 0};
-    struct sss_conn *c;
+    struct sss_session *s = S(c);
     struct sss_sub *sub;
     struct sub_req *sr;
-    const char *why;
     int created;
 
-    (void)e;
-    if (!len || len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
-        return;
-    c = live_conn(s, r->conn_id);
-    if (!c || sss_index_find(c->client->subs, chan, len) ||
-        c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions ||
-        !subscribe_allowed(c, chan, len, none, &why, 1))
+    if (sss_index_find(c->client->subs, chan, len) ||
+        c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions)
         return;
     sub = sss_index_subscribe(index_of(s), c, &c->client->subs, chan, len, &created);
     sr = sub ? req_new(s, sizeof(*sr), &sub_ops) : NULL;
@@ -565,6 +692,37 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
         req_done(s, sr);
     else
         c->client->begin_wait++;
+}
+
+/* A channel of a resumed session: asked about again like a SYNC entry. */
+static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
+                       const char *chan, size_t len)
+{
+    struct load_req *r = (struct load_req *)base;
+    struct sss_session *s = r->s;
+    struct sss_proto_span none = {NULL, 0};
+    struct sss_pending *p = NULL;
+    struct sss_conn *c;
+    const char *why;
+
+    (void)e;
+    if (!len || len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
+        return;
+    c = live_conn(s, r->conn_id);
+    if (!c || sss_index_find(c->client->subs, chan, len) ||
+        c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions)
+        return;
+    switch (subscribe_allowed(c, chan, len, none, &why, 1, PENDING_RESUME, &p)) {
+    case ASK_ALLOWED:
+        resume_start(c, chan, len);
+        break;
+    case ASK_PENDING:
+        c->client->begin_wait++; /* the BEGIN reply waits for the decision too */
+        ask_later(c, p, none);
+        break;
+    default:
+        break;
+    }
 }
 
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e)
@@ -703,6 +861,79 @@ static const struct sss_rpc_ops sync_ops = {
     .free = sync_req_free,
 };
 
+/* An allowed SYNC entry: indexed at once (held), and its history asked for. */
+static void sync_entry_start(struct sss_conn *c, struct sync_state *st, int i)
+{
+    struct sss_session *s = S(c);
+    struct sss_client *cl = c->client;
+    struct sync_entry *e = &st->e[i];
+    size_t len = strlen(e->channel);
+    struct sss_sub *sub;
+    struct sync_req *r;
+    int created, was_live = e->held;
+
+    if (!sss_index_find(cl->subs, e->channel, len) &&
+        cl->nsubs >= (uint32_t)s->cfg->max_subscriptions)
+        return; /* refused: result false, not subscribed */
+    sub = sss_index_subscribe(index_of(s), c, &cl->subs, e->channel, len, &created);
+    if (!sub)
+        return;
+    if (created) {
+        subscribed(c, e->channel, len);
+        was_live = 0; /* held before, but booted from the channel meanwhile */
+    } else if (!sub->pending) {
+        /* Already live here: hold it again while its history comes. */
+        sub->pending = 1;
+        was_live = 1;
+    }
+    r = req_new(s, sizeof(*r), &sync_ops);
+    if (r) {
+        r->s = s;
+        r->st = st;
+        r->entry = i;
+    }
+    if (!r || sss_rpc_ask_history(s->rpc, &r->base, e->channel, e->has_after, &e->after) < 0) {
+        /* No history will come (out of memory, or the scaler is far
+         * behind): result false, and nothing left pending for ever. */
+        if (r)
+            req_done(s, r);
+        if (was_live)
+            sss_index_activate(index_of(s), sub, &sub->floor);
+        else if (created)
+            unsubscribe(c, sub, 1);
+        return;
+    }
+    r->counted = 1;
+    e->subscribed = 1;
+    e->done = 0;
+    st->outstanding++;
+}
+
+/*
+ * A SYNC entry waits for the application's decision. A channel already
+ * live on this connection is held from now on, so that what it publishes
+ * meanwhile comes once, in the reply's records or after them.
+ */
+static void sync_entry_hold(struct sss_conn *c, struct sync_entry *e)
+{
+    struct sss_sub *sub = sss_index_find(c->client->subs, e->channel, strlen(e->channel));
+
+    if (sub && !sub->pending) {
+        sub->pending = 1;
+        e->held = 1;
+    }
+}
+
+/* A refused entry that was held: live again from where it was. */
+static void sync_entry_release(struct sss_conn *c, struct sync_entry *e)
+{
+    struct sss_sub *sub = sss_index_find(c->client->subs, e->channel, strlen(e->channel));
+
+    if (e->held && sub && sub->pending)
+        sss_index_activate(index_of(S(c)), sub, &sub->floor);
+    e->held = 0;
+}
+
 static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_session *s = S(c);
@@ -719,15 +950,16 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
     st->conn_id = c->id;
     st->id = dup_span(m->id, &st->id_len);
     st->n = (int)m->nsubs;
+    /* One count for this loop: an entry decided before it ends must not
+     * send the reply. */
+    st->outstanding = 1;
     for (int i = 0; i < st->n; i++)
         sss_feeds_init(&st->e[i].recs);
     for (size_t i = 0; i < m->nsubs; i++) {
         const struct sss_proto_sub *ps = &m->subs[i];
         struct sync_entry *e = &st->e[i];
-        struct sss_sub *sub;
-        struct sync_req *r;
+        struct sss_pending *p = NULL;
         const char *why;
-        int created, was_live = 0;
 
         memcpy(e->channel, ps->channel, ps->channel_len + 1);
         e->done = 1;
@@ -736,48 +968,147 @@ static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
                 e->dup = 1;
         if (e->dup)
             continue; /* listed twice: answered once, by its first entry */
-        if (!subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1) ||
-            (!sss_index_find(cl->subs, ps->channel, ps->channel_len) &&
-             cl->nsubs >= (uint32_t)s->cfg->max_subscriptions))
-            continue; /* refused: result false, not subscribed */
         if (ps->has_last_uid && sss_proto_uid_parse(&e->after, ps->last_uid, ps->last_uid_len) < 0)
             memset(&e->after, 0xff, sizeof(e->after)); /* not ours: surely a gap */
         e->has_after = ps->has_last_uid;
-        sub = sss_index_subscribe(index_of(s), c, &cl->subs, ps->channel, ps->channel_len,
-                                  &created);
-        if (!sub)
-            continue;
-        if (created)
-            subscribed(c, ps->channel, ps->channel_len);
-        else if (!sub->pending) {
-            /* Already live here: hold it again while its history comes. */
-            sub->pending = 1;
-            was_live = 1;
+        switch (subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1,
+                                  PENDING_SYNC, &p)) {
+        case ASK_ALLOWED:
+            sync_entry_start(c, st, (int)i);
+            break;
+        case ASK_PENDING:
+            p->st = st;
+            p->entry = (int)i;
+            e->done = 0;
+            st->outstanding++;
+            sync_entry_hold(c, e);
+            ask_later(c, p, ps->query);
+            break;
+        default:
+            break; /* refused: result false, not subscribed */
         }
-        r = req_new(s, sizeof(*r), &sync_ops);
-        if (r) {
-            r->s = s;
-            r->st = st;
-            r->entry = (int)i;
-        }
-        if (!r || sss_rpc_ask_history(s->rpc, &r->base, e->channel, e->has_after, &e->after) < 0) {
-            /* No history will come (out of memory, or the scaler is far
-             * behind): result false, and nothing left pending for ever. */
-            if (r)
-                req_done(s, r);
-            if (was_live)
-                sss_index_activate(index_of(s), sub, &sub->floor);
-            else if (created)
-                unsubscribe(c, sub, 1);
-            continue;
-        }
-        r->counted = 1;
-        e->subscribed = 1;
-        e->done = 0;
-        st->outstanding++;
     }
-    if (st->outstanding == 0)
+    if (--st->outstanding == 0)
         sync_finish(s, st);
+}
+
+/* ---- decisions of the application, and the messages waiting for them ---- */
+
+static void process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len);
+
+/* Run the messages that waited, in order, until one waits for a decision again. */
+static void drain_waiting(struct sss_conn *c)
+{
+    struct sss_client *cl = c->client;
+
+    if (cl->draining)
+        return; /* we are inside the loop below: it goes on by itself */
+    cl->draining = 1;
+    while (!cl->deciding && cl->wait_head) {
+        struct sss_waiting *m = cl->wait_head;
+
+        cl->wait_head = m->next;
+        if (!cl->wait_head)
+            cl->wait_tail = NULL;
+        cl->nwaiting--;
+        process_message(c, m->opcode, m->data, m->len);
+        sss_free(m);
+        if (c->dead)
+            return; /* closed under us: the client state is gone */
+    }
+    cl->draining = 0;
+}
+
+/* Keep a message that came while a decision is awaited. 0, or -1: the connection closes. */
+static int wait_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    struct sss_client *cl = c->client;
+    struct sss_waiting *m;
+
+    if (cl->nwaiting >= (uint32_t)S(c)->cfg->max_waiting_messages) {
+        sss_log_debug("handler", "too many messages waiting conn=%llu",
+                      (unsigned long long)c->id);
+        sss_conn_close(c, SSS_WS_CLOSE_POLICY, "too many messages waiting for a decision", 0);
+        return -1;
+    }
+    m = sss_malloc(sizeof(*m) + len);
+    if (!m) {
+        sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
+        return -1;
+    }
+    m->next = NULL;
+    m->opcode = opcode;
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (cl->wait_tail)
+        cl->wait_tail->next = m;
+    else
+        cl->wait_head = m;
+    cl->wait_tail = m;
+    cl->nwaiting++;
+    return 0;
+}
+
+/* The application's answer about p (or the timeout's): go on where its message stopped. */
+static void pending_decided(struct sss_decision *d, void *data)
+{
+    struct sss_pending *p = data;
+    struct sss_conn *c = p->conn;
+    struct sss_client *cl = c->client;
+    struct sync_state *st = p->st;
+
+    pending_unlink(cl, p);
+    switch (p->kind) {
+    case PENDING_SUBSCRIBE:
+        if (d->allow)
+            subscribe_start(c, sss_proto_span_of(p->id, p->id_len), p->channel,
+                            strlen(p->channel));
+        else
+            subscribe_refused(c, sss_proto_span_of(p->id, p->id_len), p->channel, d->reason);
+        break;
+    case PENDING_SYNC:
+        if (d->allow)
+            sync_entry_start(c, st, p->entry);
+        else
+            sync_entry_release(c, &st->e[p->entry]);
+        if (--st->outstanding == 0)
+            sync_finish(S(c), st);
+        break;
+    case PENDING_RESUME:
+        if (d->allow)
+            resume_start(c, p->channel, strlen(p->channel));
+        begin_step_done(c);
+        break;
+    default:
+        break;
+    }
+    sss_free(p->id);
+    sss_free(p);
+    if (!cl->deciding && !c->dead)
+        drain_waiting(c);
+}
+
+/* The connection is closing: nobody waits for its decisions any more. */
+static void pending_drop_all(struct sss_client *cl)
+{
+    while (cl->pending) {
+        struct sss_pending *p = cl->pending;
+
+        pending_unlink(cl, p);
+        sss_decision_drop(p->d);
+        if (p->kind == PENDING_SYNC && --p->st->outstanding == 0)
+            sync_free(p->st);
+        sss_free(p->id);
+        sss_free(p);
+    }
+    while (cl->wait_head) {
+        struct sss_waiting *m = cl->wait_head;
+
+        cl->wait_head = m->next;
+        sss_free(m);
+    }
+    cl->wait_tail = NULL;
+    cl->nwaiting = 0;
 }
 
 /* ---- PUBLISH ---- */
@@ -917,16 +1248,30 @@ static int rate_exceeded(struct sss_conn *c)
 
 void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
 {
-    struct sss_session *s = S(c);
-    struct sss_proto_msg m;
-    struct sss_proto_span none = {NULL, 0};
-    int rc;
+    struct sss_client *cl = c->client;
 
     if (rate_exceeded(c)) {
         sss_log_debug("handler", "rate limit conn=%llu", (unsigned long long)c->id);
         sss_conn_close(c, SSS_WS_CLOSE_POLICY, "message rate limit", 0);
         return;
     }
+    if (cl->deciding || cl->wait_head) {
+        /* A decision is awaited: this message waits its turn (a heartbeat
+         * answer needs none: its arrival already counted as activity). */
+        if (!(opcode == WSLAY_TEXT_FRAME && len == 1 && data[0] == 'h'))
+            (void)wait_message(c, opcode, data, len);
+        return;
+    }
+    process_message(c, opcode, data, len);
+}
+
+static void process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_msg m;
+    struct sss_proto_span none = {NULL, 0};
+    int rc;
+
     if (opcode != WSLAY_TEXT_FRAME) {
         send_error(c, "binary frames are not part of sss.v1.json", none);
         return;
@@ -1058,6 +1403,36 @@ static void hook_record(void *data, const struct sss_hm_rec *rec)
         on_boot(data, rec);
     else if (rec->type == SSS_HM_BCAST_RECORD)
         on_bcast(data, rec);
+}
+
+/*
+ * A TELL_CONN from the mailbox (v: host, topic, msg): a TELL by socket name
+ * (POST /api/tell, sss_tell_socket) for one of our connections. One that is
+ * gone (or has not begun: its BEGIN reply must come first) is counted and
+ * dropped: the sender was told it was handed on, nothing more.
+ */
+static void on_tell_conn(void *data, const struct sss_hm_rec *rec)
+{
+    struct sss_session *s = data;
+    struct sss_conn *c = sss_session_conn(s, sss_sockname_conn(rec->h.tell.sid));
+    char topic[SSS_PROTO_TOPIC_MAX + 1];
+
+    if (rec->type != SSS_HM_TELL_CONN)
+        return;
+    if (!c || c->dead || c->closing || !c->client || !c->client->begun ||
+        rec->v[1].len > SSS_PROTO_TOPIC_MAX) {
+        if (s->ctr)
+            sss_ctr_add(s->ctr, tells_gone, 1);
+        return;
+    }
+    memcpy(topic, rec->v[1].p, rec->v[1].len);
+    topic[rec->v[1].len] = '\0';
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_tell(&s->json, topic, sss_proto_span_of(rec->v[2].p, rec->v[2].len)) < 0)
+        return;
+    send_json(s, c);
+    if (s->ctr)
+        sss_ctr_add(s->ctr, tells, 1);
 }
 
 static struct sss_conn *hook_conn(void *data, uint64_t conn_id)
@@ -1199,6 +1574,7 @@ void sss_session_closed(struct sss_conn *c)
     s = cl->s;
     if (cl->begun && s->app && s->app->on_close)
         s->app->on_close((struct sss_socket *)c, s->app->close_data);
+    pending_drop_all(cl);
     sss_proxy_closed(c, cl->begun);
     while (cl->subs)
         unsubscribe(c, cl->subs, 0);
@@ -1238,6 +1614,8 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
         s->conn_id_base = (uint64_t)(inc & 0xffffu) << 32;
     }
     sss_map_init(&s->conns_by_id);
+    rpc->on_record = on_tell_conn;
+    rpc->record_data = s;
     sss_proto_out_init(&s->json, NULL, 0);
     s->hb_frame = sss_ws_frame(SSS_WS_TEXT, "h", 1);
     if (!s->hb_frame)
@@ -1255,6 +1633,8 @@ void sss_session_fini(struct sss_session *s)
         sss_free(cl);
     }
     sss_map_fini(&s->conns_by_id);
+    if (s->rpc && s->rpc->record_data == s)
+        s->rpc->on_record = NULL;
     sss_proto_out_fini(&s->json);
     sss_proto_decoder_fini(&s->dec);
     if (s->hb_frame)

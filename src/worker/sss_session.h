@@ -38,15 +38,18 @@ struct sss_fanout_hooks;
 struct sss_rpc;
 struct sss_session;
 struct sss_sub;
+struct sss_waiting;
+struct sss_pending;
 
 /* One connection's protocol state (c->client). */
 struct sss_client {
     struct sss_conn *conn;    /* borrowed: the connection it belongs to */
     struct sss_session *s;    /* borrowed */
     uint8_t begun;            /* BEGIN or SYNC came */
-    uint8_t begin_wait;       /* BEGIN reply waits for this many scaler answers */
-    uint8_t begin_silent;     /* ... and is not sent (a SYNC came first) */
+    uint8_t begin_silent;     /* the BEGIN reply is not sent (a SYNC came first) */
     uint8_t has_user_last;
+    uint8_t draining;         /* running its waiting messages */
+    uint32_t begin_wait;      /* BEGIN reply waits for this many answers (scaler, decisions) */
     struct sss_uid user_last; /* last uid of _u_<user> for the BEGIN reply */
     struct sss_sub *subs;     /* its subscriptions (sss_sub.h) */
     uint32_t nsubs;
@@ -54,6 +57,12 @@ struct sss_client {
     int64_t rate_window_ms;
     uint32_t rate_count;
     int64_t last_hb_ms;
+    /* Subscription decisions the application answers later (sss_decide.h):
+     * while any is awaited the client's next messages wait, in order. */
+    uint32_t deciding;              /* decisions awaited */
+    struct sss_pending *pending;    /* their contexts (owned), a list */
+    struct sss_waiting *wait_head, *wait_tail; /* messages waiting (owned copies) */
+    uint32_t nwaiting;
     struct sss_client *prev, *next; /* the session's list */
 };
 

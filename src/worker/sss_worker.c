@@ -10,6 +10,7 @@
 #include "sss_conn.h"
 #include "sss_ws.h"
 #include "sss_app.h"
+#include "sss_decide.h"
 #include "sss_log.h"
 #include "sss_loop.h"
 #include "sss_proxy.h"
@@ -326,6 +327,7 @@ static void on_tick(struct sss_worker *w)
     }
     if (w->app)
         sss_app_tick(w, now);
+    sss_decision_tick(w, now);
     if (w->proxy)
         sss_proxy_tick(w->proxy, now);
     if (w->handler->periodic)
@@ -473,6 +475,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handshake.jwt_secret = cfg->jwt_secret;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
+    w.handshake.session_later = app && app->on_session_later;
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
@@ -541,6 +544,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
         sss_app_fini(&w);
         app->w = NULL;
     }
+    sss_decision_fini(&w);
     sss_log_info("worker", "exiting");
     worker_fini(&w);
     /* After the ring: the kernel held the proxy's buffers until then. */

@@ -39,6 +39,7 @@ struct sss_app;
 struct sss_proxy;
 struct sss_timer;
 struct sss_watch;
+struct sss_decision;
 
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
@@ -79,6 +80,7 @@ struct sss_worker {
     /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
     LIST_HEAD(, sss_timer) timers;
     LIST_HEAD(, sss_watch) watches;
+    struct sss_decision *decisions; /* deferred decisions not yet answered (sss_decide.h) */
 
     int accept_armed;
     int draining;

@@ -93,6 +93,23 @@ static int repack(const struct sss_hm_rec *u, struct sss_hm_rec *r)
         return sss_hm_pack_boot_record(r, h->boot.kind, v[0].p, v[0].len, v[1].p, v[1].len);
     case SSS_HM_GAP_RECORD:
         return sss_hm_pack_gap_record(r, v[0].p, v[0].len);
+    case SSS_HM_TELL:
+        return sss_hm_pack_tell(r, h->tell.sid, h->tell.run, v[0].p, v[0].len, v[1].p, v[1].len,
+                                v[2].p, v[2].len);
+    case SSS_HM_TELL_CONN:
+        /* Its packer gives no host; one that carries a host anyway has TELL's layout. */
+        if (v[0].len) {
+            int rc = sss_hm_pack_tell(r, h->tell.sid, h->tell.run, v[0].p, v[0].len, v[1].p,
+                                      v[1].len, v[2].p, v[2].len);
+
+            r->type = SSS_HM_TELL_CONN;
+            return rc;
+        }
+        return sss_hm_pack_tell_conn(r, h->tell.sid, h->tell.run, v[1].p, v[1].len, v[2].p,
+                                     v[2].len);
+    case SSS_HM_TELL_RECORD:
+        return sss_hm_pack_tell_record(r, h->tell.sid, h->tell.run, v[0].p, v[0].len, v[1].p,
+                                       v[1].len, v[2].p, v[2].len);
     }
     abort(); /* unpack accepted a type this target does not know */
 }

@@ -118,6 +118,7 @@ static void test_formats(void)
     w[1].conns_open = 3;
     w[1].ws_open = 3;
     w[1].sendq_high = 900;
+    w[1].tells_gone = 3;
     sss_api_format_metrics(&b, w, 2, &s, 5);
     CHECK(!b.oom);
     CHECK(prometheus_ok(b.data));
@@ -129,6 +130,10 @@ static void test_formats(void)
     CHECK(strstr(b.data, "sss_store_dropped_total 1\n"));
     CHECK(strstr(b.data, "sss_api_requests_total 5\n"));
     CHECK(strstr(b.data, "sss_workers 2\n"));
+    CHECK(strstr(b.data, "# TYPE sss_tells_gone_total counter\n"
+                         "sss_tells_gone_total{worker=\"0\"} 0\n"
+                         "sss_tells_gone_total{worker=\"1\"} 3\n"));
+    CHECK(strstr(b.data, "# TYPE sss_tells_stale_total counter\nsss_tells_stale_total 0\n"));
     /* Every counter is named *_total. */
     for (const char *p = strstr(b.data, " counter\n"); p; p = strstr(p + 1, " counter\n")) {
         const char *q = p;
@@ -146,7 +151,7 @@ static void test_formats(void)
     CHECK(strstr(b.data, "\"total\":{\"connections\":15,\"websockets\":14,"));
     CHECK(strstr(b.data, "\"send_queue_high\":900,")); /* the largest, not the sum */
     CHECK(strstr(b.data, "\"scaler\":{\"publishes\":7,\"publish_errors\":1,\"broadcasts\":2,"
-                         "\"feeds_lost\":0,"
+                         "\"feeds_lost\":0,\"tells_stale\":0,"
                          "\"api_requests\":5,\"engine\":\"redis\",\"engine_up\":false,"
                          "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
                          "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2}}"));

@@ -34,18 +34,18 @@ static void test_auth_app(void)
     struct sss_auth a;
 
     snprintf(up.target, sizeof(up.target), "/s1");
-    CHECK_EQ_INT(sss_auth_app(parser, "ok", &up, &a), 0);
+    CHECK_EQ_INT(sss_auth_app(parser, "ok", &up, NULL, &a), 0);
     CHECK_EQ_STR(a.user, "alice");
     CHECK_EQ_STR(a.session, "s1");
-    CHECK_EQ_INT(sss_auth_app(parser, "403", &up, &a), -1);
+    CHECK_EQ_INT(sss_auth_app(parser, "403", &up, NULL, &a), -1);
     CHECK_EQ_INT(a.status, 403);
     CHECK_EQ_STR(a.reason, "go away");
-    CHECK_EQ_INT(sss_auth_app(parser, "402", &up, &a), -1);
+    CHECK_EQ_INT(sss_auth_app(parser, "402", &up, NULL, &a), -1);
     CHECK_EQ_INT(a.status, 401);
     CHECK_EQ_STR(a.reason, "refused");
-    CHECK_EQ_INT(sss_auth_app(parser, "bad-user", &up, &a), -1);
+    CHECK_EQ_INT(sss_auth_app(parser, "bad-user", &up, NULL, &a), -1);
     CHECK_EQ_INT(a.status, 500);
-    CHECK_EQ_INT(sss_auth_app(parser, "bad-session", &up, &a), -1);
+    CHECK_EQ_INT(sss_auth_app(parser, "bad-session", &up, NULL, &a), -1);
     CHECK_EQ_INT(a.status, 500);
 }
 

@@ -26,14 +26,14 @@ static void named(const struct sss_request *req, struct sss_session_out *out, vo
 
 static int decide(const struct sss_handshake_cfg *cfg, const char *req, int at_limit)
 {
-    return sss_handshake_decide(cfg, req, strlen(req), at_limit, &hs);
+    return sss_handshake_decide(cfg, req, strlen(req), at_limit, "127.0.0.1:4242", &hs);
 }
 
 static void test_handshake_decide(void)
 {
     struct sss_handshake_cfg cfg = {.policy = &policy, .static_fd = -1, .jwt_secret = ""};
 
-    CHECK_EQ_INT(sss_handshake_decide(&cfg, VALID, 20, 0, &hs), SSS_HANDSHAKE_MORE);
+    CHECK_EQ_INT(sss_handshake_decide(&cfg, VALID, 20, 0, NULL, &hs), SSS_HANDSHAKE_MORE);
     CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_UPGRADE);
     CHECK_EQ_INT(hs.up.status, 101);
     CHECK_EQ_STR(hs.auth.user, "");
@@ -52,8 +52,76 @@ static void test_handshake_decide(void)
     CHECK_EQ_STR(hs.auth.user, "bob");
 }
 
+/*
+ * A parser that answers later: a valid upgrade is DECIDE (nothing judged
+ * yet), whatever else wins first (a bad request, the connection limit);
+ * sss_handshake_finish turns the decision into UPGRADE or REFUSE.
+ */
+static void test_handshake_decide_later(void)
+{
+    struct sss_handshake_cfg cfg = {.policy = &policy, .static_fd = -1, .jwt_secret = "secret",
+                                    .on_session = named, .session_later = 1};
+    struct sss_auth auth;
+    struct sss_session_out out;
+    struct sss_request req;
+
+    CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_DECIDE);
+    CHECK_EQ_INT(hs.up.status, 101);
+    CHECK_EQ_INT(decide(&cfg, VALID, 1), SSS_HANDSHAKE_REFUSE); /* the limit wins */
+    CHECK_EQ_INT(hs.status, 503);
+    CHECK_EQ_INT(decide(&cfg, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n", 0), SSS_HANDSHAKE_ANSWER);
+    CHECK_EQ_INT(sss_handshake_decide(&cfg, VALID, 20, 0, NULL, &hs), SSS_HANDSHAKE_MORE);
+
+    /* What the later parser sees. */
+    CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_DECIDE);
+    sss_auth_request(&hs.up, "127.0.0.1:4242", &req);
+    CHECK_EQ_STR(req.target, "/ws");
+    CHECK_EQ_STR(req.remote, "127.0.0.1:4242");
+    CHECK_EQ_STR(req.origin, "");
+
+    /* Accepted with a user. */
+    memset(&out, 0, sizeof(out));
+    snprintf(out.user, sizeof(out.user), "ann");
+    snprintf(out.session, sizeof(out.session), "s1");
+    CHECK_EQ_INT(sss_auth_check(&out, &auth), 0);
+    CHECK_EQ_INT(sss_handshake_finish(&hs, &auth), SSS_HANDSHAKE_UPGRADE);
+    CHECK_EQ_STR(hs.auth.user, "ann");
+    CHECK_EQ_STR(hs.auth.session, "s1");
+    CHECK_EQ_INT(hs.up.status, 101);
+
+    /* Refused: 403 stays, any other status is 401. */
+    memset(&out, 0, sizeof(out));
+    out.status = 403;
+    out.reason = "members only";
+    CHECK_EQ_INT(sss_auth_check(&out, &auth), -1);
+    CHECK_EQ_INT(sss_handshake_finish(&hs, &auth), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 403);
+    CHECK_EQ_STR(hs.reason, "members only");
+    out.status = 402;
+    CHECK_EQ_INT(sss_auth_check(&out, &auth), -1);
+    CHECK_EQ_INT(sss_handshake_finish(&hs, &auth), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 401);
+
+    /* An invalid user, or one filling its buffer unterminated: the parser's error. */
+    memset(&out, 0, sizeof(out));
+    snprintf(out.user, sizeof(out.user), "no spaces");
+    CHECK_EQ_INT(sss_auth_check(&out, &auth), -2);
+    memset(out.user, 'a', sizeof(out.user));
+    CHECK_EQ_INT(sss_auth_check(&out, &auth), -2);
+    CHECK_EQ_INT(sss_handshake_finish(&hs, &auth), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 500);
+
+    /* The timeout's decision (sss_decide.c). */
+    memset(&auth, 0, sizeof(auth));
+    auth.status = 503;
+    auth.reason = "application did not answer";
+    CHECK_EQ_INT(sss_handshake_finish(&hs, &auth), SSS_HANDSHAKE_REFUSE);
+    CHECK_EQ_INT(hs.status, 503);
+}
+
 int main(void)
 {
     test_handshake_decide();
+    test_handshake_decide_later();
     return sss_test_done();
 }

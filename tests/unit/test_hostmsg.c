@@ -72,6 +72,13 @@ static int sample(uint32_t type, struct sss_hm_rec *r)
         return sss_hm_pack_boot_record(r, SSS_HM_BOOT_CHANNEL, "room", 4, "", 0);
     case SSS_HM_GAP_RECORD:
         return sss_hm_pack_gap_record(r, "lost", 4);
+    case SSS_HM_TELL:
+        return sss_hm_pack_tell(r, 0x0001000200000003ull, 0x5e0c13a7u, "h1:80", 5, "tt", 2,
+                                "{\"x\":[1]}", 9);
+    case SSS_HM_TELL_CONN:
+        return sss_hm_pack_tell_conn(r, 0x0000000200000004ull, 7, "tc", 2, "true", 4);
+    case SSS_HM_TELL_RECORD:
+        return sss_hm_pack_tell_record(r, 5, 0xffffffffu, "a@b:c", 5, "tr", 2, "\"s\"", 3);
     }
     return -1;
 }
@@ -82,6 +89,7 @@ static const uint32_t types[] = {
     SSS_HM_BOOT,       SSS_HM_RESYNC,       SSS_HM_PUBLISHED,    SSS_HM_LAST_UID_R,
     SSS_HM_HIST_REC,   SSS_HM_HIST_END,     SSS_HM_SESSION_ENTRY, SSS_HM_SESSION_END,
     SSS_HM_FEED,       SSS_HM_BCAST_RECORD, SSS_HM_BOOT_RECORD,  SSS_HM_GAP_RECORD,
+    SSS_HM_TELL,       SSS_HM_TELL_CONN,    SSS_HM_TELL_RECORD,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
@@ -175,6 +183,18 @@ static void fields(void)
           u.h.feed.uid.offset == U2.offset && u.v[2].p[0] == '1');
     sss_hm_pack_published(&r, 77, SSS_ELIMIT, U1);
     CHECK(r.h.published.req == 77 && r.h.published.rc == SSS_ELIMIT);
+    /* A tell keeps its socket id and run; TELL_CONN has no host. */
+    CHECK_EQ_INT(sss_hm_pack_tell_record(&r, UINT64_MAX, 0x89abcdefu, "h:1", 3, "t", 1, "[]", 2),
+                 0);
+    n = sss_hm_write(&r, buf, sizeof(buf));
+    CHECK(n == (long)sizeof(struct sss_hm_tell) + 6);
+    CHECK(sss_hm_unpack(SSS_HM_TELL_RECORD, buf, (size_t)n, &u) == 0);
+    CHECK(u.h.tell.sid == UINT64_MAX && u.h.tell.run == 0x89abcdefu);
+    CHECK(u.v[0].len == 3 && memcmp(u.v[0].p, "h:1", 3) == 0 && u.v[1].p[0] == 't' &&
+          u.v[2].len == 2 && u.v[2].p[0] == '[');
+    CHECK_EQ_INT(sss_hm_pack_tell_conn(&r, 42, 1, "t", 1, "0", 1), 0);
+    CHECK(r.h.tell.host_len == 0 && r.v[0].len == 0 && r.h.tell.sid == 42);
+    CHECK_EQ_STR(sss_hm_type_name(SSS_HM_TELL_CONN), "TELL_CONN");
     /* An empty gap record is a valid (empty) channel name. */
     CHECK_EQ_INT(sss_hm_unpack(SSS_HM_GAP_RECORD, at_guard("", 0), 0, &u), 0);
     CHECK(u.v[0].len == 0);
@@ -237,6 +257,14 @@ static const struct lenfield lenfields[] = {
     LF(SSS_HM_BCAST_RECORD, sss_hm_broadcast, msg_len),
     LF(SSS_HM_BOOT_RECORD, sss_hm_boot, name_len),
     LF(SSS_HM_BOOT_RECORD, sss_hm_boot, reason_len),
+    LF(SSS_HM_TELL, sss_hm_tell, host_len),
+    LF(SSS_HM_TELL, sss_hm_tell, topic_len),
+    LF(SSS_HM_TELL, sss_hm_tell, msg_len),
+    LF(SSS_HM_TELL_CONN, sss_hm_tell, topic_len),
+    LF(SSS_HM_TELL_CONN, sss_hm_tell, msg_len),
+    LF(SSS_HM_TELL_RECORD, sss_hm_tell, host_len),
+    LF(SSS_HM_TELL_RECORD, sss_hm_tell, topic_len),
+    LF(SSS_HM_TELL_RECORD, sss_hm_tell, msg_len),
 };
 #undef LF
 
@@ -291,7 +319,7 @@ static void lying_lengths(void)
 
 static void unknown_types(void)
 {
-    static const uint32_t bad[] = {0, 11, 31, 38, 63, 68, 1000, UINT32_MAX};
+    static const uint32_t bad[] = {0, 12, 31, 39, 63, 69, 1000, UINT32_MAX};
     unsigned char buf[64] = {0};
     struct sss_hm_rec u;
 
@@ -322,6 +350,9 @@ static void pack_limits(void)
     CHECK_EQ_INT(sss_hm_pack_session_entry(&r, 1, NULL, big, 65536), SSS_EINVAL);
     CHECK_EQ_INT(sss_hm_pack_feed(&r, U1, -1, 0, 0, "c", 1, big, 65536, "1", 1), SSS_EINVAL);
     CHECK_EQ_INT(sss_hm_pack_bcast_record(&r, big, 65536, "", 0), SSS_EINVAL);
+    CHECK_EQ_INT(sss_hm_pack_tell(&r, 1, 1, big, 65536, "t", 1, "1", 1), SSS_EINVAL);
+    CHECK_EQ_INT(sss_hm_pack_tell_conn(&r, 1, 1, big, 65536, "1", 1), SSS_EINVAL);
+    CHECK_EQ_INT(sss_hm_pack_tell_record(&r, 1, 1, "h", 1, big, 65536, "1", 1), SSS_EINVAL);
     /* At the limit it packs. */
     CHECK_EQ_INT(sss_hm_pack_last_uid(&r, 1, big, 65535), 0);
     CHECK_EQ_INT((long)sss_hm_rec_size(&r), (long)(sizeof(struct sss_hm_last_uid) + 65535));

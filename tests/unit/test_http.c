@@ -552,6 +552,60 @@ static void test_auth_headers(void)
     CHECK_EQ_INT(u.headers_truncated, 0);
 }
 
+/* Origin, User-Agent and X-Forwarded-For, copied for the session parser (PROXY.md's connect). */
+static void test_info_headers(void)
+{
+    static const struct sss_http_policy big = {
+        .path = "/ws", .origins = NULL, .max_size = 8192, .subprotocols = NULL};
+    char req[4000], longv[1000];
+    int n;
+
+    expect(REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN "User-Agent: ua/1.0 (x)  \r\n"
+                                               "X-Forwarded-For: 10.0.0.1\r\n"
+                                               "x-forwarded-for:  10.0.0.2 \r\n"
+                                               "X-Forwarded-For: \r\n\r\n",
+           101, NULL);
+    CHECK_EQ_STR(u.origin, "https://example.com");
+    CHECK_EQ_STR(u.user_agent, "ua/1.0 (x)");
+    CHECK_EQ_STR(u.forwarded_for, "10.0.0.1, 10.0.0.2");
+    /* Absent: "". Every call starts afresh. */
+    n = snprintf(req, sizeof(req), REQ_LINE REQ_HOST REQ_WS "\r\n");
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(u.status, 101);
+    CHECK_EQ_STR(u.origin, "");
+    CHECK_EQ_STR(u.user_agent, "");
+    CHECK_EQ_STR(u.forwarded_for, "");
+    /* Sent twice: dropped (which one counts is ambiguous). */
+    n = snprintf(req, sizeof(req),
+                 REQ_LINE REQ_HOST REQ_WS REQ_ORIGIN REQ_ORIGIN
+                 "User-Agent: a\r\nUser-Agent: b\r\n\r\n");
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(u.status, 101);
+    CHECK_EQ_STR(u.origin, "");
+    CHECK_EQ_STR(u.user_agent, "");
+    /* Too long for its buffer: dropped whole, never cut; the upgrade goes on. */
+    memset(longv, 'v', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    n = snprintf(req, sizeof(req),
+                 REQ_LINE REQ_HOST REQ_WS "User-Agent: %.*s\r\nX-Forwarded-For: %.*s\r\n"
+                 "Origin: %.*s\r\n\r\n",
+                 512, longv, 512, longv, 256, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(u.status, 101);
+    CHECK_EQ_STR(u.user_agent, "");
+    CHECK_EQ_STR(u.forwarded_for, "");
+    CHECK_EQ_STR(u.origin, "");
+    CHECK_EQ_INT(u.headers_truncated, 0);
+    n = snprintf(req, sizeof(req),
+                 REQ_LINE REQ_HOST REQ_WS "User-Agent: %.*s\r\nX-Forwarded-For: %.*s\r\n"
+                 "Origin: %.*s\r\n\r\n",
+                 511, longv, 511, longv, 255, longv);
+    CHECK_EQ_INT(sss_http_upgrade_parse(req, (size_t)n, &big, &u), 1);
+    CHECK_EQ_INT(strlen(u.user_agent), 511);
+    CHECK_EQ_INT(strlen(u.forwarded_for), 511);
+    CHECK_EQ_INT(strlen(u.origin), 255);
+}
+
 int main(void)
 {
     test_accept_key();
@@ -568,5 +622,6 @@ int main(void)
     test_subprotocols();
     test_responses();
     test_auth_headers();
+    test_info_headers();
     return sss_test_done();
 }

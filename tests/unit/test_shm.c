@@ -5,6 +5,40 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/*
+ * Each segment draws its own run id (never 0); a worker slot is current for
+ * the incarnation of the process that runs in it, and for nothing else.
+ */
+static void worker_current(void)
+{
+    struct sss_shm a, b;
+    struct sss_counters *c;
+
+    CHECK_EQ_INT(sss_shm_create(&a, 2), 0);
+    CHECK_EQ_INT(sss_shm_create(&b, 2), 0);
+    CHECK(a.hdr->run_id != 0 && b.hdr->run_id != 0);
+    CHECK(a.hdr->run_id != b.hdr->run_id); /* 1 in 2^32 to fail by chance */
+    c = sss_shm_counters(&a, 1);
+    CHECK(!sss_shm_worker_current(&a, 1, 0)); /* nobody runs there yet */
+    atomic_store(&c->incarnation, 0x10002u);  /* 16 low bits: 2 */
+    atomic_store(&c->pid, 1234);
+    CHECK(sss_shm_worker_current(&a, 1, 2));
+    CHECK(!sss_shm_worker_current(&a, 1, 1));
+    CHECK(!sss_shm_worker_current(&a, 0, 2));
+    CHECK(!sss_shm_worker_current(&a, 2, 2)); /* out of range */
+    CHECK(!sss_shm_worker_current(&a, 0xffff, 2));
+    /* The process died: the master reset its slot. */
+    sss_shm_reset_worker(&a, 1);
+    CHECK(!sss_shm_worker_current(&a, 1, 2));
+    /* Its successor takes the next incarnation. */
+    atomic_fetch_add(&c->incarnation, 1);
+    atomic_store(&c->pid, 1235);
+    CHECK(!sss_shm_worker_current(&a, 1, 2));
+    CHECK(sss_shm_worker_current(&a, 1, 3));
+    sss_shm_destroy(&a);
+    sss_shm_destroy(&b);
+}
+
 int main(void)
 {
     struct sss_shm shm;
@@ -35,5 +69,6 @@ int main(void)
     CHECK_EQ_INT(sss_shm_total_conns(&shm), 5);
     CHECK_EQ_INT(atomic_load(&c2->incarnation), 3); /* kept: the next process counts on */
     sss_shm_destroy(&shm);
+    worker_current();
     return sss_test_done();
 }

@@ -153,6 +153,46 @@ static void ask_whoami(struct sss_socket *s, const char *msg, size_t len, struct
     sss_reply_ok(r, json, strlen(json));
 }
 
+/* The socket's name (sss_socket_name), as a JSON string (test host ids need no escapes). */
+static void ask_myname(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                       void *d)
+{
+    char name[SSS_SOCKET_NAME_MAX + 1], json[SSS_SOCKET_NAME_MAX + 3];
+    int n = sss_socket_name(s, name, sizeof(name));
+
+    (void)msg, (void)len, (void)d;
+    /* Its length back, and one byte short of room for the NUL is refused. */
+    if (n < 0 || sss_socket_name(s, name, (size_t)n) != -ENOSPC) {
+        sss_reply_err(r, "Refused", "sss_socket_name failed");
+        return;
+    }
+    (void)sss_socket_name(s, name, sizeof(name));
+    snprintf(json, sizeof(json), "\"%s\"", name);
+    sss_reply_ok(r, json, strlen(json));
+}
+
+/* msg: a socket name as a JSON string. sss_tell_socket TELLs it "fromapp" {"by": <our name>};
+ * the answer is its return code. */
+static void ask_tellsock(struct sss_socket *s, const char *msg, size_t len, struct sss_reply *r,
+                         void *d)
+{
+    char target[SSS_SOCKET_NAME_MAX + 8], me[SSS_SOCKET_NAME_MAX + 1], json[512];
+    int rc;
+
+    (void)d;
+    if (len < 2 || len - 2 >= sizeof(target) || msg[0] != '"') {
+        sss_reply_err(r, "Refused", "give a socket name as a JSON string");
+        return;
+    }
+    memcpy(target, msg + 1, len - 2);
+    target[len - 2] = '\0';
+    (void)sss_socket_name(s, me, sizeof(me));
+    snprintf(json, sizeof(json), "{\"by\":\"%s\"}", me);
+    rc = sss_tell_socket(sss_socket_app(s), target, "fromapp", json, strlen(json));
+    snprintf(json, sizeof(json), "%d", rc);
+    sss_reply_ok(r, json, strlen(json));
+}
+
 static int on_subscribe(struct sss_socket *s, const char *channel, const char *query,
                         size_t query_len, const char **why, void *d)
 {
@@ -475,5 +515,7 @@ int sss_module_init(struct sss_app *app)
            sss_on_subscribed(app, on_subscribed, NULL) ||
            sss_on_tell(app, "bootuser", tell_bootuser, NULL) ||
            sss_on_tell(app, "bootchan", tell_bootchan, NULL) ||
-           sss_on_ask(app, "whoami", ask_whoami, NULL);
+           sss_on_ask(app, "whoami", ask_whoami, NULL) ||
+           sss_on_ask(app, "myname", ask_myname, NULL) ||
+           sss_on_ask(app, "tellsock", ask_tellsock, NULL);
 }
