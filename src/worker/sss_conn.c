@@ -16,6 +16,7 @@
 #include "sss_alloc.h"
 #include "sss_app.h"
 #include "sss_decide.h"
+#include "sss_proxy.h"
 #include "sss_handshake.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -467,7 +468,10 @@ static void ask_session(struct sss_conn *c, const struct sss_handshake *hs, cons
     }
     *c->hs = *hs;
     sss_auth_request(&c->hs->up, remote, &req);
-    app->on_session_later(&req, c->decision, app->session_later_data);
+    if (app->on_session_later)
+        app->on_session_later(&req, c->decision, app->session_later_data);
+    else if (!sss_proxy_connect(c->w, &req, c->decision))
+        (void)sss_decision__refuse_session(c->decision, 500, "no session parser");
 }
 
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)

@@ -24,6 +24,7 @@
 #include "sss_app.h"
 #include "sss_cfg.h"
 #include "sss_conn.h"
+#include "sss_decide.h"
 #include "sss_dynbuf.h"
 #include "sss_httpc.h"
 #include "sss_json.h"
@@ -34,6 +35,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -56,6 +58,7 @@ struct pcall {
     uint8_t ev;                  /* enum sss_proxy_event */
     uint8_t held;                /* counted in p->held (waits behind an earlier call) */
     struct sss_reply *reply;     /* ask: answered exactly once */
+    struct sss_decision *d;      /* connect, subscribe: answered exactly once */
     int64_t start_ms;
     size_t len;
     char body[]; /* JSON, len bytes */
@@ -90,12 +93,44 @@ static const char *const PROXY_ERROR = "Proxy error";
 
 /* ---- answers ---- */
 
-/* The members of an answer object that some event reads (views valid during the callback). */
+/*
+ * The members of an answer object the events read. Views (msg, err) are
+ * valid during the callback; strings are copied, cut at their cap (the
+ * flag says so), control bytes made spaces.
+ */
 struct answer {
     struct sss_proto_span msg; /* ask: raw JSON, ptr NULL when absent */
     struct sss_proto_span err; /* ask: raw JSON of "err" */
     enum sss_json_type err_type;
+    /* connect and subscribe: the type of each member present (-1 absent) */
+    int user_t, session_t, status_t, reason_t, result_t;
+    long status;
+    uint8_t user_long, session_long;
+    char user[SSS_USER_MAX + 1];
+    char session[SSS_SESSION_MAX + 1];
+    char reason[SSS_REASON_MAX * 4 + 1]; /* cut again by sss_decide_* */
 };
+
+/* Copy a string member into dst (cap bytes); 1 when it had to be cut. */
+static int copy_str(char *dst, size_t cap, const struct sss_json_item *it)
+{
+    size_t n = it->str_len < cap - 1 ? it->str_len : cap - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)it->str[i];
+
+        dst[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+    }
+    dst[n] = '\0';
+    return it->str_len > n;
+}
+
+static int key_is(const struct sss_json_item *it, const char *k)
+{
+    size_t n = strlen(k);
+
+    return it->key_len == n && memcmp(it->key, k, n) == 0;
+}
 
 static int answer_item(void *data, const struct sss_json_item *it)
 {
@@ -103,11 +138,35 @@ static int answer_item(void *data, const struct sss_json_item *it)
 
     if (!it->key)
         return 0;
-    if (it->key_len == 3 && memcmp(it->key, "msg", 3) == 0) {
+    if (key_is(it, "msg")) {
         a->msg = sss_proto_span_of(it->raw, it->raw_len);
-    } else if (it->key_len == 3 && memcmp(it->key, "err", 3) == 0) {
+    } else if (key_is(it, "err")) {
         a->err = sss_proto_span_of(it->raw, it->raw_len);
         a->err_type = it->type;
+    } else if (key_is(it, "user")) {
+        a->user_t = (int)it->type;
+        if (it->type == SSS_JSON_STRING)
+            a->user_long = (uint8_t)copy_str(a->user, sizeof(a->user), it);
+    } else if (key_is(it, "session")) {
+        a->session_t = (int)it->type;
+        if (it->type == SSS_JSON_STRING)
+            a->session_long = (uint8_t)copy_str(a->session, sizeof(a->session), it);
+    } else if (key_is(it, "reason")) {
+        a->reason_t = (int)it->type;
+        if (it->type == SSS_JSON_STRING)
+            (void)copy_str(a->reason, sizeof(a->reason), it);
+    } else if (key_is(it, "status")) {
+        char num[24], *end;
+        size_t n = it->raw_len < sizeof(num) - 1 ? it->raw_len : sizeof(num) - 1;
+
+        a->status_t = (int)it->type;
+        memcpy(num, it->raw, n);
+        num[n] = '\0';
+        a->status = it->type == SSS_JSON_NUMBER ? strtol(num, &end, 10) : 0;
+        if (it->type == SSS_JSON_NUMBER && *end)
+            a->status_t = -2; /* not an integer */
+    } else if (key_is(it, "result")) {
+        a->result_t = (int)it->type;
     }
     return 0;
 }
@@ -121,6 +180,7 @@ static int judge(int status, const char *body, size_t len, const char *fail, str
                  char *why, size_t cap)
 {
     memset(a, 0, sizeof(*a));
+    a->user_t = a->session_t = a->status_t = a->reason_t = a->result_t = -1;
     if (fail) {
         int f;
 
@@ -149,19 +209,10 @@ struct err_fields {
     int bad;
 };
 
-static void copy_str(char *dst, size_t cap, const struct sss_json_item *it)
-{
-    size_t n = it->str_len < cap - 1 ? it->str_len : cap - 1;
-
-    memcpy(dst, it->str, n);
-    dst[n] = '\0';
-}
-
 static int err_item(void *data, const struct sss_json_item *it)
 {
     struct err_fields *e = data;
-    int is_name = it->key_len == 4 && memcmp(it->key, "name", 4) == 0;
-    int is_msg = it->key_len == 7 && memcmp(it->key, "message", 7) == 0;
+    int is_name = key_is(it, "name"), is_msg = key_is(it, "message");
 
     if (!is_name && !is_msg)
         return 0;
@@ -170,9 +221,9 @@ static int err_item(void *data, const struct sss_json_item *it)
         return 0;
     }
     if (is_name)
-        copy_str(e->name, sizeof(e->name), it);
+        (void)copy_str(e->name, sizeof(e->name), it);
     else
-        copy_str(e->message, sizeof(e->message), it);
+        (void)copy_str(e->message, sizeof(e->message), it);
     return 0;
 }
 
@@ -201,12 +252,6 @@ static void count_end(struct pcall *call, int fail, const char *why)
 }
 
 /* ---- the events' rules ---- */
-
-static void ask_failed(struct pcall *call, const char *why)
-{
-    (void)sss_reply_err(call->reply, PROXY_ERROR, why);
-    call->reply = NULL;
-}
 
 /* An ask's answer: {"err":{...}} is the error RESPONSE, else {"msg":...} the RESPONSE. */
 static int ask_answered(struct pcall *call, const struct answer *a, char *why, size_t cap)
@@ -239,6 +284,78 @@ static int ask_answered(struct pcall *call, const struct answer *a, char *why, s
     return -1;
 }
 
+static const char *const UNAVAILABLE = "proxy unavailable";
+
+/* A member that must be absent, null or of type t. */
+static int type_ok(int got, enum sss_json_type t)
+{
+    return got < 0 || got == SSS_JSON_NULL || got == (int)t;
+}
+
+/*
+ * A connect's answer: {"status": 401|403, "reason"} refuses; else
+ * {"user", "session"} (both optional) upgrades.
+ */
+static int connect_answered(struct pcall *call, const struct answer *a, char *why, size_t cap)
+{
+    struct sss_session_out out;
+    int rc;
+
+    if (!type_ok(a->user_t, SSS_JSON_STRING) || !type_ok(a->session_t, SSS_JSON_STRING) ||
+        !type_ok(a->reason_t, SSS_JSON_STRING) || !type_ok(a->status_t, SSS_JSON_NUMBER) ||
+        (a->status_t == SSS_JSON_NUMBER && a->status != 401 && a->status != 403) ||
+        a->user_long || a->session_long) {
+        snprintf(why, cap, "the backend's connect answer is not {\"user\", \"session\"} or "
+                           "{\"status\": 401 or 403, \"reason\"}");
+        return SSS_PROXY_FAIL_BODY;
+    }
+    memset(&out, 0, sizeof(out));
+    if (a->status_t == SSS_JSON_NUMBER) {
+        out.status = (int)a->status;
+        out.reason = a->reason_t == SSS_JSON_STRING ? a->reason : "refused";
+    } else {
+        memcpy(out.user, a->user, sizeof(out.user));
+        memcpy(out.session, a->session, sizeof(out.session));
+    }
+    rc = sss_decide_session(call->d, &out);
+    call->d = NULL;
+    if (rc == SSS_APP_ECHANNEL) {
+        /* Refused already, with 500 "session parser error". */
+        snprintf(why, cap, "the backend named an invalid user or session");
+        return SSS_PROXY_FAIL_BODY;
+    }
+    return -1;
+}
+
+/* A subscribe's answer: {"result": true} allows; {"result": false, "reason"} refuses. */
+static int subscribe_answered(struct pcall *call, const struct answer *a, char *why, size_t cap)
+{
+    if ((a->result_t != SSS_JSON_TRUE && a->result_t != SSS_JSON_FALSE) ||
+        !type_ok(a->reason_t, SSS_JSON_STRING)) {
+        snprintf(why, cap, "the backend's subscribe answer has no boolean result");
+        return SSS_PROXY_FAIL_BODY;
+    }
+    (void)sss_decide_subscribe(call->d, a->result_t == SSS_JSON_TRUE,
+                               a->reason_t == SSS_JSON_STRING ? a->reason
+                                                              : "refused by the backend");
+    call->d = NULL;
+    return -1;
+}
+
+/* The event's failure rule, for what is still unanswered. */
+static void failure_rule(struct pcall *call, const char *why)
+{
+    if (call->reply) {
+        (void)sss_reply_err(call->reply, PROXY_ERROR, why);
+        call->reply = NULL;
+    }
+    if (call->d && call->ev == SSS_PROXY_CONNECT)
+        (void)sss_decision__refuse_session(call->d, 503, UNAVAILABLE);
+    else if (call->d)
+        (void)sss_decide_subscribe(call->d, 0, UNAVAILABLE);
+    call->d = NULL;
+}
+
 /* ---- calls ---- */
 
 static void sock_run(struct sss_proxy_sock *sock);
@@ -264,8 +381,12 @@ static void call_end(struct pcall *call, int status, const char *body, size_t le
     call->hc = NULL;
     if (reason < 0 && call->ev == SSS_PROXY_ASK)
         reason = ask_answered(call, &a, why, sizeof(why));
-    if (reason >= 0 && call->ev == SSS_PROXY_ASK)
-        ask_failed(call, why);
+    else if (reason < 0 && call->ev == SSS_PROXY_CONNECT)
+        reason = connect_answered(call, &a, why, sizeof(why));
+    else if (reason < 0 && call->ev == SSS_PROXY_SUBSCRIBE)
+        reason = subscribe_answered(call, &a, why, sizeof(why));
+    if (reason >= 0)
+        failure_rule(call, why);
     count_end(call, reason, why);
     if (call->sock)
         TAILQ_REMOVE(&call->sock->calls, call, q);
@@ -389,19 +510,13 @@ static void sock_push(struct sss_proxy *p, struct sss_conn *c, struct pcall *cal
 
 /* ---- bodies ---- */
 
-/* The socket's name, unique in the cluster: "<socket id>@<host id>". */
-static void socket_name(const struct sss_conn *c, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%llu@%s",
-             (unsigned long long)sss_socket_id((const struct sss_socket *)c), c->w->cfg->host_id);
-}
-
 /* {"socket":..,"user":..,"session":.. (the rest, then "}", is the caller's). */
 static void body_start(struct sss_dynbuf *b, const struct sss_conn *c)
 {
-    char name[192];
+    char name[SSS_SOCKET_NAME_MAX + 1];
 
-    socket_name(c, name, sizeof(name));
+    if (sss_socket_name((const struct sss_socket *)c, name, sizeof(name)) < 0)
+        name[0] = '\0';
     sss_dynbuf_append(b, "{\"socket\":", 10);
     sss_proto_encode_string(b, name);
     sss_dynbuf_append(b, ",\"user\":", 8);
@@ -475,6 +590,89 @@ int sss_proxy_tell(struct sss_conn *c, const char *topic, struct sss_proto_span 
         sss_log_debug("proxy", "tell dropped: out of memory");
         return 1;
     }
+    sock_push(p, c, call);
+    sss_proxy__io_pump(p->io);
+    return 1;
+}
+
+int sss_proxy_wants(const struct sss_worker *w, int ev)
+{
+    return w->proxy && (w->proxy->mask & (1u << ev));
+}
+
+/* "name":"value" of a header the client sent (value ""; absent), after a first one. */
+static void header_member(struct sss_dynbuf *b, int *n, const char *name, const char *value)
+{
+    if (!value || !value[0])
+        return;
+    if ((*n)++)
+        sss_dynbuf_append(b, ",", 1);
+    sss_proto_encode_string(b, name);
+    sss_dynbuf_append(b, ":", 1);
+    sss_proto_encode_string(b, value);
+}
+
+int sss_proxy_connect(struct sss_worker *w, const struct sss_request *req, struct sss_decision *d)
+{
+    struct sss_proxy *p = w->proxy;
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
+    struct pcall *call;
+    int n = 0;
+
+    if (!sss_proxy_wants(w, SSS_PROXY_CONNECT))
+        return 0;
+    sss_dynbuf_append(&b, "{\"target\":", 10);
+    sss_proto_encode_string(&b, req->target ? req->target : "");
+    sss_dynbuf_append(&b, ",\"headers\":{", 12);
+    header_member(&b, &n, "cookie", req->cookie);
+    header_member(&b, &n, "authorization", req->authorization);
+    header_member(&b, &n, "origin", req->origin);
+    header_member(&b, &n, "user-agent", req->user_agent);
+    header_member(&b, &n, "x-forwarded-for", req->forwarded_for);
+    sss_dynbuf_append(&b, "},\"remote\":", 11);
+    sss_proto_encode_string(&b, req->remote ? req->remote : "");
+    sss_dynbuf_append(&b, "}", 1);
+    call = call_new(p, SSS_PROXY_CONNECT, &b);
+    sss_dynbuf_fini(&b);
+    if (!call) {
+        (void)sss_decision__refuse_session(d, 503, UNAVAILABLE);
+        return 1;
+    }
+    call->d = d;
+    /* No socket yet, so no order to keep: it waits only for a connection. */
+    if (sss_httpc_would_wait(p->hc) && p->held + sss_httpc_queued(p->hc) >= p->queue_max)
+        call_fail_now(call, SSS_HTTPC_FAIL_QUEUE);
+    else
+        (void)call_start(call);
+    sss_proxy__io_pump(p->io);
+    return 1;
+}
+
+int sss_proxy_subscribe(struct sss_conn *c, const char *channel, struct sss_proto_span query,
+                        struct sss_decision *d)
+{
+    struct sss_proxy *p = c->w->proxy;
+    struct sss_dynbuf b = SSS_DYNBUF_INIT;
+    struct pcall *call;
+
+    if (!wants(c, SSS_PROXY_SUBSCRIBE))
+        return 0;
+    body_start(&b, c);
+    sss_dynbuf_append(&b, ",\"channel\":", 11);
+    sss_proto_encode_string(&b, channel);
+    sss_dynbuf_append(&b, ",\"query\":", 9);
+    if (query.ptr && query.len)
+        sss_dynbuf_append(&b, query.ptr, query.len);
+    else
+        sss_dynbuf_append(&b, "null", 4);
+    sss_dynbuf_append(&b, "}", 1);
+    call = call_new(p, SSS_PROXY_SUBSCRIBE, &b);
+    sss_dynbuf_fini(&b);
+    if (!call) {
+        (void)sss_decide_subscribe(d, 0, UNAVAILABLE);
+        return 1;
+    }
+    call->d = d;
     sock_push(p, c, call);
     sss_proxy__io_pump(p->io);
     return 1;

@@ -19,6 +19,10 @@
  *
  * An ask's answer goes through a struct sss_reply (sss_app.h), so
  * --ask-timeout applies to it as to a module's asks: whichever comes first.
+ * connect and subscribe answer a deferred decision (sss_decide.h), as a
+ * module's later parsers do, so --decision-timeout applies to them too.
+ * A module's handler wins: the session hooks call the proxy only for what
+ * no handler of the module takes.
  * May include: what src/worker may, and src/proxy (sss_httpc).
  */
 #ifndef SSS_PROXY_H
@@ -26,9 +30,11 @@
 
 #include <stdint.h>
 
+#include "sss/sss.h"
 #include "sss_proto.h"
 
 struct sss_conn;
+struct sss_decision;
 struct sss_httpc;
 struct sss_proxy;
 struct sss_proxy_io;
@@ -57,6 +63,30 @@ void sss_proxy_destroy(struct sss_proxy *p);
 int sss_proxy_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
                   struct sss_proto_span msg);
 int sss_proxy_tell(struct sss_conn *c, const char *topic, struct sss_proto_span msg);
+
+/* Whether the worker's proxy makes the calls of event ev (enum sss_proxy_event). */
+int sss_proxy_wants(const struct sss_worker *w, int ev);
+
+/*
+ * An upgrade no module's session parser decides (sss_decide.h: the proxy
+ * answers d): POST /connect {"target", "headers", "remote"}; its answer
+ * upgrades or refuses, a failure refuses with 503 "proxy unavailable".
+ * req is lent for the call. Returns 1 when the proxy took d (maybe answered
+ * already), 0 when it does not make connect calls.
+ */
+int sss_proxy_connect(struct sss_worker *w, const struct sss_request *req,
+                      struct sss_decision *d);
+
+/*
+ * A subscription (a SUBSCRIBE, a SYNC entry, a resumed session's channel)
+ * no module's parser decides: POST /subscribe {"socket", "user",
+ * "session", "channel", "query"} in c's order; a failure refuses it with
+ * "proxy unavailable". query is raw JSON (ptr NULL or len 0: null).
+ * Returns 1 when the proxy took d (maybe answered already), 0 when it does
+ * not make subscribe calls.
+ */
+int sss_proxy_subscribe(struct sss_conn *c, const char *channel, struct sss_proto_span query,
+                        struct sss_decision *d);
 
 /*
  * c goes away (from its close hook, before it is freed): begun says it had

@@ -327,8 +327,11 @@ static void ask_later(struct sss_conn *c, struct sss_pending *p, struct sss_prot
 {
     struct sss_app *app = S(c)->app;
 
-    app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
-                            query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
+    if (app && app->on_subscribe_later)
+        app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
+                                query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
+    else if (!sss_proxy_subscribe(c, p->channel, query, p->d))
+        (void)sss_decide_subscribe(p->d, 0, "no subscription parser");
 }
 
 /*
@@ -349,7 +352,9 @@ static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
         *why = "channels starting with _ belong to the server";
         return ASK_REFUSED;
     }
-    if (app && app->on_subscribe_later) {
+    /* A module's parser wins; else the backend proxy's subscribe call decides later. */
+    if (app && (app->on_subscribe_later ||
+                (!app->on_subscribe && sss_proxy_wants(c->w, SSS_PROXY_SUBSCRIBE)))) {
         *pp = pending_new(c, kind, name, len);
         return *pp ? ASK_PENDING : ASK_NOMEM;
     }

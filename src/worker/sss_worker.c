@@ -475,7 +475,10 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handshake.jwt_secret = cfg->jwt_secret;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
-    w.handshake.session_later = app && app->on_session_later;
+    /* A module's parser wins; else the backend proxy's connect call decides later. */
+    w.handshake.session_later =
+        app && (app->on_session_later ||
+                (!app->on_session && (cfg->proxy_mask & (1u << SSS_PROXY_CONNECT))));
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);

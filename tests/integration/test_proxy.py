@@ -1,7 +1,8 @@
 """The backend proxy (PROXY.md): sss-server with --proxy-url calls a real
 HTTP/1.1 keep-alive backend written with Python's standard library
-(ThreadingHTTPServer, started here) for asks, tells and closes; the backend's
-answers become RESPONSEs; every failure rule (backend down, too slow, not
+(ThreadingHTTPServer, started here) for connects, subscribes (SUBSCRIBE and
+SYNC entries), asks, tells and closes; the backend's answers upgrade or
+refuse, allow or refuse, become RESPONSEs; every failure rule (backend down, too slow, not
 JSON, a 500, a body over --max-message-size, closed mid-answer, a full
 queue) gives its error and is counted in /metrics; the calls of one socket
 arrive in the order its events happened, its close last.
@@ -77,6 +78,12 @@ class Backend:
             self.cond.notify_all()
 
     def serve(self, h, name, data):
+        if name == "connect":
+            self.serve_connect(h, data)
+            return
+        if name == "subscribe":
+            self.serve_subscribe(h, data)
+            return
         if name != "ask":
             h.answer(200, b"{}")
             return
@@ -115,6 +122,35 @@ class Backend:
             h.connection.shutdown(socket.SHUT_RDWR)
         else:
             h.answer(404, b'{"err":{"name":"?","message":"no such topic"}}')
+
+    def serve_connect(self, h, data):
+        """The cookie names the user (user=ann), or asks for a refusal (deny=401|403)."""
+        cookies = dict(kv.strip().split("=", 1) for kv in
+                       data["headers"].get("cookie", "").split(";") if "=" in kv)
+        if "deny" in cookies:
+            h.answer(200, json.dumps({"status": int(cookies["deny"]),
+                                      "reason": f"denied {cookies['deny']}"}).encode())
+        elif cookies.get("connect") == "notjson":
+            h.answer(200, b"nope")
+        elif cookies.get("connect") == "hold":
+            self.release.wait(HOLD_MAX)
+            h.answer(200, b"{}")
+        elif "user" in cookies:
+            h.answer(200, json.dumps({"user": cookies["user"],
+                                      "session": "s-" + cookies["user"]}).encode())
+        else:
+            h.answer(200, b"{}")
+
+    def serve_subscribe(self, h, data):
+        ch = data["channel"]
+        if ch.startswith("no-"):
+            h.answer(200, json.dumps({"result": False, "reason": "not " + ch}).encode())
+        elif ch.startswith("bad-"):
+            h.answer(200, b'{"result":"yes"}')
+        elif ch.startswith("err-"):
+            h.answer(503, b"{}")
+        else:
+            h.answer(200, b'{"result":true}')
 
     def names(self, socket_name=None):
         with self.cond:
@@ -215,8 +251,8 @@ async def answers(c, backend, server, port):
     c.eq(r, {"sys": 7, "id": 3, "err": {"name": "Nope", "message": "not today"}},
          "ask answered with the backend's err")
     evs = backend.names()
-    c.ok(evs.count("ask") >= 3 and "connect" not in evs,
-         "asks reach POST /ask (connect is not made yet)", str(evs))
+    c.ok(evs.count("ask") >= 3 and evs.count("connect") == 1,
+         "asks reach POST /ask, after the connect call", str(evs))
     await ws.close()
     m = await wait_metric(port, lambda m: m.get('sss_proxy_calls_total{event="ask"}', 0) >= 3)
     c.ok(m.get('sss_proxy_calls_total{event="ask"}', 0) >= 3, "/metrics counts the asks", str(m))
@@ -279,7 +315,7 @@ async def socket_order(c, backend, server, port):
     await asyncio.sleep(0.3)
     backend.release.set()
     evs = await backend.wait_for(lambda e: any(x[0] == "close" for x in e), "the close")
-    order = [e[0] for e in evs or []]
+    order = [e[0] for e in evs or [] if e[0] != "connect"]
     c.eq(order, ["ask", "answered", "tell", "close"],
          "one socket's calls: ask, its answer, then tell, then close")
     # Another socket is not held up by the first one's calls.
@@ -325,6 +361,104 @@ async def failure_answers(c, backend, server, port):
     await ws.close()
 
 
+async def upgrade_answer(server, cookie=None, extra=()):
+    """The HTTP answer to an upgrade request with that cookie (101 or a refusal)."""
+    from sss_harness import raw_http, upgrade_request
+
+    headers = list(extra) + ([("Cookie", cookie)] if cookie else [])
+    return await raw_http(server, upgrade_request("/?room=1", extra=headers))
+
+
+async def connect_calls(c, backend, server, port):
+    backend.clear()
+    ws = await ws_connect(server, additional_headers={"Cookie": "user=ann; x=1",
+                                                       "User-Agent": "test-agent/1",
+                                                       "X-Forwarded-For": "10.0.0.1"})
+    await ws.send(json.dumps({"sys": 3}))
+    r = await rx_until(ws, lambda f: f.get("sys") == 3)
+    c.eq(r.get("channel"), "_u_ann", "connect: the backend's user names the client (_u_ann)")
+    c.eq(r.get("session"), "s-ann", "connect: the backend's session is the client's")
+    evs = [e for e in backend.events if e[0] == "connect"]
+    body = evs[0][1] if evs else {}
+    hdrs = body.get("headers", {})
+    c.ok(body.get("target") == "/" and hdrs.get("cookie") == "user=ann; x=1"
+         and hdrs.get("user-agent") == "test-agent/1" and hdrs.get("x-forwarded-for") == "10.0.0.1"
+         and "authorization" not in hdrs and "origin" not in hdrs
+         and str(body.get("remote", "")).startswith("127.0.0.1:"),
+         "connect body: target, present headers by lower-case name, remote", str(body))
+    c.eq(evs[0][2].get("X-SSS-Host") if evs else None, HOST_ID, "connect carries X-SSS-Host")
+    r = await ask(ws, "echo", 1, 1)
+    c.eq(r.get("msg", {}).get("user"), "ann", "the ask's body carries the user connect gave")
+    await ws.close()
+    for code in (401, 403):
+        resp = await upgrade_answer(server, f"deny={code}")
+        c.ok(resp.status == code and f"denied {code}" in resp.body.decode("latin1"),
+             f"connect refused with {code} and the backend's reason", repr(resp))
+    resp = await upgrade_answer(server, "connect=notjson")
+    c.ok(resp.status == 503 and b"proxy unavailable" in resp.body,
+         "connect: a bad answer refuses with 503 proxy unavailable", repr(resp))
+    m = await wait_metric(port, lambda m: failures(m, "connect", "bad_body") >= 1)
+    c.ok(failures(m, "connect", "bad_body") >= 1, "connect failure counted")
+
+
+async def subscribe_calls(c, backend, server, port):
+    backend.clear()
+    ws = await ws_connect(server, additional_headers={"Cookie": "user=bob"})
+    await ws.send(json.dumps({"sys": 3}))
+    await rx_until(ws, lambda f: f.get("sys") == 3)
+    await ws.send(json.dumps({"sys": 1, "channel": "yes-1", "query": {"q": [1]}, "id": 1}))
+    r = await rx_until(ws, lambda f: f.get("sys") == 1 and f.get("id") == 1)
+    c.ok(r.get("result") is True and r.get("channel") == "yes-1", "subscribe allowed", str(r))
+    await ws.send(json.dumps({"sys": 1, "channel": "no-2", "id": 2}))
+    r = await rx_until(ws, lambda f: f.get("sys") == 1 and f.get("id") == 2)
+    c.ok(r.get("result") is False and r.get("err", {}).get("message") == "not no-2",
+         "subscribe refused with the backend's reason", str(r))
+    for i, ch in ((3, "bad-3"), (4, "err-4")):
+        await ws.send(json.dumps({"sys": 1, "channel": ch, "id": i}))
+        r = await rx_until(ws, lambda f, i=i: f.get("sys") == 1 and f.get("id") == i)
+        c.ok(r.get("result") is False and r.get("err", {}).get("message") == "proxy unavailable",
+             f"subscribe failure ({ch}): refused, proxy unavailable", str(r))
+    subs = [e[1] for e in backend.events if e[0] == "subscribe"]
+    c.ok(subs and subs[0]["channel"] == "yes-1" and subs[0]["query"] == {"q": [1]}
+         and subs[0]["user"] == "bob" and subs[0]["session"] == "s-bob"
+         and subs[0]["socket"].endswith("@" + HOST_ID) and subs[1]["query"] is None,
+         "subscribe body: socket, user, session, channel, query", str(subs[:2]))
+    name = subs[0]["socket"] if subs else ""
+    await ws.close()
+    # A reconnect: SYNC entries are each asked about (the own user channel is not).
+    backend.clear()
+    ws = await ws_connect(server, additional_headers={"Cookie": "user=bob"})
+    await ws.send(json.dumps({"sys": 4, "id": 5, "subscriptions": [
+        {"channel": "yes-a", "lastUid": None}, {"channel": "no-b", "lastUid": None},
+        {"channel": "_u_bob", "lastUid": None}, {"channel": "yes-c", "lastUid": None}]}))
+    r = await rx_until(ws, lambda f: f.get("sys") == 4)
+    c.eq(r.get("result"), {"yes-a": True, "no-b": False, "_u_bob": True, "yes-c": True},
+         "SYNC entries decided by the backend, the own user channel allowed")
+    chans = [e[1]["channel"] for e in backend.events if e[0] == "subscribe"]
+    c.eq([ch for ch in chans if ch != "yes-1"], ["yes-a", "no-b", "yes-c"],
+         "one subscribe call per SYNC entry, in order")
+    # The session s-bob had yes-1: resuming it asks the backend about it too.
+    await backend.wait_for(lambda e: any(x[0] == "subscribe" and x[1]["channel"] == "yes-1"
+                                         for x in e), "the resumed channel's subscribe")
+    c.ok("yes-1" in [e[1]["channel"] for e in backend.events if e[0] == "subscribe"],
+         "the resumed session's channel is asked about too")
+    c.ok(name and all(e[1]["socket"] != name for e in backend.events if e[0] == "subscribe"),
+         "a new connection has a new socket name")
+    await ws.close()
+
+
+async def connect_down(c):
+    port = free_port()
+    server = await proxy_server(c, f"http://127.0.0.1:{port}", name="connect-down").start()
+    api = await api_port(server)
+    resp = await upgrade_answer(server)
+    c.ok(resp.status == 503 and b"proxy unavailable" in resp.body,
+         "connect with the backend down: 503 proxy unavailable", repr(resp))
+    m = await wait_metric(api, lambda m: failures(m, "connect", "refused") >= 1)
+    c.ok(failures(m, "connect", "refused") >= 1, "connect failure counted (refused)")
+    await server.stop()
+
+
 async def a_module_wins(c, backend):
     mod = os.environ.get("SSS_TESTMOD")
     if not mod:
@@ -338,15 +472,20 @@ async def a_module_wins(c, backend):
     r = await ask(ws, "whoami2", None, 2)
     c.ok(str((r.get("msg") or {}).get("socket", "")).endswith("@" + HOST_ID),
          "a topic no module handles goes to the backend", str(r))
-    c.ok([e[0] for e in backend.events if e[0] == "ask"] == ["ask"],
-         "the backend saw only the module-less ask")
+    await ws.send(json.dumps({"sys": 1, "channel": "forbidden", "id": 3}))
+    r = await rx_until(ws, lambda f: f.get("id") == 3)
+    c.ok(r.get("result") is False and r.get("err", {}).get("message") == "no entry",
+         "the module's subscription parser wins over the backend's", str(r))
+    c.eq([e[0] for e in backend.events], ["ask"],
+         "the backend saw only the module-less ask (no connect, no subscribe)")
     await ws.close()
     await server.stop()
 
 
 async def backend_down(c):
     port = free_port()
-    server = await proxy_server(c, f"http://127.0.0.1:{port}", name="down").start()
+    server = await proxy_server(c, f"http://127.0.0.1:{port}", ["--proxy-events", "ask,tell,close"],
+                                name="down").start()
     api = await api_port(server)
     ws = await begun(server)
     r = await ask(ws, "echo", 1, 1)
@@ -487,11 +626,14 @@ async def test(c):
             ("tells in order, close codes", tells_in_order),
             ("per-socket order", socket_order),
             ("failure answers", failure_answers),
+            ("connect", connect_calls),
+            ("subscribe", subscribe_calls),
         ])
         await server.stop()
         backend.release.set()
         await c.section("a module's handler wins", a_module_wins, c, backend)
         await c.section("backend down", backend_down, c)
+        await c.section("connect with the backend down", connect_down, c)
         await c.section("too slow", too_slow, c, backend)
         await c.section("queue full", queue_full, c, backend)
         await c.section("clients leave with calls in flight", clients_leave, c, backend)
