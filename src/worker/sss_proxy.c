@@ -57,6 +57,7 @@ struct pcall {
     struct sss_httpc_call *hc;   /* handed to the client: its handle until the callback */
     uint8_t ev;                  /* enum sss_proxy_event */
     uint8_t held;                /* counted in p->held (waits behind an earlier call) */
+    uint8_t ending;              /* call_end runs: never started again */
     struct sss_reply *reply;     /* ask: answered exactly once */
     struct sss_decision *d;      /* connect, subscribe: answered exactly once */
     int64_t start_ms;
@@ -70,6 +71,7 @@ struct sss_proxy_sock {
     struct sss_proxy *p;
     struct sss_conn *conn; /* borrowed; NULL once it went away */
     struct pcall_q calls;  /* in event order; the head may be in flight */
+    int running;           /* sock_run or a call's end is on the stack: not freed under it */
     LIST_ENTRY(sss_proxy_sock) all;
 };
 
@@ -376,9 +378,13 @@ static void call_end(struct pcall *call, int status, const char *body, size_t le
     struct sss_proxy *p = call->p;
     struct answer a;
     char why[256];
-    int reason = judge(status, body, len, fail, &a, why, sizeof(why));
+    int reason;
 
+    /* The rules below answer the client, which may end its connection and
+     * queue its close call behind this one: it must not start again. */
+    call->ending = 1;
     call->hc = NULL;
+    reason = judge(status, body, len, fail, &a, why, sizeof(why));
     if (reason < 0 && call->ev == SSS_PROXY_ASK)
         reason = ask_answered(call, &a, why, sizeof(why));
     else if (reason < 0 && call->ev == SSS_PROXY_CONNECT)
@@ -411,9 +417,14 @@ static void on_answer(void *data, int status, const char *body, size_t len, cons
     struct pcall *call = data;
     struct sss_proxy_sock *sock = call->sock;
 
+    if (!sock) {
+        call_end(call, status, body, len, fail);
+        return;
+    }
+    sock->running++;
     call_end(call, status, body, len, fail);
-    if (sock)
-        sock_run(sock);
+    sock->running--;
+    sock_run(sock);
 }
 
 /* Hand call to the client. Returns 0, or < 0 when it failed at once (and ended). */
@@ -439,15 +450,21 @@ static int call_start(struct pcall *call)
     return rc;
 }
 
-/* Start the socket's head call unless one is in flight; free the sock once nothing holds it. */
+/*
+ * Start the socket's head call unless one is in flight (or ending up the
+ * stack); free the sock once nothing holds it: no call, no connection, no
+ * sock_run or call end under way for it.
+ */
 static void sock_run(struct sss_proxy_sock *sock)
 {
     struct pcall *call;
 
-    while ((call = TAILQ_FIRST(&sock->calls)) != NULL && !call->hc)
+    sock->running++;
+    while ((call = TAILQ_FIRST(&sock->calls)) != NULL && !call->hc && !call->ending)
         if (call_start(call) == 0)
-            return;
-    if (!call && !sock->conn)
+            break;
+    sock->running--;
+    if (!sock->running && TAILQ_EMPTY(&sock->calls) && !sock->conn)
         sock_free(sock);
 }
 
@@ -702,8 +719,8 @@ void sss_proxy_closed(struct sss_conn *c, int begun)
     if (sock) {
         c->proxy = NULL;
         sock->conn = NULL;
-        if (TAILQ_EMPTY(&sock->calls))
-            sock_free(sock);
+        if (TAILQ_EMPTY(&sock->calls) && !sock->running)
+            sock_free(sock); /* else the last call's end frees it */
     }
     sss_proxy__io_pump(p->io);
 }
