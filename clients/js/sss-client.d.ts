@@ -3,6 +3,14 @@
 /** Node-style callback: `err` is null on success. */
 export type Callback<T> = (err: SSSError | Error | null, result?: T) => void;
 
+/**
+ * subscribe's callback, with the original client's arguments:
+ * `(undefined, true, sub)` for a new subscription (`(null, true, sub)` when the
+ * channel was already held), `(undefined, false)` when the server refused,
+ * `(err)` on an error (not READY, a bad name, the connection dropped).
+ */
+export type SubscribeCallback = (err: SSSError | Error | null | undefined, result?: boolean, subscription?: Subscription) => void;
+
 export interface ClientStatusCodes {
   INIT: 0; STARTING: 1; START_RETRYING: 2; DROPPED_RETRYING: 3; START_FAILED: 4;
   RETRY_INTERVAL: 5; RECONNECT_FAILED: 6; READY: 7; SYNCING: 8; BEGINNING: 9;
@@ -22,7 +30,10 @@ export declare const statusText: { client: Record<number, string>; subscription:
 export declare class SSSError extends Error {
   constructor(name: string, message: string, extra?: object);
   name: string;
+  /** The channel of "Subscription refused" and "Removed from channel". */
   channel?: string;
+  /** True on the "Subscription refused" rejection of subscribe's promise. */
+  refused?: boolean;
 }
 
 /** The minimum of a WebSocket the client uses (the browser's, Node 22's, or the `ws` package's). */
@@ -55,15 +66,15 @@ export interface Prefs {
   timers?: { setTimeout(fn: () => void, ms: number): any; clearTimeout(handle: any): void };
   /** (ext) Random source for the jitter, returning [0, 1) (tests). */
   random?: () => number;
-  /** Accepted for compatibility with the original client; unused. */
+  /** console.log each connection attempt and its outcome, as the original client did. Default false. */
   logReconnection?: boolean;
 }
 
 export declare class Subscription {
   /** (ext) The channel name. */
   readonly channel: string;
-  /** Listen for FEED messages with this topic (one listener per topic; the last wins). */
-  on(topic: string, cb: (msg: any) => void): void;
+  /** Listen for FEED messages with this topic, with the FEED's uid (one listener per topic; the last wins). */
+  on(topic: string, cb: (msg: any, uid: string) => void): void;
   unsubscribe(): void;
   getStatus(): SubscriptionStatus;
   onStatusChange(cb: (status: SubscriptionStatus, oldStatus: SubscriptionStatus) => void): void;
@@ -78,9 +89,14 @@ export declare class Client {
   connect(): Promise<Subscription | null>;
   ask(topic: string, msg: any, cb: Callback<any>): void;
   ask(topic: string, msg?: any): Promise<any>;
-  tell(topic: string, msg: any, cb: Callback<void>): void;
+  /** cb(null) once sent, cb(err) when not READY. */
+  tell(topic: string, msg: any, cb: (err: SSSError | null) => void): void;
+  /** (ext) The promise is marked handled: an un-awaited tell while not READY is no unhandled rejection. */
   tell(topic: string, msg?: any): Promise<void>;
-  subscribe(channel: string, query: any, cb: Callback<Subscription>): void;
+  subscribe(channel: string, query: any, cb: SubscribeCallback): void;
+  /** (ext) Without a query (null is sent). */
+  subscribe(channel: string, cb: SubscribeCallback): void;
+  /** (ext) Resolves to the Subscription; rejects on an error and on a refusal ("Subscription refused", `refused` true). */
   subscribe(channel: string, query?: any): Promise<Subscription>;
   /** (ext) PUBLISH, where the server allows clients to. */
   publish(channel: string, topic: string, msg: any, cb: Callback<{ uid: string }>): void;
@@ -100,7 +116,8 @@ export declare class Client {
   onStatusChange(cb: (status: ClientStatus, oldStatus: ClientStatus) => void): void;
 }
 
-export declare function client(url: string, prefs?: Prefs): Client;
+/** A new client; as the original's, an optional callback gets it at once. */
+export declare function client(url: string, prefs?: Prefs, cb?: (client: Client) => void): Client;
 
 declare const sssClient: {
   client: typeof client;

@@ -1,10 +1,13 @@
 // sss-client: the JavaScript client of Super Scaled Sockets (sss), wire
 // protocol v1 (JSON). One dependency-free ES module for browsers and Node 20+.
-// Its API is the original super-scaled-sockets-client's; extensions are marked
-// (ext). Callbacks are Node-style `cb(err, result)`; every request method
-// (connect, ask, tell, subscribe, publish) returns a promise when its callback
-// is omitted. This file is the only source: scripts/build-cjs.mjs generates
-// the CommonJS build, sss-client.cjs (git-ignored), from it.
+// Its API is the original super-scaled-sockets-client's, callbacks included, so
+// code written against the original runs unchanged: connect cb(err, userSub),
+// ask cb(err, msg), tell cb(err), subscribe cb(err, true, sub) / cb(undefined,
+// false) when refused, sub.on(topic, (msg, uid) => ...). Extensions are marked
+// (ext); the main one: every request method (connect, ask, tell, subscribe,
+// publish) returns a promise when its callback is omitted. This file is the
+// only source: scripts/build-cjs.mjs generates the CommonJS build,
+// sss-client.cjs (git-ignored), from it.
 
 const SYS = {
   SUBSCRIBE: 1, UNSUBSCRIBE: 2, BEGIN: 3, SYNC: 4, ASK: 5, TELL: 6, RESPONSE: 7, FEED: 8,
@@ -46,6 +49,7 @@ const E = {
   badName: (c) => new SSSError('Channel name not allowed', `"${c}": must match [A-Za-z0-9_-]{1,128} and not start with "_"`),
   connectFailed: () => new SSSError('Unable to connect to the server', 'every connection attempt failed'),
   noWebSocket: () => new SSSError('No WebSocket', 'no global WebSocket: pass one as prefs.WebSocket (e.g. the "ws" package)'),
+  refused: (c, err) => new SSSError('Subscription refused', (err && err.message) || `the server refused channel "${c}"`, { channel: c, refused: true }),
   sync: (c) => new SSSError('Unable to sync', `the server refused channel "${c}" or its history no longer reaches back to the last message seen (there may be a gap)`),
   hb: () => new SSSError('Heartbeat timeout', 'nothing heard from the server within hbInterval + hbThreshold'),
 };
@@ -62,13 +66,14 @@ const defaults = {
   session: undefined, // (ext) a session id to resume, sent in BEGIN
   timers: undefined, // (ext) { setTimeout, clearTimeout }, for tests
   random: undefined, // (ext) () => [0,1), for tests
-  logReconnection: false, // accepted for compatibility; unused
+  logReconnection: false, // console.log each connection attempt, as the original did
 };
 
-// Call `cb` if given, else return a promise; `run(done)` does the work.
-function callOrPromise(cb, run) {
+// Call `cb` if given, else return a promise; `run(done)` does the work and
+// calls done(err, res) once; `args(err, res)` are cb's arguments.
+function callOrPromise(cb, run, args = (err, res) => [err || null, res]) {
   if (typeof cb === 'function') {
-    run((err, res) => cb(err || null, res));
+    run((err, res) => cb(...args(err, res)));
     return undefined;
   }
   return new Promise((resolve, reject) => run((err, res) => (err ? reject(err) : resolve(res))));
@@ -93,9 +98,9 @@ class Subscription {
   /** The channel name (ext). */
   get channel() { return this._channel; }
 
-  _feed(topic, msg) {
+  _feed(topic, msg, uid) {
     const l = this._listeners[topic];
-    if (l) this._client._safe(l, msg);
+    if (l) this._client._safe(l, msg, uid);
   }
 
   _setStatus(s) {
@@ -105,12 +110,14 @@ class Subscription {
     if (this._onStatusChange) this._client._safe(this._onStatusChange, s, old);
   }
 
+  // As the original: the error first, then the status.
   _error(err, status) {
-    if (status) this._setStatus(status);
     if (this._onError) this._client._safe(this._onError, err);
     else this._client._error(err);
+    if (status) this._setStatus(status);
   }
 
+  /** Listen for FEEDs of this topic: cb(msg, uid), uid the FEED's (one listener per topic). */
   on(topic, cb) { this._listeners[topic] = cb; }
   unsubscribe() { this._client._unsubscribe(this); }
   getStatus() { return this._status; }
@@ -124,6 +131,7 @@ class Client {
     this._prefs = { ...defaults };
     for (const k of Object.keys(prefs || {})) {
       if (k in defaults) this._prefs[k] = prefs[k];
+      else console.warn('SuperScaledSockets', `Unknown preference name '${k}' ignored`);
     }
     const t = this._prefs.timers || globalThis;
     this._setTimeout = (f, ms) => t.setTimeout(f, ms);
@@ -144,7 +152,6 @@ class Client {
     this._attempt = 0;
     this._reconnecting = false;
     this._connectCb = null;
-    this._bootReason = null;
     this._session = this._prefs.session;
     this._syncId = null;
   }
@@ -187,6 +194,10 @@ class Client {
     for (const { cb, what } of p) this._safe(cb, mkErr(what));
   }
 
+  _log(type, extra) {
+    if (this._prefs.logReconnection) console.log('SuperScaledSockets', { type, ...extra });
+  }
+
   _backoff(n) {
     const base = Math.min(this._prefs.maxRetryInterval, this._prefs.retryInterval * 2 ** Math.min(n, 30));
     return Math.round(base / 2 + (base / 2) * this._random()); // "equal jitter": [base/2, base]
@@ -197,6 +208,7 @@ class Client {
     const WS = this._prefs.WebSocket || globalThis.WebSocket;
     if (!WS) return this._attemptFailed(E.noWebSocket(), true);
     let ws;
+    this._log('connectionAttempt', { reconnectAttempt: this._attempt + 1 });
     try {
       ws = new WS(this._url, this._prefs.protocols);
     } catch (e) {
@@ -204,10 +216,10 @@ class Client {
     }
     this._ws = ws;
     this._open = false;
-    this._bootReason = null;
     ws.onopen = () => {
       if (ws !== this._ws) return;
       this._open = true;
+      this._log('connectionSuccessful', { message: 'attempt successful' });
       if (this._reconnecting) {
         this._setStatus(CS.SYNCING);
         this._forSubs((s) => s._setStatus(SS.SYNCING));
@@ -244,6 +256,7 @@ class Client {
     this._ws = null;
     const max = this._prefs.autoReconnect ? this._prefs.retryAttempts : 0;
     this._attempt++;
+    this._log('connectionAttemptFailed', { attempt: this._attempt });
     if (fatal || (max !== 0 && this._attempt > max) || !this._prefs.autoReconnect) {
       if (this._reconnecting) {
         this._reconnecting = false;
@@ -270,12 +283,15 @@ class Client {
   _onClose(code, reason) {
     if (!this._open) return this._attemptFailed(null, false); // never opened: a failed attempt
     this._abandon();
-    if (code === 4001 || this._bootReason !== null) {
-      const why = this._bootReason ?? reason ?? '';
-      return this._stop(CS.BOOTED, SS.BOOTED, E.dropped, () => this._fire('boot', why));
-    }
+    if (code === 4001) return this._booted(reason ?? '');
     if (code === 1000 || code === 4000) return this._stop(CS.CLOSED, SS.CLOSED, E.dropped);
     return this._drop();
+  }
+
+  // BOOT, or a close with 4001: stop for good and fire onBoot(reason).
+  _booted(reason) {
+    this._abandon(4001, reason);
+    return this._stop(CS.BOOTED, SS.BOOTED, E.dropped, () => this._fire('boot', reason));
   }
 
   _stop(cstatus, sstatus, mkErr, then) {
@@ -369,9 +385,8 @@ class Client {
         if (l) this._safe(l, m.msg);
         return undefined;
       }
-      case SYS.BOOT:
-        this._bootReason = m.reason ?? '';
-        return undefined;
+      case SYS.BOOT: // the server closes with 4001 next; as the original, do not wait for it
+        return this._booted(m.reason ?? '');
       case SYS.BOOTCHANNEL: {
         const c = this._channels.get(m.channel);
         if (!c) return undefined;
@@ -434,10 +449,10 @@ class Client {
     if (!p) return;
     this._pending.delete(m.id);
     if (!m.result || m.err) {
-      this._safe(p.cb, fromWire(m.err || { name: 'Subscription refused', message: `channel "${m.channel}"` }));
+      this._safe(p.cb, E.refused(m.channel ?? p.channel, m.err));
       return;
     }
-    this._safe(p.cb, null, this._addSub(m.channel ?? p.channel, p.query, m.lastUid ?? null));
+    this._safe(p.cb, undefined, this._addSub(m.channel ?? p.channel, p.query, m.lastUid ?? null));
   }
 
   _addSub(channel, query, lastUid) {
@@ -464,7 +479,7 @@ class Client {
     const c = this._channels.get(m.channel);
     if (!c) return;
     if (m.uid != null) c.lastUid = m.uid;
-    for (const s of [...c.subs]) s._feed(m.topic, m.msg);
+    for (const s of [...c.subs]) s._feed(m.topic, m.msg, m.uid);
   }
 
   // ---- API ----
@@ -480,7 +495,7 @@ class Client {
       this._reconnecting = false;
       this._setStatus(CS.STARTING);
       this._dial();
-    });
+    }, (err, userSub) => (err ? [err, null] : [null, userSub ?? null]));
   }
 
   close() {
@@ -503,12 +518,17 @@ class Client {
     });
   }
 
+  // The original's tell took an optional callback and was fire-and-forget
+  // without one: the promise (ext) is marked handled, so that a tell while
+  // not READY does not become an unhandled rejection; await it to see errors.
   tell(topic, msg, cb) {
-    return callOrPromise(cb, (done) => {
+    const p = callOrPromise(cb, (done) => {
       if (this._status !== CS.READY) return done(E.unready());
       this._send({ sys: SYS.TELL, topic, msg: msg === undefined ? null : msg });
       return done(null);
-    });
+    }, (err) => [err || null]);
+    if (p) p.catch(() => {});
+    return p;
   }
 
   /** (ext) PUBLISH where the server allows it; the result is { uid }. */
@@ -521,6 +541,13 @@ class Client {
     });
   }
 
+  // The callback gets the original's arguments: cb(undefined, true, sub) for a
+  // new subscription (the reply's absent `err`; cb(null, true, sub) when the
+  // channel is already subscribed here and no request goes out),
+  // cb(undefined, false) when the server refuses, cb(err) on an error. The
+  // promise (ext) resolves to the Subscription and rejects on an error and on
+  // a refusal, with a "Subscription refused" SSSError (err.refused true,
+  // message the server's reason when it gave one).
   subscribe(channel, query, cb) {
     if (typeof query === 'function' && cb === undefined) { cb = query; query = null; }
     return callOrPromise(cb, (done) => {
@@ -531,6 +558,9 @@ class Client {
       const id = this._request({ sys: SYS.SUBSCRIBE, channel, query: q }, `subscribe to "${channel}"`, done);
       Object.assign(this._pending.get(id), { channel, query: q });
       return undefined;
+    }, (err, sub) => {
+      if (!err) return [err, true, sub];
+      return err.refused ? [undefined, false] : [err];
     });
   }
 
@@ -544,7 +574,12 @@ class Client {
   onStatusChange(cb) { this._on.statusChange = cb; }
 }
 
-function client(url, prefs) { return new Client(url, prefs); }
+// As the original, an optional callback gets the client at once.
+function client(url, prefs, cb) {
+  const c = new Client(url, prefs);
+  if (typeof cb === 'function') cb(c);
+  return c;
+}
 
 const sssClient = { client, statusCodes, statusText, SSSError, Client, Subscription };
 

@@ -116,12 +116,12 @@ typedef void (*sss_session_fn)(const struct sss_request *req, struct sss_session
  *   - a decision not answered within --decision-timeout (10s) is made for
  *     you: the upgrade is refused with 503 "application did not answer", the
  *     subscription with the reason "application did not answer";
- *   - answering after that, or after the client left (a client that closes,
- *     or an upgrade past --handshake-timeout, which closes it), is a harmless
- *     no-op that returns SSS_APP_EGONE.
+ *   - answering after that, or after the client left, is a harmless no-op
+ *     that returns SSS_APP_EGONE.
  *
  * While a connection waits for a session decision nothing else of it is
- * read. While it waits for subscription decisions its next messages wait
+ * read, and --handshake-timeout (the client's time to send its request) no
+ * longer applies: --decision-timeout bounds the wait. While it waits for subscription decisions its next messages wait
  * too, in order (at most --max-waiting-messages; one more closes it with
  * 1008), so an UNSUBSCRIBE or PUBLISH sent after a SUBSCRIBE is acted on
  * after that SUBSCRIBE's answer. A SYNC's reply goes out once every entry is

@@ -89,6 +89,21 @@ int sss_map_put(struct sss_map *m, const char *key, size_t len, void *val)
     return 0;
 }
 
+void *sss_map_put_new(struct sss_map *m, size_t size, size_t key_off, const char *key,
+                      size_t len)
+{
+    char *v = sss_calloc(1, size);
+
+    if (!v)
+        return NULL;
+    memcpy(v + key_off, key, len);
+    if (sss_map_put(m, v + key_off, len, v) < 0) {
+        sss_free(v);
+        return NULL;
+    }
+    return v;
+}
+
 void *sss_map_del(struct sss_map *m, const char *key, size_t len)
 {
     uint32_t mask, i, j;

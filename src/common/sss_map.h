@@ -31,6 +31,15 @@ uint32_t sss_map_hash(const char *key, size_t len);
 void *sss_map_get(const struct sss_map *m, const char *key, size_t len);
 /* Insert or replace. Returns 0 or -ENOMEM. */
 int sss_map_put(struct sss_map *m, const char *key, size_t len, void *val) SSS_WUR;
+/*
+ * A new value keyed by a copy of key kept inside it: allocate `size` zeroed
+ * bytes, copy the len bytes of key to key_off in them (room for len + 1 is
+ * the caller's to give: the copy stays NUL-terminated) and put the value in
+ * the map, which must not have that key yet. Returns the value (owned by the
+ * caller, as any value), or NULL on ENOMEM with nothing allocated or put.
+ */
+void *sss_map_put_new(struct sss_map *m, size_t size, size_t key_off, const char *key,
+                      size_t len);
 /* Remove; returns the value that was there, or NULL. */
 void *sss_map_del(struct sss_map *m, const char *key, size_t len);
 /*

@@ -19,7 +19,8 @@
  *   POST /api/boot       {"user":"alice","reason":"..."}: every connection of
  *                        the user gets BOOT and close 4001; or
  *                        {"channel":"c","reason":"..."}: every subscriber of
- *                        the channel gets BOOTCHANNEL and is unsubscribed -> 200 {}
+ *                        the channel gets BOOTCHANNEL and is unsubscribed (one
+ *                        that offered no sub-protocol: BOOT, 4001) -> 200 {}
  *   POST /api/tell       {"socket":"<name>","topic":"t","msg":<any JSON>}: a
  *                        TELL to one socket (a name of sss_sockname.h) on
  *                        whichever host it is -> 200 {} when handed on; 404

@@ -193,6 +193,15 @@ long sss_hm_write(const struct sss_hm_rec *rec, void *buf, size_t cap)
 
 /* ---- Packing ---- */
 
+/* An optional uid of a header (zeroed by rec_parts): NULL leaves its flag 0. */
+static void set_uid(uint32_t *has, struct sss_uid *dst, const struct sss_uid *uid)
+{
+    if (uid) {
+        *has = 1;
+        *dst = *uid;
+    }
+}
+
 /*
  * Start a record of the given type with up to three variable parts (those
  * the type does not have are ignored: pass NULL, 0). Each length is checked
@@ -258,10 +267,7 @@ int sss_hm_pack_history(struct sss_hm_rec *rec, uint64_t req, const struct sss_u
     int rc = rec_parts(rec, SSS_HM_HISTORY, chan, chan_len, NULL, 0, NULL, 0);
 
     rec->h.history.req = req;
-    if (after) {
-        rec->h.history.has_after = 1;
-        rec->h.history.after = *after;
-    }
+    set_uid(&rec->h.history.has_after, &rec->h.history.after, after);
     return rc;
 }
 
@@ -307,10 +313,7 @@ int sss_hm_pack_session(struct sss_hm_rec *rec, int op, const char *session, siz
     if (op < 0 || op > UINT16_MAX)
         return SSS_EINVAL;
     rec->h.session.op = (uint16_t)op;
-    if (uid) {
-        rec->h.session.has_uid = 1;
-        rec->h.session.uid = *uid;
-    }
+    set_uid(&rec->h.session.has_uid, &rec->h.session.uid, uid);
     return rc;
 }
 
@@ -421,10 +424,7 @@ int sss_hm_pack_session_entry(struct sss_hm_rec *rec, uint64_t req, const struct
     int rc = rec_parts(rec, SSS_HM_SESSION_ENTRY, chan, chan_len, NULL, 0, NULL, 0);
 
     rec->h.session_entry.req = req;
-    if (uid) {
-        rec->h.session_entry.has_uid = 1;
-        rec->h.session_entry.uid = *uid;
-    }
+    set_uid(&rec->h.session_entry.has_uid, &rec->h.session_entry.uid, uid);
     return rc;
 }
 

@@ -199,7 +199,7 @@ struct sss_hm_session_end {
 
 enum sss_hm_boot_kind {
     SSS_HM_BOOT_USER = 1,    /* every connection of the user: BOOT, then close 4001 */
-    SSS_HM_BOOT_CHANNEL = 2, /* every subscriber of the channel: BOOTCHANNEL, unsubscribed */
+    SSS_HM_BOOT_CHANNEL = 2, /* each subscriber: BOOTCHANNEL (none offered: BOOT), unsubscribed */
 };
 
 struct sss_hm_boot {

@@ -2,6 +2,7 @@
 #include "sss_sub.h"
 #include "sss_alloc.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void sss_index_init(struct sss_index *ix, sss_sub_deliver_fn deliver, sss_sub_held_fn held,
@@ -13,10 +14,11 @@ void sss_index_init(struct sss_index *ix, sss_sub_deliver_fn deliver, sss_sub_he
     ix->data = data;
 }
 
+/* Free a list of held FEEDs taken off its head (STAILQ_FIRST). */
 static void free_held(struct sss_held *h)
 {
     while (h) {
-        struct sss_held *n = h->next;
+        struct sss_held *n = STAILQ_NEXT(h, link);
 
         sss_buf_unref(h->frame);
         sss_free(h);
@@ -29,14 +31,14 @@ static void lchan_free(void *val)
 {
     struct sss_lchan *c = val;
 
-    while (c->subs) {
-        struct sss_sub *s = c->subs;
+    struct sss_sub *s;
 
-        c->subs = s->next;
-        free_held(s->held);
+    while ((s = LIST_FIRST(&c->subs))) {
+        LIST_REMOVE(s, link);
+        free_held(STAILQ_FIRST(&s->held));
         sss_free(s);
     }
-    free_held(c->held);
+    free_held(STAILQ_FIRST(&c->held));
     sss_free(c);
 }
 
@@ -72,20 +74,15 @@ struct sss_sub *sss_index_subscribe(struct sss_index *ix, struct sss_conn *conn,
         return NULL;
     c = sss_map_get(&ix->chans, name, len);
     if (!c) {
-        c = sss_calloc(1, sizeof(*c));
+        c = sss_map_put_new(&ix->chans, sizeof(*c), offsetof(struct sss_lchan, name), name, len);
         if (!c)
             return NULL;
-        memcpy(c->name, name, len);
         c->name_len = (uint32_t)len;
-        c->held_tail = &c->held;
-        if (sss_map_put(&ix->chans, c->name, len, c) < 0) {
-            sss_free(c);
-            return NULL;
-        }
+        STAILQ_INIT(&c->held);
     }
     s = sss_calloc(1, sizeof(*s));
     if (!s) {
-        if (!c->subs) {
+        if (LIST_EMPTY(&c->subs)) {
             sss_map_del(&ix->chans, c->name, c->name_len);
             sss_free(c);
         }
@@ -94,11 +91,8 @@ struct sss_sub *sss_index_subscribe(struct sss_index *ix, struct sss_conn *conn,
     s->chan = c;
     s->conn = conn;
     s->pending = 1;
-    s->held_tail = &s->held;
-    s->next = c->subs;
-    if (c->subs)
-        c->subs->prev = s;
-    c->subs = s;
+    STAILQ_INIT(&s->held);
+    LIST_INSERT_HEAD(&c->subs, s, link);
     c->nsubs++;
     s->conn_next = *conn_subs;
     *conn_subs = s;
@@ -106,11 +100,12 @@ struct sss_sub *sss_index_subscribe(struct sss_index *ix, struct sss_conn *conn,
     return s;
 }
 
-static long held_bytes(const struct sss_held *h)
+static long held_bytes(const struct sss_held_list *held)
 {
+    const struct sss_held *h;
     long n = 0;
 
-    for (; h; h = h->next)
+    STAILQ_FOREACH(h, held, link)
         n += (long)h->frame->len;
     return n;
 }
@@ -124,42 +119,35 @@ void sss_index_unsubscribe(struct sss_index *ix, struct sss_sub **conn_subs, str
             *pp = s->conn_next;
             break;
         }
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->subs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_REMOVE(s, link);
     c->nsubs--;
-    if (s->held && ix->held)
-        ix->held(s->conn, -held_bytes(s->held), ix->data);
-    free_held(s->held);
+    if (!STAILQ_EMPTY(&s->held) && ix->held)
+        ix->held(s->conn, -held_bytes(&s->held), ix->data);
+    free_held(STAILQ_FIRST(&s->held));
     sss_free(s);
-    if (!c->subs) {
+    if (LIST_EMPTY(&c->subs)) {
         sss_map_del(&ix->chans, c->name, c->name_len);
-        free_held(c->held);
+        free_held(STAILQ_FIRST(&c->held));
         sss_free(c);
     }
 }
 
-static void hold(struct sss_held ***tailp, struct sss_buf *frame, const struct sss_uid *uid)
+static void hold(struct sss_held_list *held, struct sss_buf *frame, const struct sss_uid *uid)
 {
     struct sss_held *h = sss_malloc(sizeof(*h));
 
     if (!h)
         return; /* the FEED is lost for this subscriber: see the caller's counters */
-    h->next = NULL;
     h->frame = sss_buf_ref(frame);
     h->uid = *uid;
-    **tailp = h;
-    *tailp = &h->next;
+    STAILQ_INSERT_TAIL(held, h, link);
 }
 
 static void deliver_one(struct sss_index *ix, struct sss_sub *s, struct sss_buf *frame,
                         const struct sss_uid *uid)
 {
     if (s->pending) {
-        hold(&s->held_tail, frame, uid);
+        hold(&s->held, frame, uid);
         if (ix->held)
             ix->held(s->conn, (long)frame->len, ix->data);
         return;
@@ -172,16 +160,15 @@ static void deliver_one(struct sss_index *ix, struct sss_sub *s, struct sss_buf 
 
 void sss_index_activate(struct sss_index *ix, struct sss_sub *s, const struct sss_uid *floor)
 {
-    struct sss_held *h = s->held;
+    struct sss_held *h = STAILQ_FIRST(&s->held);
 
     s->floor = *floor;
     s->pending = 0;
-    s->held = NULL;
-    s->held_tail = &s->held;
     if (h && ix->held)
-        ix->held(s->conn, -held_bytes(h), ix->data);
+        ix->held(s->conn, -held_bytes(&s->held), ix->data);
+    STAILQ_INIT(&s->held);
     for (struct sss_held *n; h; h = n) {
-        n = h->next;
+        n = STAILQ_NEXT(h, link);
         if (sss_proto_uid_cmp(&h->uid, &s->floor) > 0) {
             s->floor = h->uid;
             ix->deliver(s->conn, h->frame, ix->data);
@@ -203,11 +190,11 @@ int sss_index_feed(struct sss_index *ix, struct sss_lchan *c, const struct sss_u
         c->has_last = 1;
     }
     if (c->recovering) {
-        hold(&c->held_tail, frame, uid);
+        hold(&c->held, frame, uid);
         return 0;
     }
-    for (struct sss_sub *s = c->subs, *n; s; s = n) {
-        n = s->next;
+    for (struct sss_sub *s = LIST_FIRST(&c->subs), *n; s; s = n) {
+        n = LIST_NEXT(s, link);
         if (s->conn == skip && !s->pending) {
             if (sss_proto_uid_cmp(uid, &s->floor) > 0)
                 s->floor = *uid;
@@ -228,18 +215,17 @@ void sss_index_hold_channel(struct sss_lchan *c, uint64_t req)
 void sss_index_release_channel(struct sss_index *ix, struct sss_lchan *c,
                                const struct sss_uid *after)
 {
-    struct sss_held *h = c->held;
+    struct sss_held *h = STAILQ_FIRST(&c->held);
 
     c->recovering = 0;
     c->relapped = 0;
     c->recover_req = 0;
-    c->held = NULL;
-    c->held_tail = &c->held;
+    STAILQ_INIT(&c->held);
     for (struct sss_held *n; h; h = n) {
-        n = h->next;
+        n = STAILQ_NEXT(h, link);
         if (!after || sss_proto_uid_cmp(&h->uid, after) > 0)
-            for (struct sss_sub *s = c->subs, *sn; s; s = sn) {
-                sn = s->next;
+            for (struct sss_sub *s = LIST_FIRST(&c->subs), *sn; s; s = sn) {
+                sn = LIST_NEXT(s, link);
                 deliver_one(ix, s, h->frame, &h->uid);
             }
         sss_buf_unref(h->frame);

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "sss_buf.h"
 #include "sss_map.h"
@@ -25,34 +26,37 @@ struct sss_conn;
 
 /* A FEED held back (ref on frame). */
 struct sss_held {
-    struct sss_held *next;
+    STAILQ_ENTRY(sss_held) link;
     struct sss_buf *frame;
     struct sss_uid uid;
 };
+
+/* FEEDs held, oldest first (owned). */
+STAILQ_HEAD(sss_held_list, sss_held);
 
 struct sss_lchan;
 
 struct sss_sub {
     struct sss_lchan *chan; /* borrowed */
     struct sss_conn *conn;  /* borrowed */
-    struct sss_sub *prev, *next; /* subscribers of chan */
-    struct sss_sub *conn_next;   /* subscriptions of conn */
-    struct sss_uid floor;        /* deliver only uids above it */
-    uint8_t pending;             /* floor unknown: hold */
-    struct sss_held *held, **held_tail;
+    LIST_ENTRY(sss_sub) link;  /* subscribers of chan */
+    struct sss_sub *conn_next; /* subscriptions of conn */
+    struct sss_uid floor;      /* deliver only uids above it */
+    uint8_t pending;           /* floor unknown: hold */
+    struct sss_held_list held;
 };
 
 struct sss_lchan {
     char name[SSS_PROTO_CHANNEL_MAX + 1];
     uint32_t name_len;
-    struct sss_sub *subs;
+    LIST_HEAD(, sss_sub) subs; /* never empty: the channel goes with its last subscriber */
     uint32_t nsubs;
     int has_last;              /* a FEED of it was seen since it became local */
     struct sss_uid last;       /* the newest FEED uid seen (lap recovery starts after it) */
     uint8_t recovering;        /* after a bus lap: hold every FEED until history came */
     uint8_t relapped;          /* lapped again while recovering: ask history once more */
     uint64_t recover_req;
-    struct sss_held *held, **held_tail;
+    struct sss_held_list held; /* while recovering */
 };
 
 /* Delivery: the index calls it to send frame (a new ref) to conn. */

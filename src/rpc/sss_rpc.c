@@ -10,6 +10,7 @@
  * May include: common, proto (sss_hostmsg), shm.
  */
 #include "sss_rpc.h"
+#include "sss_alloc.h"
 #include "sss_err.h"
 #include "sss_log.h"
 #include "sss_ring.h"
@@ -45,11 +46,15 @@ void sss_rpc_hello(struct sss_rpc *rpc)
     (void)sss_rpc_put(rpc, &rec);
 }
 
+/* A request the table has forgotten: its kind frees it, or it is one block. */
 static void req_free(void *p)
 {
     struct sss_rpc_req *r = p;
 
-    r->ops->free(r);
+    if (r->ops->free)
+        r->ops->free(r);
+    else
+        sss_free(r);
 }
 
 void sss_rpc_fini(struct sss_rpc *rpc)
@@ -87,7 +92,7 @@ void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r)
     if (r->unsent)
         rpc->unsent--;
     sss_map_del(&rpc->reqs, (const char *)&r->id, sizeof(r->id));
-    r->ops->free(r);
+    req_free(r);
 }
 
 struct sss_rpc_req *sss_rpc_find(struct sss_rpc *rpc, uint64_t id)

@@ -55,7 +55,11 @@ struct sss_rpc_ops {
     int (*replay)(struct sss_rpc_req *r);
     /* Periodic (sss_rpc_expire): return 1 if the request gave up (it is freed). */
     int (*expire)(struct sss_rpc_req *r, int64_t now_ms);
-    /* Free the request's memory; the table has already forgotten it. Required. */
+    /*
+     * Free the request's memory; the table has already forgotten it. NULL:
+     * the request is one block from sss_alloc and the table frees it with
+     * sss_free.
+     */
     void (*free)(struct sss_rpc_req *r);
 };
 
@@ -69,7 +73,7 @@ struct sss_rpc_req {
 };
 
 struct sss_rpc {
-    struct sss_map reqs;          /* id -> struct sss_rpc_req (owned through ops->free) */
+    struct sss_map reqs;          /* id -> struct sss_rpc_req (owned: ops->free or sss_free) */
     uint64_t counter;
     uint64_t pid;                 /* the high half of every id */
     struct sss_ring *inbox;       /* scaler -> this worker (borrowed: shared memory) */
@@ -97,7 +101,7 @@ void sss_rpc_init(struct sss_rpc *rpc, struct sss_ring *inbox, struct sss_ring *
 /* Say HELLO to the scaler: this process (pid) reads the mailbox from now on. */
 void sss_rpc_hello(struct sss_rpc *rpc);
 
-/* Free every pending request (ops->free) and whatever waits in the outbox. */
+/* Free every pending request (ops->free, or sss_free) and whatever waits in the outbox. */
 void sss_rpc_fini(struct sss_rpc *rpc);
 
 /*
@@ -113,7 +117,7 @@ int sss_rpc_add(struct sss_rpc *rpc, struct sss_rpc_req *r, const struct sss_rpc
  */
 void sss_rpc_renew(struct sss_rpc *rpc, struct sss_rpc_req *r);
 
-/* Forget r and free it (ops->free). */
+/* Forget r and free it (ops->free, or sss_free). */
 void sss_rpc_done(struct sss_rpc *rpc, struct sss_rpc_req *r);
 
 /* The pending request with this id, or NULL. */

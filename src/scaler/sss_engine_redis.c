@@ -42,9 +42,11 @@
 
 #include <errno.h>
 #include <msgpack.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -63,7 +65,7 @@ enum cmd_kind {
 
 /* One command: its RESP bytes and who waits for its reply. */
 struct cmd {
-    struct cmd *next;
+    STAILQ_ENTRY(cmd) link;
     enum cmd_kind kind;
     struct sss_engine_tag tag;
     struct rchan *ch; /* K_CATCHUP */
@@ -76,13 +78,13 @@ struct cmd {
 };
 
 struct cmd_queue {
-    struct cmd *head, *tail;
+    STAILQ_HEAD(, cmd) q;
     size_t n;
 };
 
 /* An envelope held while its channel catches up. */
 struct held {
-    struct held *next;
+    STAILQ_ENTRY(held) link;
     struct sss_uid uid;
     int has_origin;
     struct sss_engine_tag origin;
@@ -92,7 +94,7 @@ struct held {
 
 /* A question waiting for its channel to become live. */
 struct waiter {
-    struct waiter *next;
+    TAILQ_ENTRY(waiter) link;
     enum cmd_kind kind; /* K_LAST or K_HISTORY */
     struct sss_engine_tag tag;
     int has_after;
@@ -112,9 +114,9 @@ struct rchan {
     int known;    /* it was live once: what the host has is known (has_last 0: nothing) */
     int has_last; /* last: the newest uid fed to the host (or read when it became live) */
     struct sss_uid last;
-    struct held *held, *held_tail;
+    STAILQ_HEAD(, held) held; /* while catching up, oldest first */
     size_t nheld;
-    struct waiter *waiters, *waiters_tail;
+    TAILQ_HEAD(, waiter) waiters; /* until live, oldest first */
 };
 
 struct redis_engine {
@@ -153,28 +155,35 @@ static void sha1_hex(const char *s, char out[41])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
+static void q_init(struct cmd_queue *q)
+{
+    STAILQ_INIT(&q->q);
+    q->n = 0;
+}
+
 static void q_push(struct cmd_queue *q, struct cmd *c)
 {
-    c->next = NULL;
-    if (q->tail)
-        q->tail->next = c;
-    else
-        q->head = c;
-    q->tail = c;
+    STAILQ_INSERT_TAIL(&q->q, c, link);
     q->n++;
 }
 
 static struct cmd *q_pop(struct cmd_queue *q)
 {
-    struct cmd *c = q->head;
+    struct cmd *c = STAILQ_FIRST(&q->q);
 
     if (c) {
-        q->head = c->next;
-        if (!q->head)
-            q->tail = NULL;
+        STAILQ_REMOVE_HEAD(&q->q, link);
         q->n--;
     }
     return c;
+}
+
+/* Append what src holds to dst, in order; src is left empty. */
+static void q_move(struct cmd_queue *dst, struct cmd_queue *src)
+{
+    STAILQ_CONCAT(&dst->q, &src->q);
+    dst->n += src->n;
+    src->n = 0;
 }
 
 static void cmd_free(struct cmd *c)
@@ -286,27 +295,23 @@ static struct rchan *chan_get(struct redis_engine *re, const char *name, size_t 
 
     if (ch || !create || len == 0 || len > SSS_PROTO_CHANNEL_MAX)
         return ch;
-    ch = sss_calloc(1, sizeof(*ch));
-    if (!ch)
-        return NULL;
-    memcpy(ch->name, name, len);
-    ch->len = (uint32_t)len;
-    if (sss_map_put(&re->chans, ch->name, len, ch) < 0) {
-        sss_free(ch);
-        return NULL;
+    ch = sss_map_put_new(&re->chans, sizeof(*ch), offsetof(struct rchan, name), name, len);
+    if (ch) {
+        ch->len = (uint32_t)len;
+        STAILQ_INIT(&ch->held);
+        TAILQ_INIT(&ch->waiters);
     }
     return ch;
 }
 
 static void held_clear(struct rchan *ch)
 {
-    while (ch->held) {
-        struct held *h = ch->held;
+    struct held *h;
 
-        ch->held = h->next;
+    while ((h = STAILQ_FIRST(&ch->held))) {
+        STAILQ_REMOVE_HEAD(&ch->held, link);
         sss_free(h);
     }
-    ch->held_tail = NULL;
     ch->nheld = 0;
 }
 
@@ -314,12 +319,11 @@ static void held_clear(struct rchan *ch)
 static void chan_free(void *val)
 {
     struct rchan *ch = val;
+    struct waiter *w;
 
     held_clear(ch);
-    while (ch->waiters) {
-        struct waiter *w = ch->waiters;
-
-        ch->waiters = w->next;
+    while ((w = TAILQ_FIRST(&ch->waiters))) {
+        TAILQ_REMOVE(&ch->waiters, w, link);
         sss_free(w);
     }
     sss_free(ch);
@@ -328,7 +332,7 @@ static void chan_free(void *val)
 /* Forget a channel nobody wants any more, once Redis has nothing pending for it. */
 static void chan_maybe_forget(struct redis_engine *re, struct rchan *ch)
 {
-    if (ch->want || ch->inflight || ch->catching || ch->waiters)
+    if (ch->want || ch->inflight || ch->catching || !TAILQ_EMPTY(&ch->waiters))
         return;
     if (ch->retry_catchup)
         re->nretry--;
@@ -370,11 +374,10 @@ static void send_sub_cmd(struct redis_engine *re, const char *verb, const char *
 static void release_waiters(struct redis_engine *re, struct rchan *ch)
 {
     struct sss_engine_sink *k = &re->base.sink;
+    struct waiter *w;
 
-    while (ch->waiters) {
-        struct waiter *w = ch->waiters;
-
-        ch->waiters = w->next;
+    while ((w = TAILQ_FIRST(&ch->waiters))) {
+        TAILQ_REMOVE(&ch->waiters, w, link);
         if (w->kind == K_LAST) {
             k->last_uid(k->data, &w->tag, 0, ch->has_last, ch->last);
         } else {
@@ -393,7 +396,6 @@ static void release_waiters(struct redis_engine *re, struct rchan *ch)
         sss_free(w);
         re->nwaiting--;
     }
-    ch->waiters_tail = NULL;
 }
 
 /* Redis confirmed our SUBSCRIBE: read the stream before feeding live envelopes. */
@@ -544,18 +546,17 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         ch->last = a.last;
     }
     /* What arrived live meanwhile, newer ones only. */
-    while ((h = ch->held)) {
+    while ((h = STAILQ_FIRST(&ch->held))) {
         struct sss_engine_msg m = {.uid = h->uid,
                                    .topic = h->data,
                                    .topic_len = h->topic_len,
                                    .msg = h->data + h->topic_len,
                                    .msg_len = h->msg_len};
 
-        ch->held = h->next;
+        STAILQ_REMOVE_HEAD(&ch->held, link);
         feed(re, ch, &m, h->has_origin ? &h->origin : NULL);
         sss_free(h);
     }
-    ch->held_tail = NULL;
     ch->nheld = 0;
     if (ch->want && ch->subscribed && !ch->catching) {
         ch->live = 1;
@@ -661,7 +662,6 @@ static void on_envelope(struct redis_engine *re, const char *p, size_t len)
             sss_log_error("redis", "out of memory holding a message of %s", ch->name);
             return;
         }
-        h->next = NULL;
         h->uid = m.uid;
         h->has_origin = has_origin;
         h->origin = origin;
@@ -669,11 +669,7 @@ static void on_envelope(struct redis_engine *re, const char *p, size_t len)
         h->msg_len = m.msg_len;
         memcpy(h->data, m.topic, m.topic_len);
         memcpy(h->data + m.topic_len, m.msg, m.msg_len);
-        if (ch->held_tail)
-            ch->held_tail->next = h;
-        else
-            ch->held = h;
-        ch->held_tail = h;
+        STAILQ_INSERT_TAIL(&ch->held, h, link);
         ch->nheld++;
     }
 }
@@ -814,9 +810,10 @@ static void setup_sub_conn(struct redis_engine *re)
 /* refused: Redis rejected the connection's setup, so nothing after it ran. */
 static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refused)
 {
-    struct cmd_queue resend = {0};
+    struct cmd_queue resend;
     struct cmd *c;
 
+    q_init(&resend);
     sss_redis_conn_lost(&re->cmd, why, sss_now_ms());
     re->cmd_ready = 0;
     /* Reads are sent again, and so are publishes: the script answers one it
@@ -836,9 +833,8 @@ static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refu
             q_push(&resend, c);
         }
     }
-    while ((c = q_pop(&re->unsent)))
-        q_push(&resend, c);
-    re->unsent = resend;
+    q_move(&resend, &re->unsent); /* behind what was sent already: the order stays */
+    q_move(&re->unsent, &resend);
 }
 
 static void cmd_conn_lost(struct redis_engine *re, const char *why)
@@ -929,11 +925,7 @@ static void wait_live(struct redis_engine *re, struct rchan *ch, enum cmd_kind k
     w->has_after = has_after;
     w->after = after;
     w->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
-    if (ch->waiters_tail)
-        ch->waiters_tail->next = w;
-    else
-        ch->waiters = w;
-    ch->waiters_tail = w;
+    TAILQ_INSERT_TAIL(&ch->waiters, w, link);
     re->nwaiting++;
 }
 
@@ -1034,11 +1026,12 @@ static int redis_control(struct sss_engine *e, uint32_t type, const void *p, siz
 /* Commands and questions that waited too long for Redis fail now. */
 static void expire_waiting(struct redis_engine *re, int64_t now)
 {
-    struct cmd_queue keep = {0};
+    struct cmd_queue keep;
     struct sss_map_iter it;
     struct rchan *ch;
     struct cmd *c;
 
+    q_init(&keep);
     while ((c = q_pop(&re->unsent))) {
         if (c->kind != K_CATCHUP && now >= c->deadline) {
             answer_failure(re, c, c->sent ? SSS_EUNKNOWN : SSS_EUNAVAIL);
@@ -1047,26 +1040,20 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
             q_push(&keep, c);
         }
     }
-    re->unsent = keep;
+    q_move(&re->unsent, &keep);
     if (!re->nwaiting && !re->nretry)
         return; /* the usual case: no channel to visit */
     /* Nothing below adds or forgets a channel: the sink's callbacks only
      * queue answers for the workers. */
     for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));) {
-        struct waiter **pp;
+        struct waiter *w, *next;
 
         if (ch->retry_catchup && ch->want && ch->subscribed && !ch->catching)
             start_catchup(re, ch);
-        pp = &ch->waiters;
-        ch->waiters_tail = NULL;
-        while (*pp) {
-            struct waiter *w = *pp;
-
-            if (now < w->deadline) {
-                ch->waiters_tail = w;
-                pp = &w->next;
+        for (w = TAILQ_FIRST(&ch->waiters); w; w = next) {
+            next = TAILQ_NEXT(w, link);
+            if (now < w->deadline)
                 continue;
-            }
             /* The subscriber starts from what this host fed last; a later
              * catch-up replays the rest. A SYNC learns it is incomplete. */
             if (w->kind == K_LAST)
@@ -1074,7 +1061,7 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
             else
                 re->base.sink.hist_done(re->base.sink.data, &w->tag, SSS_EUNAVAIL, 1, 0,
                                         ch->last);
-            *pp = w->next;
+            TAILQ_REMOVE(&ch->waiters, w, link);
             sss_free(w);
             re->nwaiting--;
         }
@@ -1115,7 +1102,7 @@ static void drain_cmd_replies(struct redis_engine *re)
     int rc;
 
     while ((rc = sss_redis_conn_reply(&re->cmd, &r)) == 1) {
-        struct cmd *c = re->inflight.head;
+        struct cmd *c = STAILQ_FIRST(&re->inflight.q);
 
         if (c && c->kind == K_PUBLISH && SSS_FAULT_HIT("redis.publish.reply-lost")) {
             /* The test's fault: the connection breaks just before this
@@ -1241,6 +1228,8 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
         *err = -ENOMEM;
         return NULL;
     }
+    q_init(&re->unsent);
+    q_init(&re->inflight);
     if (sss_redis_target_parse(cfg->redis_url, &re->target) < 0) {
         sss_log_error("redis", "--redis %s: not redis://[:password@]host:port/db, or the host "
                                "does not resolve",

@@ -4,6 +4,7 @@
 #include "sss_map.h"
 #include "sss_proto.h"
 
+#include <stddef.h>
 #include <string.h>
 
 struct puser {
@@ -82,15 +83,11 @@ static void user_add(struct sss_presence *p, struct pchan *c, int w, const char 
     if (!u) {
         if (delta <= 0 || len > SSS_PROTO_CHANNEL_MAX)
             return;
-        u = sss_calloc(1, sizeof(*u) + (size_t)p->nworkers * sizeof(int32_t));
+        u = sss_map_put_new(&c->users, sizeof(*u) + (size_t)p->nworkers * sizeof(int32_t),
+                            offsetof(struct puser, name), user, len);
         if (!u)
             return;
-        memcpy(u->name, user, len);
         u->len = (uint32_t)len;
-        if (sss_map_put(&c->users, u->name, len, u) < 0) {
-            sss_free(u);
-            return;
-        }
     }
     if (u->per_worker[w] + delta < 0)
         return; /* a worker's delta for what it never added: ignore */
@@ -113,16 +110,12 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
     if (!c) {
         if (delta <= 0)
             return;
-        c = sss_calloc(1, sizeof(*c) + (size_t)p->nworkers * sizeof(int32_t));
+        c = sss_map_put_new(&p->chans, sizeof(*c) + (size_t)p->nworkers * sizeof(int32_t),
+                            offsetof(struct pchan, name), chan, chan_len);
         if (!c)
             return;
-        memcpy(c->name, chan, chan_len);
         c->len = (uint32_t)chan_len;
         sss_map_init(&c->users);
-        if (sss_map_put(&p->chans, c->name, chan_len, c) < 0) {
-            chan_free(c);
-            return;
-        }
         if (p->edge)
             p->edge(p->edge_data, c->name, c->len, 1);
     }

@@ -8,6 +8,7 @@
 #include "sss_alloc.h"
 #include "sss_map.h"
 
+#include <stddef.h>
 #include <string.h>
 
 
@@ -51,15 +52,11 @@ static struct ssession *get(struct mem_store *ms, const char *id, size_t len, in
 
     if (s || !create || !len || len > SSS_SESSION_MAX || ms->sessions.len >= ms->max_sessions)
         return s;
-    s = sss_calloc(1, sizeof(*s) + (size_t)ms->nworkers * sizeof(int32_t));
-    if (!s)
-        return NULL;
-    memcpy(s->id, id, len);
-    s->len = (uint32_t)len;
-    sss_map_init(&s->subs);
-    if (sss_map_put(&ms->sessions, s->id, len, s) < 0) {
-        session_free(s);
-        return NULL;
+    s = sss_map_put_new(&ms->sessions, sizeof(*s) + (size_t)ms->nworkers * sizeof(int32_t),
+                        offsetof(struct ssession, id), id, len);
+    if (s) {
+        s->len = (uint32_t)len;
+        sss_map_init(&s->subs);
     }
     return s;
 }
@@ -117,15 +114,11 @@ static void mem_subscribe(struct sss_store *st, const char *id, size_t len, cons
     if (!sub) {
         if (s->subs.len >= ms->max_subs)
             return;
-        sub = sss_calloc(1, sizeof(*sub));
+        sub = sss_map_put_new(&s->subs, sizeof(*sub), offsetof(struct ssub, chan), chan,
+                              chan_len);
         if (!sub)
             return;
-        memcpy(sub->chan, chan, chan_len);
         sub->len = (uint32_t)chan_len;
-        if (sss_map_put(&s->subs, sub->chan, chan_len, sub) < 0) {
-            sss_free(sub);
-            return;
-        }
     }
     /* The uid only moves forward: an older connection's report is late news. */
     if (has_uid && (!sub->has_uid || sss_proto_uid_cmp(uid, &sub->uid) > 0)) {

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -94,8 +95,8 @@ struct lsess {
 enum { Q_LOAD, Q_PRESENCE };
 
 struct query {
-    struct query *next;          /* qin / qout (under the mutex) */
-    struct query *wprev, *wnext; /* waiting list (scaler thread) */
+    STAILQ_ENTRY(query) link;  /* qin / qout (under the mutex) */
+    TAILQ_ENTRY(query) wlink;  /* waiting list (scaler thread), until answered */
     int kind;
     int answered; /* scaler thread: the callback ran */
     int64_t deadline;
@@ -125,7 +126,7 @@ struct mongo_store {
     struct sss_map local; /* id -> struct lsess (owned) */
     struct lsess **dirty;
     uint32_t ndirty, dirty_cap;
-    struct query *whead, *wtail; /* questions waiting, oldest first */
+    TAILQ_HEAD(, query) waiting; /* questions waiting, oldest first */
     int timer_on;
     struct snap_sub *scratch;
     uint32_t nscratch, scratch_cap;
@@ -140,7 +141,7 @@ struct mongo_store {
     int stop;
     struct sss_map pending; /* id -> struct snap (owned) */
     uint64_t inflight;
-    struct query *qin, *qin_tail, *qout, *qout_tail;
+    STAILQ_HEAD(, query) qin, qout;
     uint64_t written, errors, dropped;
     int connected; /* -1 not tried yet, 0 away, 1 answered the last call */
     int dropping;  /* the queue overflowed since the last successful write */
@@ -149,17 +150,6 @@ struct mongo_store {
 
 /* ------------------------------------------------------------------------ */
 /* Shared queue (any thread, under ms->mu). */
-
-/* Append q to a queue of questions (qin or qout; the caller holds the mutex). */
-static void query_push(struct query **head, struct query **tail, struct query *q)
-{
-    q->next = NULL;
-    if (*tail)
-        (*tail)->next = q;
-    else
-        *head = q;
-    *tail = q;
-}
 
 static void drop_locked(struct mongo_store *ms, struct snap *sn)
 {
@@ -369,12 +359,38 @@ static int run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *e
     return ok;
 }
 
+/*
+ * Mark a host's online sessions offline as of now; before_ms > 0: only those
+ * written before then (a lapsed host's: what it wrote since is news). *n, if
+ * not NULL, gets how many changed. Returns 1, or 0 with *err set.
+ */
+static int mark_offline(mongoc_collection_t *sessions, const char *host, int64_t before_ms,
+                        int64_t now, int64_t *n, bson_error_t *err)
+{
+    bson_t *sel = BCON_NEW("host", BCON_UTF8(host), "online", BCON_BOOL(true));
+    bson_t *upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
+                           BCON_DATE_TIME(now), "}");
+    bson_t reply;
+    bson_iter_t it;
+    int ok;
+
+    if (before_ms > 0)
+        BCON_APPEND(sel, "updated", "{", "$lt", BCON_DATE_TIME(before_ms), "}");
+    ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, &reply, err);
+    if (n)
+        *n = ok && bson_iter_init_find(&it, &reply, "modifiedCount") ? bson_iter_as_int64(&it) : 0;
+    bson_destroy(&reply);
+    bson_destroy(sel);
+    bson_destroy(upd);
+    return ok;
+}
+
 /* Indexes (idempotent), and this host's sessions a previous run left online. */
 static int setup(struct mongo_store *ms, mongoc_client_t *cl)
 {
     mongoc_database_t *db = mongoc_client_get_database(cl, ms->db_name);
     mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
-    bson_t *cmd, *sel, *upd;
+    bson_t *cmd;
     static const char *const index_keys[] = {"user", "subs.chan", "host"};
     bson_error_t err;
     int ok = 1;
@@ -390,14 +406,8 @@ static int setup(struct mongo_store *ms, mongoc_client_t *cl)
         ok = run_command(db, cmd, &err);
         bson_destroy(cmd);
     }
-    if (ok) {
-        sel = BCON_NEW("host", BCON_UTF8(ms->host_id), "online", BCON_BOOL(true));
-        upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
-                       BCON_DATE_TIME(sss_wall_ms()), "}");
-        ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, NULL, &err);
-        bson_destroy(sel);
-        bson_destroy(upd);
-    }
+    if (ok)
+        ok = mark_offline(sessions, ms->host_id, 0, sss_wall_ms(), NULL, &err);
     note_result(ms, ok, ok ? NULL : &err);
     if (ok)
         sss_log_debug("store", "mongodb: indexes ready in %s", ms->db_name);
@@ -486,16 +496,7 @@ static int lease_and_sweep(struct mongo_store *ms, mongoc_client_t *cl, int purg
         if (!ok || !gone)
             continue;
         /* Only what it wrote before its lease ran out: what it wrote since is news. */
-        sel = BCON_NEW("host", BCON_UTF8(lapsed[i]), "online", BCON_BOOL(true), "updated", "{",
-                       "$lt", BCON_DATE_TIME(lapsed_until[i]), "}");
-        upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated", BCON_DATE_TIME(now),
-                       "}");
-        ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, &reply, &err);
-        if (ok && bson_iter_init_find(&it, &reply, "modifiedCount"))
-            n = bson_iter_as_int64(&it);
-        bson_destroy(&reply);
-        bson_destroy(sel);
-        bson_destroy(upd);
+        ok = mark_offline(sessions, lapsed[i], lapsed_until[i], now, &n, &err);
         if (ok)
             sss_log_info("store", "mongodb: host %s lost its lease: %lld sessions marked offline",
                          lapsed[i], (long long)n);
@@ -517,16 +518,10 @@ static void sign_off(struct mongo_store *ms, mongoc_client_t *cl)
 {
     mongoc_collection_t *hosts = mongoc_client_get_collection(cl, ms->db_name, "hosts");
     mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
-    bson_t *sel, *upd;
+    bson_t *sel;
     bson_error_t err;
-    int ok;
+    int ok = mark_offline(sessions, ms->host_id, 0, sss_wall_ms(), NULL, &err);
 
-    sel = BCON_NEW("host", BCON_UTF8(ms->host_id), "online", BCON_BOOL(true));
-    upd = BCON_NEW("$set", "{", "online", BCON_BOOL(false), "updated",
-                   BCON_DATE_TIME(sss_wall_ms()), "}");
-    ok = (int)mongoc_collection_update_many(sessions, sel, upd, NULL, NULL, &err);
-    bson_destroy(sel);
-    bson_destroy(upd);
     if (ok) {
         sel = BCON_NEW("_id", BCON_UTF8(ms->host_id));
         ok = (int)mongoc_collection_delete_one(hosts, sel, NULL, NULL, &err);
@@ -666,7 +661,7 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         struct query *q = list;
         int stop;
 
-        list = q->next;
+        list = STAILQ_NEXT(q, link);
         pthread_mutex_lock(&ms->mu);
         stop = ms->stop;
         pthread_mutex_unlock(&ms->mu);
@@ -677,7 +672,7 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         else
             answer_presence(ms, coll, q);
         pthread_mutex_lock(&ms->mu);
-        query_push(&ms->qout, &ms->qout_tail, q);
+        STAILQ_INSERT_TAIL(&ms->qout, q, link);
         pthread_mutex_unlock(&ms->mu);
         signal_scaler(ms);
     }
@@ -721,10 +716,10 @@ static void *thread_main(void *arg)
     while (!ms->stop) {
         int64_t now = sss_now_ms(), until;
 
-        if (ms->qin) {
-            struct query *list = ms->qin;
+        if (!STAILQ_EMPTY(&ms->qin)) {
+            struct query *list = STAILQ_FIRST(&ms->qin);
 
-            ms->qin = ms->qin_tail = NULL;
+            STAILQ_INIT(&ms->qin);
             pthread_mutex_unlock(&ms->mu);
             answer_all(ms, cl, list);
             pthread_mutex_lock(&ms->mu);
@@ -1035,14 +1030,9 @@ static void answer_local(struct mongo_store *ms, struct lsess *ls, const char *i
 static void ask_thread(struct mongo_store *ms, struct query *q)
 {
     q->deadline = sss_now_ms() + LOAD_WAIT_MS;
-    q->wprev = ms->wtail;
-    if (ms->wtail)
-        ms->wtail->wnext = q;
-    else
-        ms->whead = q;
-    ms->wtail = q;
+    TAILQ_INSERT_TAIL(&ms->waiting, q, wlink);
     pthread_mutex_lock(&ms->mu);
-    query_push(&ms->qin, &ms->qin_tail, q);
+    STAILQ_INSERT_TAIL(&ms->qin, q, link);
     pthread_cond_signal(&ms->cv);
     pthread_mutex_unlock(&ms->mu);
     if (!ms->timer_on) {
@@ -1116,15 +1106,7 @@ static void query_free(struct query *q)
 
 static void unwait(struct mongo_store *ms, struct query *q)
 {
-    if (q->wprev)
-        q->wprev->wnext = q->wnext;
-    else
-        ms->whead = q->wnext;
-    if (q->wnext)
-        q->wnext->wprev = q->wprev;
-    else
-        ms->wtail = q->wprev;
-    q->wprev = q->wnext = NULL;
+    TAILQ_REMOVE(&ms->waiting, q, wlink);
     q->answered = 1;
 }
 
@@ -1184,8 +1166,8 @@ static void ms_poll(struct sss_store *st)
         /* EAGAIN: the timer did not fire yet. */
     }
     pthread_mutex_lock(&ms->mu);
-    list = ms->qout;
-    ms->qout = ms->qout_tail = NULL;
+    list = STAILQ_FIRST(&ms->qout);
+    STAILQ_INIT(&ms->qout);
     resync = ms->resync;
     ms->resync = 0;
     st->stats.queued = ms->pending.len + ms->inflight;
@@ -1197,7 +1179,7 @@ static void ms_poll(struct sss_store *st)
     while (list) {
         struct query *q = list;
 
-        list = q->next;
+        list = STAILQ_NEXT(q, link);
         if (!q->answered)
             answer(ms, q, 0);
         query_free(q);
@@ -1216,12 +1198,12 @@ static void ms_poll(struct sss_store *st)
             sss_log_info("store", "mongodb: lease taken again: writing %u online sessions", n);
     }
     now = sss_now_ms();
-    while (ms->whead && ms->whead->deadline <= now) {
+    for (struct query *q; (q = TAILQ_FIRST(&ms->waiting)) && q->deadline <= now;) {
         sss_log_debug("store", "mongodb: no answer in %d ms, answering from this host",
                       LOAD_WAIT_MS);
-        answer(ms, ms->whead, 1); /* freed when the thread hands it back */
+        answer(ms, q, 1); /* freed when the thread hands it back */
     }
-    if (!ms->whead && ms->timer_on) {
+    if (TAILQ_EMPTY(&ms->waiting) && ms->timer_on) {
         struct itimerspec off = {{0, 0}, {0, 0}};
 
         if (timerfd_settime(ms->tfd, 0, &off, NULL) == 0)
@@ -1253,7 +1235,7 @@ static void ms_tick(struct sss_store *st, int64_t now)
 static void free_queries(struct query *q)
 {
     while (q) {
-        struct query *n = q->next;
+        struct query *n = STAILQ_NEXT(q, link);
 
         query_free(q);
         q = n;
@@ -1273,8 +1255,8 @@ static void ms_destroy(struct sss_store *st)
         pthread_join(ms->thread, NULL);
     }
     /* Waiting questions are in qin or qout: dropped without their callbacks. */
-    free_queries(ms->qin);
-    free_queries(ms->qout);
+    free_queries(STAILQ_FIRST(&ms->qin));
+    free_queries(STAILQ_FIRST(&ms->qout));
     sss_map_clear(&ms->pending, sss_free);
     sss_map_clear(&ms->local, sss_free);
     sss_free(ms->dirty);
@@ -1342,6 +1324,9 @@ struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers
     ms->base.ops = &mongo_ops;
     ms->efd = ms->tfd = ms->epfd = -1;
     ms->connected = -1;
+    TAILQ_INIT(&ms->waiting);
+    STAILQ_INIT(&ms->qin);
+    STAILQ_INIT(&ms->qout);
     pthread_mutex_init(&ms->mu, NULL);
     {
         pthread_condattr_t ca;

@@ -35,29 +35,25 @@
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 #define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
 
+/*
+ * A connection is on the handshake list (--handshake-timeout) from
+ * sss_conn_create until it leaves SSS_CONN_HTTP, or until its request is
+ * read and waits for the application's decision: that wait is the server's,
+ * bounded by --decision-timeout (which answers 503), not the client's.
+ */
 static void hs_unlink(struct sss_conn *c)
 {
-    struct sss_worker *w = c->w;
-
-    if (c->state != SSS_CONN_HTTP)
-        return;
-    if (c->hs_prev)
-        c->hs_prev->hs_next = c->hs_next;
-    else if (w->hs_head == c)
-        w->hs_head = c->hs_next;
-    if (c->hs_next)
-        c->hs_next->hs_prev = c->hs_prev;
-    else if (w->hs_tail == c)
-        w->hs_tail = c->hs_prev;
-    c->hs_prev = c->hs_next = NULL;
+    if (c->hs_listed) {
+        TAILQ_REMOVE(&c->w->hs, c, hs_link);
+        c->hs_listed = 0;
+    }
 }
 
 static void mark_dirty(struct sss_conn *c)
 {
     if (!c->in_dirty && !c->dead) {
         c->in_dirty = 1;
-        c->dirty_next = c->w->dirty;
-        c->w->dirty = c;
+        SLIST_INSERT_HEAD(&c->w->dirty, c, dirty_link);
     }
 }
 
@@ -356,6 +352,7 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     char resp[512];
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
+    c->subprotocol = up->protocol[0] != '\0';
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
     c->opened = 1;
@@ -467,6 +464,7 @@ static void ask_session(struct sss_conn *c, const struct sss_handshake *hs, cons
         return;
     }
     *c->hs = *hs;
+    hs_unlink(c);
     sss_auth_request(&c->hs->up, remote, &req);
     if (app->on_session_later)
         app->on_session_later(&req, c->decision, app->session_later_data);
@@ -551,16 +549,9 @@ struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
     if (!c)
         return NULL;
     sss_conn_init(c, w, fd);
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    c->hs_prev = w->hs_tail;
-    if (w->hs_tail)
-        w->hs_tail->hs_next = c;
-    else
-        w->hs_head = c;
-    w->hs_tail = c;
+    LIST_INSERT_HEAD(&w->conns, c, link);
+    TAILQ_INSERT_TAIL(&w->hs, c, hs_link);
+    c->hs_listed = 1;
     w->nconns++;
     sss_ctr_add(w->ctr, conns_open, 1);
     sss_ctr_add(w->ctr, conns_accepted, 1);
@@ -689,12 +680,7 @@ void sss_conn_maybe_free(struct sss_conn *c)
     if (!c->dead || c->recv_armed || c->send_inflight || c->in_dirty)
         return;
     close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     while (c->qlen) {
         sss_buf_unref(q_at(c, 0)->b);
         c->qhead = (c->qhead + 1) % c->qcap;

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <wslay/wslay.h>
@@ -49,6 +50,7 @@ struct sss_conn {
     int fd;
     uint8_t state;           /* enum sss_conn_state */
     uint8_t recv_armed;      /* a multishot recv is in the kernel */
+    uint8_t hs_listed;       /* on the worker's handshake list (hs_link) */
     uint8_t send_inflight;   /* a sendmsg is in the kernel */
     uint8_t in_dirty;        /* on the worker's dirty list */
     uint8_t want_close;      /* kill once the send queue is empty */
@@ -57,6 +59,10 @@ struct sss_conn {
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t closing;         /* we queued a close frame: no more data frames */
     uint8_t opened;          /* the handler's open succeeded: closed is owed */
+    /* The upgrade chose one of our sub-protocols (the client offered sss.v1.*):
+     * the client knows the (ext) messages. 0 for a client that offered none,
+     * as the original Super Scaled Sockets client does. */
+    uint8_t subprotocol;
     uint16_t close_code;     /* the code of our close when we closed first; 0 otherwise */
     int64_t opened_ms;
     int64_t last_rx_ms;
@@ -82,9 +88,9 @@ struct sss_conn {
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
     struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
 
-    struct sss_conn *prev, *next;       /* worker's list of all connections */
-    struct sss_conn *hs_prev, *hs_next; /* handshake FIFO */
-    struct sss_conn *dirty_next;
+    LIST_ENTRY(sss_conn) link;        /* the worker's connections */
+    TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes under --handshake-timeout */
+    SLIST_ENTRY(sss_conn) dirty_link; /* the worker's dirty list, while in_dirty */
 };
 
 /*

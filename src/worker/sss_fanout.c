@@ -55,7 +55,7 @@ struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t 
  * history): they reconnect (4008) and their SYNC reports the gap. */
 static void missed(struct sss_lchan *c)
 {
-    for (struct sss_sub *s = c->subs; s; s = s->next)
+    for (struct sss_sub *s = LIST_FIRST(&c->subs); s; s = LIST_NEXT(s, link))
         sss_conn_close(s->conn, SSS_WS_CLOSE_TOO_SLOW, "missed messages", 0);
 }
 
@@ -110,17 +110,11 @@ static int lap_replay(struct sss_rpc_req *base)
     return 0;
 }
 
-static void lap_free(struct sss_rpc_req *base)
-{
-    sss_free(base);
-}
-
 static const struct sss_rpc_ops lap_ops = {
     .name = "lap",
     .hist_rec = lap_hist_rec,
     .hist_end = lap_hist_end,
     .replay = lap_replay,
-    .free = lap_free,
 };
 
 /* Ask history of c after `from` and hold c until it comes. 0, or -1 (not asked). */

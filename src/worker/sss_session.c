@@ -14,7 +14,8 @@
  * Each kind of request to the scaler is a small struct below with its own
  * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
  * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
- * and load_req (a session's subscriptions).
+ * and a session's subscriptions (a plain conn_req). All but sync_req start
+ * with a conn_req: the connection they answer, and the client's id.
  *
  * The application's subscription parser may answer later
  * (sss_on_subscribe_later): each SUBSCRIBE, SYNC entry or resumed channel
@@ -55,13 +56,22 @@ static const char *const BUSY = "server busy or out of memory: try again";
 
 /* ---- the kinds of request ---- */
 
-/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
-struct sub_req {
+/*
+ * A request made for one connection: named by id, since it may close
+ * before the answer comes, with the client's message id its reply carries.
+ * Alone, it asks a named session's recorded subscriptions at BEGIN.
+ */
+struct conn_req {
     struct sss_rpc_req base; /* first */
     struct sss_session *s;
     uint64_t conn_id;
-    char *id; /* the client's raw id (owned) */
+    char *id; /* the client's raw id (owned), NULL when absent */
     size_t id_len;
+};
+
+/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
+struct sub_req {
+    struct conn_req cr; /* first */
     uint8_t silent; /* a resumed session's channel: no SUBSCRIBE reply, and the
                      * BEGIN reply waits for it (begin_wait) */
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
@@ -100,19 +110,8 @@ struct sync_req {
 
 /* A client's PUBLISH: the uid. */
 struct pub_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    uint64_t conn_id;
-    char *id; /* the client's raw id (owned) */
-    size_t id_len;
+    struct conn_req cr;  /* first */
     int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
-};
-
-/* A named session's recorded subscriptions, at BEGIN. */
-struct load_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    uint64_t conn_id;
 };
 
 /* What waits for a subscription decision of the application. */
@@ -171,6 +170,17 @@ static void send_error(struct sss_conn *c, const char *message, struct sss_proto
         send_json(s, c);
 }
 
+/* Answer the client's request `id` (an ASK or PUBLISH) with failure f. */
+static void send_response_err(struct sss_conn *c, struct sss_proto_span id,
+                              const struct sss_proto_fail *f)
+{
+    struct sss_session *s = S(c);
+
+    sss_proto_out_reset(&s->json);
+    if (sss_proto_encode_response_err(&s->json, id, f) == 0)
+        send_json(s, c);
+}
+
 struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t id)
 {
     return sss_map_get(&s->conns_by_id, (const char *)&id, sizeof(id));
@@ -200,6 +210,38 @@ static void *req_new(struct sss_session *s, size_t size, const struct sss_rpc_op
         return NULL;
     }
     return r;
+}
+
+/*
+ * A request of `size` bytes for connection c put in the table, or NULL
+ * (ENOMEM). It keeps a copy of id for its reply (none if the copy fails).
+ */
+static void *conn_req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops,
+                          const struct sss_conn *c, struct sss_proto_span id)
+{
+    struct conn_req *r = req_new(s, size, ops);
+
+    if (r) {
+        r->s = s;
+        r->conn_id = c->id;
+        r->id = dup_span(id, &r->id_len);
+    }
+    return r;
+}
+
+/* Every conn_req kind's ops->free. */
+static void conn_req_free(struct sss_rpc_req *base)
+{
+    struct conn_req *r = (struct conn_req *)base;
+
+    sss_free(r->id);
+    sss_free(r);
+}
+
+/* The client's id, for the request's reply. */
+static struct sss_proto_span reply_id(const struct conn_req *r)
+{
+    return sss_proto_span_of(r->id, r->id_len);
 }
 
 static void req_done(struct sss_session *s, void *r)
@@ -414,44 +456,51 @@ static void begin_step_done(struct sss_conn *c)
 
 /* ---- sub_req: the last uid of a channel ---- */
 
+/* The subscription r was made for, and (*cp) its connection, while both are there. */
+static struct sss_sub *sub_of(const struct sub_req *r, struct sss_conn **cp)
+{
+    struct sss_conn *c = live_conn(r->cr.s, r->cr.conn_id);
+
+    *cp = c;
+    return c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel)) : NULL;
+}
+
+/* A pending subscription goes live above the channel's last uid (none yet: from the start). */
+static void activate_after(struct sss_session *s, struct sss_sub *sub,
+                           const struct sss_hm_last_uid_r *p)
+{
+    static const struct sss_uid zero = {0, 0};
+
+    sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+}
+
 static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
 {
     struct sub_req *r = (struct sub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_uid zero = {0, 0};
-    struct sss_conn *c = live_conn(s, r->conn_id);
-    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
-                            : NULL;
+    struct sss_session *s = r->cr.s;
+    struct sss_conn *c;
+    struct sss_sub *sub = sub_of(r, &c);
 
-    if (r->silent) {
-        if (sub && sub->pending) {
-            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
-            subscribed_hook(c, r->channel);
-        }
-        if (c)
-            begin_step_done(c);
-    } else if (sub) {
+    if (!r->silent && sub) {
         sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_subscribe_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
-                                             r->channel, true, p->has ? &p->uid : NULL,
-                                             NULL) == 0)
+        if (sss_proto_encode_subscribe_reply(&s->json, reply_id(&r->cr), r->channel, true,
+                                             p->has ? &p->uid : NULL, NULL) == 0)
             send_json(s, c);
-        if (sub->pending) {
-            sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
-            subscribed_hook(c, r->channel);
-        }
     }
+    if (sub && sub->pending) {
+        activate_after(s, sub, p);
+        subscribed_hook(c, r->channel);
+    }
+    if (r->silent && c)
+        begin_step_done(c);
 }
 
 /* BEGIN's _u_<user>: its last uid goes in the BEGIN reply. */
 static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_r *p)
 {
     struct sub_req *r = (struct sub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_uid zero = {0, 0};
-    struct sss_conn *c = live_conn(s, r->conn_id);
-    struct sss_sub *sub = c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel))
-                            : NULL;
+    struct sss_conn *c;
+    struct sss_sub *sub = sub_of(r, &c);
 
     if (!sub)
         return;
@@ -459,7 +508,7 @@ static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_ui
     if (p->has)
         c->client->user_last = p->uid;
     if (sub->pending)
-        sss_index_activate(index_of(s), sub, p->has ? &p->uid : &zero);
+        activate_after(r->cr.s, sub, p);
     begin_step_done(c);
 }
 
@@ -471,26 +520,18 @@ static int sub_replay(struct sss_rpc_req *base)
     return 0;
 }
 
-static void sub_free(struct sss_rpc_req *base)
-{
-    struct sub_req *r = (struct sub_req *)base;
-
-    sss_free(r->id);
-    sss_free(r);
-}
-
 static const struct sss_rpc_ops sub_ops = {
     .name = "subscribe",
     .last_uid = sub_last_uid,
     .replay = sub_replay,
-    .free = sub_free,
+    .free = conn_req_free,
 };
 
 static const struct sss_rpc_ops begin_ops = {
     .name = "begin",
     .last_uid = begin_last_uid,
     .replay = sub_replay,
-    .free = sub_free,
+    .free = conn_req_free,
 };
 
 /* ---- SUBSCRIBE, UNSUBSCRIBE ---- */
@@ -522,20 +563,17 @@ static void subscribe_start(struct sss_conn *c, struct sss_proto_span id, const 
         return;
     }
     sub = sss_index_subscribe(index_of(s), c, &cl->subs, channel, len, &created);
-    r = sub ? req_new(s, sizeof(*r), &sub_ops) : NULL;
+    r = sub ? conn_req_new(s, sizeof(*r), &sub_ops, c, id) : NULL;
     if (!r) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &cl->subs, sub);
         send_error(c, BUSY, id);
         return;
     }
-    r->s = s;
-    r->conn_id = c->id;
     if (created)
         subscribed(c, channel, len);
     memcpy(r->channel, channel, len + 1);
-    r->id = dup_span(id, &r->id_len);
-    if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0) {
+    if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0) {
         /* The scaler cannot be asked: refuse rather than hold for ever. */
         send_error(c, BUSY, id);
         req_done(s, r);
@@ -587,17 +625,12 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e);
 static int load_replay(struct sss_rpc_req *base);
 
-static void plain_free(struct sss_rpc_req *base)
-{
-    sss_free(base);
-}
-
 static const struct sss_rpc_ops load_ops = {
     .name = "session",
     .session_entry = load_entry,
     .session_end = load_end,
     .replay = load_replay,
-    .free = plain_free,
+    .free = conn_req_free,
 };
 
 /*
@@ -612,6 +645,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
     struct sss_session *s = S(c);
     struct sss_client *cl = c->client;
     struct sss_app *app = s->app;
+    struct sss_proto_span none = {NULL, 0};
     char chan[SSS_PROTO_CHANNEL_MAX + 1];
     int listed = 0, n;
 
@@ -623,13 +657,11 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
     if (app && app->on_socket)
         app->on_socket((struct sss_socket *)c, app->socket_data);
     if (c->session[0]) {
-        struct load_req *r = req_new(s, sizeof(*r), &load_ops);
+        struct conn_req *r = conn_req_new(s, sizeof(*r), &load_ops, c, none);
         struct sss_hm_rec rec;
 
         session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
         if (r) {
-            r->s = s;
-            r->conn_id = c->id;
             if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
                 sss_rpc_put(s->rpc, &rec) < 0)
                 req_done(s, r);
@@ -647,17 +679,15 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         int created;
 
         sub = sss_index_subscribe(index_of(s), c, &cl->subs, chan, (size_t)n, &created);
-        r = sub ? req_new(s, sizeof(*r), &begin_ops) : NULL;
+        r = sub ? conn_req_new(s, sizeof(*r), &begin_ops, c, none) : NULL;
         if (!r) {
             sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
             return;
         }
-        r->s = s;
-        r->conn_id = c->id;
         if (created)
             subscribed(c, chan, (size_t)n);
         memcpy(r->channel, chan, (size_t)n + 1);
-        if (sss_rpc_ask_last_uid(s->rpc, &r->base, r->channel) < 0)
+        if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0)
             req_done(s, r);
         else
             cl->begin_wait++;
@@ -670,6 +700,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
 static void resume_start(struct sss_conn *c, const char *chan, size_t len)
 {
     struct sss_session *s = S(c);
+    struct sss_proto_span none = {NULL, 0};
     struct sss_sub *sub;
     struct sub_req *sr;
     int created;
@@ -678,14 +709,12 @@ static void resume_start(struct sss_conn *c, const char *chan, size_t len)
         c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions)
         return;
     sub = sss_index_subscribe(index_of(s), c, &c->client->subs, chan, len, &created);
-    sr = sub ? req_new(s, sizeof(*sr), &sub_ops) : NULL;
+    sr = sub ? conn_req_new(s, sizeof(*sr), &sub_ops, c, none) : NULL;
     if (!sr) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &c->client->subs, sub);
         return;
     }
-    sr->s = s;
-    sr->conn_id = c->id;
     subscribed(c, chan, len);
     memcpy(sr->channel, chan, len);
     sr->channel[len] = '\0';
@@ -693,7 +722,7 @@ static void resume_start(struct sss_conn *c, const char *chan, size_t len)
     /* The BEGIN reply waits until the channel's last uid is known: from then
      * on every publish reaches this connection (with Redis, once this host
      * listens to the channel). */
-    if (sss_rpc_ask_last_uid(s->rpc, &sr->base, sr->channel) < 0)
+    if (sss_rpc_ask_last_uid(s->rpc, &sr->cr.base, sr->channel) < 0)
         req_done(s, sr);
     else
         c->client->begin_wait++;
@@ -703,7 +732,7 @@ static void resume_start(struct sss_conn *c, const char *chan, size_t len)
 static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_entry *e,
                        const char *chan, size_t len)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_session *s = r->s;
     struct sss_proto_span none = {NULL, 0};
     struct sss_pending *p = NULL;
@@ -732,7 +761,7 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
 
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_conn *c = live_conn(r->s, r->conn_id);
 
     (void)e;
@@ -743,7 +772,7 @@ static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *
 /* The new scaler's store is empty: nothing to resume. */
 static int load_replay(struct sss_rpc_req *base)
 {
-    struct load_req *r = (struct load_req *)base;
+    struct conn_req *r = (struct conn_req *)base;
     struct sss_conn *c = live_conn(r->s, r->conn_id);
 
     if (c)
@@ -1121,21 +1150,19 @@ static void pending_drop_all(struct sss_client *cl)
 static void pub_published(struct sss_rpc_req *base, const struct sss_hm_published *p)
 {
     struct pub_req *r = (struct pub_req *)base;
-    struct sss_session *s = r->s;
-    struct sss_conn *c = live_conn(s, r->conn_id);
+    struct sss_session *s = r->cr.s;
+    struct sss_conn *c = live_conn(s, r->cr.conn_id);
 
     if (!c)
         return;
-    sss_proto_out_reset(&s->json);
     if (p->rc == 0) {
-        if (sss_proto_encode_publish_reply(&s->json, sss_proto_span_of(r->id, r->id_len),
-                                           &p->uid) == 0)
+        sss_proto_out_reset(&s->json);
+        if (sss_proto_encode_publish_reply(&s->json, reply_id(&r->cr), &p->uid) == 0)
             send_json(s, c);
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
 
-        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
-            send_json(s, c);
+        send_response_err(c, reply_id(&r->cr), &f);
     }
 }
 
@@ -1146,35 +1173,23 @@ static int pub_replay(struct sss_rpc_req *base)
     struct pub_req *r = (struct pub_req *)base;
 
     if (!r->deadline_ms)
-        r->deadline_ms = *r->s->now_ms + PUB_RESTART_WAIT_MS;
+        r->deadline_ms = *r->cr.s->now_ms + PUB_RESTART_WAIT_MS;
     return 0;
 }
 
 static int pub_expire(struct sss_rpc_req *base, int64_t now)
 {
     struct pub_req *r = (struct pub_req *)base;
-    struct sss_session *s = r->s;
     struct sss_proto_fail f = {"Publish failed", "interrupted by a server restart; it may or may "
                                                  "not have been published"};
     struct sss_conn *c;
 
     if (!r->deadline_ms || now < r->deadline_ms)
         return 0;
-    c = live_conn(s, r->conn_id);
-    if (c) {
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, sss_proto_span_of(r->id, r->id_len), &f) == 0)
-            send_json(s, c);
-    }
+    c = live_conn(r->cr.s, r->cr.conn_id);
+    if (c)
+        send_response_err(c, reply_id(&r->cr), &f);
     return 1;
-}
-
-static void pub_free(struct sss_rpc_req *base)
-{
-    struct pub_req *r = (struct pub_req *)base;
-
-    sss_free(r->id);
-    sss_free(r);
 }
 
 static const struct sss_rpc_ops pub_ops = {
@@ -1182,7 +1197,7 @@ static const struct sss_rpc_ops pub_ops = {
     .published = pub_published,
     .replay = pub_replay,
     .expire = pub_expire,
-    .free = pub_free,
+    .free = conn_req_free,
 };
 
 static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
@@ -1201,20 +1216,15 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     else if (!m->msg.ptr)
         f.message = "missing msg";
     if (f.message) {
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m->id, &f) == 0)
-            send_json(s, c);
+        send_response_err(c, m->id, &f);
         return;
     }
-    r = req_new(s, sizeof(*r), &pub_ops);
+    r = conn_req_new(s, sizeof(*r), &pub_ops, c, m->id);
     if (!r) {
         send_error(c, BUSY, m->id);
         return;
     }
-    r->s = s;
-    r->conn_id = c->id;
-    r->id = dup_span(m->id, &r->id_len);
-    rc = sss_hm_pack_publish(&rec, r->base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
+    rc = sss_hm_pack_publish(&rec, r->cr.base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
                              m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len);
     if (rc == 0)
         rc = sss_rpc_put(s->rpc, &rec);
@@ -1224,9 +1234,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
         /* Never deliverable: say so rather than "try again". */
         struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};
 
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m->id, &tl) == 0)
-            send_json(s, c);
+        send_response_err(c, m->id, &tl);
         req_done(s, r);
     } else if (rc < 0) {
         send_error(c, BUSY, m->id);
@@ -1328,9 +1336,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
             break;
         if (rc < 0)
             f.message = "out of memory";
-        sss_proto_out_reset(&s->json);
-        if (sss_proto_encode_response_err(&s->json, m.id, &f) == 0)
-            send_json(s, c);
+        send_response_err(c, m.id, &f);
         break;
     }
     case SSS_PROTO_TELL:
@@ -1363,7 +1369,7 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
     frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
     if (!frame)
         return;
-    for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
         if (cl->begun && !cl->conn->dead)
             sss_conn_send(cl->conn, sss_buf_ref(frame));
     sss_buf_unref(frame);
@@ -1384,20 +1390,27 @@ static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
     memcpy(reason, rec->v[1].p, rec->v[1].len);
     reason[rec->v[1].len] = '\0';
     if (b->kind == SSS_HM_BOOT_USER) {
-        for (struct sss_client *cl = s->clients; cl; cl = cl->next)
+        for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
             if (!cl->conn->dead && cl->conn->user[0] && strcmp(cl->conn->user, name) == 0)
                 (void)sss_boot((struct sss_socket *)cl->conn, reason);
         return;
     }
     /* A channel: each subscriber is told, then unsubscribed. The channel goes
-     * away with its last subscriber, so look it up again each time. */
-    while ((lc = sss_index_chan(index_of(s), name, name_len)) && lc->subs) {
-        struct sss_sub *sub = lc->subs;
+     * away with its last subscriber, so look it up again each time. A client
+     * that offered no sub-protocol (the original JavaScript client) knows no
+     * BOOTCHANNEL: it is booted, BOOT and close 4001, as the original
+     * server's bootAll did. */
+    while ((lc = sss_index_chan(index_of(s), name, name_len)) && !LIST_EMPTY(&lc->subs)) {
+        struct sss_sub *sub = LIST_FIRST(&lc->subs);
         struct sss_conn *c = sub->conn;
 
-        sss_proto_out_reset(&s->json);
-        if (!c->dead && sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
-            send_json(s, c);
+        if (!c->dead && !c->subprotocol) {
+            (void)sss_boot((struct sss_socket *)c, reason);
+        } else if (!c->dead) {
+            sss_proto_out_reset(&s->json);
+            if (sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
+                send_json(s, c);
+        }
         unsubscribe(c, sub, 1);
     }
 }
@@ -1488,7 +1501,7 @@ static void on_scaler_restart(struct sss_session *s)
      */
     sss_hm_pack_resync(&rec, s->rpc->pid);
     (void)sss_rpc_put(s->rpc, &rec);
-    for (struct sss_client *cl = s->clients; cl; cl = cl->next) {
+    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link)) {
         struct sss_conn *c = cl->conn;
 
         if (c->dead)
@@ -1561,10 +1574,7 @@ int sss_session_open(struct sss_session *s, struct sss_conn *c)
     cl->s = s;
     cl->last_hb_ms = *s->now_ms;
     cl->rate_window_ms = *s->now_ms;
-    cl->next = s->clients;
-    if (s->clients)
-        s->clients->prev = cl;
-    s->clients = cl;
+    LIST_INSERT_HEAD(&s->clients, cl, link);
     c->client = cl;
     return 0;
 }
@@ -1585,12 +1595,7 @@ void sss_session_closed(struct sss_conn *c)
         unsubscribe(c, cl->subs, 0);
     session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
     sss_map_del(&s->conns_by_id, (const char *)&c->id, sizeof(c->id));
-    if (cl->prev)
-        cl->prev->next = cl->next;
-    else
-        s->clients = cl->next;
-    if (cl->next)
-        cl->next->prev = cl->prev;
+    LIST_REMOVE(cl, link);
     c->client = NULL;
     sss_free(cl);
 }
@@ -1630,10 +1635,10 @@ int sss_session_init(struct sss_session *s, const struct sss_cfg *cfg, struct ss
 
 void sss_session_fini(struct sss_session *s)
 {
-    while (s->clients) {
-        struct sss_client *cl = s->clients;
+    struct sss_client *cl;
 
-        s->clients = cl->next;
+    while ((cl = LIST_FIRST(&s->clients))) {
+        LIST_REMOVE(cl, link);
         cl->conn->client = NULL;
         sss_free(cl);
     }

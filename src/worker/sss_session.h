@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "sss_map.h"
 #include "sss_proto.h"
@@ -63,7 +64,7 @@ struct sss_client {
     struct sss_pending *pending;    /* their contexts (owned), a list */
     struct sss_waiting *wait_head, *wait_tail; /* messages waiting (owned copies) */
     uint32_t nwaiting;
-    struct sss_client *prev, *next; /* the session's list */
+    LIST_ENTRY(sss_client) link; /* the session's list */
 };
 
 struct sss_session {
@@ -79,7 +80,7 @@ struct sss_session {
     struct sss_map conns_by_id;         /* connection id -> struct sss_conn */
     uint64_t conn_id_base;              /* this process's incarnation << 32 */
     uint32_t next_conn_id;              /* low half of the last id given */
-    struct sss_client *clients;         /* every upgraded connection */
+    LIST_HEAD(, sss_client) clients;    /* every upgraded connection */
     struct sss_proto_decoder dec;
     struct sss_proto_out json;          /* scratch for encoding one message */
     struct sss_buf *hb_frame;           /* the shared heartbeat frame "h" */

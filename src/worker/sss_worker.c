@@ -214,8 +214,8 @@ static void start_drain(struct sss_worker *w)
         close(w->listen_fd);
         w->listen_fd = -1;
     }
-    for (struct sss_conn *c = w->conns, *next; c; c = next) {
-        next = c->next;
+    for (struct sss_conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+        next = LIST_NEXT(c, link);
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "server shutting down", w->drain_deadline_ms);
     }
 }
@@ -302,9 +302,10 @@ static void on_tick(struct sss_worker *w)
     int64_t now = w->now_ms;
 
     /* Handshakes are kept oldest first, so only the head can be late. */
-    while (w->hs_head && now - w->hs_head->opened_ms >= w->cfg->handshake_timeout_ms) {
-        sss_log_debug("worker", "handshake timeout fd=%d", w->hs_head->fd);
-        sss_conn_kill(w->hs_head);
+    for (struct sss_conn *c; (c = TAILQ_FIRST(&w->hs)) &&
+                             now - c->opened_ms >= w->cfg->handshake_timeout_ms;) {
+        sss_log_debug("worker", "handshake timeout fd=%d", c->fd);
+        sss_conn_kill(c);
     }
     if (now >= w->next_sweep_ms || w->draining) {
         /* Heartbeats shorter than two sweeps are checked at every tick, so
@@ -312,8 +313,8 @@ static void on_tick(struct sss_worker *w)
         int64_t hb = w->cfg->heartbeat_interval_ms;
 
         w->next_sweep_ms = now + (hb && hb < 2 * SWEEP_MS ? TICK_MS : SWEEP_MS);
-        for (struct sss_conn *c = w->conns, *next; c; c = next) {
-            next = c->next;
+        for (struct sss_conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+            next = LIST_NEXT(c, link);
             sss_conn_tick(c, now);
             if (!c->dead)
                 w->parked_since_trim += (unsigned)sss_conn_park_ws(c, now);
@@ -388,11 +389,10 @@ static void handle_cqe(struct sss_worker *w, struct io_uring_cqe *cqe)
 /* Submit one sendmsg per connection that queued frames during this turn. */
 static void flush_dirty(struct sss_worker *w)
 {
-    while (w->dirty) {
-        struct sss_conn *c = w->dirty;
+    struct sss_conn *c;
 
-        w->dirty = c->dirty_next;
-        c->dirty_next = NULL;
+    while ((c = SLIST_FIRST(&w->dirty))) {
+        SLIST_REMOVE_HEAD(&w->dirty, dirty_link);
         sss_conn_flush(c);
     }
 }
@@ -453,6 +453,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     int rc;
 
     memset(&w, 0, sizeof(w));
+    TAILQ_INIT(&w.hs); /* the other lists start empty as zeroes */
     w.id = id;
     w.cfg = cfg;
     w.shm = shm;

@@ -59,9 +59,9 @@ struct sss_worker {
 
     struct sss_http_policy policy;
     struct sss_handshake_cfg handshake; /* what an opening request gets (src/http) */
-    struct sss_conn *conns;         /* every live connection (doubly linked) */
-    struct sss_conn *hs_head, *hs_tail; /* handshaking, oldest first */
-    struct sss_conn *dirty;         /* connections with bytes to send this turn */
+    LIST_HEAD(, sss_conn) conns;    /* every live connection */
+    TAILQ_HEAD(, sss_conn) hs;      /* handshaking, oldest first */
+    SLIST_HEAD(, sss_conn) dirty;   /* connections with bytes to send this turn */
     long nconns;
     unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
 

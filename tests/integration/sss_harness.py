@@ -393,9 +393,10 @@ async def rx_until(ws, pred, timeout=20, heartbeats=False):
             return f
 
 
-async def begun(server_or_url, timeout=20):
-    """A connection that has sent BEGIN ({"sys":3}) and read its reply."""
-    ws = await ws_connect(server_or_url)
+async def begun(server_or_url, timeout=20, **kw):
+    """A connection that has sent BEGIN ({"sys":3}) and read its reply; kw go
+    to ws_connect (e.g. subprotocols=["sss.v1.json"])."""
+    ws = await ws_connect(server_or_url, **kw)
     await ws.send(json.dumps({"sys": 3}))
     await asyncio.wait_for(ws.recv(), T(timeout))
     return ws

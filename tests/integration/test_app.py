@@ -20,7 +20,10 @@ async def testmod(checks):
         return
     server = await Server(checks, flags=["--app", mod, "--ask-timeout", "1s"], echo=False,
                           workers=1, name="testmod").start()
-    a = await begun(server)
+    # a and v (below) are on "news" when the app boots that channel: they offer
+    # sss.v1.json, so they get BOOTCHANNEL; a client that offers no sub-protocol
+    # would get BOOT instead (test_boot.py).
+    a = await begun(server, subprotocols=["sss.v1.json"])
     b = await begun(server)
     r = await ask(a, "echo", {"x": [1, 2, "é"], "big": 9007199254740993}, 1)
     checks.eq(r.get("msg"), {"x": [1, 2, "é"], "big": 9007199254740993}, "ask answered now")
@@ -80,7 +83,7 @@ async def testmod(checks):
     # Session parser, on-subscribed hook, boot of a user and of a channel from the app.
     st = await h_status(server, "/?deny=1")
     checks.eq(st, 403, "the application's session parser refuses with 403")
-    v = await begun(server.url + "?user=victim")
+    v = await begun(server.url + "?user=victim", subprotocols=["sss.v1.json"])
     r = await ask(v, "whoami", None, 20)
     checks.eq(r.get("msg"), "victim", "the session parser named the user")
     await v.send(json.dumps({"sys": 1, "channel": "news", "id": 21}))

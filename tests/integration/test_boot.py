@@ -1,7 +1,10 @@
 """BOOT and presence through the HTTP API: POST /api/boot of a user (every
 connection of the user gets BOOT, then close 4001) or of a channel (every
-subscriber gets BOOTCHANNEL and is unsubscribed), and GET /api/presence
-(subscriptions and named users of a channel on this host)."""
+subscriber that offered the sub-protocol sss.v1.json gets BOOTCHANNEL and is
+unsubscribed; one that offered none, as the original JavaScript client, which
+knows no BOOTCHANNEL, gets BOOT and close 4001, as the original server's
+bootAll did), and GET /api/presence (subscriptions and named users of a
+channel on this host)."""
 import asyncio
 import json
 import os
@@ -18,8 +21,8 @@ SECRET = "s3cret-for-tests"
 rx, rx_until = h.rx, h.rx_until
 
 
-async def user_client(srv, user, channels):
-    ws = await h.ws_connect(srv.url, additional_headers={
+async def user_client(srv, user, channels, subprotocols=None):
+    ws = await h.ws_connect(srv.url, subprotocols=subprotocols, additional_headers={
         "Authorization": "Bearer " + token({"sub": user}, secret=SECRET)})
     await ws.send(json.dumps({"sys": 3}))
     await rx(ws)
@@ -44,7 +47,8 @@ async def run(c):
         return
     api = Api(int(m.group(1)))
     alice = [await user_client(srv, "alice", ["room"]) for _ in range(3)]
-    bob = await user_client(srv, "bob", ["room", "side"])
+    bob = await user_client(srv, "bob", ["room", "side"], subprotocols=["sss.v1.json"])
+    c.eq(bob.subprotocol, "sss.v1.json", "bob offered sss.v1.json and the server chose it")
     st, p = await presence(api, "room")
     c.ok(st == 200 and p["subscriptions"] == 4 and sorted(p["users"]) == ["alice", "bob"]
          and p["users_total"] == 2, "presence of room: 4 subscriptions, alice and bob", str(p))
@@ -90,11 +94,25 @@ async def run(c):
             break
         await asyncio.sleep(0.05)
     c.ok(p.get("subscriptions") == 1 and p.get("users") == ["bob"], "presence after the boot: bob only", str(p))
-    # Boot a channel: bob leaves room but stays connected and on side.
+    # carol offers no sub-protocol, as the original client: it knows no BOOTCHANNEL.
+    carol = await user_client(srv, "carol", ["room", "side"])
+    c.eq(carol.subprotocol, None, "carol offered no sub-protocol")
+    # Boot a channel: bob leaves room but stays connected and on side; carol
+    # is booted, as the original server's bootAll did.
     r = await api.req("POST", "/api/boot", '{"channel":"room","reason":"closing"}')
     c.eq(r.status, 200, "boot room: 200")
     f = await rx_until(bob, lambda f: f.get("sys") == 10)
     c.eq(f, {"sys": 10, "channel": "room", "reason": "closing"}, "bob gets BOOTCHANNEL")
+    f = await rx_until(carol, lambda f: f.get("sys") in (9, 10))
+    c.eq(f, {"sys": 9, "reason": "closing"}, "carol (no sub-protocol) gets BOOT, not BOOTCHANNEL")
+    c.eq(await h.ws_close_code(carol), 4001, "carol closed with 4001")
+    for _ in range(100):
+        st, p = await presence(api, "side")
+        if p.get("subscriptions") == 1:
+            break
+        await asyncio.sleep(0.05)
+    c.ok(p.get("subscriptions") == 1 and p.get("users") == ["bob"],
+         "presence of side after the channel boot: bob only (carol's connection is gone)", str(p))
     await bob.send(json.dumps({"sys": 13, "channel": "room", "topic": "t", "msg": 1, "id": 50}))
     await bob.send(json.dumps({"sys": 13, "channel": "side", "topic": "t", "msg": 2, "id": 51}))
     f = await rx_until(bob, lambda f: f.get("sys") == 8)

@@ -51,7 +51,9 @@ async def fanout(c, hosts, redis):
     subs = []
     for i in range(FANOUT_SUBS):
         srv, _ = hosts[i % 3]
-        ws, _ = await ws_begin(srv.url)
+        # sss.v1.json: the channel boot below reaches them as BOOTCHANNEL (a
+        # client that offers no sub-protocol would get BOOT and 4001).
+        ws, _ = await ws_begin(srv.url, subprotocols=["sss.v1.json"])
         r = await ws_subscribe(ws, "fan")
         if i == 0:
             c.ok(r.get("result") is True, "SUBSCRIBE on a Redis host is accepted", str(r))

@@ -342,13 +342,17 @@ async def timeout_server(c):
     mod = os.environ.get("SSS_DEFERMOD")
     if not mod:
         return
-    srv = await Server(c, flags=["--app", mod, "--decision-timeout", "300ms",
+    # The decision outlives --handshake-timeout: that bounds the client's
+    # request, not the application's answer.
+    srv = await Server(c, flags=["--app", mod, "--decision-timeout", "2500ms",
+                                 "--handshake-timeout", "1s",
                                  "--api-listen", "127.0.0.1:0", "--log-level", "debug"],
                        echo=False, workers=1, name="defer-timeout").start()
     ctl = await Ctl.open(srv)
     r = await raw_http(srv, upgrade_request(path="/?k=t1"))
     c.eq((r.status, r.body), (503, b"application did not answer\n"),
-         "an upgrade not decided within --decision-timeout gets 503")
+         "an upgrade not decided within --decision-timeout gets 503, "
+         "though --handshake-timeout is shorter")
     c.eq(await ctl.decide("session k=t1 accept x"), EGONE, "a session answer after it: EGONE")
     ws, _ = await opened(srv, "now=gil")
     await send(ws, {"sys": 1, "channel": "slow", "id": 1})

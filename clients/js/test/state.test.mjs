@@ -174,13 +174,120 @@ test('subscribe + FEED routing to on(topic); lastUid from FEED and UPDATESUB', a
   assert.equal(t.c.lastUid('sport'), undefined);
 });
 
-test('subscribe refused and bad names', async () => {
+test('subscribe refused and bad names (promises: a refusal rejects)', async () => {
   const t = await connected();
   const p = t.c.subscribe('forbidden', null);
   t.ws().recv({ sys: 1, id: t.ws().last().id, channel: 'forbidden', result: false, err: { name: 'Subscription refused', message: 'no entry' } });
-  await assert.rejects(p, { name: 'Subscription refused', message: 'no entry' });
+  await assert.rejects(p, { name: 'Subscription refused', message: 'no entry', refused: true, channel: 'forbidden' });
+  // the original server sent no err with a refusal
+  const q = t.c.subscribe('nope', null);
+  t.ws().recv({ sys: 1, id: t.ws().last().id, channel: 'nope', result: false });
+  await assert.rejects(q, { name: 'Subscription refused', refused: true, channel: 'nope' });
   await assert.rejects(t.c.subscribe('_u_bob', null), { name: 'Channel name not allowed' });
   await assert.rejects(t.c.subscribe('a b', null), { name: 'Channel name not allowed' });
+});
+
+// The callback shapes of the original client (src/client.js _handleSubscribe:
+// cb(payload.err, payload.result, subscription), or cb(payload.err,
+// payload.result) when refused; cb(error) for its own errors).
+test('subscribe with a callback: the original\'s arguments', async () => {
+  const t = await connected();
+  const call = (channel, reply) => new Promise((resolve) => {
+    const before = t.ws().sent.length;
+    t.c.subscribe(channel, { k: 1 }, (...args) => resolve(args));
+    if (reply && t.ws().sent.length > before) t.ws().recv({ sys: 1, id: t.ws().last().id, channel, ...reply });
+  });
+  const created = await call('sport', { result: true, lastUid: '1-1' });
+  assert.equal(created.length, 3);
+  assert.equal(created[0], undefined);
+  assert.equal(created[1], true);
+  assert.equal(created[2].channel, 'sport');
+  const again = await call('sport', null); // no round trip
+  assert.deepEqual(again.slice(0, 2), [null, true]);
+  assert.notEqual(again[2], created[2]);
+  assert.deepEqual(await call('forbidden', { result: false, err: { name: 'Subscription refused', message: 'no entry' } }), [undefined, false]);
+  assert.deepEqual(await call('nope', { result: false }), [undefined, false]);
+  const bad = await call('_u_x', null);
+  assert.equal(bad.length, 1);
+  assert.equal(bad[0].name, 'Channel name not allowed');
+  // an error in flight: cb(err)
+  const dropped = call('late', null);
+  t.ws().drop(1006);
+  const d = await dropped;
+  assert.equal(d.length, 1);
+  assert.equal(d[0].name, 'Connection dropped');
+  const unready = await call('sport', null);
+  assert.equal(unready.length, 1);
+  assert.equal(unready[0].name, 'Connection not ready');
+  t.c.close();
+});
+
+test('sub.on(topic, cb(msg, uid)): the FEED\'s uid, also for SYNC records', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'sport');
+  const got = [];
+  sub.on('a', (msg, uid) => got.push([msg, uid]));
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: { n: 1 }, uid: '1-2' });
+  t.ws().drop(1006);
+  t.clock.fire();
+  t.ws().open();
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true }, records: [{ sys: 8, channel: 'sport', topic: 'a', msg: 2, uid: '1-3' }] });
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 3, uid: '1-4' });
+  assert.deepEqual(got, [[{ n: 1 }, '1-2'], [2, '1-3'], [3, '1-4']]);
+  t.c.close();
+});
+
+test('client(url, prefs, cb) gives cb the client at once, as the original', () => {
+  let got = null;
+  const c = client('ws://sss.test/', { WebSocket: FakeWS }, (x) => { got = x; });
+  assert.equal(got, c);
+});
+
+test('connect with a callback: cb(err, null) when every attempt failed', async () => {
+  const t = setup({ autoReconnect: false });
+  const got = await new Promise((resolve) => {
+    t.c.connect((...args) => resolve(args));
+    t.ws().drop(1006);
+  });
+  assert.equal(got.length, 2);
+  assert.equal(got[0].name, 'Unable to connect to the server');
+  assert.equal(got[1], null);
+});
+
+test('tell without a callback is fire-and-forget: no unhandled rejection when not ready', async () => {
+  const t = setup();
+  const unhandled = [];
+  const on = (e) => unhandled.push(e);
+  process.on('unhandledRejection', on);
+  try {
+    t.c.tell('x', 1); // not connected: the original did nothing
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(unhandled, []);
+    await assert.rejects(t.c.tell('x', 1), { name: 'Connection not ready' }); // awaited: the error shows
+    const cbErr = await new Promise((r) => t.c.tell('x', 1, (err) => r(err)));
+    assert.equal(cbErr.name, 'Connection not ready');
+  } finally {
+    process.off('unhandledRejection', on);
+  }
+});
+
+test('prefs: an unknown name is reported, as the original did; logReconnection logs attempts', () => {
+  const warned = [];
+  const logged = [];
+  const { warn, log } = console;
+  console.warn = (...a) => warned.push(a.join(' '));
+  console.log = (...a) => logged.push(a);
+  try {
+    const c = client('ws://sss.test/', { WebSocket: FakeWS, timers: new FakeClock(), nosuch: 1, logReconnection: true });
+    c.connect(() => {});
+    FakeWS.all.at(-1).open();
+  } finally {
+    console.warn = warn;
+    console.log = log;
+  }
+  assert.equal(warned.length, 1);
+  assert.match(warned[0], /Unknown preference name 'nosuch'/);
+  assert.deepEqual(logged.map((a) => a[1].type), ['connectionAttempt', 'connectionSuccessful']);
 });
 
 test('reconnect: exponential backoff with jitter (bounded), then SYNC with channels, lastUid and query', async () => {
@@ -245,7 +352,7 @@ test('records in the SYNC reply reach on(topic); result false -> subscription er
   t.c.close();
 });
 
-test('BOOT -> onBoot with the reason, no reconnect', async () => {
+test('BOOT -> onBoot with the reason at once (the client closes with 4001), no reconnect', async () => {
   const t = await connected();
   const sub = await subscribed(t, 'sport');
   const seen = [];
@@ -253,7 +360,9 @@ test('BOOT -> onBoot with the reason, no reconnect', async () => {
   t.c.onReconnect(() => seen.push('reconnect'));
   const a = t.c.ask('x', null);
   t.ws().recv({ sys: 9, reason: 'bye' });
-  t.ws().drop(4001, '');
+  assert.deepEqual(seen, [['boot', 'bye']], 'as the original: no waiting for the server\'s close');
+  assert.deepEqual(t.ws().closed, { code: 4001, reason: 'bye' });
+  t.ws().drop(4001, ''); // the late close event of the abandoned socket is ignored
   assert.deepEqual(seen, [['boot', 'bye']]);
   assert.equal(t.c.getStatus(), CS.BOOTED);
   assert.equal(sub.getStatus(), SS.BOOTED);

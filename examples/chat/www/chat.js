@@ -144,15 +144,14 @@ function join(name) {
   const r = room(name);
   if (r.sub || r.joining || sss.getStatus() !== 7 /* READY */) return;
   r.joining = true;
-  sss.subscribe(name, null, (err, sub) => {
+  sss.subscribe(name, null, (err, ok, sub) => {
     r.joining = false;
-    if (err) {
-      if (name === current) note(`could not join ${name}: ${err.message}`);
+    if (err || !ok) {
+      if (name === current) note(`could not join ${name}: ${err ? err.message : 'refused by the server'}`);
       return;
     }
     r.sub = sub;
-    // lastUid(name) is the uid of the FEED being delivered (set before the listeners run).
-    sub.on('said', (msg) => addMessage(name, sss.lastUid(name), msg));
+    sub.on('said', (msg, uid) => addMessage(name, uid, msg));
     sub.on('presence', (msg) => setPresence(name, msg));
     sub.onError((e) => { if (name === current) note(`${name}: ${e.message}`); });
     sss.ask('history', { room: name }, (e, feeds) => {
