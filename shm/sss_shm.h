@@ -46,8 +46,23 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 6
+#define SSS_SHM_VERSION 7
 #define SSS_CACHELINE 64
+
+/*
+ * The backend proxy's numbers for one event (src/worker/sss_proxy.c): the
+ * events are enum sss_proxy_event (src/common/sss_cfg.h) in its order,
+ * the failure reasons enum sss_proxy_fail.
+ */
+#define SSS_SHM_PROXY_EVENTS 5
+#define SSS_SHM_PROXY_REASONS 10
+
+struct sss_proxy_counters {
+    atomic_uint_fast64_t calls;                           /* calls made (failed ones included) */
+    atomic_uint_fast64_t failures[SSS_SHM_PROXY_REASONS]; /* by reason */
+    atomic_uint_fast64_t latency_ms;                      /* sum, call to answer or failure */
+    atomic_uint_fast64_t latency_count;                   /* calls in that sum */
+};
 
 /* Per-process counters. Only the owning process writes them. */
 struct sss_counters {
@@ -69,6 +84,7 @@ struct sss_counters {
     atomic_uint_fast64_t tells_gone;   /* ... whose connection was gone (or had not begun) */
     atomic_uint_fast64_t decisions_timed_out; /* deferred decisions --decision-timeout made */
     atomic_uint_fast64_t decisions_late;      /* answers to decisions nobody waited for */
+    struct sss_proxy_counters proxy[SSS_SHM_PROXY_EVENTS];
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its
      * connection ids carry it, so a replacement's never equal a dead

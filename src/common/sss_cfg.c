@@ -145,7 +145,44 @@ static const struct flag flags[] = {
       "offline"),
     F("host-id", T_STR, host_id, "", 0, 0,
       "names this host in envelopes, leases and logs (empty: hostname:port)"),
+    F("proxy-url", T_STR, proxy_url, "", 0, 0,
+      "http://host:port[/prefix] of a backend that gets the clients' events as HTTP/JSON calls "
+      "(PROXY.md; https is not supported; empty: no proxy)"),
+    F("proxy-events", T_STR, proxy_events, "connect,subscribe,ask,tell,close", 0, 0,
+      "comma-separated events that go to --proxy-url; the others behave as without a proxy"),
+    F("proxy-timeout", T_DURATION, proxy_timeout_ms, "5s", 1, 0,
+      "a backend call's whole answer must come within this; else the event's failure rule "
+      "applies"),
+    F("proxy-connections", T_INT, proxy_connections, "16", 1, 1024,
+      "keep-alive HTTP/1.1 connections to --proxy-url per worker (one call at a time each)"),
+    F("proxy-queue", T_INT, proxy_queue, "1024", 0, 1000000,
+      "backend calls per worker that may wait, for a connection or behind an earlier call of "
+      "their socket; one more fails at once"),
 };
+
+static const char *const proxy_event_names[SSS_PROXY_EVENTS] = {
+    [SSS_PROXY_CONNECT] = "connect", [SSS_PROXY_SUBSCRIBE] = "subscribe",
+    [SSS_PROXY_ASK] = "ask",         [SSS_PROXY_TELL] = "tell",
+    [SSS_PROXY_CLOSE] = "close",
+};
+
+static const char *const proxy_fail_names[SSS_PROXY_FAIL_COUNT] = {
+    [SSS_PROXY_FAIL_REFUSED] = "refused",     [SSS_PROXY_FAIL_CONNECT] = "connect",
+    [SSS_PROXY_FAIL_TIMEOUT] = "timeout",     [SSS_PROXY_FAIL_CLOSED] = "closed",
+    [SSS_PROXY_FAIL_TOO_LARGE] = "too_large", [SSS_PROXY_FAIL_BAD_HTTP] = "bad_http",
+    [SSS_PROXY_FAIL_QUEUE] = "queue_full",    [SSS_PROXY_FAIL_NOMEM] = "nomem",
+    [SSS_PROXY_FAIL_STATUS] = "status",       [SSS_PROXY_FAIL_BODY] = "bad_body",
+};
+
+const char *sss_proxy_event_name(int ev)
+{
+    return ev >= 0 && ev < SSS_PROXY_EVENTS ? proxy_event_names[ev] : "?";
+}
+
+const char *sss_proxy_fail_name(int fail)
+{
+    return fail >= 0 && fail < SSS_PROXY_FAIL_COUNT ? proxy_fail_names[fail] : "?";
+}
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -431,6 +468,68 @@ static int api_listen_valid(const char *s)
            u.port >= 0;
 }
 
+/*
+ * --proxy-url: http://host[:port][/prefix], no user info, no query or
+ * fragment; --proxy-events: known names only. Fills the derived proxy_*
+ * fields (proxy_mask stays 0 without a URL).
+ */
+static int proxy_finish(struct sss_cfg *cfg, FILE *err)
+{
+    struct sss_url u;
+    char list[sizeof(cfg->proxy_events)], *p, *save = NULL;
+    unsigned mask = 0;
+
+    cfg->proxy_mask = 0;
+    memcpy(list, cfg->proxy_events, sizeof(list));
+    for (p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        int ev;
+
+        while (*p == ' ')
+            p++;
+        for (char *q = p + strlen(p); q > p && q[-1] == ' ';)
+            *--q = '\0';
+        if (!*p)
+            continue;
+        for (ev = 0; ev < SSS_PROXY_EVENTS && strcmp(p, proxy_event_names[ev]) != 0; ev++)
+            ;
+        if (ev == SSS_PROXY_EVENTS) {
+            fprintf(err,
+                    "sss-server: --proxy-events: unknown event '%s' (connect, subscribe, ask, "
+                    "tell, close)\n",
+                    p);
+            return SSS_EINVAL;
+        }
+        mask |= 1u << ev;
+    }
+    if (!cfg->proxy_url[0])
+        return 0;
+    if (sss_url_parse(cfg->proxy_url, &u) < 0 || !u.scheme.ptr) {
+        fprintf(err, "sss-server: --proxy-url wants http://host:port[/prefix], not '%s'\n",
+                cfg->proxy_url);
+        return SSS_EINVAL;
+    }
+    if (sss_url_part_is(u.scheme, "https")) {
+        fprintf(err, "sss-server: --proxy-url: https is not supported; use http:// (to a "
+                     "backend on a trusted network, or a local TLS-terminating proxy)\n");
+        return SSS_EINVAL;
+    }
+    if (!sss_url_part_is(u.scheme, "http") || u.user.ptr || !u.host.len ||
+        (u.path.ptr && (u.path.ptr[0] != '/' || memchr(u.path.ptr, '?', u.path.len) ||
+                        memchr(u.path.ptr, '#', u.path.len))) ||
+        u.port == 0 || sss_url_part_copy(u.host, cfg->proxy_host, sizeof(cfg->proxy_host)) < 0 ||
+        sss_url_part_copy(u.path, cfg->proxy_prefix, sizeof(cfg->proxy_prefix)) < 0) {
+        fprintf(err, "sss-server: --proxy-url wants http://host:port[/prefix], not '%s'\n",
+                cfg->proxy_url);
+        return SSS_EINVAL;
+    }
+    cfg->proxy_port = u.port > 0 ? u.port : 80;
+    /* A final '/' of the prefix goes: calls are {prefix}/{event}. */
+    for (size_t n = strlen(cfg->proxy_prefix); n && cfg->proxy_prefix[n - 1] == '/';)
+        cfg->proxy_prefix[--n] = '\0';
+    cfg->proxy_mask = mask;
+    return 0;
+}
+
 int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
 {
     char *p, *save = NULL;
@@ -489,6 +588,8 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 cfg->mongo_url);
         return SSS_EINVAL;
     }
+    if (proxy_finish(cfg, err) < 0)
+        return SSS_EINVAL;
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));
     cfg->origin_count = 0;
     for (p = strtok_r(cfg->origins_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {

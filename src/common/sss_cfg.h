@@ -72,6 +72,12 @@ struct sss_cfg {
     int store_queue;              /* store writes kept while MongoDB is away */
     int64_t host_lease_ms;        /* a host's lease in the store; its sessions go offline after it */
     char host_id[128];            /* names the host in envelopes, leases and logs */
+    /* The backend proxy (PROXY.md; src/worker/sss_proxy.c). */
+    char proxy_url[512];          /* http://host:port[/prefix]; empty = no proxy */
+    char proxy_events[128];       /* comma-separated enum sss_proxy_event names */
+    int64_t proxy_timeout_ms;     /* a call's answer must come within it */
+    int proxy_connections;        /* keep-alive connections to the backend per worker */
+    int proxy_queue;              /* calls that may wait per worker (see --proxy-queue) */
 
     /* Derived by sss_cfg_finish, not flags. */
     int origin_count;
@@ -79,7 +85,50 @@ struct sss_cfg {
     char origins_buf[1024];
     long fd_limit; /* open files one process may hold (RLIMIT_NOFILE after raising it) */
     int static_fd; /* --static opened by the master (O_PATH directory), or -1 */
+    unsigned proxy_mask;   /* 1u << enum sss_proxy_event of each --proxy-events name; 0: no proxy */
+    char proxy_host[256];  /* --proxy-url's host (no brackets) */
+    int proxy_port;        /* its port (80 when absent) */
+    char proxy_prefix[256]; /* its path, "" or "/hooks" */
 };
+
+/*
+ * The backend proxy's events (PROXY.md): the names of --proxy-events, of the
+ * calls (POST {prefix}/{name}) and of the event label in /metrics, in this
+ * order.
+ */
+enum sss_proxy_event {
+    SSS_PROXY_CONNECT,
+    SSS_PROXY_SUBSCRIBE,
+    SSS_PROXY_ASK,
+    SSS_PROXY_TELL,
+    SSS_PROXY_CLOSE,
+    SSS_PROXY_EVENTS
+};
+
+/*
+ * Why a proxy call failed, for /metrics (the reason label) and logs. The
+ * first eight are sss_httpc's enum sss_httpc_fail in its order; the others
+ * are the proxy's own judgement of an HTTP answer.
+ */
+enum sss_proxy_fail {
+    SSS_PROXY_FAIL_REFUSED,   /* connection refused */
+    SSS_PROXY_FAIL_CONNECT,   /* any other connect error */
+    SSS_PROXY_FAIL_TIMEOUT,   /* no whole answer within --proxy-timeout */
+    SSS_PROXY_FAIL_CLOSED,    /* the backend closed mid-answer */
+    SSS_PROXY_FAIL_TOO_LARGE, /* an answer body over --max-message-size */
+    SSS_PROXY_FAIL_BAD_HTTP,  /* not HTTP/1.x */
+    SSS_PROXY_FAIL_QUEUE,     /* --proxy-queue calls already waited */
+    SSS_PROXY_FAIL_NOMEM,     /* out of memory */
+    SSS_PROXY_FAIL_STATUS,    /* a status other than 2xx */
+    SSS_PROXY_FAIL_BODY,      /* a body that is not a JSON object, or fields of the wrong type */
+    SSS_PROXY_FAIL_COUNT
+};
+
+/* "connect", "subscribe", ... ; "?" out of range. */
+const char *sss_proxy_event_name(int ev);
+/* "refused", "connect", "timeout", "closed", "too_large", "bad_http", "queue_full",
+ * "nomem", "status", "bad_body"; "?" out of range. */
+const char *sss_proxy_fail_name(int fail);
 
 /* Fill cfg with the built-in defaults. */
 void sss_cfg_defaults(struct sss_cfg *cfg);

@@ -4,6 +4,7 @@
  * and help, so /api/stats and /metrics always list the same numbers.
  */
 #include "sss_api_metrics.h"
+#include "sss_cfg.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +36,13 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->tells_gone = LOAD(tells_gone);
     out->decisions_timed_out = LOAD(decisions_timed_out);
     out->decisions_late = LOAD(decisions_late);
+    for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
+        out->proxy[e].calls = LOAD(proxy[e].calls);
+        for (int r = 0; r < SSS_SHM_PROXY_REASONS; r++)
+            out->proxy[e].failures[r] = LOAD(proxy[e].failures[r]);
+        out->proxy[e].latency_ms = LOAD(proxy[e].latency_ms);
+        out->proxy[e].latency_count = LOAD(proxy[e].latency_count);
+    }
 #undef LOAD
 }
 
@@ -86,6 +94,47 @@ static const struct wmetric {
 
 #define NWMETRICS (sizeof(wmetrics) / sizeof(wmetrics[0]))
 
+_Static_assert(SSS_SHM_PROXY_EVENTS == SSS_PROXY_EVENTS, "shm counts every proxy event");
+_Static_assert(SSS_SHM_PROXY_REASONS == SSS_PROXY_FAIL_COUNT, "shm counts every failure reason");
+
+/* The backend proxy's numbers, summed over the workers, one sample per event (and reason). */
+static void format_proxy(struct sss_dynbuf *out, const struct sss_api_worker_stats *w, unsigned n)
+{
+    struct sss_api_proxy_stats sum[SSS_PROXY_EVENTS];
+
+    memset(sum, 0, sizeof(sum));
+    for (unsigned k = 0; k < n; k++) {
+        for (int e = 0; e < SSS_PROXY_EVENTS; e++) {
+            sum[e].calls += w[k].proxy[e].calls;
+            for (int r = 0; r < SSS_PROXY_FAIL_COUNT; r++)
+                sum[e].failures[r] += w[k].proxy[e].failures[r];
+            sum[e].latency_ms += w[k].proxy[e].latency_ms;
+            sum[e].latency_count += w[k].proxy[e].latency_count;
+        }
+    }
+    sss_dynbuf_printf(out, "# HELP sss_proxy_calls_total Calls to the backend (--proxy-url), "
+                           "failed ones included.\n# TYPE sss_proxy_calls_total counter\n");
+    for (int e = 0; e < SSS_PROXY_EVENTS; e++)
+        sss_dynbuf_printf(out, "sss_proxy_calls_total{event=\"%s\"} %lld\n",
+                          sss_proxy_event_name(e), (long long)sum[e].calls);
+    sss_dynbuf_printf(out, "# HELP sss_proxy_failures_total Backend calls that failed, by "
+                           "reason.\n# TYPE sss_proxy_failures_total counter\n");
+    for (int e = 0; e < SSS_PROXY_EVENTS; e++)
+        for (int r = 0; r < SSS_PROXY_FAIL_COUNT; r++)
+            sss_dynbuf_printf(out, "sss_proxy_failures_total{event=\"%s\",reason=\"%s\"} %lld\n",
+                              sss_proxy_event_name(e), sss_proxy_fail_name(r),
+                              (long long)sum[e].failures[r]);
+    sss_dynbuf_printf(out, "# HELP sss_proxy_latency_seconds Time from a backend call to its "
+                           "answer or failure.\n# TYPE sss_proxy_latency_seconds summary\n");
+    for (int e = 0; e < SSS_PROXY_EVENTS; e++)
+        sss_dynbuf_printf(out,
+                          "sss_proxy_latency_seconds_sum{event=\"%s\"} %lld.%03lld\n"
+                          "sss_proxy_latency_seconds_count{event=\"%s\"} %lld\n",
+                          sss_proxy_event_name(e), (long long)(sum[e].latency_ms / 1000),
+                          (long long)(sum[e].latency_ms % 1000), sss_proxy_event_name(e),
+                          (long long)sum[e].latency_count);
+}
+
 static int64_t wvalue(const struct sss_api_worker_stats *w, size_t i)
 {
     int64_t v;
@@ -123,6 +172,7 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
             sss_dynbuf_printf(out, "%s{worker=\"%u\"} %lld\n", wmetrics[i].name, k,
                               (long long)wvalue(&w[k], i));
     }
+    format_proxy(out, w, n);
     sss_dynbuf_printf(out, "# HELP sss_workers Worker processes of this host.\n"
                       "# TYPE sss_workers gauge\nsss_workers %u\n",
                       n);

@@ -32,6 +32,9 @@ struct sss_api_worker_stats {
     int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
     int64_t tells, tells_gone;
     int64_t decisions_timed_out, decisions_late;
+    struct sss_api_proxy_stats { /* the backend proxy, per enum sss_proxy_event */
+        int64_t calls, failures[SSS_SHM_PROXY_REASONS], latency_ms, latency_count;
+    } proxy[SSS_SHM_PROXY_EVENTS];
 };
 
 void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker_stats *out);
@@ -39,8 +42,11 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
 /*
  * Append the Prometheus text exposition (format 0.0.4) of n workers' numbers
  * and the scaler's to out: for each metric "# HELP", "# TYPE" and one sample
- * per worker (label worker="i"); counters end in _total. An allocation
- * failure is left in out->oom.
+ * per worker (label worker="i"); counters end in _total. The backend
+ * proxy's are summed over the workers, labelled by event (and reason):
+ * sss_proxy_calls_total, sss_proxy_failures_total and
+ * sss_proxy_latency_seconds_sum/_count. An allocation failure is left in
+ * out->oom.
  */
 void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
                             unsigned n, const struct sss_api_scaler_stats *s,

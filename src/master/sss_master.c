@@ -405,6 +405,10 @@ int sss_master_run(int argc, char **argv, char **envp)
     }
     if (!m.cfg.echo && sss_scaler_check_cfg(&m.cfg, stderr) < 0)
         return 2;
+    if (m.cfg.proxy_mask && m.cfg.echo) {
+        fprintf(stderr, "sss-server: --proxy-url and --echo exclude each other\n");
+        return 2;
+    }
     if (m.cfg.app[0]) {
         if (m.cfg.echo) {
             fprintf(stderr, "sss-server: --app and --echo exclude each other\n");
@@ -413,6 +417,13 @@ int sss_master_run(int argc, char **argv, char **envp)
         m.app = sss_app_create();
         if (!m.app || sss_app_load(m.app, m.cfg.app) < 0) {
             sss_app_destroy(m.app);
+            return 2;
+        }
+    } else if (m.cfg.proxy_mask) {
+        /* No module: an empty registry, whose pending asks the proxy answers. */
+        m.app = sss_app_create();
+        if (!m.app) {
+            fprintf(stderr, "sss-server: out of memory\n");
             return 2;
         }
     }

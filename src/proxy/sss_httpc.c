@@ -255,12 +255,12 @@ static void slot_drop_send(struct slot *s)
 }
 
 /* A slot for a call leaving the queue: an idle connection, else a free slot; -1 when none. */
-static int pick_slot(struct sss_httpc *c, bool fresh_only)
+static int pick_slot(const struct sss_httpc *c, bool fresh_only)
 {
     int i, free_slot = -1;
 
     for (i = 0; i < c->nslots; i++) {
-        struct slot *s = &c->slots[i];
+        const struct slot *s = &c->slots[i];
 
         if (s->state == SLOT_IDLE && (!fresh_only || !s->used))
             return i;
@@ -539,6 +539,16 @@ int sss_httpc_port(const struct sss_httpc *c)
 int sss_httpc_slots(const struct sss_httpc *c)
 {
     return c->nslots;
+}
+
+int sss_httpc_queued(const struct sss_httpc *c)
+{
+    return c->queued;
+}
+
+bool sss_httpc_would_wait(const struct sss_httpc *c)
+{
+    return c->queued > 0 || pick_slot(c, false) < 0;
 }
 
 const struct sss_httpc_stats *sss_httpc_stats(const struct sss_httpc *c)

@@ -203,6 +203,16 @@ int sss_httpc_want_close(struct sss_httpc *c);
 /* The descriptor of a CLOSING slot is closed and nothing on it is pending: the slot is free. */
 void sss_httpc_closed(struct sss_httpc *c, int slot);
 
+/* Calls waiting in the queue for a connection. */
+int sss_httpc_queued(const struct sss_httpc *c);
+
+/*
+ * Whether a call made now would wait in the queue (others wait already, or
+ * no slot is idle or free): what queue_max bounds. A caller that keeps
+ * calls of its own waiting (in front of this client) bounds both together.
+ */
+bool sss_httpc_would_wait(const struct sss_httpc *c);
+
 /* The counters; the pointer lives as long as c. */
 const struct sss_httpc_stats *sss_httpc_stats(const struct sss_httpc *c);
 

@@ -498,6 +498,32 @@ void sss_app__history_done(struct sss_reply *r, const char *json, size_t len, in
     reply_free(r->w, r);
 }
 
+struct sss_reply *sss_app__reply_new(struct sss_conn *c, struct sss_proto_span id)
+{
+    struct sss_worker *w = c->w;
+    struct sss_reply *r;
+
+    if (!w->app)
+        return NULL;
+    r = sss_calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->w = w;
+    r->conn_id = c->id;
+    r->id = id.ptr ? sss_strndup(id.ptr, id.len) : NULL;
+    if (id.ptr && !r->id) {
+        sss_free(r);
+        return NULL;
+    }
+    r->id_len = id.len;
+    r->deadline_ms = w->now_ms + w->cfg->ask_timeout_ms;
+    r->next = w->app->replies;
+    if (w->app->replies)
+        w->app->replies->prev = r;
+    w->app->replies = r;
+    return r;
+}
+
 int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
                 struct sss_proto_span msg)
 {
@@ -508,18 +534,9 @@ int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
 
     if (!h)
         return 0;
-    r = sss_calloc(1, sizeof(*r));
+    r = sss_app__reply_new(c, id);
     if (!r)
         return -ENOMEM;
-    r->w = w;
-    r->conn_id = c->id;
-    r->id = id.ptr ? sss_strndup(id.ptr, id.len) : NULL;
-    r->id_len = id.len;
-    r->deadline_ms = w->now_ms + w->cfg->ask_timeout_ms;
-    r->next = w->app->replies;
-    if (w->app->replies)
-        w->app->replies->prev = r;
-    w->app->replies = r;
     *(void **)&fn = h->fn;
     fn((struct sss_socket *)c, msg.ptr ? msg.ptr : "null", msg.ptr ? msg.len : 4, r, h->data);
     return 1;

@@ -66,6 +66,13 @@ void sss_app_tick(struct sss_worker *w, int64_t now_ms);
 void sss_app_fini(struct sss_worker *w);
 /* Free w's timers and fd watches without calling them (sss_app_loop.c). */
 void sss_app__loop_fini(struct sss_worker *w);
+/*
+ * A pending ask of c with the client's id (copied), in the worker's list and
+ * under --ask-timeout, for someone else than a module's handler to answer
+ * with sss_reply_ok or sss_reply_err (the backend proxy). NULL on ENOMEM or
+ * when the worker has no struct sss_app.
+ */
+struct sss_reply *sss_app__reply_new(struct sss_conn *c, struct sss_proto_span id);
 /* Completion of sss_reply_history (rc 0: json is the array). */
 void sss_app__history_done(struct sss_reply *r, const char *json, size_t len, int rc);
 

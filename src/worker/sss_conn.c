@@ -16,6 +16,7 @@
 #include "sss_alloc.h"
 #include "sss_app.h"
 #include "sss_decide.h"
+#include "sss_proxy.h"
 #include "sss_handshake.h"
 #include "sss_log.h"
 #include "sss_time.h"
@@ -465,7 +466,10 @@ static void ask_session(struct sss_conn *c, const struct sss_handshake *hs, cons
     *c->hs = *hs;
     hs_unlink(c);
     sss_auth_request(&c->hs->up, remote, &req);
-    app->on_session_later(&req, c->decision, app->session_later_data);
+    if (app->on_session_later)
+        app->on_session_later(&req, c->decision, app->session_later_data);
+    else if (!sss_proxy_connect(c->w, &req, c->decision))
+        (void)sss_decision__refuse_session(c->decision, 500, "no session parser");
 }
 
 static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
@@ -588,6 +592,8 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
         return;
     }
     if (!c->closing && !sss_wslay_close_sent(&c->ws)) {
+        if (!c->close_code && !sss_wslay_close_received(&c->ws))
+            c->close_code = code; /* we close first */
         if (sss_wslay_close(&c->ws, code, reason) < 0) {
             sss_conn_kill(c);
             return;
@@ -631,6 +637,11 @@ void sss_conn_tick(struct sss_conn *c, int64_t now)
         if (queue_copy(c, ping, sizeof(ping)) == 0)
             mark_dirty(c);
     }
+}
+
+uint16_t sss_conn_close_code(const struct sss_conn *c)
+{
+    return c->close_code ? c->close_code : sss_wslay_close_code(&c->ws);
 }
 
 void sss_conn_kill(struct sss_conn *c)

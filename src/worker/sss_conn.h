@@ -31,6 +31,7 @@ struct sss_worker;
 struct sss_client;
 struct sss_decision;
 struct sss_handshake;
+struct sss_proxy_sock;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -62,6 +63,7 @@ struct sss_conn {
      * the client knows the (ext) messages. 0 for a client that offered none,
      * as the original Super Scaled Sockets client does. */
     uint8_t subprotocol;
+    uint16_t close_code;     /* the code of our close when we closed first; 0 otherwise */
     int64_t opened_ms;
     int64_t last_rx_ms;
     int64_t deadline_ms;     /* kill at this time if still alive; 0 = none */
@@ -84,6 +86,7 @@ struct sss_conn {
     char user[SSS_USER_MAX + 1];       /* from the session parser (JWT sub); "" = anonymous */
     char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
+    struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
 
     LIST_ENTRY(sss_conn) link;        /* the worker's connections */
     TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes under --handshake-timeout */
@@ -154,6 +157,13 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
 int sss_conn_park_ws(struct sss_conn *c, int64_t now);
 
 void sss_conn_tick(struct sss_conn *c, int64_t now_ms);
+
+/*
+ * The close code of c's end, for its close hook: ours when we closed
+ * first, else the client's, else what wslay answered a broken frame with,
+ * else 1006 (the connection just ended).
+ */
+uint16_t sss_conn_close_code(const struct sss_conn *c);
 
 /* Shut the socket down now; the struct goes when its completions are in. */
 void sss_conn_kill(struct sss_conn *c);

@@ -119,6 +119,21 @@ int sss_decide_session(struct sss_decision *d, const struct sss_session_out *out
     return rc == -2 ? SSS_APP_ECHANNEL : 0;
 }
 
+int sss_decision__refuse_session(struct sss_decision *d, int status, const char *reason)
+{
+    if (!d || d->kind != SSS_DECISION_SESSION)
+        return SSS_APP_ESTATE;
+    if (d->gone)
+        return late(d);
+    memset(&d->auth, 0, sizeof(d->auth));
+    copy_reason(d->reason, reason);
+    d->auth.status = status;
+    d->auth.reason = d->reason;
+    deliver(d);
+    free_decision(d);
+    return 0;
+}
+
 int sss_decide_subscribe(struct sss_decision *d, int allow, const char *reason)
 {
     if (!d || d->kind != SSS_DECISION_SUBSCRIBE)

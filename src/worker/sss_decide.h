@@ -69,6 +69,15 @@ struct sss_decision *sss_decision_create(struct sss_worker *w, enum sss_decision
 /* The asker stops waiting (its client left): fn is never called; an answer is a no-op. */
 void sss_decision_drop(struct sss_decision *d);
 
+/*
+ * Refuse an upgrade with any error status (sss_decide_session only gives
+ * 401, 403 or 500): the backend proxy's 503 when its backend fails. reason
+ * is copied. Returns 0, or SSS_APP_EGONE (counted) when nobody waits any
+ * more, or SSS_APP_ESTATE for a subscription's handle. d is dead after 0
+ * or SSS_APP_EGONE.
+ */
+int sss_decision__refuse_session(struct sss_decision *d, int status, const char *reason);
+
 /* Decide for the answerers past their deadline (the worker's tick). */
 void sss_decision_tick(struct sss_worker *w, int64_t now_ms);
 

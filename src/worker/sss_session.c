@@ -24,7 +24,7 @@
  * messages wait in its queue (--max-waiting-messages), copied, and run in
  * order once none is; a SYNC reply waits for its entries' decisions as for
  * their history, a BEGIN reply for its resumed channels'.
- * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app.
+ * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app, sss_proxy.
  */
 #include "sss_session.h"
 #include "sss_alloc.h"
@@ -36,6 +36,7 @@
 #include "sss_feeds.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
+#include "sss_proxy.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
 #include "sss_sockname.h"
@@ -368,8 +369,11 @@ static void ask_later(struct sss_conn *c, struct sss_pending *p, struct sss_prot
 {
     struct sss_app *app = S(c)->app;
 
-    app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
-                            query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
+    if (app && app->on_subscribe_later)
+        app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
+                                query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
+    else if (!sss_proxy_subscribe(c, p->channel, query, p->d))
+        (void)sss_decide_subscribe(p->d, 0, "no subscription parser");
 }
 
 /*
@@ -390,7 +394,9 @@ static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
         *why = "channels starting with _ belong to the server";
         return ASK_REFUSED;
     }
-    if (app && app->on_subscribe_later) {
+    /* A module's parser wins; else the backend proxy's subscribe call decides later. */
+    if (app && (app->on_subscribe_later ||
+                (!app->on_subscribe && sss_proxy_wants(c->w, SSS_PROXY_SUBSCRIBE)))) {
         *pp = pending_new(c, kind, name, len);
         return *pp ? ASK_PENDING : ASK_NOMEM;
     }
@@ -1324,6 +1330,8 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
         struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
 
         rc = sss_app_ask(c, m.topic, m.id, m.msg);
+        if (rc == 0)
+            rc = sss_proxy_ask(c, m.topic, m.id, m.msg); /* a module's handler wins */
         if (rc > 0)
             break;
         if (rc < 0)
@@ -1332,7 +1340,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
         break;
     }
     case SSS_PROTO_TELL:
-        if (sss_app_tell(c, m.topic, m.msg) == 0)
+        if (sss_app_tell(c, m.topic, m.msg) == 0 && sss_proxy_tell(c, m.topic, m.msg) == 0)
             sss_log_debug("handler", "tell with no handler topic=%s", m.topic);
         break;
     case SSS_PROTO_PUBLISH:
@@ -1582,6 +1590,7 @@ void sss_session_closed(struct sss_conn *c)
     if (cl->begun && s->app && s->app->on_close)
         s->app->on_close((struct sss_socket *)c, s->app->close_data);
     pending_drop_all(cl);
+    sss_proxy_closed(c, cl->begun);
     while (cl->subs)
         unsubscribe(c, cl->subs, 0);
     session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);

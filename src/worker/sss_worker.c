@@ -13,6 +13,7 @@
 #include "sss_decide.h"
 #include "sss_log.h"
 #include "sss_loop.h"
+#include "sss_proxy.h"
 #include "sss_time.h"
 
 #include <errno.h>
@@ -328,6 +329,8 @@ static void on_tick(struct sss_worker *w)
     if (w->app)
         sss_app_tick(w, now);
     sss_decision_tick(w, now);
+    if (w->proxy)
+        sss_proxy_tick(w->proxy, now);
     if (w->handler->periodic)
         w->handler->periodic(w->handler_data, now);
     if (!w->accept_armed && !w->draining)
@@ -473,13 +476,17 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handshake.jwt_secret = cfg->jwt_secret;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
-    w.handshake.session_later = app && app->on_session_later;
+    /* A module's parser wins; else the backend proxy's connect call decides later. */
+    w.handshake.session_later =
+        app && (app->on_session_later ||
+                (!app->on_session && (cfg->proxy_mask & (1u << SSS_PROXY_CONNECT))));
     snprintf(role, sizeof(role), "w%d", id);
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
 
     if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
-        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0)) {
+        (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0) ||
+        (!cfg->echo && (rc = sss_proxy_create(&w, &w.proxy)) < 0)) {
         sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
         worker_fini(&w);
         return 1;
@@ -528,7 +535,9 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
             n++;
         }
         io_uring_cq_advance(&w.ring, n);
-        if (w.draining && (w.nconns == 0 || w.now_ms >= w.drain_deadline_ms))
+        /* Drained: no connection left, and the backend heard of their closes. */
+        if (w.draining && ((w.nconns == 0 && !sss_proxy_pending(w.proxy)) ||
+                           w.now_ms >= w.drain_deadline_ms))
             break;
     }
     if (w.nconns)
@@ -542,6 +551,8 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     sss_decision_fini(&w);
     sss_log_info("worker", "exiting");
     worker_fini(&w);
+    /* After the ring: the kernel held the proxy's buffers until then. */
+    sss_proxy_destroy(w.proxy);
     return 0;
 }
 

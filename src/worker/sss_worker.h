@@ -10,7 +10,7 @@
  *   timeout             -> the tick: handshake timeouts, idle pings, deadlines
  *   read on a signalfd  -> SIGTERM/SIGINT: drain (close 1001 to everyone)
  *   anything else       -> a struct sss_loop_ev's on_cqe (sss_loop.h): libsss's
- *                          timers and fd watches
+ *                          timers and fd watches, the backend proxy's connections
  *
  * Below this file nothing knows that processes exist: the master gives a
  * worker its id, its listening socket and the shared memory, then calls
@@ -36,6 +36,7 @@
 
 struct sss_conn;
 struct sss_app;
+struct sss_proxy;
 struct sss_timer;
 struct sss_watch;
 struct sss_decision;
@@ -75,6 +76,7 @@ struct sss_worker {
     struct sss_wake *wake;          /* ours: the scaler wakes us through it */
     uint64_t wake_count;            /* target of the pending eventfd read */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
+    struct sss_proxy *proxy;        /* the backend proxy (sss_proxy.h; owned), or NULL */
     /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
     LIST_HEAD(, sss_timer) timers;
     LIST_HEAD(, sss_watch) watches;

@@ -138,6 +138,20 @@ int sss_wslay_close_sent(const struct sss_wslay *ws)
     return ws->ctx && wslay_event_get_close_sent(ws->ctx);
 }
 
+int sss_wslay_close_received(const struct sss_wslay *ws)
+{
+    return ws->ctx && wslay_event_get_close_received(ws->ctx);
+}
+
+uint16_t sss_wslay_close_code(const struct sss_wslay *ws)
+{
+    if (ws->ctx && wslay_event_get_close_received(ws->ctx))
+        return wslay_event_get_status_code_received(ws->ctx);
+    if (ws->ctx && wslay_event_get_close_sent(ws->ctx))
+        return wslay_event_get_status_code_sent(ws->ctx);
+    return WSLAY_CODE_ABNORMAL_CLOSURE;
+}
+
 int sss_wslay_failed(const struct sss_wslay *ws)
 {
     return ws->ctx && !wslay_event_want_read(ws->ctx) && !wslay_event_get_close_sent(ws->ctx);

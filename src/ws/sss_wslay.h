@@ -68,6 +68,16 @@ int sss_wslay_close(struct sss_wslay *ws, uint16_t code, const char *reason);
 /* Whether our close frame went out. */
 int sss_wslay_close_sent(const struct sss_wslay *ws);
 
+/* Whether the client's close frame came. */
+int sss_wslay_close_received(const struct sss_wslay *ws);
+
+/*
+ * The code of the closing handshake so far: the client's (1005 when its
+ * close frame had none) if its close came, else the one wslay sent (its
+ * answer to a broken frame), else 1006 (no close either way, or parked).
+ */
+uint16_t sss_wslay_close_code(const struct sss_wslay *ws);
+
 /* Whether wslay stopped reading without our close (an error it answered). */
 int sss_wslay_failed(const struct sss_wslay *ws);
 

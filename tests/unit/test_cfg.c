@@ -115,6 +115,51 @@ static void test_finish_errors(void)
     }
 }
 
+/* --proxy-url and --proxy-events: the derived fields, and what is refused at start. */
+static void test_proxy(void)
+{
+    struct sss_cfg cfg;
+    char *ok[] = {"sss-server", "--proxy-url", "http://backend.local:8000/hooks/",
+                  "--proxy-events", "ask, close"};
+    char *plain[] = {"sss-server", "--proxy-url", "http://[::1]"};
+    char *none[] = {"sss-server"};
+    const char *bad_urls[] = {"https://b:443", "ftp://b:1", "b:80", "http://u@b:1",
+                              "http://b:1/x?y", "http://:1", "http://b:0"};
+
+    CHECK_EQ_INT(parse(&cfg, NULL, 1, none), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    CHECK_EQ_INT(cfg.proxy_mask, 0); /* no URL: no proxy */
+    CHECK_EQ_INT(cfg.proxy_timeout_ms, 5000);
+    CHECK_EQ_INT(cfg.proxy_connections, 16);
+    CHECK_EQ_INT(parse(&cfg, NULL, 5, ok), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    CHECK_EQ_STR(cfg.proxy_host, "backend.local");
+    CHECK_EQ_INT(cfg.proxy_port, 8000);
+    CHECK_EQ_STR(cfg.proxy_prefix, "/hooks");
+    CHECK_EQ_INT(cfg.proxy_mask, (1u << SSS_PROXY_ASK) | (1u << SSS_PROXY_CLOSE));
+    CHECK_EQ_INT(parse(&cfg, NULL, 3, plain), 0);
+    CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    CHECK_EQ_STR(cfg.proxy_host, "::1");
+    CHECK_EQ_INT(cfg.proxy_port, 80);
+    CHECK_EQ_STR(cfg.proxy_prefix, "");
+    CHECK_EQ_INT(cfg.proxy_mask, (1u << SSS_PROXY_EVENTS) - 1);
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        char *argv[] = {"sss-server", "--proxy-url", (char *)bad_urls[i]};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+    }
+    {
+        char *argv[] = {"sss-server", "--proxy-url", "http://b:1", "--proxy-events", "ask,nope"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 5, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+    }
+    CHECK_EQ_STR(sss_proxy_event_name(SSS_PROXY_SUBSCRIBE), "subscribe");
+    CHECK_EQ_STR(sss_proxy_fail_name(SSS_PROXY_FAIL_QUEUE), "queue_full");
+    CHECK_EQ_STR(sss_proxy_fail_name(SSS_PROXY_FAIL_COUNT), "?");
+}
+
 static void test_units(void)
 {
     int64_t ms;
@@ -188,6 +233,7 @@ int main(void)
     test_flags_and_env();
     test_errors();
     test_finish_errors();
+    test_proxy();
     test_units();
     test_help();
     return sss_test_done();
