@@ -2,12 +2,14 @@
 #   make        build the daemon (build/dev)
 #   make run    build and run the chat demo: sss-server on its embedded defaults with
 #               the chat module and its page (ARGS=... adds flags)
+#   make run-proxy  the same page with the chat in a Node backend (examples/proxy-node)
+#               instead of the module: sss-server --proxy-url, --api-listen 127.0.0.1:9090
 #   make test   install what is missing, build dev/asan/fuzz, run every test
 #   make bench  build, then run sss's standard workloads with sss-bench (bench/run.sh; ARGS=... adds flags)
 BUILD := build/dev
 ARGS ?=
 
-.PHONY: all build run test clean bench
+.PHONY: all build run run-proxy test clean bench
 
 all: build
 
@@ -19,6 +21,10 @@ build:
 run: build
 	@echo "chat demo: open http://127.0.0.1:8080/ in a browser (the port of --port if ARGS sets one); several tabs talk to each other"
 	$(BUILD)/sss-server --app $(BUILD)/examples/libsss-chat.so --static $(BUILD)/www $(ARGS)
+
+run-proxy: build
+	@echo "chat demo, Node backend: open http://127.0.0.1:8080/ in a browser (the port of --port if ARGS sets one); the backend is examples/proxy-node/server.mjs"
+	examples/proxy-node/run.sh $(BUILD) $(ARGS)
 
 test:
 	tools/test.sh

@@ -5,26 +5,38 @@
 // client (SYNC with its lastUid), shows every message it missed exactly once.
 // A screenshot of the demo goes to $SSS_E2E_OUT (or the build dir)/chat-demo.png.
 //
+// SSS_E2E_BACKEND=proxy-node runs the same test with the chat in the Node
+// backend (examples/proxy-node/server.mjs, started here on a free port) in place
+// of the C module: sss-server with --proxy-url, --api-listen and --api-key; its
+// screenshot is chat-demo-proxy-node.png.
+//
 // Needs SSS_SERVER (sss-server; its www/ dir beside it holds the page),
-// SSS_CHAT (libsss-chat.so) and /usr/bin/chromium (or SSS_CHROMIUM). Without
-// them the test is skipped, or fails when SSS_E2E_REQUIRED=1 (ctest sets it).
+// SSS_CHAT (libsss-chat.so; not for proxy-node) and /usr/bin/chromium (or
+// SSS_CHROMIUM). Without them the test is skipped, or fails when
+// SSS_E2E_REQUIRED=1 (ctest sets it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const SERVER = process.env.SSS_SERVER;
 const CHAT = process.env.SSS_CHAT;
 const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
 const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
 const WAIT = 30000; // generous: a loaded CI machine, an ASan server
+const BACKEND = process.env.SSS_E2E_BACKEND || 'module'; // module (--app) or proxy-node
+const NODE_BACKEND = fileURLToPath(new URL('../../examples/proxy-node/server.mjs', import.meta.url));
+const API_KEY = 'e2e-demo-key';
 
 function missing() {
   const why = [];
   if (!SERVER || !fs.existsSync(SERVER)) why.push('SSS_SERVER (sss-server) is not set or missing');
-  if (!CHAT || !fs.existsSync(CHAT)) why.push('SSS_CHAT (libsss-chat.so) is not set or missing');
+  if (BACKEND === 'module' && (!CHAT || !fs.existsSync(CHAT))) why.push('SSS_CHAT (libsss-chat.so) is not set or missing');
+  if (BACKEND !== 'module' && BACKEND !== 'proxy-node') why.push(`SSS_E2E_BACKEND=${BACKEND} is neither module nor proxy-node`);
   if (SERVER && !fs.existsSync(path.join(path.dirname(SERVER), 'www', 'index.html'))) {
     why.push(`${path.join(path.dirname(SERVER), 'www')} has no index.html (build the chat-www target)`);
   }
@@ -32,11 +44,18 @@ function missing() {
   return why;
 }
 
-// sss-server with a log we can wait on.
-function startServer() {
-  const www = path.join(path.dirname(SERVER), 'www');
-  const proc = spawn(SERVER, ['--app', CHAT, '--static', www, '--host', '127.0.0.1', '--port', '0',
-    '--workers', '2', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+// A port nobody listens on now.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+// A process whose output we can wait on, line by line.
+function startLogged(file, args, env = process.env) {
+  const proc = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
   const lines = [];
   const waiters = new Set();
   let partial = '';
@@ -69,6 +88,27 @@ function startServer() {
   return { proc, lines, waitLine, exited };
 }
 
+// sss-server with the chat: the C module, or flags for the backend of startBackend.
+function startServer(backendFlags) {
+  const www = path.join(path.dirname(SERVER), 'www');
+  const app = backendFlags || ['--app', CHAT];
+  return startLogged(SERVER, [...app, '--static', www, '--host', '127.0.0.1', '--port', '0',
+    '--workers', '2', '--log-level', 'debug']);
+}
+
+// SSS_E2E_BACKEND=proxy-node: the Node backend on a free port, and the flags
+// that point sss-server at it (and it at sss-server's API, on another).
+async function startBackend() {
+  const [port, api] = [await freePort(), await freePort()];
+  const env = { ...process.env, PORT: String(port), LISTEN_HOST: '127.0.0.1',
+    SSS_API_URL: `http://127.0.0.1:${api}`, SSS_API_KEY: API_KEY };
+  const backend = startLogged(process.execPath, [NODE_BACKEND], env);
+  await backend.waitLine(new RegExp(`listening on http://127\\.0\\.0\\.1:${port}\\b`));
+  backend.flags = ['--proxy-url', `http://127.0.0.1:${port}`, '--api-listen', `127.0.0.1:${api}`,
+    '--api-key', API_KEY];
+  return backend;
+}
+
 async function openChat(context, base, srv) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
@@ -94,7 +134,7 @@ async function waitText(page, text) {
     .some((e) => e.textContent === t), text, { timeout: WAIT });
 }
 
-test('chat demo in headless Chromium: two workers, a killed worker, recovery', { timeout: 300000 }, async (t) => {
+test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker, recovery`, { timeout: 300000 }, async (t) => {
   const why = missing();
   if (why.length) {
     if (REQUIRED) assert.fail(`SSS_E2E_REQUIRED=1 but: ${why.join('; ')}`);
@@ -102,7 +142,8 @@ test('chat demo in headless Chromium: two workers, a killed worker, recovery', {
     return;
   }
   const { chromium } = await import('playwright-core');
-  const srv = startServer();
+  const backend = BACKEND === 'proxy-node' ? await startBackend() : null;
+  const srv = startServer(backend?.flags);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-e2e-chromium-'));
   let context;
   try {
@@ -179,8 +220,9 @@ test('chat demo in headless Chromium: two workers, a killed worker, recovery', {
     const out = process.env.SSS_E2E_OUT || path.dirname(SERVER);
     fs.mkdirSync(out, { recursive: true });
     await a.page.bringToFront();
-    await a.page.screenshot({ path: path.join(out, 'chat-demo.png') });
-    t.diagnostic(`screenshot: ${path.join(out, 'chat-demo.png')}`);
+    const shot = path.join(out, BACKEND === 'module' ? 'chat-demo.png' : `chat-demo-${BACKEND}.png`);
+    await a.page.screenshot({ path: shot });
+    t.diagnostic(`screenshot: ${shot}`);
 
     await context.close();
     context = null;
@@ -190,10 +232,15 @@ test('chat demo in headless Chromium: two workers, a killed worker, recovery', {
     assert.equal(code, 0, `sss-server exit code ${code}:\n${srv.lines.slice(-20).join('\n')}`);
     const crashes = srv.lines.filter((l) => /killed by signal (?!9\b)/.test(l));
     assert.deepEqual(crashes, [], 'no worker crashed (other than the one killed)');
+    if (backend) {
+      const lost = backend.lines.filter((l) => /not published|not delivered/.test(l));
+      assert.deepEqual(lost, [], 'the backend published everything');
+    }
   } finally {
     if (context) await context.close().catch(() => {});
     // The server's own process group (detached): the master and any worker left behind.
     try { process.kill(-srv.proc.pid, 'SIGKILL'); } catch { /* all gone */ }
+    if (backend) try { process.kill(-backend.proc.pid, 'SIGKILL'); } catch { /* gone */ }
     fs.rmSync(profile, { recursive: true, force: true });
   }
 });
