@@ -12,17 +12,14 @@ import subprocess
 import tempfile
 import time
 
+from svc_redis import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get("SSS_SOURCE_DIR") or os.path.join(HERE, "..", "..")
 SCRIPT = os.path.join(ROOT, "tools", "ferretdb.sh")
 
 _ALL = []  # every FerretDB started, stopped at exit by stop_all()
 
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FerretDB:

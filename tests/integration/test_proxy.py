@@ -18,6 +18,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from svc_redis import free_port
 from sss_harness import T, Server, begun, log, main, rx_until, ws_connect
 
 HOST_ID = "proxy-test-host"
@@ -224,14 +225,6 @@ def proxy_server(checks, backend_url, extra=(), name="proxy", workers=1):
     flags = ["--proxy-url", backend_url, "--host-id", HOST_ID, "--api-listen", "127.0.0.1:0",
              "--max-message-size", "64k"] + list(extra)
     return Server(checks, flags=flags, echo=False, workers=workers, name=name)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # --------------------------------------------------------------------------

@@ -20,13 +20,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from svc_redis import free_port
 from sss_harness import T, Server, log, main, raw_http, upgrade_request, ws_connect
 
 API_KEY = "examples-test-key"
@@ -35,14 +35,6 @@ BACKENDS = [
     ("node", ["node", os.path.join(SOURCE, "examples", "proxy-node", "server.mjs")]),
     ("python", [sys.executable, os.path.join(SOURCE, "examples", "proxy-python", "server.py")]),
 ]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Backend:
