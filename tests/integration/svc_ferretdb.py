@@ -7,7 +7,6 @@ FerretDB missing is a failure, not a skip: tools/bootstrap.sh installs it
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
