@@ -195,6 +195,19 @@ async def subscribe(c, name, server):
     await ws.close()
 
 
+async def history_of(cl, room, texts):
+    """ASK history until it holds every text of texts (or the deadline): a FEED can reach
+    the clients before the backend's POST /api/publish returned it the uid it
+    records, so the backend's state follows the FEEDs, not the other way round."""
+    deadline = time.monotonic() + T(20)
+    while True:
+        r = await cl.ask("history", {"room": room})
+        have = {h.get("msg", {}).get("text") for h in r.get("msg") or [] if isinstance(h, dict)}
+        if set(texts) <= have or time.monotonic() > deadline:
+            return r
+        await asyncio.sleep(0.05)
+
+
 async def talk(c, name, server):
     """say, history and presence with two, then three, then two clients in a room."""
     room = f"room-{name}-talk"
@@ -223,7 +236,7 @@ async def talk(c, name, server):
          f"{name}: every subscriber gets the same said FEEDs")
 
     # History from the backend's state: the same messages with the same uids.
-    r = await bob.ask("history", {"room": room})
+    r = await history_of(bob, room, ("hello", "hi ann"))
     want = [{k: f[k] for k in ("sys", "channel", "topic", "msg", "uid")}
             for f in sorted(feeds["bob"], key=lambda f: tuple(map(int, f["uid"].split("-"))))]
     c.eq(r.get("msg"), want,
@@ -250,7 +263,7 @@ async def history_limit(c, name, server):
     for n in range(55):
         await ws.tell("say", {"room": room, "text": f"m{n}"})
     await ws.wait(said(room, "m54"), what="the 55th said")
-    r = await ws.ask("history", {"room": room})
+    r = await history_of(ws, room, ("m54",))
     c.eq([h["msg"]["text"] for h in r.get("msg") or []], [f"m{n}" for n in range(5, 55)],
          f"{name}: history keeps the room's last 50 messages, in order")
     await ws.close()
