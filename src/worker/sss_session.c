@@ -11,8 +11,8 @@
  *   PUBLISH    (where --allow-client-publish allows) the scaler gives the uid;
  *              the reply carries it; the FEED comes back through the bus.
  *
- * Each kind of request to the scaler is a small struct below with its own
- * sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
+ * Each kind of request to the scaler is a small struct (sss_session_int.h)
+ * with its own sss_rpc_ops: sub_req (SUBSCRIBE, a resumed session's channel, BEGIN's user
  * channel), sync_req (one per SYNC entry, sharing a sync_state), pub_req
  * and a session's subscriptions (a plain conn_req). All but sync_req start
  * with a conn_req: the connection they answer, and the client's id.
@@ -24,16 +24,22 @@
  * messages wait in its queue (--max-waiting-messages), copied, and run in
  * order once none is; a SYNC reply waits for its entries' decisions as for
  * their history, a BEGIN reply for its resumed channels'.
+ *
+ * Three files, sharing sss_session_int.h (internal to the module):
+ *   sss_session.c       the helpers, BEGIN, SUBSCRIBE, PUBLISH, one message,
+ *                       bus records, the scaler, connections, the handler;
+ *   sss_session_sync.c  SYNC;
+ *   sss_session_wait.c  the rules and the application's decisions, and the
+ *                       messages waiting for them.
  * May include: common, proto, shm, pubsub, rpc, sss_fanout, sss_conn, sss_app, sss_proxy.
  */
 #include "sss_session.h"
+#include "sss_session_int.h"
 #include "sss_alloc.h"
 #include "sss_app.h"
 #include "sss_cfg.h"
 #include "sss_conn.h"
-#include "sss_decide.h"
 #include "sss_fanout.h"
-#include "sss_feeds.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 #include "sss_proxy.h"
@@ -51,105 +57,13 @@
 #define BATCH 512 /* bus or mailbox records per poll */
 
 static const char *const ERR_NAME = "Super Scaled Sockets Error";
-static const char *const BUSY = "server busy or out of memory: try again";
+const char sss_session__busy[] = "server busy or out of memory: try again";
 #define PUB_RESTART_WAIT_MS 3000 /* a publish a dead scaler may have taken: wait this long */
-
-/* ---- the kinds of request ---- */
-
-/*
- * A request made for one connection: named by id, since it may close
- * before the answer comes, with the client's message id its reply carries.
- * Alone, it asks a named session's recorded subscriptions at BEGIN.
- */
-struct conn_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    uint64_t conn_id;
-    char *id; /* the client's raw id (owned), NULL when absent */
-    size_t id_len;
-};
-
-/* SUBSCRIBE, a resumed session's channel (silent), or BEGIN's _u_<user>: the last uid. */
-struct sub_req {
-    struct conn_req cr; /* first */
-    uint8_t silent; /* a resumed session's channel: no SUBSCRIBE reply, and the
-                     * BEGIN reply waits for it (begin_wait) */
-    char channel[SSS_PROTO_CHANNEL_MAX + 1];
-};
-
-struct sync_entry {
-    char channel[SSS_PROTO_CHANNEL_MAX + 1];
-    uint8_t ok;         /* result[channel] */
-    uint8_t subscribed; /* a pending subscription waits for this entry */
-    uint8_t done;
-    uint8_t dup; /* the same channel came earlier in this SYNC */
-    uint8_t held; /* live before, held while the application decides */
-    uint8_t has_after;
-    struct sss_uid after;
-    struct sss_uid floor; /* where live FEEDs resume */
-    struct sss_feeds recs; /* its history records for the reply */
-};
-
-struct sync_state {
-    uint64_t conn_id;
-    char *id; /* the client's raw id (owned), NULL when absent */
-    size_t id_len;
-    int outstanding;
-    int n;
-    struct sync_entry e[];
-};
-
-/* One entry of a SYNC: the history after its lastUid. */
-struct sync_req {
-    struct sss_rpc_req base; /* first */
-    struct sss_session *s;
-    struct sync_state *st; /* shared by the entries; freed by the last one */
-    int entry;
-    uint8_t counted; /* st->outstanding counts this request */
-};
-
-/* A client's PUBLISH: the uid. */
-struct pub_req {
-    struct conn_req cr;  /* first */
-    int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
-};
-
-/* What waits for a subscription decision of the application. */
-enum pending_kind {
-    PENDING_SUBSCRIBE, /* a SUBSCRIBE: its reply */
-    PENDING_SYNC,      /* a SYNC entry: its result, then its history */
-    PENDING_RESUME,    /* a resumed session's channel: the BEGIN reply waits */
-};
-
-struct sss_pending {
-    struct sss_decision *d; /* the handle (the answerer's) */
-    struct sss_conn *conn;  /* borrowed: it drops us when it closes */
-    uint8_t kind;           /* enum pending_kind */
-    char *id;               /* SUBSCRIBE: the client's raw id (owned) */
-    size_t id_len;
-    struct sync_state *st;  /* SYNC: counted in st->outstanding */
-    int entry;
-    char channel[SSS_PROTO_CHANNEL_MAX + 1];
-    struct sss_pending *prev, *next; /* the client's list */
-};
-
-/* A client message that came while a decision was awaited (a copy). */
-struct sss_waiting {
-    struct sss_waiting *next;
-    int opcode;
-    size_t len;
-    uint8_t data[];
-};
 
 /* ---- small helpers ---- */
 
-static struct sss_session *S(const struct sss_conn *c)
-{
-    return c->client->s;
-}
-
 /* Send the JSON in s->json as one text frame to c. */
-static void send_json(struct sss_session *s, struct sss_conn *c)
+void sss_session__send_json(struct sss_session *s, struct sss_conn *c)
 {
     struct sss_buf *b;
 
@@ -160,14 +74,14 @@ static void send_json(struct sss_session *s, struct sss_conn *c)
         sss_conn_send(c, b);
 }
 
-static void send_error(struct sss_conn *c, const char *message, struct sss_proto_span id)
+void sss_session__send_error(struct sss_conn *c, const char *message, struct sss_proto_span id)
 {
     struct sss_session *s = S(c);
     struct sss_proto_fail f = {ERR_NAME, message};
 
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_error(&s->json, &f, id) == 0)
-        send_json(s, c);
+        sss_session__send_json(s, c);
 }
 
 /* Answer the client's request `id` (an ASK or PUBLISH) with failure f. */
@@ -178,7 +92,7 @@ static void send_response_err(struct sss_conn *c, struct sss_proto_span id,
 
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_response_err(&s->json, id, f) == 0)
-        send_json(s, c);
+        sss_session__send_json(s, c);
 }
 
 struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t id)
@@ -187,21 +101,21 @@ struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t id)
 }
 
 /* The live connection a request was made for, or NULL. */
-static struct sss_conn *live_conn(struct sss_session *s, uint64_t id)
+struct sss_conn *sss_session__live_conn(struct sss_session *s, uint64_t id)
 {
     struct sss_conn *c = sss_session_conn(s, id);
 
     return c && !c->dead ? c : NULL;
 }
 
-static char *dup_span(struct sss_proto_span sp, size_t *len)
+char *sss_session__dup_span(struct sss_proto_span sp, size_t *len)
 {
     *len = sp.len;
     return sp.ptr ? sss_strndup(sp.ptr, sp.len) : NULL;
 }
 
 /* A request of `size` bytes put in the table, or NULL (ENOMEM). */
-static void *req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops)
+void *sss_session__req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops)
 {
     struct sss_rpc_req *r = sss_calloc(1, size);
 
@@ -219,12 +133,12 @@ static void *req_new(struct sss_session *s, size_t size, const struct sss_rpc_op
 static void *conn_req_new(struct sss_session *s, size_t size, const struct sss_rpc_ops *ops,
                           const struct sss_conn *c, struct sss_proto_span id)
 {
-    struct conn_req *r = req_new(s, size, ops);
+    struct conn_req *r = sss_session__req_new(s, size, ops);
 
     if (r) {
         r->s = s;
         r->conn_id = c->id;
-        r->id = dup_span(id, &r->id_len);
+        r->id = sss_session__dup_span(id, &r->id_len);
     }
     return r;
 }
@@ -244,7 +158,7 @@ static struct sss_proto_span reply_id(const struct conn_req *r)
     return sss_proto_span_of(r->id, r->id_len);
 }
 
-static void req_done(struct sss_session *s, void *r)
+void sss_session__req_done(struct sss_session *s, void *r)
 {
     sss_rpc_done(s->rpc, r);
 }
@@ -273,18 +187,13 @@ static void session_note(struct sss_conn *c, int op, const char *chan, size_t ch
         (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
-static struct sss_index *index_of(struct sss_session *s)
-{
-    return &s->fanout->index;
-}
-
 /*
  * The only ways a subscription leaves: keep the count, presence and the
  * session's record right. forget: the client left the channel (UNSUBSCRIBE,
  * BOOTCHANNEL); otherwise the connection is closing and the session keeps the
  * channel with the uid it reached.
  */
-static void unsubscribe(struct sss_conn *c, struct sss_sub *sub, int forget)
+void sss_session__unsubscribe(struct sss_conn *c, struct sss_sub *sub, int forget)
 {
     if (forget)
         session_note(c, SSS_HM_SESSION_UNSUB, sub->chan->name, sub->chan->name_len, NULL);
@@ -296,7 +205,7 @@ static void unsubscribe(struct sss_conn *c, struct sss_sub *sub, int forget)
 }
 
 /* A subscription was created: presence, and the session's record. */
-static void subscribed(struct sss_conn *c, const char *chan, size_t len)
+void sss_session__subscribed(struct sss_conn *c, const char *chan, size_t len)
 {
     c->client->nsubs++;
     presence(c, chan, len, 1);
@@ -305,115 +214,8 @@ static void subscribed(struct sss_conn *c, const char *chan, size_t len)
 
 /* ---- client messages ---- */
 
-/* The server's rules, then the application's subscription parser. 1 allows; 0 sets *why. */
-static int is_own_user_channel(const struct sss_conn *c, const char *name, size_t len)
-{
-    size_t ul = strlen(c->user);
-
-    return ul && len == ul + 3 && memcmp(name, "_u_", 3) == 0 && memcmp(name + 3, c->user, ul) == 0;
-}
-
-/* What subscribe_allowed says. */
-enum {
-    ASK_NOMEM = -1,
-    ASK_REFUSED = 0,
-    ASK_ALLOWED = 1,
-    ASK_PENDING = 2, /* the application answers later */
-};
-
-static void pending_decided(struct sss_decision *d, void *data);
-
-/* A decision's context on c's list, awaited (cl->deciding), or NULL (ENOMEM). */
-static struct sss_pending *pending_new(struct sss_conn *c, int kind, const char *name,
-                                       size_t len)
-{
-    struct sss_client *cl = c->client;
-    struct sss_pending *p = sss_calloc(1, sizeof(*p));
-
-    if (!p)
-        return NULL;
-    p->d = sss_decision_create(c->w, SSS_DECISION_SUBSCRIBE, pending_decided, p);
-    if (!p->d) {
-        sss_free(p);
-        return NULL;
-    }
-    p->conn = c;
-    p->kind = (uint8_t)kind;
-    memcpy(p->channel, name, len);
-    p->channel[len] = '\0';
-    p->next = cl->pending;
-    if (cl->pending)
-        cl->pending->prev = p;
-    cl->pending = p;
-    cl->deciding++;
-    return p;
-}
-
-static void pending_unlink(struct sss_client *cl, struct sss_pending *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else if (cl->pending == p)
-        cl->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-    cl->deciding--;
-}
-
-/*
- * Ask the application's later parser about p, once the caller filled it.
- * The answer may come before this returns: p is not to be touched after.
- */
-static void ask_later(struct sss_conn *c, struct sss_pending *p, struct sss_proto_span query)
-{
-    struct sss_app *app = S(c)->app;
-
-    if (app && app->on_subscribe_later)
-        app->on_subscribe_later((struct sss_socket *)c, p->channel, query.ptr ? query.ptr : "",
-                                query.ptr ? query.len : 0, p->d, app->subscribe_later_data);
-    else if (!sss_proxy_subscribe(c, p->channel, query, p->d))
-        (void)sss_decide_subscribe(p->d, 0, "no subscription parser");
-}
-
-/*
- * The server's rules, then the application's subscription parser. Returns
- * ASK_ALLOWED; ASK_REFUSED with *why; ASK_PENDING when the application
- * answers later: *pp (of kind) is to be filled, then asked (ask_later),
- * and the answer goes to pending_decided; or ASK_NOMEM.
- */
-static int subscribe_allowed(struct sss_conn *c, const char *name, size_t len,
-                             struct sss_proto_span query, const char **why, int from_sync,
-                             int kind, struct sss_pending **pp)
-{
-    struct sss_app *app = S(c)->app;
-
-    if (from_sync && is_own_user_channel(c, name, len))
-        return ASK_ALLOWED; /* the client's own user channel: always allowed back */
-    if (sss_proto_channel_reserved(name, len)) {
-        *why = "channels starting with _ belong to the server";
-        return ASK_REFUSED;
-    }
-    /* A module's parser wins; else the backend proxy's subscribe call decides later. */
-    if (app && (app->on_subscribe_later ||
-                (!app->on_subscribe && sss_proxy_wants(c->w, SSS_PROXY_SUBSCRIBE)))) {
-        *pp = pending_new(c, kind, name, len);
-        return *pp ? ASK_PENDING : ASK_NOMEM;
-    }
-    if (app && app->on_subscribe) {
-        const char *reason = "refused by the application";
-
-        if (app->on_subscribe((struct sss_socket *)c, name, query.ptr ? query.ptr : "",
-                              query.ptr ? query.len : 0, &reason, app->subscribe_data) != 0) {
-            *why = reason;
-            return ASK_REFUSED;
-        }
-    }
-    return ASK_ALLOWED;
-}
-
 /* The application's on-subscribed hook, once a subscription is live. */
-static void subscribed_hook(struct sss_conn *c, const char *channel)
+void sss_session__subscribed_hook(struct sss_conn *c, const char *channel)
 {
     struct sss_app *app = S(c)->app;
 
@@ -435,11 +237,11 @@ static void send_begin_reply(struct sss_conn *c, const char *user_chan, const st
     br.hb_threshold = (uint32_t)s->cfg->heartbeat_threshold_ms;
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_begin_reply(&s->json, &br) == 0)
-        send_json(s, c);
+        sss_session__send_json(s, c);
 }
 
 /* One answer the BEGIN reply waited for came; the last one sends it. */
-static void begin_step_done(struct sss_conn *c)
+void sss_session__begin_step_done(struct sss_conn *c)
 {
     struct sss_client *cl = c->client;
     char chan[SSS_PROTO_CHANNEL_MAX + 1];
@@ -459,7 +261,7 @@ static void begin_step_done(struct sss_conn *c)
 /* The subscription r was made for, and (*cp) its connection, while both are there. */
 static struct sss_sub *sub_of(const struct sub_req *r, struct sss_conn **cp)
 {
-    struct sss_conn *c = live_conn(r->cr.s, r->cr.conn_id);
+    struct sss_conn *c = sss_session__live_conn(r->cr.s, r->cr.conn_id);
 
     *cp = c;
     return c ? sss_index_find(c->client->subs, r->channel, strlen(r->channel)) : NULL;
@@ -485,14 +287,14 @@ static void sub_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_uid_
         sss_proto_out_reset(&s->json);
         if (sss_proto_encode_subscribe_reply(&s->json, reply_id(&r->cr), r->channel, true,
                                              p->has ? &p->uid : NULL, NULL) == 0)
-            send_json(s, c);
+            sss_session__send_json(s, c);
     }
     if (sub && sub->pending) {
         activate_after(s, sub, p);
-        subscribed_hook(c, r->channel);
+        sss_session__subscribed_hook(c, r->channel);
     }
     if (r->silent && c)
-        begin_step_done(c);
+        sss_session__begin_step_done(c);
 }
 
 /* BEGIN's _u_<user>: its last uid goes in the BEGIN reply. */
@@ -509,7 +311,7 @@ static void begin_last_uid(struct sss_rpc_req *base, const struct sss_hm_last_ui
         c->client->user_last = p->uid;
     if (sub->pending)
         activate_after(r->cr.s, sub, p);
-    begin_step_done(c);
+    sss_session__begin_step_done(c);
 }
 
 static int sub_replay(struct sss_rpc_req *base)
@@ -536,20 +338,20 @@ static const struct sss_rpc_ops begin_ops = {
 
 /* ---- SUBSCRIBE, UNSUBSCRIBE ---- */
 
-static void subscribe_refused(struct sss_conn *c, struct sss_proto_span id, const char *channel,
-                              const char *why)
+void sss_session__subscribe_refused(struct sss_conn *c, struct sss_proto_span id,
+                                    const char *channel, const char *why)
 {
     struct sss_session *s = S(c);
     struct sss_proto_fail f = {"Subscription refused", why};
 
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_subscribe_reply(&s->json, id, channel, false, NULL, &f) == 0)
-        send_json(s, c);
+        sss_session__send_json(s, c);
 }
 
 /* An allowed SUBSCRIBE: index it at once (pending) and ask the scaler for the last uid. */
-static void subscribe_start(struct sss_conn *c, struct sss_proto_span id, const char *channel,
-                            size_t len)
+void sss_session__subscribe_start(struct sss_conn *c, struct sss_proto_span id,
+                                  const char *channel, size_t len)
 {
     struct sss_session *s = S(c);
     struct sss_client *cl = c->client;
@@ -559,7 +361,7 @@ static void subscribe_start(struct sss_conn *c, struct sss_proto_span id, const 
 
     if (!sss_index_find(cl->subs, channel, len) &&
         cl->nsubs >= (uint32_t)s->cfg->max_subscriptions) {
-        subscribe_refused(c, id, channel, "too many subscriptions on this connection");
+        sss_session__subscribe_refused(c, id, channel, "too many subscriptions on this connection");
         return;
     }
     sub = sss_index_subscribe(index_of(s), c, &cl->subs, channel, len, &created);
@@ -567,18 +369,18 @@ static void subscribe_start(struct sss_conn *c, struct sss_proto_span id, const 
     if (!r) {
         if (sub && created)
             sss_index_unsubscribe(index_of(s), &cl->subs, sub);
-        send_error(c, BUSY, id);
+        sss_session__send_error(c, sss_session__busy, id);
         return;
     }
     if (created)
-        subscribed(c, channel, len);
+        sss_session__subscribed(c, channel, len);
     memcpy(r->channel, channel, len + 1);
     if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0) {
         /* The scaler cannot be asked: refuse rather than hold for ever. */
-        send_error(c, BUSY, id);
-        req_done(s, r);
+        sss_session__send_error(c, sss_session__busy, id);
+        sss_session__req_done(s, r);
         if (created)
-            unsubscribe(c, sub, 1);
+            sss_session__unsubscribe(c, sub, 1);
     }
 }
 
@@ -587,20 +389,20 @@ static void on_subscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     struct sss_pending *p = NULL;
     const char *why = NULL;
 
-    switch (subscribe_allowed(c, m->channel, m->channel_len, m->query, &why, 0,
-                              PENDING_SUBSCRIBE, &p)) {
+    switch (sss_session__subscribe_allowed(c, m->channel, m->channel_len, m->query, &why, 0,
+                                           PENDING_SUBSCRIBE, &p)) {
     case ASK_ALLOWED:
-        subscribe_start(c, m->id, m->channel, m->channel_len);
+        sss_session__subscribe_start(c, m->id, m->channel, m->channel_len);
         break;
     case ASK_PENDING:
-        p->id = dup_span(m->id, &p->id_len);
-        ask_later(c, p, m->query);
+        p->id = sss_session__dup_span(m->id, &p->id_len);
+        sss_session__ask_later(c, p, m->query);
         break;
     case ASK_REFUSED:
-        subscribe_refused(c, m->id, m->channel, why);
+        sss_session__subscribe_refused(c, m->id, m->channel, why);
         break;
     default:
-        send_error(c, BUSY, m->id);
+        sss_session__send_error(c, sss_session__busy, m->id);
     }
 }
 
@@ -610,11 +412,11 @@ static void on_unsubscribe(struct sss_conn *c, const struct sss_proto_msg *m)
     struct sss_sub *sub = sss_index_find(c->client->subs, m->channel, m->channel_len);
 
     if (sub)
-        unsubscribe(c, sub, 1);
+        sss_session__unsubscribe(c, sub, 1);
     if (m->id.ptr) {
         sss_proto_out_reset(&s->json);
         if (sss_proto_encode_unsubscribe_reply(&s->json, m->id, m->channel, sub != NULL) == 0)
-            send_json(s, c);
+            sss_session__send_json(s, c);
     }
 }
 
@@ -640,7 +442,7 @@ static const struct sss_rpc_ops load_ops = {
  * for the scaler's answers (begin_wait) and carries the user channel's
  * last uid. m: the BEGIN (its "session") or the SYNC (its subscriptions).
  */
-static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
+void sss_session__begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
 {
     struct sss_session *s = S(c);
     struct sss_client *cl = c->client;
@@ -664,7 +466,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
         if (r) {
             if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
                 sss_rpc_put(s->rpc, &rec) < 0)
-                req_done(s, r);
+                sss_session__req_done(s, r);
             else
                 cl->begin_wait++;
         }
@@ -685,10 +487,10 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
             return;
         }
         if (created)
-            subscribed(c, chan, (size_t)n);
+            sss_session__subscribed(c, chan, (size_t)n);
         memcpy(r->channel, chan, (size_t)n + 1);
         if (sss_rpc_ask_last_uid(s->rpc, &r->cr.base, r->channel) < 0)
-            req_done(s, r);
+            sss_session__req_done(s, r);
         else
             cl->begin_wait++;
     }
@@ -697,7 +499,7 @@ static void begin(struct sss_conn *c, int silent, const struct sss_proto_msg *m)
 }
 
 /* A resumed channel the rules allow: subscribed again, live from its last uid on. */
-static void resume_start(struct sss_conn *c, const char *chan, size_t len)
+void sss_session__resume_start(struct sss_conn *c, const char *chan, size_t len)
 {
     struct sss_session *s = S(c);
     struct sss_proto_span none = {NULL, 0};
@@ -715,7 +517,7 @@ static void resume_start(struct sss_conn *c, const char *chan, size_t len)
             sss_index_unsubscribe(index_of(s), &c->client->subs, sub);
         return;
     }
-    subscribed(c, chan, len);
+    sss_session__subscribed(c, chan, len);
     memcpy(sr->channel, chan, len);
     sr->channel[len] = '\0';
     sr->silent = 1;
@@ -723,7 +525,7 @@ static void resume_start(struct sss_conn *c, const char *chan, size_t len)
      * on every publish reaches this connection (with Redis, once this host
      * listens to the channel). */
     if (sss_rpc_ask_last_uid(s->rpc, &sr->cr.base, sr->channel) < 0)
-        req_done(s, sr);
+        sss_session__req_done(s, sr);
     else
         c->client->begin_wait++;
 }
@@ -742,17 +544,17 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
     (void)e;
     if (!len || len > SSS_PROTO_CHANNEL_MAX || !sss_proto_channel_valid(chan, len))
         return;
-    c = live_conn(s, r->conn_id);
+    c = sss_session__live_conn(s, r->conn_id);
     if (!c || sss_index_find(c->client->subs, chan, len) ||
         c->client->nsubs >= (uint32_t)s->cfg->max_subscriptions)
         return;
-    switch (subscribe_allowed(c, chan, len, none, &why, 1, PENDING_RESUME, &p)) {
+    switch (sss_session__subscribe_allowed(c, chan, len, none, &why, 1, PENDING_RESUME, &p)) {
     case ASK_ALLOWED:
-        resume_start(c, chan, len);
+        sss_session__resume_start(c, chan, len);
         break;
     case ASK_PENDING:
         c->client->begin_wait++; /* the BEGIN reply waits for the decision too */
-        ask_later(c, p, none);
+        sss_session__ask_later(c, p, none);
         break;
     default:
         break;
@@ -762,387 +564,22 @@ static void load_entry(struct sss_rpc_req *base, const struct sss_hm_session_ent
 static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *e)
 {
     struct conn_req *r = (struct conn_req *)base;
-    struct sss_conn *c = live_conn(r->s, r->conn_id);
+    struct sss_conn *c = sss_session__live_conn(r->s, r->conn_id);
 
     (void)e;
     if (c)
-        begin_step_done(c);
+        sss_session__begin_step_done(c);
 }
 
 /* The new scaler's store is empty: nothing to resume. */
 static int load_replay(struct sss_rpc_req *base)
 {
     struct conn_req *r = (struct conn_req *)base;
-    struct sss_conn *c = live_conn(r->s, r->conn_id);
+    struct sss_conn *c = sss_session__live_conn(r->s, r->conn_id);
 
     if (c)
-        begin_step_done(c);
+        sss_session__begin_step_done(c);
     return 1;
-}
-
-/* ---- SYNC ---- */
-
-static void sync_free(struct sync_state *st)
-{
-    for (int i = 0; i < st->n; i++)
-        sss_feeds_fini(&st->e[i].recs);
-    sss_free(st->id);
-    sss_free(st);
-}
-
-/* Every entry answered: send the reply, then let live FEEDs through. */
-static void sync_finish(struct sss_session *s, struct sync_state *st)
-{
-    struct sss_conn *c = live_conn(s, st->conn_id);
-    struct sss_proto_sync_reply b;
-    size_t off;
-    int rc, oom = 0;
-
-    if (c) {
-        sss_proto_out_reset(&s->json);
-        rc = sss_proto_sync_reply_begin(&b, &s->json, sss_proto_span_of(st->id, st->id_len));
-        for (int i = 0; rc == 0 && i < st->n; i++)
-            if (!st->e[i].dup)
-                rc = sss_proto_sync_reply_result(&b, st->e[i].channel, st->e[i].ok);
-        for (int i = 0; i < st->n; i++) {
-            const struct sss_feeds *fl = &st->e[i].recs;
-
-            oom |= fl->text.oom;
-            off = 0;
-            for (size_t j = 0; rc == 0 && j < fl->n; j++) {
-                rc = sss_proto_sync_reply_record(&b, fl->text.data + off, fl->len[j]);
-                off += fl->len[j];
-            }
-        }
-        if (rc == 0 && sss_proto_sync_reply_end(&b) == 0 && !oom)
-            send_json(s, c);
-        else
-            sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
-        for (int i = 0; i < st->n; i++) {
-            struct sss_sub *sub;
-
-            if (!st->e[i].subscribed)
-                continue;
-            sub = sss_index_find(c->client->subs, st->e[i].channel, strlen(st->e[i].channel));
-            if (sub && sub->pending) {
-                sss_index_activate(index_of(s), sub, &st->e[i].floor);
-                subscribed_hook(c, st->e[i].channel);
-            }
-        }
-    }
-    sync_free(st);
-}
-
-static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p,
-                          const char *topic, const char *msg)
-{
-    struct sync_req *r = (struct sync_req *)base;
-    struct sync_entry *e = &r->st->e[r->entry];
-
-    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len),
-                  &p->uid);
-}
-
-static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
-{
-    struct sync_req *r = (struct sync_req *)base;
-    struct sync_state *st = r->st;
-    struct sync_entry *e = &st->e[r->entry];
-
-    e->done = 1;
-    e->ok = p->rc == 0 && !p->gap;
-    /* Live FEEDs resume after the newest uid the history could contain. */
-    if (p->has_last)
-        e->floor = p->last;
-    else if (e->has_after && !p->gap)
-        e->floor = e->after;
-    r->counted = 0;
-    if (--st->outstanding == 0)
-        sync_finish(r->s, st);
-}
-
-/*
- * Asked again from the start under a new id: what the dead scaler sent
- * goes, and so does whatever it left unread in the mailbox (the old id), so
- * the reply has each record once.
- */
-static int sync_replay(struct sss_rpc_req *base)
-{
-    struct sync_req *r = (struct sync_req *)base;
-    struct sync_entry *e = &r->st->e[r->entry];
-
-    sss_rpc_renew(base->rpc, base);
-    sss_feeds_clear(&e->recs);
-    (void)sss_rpc_ask_history(base->rpc, base, e->channel, e->has_after, &e->after);
-    return 0;
-}
-
-static void sync_req_free(struct sss_rpc_req *base)
-{
-    struct sync_req *r = (struct sync_req *)base;
-
-    /* Unanswered (the worker is ending): the state goes with its last request. */
-    if (r->counted && --r->st->outstanding == 0)
-        sync_free(r->st);
-    sss_free(r);
-}
-
-static const struct sss_rpc_ops sync_ops = {
-    .name = "sync",
-    .hist_rec = sync_hist_rec,
-    .hist_end = sync_hist_end,
-    .replay = sync_replay,
-    .free = sync_req_free,
-};
-
-/* An allowed SYNC entry: indexed at once (held), and its history asked for. */
-static void sync_entry_start(struct sss_conn *c, struct sync_state *st, int i)
-{
-    struct sss_session *s = S(c);
-    struct sss_client *cl = c->client;
-    struct sync_entry *e = &st->e[i];
-    size_t len = strlen(e->channel);
-    struct sss_sub *sub;
-    struct sync_req *r;
-    int created, was_live = e->held;
-
-    if (!sss_index_find(cl->subs, e->channel, len) &&
-        cl->nsubs >= (uint32_t)s->cfg->max_subscriptions)
-        return; /* refused: result false, not subscribed */
-    sub = sss_index_subscribe(index_of(s), c, &cl->subs, e->channel, len, &created);
-    if (!sub)
-        return;
-    if (created) {
-        subscribed(c, e->channel, len);
-        was_live = 0; /* held before, but booted from the channel meanwhile */
-    } else if (!sub->pending) {
-        /* Already live here: hold it again while its history comes. */
-        sub->pending = 1;
-        was_live = 1;
-    }
-    r = req_new(s, sizeof(*r), &sync_ops);
-    if (r) {
-        r->s = s;
-        r->st = st;
-        r->entry = i;
-    }
-    if (!r || sss_rpc_ask_history(s->rpc, &r->base, e->channel, e->has_after, &e->after) < 0) {
-        /* No history will come (out of memory, or the scaler is far
-         * behind): result false, and nothing left pending for ever. */
-        if (r)
-            req_done(s, r);
-        if (was_live)
-            sss_index_activate(index_of(s), sub, &sub->floor);
-        else if (created)
-            unsubscribe(c, sub, 1);
-        return;
-    }
-    r->counted = 1;
-    e->subscribed = 1;
-    e->done = 0;
-    st->outstanding++;
-}
-
-/*
- * A SYNC entry waits for the application's decision. A channel already
- * live on this connection is held from now on, so that what it publishes
- * meanwhile comes once, in the reply's records or after them.
- */
-static void sync_entry_hold(struct sss_conn *c, struct sync_entry *e)
-{
-    struct sss_sub *sub = sss_index_find(c->client->subs, e->channel, strlen(e->channel));
-
-    if (sub && !sub->pending) {
-        sub->pending = 1;
-        e->held = 1;
-    }
-}
-
-/* A refused entry that was held: live again from where it was. */
-static void sync_entry_release(struct sss_conn *c, struct sync_entry *e)
-{
-    struct sss_sub *sub = sss_index_find(c->client->subs, e->channel, strlen(e->channel));
-
-    if (e->held && sub && sub->pending)
-        sss_index_activate(index_of(S(c)), sub, &sub->floor);
-    e->held = 0;
-}
-
-static void on_sync(struct sss_conn *c, const struct sss_proto_msg *m)
-{
-    struct sss_session *s = S(c);
-    struct sss_client *cl = c->client;
-    struct sync_state *st;
-
-    if (!cl->begun)
-        begin(c, 1, m);
-    st = sss_calloc(1, sizeof(*st) + m->nsubs * sizeof(st->e[0]));
-    if (!st) {
-        send_error(c, BUSY, m->id);
-        return;
-    }
-    st->conn_id = c->id;
-    st->id = dup_span(m->id, &st->id_len);
-    st->n = (int)m->nsubs;
-    /* One count for this loop: an entry decided before it ends must not
-     * send the reply. */
-    st->outstanding = 1;
-    for (int i = 0; i < st->n; i++)
-        sss_feeds_init(&st->e[i].recs);
-    for (size_t i = 0; i < m->nsubs; i++) {
-        const struct sss_proto_sub *ps = &m->subs[i];
-        struct sync_entry *e = &st->e[i];
-        struct sss_pending *p = NULL;
-        const char *why;
-
-        memcpy(e->channel, ps->channel, ps->channel_len + 1);
-        e->done = 1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(st->e[j].channel, e->channel) == 0)
-                e->dup = 1;
-        if (e->dup)
-            continue; /* listed twice: answered once, by its first entry */
-        if (ps->has_last_uid && sss_proto_uid_parse(&e->after, ps->last_uid, ps->last_uid_len) < 0)
-            memset(&e->after, 0xff, sizeof(e->after)); /* not ours: surely a gap */
-        e->has_after = ps->has_last_uid;
-        switch (subscribe_allowed(c, ps->channel, ps->channel_len, ps->query, &why, 1,
-                                  PENDING_SYNC, &p)) {
-        case ASK_ALLOWED:
-            sync_entry_start(c, st, (int)i);
-            break;
-        case ASK_PENDING:
-            p->st = st;
-            p->entry = (int)i;
-            e->done = 0;
-            st->outstanding++;
-            sync_entry_hold(c, e);
-            ask_later(c, p, ps->query);
-            break;
-        default:
-            break; /* refused: result false, not subscribed */
-        }
-    }
-    if (--st->outstanding == 0)
-        sync_finish(s, st);
-}
-
-/* ---- decisions of the application, and the messages waiting for them ---- */
-
-static void process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len);
-
-/* Run the messages that waited, in order, until one waits for a decision again. */
-static void drain_waiting(struct sss_conn *c)
-{
-    struct sss_client *cl = c->client;
-
-    if (cl->draining)
-        return; /* we are inside the loop below: it goes on by itself */
-    cl->draining = 1;
-    while (!cl->deciding && cl->wait_head) {
-        struct sss_waiting *m = cl->wait_head;
-
-        cl->wait_head = m->next;
-        if (!cl->wait_head)
-            cl->wait_tail = NULL;
-        cl->nwaiting--;
-        process_message(c, m->opcode, m->data, m->len);
-        sss_free(m);
-        if (c->dead)
-            return; /* closed under us: the client state is gone */
-    }
-    cl->draining = 0;
-}
-
-/* Keep a message that came while a decision is awaited. 0, or -1: the connection closes. */
-static int wait_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
-{
-    struct sss_client *cl = c->client;
-    struct sss_waiting *m;
-
-    if (cl->nwaiting >= (uint32_t)S(c)->cfg->max_waiting_messages) {
-        sss_log_debug("handler", "too many messages waiting conn=%llu",
-                      (unsigned long long)c->id);
-        sss_conn_close(c, SSS_WS_CLOSE_POLICY, "too many messages waiting for a decision", 0);
-        return -1;
-    }
-    m = sss_malloc(sizeof(*m) + len);
-    if (!m) {
-        sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
-        return -1;
-    }
-    m->next = NULL;
-    m->opcode = opcode;
-    m->len = len;
-    memcpy(m->data, data, len);
-    if (cl->wait_tail)
-        cl->wait_tail->next = m;
-    else
-        cl->wait_head = m;
-    cl->wait_tail = m;
-    cl->nwaiting++;
-    return 0;
-}
-
-/* The application's answer about p (or the timeout's): go on where its message stopped. */
-static void pending_decided(struct sss_decision *d, void *data)
-{
-    struct sss_pending *p = data;
-    struct sss_conn *c = p->conn;
-    struct sss_client *cl = c->client;
-    struct sync_state *st = p->st;
-
-    pending_unlink(cl, p);
-    switch (p->kind) {
-    case PENDING_SUBSCRIBE:
-        if (d->allow)
-            subscribe_start(c, sss_proto_span_of(p->id, p->id_len), p->channel,
-                            strlen(p->channel));
-        else
-            subscribe_refused(c, sss_proto_span_of(p->id, p->id_len), p->channel, d->reason);
-        break;
-    case PENDING_SYNC:
-        if (d->allow)
-            sync_entry_start(c, st, p->entry);
-        else
-            sync_entry_release(c, &st->e[p->entry]);
-        if (--st->outstanding == 0)
-            sync_finish(S(c), st);
-        break;
-    case PENDING_RESUME:
-        if (d->allow)
-            resume_start(c, p->channel, strlen(p->channel));
-        begin_step_done(c);
-        break;
-    default:
-        break;
-    }
-    sss_free(p->id);
-    sss_free(p);
-    if (!cl->deciding && !c->dead)
-        drain_waiting(c);
-}
-
-/* The connection is closing: nobody waits for its decisions any more. */
-static void pending_drop_all(struct sss_client *cl)
-{
-    while (cl->pending) {
-        struct sss_pending *p = cl->pending;
-
-        pending_unlink(cl, p);
-        sss_decision_drop(p->d);
-        if (p->kind == PENDING_SYNC && --p->st->outstanding == 0)
-            sync_free(p->st);
-        sss_free(p->id);
-        sss_free(p);
-    }
-    while (cl->wait_head) {
-        struct sss_waiting *m = cl->wait_head;
-
-        cl->wait_head = m->next;
-        sss_free(m);
-    }
-    cl->wait_tail = NULL;
-    cl->nwaiting = 0;
 }
 
 /* ---- PUBLISH ---- */
@@ -1151,14 +588,14 @@ static void pub_published(struct sss_rpc_req *base, const struct sss_hm_publishe
 {
     struct pub_req *r = (struct pub_req *)base;
     struct sss_session *s = r->cr.s;
-    struct sss_conn *c = live_conn(s, r->cr.conn_id);
+    struct sss_conn *c = sss_session__live_conn(s, r->cr.conn_id);
 
     if (!c)
         return;
     if (p->rc == 0) {
         sss_proto_out_reset(&s->json);
         if (sss_proto_encode_publish_reply(&s->json, reply_id(&r->cr), &p->uid) == 0)
-            send_json(s, c);
+            sss_session__send_json(s, c);
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
 
@@ -1186,7 +623,7 @@ static int pub_expire(struct sss_rpc_req *base, int64_t now)
 
     if (!r->deadline_ms || now < r->deadline_ms)
         return 0;
-    c = live_conn(r->cr.s, r->cr.conn_id);
+    c = sss_session__live_conn(r->cr.s, r->cr.conn_id);
     if (c)
         send_response_err(c, reply_id(&r->cr), &f);
     return 1;
@@ -1221,7 +658,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
     }
     r = conn_req_new(s, sizeof(*r), &pub_ops, c, m->id);
     if (!r) {
-        send_error(c, BUSY, m->id);
+        sss_session__send_error(c, sss_session__busy, m->id);
         return;
     }
     rc = sss_hm_pack_publish(&rec, r->cr.base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
@@ -1235,10 +672,10 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
         struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};
 
         send_response_err(c, m->id, &tl);
-        req_done(s, r);
+        sss_session__req_done(s, r);
     } else if (rc < 0) {
-        send_error(c, BUSY, m->id);
-        req_done(s, r);
+        sss_session__send_error(c, sss_session__busy, m->id);
+        sss_session__req_done(s, r);
     }
 }
 
@@ -1272,13 +709,13 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
         /* A decision is awaited: this message waits its turn (a heartbeat
          * answer needs none: its arrival already counted as activity). */
         if (!(opcode == WSLAY_TEXT_FRAME && len == 1 && data[0] == 'h'))
-            (void)wait_message(c, opcode, data, len);
+            (void)sss_session__wait_message(c, opcode, data, len);
         return;
     }
-    process_message(c, opcode, data, len);
+    sss_session__process_message(c, opcode, data, len);
 }
 
-static void process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
+void sss_session__process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
 {
     struct sss_session *s = S(c);
     struct sss_proto_msg m;
@@ -1286,7 +723,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
     int rc;
 
     if (opcode != WSLAY_TEXT_FRAME) {
-        send_error(c, "binary frames are not part of sss.v1.json", none);
+        sss_session__send_error(c, "binary frames are not part of sss.v1.json", none);
         return;
     }
     rc = sss_proto_decode(&s->dec, (const char *)data, len, &m);
@@ -1298,16 +735,16 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
             /* Name the channel asked for when the decoder could keep it. */
             if (sss_proto_encode_subscribe_reply(&s->json, m.id, m.channel_len ? m.channel : "",
                                                  false, NULL, &f) == 0)
-                send_json(s, c);
+                sss_session__send_json(s, c);
             return;
         }
-        send_error(c, sss_proto_strerror(m.error), m.id);
+        sss_session__send_error(c, sss_proto_strerror(m.error), m.id);
         return;
     }
     if (m.sys == SSS_PROTO_HEARTBEAT)
         return; /* the answer to our h: its arrival already counted as activity */
     if (!c->client->begun && m.sys != SSS_PROTO_BEGIN && m.sys != SSS_PROTO_SYNC) {
-        send_error(c, "BEGIN or SYNC must come first", m.id);
+        sss_session__send_error(c, "BEGIN or SYNC must come first", m.id);
         return;
     }
     switch (m.sys) {
@@ -1315,7 +752,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
         if (c->client->begun)
             send_begin_reply(c, NULL, NULL); /* a second BEGIN: nothing more to do */
         else
-            begin(c, 0, &m);
+            sss_session__begin(c, 0, &m);
         break;
     case SSS_PROTO_SUBSCRIBE:
         on_subscribe(c, &m);
@@ -1324,7 +761,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
         on_unsubscribe(c, &m);
         break;
     case SSS_PROTO_SYNC:
-        on_sync(c, &m);
+        sss_session__on_sync(c, &m);
         break;
     case SSS_PROTO_ASK: {
         struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
@@ -1347,7 +784,7 @@ static void process_message(struct sss_conn *c, int opcode, const uint8_t *data,
         on_publish(c, &m);
         break;
     default:
-        send_error(c, "this message only goes from server to client", m.id);
+        sss_session__send_error(c, "this message only goes from server to client", m.id);
     }
 }
 
@@ -1409,9 +846,9 @@ static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
         } else if (!c->dead) {
             sss_proto_out_reset(&s->json);
             if (sss_proto_encode_bootchannel(&s->json, name, reason) == 0)
-                send_json(s, c);
+                sss_session__send_json(s, c);
         }
-        unsubscribe(c, sub, 1);
+        sss_session__unsubscribe(c, sub, 1);
     }
 }
 
@@ -1448,7 +885,7 @@ static void on_tell_conn(void *data, const struct sss_hm_rec *rec)
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_tell(&s->json, topic, sss_proto_span_of(rec->v[2].p, rec->v[2].len)) < 0)
         return;
-    send_json(s, c);
+    sss_session__send_json(s, c);
     if (s->ctr)
         sss_ctr_add(s->ctr, tells, 1);
 }
@@ -1589,10 +1026,10 @@ void sss_session_closed(struct sss_conn *c)
     s = cl->s;
     if (cl->begun && s->app && s->app->on_close)
         s->app->on_close((struct sss_socket *)c, s->app->close_data);
-    pending_drop_all(cl);
+    sss_session__pending_drop_all(cl);
     sss_proxy_closed(c, cl->begun);
     while (cl->subs)
-        unsubscribe(c, cl->subs, 0);
+        sss_session__unsubscribe(c, cl->subs, 0);
     session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
     sss_map_del(&s->conns_by_id, (const char *)&c->id, sizeof(c->id));
     LIST_REMOVE(cl, link);
