@@ -15,22 +15,9 @@
 
 #include <string.h>
 
-static void unlink_decision(struct sss_decision *d)
-{
-    struct sss_worker *w = d->w;
-
-    if (d->prev)
-        d->prev->next = d->next;
-    else if (w->decisions == d)
-        w->decisions = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    d->prev = d->next = NULL;
-}
-
 static void free_decision(struct sss_decision *d)
 {
-    unlink_decision(d);
+    LIST_REMOVE(d, link);
     sss_free(d);
 }
 
@@ -46,10 +33,7 @@ struct sss_decision *sss_decision_create(struct sss_worker *w, enum sss_decision
     d->fn = fn;
     d->data = data;
     d->deadline_ms = w->now_ms + w->cfg->decision_timeout_ms;
-    d->next = w->decisions;
-    if (w->decisions)
-        w->decisions->prev = d;
-    w->decisions = d;
+    LIST_INSERT_HEAD(&w->decisions, d, link);
     return d;
 }
 
@@ -150,7 +134,9 @@ int sss_decide_subscribe(struct sss_decision *d, int allow, const char *reason)
 /* The first decision past its deadline that still waits, or NULL. */
 static struct sss_decision *first_due(struct sss_worker *w, int64_t now)
 {
-    for (struct sss_decision *d = w->decisions; d; d = d->next)
+    struct sss_decision *d;
+
+    LIST_FOREACH(d, &w->decisions, link)
         if (!d->gone && now >= d->deadline_ms)
             return d;
     return NULL;
@@ -183,15 +169,16 @@ void sss_decision_tick(struct sss_worker *w, int64_t now)
 
 void sss_decision_fini(struct sss_worker *w)
 {
-    while (w->decisions)
-        free_decision(w->decisions);
+    while (!LIST_EMPTY(&w->decisions))
+        free_decision(LIST_FIRST(&w->decisions));
 }
 
 unsigned sss_decision_pending(const struct sss_worker *w)
 {
+    const struct sss_decision *d;
     unsigned n = 0;
 
-    for (const struct sss_decision *d = w->decisions; d; d = d->next)
+    LIST_FOREACH(d, &w->decisions, link)
         n += !d->gone;
     return n;
 }

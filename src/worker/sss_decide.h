@@ -21,6 +21,7 @@
 #define SSS_DECIDE_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "sss/sss.h"
 #include "sss_auth.h"
@@ -56,7 +57,7 @@ struct sss_decision {
     struct sss_auth auth; /* SESSION: status 0 accepts; reason points into reason[] */
     int allow;            /* SUBSCRIBE */
     char reason[SSS_REASON_MAX + 1];
-    struct sss_decision *prev, *next; /* the worker's list (every handle not freed) */
+    LIST_ENTRY(sss_decision) link; /* the worker's list (every handle not freed) */
 };
 
 /*

@@ -705,7 +705,7 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
         sss_conn_close(c, SSS_WS_CLOSE_POLICY, "message rate limit", 0);
         return;
     }
-    if (cl->deciding || cl->wait_head) {
+    if (cl->deciding || !STAILQ_EMPTY(&cl->waiting)) {
         /* A decision is awaited: this message waits its turn (a heartbeat
          * answer needs none: its arrival already counted as activity). */
         if (!(opcode == WSLAY_TEXT_FRAME && len == 1 && data[0] == 'h'))
@@ -1011,6 +1011,7 @@ int sss_session_open(struct sss_session *s, struct sss_conn *c)
     cl->s = s;
     cl->last_hb_ms = *s->now_ms;
     cl->rate_window_ms = *s->now_ms;
+    STAILQ_INIT(&cl->waiting);
     LIST_INSERT_HEAD(&s->clients, cl, link);
     c->client = cl;
     return 0;

@@ -61,8 +61,8 @@ struct sss_client {
     /* Subscription decisions the application answers later (sss_decide.h):
      * while any is awaited the client's next messages wait, in order. */
     uint32_t deciding;              /* decisions awaited */
-    struct sss_pending *pending;    /* their contexts (owned), a list */
-    struct sss_waiting *wait_head, *wait_tail; /* messages waiting (owned copies) */
+    LIST_HEAD(, sss_pending) pending;   /* their contexts (owned) */
+    STAILQ_HEAD(, sss_waiting) waiting; /* messages waiting (owned copies), oldest first */
     uint32_t nwaiting;
     LIST_ENTRY(sss_client) link; /* the session's list */
 };

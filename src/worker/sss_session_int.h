@@ -101,12 +101,12 @@ struct sss_pending {
     struct sync_state *st;  /* SYNC: counted in st->outstanding */
     int entry;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
-    struct sss_pending *prev, *next; /* the client's list */
+    LIST_ENTRY(sss_pending) link; /* the client's list */
 };
 
 /* A client message that came while a decision was awaited (a copy). */
 struct sss_waiting {
-    struct sss_waiting *next;
+    STAILQ_ENTRY(sss_waiting) link;
     int opcode;
     size_t len;
     uint8_t data[];

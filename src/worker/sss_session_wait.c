@@ -54,23 +54,14 @@ static struct sss_pending *pending_new(struct sss_conn *c, int kind, const char 
     p->kind = (uint8_t)kind;
     memcpy(p->channel, name, len);
     p->channel[len] = '\0';
-    p->next = cl->pending;
-    if (cl->pending)
-        cl->pending->prev = p;
-    cl->pending = p;
+    LIST_INSERT_HEAD(&cl->pending, p, link);
     cl->deciding++;
     return p;
 }
 
 static void pending_unlink(struct sss_client *cl, struct sss_pending *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else if (cl->pending == p)
-        cl->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
+    LIST_REMOVE(p, link);
     cl->deciding--;
 }
 
@@ -135,12 +126,10 @@ static void drain_waiting(struct sss_conn *c)
     if (cl->draining)
         return; /* we are inside the loop below: it goes on by itself */
     cl->draining = 1;
-    while (!cl->deciding && cl->wait_head) {
-        struct sss_waiting *m = cl->wait_head;
+    while (!cl->deciding && !STAILQ_EMPTY(&cl->waiting)) {
+        struct sss_waiting *m = STAILQ_FIRST(&cl->waiting);
 
-        cl->wait_head = m->next;
-        if (!cl->wait_head)
-            cl->wait_tail = NULL;
+        STAILQ_REMOVE_HEAD(&cl->waiting, link);
         cl->nwaiting--;
         sss_session__process_message(c, m->opcode, m->data, m->len);
         sss_free(m);
@@ -167,15 +156,10 @@ int sss_session__wait_message(struct sss_conn *c, int opcode, const uint8_t *dat
         sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
         return -1;
     }
-    m->next = NULL;
     m->opcode = opcode;
     m->len = len;
     memcpy(m->data, data, len);
-    if (cl->wait_tail)
-        cl->wait_tail->next = m;
-    else
-        cl->wait_head = m;
-    cl->wait_tail = m;
+    STAILQ_INSERT_TAIL(&cl->waiting, m, link);
     cl->nwaiting++;
     return 0;
 }
@@ -223,8 +207,8 @@ static void pending_decided(struct sss_decision *d, void *data)
 /* The connection is closing: nobody waits for its decisions any more. */
 void sss_session__pending_drop_all(struct sss_client *cl)
 {
-    while (cl->pending) {
-        struct sss_pending *p = cl->pending;
+    while (!LIST_EMPTY(&cl->pending)) {
+        struct sss_pending *p = LIST_FIRST(&cl->pending);
 
         pending_unlink(cl, p);
         sss_decision_drop(p->d);
@@ -233,13 +217,12 @@ void sss_session__pending_drop_all(struct sss_client *cl)
         sss_free(p->id);
         sss_free(p);
     }
-    while (cl->wait_head) {
-        struct sss_waiting *m = cl->wait_head;
+    while (!STAILQ_EMPTY(&cl->waiting)) {
+        struct sss_waiting *m = STAILQ_FIRST(&cl->waiting);
 
-        cl->wait_head = m->next;
+        STAILQ_REMOVE_HEAD(&cl->waiting, link);
         sss_free(m);
     }
-    cl->wait_tail = NULL;
     cl->nwaiting = 0;
 }
 

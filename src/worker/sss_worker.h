@@ -80,7 +80,7 @@ struct sss_worker {
     /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
     LIST_HEAD(, sss_timer) timers;
     LIST_HEAD(, sss_watch) watches;
-    struct sss_decision *decisions; /* deferred decisions not yet answered (sss_decide.h) */
+    LIST_HEAD(, sss_decision) decisions; /* deferred decisions not yet freed (sss_decide.h) */
 
     int accept_armed;
     int draining;
