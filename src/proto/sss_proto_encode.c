@@ -11,7 +11,9 @@
 #include "sss_json.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- Uids ---- */
@@ -231,28 +233,102 @@ int sss_proto_encode_string(struct sss_proto_out *out, const char *s)
     return done(out);
 }
 
+/* ---- Messages as field lists ----
+ * Most messages are {"sys":N, then fields in order}: each encoder below lists
+ * its fields and put_msg writes them, so the key spellings and the rules for
+ * absent values live in one place. */
+
+enum field_kind {
+    F_END,
+    F_STR,      /* a JSON string */
+    F_STR_OPT,  /* a JSON string, the field left out when NULL */
+    F_RAW,      /* raw JSON, the field left out when absent */
+    F_RAW_NULL, /* raw JSON, null when absent */
+    F_UID,      /* a uid string, null when NULL */
+    F_BOOL,
+    F_FAIL,     /* {"name":..,"message":..}, the field left out when NULL */
+};
+
+struct field {
+    const char *key;
+    enum field_kind kind;
+    const char *str;
+    struct sss_proto_span raw;
+    const struct sss_uid *uid;
+    const struct sss_proto_fail *fail;
+    bool b;
+};
+
+#define STR(k, v) {.key = (k), .kind = F_STR, .str = (v)}
+#define STR_OPT(k, v) {.key = (k), .kind = F_STR_OPT, .str = (v)}
+#define RAW(k, v) {.key = (k), .kind = F_RAW, .raw = (v)}
+#define RAW_NULL(k, v) {.key = (k), .kind = F_RAW_NULL, .raw = (v)}
+#define UID(k, v) {.key = (k), .kind = F_UID, .uid = (v)}
+#define BOOL(k, v) {.key = (k), .kind = F_BOOL, .b = (v)}
+#define FAIL(k, v) {.key = (k), .kind = F_FAIL, .fail = (v)}
+
+static void put_key(struct sss_proto_out *o, const char *key)
+{
+    PUT_LIT(o, ",\"");
+    put(o, key, strlen(key));
+    PUT_LIT(o, "\":");
+}
+
+static int put_msg(struct sss_proto_out *o, unsigned sys, const struct field *f)
+{
+    PUT_LIT(o, "{\"sys\":");
+    put_u64(o, sys);
+    for (; f->kind != F_END; f++) {
+        if ((f->kind == F_STR_OPT && !f->str) || (f->kind == F_RAW && !f->raw.ptr) ||
+            (f->kind == F_FAIL && !f->fail))
+            continue;
+        put_key(o, f->key);
+        switch (f->kind) {
+        case F_STR:
+        case F_STR_OPT:
+            put_str(o, f->str);
+            break;
+        case F_RAW:
+        case F_RAW_NULL:
+            if (f->raw.ptr)
+                put_span(o, f->raw);
+            else
+                PUT_LIT(o, "null");
+            break;
+        case F_UID:
+            put_uid(o, f->uid);
+            break;
+        case F_BOOL:
+            put(o, f->b ? "true" : "false", f->b ? 4 : 5);
+            break;
+        case F_FAIL:
+            put_fail(o, f->fail);
+            break;
+        case F_END:
+            break;
+        }
+    }
+    PUT_LIT(o, "}");
+    return done(o);
+}
+
+#define ENCODE(out, sys, ...) \
+    put_msg((out), (sys), (const struct field[]){__VA_ARGS__, {.kind = F_END}})
+
 int sss_proto_encode_begin_reply(struct sss_proto_out *out, const struct sss_proto_begin_reply *r)
 {
-    PUT_LIT(out, "{\"sys\":3,\"prot\":{");
-    if (r->hb) {
-        PUT_LIT(out, "\"hb\":true,\"hbInterval\":");
-        put_u64(out, r->hb_interval);
-        PUT_LIT(out, ",\"hbThreshold\":");
-        put_u64(out, r->hb_threshold);
-    }
-    PUT_LIT(out, "}");
-    if (r->channel) {
-        PUT_LIT(out, ",\"channel\":");
-        put_str(out, r->channel);
-        PUT_LIT(out, ",\"lastUid\":");
-        put_uid(out, r->last_uid);
-    }
-    if (r->session) {
-        PUT_LIT(out, ",\"session\":");
-        put_str(out, r->session);
-    }
-    PUT_LIT(out, "}");
-    return done(out);
+    char prot[64] = "{}";
+    int n = 2;
+
+    if (r->hb)
+        n = snprintf(prot, sizeof(prot), "{\"hb\":true,\"hbInterval\":%" PRIu32
+                     ",\"hbThreshold\":%" PRIu32 "}", r->hb_interval, r->hb_threshold);
+    if (r->channel)
+        return ENCODE(out, 3, RAW("prot", sss_proto_span_of(prot, (size_t)n)),
+                      STR("channel", r->channel), UID("lastUid", r->last_uid),
+                      STR_OPT("session", r->session));
+    return ENCODE(out, 3, RAW("prot", sss_proto_span_of(prot, (size_t)n)),
+                  STR_OPT("session", r->session));
 }
 
 int sss_proto_encode_subscribe_reply(struct sss_proto_out *out, struct sss_proto_span id,
@@ -260,61 +336,29 @@ int sss_proto_encode_subscribe_reply(struct sss_proto_out *out, struct sss_proto
                                      const struct sss_uid *last_uid,
                                      const struct sss_proto_fail *err)
 {
-    PUT_LIT(out, "{\"sys\":1");
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, ",\"channel\":");
-    put_str(out, channel);
-    if (result) {
-        PUT_LIT(out, ",\"result\":true,\"lastUid\":");
-        put_uid(out, last_uid);
-    } else {
-        PUT_LIT(out, ",\"result\":false");
-        if (err) {
-            PUT_LIT(out, ",\"err\":");
-            put_fail(out, err);
-        }
-    }
-    PUT_LIT(out, "}");
-    return done(out);
+    if (result)
+        return ENCODE(out, 1, RAW("id", id), STR("channel", channel), BOOL("result", true),
+                      UID("lastUid", last_uid));
+    return ENCODE(out, 1, RAW("id", id), STR("channel", channel), BOOL("result", false),
+                  FAIL("err", err));
 }
 
 int sss_proto_encode_unsubscribe_reply(struct sss_proto_out *out, struct sss_proto_span id,
                                        const char *channel, bool result)
 {
-    PUT_LIT(out, "{\"sys\":2");
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, ",\"channel\":");
-    put_str(out, channel);
-    if (result)
-        PUT_LIT(out, ",\"result\":true}");
-    else
-        PUT_LIT(out, ",\"result\":false}");
-    return done(out);
+    return ENCODE(out, 2, RAW("id", id), STR("channel", channel), BOOL("result", result));
 }
 
 int sss_proto_encode_response(struct sss_proto_out *out, struct sss_proto_span id,
                               struct sss_proto_span msg)
 {
-    PUT_LIT(out, "{\"sys\":7");
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, ",\"msg\":");
-    if (msg.ptr)
-        put_span(out, msg);
-    else
-        PUT_LIT(out, "null");
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 7, RAW("id", id), RAW_NULL("msg", msg));
 }
 
 int sss_proto_encode_response_err(struct sss_proto_out *out, struct sss_proto_span id,
                                   const struct sss_proto_fail *err)
 {
-    PUT_LIT(out, "{\"sys\":7");
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, ",\"err\":");
-    put_fail(out, err);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 7, RAW("id", id), FAIL("err", err));
 }
 
 int sss_proto_encode_publish_reply(struct sss_proto_out *out, struct sss_proto_span id,
@@ -330,75 +374,43 @@ int sss_proto_encode_publish_reply(struct sss_proto_out *out, struct sss_proto_s
 
 int sss_proto_encode_tell(struct sss_proto_out *out, const char *topic, struct sss_proto_span msg)
 {
-    PUT_LIT(out, "{\"sys\":6,\"topic\":");
-    put_str(out, topic);
-    PUT_OPT_RAW(out, ",\"msg\":", msg);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 6, STR("topic", topic), RAW("msg", msg));
 }
 
 int sss_proto_encode_feed(struct sss_proto_out *out, const char *channel, const char *topic,
                           struct sss_proto_span msg, const struct sss_uid *uid)
 {
-    PUT_LIT(out, "{\"sys\":8,\"channel\":");
-    put_str(out, channel);
-    PUT_LIT(out, ",\"topic\":");
-    put_str(out, topic);
-    PUT_OPT_RAW(out, ",\"msg\":", msg);
-    PUT_LIT(out, ",\"uid\":");
-    put_uid(out, uid);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 8, STR("channel", channel), STR("topic", topic), RAW("msg", msg),
+                  UID("uid", uid));
 }
 
 int sss_proto_encode_updatesub(struct sss_proto_out *out, const char *channel,
                                const struct sss_uid *uid)
 {
-    PUT_LIT(out, "{\"sys\":12,\"channel\":");
-    put_str(out, channel);
-    PUT_LIT(out, ",\"uid\":");
-    put_uid(out, uid);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 12, STR("channel", channel), UID("uid", uid));
 }
 
 int sss_proto_encode_broadcast(struct sss_proto_out *out, const char *topic,
                                struct sss_proto_span msg)
 {
-    PUT_LIT(out, "{\"sys\":11,\"topic\":");
-    put_str(out, topic);
-    PUT_OPT_RAW(out, ",\"msg\":", msg);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 11, STR("topic", topic), RAW("msg", msg));
 }
 
 int sss_proto_encode_boot(struct sss_proto_out *out, const char *reason)
 {
-    PUT_LIT(out, "{\"sys\":9,\"reason\":");
-    put_str(out, reason);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 9, STR("reason", reason));
 }
 
 int sss_proto_encode_bootchannel(struct sss_proto_out *out, const char *channel,
                                  const char *reason)
 {
-    PUT_LIT(out, "{\"sys\":10,\"channel\":");
-    put_str(out, channel);
-    PUT_LIT(out, ",\"reason\":");
-    put_str(out, reason);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 10, STR("channel", channel), STR("reason", reason));
 }
 
 int sss_proto_encode_error(struct sss_proto_out *out, const struct sss_proto_fail *err,
                            struct sss_proto_span id)
 {
-    PUT_LIT(out, "{\"sys\":14,\"err\":");
-    put_fail(out, err);
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 14, FAIL("err", err), RAW("id", id));
 }
 
 int sss_proto_encode_heartbeat(struct sss_proto_out *out)
@@ -454,33 +466,18 @@ int sss_proto_sync_reply_end(struct sss_proto_sync_reply *b)
 int sss_proto_encode_subscribe(struct sss_proto_out *out, const char *channel,
                                struct sss_proto_span query, struct sss_proto_span id)
 {
-    PUT_LIT(out, "{\"sys\":1,\"channel\":");
-    put_str(out, channel);
-    PUT_OPT_RAW(out, ",\"query\":", query);
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 1, STR("channel", channel), RAW("query", query), RAW("id", id));
 }
 
 int sss_proto_encode_unsubscribe(struct sss_proto_out *out, const char *channel,
                                  struct sss_proto_span id)
 {
-    PUT_LIT(out, "{\"sys\":2,\"channel\":");
-    put_str(out, channel);
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 2, STR("channel", channel), RAW("id", id));
 }
 
 int sss_proto_encode_begin(struct sss_proto_out *out, const char *session)
 {
-    PUT_LIT(out, "{\"sys\":3");
-    if (session) {
-        PUT_LIT(out, ",\"session\":");
-        put_str(out, session);
-    }
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 3, STR_OPT("session", session));
 }
 
 int sss_proto_encode_sync(struct sss_proto_out *out, struct sss_proto_span id,
@@ -511,23 +508,12 @@ int sss_proto_encode_sync(struct sss_proto_out *out, struct sss_proto_span id,
 int sss_proto_encode_ask(struct sss_proto_out *out, const char *topic, struct sss_proto_span msg,
                          struct sss_proto_span id)
 {
-    PUT_LIT(out, "{\"sys\":5,\"topic\":");
-    put_str(out, topic);
-    PUT_OPT_RAW(out, ",\"msg\":", msg);
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 5, STR("topic", topic), RAW("msg", msg), RAW("id", id));
 }
 
 int sss_proto_encode_publish(struct sss_proto_out *out, const char *channel, const char *topic,
                              struct sss_proto_span msg, struct sss_proto_span id)
 {
-    PUT_LIT(out, "{\"sys\":13,\"channel\":");
-    put_str(out, channel);
-    PUT_LIT(out, ",\"topic\":");
-    put_str(out, topic);
-    PUT_OPT_RAW(out, ",\"msg\":", msg);
-    PUT_OPT_RAW(out, ",\"id\":", id);
-    PUT_LIT(out, "}");
-    return done(out);
+    return ENCODE(out, 13, STR("channel", channel), STR("topic", topic), RAW("msg", msg),
+                  RAW("id", id));
 }

@@ -13,13 +13,15 @@ import asyncio
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from svc_redis import free_port
-from sss_harness import T, Server, begun, log, main, rx_until, ws_connect
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from http_backend import BackendHandler, serve as serve_backend  # noqa: E402
+from svc_redis import free_port  # noqa: E402
+from sss_harness import T, Server, begun, log, main, rx_until, ws_connect  # noqa: E402
 
 HOST_ID = "proxy-test-host"
 HOLD_MAX = 60  # a held call is let go after this long whatever happens (seconds)
@@ -37,14 +39,9 @@ class Backend:
         self.huge = 0
         backend = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(BackendHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = self.read_body()
                 name = self.path[len(backend.prefix):].strip("/")
                 try:
                     data = json.loads(body)
@@ -56,18 +53,8 @@ class Backend:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 
-            def answer(self, status, body, ctype="application/json"):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_backend(Handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def url(self):

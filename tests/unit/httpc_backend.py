@@ -4,21 +4,18 @@ stdout. It serves until stdin closes (the test ends or dies). Each POST path
 (after an optional /hooks prefix) is one behaviour the client must cope with.
 """
 import json
+import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from http_backend import BackendHandler, serve  # noqa: E402
 
 HUGE = 2 * 1024 * 1024
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(BackendHandler):
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = self.read_body()
         route = self.path[len("/hooks"):] if self.path.startswith("/hooks/") else self.path
         handler = getattr(self, "r_" + route.strip("/").replace("-", "_"), None)
         try:
@@ -28,15 +25,6 @@ class Handler(BaseHTTPRequestHandler):
                 handler(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-
-    def answer(self, status, body, ctype="application/json", close=False):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        if close:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
 
     def chunked(self, pieces):
         self.send_response(200)
@@ -93,9 +81,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Handler)
     print(server.server_address[1], flush=True)
     sys.stdin.read()
     server.shutdown()
