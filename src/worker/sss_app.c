@@ -112,54 +112,23 @@ int sss_on_tell(struct sss_app *app, const char *topic, sss_tell_fn fn, void *da
     return add_handler(&app->tells, topic, *(void **)&fn, data);
 }
 
-int sss_on_subscribe(struct sss_app *app, sss_subscribe_fn fn, void *data)
-{
-    app->on_subscribe = fn;
-    app->subscribe_data = data;
-    return 0;
-}
+/* The hooks with one handler each: sss_on_<hook>(app, fn, data) sets app->on_<hook>
+ * and app-><hook>_data (a later call replaces the earlier handler). */
+#define SSS_APP_HOOK(hook, fn_type)                             \
+    int sss_on_##hook(struct sss_app *app, fn_type fn, void *data) \
+    {                                                          \
+        app->on_##hook = fn;                                   \
+        app->hook##_data = data;                               \
+        return 0;                                              \
+    }
 
-int sss_on_socket(struct sss_app *app, sss_socket_fn fn, void *data)
-{
-    app->on_socket = fn;
-    app->socket_data = data;
-    return 0;
-}
-
-int sss_on_close(struct sss_app *app, sss_socket_fn fn, void *data)
-{
-    app->on_close = fn;
-    app->close_data = data;
-    return 0;
-}
-
-int sss_on_subscribed(struct sss_app *app, sss_subscribed_fn fn, void *data)
-{
-    app->on_subscribed = fn;
-    app->subscribed_data = data;
-    return 0;
-}
-
-int sss_on_session(struct sss_app *app, sss_session_fn fn, void *data)
-{
-    app->on_session = fn;
-    app->session_data = data;
-    return 0;
-}
-
-int sss_on_session_later(struct sss_app *app, sss_session_later_fn fn, void *data)
-{
-    app->on_session_later = fn;
-    app->session_later_data = data;
-    return 0;
-}
-
-int sss_on_subscribe_later(struct sss_app *app, sss_subscribe_later_fn fn, void *data)
-{
-    app->on_subscribe_later = fn;
-    app->subscribe_later_data = data;
-    return 0;
-}
+SSS_APP_HOOK(subscribe, sss_subscribe_fn)
+SSS_APP_HOOK(socket, sss_socket_fn)
+SSS_APP_HOOK(close, sss_socket_fn)
+SSS_APP_HOOK(subscribed, sss_subscribed_fn)
+SSS_APP_HOOK(session, sss_session_fn)
+SSS_APP_HOOK(session_later, sss_session_later_fn)
+SSS_APP_HOOK(subscribe_later, sss_subscribe_later_fn)
 
 /* ---- JSON validation of what handlers send ---- */
 
