@@ -179,6 +179,12 @@ async def api_port(server):
     return int(m.group(1)) if m else None
 
 
+async def proxied_client(c, url, flags, name):
+    """A server proxying to url with flags, its API port and a client past BEGIN."""
+    server = await proxy_server(c, url, flags, name=name).start()
+    return server, await api_port(server), await begun(server)
+
+
 def _get(url):
     with urllib.request.urlopen(url, timeout=T(20)) as r:
         return r.read().decode()
@@ -464,10 +470,8 @@ async def a_module_wins(c, backend):
 
 async def backend_down(c):
     port = free_port()
-    server = await proxy_server(c, f"http://127.0.0.1:{port}", ["--proxy-events", "ask,tell,close"],
-                                name="down").start()
-    api = await api_port(server)
-    ws = await begun(server)
+    server, api, ws = await proxied_client(c, f"http://127.0.0.1:{port}",
+                                           ["--proxy-events", "ask,tell,close"], "down")
     r = await ask(ws, "echo", 1, 1)
     c.eq(r.get("err"), {"name": "Proxy error", "message": "connection refused"},
          "backend down: error RESPONSE connection refused")
@@ -483,10 +487,7 @@ async def backend_down(c):
 
 async def too_slow(c, backend):
     backend.clear()
-    server = await proxy_server(c, backend.url, ["--proxy-timeout", "300ms"],
-                                name="slow").start()
-    api = await api_port(server)
-    ws = await begun(server)
+    server, api, ws = await proxied_client(c, backend.url, ["--proxy-timeout", "300ms"], "slow")
     r = await ask(ws, "hold", 1, 1)
     c.eq(r.get("err"), {"name": "Proxy error", "message": "timeout"},
          "slow past --proxy-timeout: error RESPONSE timeout")
