@@ -34,8 +34,13 @@ Params (all combinable with `ok`; a bad value refuses the upgrade with 400
 and a one-line reason)
     status=<code>&times=<n>   refuse attempts 0..n-1 of the tag with that HTTP
                               status (default times: every attempt)
-    token=<t>                 refuse with 401 unless the query `token`, the
-                              `token` cookie or `Authorization: Bearer` equals t
+    token=<t>                 refuse with 401 unless a later `token` param
+                              (the client appends its own ?token=<its token>),
+                              the `token` cookie or `Authorization: Bearer`
+                              equals t. The first `token` param is t.
+    expect_token=<t>          (addition) the same, for a client that replaces
+                              the URL's `token` param instead of appending one:
+                              then every `token` param is the client's
     token=<t>&after=<n>       attempts 0..n-1 are refused with 401 whatever token
                               they send (an expired token)
     close_at=begin|subscribe|sync&code=<c>&times=<n>
@@ -61,6 +66,10 @@ and a one-line reason)
     status_times, close_times, silent_times
                               (addition) the `times` of that one rule, when
                               several rules of one URL need different counts
+    websockets limits the request line and each header line to 8192 bytes
+    and answers 414 / 431 beyond, before this server sees the request (so
+    such an attempt is neither counted nor logged); an 8000-byte Bearer
+    token passes.
     The checks run in this order: status, token, then the upgrade (a request
     that is no WebSocket upgrade gets websockets' own 4xx).
 
@@ -176,13 +185,19 @@ def _close_code(q, name, default):
 class Script:
     """The parsed params of one attempt's URL."""
 
-    def __init__(self, q):
+    def __init__(self, q, pairs):
         times = _int(q, "times", None)
         self.status = _int(q, "status", None, 100, 599)
         if self.status is not None and self.status < 200:
             raise BadParam(f"status={self.status}: use a final status (200..599)")
         self.status_times = _int(q, "status_times", times)
-        self.token = q.get("token")
+        # The expected token: expect_token, else the first `token` param (a
+        # client appends its own ?token= after it).
+        tokens = [v for k, v in pairs if k == "token"]
+        self.token = q.get("expect_token")
+        self.query_tokens = tokens
+        if self.token is None and tokens:
+            self.token, self.query_tokens = tokens[0], tokens[1:]
         self.token_after = _int(q, "after", 0)
         self.close_at = q.get("close_at")
         if self.close_at is not None and self.close_at not in PHASES_CLOSE:
@@ -254,6 +269,13 @@ class Connection(ServerConnection):
         self._pending = b""
         return super().data_received(head + rest)
 
+    def connection_lost(self, exc):
+        super().connection_lost(exc)
+        if self.tag is not None and self in self.tag.open:
+            self.tag.open.remove(self)
+            if self.attempt["close_code"] is None:
+                self.attempt["close_code"] = self.close_code
+
 
 def _json_response(conn, status, obj):
     r = conn.respond(status, dumps(obj) + "\n")
@@ -269,10 +291,9 @@ def _refuse(conn, status, text):
 
 
 def _query(path):
-    q = {}
-    for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query, keep_blank_values=True):
-        q[k] = v
-    return q
+    """(name -> last value, [(name, value)...]) of the query string."""
+    pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query, keep_blank_values=True)
+    return dict(pairs), pairs
 
 
 def _headers(h: Headers):
@@ -283,8 +304,8 @@ def _headers(h: Headers):
     return out
 
 
-def _presented_token(conn, q, request):
-    yield q.get("token")
+def _presented_token(script, request):
+    yield from script.query_tokens
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         yield auth[7:].strip()
@@ -338,7 +359,7 @@ def process_request(conn, request):
     parts = path.strip("/").split("/")
     if parts[0].startswith("_"):
         return control(conn, method, parts)
-    q = _query(request.path)
+    q, pairs = _query(request.path)
     if len(parts) != 2 or not parts[0] or not parts[1]:
         return _refuse(conn, 404, f"expected /<tag>/<scenario>, got {path}")
     name, scenario = parts
@@ -352,7 +373,7 @@ def process_request(conn, request):
     if scenario != "ok":
         return _refuse(conn, 404, f"unknown scenario {scenario!r} (known: ok)")
     try:
-        conn.script = s = Script(q)
+        conn.script = s = Script(q, pairs)
     except BadParam as e:
         return _refuse(conn, 400, f"bad parameter: {e}")
     if s.status is not None and _applies(s.status_times, n):
@@ -360,7 +381,7 @@ def process_request(conn, request):
     if s.token is not None:
         if n < s.token_after:
             return _refuse(conn, 401, f"scripted: the token of attempt {n} has expired")
-        if s.token not in _presented_token(conn, q, request):
+        if s.token not in _presented_token(s, request):
             return _refuse(conn, 401, "scripted: wrong or missing token")
     return None
 
@@ -368,6 +389,8 @@ def process_request(conn, request):
 def process_response(conn, request, response):
     if conn.attempt is not None:
         conn.attempt["status"] = response.status_code
+        if response.status_code == 101:  # open for /_send and /_close from now on
+            conn.tag.open.append(conn)
     return None
 
 
@@ -424,7 +447,7 @@ class Session:
             if not self.hb_alive():
                 break
             self.hb_sent += 1
-            await self.ws.send("h")
+            await _send_quietly(self.ws, "h")
 
     def start(self):
         """After the BEGIN or SYNC reply: heartbeats."""
@@ -505,8 +528,6 @@ class Session:
 
 
 async def handler(ws):
-    tag = ws.tag
-    tag.open.append(ws)
     sess = Session(ws)
     try:
         await sess.run()
@@ -515,10 +536,6 @@ async def handler(ws):
     finally:
         if sess.hb_task:
             sess.hb_task.cancel()
-        tag.open.remove(ws)
-        await ws.wait_closed()
-        if ws.attempt["close_code"] is None:
-            ws.attempt["close_code"] = ws.close_code
 
 
 # --------------------------------------------------------------------------
