@@ -63,6 +63,11 @@ and a one-line reason)
     subscribe_result=false    refuse every SUBSCRIBE (result false with
                               err {"name":"Subscription refused",..}) and every
                               channel of a SYNC (result false)
+    bad_upgrade=accept|protocol|noprotocol
+                              (addition) answer the upgrade with a bad 101: a
+                              wrong Sec-WebSocket-Accept, the sub-protocol
+                              "other", or no sub-protocol even when
+                              sss.v1.json was offered
     status_times, close_times, silent_times
                               (addition) the `times` of that one rule, when
                               several rules of one URL need different counts
@@ -223,6 +228,9 @@ class Script:
         self.hb_count = _int(q, "hb_count", None)
         self.last_uid = q.get("lastUid")
         self.subscribe_result = _bool(q, "subscribe_result", True)
+        self.bad_upgrade = q.get("bad_upgrade")
+        if self.bad_upgrade not in (None, "accept", "protocol", "noprotocol"):
+            raise BadParam(f"bad_upgrade={self.bad_upgrade!r}: expected accept, protocol or noprotocol")
 
     def prot(self):
         return {"hb": self.hb, "hbInterval": self.hb_interval, "hbThreshold": self.hb_threshold}
@@ -391,6 +399,15 @@ def process_response(conn, request, response):
         conn.attempt["status"] = response.status_code
         if response.status_code == 101:  # open for /_send and /_close from now on
             conn.tag.open.append(conn)
+            bad = conn.script.bad_upgrade
+            if bad == "accept":
+                del response.headers["Sec-WebSocket-Accept"]
+                response.headers["Sec-WebSocket-Accept"] = "d3Jvbmcgd3JvbmcgYWNjZXB0PQ=="
+            elif bad is not None:
+                if "Sec-WebSocket-Protocol" in response.headers:
+                    del response.headers["Sec-WebSocket-Protocol"]
+                if bad == "protocol":
+                    response.headers["Sec-WebSocket-Protocol"] = "other"
     return None
 
 

@@ -308,19 +308,41 @@ async def control(c, srv):
         c.eq(await h.ws_close_code(old), 4000, "then the older one is the tag's connection")
 
 
+async def bad_upgrades(c, srv):
+    """bad_upgrade: a 101 that a client must refuse, read off a raw socket."""
+    async def upgrade(query, offer):
+        rc = await h.RawClient.connect(srv.port)
+        key = h.ws_key()
+        extra = [("Sec-WebSocket-Protocol", "sss.v1.json")] if offer else []
+        rc.send(h.upgrade_request(f"/badup/ok?{query}", key=key, extra=extra))
+        resp = await rc.read_http()
+        rc.close()
+        return (resp.status, resp.header("Sec-WebSocket-Accept") == h.ws_accept(key),
+                resp.header("Sec-WebSocket-Protocol"))
+    c.eq(await upgrade("", True), (101, True, "sss.v1.json"), "a good 101 (the raw client itself)")
+    c.eq(await upgrade("bad_upgrade=accept", True), (101, False, "sss.v1.json"),
+         "bad_upgrade=accept: a wrong Sec-WebSocket-Accept")
+    c.eq(await upgrade("bad_upgrade=protocol", True), (101, True, "other"), "bad_upgrade=protocol: another sub-protocol")
+    c.eq(await upgrade("bad_upgrade=protocol", False), (101, True, "other"),
+         "bad_upgrade=protocol: even when none was offered")
+    c.eq(await upgrade("bad_upgrade=noprotocol", True), (101, True, None),
+         "bad_upgrade=noprotocol: no sub-protocol though one was offered")
+
+
 async def bad_input(c, srv):
     for q, what in (("code=abc&close_at=begin", "a code that is no number"),
                     ("close_at=begin&code=1005", "a close code that cannot be sent"),
                     ("close_at=hello", "an unknown close_at"), ("silent_at=subscribe", "an unknown silent_at"),
                     ("records=%5B1", "records that are no JSON"), ("records=%7B%7D", "records that are no array"),
                     ("big=10", "big under the smallest JSON frame"), ("hb=yes", "hb that is no boolean"),
-                    ("status=99", "a status that is no final status"), ("times=-1", "negative times")):
+                    ("status=99", "a status that is no final status"), ("times=-1", "negative times"),
+                    ("bad_upgrade=maybe", "an unknown bad_upgrade")):
         c.eq(await refused(srv.url("bad", q)), 400, f"{what}: 400")
     c.eq(await refused(srv.url("bad", scenario="nope")), 404, "an unknown scenario: 404")
     c.eq(await refused(f"ws://127.0.0.1:{srv.port}/only-a-tag"), 404, "a path without scenario: 404")
     status, _ = await srv.http("GET", "/plain/ok")
     c.eq(status, 426, "a plain GET (no upgrade) of a scenario: websockets' 426")
-    c.eq([a["status"] for a in await srv.log("bad")], [400] * 10 + [404], "refusals are logged with their status")
+    c.eq([a["status"] for a in await srv.log("bad")], [400] * 11 + [404], "refusals are logged with their status")
 
 
 async def lifetime(c, _srv):
@@ -339,7 +361,8 @@ async def run(c):
     try:
         await c.sections((c, srv), [("scenario ok", ok_scenario), ("params", params), ("refusals", refusals),
                                     ("close_at", closes), ("silent_at", silences), ("heartbeats", heartbeats),
-                                    ("control endpoints", control), ("bad input", bad_input),
+                                    ("control endpoints", control), ("bad 101", bad_upgrades),
+                                    ("bad input", bad_input),
                                     ("stdin EOF", lifetime)])
     finally:
         if srv.proc.returncode is None:
