@@ -97,10 +97,14 @@ Control endpoints (plain HTTP/1.1 on the same port; each answers and closes)
                        abort), {"abort": true} drops the TCP connection without
                        a close frame
     Both answer 200 {"ok":true}, 404 when the tag has no open connection, 400
-    for a bad body. Any other path under /_ gets 404.
+    for a bad body. Any other path under /_ gets 404. A body needs a
+    Content-Length (up to 1 MiB, else 413; chunked gets 400).
+    /_send and /_close act on a connection from its 101 on, even before its
+    first message; they return once the frame is queued, not delivered.
 """
 import argparse
 import asyncio
+import http
 import json
 import os
 import re
@@ -254,11 +258,14 @@ class Connection(ServerConnection):
         self.body = b""
         self._pending = b""
         self._passing = False
+        self._discarding = False
         self.attempt = None  # the log entry of a WebSocket attempt
         self.tag = None
         self.script = None
 
     def data_received(self, data):
+        if self._discarding:
+            return None
         if self._passing:
             return super().data_received(data)
         self._pending += data
@@ -268,6 +275,10 @@ class Connection(ServerConnection):
         head, rest = self._pending[:end + 4], self._pending[end + 4:]
         m = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r\n", head)
         n = int(m.group(1)) if m and end >= 0 else 0
+        if end >= 0 and re.search(rb"(?im)^transfer-encoding:", head):
+            return self._answer(400, "chunked bodies are not supported: send a Content-Length")
+        if n > MAX_BODY:
+            return self._answer(413, f"a body is at most {MAX_BODY} bytes")
         if 0 < n <= MAX_BODY:
             if len(rest) < n:
                 return None
@@ -276,6 +287,18 @@ class Connection(ServerConnection):
         self._passing = True
         self._pending = b""
         return super().data_received(head + rest)
+
+    def _answer(self, status, text):
+        """An HTTP error on a request websockets cannot take; the rest of the
+        request is read and dropped (closing with unread data would reset the
+        connection before the client reads the answer) until the client
+        closes or the open timeout aborts."""
+        body = (text + "\n").encode()
+        self.transport.write(f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+                             f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+                             "Connection: close\r\n\r\n".encode() + body)
+        self.transport.write_eof()
+        self._discarding = True
 
     def connection_lost(self, exc):
         super().connection_lost(exc)

@@ -32,12 +32,12 @@ class Scripted:
     def url(self, tag, query="", scenario="ok"):
         return f"ws://127.0.0.1:{self.port}/{tag}/{scenario}" + (f"?{query}" if query else "")
 
-    async def http(self, method, path, body=None):
+    async def http(self, method, path, body=None, extra=""):
         """(status, parsed JSON body or text) of one plain HTTP request."""
         r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), h.T(20))
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         w.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+                f"Content-Type: application/json\r\n{extra}Content-Length: {len(data)}\r\n\r\n".encode() + data)
         raw = await asyncio.wait_for(r.read(), h.T(20))
         w.close()
         head, _, text = raw.partition(b"\r\n\r\n")
@@ -218,6 +218,10 @@ async def closes(c, srv):
         c.eq(await h.ws_close_code(ws), None, "code=1006 drops the TCP connection without a close frame")
     a = await srv.wait_log("cl-abort", lambda a: a[0]["close_code"] is not None)
     c.eq(a[0]["close_code"], 1006, "the abort is logged as 1006")
+    for code in (1001, 1002, 1003, 1007, 1008, 1009, 1011, 4000, 4001, 4999):
+        async with h.ws_connect(srv.url(f"cl-{code}", f"close_at=begin&code={code}")) as ws:
+            await ws.send('{"sys":3}')
+            c.eq(await h.ws_close_code(ws), code, f"close_at=begin&code={code}")
     async with h.ws_connect(srv.url("cl-def", "close_at=begin")) as ws:
         await ws.send('{"sys":3}')
         c.eq(await h.ws_close_code(ws), 1000, "close_at without code closes with 1000")
@@ -290,6 +294,9 @@ async def control(c, srv):
         for body, what in (({"code": 1005}, "1005"), ({"code": "x"}, "no number"), ({}, "nothing")):
             c.eq((await srv.http("POST", "/_close/ctl", body))[0], 400, f"/_close with code {what}: 400")
         c.eq((await srv.http("GET", "/_send/ctl"))[0], 404, "GET /_send: 404")
+        c.eq((await srv.http("POST", "/_send/ctl", b"x" * (1 << 20 | 1)))[0], 413, "/_send with a body over 1 MiB: 413")
+        c.eq((await srv.http("POST", "/_send/ctl", b"", extra="Transfer-Encoding: chunked\r\n"))[0], 400,
+             "/_send with a chunked body: 400")
         c.eq((await srv.http("GET", "/_nothing/ctl"))[0], 404, "an unknown /_ path: 404")
         c.eq(await srv.http("POST", "/_close/ctl", {"code": 1001}), (200, {"ok": True}), "/_close 1001: 200")
         c.eq(await h.ws_close_code(ws), 1001, "the client sees 1001")
