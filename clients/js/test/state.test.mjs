@@ -192,7 +192,8 @@ test('subscribe refused and bad names (promises: a refusal rejects)', async () =
 // payload.result) when refused; cb(error) for its own errors).
 test('subscribe with a callback: the original\'s arguments', async () => {
   const t = await connected();
-  const call = (channel, reply) => new Promise((resolve) => {
+  const call = (channel, reply, _, first = () => {}) => new Promise((resolve) => {
+    first();
     const before = t.ws().sent.length;
     t.c.subscribe(channel, { k: 1 }, (...args) => resolve(args));
     if (reply && t.ws().sent.length > before) t.ws().recv({ sys: 1, id: t.ws().last().id, channel, ...reply });
@@ -210,16 +211,19 @@ test('subscribe with a callback: the original\'s arguments', async () => {
   const bad = await call('_u_x', null);
   assert.equal(bad.length, 1);
   assert.equal(bad[0].name, 'Channel name not allowed');
-  // an error in flight: cb(err)
-  const dropped = call('late', null);
-  t.ws().drop(1006);
-  const d = await dropped;
-  assert.equal(d.length, 1);
-  assert.equal(d[0].name, 'Connection dropped');
-  const unready = await call('sport', null);
+  const unready = await call('sport', null, null, () => t.ws().drop(1006));
   assert.equal(unready.length, 1);
   assert.equal(unready[0].name, 'Connection not ready');
+  assert.equal(unready[0].code, 'not_ready');
+  // in flight when the client is closed: cb(err)
+  t.clock.fire();
+  t.ws().open();
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true } });
+  const closed = call('late', null);
   t.c.close();
+  const d = await closed;
+  assert.equal(d.length, 1);
+  assert.equal(d[0].name, 'Connection closed');
 });
 
 test('sub.on(topic, cb(msg, uid)): the FEED\'s uid, also for SYNC records', async () => {
@@ -325,7 +329,7 @@ test('reconnect: exponential backoff with jitter (bounded), then SYNC with chann
   assert.deepEqual(drops, ['drop', 'reconnect']);
   assert.equal(t.c.lastUid('sport'), '1-43');
   // the next drop starts the backoff over
-  t.ws().drop(1001);
+  t.ws().drop(1006);
   t.clock.fire();
   assert.equal(t.clock.log.at(-1), 75);
   t.c.close();
@@ -428,9 +432,10 @@ test('heartbeat: each h is answered with h; silence past hbInterval+hbThreshold 
   assert.deepEqual(ws1.sent.filter((s) => s === 'h'), ['h', 'h']);
   assert.deepEqual(t.clock.pending(), [600]); // one watchdog, re-armed by every frame
   const errs = [];
-  t.c.onError((e) => errs.push(e.name));
+  t.c.onDrop((e) => errs.push([e.name, e.code]));
+  t.c.onError((e) => errs.push(['onError', e.code]));
   t.clock.fire((x) => x.ms === 600);
-  assert.deepEqual(errs, ['Heartbeat timeout']);
+  assert.deepEqual(errs, [['Heartbeat timeout', 'heartbeat_timeout']], 'a transient failure goes to onDrop, not onError');
   assert.equal(ws1.closed.code, 4100);
   assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
   ws1.drop(4100); // the late close event of the abandoned socket is ignored
