@@ -498,7 +498,7 @@ test('the CommonJS build, generated from the module, exports the same API', asyn
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-client-cjs-'));
   try {
     const out = path.join(tmp, 'sss-client.cjs');
-    execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--out', out]);
+    execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--out', tmp]);
     const cjs = createRequire(import.meta.url)(out);
     const esm = await import('../sss-client.mjs');
     assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm.default).sort());
