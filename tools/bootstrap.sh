@@ -53,8 +53,9 @@ if [ ! -d tests/e2e/node_modules/playwright-core ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --silent)
 fi
 
-# JS client devDependencies (ws, for its integration tests), pinned by its lock file.
-if [ ! -d clients/js/node_modules/ws ]; then
+# JS client devDependencies (ws for its integration tests, typescript for its
+# declarations test), pinned by its lock file.
+if [ ! -d clients/js/node_modules/ws ] || [ ! -d clients/js/node_modules/typescript ]; then
     echo "bootstrap: npm install in clients/js"
     (cd clients/js && npm ci --no-audit --no-fund --silent)
 fi

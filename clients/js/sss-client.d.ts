@@ -1,4 +1,6 @@
-// Type declarations of sss-client (sss-client.mjs / sss-client.cjs).
+// Type declarations of sss-client (sss-client.mjs). scripts/build-cjs.mjs
+// generates those of the CommonJS build (sss-client.d.cts) from this file;
+// test/types.test.mjs checks both with tsc and against the implementation.
 
 /** Node-style callback: `err` is null on success. */
 export type Callback<T> = (err: SSSError | Error | null, result?: T) => void;
@@ -26,10 +28,31 @@ export type SubscriptionStatus = SubscriptionStatusCodes[keyof SubscriptionStatu
 export declare const statusCodes: { client: ClientStatusCodes; subscription: SubscriptionStatusCodes };
 export declare const statusText: { client: Record<number, string>; subscription: Record<number, string> };
 
-/** Errors carry the protocol's `{name, message}`, e.g. name "Timeout" or "Connection dropped". */
+/** The connection failures of clients/README.md (`transient` ones are retried). */
+export type FailureCode =
+  | 'connect_failed' | 'connect_timeout' | 'unauthorized' | 'forbidden' | 'upgrade_failed' | 'upgrade_refused'
+  | 'begin_timeout' | 'sync_timeout' | 'heartbeat_timeout' | 'closed_by_server' | 'going_away' | 'protocol_error'
+  | 'invalid_payload' | 'message_too_big' | 'policy_violation' | 'booted' | 'too_slow' | 'connection_lost'
+  | 'token_failed' | 'retries_exhausted';
+/** Every `code` an SSSError can carry: the failures, the client's own errors, and the server's `err` replies. */
+export type ErrorCode = FailureCode
+  | 'not_ready' | 'dropped' | 'closed' | 'bad_channel' | 'no_websocket' | 'subscription_refused' | 'sync_failed'
+  | 'removed_from_channel' | 'already_connecting' | 'server_error';
+
+/** Errors carry the protocol's `{name, message}`, e.g. name "Timeout" or "Connection dropped", and (ext) a stable `code`. */
 export declare class SSSError extends Error {
   constructor(name: string, message: string, extra?: object);
   name: string;
+  /** (ext) Stable, to tell errors apart: see ErrorCode. */
+  code?: ErrorCode;
+  /** (ext) On a connection failure: true when the client retries it. */
+  transient?: boolean;
+  /** (ext) retries_exhausted: the last transient failure; token_failed: what getToken threw. */
+  cause?: unknown;
+  /** (ext) The HTTP status of a refused upgrade (seen through the `ws` package only). */
+  status?: number;
+  /** (ext) booted: the server's reason. */
+  reason?: string;
   /** The channel of "Subscription refused" and "Removed from channel". */
   channel?: string;
   /** True on the "Subscription refused" rejection of subscribe's promise. */
@@ -47,6 +70,13 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
+/** Browsers' `window` (online/offline events), or a stand-in for tests. */
+export interface NetworkEvents {
+  addEventListener(type: 'online' | 'offline', listener: () => void): void;
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
+  navigator?: { onLine?: boolean };
+}
+
 export interface Prefs {
   /** Reconnect (and retry the first connect) when the connection drops. Default true. */
   autoReconnect?: boolean;
@@ -56,6 +86,16 @@ export interface Prefs {
   retryInterval?: number;
   /** (ext) Upper bound (ms) of the backoff. Default 30000. */
   maxRetryInterval?: number;
+  /** (ext) Dial + upgrade must finish within this (ms), else connect_timeout. Default 10000. */
+  connectTimeout?: number;
+  /** (ext) The BEGIN reply must come within this (ms), else begin_timeout. Default 10000. */
+  beginTimeout?: number;
+  /** (ext) The SYNC reply must come within this (ms), else sync_timeout. Default 10000. */
+  syncTimeout?: number;
+  /** (ext) A bigger frame closes the connection with 1009 (message_too_big, permanent). Default 16 MiB. */
+  maxMessageSize?: number;
+  /** (ext) Called before every (re)connect; the token goes in the URL as `?token=`; null sends none. */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** (ext) WebSocket implementation where no global one exists (e.g. `ws`). */
   WebSocket?: WebSocketConstructor;
   /** (ext) Offered sub-protocol(s). Default "sss.v1.json". */
@@ -66,6 +106,8 @@ export interface Prefs {
   timers?: { setTimeout(fn: () => void, ms: number): any; clearTimeout(handle: any): void };
   /** (ext) Random source for the jitter, returning [0, 1) (tests). */
   random?: () => number;
+  /** (ext) Where online/offline events come from: default the global `window` (browsers); null: none. */
+  window?: NetworkEvents | null;
   /** console.log each connection attempt and its outcome, as the original client did. Default false. */
   logReconnection?: boolean;
 }
@@ -73,13 +115,31 @@ export interface Prefs {
 export declare class Subscription {
   /** (ext) The channel name. */
   readonly channel: string;
-  /** Listen for FEED messages with this topic, with the FEED's uid (one listener per topic; the last wins). */
-  on(topic: string, cb: (msg: any, uid: string) => void): void;
+  /** Listen for FEED messages with this topic, with the FEED's uid. Several per topic; (ext) returns a function that removes it. */
+  on(topic: string, cb: (msg: any, uid: string) => void): () => boolean;
+  /** (ext) Remove a listener added with on(topic, cb); true when it was there. */
+  off(topic: string, cb: (msg: any, uid: string) => void): boolean;
   unsubscribe(): void;
   getStatus(): SubscriptionStatus;
-  onStatusChange(cb: (status: SubscriptionStatus, oldStatus: SubscriptionStatus) => void): void;
+  onStatusChange(cb: (status: SubscriptionStatus, oldStatus: SubscriptionStatus) => void): () => boolean;
   /** Errors of this subscription, e.g. "Unable to sync" after a reconnect, "Removed from channel". */
-  onError(cb: (err: SSSError) => void): void;
+  onError(cb: (err: SSSError) => void): () => boolean;
+  /** (ext) Remove an onError / onStatusChange listener. */
+  offEvent(event: 'error' | 'statusChange', cb: (...args: any[]) => void): boolean;
+}
+
+/** The client events of on()/off() and the arguments of their listeners. */
+export interface ClientEvents {
+  /** Permanent failures (once, with a code), errors without a request, and exceptions thrown by listeners. */
+  error: (err: SSSError | Error) => void;
+  /** After the SYNC reply of a reconnect. */
+  reconnect: () => void;
+  /** A READY connection was lost and the client reconnects; `err` (ext) says why (a transient failure). */
+  drop: (err: SSSError) => void;
+  boot: (reason: string) => void;
+  /** The client gave up after having been READY (also reported to `error`). */
+  reconnectFail: (err: SSSError) => void;
+  statusChange: (status: ClientStatus, oldStatus: ClientStatus) => void;
 }
 
 export declare class Client {
@@ -101,19 +161,28 @@ export declare class Client {
   /** (ext) PUBLISH, where the server allows clients to. */
   publish(channel: string, topic: string, msg: any, cb: Callback<{ uid: string }>): void;
   publish(channel: string, topic: string, msg?: any): Promise<{ uid: string }>;
-  /** Close with 4000; no reconnect; requests in flight fail with "Connection closed". */
+  /** Close with 4000; no reconnect; requests in flight fail with "Connection closed". A later connect() starts clean. */
   close(): void;
   getStatus(): ClientStatus;
   /** (ext) The newest uid seen on a channel, undefined when not subscribed. */
   lastUid(channel: string): string | null | undefined;
-  onTell(topic: string, cb: (msg: any) => void): void;
-  onBroadcast(topic: string, cb: (msg: any) => void): void;
-  onError(cb: (err: Error) => void): void;
-  onReconnect(cb: () => void): void;
-  onDrop(cb: () => void): void;
-  onBoot(cb: (reason: string) => void): void;
-  onReconnectFail(cb: (err: Error) => void): void;
-  onStatusChange(cb: (status: ClientStatus, oldStatus: ClientStatus) => void): void;
+  /** (ext) Add a listener (several per event); returns a function that removes it. */
+  on<K extends keyof ClientEvents>(event: K, cb: ClientEvents[K]): () => boolean;
+  /** (ext) Remove a listener; true when it was there. */
+  off<K extends keyof ClientEvents>(event: K, cb: ClientEvents[K]): boolean;
+  /** Several listeners per topic; (ext) each onX returns a function that removes its listener. */
+  onTell(topic: string, cb: (msg: any) => void): () => boolean;
+  /** (ext) */
+  offTell(topic: string, cb: (msg: any) => void): boolean;
+  onBroadcast(topic: string, cb: (msg: any) => void): () => boolean;
+  /** (ext) */
+  offBroadcast(topic: string, cb: (msg: any) => void): boolean;
+  onError(cb: ClientEvents['error']): () => boolean;
+  onReconnect(cb: ClientEvents['reconnect']): () => boolean;
+  onDrop(cb: ClientEvents['drop']): () => boolean;
+  onBoot(cb: ClientEvents['boot']): () => boolean;
+  onReconnectFail(cb: ClientEvents['reconnectFail']): () => boolean;
+  onStatusChange(cb: ClientEvents['statusChange']): () => boolean;
 }
 
 /** A new client; as the original's, an optional callback gets it at once. */

@@ -192,7 +192,8 @@ test('subscribe refused and bad names (promises: a refusal rejects)', async () =
 // payload.result) when refused; cb(error) for its own errors).
 test('subscribe with a callback: the original\'s arguments', async () => {
   const t = await connected();
-  const call = (channel, reply) => new Promise((resolve) => {
+  const call = (channel, reply, _, first = () => {}) => new Promise((resolve) => {
+    first();
     const before = t.ws().sent.length;
     t.c.subscribe(channel, { k: 1 }, (...args) => resolve(args));
     if (reply && t.ws().sent.length > before) t.ws().recv({ sys: 1, id: t.ws().last().id, channel, ...reply });
@@ -210,16 +211,19 @@ test('subscribe with a callback: the original\'s arguments', async () => {
   const bad = await call('_u_x', null);
   assert.equal(bad.length, 1);
   assert.equal(bad[0].name, 'Channel name not allowed');
-  // an error in flight: cb(err)
-  const dropped = call('late', null);
-  t.ws().drop(1006);
-  const d = await dropped;
-  assert.equal(d.length, 1);
-  assert.equal(d[0].name, 'Connection dropped');
-  const unready = await call('sport', null);
+  const unready = await call('sport', null, null, () => t.ws().drop(1006));
   assert.equal(unready.length, 1);
   assert.equal(unready[0].name, 'Connection not ready');
+  assert.equal(unready[0].code, 'not_ready');
+  // in flight when the client is closed: cb(err)
+  t.clock.fire();
+  t.ws().open();
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true } });
+  const closed = call('late', null);
   t.c.close();
+  const d = await closed;
+  assert.equal(d.length, 1);
+  assert.equal(d[0].name, 'Connection closed');
 });
 
 test('sub.on(topic, cb(msg, uid)): the FEED\'s uid, also for SYNC records', async () => {
@@ -325,7 +329,7 @@ test('reconnect: exponential backoff with jitter (bounded), then SYNC with chann
   assert.deepEqual(drops, ['drop', 'reconnect']);
   assert.equal(t.c.lastUid('sport'), '1-43');
   // the next drop starts the backoff over
-  t.ws().drop(1001);
+  t.ws().drop(1006);
   t.clock.fire();
   assert.equal(t.clock.log.at(-1), 75);
   t.c.close();
@@ -428,9 +432,10 @@ test('heartbeat: each h is answered with h; silence past hbInterval+hbThreshold 
   assert.deepEqual(ws1.sent.filter((s) => s === 'h'), ['h', 'h']);
   assert.deepEqual(t.clock.pending(), [600]); // one watchdog, re-armed by every frame
   const errs = [];
-  t.c.onError((e) => errs.push(e.name));
+  t.c.onDrop((e) => errs.push([e.name, e.code]));
+  t.c.onError((e) => errs.push(['onError', e.code]));
   t.clock.fire((x) => x.ms === 600);
-  assert.deepEqual(errs, ['Heartbeat timeout']);
+  assert.deepEqual(errs, [['Heartbeat timeout', 'heartbeat_timeout']], 'a transient failure goes to onDrop, not onError');
   assert.equal(ws1.closed.code, 4100);
   assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
   ws1.drop(4100); // the late close event of the abandoned socket is ignored
@@ -493,7 +498,7 @@ test('the CommonJS build, generated from the module, exports the same API', asyn
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-client-cjs-'));
   try {
     const out = path.join(tmp, 'sss-client.cjs');
-    execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--out', out]);
+    execFileSync(process.execPath, [new URL('../scripts/build-cjs.mjs', import.meta.url).pathname, '--out', tmp]);
     const cjs = createRequire(import.meta.url)(out);
     const esm = await import('../sss-client.mjs');
     assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm.default).sort());
@@ -502,4 +507,228 @@ test('the CommonJS build, generated from the module, exports the same API', asyn
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('uids compare as the pair (a, b) of any length: live FEEDs and UPDATESUB never move lastUid back', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'sport', null, '9-99');
+  const got = [];
+  sub.on('a', (m, uid) => got.push(uid));
+  for (const uid of ['9-99', '9-100', '10-1', '9-200', '10-1', '123456789012345678901234567890-1', '99999999999999999999999999999-5']) {
+    t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid });
+  }
+  assert.deepEqual(got, ['9-100', '10-1', '123456789012345678901234567890-1']);
+  t.ws().recv({ sys: 12, channel: 'sport', uid: '5-5' });
+  assert.equal(t.c.lastUid('sport'), '123456789012345678901234567890-1');
+  // a uid that does not parse: delivered unless equal to lastUid, and becomes it
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid: 'x' });
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid: 'x' });
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid: '1-1' });
+  assert.deepEqual(got.slice(3), ['x', '1-1']);
+});
+
+test('SYNC records: duplicates and uids at or below lastUid are not delivered', async () => {
+  const t = await connected();
+  const sub = await subscribed(t, 'sport', null, '1-5');
+  const got = [];
+  sub.on('a', (m, uid) => got.push(uid));
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid: '1-7' });
+  t.ws().drop(1006);
+  t.clock.fire();
+  t.ws().open();
+  const records = ['1-3', '1-7', '1-8', '1-8', '1-6', '1-9'].map((uid) => ({ sys: 8, channel: 'sport', topic: 'a', msg: 0, uid }));
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true }, records });
+  assert.deepEqual(got, ['1-7', '1-8', '1-9']);
+  assert.equal(t.c.lastUid('sport'), '1-9');
+  t.c.close();
+});
+
+test('close 1001 (going away): the first attempt after it is immediate, the next ones back off', async () => {
+  const t = await connected();
+  t.ws().drop(1001);
+  assert.deepEqual(t.clock.pending(), [0]);
+  t.clock.fire();
+  t.ws().drop(1001); // the server is still going away: back off now
+  assert.deepEqual(t.clock.pending(), [150]);
+  t.c.close();
+});
+
+test('permanent failures stop and report once with a code; transient ones go to onDrop', async () => {
+  for (const [code, expect, status] of [[1000, 'closed_by_server', CS.CLOSED], [1002, 'protocol_error', CS.RECONNECT_FAILED], [1003, 'protocol_error', CS.RECONNECT_FAILED],
+    [1007, 'invalid_payload', CS.RECONNECT_FAILED], [1009, 'message_too_big', CS.RECONNECT_FAILED], [4001, 'booted', CS.BOOTED]]) {
+    const t = await connected();
+    const seen = [];
+    t.c.onError((e) => seen.push(['error', e.code]));
+    t.c.onDrop((e) => seen.push(['drop', e.code]));
+    t.ws().drop(code);
+    assert.deepEqual(seen, [['error', expect]], `close ${code}`);
+    assert.equal(t.c.getStatus(), status);
+    assert.deepEqual(t.clock.pending(), []);
+  }
+  for (const [code, expect] of [[1008, 'policy_violation'], [4008, 'too_slow'], [1006, 'connection_lost'], [1011, 'connection_lost'], [1001, 'going_away']]) {
+    const t = await connected();
+    const seen = [];
+    t.c.onError((e) => seen.push(['error', e.code]));
+    t.c.onDrop((e) => seen.push(['drop', e.code]));
+    t.ws().drop(code);
+    assert.deepEqual(seen, [['drop', expect]], `close ${code}`);
+    assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+    t.c.close();
+  }
+});
+
+test('a frame that is not JSON, or bigger than maxMessageSize: the client closes (1002 / 1009) and stops', async () => {
+  const t = await connected();
+  const errs = [];
+  t.c.onError((e) => errs.push(e.code));
+  t.ws().recv('{nope');
+  assert.equal(t.ws().closed.code, 1002);
+  assert.deepEqual(errs, ['protocol_error']);
+  const u = await connected({ maxMessageSize: 30 });
+  const p = new Promise((r) => u.c.onError(r));
+  u.ws().recv(JSON.stringify('é'.repeat(16))); // 18 characters, 34 bytes
+  assert.equal((await p).code, 'message_too_big');
+  assert.equal(u.ws().closed.code, 1009);
+});
+
+test('autoReconnect false: the first transient failure is final (retries_exhausted, its cause the failure)', async () => {
+  const t = await connected({ autoReconnect: false });
+  const errs = [];
+  t.c.onError((e) => errs.push([e.code, e.cause.code]));
+  t.ws().drop(4008);
+  assert.deepEqual(errs, [['retries_exhausted', 'too_slow']]);
+});
+
+test('BEGIN and SYNC timeouts fail the attempt; the next one waits the backoff', async () => {
+  const t = setup({ beginTimeout: 5000, syncTimeout: 6000, connectTimeout: 7000 });
+  const p = t.c.connect();
+  assert.deepEqual(t.clock.pending(), [7000]);
+  t.ws().open();
+  assert.deepEqual(t.clock.pending(), [5000]);
+  t.clock.fire((x) => x.ms === 5000);
+  assert.equal(t.ws().closed.code, 4100);
+  assert.deepEqual(t.clock.pending(), [75]);
+  t.clock.fire();
+  t.ws().open();
+  t.ws().recv({ sys: 3, prot: { hb: true, hbInterval: 100 } });
+  await p;
+  assert.deepEqual(t.clock.pending(), [2600], 'the default hbThreshold is 2500');
+  t.ws().drop(1006);
+  t.clock.fire((x) => x.ms === 75);
+  t.ws().open();
+  assert.deepEqual(t.clock.pending(), [6000]);
+  t.clock.fire((x) => x.ms === 6000);
+  assert.deepEqual(t.clock.pending(), [150], 'the second failure since READY');
+  t.clock.fire();
+  t.ws().open();
+  t.ws().recv({ sys: 4, id: t.ws().last().id, result: {}, prot: { hb: true, hbInterval: 400, hbThreshold: 10 } });
+  assert.deepEqual(t.clock.pending(), [410], 'prot re-read from the SYNC reply');
+  t.c.close();
+});
+
+test('getToken is called before every attempt and its token sent as ?token=', async () => {
+  const tokens = [];
+  let n = 0;
+  const t = setup({ getToken: async () => { n += 1; return `t${n}`; } });
+  const p = t.c.connect();
+  await new Promise(setImmediate);
+  assert.equal(t.ws().url, 'ws://sss.test/?token=t1');
+  t.ws().open();
+  t.ws().recv({ sys: 3, prot: {} });
+  await p;
+  t.ws().drop(1006);
+  t.clock.fire();
+  await new Promise(setImmediate);
+  tokens.push(t.ws().url);
+  assert.deepEqual(tokens, ['ws://sss.test/?token=t2']);
+  t.c.close();
+});
+
+test('connect() after close() or a final failure starts clean: former channels are subscribed for real', async () => {
+  const t = await connected();
+  await subscribed(t, 'sport');
+  t.c.close();
+  const p = t.c.connect();
+  t.ws().open();
+  t.ws().recv({ sys: 3, prot: {} });
+  await p;
+  assert.equal(t.c.lastUid('sport'), undefined);
+  const s = await subscribed(t, 'sport', null, '4-4'); // asserts that SUBSCRIBE went out
+  assert.equal(s.getStatus(), SS.ACTIVE);
+  t.ws().drop(1002); // final
+  assert.equal(t.c.getStatus(), CS.RECONNECT_FAILED);
+  const q = t.c.connect();
+  t.ws().open();
+  assert.deepEqual(t.ws().json(), [{ sys: 3 }], 'BEGIN, not SYNC');
+  t.ws().recv({ sys: 3, prot: {} });
+  await q;
+  await subscribed(t, 'sport');
+});
+
+test('browsers: offline pauses the retries, online reconnects at once', async () => {
+  const w = new EventTarget();
+  w.removeEventListener = w.removeEventListener.bind(w);
+  const t = await connected({ window: w });
+  t.ws().drop(1006);
+  assert.deepEqual(t.clock.pending(), [75]);
+  w.dispatchEvent(new Event('offline'));
+  t.clock.fire();
+  t.ws().drop(1006); // failed while offline: no timer, paused
+  assert.deepEqual(t.clock.pending(), []);
+  assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+  const n = FakeWS.all.length;
+  w.dispatchEvent(new Event('online'));
+  assert.equal(FakeWS.all.length, n + 1, 'dialled at once');
+  assert.equal(t.c.getStatus(), CS.DROPPED_RETRYING);
+  t.ws().drop(1006);
+  assert.deepEqual(t.clock.pending(), [300]);
+  w.dispatchEvent(new Event('online')); // waiting for the backoff: online cuts it short
+  assert.equal(FakeWS.all.length, n + 2);
+  assert.deepEqual(t.clock.pending(), [10000], 'no backoff timer left, only the new attempt\'s connectTimeout');
+  t.c.close();
+  w.dispatchEvent(new Event('online')); // closed: the listeners are gone
+  assert.equal(FakeWS.all.length, n + 2);
+});
+
+test('several listeners per event, each removed with off (or the function on returns)', async () => {
+  const t = await connected();
+  const seen = [];
+  const a = (m) => seen.push(['a', m]);
+  const b = (m) => seen.push(['b', m]);
+  t.c.onTell('x', a);
+  const offB = t.c.onTell('x', b);
+  t.ws().recv({ sys: 6, topic: 'x', msg: 1 });
+  assert.equal(t.c.offTell('x', a), true);
+  t.ws().recv({ sys: 6, topic: 'x', msg: 2 });
+  offB();
+  t.ws().recv({ sys: 6, topic: 'x', msg: 3 });
+  assert.deepEqual(seen, [['a', 1], ['b', 1], ['b', 2]]);
+  const drops = [];
+  const d1 = () => drops.push(1);
+  t.c.onDrop(d1);
+  t.c.on('drop', () => drops.push(2));
+  assert.equal(t.c.off('drop', d1), true);
+  assert.equal(t.c.off('drop', d1), false);
+  const sub = await subscribed(t, 'sport');
+  const feeds = [];
+  const f = (m) => feeds.push(['f', m]);
+  sub.on('t', f);
+  sub.on('t', (m) => feeds.push(['g', m]));
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 't', msg: 1, uid: '1-2' });
+  sub.off('t', f);
+  t.ws().recv({ sys: 8, channel: 'sport', topic: 't', msg: 2, uid: '1-3' });
+  assert.deepEqual(feeds, [['f', 1], ['g', 1], ['g', 2]]);
+  t.ws().drop(1006);
+  assert.deepEqual(drops, [2]);
+  assert.throws(() => t.c.on('nosuch', () => {}), /unknown event/);
+  assert.throws(() => t.c.onError('not a function'), TypeError);
+  t.c.close();
+});
+
+test('invalid options are refused with a TypeError (code invalid_option)', () => {
+  const bad = [{ retryAttempts: -1 }, { retryAttempts: 1.5 }, { retryInterval: 0 }, { beginTimeout: 'soon' }, { syncTimeout: NaN },
+    { maxMessageSize: 0 }, { getToken: 'abc' }, { autoReconnect: 'yes' }, { protocols: 5 }, { timers: {} }, { maxRetryInterval: 10, retryInterval: 100 }];
+  for (const prefs of bad) assert.throws(() => client('ws://sss.test/', prefs), { name: 'TypeError', code: 'invalid_option' }, JSON.stringify(prefs));
+  assert.throws(() => client('not a url'), { code: 'invalid_option' });
+  assert.throws(() => client(undefined), { code: 'invalid_option' });
 });
