@@ -66,7 +66,7 @@ test('an upgrade refused with 503 is transient: each attempt waits the backoff, 
 test('getToken: called before every attempt, sent as ?token=; a 401 asks it again and retries at once, once', { skip }, async () => {
   const tag = srv.tag('token');
   let n = 0;
-  const c = mk(srv.url(tag, { token: 'good', after: 1 }), { getToken: async () => { n += 1; return 'good'; } });
+  const c = mk(srv.url(tag, { expect_token: 'good', after: 1 }), { getToken: async () => { n += 1; return 'good'; } });
   await c.connect();
   assert.equal(n, 2);
   let log = await srv.log(tag);
@@ -81,15 +81,15 @@ test('getToken: called before every attempt, sent as ?token=; a 401 asks it agai
 test('getToken: a 401 again after the new token is permanent (unauthorized), so is a hook that gives null', { skip }, async () => {
   const tag = srv.tag('token401');
   let n = 0;
-  const c = mk(srv.url(tag, { token: 'good', after: 5 }), { getToken: () => { n += 1; return 'good'; } });
+  const c = mk(srv.url(tag, { expect_token: 'good', after: 5 }), { getToken: () => { n += 1; return 'good'; } });
   await assert.rejects(c.connect(), { code: 'unauthorized' });
   assert.equal(n, 2);
   assert.equal((await srv.log(tag)).length, 2);
   assert.deepEqual(c.errors.map((e) => e.code), ['unauthorized']);
 
   const tag2 = srv.tag('tokennull');
-  const tokens = ['good', null]; // (the client's ?token= is also the server's `token` param)
-  const d = mk(srv.url(tag2, { token: 'good', after: 1 }), { getToken: () => tokens.shift() });
+  const tokens = ['good', null];
+  const d = mk(srv.url(tag2, { expect_token: 'good', after: 1 }), { getToken: () => tokens.shift() });
   await assert.rejects(d.connect(), { code: 'unauthorized' });
   assert.deepEqual((await srv.log(tag2)).map((a) => a.status), [401], 'no attempt without a token');
 });
@@ -97,7 +97,7 @@ test('getToken: a 401 again after the new token is permanent (unauthorized), so 
 test('getToken failing is transient (token_failed): backoff, then the next attempt', { skip }, async () => {
   const tag = srv.tag('tokenfail');
   let n = 0;
-  const c = mk(srv.url(tag), { getToken: async () => { n += 1; if (n === 1) throw new Error('auth server down'); return 't'; } });
+  const c = mk(srv.url(tag, { expect_token: 't' }), { getToken: async () => { n += 1; if (n === 1) throw new Error('auth server down'); return 't'; } });
   await c.connect();
   assert.equal(n, 2);
   assert.deepEqual((await srv.log(tag)).map((a) => a.query.token), ['t']);
