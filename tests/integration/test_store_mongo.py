@@ -36,7 +36,7 @@ from test_api import Api  # noqa: E402
 from test_jwt import token  # noqa: E402
 
 KEY = "secret"
-SECRET = "s3cret-for-store"
+SECRET = "s3cret-for-store-0123456789abcdef"  # 32 bytes at least (HS256)
 LEASE = "2s"
 
 
