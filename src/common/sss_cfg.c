@@ -9,15 +9,22 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef SSS_VERSION
 #define SSS_VERSION "0.1.0"
 #endif
 
-enum flag_type { T_STR, T_INT, T_LONG, T_BOOL, T_DURATION, T_SIZE, T_LOGLEVEL };
+/* T_FILE: the value names a file whose one line is the T_STR field at offset (its twin's). */
+enum flag_type { T_STR, T_INT, T_LONG, T_BOOL, T_DURATION, T_SIZE, T_LOGLEVEL, T_FILE };
+
+/* What a flag's value may hide (see warn_secret). */
+enum { S_NONE, S_SECRET, S_URL };
 
 struct flag {
     const char *name; /* without the leading "--" */
@@ -27,6 +34,7 @@ struct flag {
     const char *def;
     long min, max; /* inclusive bounds for T_INT and T_LONG */
     const char *help;
+    int secret; /* S_SECRET: the value is one; S_URL: a URL whose password is one */
 };
 
 #define F(name, type, field, def, min, max, help)                                                  \
@@ -37,7 +45,14 @@ struct flag {
      def,                                                                                          \
      min,                                                                                          \
      max,                                                                                          \
-     help}
+     help,                                                                                         \
+     S_NONE}
+
+/* A flag whose value is a secret (kind S_SECRET or S_URL). */
+#define FS(name, type, field, def, help, kind)                                                     \
+    {name, type, offsetof(struct sss_cfg, field), sizeof(((struct sss_cfg *)0)->field),            \
+     def,  0,    0,                               help,                                            \
+     kind}
 
 static const struct flag flags[] = {
     F("host", T_STR, host, "0.0.0.0", 0, 0, "address to listen on (IPv4 or IPv6 literal)"),
@@ -105,9 +120,21 @@ static const struct flag flags[] = {
       "a session (JWT sid or BEGIN's session) with no connection left is forgotten after it"),
     F("max-sessions", T_INT, max_sessions, "100000", 1, 100000000,
       "sessions the store keeps; a new one beyond is not recorded (it cannot be resumed)"),
-    F("jwt-secret", T_STR, jwt_secret, "", 0, 0,
-      "HS256 key: every client needs a valid JWT (Authorization: Bearer, ?token= or the "
-      "token cookie); its sub names the user (empty: accept everyone)"),
+    FS("jwt-secret", T_STR, jwt_secret, "",
+       "HS256 key, at least 32 bytes: every client needs a valid JWT (Authorization: Bearer, "
+       "?token= or the token cookie); its sub names the user (empty: accept everyone). Prefer "
+       "--jwt-secret-file or the environment: on the command line it is visible to local users",
+       S_SECRET),
+    FS("jwt-secret-file", T_FILE, jwt_secret, "",
+       "file holding --jwt-secret (one line; e.g. a systemd or container secret)", S_NONE),
+    F("jwt-issuer", T_STR, jwt_issuer, "", 0, 0,
+      "a token's iss must be exactly this (empty: any issuer)"),
+    F("jwt-audience", T_STR, jwt_audience, "", 0, 0,
+      "a token's aud (a string or an array of them) must be or hold this (empty: any)"),
+    F("jwt-leeway", T_DURATION, jwt_leeway_ms, "0", 0, 0,
+      "clock skew allowed around a token's exp and nbf, in whole seconds (at most 10m)"),
+    F("jwt-require-exp", T_BOOL, jwt_require_exp, "true", 0, 0,
+      "refuse a token without exp (false: such a token never expires)"),
     F("ask-timeout", T_DURATION, ask_timeout_ms, "10s", 1, 0,
       "an ASK its handler has not answered in this time gets a Timeout error"),
     F("decision-timeout", T_DURATION, decision_timeout_ms, "10s", 1, 0,
@@ -123,12 +150,20 @@ static const struct flag flags[] = {
     F("api-listen", T_STR, api_listen, "", 0, 0,
       "HOST:PORT of the HTTP API (publish, broadcast, stats, /metrics, /healthz), served by "
       "the scaler (empty: no API; port 0: the kernel picks one)"),
-    F("api-key", T_STR, api_key, "", 0, 0,
-      "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open)"),
+    FS("api-key", T_STR, api_key, "",
+       "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open). "
+       "Prefer --api-key-file or the environment: on the command line it is visible to local "
+       "users",
+       S_SECRET),
+    FS("api-key-file", T_FILE, api_key, "", "file holding --api-key (one line)", S_NONE),
     F("engine", T_STR, engine, "memory", 0, 0,
       "memory (one host) or redis (many hosts: uids, history and delivery through --redis)"),
-    F("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0,
-      "Redis of --engine redis: redis://[:password@]host:port/db"),
+    FS("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0",
+       "Redis of --engine redis: redis://[:password@]host:port/db (with a password, prefer "
+       "--redis-url-file or the environment)",
+       S_URL),
+    FS("redis-url-file", T_FILE, redis_url, "", "file holding the --redis URL (one line)",
+       S_NONE),
     F("redis-wait", T_DURATION, redis_wait_ms, "5s", 0, 0,
       "while Redis is away a publish waits this long for it, then fails with an error to its "
       "publisher (0: fail at once)"),
@@ -136,8 +171,12 @@ static const struct flag flags[] = {
       "publishes that may wait for Redis at once; one more fails at once"),
     F("store", T_STR, store, "memory", 0, 0,
       "memory (one host) or mongodb (sessions and presence across hosts through --mongo)"),
-    F("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss", 0, 0,
-      "MongoDB of --store mongodb: mongodb://host:port/database"),
+    FS("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss",
+       "MongoDB of --store mongodb: mongodb://[user:password@]host:port/database (with a "
+       "password, prefer --mongo-url-file or the environment)",
+       S_URL),
+    FS("mongo-url-file", T_FILE, mongo_url, "", "file holding the --mongo URL (one line)",
+       S_NONE),
     F("store-queue", T_INT, store_queue, "100000", 1, 100000000,
       "session writes kept while MongoDB is away; beyond it they are dropped and counted"),
     F("host-lease", T_DURATION, host_lease_ms, "15s", 1000, 0,
@@ -268,6 +307,58 @@ static int parse_bool(const char *s, int *out)
     return 0;
 }
 
+/*
+ * A T_FILE flag: the file's one line (a final "\n" or "\r\n" dropped) into
+ * field (cap bytes). Refused: not a regular file, empty, longer than the
+ * field, more than one line, a NUL byte. Warns when other users may read it.
+ */
+static int read_secret_file(const struct flag *f, const char *path, char *field, size_t cap,
+                            const char *origin, FILE *err)
+{
+    char buf[1024];
+    struct stat st;
+    ssize_t n;
+    size_t len;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        fprintf(err, "sss-server: %s: --%s %s: %s\n", origin, f->name, path, strerror(errno));
+        return SSS_EINVAL;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)sizeof(buf)) {
+        fprintf(err, "sss-server: %s: --%s %s: not a regular file of at most %zu bytes\n",
+                origin, f->name, path, cap - 1);
+        close(fd);
+        return SSS_EINVAL;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        fprintf(err, "sss-server: %s: --%s %s: %s\n", origin, f->name, path, strerror(errno));
+        return SSS_EINVAL;
+    }
+    len = (size_t)n;
+    if (len && buf[len - 1] == '\n')
+        len--;
+    if (len && buf[len - 1] == '\r')
+        len--;
+    buf[len] = '\0';
+    if (!len || len >= cap || strlen(buf) != len || strpbrk(buf, "\r\n")) {
+        fprintf(err,
+                "sss-server: %s: --%s %s: wants one non-empty line of at most %zu bytes\n",
+                origin, f->name, path, cap - 1);
+        explicit_bzero(buf, sizeof(buf));
+        return SSS_EINVAL;
+    }
+    if (st.st_mode & S_IROTH)
+        fprintf(err, "sss-server: warning: --%s %s is readable by every local user (chmod o-r)\n",
+                f->name, path);
+    memcpy(field, buf, len + 1);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
 /* Set one flag from text. `origin` names where it came from, for the error line. */
 static int set_flag(struct sss_cfg *cfg, const struct flag *f, const char *value,
                     const char *origin, FILE *err)
@@ -287,6 +378,10 @@ static int set_flag(struct sss_cfg *cfg, const struct flag *f, const char *value
         }
         memcpy(field, value, strlen(value) + 1);
         return 0;
+    case T_FILE:
+        if (!value[0])
+            return 0; /* no file: the twin's own value stands */
+        return read_secret_file(f, value, field, f->size, origin, err);
     case T_INT:
     case T_LONG:
         if (parse_long(value, f->min, f->max, &l) < 0) {
@@ -398,8 +493,79 @@ void sss_cfg_print_markdown(FILE *out)
     }
 }
 
+/*
+ * The secret bytes of a flag's value, or NULL: all of an S_SECRET value, the
+ * password of an S_URL one ("scheme://[user]:PASSWORD@host...").
+ */
+static char *secret_span(const struct flag *f, char *value, size_t *len)
+{
+    char *p, *at, *colon;
+    size_t auth;
+
+    *len = 0;
+    if (f->secret == S_SECRET) {
+        *len = strlen(value);
+        return *len ? value : NULL;
+    }
+    if (f->secret != S_URL || !(p = strstr(value, "://")))
+        return NULL;
+    p += 3;
+    auth = strcspn(p, "/?#");
+    at = memrchr(p, '@', auth);
+    colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (!colon || at - colon < 2)
+        return NULL;
+    *len = (size_t)(at - colon - 1);
+    return colon + 1;
+}
+
+/*
+ * A secret on the command line: every local user reads it in
+ * /proc/PID/cmdline. Say so, and overwrite it there (the kernel shows the
+ * argument area as it is now, and forked children share its contents).
+ */
+static void warn_secret(const struct flag *f, char *value, FILE *err)
+{
+    size_t len;
+    char *s = secret_span(f, value, &len);
+
+    if (!s)
+        return;
+    fprintf(err,
+            "sss-server: warning: --%s on the command line is visible to every local user "
+            "(ps, /proc/PID/cmdline); use --%s%s or SSS_* in the environment\n",
+            f->name, f->name, f->secret == S_URL ? "-url-file" : "-file");
+    memset(s, '*', len);
+}
+
+/* The T_FILE flag that fills the same field as f, or f's twin of it. */
+static const struct flag *twin_of(const struct flag *f)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (&flags[i] != f && flags[i].offset == f->offset)
+            return &flags[i];
+    return NULL;
+}
+
+/* Refuse a secret given both as a value and as a file (which should win is not obvious). */
+static int check_twins(const unsigned char *given, FILE *err)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        const struct flag *t;
+
+        if (flags[i].type != T_FILE || !given[i] || !(t = twin_of(&flags[i])) ||
+            !given[t - flags])
+            continue;
+        fprintf(err, "sss-server: give --%s or --%s (or their SSS_* variables), not both\n",
+                t->name, flags[i].name);
+        return SSS_EINVAL;
+    }
+    return 0;
+}
+
 int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)
 {
+    unsigned char given[NFLAGS] = {0}; /* set by the environment or the command line */
     char env[64];
 
     for (char **e = envp; e && *e; e++) {
@@ -409,9 +575,11 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
             continue;
         for (size_t i = 0; i < NFLAGS; i++) {
             env_name(flags[i].name, env, sizeof(env));
-            if (strlen(env) == (size_t)(eq - *e) && memcmp(env, *e, (size_t)(eq - *e)) == 0 &&
-                set_flag(cfg, &flags[i], eq + 1, env, err) < 0)
+            if (strlen(env) != (size_t)(eq - *e) || memcmp(env, *e, (size_t)(eq - *e)) != 0)
+                continue;
+            if (set_flag(cfg, &flags[i], eq + 1, env, err) < 0)
                 return SSS_EINVAL;
+            given[i] = eq[1] != '\0';
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -455,8 +623,11 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
         }
         if (set_flag(cfg, f, value, "command line", err) < 0)
             return SSS_EINVAL;
+        given[f - flags] = value[0] != '\0';
+        if (f->secret)
+            warn_secret(f, (char *)value, err);
     }
-    return 0;
+    return check_twins(given, err);
 }
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT", the port 0..65535 (the host is checked at bind). */
@@ -563,6 +734,17 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 "sss-server: --max-message-size %zu needs --bus-size >= 4x and "
                 "--mailbox-size >= 2x it (plus 1k)\n",
                 cfg->max_message_size);
+        return SSS_EINVAL;
+    }
+    if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < SSS_CFG_JWT_SECRET_MIN) {
+        fprintf(err,
+                "sss-server: --jwt-secret is %zu bytes; an HS256 key needs at least %d (e.g. "
+                "openssl rand -base64 48)\n",
+                strlen(cfg->jwt_secret), SSS_CFG_JWT_SECRET_MIN);
+        return SSS_EINVAL;
+    }
+    if (cfg->jwt_leeway_ms > SSS_CFG_JWT_LEEWAY_MAX_MS) {
+        fprintf(err, "sss-server: --jwt-leeway is at most 10m\n");
         return SSS_EINVAL;
     }
     if (cfg->api_listen[0] && !api_listen_valid(cfg->api_listen)) {

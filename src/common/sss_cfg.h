@@ -4,6 +4,10 @@
  * --help, the README's table and the parser cannot disagree.
  *
  * Precedence: built-in default < environment variable < command-line flag.
+ * Secrets (--jwt-secret, --api-key, a password in --redis or --mongo) may
+ * instead come from a file (--jwt-secret-file, ...) or the environment: on
+ * the command line they are readable by every local user in
+ * /proc/PID/cmdline, so the parser warns and blanks them there.
  * Durations accept a unit suffix (ms, s, m; a plain number is milliseconds),
  * sizes accept k, m, g (powers of 1024; a plain number is bytes).
  */
@@ -59,6 +63,10 @@ struct sss_cfg {
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
+    char jwt_issuer[256];         /* a token's "iss" must be this; empty = any */
+    char jwt_audience[256];       /* a token's "aud" must be or hold this; empty = any */
+    int64_t jwt_leeway_ms;        /* clock skew allowed around exp and nbf (whole seconds count) */
+    int jwt_require_exp;          /* a token without exp is refused */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
     int64_t decision_timeout_ms;  /* a deferred session/subscription decision, then refused */
     int max_waiting_messages;     /* client messages held while a subscription is decided */
@@ -135,12 +143,22 @@ void sss_cfg_defaults(struct sss_cfg *cfg);
 
 /*
  * Apply SSS_* environment variables (envp, NULL-terminated "K=V" strings),
- * then the command line. On error writes one line to err and returns
- * SSS_EINVAL. Returns 1 when --help or --version was printed to out (the
- * caller exits 0), 0 otherwise.
+ * then the command line. A *-file flag (--jwt-secret-file, --api-key-file,
+ * --redis-url-file, --mongo-url-file) reads its twin's value from a file
+ * (one line, a final newline dropped); giving both is an error. A secret
+ * given on the command line gets a warning on err, and its bytes in argv
+ * are overwritten with '*' so that /proc/PID/cmdline (of this process and
+ * of every child forked later) no longer shows it. On error writes one line
+ * to err and returns SSS_EINVAL. Returns 1 when --help or --version was
+ * printed to out (the caller exits 0), 0 otherwise.
  */
 int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE *out,
                   FILE *err) SSS_WUR;
+
+/* The shortest --jwt-secret accepted (RFC 7518 3.2: a key of at least the hash's size). */
+#define SSS_CFG_JWT_SECRET_MIN 32
+/* The largest --jwt-leeway accepted. */
+#define SSS_CFG_JWT_LEEWAY_MAX_MS (10 * 60 * 1000)
 
 /*
  * Resolve defaults that depend on the machine (workers, max_connections,

@@ -18,8 +18,8 @@ static int refuse(struct sss_auth *out, int status, const char *reason)
     return -1;
 }
 
-int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t now_s,
-                 struct sss_auth *out)
+int sss_auth_jwt(const char *secret, const struct sss_jwt_rules *rules,
+                 const struct sss_http_upgrade *up, int64_t now_s, struct sss_auth *out)
 {
     struct sss_jwt_claims claims;
     const char *tok;
@@ -31,7 +31,8 @@ int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t 
     if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
                             strlen(up->authorization), "token", &tok, &tok_len))
         return refuse(out, 401, "missing token");
-    if (sss_jwt_verify(tok, tok_len, (const uint8_t *)secret, strlen(secret), now_s, &claims) < 0)
+    if (sss_jwt_verify_rules(tok, tok_len, (const uint8_t *)secret, strlen(secret), now_s, rules,
+                             &claims) < 0)
         return refuse(out, 401, claims.error ? claims.error : "invalid token");
     snprintf(out->user, sizeof(out->user), "%s", claims.user);
     snprintf(out->session, sizeof(out->session), "%s", claims.session);

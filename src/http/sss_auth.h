@@ -24,13 +24,16 @@ struct sss_auth {
     char session[SSS_SESSION_MAX + 1]; /* "" = none */
 };
 
+struct sss_jwt_rules;
+
 /*
  * The built-in parser: the token named "token" (query, cookie, or a bearer
- * Authorization) must be an HS256 JWT signed with secret, valid at now_s.
- * Fills out. Returns 0 when accepted, -1 when refused (out->status 401).
+ * Authorization) must be an HS256 JWT signed with secret, valid at now_s
+ * under rules (NULL: none; see sss_jwt_verify_rules). Fills out. Returns 0
+ * when accepted, -1 when refused (out->status 401).
  */
-int sss_auth_jwt(const char *secret, const struct sss_http_upgrade *up, int64_t now_s,
-                 struct sss_auth *out);
+int sss_auth_jwt(const char *secret, const struct sss_jwt_rules *rules,
+                 const struct sss_http_upgrade *up, int64_t now_s, struct sss_auth *out);
 
 /*
  * What an application's parser sees: views into up (and remote, the peer's

@@ -213,7 +213,10 @@ static int64_t json_ceil(const char *s, size_t n)
 
 struct jwt_check {
     struct sss_jwt_claims *out;
+    const struct sss_jwt_rules *rules; /* NULL: none (and in the header) */
     unsigned seen;
+    int iss_ok, aud_ok; /* the asked-for issuer and audience were found */
+    unsigned aud_items;
     const char *error;
 };
 
@@ -224,7 +227,12 @@ enum {
     SEEN_SESSION = 1u << 3,
     SEEN_EXP = 1u << 4,
     SEEN_NBF = 1u << 5,
+    SEEN_ISS = 1u << 6,
+    SEEN_AUD = 1u << 7,
 };
+
+#define AUD_ITEMS_MAX 16    /* strings of an "aud" array */
+#define LEEWAY_MAX_S 86400  /* a larger leeway is taken as this (so now +- it cannot overflow) */
 
 static int reject(struct jwt_check *c, int code, const char *error)
 {
@@ -280,11 +288,57 @@ static int time_claim(struct jwt_check *c, unsigned bit, const struct sss_json_i
     return 0;
 }
 
+static int asked(const char *rule)
+{
+    return rule && rule[0];
+}
+
+/* One string of an "aud" array. */
+static int aud_item(void *data, const struct sss_json_item *v)
+{
+    struct jwt_check *c = data;
+
+    if (v->type != SSS_JSON_STRING || ++c->aud_items > AUD_ITEMS_MAX)
+        return reject(c, SSS_JWT_ECLAIM, "bad audience");
+    if (str_is(v, c->rules->audience))
+        c->aud_ok = 1;
+    return 0;
+}
+
+/* "iss" and "aud", read only when the rules ask for them. */
+static int rule_claim(struct jwt_check *c, const struct sss_json_item *v)
+{
+    if (key_is(v, "iss")) {
+        if (first_time(c, SEEN_ISS) < 0)
+            return SSS_JWT_EMALFORMED;
+        if (v->type != SSS_JSON_STRING)
+            return reject(c, SSS_JWT_ECLAIM, "bad issuer");
+        c->iss_ok = str_is(v, c->rules->issuer);
+        return 0;
+    }
+    if (first_time(c, SEEN_AUD) < 0)
+        return SSS_JWT_EMALFORMED;
+    if (v->type == SSS_JSON_STRING) {
+        c->aud_ok = str_is(v, c->rules->audience);
+        return 0;
+    }
+    if (v->type != SSS_JSON_ARRAY)
+        return reject(c, SSS_JWT_ECLAIM, "bad audience");
+    /* Inside the claims' parse: its own (stack) region, one level deep. */
+    if (sss_json_each(v->raw, v->raw_len, SSS_JSON_ARRAY, 1, SSS_JSON_STRICT, aud_item, c) < 0)
+        return reject(c, SSS_JWT_ECLAIM, "bad audience");
+    return 0;
+}
+
 static int claims_member(void *data, const struct sss_json_item *v)
 {
     struct jwt_check *c = data;
     struct sss_jwt_claims *out = c->out;
     size_t i;
+
+    if (c->rules && ((asked(c->rules->issuer) && key_is(v, "iss")) ||
+                     (asked(c->rules->audience) && key_is(v, "aud"))))
+        return rule_claim(c, v);
 
     if (key_is(v, "sub")) {
         if (first_time(c, SEEN_SUB) < 0)
@@ -331,12 +385,14 @@ static int fail(struct sss_jwt_claims *out, int code, const char *error)
  * document, or -ENOMEM ("internal error").
  */
 static int read_object(const unsigned char *buf, size_t n, sss_json_item_fn fn,
-                       struct jwt_check *c, struct sss_jwt_claims *out)
+                       const struct sss_jwt_rules *rules, struct jwt_check *c,
+                       struct sss_jwt_claims *out)
 {
     int rc;
 
     memset(c, 0, sizeof(*c));
     c->out = out;
+    c->rules = rules;
     rc = sss_json_each((const char *)buf, n, SSS_JSON_OBJECT, JSON_DEPTH_MAX, SSS_JSON_STRICT, fn,
                        c);
     if (rc == -ENOMEM)
@@ -363,6 +419,18 @@ static int hmac_sha256(const uint8_t *secret, size_t secret_len, const char *dat
 int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
                    int64_t now_s, struct sss_jwt_claims *out)
 {
+    return sss_jwt_verify_rules(token, len, secret, secret_len, now_s, NULL, out);
+}
+
+int sss_jwt_verify_rules(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
+                         int64_t now_s, const struct sss_jwt_rules *rules,
+                         struct sss_jwt_claims *out)
+{
+    int64_t leeway = rules && rules->leeway_s > 0 ? rules->leeway_s : 0;
+
+    if (leeway > LEEWAY_MAX_S)
+        leeway = LEEWAY_MAX_S;
+
     unsigned char header[PART_MAX], payload[PART_MAX], sig[PART_MAX], mac[EVP_MAX_MD_SIZE];
     const char *dot1, *dot2;
     size_t h_len, p_len, s_len;
@@ -395,7 +463,7 @@ int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t 
         return fail(out, SSS_JWT_EMALFORMED, "malformed token");
 
     /* The header says how to check the rest: only HS256 is ever accepted. */
-    rc = read_object(header, (size_t)header_n, header_member, &c, out);
+    rc = read_object(header, (size_t)header_n, header_member, NULL, &c, out);
     if (rc < 0)
         return rc;
     if (!(c.seen & SEEN_ALG))
@@ -407,15 +475,21 @@ int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t 
         return fail(out, SSS_JWT_ESIG, "bad signature");
 
     /* Authenticated from here on. */
-    rc = read_object(payload, (size_t)payload_n, claims_member, &c, out);
+    rc = read_object(payload, (size_t)payload_n, claims_member, rules, &c, out);
     if (rc < 0)
         return rc;
-    if (out->has_exp && now_s >= out->exp)
+    if (rules && rules->require_exp && !out->has_exp)
+        return fail(out, SSS_JWT_ECLAIM, "missing exp");
+    if (out->has_exp && now_s - leeway >= out->exp)
         return fail(out, SSS_JWT_EEXPIRED, "token expired");
-    if (out->has_nbf && now_s < out->nbf)
+    if (out->has_nbf && now_s + leeway < out->nbf)
         return fail(out, SSS_JWT_ENOTYET, "token not yet valid");
     if (!(c.seen & SEEN_SUB))
         return fail(out, SSS_JWT_ESUB, "missing sub");
+    if (rules && asked(rules->issuer) && !c.iss_ok)
+        return fail(out, SSS_JWT_ECLAIM, "bad issuer");
+    if (rules && asked(rules->audience) && !c.aud_ok)
+        return fail(out, SSS_JWT_ECLAIM, "bad audience");
     out->error = NULL;
     return 0;
 }

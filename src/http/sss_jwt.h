@@ -38,6 +38,20 @@ enum sss_jwt_err {
     SSS_JWT_ENOTYET = -1204,    /* "token not yet valid" */
     SSS_JWT_ESUB = -1205,       /* "missing sub", "bad subject" */
     SSS_JWT_ESESSION = -1206,   /* "bad session" */
+    SSS_JWT_ECLAIM = -1207,     /* "missing exp", "bad issuer", "bad audience" */
+};
+
+/*
+ * What a deployment asks of every token beyond its signature (the
+ * --jwt-issuer, --jwt-audience, --jwt-leeway and --jwt-require-exp flags).
+ * All borrowed. A zeroed struct asks nothing more.
+ */
+struct sss_jwt_rules {
+    const char *issuer;   /* NULL or "": any; else "iss" must be exactly this string */
+    const char *audience; /* NULL or "": any; else "aud" (a string, or an array of strings)
+                           * must be or hold exactly this string */
+    int64_t leeway_s;     /* seconds of clock skew allowed around "exp" and "nbf" (0..86400) */
+    int require_exp;      /* a token without "exp" is refused ("missing exp") */
 };
 
 struct sss_jwt_claims {
@@ -61,6 +75,7 @@ struct sss_jwt_claims {
  * bytes; not both), and numbers "exp" (expired when now_s >= exp) and "nbf"
  * (not yet valid when now_s < nbf); no leeway. "iat" and unknown claims are
  * ignored. A repeated claim or header parameter that we read is refused.
+ * The same as sss_jwt_verify_rules with a zeroed struct sss_jwt_rules.
  *
  * Returns 0 with out filled and out->error NULL; or a negative sss_jwt_err
  * (SSS_EINVAL if secret_len is 0) with out->error a static reason and
@@ -69,6 +84,20 @@ struct sss_jwt_claims {
  */
 int sss_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
                    int64_t now_s, struct sss_jwt_claims *out) SSS_WUR;
+
+/*
+ * sss_jwt_verify, then the deployment's rules (NULL: none), each checked
+ * only after the signature: "exp" required when rules->require_exp
+ * (SSS_JWT_ECLAIM "missing exp"); expired when now_s >= exp + leeway_s, not
+ * yet valid when now_s < nbf - leeway_s; "iss" a string equal to
+ * rules->issuer ("bad issuer"); "aud" a string, or an array of at most 16
+ * strings, one of them equal to rules->audience ("bad audience"). "iss" and
+ * "aud" are read (and a mistyped or repeated one refused) only when asked
+ * for. Same returns as sss_jwt_verify, plus SSS_JWT_ECLAIM.
+ */
+int sss_jwt_verify_rules(const char *token, size_t len, const uint8_t *secret, size_t secret_len,
+                         int64_t now_s, const struct sss_jwt_rules *rules,
+                         struct sss_jwt_claims *out) SSS_WUR;
 
 /*
  * Find the token of an upgrade request, looking in this order at:

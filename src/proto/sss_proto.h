@@ -66,6 +66,12 @@
 #define SSS_PROTO_CHANNEL_MAX 128 /* bytes of a channel name (PROTOCOL.md 5) */
 #define SSS_PROTO_TOPIC_MAX 256   /* bytes of an unescaped topic */
 #define SSS_PROTO_SESSION_MAX SSS_SESSION_MAX /* bytes of an unescaped session id */
+/*
+ * A session's name in the store: "<user>|<session>", the user "" for an
+ * anonymous client. A user name has no '|', so one user's session id can
+ * never name another user's record, nor an anonymous one's ("|<session>").
+ */
+#define SSS_PROTO_SESSION_KEY_MAX (SSS_USER_MAX + 1 + SSS_SESSION_MAX)
 #define SSS_PROTO_LASTUID_MAX 64  /* bytes of a lastUid string as sent (opaque to clients) */
 #define SSS_PROTO_MAX_DEPTH 64    /* nested objects/arrays, the top-level object included */
 #define SSS_PROTO_UID_BUF 42      /* "18446744073709551615-18446744073709551615" + NUL */

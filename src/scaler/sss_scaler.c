@@ -738,17 +738,20 @@ static void poll_io(struct sss_scaler *s, int timeout_ms, int sleeping)
 int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
 {
     struct sss_redis_target t;
+    char shown[sizeof(cfg->redis_url) + sizeof(cfg->mongo_url)]; /* the URL, password hidden */
 
     if (strcmp(cfg->engine, "redis") == 0 && sss_redis_target_parse(cfg->redis_url, &t) < 0) {
+        sss_log_redact(cfg->redis_url, strlen(cfg->redis_url), shown, sizeof(shown));
         fprintf(err,
                 "sss-server: --redis %s: not redis://[:password@]host:port[/db], or the host "
                 "does not resolve\n",
-                cfg->redis_url);
+                shown);
         return SSS_EINVAL;
     }
     if (strcmp(cfg->store, "mongodb") == 0 && !sss_store_mongo_url_valid(cfg->mongo_url)) {
+        sss_log_redact(cfg->mongo_url, strlen(cfg->mongo_url), shown, sizeof(shown));
         fprintf(err, "sss-server: --mongo %s: not a MongoDB URI (mongodb://host:port/database)\n",
-                cfg->mongo_url);
+                shown);
         return SSS_EINVAL;
     }
     return 0;

@@ -20,7 +20,7 @@ struct ssub {
 };
 
 struct ssession {
-    char id[SSS_SESSION_MAX + 1];
+    char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     uint32_t len;
     char user[SSS_PROTO_CHANNEL_MAX + 1];
     int online;            /* connections of it now */
@@ -50,7 +50,7 @@ static struct ssession *get(struct mem_store *ms, const char *id, size_t len, in
 {
     struct ssession *s = sss_map_get(&ms->sessions, id, len);
 
-    if (s || !create || !len || len > SSS_SESSION_MAX || ms->sessions.len >= ms->max_sessions)
+    if (s || !create || !len || len > SSS_PROTO_SESSION_KEY_MAX || ms->sessions.len >= ms->max_sessions)
         return s;
     s = sss_map_put_new(&ms->sessions, sizeof(*s) + (size_t)ms->nworkers * sizeof(int32_t),
                         offsetof(struct ssession, id), id, len);

@@ -71,7 +71,7 @@ struct snap_sub {
 
 /* The full record of one session as it should be in MongoDB. */
 struct snap {
-    char id[SSS_SESSION_MAX + 1];
+    char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     char user[SSS_PROTO_CHANNEL_MAX + 1];
     int online;
     int64_t at_ms; /* wall clock of the change */
@@ -81,7 +81,7 @@ struct snap {
 
 /* The scaler thread's view of a session (the memory store keeps its subscriptions). */
 struct lsess {
-    char id[SSS_SESSION_MAX + 1];
+    char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     uint32_t len;
     char user[SSS_PROTO_CHANNEL_MAX + 1];
     int online;
@@ -100,7 +100,7 @@ struct query {
     int kind;
     int answered; /* scaler thread: the callback ran */
     int64_t deadline;
-    char key[SSS_SESSION_MAX + SSS_PROTO_CHANNEL_MAX + 1]; /* session or channel */
+    char key[SSS_PROTO_SESSION_KEY_MAX + SSS_PROTO_CHANNEL_MAX + 1]; /* session or channel */
     size_t key_len, max_users;
     struct sss_store_load_cb load_cb;
     struct sss_store_presence_cb presence_cb;
@@ -909,7 +909,7 @@ static struct lsess *lget(struct mongo_store *ms, const char *id, size_t len, in
 
     if (created)
         *created = 0;
-    if (ls || !create || !len || len > SSS_SESSION_MAX || ms->local.len >= ms->max_sessions)
+    if (ls || !create || !len || len > SSS_PROTO_SESSION_KEY_MAX || ms->local.len >= ms->max_sessions)
         return ls;
     ls = sss_calloc(1, sizeof(*ls) + (size_t)ms->nworkers * sizeof(int32_t));
     if (!ls)
@@ -1055,7 +1055,7 @@ static void ms_load(struct sss_store *st, const char *id, size_t len,
     connected = ms->connected;
     pthread_mutex_unlock(&ms->mu);
     /* Another connection of it is here now: this host has the latest. */
-    if ((ls && !ls->fresh && ls->online > 1) || connected == 0 || !len || len > SSS_SESSION_MAX) {
+    if ((ls && !ls->fresh && ls->online > 1) || connected == 0 || !len || len > SSS_PROTO_SESSION_KEY_MAX) {
         answer_local(ms, ls, id, len, cb);
         return;
     }

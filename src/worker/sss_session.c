@@ -172,18 +172,35 @@ static void presence(struct sss_conn *c, const char *chan, size_t len, int delta
         (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
+/*
+ * The connection's session as the store names it (SSS_PROTO_SESSION_KEY_MAX):
+ * its user's, so that a session id taken from another user, or by an
+ * anonymous client, is a different record and resumes nothing of theirs.
+ * Returns its length, 0 without a session.
+ */
+static size_t store_key(const struct sss_conn *c, char key[SSS_PROTO_SESSION_KEY_MAX + 1])
+{
+    int n;
+
+    if (!c->session[0])
+        return 0;
+    n = snprintf(key, SSS_PROTO_SESSION_KEY_MAX + 1, "%s|%s", c->user, c->session);
+    return n > 0 && n <= SSS_PROTO_SESSION_KEY_MAX ? (size_t)n : 0;
+}
+
 /* Tell the store what the connection's session did (nothing without a session). */
 static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
                          const struct sss_uid *uid)
 {
     struct sss_hm_rec rec;
-    size_t sl = strlen(c->session), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
+    char key[SSS_PROTO_SESSION_KEY_MAX + 1];
+    size_t kl = store_key(c, key), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
 
-    if (!sl)
+    if (!kl)
         return;
     if (uid && !uid->epoch && !uid->offset)
         uid = NULL; /* none reached yet */
-    if (sss_hm_pack_session(&rec, op, c->session, sl, chan, chan_len, c->user, ul, uid) == 0)
+    if (sss_hm_pack_session(&rec, op, key, kl, chan, chan_len, c->user, ul, uid) == 0)
         (void)sss_rpc_put(S(c)->rpc, &rec);
 }
 
@@ -461,10 +478,12 @@ void sss_session__begin(struct sss_conn *c, int silent, const struct sss_proto_m
     if (c->session[0]) {
         struct conn_req *r = conn_req_new(s, sizeof(*r), &load_ops, c, none);
         struct sss_hm_rec rec;
+        char key[SSS_PROTO_SESSION_KEY_MAX + 1];
+        size_t kl = store_key(c, key);
 
         session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
         if (r) {
-            if (sss_hm_pack_session_load(&rec, r->base.id, c->session, strlen(c->session)) < 0 ||
+            if (!kl || sss_hm_pack_session_load(&rec, r->base.id, key, kl) < 0 ||
                 sss_rpc_put(s->rpc, &rec) < 0)
                 sss_session__req_done(s, r);
             else

@@ -474,6 +474,11 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handshake.static_fd = cfg->static_fd;
     w.handshake.static_max_file = cfg->static_max_file;
     w.handshake.jwt_secret = cfg->jwt_secret;
+    w.jwt_rules.issuer = cfg->jwt_issuer;
+    w.jwt_rules.audience = cfg->jwt_audience;
+    w.jwt_rules.leeway_s = cfg->jwt_leeway_ms / 1000;
+    w.jwt_rules.require_exp = cfg->jwt_require_exp;
+    w.handshake.jwt_rules = &w.jwt_rules;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
     /* A module's parser wins; else the backend proxy's connect call decides later. */

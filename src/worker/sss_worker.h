@@ -29,6 +29,7 @@
 #include "sss_fanout.h"
 #include "sss_handshake.h"
 #include "sss_http.h"
+#include "sss_jwt.h"
 #include "sss_rpc.h"
 #include "sss_session.h"
 #include "sss_shm.h"
@@ -59,6 +60,7 @@ struct sss_worker {
 
     struct sss_http_policy policy;
     struct sss_handshake_cfg handshake; /* what an opening request gets (src/http) */
+    struct sss_jwt_rules jwt_rules;     /* --jwt-issuer, --jwt-audience, ... (handshake's) */
     LIST_HEAD(, sss_conn) conns;    /* every live connection */
     TAILQ_HEAD(, sss_conn) hs;      /* handshaking, oldest first */
     SLIST_HEAD(, sss_conn) dirty;   /* connections with bytes to send this turn */

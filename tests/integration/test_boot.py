@@ -15,7 +15,7 @@ import sss_harness as h  # noqa: E402
 from test_api import Api, KEY  # noqa: E402
 from test_jwt import token  # noqa: E402
 
-SECRET = "s3cret-for-tests"
+SECRET = "s3cret-for-tests-0123456789abcdef"  # 32 bytes at least (HS256)
 
 
 rx, rx_until = h.rx, h.rx_until

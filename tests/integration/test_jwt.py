@@ -1,7 +1,9 @@
 """The built-in JWT HS256 session parser (--jwt-secret): tokens from the
 Authorization header, the token query parameter or the token cookie; a bad,
 expired or missing token gets 401 with a reason; `sub` names the user, who is
-subscribed to _u_<user> before the BEGIN reply."""
+subscribed to _u_<user> before the BEGIN reply. Issue 18: a token without
+exp is refused unless --jwt-require-exp false; --jwt-issuer, --jwt-audience
+and --jwt-leeway; no token reaches the log, not even at debug."""
 import asyncio
 import base64
 import hashlib
@@ -11,14 +13,18 @@ import time
 
 from sss_harness import T, Server, main, ws_connect, upgrade_request, raw_http
 
-SECRET = "s3cret-for-tests"
+SECRET = "s3cret-for-tests-0123456789abcdef"  # 32 bytes at least (HS256)
 
 
 def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def token(payload, secret=SECRET, alg="HS256"):
+def token(payload, secret=SECRET, alg="HS256", exp=True):
+    """payload signed; an hour's exp added unless it has one or exp is False
+    (the server refuses a token without exp: --jwt-require-exp)."""
+    if exp and "exp" not in payload:
+        payload = dict(payload, exp=int(time.time()) + 3600)
     head = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
     body = b64(json.dumps(payload).encode())
     sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
@@ -48,6 +54,8 @@ async def test(checks):
         ("alg none", "/", {"Authorization": "Bearer " + token({"sub": "a"}, alg="none")}, 401,
          "unsupported alg"),
         ("no sub", "/", {"Authorization": "Bearer " + token({"exp": now + 60})}, 401, "missing sub"),
+        ("no exp (--jwt-require-exp is on by default)", "/",
+         {"Authorization": "Bearer " + token({"sub": "alice"}, exp=False)}, 401, "missing exp"),
     ]
     for what, path, headers, want, reason in cases:
         st, body = await status_of(server, path, headers)
@@ -81,6 +89,44 @@ async def test(checks):
     r = await rx(ws)
     checks.eq(r, {"sys": 4, "id": 3, "result": {}, "records": []}, "SYNC first: only its own reply")
     await ws.close()
+    await server.stop()
+    await test_rules(checks)
+
+
+async def test_rules(checks):
+    """Issue 18: the deployment's rules, and tokens kept out of the debug log."""
+    server = await Server(checks, flags=["--jwt-secret", SECRET, "--jwt-issuer", "https://id.example",
+                                         "--jwt-audience", "sss", "--jwt-leeway", "30s",
+                                         "--jwt-require-exp=false", "--log-level", "debug"],
+                          echo=False, name="jwt-rules").start()
+    now = int(time.time())
+    right = {"sub": "alice", "iss": "https://id.example", "aud": ["app", "sss"]}
+    cases = [
+        ("no exp, --jwt-require-exp=false", dict(right), False, 101, ""),
+        ("aud as a string", dict(right, aud="sss"), True, 101, ""),
+        ("expired 5 s ago, within --jwt-leeway 30s", dict(right, exp=now - 5), True, 101, ""),
+        ("expired 10 min ago", dict(right, exp=now - 600), True, 401, "token expired"),
+        ("another issuer", dict(right, iss="https://evil.example"), True, 401, "bad issuer"),
+        ("no issuer", {"sub": "alice", "aud": "sss"}, True, 401, "bad issuer"),
+        ("another audience", dict(right, aud=["app"]), True, 401, "bad audience"),
+    ]
+    for what, payload, exp, want, reason in cases:
+        tok = token(payload, exp=exp)
+        st, body = await status_of(server, "/", {"Authorization": "Bearer " + tok})
+        checks.eq((st, body), (want, reason), f"{what}: {want}")
+    # A token in the query, in a cookie, in the header: the debug log shows none.
+    tok = token(dict(right, sub="bob"))
+    for where in ("query", "cookie", "header"):
+        headers = {"Cookie": f"token={tok}"} if where == "cookie" else (
+            {"Authorization": f"Bearer {tok}"} if where == "header" else {})
+        st, _ = await status_of(server, "/?token=" + tok if where == "query" else "/?x=1",
+                                headers)
+        checks.eq(st, 101, f"token in the {where}: accepted")
+    m = await server.wait_log(r"upgraded .*target=/\?token=\[redacted\]")
+    checks.ok(m, "the debug log shows the query's token as [redacted]")
+    sig = tok.rsplit(".", 1)[1]
+    checks.ok(sig not in server.log() and tok.split(".")[1] not in server.log(),
+              "no part of a token is in the log")
     await server.stop()
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 from test_jwt import token  # noqa: E402
 
-SECRET = "s3cret-for-tests"
+SECRET = "s3cret-for-tests-0123456789abcdef"  # 32 bytes at least (HS256)
 
 
 rx, rx_until = h.rx, h.rx_until

@@ -36,7 +36,7 @@ from test_api import Api  # noqa: E402
 from test_jwt import token  # noqa: E402
 
 KEY = "secret"
-SECRET = "s3cret-for-store"
+SECRET = "s3cret-for-store-0123456789abcdef"  # 32 bytes at least (HS256)
 LEASE = "2s"
 
 
@@ -131,7 +131,7 @@ async def resume_and_shape(c, env):
     news_uid = f["uid"]
     await a.close()
     await pub1.close()
-    doc = await wait_for(lambda: (d := col.find_one({"_id": "abc"})) and not d["online"]
+    doc = await wait_for(lambda: (d := col.find_one({"_id": "ann|abc"})) and not d["online"]
                          and subs_of(d).get("news") and d)
     c.ok(doc, "the session's record reaches MongoDB, offline once its client left", str(doc))
     doc = doc or {}
@@ -163,9 +163,9 @@ async def resume_and_shape(c, env):
     got = [await rx_until(b, lambda f: f.get("sys") == 8) for _ in range(2)]
     c.eq([(f["channel"], f["msg"]) for f in got], [("sport", "s1"), ("news", "n2")],
          "h2: the resumed session gets sport and news (restored from MongoDB)")
-    doc = await wait_for(lambda: (d := col.find_one({"_id": "abc"})) and d["host"] == "h2"
+    doc = await wait_for(lambda: (d := col.find_one({"_id": "ann|abc"})) and d["host"] == "h2"
                          and d["online"] and "news" in subs_of(d) and d)
-    c.ok(doc, "the record now names h2 and online", str(col.find_one({"_id": "abc"})))
+    c.ok(doc, "the record now names h2 and online", str(col.find_one({"_id": "ann|abc"})))
     c.eq(subs_of(doc or {}).get("news"), news_uid,
          "h2 keeps the uid h1 recorded for news until its own client reports one")
     # A session nobody ever had: resumed with nothing.
@@ -208,7 +208,7 @@ async def presence_across(c, env):
 async def sigkill_host(c, env):
     h1, h2, col = env["h1"], env["h2"], env["sessions"]
     online = sorted(d["_id"] for d in col.find({"host": "h2", "online": True}))
-    c.ok("p-bob" in online and "abc" in online, "h2 has online sessions before it dies", str(online))
+    c.ok("bob|p-bob" in online and "ann|abc" in online, "h2 has online sessions before it dies", str(online))
     start = len(h1.log_lines())
     h2.stopped = True
     h2.kill()  # SIGKILL to the whole process group: no sign-off
@@ -280,13 +280,13 @@ async def outage(c, env):
     env["outage"] = (outage_s, sent)
 
     def caught_up():
-        docs = {d["_id"]: d for d in col.find({"_id": {"$in": [f"o-{i}" for i in range(5)]}})}
+        docs = {d["_id"]: d for d in col.find({"_id": {"$in": [f"olga|o-{i}" for i in range(5)]}})}
         return len(docs) == 5 and all(not d["online"] and f"during-{i}" in subs_of(d)
                                       and d["host"] == "h1" for i, d in
-                                      ((int(k[2:]), v) for k, v in docs.items())) and docs
+                                      ((int(k.rsplit("-", 1)[1]), v) for k, v in docs.items())) and docs
     docs = await wait_for(caught_up, 60)
     c.ok(docs, "the 5 sessions made during the outage are in MongoDB after it returns",
-         str(list(col.find({"_id": {"$regex": "^o-"}}))))
+         str(list(col.find({"_id": {"$regex": "^olga\\|o-"}}))))
     m = await h1.wait_log(r"mongodb: connected", 10, 0)
     c.ok(len([l for l in h1.log_lines() if "mongodb: connected" in l]) >= 2,
          "h1 logs that MongoDB is back")
@@ -340,15 +340,15 @@ async def bounded_queue(c, env):
     # Both leases lapsed meanwhile: the host that refreshes first sets the
     # other's sessions offline; that one, taking its lease again, writes its
     # online sessions again. p-ann's client is still connected to h1.
-    ok = await wait_for(lambda: (d := col.find_one({"_id": "p-ann"})) and d["online"]
+    ok = await wait_for(lambda: (d := col.find_one({"_id": "ann|p-ann"})) and d["online"]
                         and d["host"] == "h1" and {"h1", "h3"} <= {x["_id"] for x in
                                                          db.hosts.find()}, 30)
     c.ok(ok, "after an outage longer than the lease, h1's online session is online again",
-         str(col.find_one({"_id": "p-ann"})))
+         str(col.find_one({"_id": "ann|p-ann"})))
     swept = [l for srv in (env["h1"], h3) for l in srv.log_lines() if "lost its lease" in l
              or "lease taken again" in l]
     h.log("# " + " | ".join(l.split(" store: ")[-1] for l in swept))
-    kept = await wait_for(lambda: col.count_documents({"_id": {"$regex": "^q-"}}), 30)
+    kept = await wait_for(lambda: col.count_documents({"_id": {"$regex": "\\|q-"}}), 30)
     c.ok(kept and 1 <= kept <= 6, "only what fit in the queue was written", f"{kept} records")
     env["dropped"], env["kept"] = dropped, kept
 

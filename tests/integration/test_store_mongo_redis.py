@@ -39,7 +39,7 @@ async def run(c):
         await publish(pub, "news", "n1", 10)
         f1 = await rx_until(a, lambda f: f.get("sys") == 8)
         await a.close()
-        doc = await wait_for(lambda: (d := col.find_one({"_id": "rs-1"})) and not d["online"]
+        doc = await wait_for(lambda: (d := col.find_one({"_id": "ann|rs-1"})) and not d["online"]
                              and subs_of(d).get("news") and d)
         c.eq(subs_of(doc or {}).get("news"), f1["uid"], "h1 recorded the uid Redis gave n1")
         await publish(pub, "news", "n2", 11)  # while the client is away
@@ -58,10 +58,10 @@ async def run(c):
              "(subscriptions from MongoDB)", str(got))
         f3 = got[-1] if got else {"uid": None}
         await b.close()
-        doc = await wait_for(lambda: (d := col.find_one({"_id": "rs-1"})) and d["host"] == "h2"
+        doc = await wait_for(lambda: (d := col.find_one({"_id": "ann|rs-1"})) and d["host"] == "h2"
                              and not d["online"] and subs_of(d).get("news") == f3["uid"] and d)
         c.ok(doc, "h2 recorded the uid its client reached (the same uid space as h1)",
-             str(col.find_one({"_id": "rs-1"})))
+             str(col.find_one({"_id": "ann|rs-1"})))
         await pub.close()
         await h1.stop()
         await h2.stop()

@@ -55,14 +55,14 @@ static void test_auth_jwt(void)
     struct sss_auth a;
 
     snprintf(up.target, sizeof(up.target), "/");
-    CHECK_EQ_INT(sss_auth_jwt("secret", &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
     CHECK_EQ_INT(a.status, 401);
     CHECK_EQ_STR(a.reason, "missing token");
     snprintf(up.target, sizeof(up.target), "/?token=not.a.jwt");
-    CHECK_EQ_INT(sss_auth_jwt("secret", &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
     CHECK_EQ_INT(a.status, 401);
     up.headers_truncated = 1;
-    CHECK_EQ_INT(sss_auth_jwt("secret", &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
     CHECK_EQ_STR(a.reason, "authentication headers too long");
 }
 

@@ -4,6 +4,9 @@
 #include "sss_test.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static FILE *sink(void)
 {
@@ -226,8 +229,146 @@ static void test_readme_table(void)
     free(readme);
 }
 
+/* A temporary file holding text with mode; its path in path (cap bytes). */
+static void temp_file(char *path, size_t cap, const char *text, mode_t mode)
+{
+    int fd;
+
+    snprintf(path, cap, "/tmp/sss-test-cfg-XXXXXX");
+    fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    CHECK(fchmod(fd, mode) == 0);
+    close(fd);
+}
+
+static const char KEY32[] = "0123456789abcdef0123456789abcdef";
+
+/* Issue 18: secrets from files, the environment; warned and blanked on the command line. */
+static void test_secrets(void)
+{
+    struct sss_cfg cfg;
+    char path[64], path2[64], env_file[96], arg_secret[64], arg_url[128], arg_key[64],
+        errbuf[2048];
+    FILE *err;
+
+    temp_file(path, sizeof(path), "0123456789abcdef0123456789abcdef\n", 0600);
+    {
+        char *argv[] = {"sss-server", "--jwt-secret-file", path};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_STR(cfg.jwt_secret, KEY32); /* the final newline is dropped */
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), 0);
+    }
+    snprintf(env_file, sizeof(env_file), "SSS_API_KEY_FILE=%s", path);
+    {
+        char *envp[] = {env_file, NULL};
+        char *argv[] = {"sss-server"};
+
+        CHECK_EQ_INT(parse(&cfg, envp, 1, argv), 0);
+        CHECK_EQ_STR(cfg.api_key, KEY32);
+    }
+    {
+        char *envp[] = {"SSS_JWT_SECRET=0123456789abcdef0123456789abcdef", NULL};
+        char *argv[] = {"sss-server", "--jwt-secret-file", path};
+
+        CHECK_EQ_INT(parse(&cfg, envp, 3, argv), SSS_EINVAL); /* both: refused */
+    }
+    /* Two lines, an empty file, a folder: refused. */
+    temp_file(path2, sizeof(path2), "a\nb\n", 0600);
+    {
+        char *argv[] = {"sss-server", "--api-key-file", path2};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), SSS_EINVAL);
+    }
+    unlink(path2);
+    temp_file(path2, sizeof(path2), "\n", 0600);
+    {
+        char *argv[] = {"sss-server", "--api-key-file", path2};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), SSS_EINVAL);
+    }
+    unlink(path2);
+    {
+        char *argv[] = {"sss-server", "--redis-url-file", "/tmp"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), SSS_EINVAL);
+    }
+    /* On the command line: a warning, and the bytes blanked in argv. */
+    snprintf(arg_secret, sizeof(arg_secret), "%s", KEY32);
+    snprintf(arg_url, sizeof(arg_url), "redis://:hunter2@127.0.0.1:6379/0");
+    snprintf(arg_key, sizeof(arg_key), "--api-key=k3y-value");
+    {
+        char *argv[] = {"sss-server", "--jwt-secret", arg_secret, "--redis", arg_url, arg_key};
+
+        memset(errbuf, 0, sizeof(errbuf));
+        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+        sss_cfg_defaults(&cfg);
+        CHECK_EQ_INT(sss_cfg_parse(&cfg, 6, argv, NULL, sink(), err), 0);
+        fclose(err);
+        CHECK_EQ_STR(cfg.jwt_secret, KEY32);
+        CHECK_EQ_STR(cfg.redis_url, "redis://:hunter2@127.0.0.1:6379/0");
+        CHECK_EQ_STR(cfg.api_key, "k3y-value");
+        CHECK_EQ_STR(arg_secret, "********************************");
+        CHECK_EQ_STR(arg_url, "redis://:*******@127.0.0.1:6379/0");
+        CHECK_EQ_STR(arg_key, "--api-key=*********");
+        CHECK(strstr(errbuf, "--jwt-secret on the command line") != NULL);
+        CHECK(strstr(errbuf, "--redis on the command line") != NULL);
+        CHECK(strstr(errbuf, "--api-key on the command line") != NULL);
+        CHECK(strstr(errbuf, "hunter2") == NULL && strstr(errbuf, "k3y") == NULL);
+    }
+    /* A URL without a password is no secret: no warning, left alone. */
+    snprintf(arg_url, sizeof(arg_url), "mongodb://ann@127.0.0.1:27017/sss");
+    {
+        char *argv[] = {"sss-server", "--mongo", arg_url};
+
+        memset(errbuf, 0, sizeof(errbuf));
+        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+        sss_cfg_defaults(&cfg);
+        CHECK_EQ_INT(sss_cfg_parse(&cfg, 3, argv, NULL, sink(), err), 0);
+        fclose(err);
+        CHECK_EQ_STR(errbuf, "");
+        CHECK_EQ_STR(arg_url, "mongodb://ann@127.0.0.1:27017/sss");
+    }
+    /* A world-readable secret file is used, with a warning. */
+    CHECK(chmod(path, 0644) == 0);
+    {
+        char *argv[] = {"sss-server", "--jwt-secret-file", path};
+
+        memset(errbuf, 0, sizeof(errbuf));
+        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+        sss_cfg_defaults(&cfg);
+        CHECK_EQ_INT(sss_cfg_parse(&cfg, 3, argv, NULL, sink(), err), 0);
+        fclose(err);
+        CHECK(strstr(errbuf, "readable by every local user") != NULL);
+    }
+    unlink(path);
+    /* An HS256 key shorter than 32 bytes, a leeway over 10 minutes: refused at start. */
+    {
+        char short_key[] = "0123456789abcdef0123456789abcde"; /* 31 bytes; argv is writable */
+        char *argv[] = {"sss-server", "--jwt-secret", short_key};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), SSS_EINVAL);
+    }
+    {
+        char *argv[] = {"sss-server", "--jwt-leeway", "11m"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), SSS_EINVAL);
+    }
+    {
+        char *argv[] = {"sss-server"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 1, argv), 0);
+        CHECK_EQ_INT(cfg.jwt_require_exp, 1);
+        CHECK_EQ_INT(cfg.jwt_leeway_ms, 0);
+    }
+}
+
 int main(void)
 {
+    test_secrets();
     test_readme_table();
     test_defaults();
     test_flags_and_env();

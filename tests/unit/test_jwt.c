@@ -855,8 +855,77 @@ static void test_round_trip(void)
     CHECK_EQ_INT(sss_jwt_verify(tok, len, KEY, KEY_LEN, 1900000000, &claims), SSS_JWT_EEXPIRED);
 }
 
+/* Verify payload (signed with KEY) at NOW under rules. */
+static int verify_rules(const char *payload, const struct sss_jwt_rules *rules)
+{
+    char tok[2048];
+    int n = sss_jwt_sign(payload, KEY, KEY_LEN, tok, sizeof(tok));
+
+    CHECK(n > 0);
+    return sss_jwt_verify_rules(tok, (size_t)n, KEY, KEY_LEN, NOW, rules, &claims);
+}
+
+/* Issue 18: --jwt-issuer, --jwt-audience, --jwt-leeway, --jwt-require-exp. */
+static void test_rules(void)
+{
+    struct sss_jwt_rules none = {0}, exp = {.require_exp = 1};
+    struct sss_jwt_rules iss = {.issuer = "https://id.example", .audience = "sss"};
+    struct sss_jwt_rules lee = {.leeway_s = 30};
+
+    /* exp: optional without the rule, required with it. */
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\"}", NULL), 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\"}", &none), 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\"}", &exp), SSS_JWT_ECLAIM);
+    CHECK_EQ_STR(claims.error, "missing exp");
+    CHECK_EQ_STR(claims.user, "");
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"exp\":1800000001}", &exp), 0);
+    /* Leeway: both ways, and no further. */
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"exp\":1799999990}", &none), SSS_JWT_EEXPIRED);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"exp\":1799999990}", &lee), 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"exp\":1799999970}", &lee), SSS_JWT_EEXPIRED);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"nbf\":1800000030}", &lee), 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"nbf\":1800000031}", &lee), SSS_JWT_ENOTYET);
+    /* Issuer and audience: exact; aud a string or an array holding it. */
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":\"sss\"}",
+                              &iss),
+                 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":[\"x\","
+                              "\"sss\"]}",
+                              &iss),
+                 0);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"aud\":\"sss\"}", &iss), SSS_JWT_ECLAIM);
+    CHECK_EQ_STR(claims.error, "bad issuer");
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example/\",\"aud\":\"sss\"}",
+                              &iss),
+                 SSS_JWT_ECLAIM);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\"}", &iss),
+                 SSS_JWT_ECLAIM);
+    CHECK_EQ_STR(claims.error, "bad audience");
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":[\"x\"]}",
+                              &iss),
+                 SSS_JWT_ECLAIM);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":[[\"sss\"]]}",
+                              &iss),
+                 SSS_JWT_ECLAIM);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":7}", &iss),
+                 SSS_JWT_ECLAIM);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":1,\"aud\":\"sss\"}", &iss), SSS_JWT_ECLAIM);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"iss\":"
+                              "\"https://id.example\",\"aud\":\"sss\"}",
+                              &iss),
+                 SSS_JWT_EMALFORMED);
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":\"https://id.example\",\"aud\":[\"1\",\"2\","
+                              "\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\","
+                              "\"14\",\"15\",\"16\",\"sss\"]}",
+                              &iss),
+                 SSS_JWT_ECLAIM);
+    /* Not asked for: iss and aud of any type are ignored, as before. */
+    CHECK_EQ_INT(verify_rules("{\"sub\":\"a\",\"iss\":1,\"aud\":{}}", &none), 0);
+}
+
 int main(void)
 {
+    test_rules();
     test_known_answers();
     test_sign();
     test_bit_flips();
