@@ -99,6 +99,13 @@ static const struct flag flags[] = {
       "none, a plain GET gets 426)"),
     F("static-max-file", T_SIZE, static_max_file, "8m", 1, 1L << 30,
       "largest file --static serves (bigger ones get 404)"),
+    F("static-dotfiles", T_BOOL, static_dotfiles, "false", 0, 0,
+      "serve paths with a segment starting with '.' (.env, .git/) from --static (false: 404)"),
+    F("static-csp", T_STR, static_csp,
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+      "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+      "frame-ancestors 'none'",
+      0, 0, "Content-Security-Policy header of every --static answer (empty: none)"),
     F("app", T_STR, app, "", 0, 0,
       "application module (.so) to load: its sss_module_init registers handlers"),
     F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,

@@ -56,6 +56,8 @@ struct sss_cfg {
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
+    int static_dotfiles;          /* serve paths with a segment starting with '.' */
+    char static_csp[1024];        /* Content-Security-Policy of static answers; empty = none */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
