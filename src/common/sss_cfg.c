@@ -117,6 +117,8 @@ static const struct flag flags[] = {
       "token cookie); its sub names the user (empty: accept everyone)"),
     F("ask-timeout", T_DURATION, ask_timeout_ms, "10s", 1, 0,
       "an ASK its handler has not answered in this time gets a Timeout error"),
+    F("max-pending-asks", T_INT, max_pending_asks, "32", 1, 1000000,
+      "ASKs of one connection waiting for their answer; one more gets an error RESPONSE"),
     F("decision-timeout", T_DURATION, decision_timeout_ms, "10s", 1, 0,
       "a session or subscription decision the application has not answered in this time is "
       "refused for it (upgrade 503, subscription refused: \"application did not answer\")"),

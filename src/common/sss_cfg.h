@@ -62,6 +62,7 @@ struct sss_cfg {
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
+    int max_pending_asks;         /* asks of one connection waiting for an answer */
     int64_t decision_timeout_ms;  /* a deferred session/subscription decision, then refused */
     int max_waiting_messages;     /* client messages held while a subscription is decided */
     /* Many hosts (src/scaler: the Redis engine, the MongoDB store). */

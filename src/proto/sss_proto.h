@@ -67,6 +67,7 @@
 #define SSS_PROTO_TOPIC_MAX 256   /* bytes of an unescaped topic */
 #define SSS_PROTO_SESSION_MAX SSS_SESSION_MAX /* bytes of an unescaped session id */
 #define SSS_PROTO_LASTUID_MAX 64  /* bytes of a lastUid string as sent (opaque to clients) */
+#define SSS_PROTO_ID_MAX 128      /* bytes of an id as sent (a JSON number or string, quotes too) */
 #define SSS_PROTO_MAX_DEPTH 64    /* nested objects/arrays, the top-level object included */
 #define SSS_PROTO_UID_BUF 42      /* "18446744073709551615-18446744073709551615" + NUL */
 #define SSS_PROTO_YAJL_MEM 16384  /* bump region for yajl's allocations, per decoder */
@@ -116,6 +117,7 @@ enum sss_proto_error {
     SSS_PROTO_E_NO_SUBS,         /* "missing subscriptions" */
     SSS_PROTO_E_TOO_MANY_SUBS,   /* "too many subscriptions" */
     SSS_PROTO_E_NOMEM,           /* "out of memory" */
+    SSS_PROTO_E_ID_LONG,         /* "id too long" (over SSS_PROTO_ID_MAX bytes) */
 };
 
 /* A slice of a caller's buffer; ptr NULL means absent. Not NUL-terminated. */

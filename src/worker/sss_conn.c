@@ -780,6 +780,7 @@ void sss_conn_kill(struct sss_conn *c)
         sss_ctr_add(w->ctr, ws_open, -1);
     if (c->opened && w->handler->closed)
         w->handler->closed(w->handler_data, c);
+    sss_app_conn_closed(c); /* its pending asks: a late answer is a no-op */
     sss_conn_maybe_free(c);
 }
 

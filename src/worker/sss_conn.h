@@ -92,6 +92,8 @@ struct sss_conn {
     char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
     struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
+    LIST_HEAD(, sss_ask) asks; /* its asks waiting for an answer (sss_app_ask.c) */
+    uint32_t nasks;            /* ... how many: at most --max-pending-asks */
 
     LIST_ENTRY(sss_conn) link;        /* the worker's connections */
     TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes under --handshake-timeout */
