@@ -84,6 +84,8 @@ struct sss_counters {
     atomic_uint_fast64_t tells_gone;   /* ... whose connection was gone (or had not begun) */
     atomic_uint_fast64_t decisions_timed_out; /* deferred decisions --decision-timeout made */
     atomic_uint_fast64_t decisions_late;      /* answers to decisions nobody waited for */
+    atomic_int_fast64_t asks_pending;         /* asks waiting for their handler's answer */
+    atomic_uint_fast64_t asks_timed_out;      /* asks --ask-timeout answered (then forgotten) */
     struct sss_proxy_counters proxy[SSS_SHM_PROXY_EVENTS];
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its

@@ -114,6 +114,13 @@ static const struct flag flags[] = {
       "none, a plain GET gets 426)"),
     F("static-max-file", T_SIZE, static_max_file, "8m", 1, 1L << 30,
       "largest file --static serves (bigger ones get 404)"),
+    F("static-dotfiles", T_BOOL, static_dotfiles, "false", 0, 0,
+      "serve paths with a segment starting with '.' (.env, .git/) from --static (false: 404)"),
+    F("static-csp", T_STR, static_csp,
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+      "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+      "frame-ancestors 'none'",
+      0, 0, "Content-Security-Policy header of every --static answer (empty: none)"),
     F("app", T_STR, app, "", 0, 0,
       "application module (.so) to load: its sss_module_init registers handlers"),
     F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,
@@ -137,6 +144,8 @@ static const struct flag flags[] = {
       "refuse a token without exp (false: such a token never expires)"),
     F("ask-timeout", T_DURATION, ask_timeout_ms, "10s", 1, 0,
       "an ASK its handler has not answered in this time gets a Timeout error"),
+    F("max-pending-asks", T_INT, max_pending_asks, "32", 1, 1000000,
+      "ASKs of one connection waiting for their answer; one more gets an error RESPONSE"),
     F("decision-timeout", T_DURATION, decision_timeout_ms, "10s", 1, 0,
       "a session or subscription decision the application has not answered in this time is "
       "refused for it (upgrade 503, subscription refused: \"application did not answer\")"),

@@ -60,6 +60,8 @@ struct sss_cfg {
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
+    int static_dotfiles;          /* serve paths with a segment starting with '.' */
+    char static_csp[1024];        /* Content-Security-Policy of static answers; empty = none */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
@@ -68,6 +70,7 @@ struct sss_cfg {
     int64_t jwt_leeway_ms;        /* clock skew allowed around exp and nbf (whole seconds count) */
     int jwt_require_exp;          /* a token without exp is refused */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
+    int max_pending_asks;         /* asks of one connection waiting for an answer */
     int64_t decision_timeout_ms;  /* a deferred session/subscription decision, then refused */
     int max_waiting_messages;     /* client messages held while a subscription is decided */
     /* Many hosts (src/scaler: the Redis engine, the MongoDB store). */

@@ -36,6 +36,8 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->tells_gone = LOAD(tells_gone);
     out->decisions_timed_out = LOAD(decisions_timed_out);
     out->decisions_late = LOAD(decisions_late);
+    out->asks_pending = LOAD(asks_pending);
+    out->asks_timed_out = LOAD(asks_timed_out);
     for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
         out->proxy[e].calls = LOAD(proxy[e].calls);
         for (int r = 0; r < SSS_SHM_PROXY_REASONS; r++)
@@ -89,6 +91,11 @@ static const struct wmetric {
     W("decisions_late", "sss_decisions_late_total", true,
       "Decisions answered after nobody waited for them (timed out, client gone).",
       decisions_late),
+    W("asks_pending", "sss_asks_pending", false,
+      "Asks of clients waiting for their handler's answer (at most --max-pending-asks each).",
+      asks_pending),
+    W("asks_timed_out", "sss_asks_timed_out_total", true,
+      "Asks answered with a Timeout error after --ask-timeout, then forgotten.", asks_timed_out),
 #undef W
 };
 

@@ -11,15 +11,16 @@ int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, s
 {
     int rc;
 
-    hs->file = NULL;
+    hs->file.head = NULL;
+    hs->file.fd = -1;
     hs->status = 0;
     hs->reason = NULL;
     if (sss_http_upgrade_parse(req, len, cfg->policy, &hs->up) == 0)
         return SSS_HANDSHAKE_MORE;
-    if (hs->up.status != 101 && hs->up.plain_get && cfg->static_fd >= 0 && !at_limit) {
-        hs->status = 500;
-        hs->file = sss_static_answer(cfg->static_fd, hs->up.target, cfg->static_max_file,
-                                     &hs->status);
+    if (hs->up.status != 101 && hs->up.plain_get && cfg->statics.dirfd >= 0 && !at_limit) {
+        hs->status = sss_static_open(&cfg->statics, hs->up.target, &hs->file) < 0
+                         ? 500
+                         : hs->file.status;
         return SSS_HANDSHAKE_STATIC;
     }
     if (hs->up.status != 101) {

@@ -21,12 +21,12 @@
 #include "sss_auth.h"
 #include "sss_buf.h"
 #include "sss_http.h"
+#include "sss_static.h"
 
 /* The worker's settings for every handshake (all borrowed). */
 struct sss_handshake_cfg {
     const struct sss_http_policy *policy;
-    int static_fd;              /* --static directory, or -1 */
-    size_t static_max_file;
+    struct sss_static_cfg statics; /* --static (dirfd -1: none) */
     const char *jwt_secret;     /* "" = no built-in parser */
     const struct sss_jwt_rules *jwt_rules; /* its rules (NULL: none) */
     sss_session_fn on_session;  /* the application's parser, or NULL */
@@ -36,7 +36,8 @@ struct sss_handshake_cfg {
 
 enum sss_handshake_verdict {
     SSS_HANDSHAKE_MORE = 0, /* the request head is not complete yet */
-    SSS_HANDSHAKE_STATIC,   /* a plain GET: send file (NULL: out of memory), then close */
+    SSS_HANDSHAKE_STATIC,   /* a plain GET: send file.head (NULL: out of memory), then the
+                             * file's body from file.fd if it is >= 0, then close */
     SSS_HANDSHAKE_ANSWER,   /* refused by the request checks: sss_http_response(&up), close */
     SSS_HANDSHAKE_REFUSE,   /* refused: sss_http_error(status, reason), then close */
     SSS_HANDSHAKE_UPGRADE,  /* accepted: 101 (sss_http_response(&up)); auth names the client */
@@ -47,7 +48,7 @@ enum sss_handshake_verdict {
 struct sss_handshake {
     struct sss_http_upgrade up; /* the parsed request (valid unless MORE) */
     struct sss_auth auth;       /* UPGRADE: user and session */
-    struct sss_buf *file;       /* STATIC: the whole answer (one reference, the caller's) */
+    struct sss_static_reply file; /* STATIC: the answer (its head and fd are the caller's) */
     int status;                 /* ANSWER, REFUSE, STATIC: the HTTP status */
     const char *reason;         /* ANSWER, REFUSE: one line */
 };

@@ -57,6 +57,12 @@ static int hexval(char c)
     return -1;
 }
 
+/* A path segment that starts with '.' (a dotfile, ".." too). */
+static int has_dot_segment(const char *path)
+{
+    return path[0] == '.' || strstr(path, "/.") != NULL;
+}
+
 /* The relative file path of a request-target; 0, or -1 for a malformed one. */
 static int target_path(const char *target, char *out, size_t cap)
 {
@@ -92,20 +98,27 @@ static int target_path(const char *target, char *out, size_t cap)
 }
 
 /* Head and room for len body bytes (copied from body when it is not NULL). */
-static struct sss_buf *answer(int status, const char *type, const char *body, size_t len)
+static struct sss_buf *answer(const struct sss_static_cfg *cfg, int status, const char *type,
+                              const char *body, size_t len)
 {
-    char head[512];
     const char *text = sss_http_status_text(status);
-    int hl = snprintf(head, sizeof(head),
+    const char *csp = cfg->csp ? cfg->csp : "";
+    int hl = snprintf(NULL, 0,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-                      "Connection: close\r\n\r\n",
-                      status, text ? text : "Error", type, len);
-    struct sss_buf *b = sss_buf_new((size_t)hl + len);
+                      "%s%s%sConnection: close\r\n\r\n",
+                      status, text ? text : "Error", type, len,
+                      csp[0] ? "Content-Security-Policy: " : "", csp, csp[0] ? "\r\n" : "");
+    struct sss_buf *b = hl < 0 ? NULL : sss_buf_new((size_t)hl + 1 + (body ? len : 0));
 
     if (!b)
         return NULL;
-    memcpy(b->data, head, (size_t)hl);
+    (void)snprintf((char *)b->data, (size_t)hl + 1,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                   "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+                   "%s%s%sConnection: close\r\n\r\n",
+                   status, text ? text : "Error", type, len,
+                   csp[0] ? "Content-Security-Policy: " : "", csp, csp[0] ? "\r\n" : "");
     b->len = (uint32_t)hl;
     if (body) {
         memcpy(b->data + hl, body, len);
@@ -114,48 +127,49 @@ static struct sss_buf *answer(int status, const char *type, const char *body, si
     return b;
 }
 
-static struct sss_buf *text_answer(int status, const char *msg, int *statusp)
+static int text_answer(const struct sss_static_cfg *cfg, int status, const char *msg,
+                       struct sss_static_reply *out)
 {
-    *statusp = status;
-    return answer(status, "text/plain; charset=utf-8", msg, strlen(msg));
+    out->status = status;
+    out->head = answer(cfg, status, "text/plain; charset=utf-8", msg, strlen(msg));
+    return out->head ? 0 : -ENOMEM;
 }
 
-struct sss_buf *sss_static_answer(int dirfd, const char *target, size_t max_file, int *status)
+int sss_static_open(const struct sss_static_cfg *cfg, const char *target,
+                    struct sss_static_reply *out)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     char path[PATH_MAX_LEN];
-    struct sss_buf *b;
     struct stat sb;
-    size_t size, got = 0;
     int fd;
 
+    out->head = NULL;
+    out->fd = -1;
+    out->size = 0;
     if (target_path(target, path, sizeof(path)) < 0)
-        return text_answer(400, "malformed path\n", status);
-    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        return text_answer(cfg, 400, "malformed path\n", out);
+    if (!cfg->dotfiles && has_dot_segment(path))
+        return text_answer(cfg, 404, "not found\n", out);
+    fd = (int)syscall(SYS_openat2, cfg->dirfd, path, &how, sizeof(how));
     if (fd < 0)
-        return text_answer(404, "not found\n", status);
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max_file) {
+        return text_answer(cfg, 404, "not found\n", out);
+    /* Regular files only; O_NONBLOCK off again, so that the io_uring reads
+     * of a file not in the page cache wait for the disk instead of failing
+     * with EAGAIN. */
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > cfg->max_file ||
+        fcntl(fd, F_SETFL, 0) < 0) {
         close(fd);
-        return text_answer(404, "not found\n", status);
+        return text_answer(cfg, 404, "not found\n", out);
     }
-    size = (size_t)sb.st_size;
-    b = answer(200, sss_static_type(path), NULL, size);
-    while (b && got < size) {
-        ssize_t r = pread(fd, b->data + b->len + got, size - got, (off_t)got);
-
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+    out->head = answer(cfg, 200, sss_static_type(path), NULL, (size_t)sb.st_size);
+    if (!out->head) {
+        close(fd);
+        return -ENOMEM;
     }
-    close(fd);
-    if (!b)
-        return NULL;
-    if (got != size) {
-        sss_buf_unref(b);
-        return text_answer(500, "read error\n", status);
-    }
-    b->len += (uint32_t)size;
-    *status = 200;
-    return b;
+    out->fd = fd;
+    out->size = (size_t)sb.st_size;
+    out->status = 200;
+    return 0;
 }

@@ -73,6 +73,7 @@
  */
 #define SSS_PROTO_SESSION_KEY_MAX (SSS_USER_MAX + 1 + SSS_SESSION_MAX)
 #define SSS_PROTO_LASTUID_MAX 64  /* bytes of a lastUid string as sent (opaque to clients) */
+#define SSS_PROTO_ID_MAX 128      /* bytes of an id as sent (a JSON number or string, quotes too) */
 #define SSS_PROTO_MAX_DEPTH 64    /* nested objects/arrays, the top-level object included */
 #define SSS_PROTO_UID_BUF 42      /* "18446744073709551615-18446744073709551615" + NUL */
 #define SSS_PROTO_YAJL_MEM 16384  /* bump region for yajl's allocations, per decoder */
@@ -122,6 +123,7 @@ enum sss_proto_error {
     SSS_PROTO_E_NO_SUBS,         /* "missing subscriptions" */
     SSS_PROTO_E_TOO_MANY_SUBS,   /* "too many subscriptions" */
     SSS_PROTO_E_NOMEM,           /* "out of memory" */
+    SSS_PROTO_E_ID_LONG,         /* "id too long" (over SSS_PROTO_ID_MAX bytes) */
 };
 
 /* A slice of a caller's buffer; ptr NULL means absent. Not NUL-terminated. */

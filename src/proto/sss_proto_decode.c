@@ -72,6 +72,7 @@ static const char *const error_text[] = {
     [SSS_PROTO_E_NO_SUBS] = "missing subscriptions",
     [SSS_PROTO_E_TOO_MANY_SUBS] = "too many subscriptions",
     [SSS_PROTO_E_NOMEM] = "out of memory",
+    [SSS_PROTO_E_ID_LONG] = "id too long",
 };
 
 const char *sss_proto_strerror(enum sss_proto_error e)
@@ -288,9 +289,15 @@ static int top_value(struct dstate *st, const struct sss_json__event *ev)
             m->id.len = 0;
             return 0;
         }
-        if (k == SSS_JSON_NUMBER || k == SSS_JSON_STRING)
-            return take_raw(st, &m->id, ev);
-        return fail(st, SSS_PROTO_E_ID);
+        if (k != SSS_JSON_NUMBER && k != SSS_JSON_STRING)
+            return fail(st, SSS_PROTO_E_ID);
+        if (ev->item.raw_len > SSS_PROTO_ID_MAX) {
+            /* Not kept: the ERROR cannot echo it, and nothing holds a copy. */
+            m->id.ptr = NULL;
+            m->id.len = 0;
+            return fail(st, SSS_PROTO_E_ID_LONG);
+        }
+        return take_raw(st, &m->id, ev);
     case F_CHANNEL:
         if (k != SSS_JSON_STRING)
             return fail(st, SSS_PROTO_E_CHANNEL_TYPE);

@@ -4,9 +4,8 @@
  * of an --app module) and inherited by every worker at fork; the calls act
  * on the worker they run in (struct sss_app.w, set after the fork).
  *
- * A struct sss_socket is a struct sss_conn; a struct sss_reply is a pending
- * ask of one connection, kept in the worker's list until answered (by the
- * handler, by sss_reply_history's completion, or by the --ask-timeout sweep).
+ * A struct sss_socket is a struct sss_conn. The pending asks and their
+ * answers (struct sss_reply) are in sss_app_ask.c.
  */
 #include "sss_app.h"
 #include "sss_alloc.h"
@@ -200,7 +199,7 @@ static int check_topic(const char *topic)
 }
 
 /* The text frame of one encoded message; NULL if encoding failed (rc < 0) or ENOMEM. */
-static struct sss_buf *frame_of(struct sss_proto_out *out, int rc)
+struct sss_buf *sss_app__frame_of(struct sss_proto_out *out, int rc)
 {
     struct sss_buf *b = rc < 0 || out->oom ? NULL : sss_ws_frame(SSS_WS_TEXT, out->data, out->len);
 
@@ -223,7 +222,7 @@ int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t l
     if (c->dead || c->closing)
         return SSS_APP_EGONE;
     sss_proto_out_init(&out, tmp, sizeof(tmp));
-    b = frame_of(&out, sss_proto_encode_tell(&out, topic, msg));
+    b = sss_app__frame_of(&out, sss_proto_encode_tell(&out, topic, msg));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -328,7 +327,7 @@ int sss_boot(struct sss_socket *s, const char *reason)
     if (reason && strlen(reason) > SSS_REASON_MAX)
         return SSS_APP_ETOOLONG;
     sss_proto_out_init(&out, tmp, sizeof(tmp));
-    b = frame_of(&out, sss_proto_encode_boot(&out, reason ? reason : ""));
+    b = sss_app__frame_of(&out, sss_proto_encode_boot(&out, reason ? reason : ""));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -364,150 +363,14 @@ int sss_boot_channel(struct sss_app *app, const char *channel, const char *reaso
     return boot_all(app, SSS_HM_BOOT_CHANNEL, channel, reason);
 }
 
-/* ---- asks and replies ---- */
-
-static void reply_unlink(struct sss_worker *w, struct sss_reply *r)
+int sss_app__ask_handler(const struct sss_app *app, const char *topic, sss_ask_fn *fn, void **data)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else if (w->app->replies == r)
-        w->app->replies = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
-static void reply_free(struct sss_worker *w, struct sss_reply *r)
-{
-    reply_unlink(w, r);
-    sss_free(r->id);
-    sss_free(r);
-}
-
-/* Send the RESPONSE unless it was sent already (timeout) or the connection is gone. */
-static int reply_send(struct sss_reply *r, const char *json, size_t len,
-                      const struct sss_proto_fail *err)
-{
-    struct sss_worker *w = r->w;
-    struct sss_conn *c = sss_session_conn(&w->session, r->conn_id);
-    struct sss_proto_span id = {r->id, r->id_len}, msg = {json, len};
-    struct sss_proto_out out;
-    char tmp[1024];
-    struct sss_buf *b;
-    int rc;
-
-    if (r->answered)
-        return SSS_APP_EGONE;
-    r->answered = 1;
-    if (!c || c->dead || c->closing)
-        return SSS_APP_EGONE;
-    sss_proto_out_init(&out, tmp, sizeof(tmp));
-    rc = err ? sss_proto_encode_response_err(&out, id, err)
-             : sss_proto_encode_response(&out, id, msg);
-    if (rc < 0) {
-        sss_proto_out_fini(&out);
-        return rc;
-    }
-    b = frame_of(&out, rc);
-    if (!b)
-        return -ENOMEM;
-    sss_conn_send(c, b);
-    return 0;
-}
-
-int sss_reply_ok(struct sss_reply *r, const char *json, size_t len)
-{
-    int rc;
-
-    if (!r || r->busy)
-        return SSS_APP_ESTATE;
-    if (!sss_app_json_valid(json, len))
-        return SSS_APP_EJSON;
-    rc = reply_send(r, json, len, NULL);
-    reply_free(r->w, r);
-    return rc;
-}
-
-int sss_reply_err(struct sss_reply *r, const char *name, const char *message)
-{
-    struct sss_proto_fail f = {name ? name : "Error", message ? message : ""};
-    int rc;
-
-    if (!r || r->busy)
-        return SSS_APP_ESTATE;
-    rc = reply_send(r, NULL, 0, &f);
-    reply_free(r->w, r);
-    return rc;
-}
-
-int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit)
-{
-    if (!r || r->busy || r->answered)
-        return SSS_APP_ESTATE;
-    if (!channel || !sss_proto_channel_valid(channel, strlen(channel)))
-        return SSS_APP_ECHANNEL;
-    int rc;
-
-    r->busy = 1; /* answered by the history's completion */
-    rc = sss_backend_history(&r->w->rpc, r, channel, limit);
-    if (rc < 0)
-        r->busy = 0;
-    return rc;
-}
-
-void sss_app__history_done(struct sss_reply *r, const char *json, size_t len, int rc)
-{
-    struct sss_proto_fail f = {"History unavailable", "the channel's history could not be read"};
-
-    r->busy = 0;
-    if (rc == 0)
-        (void)reply_send(r, json, len, NULL);
-    else
-        (void)reply_send(r, NULL, 0, &f);
-    reply_free(r->w, r);
-}
-
-struct sss_reply *sss_app__reply_new(struct sss_conn *c, struct sss_proto_span id)
-{
-    struct sss_worker *w = c->w;
-    struct sss_reply *r;
-
-    if (!w->app)
-        return NULL;
-    r = sss_calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
-    r->w = w;
-    r->conn_id = c->id;
-    r->id = id.ptr ? sss_strndup(id.ptr, id.len) : NULL;
-    if (id.ptr && !r->id) {
-        sss_free(r);
-        return NULL;
-    }
-    r->id_len = id.len;
-    r->deadline_ms = w->now_ms + w->cfg->ask_timeout_ms;
-    r->next = w->app->replies;
-    if (w->app->replies)
-        w->app->replies->prev = r;
-    w->app->replies = r;
-    return r;
-}
-
-int sss_app_ask(struct sss_conn *c, const char *topic, struct sss_proto_span id,
-                struct sss_proto_span msg)
-{
-    struct sss_worker *w = c->w;
-    struct handler *h = w->app ? sss_map_get(&w->app->asks, topic, strlen(topic)) : NULL;
-    struct sss_reply *r;
-    sss_ask_fn fn;
+    struct handler *h = app ? sss_map_get(&app->asks, topic, strlen(topic)) : NULL;
 
     if (!h)
         return 0;
-    r = sss_app__reply_new(c, id);
-    if (!r)
-        return -ENOMEM;
-    *(void **)&fn = h->fn;
-    fn((struct sss_socket *)c, msg.ptr ? msg.ptr : "null", msg.ptr ? msg.len : 4, r, h->data);
+    *(void **)fn = h->fn;
+    *data = h->data;
     return 1;
 }
 
@@ -524,26 +387,14 @@ int sss_app_tell(struct sss_conn *c, const char *topic, struct sss_proto_span ms
     return 1;
 }
 
-void sss_app_tick(struct sss_worker *w, int64_t now)
-{
-    struct sss_proto_fail f = {"Timeout", "the server did not answer in time"};
-
-    for (struct sss_reply *r = w->app->replies; r; r = r->next)
-        if (!r->answered && now >= r->deadline_ms) {
-            /* The handler may still answer: its handle stays valid (a no-op then). */
-            (void)reply_send(r, NULL, 0, &f);
-        }
-}
-
 void sss_app_start(struct sss_app *app, struct sss_worker *w)
 {
     app->w = w;
-    app->replies = NULL;
+    sss_app__asks_start(app);
 }
 
 void sss_app_fini(struct sss_worker *w)
 {
-    while (w->app->replies)
-        reply_free(w, w->app->replies);
+    sss_app__asks_fini(w->app);
     sss_app__loop_fini(w);
 }

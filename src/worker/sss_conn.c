@@ -19,6 +19,8 @@
 #include "sss_proxy.h"
 #include "sss_handshake.h"
 #include "sss_log.h"
+#include "sss_loop.h"
+#include "sss_static.h"
 #include "sss_time.h"
 #include "sss_worker.h"
 
@@ -109,6 +111,19 @@ static void q_drop_unsent(struct sss_conn *c)
 
 static void conn_overflow(struct sss_conn *c);
 
+/* Append b (the caller's reference) to the queue, whatever its state. */
+static int q_push(struct sss_conn *c, struct sss_buf *b)
+{
+    if (c->qlen == c->qcap && q_grow(c) < 0) {
+        sss_buf_unref(b);
+        return -ENOMEM;
+    }
+    c->q[(c->qhead + c->qlen++) % c->qcap] = (struct sss_outq_ent){b, 0};
+    c->qbytes += b->len;
+    mark_dirty(c);
+    return 0;
+}
+
 /*
  * Queue a frame, taking over the caller's reference to b. Past
  * --max-send-queue (with something already queued: one frame always fits)
@@ -187,13 +202,102 @@ static int queue_copy(struct sss_conn *c, const void *data, size_t len)
     memcpy(b->data, data, len);
     b->len = (uint32_t)len;
     /* Control frames bypass the queue limit: they are small and a close must get out. */
-    if (c->qlen == c->qcap && q_grow(c) < 0) {
-        sss_buf_unref(b);
+    return q_push(c, b);
+}
+
+/* ---- a static file's body, one chunk at a time ---- */
+
+/*
+ * The body of a --static answer. One buffer of SSS_STATIC_CHUNK bytes is
+ * read into with io_uring, queued by reference, and read into again only
+ * once the send queue is empty (its reference came back): a client that
+ * does not read holds one chunk, not the file.
+ */
+struct sss_conn_file {
+    struct sss_loop_ev ev; /* the read's completion (first) */
+    struct sss_conn *c;    /* owner */
+    int fd;
+    uint8_t reading;       /* a read is in the kernel (it owns buf's bytes) */
+    uint64_t off, left;    /* next byte to read, bytes still to read */
+    struct sss_buf *buf;   /* one reference held */
+};
+
+static void file_free(struct sss_conn *c)
+{
+    struct sss_conn_file *f = c->file;
+
+    if (!f)
+        return;
+    assert(!f->reading);
+    close(f->fd);
+    sss_buf_unref(f->buf);
+    sss_free(f);
+    c->file = NULL;
+}
+
+static void file_on_read(struct sss_loop_ev *ev, const struct io_uring_cqe *cqe)
+{
+    struct sss_conn_file *f = (struct sss_conn_file *)ev;
+    struct sss_conn *c = f->c;
+
+    f->reading = 0;
+    if (c->dead) {
+        sss_conn_maybe_free(c);
+        return;
+    }
+    if (cqe->res <= 0) {
+        /* An error, or the file shrank: the Content-Length cannot be kept. */
+        sss_log_debug("conn", "static read fd=%d: %s", c->fd,
+                      cqe->res < 0 ? strerror(-cqe->res) : "the file shrank");
+        sss_conn_kill(c);
+        return;
+    }
+    f->buf->len = (uint32_t)cqe->res;
+    f->off += (uint64_t)cqe->res;
+    f->left -= (uint64_t)cqe->res;
+    (void)q_push(c, sss_buf_ref(f->buf));
+}
+
+/*
+ * The send queue is empty: read the next chunk. Returns 1 while the body
+ * is not all sent (a read is in the kernel), 0 when it is.
+ */
+static int file_next(struct sss_conn *c)
+{
+    struct sss_conn_file *f = c->file;
+    struct io_uring_sqe *sqe;
+    size_t n;
+
+    if (f->reading)
+        return 1;
+    if (f->left == 0)
+        return 0;
+    assert(f->buf->ref == 1); /* the queue gave its reference back */
+    n = f->left < f->buf->cap ? (size_t)f->left : f->buf->cap;
+    sqe = sss_worker__sqe(c->w);
+    io_uring_prep_read(sqe, f->fd, f->buf->data, (unsigned)n, f->off);
+    sss_loop_tag(sqe, &f->ev);
+    f->reading = 1;
+    return 1;
+}
+
+/* Take over the body of a static answer (fd, size bytes); 0 or -ENOMEM (fd closed). */
+static int file_start(struct sss_conn *c, int fd, size_t size)
+{
+    struct sss_conn_file *f = sss_calloc(1, sizeof(*f));
+
+    if (f)
+        f->buf = sss_buf_new(size < SSS_STATIC_CHUNK ? (size ? size : 1) : SSS_STATIC_CHUNK);
+    if (!f || !f->buf) {
+        sss_free(f);
+        close(fd);
         return -ENOMEM;
     }
-    c->q[(c->qhead + c->qlen++) % c->qcap] = (struct sss_outq_ent){b, 0};
-    c->qbytes += len;
-    mark_dirty(c);
+    f->ev.on_cqe = file_on_read;
+    f->c = c;
+    f->fd = fd;
+    f->left = size;
+    c->file = f;
     return 0;
 }
 
@@ -210,6 +314,8 @@ void sss_conn_flush(struct sss_conn *c)
     if (c->send_inflight)
         return;
     if (c->qlen == 0) {
+        if (c->file && file_next(c))
+            return;
         if (c->want_close)
             sss_conn_kill(c);
         return;
@@ -505,8 +611,12 @@ static void on_http_data(struct sss_conn *c, const uint8_t *data, size_t len)
     case SSS_HANDSHAKE_STATIC:
         sss_log_debug("conn", "static GET fd=%d target=%s status=%d", c->fd, hs.up.target,
                       hs.status);
-        if (hs.file)
-            (void)queue_buf(c, hs.file);
+        if (hs.file.head && hs.file.fd >= 0 && file_start(c, hs.file.fd, hs.file.size) < 0) {
+            sss_buf_unref(hs.file.head);
+            hs.file.head = NULL;
+        }
+        if (hs.file.head)
+            (void)queue_buf(c, hs.file.head);
         c->want_close = 1;
         mark_dirty(c);
         return;
@@ -575,7 +685,7 @@ void sss_conn_on_eof(struct sss_conn *c)
 {
     /* Nothing more will be read. A client that half-closed after its request
      * still gets the answer queued for it; otherwise the peer is gone. */
-    if (c->state == SSS_CONN_HTTP && c->qlen && !c->dead) {
+    if (c->state == SSS_CONN_HTTP && (c->qlen || c->file) && !c->dead) {
         c->want_close = 1;
         mark_dirty(c);
         return;
@@ -670,6 +780,7 @@ void sss_conn_kill(struct sss_conn *c)
         sss_ctr_add(w->ctr, ws_open, -1);
     if (c->opened && w->handler->closed)
         w->handler->closed(w->handler_data, c);
+    sss_app_conn_closed(c); /* its pending asks: a late answer is a no-op */
     sss_conn_maybe_free(c);
 }
 
@@ -677,9 +788,11 @@ void sss_conn_maybe_free(struct sss_conn *c)
 {
     struct sss_worker *w = c->w;
 
-    if (!c->dead || c->recv_armed || c->send_inflight || c->in_dirty)
+    if (!c->dead || c->recv_armed || c->send_inflight || c->in_dirty ||
+        (c->file && c->file->reading))
         return;
     close(c->fd);
+    file_free(c);
     LIST_REMOVE(c, link);
     while (c->qlen) {
         sss_buf_unref(q_at(c, 0)->b);

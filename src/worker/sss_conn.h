@@ -7,9 +7,12 @@
  *          "deciding" while a session parser answers later (c->decision):
  *          nothing more is parsed, the handshake timeout still applies
  *   WS     upgraded; wslay parses frames, answers pings and closes
+ *          or a static file: its head, then its body read one chunk at a
+ *          time (the next once the previous left the send queue)
  *   then   want_close: flush what is queued, then kill
  *   dead   shutdown(2) done; the struct is freed once no submission of
- *          its own is still in the kernel (recv ended, send completed)
+ *          its own is still in the kernel (recv ended, send and file read
+ *          completed)
  */
 #ifndef SSS_CONN_H
 #define SSS_CONN_H
@@ -32,6 +35,7 @@ struct sss_client;
 struct sss_decision;
 struct sss_handshake;
 struct sss_proxy_sock;
+struct sss_conn_file;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -70,6 +74,7 @@ struct sss_conn {
     int64_t over_since_ms;   /* the send queue passed --max-send-queue then; 0 = it is under */
 
     struct sss_dynbuf req; /* upgrade request bytes (owned), until upgraded */
+    struct sss_conn_file *file;    /* a static file's body still to send (owned), or NULL */
     struct sss_decision *decision; /* deciding: the session decision awaited (the answerer's) */
     struct sss_handshake *hs;      /* deciding: the parsed request (owned) */
 
@@ -87,6 +92,8 @@ struct sss_conn {
     char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
     struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
+    LIST_HEAD(, sss_ask) asks; /* its asks waiting for an answer (sss_app_ask.c) */
+    uint32_t nasks;            /* ... how many: at most --max-pending-asks */
 
     LIST_ENTRY(sss_conn) link;        /* the worker's connections */
     TAILQ_ENTRY(sss_conn) hs_link;    /* the worker's handshakes under --handshake-timeout */

@@ -785,6 +785,11 @@ void sss_session__process_message(struct sss_conn *c, int opcode, const uint8_t 
     case SSS_PROTO_ASK: {
         struct sss_proto_fail f = {ERR_NAME, "Unknown request topic sent from client"};
 
+        if (c->nasks >= (uint32_t)s->cfg->max_pending_asks) {
+            f.message = "too many asks waiting for an answer";
+            send_response_err(c, m.id, &f);
+            break;
+        }
         rc = sss_app_ask(c, m.topic, m.id, m.msg);
         if (rc == 0)
             rc = sss_proxy_ask(c, m.topic, m.id, m.msg); /* a module's handler wins */

@@ -471,8 +471,10 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handler_data = cfg->echo ? NULL : &w.session;
     w.policy.subprotocols = w.handler->subprotocols;
     w.handshake.policy = &w.policy;
-    w.handshake.static_fd = cfg->static_fd;
-    w.handshake.static_max_file = cfg->static_max_file;
+    w.handshake.statics.dirfd = cfg->static_fd;
+    w.handshake.statics.max_file = cfg->static_max_file;
+    w.handshake.statics.dotfiles = cfg->static_dotfiles;
+    w.handshake.statics.csp = cfg->static_csp;
     w.handshake.jwt_secret = cfg->jwt_secret;
     w.jwt_rules.issuer = cfg->jwt_issuer;
     w.jwt_rules.audience = cfg->jwt_audience;

@@ -112,11 +112,20 @@ async function startBackend() {
 async function openChat(context, base, srv) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${base}/#room-lobby`);
+  // The page must work under the server's Content-Security-Policy (--static-csp):
+  // every violation is recorded and must stay none.
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  const resp = await page.goto(`${base}/#room-lobby`);
+  assert.match(resp.headers()['content-security-policy'] || '', /default-src 'self'/);
   await page.waitForFunction(() => window.chat && window.chat.tabId, null, { timeout: WAIT });
   const tab = await page.evaluate(() => window.chat.tabId);
   const [, role] = await srv.waitLine(new RegExp(`^\\S+ (w\\d+) debug conn: upgraded .*target=/\\?tab=${tab}\\b`));
   await page.waitForSelector('#status[data-status="READY"]', { timeout: WAIT });
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], 'no CSP violation');
   return { page, tab, role };
 }
 

@@ -31,7 +31,7 @@ static int decide(const struct sss_handshake_cfg *cfg, const char *req, int at_l
 
 static void test_handshake_decide(void)
 {
-    struct sss_handshake_cfg cfg = {.policy = &policy, .static_fd = -1, .jwt_secret = ""};
+    struct sss_handshake_cfg cfg = {.policy = &policy, .statics = {.dirfd = -1}, .jwt_secret = ""};
 
     CHECK_EQ_INT(sss_handshake_decide(&cfg, VALID, 20, 0, NULL, &hs), SSS_HANDSHAKE_MORE);
     CHECK_EQ_INT(decide(&cfg, VALID, 0), SSS_HANDSHAKE_UPGRADE);
@@ -59,7 +59,7 @@ static void test_handshake_decide(void)
  */
 static void test_handshake_decide_later(void)
 {
-    struct sss_handshake_cfg cfg = {.policy = &policy, .static_fd = -1, .jwt_secret = "secret",
+    struct sss_handshake_cfg cfg = {.policy = &policy, .statics = {.dirfd = -1}, .jwt_secret = "secret",
                                     .on_session = named, .session_later = 1};
     struct sss_auth auth;
     struct sss_session_out out;

@@ -438,6 +438,26 @@ static void test_decode_id(void)
 
     SPAN_CASES(ids, id);
     BAD_CASES(bad);
+    /* At most SSS_PROTO_ID_MAX bytes as sent; a longer id is not kept. */
+    {
+        struct sss_proto_decoder d;
+        struct sss_proto_msg m;
+        char buf[400];
+        int n;
+
+        CHECK_EQ_INT(sss_proto_decoder_init(&d, 8), 0);
+        n = snprintf(buf, sizeof(buf), "{\"sys\":5,\"topic\":\"t\",\"id\":\"%0*d\"}",
+                     SSS_PROTO_ID_MAX - 2, 0);
+        CHECK_EQ_INT(sss_proto_decode(&d, buf, (size_t)n, &m), 0);
+        CHECK_EQ_INT((int)m.id.len, SSS_PROTO_ID_MAX);
+        n = snprintf(buf, sizeof(buf), "{\"sys\":5,\"topic\":\"t\",\"id\":1%0*d}",
+                     SSS_PROTO_ID_MAX, 0); /* a number of 129 digits */
+        CHECK(sss_proto_decode(&d, buf, (size_t)n, &m) < 0);
+        CHECK_EQ_INT(m.error, SSS_PROTO_E_ID_LONG);
+        CHECK(m.id.ptr == NULL && m.id.len == 0);
+        CHECK_EQ_STR(sss_proto_strerror(m.error), "id too long");
+        sss_proto_decoder_fini(&d);
+    }
 }
 
 static void test_decode_errors(void)

@@ -21,16 +21,20 @@ static void put(const char *rel, const char *text)
     fclose(f);
 }
 
-/* Status of GET target; the body (after the head) into body. */
+static struct sss_static_cfg cfg = {.max_file = 64, .csp = "default-src 'self'"};
+
+/* Status of GET target; the body (after the head, or read from the file) into body. */
 static int get(int dfd, const char *target, char *body, size_t cap, char *head, size_t hcap)
 {
-    int status = 0;
-    struct sss_buf *b = sss_static_answer(dfd, target, 64, &status);
+    struct sss_static_reply r;
+    struct sss_buf *b;
     char *end;
 
+    cfg.dirfd = dfd;
     body[0] = head[0] = '\0';
-    if (!b)
+    if (sss_static_open(&cfg, target, &r) < 0)
         return -1;
+    b = r.head;
     end = memmem(b->data, b->len, "\r\n\r\n", 4);
     if (end) {
         size_t hl = (size_t)(end - (char *)b->data) + 4, bl = b->len - hl;
@@ -38,8 +42,16 @@ static int get(int dfd, const char *target, char *body, size_t cap, char *head, 
         snprintf(head, hcap, "%.*s", (int)hl, (char *)b->data);
         snprintf(body, cap, "%.*s", (int)bl, (char *)b->data + hl);
     }
+    if (r.fd >= 0) {
+        ssize_t n = read(r.fd, body, cap - 1);
+
+        CHECK(n >= 0 && (size_t)n == r.size);
+        body[n < 0 ? 0 : n] = '\0';
+        CHECK((fcntl(r.fd, F_GETFL) & O_NONBLOCK) == 0); /* reads may wait for the disk */
+        close(r.fd);
+    }
     sss_buf_unref(b);
-    return status;
+    return r.status;
 }
 
 int main(void)
@@ -64,6 +76,7 @@ int main(void)
     CHECK_EQ_STR(body, "<h1>hi</h1>");
     CHECK(strstr(head, "Content-Type: text/html; charset=utf-8\r\n") != NULL);
     CHECK(strstr(head, "Content-Length: 11\r\n") != NULL);
+    CHECK(strstr(head, "Content-Security-Policy: default-src 'self'\r\n") != NULL);
     CHECK_EQ_INT(get(dfd, "/app.js?v=2", body, sizeof(body), head, sizeof(head)), 200);
     CHECK(strstr(head, "text/javascript") != NULL && !strcmp(body, "x=1"));
     CHECK_EQ_INT(get(dfd, "/sub/", body, sizeof(body), head, sizeof(head)), 200);
@@ -86,6 +99,28 @@ int main(void)
     /* Past the size limit (64 bytes in this test): not served. */
     put("big.txt", "0123456789012345678901234567890123456789012345678901234567890123456789");
     CHECK_EQ_INT(get(dfd, "/big.txt", body, sizeof(body), head, sizeof(head)), 404);
+    /* Dotfiles, and any path through a folder starting with '.': 404 unless allowed. */
+    put(".env", "SECRET=1");
+    snprintf(p, sizeof(p), "%s/.git", dir);
+    mkdir(p, 0755);
+    put(".git/config", "cfg");
+    CHECK_EQ_INT(get(dfd, "/.env", body, sizeof(body), head, sizeof(head)), 404);
+    CHECK_EQ_INT(get(dfd, "/%2eenv", body, sizeof(body), head, sizeof(head)), 404);
+    CHECK_EQ_INT(get(dfd, "/.git/config", body, sizeof(body), head, sizeof(head)), 404);
+    CHECK_EQ_INT(get(dfd, "/sub/../.env", body, sizeof(body), head, sizeof(head)), 404);
+    cfg.dotfiles = 1;
+    CHECK_EQ_INT(get(dfd, "/.env", body, sizeof(body), head, sizeof(head)), 200);
+    CHECK_EQ_STR(body, "SECRET=1");
+    CHECK_EQ_INT(get(dfd, "/.git/config", body, sizeof(body), head, sizeof(head)), 200);
+    cfg.dotfiles = 0;
+    /* A FIFO with no writer: the open must not wait for one, and it is not served. */
+    snprintf(p, sizeof(p), "%s/fifo", dir);
+    CHECK(mkfifo(p, 0644) == 0);
+    CHECK_EQ_INT(get(dfd, "/fifo", body, sizeof(body), head, sizeof(head)), 404);
+    /* No policy configured: no header. */
+    cfg.csp = "";
+    CHECK_EQ_INT(get(dfd, "/", body, sizeof(body), head, sizeof(head)), 200);
+    CHECK(strstr(head, "Content-Security-Policy") == NULL);
     CHECK_EQ_STR(sss_static_type("x.PNG"), "image/png");
     CHECK_EQ_STR(sss_static_type("x"), "application/octet-stream");
     close(dfd);
