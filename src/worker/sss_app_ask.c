@@ -100,15 +100,26 @@ static int ask_send(struct sss_ask *a, const char *json, size_t len,
     return 0;
 }
 
+/*
+ * The ask r names, if it may be answered now: 0, SSS_APP_EGONE (answered,
+ * timed out, or its connection closed) or SSS_APP_ESTATE (its history is
+ * being read).
+ */
+static int ask_open(struct sss_reply *r, struct sss_ask **a)
+{
+    *a = ask_of(r);
+    if (!*a)
+        return SSS_APP_EGONE;
+    return (*a)->busy ? SSS_APP_ESTATE : 0;
+}
+
 int sss_reply_ok(struct sss_reply *r, const char *json, size_t len)
 {
-    struct sss_ask *a = ask_of(r);
-    int rc;
+    struct sss_ask *a;
+    int rc = ask_open(r, &a);
 
-    if (!a)
-        return SSS_APP_EGONE;
-    if (a->busy)
-        return SSS_APP_ESTATE;
+    if (rc)
+        return rc;
     if (!sss_app_json_valid(json, len))
         return SSS_APP_EJSON;
     rc = ask_send(a, json, len, NULL);
@@ -119,13 +130,11 @@ int sss_reply_ok(struct sss_reply *r, const char *json, size_t len)
 int sss_reply_err(struct sss_reply *r, const char *name, const char *message)
 {
     struct sss_proto_fail f = {name ? name : "Error", message ? message : ""};
-    struct sss_ask *a = ask_of(r);
-    int rc;
+    struct sss_ask *a;
+    int rc = ask_open(r, &a);
 
-    if (!a)
-        return SSS_APP_EGONE;
-    if (a->busy)
-        return SSS_APP_ESTATE;
+    if (rc)
+        return rc;
     rc = ask_send(a, NULL, 0, &f);
     ask_free(asks_app, a);
     return rc;
@@ -133,13 +142,11 @@ int sss_reply_err(struct sss_reply *r, const char *name, const char *message)
 
 int sss_reply_history(struct sss_reply *r, const char *channel, unsigned limit)
 {
-    struct sss_ask *a = ask_of(r);
-    int rc;
+    struct sss_ask *a;
+    int rc = ask_open(r, &a);
 
-    if (!a)
-        return SSS_APP_EGONE;
-    if (a->busy)
-        return SSS_APP_ESTATE;
+    if (rc)
+        return rc;
     if (!channel || !sss_proto_channel_valid(channel, strlen(channel)))
         return SSS_APP_ECHANNEL;
     a->busy = 1; /* answered by the history's completion */

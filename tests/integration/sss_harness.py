@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 SCALE = float(os.environ.get("SSS_TEST_TIMEOUT_SCALE") or 1)
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -111,6 +112,29 @@ def _short(v):
     if isinstance(v, (bytes, bytearray, str)) and len(v) > 80:
         return f"{type(v).__name__}[len={len(v)}]{v[:40]!r}..."
     return repr(v)
+
+
+def http_get(url):
+    """GET url (blocking); the body as text."""
+    with urllib.request.urlopen(url, timeout=T(20)) as r:
+        return r.read().decode()
+
+
+async def metric_sum(port, name):
+    """The sum over every label set (workers, ...) of a sample of GET /metrics on port."""
+    text = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+async def metric_wait(port, name, want, timeout=30):
+    """Poll metric_sum until it equals want (or the deadline); its last value."""
+    deadline = time.monotonic() + T(timeout)
+    while True:
+        v = await metric_sum(port, name)
+        if v == want or time.monotonic() > deadline:
+            return v
+        await asyncio.sleep(0.05)
 
 
 def skip(reason):

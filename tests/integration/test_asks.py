@@ -6,31 +6,9 @@ closes; a handler's late answer through a kept handle is then a harmless
 no-op. The worker's sss_asks_pending gauge shows what is held."""
 import asyncio
 import json
-import time
-import urllib.request
 
-from sss_harness import begun, main, rx, rx_until, testmod_server, T
-
-
-def _get(url):
-    with urllib.request.urlopen(url, timeout=T(20)) as r:
-        return r.read().decode()
-
-
-async def metric(port, name):
-    text = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-               if l.startswith(name + "{"))
-
-
-async def wait_metric(port, name, want, timeout=30):
-    """Poll until the metric equals want; its last value."""
-    deadline = time.monotonic() + T(timeout)
-    while True:
-        v = await metric(port, name)
-        if v == want or time.monotonic() > deadline:
-            return v
-        await asyncio.sleep(0.05)
+from sss_harness import (begun, main, metric_sum, metric_wait, rx, rx_until, testmod_server,
+                         T)
 
 
 async def send_ask(ws, topic, id_, msg=None):
@@ -63,12 +41,12 @@ async def cap_and_close(checks):
     r = await response(a, "x")
     checks.eq(r.get("err", {}).get("message"), "too many asks waiting for an answer",
               "the fifth pending ask of a connection gets an error RESPONSE with its id")
-    checks.eq(await metric(port, "sss_asks_pending"), 4, "four asks are pending")
+    checks.eq(await metric_sum(port, "sss_asks_pending"), 4, "four asks are pending")
     await send_ask(b, "echo", "y", 2)
     r = await response(b, "y")
     checks.eq(r.get("msg"), 2, "another connection still asks")
     await a.close()
-    checks.eq(await wait_metric(port, "sss_asks_pending", 0), 0,
+    checks.eq(await metric_wait(port, "sss_asks_pending", 0), 0,
               "a closed connection's pending asks are forgotten")
     # Many connections, each at the cap, then gone: nothing is kept.
     conns = [await begun(srv) for _ in range(20)]
@@ -77,10 +55,10 @@ async def cap_and_close(checks):
             await send_ask(c, "never", i)
         await send_ask(c, "echo", "z", 0)
         await response(c, "z")
-    checks.eq(await metric(port, "sss_asks_pending"), 80, "20 connections hold 4 asks each")
+    checks.eq(await metric_sum(port, "sss_asks_pending"), 80, "20 connections hold 4 asks each")
     for c in conns:
         await c.close()
-    checks.eq(await wait_metric(port, "sss_asks_pending", 0), 0,
+    checks.eq(await metric_wait(port, "sss_asks_pending", 0), 0,
               "all of them are forgotten once their connections closed")
     await b.close()
     await srv.stop()
@@ -100,8 +78,8 @@ async def timeout_and_late(checks):
     await send_ask(a, "later", 1)  # the module keeps this handle
     r = await response(a, 1)
     checks.eq(r.get("err", {}).get("name"), "Timeout", "the kept ask times out")
-    checks.eq(await metric(port, "sss_asks_pending"), 0, "the timed-out ask is forgotten")
-    checks.ok(await metric(port, "sss_asks_timed_out_total") >= 1, "and counted")
+    checks.eq(await metric_sum(port, "sss_asks_pending"), 0, "the timed-out ask is forgotten")
+    checks.ok(await metric_sum(port, "sss_asks_timed_out_total") >= 1, "and counted")
     await b.send(json.dumps({"sys": 6, "topic": "release", "msg": None}))  # late answer
     await send_ask(b, "echo", "b1", 0)
     await response(b, "b1")  # b's TELL was handled before this answer
@@ -115,7 +93,7 @@ async def timeout_and_late(checks):
     await send_ask(c, "echo", 4, 0)
     await response(c, 4)  # the "later" ask is held now
     await c.close()
-    checks.eq(await wait_metric(port, "sss_asks_pending", 0), 0, "closed: forgotten")
+    checks.eq(await metric_wait(port, "sss_asks_pending", 0), 0, "closed: forgotten")
     await b.send(json.dumps({"sys": 6, "topic": "release", "msg": None}))
     await send_ask(b, "echo", 5, "alive")
     r = await response(b, 5)
@@ -145,7 +123,7 @@ async def long_ids(checks):
     r = await rx(a)
     checks.ok(r.get("sys") == 14 and r.get("err", {}).get("message") == "id too long",
               "an id of 100 kB gets ERROR", repr(r)[:200])
-    checks.eq(await metric(port, "sss_asks_pending"), 0, "nothing is kept for them")
+    checks.eq(await metric_sum(port, "sss_asks_pending"), 0, "nothing is kept for them")
     await a.close()
     await srv.stop()
 

@@ -11,9 +11,8 @@ import re
 import socket
 import tempfile
 import time
-import urllib.request
 
-from sss_harness import Server, main, raw_http, ws_connect, T
+from sss_harness import Server, main, metric_sum, raw_http, ws_connect, T
 
 BIG = 8 << 20      # bytes of the big file (--static-max-file), over what the kernel buffers
 READERS = 40       # clients that ask for it and never read
@@ -27,18 +26,6 @@ def get(path):
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
-
-
-def _get_text(url):
-    with urllib.request.urlopen(url, timeout=T(20)) as r:
-        return r.read().decode()
-
-
-async def counter(port, name):
-    """The sum over workers of a counter of /metrics."""
-    text = await asyncio.to_thread(_get_text, f"http://127.0.0.1:{port}/metrics")
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-               if l.startswith(name + "{"))
 
 
 async def basics(checks, d):
@@ -92,7 +79,7 @@ async def not_reading(checks, d):
     r = await raw_http(srv, get("/huge.bin"))
     checks.ok(r.status == 200 and len(r.body) == BIG and r.body == bytes(range(256)) * (BIG // 256),
               "a reading client gets the whole big file, byte for byte", f"{r.status} {len(r.body)}")
-    base_in = await counter(port, "sss_bytes_in_total")
+    base_in = await metric_sum(port, "sss_bytes_in_total")
     before = rss_kb(pid)
     socks, req = [], get("/huge.bin")
     loop = asyncio.get_running_loop()
@@ -107,16 +94,16 @@ async def not_reading(checks, d):
     # worker handles a request in the completion that counts its bytes), and
     # the bytes sent stopped moving (the sockets' buffers are full).
     deadline = time.monotonic() + T(60)
-    while (await counter(port, "sss_bytes_in_total")) < base_in + READERS * len(req):
+    while (await metric_sum(port, "sss_bytes_in_total")) < base_in + READERS * len(req):
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.05)
-    got_in = await counter(port, "sss_bytes_in_total")
+    got_in = await metric_sum(port, "sss_bytes_in_total")
     checks.ok(got_in >= base_in + READERS * len(req), "the worker received every request",
               f"{got_in - base_in}")
     last = -1
     while time.monotonic() < deadline:
-        out = await counter(port, "sss_bytes_out_total")
+        out = await metric_sum(port, "sss_bytes_out_total")
         if out == last:
             break
         last = out
