@@ -117,7 +117,10 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 COMMON=(--duration "$DURATION" --warmup "$WARMUP")
 if [ -n "$PROCS" ]; then COMMON+=(--procs "$PROCS"); fi
-MODULE=(--app "$APP" --allow-client-publish 'bench-*' --max-message-rate 0)
+# W2's 10 publishers each create about 100 of its 1,000 channels: lift the
+# per-connection limit of channels a client may create (its default is 100).
+MODULE=(--app "$APP" --allow-client-publish 'bench-*' --max-message-rate 0
+        --max-client-channels-per-conn 100000)
 echo "sss-bench standard workloads: window $DURATION after $WARMUP warm-up, sss-server --workers $WORKERS, sss-bench --procs ${PROCS:-auto}, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if want w3; then

@@ -98,7 +98,16 @@ static const struct flag flags[] = {
     F("history-ttl", T_DURATION, history_ttl_ms, "5m", 0, 0,
       "age at which a message leaves history (0: never)"),
     F("max-channels", T_INT, max_channels, "100000", 1, 100000000,
-      "channels with history the host remembers; a publish to one more fails"),
+      "channels created by the application and the HTTP API that the host remembers (memory "
+      "engine); a publish that would create one more fails"),
+    F("history-memory", T_SIZE, history_memory, "64m", 65536, 1L << 40,
+      "bytes of history (messages and channels) the host keeps, memory engine; over it the "
+      "oldest messages of any channel leave first (2 x max-message-size at least)"),
+    F("max-client-channels", T_INT, max_client_channels, "10000", 0, 100000000,
+      "channels clients' PUBLISH may create on this host, apart from --max-channels (memory "
+      "engine); a client publish that would create one more fails"),
+    F("max-client-channels-per-conn", T_INT, max_client_channels_per_conn, "100", 0, 100000000,
+      "channels one connection's PUBLISH may create over its life; one more fails"),
     F("max-subscriptions", T_INT, max_subscriptions, "128", 1, 100000,
       "channels one connection may subscribe to (SUBSCRIBE and SYNC)"),
     F("heartbeat-interval", T_DURATION, heartbeat_interval_ms, "30s", 0, 0,
@@ -743,6 +752,13 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 "sss-server: --max-message-size %zu needs --bus-size >= 4x and "
                 "--mailbox-size >= 2x it (plus 1k)\n",
                 cfg->max_message_size);
+        return SSS_EINVAL;
+    }
+    /* The newest message always stays in history: the bound must hold one. */
+    if (!cfg->echo && cfg->history_memory / 2 < cfg->max_message_size) {
+        fprintf(err,
+                "sss-server: --history-memory %zu must be at least 2 x --max-message-size %zu\n",
+                cfg->history_memory, cfg->max_message_size);
         return SSS_EINVAL;
     }
     if (cfg->jwt_secret[0] && strlen(cfg->jwt_secret) < SSS_CFG_JWT_SECRET_MIN) {

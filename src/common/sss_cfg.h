@@ -46,7 +46,10 @@ struct sss_cfg {
     /* The protocol (PROTOCOL.md) and the scaler. */
     int history_size;             /* messages kept per channel */
     int64_t history_ttl_ms;       /* age at which a message leaves history; 0 = never */
-    int max_channels;             /* channels the memory engine remembers */
+    int max_channels;             /* channels the app and API create (memory engine) */
+    size_t history_memory;        /* bytes of the host's history (memory engine) */
+    int max_client_channels;      /* channels clients' PUBLISH create (memory engine) */
+    int max_client_channels_per_conn; /* of which one connection may create */
     int max_subscriptions;        /* per connection */
     int64_t heartbeat_interval_ms; /* the `h` frame; 0 = no heartbeat */
     int64_t heartbeat_threshold_ms;

@@ -170,6 +170,26 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
          "(404, or dropped when from another host).",
          s->tells_stale},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
+        {"sss_history_trimmed_messages_total",
+         "Messages that left history early to keep it under --history-memory.",
+         s->history_trimmed_messages},
+        {"sss_history_trimmed_bytes_total", "Bytes of those messages.", s->history_trimmed_bytes},
+        {"sss_history_trimmed_channels_total",
+         "Channels forgotten because --history-memory trimming left them empty.",
+         s->history_trimmed_channels},
+        {"sss_channels_refused_total",
+         "Publishes refused because they would create a channel past a channel limit.",
+         s->channels_refused},
+    };
+    const struct {
+        const char *name, *help;
+        uint64_t v;
+    } sg[] = {
+        {"sss_history_bytes",
+         "Bytes of history the memory engine holds (messages and channels; 0 with redis).",
+         s->history_bytes},
+        {"sss_channels", "Channels the memory engine remembers.", s->channels},
+        {"sss_client_channels", "Of which created by clients' PUBLISH.", s->client_channels},
     };
 
     for (size_t i = 0; i < NWMETRICS; i++) {
@@ -186,6 +206,9 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
     for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
         sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
                           sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
+    for (size_t i = 0; i < sizeof(sg) / sizeof(sg[0]); i++)
+        sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", sg[i].name,
+                          sg[i].help, sg[i].name, sg[i].name, (unsigned long long)sg[i].v);
     sss_dynbuf_printf(out,
                       "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
                       "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
@@ -236,12 +259,21 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                       "\"api_requests\":%llu,"
                       "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
-                      "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
+                      "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu,"
+                      "\"history_bytes\":%llu,\"channels\":%llu,\"client_channels\":%llu,"
+                      "\"history_trimmed_messages\":%llu,\"history_trimmed_bytes\":%llu,"
+                      "\"history_trimmed_channels\":%llu,\"channels_refused\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
                       (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
-                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors,
+                      (unsigned long long)s->history_bytes, (unsigned long long)s->channels,
+                      (unsigned long long)s->client_channels,
+                      (unsigned long long)s->history_trimmed_messages,
+                      (unsigned long long)s->history_trimmed_bytes,
+                      (unsigned long long)s->history_trimmed_channels,
+                      (unsigned long long)s->channels_refused);
 }

@@ -22,6 +22,10 @@ struct sss_api_scaler_stats {
     const char *engine, *store; /* their names: memory, redis, mongodb */
     int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
     uint64_t store_queued, store_written, store_dropped, store_errors;
+    /* The engine's history and channels (struct sss_engine_stats; memory engine only). */
+    uint64_t history_bytes, channels, client_channels;
+    uint64_t history_trimmed_messages, history_trimmed_bytes, history_trimmed_channels;
+    uint64_t channels_refused;
 };
 
 /* One worker's counters, copied from shared memory (relaxed loads). */

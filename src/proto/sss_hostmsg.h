@@ -86,6 +86,8 @@ enum sss_hm_type {
 /* Publish flags. */
 #define SSS_HM_SKIP_SENDER 0x1u /* the origin connection gets UPDATESUB, not the FEED */
 #define SSS_HM_WANT_REPLY 0x2u  /* answer with SSS_HM_PUBLISHED */
+#define SSS_HM_FROM_CLIENT 0x4u /* a client's PUBLISH: a channel it creates is a client's */
+#define SSS_HM_NO_CREATE 0x8u   /* its connection may create no more channels */
 
 struct sss_hm_publish {
     uint64_t req;
@@ -99,8 +101,8 @@ struct sss_hm_publish {
 
 struct sss_hm_published {
     uint64_t req;
-    int32_t rc; /* 0, or a negative sss code (SSS_ELIMIT: too many channels) */
-    uint32_t pad;
+    int32_t rc;       /* 0, or a negative sss code (SSS_ELIMIT: too many channels) */
+    uint32_t created; /* 1: this publish created its channel */
     struct sss_uid uid;
 };
 

@@ -2,7 +2,8 @@
  * The scaler's engine: the host's sequencer and its door to the other hosts.
  *
  * It gives every publish its uid, keeps a bounded history per channel
- * (--history-size messages, --history-ttl age), answers "everything after
+ * (--history-size messages, --history-ttl age; the memory engine also
+ * bounds the whole host's history in bytes, --history-memory), answers "everything after
  * uid X, or gap", and delivers every message of the channels this host is
  * interested in back to the scaler (sink->feed), which puts it on the bus.
  * Two implementations sit behind this table: `memory` (sss_engine_mem.c,
@@ -52,10 +53,13 @@ struct sss_engine_tag {
 /* Where answers and deliveries go (the scaler). All calls on the scaler's thread. */
 struct sss_engine_sink {
     void *data;
-    /* A publish got its uid (rc 0), or failed: SSS_ELIMIT, -ENOMEM,
-     * SSS_EUNAVAIL (the engine's service is away: not published),
-     * SSS_EUNKNOWN (it went away mid-call: perhaps published). */
-    void (*published)(void *data, const struct sss_engine_tag *tag, int rc, struct sss_uid uid);
+    /* A publish got its uid (rc 0), or failed: SSS_ELIMIT (a channel limit),
+     * -ENOMEM, SSS_EUNAVAIL (the engine's service is away: not published),
+     * SSS_EUNKNOWN (it went away mid-call: perhaps published). created: this
+     * publish created its channel (counted against its connection's
+     * --max-client-channels-per-conn; always 0 from the redis engine). */
+    void (*published)(void *data, const struct sss_engine_tag *tag, int rc, int created,
+                      struct sss_uid uid);
     /* The newest uid of a channel (has 0: empty). Every message after it
      * reaches feed afterwards, for as long as the host is interested. */
     void (*last_uid)(void *data, const struct sss_engine_tag *tag, int rc, int has,
@@ -79,7 +83,29 @@ struct sss_engine_sink {
 struct sss_engine_limits {
     uint32_t history_size;  /* messages kept per channel (0: none) */
     int64_t history_ttl_ms; /* age after which a message leaves history (0: never) */
-    uint32_t max_channels;  /* channels remembered at once */
+    uint32_t max_channels;  /* channels created by the application or the API, at once */
+    uint32_t max_client_channels; /* channels created by clients' PUBLISH, at once */
+    uint64_t history_memory; /* bytes of the host's history (memory engine; 0: no bound) */
+};
+
+/*
+ * Channel tags of a publish (struct sss_engine_tag flags, besides SSS_HM_*):
+ * SSS_HM_FROM_CLIENT a client's PUBLISH: a channel it creates counts against
+ * max_client_channels, not max_channels; SSS_HM_NO_CREATE its connection may
+ * create no more channels: a publish to a channel not remembered fails with
+ * SSS_ELIMIT. Both are defined in sss_hostmsg.h, as they cross the mailbox.
+ */
+
+/* What the engine holds and what its limits cost, for /metrics. Kept by the
+ * memory engine; the redis engine's history is in Redis and these stay 0. */
+struct sss_engine_stats {
+    uint64_t history_bytes;    /* bytes of history held now (messages and channel bookkeeping) */
+    uint64_t channels;         /* channels remembered now */
+    uint64_t client_channels;  /* of which created by clients */
+    uint64_t trimmed_messages; /* messages that left history early to stay under history_memory */
+    uint64_t trimmed_bytes;    /* their bytes */
+    uint64_t trimmed_channels; /* channels forgotten because that left them empty */
+    uint64_t channels_refused; /* publishes refused by a channel limit */
 };
 
 struct sss_engine;
@@ -117,6 +143,7 @@ struct sss_engine_ops {
 struct sss_engine {
     const struct sss_engine_ops *ops;
     struct sss_engine_sink sink;
+    struct sss_engine_stats stats;
 };
 
 /*

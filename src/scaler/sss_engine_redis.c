@@ -210,7 +210,7 @@ static void answer_failure(struct redis_engine *re, struct cmd *c, int rc)
 
     switch (c->kind) {
     case K_PUBLISH:
-        k->published(k->data, &c->tag, rc, none);
+        k->published(k->data, &c->tag, rc, 0, none);
         break;
     case K_LAST:
         k->last_uid(k->data, &c->tag, rc, 0, none);
@@ -597,9 +597,9 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
         break;
     case K_PUBLISH:
         if (reply_uid(r, &uid) < 0)
-            k->published(k->data, &c->tag, SSS_EPROTO, uid);
+            k->published(k->data, &c->tag, SSS_EPROTO, 0, uid);
         else
-            k->published(k->data, &c->tag, 0, uid);
+            k->published(k->data, &c->tag, 0, 0, uid);
         break;
     case K_LAST: {
         struct hist_answer a;
@@ -873,7 +873,7 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
         l4 = key_of(k4, sizeof(k4), chan, chan_len, ":o");
 
     if (l1 < 0 || l2 < 0 || l3 < 0 || l4 < 0) {
-        e->sink.published(e->sink.data, tag, SSS_EINVAL, (struct sss_uid){0, 0});
+        e->sink.published(e->sink.data, tag, SSS_EINVAL, 0, (struct sss_uid){0, 0});
         return;
     }
     /* The envelope after its uid: version, chan, topic, msg, origin. */
@@ -896,7 +896,7 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
                                                 (unsigned long long)++re->pub_seq);
     c = cmd_new(re, K_PUBLISH, 14, argv, lens);
     if (!c) {
-        e->sink.published(e->sink.data, tag, -ENOMEM, (struct sss_uid){0, 0});
+        e->sink.published(e->sink.data, tag, -ENOMEM, 0, (struct sss_uid){0, 0});
         return;
     }
     c->tag = *tag;

@@ -88,7 +88,8 @@ static void send_to(struct sss_scaler *s, int w, const struct sss_hm_rec *rec)
 
 /* ---- what the engine tells us (struct sss_engine_sink) ---- */
 
-static void on_published(void *data, const struct sss_engine_tag *tag, int rc, struct sss_uid uid)
+static void on_published(void *data, const struct sss_engine_tag *tag, int rc, int created,
+                         struct sss_uid uid)
 {
     struct sss_scaler *s = data;
 
@@ -102,6 +103,7 @@ static void on_published(void *data, const struct sss_engine_tag *tag, int rc, s
         struct sss_hm_rec rep;
 
         sss_hm_pack_published(&rep, tag->req, rc, uid);
+        rep.h.published.created = created != 0;
         send_to(s, tag->worker, &rep);
     }
 }
@@ -449,6 +451,13 @@ static void api_stats(void *data, struct sss_api_scaler_stats *st)
     st->store_written = s->store->stats.written;
     st->store_dropped = s->store->stats.dropped;
     st->store_errors = s->store->stats.errors;
+    st->history_bytes = s->engine->stats.history_bytes;
+    st->channels = s->engine->stats.channels;
+    st->client_channels = s->engine->stats.client_channels;
+    st->history_trimmed_messages = s->engine->stats.trimmed_messages;
+    st->history_trimmed_bytes = s->engine->stats.trimmed_bytes;
+    st->history_trimmed_channels = s->engine->stats.trimmed_channels;
+    st->channels_refused = s->engine->stats.channels_refused;
 }
 
 /* Start the API if it is configured and not running; logs a failure once. */
@@ -797,6 +806,8 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
         .history_size = (uint32_t)cfg->history_size,
         .history_ttl_ms = cfg->history_ttl_ms,
         .max_channels = (uint32_t)cfg->max_channels,
+        .max_client_channels = (uint32_t)cfg->max_client_channels,
+        .history_memory = cfg->history_memory,
     };
     struct sss_scaler s;
     int64_t next_tick, next_api_try;
@@ -834,9 +845,10 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
     for (int w = 0; w < s.nworkers; w++)
         sss_hm_outbox_init(&s.out[w], sss_shm_ring_to_worker(shm, (unsigned)w));
     sss_log_info("scaler",
-                 "started pid=%d host=%s engine=%s store=%s history_size=%d history_ttl_ms=%lld",
+                 "started pid=%d host=%s engine=%s store=%s history_size=%d history_ttl_ms=%lld "
+                 "history_memory=%zu",
                  (int)getpid(), cfg->host_id, s.engine->ops->name, s.store->ops->name,
-                 cfg->history_size, (long long)cfg->history_ttl_ms);
+                 cfg->history_size, (long long)cfg->history_ttl_ms, cfg->history_memory);
     api_start(&s);
     next_tick = sss_now_ms() + 1000;
     next_api_try = sss_now_ms() + 5000;

@@ -611,6 +611,8 @@ static void pub_published(struct sss_rpc_req *base, const struct sss_hm_publishe
 
     if (!c)
         return;
+    if (r->may_create && !p->created)
+        c->client->chans_made--; /* its slot was not used */
     if (p->rc == 0) {
         sss_proto_out_reset(&s->json);
         if (sss_proto_encode_publish_reply(&s->json, reply_id(&r->cr), &p->uid) == 0)
@@ -618,6 +620,9 @@ static void pub_published(struct sss_rpc_req *base, const struct sss_hm_publishe
     } else {
         struct sss_proto_fail f = {"Publish failed", sss_strerror(p->rc)};
 
+        if (p->rc == SSS_ELIMIT)
+            f.message = r->may_create ? "too many channels created by clients on this server"
+                                      : "this connection created too many channels";
         send_response_err(c, reply_id(&r->cr), &f);
     }
 }
@@ -660,6 +665,7 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
 {
     struct sss_session *s = S(c);
     struct sss_proto_fail f = {"Publish refused", NULL};
+    uint32_t flags = SSS_HM_WANT_REPLY | SSS_HM_FROM_CLIENT;
     struct sss_hm_rec rec;
     struct pub_req *r;
     int rc;
@@ -680,12 +686,19 @@ static void on_publish(struct sss_conn *c, const struct sss_proto_msg *m)
         sss_session__send_error(c, sss_session__busy, m->id);
         return;
     }
-    rc = sss_hm_pack_publish(&rec, r->cr.base.id, c->id, SSS_HM_WANT_REPLY, m->channel,
-                             m->channel_len, m->topic, m->topic_len, m->msg.ptr, m->msg.len);
+    /* Whether it may create its channel is settled now, counting those in
+     * flight, so that a burst cannot cross the connection's limit. */
+    r->may_create = c->client->chans_made < (uint32_t)s->cfg->max_client_channels_per_conn;
+    if (!r->may_create)
+        flags |= SSS_HM_NO_CREATE;
+    rc = sss_hm_pack_publish(&rec, r->cr.base.id, c->id, flags, m->channel, m->channel_len,
+                             m->topic, m->topic_len, m->msg.ptr, m->msg.len);
     if (rc == 0)
         rc = sss_rpc_put(s->rpc, &rec);
     else
         rc = -EMSGSIZE; /* a part too long for its field */
+    if (rc >= 0 && r->may_create)
+        c->client->chans_made++;
     if (rc == -EMSGSIZE) {
         /* Never deliverable: say so rather than "try again". */
         struct sss_proto_fail tl = {"Publish failed", "message too large for the server"};

@@ -58,6 +58,9 @@ struct sss_client {
     int64_t rate_window_ms;
     uint32_t rate_count;
     int64_t last_hb_ms;
+    /* Channels its PUBLISHes created, plus those in flight that may create one
+     * (--max-client-channels-per-conn): a publish past it may not create. */
+    uint32_t chans_made;
     /* Subscription decisions the application answers later (sss_decide.h):
      * while any is awaited the client's next messages wait, in order. */
     uint32_t deciding;              /* decisions awaited */

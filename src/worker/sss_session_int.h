@@ -83,6 +83,7 @@ struct sync_req {
 struct pub_req {
     struct conn_req cr;  /* first */
     int64_t deadline_ms; /* after a scaler restart: give up then (0: none) */
+    int may_create;      /* holds one of its connection's chans_made (else SSS_HM_NO_CREATE) */
 };
 
 /* What waits for a subscription decision of the application. */

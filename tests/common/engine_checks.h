@@ -21,7 +21,7 @@ struct got {
     uint64_t epochs[64];
     char topics[64][16];
     char msgs[64][16];
-    int done, gap, has_last, rc, published, has;
+    int done, gap, has_last, rc, published, has, created;
     struct sss_uid last, uid;
     /* feeds */
     int nfeeds;
@@ -36,10 +36,12 @@ struct got {
 
 static struct got G;
 
-static void on_published(void *d, const struct sss_engine_tag *t, int rc, struct sss_uid uid)
+static void on_published(void *d, const struct sss_engine_tag *t, int rc, int created,
+                         struct sss_uid uid)
 {
     (void)d, (void)t;
     G.published++;
+    G.created = created;
     G.rc = rc;
     G.uid = uid;
 }

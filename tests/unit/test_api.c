@@ -105,7 +105,11 @@ static void test_formats(void)
     struct sss_api_scaler_stats s = {.publishes = 7, .publish_errors = 1, .broadcasts = 2,
                                      .engine = "redis", .engine_up = 0, .store = "mongodb",
                                      .store_up = 1, .store_queued = 3, .store_written = 4,
-                                     .store_dropped = 1, .store_errors = 2};
+                                     .store_dropped = 1, .store_errors = 2, .history_bytes = 4096,
+                                     .channels = 3, .client_channels = 1,
+                                     .history_trimmed_messages = 9,
+                                     .history_trimmed_bytes = 9000,
+                                     .history_trimmed_channels = 2, .channels_refused = 4};
     struct sss_dynbuf b = SSS_DYNBUF_INIT;
 
     memset(w, 0, sizeof(w));
@@ -129,6 +133,11 @@ static void test_formats(void)
     CHECK(strstr(b.data, "sss_engine_up{engine=\"redis\"} 0\n"));
     CHECK(strstr(b.data, "sss_store_dropped_total 1\n"));
     CHECK(strstr(b.data, "sss_api_requests_total 5\n"));
+    CHECK(strstr(b.data, "# TYPE sss_history_bytes gauge\nsss_history_bytes 4096\n"));
+    CHECK(strstr(b.data, "sss_history_trimmed_bytes_total 9000\n"));
+    CHECK(strstr(b.data, "sss_history_trimmed_channels_total 2\n"));
+    CHECK(strstr(b.data, "sss_channels_refused_total 4\n"));
+    CHECK(strstr(b.data, "sss_client_channels 1\n"));
     CHECK(strstr(b.data, "sss_workers 2\n"));
     CHECK(strstr(b.data, "# TYPE sss_tells_gone_total counter\n"
                          "sss_tells_gone_total{worker=\"0\"} 0\n"
@@ -154,7 +163,10 @@ static void test_formats(void)
                          "\"feeds_lost\":0,\"tells_stale\":0,"
                          "\"api_requests\":5,\"engine\":\"redis\",\"engine_up\":false,"
                          "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
-                         "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2}}"));
+                         "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2,"
+                         "\"history_bytes\":4096,\"channels\":3,\"client_channels\":1,"
+                         "\"history_trimmed_messages\":9,\"history_trimmed_bytes\":9000,"
+                         "\"history_trimmed_channels\":2,\"channels_refused\":4}}"));
     /* It is one JSON value: the proto decoder's strict parser would take it as
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');

@@ -26,7 +26,8 @@ fi
 ulimit -n 20000 2>/dev/null || true
 # shellcheck disable=SC2086
 "$BUILD/sss-server" --host 127.0.0.1 --port "$PORT" --workers "$N" "${APP[@]}" \
-  --allow-client-publish 'bench-*' --max-message-rate 0 ${SSS_EXTRA_ARGS:-} \
+  --allow-client-publish 'bench-*' --max-message-rate 0 --max-client-channels-per-conn 100000 \
+  ${SSS_EXTRA_ARGS:-} \
   >"$STATE/server.log" 2>&1 &
 PID=$!
 echo $PID >"$STATE/pids"
