@@ -53,12 +53,15 @@ struct sss_cfg {
     /* The HTTP API, served by the scaler (src/http/sss_api.h). */
     char api_listen[128];         /* HOST:PORT; empty = no API */
     char api_key[256];            /* bearer key; empty = the API is open */
+    char api_allowed_origins[1024]; /* comma-separated; empty = no Origin accepted */
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
     int max_sessions;             /* sessions the memory store keeps */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
+    char jwt_cookie[64];          /* cookie the token may come in; empty = none */
+    int allow_any_origin;         /* --jwt-cookie without --allowed-origins is allowed */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
     int64_t decision_timeout_ms;  /* a deferred session/subscription decision, then refused */
     int max_waiting_messages;     /* client messages held while a subscription is decided */

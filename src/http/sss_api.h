@@ -9,7 +9,9 @@
  * of --handshake-timeout to send its whole request (and again to take its
  * answer), a request head of at most --max-handshake-size (431 beyond), a
  * body of at most --max-message-size + 4 KiB (413 beyond), keep-alive and
- * pipelining. Routes (every error body is {"error":"reason"}):
+ * pipelining. A request with an Origin not in --api-allowed-origins gets
+ * 403, a POST whose Content-Type is not application/json 415. Routes (every
+ * error body is {"error":"reason"}):
  *
  *   POST /api/publish    {"channel":"c","topic":"t","msg":<any JSON>}
  *                        -> 200 {"uid":"E-O"}; 400 with the reason; 413 for a
@@ -157,5 +159,18 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key);
  * host (NUL-terminated, brackets removed) and port. Returns 0 or SSS_EINVAL.
  */
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port) SSS_WUR;
+
+/*
+ * Whether an Origin value (len bytes) is one of list's comma-separated
+ * entries (spaces around an entry ignored, ASCII case-insensitive). An empty
+ * list holds nothing.
+ */
+bool sss_api_origin_allowed(const char *list, const char *value, size_t len);
+
+/*
+ * Whether a Content-Type value (len bytes) is application/json, perhaps with
+ * parameters ("application/json; charset=utf-8"), case-insensitive.
+ */
+bool sss_api_ctype_json(const char *value, size_t len);
 
 #endif

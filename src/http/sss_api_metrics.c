@@ -163,6 +163,9 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
          "(404, or dropped when from another host).",
          s->tells_stale},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
+        {"sss_api_forbidden_total",
+         "HTTP API requests refused for their Origin (403) or Content-Type (415).",
+         s->api_forbidden},
     };
 
     for (size_t i = 0; i < NWMETRICS; i++) {
@@ -226,13 +229,14 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
     sss_dynbuf_printf(out,
                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
                       "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"tells_stale\":%llu,"
-                      "\"api_requests\":%llu,"
+                      "\"api_requests\":%llu,\"api_forbidden\":%llu,"
                       "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
                       (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
+                      (unsigned long long)s->api_forbidden,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,

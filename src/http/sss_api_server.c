@@ -21,6 +21,11 @@
  * whole request, to take an answer, or to send the next request on a kept-
  * alive connection. sss_api_tick closes those past it, so a client that
  * trickles bytes (slowloris) holds one slot for a bounded time.
+ *
+ * Browsers: a request with an Origin header not in --api-allowed-origins
+ * gets 403, and a POST whose Content-Type is not application/json 415, so
+ * a web page can neither read an answer nor send a "simple" cross-site POST
+ * (a JSON POST needs a CORS preflight, which the API never grants).
  */
 #include "sss_api_server.h"
 #include "sss_url.h"
@@ -79,6 +84,43 @@ int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port)
     return 0;
 }
 
+bool sss_api_origin_allowed(const char *list, const char *value, size_t len)
+{
+    const char *p = list;
+
+    while (*p) {
+        const char *end = strchr(p, ','), *e;
+
+        if (!end)
+            end = p + strlen(p);
+        e = end;
+        while (p < e && *p == ' ')
+            p++;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - p) == len && len && strncasecmp(p, value, len) == 0)
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+bool sss_api_ctype_json(const char *value, size_t len)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    while (len && (*value == ' ' || *value == '\t'))
+        value++, len--;
+    if (len < n || strncasecmp(value, want, n) != 0)
+        return false;
+    value += n;
+    len -= n;
+    while (len && (*value == ' ' || *value == '\t'))
+        value++, len--;
+    return len == 0 || *value == ';';
+}
+
 /* ---- connections ---- */
 
 static const char *status_text(int status)
@@ -115,6 +157,11 @@ static void request_reset(struct sss_api_conn *c)
     c->auth_count = 0;
     c->auth_long = false;
     c->expect_len = 0;
+    c->origin_len = 0;
+    c->origin_count = 0;
+    c->origin_long = false;
+    c->ctype_len = 0;
+    c->ctype_long = false;
     c->route = NULL;
     sss_dynbuf_reset(&c->body);
     c->complete = false;
@@ -186,6 +233,14 @@ static int on_header_field_complete(llhttp_t *p)
     } else if (c->hname_len == 6 && memcmp(c->hname, "expect", 6) == 0) {
         c->cur = SSS_API_H_EXPECT;
         c->expect_len = 0;
+    } else if (c->hname_len == 6 && memcmp(c->hname, "origin", 6) == 0) {
+        c->cur = SSS_API_H_ORIGIN;
+        c->origin_count++;
+        c->origin_len = 0;
+    } else if (c->hname_len == 12 && memcmp(c->hname, "content-type", 12) == 0) {
+        c->cur = SSS_API_H_CTYPE;
+        c->ctype_long = c->ctype_long || c->ctype_len > 0; /* a second one: not one type */
+        c->ctype_len = 0;
     }
     c->hname_len = 0;
     return 0;
@@ -209,6 +264,20 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
         memcpy(c->expect + c->expect_len, at, n);
         c->expect_len += n;
+    } else if (c->cur == SSS_API_H_ORIGIN) {
+        if (c->origin_len + len > sizeof(c->origin))
+            c->origin_long = true;
+        else {
+            memcpy(c->origin + c->origin_len, at, len);
+            c->origin_len += len;
+        }
+    } else if (c->cur == SSS_API_H_CTYPE) {
+        if (c->ctype_len + len > sizeof(c->ctype))
+            c->ctype_long = true;
+        else {
+            memcpy(c->ctype + c->ctype_len, at, len);
+            c->ctype_len += len;
+        }
     }
     return 0;
 }
@@ -225,10 +294,17 @@ static int on_headers_complete(llhttp_t *p)
     struct sss_api_conn *c = p->data;
     struct sss_api *api = c->api;
     const struct sss_api_route *r = sss_api__route_find(c->url, strcspn(c->url, "?#"));
+    const char *key = api->cfg->api_key;
+    bool key_ok = c->auth_count == 1 && !c->auth_long && sss_api_auth_ok(c->auth, c->auth_len, key);
 
-    if (!(r && r->open) && api->cfg->api_key[0] &&
-        (c->auth_count != 1 || c->auth_long ||
-         !sss_api_auth_ok(c->auth, c->auth_len, api->cfg->api_key)))
+    /* A browser names the page that sends a request; other clients send no Origin. */
+    if (c->origin_count &&
+        (c->origin_count > 1 || c->origin_long ||
+         !sss_api_origin_allowed(api->cfg->api_allowed_origins, c->origin, c->origin_len))) {
+        api->forbidden++;
+        return early(c, 403, "origin not allowed (--api-allowed-origins)");
+    }
+    if (!(r && r->open) && key[0] && !key_ok)
         return early(c, 401,
                      c->auth_count ? "wrong API key" : "missing Authorization: Bearer <key>");
     if (!r)
@@ -239,6 +315,11 @@ static int on_headers_complete(llhttp_t *p)
     }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > api->max_body)
         return early(c, 413, "request body too large");
+    /* A form or text/plain POST is what a page may send cross-site without a preflight. */
+    if (r->method == HTTP_POST && (c->ctype_long || !sss_api_ctype_json(c->ctype, c->ctype_len))) {
+        api->forbidden++;
+        return early(c, 415, "Content-Type must be application/json");
+    }
     c->route = r;
     if (c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

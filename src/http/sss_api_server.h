@@ -28,7 +28,16 @@
 enum sss_api_conn_state { SSS_API_READ, SSS_API_WRITE, SSS_API_LINGER, SSS_API_WAIT };
 
 /* The request headers the server keeps. */
-enum sss_api_hdr { SSS_API_H_OTHER, SSS_API_H_AUTH, SSS_API_H_EXPECT };
+enum sss_api_hdr {
+    SSS_API_H_OTHER,
+    SSS_API_H_AUTH,
+    SSS_API_H_EXPECT,
+    SSS_API_H_ORIGIN,
+    SSS_API_H_CTYPE
+};
+
+#define SSS_API_ORIGIN_MAX 256 /* an Origin longer than this is not in any list */
+#define SSS_API_CTYPE_MAX 64   /* a Content-Type longer than this is not application/json */
 
 struct sss_api_conn;
 
@@ -61,6 +70,13 @@ struct sss_api_conn {
     bool auth_long;
     char expect[32];
     size_t expect_len;
+    char origin[SSS_API_ORIGIN_MAX];
+    size_t origin_len;
+    int origin_count;
+    bool origin_long;
+    char ctype[SSS_API_CTYPE_MAX];
+    size_t ctype_len;
+    bool ctype_long;
     const struct sss_api_route *route;
     struct sss_dynbuf body;
     bool complete;
@@ -95,6 +111,7 @@ struct sss_api {
     struct sss_proto_msg msg;
     struct sss_dynbuf gather; /* channel + topic + msg for the handlers */
     struct sss_dynbuf resp;   /* the body of an answer */
+    uint64_t forbidden; /* requests refused for their Origin or Content-Type (403, 415) */
     int accept_warned;
     int64_t accept_paused_until;  /* out of file descriptors: stop polling the listener a while */
     uint64_t serial;              /* of the last ticket handed out */

@@ -28,6 +28,7 @@ struct sss_handshake_cfg {
     int static_fd;              /* --static directory, or -1 */
     size_t static_max_file;
     const char *jwt_secret;     /* "" = no built-in parser */
+    const char *jwt_cookie;     /* the built-in parser's cookie; NULL or "" = none */
     sss_session_fn on_session;  /* the application's parser, or NULL */
     void *session_data;
     int session_later;          /* a parser answers later (sss_on_session_later): DECIDE */

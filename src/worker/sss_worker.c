@@ -474,6 +474,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.handshake.static_fd = cfg->static_fd;
     w.handshake.static_max_file = cfg->static_max_file;
     w.handshake.jwt_secret = cfg->jwt_secret;
+    w.handshake.jwt_cookie = cfg->jwt_cookie;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
     /* A module's parser wins; else the backend proxy's connect call decides later. */

@@ -207,7 +207,7 @@ async def bad_requests(c, api):
     cl = await h.RawClient.connect(api.port)
     try:
         cl.send(b"POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n")
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"y" * 16384
         try:
             for _ in range(6):

@@ -1,5 +1,5 @@
 """The built-in JWT HS256 session parser (--jwt-secret): tokens from the
-Authorization header, the token query parameter or the token cookie; a bad,
+Authorization header, the token query parameter or the cookie --jwt-cookie names; a bad,
 expired or missing token gets 401 with a reason; `sub` names the user, who is
 subscribed to _u_<user> before the BEGIN reply."""
 import asyncio
@@ -36,7 +36,10 @@ async def status_of(server, path="/", headers=None):
 
 
 async def test(checks):
-    server = await Server(checks, flags=["--jwt-secret", SECRET], echo=False, name="jwt").start()
+    # --jwt-cookie: the cookie is read only when named (test_browser: and only with an Origin
+    # list, or --allow-any-origin as here).
+    server = await Server(checks, flags=["--jwt-secret", SECRET, "--jwt-cookie", "token",
+                                         "--allow-any-origin"], echo=False, name="jwt").start()
     now = int(time.time())
     good = token({"sub": "alice", "exp": now + 600})
     cases = [
