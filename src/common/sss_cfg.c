@@ -137,6 +137,12 @@ static const struct flag flags[] = {
     F("api-allowed-origins", T_STR, api_allowed_origins, "", 0, 0,
       "comma-separated Origin values the HTTP API takes requests from; a request with another "
       "Origin gets 403 (empty: none, so no web page can drive the API)"),
+    F("api-open-connections", T_INT, api_open_connections, "16", 1, SSS_API_CONNS,
+      "HTTP API connections at once that have not shown the key (e.g. /healthz probes); one "
+      "more closes the oldest of them, so the other slots stay for requests with the key"),
+    F("api-max-per-address", T_INT, api_max_per_address, "8", 1, SSS_API_CONNS,
+      "HTTP API connections from one client address that have not shown the key; one more "
+      "closes that address's oldest"),
     F("engine", T_STR, engine, "memory", 0, 0,
       "memory (one host) or redis (many hosts: uids, history and delivery through --redis)"),
     F("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0", 0, 0,

@@ -17,6 +17,7 @@
 #include "sss_err.h"
 
 #define SSS_CFG_MAX_ORIGINS 32
+#define SSS_API_CONNS 64 /* HTTP API connections at once (sss_api.h: SSS_API_MAX_CONNS) */
 
 struct sss_cfg {
     char host[64];                /* listen address (IPv4 or IPv6 literal) */
@@ -54,6 +55,8 @@ struct sss_cfg {
     char api_listen[128];         /* HOST:PORT; empty = no API */
     char api_key[256];            /* bearer key; empty = the API is open */
     char api_allowed_origins[1024]; /* comma-separated; empty = no Origin accepted */
+    int api_open_connections;     /* connections that have not shown the key, at once */
+    int api_max_per_address;      /* of them from one client address */
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */

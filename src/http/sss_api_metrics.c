@@ -163,6 +163,9 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
          "(404, or dropped when from another host).",
          s->tells_stale},
         {"sss_api_requests_total", "HTTP API requests answered.", api_requests},
+        {"sss_api_evicted_total",
+         "HTTP API connections without the key closed to make room for a newer one.",
+         s->api_evicted},
         {"sss_api_forbidden_total",
          "HTTP API requests refused for their Origin (403) or Content-Type (415).",
          s->api_forbidden},
@@ -182,6 +185,11 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
     for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
         sss_dynbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", sm[i].name,
                           sm[i].help, sm[i].name, sm[i].name, (unsigned long long)sm[i].v);
+    sss_dynbuf_printf(out,
+                      "# HELP sss_api_open_connections HTTP API connections that have not shown "
+                      "the key.\n# TYPE sss_api_open_connections gauge\nsss_api_open_connections "
+                      "%llu\n",
+                      (unsigned long long)s->api_open);
     sss_dynbuf_printf(out,
                       "# HELP sss_engine_up Whether the engine's service answers (1 for memory).\n"
                       "# TYPE sss_engine_up gauge\nsss_engine_up{engine=\"%s\"} %d\n"
@@ -229,14 +237,16 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
     sss_dynbuf_printf(out,
                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
                       "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"tells_stale\":%llu,"
-                      "\"api_requests\":%llu,\"api_forbidden\":%llu,"
+                      "\"api_requests\":%llu,\"api_evicted\":%llu,\"api_forbidden\":%llu,"
+                      "\"api_open\":%llu,"
                       "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
                       (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
-                      (unsigned long long)s->api_forbidden,
+                      (unsigned long long)s->api_evicted, (unsigned long long)s->api_forbidden,
+                      (unsigned long long)s->api_open,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,

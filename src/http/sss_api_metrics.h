@@ -23,7 +23,9 @@ struct sss_api_scaler_stats {
     int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
     uint64_t store_queued, store_written, store_dropped, store_errors;
     /* The API's own admission (filled by the API, not the scaler). */
+    uint64_t api_evicted;   /* connections without the key closed for a newer one */
     uint64_t api_forbidden; /* requests refused for their Origin (403) or Content-Type (415) */
+    uint64_t api_open;      /* connections now that have not shown the key */
 };
 
 /* One worker's counters, copied from shared memory (relaxed loads). */

@@ -22,6 +22,18 @@
  * alive connection. sss_api_tick closes those past it, so a client that
  * trickles bytes (slowloris) holds one slot for a bounded time.
  *
+ * Admission keeps room for the operator. A connection is *open* until one
+ * of its requests shows the key (without --api-key: asks for any route but
+ * /healthz); then it is *proven*. An open connection's answer always closes
+ * it (Connection: close), so requests that need no key never extend its
+ * life. At most --api-open-connections connections are open at once, and
+ * at most --api-max-per-address of them from one address: a new connection
+ * over either limit closes the oldest open one (of its address for the
+ * second; a lingering one first), so a new connection is always accepted
+ * while any slot is held by an open one, and a flood of probes only ever
+ * displaces itself and other keyless clients. The listener is not polled
+ * only when every slot is held by a proven connection.
+ *
  * Browsers: a request with an Origin header not in --api-allowed-origins
  * gets 403, and a POST whose Content-Type is not application/json 415, so
  * a web page can neither read an answer nor send a "simple" cross-site POST
@@ -138,6 +150,8 @@ static void conn_close(struct sss_api *api, struct sss_api_conn *c)
             break;
         }
     api->nconns--;
+    if (!c->proven)
+        api->nopen--;
     close(c->fd);
     sss_dynbuf_fini(&c->body);
     sss_dynbuf_fini(&c->out);
@@ -282,6 +296,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* One of c's requests showed the key: c keeps its slot (keep-alive) from now on. */
+static void prove(struct sss_api_conn *c)
+{
+    if (!c->proven) {
+        c->proven = true;
+        c->api->nopen--;
+    }
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     ((struct sss_api_conn *)p->data)->cur = SSS_API_H_OTHER;
@@ -307,6 +330,8 @@ static int on_headers_complete(llhttp_t *p)
     if (!(r && r->open) && key[0] && !key_ok)
         return early(c, 401,
                      c->auth_count ? "wrong API key" : "missing Authorization: Bearer <key>");
+    if (key[0] ? key_ok : r && !r->open)
+        prove(c);
     if (!r)
         return early(c, 404, "no such API route");
     if ((int)llhttp_get_method(p) != r->method) {
@@ -360,8 +385,8 @@ static int on_message_complete(llhttp_t *p)
 void sss_api__answer(struct sss_api_conn *c, int status, const char *ctype, const char *body,
                      size_t len, const char *extra)
 {
-    if (!c->keep_alive)
-        c->close_after = true;
+    if (!c->keep_alive || !c->proven)
+        c->close_after = true; /* a request without the key never extends a connection's life */
     sss_dynbuf_reset(&c->out);
     sss_dynbuf_printf(&c->out,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -573,10 +598,88 @@ static void on_writable(struct sss_api *api, struct sss_api_conn *c)
     }
 }
 
+static void addr_of(const struct sockaddr_storage *ss, struct sss_api_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (ss->ss_family == AF_INET) {
+        a->family = AF_INET;
+        memcpy(a->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            a->family = AF_INET;
+            memcpy(a->bytes, v6->s6_addr + 12, 4);
+        } else {
+            a->family = AF_INET6;
+            memcpy(a->bytes, v6->s6_addr, 16);
+        }
+    }
+}
+
+static bool addr_eq(const struct sss_api_addr *a, const struct sss_api_addr *b)
+{
+    return a->family && a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;
+}
+
+/*
+ * The open connection to close for a newer one: of address a (NULL: any),
+ * a lingering one (its answer is out) before the oldest. NULL if none.
+ */
+static struct sss_api_conn *open_victim(struct sss_api *api, const struct sss_api_addr *a,
+                                        int *count)
+{
+    struct sss_api_conn *best = NULL;
+
+    *count = 0;
+    for (int i = 0; i < SSS_API_MAX_CONNS; i++) {
+        struct sss_api_conn *c = api->conns[i];
+
+        if (!c || c->proven || (a && !addr_eq(&c->addr, a)))
+            continue;
+        ++*count;
+        if (!best || (c->state == SSS_API_LINGER) > (best->state == SSS_API_LINGER) ||
+            ((c->state == SSS_API_LINGER) == (best->state == SSS_API_LINGER) &&
+             c->accepted < best->accepted))
+            best = c;
+    }
+    return best;
+}
+
+static void evict(struct sss_api *api, struct sss_api_conn *c, const char *why)
+{
+    sss_log_debug("api", "closing an API connection without the key: %s", why);
+    api->evicted++;
+    conn_close(api, c);
+}
+
+/*
+ * Make room for a connection from a: returns false when every slot is
+ * held by a proven connection (the caller closes the new one).
+ */
+static bool admit(struct sss_api *api, const struct sss_api_addr *a)
+{
+    struct sss_api_conn *v;
+    int n;
+
+    v = open_victim(api, a, &n);
+    if (a->family && n >= api->cfg->api_max_per_address && v)
+        evict(api, v, "--api-max-per-address");
+    v = open_victim(api, NULL, &n);
+    if (v && (api->nopen >= api->cfg->api_open_connections || api->nconns >= SSS_API_MAX_CONNS))
+        evict(api, v, api->nconns >= SSS_API_MAX_CONNS ? "every slot is taken"
+                                                       : "--api-open-connections");
+    return api->nconns < SSS_API_MAX_CONNS;
+}
+
 static void on_acceptable(struct sss_api *api)
 {
-    while (api->nconns < SSS_API_MAX_CONNS) {
-        int fd = accept4(api->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (api->nconns < SSS_API_MAX_CONNS || api->nopen > 0) {
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof(ss);
+        int fd = accept4(api->listen_fd, (struct sockaddr *)&ss, &slen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sss_api_addr addr;
         struct sss_api_conn *c;
 
         if (fd < 0) {
@@ -591,6 +694,13 @@ static void on_acceptable(struct sss_api *api)
             api->accept_paused_until = sss_now_ms() + 100;
             return;
         }
+        if (slen > sizeof(ss))
+            ss.ss_family = AF_UNSPEC;
+        addr_of(&ss, &addr);
+        if (!admit(api, &addr)) {
+            close(fd); /* not reached: the loop runs only while a slot can be freed */
+            continue;
+        }
         c = sss_calloc(1, sizeof(*c));
         if (!c) {
             close(fd);
@@ -598,6 +708,9 @@ static void on_acceptable(struct sss_api *api)
         }
         c->api = api;
         c->fd = fd;
+        c->addr = addr;
+        c->accepted = ++api->accepts;
+        api->nopen++;
         c->state = SSS_API_READ;
         c->deadline = sss_now_ms() + api->timeout_ms;
         llhttp_init(&c->parser, HTTP_REQUEST, &api->settings);
@@ -608,6 +721,9 @@ static void on_acceptable(struct sss_api *api)
                 break;
             }
         api->nconns++;
+        /* A request already here is judged before the next accept: one with the key
+         * proves its connection before anything could evict it. */
+        on_readable(api, c);
     }
 }
 
@@ -615,7 +731,7 @@ int sss_api_pollfds(struct sss_api *api, struct pollfd *pfd, int cap)
 {
     int n = 0;
 
-    if (api->nconns < SSS_API_MAX_CONNS && n < cap &&
+    if ((api->nconns < SSS_API_MAX_CONNS || api->nopen > 0) && n < cap &&
         (!api->accept_paused_until || sss_now_ms() >= api->accept_paused_until)) {
         pfd[n] = (struct pollfd){api->listen_fd, POLLIN, 0};
         api->polled[n++] = -1;

@@ -51,11 +51,22 @@ struct sss_api_route {
     void (*serve)(struct sss_api *api, struct sss_api_conn *c);
 };
 
+/* A client address, the key of the per-address limit (IPv4-mapped IPv6 as IPv4). */
+struct sss_api_addr {
+    int family; /* AF_INET, AF_INET6, or 0: unknown (never counted together) */
+    unsigned char bytes[16];
+};
+
 struct sss_api_conn {
     struct sss_api *api; /* borrowed */
     int fd;
     enum sss_api_conn_state state;
     int64_t deadline; /* monotonic ms */
+    /* Admission (see sss_api_server.c): a connection is "open" until one of
+     * its requests shows the key; open ones are few and the first evicted. */
+    bool proven;
+    uint64_t accepted; /* order of acceptance: the oldest open one goes first */
+    struct sss_api_addr addr;
     llhttp_t parser;
     /* The request being read; reset in on_message_begin. */
     char url[SSS_API_URL_MAX + 1];
@@ -111,6 +122,9 @@ struct sss_api {
     struct sss_proto_msg msg;
     struct sss_dynbuf gather; /* channel + topic + msg for the handlers */
     struct sss_dynbuf resp;   /* the body of an answer */
+    int nopen;          /* connections not proven yet (at most --api-open-connections) */
+    uint64_t accepts;   /* connections accepted so far */
+    uint64_t evicted;   /* open connections closed to make room for a newer one */
     uint64_t forbidden; /* requests refused for their Origin or Content-Type (403, 415) */
     int accept_warned;
     int64_t accept_paused_until;  /* out of file descriptors: stop polling the listener a while */

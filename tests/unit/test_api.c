@@ -177,7 +177,7 @@ static void test_formats(void)
     CHECK(strstr(b.data, "\"send_queue_high\":900,")); /* the largest, not the sum */
     CHECK(strstr(b.data, "\"scaler\":{\"publishes\":7,\"publish_errors\":1,\"broadcasts\":2,"
                          "\"feeds_lost\":0,\"tells_stale\":0,"
-                         "\"api_requests\":5,\"api_forbidden\":0,"
+                         "\"api_requests\":5,\"api_evicted\":0,\"api_forbidden\":0,\"api_open\":0,"
                          "\"engine\":\"redis\",\"engine_up\":false,"
                          "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
                          "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2}}"));

@@ -163,6 +163,8 @@ static void test_browser_safety(void)
 
         CHECK_EQ_INT(parse(&cfg, NULL, 6, any), 0);
         CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+        CHECK_EQ_INT(cfg.api_open_connections, 16);
+        CHECK_EQ_INT(cfg.api_max_per_address, 8);
     }
 }
 
