@@ -7,6 +7,7 @@
 #include "sss_log.h"
 #include "sss_url.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <strings.h>
 
 #ifndef SSS_VERSION
 #define SSS_VERSION "0.1.0"
@@ -138,11 +140,18 @@ static const struct flag flags[] = {
       "sessions the store keeps; a new one beyond is not recorded (it cannot be resumed)"),
     FS("jwt-secret", T_STR, jwt_secret, "",
        "HS256 key, at least 32 bytes: every client needs a valid JWT (Authorization: Bearer, "
-       "?token= or the token cookie); its sub names the user (empty: accept everyone). Prefer "
-       "--jwt-secret-file or the environment: on the command line it is visible to local users",
+       "?token=, or the cookie --jwt-cookie names); its sub names the user (empty: accept "
+       "everyone). Prefer --jwt-secret-file or the environment: on the command line it is "
+       "visible to local users",
        S_SECRET),
     FS("jwt-secret-file", T_FILE, jwt_secret, "",
        "file holding --jwt-secret (one line; e.g. a systemd or container secret)", S_NONE),
+    F("jwt-cookie", T_STR, jwt_cookie, "", 0, 0,
+      "cookie --jwt-secret also reads the token from, e.g. token (empty: no cookie is read); "
+      "needs --allowed-origins, or --allow-any-origin"),
+    F("allow-any-origin", T_BOOL, allow_any_origin, "false", 0, 0,
+      "with --jwt-cookie and no --allowed-origins, start anyway: any web page may then open a "
+      "socket with its visitor's cookie"),
     F("jwt-issuer", T_STR, jwt_issuer, "", 0, 0,
       "a token's iss must be exactly this (empty: any issuer)"),
     F("jwt-audience", T_STR, jwt_audience, "", 0, 0,
@@ -169,11 +178,20 @@ static const struct flag flags[] = {
       "HOST:PORT of the HTTP API (publish, broadcast, stats, /metrics, /healthz), served by "
       "the scaler (empty: no API; port 0: the kernel picks one)"),
     FS("api-key", T_STR, api_key, "",
-       "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open). "
-       "Prefer --api-key-file or the environment: on the command line it is visible to local "
-       "users",
+       "bearer key the HTTP API requires (Authorization: Bearer KEY; empty: the API is open, "
+       "and --api-listen must be a loopback address). Prefer --api-key-file or the "
+       "environment: on the command line it is visible to local users",
        S_SECRET),
     FS("api-key-file", T_FILE, api_key, "", "file holding --api-key (one line)", S_NONE),
+    F("api-allowed-origins", T_STR, api_allowed_origins, "", 0, 0,
+      "comma-separated Origin values the HTTP API takes requests from; a request with another "
+      "Origin gets 403 (empty: none, so no web page can drive the API)"),
+    F("api-open-connections", T_INT, api_open_connections, "16", 1, SSS_API_CONNS,
+      "HTTP API connections at once that have not shown the key (e.g. /healthz probes); one "
+      "more closes the oldest of them, so the other slots stay for requests with the key"),
+    F("api-max-per-address", T_INT, api_max_per_address, "8", 1, SSS_API_CONNS,
+      "HTTP API connections from one client address that have not shown the key; one more "
+      "closes that address's oldest"),
     F("engine", T_STR, engine, "memory", 0, 0,
       "memory (one host) or redis (many hosts: uids, history and delivery through --redis)"),
     FS("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0",
@@ -658,6 +676,39 @@ static int api_listen_valid(const char *s)
 }
 
 /*
+ * Whether --api-listen names a loopback address only: 127.0.0.0/8, ::1 (or
+ * ::ffff:127.x.x.x) or "localhost". An empty host means every address.
+ */
+static int api_listen_loopback(const char *s)
+{
+    struct sss_url u;
+    char host[128];
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (sss_url_parse(s, &u) < 0 || sss_url_part_copy(u.host, host, sizeof(host)) < 0 || !host[0])
+        return 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return 0;
+}
+
+/* A cookie name is an RFC 6265 token: visible ASCII but separators. */
+static int cookie_name_valid(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s <= 0x20 || *s >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *s))
+            return 0;
+    return 1;
+}
+
+/*
  * --proxy-url: http://host[:port][/prefix], no user info, no query or
  * fragment; --proxy-events: known names only. Fills the derived proxy_*
  * fields (proxy_mask stays 0 without a URL).
@@ -777,6 +828,13 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 cfg->api_listen);
         return SSS_EINVAL;
     }
+    if (cfg->api_listen[0] && !cfg->api_key[0] && !api_listen_loopback(cfg->api_listen)) {
+        fprintf(err,
+                "sss-server: --api-listen %s without --api-key: an open API may only listen on a "
+                "loopback address (127.0.0.1, [::1], localhost); set --api-key\n",
+                cfg->api_listen);
+        return SSS_EINVAL;
+    }
     if (strcmp(cfg->engine, "memory") != 0 && strcmp(cfg->engine, "redis") != 0) {
         fprintf(err, "sss-server: --engine is memory or redis, not '%s'\n", cfg->engine);
         return SSS_EINVAL;
@@ -814,5 +872,18 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         cfg->origins[cfg->origin_count++] = p;
     }
     cfg->origins[cfg->origin_count] = NULL;
+    if (cfg->jwt_cookie[0] && (!cfg->jwt_secret[0] || !cookie_name_valid(cfg->jwt_cookie))) {
+        fprintf(err, "sss-server: --jwt-cookie '%s' needs --jwt-secret and a cookie name\n",
+                cfg->jwt_cookie);
+        return SSS_EINVAL;
+    }
+    /* A browser sends the cookie with any page's WebSocket: only an Origin list stops
+     * another site from opening an authenticated socket with its visitor's cookie. */
+    if (cfg->jwt_cookie[0] && cfg->origin_count == 0 && !cfg->allow_any_origin) {
+        fprintf(err, "sss-server: --jwt-cookie without --allowed-origins lets any web page open a "
+                     "socket as its visitor: list your pages' origins in --allowed-origins (or "
+                     "give --allow-any-origin)\n");
+        return SSS_EINVAL;
+    }
     return 0;
 }

@@ -21,6 +21,7 @@
 #include "sss_err.h"
 
 #define SSS_CFG_MAX_ORIGINS 32
+#define SSS_API_CONNS 64 /* HTTP API connections at once (sss_api.h: SSS_API_MAX_CONNS) */
 
 struct sss_cfg {
     char host[64];                /* listen address (IPv4 or IPv6 literal) */
@@ -60,6 +61,9 @@ struct sss_cfg {
     /* The HTTP API, served by the scaler (src/http/sss_api.h). */
     char api_listen[128];         /* HOST:PORT; empty = no API */
     char api_key[256];            /* bearer key; empty = the API is open */
+    char api_allowed_origins[1024]; /* comma-separated; empty = no Origin accepted */
+    int api_open_connections;     /* connections that have not shown the key, at once */
+    int api_max_per_address;      /* of them from one client address */
     char app[512];                /* --app module path; empty = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
@@ -72,6 +76,8 @@ struct sss_cfg {
     char jwt_audience[256];       /* a token's "aud" must be or hold this; empty = any */
     int64_t jwt_leeway_ms;        /* clock skew allowed around exp and nbf (whole seconds count) */
     int jwt_require_exp;          /* a token without exp is refused */
+    char jwt_cookie[64];          /* cookie the token may come in; empty = none */
+    int allow_any_origin;         /* --jwt-cookie without --allowed-origins is allowed */
     int64_t ask_timeout_ms;       /* an ask not answered in time gets a Timeout error */
     int max_pending_asks;         /* asks of one connection waiting for an answer */
     int64_t decision_timeout_ms;  /* a deferred session/subscription decision, then refused */

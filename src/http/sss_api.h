@@ -4,12 +4,17 @@
  * so a publish from the API goes straight to its engine, with no mailbox hop.
  *
  * A small non-blocking HTTP/1.1 server (llhttp for parsing, no threads):
- * at most SSS_API_MAX_CONNS connections (beyond that the listener is not
- * polled, so new clients wait in the kernel's backlog), each with a deadline
- * of --handshake-timeout to send its whole request (and again to take its
- * answer), a request head of at most --max-handshake-size (431 beyond), a
- * body of at most --max-message-size + 4 KiB (413 beyond), keep-alive and
- * pipelining. Routes (every error body is {"error":"reason"}):
+ * at most SSS_API_MAX_CONNS connections, of which at most
+ * --api-open-connections (and --api-max-per-address per client address)
+ * have not shown the key yet; one more of those closes the oldest, and an
+ * answer to a request without the key closes its connection, so a request
+ * with the key always finds a slot (sss_api_server.c says how). Each
+ * connection has a deadline of --handshake-timeout to send its whole
+ * request (and again to take its answer), a request head of at most
+ * --max-handshake-size (431 beyond), a body of at most --max-message-size +
+ * 4 KiB (413 beyond), keep-alive and pipelining. A request with an Origin
+ * not in --api-allowed-origins gets 403, a POST whose Content-Type is not
+ * application/json 415. Routes (every error body is {"error":"reason"}):
  *
  *   POST /api/publish    {"channel":"c","topic":"t","msg":<any JSON>}
  *                        -> 200 {"uid":"E-O"}; 400 with the reason; 413 for a
@@ -60,7 +65,7 @@
 #include "sss_shm.h"
 #include "sss_sockname.h"
 
-#define SSS_API_MAX_CONNS 64                        /* open API connections at once */
+#define SSS_API_MAX_CONNS SSS_API_CONNS             /* open API connections at once */
 #define SSS_API_MAX_POLLFDS (SSS_API_MAX_CONNS + 1) /* the listener and every connection */
 #define SSS_API_BODY_SLACK 4096                     /* body limit: max-message-size + this */
 
@@ -157,5 +162,18 @@ bool sss_api_auth_ok(const char *value, size_t len, const char *key);
  * host (NUL-terminated, brackets removed) and port. Returns 0 or SSS_EINVAL.
  */
 int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port) SSS_WUR;
+
+/*
+ * Whether an Origin value (len bytes) is one of list's comma-separated
+ * entries (spaces around an entry ignored, ASCII case-insensitive). An empty
+ * list holds nothing.
+ */
+bool sss_api_origin_allowed(const char *list, const char *value, size_t len);
+
+/*
+ * Whether a Content-Type value (len bytes) is application/json, perhaps with
+ * parameters ("application/json; charset=utf-8"), case-insensitive.
+ */
+bool sss_api_ctype_json(const char *value, size_t len);
 
 #endif

@@ -180,6 +180,12 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
         {"sss_channels_refused_total",
          "Publishes refused because they would create a channel past a channel limit.",
          s->channels_refused},
+        {"sss_api_evicted_total",
+         "HTTP API connections without the key closed to make room for a newer one.",
+         s->api_evicted},
+        {"sss_api_forbidden_total",
+         "HTTP API requests refused for their Origin (403) or Content-Type (415).",
+         s->api_forbidden},
     };
     const struct {
         const char *name, *help;
@@ -190,6 +196,8 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
          s->history_bytes},
         {"sss_channels", "Channels the memory engine remembers.", s->channels},
         {"sss_client_channels", "Of which created by clients' PUBLISH.", s->client_channels},
+        {"sss_api_open_connections", "HTTP API connections that have not shown the key.",
+         s->api_open},
     };
 
     for (size_t i = 0; i < NWMETRICS; i++) {
@@ -256,7 +264,8 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
     sss_dynbuf_printf(out,
                       "},\"scaler\":{\"publishes\":%llu,\"publish_errors\":%llu,"
                       "\"broadcasts\":%llu,\"feeds_lost\":%llu,\"tells_stale\":%llu,"
-                      "\"api_requests\":%llu,"
+                      "\"api_requests\":%llu,\"api_evicted\":%llu,\"api_forbidden\":%llu,"
+                      "\"api_open\":%llu,"
                       "\"engine\":\"%s\","
                       "\"engine_up\":%s,\"store\":\"%s\",\"store_up\":%s,\"store_queued\":%llu,"
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu,"
@@ -266,6 +275,8 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
                       (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
+                      (unsigned long long)s->api_evicted, (unsigned long long)s->api_forbidden,
+                      (unsigned long long)s->api_open,
                       s->engine ? s->engine : "memory", s->engine_up ? "true" : "false",
                       s->store ? s->store : "memory", s->store_up ? "true" : "false",
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,

@@ -26,6 +26,10 @@ struct sss_api_scaler_stats {
     uint64_t history_bytes, channels, client_channels;
     uint64_t history_trimmed_messages, history_trimmed_bytes, history_trimmed_channels;
     uint64_t channels_refused;
+    /* The API's own admission (filled by the API, not the scaler). */
+    uint64_t api_evicted;   /* connections without the key closed for a newer one */
+    uint64_t api_forbidden; /* requests refused for their Origin (403) or Content-Type (415) */
+    uint64_t api_open;      /* connections now that have not shown the key */
 };
 
 /* One worker's counters, copied from shared memory (relaxed loads). */

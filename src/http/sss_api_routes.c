@@ -200,6 +200,9 @@ static void serve_numbers(struct sss_api *api, struct sss_api_conn *c, bool metr
     for (unsigned i = 0; i < n; i++)
         sss_api_worker_snapshot(sss_shm_counters(api->shm, i), &wp[i]);
     api->h.stats(api->h.data, &st);
+    st.api_evicted = api->evicted;
+    st.api_forbidden = api->forbidden;
+    st.api_open = (uint64_t)api->nopen;
     sss_dynbuf_reset(&api->resp);
     if (metrics) {
         sss_api_format_metrics(&api->resp, wp, n, &st, api->requests);

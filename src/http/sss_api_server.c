@@ -21,6 +21,23 @@
  * whole request, to take an answer, or to send the next request on a kept-
  * alive connection. sss_api_tick closes those past it, so a client that
  * trickles bytes (slowloris) holds one slot for a bounded time.
+ *
+ * Admission keeps room for the operator. A connection is *open* until one
+ * of its requests shows the key (without --api-key: asks for any route but
+ * /healthz); then it is *proven*. An open connection's answer always closes
+ * it (Connection: close), so requests that need no key never extend its
+ * life. At most --api-open-connections connections are open at once, and
+ * at most --api-max-per-address of them from one address: a new connection
+ * over either limit closes the oldest open one (of its address for the
+ * second; a lingering one first), so a new connection is always accepted
+ * while any slot is held by an open one, and a flood of probes only ever
+ * displaces itself and other keyless clients. The listener is not polled
+ * only when every slot is held by a proven connection.
+ *
+ * Browsers: a request with an Origin header not in --api-allowed-origins
+ * gets 403, and a POST whose Content-Type is not application/json 415, so
+ * a web page can neither read an answer nor send a "simple" cross-site POST
+ * (a JSON POST needs a CORS preflight, which the API never grants).
  */
 #include "sss_api_server.h"
 #include "sss_url.h"
@@ -79,6 +96,43 @@ int sss_api_parse_addr(const char *spec, char *host, size_t host_cap, int *port)
     return 0;
 }
 
+bool sss_api_origin_allowed(const char *list, const char *value, size_t len)
+{
+    const char *p = list;
+
+    while (*p) {
+        const char *end = strchr(p, ','), *e;
+
+        if (!end)
+            end = p + strlen(p);
+        e = end;
+        while (p < e && *p == ' ')
+            p++;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if ((size_t)(e - p) == len && len && strncasecmp(p, value, len) == 0)
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+bool sss_api_ctype_json(const char *value, size_t len)
+{
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+
+    while (len && (*value == ' ' || *value == '\t'))
+        value++, len--;
+    if (len < n || strncasecmp(value, want, n) != 0)
+        return false;
+    value += n;
+    len -= n;
+    while (len && (*value == ' ' || *value == '\t'))
+        value++, len--;
+    return len == 0 || *value == ';';
+}
+
 /* ---- connections ---- */
 
 static const char *status_text(int status)
@@ -96,6 +150,8 @@ static void conn_close(struct sss_api *api, struct sss_api_conn *c)
             break;
         }
     api->nconns--;
+    if (!c->proven)
+        api->nopen--;
     close(c->fd);
     sss_dynbuf_fini(&c->body);
     sss_dynbuf_fini(&c->out);
@@ -115,6 +171,11 @@ static void request_reset(struct sss_api_conn *c)
     c->auth_count = 0;
     c->auth_long = false;
     c->expect_len = 0;
+    c->origin_len = 0;
+    c->origin_count = 0;
+    c->origin_long = false;
+    c->ctype_len = 0;
+    c->ctype_long = false;
     c->route = NULL;
     sss_dynbuf_reset(&c->body);
     c->complete = false;
@@ -186,6 +247,14 @@ static int on_header_field_complete(llhttp_t *p)
     } else if (c->hname_len == 6 && memcmp(c->hname, "expect", 6) == 0) {
         c->cur = SSS_API_H_EXPECT;
         c->expect_len = 0;
+    } else if (c->hname_len == 6 && memcmp(c->hname, "origin", 6) == 0) {
+        c->cur = SSS_API_H_ORIGIN;
+        c->origin_count++;
+        c->origin_len = 0;
+    } else if (c->hname_len == 12 && memcmp(c->hname, "content-type", 12) == 0) {
+        c->cur = SSS_API_H_CTYPE;
+        c->ctype_long = c->ctype_long || c->ctype_len > 0; /* a second one: not one type */
+        c->ctype_len = 0;
     }
     c->hname_len = 0;
     return 0;
@@ -209,8 +278,31 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
         memcpy(c->expect + c->expect_len, at, n);
         c->expect_len += n;
+    } else if (c->cur == SSS_API_H_ORIGIN) {
+        if (c->origin_len + len > sizeof(c->origin))
+            c->origin_long = true;
+        else {
+            memcpy(c->origin + c->origin_len, at, len);
+            c->origin_len += len;
+        }
+    } else if (c->cur == SSS_API_H_CTYPE) {
+        if (c->ctype_len + len > sizeof(c->ctype))
+            c->ctype_long = true;
+        else {
+            memcpy(c->ctype + c->ctype_len, at, len);
+            c->ctype_len += len;
+        }
     }
     return 0;
+}
+
+/* One of c's requests showed the key: c keeps its slot (keep-alive) from now on. */
+static void prove(struct sss_api_conn *c)
+{
+    if (!c->proven) {
+        c->proven = true;
+        c->api->nopen--;
+    }
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -225,12 +317,21 @@ static int on_headers_complete(llhttp_t *p)
     struct sss_api_conn *c = p->data;
     struct sss_api *api = c->api;
     const struct sss_api_route *r = sss_api__route_find(c->url, strcspn(c->url, "?#"));
+    const char *key = api->cfg->api_key;
+    bool key_ok = c->auth_count == 1 && !c->auth_long && sss_api_auth_ok(c->auth, c->auth_len, key);
 
-    if (!(r && r->open) && api->cfg->api_key[0] &&
-        (c->auth_count != 1 || c->auth_long ||
-         !sss_api_auth_ok(c->auth, c->auth_len, api->cfg->api_key)))
+    /* A browser names the page that sends a request; other clients send no Origin. */
+    if (c->origin_count &&
+        (c->origin_count > 1 || c->origin_long ||
+         !sss_api_origin_allowed(api->cfg->api_allowed_origins, c->origin, c->origin_len))) {
+        api->forbidden++;
+        return early(c, 403, "origin not allowed (--api-allowed-origins)");
+    }
+    if (!(r && r->open) && key[0] && !key_ok)
         return early(c, 401,
                      c->auth_count ? "wrong API key" : "missing Authorization: Bearer <key>");
+    if (key[0] ? key_ok : r && !r->open)
+        prove(c);
     if (!r)
         return early(c, 404, "no such API route");
     if ((int)llhttp_get_method(p) != r->method) {
@@ -239,6 +340,11 @@ static int on_headers_complete(llhttp_t *p)
     }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > api->max_body)
         return early(c, 413, "request body too large");
+    /* A form or text/plain POST is what a page may send cross-site without a preflight. */
+    if (r->method == HTTP_POST && (c->ctype_long || !sss_api_ctype_json(c->ctype, c->ctype_len))) {
+        api->forbidden++;
+        return early(c, 415, "Content-Type must be application/json");
+    }
     c->route = r;
     if (c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -279,8 +385,8 @@ static int on_message_complete(llhttp_t *p)
 void sss_api__answer(struct sss_api_conn *c, int status, const char *ctype, const char *body,
                      size_t len, const char *extra)
 {
-    if (!c->keep_alive)
-        c->close_after = true;
+    if (!c->keep_alive || !c->proven)
+        c->close_after = true; /* a request without the key never extends a connection's life */
     sss_dynbuf_reset(&c->out);
     sss_dynbuf_printf(&c->out,
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -492,10 +598,88 @@ static void on_writable(struct sss_api *api, struct sss_api_conn *c)
     }
 }
 
+static void addr_of(const struct sockaddr_storage *ss, struct sss_api_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (ss->ss_family == AF_INET) {
+        a->family = AF_INET;
+        memcpy(a->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            a->family = AF_INET;
+            memcpy(a->bytes, v6->s6_addr + 12, 4);
+        } else {
+            a->family = AF_INET6;
+            memcpy(a->bytes, v6->s6_addr, 16);
+        }
+    }
+}
+
+static bool addr_eq(const struct sss_api_addr *a, const struct sss_api_addr *b)
+{
+    return a->family && a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;
+}
+
+/*
+ * The open connection to close for a newer one: of address a (NULL: any),
+ * a lingering one (its answer is out) before the oldest. NULL if none.
+ */
+static struct sss_api_conn *open_victim(struct sss_api *api, const struct sss_api_addr *a,
+                                        int *count)
+{
+    struct sss_api_conn *best = NULL;
+
+    *count = 0;
+    for (int i = 0; i < SSS_API_MAX_CONNS; i++) {
+        struct sss_api_conn *c = api->conns[i];
+
+        if (!c || c->proven || (a && !addr_eq(&c->addr, a)))
+            continue;
+        ++*count;
+        if (!best || (c->state == SSS_API_LINGER) > (best->state == SSS_API_LINGER) ||
+            ((c->state == SSS_API_LINGER) == (best->state == SSS_API_LINGER) &&
+             c->accepted < best->accepted))
+            best = c;
+    }
+    return best;
+}
+
+static void evict(struct sss_api *api, struct sss_api_conn *c, const char *why)
+{
+    sss_log_debug("api", "closing an API connection without the key: %s", why);
+    api->evicted++;
+    conn_close(api, c);
+}
+
+/*
+ * Make room for a connection from a: returns false when every slot is
+ * held by a proven connection (the caller closes the new one).
+ */
+static bool admit(struct sss_api *api, const struct sss_api_addr *a)
+{
+    struct sss_api_conn *v;
+    int n;
+
+    v = open_victim(api, a, &n);
+    if (a->family && n >= api->cfg->api_max_per_address && v)
+        evict(api, v, "--api-max-per-address");
+    v = open_victim(api, NULL, &n);
+    if (v && (api->nopen >= api->cfg->api_open_connections || api->nconns >= SSS_API_MAX_CONNS))
+        evict(api, v, api->nconns >= SSS_API_MAX_CONNS ? "every slot is taken"
+                                                       : "--api-open-connections");
+    return api->nconns < SSS_API_MAX_CONNS;
+}
+
 static void on_acceptable(struct sss_api *api)
 {
-    while (api->nconns < SSS_API_MAX_CONNS) {
-        int fd = accept4(api->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (api->nconns < SSS_API_MAX_CONNS || api->nopen > 0) {
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof(ss);
+        int fd = accept4(api->listen_fd, (struct sockaddr *)&ss, &slen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sss_api_addr addr;
         struct sss_api_conn *c;
 
         if (fd < 0) {
@@ -510,6 +694,13 @@ static void on_acceptable(struct sss_api *api)
             api->accept_paused_until = sss_now_ms() + 100;
             return;
         }
+        if (slen > sizeof(ss))
+            ss.ss_family = AF_UNSPEC;
+        addr_of(&ss, &addr);
+        if (!admit(api, &addr)) {
+            close(fd); /* not reached: the loop runs only while a slot can be freed */
+            continue;
+        }
         c = sss_calloc(1, sizeof(*c));
         if (!c) {
             close(fd);
@@ -517,6 +708,9 @@ static void on_acceptable(struct sss_api *api)
         }
         c->api = api;
         c->fd = fd;
+        c->addr = addr;
+        c->accepted = ++api->accepts;
+        api->nopen++;
         c->state = SSS_API_READ;
         c->deadline = sss_now_ms() + api->timeout_ms;
         llhttp_init(&c->parser, HTTP_REQUEST, &api->settings);
@@ -527,6 +721,9 @@ static void on_acceptable(struct sss_api *api)
                 break;
             }
         api->nconns++;
+        /* A request already here is judged before the next accept: one with the key
+         * proves its connection before anything could evict it. */
+        on_readable(api, c);
     }
 }
 
@@ -534,7 +731,7 @@ int sss_api_pollfds(struct sss_api *api, struct pollfd *pfd, int cap)
 {
     int n = 0;
 
-    if (api->nconns < SSS_API_MAX_CONNS && n < cap &&
+    if ((api->nconns < SSS_API_MAX_CONNS || api->nopen > 0) && n < cap &&
         (!api->accept_paused_until || sss_now_ms() >= api->accept_paused_until)) {
         pfd[n] = (struct pollfd){api->listen_fd, POLLIN, 0};
         api->polled[n++] = -1;

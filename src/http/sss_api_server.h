@@ -28,7 +28,16 @@
 enum sss_api_conn_state { SSS_API_READ, SSS_API_WRITE, SSS_API_LINGER, SSS_API_WAIT };
 
 /* The request headers the server keeps. */
-enum sss_api_hdr { SSS_API_H_OTHER, SSS_API_H_AUTH, SSS_API_H_EXPECT };
+enum sss_api_hdr {
+    SSS_API_H_OTHER,
+    SSS_API_H_AUTH,
+    SSS_API_H_EXPECT,
+    SSS_API_H_ORIGIN,
+    SSS_API_H_CTYPE
+};
+
+#define SSS_API_ORIGIN_MAX 256 /* an Origin longer than this is not in any list */
+#define SSS_API_CTYPE_MAX 64   /* a Content-Type longer than this is not application/json */
 
 struct sss_api_conn;
 
@@ -42,11 +51,22 @@ struct sss_api_route {
     void (*serve)(struct sss_api *api, struct sss_api_conn *c);
 };
 
+/* A client address, the key of the per-address limit (IPv4-mapped IPv6 as IPv4). */
+struct sss_api_addr {
+    int family; /* AF_INET, AF_INET6, or 0: unknown (never counted together) */
+    unsigned char bytes[16];
+};
+
 struct sss_api_conn {
     struct sss_api *api; /* borrowed */
     int fd;
     enum sss_api_conn_state state;
     int64_t deadline; /* monotonic ms */
+    /* Admission (see sss_api_server.c): a connection is "open" until one of
+     * its requests shows the key; open ones are few and the first evicted. */
+    bool proven;
+    uint64_t accepted; /* order of acceptance: the oldest open one goes first */
+    struct sss_api_addr addr;
     llhttp_t parser;
     /* The request being read; reset in on_message_begin. */
     char url[SSS_API_URL_MAX + 1];
@@ -61,6 +81,13 @@ struct sss_api_conn {
     bool auth_long;
     char expect[32];
     size_t expect_len;
+    char origin[SSS_API_ORIGIN_MAX];
+    size_t origin_len;
+    int origin_count;
+    bool origin_long;
+    char ctype[SSS_API_CTYPE_MAX];
+    size_t ctype_len;
+    bool ctype_long;
     const struct sss_api_route *route;
     struct sss_dynbuf body;
     bool complete;
@@ -95,6 +122,10 @@ struct sss_api {
     struct sss_proto_msg msg;
     struct sss_dynbuf gather; /* channel + topic + msg for the handlers */
     struct sss_dynbuf resp;   /* the body of an answer */
+    int nopen;          /* connections not proven yet (at most --api-open-connections) */
+    uint64_t accepts;   /* connections accepted so far */
+    uint64_t evicted;   /* open connections closed to make room for a newer one */
+    uint64_t forbidden; /* requests refused for their Origin or Content-Type (403, 415) */
     int accept_warned;
     int64_t accept_paused_until;  /* out of file descriptors: stop polling the listener a while */
     uint64_t serial;              /* of the last ticket handed out */

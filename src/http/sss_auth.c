@@ -18,7 +18,7 @@ static int refuse(struct sss_auth *out, int status, const char *reason)
     return -1;
 }
 
-int sss_auth_jwt(const char *secret, const struct sss_jwt_rules *rules,
+int sss_auth_jwt(const char *secret, const char *cookie_name, const struct sss_jwt_rules *rules,
                  const struct sss_http_upgrade *up, int64_t now_s, struct sss_auth *out)
 {
     struct sss_jwt_claims claims;
@@ -28,8 +28,10 @@ int sss_auth_jwt(const char *secret, const struct sss_jwt_rules *rules,
     memset(out, 0, sizeof(*out));
     if (up->headers_truncated)
         return refuse(out, 401, "authentication headers too long");
-    if (!sss_jwt_find_token(up->target, up->cookie, strlen(up->cookie), up->authorization,
-                            strlen(up->authorization), "token", &tok, &tok_len))
+    /* The cookie only when named: a browser sends it with every site's request. */
+    if (!sss_jwt_find_token(up->target, cookie_name && cookie_name[0] ? up->cookie : NULL,
+                            strlen(up->cookie), up->authorization, strlen(up->authorization),
+                            cookie_name, &tok, &tok_len))
         return refuse(out, 401, "missing token");
     if (sss_jwt_verify_rules(tok, tok_len, (const uint8_t *)secret, strlen(secret), now_s, rules,
                              &claims) < 0)

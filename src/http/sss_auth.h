@@ -1,8 +1,9 @@
 /*
  * Who a connection is, decided once at its upgrade: the application's
  * session parser (sss_on_session) when the module has one, otherwise with
- * --jwt-secret the built-in parser (an HS256 token from the query, a cookie
- * or the Authorization header), otherwise everyone is anonymous.
+ * --jwt-secret the built-in parser (an HS256 token from the query, the
+ * Authorization header or the cookie --jwt-cookie names), otherwise everyone
+ * is anonymous.
  *
  * Pure functions over the parsed upgrade request: no connection, no socket.
  * The connection layer queues the refusal (an HTTP status with a one-line
@@ -27,12 +28,13 @@ struct sss_auth {
 struct sss_jwt_rules;
 
 /*
- * The built-in parser: the token named "token" (query, cookie, or a bearer
- * Authorization) must be an HS256 JWT signed with secret, valid at now_s
- * under rules (NULL: none; see sss_jwt_verify_rules). Fills out. Returns 0
- * when accepted, -1 when refused (out->status 401).
+ * The built-in parser: the token (a bearer Authorization, the query's token,
+ * or the cookie named cookie_name; NULL or "": no cookie is read) must be an
+ * HS256 JWT signed with secret, valid at now_s under rules (NULL: none; see
+ * sss_jwt_verify_rules). Fills out. Returns 0 when accepted, -1 when refused
+ * (out->status 401).
  */
-int sss_auth_jwt(const char *secret, const struct sss_jwt_rules *rules,
+int sss_auth_jwt(const char *secret, const char *cookie_name, const struct sss_jwt_rules *rules,
                  const struct sss_http_upgrade *up, int64_t now_s, struct sss_auth *out);
 
 /*

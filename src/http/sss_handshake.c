@@ -38,7 +38,8 @@ int sss_handshake_decide(const struct sss_handshake_cfg *cfg, const char *req, s
     if (cfg->on_session)
         rc = sss_auth_app(cfg->on_session, cfg->session_data, &hs->up, remote, &hs->auth);
     else if (cfg->jwt_secret[0])
-        rc = sss_auth_jwt(cfg->jwt_secret, cfg->jwt_rules, &hs->up, sss_wall_ms() / 1000, &hs->auth);
+        rc = sss_auth_jwt(cfg->jwt_secret, cfg->jwt_cookie, cfg->jwt_rules, &hs->up,
+                          sss_wall_ms() / 1000, &hs->auth);
     else {
         hs->auth.status = 0;
         hs->auth.reason = NULL;

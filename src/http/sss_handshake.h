@@ -29,6 +29,7 @@ struct sss_handshake_cfg {
     struct sss_static_cfg statics; /* --static (dirfd -1: none) */
     const char *jwt_secret;     /* "" = no built-in parser */
     const struct sss_jwt_rules *jwt_rules; /* its rules (NULL: none) */
+    const char *jwt_cookie;     /* the built-in parser's cookie; NULL or "" = none */
     sss_session_fn on_session;  /* the application's parser, or NULL */
     void *session_data;
     int session_later;          /* a parser answers later (sss_on_session_later): DECIDE */

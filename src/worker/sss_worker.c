@@ -481,6 +481,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.jwt_rules.leeway_s = cfg->jwt_leeway_ms / 1000;
     w.jwt_rules.require_exp = cfg->jwt_require_exp;
     w.handshake.jwt_rules = &w.jwt_rules;
+    w.handshake.jwt_cookie = cfg->jwt_cookie;
     w.handshake.on_session = app ? app->on_session : NULL;
     w.handshake.session_data = app ? app->session_data : NULL;
     /* A module's parser wins; else the backend proxy's connect call decides later. */

@@ -207,7 +207,7 @@ async def bad_requests(c, api):
     cl = await h.RawClient.connect(api.port)
     try:
         cl.send(b"POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n")
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"y" * 16384
         try:
             for _ in range(6):
@@ -349,8 +349,16 @@ async def cli(c, api, subs, others):
     c.ok(rc != 0 and "cannot reach" in err, "sss with nothing listening: clear message", err)
 
 
-async def parallel(c, api, subs, n=200):
+async def parallel(c, api, subs, n=200, at_once=8):
+    # At most --api-max-per-address (8) connections at once: one address may
+    # hold no more before the server has read their key (test_api_slots).
+    gate = asyncio.Semaphore(at_once)
+
     async def one(i):
+        async with gate:
+            return await one_request(i)
+
+    async def one_request(i):
         if i % 2:
             r = await api.publish("par", "t", '{"i":%d}' % i)
             return r.status, (jbody(r) or {}).get("uid")
@@ -360,7 +368,7 @@ async def parallel(c, api, subs, n=200):
     t0 = time.monotonic()
     res = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
     errors = [r for r in res if isinstance(r, BaseException)]
-    c.ok(not errors, f"{n} parallel API requests: none failed", repr(errors[:3]))
+    c.ok(not errors, f"{n} parallel API requests ({at_once} at once): none failed", repr(errors[:3]))
     ok = [r for r in res if not isinstance(r, BaseException)]
     c.eq(sum(1 for s, _ in ok if s == 200), n, f"{n} parallel API requests all answered 200")
     h.log(f"#   {n} parallel requests in {time.monotonic() - t0:.2f}s")
@@ -379,9 +387,9 @@ async def parallel(c, api, subs, n=200):
 async def keep_alive(c, api):
     cl = await h.RawClient.connect(api.port)
     try:
-        cl.send(Api.raw("GET", "/healthz", close=False))
-        r1 = await cl.read_http()
         cl.send(Api.raw("POST", "/api/publish", '{"channel":"ka","topic":"t","msg":1}', close=False))
+        r1 = await cl.read_http()
+        cl.send(Api.raw("GET", "/healthz", close=False))
         r2 = await cl.read_http()
         # Two pipelined in one write.
         cl.send(Api.raw("GET", "/healthz", close=False) + Api.raw("GET", "/healthz", close=True))
@@ -390,6 +398,16 @@ async def keep_alive(c, api):
         c.eq([r1.status, r2.status, r3.status, r4.status], [200] * 4, "keep-alive and pipelining")
         c.eq(r4.header("Connection"), "close", "Connection: close honoured")
         c.ok(await cl.at_eof(5), "connection closed after Connection: close")
+    finally:
+        cl.close()
+    # A connection that has not shown the key is closed after its answer (test_api_slots).
+    cl = await h.RawClient.connect(api.port)
+    try:
+        cl.send(Api.raw("GET", "/healthz", key=None, close=False))
+        r = await cl.read_http()
+        c.eq((r.status, r.header("Connection")), (200, "close"),
+             "/healthz without the key on keep-alive: answered, Connection: close")
+        c.ok(await cl.at_eof(5), "... and the connection is closed")
     finally:
         cl.close()
 

@@ -1,5 +1,5 @@
 """The built-in JWT HS256 session parser (--jwt-secret): tokens from the
-Authorization header, the token query parameter or the token cookie; a bad,
+Authorization header, the token query parameter or the cookie --jwt-cookie names; a bad,
 expired or missing token gets 401 with a reason; `sub` names the user, who is
 subscribed to _u_<user> before the BEGIN reply. Issue 18: a token without
 exp is refused unless --jwt-require-exp false; --jwt-issuer, --jwt-audience
@@ -42,7 +42,10 @@ async def status_of(server, path="/", headers=None):
 
 
 async def test(checks):
-    server = await Server(checks, flags=["--jwt-secret", SECRET], echo=False, name="jwt").start()
+    # --jwt-cookie: the cookie is read only when named (test_browser: and only with an Origin
+    # list, or --allow-any-origin as here).
+    server = await Server(checks, flags=["--jwt-secret", SECRET, "--jwt-cookie", "token",
+                                         "--allow-any-origin"], echo=False, name="jwt").start()
     now = int(time.time())
     good = token({"sub": "alice", "exp": now + 600})
     cases = [
@@ -97,7 +100,8 @@ async def test_rules(checks):
     """Issue 18: the deployment's rules, and tokens kept out of the debug log."""
     server = await Server(checks, flags=["--jwt-secret", SECRET, "--jwt-issuer", "https://id.example",
                                          "--jwt-audience", "sss", "--jwt-leeway", "30s",
-                                         "--jwt-require-exp=false", "--log-level", "debug"],
+                                         "--jwt-require-exp=false", "--log-level", "debug",
+                                         "--jwt-cookie", "token", "--allow-any-origin"],
                           echo=False, name="jwt-rules").start()
     now = int(time.time())
     right = {"sub": "alice", "iss": "https://id.example", "aud": ["app", "sss"]}

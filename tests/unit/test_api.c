@@ -49,6 +49,31 @@ static void test_auth(void)
     CHECK(!sss_api_auth_ok(v, 14, "secret"));
 }
 
+static void test_browser_checks(void)
+{
+#define ORIGIN(list, v) sss_api_origin_allowed(list, v, strlen(v))
+    CHECK(!ORIGIN("", "https://evil.example"));
+    CHECK(!ORIGIN("", ""));
+    CHECK(ORIGIN("https://ops.example", "https://ops.example"));
+    CHECK(ORIGIN("https://a.example, https://OPS.example ", "https://ops.EXAMPLE"));
+    CHECK(!ORIGIN("https://ops.example", "https://ops.example.evil"));
+    CHECK(!ORIGIN("https://ops.example", "https://ops.exampl"));
+    CHECK(!ORIGIN("https://ops.example,,", "null"));
+    CHECK(ORIGIN("null", "null")); /* listed on purpose only */
+#undef ORIGIN
+#define JSON(v) sss_api_ctype_json(v, strlen(v))
+    CHECK(JSON("application/json"));
+    CHECK(JSON("Application/JSON; charset=utf-8"));
+    CHECK(JSON(" application/json ;charset=utf-8"));
+    CHECK(!JSON("application/jsonx"));
+    CHECK(!JSON("text/plain"));
+    CHECK(!JSON("application/x-www-form-urlencoded"));
+    CHECK(!JSON("multipart/form-data; boundary=x"));
+    CHECK(!JSON(""));
+    CHECK(!JSON("application/json-seq"));
+#undef JSON
+}
+
 static void test_addr(void)
 {
     char host[64];
@@ -161,7 +186,8 @@ static void test_formats(void)
     CHECK(strstr(b.data, "\"send_queue_high\":900,")); /* the largest, not the sum */
     CHECK(strstr(b.data, "\"scaler\":{\"publishes\":7,\"publish_errors\":1,\"broadcasts\":2,"
                          "\"feeds_lost\":0,\"tells_stale\":0,"
-                         "\"api_requests\":5,\"engine\":\"redis\",\"engine_up\":false,"
+                         "\"api_requests\":5,\"api_evicted\":0,\"api_forbidden\":0,\"api_open\":0,"
+                         "\"engine\":\"redis\",\"engine_up\":false,"
                          "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
                          "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2,"
                          "\"history_bytes\":4096,\"channels\":3,\"client_channels\":1,"
@@ -182,6 +208,7 @@ int main(void)
     test_routes();
     test_auth();
     test_addr();
+    test_browser_checks();
     test_formats();
     return sss_test_done();
 }

@@ -55,15 +55,27 @@ static void test_auth_jwt(void)
     struct sss_auth a;
 
     snprintf(up.target, sizeof(up.target), "/");
-    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", "token", NULL, &up, 0, &a), -1);
     CHECK_EQ_INT(a.status, 401);
     CHECK_EQ_STR(a.reason, "missing token");
     snprintf(up.target, sizeof(up.target), "/?token=not.a.jwt");
-    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", "token", NULL, &up, 0, &a), -1);
     CHECK_EQ_INT(a.status, 401);
     up.headers_truncated = 1;
-    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, &up, 0, &a), -1);
+    CHECK_EQ_INT(sss_auth_jwt("secret", "token", NULL, &up, 0, &a), -1);
     CHECK_EQ_STR(a.reason, "authentication headers too long");
+    /* The cookie is read only when --jwt-cookie names it. */
+    up.headers_truncated = 0;
+    snprintf(up.target, sizeof(up.target), "/");
+    snprintf(up.cookie, sizeof(up.cookie), "a=1; sid=not.a.jwt");
+    CHECK_EQ_INT(sss_auth_jwt("secret", NULL, NULL, &up, 0, &a), -1);
+    CHECK_EQ_STR(a.reason, "missing token");
+    CHECK_EQ_INT(sss_auth_jwt("secret", "", NULL, &up, 0, &a), -1);
+    CHECK_EQ_STR(a.reason, "missing token");
+    CHECK_EQ_INT(sss_auth_jwt("secret", "token", NULL, &up, 0, &a), -1);
+    CHECK_EQ_STR(a.reason, "missing token");
+    CHECK_EQ_INT(sss_auth_jwt("secret", "sid", NULL, &up, 0, &a), -1);
+    CHECK_EQ_STR(a.reason, "malformed token");
 }
 
 int main(void)

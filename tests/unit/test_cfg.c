@@ -118,6 +118,61 @@ static void test_finish_errors(void)
     }
 }
 
+/* Browser safety at start: an open API only on loopback; a JWT cookie only with an Origin list. */
+static void test_browser_safety(void)
+{
+    struct sss_cfg cfg;
+    /* Writable: a secret given on the command line is overwritten in argv. */
+    char key[] = "k", secret[] = "0123456789abcdef0123456789abcdef";
+    const char *loop[] = {"127.0.0.1:0", "127.1.2.3:9090", "[::1]:0", "localhost:9090",
+                          "[::ffff:127.0.0.1]:1"};
+    const char *wide[] = {"0.0.0.0:9090", ":9090", "[::]:0", "10.0.0.1:9090", "api.example:1",
+                          "[::ffff:10.0.0.1]:1"};
+
+    for (size_t i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
+        char *argv[] = {"sss-server", "--api-listen", (char *)loop[i]};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    }
+    for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++) {
+        char *argv[] = {"sss-server", "--api-listen", (char *)wide[i], "--api-key", key};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+        CHECK_EQ_INT(parse(&cfg, NULL, 5, argv), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+    }
+    {
+        char *cookie[] = {"sss-server", "--jwt-secret", secret, "--jwt-cookie", "token",
+                          "--allowed-origins", "https://app.example", "--allow-any-origin"};
+        char *bad_name[] = {"sss-server", "--jwt-secret", secret, "--jwt-cookie", "to;ken",
+                            "--allow-any-origin"};
+        char *no_secret[] = {"sss-server", "--jwt-cookie", "token", "--allow-any-origin"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 5, cookie), 0); /* a cookie, any origin: refused */
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+        CHECK_EQ_INT(parse(&cfg, NULL, 7, cookie), 0); /* a cookie and an Origin list */
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+        CHECK_EQ_INT(parse(&cfg, NULL, 3, cookie), 0); /* no cookie: any origin is fine */
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+        CHECK_EQ_STR(cfg.jwt_cookie, "");
+        CHECK_EQ_INT(parse(&cfg, NULL, 6, bad_name), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+        CHECK_EQ_INT(parse(&cfg, NULL, 4, no_secret), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), SSS_EINVAL);
+    }
+    {
+        char *any[] = {"sss-server", "--jwt-secret", secret, "--jwt-cookie", "token",
+                       "--allow-any-origin"};
+
+        CHECK_EQ_INT(parse(&cfg, NULL, 6, any), 0);
+        CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 20000, sink()), 0);
+        CHECK_EQ_INT(cfg.api_open_connections, 16);
+        CHECK_EQ_INT(cfg.api_max_per_address, 8);
+    }
+}
+
 /* --proxy-url and --proxy-events: the derived fields, and what is refused at start. */
 static void test_proxy(void)
 {
@@ -375,6 +430,7 @@ int main(void)
     test_errors();
     test_finish_errors();
     test_proxy();
+    test_browser_safety();
     test_units();
     test_help();
     return sss_test_done();

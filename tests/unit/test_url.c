@@ -150,6 +150,7 @@ static int api_listen(const char *spec)
 
     sss_cfg_defaults(&cfg);
     snprintf(cfg.api_listen, sizeof(cfg.api_listen), "%s", spec);
+    snprintf(cfg.api_key, sizeof(cfg.api_key), "k"); /* else only loopback is allowed */
     rc = sss_cfg_finish(&cfg, 2, 20000, devnull);
     fclose(devnull);
     return rc;
