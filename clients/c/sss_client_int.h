@@ -13,8 +13,17 @@
  *                           every frame with getrandom bytes), and the pump
  *                           (sss_client_process) with its timers
  *   sss_client_msg.c        decoding a text frame (src/proto) and handing it
- *                           on; fields of server messages read by sss_json
+ *                           on; fields of server messages read by sss_json;
+ *                           uids compared
+ *   sss_client_retry.c      what a failure is (clients/README.md's table):
+ *                           its code, transient or permanent, the backoff,
+ *                           retry_attempts, and the final report
  * Everything runs on the caller's thread, inside sss_client_* calls.
+ *
+ * Callbacks may call back in (subscribe, unsubscribe, close, connect, ...).
+ * So a subscription is never freed while sss_client_process dispatches
+ * (c->busy): it is marked dead and freed on the way out; a loop that calls
+ * out checks c->gen (bumped when the socket goes) or the status afterwards.
  */
 #ifndef SSS_CLIENT_INT_H
 #define SSS_CLIENT_INT_H
@@ -23,11 +32,12 @@
 #include "sss_proto.h"
 
 #include <stdbool.h>
+#include <netdb.h>
 #include <stdint.h>
 #include <wslay/wslay.h>
 
-#define HANDSHAKE_MAX 8192
 #define REQ_DROPPED "Connection dropped"
+#define REQ_CLOSED "Connection closed"
 
 enum sss_client_req_kind { REQ_ASK, REQ_PUBLISH };
 
@@ -45,6 +55,9 @@ struct sss_client_sub {
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
     char *query; /* owned raw JSON, NULL: null */
     bool sent;   /* SUBSCRIBE or SYNC sent on this connection */
+    bool known;  /* the server confirmed it (a reply said true): it may go in SYNC */
+    bool dead;   /* removed while callbacks ran: freed by sss_client__gc */
+    int64_t sub_id; /* the id of the SUBSCRIBE in flight (its reply must carry it) */
     bool has_uid;
     char last_uid[SSS_PROTO_LASTUID_MAX + 1];
     sss_client_feed_cb on_feed;
@@ -60,20 +73,30 @@ struct sss_client {
     int fd;
     /* Upgrade. */
     char key[32]; /* Sec-WebSocket-Key sent */
-    char hs_out[2048];
-    size_t hs_out_len, hs_out_sent;
-    char *hs_in; /* HANDSHAKE_MAX bytes */
+    struct sss_proto_out hs_out; /* the upgrade request */
+    size_t hs_out_sent;
+    char **headers; /* owned copy of o.headers */
+    struct addrinfo *ai, *ai_next; /* the host's addresses; the next to try */
+    char *hs_in; /* o.max_handshake_size bytes */
     size_t hs_in_len, hs_in_off; /* after the upgrade: leftover frame bytes at off..len */
     bool upgraded;
     wslay_event_context_ptr ws;
     /* Liveness and timers. */
-    int64_t deadline;    /* connect/upgrade deadline, or 0 */
-    int64_t retry_at;    /* WAITING: when to dial, or 0 */
+    int64_t deadline;    /* connect/upgrade, BEGIN or SYNC deadline, or 0 */
+    int64_t dial_at;     /* CONNECTING or WAITING without a socket: when to dial, or 0 */
     int64_t last_rx;     /* last byte received */
     bool hb;             /* BEGIN's prot.hb */
     int64_t hb_timeout;  /* hbInterval + hbThreshold */
-    int attempts;        /* failed attempts since the last READY */
+    int attempts;        /* failures since the last READY (a drop from READY is one) */
+    bool auth_retried;   /* the 401 redial with fresh headers was made */
     bool ever_ready;     /* BEGIN done once: later connects SYNC */
+    const char *err_code;  /* the last failure's code (a static string), or NULL */
+    char err_detail[256];
+    /* Reentrancy: callbacks may call back in. */
+    int busy;            /* inside sss_client_process: subscriptions are not freed */
+    uint64_t gen;        /* bumped each time the socket is closed */
+    const char *fail_code; /* a failure found inside wslay's callbacks, acted on after */
+    char fail_detail[128];
     /* Set inside wslay callbacks, acted on after them. */
     int close_code;      /* close frame received (0: none) */
     bool eof, booted;
@@ -95,11 +118,22 @@ struct sss_client {
 void sss_client__set_status(struct sss_client *c, enum sss_client_status s);
 /* BOOTED, CLOSED or FAILED: nothing more happens without sss_client_connect. */
 bool sss_client__final_status(enum sss_client_status s);
+/* READY with a live connection (not one closed from a callback): requests may go. */
+bool sss_client__ready(const struct sss_client *c);
 /* Call on_error (channel may be NULL). */
 void sss_client__report(struct sss_client *c, const char *channel, const char *name,
                         const char *m);
-/* The subscription to channel, or NULL. */
+/* The live subscription to channel, or NULL. */
 struct sss_client_sub *sss_client__find_sub(const struct sss_client *c, const char *channel);
+/* Answer a subscription's pending reply once (name NULL: success with its lastUid). */
+void sss_client__sub_answer(struct sss_client *c, struct sss_client_sub *s, const char *name,
+                            const char *message);
+/* Drop a subscription: freed now, or marked dead while c->busy. */
+void sss_client__sub_remove(struct sss_client *c, struct sss_client_sub *s);
+/* Free the dead subscriptions (only when not busy). */
+void sss_client__gc(struct sss_client *c);
+/* Answer every pending subscribe reply with name (message: detail). */
+void sss_client__fail_sub_replies(struct sss_client *c, const char *name, const char *detail);
 /* Unlink the request with this id and give it to the caller (who frees it), or NULL. */
 struct sss_client_req *sss_client__take_req(struct sss_client *c, int64_t id);
 /* Answer every request in flight with the error name and free them. */
@@ -116,22 +150,39 @@ struct sss_proto_span sss_client__msg_span(const char *msg);
 int sss_client__send_subscribe(struct sss_client *c, struct sss_client_sub *s);
 /* The upgrade is done: send BEGIN, or SYNC after the first READY. 0 or a negative code. */
 int sss_client__begin(struct sss_client *c);
-/* The connection is gone (or never came): fail requests, then wait and redial or stop. */
-void sss_client__dropped(struct sss_client *c, const char *why);
+/* The connection is gone: requests fail, in-flight SUBSCRIBEs are cancelled and unsent. */
+void sss_client__conn_lost(struct sss_client *c);
 /* The replies of the session. */
 void sss_client__on_begin_reply(struct sss_client *c, const struct sss_proto_msg *m);
 void sss_client__on_subscribe_reply(struct sss_client *c, const struct sss_proto_msg *m);
 void sss_client__on_sync_reply(struct sss_client *c, const struct sss_proto_msg *m);
 
+/* ---- sss_client_retry.c ---- */
+
+/*
+ * The attempt or connection failed with code (SSS_CLIENT_*; detail says
+ * more): close it, then redial after the backoff or stop (FAILED, CLOSED or
+ * BOOTED) and report, as clients/README.md's table says.
+ */
+void sss_client__fail(struct sss_client *c, const char *code, const char *detail);
+/* The code of a close code received from the server. */
+const char *sss_client__close_code(int code);
+/* The code of an HTTP status refusing the upgrade. */
+const char *sss_client__http_code(int status);
+
 /* ---- sss_client_transport.c ---- */
 
-/* Dial (status CONNECTING) with a fresh upgrade request. 0, -EIO or SSS_CLIENT_EURL;
- * a failed connect goes through sss_client__dropped and still returns 0. */
+/* Dial now (status CONNECTING): headers, resolve, connect. 0 or a negative code;
+ * a failed attempt goes through sss_client__fail and still returns 0. */
 int sss_client__dial(struct sss_client *c);
+/* 0 when line is "Name: value" with a token name and no CR/LF, else SSS_CLIENT_EHEADER. */
+int sss_client__header_line_ok(const char *line);
 /* Queue c->out as one text message. 0, -ENOMEM or SSS_CLIENT_ENOTREADY. */
 int sss_client__send_out(struct sss_client *c);
 /* Close the socket and forget the connection's state (not the session's). */
 void sss_client__close_socket(struct sss_client *c);
+/* Send what wslay has queued, best effort, then close (the close frame may be queued). */
+void sss_client__flush_close(struct sss_client *c);
 
 /* ---- sss_client_msg.c ---- */
 
@@ -145,5 +196,9 @@ int64_t sss_client__get_int(struct sss_proto_span obj, const char *key, int64_t 
 bool sss_client__get_true(struct sss_proto_span obj, const char *key);
 /* Deliver each FEED of a SYNC reply's raw records array, in order. */
 void sss_client__deliver_records(struct sss_client *c, struct sss_proto_span recs);
+/* Order of uids "<a>-<b>": <0, 0, >0; 2 when either does not parse (then only equality counts). */
+int sss_client__uid_cmp(const char *a, const char *b);
+/* Set s's lastUid to uid unless that goes backwards; false when it would (or is equal). */
+bool sss_client__advance_uid(struct sss_client_sub *s, const char *uid, size_t len);
 
 #endif

@@ -3,7 +3,11 @@
  * server's own codec (sss_proto_decode, with from_server set) and handed to
  * the session, a request's callback or the application. The raw fields the
  * codec passes through ("err", "prot", "result", "records") are read with
- * sss_json: the first top-level member of a name counts.
+ * sss_json: the first top-level member of a name counts. A frame that is not
+ * a JSON object with a sys is a protocol error (the client closes with 1002);
+ * an unknown sys is ignored. Uids "<a>-<b>" are compared as the pair of
+ * decimal numbers (digit count, then digits: no overflow); a FEED whose uid
+ * is not above its channel's lastUid is dropped.
  */
 #include "sss_client_int.h"
 #include "sss_alloc.h"
@@ -100,6 +104,66 @@ bool sss_client__get_true(struct sss_proto_span obj, const char *key)
     return lookup(obj, &l) && l.type == SSS_JSON_TRUE;
 }
 
+/* The digits of one part of a uid at *p (leading zeros skipped), up to stop; false if none. */
+static bool uid_part(const char **p, char stop, const char **digits, size_t *n)
+{
+    const char *q = *p;
+
+    while (*q >= '0' && *q <= '9')
+        q++;
+    if (q == *p || *q != stop)
+        return false;
+    *digits = *p;
+    while (*digits < q - 1 && **digits == '0')
+        (*digits)++;
+    *n = (size_t)(q - *digits);
+    *p = q + (stop ? 1 : 0);
+    return true;
+}
+
+static int num_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int r;
+
+    if (an != bn)
+        return an < bn ? -1 : 1;
+    r = memcmp(a, b, an);
+    return r < 0 ? -1 : r > 0;
+}
+
+int sss_client__uid_cmp(const char *a, const char *b)
+{
+    const char *a1, *a2, *b1, *b2;
+    size_t a1n, a2n, b1n, b2n;
+    int r;
+
+    if (!uid_part(&a, '-', &a1, &a1n) || !uid_part(&a, '\0', &a2, &a2n) ||
+        !uid_part(&b, '-', &b1, &b1n) || !uid_part(&b, '\0', &b2, &b2n))
+        return 2;
+    r = num_cmp(a1, a1n, b1, b1n);
+    return r ? r : num_cmp(a2, a2n, b2, b2n);
+}
+
+bool sss_client__advance_uid(struct sss_client_sub *s, const char *uid, size_t len)
+{
+    char u[SSS_PROTO_LASTUID_MAX + 1];
+
+    if (len > SSS_PROTO_LASTUID_MAX || memchr(uid, '\0', len))
+        return false;
+    memcpy(u, uid, len);
+    u[len] = '\0';
+    if (s->has_uid) {
+        int r = sss_client__uid_cmp(u, s->last_uid);
+
+        /* Not above: a duplicate or older. A uid we cannot read only may not repeat. */
+        if (r == 2 ? !strcmp(u, s->last_uid) : r <= 0)
+            return false;
+    }
+    memcpy(s->last_uid, u, len + 1);
+    s->has_uid = true;
+    return true;
+}
+
 static void deliver_feed(struct sss_client *c, const struct sss_proto_msg *m)
 {
     struct sss_client_sub *s;
@@ -112,33 +176,17 @@ static void deliver_feed(struct sss_client *c, const struct sss_proto_msg *m)
     s = sss_client__find_sub(c, m->channel);
     if (!s)
         return;
-    if (m->uid.ptr && m->uid.len >= 2 && m->uid.len - 2 < sizeof(uid) && m->uid.ptr[0] == '"') {
-        struct sss_uid a, b;
-
-        memcpy(uid, m->uid.ptr + 1, m->uid.len - 2);
-        uid[m->uid.len - 2] = '\0';
-        /* Never twice, never backwards (uids we can read; others are opaque). */
-        if (s->has_uid && !sss_proto_uid_parse(&a, uid, strlen(uid)) &&
-            !sss_proto_uid_parse(&b, s->last_uid, strlen(s->last_uid)) &&
-            sss_proto_uid_cmp(&a, &b) <= 0)
-            return;
-        memcpy(s->last_uid, uid, sizeof(uid));
-        s->has_uid = true;
+    if (m->uid.ptr && m->uid.len >= 2 && m->uid.ptr[0] == '"') {
+        if (m->uid.len - 2 >= sizeof(uid) ||
+            !sss_client__advance_uid(s, m->uid.ptr + 1, m->uid.len - 2))
+            return; /* never twice, never backwards */
+        memcpy(uid, s->last_uid, sizeof(uid));
     }
     cb = s->on_feed ? s->on_feed : c->o.on_feed;
     data = s->on_feed ? s->data : c->o.data;
     if (cb)
         cb(c, m->channel, (m->has & SSS_PROTO_HAS_TOPIC) ? m->topic : "",
            m->msg.ptr ? m->msg.ptr : "null", m->msg.ptr ? m->msg.len : 4, uid, data);
-}
-
-static void set_uid_from_span(struct sss_client_sub *s, struct sss_proto_span sp)
-{
-    if (sp.ptr && sp.len >= 2 && sp.ptr[0] == '"' && sp.len - 2 <= SSS_PROTO_LASTUID_MAX) {
-        memcpy(s->last_uid, sp.ptr + 1, sp.len - 2);
-        s->last_uid[sp.len - 2] = '\0';
-        s->has_uid = true;
-    }
 }
 
 static void on_response(struct sss_client *c, const struct sss_proto_msg *m)
@@ -169,6 +217,8 @@ static int deliver_record(void *data, const struct sss_json_item *it)
 
     if (it->type != SSS_JSON_OBJECT)
         return SSS_EPROTO; /* records are objects: stop at anything else */
+    if (c->status != SSS_CLIENT_SYNCING || c->close_now)
+        return SSS_EPROTO; /* a callback closed the client: stop delivering */
     if (sss_proto_decode(&c->dec, it->raw, it->raw_len, &c->rec) == 0 &&
         c->rec.sys == SSS_PROTO_FEED)
         deliver_feed(c, &c->rec);
@@ -191,8 +241,18 @@ void sss_client__on_frame(struct sss_client *c, const char *buf, size_t len)
     struct sss_proto_msg *m = &c->msg;
     char name[256], message[1024];
 
-    if (sss_proto_decode(&c->dec, buf, len, m) != 0)
+    if (c->close_now || c->fail_code || sss_client__final_status(c->status))
+        return; /* closed from a callback: the rest of this read is not ours */
+    if (sss_proto_decode(&c->dec, buf, len, m) != 0) {
+        if (m->error == SSS_PROTO_E_JSON || m->error == SSS_PROTO_E_NOT_OBJECT ||
+            m->error == SSS_PROTO_E_DEPTH || m->error == SSS_PROTO_E_NO_SYS) {
+            c->fail_code = SSS_CLIENT_PROTOCOL_ERROR;
+            snprintf(c->fail_detail, sizeof(c->fail_detail), "a frame from the server: %s",
+                     sss_proto_strerror(m->error));
+            (void)wslay_event_queue_close(c->ws, 1002, NULL, 0);
+        }
         return;
+    }
     switch (m->sys) {
     case SSS_PROTO_HEARTBEAT: {
         struct wslay_event_msg h = {WSLAY_TEXT_FRAME, (const uint8_t *)"h", 1};
@@ -209,8 +269,8 @@ void sss_client__on_frame(struct sss_client *c, const char *buf, size_t len)
         struct sss_client_sub *s =
             (m->has & SSS_PROTO_HAS_CHANNEL) ? sss_client__find_sub(c, m->channel) : NULL;
 
-        if (s)
-            set_uid_from_span(s, m->uid);
+        if (s && m->uid.ptr && m->uid.len >= 2 && m->uid.ptr[0] == '"')
+            (void)sss_client__advance_uid(s, m->uid.ptr + 1, m->uid.len - 2);
         break;
     }
     case SSS_PROTO_TELL:
@@ -224,28 +284,26 @@ void sss_client__on_frame(struct sss_client *c, const char *buf, size_t len)
                               m->msg.ptr ? m->msg.len : 4, c->o.data);
         break;
     case SSS_PROTO_BOOT:
-        c->booted = true;
-        sss_client__set_status(c, SSS_CLIENT_BOOTED);
+        c->booted = true; /* final when the 4001 close (or the end) comes */
         if (c->o.on_boot)
             c->o.on_boot(c, m->reason.ptr ? m->reason.ptr : "null",
                          m->reason.ptr ? m->reason.len : 4, c->o.data);
         break;
-    case SSS_PROTO_BOOTCHANNEL:
-        if (m->has & SSS_PROTO_HAS_CHANNEL) {
-            struct sss_client_sub **p = &c->subs;
+    case SSS_PROTO_BOOTCHANNEL: {
+        struct sss_client_sub *s =
+            (m->has & SSS_PROTO_HAS_CHANNEL) ? sss_client__find_sub(c, m->channel) : NULL;
 
-            while (*p && strcmp((*p)->channel, m->channel))
-                p = &(*p)->next;
-            if (*p) {
-                struct sss_client_sub *s = *p;
+        if (s) {
+            bool pending = s->reply != NULL;
 
-                *p = s->next;
-                sss_client__report(c, s->channel, "Removed from channel", "the server removed us");
-                sss_free(s->query);
-                sss_free(s);
-            }
+            sss_client__sub_remove(c, s);
+            if (pending)
+                sss_client__sub_answer(c, s, "Removed from channel", "the server removed us");
+            else
+                sss_client__report(c, m->channel, "Removed from channel", "the server removed us");
         }
         break;
+    }
     case SSS_PROTO_ERROR: {
         struct sss_client_req *r =
             m->id.ptr ? sss_client__take_req(c, sss_client__span_id(m->id)) : NULL;

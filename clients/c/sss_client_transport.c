@@ -1,12 +1,17 @@
 /*
- * The transport of the C client: a non-blocking TCP connect, our own HTTP
- * upgrade (a random Sec-WebSocket-Key, the answer's Accept and Upgrade
+ * The transport of the C client: the host resolved (a blocking getaddrinfo
+ * inside sss_client_process; a numeric address never blocks) and each of
+ * its addresses tried in turn with a non-blocking TCP connect, our own HTTP
+ * upgrade (a random Sec-WebSocket-Key, the static headers and those of
+ * get_headers; the answer's status, Accept, Upgrade and sub-protocol
  * checked), then wslay's client context reading and writing the socket
  * directly (it masks every frame with bytes from getrandom); frame bytes
  * that came with the 101 answer are fed to wslay first. sss_client_process
- * pumps it all and enforces the connect deadline and the heartbeat timeout.
+ * pumps it all and enforces the connect, BEGIN and SYNC deadlines and the
+ * heartbeat timeout; every failure goes to sss_client__fail with its code.
  */
 #include "sss_client_int.h"
+#include "sss_alloc.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -16,6 +21,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -41,14 +47,29 @@ void sss_client__close_socket(struct sss_client *c)
     c->ws = NULL;
     if (c->fd >= 0)
         close(c->fd);
+    if (c->ai)
+        freeaddrinfo(c->ai);
+    c->ai = c->ai_next = NULL;
     c->fd = -1;
+    c->gen++;
     c->upgraded = false;
     c->eof = false;
+    c->booted = false;
+    c->close_now = false;
     c->close_code = 0;
+    c->fail_code = NULL;
     c->sync_id = -1;
     c->hs_in_len = c->hs_in_off = 0;
-    c->hs_out_len = c->hs_out_sent = 0;
+    c->hs_out_sent = 0;
+    sss_proto_out_reset(&c->hs_out);
     c->deadline = 0;
+}
+
+void sss_client__flush_close(struct sss_client *c)
+{
+    if (c->ws && c->fd >= 0)
+        (void)wslay_event_send(c->ws); /* best effort: a close frame may be queued */
+    sss_client__close_socket(c);
 }
 
 static void b64(const unsigned char *in, size_t n, char *out)
@@ -56,53 +77,154 @@ static void b64(const unsigned char *in, size_t n, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-int sss_client__dial(struct sss_client *c)
+/* The upgrade request being built, for get_headers. */
+struct sss_client_headers {
+    struct sss_proto_out *out;
+    size_t max; /* bytes the whole request may take */
+};
+
+static bool header_name_ok(const char *n, size_t len)
 {
-    struct addrinfo hints = {0}, *ai = NULL;
+    if (!len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(n[i] > ' ' && n[i] < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", n[i])))
+            return false;
+    return true;
+}
+
+static int header_add(struct sss_client_headers *h, const char *name, size_t name_len,
+                      const char *value)
+{
+    size_t vlen = strlen(value);
+
+    if (!header_name_ok(name, name_len) || strpbrk(value, "\r\n"))
+        return SSS_CLIENT_EHEADER;
+    if (h->out->len + name_len + vlen + 4 + 2 > h->max)
+        return SSS_CLIENT_EHEADER; /* the blank line must still fit */
+    return sss_dynbuf_printf(h->out, "%.*s: %s\r\n", (int)name_len, name, value) ? -ENOMEM : 0;
+}
+
+int sss_client_headers_add(struct sss_client_headers *h, const char *name, const char *value)
+{
+    if (!h || !name || !value)
+        return SSS_CLIENT_EHEADER;
+    return header_add(h, name, strlen(name), value);
+}
+
+int sss_client__header_line_ok(const char *line)
+{
+    const char *colon = strchr(line, ':');
+
+    if (!colon || !header_name_ok(line, (size_t)(colon - line)) || strpbrk(line, "\r\n"))
+        return SSS_CLIENT_EHEADER;
+    return 0;
+}
+
+/*
+ * The upgrade request in c->hs_out: the static headers, then get_headers'.
+ * 0, -ENOMEM, SSS_CLIENT_EHEADER (a static header does not fit) or 1 when
+ * get_headers failed (token_failed).
+ */
+static int build_request(struct sss_client *c)
+{
+    struct sss_client_headers h = {&c->hs_out, (size_t)c->o.max_handshake_size};
     unsigned char rnd[16];
-    int rc, fd = -1;
+    bool v6 = strchr(c->host, ':') != NULL;
+    int rc;
 
-    c->retry_at = 0;
-    sss_client__set_status(c, SSS_CLIENT_CONNECTING);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(c->host, c->port, &hints, &ai);
-    if (rc) {
-        sss_client__dropped(c, gai_strerror(rc));
-        return 0;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
-        const char *e = strerror(errno);
-
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        sss_client__dropped(c, e);
-        return 0;
-    }
-    freeaddrinfo(ai);
-    c->fd = fd;
-    {
-        int one = 1;
-
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
     if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
         return -EIO;
     b64(rnd, sizeof(rnd), c->key);
-    rc = snprintf(c->hs_out, sizeof(c->hs_out),
-                  "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sss.v1.json\r\n\r\n",
-                  c->path, c->host, c->port, c->key);
-    if (rc < 0 || (size_t)rc >= sizeof(c->hs_out))
-        return SSS_CLIENT_EURL;
-    c->hs_out_len = (size_t)rc;
-    c->hs_out_sent = 0;
-    c->hs_in_len = c->hs_in_off = 0;
-    c->deadline = c->now + c->o.connect_timeout_ms;
+    sss_proto_out_reset(&c->hs_out);
+    (void)sss_dynbuf_printf(&c->hs_out,
+                            "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sss.v1.json\r\n",
+                            c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, c->key);
+    if (c->hs_out.len + 2 > h.max)
+        return SSS_CLIENT_EHEADER;
+    for (char **p = c->headers; p && *p; p++) {
+        const char *colon = strchr(*p, ':'), *v = colon + 1;
+
+        while (*v == ' ' || *v == '\t')
+            v++;
+        rc = header_add(&h, *p, (size_t)(colon - *p), v);
+        if (rc)
+            return rc;
+    }
+    if (c->o.get_headers) {
+        rc = c->o.get_headers(c, &h, c->o.data);
+        if (rc < 0)
+            return 1;
+    }
+    return sss_proto_out_append(&c->hs_out, "\r\n", 2) ? -ENOMEM : 0;
+}
+
+/* Connect to the next address of the host; when none is left, the attempt failed. */
+static int next_addr(struct sss_client *c, int err)
+{
+    while (c->ai_next) {
+        struct addrinfo *ai = c->ai_next;
+        int fd, one = 1;
+
+        c->ai_next = ai->ai_next;
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            err = errno;
+            close(fd);
+            continue;
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->fd = fd;
+        c->hs_out_sent = 0;
+        c->hs_in_len = c->hs_in_off = 0;
+        return 0;
+    }
+    sss_client__fail(c, SSS_CLIENT_CONNECT_FAILED, strerror(err ? err : ECONNREFUSED));
     return 0;
+}
+
+int sss_client__dial(struct sss_client *c)
+{
+    struct addrinfo hints = {0};
+    uint64_t gen = c->gen;
+    int rc;
+
+    c->dial_at = 0;
+    sss_client__set_status(c, SSS_CLIENT_CONNECTING);
+    if (c->status != SSS_CLIENT_CONNECTING || c->gen != gen)
+        return 0; /* on_status closed it */
+    rc = build_request(c);
+    if (c->status != SSS_CLIENT_CONNECTING || c->gen != gen || c->fd >= 0)
+        return 0; /* get_headers closed it */
+    if (rc == 1) {
+        sss_client__fail(c, SSS_CLIENT_TOKEN_FAILED, "get_headers failed");
+        return 0;
+    }
+    if (rc == SSS_CLIENT_EHEADER) {
+        sss_client__fail(c, SSS_CLIENT_UPGRADE_REFUSED,
+                         "the upgrade request is longer than max_handshake_size");
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    rc = getaddrinfo(c->host, c->port, &hints, &c->ai);
+    if (rc) {
+        c->ai = NULL;
+        sss_client__fail(c, SSS_CLIENT_CONNECT_FAILED, gai_strerror(rc));
+        return 0;
+    }
+    c->ai_next = c->ai;
+    c->deadline = c->now + c->o.connect_timeout_ms;
+    return next_addr(c, 0);
 }
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -165,6 +287,10 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 
     if (a->opcode == WSLAY_TEXT_FRAME) {
         sss_client__on_frame(c, (const char *)a->msg, a->msg_length);
+    } else if (a->opcode == WSLAY_BINARY_FRAME && !c->fail_code) {
+        c->fail_code = SSS_CLIENT_PROTOCOL_ERROR;
+        snprintf(c->fail_detail, sizeof(c->fail_detail), "a binary frame on a JSON connection");
+        (void)wslay_event_queue_close(ctx, 1003, NULL, 0);
     } else if (a->opcode == WSLAY_CONNECTION_CLOSE) {
         c->close_code = a->status_code ? a->status_code : 1005;
         if (c->close_code == 4001)
@@ -180,7 +306,7 @@ static int start_ws(struct sss_client *c)
 
     if (wslay_event_context_client_init(&c->ws, &cb, c))
         return -ENOMEM;
-    wslay_event_config_set_max_recv_msg_length(c->ws, 64u << 20);
+    wslay_event_config_set_max_recv_msg_length(c->ws, c->o.max_message_size);
     c->upgraded = true;
     c->deadline = 0;
     c->last_rx = c->now;
@@ -199,18 +325,35 @@ static bool header_is(const char *line, const char *name, const char **val)
     return true;
 }
 
-/* Check the 101 answer in hs_in (head complete at head_len). NULL if fine, else why. */
-static const char *check_answer(struct sss_client *c, size_t head_len)
+/*
+ * Check the answer in hs_in (head complete at head_len). NULL if it is a
+ * good 101, else why; *code is then the failure's code (HTTP status class,
+ * or upgrade_refused for a bad 101) and *status the HTTP status.
+ */
+static const char *check_answer(struct sss_client *c, size_t head_len, const char **code,
+                                int *status)
 {
-    char expect[32], accept_in[64] = "";
+    char expect[32], accept_in[64] = "", proto[64] = "";
     unsigned char sha[SHA_DIGEST_LENGTH];
     char keyguid[96];
     bool upgrade = false;
     char *line, *next;
 
     c->hs_in[head_len - 2] = '\0'; /* ends at the last header's CRLF */
-    if (strncmp(c->hs_in, "HTTP/1.1 101", 12))
-        return "the server refused the upgrade";
+    *code = SSS_CLIENT_UPGRADE_REFUSED;
+    *status = 0;
+    if (strncmp(c->hs_in, "HTTP/1.", 7) || c->hs_in[8] != ' ' || c->hs_in[9] < '1' ||
+        c->hs_in[9] > '5')
+        return "not an HTTP answer";
+    *status = (int)strtol(c->hs_in + 9, NULL, 10);
+    if (*status != 101) {
+        char *eol = strstr(c->hs_in, "\r\n");
+
+        if (eol)
+            *eol = '\0';
+        *code = sss_client__http_code(*status);
+        return c->hs_in + 9; /* "401 Unauthorized" */
+    }
     for (line = c->hs_in; line; line = next) {
         const char *v;
 
@@ -224,47 +367,61 @@ static const char *check_answer(struct sss_client *c, size_t head_len)
             snprintf(accept_in, sizeof(accept_in), "%s", v);
         else if (header_is(line, "Upgrade", &v))
             upgrade = !strcasecmp(v, "websocket");
+        else if (header_is(line, "Sec-WebSocket-Protocol", &v))
+            snprintf(proto, sizeof(proto), "%s", v);
     }
     snprintf(keyguid, sizeof(keyguid), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", c->key);
     SHA1((const unsigned char *)keyguid, strlen(keyguid), sha);
     b64(sha, sizeof(sha), expect);
     if (!upgrade || strcmp(expect, accept_in))
         return "bad Sec-WebSocket-Accept or Upgrade in the server's answer";
+    if (strcmp(proto, "sss.v1.json"))
+        return "the server did not pick the sub-protocol sss.v1.json";
     return NULL;
+}
+
+/* The socket did not connect: try the host's next address. */
+static int connect_error(struct sss_client *c, int err)
+{
+    close(c->fd);
+    c->fd = -1;
+    return next_addr(c, err);
 }
 
 static int do_handshake(struct sss_client *c)
 {
-    if (c->status == SSS_CLIENT_CONNECTING && c->hs_out_sent == 0) {
+    size_t max = (size_t)c->o.max_handshake_size;
+
+    if (c->hs_out_sent == 0) {
         int err = 0;
         socklen_t l = sizeof(err);
 
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err) {
-            sss_client__dropped(c, strerror(err));
-            return 0;
-        }
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err)
+            return connect_error(c, err);
     }
-    while (c->hs_out_sent < c->hs_out_len) {
-        ssize_t n = send(c->fd, c->hs_out + c->hs_out_sent, c->hs_out_len - c->hs_out_sent,
+    while (c->hs_out_sent < c->hs_out.len) {
+        ssize_t n = send(c->fd, c->hs_out.data + c->hs_out_sent, c->hs_out.len - c->hs_out_sent,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ENOTCONN)
                 return 0;
-            sss_client__dropped(c, strerror(errno));
+            if (c->hs_out_sent == 0)
+                return connect_error(c, errno);
+            sss_client__fail(c, SSS_CLIENT_CONNECT_FAILED, strerror(errno));
             return 0;
         }
         c->hs_out_sent += (size_t)n;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->hs_in + c->hs_in_len, HANDSHAKE_MAX - 1 - c->hs_in_len,
-                         MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, c->hs_in + c->hs_in_len, max - 1 - c->hs_in_len, MSG_DONTWAIT);
         char *end;
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
         if (n <= 0) {
-            sss_client__dropped(c, n ? strerror(errno) : "closed during the upgrade");
+            sss_client__fail(c, SSS_CLIENT_CONNECT_FAILED,
+                             n ? strerror(errno) : "closed during the upgrade");
             return 0;
         }
         c->hs_in_len += (size_t)n;
@@ -272,17 +429,28 @@ static int do_handshake(struct sss_client *c)
         end = memmem(c->hs_in, c->hs_in_len, "\r\n\r\n", 4);
         if (end) {
             size_t head = (size_t)(end - c->hs_in) + 4;
-            const char *why = check_answer(c, head);
+            const char *code;
+            int status;
+            const char *why = check_answer(c, head, &code, &status);
+            char detail[128];
 
-            if (why) {
-                sss_client__dropped(c, why);
-                return 0;
+            if (!why) {
+                c->hs_in_off = head; /* frame bytes that came with the answer */
+                return start_ws(c);
             }
-            c->hs_in_off = head; /* frame bytes that came with the answer */
-            return start_ws(c);
+            snprintf(detail, sizeof(detail), "%s", why);
+            if (status == 401 && c->o.get_headers && !c->auth_retried) {
+                /* An expired token: ask get_headers again and redial at once, once. */
+                c->auth_retried = true;
+                sss_client__close_socket(c);
+                return sss_client__dial(c);
+            }
+            sss_client__fail(c, code, detail);
+            return 0;
         }
-        if (c->hs_in_len >= HANDSHAKE_MAX - 1) {
-            sss_client__dropped(c, "the server's answer is too long");
+        if (c->hs_in_len >= max - 1) {
+            sss_client__fail(c, SSS_CLIENT_UPGRADE_REFUSED,
+                             "the server's answer is longer than max_handshake_size");
             return 0;
         }
     }
@@ -298,7 +466,7 @@ short sss_client_events(const struct sss_client *c)
     if (c->fd < 0)
         return 0;
     if (!c->upgraded)
-        return c->hs_out_sent < c->hs_out_len ? POLLOUT : POLLIN;
+        return c->hs_out_sent < c->hs_out.len ? POLLOUT : POLLIN;
     return (short)(POLLIN | (c->ws && wslay_event_want_write(c->ws) ? POLLOUT : 0));
 }
 
@@ -306,80 +474,104 @@ int64_t sss_client_next_timeout_ms(const struct sss_client *c, int64_t now_ms)
 {
     int64_t at = 0;
 
-    if (c->status == SSS_CLIENT_WAITING)
-        at = c->retry_at;
-    else if (c->deadline)
+    if (c->fd < 0) {
+        at = c->dial_at;
+    } else {
         at = c->deadline;
-    else if (c->upgraded && c->hb)
-        at = c->last_rx + c->hb_timeout;
+        if (c->upgraded && c->hb && c->status == SSS_CLIENT_READY &&
+            (!at || c->last_rx + c->hb_timeout < at))
+            at = c->last_rx + c->hb_timeout + 1;
+    }
     if (!at)
         return -1;
     return at > now_ms ? at - now_ms : 0;
 }
 
-int sss_client_process(struct sss_client *c, short revents, int64_t now_ms)
+/* After wslay_event_recv: what ended the connection, if anything. */
+static void after_recv(struct sss_client *c, int rc)
 {
+    char detail[160];
+
+    if (c->fail_code) { /* found by our own decoding */
+        const char *code = c->fail_code;
+
+        snprintf(detail, sizeof(detail), "%s", c->fail_detail);
+        sss_client__fail(c, code, detail);
+        return;
+    }
+    if (c->close_code || (c->booted && (rc || c->eof))) {
+        int code = c->booted ? 4001 : c->close_code;
+
+        snprintf(detail, sizeof(detail), "the server closed with %d", code);
+        sss_client__fail(c, sss_client__close_code(code), detail);
+        return;
+    }
+    if (wslay_event_get_close_sent(c->ws)) { /* wslay refused a frame: 1002, 1007 or 1009 */
+        int code = wslay_event_get_status_code_sent(c->ws);
+
+        snprintf(detail, sizeof(detail), "the client closed with %d", code);
+        sss_client__fail(c, sss_client__close_code(code), detail);
+        return;
+    }
+    if (rc != 0 || c->eof || (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)))
+        sss_client__fail(c, SSS_CLIENT_CONNECTION_LOST, "the connection was lost");
+}
+
+static int pump(struct sss_client *c, int64_t now_ms)
+{
+    uint64_t gen = c->gen;
     int rc = 0;
 
-    (void)revents;
-    c->now = now_ms;
-    if (c->status == SSS_CLIENT_WAITING) {
-        if (now_ms >= c->retry_at)
-            rc = sss_client__dial(c);
-        return rc;
-    }
-    if (c->fd < 0)
+    if (c->fd < 0) {
+        if (c->dial_at && now_ms >= c->dial_at &&
+            (c->status == SSS_CLIENT_WAITING || c->status == SSS_CLIENT_CONNECTING))
+            return sss_client__dial(c);
         return 0;
+    }
     if (!c->upgraded) {
         if (c->deadline && now_ms >= c->deadline) {
-            sss_client__dropped(c, "timed out connecting");
+            sss_client__fail(c, SSS_CLIENT_CONNECT_TIMEOUT, "connect and upgrade took too long");
             return 0;
         }
         rc = do_handshake(c);
-        if (rc || !c->upgraded)
+        if (rc || !c->upgraded || c->gen != gen)
             return rc;
     }
     c->in_recv = true;
     rc = wslay_event_recv(c->ws);
     c->in_recv = false;
-    if (c->close_now) {
-        c->close_now = false;
-        (void)wslay_event_send(c->ws); /* best effort: the 4000 close */
-        sss_client__close_socket(c);
-        return 0;
-    }
-    if (rc != 0 || c->eof) {
-        (void)wslay_event_send(c->ws);
-        if (c->booted)
-            sss_client__set_status(c, SSS_CLIENT_BOOTED);
-        sss_client__dropped(c, "connection lost");
+    if (c->close_now) { /* sss_client_close from a callback */
+        sss_client__flush_close(c);
         return 0;
     }
     if (wslay_event_want_write(c->ws))
         (void)wslay_event_send(c->ws);
-    if (c->close_code || c->booted) {
-        int code = c->close_code;
-
-        (void)wslay_event_send(c->ws);
-        if (code == 1000 && !sss_client__final_status(c->status))
-            sss_client__set_status(c, SSS_CLIENT_CLOSED);
-        if (c->booted)
-            sss_client__set_status(c, SSS_CLIENT_BOOTED);
-        if (!code && c->booted && wslay_event_get_read_enabled(c->ws))
-            return 0; /* wait for the 4001 close */
-        c->close_code = 0;
-        sss_client__dropped(c, "closed by the server");
+    after_recv(c, rc);
+    if (c->gen != gen)
+        return 0;
+    if (c->deadline && now_ms >= c->deadline) {
+        sss_client__fail(c,
+                         c->status == SSS_CLIENT_SYNCING ? SSS_CLIENT_SYNC_TIMEOUT
+                                                         : SSS_CLIENT_BEGIN_TIMEOUT,
+                         "the server did not answer in time");
         return 0;
     }
-    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
-        sss_client__dropped(c, "connection closed");
-        return 0;
-    }
-    if (c->hb && now_ms - c->last_rx > c->hb_timeout && c->status != SSS_CLIENT_CONNECTING) {
-        sss_client__report(c, NULL, "Heartbeat timeout", "the server has been silent too long");
-        sss_client__dropped(c, "heartbeat timeout");
-    }
+    if (c->hb && c->status == SSS_CLIENT_READY && now_ms - c->last_rx > c->hb_timeout)
+        sss_client__fail(c, SSS_CLIENT_HEARTBEAT_TIMEOUT, "the server has been silent too long");
     return 0;
+}
+
+int sss_client_process(struct sss_client *c, short revents, int64_t now_ms)
+{
+    int rc;
+
+    (void)revents;
+    c->now = now_ms;
+    c->busy++;
+    rc = pump(c, now_ms);
+    c->busy--;
+    sss_client__gc(c);
+    return rc;
 }
 
 int sss_client_run_for(struct sss_client *c, int timeout_ms)

@@ -11,10 +11,24 @@
  * Messages ("msg", "query") are raw JSON text, passed through as given and
  * handed back byte for byte as the server sent them (not NUL-terminated: use
  * the length). Strings handed to callbacks live until the callback returns.
- * Callbacks may call any function here except sss_client_destroy().
+ *
+ * Callbacks may call every function here except sss_client_destroy() and the
+ * loop calls (sss_client_process, sss_client_run_for, sss_client_wait,
+ * sss_client_wait_ready). Every callback given to a call (a subscribe's,
+ * ask's or publish's reply) runs exactly once: with the answer, or with an
+ * error when it is cancelled (unsubscribe, a replaced subscribe, BOOTCHANNEL,
+ * a lost connection, close, a final failure, destroy), so its data can always
+ * be freed there.
+ *
+ * Failures follow clients/README.md: transient ones (a lost connection, a
+ * timeout, 5xx) redial with backoff, permanent ones (401, 403, close 1000,
+ * 1002, 1007, 1009, BOOT, retry_attempts spent) stop with on_error(NULL,
+ * code, detail) called once; sss_client_error_code() gives the code.
+ *
  * One client is used by one thread. Host names are resolved with a blocking
- * getaddrinfo() at each (re)connect: use a numeric address in a loop that
- * must never block.
+ * getaddrinfo() at each (re)connect, inside sss_client_process (every address
+ * it returns is tried in turn); a numeric address (IPv4, or IPv6 in brackets)
+ * never blocks.
  */
 #ifndef SSS_CLIENT_H
 #define SSS_CLIENT_H
@@ -48,13 +62,43 @@ enum sss_client_status {
 #define SSS_CLIENT_EURL (-2001)      /* url is not ws://host[:port][/path] */
 #define SSS_CLIENT_ECHANNEL (-2002)  /* channel name not allowed */
 #define SSS_CLIENT_ETOPIC (-2003)    /* topic empty or too long */
+#define SSS_CLIENT_EHEADER (-2004)   /* header not "Name: value", has CR/LF, or too long */
+
+/*
+ * The codes of failures, stable strings shared with the JavaScript client
+ * (clients/README.md has the table: which are transient, which permanent).
+ */
+#define SSS_CLIENT_CONNECT_FAILED "connect_failed"
+#define SSS_CLIENT_CONNECT_TIMEOUT "connect_timeout"
+#define SSS_CLIENT_UNAUTHORIZED "unauthorized"
+#define SSS_CLIENT_FORBIDDEN "forbidden"
+#define SSS_CLIENT_UPGRADE_FAILED "upgrade_failed"
+#define SSS_CLIENT_UPGRADE_REFUSED "upgrade_refused"
+#define SSS_CLIENT_BEGIN_TIMEOUT "begin_timeout"
+#define SSS_CLIENT_SYNC_TIMEOUT "sync_timeout"
+#define SSS_CLIENT_HEARTBEAT_TIMEOUT "heartbeat_timeout"
+#define SSS_CLIENT_CLOSED_BY_SERVER "closed_by_server"
+#define SSS_CLIENT_GOING_AWAY "going_away"
+#define SSS_CLIENT_PROTOCOL_ERROR "protocol_error"
+#define SSS_CLIENT_INVALID_PAYLOAD "invalid_payload"
+#define SSS_CLIENT_MESSAGE_TOO_BIG "message_too_big"
+#define SSS_CLIENT_POLICY_VIOLATION "policy_violation"
+#define SSS_CLIENT_BOOTED_CODE "booted"
+#define SSS_CLIENT_TOO_SLOW "too_slow"
+#define SSS_CLIENT_CONNECTION_LOST "connection_lost"
+#define SSS_CLIENT_TOKEN_FAILED "token_failed"
+#define SSS_CLIENT_RETRIES_EXHAUSTED "retries_exhausted"
+
+/* The extra headers of one upgrade request, filled by opts.get_headers. */
+struct sss_client_headers;
 
 /*
  * The reply to an ask, a publish or a subscribe: err_name NULL on success
  * (msg, len: the answer's raw JSON; for publish {"uid":"E-O"}; for subscribe
  * the reply's lastUid or "null"), else err_name and err_message say why (the
  * server's err, or the client's own: "Connection dropped", "Connection
- * closed", "Unable to sync", "Removed from channel") and msg is NULL.
+ * closed", "Unable to sync", "Removed from channel", "Unsubscribed",
+ * "Subscription replaced") and msg is NULL.
  */
 typedef void (*sss_client_reply_cb)(struct sss_client *c, const char *err_name,
                                     const char *err_message, const char *msg, size_t len,
@@ -64,13 +108,27 @@ typedef void (*sss_client_feed_cb)(struct sss_client *c, const char *channel, co
                                    const char *msg, size_t len, const char *uid, void *data);
 
 struct sss_client_opts {
-    const char *url;     /* ws://host[:port][/path[?query]] (required) */
+    const char *url;     /* ws://host[:port][/path[?query]], host may be [IPv6] (required) */
     const char *session; /* (ext) session id to resume, sent in BEGIN; NULL: none */
-    bool no_reconnect;   /* do not reconnect (or retry the first connect) */
-    int retry_attempts;  /* failed attempts before FAILED; 0 = forever */
+    bool no_reconnect;   /* the first transient failure is final (retries_exhausted) */
+    int retry_attempts;  /* attempts after a failure before FAILED; 0 = forever */
     int retry_interval_ms;     /* backoff base, default 1000 */
     int max_retry_interval_ms; /* backoff bound, default 30000 */
     int connect_timeout_ms;    /* TCP connect + upgrade, default 10000 */
+    int begin_timeout_ms;      /* BEGIN sent -> its reply, default 10000 */
+    int sync_timeout_ms;       /* SYNC sent -> its reply, default 10000 */
+    size_t max_message_size;   /* bigger frames from the server: close 1009, default 16 MiB */
+    int max_handshake_size;    /* upgrade request and answer bound, default 8192 (the server's) */
+    /* Extra upgrade headers, each "Name: value", NULL-terminated (copied by create). */
+    const char *const *headers;
+    /*
+     * Called before every (re)connect (inside sss_client_process) to add
+     * headers for that attempt with sss_client_headers_add, e.g.
+     * "Authorization: Bearer <token>". A negative return fails the attempt
+     * (token_failed, transient). On an HTTP 401 it is called again and the
+     * client redials at once, once; a second 401 is final (unauthorized).
+     */
+    int (*get_headers)(struct sss_client *c, struct sss_client_headers *h, void *data);
     void *data;                /* passed to every callback below */
     void (*on_status)(struct sss_client *c, enum sss_client_status now,
                       enum sss_client_status old, void *data);
@@ -83,8 +141,8 @@ struct sss_client_opts {
     /* BOOT: reason is raw JSON (usually a string). The client will not reconnect. */
     void (*on_boot)(struct sss_client *c, const char *reason, size_t len, void *data);
     /* Errors that belong to no request: channel is set for "Unable to sync" and
-     * "Removed from channel", NULL otherwise ("Heartbeat timeout", ERROR frames,
-     * "Unable to connect to the server"). */
+     * "Removed from channel"; NULL for ERROR frames and for the final failure,
+     * whose name is its code (SSS_CLIENT_UNAUTHORIZED, ...; called once). */
     void (*on_error)(struct sss_client *c, const char *channel, const char *name,
                      const char *message, void *data);
     void (*on_drop)(struct sss_client *c, void *data);      /* connection lost */
@@ -93,12 +151,27 @@ struct sss_client_opts {
 
 /* A client for o (copied), not connected yet. NULL on bad options or ENOMEM. */
 SSS_CLIENT_API struct sss_client *sss_client_create(const struct sss_client_opts *o);
-/* Close the socket at once and free everything; pending callbacks are not called. */
+/* Close the socket at once, answer pending callbacks with "Connection closed", free all. */
 SSS_CLIENT_API void sss_client_destroy(struct sss_client *c);
-/* Start connecting (non-blocking, except name resolution). Returns 0 or a negative code. */
+/*
+ * Start connecting from IDLE or a final status (the dial happens in the next
+ * sss_client_process; the subscriptions are kept). Returns 0 (also when
+ * already connecting or connected).
+ */
 SSS_CLIENT_API int sss_client_connect(struct sss_client *c);
-/* Close with 4000, fail requests in flight with "Connection closed"; status CLOSED. */
+/* Close with 4000, answer pending callbacks with "Connection closed"; status CLOSED. */
 SSS_CLIENT_API void sss_client_close(struct sss_client *c);
+/*
+ * Add "name: value" to the upgrade request being built (only inside
+ * get_headers). 0, or SSS_CLIENT_EHEADER for a name that is not a token, a
+ * value with CR or LF, or a request that would pass max_handshake_size.
+ */
+SSS_CLIENT_API int sss_client_headers_add(struct sss_client_headers *h, const char *name,
+                                          const char *value);
+/* The code of the last failure (transient or final), NULL before any since connect. */
+SSS_CLIENT_API const char *sss_client_error_code(const struct sss_client *c);
+/* Its detail, e.g. "HTTP 503" or, for retries_exhausted, the last transient code first. */
+SSS_CLIENT_API const char *sss_client_error_detail(const struct sss_client *c);
 SSS_CLIENT_API enum sss_client_status sss_client_status(const struct sss_client *c);
 SSS_CLIENT_API const char *sss_client_status_name(enum sss_client_status s);
 /* Text for the client's negative codes and -errno. */
@@ -135,13 +208,17 @@ SSS_CLIENT_API int sss_client_wait_ready(struct sss_client *c, int timeout_ms);
  * Subscribe to channel with query (raw JSON or NULL for null). Works in any
  * status but a final one: sent now when READY, else at the next (re)connect.
  * FEEDs go to on_feed (NULL: the client's on_feed); reply (may be NULL) gets
- * the SUBSCRIBE reply. Subscribing again to a channel replaces its callbacks.
- * Returns 0 or a negative code.
+ * the SUBSCRIBE reply. Subscribing again to a channel replaces its callbacks
+ * (a reply still pending gets "Subscription replaced"). A subscription made
+ * while not READY, or whose SUBSCRIBE was in flight at a drop, is sent as
+ * SUBSCRIBE after the next BEGIN or SYNC reply; only channels the server
+ * confirmed go in SYNC. Returns 0 or a negative code.
  */
 SSS_CLIENT_API int sss_client_subscribe(struct sss_client *c, const char *channel,
                                         const char *query, sss_client_feed_cb on_feed,
                                         sss_client_reply_cb reply, void *data);
-/* Forget channel and send UNSUBSCRIBE when connected. 0 or SSS_CLIENT_ECHANNEL (not subscribed). */
+/* Forget channel and send UNSUBSCRIBE when connected; a pending reply gets "Unsubscribed".
+ * 0 or SSS_CLIENT_ECHANNEL (not subscribed). */
 SSS_CLIENT_API int sss_client_unsubscribe(struct sss_client *c, const char *channel);
 /* ASK topic with msg (raw JSON, NULL for null). Needs READY. cb gets the RESPONSE. */
 SSS_CLIENT_API int sss_client_ask(struct sss_client *c, const char *topic, const char *msg,

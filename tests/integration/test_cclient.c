@@ -337,7 +337,9 @@ static void heartbeat_phase(const char *bin, const char *mod)
     CHECK(pid > 0, "C's worker pid");
     if (pid > 0) {
         kill(pid, SIGSTOP);
-        CHECK(until(&c, 1, &sc.drops, 1, 6000) && sc.errors >= 1, "heartbeat timeout noticed");
+        CHECK(until(&c, 1, &sc.drops, 1, 6000) && sss_client_error_code(c) &&
+                  !strcmp(sss_client_error_code(c), SSS_CLIENT_HEARTBEAT_TIMEOUT),
+              "heartbeat timeout noticed: %s", sss_client_error_code(c));
         kill(pid, SIGCONT);
         CHECK(until(&c, 1, &sc.reconnects, 1, 10000), "C back after the heartbeat timeout");
     }
