@@ -123,8 +123,9 @@ int sss_client__header_line_ok(const char *line)
 
 /*
  * The upgrade request in c->hs_out: the static headers, then get_headers'.
- * 0, -ENOMEM, SSS_CLIENT_EHEADER (a static header does not fit) or 1 when
- * get_headers failed (token_failed).
+ * 0, -ENOMEM, SSS_CLIENT_EHEADER (a static header does not fit), 1 when
+ * get_headers failed (token_failed) or 2 when it has no credentials
+ * (unauthorized).
  */
 static int build_request(struct sss_client *c)
 {
@@ -157,6 +158,8 @@ static int build_request(struct sss_client *c)
         rc = c->o.get_headers(c, &h, c->o.data);
         if (rc < 0)
             return 1;
+        if (rc == 1)
+            return 2;
     }
     return sss_proto_out_append(&c->hs_out, "\r\n", 2) ? -ENOMEM : 0;
 }
@@ -204,6 +207,10 @@ int sss_client__dial(struct sss_client *c)
         return 0; /* get_headers closed it */
     if (rc == 1) {
         sss_client__fail(c, SSS_CLIENT_TOKEN_FAILED, "get_headers failed");
+        return 0;
+    }
+    if (rc == 2) {
+        sss_client__fail(c, SSS_CLIENT_UNAUTHORIZED, "get_headers has no credentials");
         return 0;
     }
     if (rc == SSS_CLIENT_EHEADER) {

@@ -124,9 +124,11 @@ struct sss_client_opts {
     /*
      * Called before every (re)connect (inside sss_client_process) to add
      * headers for that attempt with sss_client_headers_add, e.g.
-     * "Authorization: Bearer <token>". A negative return fails the attempt
-     * (token_failed, transient). On an HTTP 401 it is called again and the
-     * client redials at once, once; a second 401 is final (unauthorized).
+     * "Authorization: Bearer <token>", and return 0. A negative return
+     * fails the attempt (token_failed, transient); 1 says there are no
+     * credentials to try (final: unauthorized, without dialling). On an HTTP
+     * 401 it is called again and the client redials at once, once; a second
+     * 401 is final (unauthorized).
      */
     int (*get_headers)(struct sss_client *c, struct sss_client_headers *h, void *data);
     void *data;                /* passed to every callback below */

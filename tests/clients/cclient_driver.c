@@ -11,7 +11,7 @@
  *       Options: --retry-attempts N --retry-interval MS --max-retry-interval MS
  *       --no-reconnect --begin-timeout MS --sync-timeout MS --connect-timeout MS
  *       --max-message-size N --header "Name: value" --tokens a,b,.. (get_headers
- *       adds "Authorization: Bearer <the next one>"; FAIL makes it fail; the
+ *       adds "Authorization: Bearer <the next one>"; FAIL makes it fail, NONE return 1; the
  *       last one repeats) --token-bytes N (one token of N bytes of 'x').
  *   cclient_driver reentry <base-url>
  *       every (callback, call) pair: the call made from inside the callback,
@@ -88,6 +88,10 @@ static int get_headers(struct sss_client *c, struct sss_client_headers *h, void 
     if (!strcmp(t, "FAIL")) {
         out("\"ev\":\"headers\",\"rc\":-1");
         return -1;
+    }
+    if (!strcmp(t, "NONE")) {
+        out("\"ev\":\"headers\",\"rc\":1");
+        return 1;
     }
     v = malloc(strlen(t) + 8);
     snprintf(v, strlen(t) + 8, "Bearer %s", t);

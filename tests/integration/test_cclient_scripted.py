@@ -134,6 +134,8 @@ async def final(c, srv, url_query, code, status, *opts, attempts=1, cmd=None):
 async def refusals(c, srv):
     await final(c, srv, "token=good", "unauthorized", "FAILED")
     await final(c, srv, "token=good", "unauthorized", "FAILED", "--tokens", "bad", attempts=2)
+    # A 401, and the hook has nothing new (returns 1): final at once, no second dial.
+    await final(c, srv, "token=good", "unauthorized", "FAILED", "--tokens", "bad,NONE", attempts=1)
     await final(c, srv, "status=403", "forbidden", "FAILED")
     await final(c, srv, "status=404", "upgrade_refused", "FAILED")
     await final(c, srv, "bad_upgrade=protocol", "upgrade_refused", "FAILED")
