@@ -10,7 +10,9 @@ ROOT=$PWD
 
 BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
     libyajl-dev libcjson-dev libhiredis-dev libmsgpack-dev libmongoc-dev libbson-dev)
-TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium redis-server)
+# nginx and haproxy: the balancers of test_balancer and `make cluster`, run from
+# their own configurations in temp dirs (tests/integration/svc_balancer.py).
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium redis-server nginx haproxy)
 
 missing=()
 need() {
