@@ -64,8 +64,9 @@ def haproxy_config(host_ports, listen, sock):
 class Balancer:
     """One nginx or HAProxy: .port, .url, .log(); start(), stop()."""
 
-    def __init__(self, kind, host_ports):
+    def __init__(self, kind, host_ports, port=0):
         self.kind = kind
+        self.want_port = port  # 0: a free port
         self.host_ports = list(host_ports)
         self.dir = tempfile.mkdtemp(prefix=f"sss-{kind}-")
         self.port = None
@@ -105,7 +106,7 @@ class Balancer:
     def start(self, timeout=20):
         if not binary(self.kind):
             raise RuntimeError(f"{self.kind} is not installed (tools/bootstrap.sh installs it)")
-        self.port = free_port()
+        self.port = self.want_port or free_port()
         logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=logf,
                                      stderr=subprocess.STDOUT, start_new_session=True,
