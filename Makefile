@@ -4,12 +4,14 @@
 #               the chat module and its page (ARGS=... adds flags)
 #   make run-proxy  the same page with the chat in a Node backend (examples/proxy-node)
 #               instead of the module: sss-server --proxy-url, --api-listen 127.0.0.1:9090
+#   make cluster  the chat demo on three hosts behind nginx, with Redis and FerretDB, all on
+#               loopback (tools/cluster.py; ARGS=... adds its options, e.g. --port 9000)
 #   make test   install what is missing, build dev/asan/fuzz, run every test
 #   make bench  build, then run sss's standard workloads with sss-bench (bench/run.sh; ARGS=... adds flags)
 BUILD := build/dev
 ARGS ?=
 
-.PHONY: all build run run-proxy test clean bench
+.PHONY: all build run run-proxy cluster test clean bench
 
 all: build
 
@@ -25,6 +27,9 @@ run: build
 run-proxy: build
 	@echo "chat demo, Node backend: open http://127.0.0.1:8080/ in a browser (the port of --port if ARGS sets one); the backend is examples/proxy-node/server.mjs"
 	examples/proxy-node/run.sh $(BUILD) $(ARGS)
+
+cluster: build
+	@tools/cluster.py --build $(BUILD) $(ARGS)
 
 test:
 	tools/test.sh

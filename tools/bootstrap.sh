@@ -10,7 +10,9 @@ ROOT=$PWD
 
 BUILD_PKGS=(gcc make cmake ninja-build pkg-config liburing-dev libwslay-dev libssl-dev node-llhttp
     libyajl-dev libcjson-dev libhiredis-dev libmsgpack-dev libmongoc-dev libbson-dev)
-TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium redis-server)
+# nginx and haproxy: the balancers of test_balancer and `make cluster`, run from
+# their own configurations in temp dirs (tests/integration/svc_balancer.py).
+TEST_PKGS=(clang libclang-rt-14-dev nodejs python3-venv patch chromium redis-server nginx haproxy)
 
 missing=()
 need() {
@@ -28,6 +30,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
+    # Debian starts the services of the server packages it installs (nginx on port
+    # 80, redis-server on 6379); the tests run their own, so stop and disable the
+    # ones installed just now (a service the machine already had is left alone).
+    if [ -d /run/systemd/system ]; then
+        for p in "${missing[@]}"; do
+            case "$p" in
+            nginx | haproxy | redis-server) $SUDO systemctl disable --now "$p" >/dev/null 2>&1 || true ;;
+            esac
+        done
+    fi
 fi
 [ "${1:-}" = "--build-only" ] && exit 0
 
