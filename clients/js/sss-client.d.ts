@@ -9,7 +9,9 @@ export type Callback<T> = (err: SSSError | Error | null, result?: T) => void;
  * subscribe's callback, with the original client's arguments:
  * `(undefined, true, sub)` for a new subscription (`(null, true, sub)` when the
  * channel was already held), `(undefined, false)` when the server refused,
- * `(err)` on an error (not READY, a bad name, the connection dropped).
+ * `(err)` on an error (not READY and not reconnecting, a bad name, the
+ * client stopped before the reply). While the client reconnects it waits: the
+ * SUBSCRIBE goes out after the SYNC reply.
  */
 export type SubscribeCallback = (err: SSSError | Error | null | undefined, result?: boolean, subscription?: Subscription) => void;
 
@@ -47,7 +49,7 @@ export declare class SSSError extends Error {
   code?: ErrorCode;
   /** (ext) On a connection failure: true when the client retries it. */
   transient?: boolean;
-  /** (ext) retries_exhausted: the last transient failure; token_failed: what getToken threw. */
+  /** (ext) retries_exhausted: the last transient failure; token_failed: what getToken threw; dropped, on a subscribe that waited for a SYNC: the final failure. */
   cause?: unknown;
   /** (ext) The HTTP status of a refused upgrade (seen through the `ws` package only). */
   status?: number;
@@ -149,10 +151,16 @@ export declare class Client {
   connect(): Promise<Subscription | null>;
   ask(topic: string, msg: any, cb: Callback<any>): void;
   ask(topic: string, msg?: any): Promise<any>;
-  /** cb(null) once sent, cb(err) when not READY. */
+  /** cb(null) once sent, cb(err) when not READY (also while reconnecting: nothing is kept for later). */
   tell(topic: string, msg: any, cb: (err: SSSError | null) => void): void;
   /** (ext) The promise is marked handled: an un-awaited tell while not READY is no unhandled rejection. */
   tell(topic: string, msg?: any): Promise<void>;
+  /**
+   * When READY the SUBSCRIBE goes out now. While reconnecting (after a drop, until
+   * the client stops) it goes out after the SYNC reply and the callback waits for
+   * its reply; a channel held here is shared at once. Before the first READY and
+   * after close() or a final failure: "Connection not ready" (not_ready).
+   */
   subscribe(channel: string, query: any, cb: SubscribeCallback): void;
   /** (ext) Without a query (null is sent). */
   subscribe(channel: string, cb: SubscribeCallback): void;

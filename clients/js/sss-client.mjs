@@ -294,7 +294,10 @@ class Client {
   // A clean slate: what a connect() after close() or a final failure starts from.
   _reset() {
     this._pending = new Map(); // id -> { cb, what, sub?: { channel, query } }
-    this._resubscribe = []; // SUBSCRIBEs in flight at a drop: sent again after the SYNC reply
+    // SUBSCRIBEs that wait for the next SYNC reply and are sent after it: those
+    // in flight at a drop and those made while reconnecting. Each is here or in
+    // _pending, never both; close() and a final failure fail them.
+    this._afterSync = []; // { cb, what, sub: { channel, query } }
     this._channels = new Map(); // channel -> { query, lastUid, subs: Set<Subscription> }
     this._hb = null; // { timeout } when the server runs heartbeats
     this._session = this._prefs.session;
@@ -328,6 +331,17 @@ class Client {
 
   _forSubs(fn) { for (const ch of [...this._channels.values()]) for (const s of [...ch.subs]) fn(s, ch); }
 
+  // READY with an open socket: a request goes out now. (Inside onDrop, and the
+  // status listeners a drop fires, the status is still READY but the socket is gone.)
+  _canSend() { return this._status === CS.READY && this._ws !== null && this._open; }
+
+  // A READY connection was lost and the client has not stopped: it reconnects
+  // (or is about to give up, which fails what waits). A subscribe waits for the SYNC.
+  _reconnecting() {
+    return this._everReady && !this._canSend() && (this._status === CS.READY || this._status === CS.RETRY_INTERVAL
+      || this._status === CS.DROPPED_RETRYING || this._status === CS.SYNCING);
+  }
+
   _send(obj) { this._ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
 
   _request(obj, what, cb, sub) {
@@ -337,17 +351,25 @@ class Client {
     return id;
   }
 
-  // Fail every request in flight; with `keepSubs`, SUBSCRIBEs wait for the next SYNC instead.
-  _failPending(mkErr, keepSubs) {
+  // Fail every request in flight; with `keepSubs`, SUBSCRIBEs wait for the next
+  // SYNC instead. Without it, the SUBSCRIBEs waiting for a SYNC fail too, with
+  // `cause` (when given: the final failure) on their error.
+  _failPending(mkErr, keepSubs, cause) {
     const p = [...this._pending.values()];
     this._pending.clear();
     if (keepSubs) {
-      this._resubscribe.push(...p.filter((r) => r.sub));
+      this._afterSync.push(...p.filter((r) => r.sub));
     } else {
-      p.push(...this._resubscribe);
-      this._resubscribe = [];
+      const waiting = this._afterSync;
+      this._afterSync = [];
+      for (const r of waiting) p.push({ ...r, cause });
     }
-    for (const r of p) if (!(keepSubs && r.sub)) this._safe(r.cb, mkErr(r.what));
+    for (const r of p) {
+      if (keepSubs && r.sub) continue;
+      const err = mkErr(r.what);
+      if (r.cause) err.cause = r.cause;
+      this._safe(r.cb, err);
+    }
   }
 
   _log(type, extra) {
@@ -449,7 +471,7 @@ class Client {
         this._setStatus(CS.SYNCING);
         this._forSubs((s) => s._setStatus(SS.SYNCING));
         // Only channels with a known lastUid (or known to be empty) are synced;
-        // SUBSCRIBEs in flight at the drop are sent again after the reply.
+        // SUBSCRIBEs in flight at the drop or made since are sent after the reply.
         const subscriptions = [...this._channels].map(([channel, c]) => ({ channel, lastUid: c.lastUid ?? null, query: c.query ?? null }));
         this._syncId = this._nextId++;
         const m = { sys: SYS.SYNC, id: this._syncId, subscriptions };
@@ -541,7 +563,7 @@ class Client {
     const subStatus = booted ? SS.BOOTED : status === CS.CLOSED ? SS.CLOSED : SS.RECONNECT_FAILED;
     const reconnecting = this._everReady && !booted && status !== CS.CLOSED;
     this._setStatus(status);
-    this._failPending(E.dropped, false);
+    this._failPending(E.dropped, false, err);
     this._forSubs((s) => s._setStatus(subStatus));
     const cb = this._connectCb;
     this._connectCb = null;
@@ -667,9 +689,11 @@ class Client {
         else s._error(E.sync(ch), SS.SYNC_FAILED);
       }
     }
-    const again = this._resubscribe;
-    this._resubscribe = [];
-    for (const r of again) this._subscribeNow(r.sub.channel, r.sub.query, r.cb, r.what);
+    // One at a time: a callback may close the client, which fails those left.
+    while (this._afterSync.length && this._canSend()) {
+      const r = this._afterSync.shift();
+      this._subscribeNow(r.sub.channel, r.sub.query, r.cb, r.what);
+    }
     this._fire('reconnect');
   }
 
@@ -695,13 +719,13 @@ class Client {
     this._safe(p.cb, undefined, c ? this._addSub(channel) : this._addSub(channel, p.sub ? p.sub.query : null, m.lastUid ?? null));
   }
 
-  _addSub(channel, query, lastUid) {
+  _addSub(channel, query, lastUid, status = SS.ACTIVE) {
     let c = this._channels.get(channel);
     if (!c) {
       c = { query, lastUid, subs: new Set() };
       this._channels.set(channel, c);
     }
-    const s = new Subscription(this, channel);
+    const s = new Subscription(this, channel, status);
     c.subs.add(s);
     return s;
   }
@@ -733,9 +757,16 @@ class Client {
     for (const s of [...c.subs]) s._feed(m.topic, m.msg, m.uid);
   }
 
+  // Subscribe now when READY; while reconnecting, a held channel is shared at
+  // once (the SYNC covers it) and a new one waits for the SYNC reply.
   _subscribeNow(channel, query, done, what) {
-    if (this._channels.has(channel)) return done(null, this._addSub(channel));
-    this._request({ sys: SYS.SUBSCRIBE, channel, query }, what, done, { channel, query });
+    const send = this._canSend();
+    if (this._channels.has(channel)) {
+      const status = send ? SS.ACTIVE : this._status === CS.SYNCING ? SS.SYNCING : SS.DROPPED;
+      return done(null, this._addSub(channel, undefined, undefined, status));
+    }
+    if (send) this._request({ sys: SYS.SUBSCRIBE, channel, query }, what, done, { channel, query });
+    else this._afterSync.push({ cb: done, what, sub: { channel, query } });
     return undefined;
   }
 
@@ -776,7 +807,7 @@ class Client {
 
   ask(topic, msg, cb) {
     return callOrPromise(cb, (done) => {
-      if (this._status !== CS.READY) return done(E.unready());
+      if (!this._canSend()) return done(E.unready());
       this._request({ sys: SYS.ASK, topic, msg: msg === undefined ? null : msg }, `ask "${topic}"`, done);
       return undefined;
     });
@@ -787,7 +818,7 @@ class Client {
   // not READY does not become an unhandled rejection; await it to see errors.
   tell(topic, msg, cb) {
     const p = callOrPromise(cb, (done) => {
-      if (this._status !== CS.READY) return done(E.unready());
+      if (!this._canSend()) return done(E.unready());
       this._send({ sys: SYS.TELL, topic, msg: msg === undefined ? null : msg });
       return done(null);
     }, (err) => [err || null]);
@@ -798,7 +829,7 @@ class Client {
   /** (ext) PUBLISH where the server allows it; the result is { uid }. */
   publish(channel, topic, msg, cb) {
     return callOrPromise(cb, (done) => {
-      if (this._status !== CS.READY) return done(E.unready());
+      if (!this._canSend()) return done(E.unready());
       if (typeof channel !== 'string' || !CHANNEL_RE.test(channel)) return done(E.badName(channel));
       this._request({ sys: SYS.PUBLISH, channel, topic, msg: msg === undefined ? null : msg }, `publish on "${channel}"`, done);
       return undefined;
@@ -811,12 +842,14 @@ class Client {
   // cb(undefined, false) when the server refuses, cb(err) on an error. The
   // promise (ext) resolves to the Subscription and rejects on an error and on
   // a refusal, with a "Subscription refused" SSSError (err.refused true,
-  // message the server's reason when it gave one). A SUBSCRIBE in flight when
-  // the connection drops is sent again after the SYNC reply.
+  // message the server's reason when it gave one). While the client reconnects
+  // (after a drop, until it stops) a subscribe is accepted and its SUBSCRIBE
+  // sent after the SYNC reply, as is one in flight when the connection drops;
+  // before the first READY and after close() or a final failure: not_ready.
   subscribe(channel, query, cb) {
     if (typeof query === 'function' && cb === undefined) { cb = query; query = null; }
     return callOrPromise(cb, (done) => {
-      if (this._status !== CS.READY) return done(E.unready());
+      if (!this._canSend() && !this._reconnecting()) return done(E.unready());
       if (typeof channel !== 'string' || !CHANNEL_RE.test(channel)) return done(E.badName(channel));
       return this._subscribeNow(channel, query === undefined ? null : query, done, `subscribe to "${channel}"`);
     }, (err, sub) => {

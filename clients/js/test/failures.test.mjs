@@ -191,6 +191,86 @@ test('a SUBSCRIBE in flight when the connection drops is sent as SUBSCRIBE after
   assert.deepEqual(log[1].received[0].subscriptions, [], 'never SYNCed with lastUid null');
 });
 
+// Issue 17, item 3: subscribes made while reconnecting. Each is made from a
+// status listener, so it happens in that status whatever the machine's speed.
+function onFirstStatus(c, status, fn) {
+  const off = c.onStatusChange((s) => {
+    if (s !== status) return;
+    off();
+    fn();
+  });
+}
+
+test('a subscribe while reconnecting is sent as SUBSCRIBE after the SYNC reply, never in SYNC, and delivers', { skip }, async () => {
+  const tag = srv.tag('offline');
+  // attempt 1 is closed at its SYNC: the subscribes wait across a failed attempt
+  const c = mk(srv.url(tag, { close_at: 'sync', code: 1006, times: 2, lastUid: '3-3' }));
+  await c.connect();
+  let news;
+  let weather;
+  onFirstStatus(c, CS.RETRY_INTERVAL, () => { news = c.subscribe('news'); });
+  onFirstStatus(c, CS.SYNCING, () => {
+    weather = new Promise((resolve) => c.subscribe('weather', { w: 1 }, (...args) => resolve(args)));
+  });
+  await srv.close(tag, { abort: true });
+  await until('both subscribes', () => news && weather);
+  const sub = await news;
+  const [err, ok, wsub] = await weather;
+  assert.deepEqual([err, ok, wsub.channel], [undefined, true, 'weather']);
+  assert.equal(c.lastUid('news'), '3-3');
+  const got = [];
+  sub.on('t', (m, uid) => got.push([m, uid]));
+  await srv.send(tag, { sys: 8, channel: 'news', topic: 't', msg: 'hello', uid: '3-4' });
+  await until('the FEED', () => got.length === 1);
+  assert.deepEqual(got, [['hello', '3-4']]);
+  const log = await srv.log(tag);
+  assert.equal(log.length, 3);
+  assert.deepEqual(log[1].received, [{ sys: 4, id: log[1].received[0].id, subscriptions: [], session: `s-${tag}` }], 'never SYNCed with lastUid null');
+  assert.deepEqual(log[2].received.map((m) => [m.sys, m.channel, m.query]), [[4, undefined, undefined], [1, 'news', null], [1, 'weather', { w: 1 }]]);
+  assert.deepEqual(log[2].received[0].subscriptions, []);
+  assert.deepEqual(c.errors, []);
+});
+
+test('a subscribe while reconnecting fails once with retries_exhausted as its cause, and is never sent', { skip }, async () => {
+  const tag = srv.tag('offlinefail');
+  const c = mk(srv.url(tag, { close_at: 'sync', code: 1006 }), { retryAttempts: 2 });
+  await c.connect();
+  const calls = [];
+  onFirstStatus(c, CS.RETRY_INTERVAL, () => c.subscribe('news', null, (...args) => calls.push(args)));
+  const failed = new Promise((r) => c.onReconnectFail(r));
+  await srv.close(tag, { abort: true });
+  assert.equal((await failed).code, 'retries_exhausted');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].length, 1);
+  assert.equal(calls[0][0].code, 'dropped');
+  assert.equal(calls[0][0].cause.code, 'retries_exhausted');
+  const log = await srv.log(tag);
+  assert.equal(log.length, 3);
+  for (const a of log.slice(1)) assert.deepEqual(a.received.map((m) => [m.sys, m.subscriptions]), [[4, []]]);
+  await assert.rejects(c.subscribe('news'), { code: 'not_ready' });
+  assert.equal(calls.length, 1);
+});
+
+test('a subscribe while reconnecting fails once when close() comes before the SYNC reply', { skip }, async () => {
+  const tag = srv.tag('offlineclose');
+  const c = mk(srv.url(tag, { silent_at: 'sync' }), { syncTimeout: 60000 });
+  await c.connect();
+  const calls = [];
+  onFirstStatus(c, CS.RETRY_INTERVAL, () => c.subscribe('news', null, (...args) => calls.push(args)));
+  await srv.close(tag, { abort: true });
+  await until('the SYNC', async () => (await srv.log(tag)).length === 2 && (await srv.log(tag))[1].received.length === 1);
+  assert.equal(c.getStatus(), CS.SYNCING);
+  assert.deepEqual(calls, []);
+  c.close();
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0][0].code, 'closed');
+  await until('the close in the log', async () => (await srv.log(tag))[1].close_code !== null);
+  const log = await srv.log(tag);
+  assert.equal(log[1].close_code, 4000);
+  assert.deepEqual(log[1].received.map((m) => [m.sys, m.subscriptions]), [[4, []]]);
+  assert.equal(calls.length, 1);
+});
+
 test('a frame bigger than maxMessageSize: the client closes with 1009 and stops (message_too_big)', { skip }, async () => {
   const tag = srv.tag('big');
   const c = mk(srv.url(tag, { big: 5000 }), { maxMessageSize: 4096 });

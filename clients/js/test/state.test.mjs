@@ -211,19 +211,25 @@ test('subscribe with a callback: the original\'s arguments', async () => {
   const bad = await call('_u_x', null);
   assert.equal(bad.length, 1);
   assert.equal(bad[0].name, 'Channel name not allowed');
-  const unready = await call('sport', null, null, () => t.ws().drop(1006));
-  assert.equal(unready.length, 1);
-  assert.equal(unready[0].name, 'Connection not ready');
-  assert.equal(unready[0].code, 'not_ready');
+  // while reconnecting, a channel held here is shared at once: the SYNC covers it
+  const held = await call('sport', null, null, () => t.ws().drop(1006));
+  assert.deepEqual(held.slice(0, 2), [null, true]);
+  assert.equal(held[2].getStatus(), SS.DROPPED);
   // in flight when the client is closed: cb(err)
   t.clock.fire();
   t.ws().open();
   t.ws().recv({ sys: 4, id: t.ws().last().id, result: { sport: true } });
+  assert.equal(held[2].getStatus(), SS.ACTIVE);
   const closed = call('late', null);
   t.c.close();
   const d = await closed;
   assert.equal(d.length, 1);
   assert.equal(d[0].name, 'Connection closed');
+  // not READY and not reconnecting (closed): cb(err), nothing sent
+  const unready = await call('sport', null);
+  assert.equal(unready.length, 1);
+  assert.equal(unready[0].name, 'Connection not ready');
+  assert.equal(unready[0].code, 'not_ready');
 });
 
 test('sub.on(topic, cb(msg, uid)): the FEED\'s uid, also for SYNC records', async () => {
@@ -731,4 +737,160 @@ test('invalid options are refused with a TypeError (code invalid_option)', () =>
   for (const prefs of bad) assert.throws(() => client('ws://sss.test/', prefs), { name: 'TypeError', code: 'invalid_option' }, JSON.stringify(prefs));
   assert.throws(() => client('not a url'), { code: 'invalid_option' });
   assert.throws(() => client(undefined), { code: 'invalid_option' });
+});
+
+// Issue 17, item 3: a subscribe while the client reconnects (after a drop,
+// before the SYNC reply) is accepted and sent as SUBSCRIBE after the SYNC
+// reply, never put in SYNC with lastUid null.
+test('subscribe while reconnecting: sent as SUBSCRIBE after the SYNC reply, never in SYNC; it delivers', async () => {
+  const t = await connected();
+  await subscribed(t, 'sport', null, '1-1');
+  t.ws().drop(1006);
+  assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+  const news = t.c.subscribe('news', { q: 1 });
+  const weather = new Promise((resolve) => t.c.subscribe('weather', (...args) => resolve(args)));
+  t.clock.fire();
+  t.ws().drop(1006); // a failed attempt: they still wait
+  t.clock.fire();
+  const ws = t.ws();
+  ws.open();
+  assert.equal(t.c.getStatus(), CS.SYNCING);
+  const late = t.c.subscribe('late'); // while SYNCING: waits as well
+  const sportAgain = await t.c.subscribe('sport'); // held here: shared at once, the SYNC covers it
+  assert.equal(sportAgain.getStatus(), SS.SYNCING);
+  assert.equal(ws.json().length, 1, 'only the SYNC before its reply');
+  const sync = ws.last();
+  assert.deepEqual(sync.subscriptions, [{ channel: 'sport', lastUid: '1-1', query: null }]);
+  ws.recv({ sys: 4, id: sync.id, result: { sport: true } });
+  assert.equal(sportAgain.getStatus(), SS.ACTIVE);
+  const subs = ws.json().slice(1);
+  assert.deepEqual(subs.map(({ id, ...m }) => m), [
+    { sys: 1, channel: 'news', query: { q: 1 } },
+    { sys: 1, channel: 'weather', query: null },
+    { sys: 1, channel: 'late', query: null },
+  ]);
+  ws.recv({ sys: 1, id: subs[0].id, channel: 'news', result: true, lastUid: '5-5' });
+  ws.recv({ sys: 1, id: subs[1].id, channel: 'weather', result: true, lastUid: null });
+  ws.recv({ sys: 1, id: subs[2].id, channel: 'late', result: false });
+  const sub = await news;
+  assert.equal(sub.channel, 'news');
+  assert.equal(sub.getStatus(), SS.ACTIVE);
+  const w = await weather;
+  assert.deepEqual(w.slice(0, 2), [undefined, true], 'the original callback arguments');
+  await assert.rejects(late, { code: 'subscription_refused', channel: 'late' });
+  const got = [];
+  sub.on('t', (m, uid) => got.push([m, uid]));
+  ws.recv({ sys: 8, channel: 'news', topic: 't', msg: 'hi', uid: '5-6' });
+  assert.deepEqual(got, [['hi', '5-6']]);
+  // the next drop SYNCs them from the uid their SUBSCRIBE reply gave (weather: known empty)
+  ws.drop(1006);
+  t.clock.fire();
+  t.ws().open();
+  assert.deepEqual(t.ws().last().subscriptions, [
+    { channel: 'sport', lastUid: '1-1', query: null },
+    { channel: 'news', lastUid: '5-6', query: { q: 1 } },
+    { channel: 'weather', lastUid: null, query: null },
+  ]);
+  t.c.close();
+});
+
+// Each waiting subscribe gets its callback exactly once, when the client stops.
+function waiting(t, channel) {
+  const calls = [];
+  t.c.subscribe(channel, null, (...args) => calls.push(args));
+  const p = t.c.subscribe(channel, null);
+  p.catch(() => {});
+  return { calls, p };
+}
+
+test('a subscribe waiting for the SYNC fails once at close(), and is not sent by a later connect', async () => {
+  const t = await connected();
+  t.ws().drop(1006);
+  const w = waiting(t, 'news');
+  t.clock.fire();
+  t.ws().open(); // SYNCING
+  t.c.close();
+  await assert.rejects(w.p, { code: 'closed', name: 'Connection closed' });
+  assert.equal(w.calls.length, 1);
+  assert.equal(w.calls[0].length, 1);
+  assert.equal(w.calls[0][0].code, 'closed');
+  assert.match(w.calls[0][0].message, /subscribe to "news"/);
+  const p = t.c.connect();
+  t.ws().open();
+  t.ws().recv({ sys: 3, prot: {} });
+  await p;
+  assert.deepEqual(t.ws().json(), [{ sys: 3 }], 'nothing left from before close()');
+  assert.equal(w.calls.length, 1);
+  t.c.close();
+  assert.equal(w.calls.length, 1);
+});
+
+test('a subscribe waiting for the SYNC fails once when retries run out or a failure is permanent; its cause says why', async () => {
+  const t = await connected({ retryAttempts: 1 });
+  const inflight = t.c.subscribe('old', null); // in flight at the drop
+  inflight.catch(() => {});
+  t.ws().drop(1006);
+  const w = waiting(t, 'news');
+  t.clock.fire();
+  t.ws().drop(1006); // the one retry failed
+  assert.equal(t.c.getStatus(), CS.RECONNECT_FAILED);
+  await assert.rejects(w.p, (e) => e.code === 'dropped' && e.cause.code === 'retries_exhausted' && /subscribe to "news"/.test(e.message));
+  await assert.rejects(inflight, (e) => e.code === 'dropped' && e.cause.code === 'retries_exhausted');
+  assert.equal(w.calls.length, 1);
+  assert.equal(w.calls[0][0].cause.code, 'retries_exhausted');
+
+  const u = await connected();
+  u.ws().drop(1006);
+  const v = waiting(u, 'news');
+  u.clock.fire();
+  u.ws().open();
+  u.ws().drop(1002); // permanent, during the SYNC
+  assert.equal(u.c.getStatus(), CS.RECONNECT_FAILED);
+  await assert.rejects(v.p, (e) => e.code === 'dropped' && e.cause.code === 'protocol_error');
+  assert.equal(v.calls.length, 1);
+  assert.equal(u.ws().json().filter((m) => m.sys === 1).length, 0, 'never sent');
+  // stopped: not_ready again
+  await assert.rejects(u.c.subscribe('news'), { code: 'not_ready' });
+});
+
+test('inside onDrop a subscribe waits for the SYNC; ask, tell and publish get not_ready and send nothing', async () => {
+  const t = await connected();
+  const got = {};
+  t.c.onDrop(() => {
+    got.sub = t.c.subscribe('news');
+    got.ask = t.c.ask('x', 1);
+    got.tell = t.c.tell('x', 1);
+    got.publish = t.c.publish('news', 't', 1);
+  });
+  const ws = t.ws();
+  ws.drop(1006);
+  await assert.rejects(got.ask, { code: 'not_ready' });
+  await assert.rejects(got.tell, { code: 'not_ready' });
+  await assert.rejects(got.publish, { code: 'not_ready' });
+  assert.deepEqual(ws.json(), [{ sys: 3 }]);
+  t.clock.fire();
+  t.ws().open();
+  const sync = t.ws().last();
+  assert.deepEqual(sync.subscriptions, []);
+  t.ws().recv({ sys: 4, id: sync.id, result: {} });
+  const m = t.ws().last();
+  assert.deepEqual(m, { sys: 1, channel: 'news', query: null, id: m.id });
+  t.ws().recv({ sys: 1, id: m.id, channel: 'news', result: true, lastUid: '1-1' });
+  assert.equal((await got.sub).channel, 'news');
+  t.c.close();
+});
+
+test('before the first READY (also while the first connect retries) a subscribe is not_ready', async () => {
+  const t = setup();
+  await assert.rejects(t.c.subscribe('news'), { code: 'not_ready' });
+  const p = t.c.connect();
+  t.ws().drop(1006);
+  assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
+  await assert.rejects(t.c.subscribe('news'), { code: 'not_ready' });
+  t.clock.fire();
+  t.ws().open();
+  await assert.rejects(t.c.subscribe('news'), { code: 'not_ready' }, 'BEGINNING');
+  t.ws().recv({ sys: 3, prot: {} });
+  await p;
+  t.c.close();
 });
