@@ -22,6 +22,10 @@ struct sss_api_scaler_stats {
     const char *engine, *store; /* their names: memory, redis, mongodb */
     int engine_up, store_up;     /* Redis / MongoDB answer (1 for memory) */
     uint64_t store_queued, store_written, store_dropped, store_errors;
+    uint64_t sessions, sessions_anon;  /* the store keeps now: all, anonymous */
+    uint64_t sessions_anon_limited;    /* new anonymous ones not recorded (--anon-session-rate) */
+    uint64_t sessions_evicted;         /* anonymous ones forgotten to make room (--max-sessions) */
+    uint64_t sessions_refused;         /* new ones not recorded: full, no anonymous one to forget */
 };
 
 /* One worker's counters, copied from shared memory (relaxed loads). */

@@ -105,7 +105,10 @@ static void test_formats(void)
     struct sss_api_scaler_stats s = {.publishes = 7, .publish_errors = 1, .broadcasts = 2,
                                      .engine = "redis", .engine_up = 0, .store = "mongodb",
                                      .store_up = 1, .store_queued = 3, .store_written = 4,
-                                     .store_dropped = 1, .store_errors = 2};
+                                     .store_dropped = 1, .store_errors = 2,
+                                     .sessions = 9, .sessions_anon = 6,
+                                     .sessions_anon_limited = 5, .sessions_evicted = 4,
+                                     .sessions_refused = 1};
     struct sss_dynbuf b = SSS_DYNBUF_INIT;
 
     memset(w, 0, sizeof(w));
@@ -128,6 +131,10 @@ static void test_formats(void)
     CHECK(strstr(b.data, "# TYPE sss_publishes_total counter\nsss_publishes_total 7\n"));
     CHECK(strstr(b.data, "sss_engine_up{engine=\"redis\"} 0\n"));
     CHECK(strstr(b.data, "sss_store_dropped_total 1\n"));
+    CHECK(strstr(b.data, "sss_sessions{kind=\"user\"} 3\nsss_sessions{kind=\"anonymous\"} 6\n"));
+    CHECK(strstr(b.data, "sss_sessions_anon_limited_total 5\n"));
+    CHECK(strstr(b.data, "sss_sessions_evicted_total 4\n"));
+    CHECK(strstr(b.data, "sss_sessions_refused_total 1\n"));
     CHECK(strstr(b.data, "sss_api_requests_total 5\n"));
     CHECK(strstr(b.data, "sss_workers 2\n"));
     CHECK(strstr(b.data, "# TYPE sss_tells_gone_total counter\n"
@@ -154,7 +161,9 @@ static void test_formats(void)
                          "\"feeds_lost\":0,\"tells_stale\":0,"
                          "\"api_requests\":5,\"engine\":\"redis\",\"engine_up\":false,"
                          "\"store\":\"mongodb\",\"store_up\":true,\"store_queued\":3,"
-                         "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2}}"));
+                         "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2,"
+                         "\"sessions\":9,\"sessions_anonymous\":6,\"sessions_anon_limited\":5,"
+                         "\"sessions_evicted\":4,\"sessions_refused\":1}}"));
     /* It is one JSON value: the proto decoder's strict parser would take it as
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');
