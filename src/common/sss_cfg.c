@@ -137,7 +137,14 @@ static const struct flag flags[] = {
     F("session-ttl", T_DURATION, session_ttl_ms, "10m", 1, 0,
       "a session (JWT sid or BEGIN's session) with no connection left is forgotten after it"),
     F("max-sessions", T_INT, max_sessions, "100000", 1, 100000000,
-      "sessions the store keeps; a new one beyond is not recorded (it cannot be resumed)"),
+      "sessions the store keeps; when full, a new one takes the place of the anonymous session "
+      "idle longest (a user's: of any anonymous one), else it is not recorded (it cannot be "
+      "resumed)"),
+    F("anon-session-rate", T_INT, anon_session_rate, "100", 0, 1000000,
+      "new anonymous sessions (BEGIN's session, no user) the host records per second; beyond "
+      "it one is not recorded: its client connects but cannot resume it (0: no limit)"),
+    F("anon-session-burst", T_INT, anon_session_burst, "1000", 1, 100000000,
+      "new anonymous sessions recorded at once before --anon-session-rate applies"),
     FS("jwt-secret", T_STR, jwt_secret, "",
        "HS256 key, at least 32 bytes: every client needs a valid JWT (Authorization: Bearer, "
        "?token=, or the cookie --jwt-cookie names); its sub names the user (empty: accept "

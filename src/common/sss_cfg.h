@@ -70,7 +70,9 @@ struct sss_cfg {
     int static_dotfiles;          /* serve paths with a segment starting with '.' */
     char static_csp[1024];        /* Content-Security-Policy of static answers; empty = none */
     int64_t session_ttl_ms;       /* a session with no connection is forgotten after it */
-    int max_sessions;             /* sessions the memory store keeps */
+    int max_sessions;             /* sessions the store keeps */
+    int anon_session_rate;        /* new anonymous sessions recorded per second (0: no limit) */
+    int anon_session_burst;       /* ... at once, before the rate applies */
     char jwt_secret[256];         /* HS256 key: clients must bring a valid token; empty = accept all */
     char jwt_issuer[256];         /* a token's "iss" must be this; empty = any */
     char jwt_audience[256];       /* a token's "aud" must be or hold this; empty = any */

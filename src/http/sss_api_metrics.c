@@ -186,6 +186,15 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
         {"sss_api_forbidden_total",
          "HTTP API requests refused for their Origin (403) or Content-Type (415).",
          s->api_forbidden},
+        {"sss_sessions_anon_limited_total",
+         "New anonymous sessions not recorded: over --anon-session-rate.",
+         s->sessions_anon_limited},
+        {"sss_sessions_evicted_total",
+         "Anonymous sessions forgotten to make room for a new one under --max-sessions.",
+         s->sessions_evicted},
+        {"sss_sessions_refused_total",
+         "New sessions not recorded: --max-sessions reached and no anonymous session to forget.",
+         s->sessions_refused},
     };
     const struct {
         const char *name, *help;
@@ -229,11 +238,16 @@ void sss_api_format_metrics(struct sss_dynbuf *out, const struct sss_api_worker_
                       "# HELP sss_store_dropped_total Store writes lost to a full --store-queue.\n"
                       "# TYPE sss_store_dropped_total counter\nsss_store_dropped_total %llu\n"
                       "# HELP sss_store_errors_total Failed database calls of the store.\n"
-                      "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n",
+                      "# TYPE sss_store_errors_total counter\nsss_store_errors_total %llu\n"
+                      "# HELP sss_sessions Sessions the store keeps on this host, by kind.\n"
+                      "# TYPE sss_sessions gauge\nsss_sessions{kind=\"user\"} %llu\n"
+                      "sss_sessions{kind=\"anonymous\"} %llu\n",
                       s->engine ? s->engine : "memory", s->engine_up,
                       s->store ? s->store : "memory", s->store_up,
                       (unsigned long long)s->store_queued, (unsigned long long)s->store_written,
-                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors);
+                      (unsigned long long)s->store_dropped, (unsigned long long)s->store_errors,
+                      (unsigned long long)(s->sessions - s->sessions_anon),
+                      (unsigned long long)s->sessions_anon);
 }
 
 void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_stats *w,
@@ -271,7 +285,10 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                       "\"store_written\":%llu,\"store_dropped\":%llu,\"store_errors\":%llu,"
                       "\"history_bytes\":%llu,\"channels\":%llu,\"client_channels\":%llu,"
                       "\"history_trimmed_messages\":%llu,\"history_trimmed_bytes\":%llu,"
-                      "\"history_trimmed_channels\":%llu,\"channels_refused\":%llu}}",
+                      "\"history_trimmed_channels\":%llu,\"channels_refused\":%llu,"
+                      "\"sessions\":%llu,\"sessions_anonymous\":%llu,"
+                      "\"sessions_anon_limited\":%llu,\"sessions_evicted\":%llu,"
+                      "\"sessions_refused\":%llu}}",
                       (unsigned long long)s->publishes, (unsigned long long)s->publish_errors,
                       (unsigned long long)s->broadcasts, (unsigned long long)s->feeds_lost,
                       (unsigned long long)s->tells_stale, (unsigned long long)api_requests,
@@ -286,5 +303,9 @@ void sss_api_format_stats(struct sss_dynbuf *out, const struct sss_api_worker_st
                       (unsigned long long)s->history_trimmed_messages,
                       (unsigned long long)s->history_trimmed_bytes,
                       (unsigned long long)s->history_trimmed_channels,
-                      (unsigned long long)s->channels_refused);
+                      (unsigned long long)s->channels_refused,
+                      (unsigned long long)s->sessions, (unsigned long long)s->sessions_anon,
+                      (unsigned long long)s->sessions_anon_limited,
+                      (unsigned long long)s->sessions_evicted,
+                      (unsigned long long)s->sessions_refused);
 }

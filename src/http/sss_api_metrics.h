@@ -30,6 +30,10 @@ struct sss_api_scaler_stats {
     uint64_t api_evicted;   /* connections without the key closed for a newer one */
     uint64_t api_forbidden; /* requests refused for their Origin (403) or Content-Type (415) */
     uint64_t api_open;      /* connections now that have not shown the key */
+    uint64_t sessions, sessions_anon;  /* the store keeps now: all, anonymous */
+    uint64_t sessions_anon_limited;    /* new anonymous ones not recorded (--anon-session-rate) */
+    uint64_t sessions_evicted;         /* anonymous ones forgotten to make room (--max-sessions) */
+    uint64_t sessions_refused;         /* new ones not recorded: full, no anonymous one to forget */
 };
 
 /* One worker's counters, copied from shared memory (relaxed loads). */

@@ -428,11 +428,12 @@ int sss_hm_pack_session_entry(struct sss_hm_rec *rec, uint64_t req, const struct
     return rc;
 }
 
-void sss_hm_pack_session_end(struct sss_hm_rec *rec, uint64_t req, int found)
+void sss_hm_pack_session_end(struct sss_hm_rec *rec, uint64_t req, int found, int kept)
 {
     (void)rec_parts(rec, SSS_HM_SESSION_END, NULL, 0, NULL, 0, NULL, 0);
     rec->h.session_end.req = req;
     rec->h.session_end.found = (uint32_t)found;
+    rec->h.session_end.kept = (uint32_t)kept;
 }
 
 int sss_hm_pack_feed(struct sss_hm_rec *rec, struct sss_uid uid, int32_t origin_worker,

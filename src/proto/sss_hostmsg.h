@@ -169,13 +169,16 @@ enum sss_hm_session_op {
     SSS_HM_SESSION_UNSUB,      /* unsubscribed from channel */
 };
 
+/* sss_hm_session.flags */
+#define SSS_HM_SESSION_READMIT 1u /* ONLINE after a scaler restart: a former scaler kept it */
+
 struct sss_hm_session {
     uint16_t op;
     uint16_t session_len;
     uint16_t chan_len;
     uint16_t user_len;
     uint32_t has_uid;
-    uint32_t pad;
+    uint32_t flags; /* SSS_HM_SESSION_*: set by the sender after packing (0 by default) */
     struct sss_uid uid;
 };
 
@@ -196,7 +199,7 @@ struct sss_hm_session_entry {
 struct sss_hm_session_end {
     uint64_t req;
     uint32_t found;
-    uint32_t pad;
+    uint32_t kept; /* the store records the session (0: refused by a limit) */
 };
 
 enum sss_hm_boot_kind {
@@ -355,7 +358,7 @@ void sss_hm_pack_hist_end(struct sss_hm_rec *rec, uint64_t req, int rc, int gap,
 /* uid: NULL when the session has not reached one in the channel (has_uid 0). */
 int sss_hm_pack_session_entry(struct sss_hm_rec *rec, uint64_t req, const struct sss_uid *uid,
                               const char *chan, size_t chan_len) SSS_WUR;
-void sss_hm_pack_session_end(struct sss_hm_rec *rec, uint64_t req, int found);
+void sss_hm_pack_session_end(struct sss_hm_rec *rec, uint64_t req, int found, int kept);
 /* scaler -> bus; origin_worker -1 (then origin_conn and flags are 0): no origin. */
 int sss_hm_pack_feed(struct sss_hm_rec *rec, struct sss_uid uid, int32_t origin_worker,
                      uint64_t origin_conn, uint32_t flags, const char *chan, size_t chan_len,

@@ -458,6 +458,11 @@ static void api_stats(void *data, struct sss_api_scaler_stats *st)
     st->history_trimmed_bytes = s->engine->stats.trimmed_bytes;
     st->history_trimmed_channels = s->engine->stats.trimmed_channels;
     st->channels_refused = s->engine->stats.channels_refused;
+    st->sessions = s->store->stats.sessions;
+    st->sessions_anon = s->store->stats.sessions_anon;
+    st->sessions_anon_limited = s->store->stats.anon_limited;
+    st->sessions_evicted = s->store->stats.evicted;
+    st->sessions_refused = s->store->stats.refused;
 }
 
 /* Start the API if it is configured and not running; logs a failure once. */
@@ -496,12 +501,12 @@ static void session_entry(void *data, const char *chan, size_t chan_len, int has
 }
 
 /* The store answered a session load: the worker may send its BEGIN reply. */
-static void session_done(void *data, int found)
+static void session_done(void *data, int found, int kept)
 {
     struct session_ctx *sc = data;
     struct sss_hm_rec end;
 
-    sss_hm_pack_session_end(&end, sc->req, found);
+    sss_hm_pack_session_end(&end, sc->req, found, kept);
     send_to(sc->s, sc->w, &end);
     sss_free(sc);
 }
@@ -532,7 +537,9 @@ static void on_session(void *data, const struct sss_hm_rec *rec)
 
     if (sq->op == SSS_HM_SESSION_ONLINE || sq->op == SSS_HM_SESSION_OFFLINE)
         st->ops->online(st, fw->w, sid->p, sid->len, user->p, user->len,
-                        sq->op == SSS_HM_SESSION_ONLINE ? 1 : -1, sss_now_ms());
+                        sq->op == SSS_HM_SESSION_ONLINE ? 1 : -1,
+                        sq->flags & SSS_HM_SESSION_READMIT ? SSS_STORE_READMIT : 0u,
+                        sss_now_ms());
     else if (sq->op == SSS_HM_SESSION_SUB)
         st->ops->subscribe(st, sid->p, sid->len, chan->p, chan->len, (int)sq->has_uid, &sq->uid);
     else if (sq->op == SSS_HM_SESSION_UNSUB)
@@ -549,7 +556,7 @@ static void on_session_load(void *data, const struct sss_hm_rec *rec)
     if (!sc) {
         struct sss_hm_rec end;
 
-        sss_hm_pack_session_end(&end, rec->h.session_load.req, 0);
+        sss_hm_pack_session_end(&end, rec->h.session_load.req, 0, 0);
         send_to(s, fw->w, &end);
         return;
     }
@@ -797,6 +804,9 @@ static int make_backends(struct sss_scaler *s, const struct sss_engine_limits *l
                       sss_strerror(err ? err : -ENOMEM));
         return -1;
     }
+    if (strcmp(cfg->store, "mongodb") != 0)
+        sss_store_mem_set_anon_rate(s->store, (uint32_t)cfg->anon_session_rate,
+                                    (uint32_t)cfg->anon_session_burst);
     return 0;
 }
 

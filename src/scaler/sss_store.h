@@ -28,7 +28,9 @@ struct sss_store;
 struct sss_store_load_cb {
     void (*entry)(void *data, const char *chan, size_t chan_len, int has_uid,
                   const struct sss_uid *uid);
-    void (*done)(void *data, int found);
+    /* found: the session was known; kept: the store records it now (0: it
+     * was refused, by --max-sessions or --anon-session-rate, or forgotten). */
+    void (*done)(void *data, int found, int kept);
     void *data;
 };
 
@@ -39,14 +41,26 @@ struct sss_store_presence_cb {
     void *data;
 };
 
+/* online's flags */
+#define SSS_STORE_READMIT 1u /* a worker gives its account again: an anonymous session a
+                              * former scaler recorded is not counted against the rate */
+
 struct sss_store_ops {
     const char *name;
-    /* A connection of the session came (delta 1) or went (-1) in worker w; user may be "". */
+    /*
+     * A connection of the session came (delta 1) or went (-1) in worker w;
+     * user may be "" (an anonymous session). Only a connection that comes
+     * creates a session (subscribe never does), within --max-sessions (a
+     * full store makes room by forgetting an anonymous session, see
+     * sss_store_mem_create) and, for an anonymous one, --anon-session-rate
+     * (unless flags has SSS_STORE_READMIT).
+     */
     void (*online)(struct sss_store *st, int w, const char *session, size_t len,
-                   const char *user, size_t user_len, int delta, int64_t now_ms);
+                   const char *user, size_t user_len, int delta, unsigned flags, int64_t now_ms);
     /* Worker w was replaced: its connections are gone. */
     void (*reset_worker)(struct sss_store *st, int w, int64_t now_ms);
-    /* The session subscribed to chan (or its uid advanced): has_uid 0 = empty channel. */
+    /* The session subscribed to chan (or its uid advanced): has_uid 0 = empty channel.
+     * Nothing for a session the store does not keep. */
     void (*subscribe)(struct sss_store *st, const char *session, size_t len, const char *chan,
                       size_t chan_len, int has_uid, const struct sss_uid *uid);
     /* The session unsubscribed from chan (the client asked). */
@@ -77,6 +91,10 @@ struct sss_store_stats {
     uint64_t dropped; /* writes lost because the queue (--store-queue) was full */
     uint64_t errors;  /* failed database calls (each retried or counted as dropped) */
     int connected;    /* the database answered the last call */
+    uint64_t sessions, sessions_anon; /* kept now: all, anonymous */
+    uint64_t anon_limited; /* new anonymous sessions not recorded: over --anon-session-rate */
+    uint64_t evicted;      /* anonymous sessions forgotten to make room under --max-sessions */
+    uint64_t refused;      /* new sessions not recorded: full, no anonymous one to forget */
 };
 
 struct sss_store {
@@ -84,9 +102,32 @@ struct sss_store {
     struct sss_store_stats stats;
 };
 
-/* max_sessions bounds the records; ttl_ms is --session-ttl. NULL on ENOMEM. */
+/*
+ * max_sessions bounds the records; ttl_ms is --session-ttl. NULL on ENOMEM.
+ * A full store makes room for a new session by forgetting the anonymous
+ * session idle longest; a user's new session, if no anonymous one is idle,
+ * the anonymous one online longest; else the new one is not recorded. So
+ * anonymous clients, whose ids cost nothing to invent, can never push out a
+ * user's session. New anonymous sessions are not limited in rate until
+ * sss_store_mem_set_anon_rate says so.
+ */
 struct sss_store *sss_store_mem_create(uint32_t max_sessions, uint32_t max_subs, int64_t ttl_ms,
                                        int nworkers);
+
+/* At most `rate` new anonymous sessions a second (0: no limit), `burst` at once (at least 1). */
+void sss_store_mem_set_anon_rate(struct sss_store *st, uint32_t rate, uint32_t burst);
+
+/* Whether the memory store keeps the session (for the MongoDB store that wraps it). */
+int sss_store_mem_has(struct sss_store *st, const char *id, size_t len);
+
+/*
+ * fn(data, id, len) runs when a session is forgotten to make room (the MongoDB
+ * store drops its own record of it), before it is freed, inside the online
+ * call that made room: fn must not call the memory store.
+ */
+void sss_store_mem_on_evict(struct sss_store *st, void (*fn)(void *data, const char *id,
+                                                             size_t len),
+                            void *data);
 
 struct sss_cfg;
 

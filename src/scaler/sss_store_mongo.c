@@ -69,11 +69,12 @@ struct snap_sub {
     struct sss_uid uid;
 };
 
-/* The full record of one session as it should be in MongoDB. */
+/* The full record of one session as it should be in MongoDB (gone: deleted). */
 struct snap {
     char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     char user[SSS_PROTO_CHANNEL_MAX + 1];
     int online;
+    int gone; /* forgotten to make room (--max-sessions): delete this host's record */
     int64_t at_ms; /* wall clock of the change */
     uint32_t nsubs;
     struct snap_sub subs[];
@@ -265,6 +266,14 @@ static int write_batch(struct mongo_store *ms, mongoc_collection_t *coll, struct
         bson_t sel = BSON_INITIALIZER, upd = BSON_INITIALIZER;
 
         BSON_APPEND_UTF8(&sel, "_id", b[i]->id);
+        if (b[i]->gone) {
+            /* Only while it is ours: a host the client moved to keeps its record. */
+            BSON_APPEND_UTF8(&sel, "host", ms->host_id);
+            ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &sel, NULL, &err);
+            bson_destroy(&sel);
+            bson_destroy(&upd);
+            continue;
+        }
         snap_to_update(ms, b[i], &upd);
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, &sel, &upd, &uopts, &err);
         bson_destroy(&sel);
@@ -815,10 +824,11 @@ static void scratch_entry(void *data, const char *chan, size_t chan_len, int has
         s->uid = *uid;
 }
 
-static void scratch_done(void *data, int found)
+static void scratch_done(void *data, int found, int kept)
 {
     (void)data;
     (void)found;
+    (void)kept;
 }
 
 /* The memory store's subscriptions of the session into ms->scratch. */
@@ -862,6 +872,7 @@ static void flush_dirty(struct mongo_store *ms)
         memcpy(sn->id, ls->id, ls->len + 1);
         memcpy(sn->user, ls->user, sizeof(sn->user));
         sn->online = ls->online > 0;
+        sn->gone = 0;
         sn->at_ms = sss_wall_ms();
         sn->nsubs = ms->nscratch;
         if (ms->nscratch)
@@ -925,15 +936,63 @@ static struct lsess *lget(struct mongo_store *ms, const char *id, size_t len, in
     return ls;
 }
 
+/* The memory store's session counters are the store's. */
+static void copy_mem_stats(struct mongo_store *ms)
+{
+    const struct sss_store_stats *m = &ms->mem->stats;
+
+    ms->base.stats.sessions = m->sessions;
+    ms->base.stats.sessions_anon = m->sessions_anon;
+    ms->base.stats.anon_limited = m->anon_limited;
+    ms->base.stats.evicted = m->evicted;
+    ms->base.stats.refused = m->refused;
+}
+
+/*
+ * The memory store forgot a session to make room: so does this host (its
+ * local record, a pending hand-over) and MongoDB (the record, if this host
+ * wrote it last). Runs inside mem's online: touches only local and dirty.
+ */
+static void on_mem_evict(void *data, const char *id, size_t len)
+{
+    struct mongo_store *ms = data;
+    struct lsess *ls = sss_map_del(&ms->local, id, len);
+    struct snap *sn;
+
+    if (!ls)
+        return;
+    if (ls->dirty)
+        for (uint32_t i = 0; i < ms->ndirty; i++)
+            if (ms->dirty[i] == ls) {
+                ms->dirty[i] = ms->dirty[--ms->ndirty];
+                break;
+            }
+    sn = sss_calloc(1, sizeof(*sn));
+    pthread_mutex_lock(&ms->mu);
+    if (sn) {
+        memcpy(sn->id, ls->id, ls->len + 1);
+        sn->gone = 1;
+        sn->at_ms = sss_wall_ms();
+        enqueue_locked(ms, sn, 0);
+        pthread_cond_signal(&ms->cv);
+    } else {
+        ms->dropped++;
+    }
+    pthread_mutex_unlock(&ms->mu);
+    sss_free(ls);
+}
+
 static void ms_online(struct sss_store *st, int w, const char *id, size_t len, const char *user,
-                      size_t user_len, int delta, int64_t now)
+                      size_t user_len, int delta, unsigned flags, int64_t now)
 {
     struct mongo_store *ms = (struct mongo_store *)st;
     int created, was;
     struct lsess *ls;
 
-    ms->mem->ops->online(ms->mem, w, id, len, user, user_len, delta, now);
-    ls = lget(ms, id, len, delta > 0, &created);
+    ms->mem->ops->online(ms->mem, w, id, len, user, user_len, delta, flags, now);
+    copy_mem_stats(ms);
+    /* A session the memory store refused (limits) is not this host's either. */
+    ls = lget(ms, id, len, delta > 0 && sss_store_mem_has(ms->mem, id, len), &created);
     if (!ls || w < 0 || w >= ms->nworkers || ls->per_worker[w] + delta < 0)
         return;
     if (created) {
@@ -1009,7 +1068,7 @@ static void ms_unsubscribe(struct sss_store *st, const char *id, size_t len, con
 static void answer_local(struct mongo_store *ms, struct lsess *ls, const char *id, size_t len,
                          const struct sss_store_load_cb *cb)
 {
-    int found = ls && !ls->fresh;
+    int found = ls && !ls->fresh, kept = ls && sss_store_mem_has(ms->mem, id, len);
 
     load_scratch(ms, id, len);
     for (uint32_t i = 0; i < ms->nscratch; i++)
@@ -1019,7 +1078,7 @@ static void answer_local(struct mongo_store *ms, struct lsess *ls, const char *i
         found = 1;
     if (ls)
         ls->fresh = 0;
-    cb->done(cb->data, found);
+    cb->done(cb->data, found, kept);
 }
 
 /*
@@ -1132,7 +1191,8 @@ static void answer(struct mongo_store *ms, struct query *q, int timed_out)
                 q->load_cb.entry(q->load_cb.data, q->doc->subs[i].chan,
                                  strlen(q->doc->subs[i].chan), q->doc->subs[i].has_uid,
                                  &q->doc->subs[i].uid);
-            q->load_cb.done(q->load_cb.data, 1);
+            /* Not kept here (refused by a limit): its client resumes, once. */
+            q->load_cb.done(q->load_cb.data, 1, 0);
             return;
         }
         load_scratch(ms, q->key, q->key_len);
@@ -1225,6 +1285,7 @@ static void ms_tick(struct sss_store *st, int64_t now)
 
     ms_poll(st); /* also hands over what changed, so nothing dirty is forgotten below */
     ms->mem->ops->tick(ms->mem, now);
+    copy_mem_stats(ms);
     for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
         if (!ls->online && !ls->dirty && now - ls->offline_since >= ms->ttl_ms) {
             sss_map_del(&ms->local, ls->id, ls->len);
@@ -1350,6 +1411,9 @@ struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers
                                    cfg->session_ttl_ms, nworkers);
     if (!ms->mem)
         goto fail;
+    sss_store_mem_set_anon_rate(ms->mem, (uint32_t)cfg->anon_session_rate,
+                                (uint32_t)cfg->anon_session_burst);
+    sss_store_mem_on_evict(ms->mem, on_mem_evict, ms);
     ms->uri = mongoc_uri_new_with_error(cfg->mongo_url, &berr);
     if (!ms->uri) {
         sss_log_error("store", "mongodb: bad --mongo '%s': %s", cfg->mongo_url, berr.message);

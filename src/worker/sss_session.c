@@ -189,19 +189,27 @@ static size_t store_key(const struct sss_conn *c, char key[SSS_PROTO_SESSION_KEY
 }
 
 /* Tell the store what the connection's session did (nothing without a session). */
-static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
-                         const struct sss_uid *uid)
+static void session_note_flags(struct sss_conn *c, int op, const char *chan, size_t chan_len,
+                               const struct sss_uid *uid, uint32_t flags)
 {
     struct sss_hm_rec rec;
     char key[SSS_PROTO_SESSION_KEY_MAX + 1];
     size_t kl = store_key(c, key), ul = op == SSS_HM_SESSION_ONLINE ? strlen(c->user) : 0;
 
-    if (!kl)
+    if (!kl || c->client->session_unkept)
         return;
     if (uid && !uid->epoch && !uid->offset)
         uid = NULL; /* none reached yet */
-    if (sss_hm_pack_session(&rec, op, key, kl, chan, chan_len, c->user, ul, uid) == 0)
+    if (sss_hm_pack_session(&rec, op, key, kl, chan, chan_len, c->user, ul, uid) == 0) {
+        rec.h.session.flags = flags;
         (void)sss_rpc_put(S(c)->rpc, &rec);
+    }
+}
+
+static void session_note(struct sss_conn *c, int op, const char *chan, size_t chan_len,
+                         const struct sss_uid *uid)
+{
+    session_note_flags(c, op, chan, chan_len, uid, 0);
 }
 
 /*
@@ -248,7 +256,8 @@ static void send_begin_reply(struct sss_conn *c, const char *user_chan, const st
     memset(&br, 0, sizeof(br));
     br.channel = user_chan;
     br.last_uid = last;
-    br.session = c->session[0] ? c->session : NULL;
+    /* A session the store did not record cannot be resumed: the reply says none. */
+    br.session = c->session[0] && !c->client->session_unkept ? c->session : NULL;
     br.hb = s->cfg->heartbeat_interval_ms > 0;
     br.hb_interval = (uint32_t)s->cfg->heartbeat_interval_ms;
     br.hb_threshold = (uint32_t)s->cfg->heartbeat_threshold_ms;
@@ -585,9 +594,11 @@ static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *
     struct conn_req *r = (struct conn_req *)base;
     struct sss_conn *c = sss_session__live_conn(r->s, r->conn_id);
 
-    (void)e;
-    if (c)
-        sss_session__begin_step_done(c);
+    if (!c)
+        return;
+    if (!e->kept)
+        c->client->session_unkept = 1;
+    sss_session__begin_step_done(c);
 }
 
 /* The new scaler's store is empty: nothing to resume. */
@@ -980,8 +991,9 @@ static void on_scaler_restart(struct sss_session *s)
 
         if (c->dead)
             continue;
+        /* Admitted by the old scaler: not a new session for the rate limit. */
         if (cl->begun && c->session[0])
-            session_note(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL);
+            session_note_flags(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL, SSS_HM_SESSION_READMIT);
         for (struct sss_sub *sub = cl->subs; sub; sub = sub->conn_next) {
             presence(c, sub->chan->name, sub->chan->name_len, 1);
             session_note(c, SSS_HM_SESSION_SUB, sub->chan->name, sub->chan->name_len,

@@ -50,6 +50,8 @@ struct sss_client {
     uint8_t begin_silent;     /* the BEGIN reply is not sent (a SYNC came first) */
     uint8_t has_user_last;
     uint8_t draining;         /* running its waiting messages */
+    uint8_t session_unkept;   /* the store did not record its session (a limit): the BEGIN
+                               * reply names none, and the store hears no more of it */
     uint32_t begin_wait;      /* BEGIN reply waits for this many answers (scaler, decisions) */
     struct sss_uid user_last; /* last uid of _u_<user> for the BEGIN reply */
     struct sss_sub *subs;     /* its subscriptions (sss_sub.h) */

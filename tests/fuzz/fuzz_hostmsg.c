@@ -81,7 +81,8 @@ static int repack(const struct sss_hm_rec *u, struct sss_hm_rec *r)
                                          h->session_entry.has_uid ? &h->session_entry.uid : NULL,
                                          v[0].p, v[0].len);
     case SSS_HM_SESSION_END:
-        sss_hm_pack_session_end(r, h->session_end.req, (int)h->session_end.found);
+        sss_hm_pack_session_end(r, h->session_end.req, (int)h->session_end.found,
+                                (int)h->session_end.kept);
         return 0;
     case SSS_HM_FEED:
         return sss_hm_pack_feed(r, h->feed.uid, h->feed.origin_worker, h->feed.origin_conn,

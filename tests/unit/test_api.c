@@ -134,7 +134,10 @@ static void test_formats(void)
                                      .channels = 3, .client_channels = 1,
                                      .history_trimmed_messages = 9,
                                      .history_trimmed_bytes = 9000,
-                                     .history_trimmed_channels = 2, .channels_refused = 4};
+                                     .history_trimmed_channels = 2, .channels_refused = 4,
+                                     .sessions = 9, .sessions_anon = 6,
+                                     .sessions_anon_limited = 5, .sessions_evicted = 4,
+                                     .sessions_refused = 1};
     struct sss_dynbuf b = SSS_DYNBUF_INIT;
 
     memset(w, 0, sizeof(w));
@@ -157,6 +160,10 @@ static void test_formats(void)
     CHECK(strstr(b.data, "# TYPE sss_publishes_total counter\nsss_publishes_total 7\n"));
     CHECK(strstr(b.data, "sss_engine_up{engine=\"redis\"} 0\n"));
     CHECK(strstr(b.data, "sss_store_dropped_total 1\n"));
+    CHECK(strstr(b.data, "sss_sessions{kind=\"user\"} 3\nsss_sessions{kind=\"anonymous\"} 6\n"));
+    CHECK(strstr(b.data, "sss_sessions_anon_limited_total 5\n"));
+    CHECK(strstr(b.data, "sss_sessions_evicted_total 4\n"));
+    CHECK(strstr(b.data, "sss_sessions_refused_total 1\n"));
     CHECK(strstr(b.data, "sss_api_requests_total 5\n"));
     CHECK(strstr(b.data, "# TYPE sss_history_bytes gauge\nsss_history_bytes 4096\n"));
     CHECK(strstr(b.data, "sss_history_trimmed_bytes_total 9000\n"));
@@ -192,7 +199,9 @@ static void test_formats(void)
                          "\"store_written\":4,\"store_dropped\":1,\"store_errors\":2,"
                          "\"history_bytes\":4096,\"channels\":3,\"client_channels\":1,"
                          "\"history_trimmed_messages\":9,\"history_trimmed_bytes\":9000,"
-                         "\"history_trimmed_channels\":2,\"channels_refused\":4}}"));
+                         "\"history_trimmed_channels\":2,\"channels_refused\":4,"
+                         "\"sessions\":9,\"sessions_anonymous\":6,\"sessions_anon_limited\":5,"
+                         "\"sessions_evicted\":4,\"sessions_refused\":1}}"));
     /* It is one JSON value: the proto decoder's strict parser would take it as
      * a (sys-less) object, which is all we can check here without a JSON library. */
     CHECK(b.data[0] == '{' && b.data[b.len - 1] == '}');

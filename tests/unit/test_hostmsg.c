@@ -62,7 +62,7 @@ static int sample(uint32_t type, struct sss_hm_rec *r)
     case SSS_HM_SESSION_ENTRY:
         return sss_hm_pack_session_entry(r, 20, &U1, "chan-x", 6);
     case SSS_HM_SESSION_END:
-        sss_hm_pack_session_end(r, 21, 1);
+        sss_hm_pack_session_end(r, 21, 1, 1);
         return 0;
     case SSS_HM_FEED:
         return sss_hm_pack_feed(r, U1, 3, 99, SSS_HM_SKIP_SENDER, "feed", 4, "top", 3, "{}", 2);

@@ -23,11 +23,12 @@ struct fake_store {
 };
 
 static void fk_online(struct sss_store *st, int w, const char *session, size_t len,
-                      const char *user, size_t user_len, int delta, int64_t now_ms)
+                      const char *user, size_t user_len, int delta, unsigned flags,
+                      int64_t now_ms)
 {
     struct fake_store *f = (struct fake_store *)st;
 
-    (void)w, (void)user, (void)user_len, (void)delta, (void)now_ms;
+    (void)w, (void)user, (void)user_len, (void)delta, (void)flags, (void)now_ms;
     f->online++;
     f->session_len = len < sizeof(f->session) ? len : sizeof(f->session);
     memcpy(f->session, session, f->session_len);

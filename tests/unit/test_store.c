@@ -13,6 +13,7 @@ struct got {
     int has[8];
     uint64_t off[8];
     int found; /* from done: -1 until it is called */
+    int kept;
 };
 
 static void on_entry(void *data, const char *chan, size_t len, int has_uid,
@@ -28,9 +29,10 @@ static void on_entry(void *data, const char *chan, size_t len, int has_uid,
     g->n++;
 }
 
-static void on_done(void *data, int found)
+static void on_done(void *data, int found, int kept)
 {
     ((struct got *)data)->found = found;
+    ((struct got *)data)->kept = kept;
 }
 
 /* The memory store answers before returning: load and give done's verdict. */
@@ -51,7 +53,7 @@ static void test_store(void)
 
     memset(&g, 0, sizeof(g));
     CHECK_EQ_INT(load(st, "s1", &g), 0);
-    st->ops->online(st, 0, "s1", 2, "ann", 3, 1, 0);
+    st->ops->online(st, 0, "s1", 2, "ann", 3, 1, 0, 0);
     st->ops->subscribe(st, "s1", 2, "news", 4, 0, NULL);
     st->ops->subscribe(st, "s1", 2, "news", 4, 1, &u5);
     st->ops->subscribe(st, "s1", 2, "news", 4, 1, &u3); /* late news: the uid stays 5 */
@@ -67,13 +69,13 @@ static void test_store(void)
     load(st, "s1", &g);
     CHECK(g.n == 1 && !strcmp(g.chans[0], "news"));
     /* max_sessions: a third session is not recorded. */
-    st->ops->online(st, 1, "s2", 2, "", 0, 1, 0);
-    st->ops->online(st, 1, "s3", 2, "", 0, 1, 0);
+    st->ops->online(st, 1, "s2", 2, "", 0, 1, 0, 0);
+    st->ops->online(st, 1, "s3", 2, "", 0, 1, 0, 0);
     CHECK_EQ_INT(load(st, "s3", &g), 0);
     /* Online sessions survive the ttl; offline ones do not. */
     st->ops->tick(st, 5000);
     CHECK_EQ_INT(load(st, "s1", &g), 1);
-    st->ops->online(st, 0, "s1", 2, "", 0, -1, 6000);
+    st->ops->online(st, 0, "s1", 2, "", 0, -1, 0, 6000);
     st->ops->tick(st, 6500);
     CHECK_EQ_INT(load(st, "s1", &g), 1);
     st->ops->tick(st, 7000);
@@ -82,6 +84,82 @@ static void test_store(void)
     st->ops->reset_worker(st, 1, 8000);
     st->ops->tick(st, 9000);
     CHECK_EQ_INT(load(st, "s2", &g), 0);
+    st->ops->destroy(st);
+}
+
+/* Issue 18: only a connection creates a session; --anon-session-rate bounds
+ * new anonymous ones; a full store forgets an anonymous session (idle longest
+ * first; a user's new session also an online one) and never a user's. */
+static void test_store_limits(void)
+{
+    struct sss_store *st = sss_store_mem_create(3, 4, 100000, 1);
+    struct got g;
+
+    /* A subscribe alone records nothing. */
+    st->ops->subscribe(st, "|ghost", 6, "news", 4, 0, NULL);
+    CHECK_EQ_INT(load(st, "|ghost", &g), 0);
+    CHECK_EQ_INT((int)st->stats.sessions, 0);
+
+    /* Rate 2/s, burst 2: two fresh anonymous ids pass, the third waits for a token. */
+    sss_store_mem_set_anon_rate(st, 2, 2);
+    st->ops->online(st, 0, "|a1", 3, "", 0, 1, 0, 1000);
+    st->ops->online(st, 0, "|a2", 3, "", 0, 1, 0, 1000);
+    st->ops->online(st, 0, "|a3", 3, "", 0, 1, 0, 1000);
+    CHECK_EQ_INT(load(st, "|a2", &g), 1);
+    CHECK_EQ_INT(g.kept, 1);
+    CHECK_EQ_INT(load(st, "|a3", &g), 0);
+    CHECK_EQ_INT(g.kept, 0);
+    CHECK_EQ_INT((int)st->stats.anon_limited, 1);
+    st->ops->subscribe(st, "|a3", 3, "news", 4, 0, NULL); /* still nothing */
+    CHECK_EQ_INT(load(st, "|a3", &g), 0);
+    /* A known session and a user's are never limited; a re-admitted one neither. */
+    st->ops->online(st, 0, "|a1", 3, "", 0, 1, 0, 1000);
+    st->ops->online(st, 0, "ann|s", 5, "ann", 3, 1, 0, 1000);
+    CHECK_EQ_INT(load(st, "ann|s", &g), 1);
+    CHECK_EQ_INT((int)st->stats.anon_limited, 1);
+    /* 499 ms later a token is not back yet (one takes 500 ms at 2/s). */
+    st->ops->online(st, 0, "|a3", 3, "", 0, 1, 0, 1499);
+    CHECK_EQ_INT(load(st, "|a3", &g), 0);
+    CHECK_EQ_INT((int)st->stats.anon_limited, 2);
+
+    /* Full (3): a1 (online, twice), a2 (online), ann|s. a2 goes idle, then a1. */
+    st->ops->online(st, 0, "|a2", 3, "", 0, -1, 0, 2000);
+    st->ops->online(st, 0, "|a1", 3, "", 0, -2, 0, 2100);
+    CHECK_EQ_INT((int)st->stats.sessions, 3);
+    CHECK_EQ_INT((int)st->stats.sessions_anon, 2);
+    /* A new anonymous session takes the place of the one idle longest: a2. */
+    st->ops->online(st, 0, "|a4", 3, "", 0, 1, 0, 2500);
+    CHECK_EQ_INT(load(st, "|a2", &g), 0);
+    CHECK_EQ_INT(load(st, "|a1", &g), 1);
+    CHECK_EQ_INT(load(st, "|a4", &g), 1);
+    CHECK_EQ_INT((int)st->stats.evicted, 1);
+    /* A user's: of a1 (idle), then of a4 (online: no anonymous one is idle). */
+    st->ops->online(st, 0, "bob|s", 5, "bob", 3, 1, 0, 2600);
+    st->ops->online(st, 0, "cy|s", 4, "cy", 2, 1, 0, 2600);
+    CHECK_EQ_INT(load(st, "|a1", &g), 0);
+    CHECK_EQ_INT(load(st, "|a4", &g), 0);
+    CHECK_EQ_INT(load(st, "bob|s", &g), 1);
+    CHECK_EQ_INT(load(st, "cy|s", &g), 1);
+    CHECK_EQ_INT((int)st->stats.evicted, 3);
+    CHECK_EQ_INT((int)st->stats.sessions_anon, 0);
+    /* Only users' sessions now: a new one of each kind is refused; theirs stay. */
+    st->ops->online(st, 0, "dan|s", 5, "dan", 3, 1, 0, 5000);
+    st->ops->online(st, 0, "|a5", 3, "", 0, 1, SSS_STORE_READMIT, 5000);
+    CHECK_EQ_INT(load(st, "dan|s", &g), 0);
+    CHECK_EQ_INT(load(st, "|a5", &g), 0);
+    CHECK_EQ_INT((int)st->stats.refused, 2);
+    CHECK_EQ_INT(load(st, "ann|s", &g), 1);
+    /* The ttl forgets an idle user's session: room again, and the counts follow. */
+    st->ops->online(st, 0, "ann|s", 5, "", 0, -1, 0, 6000);
+    st->ops->tick(st, 200000);
+    CHECK_EQ_INT((int)st->stats.sessions, 2);
+    /* A re-admitted anonymous session passes an empty bucket. */
+    sss_store_mem_set_anon_rate(st, 1, 1);
+    st->ops->online(st, 0, "|b1", 3, "", 0, 1, 0, 200000);
+    st->ops->online(st, 0, "|b1", 3, "", 0, -1, 0, 200000);
+    st->ops->online(st, 0, "|b2", 3, "", 0, 1, SSS_STORE_READMIT, 200000);
+    CHECK_EQ_INT(load(st, "|b2", &g), 1); /* took idle b1's place */
+    CHECK_EQ_INT(load(st, "|b1", &g), 0);
     st->ops->destroy(st);
 }
 
@@ -133,9 +211,9 @@ static void test_store_many(void)
         char sid[16];
 
         snprintf(sid, sizeof(sid), "m%d", i);
-        st->ops->online(st, 1, sid, strlen(sid), "", 0, 1, 0);
+        st->ops->online(st, 1, sid, strlen(sid), "", 0, 1, 0, 0);
         if (i % 5 == 0)
-            st->ops->online(st, 0, sid, strlen(sid), "", 0, 1, 0);
+            st->ops->online(st, 0, sid, strlen(sid), "", 0, 1, 0, 0);
         st->ops->subscribe(st, sid, strlen(sid), "news", 4, 0, NULL);
     }
     st->ops->reset_worker(st, 1, 0);
@@ -209,6 +287,7 @@ int main(void)
     test_store();
     test_presence();
     test_store_many();
+    test_store_limits();
     test_presence_many();
     return sss_test_done();
 }
