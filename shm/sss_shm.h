@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 7
+#define SSS_SHM_VERSION 8
 #define SSS_CACHELINE 64
 
 /*
@@ -86,6 +86,8 @@ struct sss_counters {
     atomic_uint_fast64_t decisions_late;      /* answers to decisions nobody waited for */
     atomic_int_fast64_t asks_pending;         /* asks waiting for their handler's answer */
     atomic_uint_fast64_t asks_timed_out;      /* asks --ask-timeout answered (then forgotten) */
+    atomic_uint_fast64_t tls_handshakes;      /* TLS handshakes completed (--tls-cert) */
+    atomic_uint_fast64_t tls_failures;        /* connections closed for bad TLS input */
     struct sss_proxy_counters proxy[SSS_SHM_PROXY_EVENTS];
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its

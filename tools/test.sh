@@ -5,7 +5,7 @@
 #   3. asan build (AddressSanitizer + UBSan): the same tests again
 #   4. release build (-O3, -Werror): compiled only
 #   5. fuzz build (clang libFuzzer): each fuzzer for SSS_FUZZ_SECONDS (30)
-#   6. Autobahn testsuite (sections 1-10) against the dev build in --echo mode
+#   6. Autobahn testsuite (sections 1-10) against the dev build in --echo mode, over ws:// and wss://
 # Ends with one line "N passed, N failed" over every ctest run.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -120,6 +120,11 @@ static const struct flag flags[] = {
       "glob of channels that clients may PUBLISH to, e.g. 'chat-*' (empty: none)"),
     F("max-message-rate", T_INT, max_message_rate, "1000", 0, 10000000,
       "messages per second one connection may send; beyond it close 1008 (0: no limit)"),
+    F("tls-cert", T_STR, tls_cert, "", 0, 0,
+      "PEM certificate chain (leaf first): the client port speaks TLS 1.2/1.3 only (wss://, "
+      "https:// for --static); re-read on SIGHUP (empty: plain TCP)"),
+    F("tls-key", T_STR, tls_key, "", 0, 0,
+      "PEM private key of --tls-cert; re-read on SIGHUP with it"),
     F("static", T_STR, static_dir, "", 0, 0,
       "folder whose files plain HTTP GETs on the same port get (no path leaves it; empty: "
       "none, a plain GET gets 426)"),
@@ -824,6 +829,10 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
                 "sss-server: --jwt-secret is %zu bytes; an HS256 key needs at least %d (e.g. "
                 "openssl rand -base64 48)\n",
                 strlen(cfg->jwt_secret), SSS_CFG_JWT_SECRET_MIN);
+        return SSS_EINVAL;
+    }
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        fprintf(err, "sss-server: --tls-cert and --tls-key go together (one is missing)\n");
         return SSS_EINVAL;
     }
     if (cfg->jwt_leeway_ms > SSS_CFG_JWT_LEEWAY_MAX_MS) {

@@ -65,6 +65,8 @@ struct sss_cfg {
     int api_open_connections;     /* connections that have not shown the key, at once */
     int api_max_per_address;      /* of them from one client address */
     char app[512];                /* --app module path; empty = none */
+    char tls_cert[512];           /* PEM certificate chain of the client port; empty = no TLS */
+    char tls_key[512];            /* PEM private key of tls_cert */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
     int static_dotfiles;          /* serve paths with a segment starting with '.' */

@@ -16,6 +16,7 @@ enum sss_err {
     SSS_EUNAVAIL = -1004, /* a backing service (Redis, MongoDB) is away: nothing was done */
     SSS_EUNKNOWN = -1005, /* the service went away mid-call: it may or may not have been done */
     SSS_EGONE = -1006,    /* what was named is known to be gone (a socket of a dead worker) */
+    SSS_ETLS = -1007,     /* TLS failed: a bad handshake or record, or a bad certificate */
     /* Host messages (src/proto/sss_hostmsg.h): a record refused unread. */
     SSS_EHM_TYPE = -1010,   /* not a record type this receiver takes */
     SSS_EHM_SHORT = -1011,  /* shorter than its type's fixed part */

@@ -166,6 +166,8 @@ const char *sss_strerror(int code)
         return "outcome unknown: the service went away";
     case SSS_EGONE:
         return "gone";
+    case SSS_ETLS:
+        return "TLS failure";
     case SSS_EHM_TYPE:
         return "host message of an unexpected type";
     case SSS_EHM_SHORT:

@@ -38,6 +38,8 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->decisions_late = LOAD(decisions_late);
     out->asks_pending = LOAD(asks_pending);
     out->asks_timed_out = LOAD(asks_timed_out);
+    out->tls_handshakes = LOAD(tls_handshakes);
+    out->tls_failures = LOAD(tls_failures);
     for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
         out->proxy[e].calls = LOAD(proxy[e].calls);
         for (int r = 0; r < SSS_SHM_PROXY_REASONS; r++)
@@ -96,6 +98,12 @@ static const struct wmetric {
       asks_pending),
     W("asks_timed_out", "sss_asks_timed_out_total", true,
       "Asks answered with a Timeout error after --ask-timeout, then forgotten.", asks_timed_out),
+    W("tls_handshakes", "sss_tls_handshakes_total", true,
+      "TLS handshakes completed on the client port (--tls-cert).", tls_handshakes),
+    W("tls_failures", "sss_tls_failures_total", true,
+      "Connections closed because their TLS input was bad (not TLS, a refused version, a "
+      "broken record).",
+      tls_failures),
 #undef W
 };
 

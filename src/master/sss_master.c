@@ -28,6 +28,7 @@
 #include "sss_app.h"
 #include "sss_scaler.h"
 #include "sss_store.h"
+#include "sss_tls.h"
 #include "sss_worker.h"
 #include "sss_alloc.h"
 
@@ -329,8 +330,15 @@ static int supervise(struct sss_master *m)
                 start_drain(m);
             else
                 m->drain_deadline_ms = 0; /* a second signal: stop waiting */
+        } else if (sig == SIGHUP && m->cfg.tls_cert[0]) {
+            /* Each worker reads --tls-cert and --tls-key again; a worker
+             * started later reads them anyway. */
+            sss_log_info("master", "SIGHUP: workers reload the TLS certificate");
+            for (int i = 0; i < m->cfg.workers; i++)
+                if (m->children[i].pid)
+                    kill(m->children[i].pid, SIGHUP);
         } else if (sig == SIGHUP)
-            sss_log_info("master", "SIGHUP ignored (no reload yet)");
+            sss_log_info("master", "SIGHUP ignored (nothing to reload without --tls-cert)");
         reap(m); /* SIGCHLD may coalesce with another signal */
         now = sss_now_ms();
         if (m->draining) {
@@ -405,6 +413,17 @@ int sss_master_run(int argc, char **argv, char **envp)
     }
     if (!m.cfg.echo && sss_scaler_check_cfg(&m.cfg, stderr) < 0)
         return 2;
+    if (m.cfg.tls_cert[0]) {
+        struct ssl_ctx_st *ctx;
+        char err[512];
+
+        /* Each worker loads its own context; this only fails fast. */
+        if (sss_tls_server_ctx(m.cfg.tls_cert, m.cfg.tls_key, &ctx, err, sizeof(err)) < 0) {
+            fprintf(stderr, "sss-server: --tls-cert/--tls-key: %s\n", err);
+            return 2;
+        }
+        sss_tls_ctx_unref(ctx);
+    }
     if (m.cfg.proxy_mask && m.cfg.echo) {
         fprintf(stderr, "sss-server: --proxy-url and --echo exclude each other\n");
         return 2;
@@ -486,6 +505,14 @@ int sss_master_run(int argc, char **argv, char **envp)
                  "fd_limit=%ld echo=%s host=%s",
                  SSS_VERSION, m.cfg.host, port, m.cfg.workers, m.cfg.max_connections, nofile,
                  m.cfg.echo ? "on" : "off", m.cfg.host_id);
+    if (m.cfg.tls_cert[0]) {
+        int ktls = sss_tls_ktls_probe();
+
+        /* Records are encrypted in user space either way; the line says
+         * whether this kernel could take them over (kTLS). */
+        sss_log_info("master", "tls on cert=%s library=\"%s\" kernel_tls_ulp=%s", m.cfg.tls_cert,
+                     sss_tls_library(), ktls == 0 ? "offered (unused)" : strerror(-ktls));
+    }
     if (!m.cfg.echo && spawn_scaler(&m) < 0)
         m.scaler.restart_at = sss_now_ms() + 1000;
     for (int i = 0; i < m.cfg.workers; i++)

@@ -10,7 +10,13 @@
  * (a static file, a refusal, or the upgrade and who the client is) comes
  * from src/http/sss_handshake.c; what an upgraded connection serves, from
  * the worker's connection handler.
- * May include: common, proto, http, ws, shm, sss_worker, sss_app.
+ *
+ * With --tls-cert, src/tls/sss_tls.c sits between the socket and all of
+ * this: each recv completion's ciphertext is decrypted and the plaintext
+ * goes where plain bytes go; at flush the queued frames are encrypted (at
+ * most TLS_BATCH ahead of the socket, so a slow reader's backlog stays in
+ * the queue, where --max-send-queue sees it) and the ciphertext is sent.
+ * May include: common, proto, http, ws, tls, shm, sss_worker, sss_app.
  */
 #include "sss_conn.h"
 #include "sss_alloc.h"
@@ -22,6 +28,7 @@
 #include "sss_loop.h"
 #include "sss_static.h"
 #include "sss_time.h"
+#include "sss_tls.h"
 #include "sss_worker.h"
 
 #include <arpa/inet.h>
@@ -36,6 +43,7 @@
 #define HARD_CAP_FACTOR 16  /* ... and never grow past this many times it */
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 #define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
+#define TLS_BATCH 65536     /* plaintext encrypted ahead of the socket, at most (about) */
 
 /*
  * A connection is on the handshake list (--handshake-timeout) from
@@ -301,6 +309,89 @@ static int file_start(struct sss_conn *c, int fd, size_t size)
     return 0;
 }
 
+/* Drop every queued frame (TLS failed: they can never be encrypted). */
+static void q_drop_all(struct sss_conn *c)
+{
+    while (c->qlen) {
+        struct sss_outq_ent *e = q_at(c, 0);
+
+        c->qbytes -= e->b->len - e->off;
+        sss_buf_unref(e->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+}
+
+/*
+ * TLS: encrypt queued frames while less than TLS_BATCH of ciphertext
+ * waits, then send the ciphertext from a buffer of its own (OpenSSL may
+ * write into its output BIO at any time, even while a send is in flight).
+ * A frame is encrypted whole, so the queue never holds half of one.
+ */
+static void tls_flush(struct sss_conn *c)
+{
+    struct io_uring_sqe *sqe;
+    int file_busy = 0;
+    size_t n;
+
+    while (c->qlen && !c->tls->failed && sss_tls_pending(c->tls) < TLS_BATCH) {
+        struct sss_outq_ent *e = q_at(c, 0);
+        size_t len = e->b->len - e->off;
+
+        if (sss_tls_write(c->tls, e->b->data + e->off, len) < 0)
+            break;
+        c->qbytes -= len;
+        sss_buf_unref(e->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    if (c->tls->failed)
+        q_drop_all(c);
+    if (c->qlen == 0 && c->file && !c->tls->failed)
+        file_busy = file_next(c); /* its chunk came back when it was encrypted */
+    if (!c->tls_out) {
+        n = sss_tls_pending(c->tls);
+        if (!n && c->want_close && !c->qlen && !file_busy) {
+            sss_tls_shutdown(c->tls); /* close_notify, then the socket */
+            n = sss_tls_pending(c->tls);
+            if (!n) {
+                sss_conn_kill(c);
+                return;
+            }
+        }
+        if (!n)
+            return;
+        c->tls_out = sss_buf_new(n < TLS_BATCH * 2 ? n : TLS_BATCH * 2);
+        if (!c->tls_out) {
+            sss_conn_kill(c);
+            return;
+        }
+        c->tls_out->len = (uint32_t)sss_tls_take(c->tls, c->tls_out->data, c->tls_out->cap);
+        c->tls_off = 0;
+    }
+    c->iov[0].iov_base = c->tls_out->data + c->tls_off;
+    c->iov[0].iov_len = c->tls_out->len - c->tls_off;
+    memset(&c->msg, 0, sizeof(c->msg));
+    c->msg.msg_iov = c->iov;
+    c->msg.msg_iovlen = 1;
+    c->iov_ents = 0; /* no queue entry is in this send */
+    sqe = sss_worker__sqe(c->w);
+    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
+    c->send_inflight = 1;
+}
+
+/* TLS: res bytes of tls_out left. */
+static void tls_sent(struct sss_conn *c, size_t res)
+{
+    c->tls_off += (uint32_t)res;
+    if (c->tls_off >= c->tls_out->len) {
+        sss_buf_unref(c->tls_out);
+        c->tls_out = NULL;
+        c->tls_off = 0;
+    }
+}
+
 void sss_conn_flush(struct sss_conn *c)
 {
     struct io_uring_sqe *sqe;
@@ -313,6 +404,10 @@ void sss_conn_flush(struct sss_conn *c)
     }
     if (c->send_inflight)
         return;
+    if (c->tls) {
+        tls_flush(c);
+        return;
+    }
     if (c->qlen == 0) {
         if (c->file && file_next(c))
             return;
@@ -349,6 +444,10 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
         return;
     }
     sss_ctr_add(c->w->ctr, bytes_out, (uint64_t)res);
+    if (c->tls) {
+        tls_sent(c, left);
+        left = 0; /* the queue's bytes left it when they were encrypted */
+    }
     while (left && c->qlen) {
         struct sss_outq_ent *e = q_at(c, 0);
         size_t avail = e->b->len - e->off;
@@ -373,7 +472,7 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
     if (res > 0 && c->over_since_ms)
         c->over_since_ms = c->w->now_ms;
     check_slow(c);
-    if (c->qlen || c->want_close)
+    if (c->qlen || c->want_close || c->tls_out || (c->tls && sss_tls_pending(c->tls)))
         mark_dirty(c);
 }
 
@@ -659,6 +758,15 @@ struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
     if (!c)
         return NULL;
     sss_conn_init(c, w, fd);
+    if (w->tls_ctx) {
+        c->tls = sss_malloc(sizeof(*c->tls));
+        if (!c->tls || sss_tls_init(c->tls, w->tls_ctx, 1, NULL) < 0) {
+            sss_free(c->tls);
+            sss_wslay_fini(&c->ws);
+            sss_free(c);
+            return NULL;
+        }
+    }
     LIST_INSERT_HEAD(&w->conns, c, link);
     TAILQ_INSERT_TAIL(&w->hs, c, hs_link);
     c->hs_listed = 1;
@@ -668,6 +776,50 @@ struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
     return c;
 }
 
+/* Plain bytes from the client, straight from the socket or out of TLS. */
+static int on_plain(void *data, const uint8_t *bytes, size_t len)
+{
+    struct sss_conn *c = data;
+
+    if (c->state == SSS_CONN_HTTP)
+        on_http_data(c, bytes, len);
+    else if (!c->want_close)
+        feed_ws(c, bytes, len);
+    return c->dead; /* nothing more for a killed connection */
+}
+
+/*
+ * Ciphertext: decrypt it into on_plain. Bad TLS input (not TLS at all, a
+ * version under 1.2, a broken record) ends this connection only: its alert
+ * goes out, then the socket is closed.
+ */
+static void on_tls_data(struct sss_conn *c, const uint8_t *data, size_t len)
+{
+    int rc = sss_tls_feed(c->tls, data, len, on_plain, c);
+
+    if (c->dead)
+        return;
+    if (!c->tls_counted && sss_tls_established(c->tls)) {
+        c->tls_counted = 1;
+        sss_ctr_add(c->w->ctr, tls_handshakes, 1);
+        sss_log_debug("conn", "tls established fd=%d version=%s", c->fd,
+                      sss_tls_version(c->tls));
+    }
+    if (rc == SSS_ETLS) {
+        char why[160];
+
+        sss_tls_last_error(why, sizeof(why));
+        sss_log_debug("conn", "tls failed fd=%d: %s", c->fd, why);
+        sss_ctr_add(c->w->ctr, tls_failures, 1);
+        c->want_close = 1;
+    } else if (rc == SSS_TLS_CLOSED) {
+        sss_conn_on_eof(c); /* close_notify: as if the socket ended */
+        return;
+    }
+    if (sss_tls_pending(c->tls) || c->want_close)
+        mark_dirty(c);
+}
+
 void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len)
 {
     if (c->dead)
@@ -675,10 +827,10 @@ void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len)
     c->last_rx_ms = c->w->now_ms;
     c->pinged = 0;
     sss_ctr_add(c->w->ctr, bytes_in, len);
-    if (c->state == SSS_CONN_HTTP)
-        on_http_data(c, data, len);
-    else if (!c->want_close)
-        feed_ws(c, data, len);
+    if (c->tls)
+        on_tls_data(c, data, len);
+    else
+        (void)on_plain(c, data, len);
 }
 
 void sss_conn_on_eof(struct sss_conn *c)
@@ -802,6 +954,12 @@ void sss_conn_maybe_free(struct sss_conn *c)
     sss_free(c->q);
     sss_dynbuf_fini(&c->req);
     sss_wslay_fini(&c->ws);
+    if (c->tls) {
+        sss_tls_fini(c->tls);
+        sss_free(c->tls);
+    }
+    if (c->tls_out)
+        sss_buf_unref(c->tls_out);
     w->nconns--;
     sss_ctr_add(w->ctr, conns_open, -1);
     sss_free(c);

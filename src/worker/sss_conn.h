@@ -36,6 +36,7 @@ struct sss_decision;
 struct sss_handshake;
 struct sss_proxy_sock;
 struct sss_conn_file;
+struct sss_tls;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
 
@@ -79,6 +80,14 @@ struct sss_conn {
     struct sss_handshake *hs;      /* deciding: the parsed request (owned) */
 
     struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
+
+    /* TLS (--tls-cert): what the ring reads is fed to tls and its plaintext
+     * to the HTTP or WebSocket side; queued frames are encrypted at flush
+     * into tls_out, which the sendmsg sends. NULL for plain TCP. */
+    struct sss_tls *tls;      /* owned */
+    struct sss_buf *tls_out;  /* ciphertext being sent (owned), or NULL */
+    uint32_t tls_off;         /* bytes of tls_out already sent */
+    uint8_t tls_counted;      /* the handshake's end was counted */
 
     struct sss_outq_ent *q; /* ring of queued frames (owned) */
     uint32_t qhead, qlen, qcap;

@@ -15,6 +15,7 @@
 #include "sss_loop.h"
 #include "sss_proxy.h"
 #include "sss_time.h"
+#include "sss_tls.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -338,6 +339,25 @@ static void on_tick(struct sss_worker *w)
     arm_timer(w);
 }
 
+/*
+ * --tls-cert and --tls-key, read again (SIGHUP): new handshakes use the new
+ * context; connections made with the old one keep their reference to it.
+ * A file that does not load leaves the old certificate in use.
+ */
+static void tls_reload(struct sss_worker *w)
+{
+    struct ssl_ctx_st *ctx;
+    char err[512];
+
+    if (sss_tls_server_ctx(w->cfg->tls_cert, w->cfg->tls_key, &ctx, err, sizeof(err)) < 0) {
+        sss_log_error("worker", "tls reload failed, the old certificate stays: %s", err);
+        return;
+    }
+    sss_tls_ctx_unref(w->tls_ctx);
+    w->tls_ctx = ctx;
+    sss_log_info("worker", "tls certificate reloaded cert=%s", w->cfg->tls_cert);
+}
+
 static void on_signal(struct sss_worker *w, struct io_uring_cqe *cqe)
 {
     if (cqe->res == (int)sizeof(w->siginfo)) {
@@ -345,6 +365,8 @@ static void on_signal(struct sss_worker *w, struct io_uring_cqe *cqe)
 
         if (sig == SIGTERM || sig == SIGINT)
             start_drain(w);
+        else if (sig == SIGHUP && w->tls_ctx)
+            tls_reload(w);
         else
             sss_log_info("worker", "ignoring signal %d (%s)", sig, strsignal(sig));
     }
@@ -407,6 +429,8 @@ static void worker_fini(struct sss_worker *w)
         close(w->signal_fd);
     if (w->listen_fd >= 0)
         close(w->listen_fd);
+    sss_tls_ctx_unref(w->tls_ctx);
+    w->tls_ctx = NULL;
 }
 
 /*
@@ -492,6 +516,14 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     sss_log_setup((enum sss_log_level)cfg->log_level, role);
     atomic_store_explicit(&w.ctr->pid, (int)getpid(), memory_order_relaxed);
 
+    if (cfg->tls_cert[0]) {
+        char err[512];
+
+        if (sss_tls_server_ctx(cfg->tls_cert, cfg->tls_key, &w.tls_ctx, err, sizeof(err)) < 0) {
+            sss_log_error("worker", "--tls-cert: %s", err);
+            return 1;
+        }
+    }
     if ((rc = setup_signals(&w)) < 0 || (rc = setup_ring(&w)) < 0 ||
         (rc = setup_buffers(&w)) < 0 || (!cfg->echo && (rc = proto_init(&w)) < 0) ||
         (!cfg->echo && (rc = sss_proxy_create(&w, &w.proxy)) < 0)) {

@@ -42,6 +42,8 @@ struct sss_timer;
 struct sss_watch;
 struct sss_decision;
 
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX (src/tls/sss_tls.h) */
+
 struct sss_worker {
     int id;                     /* 0..n-1, shown in log lines as w<id> */
     const struct sss_cfg *cfg;  /* borrowed from the master */
@@ -61,6 +63,9 @@ struct sss_worker {
     struct sss_http_policy policy;
     struct sss_handshake_cfg handshake; /* what an opening request gets (src/http) */
     struct sss_jwt_rules jwt_rules;     /* --jwt-issuer, --jwt-audience, ... (handshake's) */
+    /* --tls-cert: the context new connections are made with (one reference,
+     * replaced on SIGHUP; each connection holds its own), or NULL: plain TCP */
+    struct ssl_ctx_st *tls_ctx;
     LIST_HEAD(, sss_conn) conns;    /* every live connection */
     TAILQ_HEAD(, sss_conn) hs;      /* handshaking, oldest first */
     SLIST_HEAD(, sss_conn) dirty;   /* connections with bytes to send this turn */

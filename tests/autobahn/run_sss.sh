@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Conformance: run the Autobahn testsuite (sections 1-10) against
 # `sss-server --echo` on a loopback port of its own.
-# Usage: run_sss.sh SSS_SERVER OUTDIR   (SSS_SOURCE_DIR names the checkout)
+# Usage: run_sss.sh SSS_SERVER OUTDIR [--tls]   (SSS_SOURCE_DIR names the checkout)
+# --tls: the server gets --tls-cert/--tls-key (a self-signed certificate made
+# here with openssl) and wstest connects to wss://.
 set -uo pipefail
 SERVER=$1
 OUT=$2
+TLS=${3:-}
 SRC=${SSS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 VENV=${SSS_AUTOBAHN_VENV:-$SRC/.venv-autobahn}
 mkdir -p "$OUT"
@@ -13,9 +16,20 @@ if [ ! -x "$VENV/bin/wstest" ]; then
     exit 1
 fi
 LOG=$OUT/server.log
+SCHEME=ws
+TLS_FLAGS=()
+if [ "$TLS" = "--tls" ]; then
+    # wstest does not check the certificate: a self-signed one will do.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$OUT/key.pem" -out "$OUT/cert.pem" >/dev/null 2>&1 ||
+        { echo "autobahn: openssl could not make a certificate"; exit 1; }
+    SCHEME=wss
+    TLS_FLAGS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+fi
 # Section 9 sends messages of up to 16 MiB and expects them echoed.
 "$SERVER" --host 127.0.0.1 --port 0 --workers 2 --echo --max-message-size 32m \
-    --max-send-queue 64m --idle-timeout 0 --ping-interval 0 >"$LOG" 2>&1 &
+    --max-send-queue 64m --idle-timeout 0 --ping-interval 0 "${TLS_FLAGS[@]}" >"$LOG" 2>&1 &
 PID=$!
 PORT=
 for _ in $(seq 1 100); do
@@ -29,7 +43,7 @@ if [ -z "$PORT" ]; then
     kill "$PID" 2>/dev/null
     exit 1
 fi
-"$SRC/tests/autobahn/run.sh" "$VENV" "ws://127.0.0.1:$PORT/" "$OUT"
+"$SRC/tests/autobahn/run.sh" "$VENV" "$SCHEME://127.0.0.1:$PORT/" "$OUT"
 rc=$?
 kill -TERM "$PID"
 wait "$PID"

@@ -18,6 +18,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -162,12 +163,55 @@ async def testmod_server(checks, flags=(), name="testmod"):
                         name=name).start()
 
 
+class TestCA:
+    """A certificate authority made with the `openssl` command at run time
+    (no key is ever committed), and server certificates it signs for
+    localhost and 127.0.0.1. `ca` is the path of its certificate (PEM)."""
+
+    def __init__(self, dir=None):
+        self.dir = dir or tempfile.mkdtemp(prefix="sss-ca-")
+        self.ca = os.path.join(self.dir, "ca.pem")
+        self.ca_key = os.path.join(self.dir, "ca.key")
+        self.serial = 0
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=sss test CA")
+
+    def _openssl(self, *args):
+        subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE)
+
+    def issue(self, name="server"):
+        """A new key and certificate signed by the CA: (cert path, key path)."""
+        self.serial += 1
+        cert = os.path.join(self.dir, f"{name}.pem")
+        key = os.path.join(self.dir, f"{name}.key")
+        csr = os.path.join(self.dir, f"{name}.csr")
+        ext = os.path.join(self.dir, f"{name}.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", f"/CN=localhost {name}")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                      "-set_serial", str(1000 + self.serial), "-days", "2", "-out", cert,
+                      "-extfile", ext)
+        return cert, key
+
+    def client_context(self, **kw):
+        """An ssl.SSLContext that trusts this CA (and checks the host name)."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        for k, v in kw.items():
+            setattr(ctx, k, v)
+        return ctx
+
+
 class Server:
     """One sss-server run: `--host 127.0.0.1 --port 0 --workers N [--echo]`
-    plus `flags`, its stderr in a file of a temp dir."""
+    plus `flags`, its stderr in a file of a temp dir. With tls=(cert, key)
+    it also gets --tls-cert and --tls-key, and url is wss://."""
 
     def __init__(self, checks, flags=(), workers=2, echo=True, env=None, path="/",
-                 origin=None, name="server"):
+                 origin=None, name="server", tls=None):
         self.checks = checks
         self.binary = server_binary()
         self.flags = list(flags)
@@ -177,6 +221,7 @@ class Server:
         self.path = path
         self.origin = origin
         self.name = name
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="sss-it-")
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = None
@@ -187,12 +232,14 @@ class Server:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}{self.path}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}{self.path}"
 
     def argv(self):
         a = [self.binary, "--host", "127.0.0.1", "--port", "0", "--workers", str(self.workers)]
         if self.echo:
             a.append("--echo")
+        if self.tls:
+            a += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         return a + self.flags
 
     async def start(self):
@@ -233,8 +280,14 @@ class Server:
 
     async def _probe(self):
         """A plain GET (not an upgrade): any answer means a worker serves."""
+        tls = None
+        if self.tls:  # the probe only needs an answer, not the certificate's word
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), T(2))
+            r, w = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", self.port, ssl=tls), T(2))
         except (OSError, asyncio.TimeoutError):
             return False
         try:
