@@ -76,14 +76,18 @@ static int take(struct walk *w, size_t n, uint64_t *v)
     return 0;
 }
 
-/* Skip n payload bytes that must be in the frame. */
-static int skip(struct walk *w, uint64_t n)
+/* Skip n payload bytes that must be in the frame: a declared length (str, bin),
+ * or a fixed-size field (fixed: a short frame is merely truncated). */
+static int skip_as(struct walk *w, uint64_t n, bool fixed)
 {
     if (n > w->len - w->pos)
-        return fail(w, n > w->len ? SSS_MSGPACK_E_LENGTH : SSS_MSGPACK_E_MALFORMED);
+        return fail(w, fixed ? SSS_MSGPACK_E_MALFORMED : SSS_MSGPACK_E_LENGTH);
     w->pos += (size_t)n;
     return 0;
 }
+
+#define skip(w, n) skip_as((w), (n), false)
+#define skip_fixed(w, n) skip_as((w), (n), true)
 
 static int check_value(struct walk *w, unsigned depth, bool key);
 
@@ -163,16 +167,16 @@ static int check_value(struct walk *w, unsigned depth, bool key)
     }
     case 0xcc: /* uint, int 8..64 */
     case 0xd0:
-        return skip(w, 1);
+        return skip_fixed(w, 1);
     case 0xcd:
     case 0xd1:
-        return skip(w, 2);
+        return skip_fixed(w, 2);
     case 0xce:
     case 0xd2:
-        return skip(w, 4);
+        return skip_fixed(w, 4);
     case 0xcf:
     case 0xd3:
-        return skip(w, 8);
+        return skip_fixed(w, 8);
     case 0xdc:
     case 0xde:
         return take(w, 2, &n) < 0 ? -1 : check_items(w, n, b == 0xde, depth + 1);

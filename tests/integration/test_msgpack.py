@@ -147,7 +147,9 @@ async def bad_input(c, srv):
     await other.recv()
     cl = await MClient.open(srv)
     bad = [
-        (mpack.pack({"sys": 1, "channel": "x"})[:-1], "malformed msgpack", "truncated"),
+        (mpack.pack({"sys": 1, "n": 70000})[:-1], "malformed msgpack", "truncated"),
+        (mpack.pack({"sys": 1, "channel": "xyz"})[:-1], "msgpack length beyond the frame",
+         "a str cut short"),
         (b"\xc1", "malformed msgpack", "the byte 0xc1"),
         (mpack.pack([1, 2]), "message must be a msgpack map", "an array at the top"),
         (mpack.pack({"sys": 3}) + b"\x00", "bytes after the msgpack message", "trailing bytes"),
