@@ -180,6 +180,7 @@ async def bad_input(c, srv):
     await still_works(c, cl, "after every bad frame the connection still works")
     # Nothing of it reached the channel: the next FEED the other client gets is this one.
     await cl.send({"sys": 13, "channel": "pub-bad", "topic": "t", "msg": 1, "id": 5})
+    await cl.until(lambda f: f.get("id") == 5)  # its reply, read before what follows
     f = await other.until(lambda f: f.get("sys") == 8)
     c.eq(f.get("msg"), 1, "the refused PUBLISH (ext) delivered nothing; the next one arrives")
     # 32 nested containers (the top map included) are the limit: accepted.
