@@ -231,6 +231,7 @@ const char *sss_client_strerror(int code)
     case SSS_CLIENT_ECHANNEL: return "Channel name not allowed";
     case SSS_CLIENT_ETOPIC: return "topic empty or too long";
     case SSS_CLIENT_EHEADER: return "header not \"Name: value\", with CR/LF, or too long";
+    case SSS_CLIENT_EJSON: return "msg or query is not JSON (no MessagePack form)";
     default: return code < 0 ? strerror(-code) : "success";
     }
 }

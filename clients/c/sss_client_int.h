@@ -177,8 +177,19 @@ const char *sss_client__http_code(int status);
 int sss_client__dial(struct sss_client *c);
 /* 0 when line is "Name: value" with a token name and no CR/LF, else SSS_CLIENT_EHEADER. */
 int sss_client__header_line_ok(const char *line);
-/* Queue c->out as one text message. 0, -ENOMEM or SSS_CLIENT_ENOTREADY. */
+/* Queue c->out as one message (text, or binary with msgpack). 0, -ENOMEM or
+ * SSS_CLIENT_ENOTREADY. */
 int sss_client__send_out(struct sss_client *c);
+
+/* ---- sss_client_msgpack.c: the encoding of the connection ---- */
+
+/* The sub-protocol to offer and expect: "sss.v1.msgpack" or "sss.v1.json". */
+const char *sss_client__protocol(const struct sss_client *c);
+/* Queue the JSON message json (len bytes) as its MessagePack form, in a binary frame. */
+int sss_client__send_msgpack(struct sss_client *c, const char *json, size_t len);
+/* A data message from the server: text (JSON, or the heartbeat h) or, with
+ * msgpack, binary; transcoded to JSON and handed to sss_client__on_frame. */
+void sss_client__on_message(struct sss_client *c, bool binary, const uint8_t *data, size_t len);
 /* Close the socket and forget the connection's state (not the session's). */
 void sss_client__close_socket(struct sss_client *c);
 /* Send what wslay has queued, best effort, then close (the close frame may be queued). */

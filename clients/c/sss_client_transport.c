@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Queue the frame in c->out (one text message). */
+/* Queue the message in c->out: a text frame, or with msgpack its binary form. */
 int sss_client__send_out(struct sss_client *c)
 {
     struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)c->out.data, c->out.len};
@@ -37,6 +37,8 @@ int sss_client__send_out(struct sss_client *c)
         return -ENOMEM;
     if (!c->ws)
         return SSS_CLIENT_ENOTREADY;
+    if (c->o.msgpack)
+        return sss_client__send_msgpack(c, c->out.data, c->out.len);
     return wslay_event_queue_msg(c->ws, &m) ? -ENOMEM : 0;
 }
 
@@ -141,8 +143,9 @@ static int build_request(struct sss_client *c)
     (void)sss_dynbuf_printf(&c->hs_out,
                             "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUpgrade: websocket\r\n"
                             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sss.v1.json\r\n",
-                            c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, c->key);
+                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n",
+                            c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", c->port, c->key,
+                            sss_client__protocol(c));
     if (c->hs_out.len + 2 > h.max)
         return SSS_CLIENT_EHEADER;
     for (char **p = c->headers; p && *p; p++) {
@@ -292,8 +295,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 {
     struct sss_client *c = user;
 
-    if (a->opcode == WSLAY_TEXT_FRAME) {
-        sss_client__on_frame(c, (const char *)a->msg, a->msg_length);
+    if (a->opcode == WSLAY_TEXT_FRAME || (a->opcode == WSLAY_BINARY_FRAME && c->o.msgpack)) {
+        sss_client__on_message(c, a->opcode == WSLAY_BINARY_FRAME, a->msg, a->msg_length);
     } else if (a->opcode == WSLAY_BINARY_FRAME && !c->fail_code) {
         c->fail_code = SSS_CLIENT_PROTOCOL_ERROR;
         snprintf(c->fail_detail, sizeof(c->fail_detail), "a binary frame on a JSON connection");
@@ -382,8 +385,9 @@ static const char *check_answer(struct sss_client *c, size_t head_len, const cha
     b64(sha, sizeof(sha), expect);
     if (!upgrade || strcmp(expect, accept_in))
         return "bad Sec-WebSocket-Accept or Upgrade in the server's answer";
-    if (strcmp(proto, "sss.v1.json"))
-        return "the server did not pick the sub-protocol sss.v1.json";
+    if (strcmp(proto, sss_client__protocol(c)))
+        return c->o.msgpack ? "the server did not pick the sub-protocol sss.v1.msgpack"
+                            : "the server did not pick the sub-protocol sss.v1.json";
     return NULL;
 }
 

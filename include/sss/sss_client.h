@@ -63,6 +63,8 @@ enum sss_client_status {
 #define SSS_CLIENT_ECHANNEL (-2002)  /* channel name not allowed */
 #define SSS_CLIENT_ETOPIC (-2003)    /* topic empty or too long */
 #define SSS_CLIENT_EHEADER (-2004)   /* header not "Name: value", has CR/LF, or too long */
+#define SSS_CLIENT_EJSON (-2005)     /* msgpack: msg or query is not JSON, so it has no
+                                      * MessagePack form; nothing was sent */
 
 /*
  * The codes of failures, stable strings shared with the JavaScript client
@@ -119,6 +121,10 @@ struct sss_client_opts {
     int sync_timeout_ms;       /* SYNC sent -> its reply, default 10000 */
     size_t max_message_size;   /* bigger frames from the server: close 1009, default 16 MiB */
     int max_handshake_size;    /* upgrade request and answer bound, default 8192 (the server's) */
+    /* Speak sss.v1.msgpack (binary frames) instead of sss.v1.json. Messages
+     * and callbacks stay JSON text: msg, query and replies are transcoded at
+     * the socket (a server's bin arrives as a base64 string). */
+    bool msgpack;
     /* Extra upgrade headers, each "Name: value", NULL-terminated (copied by create). */
     const char *const *headers;
     /*

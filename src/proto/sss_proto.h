@@ -1,8 +1,8 @@
 /*
  * The JSON codec of the sss wire protocol (docs/PROTOCOL.md, version 1):
  * decode one client text frame into a struct sss_proto_msg, and encode every
- * message into a growable struct sss_proto_out. MessagePack comes later with
- * the same structs.
+ * message into a growable struct sss_proto_out. MessagePack (sss_msgpack.h)
+ * is a transcoding of these JSON texts, at the edge of each connection.
  *
  * Decoding (through sss_json.h, the one JSON reader over yajl):
  *   - One frame is one JSON object with an integer "sys" 1..14, or the
@@ -321,6 +321,9 @@ struct sss_proto_begin_reply {
  * failure is sticky, so a caller writing several pieces may check oom once.
  */
 int sss_proto_encode_string(struct sss_proto_out *out, const char *s);
+
+/* The same for n bytes that may hold NUL (a MessagePack str): NUL becomes \u0000. */
+int sss_proto_encode_string_n(struct sss_proto_out *out, const char *s, size_t n);
 
 /*
  * Encoders. Each appends one message and returns 0, or -ENOMEM (out->oom).

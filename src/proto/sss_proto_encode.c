@@ -108,12 +108,11 @@ static void put_u64(struct sss_proto_out *o, uint64_t v)
     put(o, p, (size_t)(tmp + 20 - p));
 }
 
-/* s as a JSON string: quoted, escaped, invalid UTF-8 replaced by \ufffd. */
-static void put_str(struct sss_proto_out *o, const char *s)
+/* s (n bytes) as a JSON string: quoted, escaped, invalid UTF-8 replaced by \ufffd. */
+static void put_str_n(struct sss_proto_out *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s, *end;
-    size_t n = strlen(s);
     char *w;
 
     if (n > (SIZE_MAX - 2) / 6) {
@@ -181,6 +180,11 @@ static void put_str(struct sss_proto_out *o, const char *s)
     sss_dynbuf_commit(o, (size_t)(w - (o->data + o->len)));
 }
 
+static void put_str(struct sss_proto_out *o, const char *s)
+{
+    put_str_n(o, s, strlen(s));
+}
+
 static void put_uid(struct sss_proto_out *o, const struct sss_uid *uid)
 {
     char buf[SSS_PROTO_UID_BUF + 2];
@@ -230,6 +234,12 @@ static int done(const struct sss_proto_out *o)
 int sss_proto_encode_string(struct sss_proto_out *out, const char *s)
 {
     put_str(out, s);
+    return done(out);
+}
+
+int sss_proto_encode_string_n(struct sss_proto_out *out, const char *s, size_t n)
+{
+    put_str_n(out, s, n);
     return done(out);
 }
 

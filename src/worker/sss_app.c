@@ -16,6 +16,7 @@
 #include "sss_sockname.h"
 #include "sss_log.h"
 #include "sss_time.h"
+#include "sss_wire.h"
 #include "sss_worker.h"
 
 #include <dlfcn.h>
@@ -198,10 +199,11 @@ static int check_topic(const char *topic)
     return len && len <= SSS_PROTO_TOPIC_MAX ? 0 : SSS_APP_ETOPIC;
 }
 
-/* The text frame of one encoded message; NULL if encoding failed (rc < 0) or ENOMEM. */
-struct sss_buf *sss_app__frame_of(struct sss_proto_out *out, int rc)
+/* The frame of one encoded message in c's encoding; NULL if encoding failed (rc < 0) or ENOMEM. */
+struct sss_buf *sss_app__frame_of(const struct sss_conn *c, struct sss_proto_out *out, int rc)
 {
-    struct sss_buf *b = rc < 0 || out->oom ? NULL : sss_ws_frame(SSS_WS_TEXT, out->data, out->len);
+    struct sss_buf *b =
+        rc < 0 || out->oom ? NULL : sss_wire_frame(c->encoding, out->data, out->len);
 
     sss_proto_out_fini(out);
     return b;
@@ -222,7 +224,7 @@ int sss_tell(struct sss_socket *s, const char *topic, const char *json, size_t l
     if (c->dead || c->closing)
         return SSS_APP_EGONE;
     sss_proto_out_init(&out, tmp, sizeof(tmp));
-    b = sss_app__frame_of(&out, sss_proto_encode_tell(&out, topic, msg));
+    b = sss_app__frame_of(c, &out, sss_proto_encode_tell(&out, topic, msg));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);
@@ -327,7 +329,7 @@ int sss_boot(struct sss_socket *s, const char *reason)
     if (reason && strlen(reason) > SSS_REASON_MAX)
         return SSS_APP_ETOOLONG;
     sss_proto_out_init(&out, tmp, sizeof(tmp));
-    b = sss_app__frame_of(&out, sss_proto_encode_boot(&out, reason ? reason : ""));
+    b = sss_app__frame_of(c, &out, sss_proto_encode_boot(&out, reason ? reason : ""));
     if (!b)
         return -ENOMEM;
     sss_conn_send(c, b);

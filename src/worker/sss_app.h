@@ -68,7 +68,7 @@ void sss_app__asks_fini(struct sss_app *app);
 /* The module's handler of ASKs of topic: 1 and *fn, *data; 0 when there is none. */
 int sss_app__ask_handler(const struct sss_app *app, const char *topic, sss_ask_fn *fn, void **data);
 /* A text frame of what out holds (rc: its encoder's result), and out finished; NULL on error. */
-struct sss_buf *sss_app__frame_of(struct sss_proto_out *out, int rc);
+struct sss_buf *sss_app__frame_of(const struct sss_conn *c, struct sss_proto_out *out, int rc);
 /* The worker exits: pending asks, timers and watches are freed, nothing is called. */
 void sss_app_fini(struct sss_worker *w);
 /* Free w's timers and fd watches without calling them (sss_app_loop.c). */

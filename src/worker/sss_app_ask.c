@@ -93,7 +93,7 @@ static int ask_send(struct sss_ask *a, const char *json, size_t len,
     sss_proto_out_init(&out, tmp, sizeof(tmp));
     rc = err ? sss_proto_encode_response_err(&out, id, err)
              : sss_proto_encode_response(&out, id, msg);
-    b = sss_app__frame_of(&out, rc);
+    b = sss_app__frame_of(c, &out, rc);
     if (!b)
         return rc < 0 ? rc : -ENOMEM;
     sss_conn_send(c, b);

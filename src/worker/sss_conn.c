@@ -29,6 +29,7 @@
 #include "sss_static.h"
 #include "sss_time.h"
 #include "sss_tls.h"
+#include "sss_wire.h"
 #include "sss_worker.h"
 
 #include <arpa/inet.h>
@@ -558,6 +559,7 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     size_t n = sss_http_response(up, resp, sizeof(resp));
 
     c->subprotocol = up->protocol[0] != '\0';
+    c->encoding = (uint8_t)sss_wire_encoding_of(up->protocol);
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
     c->opened = 1;

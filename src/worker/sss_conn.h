@@ -68,6 +68,7 @@ struct sss_conn {
      * the client knows the (ext) messages. 0 for a client that offered none,
      * as the original Super Scaled Sockets client does. */
     uint8_t subprotocol;
+    uint8_t encoding;        /* enum sss_wire_encoding: how its messages go out and come in */
     uint16_t close_code;     /* the code of our close when we closed first; 0 otherwise */
     int64_t opened_ms;
     int64_t last_rx_ms;

@@ -11,6 +11,7 @@
 #include "sss_log.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
+#include "sss_wire.h"
 #include "sss_ws.h"
 
 #include <errno.h>
@@ -195,10 +196,11 @@ static void on_feed(void *data, const struct sss_hm_rec *rec)
 
         sss_proto_out_reset(&f->json);
         if (sss_proto_encode_updatesub(&f->json, c->name, &h->uid) == 0 && !f->json.oom &&
-            (b = sss_ws_frame(SSS_WS_TEXT, f->json.data, f->json.len)))
+            (b = sss_wire_frame(origin->encoding, f->json.data, f->json.len)))
             sss_conn_send(origin, b);
     }
     sss_buf_unref(frame);
+    sss_wire_frames_fini(&f->frames); /* this FEED's other encodings, if any were built */
 }
 
 /* The engine lost messages of a channel for this host (SSS_HM_GAP_RECORD; v: channel). */
@@ -255,10 +257,34 @@ int sss_fanout_readable(const struct sss_fanout *f)
 
 /* ---- index callbacks ---- */
 
+/*
+ * frame is a FEED's JSON frame (live, or held for a pending subscription).
+ * Another encoding's frame is built from it once and kept beside it (with a
+ * reference on it, so that its address names it) until another frame comes:
+ * every subscriber of a FEED is delivered in one run, so a FEED is transcoded
+ * once per worker, however many msgpack subscribers it has.
+ */
 static void deliver(struct sss_conn *c, struct sss_buf *frame, void *data)
 {
-    (void)data;
-    sss_conn_send(c, sss_buf_ref(frame));
+    struct sss_fanout *f = data;
+    struct sss_buf *b = frame;
+
+    if (c->encoding != SSS_WIRE_JSON) {
+        uint64_t built;
+
+        if (f->frames.f[SSS_WIRE_JSON] != frame) {
+            sss_wire_frames_fini(&f->frames);
+            sss_wire_frames_init(&f->frames, frame);
+        }
+        built = f->frames.built;
+        b = sss_wire_frames_get(&f->frames, c->encoding);
+        f->transcoded += f->frames.built - built;
+        if (!b) {
+            sss_conn_close(c, SSS_WS_CLOSE_INTERNAL, "out of memory", 0);
+            return;
+        }
+    }
+    sss_conn_send(c, sss_buf_ref(b));
 }
 
 static void held_changed(struct sss_conn *c, long delta, void *data)
@@ -291,6 +317,7 @@ int sss_fanout_init(struct sss_fanout *f, struct sss_bus *bus, int worker_id, st
 void sss_fanout_fini(struct sss_fanout *f)
 {
     sss_index_fini(&f->index);
+    sss_wire_frames_fini(&f->frames);
     sss_proto_out_fini(&f->json);
     sss_bus_reader_fini(&f->rd);
     sss_free(f->buf);

@@ -25,6 +25,7 @@
 #include "sss_bus.h"
 #include "sss_proto.h"
 #include "sss_sub.h"
+#include "sss_wire.h"
 
 struct sss_conn;
 struct sss_counters;
@@ -50,6 +51,9 @@ struct sss_fanout {
     struct sss_rpc *rpc;        /* borrowed: history requests for lap recovery */
     struct sss_counters *ctr;   /* borrowed: laps */
     struct sss_proto_out json;  /* scratch for one FEED */
+    struct sss_wire_frames frames; /* the last FEED frame delivered to a msgpack subscriber,
+                                    * and its other encodings */
+    uint64_t transcoded;        /* FEED frames built in an encoding other than JSON */
     struct sss_fanout_hooks hooks;
     struct sss_hm_dispatcher from_bus; /* the bus records' handlers and counts */
 };

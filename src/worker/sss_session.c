@@ -47,6 +47,8 @@
 #include "sss_shm.h"
 #include "sss_sockname.h"
 #include "sss_sub.h"
+#include "sss_msgpack.h"
+#include "sss_wire.h"
 #include "sss_ws.h"
 
 #include <errno.h>
@@ -62,14 +64,14 @@ const char sss_session__busy[] = "server busy or out of memory: try again";
 
 /* ---- small helpers ---- */
 
-/* Send the JSON in s->json as one text frame to c. */
+/* Send the message in s->json to c, in c's encoding (sss_wire.h). */
 void sss_session__send_json(struct sss_session *s, struct sss_conn *c)
 {
     struct sss_buf *b;
 
     if (s->json.oom)
         return;
-    b = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
+    b = sss_wire_frame(c->encoding, s->json.data, s->json.len);
     if (b)
         sss_conn_send(c, b);
 }
@@ -758,18 +760,54 @@ void sss_session_message(struct sss_conn *c, int opcode, const uint8_t *data, si
     sss_session__process_message(c, opcode, data, len);
 }
 
+static void process_json(struct sss_conn *c, const char *data, size_t len);
+
+/*
+ * A sss.v1.msgpack client's messages are binary frames, each transcoded to
+ * the JSON text the decoder reads (sss_msgpack.h refuses a bad one before
+ * allocating); its only text frame is the heartbeat h. A sss.v1.json client
+ * sends text frames only.
+ */
 void sss_session__process_message(struct sss_conn *c, int opcode, const uint8_t *data, size_t len)
 {
-    struct sss_session *s = S(c);
-    struct sss_proto_msg m;
     struct sss_proto_span none = {NULL, 0};
+    enum sss_msgpack_error err;
+    struct sss_dynbuf json;
+    char tmp[4096];
     int rc;
 
+    if (c->encoding == SSS_WIRE_MSGPACK) {
+        if (opcode == WSLAY_TEXT_FRAME) {
+            if (len == 1 && data[0] == 'h')
+                return; /* the answer to our h */
+            sss_session__send_error(c, "text frames are not part of sss.v1.msgpack (but h)",
+                                    none);
+            return;
+        }
+        sss_dynbuf_init(&json, tmp, sizeof(tmp));
+        rc = sss_msgpack_to_json(&json, data, len, &err);
+        if (rc < 0)
+            sss_session__send_error(c, sss_msgpack_strerror(err), none);
+        else
+            process_json(c, json.data, json.len);
+        sss_dynbuf_fini(&json);
+        return;
+    }
     if (opcode != WSLAY_TEXT_FRAME) {
         sss_session__send_error(c, "binary frames are not part of sss.v1.json", none);
         return;
     }
-    rc = sss_proto_decode(&s->dec, (const char *)data, len, &m);
+    process_json(c, (const char *)data, len);
+}
+
+/* One message as JSON text (data lives until it returns). */
+static void process_json(struct sss_conn *c, const char *data, size_t len)
+{
+    struct sss_session *s = S(c);
+    struct sss_proto_msg m;
+    int rc;
+
+    rc = sss_proto_decode(&s->dec, data, len, &m);
     if (rc < 0) {
         if (m.sys == SSS_PROTO_SUBSCRIBE && m.error == SSS_PROTO_E_CHANNEL) {
             struct sss_proto_fail f = {"Subscription refused", "invalid channel name"};
@@ -842,6 +880,7 @@ void sss_session__process_message(struct sss_conn *c, int opcode, const uint8_t 
 static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
 {
     char t[SSS_PROTO_TOPIC_MAX + 1];
+    struct sss_wire_frames frames; /* built once per encoding with a recipient */
     struct sss_buf *frame;
 
     if (rec->v[0].len > SSS_PROTO_TOPIC_MAX)
@@ -854,10 +893,13 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
     frame = sss_ws_frame(SSS_WS_TEXT, s->json.data, s->json.len);
     if (!frame)
         return;
-    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
-        if (cl->begun && !cl->conn->dead)
-            sss_conn_send(cl->conn, sss_buf_ref(frame));
+    sss_wire_frames_init(&frames, frame);
     sss_buf_unref(frame);
+    for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
+        if (cl->begun && !cl->conn->dead &&
+            (frame = sss_wire_frames_get(&frames, cl->conn->encoding)))
+            sss_conn_send(cl->conn, sss_buf_ref(frame));
+    sss_wire_frames_fini(&frames);
 }
 
 /* A BOOT_RECORD (v: name, reason). */
@@ -1185,11 +1227,12 @@ static void handler_periodic(void *data, int64_t now_ms)
     sss_rpc_expire(((struct sss_session *)data)->rpc, now_ms);
 }
 
-static const char *const json_subprotocols[] = {"sss.v1.json", NULL};
+/* In the server's order of preference: a client that offers sss.v1.msgpack at all gets it. */
+static const char *const subprotocols[] = {SSS_WIRE_MSGPACK_NAME, "sss.v1.json", NULL};
 
 const struct sss_conn_handler sss_session_handler = {
-    .name = "sss.v1.json",
-    .subprotocols = json_subprotocols,
+    .name = "sss.v1",
+    .subprotocols = subprotocols,
     .open = handler_open,
     .message = handler_message,
     .tick = handler_tick,

@@ -2,7 +2,10 @@
  * The C client (libsss-client) against the real server: ask, tell, subscribe
  * and publish between two clients, broadcast, a reconnect with SYNC after
  * kill -9 of the worker that held client A, and BOOT. Starts $SSS_SERVER with
- * $SSS_TESTMOD itself; skips (77) without them.
+ * $SSS_TESTMOD itself; skips (77) without them. With the argument "msgpack",
+ * client A (and the heartbeat and boot clients) speak sss.v1.msgpack and B
+ * sss.v1.json, so one channel carries both encodings; what A receives is
+ * then the JSON form of the MessagePack (compact), not the publisher's text.
  */
 #include "sss/sss_client.h"
 
@@ -33,6 +36,7 @@ static int passed, failed;
         }                                                                                          \
     } while (0)
 
+static bool mp; /* argv[1] "msgpack" */
 static char logpath[32];
 static pid_t server = -1;
 
@@ -244,11 +248,13 @@ static void on_reconnect(struct sss_client *c, void *data)
     ((struct seen *)data)->reconnects++;
 }
 
-static struct sss_client *new_client(int port, struct seen *s, const char *session)
+static struct sss_client *new_client_as(int port, struct seen *s, const char *session,
+                                        bool msgpack)
 {
     char url[64];
     const struct sss_client_opts o = {
         .url = url,
+        .msgpack = msgpack,
         .session = session,
         .retry_interval_ms = 100,
         .max_retry_interval_ms = 1000,
@@ -264,6 +270,12 @@ static struct sss_client *new_client(int port, struct seen *s, const char *sessi
 
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", port);
     return sss_client_create(&o);
+}
+
+/* A client in the run's encoding (msgpack when asked). */
+static struct sss_client *new_client(int port, struct seen *s, const char *session)
+{
+    return new_client_as(port, s, session, mp);
 }
 
 /* Pump every client until *counter >= want (or timeout). */
@@ -347,7 +359,7 @@ static void heartbeat_phase(const char *bin, const char *mod)
     stop_server();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *bin = getenv("SSS_SERVER"), *mod = getenv("SSS_TESTMOD");
     struct seen sa = {.name = "A"}, sb = {.name = "B"};
@@ -355,6 +367,8 @@ int main(void)
     int port, wa = -1, wb = -1, n0, rc;
     pid_t victim;
 
+    mp = argc > 1 && !strcmp(argv[1], "msgpack");
+    printf("encoding: %s\n", mp ? "sss.v1.msgpack (B: sss.v1.json)" : "sss.v1.json");
     if (!bin || !mod || access(bin, X_OK) || access(mod, R_OK)) {
         printf("SSS_SERVER / SSS_TESTMOD not set: skipped\n");
         return 77;
@@ -382,8 +396,9 @@ int main(void)
     rc = sss_client_ask(a, "echo", "{\"a\": [1, 2,3], \"big\":9007199254740993}", on_reply, &sa);
     CHECK(rc == 0, "ask: %s", sss_client_strerror(rc));
     CHECK(until(&a, 1, &sa.replies, 1, 5000), "echo answered");
-    CHECK(!strcmp(sa.reply, "{\"a\": [1, 2,3], \"big\":9007199254740993}"), "echo: %s %s",
-          sa.reply, sa.err);
+    CHECK(!strcmp(sa.reply, mp ? "{\"a\":[1,2,3],\"big\":9007199254740993}"
+                               : "{\"a\": [1, 2,3], \"big\":9007199254740993}"),
+          "echo: %s %s", sa.reply, sa.err);
     rc = sss_client_ask(a, "nosuchtopic", NULL, on_reply, &sa);
     CHECK(until(&a, 1, &sa.replies, 2, 5000) && !strncmp(sa.err, "Super Scaled Sockets Error", 26),
           "unknown topic: %s", sa.err);
@@ -402,7 +417,7 @@ int main(void)
     /* B on the other worker. */
     for (int tries = 0; tries < 40; tries++) {
         n0 = upgrades(NULL);
-        b = new_client(port, &sb, NULL);
+        b = new_client_as(port, &sb, NULL, false);
         if (!b || sss_client_connect(b) || sss_client_wait_ready(b, 5000)) {
             sss_client_destroy(b);
             b = NULL;
@@ -427,7 +442,9 @@ int main(void)
     CHECK(until(both, 2, &sb.replies, 1, 5000) && strstr(sb.reply, "\"uid\""), "publish reply %s %s",
           sb.reply, sb.err);
     CHECK(until(both, 2, &sa.feeds, 1, 5000), "feed at A");
-    CHECK(!strcmp(sa.feed[0], "{ \"x\" : 1.50, \"s\":\"\\u00e9\" }"), "feed raw: %s", sa.feed[0]);
+    CHECK(!strcmp(sa.feed[0], mp ? "{\"x\":1.5,\"s\":\"\xc3\xa9\"}"
+                                 : "{ \"x\" : 1.50, \"s\":\"\\u00e9\" }"),
+          "feed raw: %s", sa.feed[0]);
     CHECK(sss_client_last_uid(a, "news") && !strcmp(sss_client_last_uid(a, "news"), sa.feed_uid),
           "lastUid tracked");
 

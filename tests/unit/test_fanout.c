@@ -13,7 +13,10 @@
  *   - issue 11: a second lap while the first answer is on its way asks again
  *     after that answer's end instead of releasing over a silent gap, and a lap while the outbox is past its limit (a stalled
  *     scaler, clients told "server busy") still asks history: before, the
- *     request was refused and the lapped range silently lost.
+ *     request was refused and the lapped range silently lost;
+ *   - issue 13: a FEED to JSON and sss.v1.msgpack subscribers is framed once
+ *     per encoding: one MessagePack frame, the same buffer in every msgpack
+ *     subscriber's queue, however many there are.
  */
 #include "sss_test.h"
 #include "sss_test_history.h"
@@ -330,8 +333,43 @@ out:
     tw_fini(&t);
 }
 
+static void test_fanout_msgpack_once(void)
+{
+    struct tw t;
+    struct sss_conn *c[5];
+    struct sss_buf *first = NULL;
+    int i;
+
+    tw_init(&t, 64 * 1024);
+    tw_start(&t);
+    for (i = 0; i < 5; i++) {
+        c[i] = subscribed_conn(&t, "sport", 0);
+        c[i]->encoding = i < 3 ? SSS_WIRE_MSGPACK : SSS_WIRE_JSON;
+    }
+    tw_bus_feed(&t, "sport", 1, 1, "{\"a\":[1,2.5,\"x\"]}");
+    tw_poll(&t);
+    CHECK_EQ_INT((int)t.w.fanout.transcoded, 1); /* 3 msgpack subscribers, one frame */
+    for (i = 0; i < 5; i++) {
+        struct sss_buf *b = c[i]->qlen ? c[i]->q[c[i]->qhead].b : NULL;
+
+        CHECK(b != NULL);
+        if (!b)
+            continue;
+        CHECK_EQ_INT(b->data[0] & 0x0f, i < 3 ? 2 : 1); /* binary, or text */
+        if (i == 0)
+            first = b;
+        else if (i < 3)
+            CHECK(b == first); /* shared, not copied */
+    }
+    CHECK(first && first->data[2] == 0x85); /* a map of 5: sys, channel, topic, msg, uid */
+    for (i = 0; i < 5; i++)
+        tw_conn_free(c[i]);
+    tw_fini(&t);
+}
+
 int main(void)
 {
+    test_fanout_msgpack_once();
     test_fanout_lap_recovery();
     test_fanout_second_lap_during_catchup();
     test_fanout_catchup_replay_from_start();
