@@ -1301,13 +1301,17 @@ static void mongo_log(mongoc_log_level_t level, const char *domain, const char *
     sss_log_debug("store", "mongoc %s %s: %s", mongoc_log_level_str(level), domain, message);
 }
 
-int sss_store_mongo_url_valid(const char *url)
+int sss_store_mongo_url_valid(const char *url, char *why, size_t cap)
 {
     mongoc_uri_t *uri;
+    bson_error_t berr;
 
     mongoc_log_set_handler(NULL, NULL); /* the caller says what is wrong, once */
-    uri = mongoc_uri_new_with_error(url, NULL);
+    memset(&berr, 0, sizeof(berr));
+    uri = mongoc_uri_new_with_error(url, &berr);
     mongoc_uri_destroy(uri);
+    /* mongoc's message names the part it refused, not the password. */
+    sss_log_redact(berr.message, strnlen(berr.message, sizeof(berr.message)), why, cap);
     return uri != NULL;
 }
 
