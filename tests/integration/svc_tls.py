@@ -31,8 +31,8 @@ class Pki:
 
     def _ca(self, name):
         key = self._key(name)
-        self._run("req", "-x509", "-new", "-key", key, "-days", "2", "-subj", f"/CN=sss test {name}",
-                  "-out", self._path(name + ".crt"))
+        self._run("req", "-x509", "-new", "-key", key, "-days", "2", "-subj",
+                  f"/CN=sss test {name}", "-out", self._path(name + ".crt"))
         return self._path(name + ".crt"), key
 
     def _leaf(self, name, ext):

@@ -26,7 +26,6 @@ from svc_redis import Redis, free_port  # noqa: E402
 from svc_tls import Pki  # noqa: E402
 from test_api import Api  # noqa: E402
 
-KEY = "secret"
 APP_PW = "app-pw-for-test-prod-urls-17"
 
 
@@ -167,7 +166,8 @@ async def test_mongo(c):
     try:
         env = {"SSS_REDIS": redis.url}
         tls_url = f"mongodb://127.0.0.1:{tls_port}/prod15?tls=true&tlsCAFile={pki.ca}"
-        srv, api = await start(c, "mongo-tls", {**env, "SSS_MONGO": tls_url}, ["--store", "mongodb"])
+        srv, api = await start(c, "mongo-tls", {**env, "SSS_MONGO": tls_url},
+                               ["--store", "mongodb"])
         c.eq(await h.metric_wait(api.port, "sss_store_up", 1), 1,
              "tls=true: the store reaches FerretDB's TLS listener")
         await delivers(c, srv, api, "MongoDB over TLS")
