@@ -4,8 +4,10 @@
 #
 #   tools/ferretdb.sh install          build FerretDB v1.24.2 into .tools/bin (needs Go)
 #   tools/ferretdb.sh path             print the binary's path (exit 1 if not installed)
-#   tools/ferretdb.sh start PORT DIR   run it on 127.0.0.1:PORT with its SQLite files and
-#                                      log in DIR; prints its PID once it listens there
+#   tools/ferretdb.sh start PORT DIR [FLAG...]
+#                                      run it on 127.0.0.1:PORT with its SQLite files and
+#                                      log in DIR (FLAGs go to ferretdb, e.g. --listen-tls=...);
+#                                      prints its PID once it listens there
 #                                      (exit 2: the port is taken)
 #   tools/ferretdb.sh stop PID         SIGTERM, then SIGKILL after 5 s
 #
@@ -97,6 +99,7 @@ wait_port() { # PORT PID LOG
 
 start() {
     local port=${1:?start PORT DIR} dir=${2:?start PORT DIR} pid
+    shift 2
     installed || die "FerretDB $VERSION is not installed: run tools/ferretdb.sh install"
     if port_open "$port"; then
         echo "ferretdb.sh: port $port is in use" >&2
@@ -105,7 +108,7 @@ start() {
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     "$BIN" --handler=sqlite --sqlite-url="file:$dir/" --listen-addr="127.0.0.1:$port" \
-        --telemetry=disable --log-level=warn --state-dir="$dir" --debug-addr=- \
+        --telemetry=disable --log-level=warn --state-dir="$dir" --debug-addr=- "$@" \
         </dev/null >>"$dir/ferretdb.log" 2>&1 &
     pid=$!
     wait_port "$port" "$pid" "$dir/ferretdb.log"
@@ -125,7 +128,7 @@ stop() {
 case "${1:-}" in
 install) install ;;
 path) installed && echo "$BIN" ;;
-start) start "${2:-}" "${3:-}" ;;
+start) shift && start "$@" ;;
 stop) stop "${2:-}" ;;
 *) die "usage: $0 install | path | start PORT DIR | stop PID" ;;
 esac

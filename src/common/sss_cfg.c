@@ -207,11 +207,22 @@ static const struct flag flags[] = {
     F("engine", T_STR, engine, "memory", 0, 0,
       "memory (one host) or redis (many hosts: uids, history and delivery through --redis)"),
     FS("redis", T_STR, redis_url, "redis://127.0.0.1:6379/0",
-       "Redis of --engine redis: redis://[:password@]host:port/db (with a password, prefer "
-       "--redis-url-file or the environment)",
+       "Redis of --engine redis: redis://[[user]:password@]host:port/db (user: an ACL user), "
+       "rediss://... for TLS (with a password, prefer --redis-url-file or the environment)",
        S_URL),
     FS("redis-url-file", T_FILE, redis_url, "", "file holding the --redis URL (one line)",
        S_NONE),
+    F("redis-ca-file", T_STR, redis_ca_file, "", 0, 0,
+      "rediss://: PEM file of the CAs that sign Redis's certificate, which must name the URL's "
+      "host (empty: the system's CAs)"),
+    F("redis-cert-file", T_STR, redis_cert_file, "", 0, 0,
+      "rediss://: PEM certificate (chain) this host shows to a Redis that asks for one "
+      "(tls-auth-clients); with --redis-key-file"),
+    F("redis-key-file", T_STR, redis_key_file, "", 0, 0,
+      "rediss://: PEM private key of --redis-cert-file"),
+    F("redis-connect-timeout", T_DURATION, redis_connect_timeout_ms, "5s", 10, 0,
+      "a connection to Redis must be connected (and its TLS handshake done) within this; "
+      "else it is dropped and tried again with backoff"),
     F("redis-wait", T_DURATION, redis_wait_ms, "5s", 0, 0,
       "while Redis is away a publish waits this long for it, then fails with an error to its "
       "publisher (0: fail at once)"),
@@ -220,8 +231,10 @@ static const struct flag flags[] = {
     F("store", T_STR, store, "memory", 0, 0,
       "memory (one host) or mongodb (sessions and presence across hosts through --mongo)"),
     FS("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss",
-       "MongoDB of --store mongodb: mongodb://[user:password@]host:port/database (with a "
-       "password, prefer --mongo-url-file or the environment)",
+       "MongoDB of --store mongodb: any URI libmongoc accepts, e.g. "
+       "mongodb://[user:password@]host:port/database or mongodb+srv://user:password@cluster/"
+       "database?tls=true&replicaSet=rs&authSource=admin (with a password, prefer "
+       "--mongo-url-file or the environment)",
        S_URL),
     FS("mongo-url-file", T_FILE, mongo_url, "", "file holding the --mongo URL (one line)",
        S_NONE),
@@ -859,16 +872,27 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         fprintf(err, "sss-server: --store is memory or mongodb, not '%s'\n", cfg->store);
         return SSS_EINVAL;
     }
-    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
-        fprintf(err, "sss-server: --redis wants redis://[:password@]host:port/db, not '%s'\n",
-                cfg->redis_url);
+    if (strncasecmp(cfg->redis_url, "redis://", 8) != 0 &&
+        strncasecmp(cfg->redis_url, "rediss://", 9) != 0) {
+        char shown[sizeof(cfg->redis_url) + 16]; /* never the password */
+
+        sss_log_redact(cfg->redis_url, strlen(cfg->redis_url), shown, sizeof(shown));
+        fprintf(err, "sss-server: --redis wants redis[s]://[[user]:password@]host:port/db, not "
+                     "'%s'\n",
+                shown);
         return SSS_EINVAL;
     }
-    if (strncmp(cfg->mongo_url, "mongodb://", 10) != 0) {
-        fprintf(err, "sss-server: --mongo wants mongodb://host:port/database, not '%s'\n",
-                cfg->mongo_url);
+    if ((cfg->redis_ca_file[0] || cfg->redis_cert_file[0] || cfg->redis_key_file[0]) &&
+        strncasecmp(cfg->redis_url, "rediss://", 9) != 0) {
+        fprintf(err, "sss-server: --redis-ca-file, --redis-cert-file and --redis-key-file are "
+                     "for TLS: --redis must then be rediss://...\n");
         return SSS_EINVAL;
     }
+    if (!!cfg->redis_cert_file[0] != !!cfg->redis_key_file[0]) {
+        fprintf(err, "sss-server: --redis-cert-file and --redis-key-file go together\n");
+        return SSS_EINVAL;
+    }
+    /* --mongo: libmongoc is its parser (sss_scaler_check_cfg). */
     if (proxy_finish(cfg, err) < 0)
         return SSS_EINVAL;
     memcpy(cfg->origins_buf, cfg->allowed_origins, sizeof(cfg->origins_buf));

@@ -124,7 +124,8 @@ struct redis_engine {
     const struct sss_cfg *cfg;
     struct sss_redis_target target;
     struct sss_redis_conn cmd, sub;
-    int cmd_ready; /* the commands connection is up and its setup was sent */
+    int cmd_ready; /* the commands connection is up and Redis answered its setup */
+    int setup_pending; /* setup commands (AUTH, SELECT, SCRIPT LOAD) not answered yet */
     struct cmd_queue unsent;   /* waiting for the commands connection */
     struct cmd_queue inflight; /* sent, reply pending, in order */
     struct sss_map chans;      /* name -> struct rchan (owned) */
@@ -139,6 +140,8 @@ struct redis_engine {
     int64_t err_logged_ms; /* refused commands are logged once a second at most */
     int setup_failed;      /* AUTH or SELECT was refused: reconnect later */
 };
+
+static void cmd_conn_ready(struct redis_engine *re);
 
 /* ---- small helpers ---- */
 
@@ -593,6 +596,8 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
             snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
             re->setup_failed = 1; /* dropped after this batch of replies */
             sss_log_error("redis", "setting up the commands connection: %s", why);
+        } else if (--re->setup_pending == 0 && !re->setup_failed) {
+            cmd_conn_ready(re);
         }
         break;
     case K_PUBLISH:
@@ -747,6 +752,41 @@ static void on_sub_reply(struct redis_engine *re, const redisReply *r)
 
 /* ---- connections ---- */
 
+/* AUTH [user] password of the target into argv (3 slots): how many arguments. */
+static int auth_argv(const struct sss_redis_target *t, const char **argv, size_t *lens)
+{
+    int n = 0;
+
+    argv[n] = "AUTH", lens[n++] = 4;
+    if (t->user[0])
+        argv[n] = t->user, lens[n++] = strlen(t->user);
+    argv[n] = t->password, lens[n++] = strlen(t->password);
+    return n;
+}
+
+static void setup_push(struct redis_engine *re, struct cmd *c)
+{
+    q_push(&re->inflight, c);
+    re->setup_pending++;
+    if (sss_redis_conn_append(&re->cmd, c->resp, c->len) < 0)
+        sss_log_error("redis", "out of memory setting up the commands connection");
+}
+
+/*
+ * Redis answered the whole setup: the commands that waited go now, in order.
+ * Not before: a TLS 1.3 server refuses a client certificate only after the
+ * client's handshake is done, and a wrong password only in AUTH's reply, so
+ * a connection is not usable until something came back on it.
+ */
+static void cmd_conn_ready(struct redis_engine *re)
+{
+    struct cmd *c;
+
+    re->cmd_ready = 1;
+    while ((c = q_pop(&re->unsent)))
+        (void)send_cmd(re, c);
+}
+
 static void setup_cmd_conn(struct redis_engine *re)
 {
     const char *argv[3];
@@ -756,27 +796,26 @@ static void setup_cmd_conn(struct redis_engine *re)
 
     /* The setup goes first, then whatever waited, in order. */
     if (re->target.password[0]) {
-        argv[0] = "AUTH", lens[0] = 4;
-        argv[1] = re->target.password, lens[1] = strlen(re->target.password);
-        if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
-            q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+        int n = auth_argv(&re->target, argv, lens);
+
+        if ((c = cmd_new(re, K_SETUP, n, argv, lens)))
+            setup_push(re, c);
     }
     snprintf(db, sizeof(db), "%d", re->target.db);
     argv[0] = "SELECT", lens[0] = 6;
     argv[1] = db, lens[1] = strlen(db);
     if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
-        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+        setup_push(re, c);
     argv[0] = "SCRIPT", lens[0] = 6;
     argv[1] = "LOAD", lens[1] = 4;
     argv[2] = SSS_REDIS_LUA_PUBLISH, lens[2] = strlen(SSS_REDIS_LUA_PUBLISH);
     if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
-        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
+        setup_push(re, c);
     argv[2] = SSS_REDIS_LUA_HISTORY, lens[2] = strlen(SSS_REDIS_LUA_HISTORY);
     if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
-        q_push(&re->inflight, c), sss_redis_conn_append(&re->cmd, c->resp, c->len);
-    re->cmd_ready = 1;
-    while ((c = q_pop(&re->unsent)))
-        (void)send_cmd(re, c);
+        setup_push(re, c);
+    if (!re->setup_pending)
+        cmd_conn_ready(re); /* out of memory for all of it: the commands will say */
 }
 
 static void setup_sub_conn(struct redis_engine *re)
@@ -787,10 +826,10 @@ static void setup_sub_conn(struct redis_engine *re)
     int n;
 
     if (re->target.password[0]) {
-        const char *argv[2] = {"AUTH", re->target.password};
-        size_t lens[2] = {4, strlen(re->target.password)};
+        const char *argv[3];
+        size_t lens[3];
 
-        n = redisFormatCommandArgv(&resp, 2, argv, lens);
+        n = redisFormatCommandArgv(&resp, auth_argv(&re->target, argv, lens), argv, lens);
         if (n > 0)
             (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
         redisFreeCommand(resp);
@@ -816,6 +855,7 @@ static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refu
     q_init(&resend);
     sss_redis_conn_lost(&re->cmd, why, sss_now_ms());
     re->cmd_ready = 0;
+    re->setup_pending = 0;
     /* Reads are sent again, and so are publishes: the script answers one it
      * applied already with its uid (see the head comment). A broadcast or a
      * boot may or may not have been applied. */
@@ -1072,8 +1112,13 @@ static void redis_tick(struct sss_engine *e, int64_t now_wall_ms)
 {
     struct redis_engine *re = (struct redis_engine *)e;
     int64_t now = sss_now_ms();
+    const char *why;
 
     (void)now_wall_ms;
+    if ((why = sss_redis_conn_overdue(&re->cmd, now)))
+        cmd_conn_lost(re, why);
+    if ((why = sss_redis_conn_overdue(&re->sub, now)))
+        sub_conn_lost(re, why);
     sss_redis_conn_maybe_connect(&re->cmd, now);
     sss_redis_conn_maybe_connect(&re->sub, now);
     expire_waiting(re, now);
@@ -1199,6 +1244,7 @@ static void redis_destroy(struct sss_engine *e)
     sss_map_clear(&re->chans, chan_free);
     sss_redis_conn_fini(&re->cmd);
     sss_redis_conn_fini(&re->sub);
+    sss_redis_target_fini(&re->target);
     msgpack_sbuffer_destroy(&re->pack);
     sss_free(re);
 }
@@ -1222,6 +1268,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
                                            const struct sss_engine_sink *sink, int *err)
 {
     struct redis_engine *re = sss_calloc(1, sizeof(*re));
+    char why[400];
 
     *err = 0;
     if (!re) {
@@ -1231,13 +1278,21 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     q_init(&re->unsent);
     q_init(&re->inflight);
     if (sss_redis_target_parse(cfg->redis_url, &re->target) < 0) {
-        sss_log_error("redis", "--redis %s: not redis://[:password@]host:port/db, or the host "
-                               "does not resolve",
+        sss_log_error("redis", "--redis %s: not redis[s]://[[user]:password@]host:port/db, or "
+                               "the host does not resolve",
                       cfg->redis_url);
         sss_free(re);
         *err = SSS_EINVAL;
         return NULL;
     }
+    if (sss_redis_target_tls(&re->target, cfg->redis_ca_file, cfg->redis_cert_file,
+                             cfg->redis_key_file, why, sizeof(why)) < 0) {
+        sss_log_error("redis", "%s", why);
+        sss_free(re);
+        *err = SSS_EINVAL;
+        return NULL;
+    }
+    re->target.connect_timeout_ms = cfg->redis_connect_timeout_ms;
     re->base.ops = &redis_ops;
     re->base.sink = *sink;
     re->cfg = cfg;
@@ -1254,8 +1309,9 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     sss_redis_conn_init(&re->sub, "subscriptions", &re->target);
     sss_redis_conn_maybe_connect(&re->cmd, sss_now_ms());
     sss_redis_conn_maybe_connect(&re->sub, sss_now_ms());
-    sss_log_info("redis", "engine on %s db %d (history %u messages, ttl %lld ms)",
-                 re->target.where, re->target.db, limits->history_size,
+    sss_log_info("redis", "engine on %s%s db %d%s%s (history %u messages, ttl %lld ms)",
+                 re->target.tls ? "rediss://" : "", re->target.where, re->target.db,
+                 re->target.user[0] ? " as " : "", re->target.user, limits->history_size,
                  (long long)limits->history_ttl_ms);
     return &re->base;
 }

@@ -755,19 +755,31 @@ int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
 {
     struct sss_redis_target t;
     char shown[sizeof(cfg->redis_url) + sizeof(cfg->mongo_url)]; /* the URL, password hidden */
+    char why[400];
+    int rc;
 
     if (strcmp(cfg->engine, "redis") == 0 && sss_redis_target_parse(cfg->redis_url, &t) < 0) {
         sss_log_redact(cfg->redis_url, strlen(cfg->redis_url), shown, sizeof(shown));
         fprintf(err,
-                "sss-server: --redis %s: not redis://[:password@]host:port[/db], or the host "
-                "does not resolve\n",
+                "sss-server: --redis %s: not redis[s]://[[user]:password@]host:port[/db], or the "
+                "host does not resolve\n",
                 shown);
         return SSS_EINVAL;
     }
-    if (strcmp(cfg->store, "mongodb") == 0 && !sss_store_mongo_url_valid(cfg->mongo_url)) {
+    if (strcmp(cfg->engine, "redis") == 0) {
+        /* The TLS files are read now, so that a bad one stops the start. */
+        rc = sss_redis_target_tls(&t, cfg->redis_ca_file, cfg->redis_cert_file,
+                                  cfg->redis_key_file, why, sizeof(why));
+        sss_redis_target_fini(&t);
+        if (rc < 0) {
+            fprintf(err, "sss-server: %s\n", why);
+            return SSS_EINVAL;
+        }
+    }
+    if (strcmp(cfg->store, "mongodb") == 0 &&
+        !sss_store_mongo_url_valid(cfg->mongo_url, why, sizeof(why))) {
         sss_log_redact(cfg->mongo_url, strlen(cfg->mongo_url), shown, sizeof(shown));
-        fprintf(err, "sss-server: --mongo %s: not a MongoDB URI (mongodb://host:port/database)\n",
-                shown);
+        fprintf(err, "sss-server: --mongo %s: not a MongoDB URI: %s\n", shown, why);
         return SSS_EINVAL;
     }
     return 0;

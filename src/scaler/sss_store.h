@@ -147,7 +147,11 @@ struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers
  */
 void sss_store_mongo_forget_shm(void);
 
-/* Whether url parses as a MongoDB URI (checked by the master before it forks). */
-int sss_store_mongo_url_valid(const char *url);
+/*
+ * Whether url parses as a MongoDB URI, any form libmongoc accepts (checked by
+ * the master before it forks); if not, why gets libmongoc's reason (cap bytes,
+ * credentials redacted). Nothing is resolved or dialled here.
+ */
+int sss_store_mongo_url_valid(const char *url, char *why, size_t cap);
 
 #endif

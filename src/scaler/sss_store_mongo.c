@@ -662,9 +662,11 @@ static void answer_presence(struct mongo_store *ms, mongoc_collection_t *coll, s
 }
 
 /* Answer every question of the list (taken from qin) and hand them back. */
+/* cl NULL: no pool yet (its hosts do not resolve): every question fails as unavailable. */
 static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query *list)
 {
-    mongoc_collection_t *coll = mongoc_client_get_collection(cl, ms->db_name, "sessions");
+    mongoc_collection_t *coll =
+        cl ? mongoc_client_get_collection(cl, ms->db_name, "sessions") : NULL;
 
     while (list) {
         struct query *q = list;
@@ -674,7 +676,7 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         pthread_mutex_lock(&ms->mu);
         stop = ms->stop;
         pthread_mutex_unlock(&ms->mu);
-        if (stop)
+        if (stop || !coll)
             q->rc = SSS_EUNAVAIL;
         else if (q->kind == Q_LOAD)
             answer_load(ms, coll, q);
@@ -685,7 +687,8 @@ static void answer_all(struct mongo_store *ms, mongoc_client_t *cl, struct query
         pthread_mutex_unlock(&ms->mu);
         signal_scaler(ms);
     }
-    mongoc_collection_destroy(coll);
+    if (coll)
+        mongoc_collection_destroy(coll);
 }
 
 static void wait_until_locked(struct mongo_store *ms, int64_t until_mono)
@@ -713,14 +716,55 @@ static int64_t backoff_next(int64_t *backoff)
     return sss_now_ms() + *backoff;
 }
 
+/*
+ * Make the client pool, again with backoff while it fails: a mongodb+srv://
+ * URI is resolved (SRV and TXT records) right here, and DNS may not answer
+ * yet. Questions asked meanwhile fail as unavailable. Returns 0, or -1 when
+ * the store stops first. Called with the lock held; returns with it held.
+ */
+static int pool_wait_locked(struct mongo_store *ms)
+{
+    int64_t backoff = 0;
+
+    while (!ms->pool && !ms->stop) {
+        struct query *list = STAILQ_FIRST(&ms->qin);
+        mongoc_client_pool_t *pool;
+        bson_error_t err;
+
+        STAILQ_INIT(&ms->qin);
+        pthread_mutex_unlock(&ms->mu);
+        if (list)
+            answer_all(ms, NULL, list);
+        memset(&err, 0, sizeof(err));
+        pool = mongoc_client_pool_new_with_error(ms->uri, &err);
+        if (pool)
+            mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+        pthread_mutex_lock(&ms->mu);
+        ms->pool = pool;
+        if (!pool) {
+            set_connected_locked(ms, 0, &err);
+            wait_until_locked(ms, backoff_next(&backoff));
+        }
+    }
+    return ms->pool ? 0 : -1;
+}
+
 static void *thread_main(void *arg)
 {
     struct mongo_store *ms = arg;
-    mongoc_client_t *cl = mongoc_client_pool_pop(ms->pool);
-    mongoc_collection_t *sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
+    mongoc_client_t *cl;
+    mongoc_collection_t *sessions;
     int64_t next_setup = 0, next_lease = 0, next_write = 0, next_purge = 0, backoff = 0;
     int ready = 0, up;
 
+    pthread_mutex_lock(&ms->mu);
+    if (pool_wait_locked(ms) < 0) {
+        pthread_mutex_unlock(&ms->mu);
+        return NULL;
+    }
+    pthread_mutex_unlock(&ms->mu);
+    cl = mongoc_client_pool_pop(ms->pool);
+    sessions = mongoc_client_get_collection(cl, ms->db_name, "sessions");
     pthread_mutex_lock(&ms->mu);
     while (!ms->stop) {
         int64_t now = sss_now_ms(), until;
@@ -1362,13 +1406,17 @@ static void mongo_log(mongoc_log_level_t level, const char *domain, const char *
     sss_log_debug("store", "mongoc %s %s: %s", mongoc_log_level_str(level), domain, message);
 }
 
-int sss_store_mongo_url_valid(const char *url)
+int sss_store_mongo_url_valid(const char *url, char *why, size_t cap)
 {
     mongoc_uri_t *uri;
+    bson_error_t berr;
 
     mongoc_log_set_handler(NULL, NULL); /* the caller says what is wrong, once */
-    uri = mongoc_uri_new_with_error(url, NULL);
+    memset(&berr, 0, sizeof(berr));
+    uri = mongoc_uri_new_with_error(url, &berr);
     mongoc_uri_destroy(uri);
+    /* mongoc's message names the part it refused, not the password. */
+    sss_log_redact(berr.message, strnlen(berr.message, sizeof(berr.message)), why, cap);
     return uri != NULL;
 }
 
@@ -1431,13 +1479,8 @@ struct sss_store *sss_store_mongo_create(const struct sss_cfg *cfg, int nworkers
         mongoc_uri_set_appname(ms->uri, "sss");
     db = mongoc_uri_get_database(ms->uri);
     snprintf(ms->db_name, sizeof(ms->db_name), "%s", db && db[0] ? db : "sss");
-    ms->pool = mongoc_client_pool_new(ms->uri);
-    if (!ms->pool) {
-        sss_log_error("store", "mongodb: cannot use --mongo '%s'", cfg->mongo_url);
-        *err = SSS_EINVAL;
-        goto fail;
-    }
-    mongoc_client_pool_set_error_api(ms->pool, MONGOC_ERROR_API_VERSION_2);
+    /* The pool is made by the thread (pool_wait_locked): with mongodb+srv://
+     * making it resolves names, which must not block or fail the start. */
     ms->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     ms->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     ms->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -24,7 +24,8 @@ _ALL = []  # every FerretDB started, stopped at exit by stop_all()
 class FerretDB:
     """One FerretDB: .port, .dir, .url(db); start() / stop() / kill() / restart()."""
 
-    def __init__(self):
+    def __init__(self, args=()):
+        self.args = list(args)  # more ferretdb flags (e.g. its TLS listener)
         self.dir = tempfile.mkdtemp(prefix="sss-ferretdb-")
         self.port = None
         self.pid = None
@@ -40,7 +41,8 @@ class FerretDB:
             self.port = free_port()
         deadline = time.monotonic() + timeout
         while True:
-            r = subprocess.run([SCRIPT, "start", str(self.port), self.dir], capture_output=True,
+            r = subprocess.run([SCRIPT, "start", str(self.port), self.dir] + self.args,
+                               capture_output=True,
                                text=True, timeout=timeout)
             if r.returncode == 0:
                 self.pid = int(r.stdout.strip().splitlines()[-1])

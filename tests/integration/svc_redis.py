@@ -1,8 +1,10 @@
 """A real redis-server (Debian's) for the integration tests: started on a
 free loopback port in a temp dir, with append-only persistence so that a
 restart keeps the streams, and stopped (or restarted on the same port and
-data) on request. The test fails, never skips, when redis-server is missing:
-tools/bootstrap.sh installs it."""
+data) on request. With tls (svc_tls.Pki) it also listens for TLS on
+.tls_port (the plain port stays, for the test's own commands); args are
+more redis-server flags. The test fails, never skips, when redis-server is
+missing: tools/bootstrap.sh installs it."""
 import os
 import shutil
 import socket
@@ -18,13 +20,16 @@ def free_port():
 
 
 class Redis:
-    def __init__(self, persist=True):
+    def __init__(self, persist=True, tls=None, args=()):
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.access(self.binary, os.X_OK):
             raise RuntimeError("redis-server is not installed (tools/bootstrap.sh installs it)")
         self.dir = tempfile.mkdtemp(prefix="sss-redis-")
         self.port = free_port()
         self.persist = persist
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
+        self.args = list(args)
         self.proc = None
         self.start()
 
@@ -40,6 +45,11 @@ class Redis:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             argv += ["--appendonly", "no"]
+        if self.tls:
+            argv += ["--tls-port", str(self.tls_port), "--tls-cert-file", self.tls.server_cert,
+                     "--tls-key-file", self.tls.server_key, "--tls-ca-cert-file", self.tls.ca,
+                     "--tls-auth-clients", "yes"]
+        argv += self.args
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
