@@ -4,6 +4,7 @@
  * decoded envelope's strings lie inside the input and its channel is valid;
  * packing what was decoded and decoding again gives the same fields.
  */
+#include "fuzz_check.h"
 #include "sss_envelope.h"
 #include "sss_err.h"
 
@@ -12,12 +13,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 /* Non-empty strings point into the input; empty ones are "" (never NULL). */
 static int inside(const char *p, size_t len, const uint8_t *data, size_t size)

@@ -10,6 +10,7 @@
  * with the type's own sss_hm_pack_* gives the same size and parts; and the
  * dispatcher agrees with sss_hm_unpack and hands the handler the same record.
  */
+#include "fuzz_check.h"
 #include "sss_hostmsg.h"
 #include "sss_log.h"
 
@@ -18,12 +19,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static int same(const struct sss_hm_span *a, const struct sss_hm_span *b)
 {

@@ -5,6 +5,7 @@
  * decisions must agree and obey the contract of sss_http.h. A broken
  * invariant calls abort(), which libFuzzer (or the replayer) reports.
  */
+#include "fuzz_check.h"
 #include "http/sss_http.h"
 
 #include <stdint.h>
@@ -17,12 +18,6 @@ static const char *const origins[] = {"https://example.com", "http://localhost:8
 static const char *const subprotocols[] = {"sss.v2", "sss.v1", "chat", NULL};
 static const struct sss_http_policy policy = {
     .path = "/ws", .origins = origins, .max_size = 4096, .subprotocols = subprotocols};
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static int is_base64_char(char c)
 {

@@ -10,6 +10,7 @@
  * with one of the known reasons; the counters must agree. A broken
  * invariant calls abort(), which libFuzzer (or the replayer) reports.
  */
+#include "fuzz_check.h"
 #include "proxy/sss_httpc.h"
 
 #include <errno.h>
@@ -34,12 +35,6 @@ struct run {
     int ncalls;
     int answers, failures;
 };
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static void on_done(void *data, int status, const char *body, size_t len, const char *fail);
 

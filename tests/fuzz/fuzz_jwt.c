@@ -12,6 +12,7 @@
  * built from the input always, one with the raw input as payload at least
  * past the signature. A broken invariant calls abort().
  */
+#include "fuzz_check.h"
 #include "http/sss_jwt.h"
 
 #include <stdint.h>
@@ -19,12 +20,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static int is_user_char(char c)
 {

@@ -10,6 +10,7 @@
  * infinity). A broken invariant calls abort(), which libFuzzer (or the
  * replayer) reports.
  */
+#include "fuzz_check.h"
 #include "proto/sss_msgpack.h"
 #include "sss_alloc.h"
 
@@ -20,23 +21,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void require(int cond)
+static void require_json_out(const struct sss_dynbuf *o)
 {
-    if (!cond)
-        abort();
-}
-
-static void require_json(const struct sss_dynbuf *o)
-{
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    yajl_status st;
-
-    require(h != NULL);
-    st = yajl_parse(h, (const unsigned char *)o->data, o->len);
-    if (st == yajl_status_ok)
-        st = yajl_complete_parse(h);
-    yajl_free(h);
-    require(st == yajl_status_ok);
+    require_json(o->data, o->len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sss_msgpack_to_json(&j1, data, size, &e);
     if (rc == 0) {
         require(e == SSS_MSGPACK_OK);
-        require_json(&j1);
+        require_json_out(&j1);
         require(sss_msgpack_from_json(&mp, j1.data, j1.len) == 0);
         require(sss_msgpack_to_json(&j2, mp.data, mp.len, &e) == 0);
         sss_dynbuf_reset(&mp);
@@ -70,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Deeper than a client may send is fine to encode (a FEED inside a SYNC reply). */
         require(rc == 0 || e == SSS_MSGPACK_E_FLOAT || e == SSS_MSGPACK_E_DEPTH);
         if (rc == 0)
-            require_json(&j2);
+            require_json_out(&j2);
     }
     sss_dynbuf_fini(&j1);
     sss_dynbuf_fini(&mp);

@@ -13,6 +13,7 @@
  * operation is one byte (low 4 bits: which; high 4 bits: an argument) plus up
  * to two bytes of size.
  */
+#include "fuzz_check.h"
 #include "sss_bus.h"
 #include "sss_ring.h"
 
@@ -26,12 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAXREC 4096 /* > any max payload below */
 #define MAXQ 8192   /* records a model keeps */
 #define NREADERS 3
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static uint64_t align8(uint64_t n)
 {

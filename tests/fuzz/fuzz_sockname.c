@@ -9,6 +9,7 @@
  * socket). Then the first 12 bytes are taken as a socket id and run and the
  * rest as a host: a format that succeeds parses back to the same fields.
  */
+#include "fuzz_check.h"
 #include "sss_sockname.h"
 
 #include <errno.h>
@@ -17,12 +18,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

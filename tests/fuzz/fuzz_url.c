@@ -7,6 +7,7 @@
  * '#'. The forms of --redis, --api-listen and the C client are read too,
  * through their own checks on the parts. A broken invariant calls abort().
  */
+#include "fuzz_check.h"
 #include "sss_url.h"
 
 #include <stdint.h>
@@ -14,12 +15,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void require(int cond)
-{
-    if (!cond)
-        abort();
-}
 
 static void inside(struct sss_url_part p, const char *s, size_t n)
 {

@@ -491,6 +491,28 @@ async def begun(server_or_url, timeout=20, **kw):
     return ws
 
 
+async def begin_session(srv, session, user=None):
+    """A client of the test module's session parser (?user=) that BEGINs with session;
+    (ws, the BEGIN reply: sent once every resumed channel is subscribed again)."""
+    ws = await ws_connect(srv.url + (f"?user={user}" if user else ""))
+    await ws.send(json.dumps({"sys": 3, "session": session}))
+    return ws, await rx_until(ws, lambda f: f.get("sys") == 3)
+
+
+async def subscribe_ok(ws, chan, id_):
+    """SUBSCRIBE chan and assert the server said yes."""
+    await ws.send(json.dumps({"sys": 1, "channel": chan, "id": id_}))
+    r = await rx_until(ws, lambda f: f.get("id") == id_)
+    assert r.get("result") is True, r
+
+
+async def publish_ok(ws, chan, id_):
+    """A client PUBLISH of id_ (topic t) on chan; asserts it was accepted."""
+    await ws.send(json.dumps({"sys": 13, "channel": chan, "topic": "t", "msg": id_, "id": id_}))
+    r = await rx_until(ws, lambda f: f.get("sys") == 7 and f.get("id") == id_)
+    assert "err" not in r, r
+
+
 async def gather_ok(checks, coros, what, failure="error"):
     """Run coros at once and check that every one returned (`what`); log the
     first exception as "# first <failure>: ...". The results that returned."""

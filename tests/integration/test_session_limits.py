@@ -65,29 +65,10 @@ async def start(c, name, flags, store):
     return srv
 
 
-async def begin(srv, session, user=None):
-    ws = await h.ws_connect(srv.url + (f"?user={user}" if user else ""))
-    await ws.send(json.dumps({"sys": 3, "session": session}))
-    r = await rx_until(ws, lambda f: f.get("sys") == 3)
-    return ws, r
-
-
-async def sub(ws, chan, i):
-    await ws.send(json.dumps({"sys": 1, "channel": chan, "id": i}))
-    r = await rx_until(ws, lambda f: f.get("id") == i)
-    assert r.get("result") is True, r
-
-
-async def publish(pub, chan, i):
-    await pub.send(json.dumps({"sys": 13, "channel": chan, "topic": "t", "msg": i, "id": i}))
-    r = await rx_until(pub, lambda f: f.get("sys") == 7 and f.get("id") == i)
-    assert "err" not in r, r
-
-
 async def record(srv, session, chan, user=None):
     """A session subscribed to chan, its connection closed; the BEGIN reply."""
-    ws, r = await begin(srv, session, user)
-    await sub(ws, chan, 1)
+    ws, r = await h.begin_session(srv, session, user)
+    await h.subscribe_ok(ws, chan, 1)
     await ws.close()
     return r
 
@@ -96,11 +77,11 @@ async def resumes(srv, pub, session, chan, user=None):
     """Whether session comes back subscribed to chan: publish on chan, then on
     a marker channel the new connection subscribed; the scaler orders both,
     so chan's FEED arrives first only if the session was resumed with it."""
-    ws, _ = await begin(srv, session, user)
+    ws, _ = await h.begin_session(srv, session, user)
     marker = "mark-" + secrets.token_hex(4)
-    await sub(ws, marker, 2)
-    await publish(pub, chan, 3)
-    await publish(pub, marker, 4)
+    await h.subscribe_ok(ws, marker, 2)
+    await h.publish_ok(pub, chan, 3)
+    await h.publish_ok(pub, marker, 4)
     f = await rx_until(ws, lambda f: f.get("sys") == 8)
     await ws.close()
     return f["channel"] == chan
@@ -110,7 +91,7 @@ async def rate(c, store):
     srv = await start(c, "rate", ["--anon-session-rate", "1", "--anon-session-burst", "2"], store)
     if not srv:
         return
-    pub, _ = await begin(srv, "pub-s", "pub")
+    pub, _ = await h.begin_session(srv, "pub-s", "pub")
     # The burst passes; then, at one a second, a batch of ten fresh ids opened at
     # once cannot all pass (that would take ten seconds): keep going until one is refused.
     kept, refused = [], []
@@ -146,7 +127,7 @@ async def evict(c, store):
     if not srv:
         return
     # The publisher's session is a user's: it fills one place and stays.
-    pub, _ = await begin(srv, "pub-s", "pub")
+    pub, _ = await h.begin_session(srv, "pub-s", "pub")
     for i in range(3):
         r = await record(srv, f"e{i}", f"ch-e{i}")
         c.eq(r.get("session"), f"e{i}", f"anonymous e{i} is recorded")
