@@ -4,6 +4,7 @@ dir, stop (SIGTERM, then SIGKILL), start again on the same port and data.
 
 FerretDB missing is a failure, not a skip: tools/bootstrap.sh installs it
 (tools/ferretdb.sh install)."""
+import atexit
 import os
 import shutil
 import signal
@@ -33,6 +34,12 @@ class FerretDB:
 
     def url(self, db):
         return f"mongodb://127.0.0.1:{self.port}/{db}"
+
+    def client(self, timeout_ms=5000):
+        """A pymongo client of this server (its own timeout scaled like the tests')."""
+        import pymongo
+        from sss_harness import T
+        return pymongo.MongoClient(self.url(""), serverSelectionTimeoutMS=int(T(timeout_ms)))
 
     def start(self, timeout=60):
         """Start (again, on the same port and data dir). Raises if it cannot."""
@@ -93,6 +100,17 @@ def installed():
     """The binary's path, or None."""
     r = subprocess.run([SCRIPT, "path"], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 else None
+
+
+def start_checked(c):
+    """A started FerretDB for a test (stopped at exit), with .client() (pymongo);
+    None, with a failed check, when FerretDB is not installed."""
+    if not c.ok(installed(), "FerretDB is installed (tools/ferretdb.sh install; tools/bootstrap.sh)"):
+        return None
+    atexit.register(stop_all)
+    ferret = FerretDB()
+    ferret.start()
+    return ferret
 
 
 def stop_all():

@@ -10,7 +10,6 @@ from MongoDB too. The test module's session parser names the user
 (?user=NAME; none: anonymous); one worker, so the store sees each
 connection's notes in order."""
 import asyncio
-import atexit
 import json
 import os
 import secrets
@@ -168,15 +167,11 @@ async def run(c):
     await c.section("memory store: --anon-session-rate", rate, c, None)
     await c.section("memory store: --max-sessions forgets anonymous sessions first", evict, c,
                     None)
-    path = svc_ferretdb.installed()
-    if not c.ok(path, "FerretDB is installed (tools/ferretdb.sh install; tools/bootstrap.sh)"):
-        return
-    import pymongo
-    ferret = svc_ferretdb.FerretDB()
-    atexit.register(svc_ferretdb.stop_all)
     try:
-        ferret.start()
-        client = pymongo.MongoClient(ferret.url(""), serverSelectionTimeoutMS=int(h.T(5000)))
+        ferret = svc_ferretdb.start_checked(c)
+        if not ferret:
+            return
+        client = ferret.client()
         for name, fn in (("mongodb store: --anon-session-rate", rate),
                          ("mongodb store: --max-sessions forgets anonymous sessions first",
                           evict)):

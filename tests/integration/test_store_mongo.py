@@ -20,7 +20,6 @@ the records:
 
 FerretDB missing is a failure: tools/bootstrap.sh installs it."""
 import asyncio
-import atexit
 import datetime
 import json
 import os
@@ -399,16 +398,12 @@ async def clean_stop(c, env):
 
 
 async def run(c):
-    path = svc_ferretdb.installed()
-    if not c.ok(path, "FerretDB is installed (tools/ferretdb.sh install; tools/bootstrap.sh)"):
-        return
-    import pymongo
-    ferret = svc_ferretdb.FerretDB()
-    atexit.register(svc_ferretdb.stop_all)
     try:
-        ferret.start()
+        ferret = svc_ferretdb.start_checked(c)
+        if not ferret:
+            return
         dbname = "sss_test_" + secrets.token_hex(4)
-        client = pymongo.MongoClient(ferret.url(""), serverSelectionTimeoutMS=int(h.T(5000)))
+        client = ferret.client()
         db = client[dbname]
         env = {"ferret": ferret, "dbname": dbname, "db": db, "sessions": db.sessions, "keep": []}
         env["h1"] = await host(c, ferret, dbname, "h1")
