@@ -22,12 +22,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WAIT, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
 const CHAT = process.env.SSS_CHAT;
 const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
 const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
-const WAIT = 30000; // generous: a loaded CI machine, an ASan server
 const BACKEND = process.env.SSS_E2E_BACKEND || 'module'; // module (--app) or proxy-node
 const NODE_BACKEND = fileURLToPath(new URL('../../examples/proxy-node/server.mjs', import.meta.url));
 const API_KEY = 'e2e-demo-key';
@@ -129,19 +129,8 @@ async function openChat(context, base, srv) {
   return { page, tab, role };
 }
 
-async function say(page, text) {
-  await page.fill('#text', text);
-  await page.press('#text', 'Enter');
-  await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: WAIT });
-}
-
 // The texts of the messages shown (notes excluded).
 const texts = (page) => page.$$eval('#messages li[data-uid] .text', (els) => els.map((e) => e.textContent));
-
-async function waitText(page, text) {
-  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li[data-uid] .text')]
-    .some((e) => e.textContent === t), text, { timeout: WAIT });
-}
 
 test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker, recovery`, { timeout: 300000 }, async (t) => {
   const why = missing();
@@ -226,12 +215,8 @@ test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker,
     assert.equal(new Set(uids).size, uids.length, 'no uid twice on B');
 
     // A screenshot of the demo (page A, after the conversation).
-    const out = process.env.SSS_E2E_OUT || path.dirname(SERVER);
-    fs.mkdirSync(out, { recursive: true });
-    await a.page.bringToFront();
-    const shot = path.join(out, BACKEND === 'module' ? 'chat-demo.png' : `chat-demo-${BACKEND}.png`);
-    await a.page.screenshot({ path: shot });
-    t.diagnostic(`screenshot: ${shot}`);
+    await screenshot(t, a.page, path.dirname(SERVER),
+                     BACKEND === 'module' ? 'chat-demo.png' : `chat-demo-${BACKEND}.png`);
 
     await context.close();
     context = null;

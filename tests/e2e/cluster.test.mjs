@@ -16,11 +16,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WAIT, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
 const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
 const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
-const WAIT = 30000; // generous: a loaded CI machine
 const CLUSTER = fileURLToPath(new URL('../../tools/cluster.py', import.meta.url));
 
 function missing() {
@@ -101,14 +101,6 @@ test('make cluster: two pages on two hosts behind nginx talk; Ctrl-C stops it al
       await page.waitForSelector('#status[data-status="READY"]', { timeout: WAIT });
       return { page, host };
     };
-    const say = async (page, text) => {
-      await page.fill('#text', text);
-      await page.press('#text', 'Enter');
-      await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: WAIT });
-    };
-    const waitText = (page, text) => page.waitForFunction((x) => [...document.querySelectorAll('#messages li[data-uid] .text')]
-      .some((e) => e.textContent === x), text, { timeout: WAIT });
-
     const a = await openChat();
     let b = await openChat();
     for (let i = 0; b.host === a.host; i++) { // until nginx sends B to another host
@@ -127,12 +119,7 @@ test('make cluster: two pages on two hosts behind nginx talk; Ctrl-C stops it al
     await say(b.page, `hi ann, bob on ${b.host}`);
     await waitText(a.page, `hi ann, bob on ${b.host}`);
 
-    const out = process.env.SSS_E2E_OUT || path.dirname(SERVER);
-    fs.mkdirSync(out, { recursive: true });
-    await a.page.bringToFront();
-    const shot = path.join(out, 'chat-demo-cluster.png');
-    await a.page.screenshot({ path: shot });
-    t.diagnostic(`screenshot: ${shot}`);
+    await screenshot(t, a.page, path.dirname(SERVER), 'chat-demo-cluster.png');
     await context.close();
     context = null;
 

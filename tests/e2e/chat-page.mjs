@@ -1,0 +1,28 @@
+// What the end-to-end tests do on the chat demo's page (examples/chat/www),
+// shared by chat.test.mjs and cluster.test.mjs: type a line, wait for a
+// message, and save a screenshot of the demo.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const WAIT = 30000; // generous: a loaded CI machine, an ASan server
+
+export async function say(page, text) {
+  await page.fill('#text', text);
+  await page.press('#text', 'Enter');
+  await page.waitForFunction(() => document.getElementById('text').value === '', null, { timeout: WAIT });
+}
+
+export async function waitText(page, text) {
+  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li[data-uid] .text')]
+    .some((e) => e.textContent === t), text, { timeout: WAIT });
+}
+
+// A screenshot of page under SSS_E2E_OUT (else dir), named name; its path is a diagnostic of t.
+export async function screenshot(t, page, dir, name) {
+  const out = process.env.SSS_E2E_OUT || dir;
+  fs.mkdirSync(out, { recursive: true });
+  await page.bringToFront();
+  const shot = path.join(out, name);
+  await page.screenshot({ path: shot });
+  t.diagnostic(`screenshot: ${shot}`);
+}
