@@ -502,7 +502,7 @@ static void on_connect(struct sb_worker *w, struct sb_conn *c, int res)
         path = w->pp->proto->default_path;
     sb_ws_key(c->key, &w->rng);
     p = sb_buf_reserve(&c->out, 2048);
-    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key);
+    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key, NULL);
     if (!n) {
         sb_fail(w, c, "upgrade request too long");
         return;
@@ -576,7 +576,7 @@ static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
     /* The upgrade answer: gathered in the reader's carry buffer until complete. */
     memcpy(sb_buf_reserve(hs, len), data, len);
     hs->len += len;
-    hl = sb_ws_response((const char *)hs->p, hs->len, c->key, err, sizeof(err));
+    hl = sb_ws_response((const char *)hs->p, hs->len, c->key, NULL, err, sizeof(err));
     if (hl == 0)
         return;
     if (hl < 0) {
