@@ -46,16 +46,25 @@ enum sb_role { SB_ROLE_SUB, SB_ROLE_PUB, SB_ROLE_ASK, SB_ROLE_ECHO };
 #define SB_CAP_PUB_CHANNEL 0x10 /* a publisher connection is bound to one channel (nchan) */
 
 struct sb_url {
-    char host[256];   /* as written, for the Host header */
+    char host[256];   /* as written, for the Host header (and TLS's SNI and name check) */
     char path[512];   /* path and query, starting with '/' */
     int port;
+    bool tls;         /* wss:// */
     struct sockaddr_storage addr;
     socklen_t addrlen;
 };
 
+/* The message encoding of protocols that have two (--encoding). */
+enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK };
+
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct sss_tls;    /* src/tls/sss_tls.h */
+
 struct sb_params {
     enum sb_workload workload;
     const struct sb_proto *proto;
+    enum sb_encoding encoding;
+    struct ssl_ctx_st *tls_ctx; /* wss:// URLs: the client context (made before the fork) */
     struct sb_url urls[SB_MAX_URLS];
     int nurls;
     long subscribers, channels, publishers, connections, askers, window;
@@ -93,7 +102,9 @@ struct sb_result {
     uint64_t expected_local;
     uint64_t gaps, duplicates, reordered, bad_payloads;
     uint64_t closed_early, proto_errors, enobufs, late_sends;
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out;   /* WebSocket payload bytes */
+    uint64_t wire_in, wire_out;     /* bytes read from / written to the sockets (TLS included) */
+    uint64_t wire_in_window;        /* of wire_in, read inside the measured window */
     struct sb_hist lat;  /* latency of deliveries in the measured window */
     struct sb_hist conn; /* connect -> ready */
 };
@@ -128,7 +139,10 @@ void sb_track_seq(struct sb_result *r, struct sb_seq *s, uint64_t seq);
 /* One protocol: each lives in its own proto_<name>.c. */
 struct sb_proto {
     const char *name;
+    enum sb_encoding encoding; /* --encoding that selects this table (with name) */
     unsigned caps;
+    /* Offered in Sec-WebSocket-Protocol; the 101 must name it (NULL: none offered). */
+    const char *subprotocol;
     /* Path to request for this connection (NULL: default_path or the URL's own path). */
     const char *(*path)(struct sb_worker *w, struct sb_conn *c, const struct sb_url *u, char *buf,
                         size_t n);
@@ -147,10 +161,15 @@ struct sb_proto {
      */
     const char *publish, *ask, *echo;
     uint64_t publish_id_base, ask_id_base;
+    /* Instead of the publish / ask templates (binary encodings): queue publish or ask id. */
+    void (*send_publish)(struct sb_worker *w, struct sb_conn *c, long channel,
+                         const char *payload, size_t len, uint64_t id);
+    void (*send_ask)(struct sb_worker *w, struct sb_conn *c, const char *payload, size_t len,
+                     uint64_t id);
 };
 
-extern const struct sb_proto sb_proto_sss, sb_proto_echo, sb_proto_socketio, sb_proto_centrifugo,
-    sb_proto_nchan, sb_proto_uws;
+extern const struct sb_proto sb_proto_sss, sb_proto_sss_msgpack, sb_proto_echo,
+    sb_proto_socketio, sb_proto_centrifugo, sb_proto_nchan, sb_proto_uws;
 
 /* One connection (owned by its worker's table). */
 struct sb_conn {
@@ -173,6 +192,7 @@ struct sb_conn {
     uint64_t t_sent;        /* ask: when the outstanding one left */
     uint64_t limit;         /* publisher: publishes to send at most (UINT64_MAX: no limit) */
     struct sb_seq *seqs;    /* subscriber: per publisher (NULL above 16M pairs a process) */
+    struct sss_tls *tls;    /* wss://: the TLS session (owned); out holds plaintext then */
     char key[32];           /* Sec-WebSocket-Key */
 };
 
@@ -180,6 +200,8 @@ struct sb_conn {
 
 /* Frame (masked) and queue one text message. */
 void sb_send_text(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len);
+/* Frame (masked) and queue one binary message. */
+void sb_send_binary(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len);
 /* The worker's scratch buffer for formatting one message (at least size + 1 KiB). */
 char *sb_scratch(struct sb_worker *w, size_t *cap);
 /* The connection finished its protocol setup. */

@@ -30,6 +30,10 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "sss_tls.h"
 
 enum { OP_CONNECT = 1, OP_RECV, OP_SEND, OP_CANCEL };
 
@@ -152,16 +156,27 @@ char *sb_scratch(struct sb_worker *w, size_t *cap)
     return w->scratch;
 }
 
-void sb_send_text(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len)
+static void send_message(struct sb_worker *w, struct sb_conn *c, int op, const void *data,
+                         size_t len)
 {
     uint8_t *p;
 
     if (c->state == CS_CLOSED)
         return;
     p = sb_buf_reserve(&c->out, len + 14);
-    c->out.len += sb_ws_frame(p, SB_WS_TEXT, data, len, (uint32_t)sb_rand(&w->rng));
+    c->out.len += sb_ws_frame(p, op, data, len, (uint32_t)sb_rand(&w->rng));
     w->res->bytes_out += len;
     mark_dirty(w, c);
+}
+
+void sb_send_text(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len)
+{
+    send_message(w, c, SB_WS_TEXT, data, len);
+}
+
+void sb_send_binary(struct sb_worker *w, struct sb_conn *c, const void *data, size_t len)
+{
+    send_message(w, c, SB_WS_BINARY, data, len);
 }
 
 static void send_frame(struct sb_worker *w, struct sb_conn *c, int op, const void *data,
@@ -500,9 +515,18 @@ static void on_connect(struct sb_worker *w, struct sb_conn *c, int res)
         path = w->pp->proto->path(w, c, u, pathbuf, sizeof(pathbuf));
     else if (w->pp->proto->default_path && strcmp(path, "/") == 0)
         path = w->pp->proto->default_path;
+    if (u->tls) {
+        /* wss://: the upgrade request and everything after it goes into out as plaintext;
+         * flush encrypts it (OpenSSL keeps it until the handshake is over) */
+        c->tls = calloc(1, sizeof(*c->tls));
+        if (!c->tls || sss_tls_init(c->tls, w->pp->tls_ctx, 0, u->host) != 0) {
+            sb_fail(w, c, "TLS setup for %s:%d failed", u->host, u->port);
+            return;
+        }
+    }
     sb_ws_key(c->key, &w->rng);
     p = sb_buf_reserve(&c->out, 2048);
-    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key);
+    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key, w->pp->proto->subprotocol);
     if (!n) {
         sb_fail(w, c, "upgrade request too long");
         return;
@@ -561,7 +585,8 @@ static void feed_ws(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
     }
 }
 
-static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_t len)
+/* Plaintext from the server (after TLS, if any). */
+static void on_plain(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_t len)
 {
     char err[200];
     struct sb_buf *hs = &c->rd.carry;
@@ -576,7 +601,8 @@ static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
     /* The upgrade answer: gathered in the reader's carry buffer until complete. */
     memcpy(sb_buf_reserve(hs, len), data, len);
     hs->len += len;
-    hl = sb_ws_response((const char *)hs->p, hs->len, c->key, err, sizeof(err));
+    hl = sb_ws_response((const char *)hs->p, hs->len, c->key, w->pp->proto->subprotocol, err,
+                        sizeof(err));
     if (hl == 0)
         return;
     if (hl < 0) {
@@ -597,6 +623,61 @@ static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_
         return;
     if (len)
         feed_ws(w, c, (uint8_t *)w->payload, len);
+}
+
+static int tls_plain(void *arg, const uint8_t *bytes, size_t len)
+{
+    struct msg_ctx *m = arg;
+
+    /* sss_tls_feed lends its own writable buffer: the reader may change it in place */
+    on_plain(m->w, m->c, (uint8_t *)(uintptr_t)bytes, len);
+    return m->c->state == CS_CLOSED;
+}
+
+/* The server closed (EOF or TLS close_notify): expected once the run is over. */
+static void peer_closed(struct sb_worker *w, struct sb_conn *c, const char *how)
+{
+    if (w->phase >= PH_TAIL && c->state == CS_READY)
+        conn_close(w, c);
+    else
+        sb_fail(w, c, "%s:%d %s", w->pp->urls[c->url].host, w->pp->urls[c->url].port, how);
+}
+
+/* Bytes from the socket: through TLS for wss://. */
+static void on_data(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size_t len)
+{
+    struct msg_ctx m = {w, c};
+    int rc;
+
+    w->res->wire_in += len;
+    if (in_window(w))
+        w->res->wire_in_window += len;
+    if (c->state == CS_CLOSED)
+        return;
+    if (!c->tls) {
+        on_plain(w, c, data, len);
+        return;
+    }
+    rc = sss_tls_feed(c->tls, data, len, tls_plain, &m);
+    if (c->state == CS_CLOSED)
+        return;
+    if (rc == SSS_TLS_CLOSED) {
+        peer_closed(w, c, "closed TLS (close_notify)");
+    } else if (rc < 0) {
+        long v = SSL_get_verify_result(c->tls->ssl);
+
+        w->res->proto_errors++;
+        if (v != X509_V_OK)
+            sb_fail(w, c, "TLS with %s:%d: certificate verify failed: %s (--tls-ca FILE, or "
+                          "--tls-no-verify)",
+                    w->pp->urls[c->url].host, w->pp->urls[c->url].port,
+                    X509_verify_cert_error_string(v));
+        else
+            sb_fail(w, c, "TLS with %s:%d failed (not a TLS server, or no common version)",
+                    w->pp->urls[c->url].host, w->pp->urls[c->url].port);
+    } else if (sss_tls_pending(c->tls)) {
+        mark_dirty(w, c); /* handshake messages to send */
+    }
 }
 
 static void on_recv(struct sb_worker *w, struct sb_conn *c, struct io_uring_cqe *cqe)
@@ -623,11 +704,7 @@ static void on_recv(struct sb_worker *w, struct sb_conn *c, struct io_uring_cqe 
         w->res->enobufs++;
         mark_dirty(w, c); /* re-armed by flush, after the buffers went back */
     } else if (res == 0) {
-        if (w->phase >= PH_TAIL && c->state == CS_READY)
-            conn_close(w, c);
-        else
-            sb_fail(w, c, "%s:%d closed the connection", w->pp->urls[c->url].host,
-                    w->pp->urls[c->url].port);
+        peer_closed(w, c, "closed the connection");
     } else if (res < 0) {
         sb_fail(w, c, "recv: %s", strerror(-res));
     } else {
@@ -644,6 +721,7 @@ static void on_send(struct sb_worker *w, struct sb_conn *c, int res)
         sb_fail(w, c, "send: %s", strerror(-res));
         return;
     }
+    w->res->wire_out += (size_t)res;
     c->fly_off += (size_t)res;
     if (c->fly_off >= c->fly.len)
         c->fly.len = 0;
@@ -664,7 +742,22 @@ static void flush(struct sb_worker *w)
             arm_recv(w, c);
         if (c->sending)
             continue;
-        if (c->fly.len == 0) {
+        if (c->fly.len == 0 && c->tls) {
+            /* encrypt what was queued since the last send; OpenSSL's output BIO keeps
+             * the ciphertext until the socket takes it */
+            size_t n;
+
+            if (c->out.len && sss_tls_write(c->tls, c->out.p, c->out.len) != 0) {
+                sb_fail(w, c, "TLS write failed");
+                continue;
+            }
+            c->out.len = 0;
+            n = sss_tls_pending(c->tls);
+            if (n == 0)
+                continue;
+            c->fly.len = sss_tls_take(c->tls, sb_buf_reserve(&c->fly, n), n);
+            c->fly_off = 0;
+        } else if (c->fly.len == 0) {
             struct sb_buf t;
 
             if (c->out.len == 0)
@@ -698,8 +791,12 @@ static void publish_some(struct sb_worker *w, struct sb_conn *c, uint64_t n)
                                        (uint64_t)c->gid, seq, t);
 
         c->nsent++;
-        sb_send_tpl(w, c, w->pp->proto->publish, ch, w->payload, len,
-                    c->nsent + w->pp->proto->publish_id_base);
+        if (w->pp->proto->send_publish)
+            w->pp->proto->send_publish(w, c, ch, w->payload, len,
+                                       c->nsent + w->pp->proto->publish_id_base);
+        else
+            sb_send_tpl(w, c, w->pp->proto->publish, ch, w->payload, len,
+                        c->nsent + w->pp->proto->publish_id_base);
         w->res->sent++;
         if (in_window(w))
             w->res->sent_window++;
@@ -715,7 +812,9 @@ static void ask_one(struct sb_worker *w, struct sb_conn *c)
 
     c->nsent++;
     c->t_sent = w->now;
-    if (c->role == SB_ROLE_ASK)
+    if (c->role == SB_ROLE_ASK && w->pp->proto->send_ask)
+        w->pp->proto->send_ask(w, c, w->payload, len, c->nsent + w->pp->proto->ask_id_base);
+    else if (c->role == SB_ROLE_ASK)
         sb_send_tpl(w, c, w->pp->proto->ask, 0, w->payload, len,
                     c->nsent + w->pp->proto->ask_id_base);
     else if (w->pp->proto->echo)
@@ -864,7 +963,9 @@ static void scan_timeouts(struct sb_worker *w)
         if (c->state > CS_IDLE && c->state < CS_READY && w->now - c->t_begin > limit)
             sb_fail(w, c, "%s:%d: connection not ready within %.1f s (%s)",
                     w->pp->urls[c->url].host, w->pp->urls[c->url].port, w->pp->timeout,
-                    c->state == CS_CONNECTING  ? "TCP connect pending"
+                    c->state == CS_CONNECTING ? "TCP connect pending"
+                    : c->state == CS_UPGRADING && c->tls && !sss_tls_established(c->tls)
+                        ? "TLS handshake unanswered: is it a TLS port?"
                     : c->state == CS_UPGRADING ? "no 101 answer to the upgrade"
                                                : "protocol setup unanswered");
     }
@@ -948,6 +1049,11 @@ static void handle_cqe(struct sb_worker *w, struct io_uring_cqe *cqe)
         if (c->fd >= 0) {
             close(c->fd);
             c->fd = -1;
+        }
+        if (c->tls) {
+            sss_tls_fini(c->tls);
+            free(c->tls);
+            c->tls = NULL;
         }
         break;
     }

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sss_tls.h"
+
 #define MAX_PROCS 64
 #define SB_BIND_THRESHOLD 8000 /* connections per URL */
 
@@ -69,9 +71,13 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 static void usage(FILE *f)
 {
     fputs(
-        "usage: sss-bench WORKLOAD --url ws://HOST:PORT/PATH[,ws://...] [options]\n"
+        "usage: sss-bench WORKLOAD --url ws[s]://HOST:PORT/PATH[,ws[s]://...] [options]\n"
         "workloads: fanout connect ask echo cluster\n"
         "  --proto P           sss (default), echo, socketio, centrifugo, nchan, uws\n"
+        "  --encoding E        sss: json (default) or msgpack (sub-protocol sss.v1.msgpack)\n"
+        "  --tls-ca FILE       wss://: verify the server's certificate against this CA (PEM)\n"
+        "                      instead of the system's trust store\n"
+        "  --tls-no-verify     wss://: do not verify the server's certificate\n"
         "  --subscribers S     fanout/cluster subscriber connections (1000)\n"
         "  --channels C        channels bench-0..bench-C-1 (1)\n"
         "  --publishers P      publisher connections (1)\n"
@@ -149,9 +155,14 @@ static void parse_url(struct sb_url *u, const char *s, size_t len)
         die("--url: too long");
     memcpy(buf, s, len);
     buf[len] = 0;
-    if (strncmp(buf, "ws://", 5) != 0)
-        die("--url: '%s' is not ws://HOST:PORT/PATH (wss is not supported)", buf);
-    hp = buf + 5;
+    if (strncmp(buf, "ws://", 5) == 0) {
+        hp = buf + 5;
+    } else if (strncmp(buf, "wss://", 6) == 0) {
+        hp = buf + 6;
+        u->tls = true;
+    } else {
+        die("--url: '%s' is not ws://HOST:PORT/PATH or wss://HOST:PORT/PATH", buf);
+    }
     slash = strchr(hp, '/');
     if (!slash)
         slash = hp + strlen(hp);
@@ -174,7 +185,7 @@ static void parse_url(struct sb_url *u, const char *s, size_t len)
         memcpy(u->host, hp, hl);
         u->host[hl] = 0;
     }
-    u->port = 80;
+    u->port = u->tls ? 443 : 80;
     if (colon) {
         char *end;
         long p = strtol(colon + 1, &end, 10);
@@ -193,9 +204,17 @@ static void parse_url(struct sb_url *u, const char *s, size_t len)
     freeaddrinfo(ai);
 }
 
-static const struct sb_proto *const protos[] = {&sb_proto_sss,        &sb_proto_echo,
-                                                &sb_proto_socketio,   &sb_proto_centrifugo,
-                                                &sb_proto_nchan,      &sb_proto_uws};
+static const struct sb_proto *const protos[] = {
+    &sb_proto_sss,        &sb_proto_sss_msgpack, &sb_proto_echo, &sb_proto_socketio,
+    &sb_proto_centrifugo, &sb_proto_nchan,       &sb_proto_uws};
+
+static const char *const encodings[] = {"json", "msgpack"};
+
+/* The URL as given, scheme included. */
+static void url_str(const struct sb_url *u, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s://%s:%d%s", u->tls ? "wss" : "ws", u->host, u->port, u->path);
+}
 
 static const char *const workloads[] = {"fanout", "connect", "ask", "echo", "cluster"};
 
@@ -204,7 +223,7 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     enum {
         O_URL = 256, O_PROTO, O_SUBS, O_CHANS, O_PUBS, O_RATE, O_SIZE, O_DUR, O_WARM, O_PROCS,
         O_CONNS, O_ASKERS, O_PIDS, O_SRC, O_JSON, O_WINDOW, O_TAIL, O_HOLD, O_TIMEOUT, O_CONC,
-        O_MSGS, O_HELP
+        O_MSGS, O_ENC, O_TLS_CA, O_TLS_NOVERIFY, O_HELP
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},           {"proto", 1, 0, O_PROTO},
@@ -217,11 +236,14 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         {"json-only", 0, 0, O_JSON},    {"window", 1, 0, O_WINDOW},
         {"tail", 1, 0, O_TAIL},         {"hold", 1, 0, O_HOLD},
         {"timeout", 1, 0, O_TIMEOUT},   {"concurrency", 1, 0, O_CONC},
-        {"messages", 1, 0, O_MSGS},     {"help", 0, 0, O_HELP},         {0, 0, 0, 0},
+        {"messages", 1, 0, O_MSGS},     {"help", 0, 0, O_HELP},
+        {"encoding", 1, 0, O_ENC},      {"tls-ca", 1, 0, O_TLS_CA},
+        {"tls-no-verify", 0, 0, O_TLS_NOVERIFY}, {0, 0, 0, 0},
     };
-    const char *url = NULL;
+    const char *url = NULL, *proto = "sss", *tls_ca = NULL;
     long window = 0;
-    int o, w = -1;
+    int o, w = -1, enc = -1;
+    bool tls_verify = true, any_tls = false;
 
     memset(pp, 0, sizeof(*pp));
     pp->proto = &sb_proto_sss;
@@ -241,14 +263,16 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case O_URL: url = optarg; break;
-        case O_PROTO:
-            pp->proto = NULL;
-            for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-                if (strcmp(optarg, protos[i]->name) == 0)
-                    pp->proto = protos[i];
-            if (!pp->proto)
-                die("--proto: unknown '%s' (sss, echo, socketio, centrifugo, nchan, uws)", optarg);
+        case O_PROTO: proto = optarg; break;
+        case O_ENC:
+            for (int i = 0; i < 2; i++)
+                if (strcmp(optarg, encodings[i]) == 0)
+                    enc = i;
+            if (enc < 0)
+                die("--encoding: unknown '%s' (json, msgpack)", optarg);
             break;
+        case O_TLS_CA: tls_ca = optarg; break;
+        case O_TLS_NOVERIFY: tls_verify = false; break;
         case O_SUBS: pp->subscribers = (long)parse_num("--subscribers", optarg, 0, 1e7, 0); break;
         case O_CHANS: pp->channels = (long)parse_num("--channels", optarg, 1, 1e6, 0); break;
         case O_PUBS: pp->publishers = (long)parse_num("--publishers", optarg, 1, 1e5, 0); break;
@@ -294,6 +318,18 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
             die("unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
         }
     }
+    pp->proto = NULL;
+    for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+        if (strcmp(proto, protos[i]->name) == 0 && (int)protos[i]->encoding == (enc < 0 ? 0 : enc))
+            pp->proto = protos[i];
+    if (!pp->proto) {
+        for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+            if (strcmp(proto, protos[i]->name) == 0)
+                die("--encoding %s: --proto %s speaks only json (msgpack: --proto sss)",
+                    encodings[enc], proto);
+        die("--proto: unknown '%s' (sss, echo, socketio, centrifugo, nchan, uws)", proto);
+    }
+    pp->encoding = pp->proto->encoding;
     if (optind >= argc)
         die("no workload given (fanout, connect, ask, echo, cluster; see --help)");
     if (optind + 1 < argc)
@@ -312,9 +348,14 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
 
         if (pp->nurls == SB_MAX_URLS)
             die("--url: at most %d URLs", SB_MAX_URLS);
-        parse_url(&pp->urls[pp->nurls++], s, len);
+        parse_url(&pp->urls[pp->nurls], s, len);
+        any_tls |= pp->urls[pp->nurls++].tls;
         s += len + (comma != NULL);
     }
+    if ((tls_ca || !tls_verify) && !any_tls)
+        die("--tls-ca and --tls-no-verify are for wss:// URLs, and none was given");
+    if (tls_ca && !tls_verify)
+        die("--tls-ca and --tls-no-verify contradict each other");
     if (!pp->connections)
         pp->connections = pp->workload == SB_CONNECT ? 1000 : 100;
     pp->window = window ? window : pp->workload == SB_ECHO || pp->workload == SB_ASK ? 1 : 16;
@@ -336,6 +377,8 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     case SB_ECHO:
         if (!(pp->proto->caps & SB_CAP_ECHO))
             die("--proto %s has no echo: workload echo is not supported", pp->proto->name);
+        if (pp->encoding != SB_ENC_JSON)
+            die("--encoding %s: echo is raw WebSocket, it has no encoding", encodings[enc]);
         break;
     }
     if (pp->workload == SB_CLUSTER && pp->nurls < 2)
@@ -349,6 +392,13 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
             pp->subscribers, pp->channels);
     if (pp->duration <= 0 && pp->workload != SB_CONNECT)
         die("--duration must be above 0");
+    if (any_tls) { /* last: nothing above may leave it behind (main frees it) */
+        char err[256];
+
+        /* made before the fork: every worker process uses it */
+        if (sss_tls_client_ctx(tls_ca, tls_verify, &pp->tls_ctx, err, sizeof(err)) != 0)
+            die("TLS: %s", err);
+    }
 }
 
 /* ---- server and bench processes: CPU and memory from /proc ---- */
@@ -650,6 +700,9 @@ static void sum_results(struct totals *t)
         s->late_sends += r->late_sends;
         s->bytes_in += r->bytes_in;
         s->bytes_out += r->bytes_out;
+        s->wire_in += r->wire_in;
+        s->wire_out += r->wire_out;
+        s->wire_in_window += r->wire_in_window;
         sb_hist_merge(&s->lat, &r->lat);
         sb_hist_merge(&s->conn, &r->conn);
         if (!t->error && r->error[0])
@@ -673,14 +726,20 @@ static void report(const struct sb_params *pp, struct totals *t)
     int64_t n_ok = r->conns_ok ? (int64_t)r->conns_ok : 1;
     int64_t per_conn = ((int64_t)t->pss_after - (int64_t)t->pss_before) / n_ok;
     int64_t per_conn_rss = ((int64_t)t->rss_after - (int64_t)t->rss_before) / n_ok;
+    double wire_per =
+        r->delivered_window ? (double)r->wire_in_window / (double)r->delivered_window : 0;
     const char *unit = pubsub ? "deliveries" : pp->workload == SB_CONNECT ? "connections"
                                                                           : "round trips";
 
     if (!pp->json_only) {
-        printf("sss-bench %s  proto=%s  url=", workloads[pp->workload], pp->proto->name);
-        for (int i = 0; i < pp->nurls; i++)
-            printf("%sws://%s:%d%s", i ? "," : "", pp->urls[i].host, pp->urls[i].port,
-                   pp->urls[i].path);
+        printf("sss-bench %s  proto=%s  encoding=%s  url=", workloads[pp->workload],
+               pp->proto->name, encodings[pp->encoding]);
+        for (int i = 0; i < pp->nurls; i++) {
+            char u[1024];
+
+            url_str(&pp->urls[i], u, sizeof(u));
+            printf("%s%s", i ? "," : "", u);
+        }
         printf("  procs=%d\n", pp->procs);
         if (pubsub)
             printf("  setup            %ld subscribers, %ld channels, %ld publishers, %s, "
@@ -726,16 +785,20 @@ static void report(const struct sb_params *pp, struct totals *t)
             printf("  bench cpu        %.2f s = %.2f cores, %.3f us per %s (%.2f s in all)\n",
                    t->bench_cpu_s, t->window_s > 0 ? t->bench_cpu_s / t->window_s : 0, bench_us,
                    unit[0] == 'd' ? "delivery" : "round trip", t->bench_cpu_total_s);
+        if (pp->workload != SB_CONNECT)
+            printf("  wire             %" PRIu64 " bytes in, %" PRIu64 " out; %.1f bytes in "
+                   "per %s in the window\n",
+                   r->wire_in, r->wire_out, wire_per,
+                   unit[0] == 'd' ? "delivery" : "round trip");
         printf("  errors           %" PRIu64 "%s%s\n", errors, t->error ? ": " : "",
                t->error ? t->error : "");
     }
-    printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"urls\":[", workloads[pp->workload],
-           pp->proto->name);
+    printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"encoding\":\"%s\",\"urls\":[",
+           workloads[pp->workload], pp->proto->name, encodings[pp->encoding]);
     for (int i = 0; i < pp->nurls; i++) {
         char u[1024];
 
-        snprintf(u, sizeof(u), "ws://%s:%d%s", pp->urls[i].host, pp->urls[i].port,
-                 pp->urls[i].path);
+        url_str(&pp->urls[i], u, sizeof(u));
         if (i)
             putchar(',');
         json_str(stdout, u);
@@ -774,6 +837,9 @@ static void report(const struct sb_params *pp, struct totals *t)
            t->server_nprocs, t->server_cpu_s, srv_us, t->pss_after, t->pss_before,
            pp->workload == SB_CONNECT ? per_conn : 0, t->rss_after, t->rss_before,
            pp->workload == SB_CONNECT ? per_conn_rss : 0);
+    printf("\"wire_bytes_in\":%" PRIu64 ",\"wire_bytes_out\":%" PRIu64
+           ",\"wire_bytes_in_window\":%" PRIu64 ",\"wire_bytes_in_per_delivery\":%.2f,",
+           r->wire_in, r->wire_out, r->wire_in_window, wire_per);
     printf("\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"recv_rearms\":%" PRIu64
            ",\"late_sends\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"closed_early\":%" PRIu64
            ",\"proto_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error\":",
@@ -988,5 +1054,6 @@ int main(int argc, char **argv)
     t.errors = t.r.conns_failed + t.r.closed_early + t.r.proto_errors + t.r.bad_payloads +
                t.unanswered;
     report(&pp, &t);
+    sss_tls_ctx_unref(pp.tls_ctx);
     return t.errors ? 3 : 0;
 }

@@ -1,6 +1,7 @@
 /* The WebSocket client layer of sb_ws.h. */
 #include "sb_ws.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,22 +252,44 @@ void sb_ws_accept(const char *key, char out[29])
 }
 
 size_t sb_ws_request(char *dst, size_t n, const char *host, int port, const char *path,
-                     const char *key)
+                     const char *key, const char *subprotocol)
 {
     int len = snprintf(dst, n,
                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                       "Sec-WebSocket-Version: 13\r\nUser-Agent: sss-bench\r\n\r\n",
-                       path, host, port, key);
+                       "Sec-WebSocket-Version: 13\r\n%s%s%sUser-Agent: sss-bench\r\n\r\n",
+                       path, host, port, key, subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                       subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
 
     return len < 0 || (size_t)len >= n ? 0 : (size_t)len;
 }
 
-int sb_ws_response(const char *buf, size_t n, const char *key, char *err, size_t errn)
+/* The value of the header line at line (eol its end) named name (lower case, with ':'), or NULL;
+ * *vl its length without surrounding blanks. */
+static const char *header_value(const char *line, const char *eol, const char *name, size_t *vl)
 {
-    const char *end = memmem(buf, n, "\r\n\r\n", 4), *line, *eol;
+    size_t nl = strlen(name), l;
+    const char *v;
+
+    if ((size_t)(eol - line) < nl || strncasecmp(line, name, nl) != 0)
+        return NULL;
+    v = line + nl;
+    while (v < eol && (*v == ' ' || *v == '\t'))
+        v++;
+    l = (size_t)(eol - v);
+    while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+        l--;
+    *vl = l;
+    return v;
+}
+
+int sb_ws_response(const char *buf, size_t n, const char *key, const char *subprotocol, char *err,
+                   size_t errn)
+{
+    const char *end = memmem(buf, n, "\r\n\r\n", 4), *line, *eol, *v, *proto = NULL;
     char want[29];
-    size_t l;
+    size_t l, pl = 0;
+    bool accepted = false;
 
     if (!end) {
         if (n > 16384) {
@@ -291,21 +314,25 @@ int sb_ws_response(const char *buf, size_t n, const char *key, char *err, size_t
     sb_ws_accept(key, want);
     for (line = eol + 2; line < end; line = eol + 2) {
         eol = memchr(line, '\r', (size_t)(end - line) + 1);
-        if ((size_t)(eol - line) > 21 && strncasecmp(line, "sec-websocket-accept:", 21) == 0) {
-            const char *v = line + 21;
-
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            l = (size_t)(eol - v);
-            while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
-                l--;
+        if ((v = header_value(line, eol, "sec-websocket-accept:", &l))) {
             if (l != 28 || memcmp(v, want, 28) != 0) {
                 snprintf(err, errn, "wrong Sec-WebSocket-Accept in the 101");
                 return -1;
             }
-            return (int)(end - buf) + 4;
+            accepted = true;
+        } else if ((v = header_value(line, eol, "sec-websocket-protocol:", &l))) {
+            proto = v;
+            pl = l;
         }
     }
-    snprintf(err, errn, "no Sec-WebSocket-Accept in the 101");
-    return -1;
+    if (!accepted) {
+        snprintf(err, errn, "no Sec-WebSocket-Accept in the 101");
+        return -1;
+    }
+    if (subprotocol && (!proto || pl != strlen(subprotocol) || memcmp(proto, subprotocol, pl))) {
+        snprintf(err, errn, "the 101 does not agree to the sub-protocol %s (it names \"%.*s\")",
+                 subprotocol, proto ? (int)(pl > 60 ? 60 : pl) : 0, proto ? proto : "");
+        return -1;
+    }
+    return (int)(end - buf) + 4;
 }

@@ -77,15 +77,18 @@ int sb_wsr_feed(struct sb_wsr *r, uint8_t *in, size_t n, sb_ws_msg_fn fn, void *
 void sb_ws_key(char key[25], uint64_t *rng);
 /* Sec-WebSocket-Accept for key (29 bytes with NUL). */
 void sb_ws_accept(const char *key, char out[29]);
-/* Write the upgrade request; returns its length or 0 when n is too small. */
+/* Write the upgrade request, offering subprotocol (NULL: none); returns its length or 0 when n
+ * is too small. */
 size_t sb_ws_request(char *dst, size_t n, const char *host, int port, const char *path,
-                     const char *key);
+                     const char *key, const char *subprotocol);
 /*
  * Check the server's answer in buf (n bytes so far). Returns the length of
- * the head (> 0) when it is a valid 101 for key, 0 when the head is not
- * complete yet, -1 with a one-line reason in err otherwise.
+ * the head (> 0) when it is a valid 101 for key that names subprotocol in
+ * Sec-WebSocket-Protocol (NULL: not checked), 0 when the
+ * head is not complete yet, -1 with a one-line reason in err otherwise.
  */
-int sb_ws_response(const char *buf, size_t n, const char *key, char *err, size_t errn);
+int sb_ws_response(const char *buf, size_t n, const char *key, const char *subprotocol, char *err,
+                   size_t errn);
 
 /* xorshift64*: the bench's cheap random numbers (keys, masks). */
 uint64_t sb_rand(uint64_t *s);

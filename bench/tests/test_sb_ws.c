@@ -185,22 +185,48 @@ int main(void)
 
         sb_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", acc);
         CHECK(strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0);
-        hl = sb_ws_response(ok, strlen(ok), "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err));
+        hl = sb_ws_response(ok, strlen(ok), "dGhlIHNhbXBsZSBub25jZQ==", NULL, err, sizeof(err));
         CHECK(hl > 0 && (size_t)hl == strlen(ok) - 4);
-        CHECK(sb_ws_response(ok, 40, "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err)) == 0);
-        CHECK(sb_ws_response(wrong, strlen(wrong), "dGhlIHNhbXBsZSBub25jZQ==", err,
+        CHECK(sb_ws_response(ok, 40, "dGhlIHNhbXBsZSBub25jZQ==", NULL, err, sizeof(err)) == 0);
+        CHECK(sb_ws_response(wrong, strlen(wrong), "dGhlIHNhbXBsZSBub25jZQ==", NULL, err,
                              sizeof(err)) == -1);
         CHECK(strstr(err, "Accept") != NULL);
-        CHECK(sb_ws_response(none, strlen(none), "dGhlIHNhbXBsZSBub25jZQ==", err, sizeof(err)) ==
-              -1);
-        CHECK(sb_ws_response(refused, strlen(refused), "x", err, sizeof(err)) == -1);
+        CHECK(sb_ws_response(none, strlen(none), "dGhlIHNhbXBsZSBub25jZQ==", NULL, err,
+                             sizeof(err)) == -1);
+        CHECK(sb_ws_response(refused, strlen(refused), "x", NULL, err, sizeof(err)) == -1);
         CHECK(strstr(err, "503 Service Unavailable") != NULL);
         sb_ws_key(key, &rng);
         CHECK(strlen(key) == 24 && key[22] == '=' && key[23] == '=');
-        CHECK(sb_ws_request(req, sizeof(req), "127.0.0.1", 8080, "/x?y=1", key) > 0);
+        CHECK(sb_ws_request(req, sizeof(req), "127.0.0.1", 8080, "/x?y=1", key, NULL) > 0);
         CHECK(strstr(req, "GET /x?y=1 HTTP/1.1\r\n") == req);
         CHECK(strstr(req, "Host: 127.0.0.1:8080\r\n") && strstr(req, key));
-        CHECK(sb_ws_request(req, 20, "127.0.0.1", 8080, "/", key) == 0);
+        CHECK(sb_ws_request(req, 20, "127.0.0.1", 8080, "/", key, NULL) == 0);
+        CHECK(strstr(req, "Sec-WebSocket-Protocol") == NULL);
+    }
+    /* A sub-protocol: offered in the request, and the 101 must name it. */
+    {
+        char err[200], req[512];
+        const char *key = "dGhlIHNhbXBsZSBub25jZQ==", *mp = "sss.v1.msgpack";
+        const char *agreed = "HTTP/1.1 101 Switching Protocols\r\n"
+                             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                             "Sec-WebSocket-Protocol:  sss.v1.msgpack \r\n\r\n";
+        const char *json = "HTTP/1.1 101 Switching Protocols\r\n"
+                           "sec-websocket-protocol: sss.v1.json\r\n"
+                           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        const char *silent = "HTTP/1.1 101 Switching Protocols\r\n"
+                             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+        CHECK(sb_ws_request(req, sizeof(req), "h", 1, "/", key, mp) > 0);
+        CHECK(strstr(req, "\r\nSec-WebSocket-Protocol: sss.v1.msgpack\r\n") != NULL);
+        CHECK(sb_ws_response(agreed, strlen(agreed), key, mp, err, sizeof(err)) ==
+              (int)strlen(agreed));
+        CHECK(sb_ws_response(json, strlen(json), key, mp, err, sizeof(err)) == -1);
+        CHECK(strstr(err, "sss.v1.msgpack") && strstr(err, "\"sss.v1.json\""));
+        CHECK(sb_ws_response(silent, strlen(silent), key, mp, err, sizeof(err)) == -1);
+        CHECK(strstr(err, "sub-protocol sss.v1.msgpack") != NULL);
+        /* nothing offered: whatever the 101 names is not checked */
+        CHECK(sb_ws_response(json, strlen(json), key, NULL, err, sizeof(err)) ==
+              (int)strlen(json));
     }
     return sb_check_done("test_sb_ws");
 }

@@ -25,7 +25,11 @@ const base = {
   idleTimeout: 0,
 };
 
-const app = uWS.App();
+// UWS_TLS_CERT and UWS_TLS_KEY (PEM files): uWS.SSLApp, wss:// (bench/enc.sh).
+const tlsCert = process.env.UWS_TLS_CERT, tlsKey = process.env.UWS_TLS_KEY;
+const app = tlsCert && tlsKey
+  ? uWS.SSLApp({ cert_file_name: tlsCert, key_file_name: tlsKey })
+  : uWS.App();
 app.ws("/echo", {
   ...base,
   message: (ws, message, isBinary) => { ws.send(message, isBinary); },
@@ -50,5 +54,5 @@ app.ws("/*", {
 });
 app.listen("127.0.0.1", port, (token) => {
   if (!token) { console.error(`uws peer: cannot listen on ${port}`); process.exit(1); }
-  console.error(`uws peer pid=${process.pid} listening on 127.0.0.1:${port}`);
+  console.error(`uws peer pid=${process.pid} listening on 127.0.0.1:${port}${tlsCert ? " (TLS)" : ""}`);
 });

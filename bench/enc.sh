@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# enc.sh [ROUNDS] [OUT]: sss's W1 and W2 (bench/README.md, "Comparison") in
+# JSON and in sss.v1.msgpack, over ws:// and over wss://, and uWS.js as App
+# and as SSLApp, in one sitting: each round runs every configuration once, in
+# the same order, each on a fresh server; the summary gives medians over the
+# rounds and ratios taken within each round (bench/enc_summary.py).
+#   W1: fanout, 10,000 subscribers of one channel, 1 publisher at 20/s
+#       (200,000 deliveries/s): server CPU and bytes on the wire per delivery.
+#   W2: fanout, 10,000 subscribers over 1,000 channels, 10 publishers,
+#       closed loop: deliveries/s at saturation, p99.
+# The certificate is a throwaway EC P-256 one made by openssl, so sss-bench
+# runs with --tls-no-verify. Results: one JSON line per run in
+# bench/results/OUT.jsonl (default: the UTC time), then the summary.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+ROUNDS=${1:-3}
+OUT=${2:-$(date -u +%Y-%m-%dT%H%MZ)-enc}
+BENCH=${SSS_BENCH:-$ROOT/build/dev/bench/sss-bench}
+RES="$HERE/results/$OUT.jsonl"
+PORT=${SSS_ENC_PORT:-18990}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"; "$HERE/peers/sss/stop.sh" "$PORT" 2>/dev/null || true; "$HERE/peers/uws/stop.sh" "$PORT" 2>/dev/null || true' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
+  -out "$TMP/cert.pem" -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null
+: >"$RES"
+W1=(fanout --subscribers 10000 --channels 1 --publishers 1 --rate 20)
+W2=(fanout --subscribers 10000 --channels 1000 --publishers 10 --rate 0)
+COMMON=(--procs 2 --duration 5 --warmup 1 --json-only)
+
+run() { # round peer encoding transport workload
+  local round=$1 peer=$2 enc=$3 tr=$4 wl=$5 pids url args line
+  if [ "$peer" = sss ]; then
+    if [ "$tr" = wss ]; then
+      pids=$(SSS_EXTRA_ARGS="--tls-cert $TMP/cert.pem --tls-key $TMP/key.pem" \
+             "$HERE/peers/sss/start.sh" "$PORT" 2 2>/dev/null | tail -1)
+    else
+      pids=$("$HERE/peers/sss/start.sh" "$PORT" 2 2>/dev/null | tail -1)
+    fi
+  else
+    if [ "$tr" = wss ]; then
+      pids=$(UWS_TLS_CERT=$TMP/cert.pem UWS_TLS_KEY=$TMP/key.pem \
+             "$HERE/peers/uws/start.sh" "$PORT" 2>/dev/null | tail -1)
+    else
+      pids=$("$HERE/peers/uws/start.sh" "$PORT" 2>/dev/null | tail -1)
+    fi
+  fi
+  url="$tr://127.0.0.1:$PORT/"
+  if [ "$wl" = W1 ]; then args=("${W1[@]}"); else args=("${W2[@]}"); fi
+  [ "$tr" = wss ] && args+=(--tls-no-verify)
+  [ "$peer" = uws ] && args+=(--proto uws)
+  [ "$peer" = sss ] && args+=(--encoding "$enc")
+  echo "# round $round: $peer $enc $tr $wl: sss-bench ${args[*]} --url $url ${COMMON[*]}" >&2
+  line=$("$BENCH" "${args[@]}" --url "$url" "${COMMON[@]}" --server-pid "${pids// /,}" | tail -1) || true
+  "$HERE/peers/$peer/stop.sh" "$PORT" >/dev/null 2>&1 || true
+  sleep 1
+  printf '{"round":%d,"peer":"%s","enc":"%s","transport":"%s","workload":"%s","run":%s}\n' \
+    "$round" "$peer" "$enc" "$tr" "$wl" "${line:-null}" >>"$RES"
+}
+
+echo "# $(date -u +%FT%TZ) sss at $(git -C "$ROOT" rev-parse --short HEAD), $ROUNDS rounds, $RES" >&2
+for r in $(seq 1 "$ROUNDS"); do
+  for wl in W1 W2; do
+    for tr in ws wss; do
+      for enc in json msgpack; do
+        run "$r" sss "$enc" "$tr" "$wl"
+      done
+      run "$r" uws json "$tr" "$wl"
+    done
+  done
+done
+echo "# $(date -u +%FT%TZ) done" >&2
+python3 "$HERE/enc_summary.py" "$RES"
