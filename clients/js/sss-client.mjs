@@ -9,9 +9,11 @@
 // (ext); the main one: every request method (connect, ask, tell, subscribe,
 // publish) returns a promise when its callback is omitted. How failures are
 // handled (reconnect, stop and report, refresh the token) is the table of
-// ../README.md, the same in the C client. This file is the only source:
-// scripts/build-cjs.mjs generates the CommonJS build, sss-client.cjs, and its
-// declarations, sss-client.d.cts (both git-ignored), from it and sss-client.d.ts.
+// ../README.md, the same in the C client. This file and the codec are the only
+// sources: scripts/build-cjs.mjs generates the CommonJS build, sss-client.cjs
+// (the codec inlined in place of the import below, which it expects verbatim),
+// and its declarations, sss-client.d.cts (both git-ignored), from them and
+// sss-client.d.ts.
 import { encode as mpEncode, decode as mpDecode } from './sss-msgpack.mjs';
 
 const SYS = {

@@ -1,12 +1,12 @@
-// Writes the CommonJS build, sss-client.cjs, from sss-client.mjs (the only
-// source) and the MessagePack codec it imports, sss-msgpack.mjs, and its
+// Writes the CommonJS build, sss-client.cjs, from sss-client.mjs and the
+// MessagePack codec it imports, sss-msgpack.mjs (the only sources), and its
 // declarations, sss-client.d.cts, from sss-client.d.ts; both are git-ignored.
 // The module keeps all its exports in its last two lines, so the build is the
 // same text with those lines replaced, and its one import line replaced by the
-// codec's text (without its export line) in a function scope, so the .cjs is
-// one file that requires nothing; the declarations are
-// those of sss-client.d.ts in a namespace given to `export =` (the build's
-// module.exports is the object of the default export). npm runs this on
+// codec's text (without its export line) in a function scope: the .cjs is one
+// file that requires nothing. The declarations are those of sss-client.d.ts
+// in a namespace given to `export =` (the build's module.exports is the
+// object of the default export). npm runs this on
 // `npm ci` and before `npm pack` and `npm test` (scripts "prepare" and
 // "pretest"); `--out DIR` writes into DIR instead (the tests build into a
 // temporary directory, so they need no build step before them).
