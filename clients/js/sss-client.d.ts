@@ -67,7 +67,12 @@ export interface WebSocketLike {
   onmessage: ((ev: { data: any }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: any) => void) | null;
-  send(data: string): void;
+  /** A text frame (JSON, the heartbeat `h`) or a binary one (MessagePack). */
+  send(data: string | Uint8Array): void;
+  /** The sub-protocol the server picked; it decides the connection's encoding. */
+  readonly protocol?: string;
+  /** Set to "arraybuffer" by the client: MessagePack frames arrive as ArrayBuffers. */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
@@ -100,7 +105,14 @@ export interface Prefs {
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** (ext) WebSocket implementation where no global one exists (e.g. `ws`). */
   WebSocket?: WebSocketConstructor;
-  /** (ext) Offered sub-protocol(s). Default "sss.v1.json". */
+  /**
+   * (ext) The encoding: "json" (default, sub-protocol sss.v1.json) or "msgpack" (sss.v1.msgpack:
+   * MessagePack in binary frames; bytes in a msg are sent as `bin`, which every receiver gets as a
+   * base64 string; a BigInt within 64 bits is an integer). With "msgpack", a server that picks
+   * neither sss.v1.msgpack nor sss.v1.json fails the attempt with upgrade_refused.
+   */
+  encoding?: 'json' | 'msgpack';
+  /** (ext) Offered sub-protocol(s); the server's pick decides the encoding. Default that of `encoding`. */
   protocols?: string | string[];
   /** (ext) Session id to resume, sent in BEGIN and SYNC. */
   session?: string;

@@ -1,5 +1,7 @@
 // sss-client: the JavaScript client of Super Scaled Sockets (sss), wire
-// protocol v1 (JSON). One dependency-free ES module for browsers and Node 20+.
+// protocol v1: JSON, or MessagePack (sss.v1.msgpack, ext) with the pref
+// encoding: 'msgpack' (the codec: sss-msgpack.mjs). A dependency-free ES
+// module for browsers and Node 20+.
 // Its API is the original super-scaled-sockets-client's, callbacks included, so
 // code written against the original runs unchanged: connect cb(err, userSub),
 // ask cb(err, msg), tell cb(err), subscribe cb(err, true, sub) / cb(undefined,
@@ -7,9 +9,12 @@
 // (ext); the main one: every request method (connect, ask, tell, subscribe,
 // publish) returns a promise when its callback is omitted. How failures are
 // handled (reconnect, stop and report, refresh the token) is the table of
-// ../README.md, the same in the C client. This file is the only source:
-// scripts/build-cjs.mjs generates the CommonJS build, sss-client.cjs, and its
-// declarations, sss-client.d.cts (both git-ignored), from it and sss-client.d.ts.
+// ../README.md, the same in the C client. This file and the codec are the only
+// sources: scripts/build-cjs.mjs generates the CommonJS build, sss-client.cjs
+// (the codec inlined in place of the import below, which it expects verbatim),
+// and its declarations, sss-client.d.cts (both git-ignored), from them and
+// sss-client.d.ts.
+import { encode as mpEncode, decode as mpDecode } from './sss-msgpack.mjs';
 
 const SYS = {
   SUBSCRIBE: 1, UNSUBSCRIBE: 2, BEGIN: 3, SYNC: 4, ASK: 5, TELL: 6, RESPONSE: 7, FEED: 8,
@@ -151,7 +156,8 @@ const PREFS = {
   maxMessageSize: [16 * 1024 * 1024, (v) => Number.isInteger(v) && v > 0, 'an integer number of bytes > 0'],
   getToken: [undefined, isFn, 'a function returning a token (string), null, or a promise of one'],
   WebSocket: [undefined, isFn, 'a WebSocket class'],
-  protocols: ['sss.v1.json', (v) => typeof v === 'string' || (Array.isArray(v) && v.every((p) => typeof p === 'string')), 'a string or an array of strings'],
+  encoding: ['json', (v) => v === 'json' || v === 'msgpack', "'json' or 'msgpack'"],
+  protocols: [undefined, (v) => typeof v === 'string' || (Array.isArray(v) && v.every((p) => typeof p === 'string')), 'a string or an array of strings'],
   session: [undefined, (v) => typeof v === 'string', 'a string'],
   timers: [undefined, (v) => v && isFn(v.setTimeout) && isFn(v.clearTimeout), 'an object with setTimeout and clearTimeout'],
   random: [undefined, isFn, 'a function returning [0, 1)'],
@@ -159,6 +165,8 @@ const PREFS = {
   logReconnection: [false, (v) => typeof v === 'boolean', 'a boolean'],
 };
 const defaults = Object.fromEntries(Object.entries(PREFS).map(([k, [v]]) => [k, v]));
+// The sub-protocol of each encoding: the default of prefs.protocols.
+const PROTOCOL = { json: 'sss.v1.json', msgpack: 'sss.v1.msgpack' };
 
 // Call `cb` if given, else return a promise; `run(done)` does the work and
 // calls done(err, res) once; `args(err, res)` are cb's arguments.
@@ -269,6 +277,7 @@ class Client {
       this._prefs[k] = v;
     }
     if (this._prefs.maxRetryInterval < this._prefs.retryInterval) throw E.option('prefs.maxRetryInterval must be >= prefs.retryInterval');
+    if (this._prefs.protocols === undefined) this._prefs.protocols = PROTOCOL[this._prefs.encoding];
     const t = this._prefs.timers || globalThis;
     this._setTimeout = (f, ms) => t.setTimeout(f, ms);
     this._clearTimeout = (h) => t.clearTimeout(h);
@@ -279,6 +288,7 @@ class Client {
     this._broadcastListeners = new Listeners();
     this._ws = null; // the live socket (open or opening)
     this._open = false;
+    this._msgpack = false; // the live socket's encoding: the server's pick
     this._nextId = 1;
     this._gen = 0; // bumped when a connect() ends: late token promises are ignored
     this._retryTimer = null;
@@ -342,13 +352,26 @@ class Client {
       || this._status === CS.DROPPED_RETRYING || this._status === CS.SYNCING);
   }
 
-  _send(obj) { this._ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
+  // A message in the socket's encoding: a text frame of JSON or a binary frame
+  // of MessagePack. Throws (a TypeError, or a RangeError for a BigInt beyond
+  // 64 bits) when the message cannot be encoded; nothing is sent then.
+  _encode(obj) { return this._msgpack ? mpEncode(obj) : JSON.stringify(obj); }
 
+  _send(obj) { this._ws.send(typeof obj === 'string' ? obj : this._encode(obj)); }
+
+  // Encoded before it is registered: a msg or query that cannot be encoded
+  // fails the request with the encoder's error, and nothing is sent or pending.
   _request(obj, what, cb, sub) {
     const id = this._nextId++;
+    let frame;
+    try {
+      frame = this._encode({ ...obj, id });
+    } catch (e) {
+      this._safe(cb, e);
+      return;
+    }
     this._pending.set(id, { cb, what, sub });
-    this._send({ ...obj, id });
-    return id;
+    this._ws.send(frame);
   }
 
   // Fail every request in flight; with `keepSubs`, SUBSCRIBEs wait for the next
@@ -459,13 +482,25 @@ class Client {
     } catch (e) {
       return this._giveUp(failure('connect_failed', e && e.message, { cause: e }));
     }
+    ws.binaryType = 'arraybuffer'; // MessagePack frames; browsers default to Blob
     this._ws = ws;
     this._open = false;
+    this._msgpack = false;
     this._wsError = null;
     this._stage(this._prefs.connectTimeout, 'connect_timeout');
     ws.onopen = () => {
       if (ws !== this._ws) return;
       this._open = true;
+      // The server's pick decides the encoding. Asked for MessagePack, a server
+      // that picked neither (one that knows no sub-protocol, behind a WebSocket
+      // that let its 101 through) speaks something else: refused.
+      const picked = ws.protocol || '';
+      this._msgpack = picked === PROTOCOL.msgpack;
+      if (!this._msgpack && this._prefs.encoding === 'msgpack' && picked !== PROTOCOL.json) {
+        this._abandon(1000);
+        this._failed(failure('upgrade_refused', `the server picked ${picked ? `the sub-protocol "${picked}"` : 'no sub-protocol'}, not ${PROTOCOL.msgpack}`));
+        return;
+      }
       this._log('connectionSuccessful', { message: 'attempt successful' });
       if (this._everReady) {
         this._setStatus(CS.SYNCING);
@@ -601,19 +636,23 @@ class Client {
     if (tooBig(data, this._prefs.maxMessageSize)) {
       return this._refuse(1009, 'message_too_big', `a frame bigger than maxMessageSize (${this._prefs.maxMessageSize} bytes)`);
     }
-    if (typeof data !== 'string') return this._refuse(1003, 'protocol_error', 'a binary frame');
+    const text = typeof data === 'string';
+    if (!text && !this._msgpack) return this._refuse(1003, 'protocol_error', 'a binary frame');
     this._armHeartbeat(); // anything heard counts
-    if (data === 'h') {
+    if (data === 'h') { // a text frame in both encodings
       if (this._hb) this._send('h');
       return undefined;
     }
+    if (text && this._msgpack) return this._refuse(1002, 'protocol_error', `a text frame other than h on ${PROTOCOL.msgpack}`);
     let m;
     try {
-      m = JSON.parse(data);
-    } catch {
-      return this._refuse(1002, 'protocol_error', 'a frame that is not JSON');
+      m = text ? JSON.parse(data) : mpDecode(data);
+    } catch (e) {
+      return this._refuse(1002, 'protocol_error', text ? 'a frame that is not JSON' : `a frame that is not MessagePack (${e.message})`);
     }
-    if (!m || typeof m !== 'object' || Array.isArray(m)) return this._refuse(1002, 'protocol_error', 'a frame that is not a JSON object');
+    if (!m || typeof m !== 'object' || Array.isArray(m) || m instanceof Uint8Array) {
+      return this._refuse(1002, 'protocol_error', text ? 'a frame that is not a JSON object' : 'a frame that is not a MessagePack map');
+    }
     switch (m.sys) {
       case SYS.BEGIN: return this._onBegin(m);
       case SYS.SYNC: return this._onSync(m);
@@ -819,7 +858,13 @@ class Client {
   tell(topic, msg, cb) {
     const p = callOrPromise(cb, (done) => {
       if (!this._canSend()) return done(E.unready());
-      this._send({ sys: SYS.TELL, topic, msg: msg === undefined ? null : msg });
+      let frame;
+      try {
+        frame = this._encode({ sys: SYS.TELL, topic, msg: msg === undefined ? null : msg });
+      } catch (e) {
+        return done(e);
+      }
+      this._ws.send(frame);
       return done(null);
     }, (err) => [err || null]);
     if (p) p.catch(() => {});

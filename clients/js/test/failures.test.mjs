@@ -48,6 +48,15 @@ for (const [status, code] of [[401, 'unauthorized'], [403, 'forbidden'], [404, '
   });
 }
 
+test('encoding msgpack against a server that picks no sub-protocol (this one knows only sss.v1.json): upgrade_refused, one attempt', { skip }, async () => {
+  const tag = srv.tag('nomsgpack');
+  const c = mk(srv.url(tag, {}), { encoding: 'msgpack' });
+  await assert.rejects(c.connect(), (e) => e.code === 'upgrade_refused' && /subprotocol/i.test(e.message));
+  assert.equal(c.getStatus(), CS.START_FAILED);
+  assert.deepEqual(c.errors.map((e) => e.code), ['upgrade_refused']);
+  assert.equal((await srv.log(tag)).length, 1);
+});
+
 test('an upgrade refused with 503 is transient: each attempt waits the backoff, the third one connects', { skip }, async () => {
   const tag = srv.tag('r503');
   const c = mk(srv.url(tag, { status: 503, times: 2 }), { retryInterval: 100, maxRetryInterval: 1000 });

@@ -1,8 +1,14 @@
 // The client's state machine against a fake WebSocket (scripted server frames)
-// and a fake clock: no network, no real timers, no timing assertions.
+// and a fake clock: no network, no real timers, no timing assertions. With
+// SSS_TEST_ENCODING=msgpack (state-msgpack.test.mjs) every test runs again with
+// the client on sss.v1.msgpack: the fake server picks the offered
+// sub-protocol and speaks it, so the same assertions hold in both encodings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { client, statusCodes } from '../sss-client.mjs';
+import { encode, decode } from '../sss-msgpack.mjs';
+
+const ENCODING = process.env.SSS_TEST_ENCODING === 'msgpack' ? 'msgpack' : 'json';
 
 const CS = statusCodes.client;
 const SS = statusCodes.subscription;
@@ -18,11 +24,17 @@ class FakeWS {
   }
   send(d) { this.sent.push(d); }
   close(code, reason) { this.closed = { code, reason }; }
-  // server side
-  open() { this.onopen({}); }
-  recv(m) { this.onmessage({ data: typeof m === 'string' ? m : JSON.stringify(m) }); }
+  // server side: it picks the first sub-protocol offered (undefined: none)
+  open(protocol = [this.protocols].flat()[0]) { this.protocol = protocol; this.onopen({}); }
+  // a string is sent as it is (a text frame); an object in the picked encoding
+  recv(m) {
+    if (typeof m === 'string') this.onmessage({ data: m });
+    else if (this.protocol === 'sss.v1.msgpack') this.onmessage({ data: encode(m).buffer });
+    else this.onmessage({ data: JSON.stringify(m) });
+  }
   drop(code = 1006, reason = '') { this.onclose({ code, reason }); }
-  json() { return this.sent.filter((s) => s !== 'h').map((s) => JSON.parse(s)); }
+  // the messages sent but heartbeats, decoded
+  json() { return this.sent.filter((s) => s !== 'h').map((s) => (typeof s === 'string' ? JSON.parse(s) : decode(s))); }
   last() { const j = this.json(); return j[j.length - 1]; }
 }
 
@@ -43,7 +55,7 @@ class FakeClock {
 function setup(prefs = {}) {
   FakeWS.all = [];
   const clock = new FakeClock();
-  const c = client('ws://sss.test/', { WebSocket: FakeWS, timers: clock, random: () => 0.5, retryInterval: 100, maxRetryInterval: 1000, ...prefs });
+  const c = client('ws://sss.test/', { WebSocket: FakeWS, timers: clock, random: () => 0.5, retryInterval: 100, maxRetryInterval: 1000, encoding: ENCODING, ...prefs });
   const statuses = [];
   c.onStatusChange((s) => statuses.push(s));
   return { c, clock, statuses, ws: () => FakeWS.all[FakeWS.all.length - 1] };
@@ -55,9 +67,12 @@ async function connected(prefs, begin = { sys: 3, prot: {} }) {
   const t = setup(prefs);
   const p = t.c.connect();
   const ws = t.ws();
-  assert.equal(ws.protocols, 'sss.v1.json');
+  const encoding = (prefs && prefs.encoding) || ENCODING;
+  assert.equal(ws.protocols, `sss.v1.${encoding}`);
   ws.open();
   assert.deepEqual(ws.json(), [{ sys: 3 }]);
+  assert.equal(ws.binaryType, 'arraybuffer');
+  assert.equal(ws.sent[0] instanceof Uint8Array, encoding === 'msgpack', 'a binary frame in MessagePack, text in JSON');
   ws.recv(begin);
   t.userSub = await p;
   return t;
@@ -454,7 +469,8 @@ test('heartbeat: each h is answered with h; silence past hbInterval+hbThreshold 
 test('no heartbeat when prot.hb is not true: h is not answered', async () => {
   const t = await connected();
   t.ws().recv('h');
-  assert.deepEqual(t.ws().sent, ['{"sys":3}']);
+  assert.equal(t.ws().sent.length, 1);
+  assert.deepEqual(t.ws().json(), [{ sys: 3 }]);
   assert.deepEqual(t.clock.pending(), []);
 });
 
@@ -510,6 +526,16 @@ test('the CommonJS build, generated from the module, exports the same API', asyn
     assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm.default).sort());
     assert.equal(typeof cjs.client, 'function');
     assert.deepEqual(cjs.statusCodes, statusCodes);
+    // the codec is inlined: the build requires nothing and speaks MessagePack
+    assert.doesNotMatch(fs.readFileSync(out, 'utf8'), /\b(require|import)\s*\(|^import /m);
+    FakeWS.all = [];
+    const c = cjs.client('ws://sss.test/', { WebSocket: FakeWS, timers: new FakeClock(), encoding: 'msgpack' });
+    const ready = c.connect();
+    FakeWS.all[0].open();
+    assert.deepEqual([...FakeWS.all[0].sent[0]], [0x81, 0xa3, 0x73, 0x79, 0x73, 0x03], 'BEGIN as MessagePack');
+    FakeWS.all[0].recv({ sys: 3, prot: {} });
+    assert.equal(await ready, null);
+    c.close();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -733,7 +759,7 @@ test('several listeners per event, each removed with off (or the function on ret
 
 test('invalid options are refused with a TypeError (code invalid_option)', () => {
   const bad = [{ retryAttempts: -1 }, { retryAttempts: 1.5 }, { retryInterval: 0 }, { beginTimeout: 'soon' }, { syncTimeout: NaN },
-    { maxMessageSize: 0 }, { getToken: 'abc' }, { autoReconnect: 'yes' }, { protocols: 5 }, { timers: {} }, { maxRetryInterval: 10, retryInterval: 100 }];
+    { maxMessageSize: 0 }, { getToken: 'abc' }, { autoReconnect: 'yes' }, { protocols: 5 }, { encoding: 'cbor' }, { encoding: 'msgpack ' }, { timers: {} }, { maxRetryInterval: 10, retryInterval: 100 }];
   for (const prefs of bad) assert.throws(() => client('ws://sss.test/', prefs), { name: 'TypeError', code: 'invalid_option' }, JSON.stringify(prefs));
   assert.throws(() => client('not a url'), { code: 'invalid_option' });
   assert.throws(() => client(undefined), { code: 'invalid_option' });
@@ -894,3 +920,5 @@ test('before the first READY (also while the first connect retries) a subscribe 
   await p;
   t.c.close();
 });
+
+export { FakeWS, FakeClock, setup, connected, subscribed };

@@ -24,8 +24,9 @@ const skip = ts ? false : 'the typescript package is not installed (npm ci in cl
 const USE = `
 const c = client('ws://127.0.0.1:1/', {
   retryAttempts: 3, beginTimeout: 500, syncTimeout: 500, connectTimeout: 500, maxMessageSize: 1 << 20,
-  getToken: async () => 'tok', window: null,
+  getToken: async () => 'tok', window: null, encoding: 'msgpack',
 });
+const cj = client('ws://127.0.0.1:1/', { encoding: 'json', protocols: ['sss.v1.msgpack', 'sss.v1.json'] });
 const c2 = client('ws://127.0.0.1:1/', { getToken: () => null }, (x: Client) => x.getStatus());
 const st: number = c2.getStatus() + statusCodes.client.READY;
 async function main(): Promise<void> {
@@ -58,9 +59,11 @@ async function main(): Promise<void> {
   client('ws://x/', { retryAttempts: 'many' });
   // @ts-expect-error getToken returns a token, not a number
   client('ws://x/', { getToken: () => 5 });
+  // @ts-expect-error not an encoding
+  client('ws://x/', { encoding: 'cbor' });
   // @ts-expect-error not a code
   const bad: ErrorCode = 'nope';
-  console.log(user, sub2, a, uid, last, code, st, bad);
+  console.log(user, sub2, a, uid, last, code, st, bad, cj);
 }
 main();
 `;
@@ -110,4 +113,6 @@ test('the declared members of Client, Subscription and Prefs are the implementat
     console.warn = warn;
   }
   assert.deepEqual(warned, []);
+  // and every pref the client knows is declared
+  assert.deepEqual(members(ts.SyntaxKind.InterfaceDeclaration, 'Prefs'), Object.keys(client('ws://x/')._prefs).sort());
 });
