@@ -8,6 +8,7 @@
 #include "sss_alloc.h"
 #include "sss_url.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,18 +22,25 @@ int64_t sss_client_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ws://host[:port][/path]: no user info, the port 80 when not given. */
+/* ws[s]://host[:port][/path]: no user info, the port 80 (wss: 443) when not given. */
 static int parse_url(struct sss_client *c, const char *url)
 {
     struct sss_url u;
-    char port[12] = "80";
+    char port[12];
+    struct in_addr a4;
 
-    if (sss_url_parse(url, &u) < 0 || !sss_url_part_is(u.scheme, "ws") || u.user.ptr ||
-        !u.host.len)
+    if (sss_url_parse(url, &u) < 0 || u.user.ptr || !u.host.len ||
+        !(sss_url_part_is(u.scheme, "ws") || sss_url_part_is(u.scheme, "wss")))
         return SSS_CLIENT_EURL;
-    if (u.port >= 0)
-        snprintf(port, sizeof(port), "%d", u.port);
+    if (sss_url_part_is(u.scheme, "wss")) {
+        c->tls = sss_calloc(1, sizeof(*c->tls));
+        if (!c->tls)
+            return -ENOMEM;
+    }
+    snprintf(port, sizeof(port), "%d", u.port >= 0 ? u.port : c->tls ? 443 : 80);
     c->host = sss_strndup(u.host.ptr, u.host.len);
+    if (c->host)
+        c->host_ip = u.ipv6 || inet_pton(AF_INET, c->host, &a4) == 1;
     c->port = sss_strndup(port, strlen(port));
     if (u.path.ptr && u.path.ptr[0] == '/') {
         c->path = sss_strndup(u.path.ptr, u.path.len);
@@ -113,7 +121,13 @@ struct sss_client *sss_client_create(const struct sss_client_opts *o)
     c->hs_in = sss_malloc((size_t)c->o.max_handshake_size);
     c->url = sss_strndup(o->url, strlen(o->url));
     c->session = o->session ? sss_strndup(o->session, strlen(o->session)) : NULL;
+    if (o->tls_ca_file && o->tls_ca_file[0])
+        c->ca_file = sss_strndup(o->tls_ca_file, strlen(o->tls_ca_file));
+    if (o->tls_ca_path && o->tls_ca_path[0])
+        c->ca_path = sss_strndup(o->tls_ca_path, strlen(o->tls_ca_path));
     if (!c->hs_in || !c->url || (o->session && !c->session) ||
+        (o->tls_ca_file && o->tls_ca_file[0] && !c->ca_file) ||
+        (o->tls_ca_path && o->tls_ca_path[0] && !c->ca_path) ||
         sss_proto_decoder_init(&c->dec, 1) || parse_url(c, c->url) ||
         copy_headers(c, o->headers)) {
         sss_client_destroy(c);
@@ -122,6 +136,8 @@ struct sss_client *sss_client_create(const struct sss_client_opts *o)
     c->dec.from_server = true;
     c->o.url = c->url;
     c->o.session = c->session;
+    c->o.tls_ca_file = c->ca_file;
+    c->o.tls_ca_path = c->ca_path;
     c->o.headers = (const char *const *)c->headers;
     return c;
 }
@@ -163,6 +179,10 @@ void sss_client_destroy(struct sss_client *c)
     sss_free(c->host);
     sss_free(c->port);
     sss_free(c->path);
+    sss_free(c->ca_file);
+    sss_free(c->ca_path);
+    sss_free(c->tls);
+    sss_tls_ctx_unref(c->tls_ctx);
     sss_free(c);
 }
 
@@ -227,7 +247,7 @@ const char *sss_client_strerror(int code)
 {
     switch (code) {
     case SSS_CLIENT_ENOTREADY: return "Connection not ready";
-    case SSS_CLIENT_EURL: return "bad url: ws://host[:port][/path] expected";
+    case SSS_CLIENT_EURL: return "bad url: ws://host[:port][/path] or wss://... expected";
     case SSS_CLIENT_ECHANNEL: return "Channel name not allowed";
     case SSS_CLIENT_ETOPIC: return "topic empty or too long";
     case SSS_CLIENT_EHEADER: return "header not \"Name: value\", with CR/LF, or too long";

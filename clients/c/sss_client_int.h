@@ -1,5 +1,5 @@
 /*
- * Internals of the C client, shared by its four files; nothing here is
+ * Internals of the C client, shared by its files; nothing here is
  * exported (the library hides every symbol but sss_client_*). The job of
  * each file:
  *   sss_client.c            the public calls: create, connect, close,
@@ -12,6 +12,9 @@
  *                           wslay's client context on the socket (it masks
  *                           every frame with getrandom bytes), and the pump
  *                           (sss_client_process) with its timers
+ *   sss_client_tls.c        the byte stream under the upgrade and wslay:
+ *                           the socket itself (ws://), or TLS over it
+ *                           (wss://, src/tls's memory BIOs)
  *   sss_client_msg.c        decoding a text frame (src/proto) and handing it
  *                           on; fields of server messages read by sss_json;
  *                           uids compared
@@ -30,10 +33,12 @@
 
 #include "sss/sss_client.h"
 #include "sss_proto.h"
+#include "sss_tls.h"
 
 #include <stdbool.h>
 #include <netdb.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <wslay/wslay.h>
 
 #define REQ_DROPPED "Connection dropped"
@@ -66,11 +71,33 @@ struct sss_client_sub {
     void *reply_data;
 };
 
+/* The TLS of a wss:// client's socket (sss_client_tls.c). */
+#define SSS_CLIENT_TLS_PLAIN 65536 /* decrypted bytes held for the reader, at most */
+#define SSS_CLIENT_TLS_WIRE 16384  /* ciphertext taken from OpenSSL for one send() */
+
+struct sss_client_tls {
+    struct sss_tls t;  /* initialised while on */
+    bool on;           /* t is set up for the current socket */
+    bool held;         /* ciphertext waits inside OpenSSL: the plain buffer was full */
+    bool closed;       /* the server sent close_notify */
+    int first;         /* the first byte the server sent, -1 before it */
+    char why[192];     /* why the handshake failed, "" when it did not */
+    size_t plain_off, plain_len;
+    size_t wire_off, wire_len;
+    uint8_t plain[SSS_CLIENT_TLS_PLAIN];
+    uint8_t wire[SSS_CLIENT_TLS_WIRE];
+};
+
 struct sss_client {
     struct sss_client_opts o;
     char *url, *session, *host, *port, *path; /* owned copies */
+    char *ca_file, *ca_path;                  /* owned copies of o.tls_ca_file, o.tls_ca_path */
+    bool host_ip;                             /* host is an IPv4 or IPv6 address */
+    struct ssl_ctx_st *tls_ctx; /* wss://: made at the first dial, then kept (owned reference) */
+    struct sss_client_tls *tls; /* wss://: owned; NULL for ws:// */
     enum sss_client_status status;
     int fd;
+    bool connected; /* the TCP connect of fd finished */
     /* Upgrade. */
     char key[32]; /* Sec-WebSocket-Key sent */
     struct sss_proto_out hs_out; /* the upgrade request */
@@ -194,6 +221,34 @@ void sss_client__on_message(struct sss_client *c, bool binary, const uint8_t *da
 void sss_client__close_socket(struct sss_client *c);
 /* Send what wslay has queued, best effort, then close (the close frame may be queued). */
 void sss_client__flush_close(struct sss_client *c);
+
+/* ---- sss_client_tls.c: the byte stream (the socket, or TLS over it) ---- */
+
+/* wss://: make the TLS context once (verification as the options say). 0, or
+ * SSS_ETLS with err naming the file or OpenSSL's reason. */
+int sss_client__tls_prepare(struct sss_client *c, char *err, size_t cap);
+/* The TCP connect finished: start TLS on c->fd (ws://: nothing). 0, -ENOMEM,
+ * or SSS_ETLS (the host name is refused). */
+int sss_client__tls_start(struct sss_client *c);
+/* Before the socket closes: close_notify (or the alert of a failure) sent
+ * best effort, the TLS state of the socket dropped. */
+void sss_client__tls_stop(struct sss_client *c);
+/* Why the TLS handshake failed, or NULL when it did not (then a failure is
+ * the network's). */
+const char *sss_client__tls_failure(const struct sss_client *c);
+/* Send len bytes (a prefix of them may go). Returns how many were taken, or
+ * -1 with errno (EAGAIN: try again when writable; EPROTO: TLS failed). */
+ssize_t sss_client__io_send(struct sss_client *c, const void *data, size_t len);
+/* Read up to len bytes. Returns how many, 0 at the end of the stream, or
+ * -1 with errno (EAGAIN: nothing yet; EPROTO: TLS failed). */
+ssize_t sss_client__io_recv(struct sss_client *c, void *buf, size_t len);
+/* Move ciphertext waiting in OpenSSL to the socket. 0, or -errno. */
+int sss_client__io_flush(struct sss_client *c);
+/* Whether bytes wait to be written to the socket (below what wslay queues). */
+bool sss_client__io_want_write(const struct sss_client *c);
+/* Whether bytes already read from the socket wait to be read (decrypted or
+ * held in OpenSSL): then process must run again without waiting for poll. */
+bool sss_client__io_buffered(const struct sss_client *c);
 
 /* ---- sss_client_msg.c ---- */
 

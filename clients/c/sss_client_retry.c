@@ -1,8 +1,8 @@
 /*
  * What a failure of the C client is, as clients/README.md's table says for
  * both clients: every failure has a code; permanent ones (401 after the
- * token retry, 403, other refusals, close 1000, 1002/1003, 1007, 1009, BOOT)
- * stop the client and call on_error once; transient ones redial after
+ * token retry, 403, other refusals, a failed TLS handshake, close 1000,
+ * 1002/1003, 1007, 1009, BOOT) stop the client and call on_error once; transient ones redial after
  * min(max, interval * 2^n) with equal jitter, n the failures since the last
  * READY minus one, whatever stage the attempt failed in (dial, upgrade,
  * BEGIN, SYNC), until retry_attempts attempts after the failure have failed
@@ -46,8 +46,8 @@ static bool permanent(const char *code)
 {
     static const char *const codes[] = {
         SSS_CLIENT_UNAUTHORIZED,    SSS_CLIENT_FORBIDDEN,       SSS_CLIENT_UPGRADE_REFUSED,
-        SSS_CLIENT_CLOSED_BY_SERVER, SSS_CLIENT_PROTOCOL_ERROR, SSS_CLIENT_INVALID_PAYLOAD,
-        SSS_CLIENT_MESSAGE_TOO_BIG, SSS_CLIENT_BOOTED_CODE,
+        SSS_CLIENT_TLS_FAILED,      SSS_CLIENT_CLOSED_BY_SERVER, SSS_CLIENT_PROTOCOL_ERROR,
+        SSS_CLIENT_INVALID_PAYLOAD, SSS_CLIENT_MESSAGE_TOO_BIG, SSS_CLIENT_BOOTED_CODE,
     };
 
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)

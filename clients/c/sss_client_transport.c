@@ -47,8 +47,10 @@ void sss_client__close_socket(struct sss_client *c)
     if (c->ws)
         wslay_event_context_free(c->ws);
     c->ws = NULL;
+    sss_client__tls_stop(c);
     if (c->fd >= 0)
         close(c->fd);
+    c->connected = false;
     if (c->ai)
         freeaddrinfo(c->ai);
     c->ai = c->ai_next = NULL;
@@ -187,6 +189,7 @@ static int next_addr(struct sss_client *c, int err)
         }
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
+        c->connected = false;
         c->hs_out_sent = 0;
         c->hs_in_len = c->hs_in_off = 0;
         return 0;
@@ -199,6 +202,7 @@ int sss_client__dial(struct sss_client *c)
 {
     struct addrinfo hints = {0};
     uint64_t gen = c->gen;
+    char why[320];
     int rc;
 
     c->dial_at = 0;
@@ -223,6 +227,10 @@ int sss_client__dial(struct sss_client *c)
     }
     if (rc < 0)
         return rc;
+    if (sss_client__tls_prepare(c, why, sizeof(why))) {
+        sss_client__fail(c, SSS_CLIENT_TLS_FAILED, why);
+        return 0;
+    }
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG;
@@ -253,11 +261,9 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         c->hs_in_off += k;
         return (ssize_t)k;
     }
-    n = recv(c->fd, buf, len, MSG_DONTWAIT);
-    if (n > 0) {
-        c->last_rx = c->now;
+    n = sss_client__io_recv(c, buf, len);
+    if (n > 0)
         return n;
-    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -274,7 +280,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     ssize_t n;
 
     (void)flags;
-    n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = sss_client__io_send(c, data, len);
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -394,6 +400,7 @@ static const char *check_answer(struct sss_client *c, size_t head_len, const cha
 /* The socket did not connect: try the host's next address. */
 static int connect_error(struct sss_client *c, int err)
 {
+    sss_client__tls_stop(c);
     close(c->fd);
     c->fd = -1;
     return next_addr(c, err);
@@ -403,19 +410,31 @@ static int do_handshake(struct sss_client *c)
 {
     size_t max = (size_t)c->o.max_handshake_size;
 
-    if (c->hs_out_sent == 0) {
-        int err = 0;
+    if (!c->connected) {
+        struct sockaddr_storage peer;
+        int err = 0, rc;
         socklen_t l = sizeof(err);
 
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err)
             return connect_error(c, err);
+        l = sizeof(peer);
+        if (getpeername(c->fd, (struct sockaddr *)&peer, &l) < 0)
+            return errno == ENOTCONN ? 0 : connect_error(c, errno); /* still connecting */
+        c->connected = true;
+        rc = sss_client__tls_start(c); /* wss://: the ClientHello goes out */
+        if (rc == SSS_ETLS) {
+            sss_client__fail(c, SSS_CLIENT_TLS_FAILED, "the host name is not usable for TLS");
+            return 0;
+        }
+        if (rc)
+            return rc;
     }
     while (c->hs_out_sent < c->hs_out.len) {
-        ssize_t n = send(c->fd, c->hs_out.data + c->hs_out_sent, c->hs_out.len - c->hs_out_sent,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = sss_client__io_send(c, c->hs_out.data + c->hs_out_sent,
+                                        c->hs_out.len - c->hs_out_sent);
 
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR || errno == ENOTCONN)
+            if (errno == EAGAIN || errno == EINTR)
                 return 0;
             if (c->hs_out_sent == 0)
                 return connect_error(c, errno);
@@ -425,11 +444,18 @@ static int do_handshake(struct sss_client *c)
         c->hs_out_sent += (size_t)n;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->hs_in + c->hs_in_len, max - 1 - c->hs_in_len, MSG_DONTWAIT);
+        ssize_t n = sss_client__io_recv(c, c->hs_in + c->hs_in_len, max - 1 - c->hs_in_len);
         char *end;
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
+        if (n < 0 && sss_client__tls_failure(c)) {
+            char detail[sizeof(c->err_detail)];
+
+            snprintf(detail, sizeof(detail), "%s", sss_client__tls_failure(c));
+            sss_client__fail(c, SSS_CLIENT_TLS_FAILED, detail);
+            return 0;
+        }
         if (n <= 0) {
             sss_client__fail(c, SSS_CLIENT_CONNECT_FAILED,
                              n ? strerror(errno) : "closed during the upgrade");
@@ -474,11 +500,17 @@ int sss_client_fd(const struct sss_client *c)
 
 short sss_client_events(const struct sss_client *c)
 {
+    bool out;
+
     if (c->fd < 0)
         return 0;
+    if (!c->connected)
+        return POLLOUT;
     if (!c->upgraded)
-        return c->hs_out_sent < c->hs_out.len ? POLLOUT : POLLIN;
-    return (short)(POLLIN | (c->ws && wslay_event_want_write(c->ws) ? POLLOUT : 0));
+        out = c->hs_out_sent < c->hs_out.len;
+    else
+        out = c->ws && wslay_event_want_write(c->ws);
+    return (short)(POLLIN | (out || sss_client__io_want_write(c) ? POLLOUT : 0));
 }
 
 int64_t sss_client_next_timeout_ms(const struct sss_client *c, int64_t now_ms)
@@ -487,6 +519,8 @@ int64_t sss_client_next_timeout_ms(const struct sss_client *c, int64_t now_ms)
 
     if (c->fd < 0) {
         at = c->dial_at;
+    } else if (sss_client__io_buffered(c) && (!c->ws || wslay_event_want_read(c->ws))) {
+        return 0; /* decrypted bytes wait for the reader: poll would not say so */
     } else {
         at = c->deadline;
         if (c->upgraded && c->hb && c->status == SSS_CLIENT_READY &&
@@ -548,6 +582,7 @@ static int pump(struct sss_client *c, int64_t now_ms)
         if (rc || !c->upgraded || c->gen != gen)
             return rc;
     }
+    (void)sss_client__io_flush(c); /* a socket error shows in the read below */
     c->in_recv = true;
     rc = wslay_event_recv(c->ws);
     c->in_recv = false;
@@ -557,6 +592,7 @@ static int pump(struct sss_client *c, int64_t now_ms)
     }
     if (wslay_event_want_write(c->ws))
         (void)wslay_event_send(c->ws);
+    (void)sss_client__io_flush(c);
     after_recv(c, rc);
     if (c->gen != gen)
         return 0;

@@ -21,14 +21,20 @@
  * be freed there.
  *
  * Failures follow clients/README.md: transient ones (a lost connection, a
- * timeout, 5xx) redial with backoff, permanent ones (401, 403, close 1000,
- * 1002, 1007, 1009, BOOT, retry_attempts spent) stop with on_error(NULL,
+ * timeout, 5xx) redial with backoff, permanent ones (401, 403, a failed TLS
+ * handshake, close 1000, 1002, 1007, 1009, BOOT, retry_attempts spent) stop
+ * with on_error(NULL,
  * code, detail) called once; sss_client_error_code() gives the code.
  *
  * One client is used by one thread. Host names are resolved with a blocking
  * getaddrinfo() at each (re)connect, inside sss_client_process (every address
  * it returns is tried in turn); a numeric address (IPv4, or IPv6 in brackets)
  * never blocks.
+ *
+ * wss:// URLs speak TLS 1.2 or 1.3 (OpenSSL, non-blocking, inside
+ * sss_client_process, within connect_timeout_ms). The server's certificate
+ * is verified against tls_ca_file / tls_ca_path or the system's trust store,
+ * and its name against the URL's host (a DNS name, or an IP address).
  */
 #ifndef SSS_CLIENT_H
 #define SSS_CLIENT_H
@@ -59,7 +65,7 @@ enum sss_client_status {
 
 /* Errors of the client's own (the server's come as name/message strings). */
 #define SSS_CLIENT_ENOTREADY (-2000) /* request while not READY: nothing was sent */
-#define SSS_CLIENT_EURL (-2001)      /* url is not ws://host[:port][/path] */
+#define SSS_CLIENT_EURL (-2001)      /* url is not ws[s]://host[:port][/path] */
 #define SSS_CLIENT_ECHANNEL (-2002)  /* channel name not allowed */
 #define SSS_CLIENT_ETOPIC (-2003)    /* topic empty or too long */
 #define SSS_CLIENT_EHEADER (-2004)   /* header not "Name: value", has CR/LF, or too long */
@@ -76,6 +82,7 @@ enum sss_client_status {
 #define SSS_CLIENT_FORBIDDEN "forbidden"
 #define SSS_CLIENT_UPGRADE_FAILED "upgrade_failed"
 #define SSS_CLIENT_UPGRADE_REFUSED "upgrade_refused"
+#define SSS_CLIENT_TLS_FAILED "tls_failed"
 #define SSS_CLIENT_BEGIN_TIMEOUT "begin_timeout"
 #define SSS_CLIENT_SYNC_TIMEOUT "sync_timeout"
 #define SSS_CLIENT_HEARTBEAT_TIMEOUT "heartbeat_timeout"
@@ -110,7 +117,9 @@ typedef void (*sss_client_feed_cb)(struct sss_client *c, const char *channel, co
                                    const char *msg, size_t len, const char *uid, void *data);
 
 struct sss_client_opts {
-    const char *url;     /* ws://host[:port][/path[?query]], host may be [IPv6] (required) */
+    /* ws://host[:port][/path[?query]] (port 80) or wss://... (TLS, port 443); host may be
+     * [IPv6] (required) */
+    const char *url;
     const char *session; /* (ext) session id to resume, sent in BEGIN; NULL: none */
     bool no_reconnect;   /* the first transient failure is final (retries_exhausted) */
     int retry_attempts;  /* attempts after a failure before FAILED; 0 = forever */
@@ -125,6 +134,22 @@ struct sss_client_opts {
      * and callbacks stay JSON text: msg, query and replies are transcoded at
      * the socket (a server's bin arrives as a base64 string). */
     bool msgpack;
+    /*
+     * wss:// only (ignored for ws://; copied by create). The CAs that may
+     * sign the server's certificate: a PEM file and/or a directory of PEM
+     * files named by their hash (`openssl rehash DIR`); neither: the system's
+     * trust store. A file or directory that does not load fails the first
+     * connect (tls_failed, the detail names it).
+     */
+    const char *tls_ca_file;
+    const char *tls_ca_path;
+    /*
+     * wss:// only. FOR TESTS ONLY: accept any certificate for any name, so
+     * that anyone on the path can read and change the traffic. Otherwise
+     * (the default) the certificate must chain to a trusted CA and name the
+     * URL's host, or the connect fails for good (tls_failed).
+     */
+    bool tls_insecure_skip_verify;
     /* Extra upgrade headers, each "Name: value", NULL-terminated (copied by create). */
     const char *const *headers;
     /*

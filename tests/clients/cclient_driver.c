@@ -5,14 +5,17 @@
  *       creates a client with those options and reads commands from stdin,
  *       one a line, while it runs the client: connect, close, subscribe <ch>,
  *       subscribe-noreply <ch>, unsubscribe <ch>, ask <topic> <json>,
- *       last_uid <ch>, quit. It prints what happens as JSON lines on stdout
+ *       publish <ch> <topic> <json>, ask-big <topic> <n> (a JSON string of n
+ *       bytes), last_uid <ch>, quit. It prints what happens as JSON lines on stdout
  *       (status, error, drop, reconnect, feed, reply, tell, broadcast, boot,
  *       headers, lastuid), each with "t" (ms since start).
  *       Options: --retry-attempts N --retry-interval MS --max-retry-interval MS
  *       --no-reconnect --begin-timeout MS --sync-timeout MS --connect-timeout MS
  *       --max-message-size N --header "Name: value" --tokens a,b,.. (get_headers
  *       adds "Authorization: Bearer <the next one>"; FAIL makes it fail, NONE return 1; the
- *       last one repeats) --token-bytes N (one token of N bytes of 'x').
+ *       last one repeats) --token-bytes N (one token of N bytes of 'x')
+ *       --ca-file PEM --ca-path DIR --insecure (wss://: tls_ca_file, tls_ca_path,
+ *       tls_insecure_skip_verify) --msgpack.
  *   cclient_driver reentry <base-url>
  *       every (callback, call) pair: the call made from inside the callback,
  *       then the client's invariants checked (see reentry()); exit 0 when all
@@ -131,8 +134,9 @@ static void on_reply(struct sss_client *c, const char *en, const char *em, const
                      size_t len, void *data)
 {
     (void)c;
-    out("\"ev\":\"reply\",\"for\":\"%s\",\"err\":\"%s\",\"message\":\"%s\",\"msg\":\"%s\"",
-        (char *)data, JZ(en), JZ(em), msg ? JS(msg, len) : "");
+    out("\"ev\":\"reply\",\"for\":\"%s\",\"err\":\"%s\",\"message\":\"%s\",\"msg\":\"%s\","
+        "\"len\":%zu",
+        (char *)data, JZ(en), JZ(em), msg ? JS(msg, len) : "", msg ? len : 0);
     free(data);
 }
 
@@ -193,6 +197,24 @@ static void command(struct sss_client *c, char *line)
         rc = sss_client_ask(c, arg, rest, on_reply, d);
         if (rc)
             free(d);
+    } else if (!strcmp(cmd, "ask-big") && arg && rest) {
+        size_t n = (size_t)strtoul(rest, NULL, 10);
+        char *m = malloc(n + 3), *d = strdup(arg);
+
+        m[0] = '"';
+        memset(m + 1, 'x', n);
+        m[n + 1] = '"';
+        m[n + 2] = '\0';
+        rc = sss_client_ask(c, arg, m, on_reply, d);
+        if (rc)
+            free(d);
+        free(m);
+    } else if (!strcmp(cmd, "publish") && arg && rest) {
+        char *topic = strtok_r(rest, " ", &rest), *d = strdup(arg);
+
+        rc = sss_client_publish(c, arg, topic, rest && *rest ? rest : NULL, on_reply, d);
+        if (rc)
+            free(d);
     } else if (!strcmp(cmd, "last_uid") && arg) {
         const char *u = sss_client_last_uid(c, arg);
 
@@ -218,6 +240,14 @@ static int run(int argc, char **argv)
             o.no_reconnect = true;
             continue;
         }
+        if (!strcmp(k, "--insecure")) {
+            o.tls_insecure_skip_verify = true;
+            continue;
+        }
+        if (!strcmp(k, "--msgpack")) {
+            o.msgpack = true;
+            continue;
+        }
         i++;
         if (!strcmp(k, "--retry-attempts"))
             o.retry_attempts = (int)strtol(v, NULL, 10);
@@ -233,6 +263,10 @@ static int run(int argc, char **argv)
             o.connect_timeout_ms = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--max-message-size"))
             o.max_message_size = (size_t)strtoul(v, NULL, 10);
+        else if (!strcmp(k, "--ca-file"))
+            o.tls_ca_file = v;
+        else if (!strcmp(k, "--ca-path"))
+            o.tls_ca_path = v;
         else if (!strcmp(k, "--header") && nh < 7)
             headers[nh++] = v;
         else if (!strcmp(k, "--tokens")) {

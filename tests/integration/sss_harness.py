@@ -181,15 +181,16 @@ class TestCA:
         subprocess.run(["openssl", *args], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
 
-    def issue(self, name="server"):
-        """A new key and certificate signed by the CA: (cert path, key path)."""
+    def issue(self, name="server", san="DNS:localhost,IP:127.0.0.1"):
+        """A new key and certificate signed by the CA for the names of `san`
+        (subjectAltName): (cert path, key path)."""
         self.serial += 1
         cert = os.path.join(self.dir, f"{name}.pem")
         key = os.path.join(self.dir, f"{name}.key")
         csr = os.path.join(self.dir, f"{name}.csr")
         ext = os.path.join(self.dir, f"{name}.ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            f.write(f"subjectAltName={san}\n")
         self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                       "-keyout", key, "-out", csr, "-subj", f"/CN=localhost {name}")
         self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
