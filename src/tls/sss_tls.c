@@ -55,65 +55,68 @@ static void ctx_common(SSL_CTX *ctx)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 }
 
-int sss_tls_server_ctx(const char *cert, const char *key, struct ssl_ctx_st **out, char *err,
-                       size_t errcap)
+/* "what: OpenSSL's reason" into err; frees ctx (may be NULL). Returns SSS_ETLS. */
+static int ctx_fail(SSL_CTX *ctx, const char *what, char *err, size_t errcap)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     char why[256];
-    const char *what = "SSL_CTX_new";
 
-    ERR_clear_error();
-    errno = 0;
-    if (!ctx)
-        goto fail;
-    ctx_common(ctx);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_num_tickets(ctx, 0);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    what = cert;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-        goto fail;
-    what = key;
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-        goto fail;
-    what = "the key does not match the certificate";
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        goto fail;
-    *out = ctx;
-    return 0;
-fail:
     sss_tls_last_error(why, sizeof(why));
     snprintf(err, errcap, "%s: %s", what, why);
     SSL_CTX_free(ctx);
     return SSS_ETLS;
 }
 
-int sss_tls_client_ctx(const char *ca_file, int verify, struct ssl_ctx_st **out, char *err,
-                       size_t errcap)
+/* A new context of method with the settings of both sides; NULL, with the reason in err. */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errcap)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    char why[256];
-    const char *what = "SSL_CTX_new";
+    SSL_CTX *ctx;
 
     ERR_clear_error();
     errno = 0;
+    ctx = SSL_CTX_new(method);
+    if (ctx)
+        ctx_common(ctx);
+    else
+        ctx_fail(NULL, "SSL_CTX_new", err, errcap);
+    return ctx;
+}
+
+int sss_tls_server_ctx(const char *cert, const char *key, struct ssl_ctx_st **out, char *err,
+                       size_t errcap)
+{
+    SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errcap);
+
     if (!ctx)
-        goto fail;
-    ctx_common(ctx);
+        return SSS_ETLS;
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        return ctx_fail(ctx, cert, err, errcap);
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        return ctx_fail(ctx, key, err, errcap);
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        return ctx_fail(ctx, "the key does not match the certificate", err, errcap);
+    *out = ctx;
+    return 0;
+}
+
+int sss_tls_client_ctx(const char *ca_file, int verify, struct ssl_ctx_st **out, char *err,
+                       size_t errcap)
+{
+    SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errcap);
+    int has_file = ca_file && ca_file[0];
+
+    if (!ctx)
+        return SSS_ETLS;
     if (verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        what = ca_file && ca_file[0] ? ca_file : "the system's trust store";
-        if ((ca_file && ca_file[0] ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                                   : SSL_CTX_set_default_verify_paths(ctx)) != 1)
-            goto fail;
+        if ((has_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                      : SSL_CTX_set_default_verify_paths(ctx)) != 1)
+            return ctx_fail(ctx, has_file ? ca_file : "the system's trust store", err, errcap);
     }
     *out = ctx;
     return 0;
-fail:
-    sss_tls_last_error(why, sizeof(why));
-    snprintf(err, errcap, "%s: %s", what, why);
-    SSL_CTX_free(ctx);
-    return SSS_ETLS;
 }
 
 void sss_tls_ctx_unref(struct ssl_ctx_st *ctx)
