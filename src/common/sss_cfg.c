@@ -76,6 +76,13 @@ static const struct flag flags[] = {
       "comma-separated Origin values allowed to connect, 403 for others (empty: any)"),
     F("max-message-size", T_SIZE, max_message_size, "1m", 16, 1L << 30,
       "bytes of one message after reassembly; beyond it close 1009"),
+    F("deflate", T_BOOL, deflate, "false", 0, 0,
+      "accept permessage-deflate (RFC 7692): each message compressed once per worker, always "
+      "server_no_context_takeover"),
+    F("deflate-min-size", T_SIZE, deflate_min_size, "256", 0, 1L << 30,
+      "messages shorter than this go out uncompressed (RSV1 clear)"),
+    F("deflate-level", T_INT, deflate_level, "1", 1, 9,
+      "zlib compression level of outgoing messages (1: fastest)"),
     F("max-send-queue", T_SIZE, max_send_queue, "1m", 1024, 1L << 31,
       "bytes queued for one connection; a client past it that takes nothing for "
       "--slow-grace (or that reaches 16 times it) is closed with 4008"),

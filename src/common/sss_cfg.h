@@ -34,6 +34,9 @@ struct sss_cfg {
     size_t max_handshake_size;    /* bytes of request line + headers */
     char allowed_origins[1024];   /* comma-separated; empty = any origin */
     size_t max_message_size;      /* bytes of one (reassembled) message */
+    int deflate;                  /* accept permessage-deflate (RFC 7692) */
+    size_t deflate_min_size;      /* messages shorter than this go uncompressed */
+    int deflate_level;            /* zlib level of outgoing messages, 1..9 */
     size_t max_send_queue;        /* bytes queued for one connection */
     int64_t slow_grace_ms;        /* past max_send_queue, a client may take nothing this long */
     int64_t idle_timeout_ms;      /* silent connection closed after it; 0 = never */

@@ -32,6 +32,7 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->closes_proto = LOAD(closes_proto);
     out->sendq_high = LOAD(sendq_high);
     out->laps = LOAD(laps);
+    out->deflated = LOAD(deflated);
     out->tells = LOAD(tells);
     out->tells_gone = LOAD(tells_gone);
     out->decisions_timed_out = LOAD(decisions_timed_out);
@@ -74,6 +75,10 @@ static const struct wmetric {
       frames_out),
     W("bytes_in", "sss_bytes_in_total", true, "Bytes received from clients.", bytes_in),
     W("bytes_out", "sss_bytes_out_total", true, "Bytes sent to clients.", bytes_out),
+    W("deflated", "sss_messages_deflated_total", true,
+      "Messages compressed for permessage-deflate (once per worker and window, however many "
+      "clients get them).",
+      deflated),
     W("closes_slow", "sss_closes_slow_total", true, "Connections closed as slow readers (4008).",
       closes_slow),
     W("closes_idle", "sss_closes_idle_total", true, "Connections closed for silence.",

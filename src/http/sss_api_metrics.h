@@ -41,7 +41,7 @@ struct sss_api_worker_stats {
     int64_t pid;
     int64_t conns_open, ws_open, conns_accepted, upgrades, http_rejects;
     int64_t frames_in, frames_out, bytes_in, bytes_out;
-    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps;
+    int64_t closes_slow, closes_idle, closes_proto, sendq_high, laps, deflated;
     int64_t tells, tells_gone;
     int64_t decisions_timed_out, decisions_late;
     int64_t asks_pending, asks_timed_out;

@@ -55,6 +55,7 @@ enum http_hdr {
     HDR_AUTHORIZATION,
     HDR_USER_AGENT,
     HDR_FORWARDED_FOR,
+    HDR_EXTENSIONS,
 };
 
 static const struct {
@@ -74,6 +75,7 @@ static const struct {
     {"authorization", 13, HDR_AUTHORIZATION},
     {"user-agent", 10, HDR_USER_AGENT},
     {"x-forwarded-for", 15, HDR_FORWARDED_FOR},
+    {"sec-websocket-extensions", 24, HDR_EXTENSIONS},
 };
 
 /*
@@ -131,6 +133,9 @@ struct http_parse {
     size_t ua_len, xff_len, xff_mark;
     unsigned ua_count;
     int ua_bad, xff_bad;
+    /* Sec-WebSocket-Extensions into out->extensions (lines joined by ", "). */
+    size_t ext_len, ext_mark;
+    int ext_bad;
 };
 
 static int ascii_lower(int c)
@@ -299,6 +304,11 @@ static int on_header_field_complete(llhttp_t *p)
         if (st->xff_len > 0)
             copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
                        &st->xff_bad, ", ", 2);
+    } else if (st->hdr == HDR_EXTENSIONS) {
+        st->ext_mark = st->ext_len;
+        if (st->ext_len > 0)
+            copy_bytes(st->out->extensions, sizeof(st->out->extensions), &st->ext_len,
+                       &st->ext_bad, ", ", 2);
     }
     return 0;
 }
@@ -485,6 +495,10 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
                    &st->xff_bad, at, n);
         break;
+    case HDR_EXTENSIONS:
+        copy_bytes(st->out->extensions, sizeof(st->out->extensions), &st->ext_len, &st->ext_bad,
+                   at, n);
+        break;
     default:
         break;
     }
@@ -513,6 +527,9 @@ static int on_header_value_complete(llhttp_t *p)
         break;
     case HDR_FORWARDED_FOR:
         info_done(st->out->forwarded_for, &st->xff_len, st->xff_mark, st->xff_bad);
+        break;
+    case HDR_EXTENSIONS:
+        info_done(st->out->extensions, &st->ext_len, st->ext_mark, st->ext_bad);
         break;
     default:
         single_value_done(st);
@@ -644,6 +661,8 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
     out->origin[0] = '\0';
     out->user_agent[0] = '\0';
     out->forwarded_for[0] = '\0';
+    out->extensions[0] = '\0';
+    out->extensions_answer[0] = '\0';
 
     /* A head must end within max_size bytes; until its end is here, don't parse. */
     if (window < 4 || !memmem(buf, window, "\r\n\r\n", 4)) {
@@ -829,6 +848,11 @@ size_t sss_http_response(const struct sss_http_upgrade *u, char *dst, size_t cap
     if (u->protocol[0]) {
         puts_(&o, "Sec-WebSocket-Protocol: ");
         puts_(&o, u->protocol);
+        puts_(&o, "\r\n");
+    }
+    if (u->extensions_answer[0]) {
+        puts_(&o, "Sec-WebSocket-Extensions: ");
+        puts_(&o, u->extensions_answer);
         puts_(&o, "\r\n");
     }
     puts_(&o, "\r\n");

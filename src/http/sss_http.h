@@ -57,6 +57,12 @@ struct sss_http_upgrade {
     char origin[256];
     char user_agent[512];
     char forwarded_for[512];
+    /* Sec-WebSocket-Extensions as sent (lines joined by ", "); "" when absent or
+     * longer than the buffer (then no extension is negotiated). */
+    char extensions[512];
+    /* The caller's answer to it (a Sec-WebSocket-Extensions value, printable
+     * ASCII), put in the 101 response when not ""; the parser leaves it "". */
+    char extensions_answer[128];
 };
 
 /*
@@ -75,7 +81,7 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
 /*
  * Format the HTTP response for a decision into dst (cap bytes): the 101
  * answer with Upgrade, Connection, Sec-WebSocket-Accept and, if chosen,
- * Sec-WebSocket-Protocol; or an error status with Content-Type text/plain,
+ * Sec-WebSocket-Protocol and Sec-WebSocket-Extensions; or an error status with Content-Type text/plain,
  * Content-Length, Connection: close, the extra header its status requires
  * (426: Sec-WebSocket-Version: 13, 405: Allow: GET) and "reason\n" as body.
  * Returns the length written (a NUL follows when there is room), or 0 if cap

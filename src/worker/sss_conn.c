@@ -183,6 +183,12 @@ static void check_slow(struct sss_conn *c)
 
 void sss_conn_send(struct sss_conn *c, struct sss_buf *b)
 {
+    if (c->deflate_bits) {
+        uint64_t before = c->w->deflate.compressed;
+
+        b = sss_deflate_frame(&c->w->deflate, b, c->deflate_bits);
+        sss_ctr_add(c->w->ctr, deflated, c->w->deflate.compressed - before);
+    }
     if (queue_buf(c, b) == 0)
         sss_ctr_add(c->w->ctr, frames_out, 1);
 }
@@ -555,9 +561,19 @@ static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
 static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
 {
     struct sss_worker *w = c->w;
-    char resp[512];
-    size_t n = sss_http_response(up, resp, sizeof(resp));
+    char resp[640];
+    struct sss_http_upgrade answer = *up;
+    struct sss_deflate_params dp = {0, 0, 0, 0};
+    size_t n;
 
+    if (w->cfg->deflate && up->extensions[0])
+        (void)sss_deflate_negotiate(up->extensions, strlen(up->extensions), &dp,
+                                    answer.extensions_answer);
+    n = sss_http_response(&answer, resp, sizeof(resp));
+    if (n == 0)
+        return -ENOMEM;
+    c->deflate_bits = dp.on ? dp.server_bits : 0;
+    sss_wslay_deflate(&c->ws, &dp);
     c->subprotocol = up->protocol[0] != '\0';
     c->encoding = (uint8_t)sss_wire_encoding_of(up->protocol);
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)

@@ -69,6 +69,7 @@ struct sss_conn {
      * as the original Super Scaled Sockets client does. */
     uint8_t subprotocol;
     uint8_t encoding;        /* enum sss_wire_encoding: how its messages go out and come in */
+    uint8_t deflate_bits;    /* permessage-deflate: window of what we send; 0 = not negotiated */
     uint16_t close_code;     /* the code of our close when we closed first; 0 otherwise */
     int64_t opened_ms;
     int64_t last_rx_ms;

@@ -431,6 +431,7 @@ static void worker_fini(struct sss_worker *w)
         close(w->listen_fd);
     sss_tls_ctx_unref(w->tls_ctx);
     w->tls_ctx = NULL;
+    sss_deflate_tx_fini(&w->deflate);
 }
 
 /*
@@ -490,6 +491,7 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     w.policy.path = cfg->path;
     w.policy.origins = cfg->origin_count ? cfg->origins : NULL;
     w.policy.max_size = cfg->max_handshake_size;
+    sss_deflate_tx_init(&w.deflate, cfg->deflate_level, cfg->deflate_min_size);
     /* The one place the mode is chosen: what connections serve once upgraded. */
     w.handler = cfg->echo ? &sss_echo_handler : &sss_session_handler;
     w.handler_data = cfg->echo ? NULL : &w.session;

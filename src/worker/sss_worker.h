@@ -26,6 +26,7 @@
 #include <sys/signalfd.h>
 
 #include "sss_cfg.h"
+#include "sss_deflate.h"
 #include "sss_fanout.h"
 #include "sss_handshake.h"
 #include "sss_http.h"
@@ -71,6 +72,7 @@ struct sss_worker {
     SLIST_HEAD(, sss_conn) dirty;   /* connections with bytes to send this turn */
     long nconns;
     unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
+    struct sss_deflate_tx deflate;  /* --deflate: compresses each outgoing message once */
 
     const struct sss_conn_handler *handler; /* what upgraded connections serve */
     void *handler_data;                     /* its data: &session, or NULL (echo) */

@@ -39,6 +39,38 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return (ssize_t)len;
 }
 
+/* A message sent with RSV1: inflate it, or close (1009, 1007, 1011). */
+static void inflate_msg(struct sss_wslay *ws, wslay_event_context_ptr ctx,
+                        const struct wslay_event_on_msg_recv_arg *arg)
+{
+    struct sss_dynbuf out = SSS_DYNBUF_INIT;
+    int rc = sss_deflate_inflate(&ws->inflater, arg->msg, arg->msg_length, ws->max_msg, &out);
+    uint16_t code = 0;
+    const char *why = "";
+
+    if (rc == SSS_ELIMIT) {
+        code = WSLAY_CODE_MESSAGE_TOO_BIG;
+        why = "inflated message too big";
+    } else if (rc == SSS_EPROTO) {
+        code = WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA;
+        why = "bad deflate data";
+    } else if (rc < 0) {
+        code = WSLAY_CODE_INTERNAL_SERVER_ERROR;
+        why = "out of memory";
+    } else if (arg->opcode == WSLAY_TEXT_FRAME &&
+               !sss_deflate_utf8_valid((const uint8_t *)out.data, out.len)) {
+        code = WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA;
+        why = "invalid UTF-8";
+    }
+    if (code) {
+        (void)wslay_event_queue_close(ctx, code, (const uint8_t *)why, strlen(why));
+        (void)wslay_event_send(ctx);
+    } else {
+        ws->io->message(ws->data, arg->opcode, (const uint8_t *)out.data, out.len);
+    }
+    sss_dynbuf_fini(&out);
+}
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user_data)
 {
@@ -53,6 +85,10 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return;
     if (wslay_event_get_close_sent(ctx))
         return; /* no data may follow our close frame */
+    if (arg->rsv & WSLAY_RSV1_BIT) {
+        inflate_msg(ws, ctx, arg);
+        return;
+    }
     ws->io->message(ws->data, arg->opcode, arg->msg, arg->msg_length);
 }
 
@@ -71,8 +107,17 @@ void sss_wslay_init(struct sss_wslay *ws, const struct sss_wslay_io *io, void *d
     ws->max_msg = max_msg;
 }
 
+void sss_wslay_deflate(struct sss_wslay *ws, const struct sss_deflate_params *p)
+{
+    ws->deflate = p->on;
+    sss_deflate_rx_init(&ws->inflater, p);
+    if (ws->ctx)
+        wslay_event_config_set_allowed_rsv_bits(ws->ctx, p->on ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
+}
+
 void sss_wslay_fini(struct sss_wslay *ws)
 {
+    sss_deflate_rx_fini(&ws->inflater);
     if (ws->ctx)
         wslay_event_context_free(ws->ctx);
     ws->ctx = NULL;
@@ -87,6 +132,8 @@ int sss_wslay_ctx(struct sss_wslay *ws)
         return -ENOMEM;
     }
     wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
+    if (ws->deflate)
+        wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
     return 0;
 }
 

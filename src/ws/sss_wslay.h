@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <wslay/wslay.h>
 
+#include "sss_deflate.h"
 #include "sss_ws.h"
 
 struct sss_wslay_io {
@@ -34,7 +35,9 @@ struct sss_wslay {
     const uint8_t *rx;           /* bytes being fed to wslay (borrowed for one call) */
     size_t rx_len;
     uint8_t in_recv;             /* inside wslay_event_recv (no re-entrant send) */
-    size_t max_msg;              /* --max-message-size */
+    size_t max_msg;              /* --max-message-size (also bounds an inflated message) */
+    uint8_t deflate;             /* permessage-deflate negotiated: RSV1 allowed */
+    struct sss_deflate_rx inflater; /* inflates RSV1 messages (no zlib state while unused) */
     const struct sss_wslay_io *io;
     void *data;
 };
@@ -42,6 +45,13 @@ struct sss_wslay {
 void sss_wslay_init(struct sss_wslay *ws, const struct sss_wslay_io *io, void *data,
                     size_t max_msg);
 void sss_wslay_fini(struct sss_wslay *ws);
+
+/*
+ * permessage-deflate was negotiated (p->on): messages with RSV1 are
+ * inflated (bounded by max_msg: past it, close 1009; bad data or bad UTF-8
+ * in a text message, 1007) before io->message. Without it RSV1 gets 1002.
+ */
+void sss_wslay_deflate(struct sss_wslay *ws, const struct sss_deflate_params *p);
 
 /* Make the wslay context if there is none. Returns 0 or -ENOMEM. */
 int sss_wslay_ctx(struct sss_wslay *ws);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Conformance: run the Autobahn testsuite (sections 1-10) against
 # `sss-server --echo` on a loopback port of its own.
-# Usage: run_sss.sh SSS_SERVER OUTDIR [--tls]   (SSS_SOURCE_DIR names the checkout)
+# Usage: run_sss.sh SSS_SERVER OUTDIR [--tls|--deflate]   (SSS_SOURCE_DIR names the checkout)
+# --deflate: sections 12 and 13 (permessage-deflate) against --echo --deflate.
 # --tls: the server gets --tls-cert/--tls-key (a self-signed certificate made
 # here with openssl) and wstest connects to wss://.
 set -uo pipefail
@@ -26,6 +27,9 @@ if [ "$TLS" = "--tls" ]; then
         { echo "autobahn: openssl could not make a certificate"; exit 1; }
     SCHEME=wss
     TLS_FLAGS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+elif [ "$TLS" = "--deflate" ]; then
+    TLS_FLAGS=(--deflate)
+    export AUTOBAHN_SECTIONS="12 13"
 fi
 # Section 9 sends messages of up to 16 MiB and expects them echoed.
 "$SERVER" --host 127.0.0.1 --port 0 --workers 2 --echo --max-message-size 32m \
