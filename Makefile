@@ -8,6 +8,7 @@
 #               loopback (tools/cluster.py; ARGS=... adds its options, e.g. --port 9000)
 #   make test   install what is missing, build dev/asan/fuzz, run every test
 #   make bench  build, then run sss's standard workloads with sss-bench (bench/run.sh; ARGS=... adds flags)
+#               and the long runs of the tests (ctest -L slow: all of Autobahn 12 and 13 over --deflate)
 BUILD := build/dev
 ARGS ?=
 
@@ -36,6 +37,7 @@ test:
 
 bench: build
 	bench/run.sh $(ARGS)
+	cd $(BUILD) && ctest -L slow --output-on-failure
 
 clean:
 	rm -rf build

@@ -10,7 +10,8 @@
 #             per-case JSON and HTML); an old OUTDIR/reports is removed first
 #
 # env: AUTOBAHN_TIMEOUT  seconds for the whole wstest run (default 600)
-#      AUTOBAHN_SECTIONS  space-separated sections to run (default 1 to 10)
+#      AUTOBAHN_SECTIONS  space-separated sections ("12") or case ids ("12.1.1") to run
+#                         (default sections 1 to 10)
 #      AUTOBAHN_AGENT    agent name in the reports (default sss)
 #
 # Exit status: 0 if every case is OK/NON-STRICT/INFORMATIONAL/UNIMPLEMENTED,
@@ -53,8 +54,10 @@ wanted = sections.split()
 spec = {
     "outdir": reports,
     "servers": [{"agent": agent, "url": url}],
-    "cases": ["%s.*" % s for s in wanted],
-    "exclude-cases": [c for c in ("12.*", "13.*") if c[:-2] not in wanted],
+    # A section ("12") means all its cases; a case id ("12.1.1") means that case.
+    "cases": [s if "." in s else "%s.*" % s for s in wanted],
+    "exclude-cases": [c for c in ("12.*", "13.*")
+                      if not any(w.split(".")[0] == c[:-2] for w in wanted)],
     "exclude-agent-cases": {},
 }
 with open(spec_path, "w") as f:

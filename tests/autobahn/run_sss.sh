@@ -29,7 +29,7 @@ if [ "$TLS" = "--tls" ]; then
     TLS_FLAGS=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
 elif [ "$TLS" = "--deflate" ]; then
     TLS_FLAGS=(--deflate)
-    export AUTOBAHN_SECTIONS="12 13"
+    export AUTOBAHN_SECTIONS="${AUTOBAHN_SECTIONS:-12 13}"
 fi
 # Section 9 sends messages of up to 16 MiB and expects them echoed.
 "$SERVER" --host 127.0.0.1 --port 0 --workers 2 --echo --max-message-size 32m \
