@@ -776,8 +776,8 @@ int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
             return SSS_EINVAL;
         }
     }
-    if (strcmp(cfg->store, "mongodb") == 0 &&
-        !sss_store_mongo_url_valid(cfg->mongo_url, why, sizeof(why))) {
+    /* Checked whatever --store says, as --redis is: a typo is found before it matters. */
+    if (!sss_store_mongo_url_valid(cfg->mongo_url, why, sizeof(why))) {
         sss_log_redact(cfg->mongo_url, strlen(cfg->mongo_url), shown, sizeof(shown));
         fprintf(err, "sss-server: --mongo %s: not a MongoDB URI: %s\n", shown, why);
         return SSS_EINVAL;
