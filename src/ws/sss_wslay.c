@@ -73,8 +73,11 @@ void sss_wslay_init(struct sss_wslay *ws, const struct sss_wslay_io *io, void *d
 
 void sss_wslay_fini(struct sss_wslay *ws)
 {
-    if (ws->ctx)
+    if (ws->ctx) {
         wslay_event_context_free(ws->ctx);
+        if (ws->io->contexts)
+            ws->io->contexts(ws->data, -1);
+    }
     ws->ctx = NULL;
 }
 
@@ -87,6 +90,8 @@ int sss_wslay_ctx(struct sss_wslay *ws)
         return -ENOMEM;
     }
     wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
+    if (ws->io->contexts)
+        ws->io->contexts(ws->data, 1);
     return 0;
 }
 
@@ -167,5 +172,7 @@ int sss_wslay_park(struct sss_wslay *ws)
         return 0;
     wslay_event_context_free(ctx);
     ws->ctx = NULL;
+    if (ws->io->contexts)
+        ws->io->contexts(ws->data, -1);
     return 1;
 }
