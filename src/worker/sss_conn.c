@@ -45,7 +45,6 @@
 #define CTRL_BUF_SIZE 256   /* private buffer for small frames and HTTP answers */
 #define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
 #define TLS_BATCH 65536     /* plaintext encrypted ahead of the socket, at most (about) */
-#define SV_SPARE 64         /* send vectors a worker keeps for the next sendmsg */
 
 static const char no_ident[] = ""; /* c->user and c->session when there is none */
 
@@ -316,38 +315,6 @@ static int file_start(struct sss_conn *c, int fd, size_t size)
 
 /* ---- sends ---- */
 
-static struct sss_conn_sendv *sendv_get(struct sss_worker *w)
-{
-    struct sss_conn_sendv *sv = w->sv_free;
-
-    if (sv) {
-        w->sv_free = sv->next;
-        w->sv_nfree--;
-        return sv;
-    }
-    return sss_malloc(sizeof(*sv));
-}
-
-static void sendv_put(struct sss_worker *w, struct sss_conn_sendv *sv)
-{
-    if (w->sv_nfree >= SV_SPARE) {
-        sss_free(sv);
-        return;
-    }
-    sv->next = w->sv_free;
-    w->sv_free = sv;
-    w->sv_nfree++;
-}
-
-void sss_conn_sendv_drain(struct sss_worker *w)
-{
-    for (struct sss_conn_sendv *sv; (sv = w->sv_free);) {
-        w->sv_free = sv->next;
-        sss_free(sv);
-    }
-    w->sv_nfree = 0;
-}
-
 /* Submit a send(2) of len bytes at p, which cover ents queue entries. */
 static void send_one(struct sss_conn *c, const void *p, size_t len, uint32_t ents)
 {
@@ -437,7 +404,7 @@ void sss_conn_flush(struct sss_conn *c)
 {
     struct io_uring_sqe *sqe;
     struct sss_conn_sendv *sv;
-    uint32_t n = 0;
+    uint32_t n;
 
     c->in_dirty = 0;
     if (c->dead) {
@@ -465,18 +432,19 @@ void sss_conn_flush(struct sss_conn *c)
         send_one(c, e->b->data + e->off, e->b->len - e->off, 1);
         return;
     }
-    sv = sendv_get(c->w);
+    n = c->qlen < SSS_CONN_IOV ? c->qlen : SSS_CONN_IOV;
+    sv = sss_malloc(sizeof(*sv) + n * sizeof(sv->iov[0]));
     if (!sv) {
         struct sss_outq_ent *e = q_at(c, 0); /* no memory for a vector: one frame at a time */
 
         send_one(c, e->b->data + e->off, e->b->len - e->off, 1);
         return;
     }
-    for (; n < c->qlen && n < SSS_CONN_IOV; n++) {
-        struct sss_outq_ent *e = q_at(c, n);
+    for (uint32_t i = 0; i < n; i++) {
+        struct sss_outq_ent *e = q_at(c, i);
 
-        sv->iov[n].iov_base = e->b->data + e->off;
-        sv->iov[n].iov_len = e->b->len - e->off;
+        sv->iov[i].iov_base = e->b->data + e->off;
+        sv->iov[i].iov_len = e->b->len - e->off;
     }
     memset(&sv->msg, 0, sizeof(sv->msg));
     sv->msg.msg_iov = sv->iov;
@@ -495,10 +463,8 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
 
     c->send_inflight = 0;
     c->iov_ents = 0;
-    if (c->sv) {
-        sendv_put(c->w, c->sv);
-        c->sv = NULL;
-    }
+    sss_free(c->sv);
+    c->sv = NULL;
     if (res < 0) {
         sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror(-res));
         sss_conn_kill(c);

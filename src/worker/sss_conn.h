@@ -42,15 +42,14 @@ struct sss_tls;
 #define SSS_CONN_QINLINE 2 /* queue entries held in the struct (an array beyond) */
 
 /*
- * The msghdr and iovecs of one sendmsg of several frames: taken from the
- * worker's free list when the send is submitted and given back at its
- * completion, so that a connection with nothing in flight holds none (a
- * queue of one frame is sent with send(2) and needs none either).
+ * The msghdr and iovecs of one sendmsg of several frames, allocated for as
+ * many frames as it sends when it is submitted and freed at its completion,
+ * so that a connection with nothing in flight holds none (a queue of one
+ * frame is sent with send(2) and needs none either).
  */
 struct sss_conn_sendv {
     struct msghdr msg;
-    struct iovec iov[SSS_CONN_IOV];
-    struct sss_conn_sendv *next; /* the worker's free list */
+    struct iovec iov[]; /* at most SSS_CONN_IOV */
 };
 
 struct sss_outq_ent {
@@ -110,7 +109,7 @@ struct sss_conn {
     uint32_t qhead, qlen, qcap;
     size_t qbytes;     /* unsent bytes in the queue */
     uint32_t iov_ents; /* queue entries covered by the send in flight */
-    struct sss_conn_sendv *sv; /* of the sendmsg in flight (the worker's), or NULL */
+    struct sss_conn_sendv *sv; /* of the sendmsg in flight (owned), or NULL */
 
     uint64_t id;              /* unique in this worker process, from 1; 0 until upgraded */
     /* Who the client is, set through sss_conn_set_user/_session: "" (a
@@ -174,9 +173,6 @@ struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);
  */
 int sss_conn_set_user(struct sss_conn *c, const char *user);
 int sss_conn_set_session(struct sss_conn *c, const char *session, size_t len);
-
-/* Free the worker's spare send vectors (at its end). */
-void sss_conn_sendv_drain(struct sss_worker *w);
 
 /* Free what c owns besides its queued frames and socket (tests that never ring it). */
 void sss_conn_fini(struct sss_conn *c);

@@ -425,7 +425,6 @@ static void worker_fini(struct sss_worker *w)
     if (w->br)
         munmap(w->br, w->br_size);
     sss_free(w->bufs);
-    sss_conn_sendv_drain(w);
     if (w->signal_fd >= 0)
         close(w->signal_fd);
     if (w->listen_fd >= 0)

@@ -71,8 +71,6 @@ struct sss_worker {
     SLIST_HEAD(, sss_conn) dirty;   /* connections with bytes to send this turn */
     long nconns;
     unsigned parked_since_trim;     /* wslay contexts given up since the last malloc_trim */
-    struct sss_conn_sendv *sv_free; /* spare sendmsg vectors (owned), at most SV_SPARE */
-    unsigned sv_nfree;
 
     const struct sss_conn_handler *handler; /* what upgraded connections serve */
     void *handler_data;                     /* its data: &session, or NULL (echo) */
