@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 9
+#define SSS_SHM_VERSION 10
 #define SSS_CACHELINE 64
 
 /*
@@ -89,6 +89,7 @@ struct sss_counters {
     atomic_uint_fast64_t tls_handshakes;      /* TLS handshakes completed (--tls-cert) */
     atomic_uint_fast64_t tls_failures;        /* connections closed for bad TLS input */
     atomic_uint_fast64_t deflated;            /* messages compressed (permessage-deflate) */
+    atomic_int_fast64_t ws_contexts; /* wslay contexts held: connections amid a frame (gauge) */
     struct sss_proxy_counters proxy[SSS_SHM_PROXY_EVENTS];
     atomic_int pid;
     /* Not a statistic: bumped by each process that takes this slot (its

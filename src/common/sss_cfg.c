@@ -98,8 +98,9 @@ static const struct flag flags[] = {
     F("backlog", T_INT, backlog, "4096", 1, 1 << 20, "listen queue length of each worker"),
     F("ring-entries", T_INT, ring_entries, "1024", 8, 32768,
       "io_uring submission queue entries per worker"),
-    F("io-buffers", T_INT, io_buffers, "512", 8, 32768,
-      "provided receive buffers per worker (a power of two)"),
+    F("io-buffers", T_INT, io_buffers, "128", 8, 32768,
+      "provided receive buffers per worker (a power of two); reads cycle through them all, so "
+      "each costs at least a page once the worker is busy"),
     F("io-buffer-size", T_SIZE, io_buffer_size, "16k", 512, 1048576,
       "bytes of each provided receive buffer"),
     F("history-size", T_INT, history_size, "256", 0, 1000000,

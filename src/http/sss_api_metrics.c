@@ -41,6 +41,7 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->asks_timed_out = LOAD(asks_timed_out);
     out->tls_handshakes = LOAD(tls_handshakes);
     out->tls_failures = LOAD(tls_failures);
+    out->ws_contexts = LOAD(ws_contexts);
     for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
         out->proxy[e].calls = LOAD(proxy[e].calls);
         for (int r = 0; r < SSS_SHM_PROXY_REASONS; r++)
@@ -109,6 +110,10 @@ static const struct wmetric {
       "Connections closed because their TLS input was bad (not TLS, a refused version, a "
       "broken record).",
       tls_failures),
+    W("ws_contexts", "sss_ws_contexts", false,
+      "wslay contexts held: connections with a frame part-read or wslay's own frame to write "
+      "(an idle connection holds none).",
+      ws_contexts),
 #undef W
 };
 

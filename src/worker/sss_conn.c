@@ -46,6 +46,8 @@
 #define PARK_AFTER_MS 1000  /* a connection silent this long gives up its wslay context */
 #define TLS_BATCH 65536     /* plaintext encrypted ahead of the socket, at most (about) */
 
+static const char no_ident[] = ""; /* c->user and c->session when there is none */
+
 /*
  * A connection is on the handshake list (--handshake-timeout) from
  * sss_conn_create until it leaves SSS_CONN_HTTP, or until its request is
@@ -72,14 +74,15 @@ static void mark_dirty(struct sss_conn *c)
 
 static int q_grow(struct sss_conn *c)
 {
-    uint32_t ncap = c->qcap ? c->qcap * 2 : 8;
+    uint32_t ncap = c->qcap < 8 ? 8 : c->qcap * 2;
     struct sss_outq_ent *n = sss_malloc(ncap * sizeof(*n));
 
     if (!n)
         return -ENOMEM;
     for (uint32_t i = 0; i < c->qlen; i++)
         n[i] = c->q[(c->qhead + i) % c->qcap];
-    sss_free(c->q);
+    if (c->q != c->qi)
+        sss_free(c->q);
     c->q = n;
     c->qcap = ncap;
     c->qhead = 0;
@@ -316,6 +319,19 @@ static int file_start(struct sss_conn *c, int fd, size_t size)
     return 0;
 }
 
+/* ---- sends ---- */
+
+/* Submit a send(2) of len bytes at p, which cover ents queue entries. */
+static void send_one(struct sss_conn *c, const void *p, size_t len, uint32_t ents)
+{
+    struct io_uring_sqe *sqe = sss_worker__sqe(c->w);
+
+    io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
+    c->iov_ents = ents;
+    c->send_inflight = 1;
+}
+
 /* Drop every queued frame (TLS failed: they can never be encrypted). */
 static void q_drop_all(struct sss_conn *c)
 {
@@ -337,7 +353,6 @@ static void q_drop_all(struct sss_conn *c)
  */
 static void tls_flush(struct sss_conn *c)
 {
-    struct io_uring_sqe *sqe;
     int file_busy = 0;
     size_t n;
 
@@ -376,16 +391,8 @@ static void tls_flush(struct sss_conn *c)
         c->tls_out->len = (uint32_t)sss_tls_take(c->tls, c->tls_out->data, c->tls_out->cap);
         c->tls_off = 0;
     }
-    c->iov[0].iov_base = c->tls_out->data + c->tls_off;
-    c->iov[0].iov_len = c->tls_out->len - c->tls_off;
-    memset(&c->msg, 0, sizeof(c->msg));
-    c->msg.msg_iov = c->iov;
-    c->msg.msg_iovlen = 1;
-    c->iov_ents = 0; /* no queue entry is in this send */
-    sqe = sss_worker__sqe(c->w);
-    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
-    c->send_inflight = 1;
+    send_one(c, c->tls_out->data + c->tls_off, c->tls_out->len - c->tls_off,
+             0); /* no queue entry is in this send */
 }
 
 /* TLS: res bytes of tls_out left. */
@@ -402,7 +409,8 @@ static void tls_sent(struct sss_conn *c, size_t res)
 void sss_conn_flush(struct sss_conn *c)
 {
     struct io_uring_sqe *sqe;
-    uint32_t n = 0;
+    struct sss_conn_sendv *sv;
+    uint32_t n;
 
     c->in_dirty = 0;
     if (c->dead) {
@@ -422,18 +430,35 @@ void sss_conn_flush(struct sss_conn *c)
             sss_conn_kill(c);
         return;
     }
-    for (; n < c->qlen && n < SSS_CONN_IOV; n++) {
-        struct sss_outq_ent *e = q_at(c, n);
+    if (c->qlen == 1) {
+        /* One frame (most sends under fan-out to many channels): send(2)
+         * needs no msghdr for the kernel to copy in. */
+        struct sss_outq_ent *e = q_at(c, 0);
 
-        c->iov[n].iov_base = e->b->data + e->off;
-        c->iov[n].iov_len = e->b->len - e->off;
+        send_one(c, e->b->data + e->off, e->b->len - e->off, 1);
+        return;
     }
-    memset(&c->msg, 0, sizeof(c->msg));
-    c->msg.msg_iov = c->iov;
-    c->msg.msg_iovlen = n;
+    n = c->qlen < SSS_CONN_IOV ? c->qlen : SSS_CONN_IOV;
+    sv = sss_malloc(sizeof(*sv) + n * sizeof(sv->iov[0]));
+    if (!sv) {
+        struct sss_outq_ent *e = q_at(c, 0); /* no memory for a vector: one frame at a time */
+
+        send_one(c, e->b->data + e->off, e->b->len - e->off, 1);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct sss_outq_ent *e = q_at(c, i);
+
+        sv->iov[i].iov_base = e->b->data + e->off;
+        sv->iov[i].iov_len = e->b->len - e->off;
+    }
+    memset(&sv->msg, 0, sizeof(sv->msg));
+    sv->msg.msg_iov = sv->iov;
+    sv->msg.msg_iovlen = n;
+    c->sv = sv;
     c->iov_ents = n;
     sqe = sss_worker__sqe(c->w);
-    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, c->fd, &sv->msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
     c->send_inflight = 1;
 }
@@ -444,6 +469,8 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
 
     c->send_inflight = 0;
     c->iov_ents = 0;
+    sss_free(c->sv);
+    c->sv = NULL;
     if (res < 0) {
         sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror(-res));
         sss_conn_kill(c);
@@ -501,9 +528,17 @@ static void ws_message(void *data, int opcode, const uint8_t *msg, size_t len)
         c->w->handler->message(c->w->handler_data, c, opcode, msg, len);
 }
 
+static void ws_contexts(void *data, int delta)
+{
+    struct sss_conn *c = data;
+
+    sss_ctr_add(c->w->ctr, ws_contexts, delta);
+}
+
 static const struct sss_wslay_io ws_io = {
     .write = ws_write,
     .message = ws_message,
+    .contexts = ws_contexts,
 };
 
 int sss_conn_park_ws(struct sss_conn *c, int64_t now)
@@ -511,6 +546,13 @@ int sss_conn_park_ws(struct sss_conn *c, int64_t now)
     if (c->state != SSS_CONN_WS || c->closing || c->want_close || c->dead ||
         now - c->last_rx_ms < PARK_AFTER_MS)
         return 0;
+    if (!c->qlen && !c->send_inflight && c->q != c->qi) {
+        /* Nothing to send: back to the entries in the struct. */
+        sss_free(c->q);
+        c->q = c->qi;
+        c->qcap = SSS_CONN_QINLINE;
+        c->qhead = 0;
+    }
     return sss_wslay_park(&c->ws);
 }
 
@@ -554,6 +596,12 @@ static void feed_ws(struct sss_conn *c, const uint8_t *data, size_t len)
     if (sss_wslay_failed(&c->ws))
         sss_ctr_add(c->w->ctr, closes_proto, 1);
     ws_pump(c);
+    /* wslay's context (about 8.5 KB) lives only while a frame is part-read
+     * or wslay has a frame of its own to write: at a frame boundary it goes,
+     * and the next bytes make a fresh one. So an idle connection, and one
+     * in a connection storm between its messages, holds none. */
+    if (!c->dead && !c->want_close && !c->closing)
+        (void)sss_wslay_park(&c->ws);
 }
 
 /* ---- the upgrade ---- */
@@ -579,8 +627,6 @@ static int upgrade(struct sss_conn *c, const struct sss_http_upgrade *up)
     if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
         return -ENOMEM;
     c->opened = 1;
-    if (sss_wslay_ctx(&c->ws) < 0)
-        return -ENOMEM;
     if (queue_copy(c, resp, n) < 0)
         return -ENOMEM;
     hs_unlink(c);
@@ -615,9 +661,9 @@ static void reject(struct sss_conn *c, int status, const char *reason,
 static void finish_upgrade(struct sss_conn *c, const struct sss_handshake *hs,
                            const uint8_t *extra, size_t extra_len)
 {
-    memcpy(c->user, hs->auth.user, sizeof(c->user));
-    memcpy(c->session, hs->auth.session, sizeof(c->session));
-    if (upgrade(c, &hs->up) < 0) {
+    if (sss_conn_set_user(c, hs->auth.user) < 0 ||
+        sss_conn_set_session(c, hs->auth.session, strlen(hs->auth.session)) < 0 ||
+        upgrade(c, &hs->up) < 0) {
         reject(c, 500, "out of memory", NULL);
         return;
     }
@@ -765,8 +811,52 @@ void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd)
     c->w = w;
     c->fd = fd;
     c->state = SSS_CONN_HTTP;
+    c->user = c->session = no_ident;
+    c->q = c->qi;
+    c->qcap = SSS_CONN_QINLINE;
     sss_wslay_init(&c->ws, &ws_io, c, w->cfg->max_message_size);
     c->opened_ms = c->last_rx_ms = w->now_ms;
+}
+
+static int set_ident(const char **dst, const char *src, size_t len, size_t max)
+{
+    char *copy;
+
+    if (len > max)
+        return -EINVAL;
+    if (len == 0) {
+        copy = (char *)no_ident;
+    } else {
+        copy = sss_malloc(len + 1);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, src, len);
+        copy[len] = '\0';
+    }
+    if (*dst != no_ident)
+        sss_free((void *)*dst);
+    *dst = copy;
+    return 0;
+}
+
+int sss_conn_set_user(struct sss_conn *c, const char *user)
+{
+    return set_ident(&c->user, user, user ? strlen(user) : 0, SSS_USER_MAX);
+}
+
+int sss_conn_set_session(struct sss_conn *c, const char *session, size_t len)
+{
+    return set_ident(&c->session, session, session ? len : 0, SSS_SESSION_MAX);
+}
+
+void sss_conn_fini(struct sss_conn *c)
+{
+    (void)set_ident(&c->user, NULL, 0, 0);
+    (void)set_ident(&c->session, NULL, 0, 0);
+    sss_wslay_fini(&c->ws);
+    if (c->q != c->qi)
+        sss_free(c->q);
+    c->q = c->qi;
 }
 
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd)
@@ -969,9 +1059,8 @@ void sss_conn_maybe_free(struct sss_conn *c)
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
     }
-    sss_free(c->q);
     sss_dynbuf_fini(&c->req);
-    sss_wslay_fini(&c->ws);
+    sss_conn_fini(c);
     if (c->tls) {
         sss_tls_fini(c->tls);
         sss_free(c->tls);

@@ -39,6 +39,18 @@ struct sss_conn_file;
 struct sss_tls;
 
 #define SSS_CONN_IOV 64 /* frames per sendmsg */
+#define SSS_CONN_QINLINE 2 /* queue entries held in the struct (an array beyond) */
+
+/*
+ * The msghdr and iovecs of one sendmsg of several frames, allocated for as
+ * many frames as it sends when it is submitted and freed at its completion,
+ * so that a connection with nothing in flight holds none (a queue of one
+ * frame is sent with send(2) and needs none either).
+ */
+struct sss_conn_sendv {
+    struct msghdr msg;
+    struct iovec iov[]; /* at most SSS_CONN_IOV */
+};
 
 struct sss_outq_ent {
     struct sss_buf *b; /* one reference held */
@@ -81,7 +93,7 @@ struct sss_conn {
     struct sss_decision *decision; /* deciding: the session decision awaited (the answerer's) */
     struct sss_handshake *hs;      /* deciding: the parsed request (owned) */
 
-    struct sss_wslay ws; /* wslay's side once upgraded (its context parked when idle) */
+    struct sss_wslay ws; /* wslay's side once upgraded (its context only amid a frame) */
 
     /* TLS (--tls-cert): what the ring reads is fed to tls and its plaintext
      * to the HTTP or WebSocket side; queued frames are encrypted at flush
@@ -91,16 +103,21 @@ struct sss_conn {
     uint32_t tls_off;         /* bytes of tls_out already sent */
     uint8_t tls_counted;      /* the handshake's end was counted */
 
-    struct sss_outq_ent *q; /* ring of queued frames (owned) */
+    /* Ring of queued frames: qi while a couple of frames fit (an idle or
+     * lightly used connection allocates none), else an array (owned). */
+    struct sss_outq_ent *q;
+    struct sss_outq_ent qi[SSS_CONN_QINLINE];
     uint32_t qhead, qlen, qcap;
     size_t qbytes;     /* unsent bytes in the queue */
-    uint32_t iov_ents; /* queue entries covered by the sendmsg in flight */
-    struct msghdr msg; /* of the sendmsg in flight */
-    struct iovec iov[SSS_CONN_IOV];
+    uint32_t iov_ents; /* queue entries covered by the send in flight */
+    struct sss_conn_sendv *sv; /* of the sendmsg in flight (owned), or NULL */
 
     uint64_t id;              /* unique in this worker process, from 1; 0 until upgraded */
-    char user[SSS_USER_MAX + 1];       /* from the session parser (JWT sub); "" = anonymous */
-    char session[SSS_SESSION_MAX + 1]; /* from the session parser or BEGIN; "" = none */
+    /* Who the client is, set through sss_conn_set_user/_session: "" (a
+     * constant) or a copy of its own (owned), so that an anonymous
+     * connection carries two pointers, not two arrays. */
+    const char *user;    /* from the session parser (JWT sub); "" = anonymous */
+    const char *session; /* from the session parser or BEGIN; "" = none */
     struct sss_client *client; /* the protocol's state (sss_session.h); NULL in --echo mode */
     struct sss_proxy_sock *proxy; /* its backend calls in order (sss_proxy.c), or NULL */
     LIST_HEAD(, sss_ask) asks; /* its asks waiting for an answer (sss_app_ask.c) */
@@ -150,6 +167,17 @@ void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd);
 /* A new connection for an accepted socket; NULL on ENOMEM (caller closes fd). */
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);
 
+/*
+ * Set who the client is: a copy of user (at most SSS_USER_MAX bytes) or of
+ * len bytes of session (at most SSS_SESSION_MAX); NULL or empty: none.
+ * Returns 0, -EINVAL (too long: unchanged) or -ENOMEM (unchanged).
+ */
+int sss_conn_set_user(struct sss_conn *c, const char *user);
+int sss_conn_set_session(struct sss_conn *c, const char *session, size_t len);
+
+/* Free what c owns besides its queued frames and socket (tests that never ring it). */
+void sss_conn_fini(struct sss_conn *c);
+
 /* Bytes arrived (one recv completion). */
 void sss_conn_on_data(struct sss_conn *c, const uint8_t *data, size_t len);
 
@@ -168,9 +196,12 @@ void sss_conn_close(struct sss_conn *c, uint16_t code, const char *reason, int64
 
 /* Periodic check (about once a second): idle pings, idle close, deadlines. */
 /*
- * Give up the wslay context (about 8.5 KB) of a connection silent for a
- * while, at a frame boundary, with nothing of wslay's to write; its next
- * bytes make a fresh one. Returns 1 if it was parked.
+ * Give up what a connection silent for a while does not need: the array of
+ * its send queue when the queue is empty, and the wslay context (about
+ * 8.5 KB) if it is at a frame boundary with nothing of wslay's to write
+ * (the end of each read gives it up already when it can; this is for the
+ * rest); its next bytes make a fresh one. Returns 1 if a wslay context was
+ * given up.
  */
 int sss_conn_park_ws(struct sss_conn *c, int64_t now);
 

@@ -481,9 +481,8 @@ void sss_session__begin(struct sss_conn *c, int silent, const struct sss_proto_m
 
     cl->begun = 1;
     cl->begin_silent = (uint8_t)silent;
-    if (m->sys == SSS_PROTO_BEGIN && (m->has & SSS_PROTO_HAS_SESSION) && !c->session[0] &&
-        m->session_len < sizeof(c->session))
-        memcpy(c->session, m->session, m->session_len + 1); /* the token's session wins */
+    if (m->sys == SSS_PROTO_BEGIN && (m->has & SSS_PROTO_HAS_SESSION) && !c->session[0])
+        (void)sss_conn_set_session(c, m->session, m->session_len); /* the token's session wins */
     if (app && app->on_socket)
         app->on_socket((struct sss_socket *)c, app->socket_data);
     if (c->session[0]) {

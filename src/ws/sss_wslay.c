@@ -118,8 +118,11 @@ void sss_wslay_deflate(struct sss_wslay *ws, const struct sss_deflate_params *p)
 void sss_wslay_fini(struct sss_wslay *ws)
 {
     sss_deflate_rx_fini(&ws->inflater);
-    if (ws->ctx)
+    if (ws->ctx) {
         wslay_event_context_free(ws->ctx);
+        if (ws->io->contexts)
+            ws->io->contexts(ws->data, -1);
+    }
     ws->ctx = NULL;
 }
 
@@ -134,6 +137,8 @@ int sss_wslay_ctx(struct sss_wslay *ws)
     wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->max_msg);
     if (ws->deflate)
         wslay_event_config_set_allowed_rsv_bits(ws->ctx, WSLAY_RSV1_BIT);
+    if (ws->io->contexts)
+        ws->io->contexts(ws->data, 1);
     return 0;
 }
 
@@ -214,5 +219,7 @@ int sss_wslay_park(struct sss_wslay *ws)
         return 0;
     wslay_event_context_free(ctx);
     ws->ctx = NULL;
+    if (ws->io->contexts)
+        ws->io->contexts(ws->data, -1);
     return 1;
 }

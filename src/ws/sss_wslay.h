@@ -6,8 +6,9 @@
  * frames never interleave with the owner's). Data frames the server sends
  * are built by sss_ws_frame and never pass through here.
  *
- * The wslay context (about 8.5 KB) can be given up while the connection is
- * idle at a frame boundary (sss_wslay_park) and is made again on demand.
+ * The wslay context (about 8.5 KB) can be given up whenever the stream is at
+ * a frame boundary (sss_wslay_park) and is made again on demand; io->contexts
+ * hears of each one made and given up.
  * No sockets: the owner feeds bytes in and takes bytes out.
  * May include: libc, common, ws, wslay.
  */
@@ -27,6 +28,8 @@ struct sss_wslay_io {
     /* One complete data message (WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME), after
      * wslay's own replies were written; none comes after our close frame. */
     void (*message)(void *data, int opcode, const uint8_t *msg, size_t len);
+    /* A context was made (+1) or given up (-1); NULL: not told. */
+    void (*contexts)(void *data, int delta);
 };
 
 struct sss_wslay {

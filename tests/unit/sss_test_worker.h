@@ -99,8 +99,9 @@ static inline struct sss_conn *tw_conn(struct tw *t, const char *user, const cha
         abort();
     sss_conn_init(c, &t->w, -1);
     c->state = SSS_CONN_WS;
-    snprintf(c->user, sizeof(c->user), "%s", user ? user : "");
-    snprintf(c->session, sizeof(c->session), "%s", session ? session : "");
+    if (sss_conn_set_user(c, user) < 0 ||
+        sss_conn_set_session(c, session, session ? strlen(session) : 0) < 0)
+        abort();
     if (t->started && t->w.handler->open(t->w.handler_data, c) < 0)
         abort();
     c->opened = (uint8_t)t->started;
@@ -123,8 +124,7 @@ static inline void tw_conn_free(struct sss_conn *c)
     if (c->client)
         sss_session_closed(c);
     tw_conn_drain(c);
-    sss_free(c->q);
-    sss_wslay_fini(&c->ws);
+    sss_conn_fini(c);
     sss_free(c);
 }
 

@@ -39,7 +39,7 @@ static void sink_message(void *data, int opcode, const uint8_t *msg, size_t len)
     s->msg[len < sizeof(s->msg) - 1 ? len : sizeof(s->msg) - 1] = '\0';
 }
 
-static const struct sss_wslay_io sink_io = {sink_write, sink_message};
+static const struct sss_wslay_io sink_io = {.write = sink_write, .message = sink_message};
 
 /* A client frame (masked) of opcode with payload p into buf; returns its length. */
 static size_t client_frame(uint8_t *buf, int fin, int opcode, const char *p, size_t len)
