@@ -89,6 +89,7 @@ struct sss_cfg {
     /* Many hosts (src/scaler: the Redis engine, the MongoDB store). */
     char engine[16];              /* "memory" or "redis" */
     char redis_url[512];          /* redis[s]://[[user]:password@]host:port/db */
+    char redis_cluster[1024];     /* seeds of a Redis Cluster, host:port[,...] ("": --redis) */
     char redis_ca_file[512];      /* rediss://: CAs that sign Redis's certificate ("": system's) */
     char redis_cert_file[512];    /* rediss://: this host's certificate, for servers that ask */
     char redis_key_file[512];     /* and its private key */

@@ -17,7 +17,8 @@
 
 /*
  * PUBLISH: KEYS = stream, epoch key, pub/sub channel, origins hash.
- * ARGV = topic, msg, history size, history ttl ms, envelope tail, origin, seq.
+ * ARGV = topic, msg, history size, history ttl ms, envelope tail, origin, seq,
+ * sharded ("1": SPUBLISH, for Redis Cluster; "0": PUBLISH).
  * origin names one engine instance (host id, pid, start time) and seq grows
  * by one per publish it sends, in the order it sends them on its one
  * connection, so Redis applies an origin's publishes of a channel in seq
@@ -31,7 +32,8 @@
  * the first message of an epoch and E-* (offset + 1) after it. Messages older
  * than the ttl are deleted a few at a time, and both keys expire after the
  * ttl of silence. The envelope (MessagePack: a 9-element array whose first
- * element, the uid, only the script knows) goes to the pub/sub channel.
+ * element, the uid, only the script knows) goes to the pub/sub channel
+ * (its shard channel on a cluster, which KEYS[3] declares).
  * Returns the uid.
  */
 static const char SSS_REDIS_LUA_PUBLISH[] =
@@ -70,7 +72,7 @@ static const char SSS_REDIS_LUA_PUBLISH[] =
     "    if tonumber(e[2][6]) < now - ttl then redis.call('XDEL', KEYS[1], e[1]) else break end\n"
     "  end\n"
     "end\n"
-    "redis.call('PUBLISH', KEYS[3], string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
+    "redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', KEYS[3], string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
     "return id\n";
 
 /*
