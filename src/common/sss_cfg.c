@@ -236,6 +236,10 @@ static const struct flag flags[] = {
       "publisher (0: fail at once)"),
     F("redis-queue", T_INT, redis_queue, "10000", 1, 10000000,
       "publishes that may wait for Redis at once; one more fails at once"),
+    F("redis-min-replicas", T_INT, redis_min_replicas, "0", 0, 64,
+      "a publish is acknowledged only once this many replicas of its Redis have it (WAIT, "
+      "up to --redis-wait); fewer: the publisher is told it may not have been published "
+      "(0: at once, replication asynchronous)"),
     F("store", T_STR, store, "memory", 0, 0,
       "memory (one host) or mongodb (sessions and presence across hosts through --mongo)"),
     FS("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss",

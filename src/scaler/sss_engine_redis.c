@@ -39,7 +39,10 @@
  * their slot (rchan.node), the control channel SUBSCRIBEd (classic pub/sub
  * reaches every node) on the master of its slot. A subscription Redis drops
  * by itself (its slot moved) or a lost node resubscribes where the map now
- * says, through the same catch-up as a reconnect.
+ * says, through the same catch-up as a reconnect. A catch-up that finds the
+ * stream behind the last uid fed (a replica without the newest messages
+ * took over) reports the gap and starts a new epoch (LUA_BUMP); with
+ * --redis-min-replicas a WAIT follows each publish and answers it.
  */
 #include "sss_engine.h"
 #include "sss_alloc.h"
@@ -77,6 +80,8 @@ enum cmd_kind {
     K_CONTROL, /* PUBLISH on the control channel */
     K_SLOTS,   /* CLUSTER SLOTS: the slot map (--redis-cluster) */
     K_ASKING,  /* ASKING before a command sent where an ASK redirection said */
+    K_WAIT,    /* WAIT after a publish (--redis-min-replicas): its answer waits for it */
+    K_BUMP,    /* a channel's stream went back (failover): start a new epoch */
 };
 
 /* One command: its RESP bytes and who waits for its reply. */
@@ -84,7 +89,8 @@ struct cmd {
     STAILQ_ENTRY(cmd) link;
     enum cmd_kind kind;
     struct sss_engine_tag tag;
-    struct rchan *ch; /* K_CATCHUP */
+    struct rchan *ch; /* K_CATCHUP, K_BUMP */
+    struct sss_uid uid; /* K_WAIT: the publish's uid, answered once replicas have it */
     int has_after;    /* K_HISTORY */
     struct sss_uid after;
     int64_t deadline; /* monotonic ms: waiting for the connection ends here */
@@ -194,6 +200,8 @@ struct redis_engine {
 
 static void cmd_conn_ready(struct redis_engine *re, struct rnode *nd);
 static void flush_unsent(struct redis_engine *re);
+static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc,
+                           const char **argv, const size_t *lens);
 
 /* ---- small helpers ---- */
 
@@ -317,6 +325,26 @@ static int send_to(struct redis_engine *re, struct rnode *nd, struct cmd *c)
         return -ENOMEM;
     }
     q_push(&nd->inflight, c);
+    if (c->kind == K_PUBLISH && re->cfg->redis_min_replicas > 0) {
+        /* Pipelined right behind it: the publish is answered when this is. */
+        char n[16], ms[24];
+        const char *argv[3] = {"WAIT", n, ms};
+        size_t lens[3];
+        struct cmd *w;
+
+        lens[0] = 4;
+        lens[1] = (size_t)snprintf(n, sizeof(n), "%d", re->cfg->redis_min_replicas);
+        lens[2] = (size_t)snprintf(ms, sizeof(ms), "%lld",
+                                   (long long)(re->cfg->redis_wait_ms ? re->cfg->redis_wait_ms
+                                                                      : 1000));
+        w = cmd_new(re, K_WAIT, 3, argv, lens);
+        if (!w || sss_redis_conn_append(&nd->cmd, w->resp, w->len) < 0) {
+            cmd_free(w);
+            return -ENOMEM; /* the publish is answered without waiting */
+        }
+        w->tag = c->tag;
+        q_push(&nd->inflight, w);
+    }
     return 0;
 }
 
@@ -330,7 +358,7 @@ static int send_cmd(struct redis_engine *re, struct cmd *c)
     int n = re->unsent.n ? -1 : route(re, c);
 
     if (n < 0 || !re->nodes[n]->cmd_ready) {
-        if (c->kind != K_CATCHUP && c->kind != K_SETUP && c->kind != K_SLOTS &&
+        if (c->kind != K_CATCHUP && c->kind != K_SETUP && c->kind != K_SLOTS && c->kind != K_BUMP &&
             re->unsent.n >= (size_t)re->cfg->redis_queue) {
             answer_failure(re, c, SSS_EUNAVAIL);
             cmd_free(c);
@@ -713,6 +741,59 @@ static void on_history_reply(struct redis_engine *re, struct cmd *c, const redis
     k->hist_done(k->data, &c->tag, 0, gap, a.has_last, a.last);
 }
 
+/*
+ * A channel's stream went back: unless another host did it already (the
+ * stream's epoch is newer than the uid this host fed), drop the stream and
+ * raise the epoch key to that uid's epoch, so that the next publish starts
+ * a new epoch above everything any host fed. Clients' SYNCs then report the
+ * gap (their uid's epoch is gone) instead of receiving reused uids.
+ */
+static const char LUA_BUMP[] =
+    "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "local e = 0\n"
+    "if r[1] then e = tonumber(string.match(r[1][1], '^(%d+)-')) end\n"
+    "if e > tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "local ep = redis.call('GET', KEYS[2])\n"
+    "if not ep or tonumber(ep) < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end\n"
+    "return 1\n";
+
+static void start_bump(struct redis_engine *re, struct rchan *ch)
+{
+    char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16], ep[24];
+    int l1 = key_of(k1, sizeof(k1), ch->name, ch->len, ":h"),
+        l2 = key_of(k2, sizeof(k2), ch->name, ch->len, ":e");
+    const char *argv[6] = {"EVAL", LUA_BUMP, "2", k1, k2, ep};
+    size_t lens[6] = {4, sizeof(LUA_BUMP) - 1, 1, (size_t)l1, (size_t)l2, 0};
+    struct cmd *c;
+
+    lens[5] = (size_t)snprintf(ep, sizeof(ep), "%llu", (unsigned long long)ch->last.epoch);
+    c = l1 > 0 && l2 > 0 ? cmd_new(re, K_BUMP, 6, argv, lens) : NULL;
+    if (!c) {
+        sss_log_error("redis", "out of memory starting a new epoch of %s", ch->name);
+        return;
+    }
+    c->slot = ch->slot;
+    c->ch = ch;
+    ch->catching++;
+    (void)send_cmd(re, c);
+}
+
+/* The bump is done (or failed): read the channel afresh, as if new to the host. */
+static void on_bump_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        sss_log_error("redis", "channel %s: starting a new epoch failed: %.*s", ch->name,
+                      (int)r->len, r->str);
+    ch->catching--;
+    ch->has_last = 0;
+    ch->known = 0;
+    if (ch->want && ch->subscribed)
+        start_catchup(re, ch);
+    else
+        chan_maybe_forget(re, ch);
+}
+
 static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
 {
     struct hist_answer a;
@@ -724,6 +805,20 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         if (!ch->retry_catchup)
             re->nretry++;
         ch->retry_catchup = 1;
+        return;
+    }
+    if (ch->known && ch->has_last && a.has_last && sss_proto_uid_cmp(&a.last, &ch->last) < 0) {
+        /* The stream is behind what this host fed: a replica that had not
+         * received the newest messages took over. Their uids would be given
+         * again to other messages; a new epoch instead, and the gap told. */
+        sss_log_warn("redis",
+                     "channel %s: its stream ends at %llu-%llu, before %llu-%llu that this host "
+                     "fed (lost in a failover); new epoch, its subscribers here are closed (4008)",
+                     ch->name, (unsigned long long)a.last.epoch,
+                     (unsigned long long)a.last.offset, (unsigned long long)ch->last.epoch,
+                     (unsigned long long)ch->last.offset);
+        re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
+        start_bump(re, ch);
         return;
     }
     if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
@@ -887,7 +982,7 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
     struct sss_engine_sink *k = &re->base.sink;
     struct sss_uid uid = {0, 0};
 
-    if (c->kind == K_ASKING)
+    if (c->kind == K_ASKING || (c->kind == K_WAIT && r->type == REDIS_REPLY_ERROR && !c->sent))
         return 0;
     if (c->kind == K_SLOTS) {
         on_slots_reply(re, nd, r);
@@ -905,8 +1000,14 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
         }
         /* SSSGONE: a publish sent again was applied the first time, but its
          * entry is no longer there to tell its uid. */
-        answer_failure(re, c, r->len >= 7 && memcmp(r->str, "SSSGONE", 7) == 0 ? SSS_EUNKNOWN
-                                                                                : SSS_EUNAVAIL);
+        if (c->kind == K_WAIT) /* its publish was applied */
+            re->base.sink.published(re->base.sink.data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
+        else if (c->kind == K_BUMP)
+            on_bump_reply(re, c->ch, r);
+        else
+            answer_failure(re, c,
+                           r->len >= 7 && memcmp(r->str, "SSSGONE", 7) == 0 ? SSS_EUNKNOWN
+                                                                           : SSS_EUNAVAIL);
         return 0;
     }
     switch (c->kind) {
@@ -922,11 +1023,41 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
             cmd_conn_ready(re, nd);
         }
         break;
-    case K_PUBLISH:
-        if (reply_uid(r, &uid) < 0)
+    case K_PUBLISH: {
+        struct cmd *w = STAILQ_FIRST(&nd->inflight.q);
+
+        if (reply_uid(r, &uid) < 0) {
             k->published(k->data, &c->tag, SSS_EPROTO, 0, uid);
-        else
+        } else if (w && w->kind == K_WAIT) {
+            w->uid = uid; /* answered when the replicas have it */
+            w->sent = 1;
+        } else {
             k->published(k->data, &c->tag, 0, 0, uid);
+        }
+        break;
+    }
+    case K_WAIT:
+        if (!c->sent)
+            break; /* its publish failed and was answered */
+        if (r->type == REDIS_REPLY_INTEGER && r->integer >= re->cfg->redis_min_replicas) {
+            k->published(k->data, &c->tag, 0, 0, c->uid);
+        } else {
+            /* Published, but on fewer replicas than asked: a failover now
+             * could lose it. The publisher is told it may not have been. */
+            int64_t now = sss_now_ms();
+
+            if (now - re->err_logged_ms >= 1000) {
+                sss_log_warn("redis", "a publish reached %lld replicas of %s, not %d "
+                                      "(--redis-min-replicas): answered as unknown",
+                             r->type == REDIS_REPLY_INTEGER ? (long long)r->integer : -1LL,
+                             nd->target.where, re->cfg->redis_min_replicas);
+                re->err_logged_ms = now;
+            }
+            k->published(k->data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
+        }
+        break;
+    case K_BUMP:
+        on_bump_reply(re, c->ch, r);
         break;
     case K_LAST: {
         struct hist_answer a;
@@ -1165,8 +1296,13 @@ static void maybe_refresh(struct redis_engine *re, int64_t now)
     struct cmd *c;
     int n;
 
-    if (!re->cluster || !(re->refresh_wanted || !re->map_ok) || re->refresh_inflight ||
-        now < re->refresh_at)
+    int stale = re->refresh_wanted || !re->map_ok;
+
+    /* A master the map names that does not answer: perhaps a failover
+     * promotes its replica; read the map until it says so. */
+    for (int i = 0; i < re->nnodes && !stale; i++)
+        stale = re->nodes[i]->nslots && !re->nodes[i]->cmd_ready;
+    if (!re->cluster || !stale || re->refresh_inflight || now < re->refresh_at)
         return;
     c = cmd_new(re, K_SLOTS, 2, argv, lens);
     n = c ? route(re, c) : -1;
@@ -1256,8 +1392,12 @@ static void cmd_conn_lost_how(struct redis_engine *re, struct rnode *nd, const c
         if (!refused && c->kind == K_CONTROL) {
             answer_failure(re, c, SSS_EUNKNOWN);
             cmd_free(c);
-        } else if (c->kind == K_SETUP || c->kind == K_ASKING) {
+        } else if (c->kind == K_WAIT && c->sent) {
+            /* Applied, its replication unknown. */
+            re->base.sink.published(re->base.sink.data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
             cmd_free(c);
+        } else if (c->kind == K_SETUP || c->kind == K_ASKING || c->kind == K_WAIT) {
+            cmd_free(c); /* a publish sent again gets its WAIT again */
         } else {
             if (c->kind == K_PUBLISH && !refused) {
                 c->sent = 1;
@@ -1478,7 +1618,7 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
 
     q_init(&keep);
     while ((c = q_pop(&re->unsent))) {
-        if (c->kind != K_CATCHUP && now >= c->deadline) {
+        if (c->kind != K_CATCHUP && c->kind != K_BUMP && now >= c->deadline) {
             answer_failure(re, c, c->sent ? SSS_EUNKNOWN : SSS_EUNAVAIL);
             cmd_free(c);
         } else {

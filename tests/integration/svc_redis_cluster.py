@@ -156,9 +156,10 @@ class RedisCluster:
                            + " | ".join(n.info().split("\r\n")[0] for n in self.alive()))
 
     def replicas(self, master):
+        """Replicas of master that are in sync (state=online): only those can
+        take over, and only those count for WAIT."""
         raw = master.command("INFO", "replication").decode(errors="replace")
-        m = re.search(r"connected_slaves:(\d+)", raw)
-        return int(m.group(1)) if m else 0
+        return len(re.findall(r"slave\d+:.*state=online", raw))
 
     def keyslot(self, key):
         raw = self.alive()[0].command("CLUSTER", "KEYSLOT", key)
