@@ -1441,8 +1441,8 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
     struct redis_engine *re = (struct redis_engine *)e;
     char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16],
         k3[SSS_PROTO_CHANNEL_MAX + 16], k4[SSS_PROTO_CHANNEL_MAX + 16], seq[24];
-    const char *argv[15];
-    size_t lens[15];
+    const char *argv[16];
+    size_t lens[16];
     struct cmd *c;
     int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
         l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
@@ -1458,20 +1458,20 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
                            re->cfg->host_id, re->host_len, tag->worker, tag->conn, tag->flags);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = re->sha_pub, lens[1] = 40;
-    argv[2] = "4", lens[2] = 1;
+    argv[2] = "3", lens[2] = 1;
     argv[3] = k1, lens[3] = (size_t)l1;
     argv[4] = k2, lens[4] = (size_t)l2;
-    argv[5] = k3, lens[5] = (size_t)l3;
-    argv[6] = k4, lens[6] = (size_t)l4;
-    argv[7] = topic, lens[7] = topic_len;
-    argv[8] = msg, lens[8] = msg_len;
-    argv[9] = re->hist_size, lens[9] = strlen(re->hist_size);
-    argv[10] = re->hist_ttl, lens[10] = strlen(re->hist_ttl);
-    argv[11] = re->pack.data, lens[11] = re->pack.size;
-    argv[12] = re->origin, lens[12] = strlen(re->origin);
-    argv[13] = seq, lens[13] = (size_t)snprintf(seq, sizeof(seq), "%llu",
+    argv[5] = k4, lens[5] = (size_t)l4;
+    argv[6] = topic, lens[6] = topic_len;
+    argv[7] = msg, lens[7] = msg_len;
+    argv[8] = re->hist_size, lens[8] = strlen(re->hist_size);
+    argv[9] = re->hist_ttl, lens[9] = strlen(re->hist_ttl);
+    argv[10] = re->pack.data, lens[10] = re->pack.size;
+    argv[11] = re->origin, lens[11] = strlen(re->origin);
+    argv[12] = seq, lens[12] = (size_t)snprintf(seq, sizeof(seq), "%llu",
                                                 (unsigned long long)++re->pub_seq);
-    argv[14] = re->cluster ? "1" : "0", lens[14] = 1; /* SPUBLISH on a cluster */
+    argv[13] = re->cluster ? "1" : "0", lens[13] = 1; /* SPUBLISH on a cluster */
+    argv[14] = k3, lens[14] = (size_t)l3;
     c = cmd_new(re, K_PUBLISH, 15, argv, lens);
     if (!c) {
         e->sink.published(e->sink.data, tag, -ENOMEM, 0, (struct sss_uid){0, 0});

@@ -12,6 +12,11 @@
   --redis-wait), and every acknowledged message reaches the subscriber on
   the other host once and in order, or the subscriber is closed with 4008
   and its SYNC reports the gap: never silence;
+- resharding: the slot of a streamed channel migrates to another master
+  step by step, as redis-cli --cluster reshard does it (IMPORTING,
+  MIGRATING, MIGRATE, SETSLOT NODE), with publishes between the steps
+  (answered by the old master, then through ASK, then MOVED): the
+  subscriber on the other host has every message once, in order;
 - --redis-min-replicas: 1 (each master has one replica) acknowledges, 2 is
   answered 503 "may or may not have been published";
 - bad seeds stop the start with a clear error; a seed that answers nothing,
@@ -177,6 +182,7 @@ async def test_delivery(c):
             await srv.stop()
         await min_replicas(c, cl)
         await stream_went_back(c, cl)
+        await reshard(c, cl)
         await failover(c, cl)
     finally:
         cl.close()
@@ -231,6 +237,54 @@ async def stream_went_back(c, cl):
     c.eq((f2.get("uid"), f2.get("msg")), (uid, "next"), "and reaches the resynced subscriber")
     await ws.close()
     await srv.stop()
+
+
+def node_id(n):
+    raw = n.command("CLUSTER", "MYID")
+    return bulk_strings(raw)[0]
+
+
+async def reshard(c, cl):
+    name = "sss:{r0}"
+    slot = cl.keyslot(name)
+    src = cl.master_of(name)
+    dst = next(m for m in cl.masters() if m is not src)
+    sid, did = node_id(src), node_id(dst)
+    hs, _ = await start_host(c, "h-rs-sub", cl.seeds)
+    hp, ap = await start_host(c, "h-rs-pub", cl.seeds)
+    await h.metric_wait(ap.port, "sss_engine_up", 1)
+    f = await subscriber(hs, [0], names=["r0"])
+    acked = []
+
+    async def publish(n, what):
+        for _ in range(n):
+            k = len(acked)
+            status, uid, text = await ap.publish_value("r0", k)
+            if status != 200:
+                c.fail(f"resharding: publish #{k} {what}", f"{status} {text}")
+                return
+            acked.append((uid, k))
+
+    await publish(5, "before")
+    dst.command("CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+    src.command("CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+    await publish(5, "while the slot is migrating, its keys still on the old master")
+    keys = bulk_strings(src.command("CLUSTER", "GETKEYSINSLOT", slot, 100))
+    c.ok(f"{name}:h" in keys, "the channel's stream is in the slot", str(keys))
+    r = src.command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", *keys)
+    c.ok(r.startswith(b"+OK"), "MIGRATE moves the keys", r.decode(errors="replace"))
+    await publish(5, "through ASK (the keys moved, the slot not yet)")
+    for n in cl.alive():
+        n.command("CLUSTER", "SETSLOT", slot, "NODE", did)
+    await publish(5, "through MOVED (the slot is the new master's)")
+    await wait_until(lambda: f.count() >= len(acked), 20)
+    c.eq(f.by_chan.get("r0", []), acked,
+         f"resharding: all {len(acked)} messages once, in order, at the other host")
+    c.ok(bulk_strings(dst.command("PUBSUB", "SHARDCHANNELS")).count(name) == 1,
+         "the channel is now subscribed on the new master")
+    await f.ws.close()
+    await hs.stop()
+    await hp.stop()
 
 
 FCHAN = [f"f{i}" for i in range(8)]
