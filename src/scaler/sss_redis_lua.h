@@ -75,7 +75,8 @@ static const char SSS_REDIS_LUA_PUBLISH[] =
     "    if tonumber(e[2][6]) < now - ttl then redis.call('XDEL', KEYS[1], e[1]) else break end\n"
     "  end\n"
     "end\n"
-    "redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[9], string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
+    "redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[9],\n"
+    "  string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
     "return id\n";
 
 /*

@@ -81,8 +81,8 @@ static void test_redirect(void)
     CHECK_EQ_INT(sss_redis_redirect_parse("MOVED 16384 h:1", 15, &ask, &slot, host, sizeof(host),
                                           &port),
                  0);
-    CHECK_EQ_INT(sss_redis_redirect_parse("MOVED 1 h:0", 11, &ask, &slot, host, sizeof(host), &port),
-                 0);
+    CHECK_EQ_INT(
+        sss_redis_redirect_parse("MOVED 1 h:0", 11, &ask, &slot, host, sizeof(host), &port), 0);
     CHECK_EQ_INT(sss_redis_redirect_parse("MOVED 1 hostonly", 16, &ask, &slot, host, sizeof(host),
                                           &port),
                  0);
