@@ -96,6 +96,7 @@ struct cmd {
     int64_t deadline; /* monotonic ms: waiting for the connection ends here */
     int sent;         /* K_PUBLISH: sent once already, so perhaps applied */
     int slot;         /* hash slot of its keys, -1: any node (K_SLOTS) */
+    uint64_t order;   /* when it was made: a redirected one goes back before younger ones */
     int ask_node;     /* >= 0: sent once to that node after ASKING (an ASK redirection) */
     int64_t not_before; /* monotonic ms: a retry (TRYAGAIN, CLUSTERDOWN) waits until then */
     char *resp;       /* from redisFormatCommandArgv */
@@ -174,6 +175,11 @@ struct redis_engine {
     int nnodes;
     uint8_t owner[SSS_REDIS_SLOTS]; /* slot -> node index, NO_NODE until the map says */
     uint8_t kept[SSS_REDIS_SLOTS / 8]; /* flush_unsent's scratch: slots whose order holds */
+    /* Commands of each slot in flight, and on which node: one of a slot goes
+     * to another node only once none is in flight on the first (a MOVED
+     * reply may still be on its way back for them), so the order holds. */
+    uint16_t slot_inflight[SSS_REDIS_SLOTS];
+    uint8_t slot_node[SSS_REDIS_SLOTS];
     int map_ok;          /* a CLUSTER SLOTS answer was read */
     int refresh_wanted;  /* read the slot map again (a node lost, a redirection) */
     int refresh_inflight;
@@ -186,6 +192,7 @@ struct redis_engine {
     char sha_pub[41], sha_hist[41];
     char origin[200];  /* names this engine instance in the publish script's keys */
     uint64_t pub_seq;  /* seq of the last publish made (the script's idempotency key) */
+    uint64_t cmd_order; /* of the last command made */
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
     size_t host_len;  /* strlen(cfg->host_id): compared with every envelope's origin */
@@ -301,6 +308,20 @@ static int route(const struct redis_engine *re, const struct cmd *c)
     return -1;
 }
 
+/* Whether c may go to node n now: ready, and no command of its slot in flight elsewhere. */
+static int can_send(const struct redis_engine *re, const struct cmd *c, int n)
+{
+    return n >= 0 && re->nodes[n]->cmd_ready &&
+           (c->slot < 0 || !re->slot_inflight[c->slot] || re->slot_node[c->slot] == n);
+}
+
+/* A command of nd is no longer in flight (answered, or its connection lost). */
+static void slot_done(struct redis_engine *re, const struct cmd *c)
+{
+    if (c->slot >= 0 && re->slot_inflight[c->slot])
+        re->slot_inflight[c->slot]--;
+}
+
 /* Write c on nd's commands connection (ready), after ASKING when an ASK sent it there. */
 static int send_to(struct redis_engine *re, struct rnode *nd, struct cmd *c)
 {
@@ -325,6 +346,10 @@ static int send_to(struct redis_engine *re, struct rnode *nd, struct cmd *c)
         return -ENOMEM;
     }
     q_push(&nd->inflight, c);
+    if (c->slot >= 0) {
+        re->slot_inflight[c->slot]++;
+        re->slot_node[c->slot] = (uint8_t)nd->id;
+    }
     if (c->kind == K_PUBLISH && re->cfg->redis_min_replicas > 0) {
         /* Pipelined right behind it: the publish is answered when this is. */
         char n[16], ms[24];
@@ -357,7 +382,7 @@ static int send_cmd(struct redis_engine *re, struct cmd *c)
 {
     int n = re->unsent.n ? -1 : route(re, c);
 
-    if (n < 0 || !re->nodes[n]->cmd_ready) {
+    if (!can_send(re, c, n)) {
         if (c->kind != K_CATCHUP && c->kind != K_SETUP && c->kind != K_SLOTS && c->kind != K_BUMP &&
             re->unsent.n >= (size_t)re->cfg->redis_queue) {
             answer_failure(re, c, SSS_EUNAVAIL);
@@ -385,7 +410,7 @@ static void flush_unsent(struct redis_engine *re)
     while ((c = q_pop(&re->unsent))) {
         int n = route(re, c), held = c->slot >= 0 && (re->kept[c->slot / 8] >> (c->slot % 8)) & 1;
 
-        if (!held && n >= 0 && re->nodes[n]->cmd_ready && now >= c->not_before) {
+        if (!held && can_send(re, c, n) && now >= c->not_before) {
             (void)send_to(re, re->nodes[n], c);
         } else {
             if (c->slot >= 0)
@@ -416,6 +441,7 @@ static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc
     c->kind = kind;
     c->slot = -1;
     c->ask_node = -1;
+    c->order = ++re->cmd_order;
     c->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
     return c;
 }
@@ -940,6 +966,30 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
 }
 
 /*
+ * Put a command that came back (redirected) into unsent before the first
+ * younger command of its slot: one made while it was in flight waits there,
+ * and must not overtake it (a channel's publishes apply in seq order).
+ */
+static void requeue(struct redis_engine *re, struct cmd *c)
+{
+    struct cmd *x, *prev = NULL;
+
+    STAILQ_FOREACH(x, &re->unsent.q, link)
+    {
+        if (x->slot == c->slot && x->order > c->order)
+            break;
+        prev = x;
+    }
+    if (!x)
+        STAILQ_INSERT_TAIL(&re->unsent.q, c, link);
+    else if (prev)
+        STAILQ_INSERT_AFTER(&re->unsent.q, prev, c, link);
+    else
+        STAILQ_INSERT_HEAD(&re->unsent.q, c, link);
+    re->unsent.n++;
+}
+
+/*
  * An error reply that asks to send the command elsewhere or later: MOVED
  * (the map changed: patch it, read it again), ASK (once to that node, after
  * ASKING: a slot being migrated), TRYAGAIN (a migration is under way),
@@ -971,7 +1021,7 @@ static int redirected(struct redis_engine *re, struct cmd *c, const redisReply *
     } else {
         return 0;
     }
-    q_push(&re->unsent, c);
+    requeue(re, c);
     return 1;
 }
 
@@ -1389,6 +1439,7 @@ static void cmd_conn_lost_how(struct redis_engine *re, struct rnode *nd, const c
      * applied already with its uid (see the head comment). A broadcast or a
      * boot may or may not have been applied. */
     while ((c = q_pop(&nd->inflight))) {
+        slot_done(re, c);
         if (!refused && c->kind == K_CONTROL) {
             answer_failure(re, c, SSS_EUNKNOWN);
             cmd_free(c);
@@ -1480,7 +1531,7 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
     c->tag = *tag;
     c->slot = sss_redis_key_slot(k1, (size_t)l1);
     if (re->cfg->redis_wait_ms == 0 &&
-        (re->unsent.n || route(re, c) < 0 || !re->nodes[route(re, c)]->cmd_ready)) {
+        (re->unsent.n || !can_send(re, c, route(re, c)))) {
         answer_failure(re, c, SSS_EUNAVAIL);
         cmd_free(c);
         return;
@@ -1716,6 +1767,8 @@ static void drain_cmd_replies(struct redis_engine *re, struct rnode *nd)
             return;
         }
         c = q_pop(&nd->inflight);
+        if (c)
+            slot_done(re, c);
         if (!c) {
             sss_log_error("redis", "a reply nobody asked for from %s", nd->target.where);
             freeReplyObject(r);

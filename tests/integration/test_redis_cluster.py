@@ -251,7 +251,9 @@ async def reshard(c, cl):
     dst = next(m for m in cl.masters() if m is not src)
     sid, did = node_id(src), node_id(dst)
     hs, _ = await start_host(c, "h-rs-sub", cl.seeds)
-    hp, ap = await start_host(c, "h-rs-pub", cl.seeds)
+    # Its API (no key) takes the test's 20 connections at once.
+    hp, ap = await start_host(c, "h-rs-pub", cl.seeds, ["--api-max-per-address", "32",
+                                                        "--api-open-connections", "32"])
     await h.metric_wait(ap.port, "sss_engine_up", 1)
     f = await subscriber(hs, [0], names=["r0"])
     acked = []
@@ -274,12 +276,24 @@ async def reshard(c, cl):
     r = src.command("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", *keys)
     c.ok(r.startswith(b"+OK"), "MIGRATE moves the keys", r.decode(errors="replace"))
     await publish(5, "through ASK (the keys moved, the slot not yet)")
+    # The move lands while 20 publishes are in flight together (pipelined
+    # on one connection): those that meet MOVED come back after the others
+    # went out, and none may overtake another.
+    sent = [asyncio.ensure_future(ap.publish_value("r0", 100 + i)) for i in range(20)]
+    await asyncio.sleep(0)
     for n in cl.alive():
         n.command("CLUSTER", "SETSLOT", slot, "NODE", did)
+    for i, t in enumerate(sent):
+        status, uid, text = await t
+        if status != 200:
+            c.fail(f"resharding: concurrent publish #{i} around SETSLOT NODE", f"{status} {text}")
+        else:
+            acked.append((uid, 100 + i))
     await publish(5, "through MOVED (the slot is the new master's)")
+    acked.sort(key=lambda a: uid_key(a[0]))
     await wait_until(lambda: f.count() >= len(acked), 20)
     c.eq(f.by_chan.get("r0", []), acked,
-         f"resharding: all {len(acked)} messages once, in order, at the other host")
+         f"resharding: all {len(acked)} messages once, in uid order, at the other host")
     c.ok(bulk_strings(dst.command("PUBSUB", "SHARDCHANNELS")).count(name) == 1,
          "the channel is now subscribed on the new master")
     await f.ws.close()
