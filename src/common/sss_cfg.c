@@ -220,6 +220,14 @@ static const struct flag flags[] = {
        S_URL),
     FS("redis-url-file", T_FILE, redis_url, "", "file holding the --redis URL (one line)",
        S_NONE),
+    FS("redis-cluster", T_STR, redis_cluster, "",
+       "seed nodes of a Redis Cluster for --engine redis, host:port[,host:port...] (or "
+       "redis[s]://[[user]:password@]host:port: the first seed's user, password and TLS are "
+       "every node's); replaces --redis: commands go to each channel's master, delivery is "
+       "sharded pub/sub",
+       S_URL),
+    FS("redis-cluster-url-file", T_FILE, redis_cluster, "",
+       "file holding the --redis-cluster seeds (one line)", S_NONE),
     F("redis-ca-file", T_STR, redis_ca_file, "", 0, 0,
       "rediss://: PEM file of the CAs that sign Redis's certificate, which must name the URL's "
       "host (empty: the system's CAs)"),
@@ -236,6 +244,10 @@ static const struct flag flags[] = {
       "publisher (0: fail at once)"),
     F("redis-queue", T_INT, redis_queue, "10000", 1, 10000000,
       "publishes that may wait for Redis at once; one more fails at once"),
+    F("redis-min-replicas", T_INT, redis_min_replicas, "0", 0, 64,
+      "a publish is acknowledged only once this many replicas of its Redis have it (WAIT, "
+      "up to --redis-wait); fewer: the publisher is told it may not have been published "
+      "(0: at once, replication asynchronous)"),
     F("store", T_STR, store, "memory", 0, 0,
       "memory (one host) or mongodb (sessions and presence across hosts through --mongo)"),
     FS("mongo", T_STR, mongo_url, "mongodb://127.0.0.1:27017/sss",
@@ -632,6 +644,27 @@ static int check_twins(const unsigned char *given, FILE *err)
     return 0;
 }
 
+/* Refuse --redis together with --redis-cluster (which one Redis is meant?). */
+static int check_exclusive(const unsigned char *given, FILE *err)
+{
+    int redis = 0, cluster = 0;
+
+    for (size_t i = 0; i < NFLAGS; i++) {
+        if (!given[i])
+            continue;
+        if (flags[i].offset == offsetof(struct sss_cfg, redis_url))
+            redis = 1;
+        if (flags[i].offset == offsetof(struct sss_cfg, redis_cluster))
+            cluster = 1;
+    }
+    if (redis && cluster) {
+        fprintf(err, "sss-server: give --redis (one Redis) or --redis-cluster (its seed nodes), "
+                     "not both\n");
+        return SSS_EINVAL;
+    }
+    return 0;
+}
+
 int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE *out, FILE *err)
 {
     unsigned char given[NFLAGS] = {0}; /* set by the environment or the command line */
@@ -696,7 +729,9 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
         if (f->secret)
             warn_secret(f, (char *)value, err);
     }
-    return check_twins(given, err);
+    if (check_twins(given, err) < 0)
+        return SSS_EINVAL;
+    return check_exclusive(given, err);
 }
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT", the port 0..65535 (the host is checked at bind). */
@@ -891,9 +926,11 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
         return SSS_EINVAL;
     }
     if ((cfg->redis_ca_file[0] || cfg->redis_cert_file[0] || cfg->redis_key_file[0]) &&
-        strncasecmp(cfg->redis_url, "rediss://", 9) != 0) {
+        strncasecmp(cfg->redis_cluster[0] ? cfg->redis_cluster : cfg->redis_url, "rediss://", 9) !=
+            0) {
         fprintf(err, "sss-server: --redis-ca-file, --redis-cert-file and --redis-key-file are "
-                     "for TLS: --redis must then be rediss://...\n");
+                     "for TLS: --redis (or --redis-cluster's first seed) must then be "
+                     "rediss://...\n");
         return SSS_EINVAL;
     }
     if (!!cfg->redis_cert_file[0] != !!cfg->redis_key_file[0]) {

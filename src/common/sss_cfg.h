@@ -92,12 +92,14 @@ struct sss_cfg {
     /* Many hosts (src/scaler: the Redis engine, the MongoDB store). */
     char engine[16];              /* "memory" or "redis" */
     char redis_url[512];          /* redis[s]://[[user]:password@]host:port/db */
+    char redis_cluster[1024];     /* seeds of a Redis Cluster, host:port[,...] ("": --redis) */
     char redis_ca_file[512];      /* rediss://: CAs that sign Redis's certificate ("": system's) */
     char redis_cert_file[512];    /* rediss://: this host's certificate, for servers that ask */
     char redis_key_file[512];     /* and its private key */
     int64_t redis_wait_ms;        /* a publish waits this long for Redis to come back */
     int64_t redis_connect_timeout_ms; /* a connect and TLS handshake to Redis, then retried */
     int redis_queue;              /* publishes that may wait for Redis at once */
+    int redis_min_replicas;       /* a publish is acknowledged once this many replicas have it */
     char store[16];               /* "memory" or "mongodb" */
     char mongo_url[2048];         /* any URI libmongoc accepts (mongodb://, mongodb+srv://) */
     int store_queue;              /* store writes kept while MongoDB is away */

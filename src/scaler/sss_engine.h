@@ -162,15 +162,31 @@ struct sss_cfg;
 /*
  * The Redis engine (--engine redis): uids and history in one stream per
  * channel, delivery by pub/sub, on two connections of its own (commands and
- * subscriptions), reconnected with backoff. NULL with *err set (SSS_EINVAL:
- * a bad --redis URL, -ENOMEM). It connects in the background: a publish
+ * subscriptions), reconnected with backoff; with --redis-cluster, two per
+ * master of the cluster that this host needs, and sharded pub/sub. NULL
+ * with *err set (SSS_EINVAL: a bad --redis URL or --redis-cluster seed,
+ * -ENOMEM). It connects in the background: a publish
  * made before it is connected waits (--redis-wait, --redis-queue).
  */
 struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
                                            const struct sss_engine_limits *limits,
                                            const struct sss_engine_sink *sink, int *err);
 
-/* Max pollfds an engine uses. */
-#define SSS_ENGINE_MAX_POLLFDS 2
+struct sss_redis_target;
+
+/*
+ * Check --redis-cluster's seed list (host:port or redis[s]:// URLs, comma
+ * separated; database 0; not mixing TLS and plain): 0 with the first seed
+ * in *first (no TLS context made), or SSS_EINVAL with a sentence in why.
+ */
+int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *first, char *why,
+                                 size_t cap);
+
+/* Redis servers the redis engine talks to at most: --redis-cluster's seeds
+ * and masters (a master beyond it is logged and its slots stay unserved). */
+#define SSS_REDIS_MAX_NODES 32
+
+/* Max pollfds an engine uses: two connections per Redis node. */
+#define SSS_ENGINE_MAX_POLLFDS (2 * SSS_REDIS_MAX_NODES)
 
 #endif

@@ -27,6 +27,22 @@
  * applied entry has left history) does such a publish fail with SSS_EUNKNOWN
  * (it may have been applied). Broadcasts and boots in flight then fail with
  * SSS_EUNKNOWN; reads are sent again.
+ *
+ * Redis Cluster (--redis-cluster): every Redis is a struct rnode with its own
+ * two connections; one Redis is the same with a single node that serves every
+ * slot. The slot map comes from CLUSTER SLOTS (sss_redis_slots.c); each
+ * command carries the slot of its channel and goes to that slot's master
+ * (route), and waits in `unsent` while that master is unknown or not ready,
+ * behind any earlier command of its slot (flush_unsent), so the order of a
+ * channel's publishes holds across MOVED, ASK, TRYAGAIN and CLUSTERDOWN.
+ * The publish script SPUBLISHes; channels are SSUBSCRIBEd on the master of
+ * their slot (rchan.node), the control channel SUBSCRIBEd (classic pub/sub
+ * reaches every node) on the master of its slot. A subscription Redis drops
+ * by itself (its slot moved) or a lost node resubscribes where the map now
+ * says, through the same catch-up as a reconnect. A catch-up that finds the
+ * stream behind the last uid fed (a replica without the newest messages
+ * took over) reports the gap and starts a new epoch (LUA_BUMP); with
+ * --redis-min-replicas a WAIT follows each publish and answers it.
  */
 #include "sss_engine.h"
 #include "sss_alloc.h"
@@ -38,6 +54,7 @@
 #include "sss_map.h"
 #include "sss_redis_conn.h"
 #include "sss_redis_lua.h"
+#include "sss_redis_slots.h"
 #include "sss_time.h"
 
 #include <errno.h>
@@ -61,6 +78,10 @@ enum cmd_kind {
     K_HISTORY, /* a worker's history */
     K_CATCHUP, /* a channel becoming live */
     K_CONTROL, /* PUBLISH on the control channel */
+    K_SLOTS,   /* CLUSTER SLOTS: the slot map (--redis-cluster) */
+    K_ASKING,  /* ASKING before a command sent where an ASK redirection said */
+    K_WAIT,    /* WAIT after a publish (--redis-min-replicas): its answer waits for it */
+    K_BUMP,    /* a channel's stream went back (failover): start a new epoch */
 };
 
 /* One command: its RESP bytes and who waits for its reply. */
@@ -68,11 +89,16 @@ struct cmd {
     STAILQ_ENTRY(cmd) link;
     enum cmd_kind kind;
     struct sss_engine_tag tag;
-    struct rchan *ch; /* K_CATCHUP */
+    struct rchan *ch; /* K_CATCHUP, K_BUMP */
+    struct sss_uid uid; /* K_WAIT: the publish's uid, answered once replicas have it */
     int has_after;    /* K_HISTORY */
     struct sss_uid after;
     int64_t deadline; /* monotonic ms: waiting for the connection ends here */
     int sent;         /* K_PUBLISH: sent once already, so perhaps applied */
+    int slot;         /* hash slot of its keys, -1: any node (K_SLOTS) */
+    uint64_t order;   /* when it was made: a redirected one goes back before younger ones */
+    int ask_node;     /* >= 0: sent once to that node after ASKING (an ASK redirection) */
+    int64_t not_before; /* monotonic ms: a retry (TRYAGAIN, CLUSTERDOWN) waits until then */
     char *resp;       /* from redisFormatCommandArgv */
     size_t len;
 };
@@ -105,6 +131,8 @@ struct waiter {
 struct rchan {
     char name[SSS_PROTO_CHANNEL_MAX + 1];
     uint32_t len;
+    int slot;     /* of its keys */
+    int node;     /* the node its (S)SUBSCRIBE went to, -1: none */
     int want;     /* the host has subscribers */
     int inflight; /* SUBSCRIBE/UNSUBSCRIBE sent, not yet confirmed */
     int subscribed; /* Redis confirmed the last SUBSCRIBE (and no UNSUBSCRIBE since) */
@@ -119,29 +147,68 @@ struct rchan {
     TAILQ_HEAD(, waiter) waiters; /* until live, oldest first */
 };
 
+/*
+ * One Redis server: --redis, or a node of --redis-cluster (a seed, or a
+ * master named by the slot map or a redirection). Its commands connection
+ * runs EVALSHA for the slots it serves; its subscriptions connection is
+ * opened only when this host needs a channel it serves (or the control
+ * channel).
+ */
+struct rnode {
+    int id;                          /* index in re->nodes */
+    struct sss_redis_target target;  /* its ssl_ctx is borrowed from re->tmpl */
+    struct sss_redis_conn cmd, sub;
+    struct cmd_queue inflight; /* sent on cmd, reply pending, in order */
+    int cmd_ready;     /* cmd is up and the node answered its setup */
+    int setup_pending; /* setup commands (AUTH, SELECT, SCRIPT LOAD) not answered yet */
+    int setup_failed;  /* 1: the setup was refused (cmd); 2: AUTH was refused (sub) */
+    int sub_wanted;    /* this host needs its subscriptions connection */
+    int nslots;        /* slots the map gives it (cluster); it serves all in single mode */
+};
+
 struct redis_engine {
     struct sss_engine base;
     const struct sss_cfg *cfg;
-    struct sss_redis_target target;
-    struct sss_redis_conn cmd, sub;
-    int cmd_ready; /* the commands connection is up and Redis answered its setup */
-    int setup_pending; /* setup commands (AUTH, SELECT, SCRIPT LOAD) not answered yet */
-    struct cmd_queue unsent;   /* waiting for the commands connection */
-    struct cmd_queue inflight; /* sent, reply pending, in order */
+    struct sss_redis_target tmpl; /* --redis, or the first seed: credentials, TLS context */
+    int cluster;                  /* --redis-cluster */
+    struct rnode *nodes[SSS_REDIS_MAX_NODES]; /* owned; [0] is --redis in single mode */
+    int nnodes;
+    uint8_t owner[SSS_REDIS_SLOTS]; /* slot -> node index, NO_NODE until the map says */
+    uint8_t kept[SSS_REDIS_SLOTS / 8]; /* flush_unsent's scratch: slots whose order holds */
+    /* Commands of each slot in flight, and on which node: one of a slot goes
+     * to another node only once none is in flight on the first (a MOVED
+     * reply may still be on its way back for them), so the order holds. */
+    uint16_t slot_inflight[SSS_REDIS_SLOTS];
+    uint8_t slot_node[SSS_REDIS_SLOTS];
+    int map_ok;          /* a CLUSTER SLOTS answer was read */
+    int refresh_wanted;  /* read the slot map again (a node lost, a redirection) */
+    int refresh_inflight;
+    int64_t refresh_at;  /* monotonic ms: no refresh before (one per REFRESH_MIN_MS) */
+    int ctl_node;        /* the node whose subscriptions connection has the control channel */
+    int ctl_slot;
+    int resub_wanted;    /* some wanted channel has no (S)SUBSCRIBE on any node */
+    struct cmd_queue unsent;   /* waiting for their node's commands connection */
     struct sss_map chans;      /* name -> struct rchan (owned) */
     char sha_pub[41], sha_hist[41];
     char origin[200];  /* names this engine instance in the publish script's keys */
     uint64_t pub_seq;  /* seq of the last publish made (the script's idempotency key) */
+    uint64_t cmd_order; /* of the last command made */
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
     size_t host_len;  /* strlen(cfg->host_id): compared with every envelope's origin */
     size_t nwaiting;  /* questions waiting for a channel to go live, over all channels */
     size_t nretry;    /* channels whose catch-up the tick must try again */
     int64_t err_logged_ms; /* refused commands are logged once a second at most */
-    int setup_failed;      /* AUTH or SELECT was refused: reconnect later */
 };
 
-static void cmd_conn_ready(struct redis_engine *re);
+#define NO_NODE 0xff
+#define REFRESH_MIN_MS 200 /* between two CLUSTER SLOTS */
+#define RETRY_MS 100       /* a command refused by TRYAGAIN or CLUSTERDOWN is sent again after */
+
+static void cmd_conn_ready(struct redis_engine *re, struct rnode *nd);
+static void flush_unsent(struct redis_engine *re);
+static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc,
+                           const char **argv, const size_t *lens);
 
 /* ---- small helpers ---- */
 
@@ -226,11 +293,97 @@ static void answer_failure(struct redis_engine *re, struct cmd *c, int rc)
     }
 }
 
-/* Queue a command: sent now if the connection is ready, else when it is (or failed at deadline). */
+/* The node a command goes to now (-1: none known yet). */
+static int route(const struct redis_engine *re, const struct cmd *c)
+{
+    if (!re->cluster)
+        return 0;
+    if (c->ask_node >= 0)
+        return c->ask_node;
+    if (c->slot >= 0)
+        return re->owner[c->slot] == NO_NODE ? -1 : re->owner[c->slot];
+    for (int i = 0; i < re->nnodes; i++)
+        if (re->nodes[i]->cmd_ready)
+            return i;
+    return -1;
+}
+
+/* Whether c may go to node n now: ready, and no command of its slot in flight elsewhere. */
+static int can_send(const struct redis_engine *re, const struct cmd *c, int n)
+{
+    return n >= 0 && re->nodes[n]->cmd_ready &&
+           (c->slot < 0 || !re->slot_inflight[c->slot] || re->slot_node[c->slot] == n);
+}
+
+/* A command of nd is no longer in flight (answered, or its connection lost). */
+static void slot_done(struct redis_engine *re, const struct cmd *c)
+{
+    if (c->slot >= 0 && re->slot_inflight[c->slot])
+        re->slot_inflight[c->slot]--;
+}
+
+/* Write c on nd's commands connection (ready), after ASKING when an ASK sent it there. */
+static int send_to(struct redis_engine *re, struct rnode *nd, struct cmd *c)
+{
+    if (c->ask_node >= 0) {
+        static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+        struct cmd *a = sss_calloc(1, sizeof(*a));
+
+        c->ask_node = -1;
+        if (!a || sss_redis_conn_append(&nd->cmd, asking, sizeof(asking) - 1) < 0) {
+            sss_free(a);
+            answer_failure(re, c, -ENOMEM);
+            cmd_free(c);
+            return -ENOMEM;
+        }
+        a->kind = K_ASKING;
+        a->slot = -1;
+        q_push(&nd->inflight, a);
+    }
+    if (sss_redis_conn_append(&nd->cmd, c->resp, c->len) < 0) {
+        answer_failure(re, c, -ENOMEM);
+        cmd_free(c);
+        return -ENOMEM;
+    }
+    q_push(&nd->inflight, c);
+    if (c->slot >= 0) {
+        re->slot_inflight[c->slot]++;
+        re->slot_node[c->slot] = (uint8_t)nd->id;
+    }
+    if (c->kind == K_PUBLISH && re->cfg->redis_min_replicas > 0) {
+        /* Pipelined right behind it: the publish is answered when this is. */
+        char n[16], ms[24];
+        const char *argv[3] = {"WAIT", n, ms};
+        size_t lens[3];
+        struct cmd *w;
+
+        lens[0] = 4;
+        lens[1] = (size_t)snprintf(n, sizeof(n), "%d", re->cfg->redis_min_replicas);
+        lens[2] = (size_t)snprintf(ms, sizeof(ms), "%lld",
+                                   (long long)(re->cfg->redis_wait_ms ? re->cfg->redis_wait_ms
+                                                                      : 1000));
+        w = cmd_new(re, K_WAIT, 3, argv, lens);
+        if (!w || sss_redis_conn_append(&nd->cmd, w->resp, w->len) < 0) {
+            cmd_free(w);
+            return -ENOMEM; /* the publish is answered without waiting */
+        }
+        w->tag = c->tag;
+        q_push(&nd->inflight, w);
+    }
+    return 0;
+}
+
+/*
+ * Queue a command: sent now if its node is ready, else when it is (or
+ * failed at its deadline). Behind anything already waiting, so that the
+ * commands of a slot keep their order.
+ */
 static int send_cmd(struct redis_engine *re, struct cmd *c)
 {
-    if (!re->cmd_ready) {
-        if (c->kind != K_CATCHUP && c->kind != K_SETUP &&
+    int n = re->unsent.n ? -1 : route(re, c);
+
+    if (!can_send(re, c, n)) {
+        if (c->kind != K_CATCHUP && c->kind != K_SETUP && c->kind != K_SLOTS && c->kind != K_BUMP &&
             re->unsent.n >= (size_t)re->cfg->redis_queue) {
             answer_failure(re, c, SSS_EUNAVAIL);
             cmd_free(c);
@@ -239,13 +392,36 @@ static int send_cmd(struct redis_engine *re, struct cmd *c)
         q_push(&re->unsent, c);
         return 0;
     }
-    if (sss_redis_conn_append(&re->cmd, c->resp, c->len) < 0) {
-        answer_failure(re, c, -ENOMEM);
-        cmd_free(c);
-        return -ENOMEM;
+    return send_to(re, re->nodes[n], c);
+}
+
+/*
+ * Send what waits and can go now, in order: a command stays behind an
+ * earlier one of its slot that must still wait, so a channel's publishes
+ * reach Redis in the order they were made.
+ */
+static void flush_unsent(struct redis_engine *re)
+{
+    struct cmd_queue keep;
+    struct cmd *c;
+    int64_t now = sss_now_ms();
+
+    q_init(&keep);
+    while ((c = q_pop(&re->unsent))) {
+        int n = route(re, c), held = c->slot >= 0 && (re->kept[c->slot / 8] >> (c->slot % 8)) & 1;
+
+        if (!held && can_send(re, c, n) && now >= c->not_before) {
+            (void)send_to(re, re->nodes[n], c);
+        } else {
+            if (c->slot >= 0)
+                re->kept[c->slot / 8] |= (uint8_t)(1u << (c->slot % 8));
+            q_push(&keep, c);
+        }
     }
-    q_push(&re->inflight, c);
-    return 0;
+    STAILQ_FOREACH(c, &keep.q, link)
+    if (c->slot >= 0)
+        re->kept[c->slot / 8] = 0;
+    q_move(&re->unsent, &keep);
 }
 
 static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc,
@@ -263,6 +439,9 @@ static struct cmd *cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc
     }
     c->len = (size_t)n;
     c->kind = kind;
+    c->slot = -1;
+    c->ask_node = -1;
+    c->order = ++re->cmd_order;
     c->deadline = sss_now_ms() + re->cfg->redis_wait_ms;
     return c;
 }
@@ -275,6 +454,7 @@ static struct cmd *history_cmd(struct redis_engine *re, enum cmd_kind kind, cons
     const char *argv[7];
     size_t lens[7];
     int kl = key_of(key, sizeof(key), chan, len, ":h");
+    struct cmd *c;
 
     if (kl < 0)
         return NULL;
@@ -287,7 +467,10 @@ static struct cmd *history_cmd(struct redis_engine *re, enum cmd_kind kind, cons
     argv[4] = mode, lens[4] = strlen(mode);
     argv[5] = ubuf, lens[5] = strlen(ubuf);
     argv[6] = re->hist_ttl, lens[6] = strlen(re->hist_ttl);
-    return cmd_new(re, kind, 7, argv, lens);
+    c = cmd_new(re, kind, 7, argv, lens);
+    if (c)
+        c->slot = sss_redis_key_slot(key, (size_t)kl);
+    return c;
 }
 
 /* ---- channels ---- */
@@ -300,7 +483,12 @@ static struct rchan *chan_get(struct redis_engine *re, const char *name, size_t 
         return ch;
     ch = sss_map_put_new(&re->chans, sizeof(*ch), offsetof(struct rchan, name), name, len);
     if (ch) {
+        char key[SSS_PROTO_CHANNEL_MAX + 16];
+        int kl = key_of(key, sizeof(key), name, len, "");
+
         ch->len = (uint32_t)len;
+        ch->slot = kl > 0 ? sss_redis_key_slot(key, (size_t)kl) : 0;
+        ch->node = -1;
         STAILQ_INIT(&ch->held);
         TAILQ_INIT(&ch->waiters);
     }
@@ -356,8 +544,12 @@ static void feed(struct redis_engine *re, struct rchan *ch, const struct sss_eng
         re->base.sink.feed(re->base.sink.data, ch->name, ch->len, m, origin);
 }
 
-static void send_sub_cmd(struct redis_engine *re, const char *verb, const char *chan, size_t len)
+/* (S)SUBSCRIBE or (S)UNSUBSCRIBE (sharded on a cluster) chan on nd's subscriptions connection. */
+static void send_sub_cmd(struct redis_engine *re, struct rnode *nd, int on, const char *chan,
+                         size_t len)
 {
+    const char *verb = re->cluster ? (on ? "SSUBSCRIBE" : "SUNSUBSCRIBE")
+                                   : (on ? "SUBSCRIBE" : "UNSUBSCRIBE");
     char key[SSS_PROTO_CHANNEL_MAX + 16];
     const char *argv[2] = {verb, key};
     size_t lens[2] = {strlen(verb), 0};
@@ -368,9 +560,69 @@ static void send_sub_cmd(struct redis_engine *re, const char *verb, const char *
         return;
     lens[1] = (size_t)kl;
     n = redisFormatCommandArgv(&resp, 2, argv, lens);
-    if (n > 0 && sss_redis_conn_append(&re->sub, resp, (size_t)n) < 0)
+    if (n > 0 && sss_redis_conn_append(&nd->sub, resp, (size_t)n) < 0)
         sss_log_error("redis", "out of memory subscribing to %.*s", (int)len, chan);
     redisFreeCommand(resp);
+}
+
+/*
+ * Subscribe a wanted channel on the node that serves its slot, now if that
+ * node's subscriptions connection is up, else once it is (setup_sub_conn)
+ * or once the slot map names the node (ensure_subs).
+ */
+static void chan_subscribe(struct redis_engine *re, struct rchan *ch)
+{
+    int n = re->cluster ? (re->owner[ch->slot] == NO_NODE ? -1 : re->owner[ch->slot]) : 0;
+    struct rnode *nd;
+
+    if (n < 0) {
+        re->resub_wanted = 1;
+        return;
+    }
+    nd = re->nodes[n];
+    nd->sub_wanted = 1;
+    if (nd->sub.state != SSS_REDIS_UP) {
+        sss_redis_conn_maybe_connect(&nd->sub, sss_now_ms());
+        return;
+    }
+    if (ch->node != n)
+        ch->inflight = 0; /* what another node still answers is ignored (on_sub_reply) */
+    ch->node = n;
+    ch->inflight++;
+    send_sub_cmd(re, nd, 1, ch->name, ch->len);
+}
+
+/* Subscribe what has no subscription yet: wanted channels, and the control channel. */
+static void ensure_subs(struct redis_engine *re)
+{
+    struct sss_map_iter it;
+    struct rchan *ch;
+    int n;
+
+    re->resub_wanted = 0;
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
+        if (ch->want && ch->node < 0)
+            chan_subscribe(re, ch);
+    if (re->ctl_node >= 0)
+        return;
+    n = re->cluster ? (re->owner[re->ctl_slot] == NO_NODE ? -1 : re->owner[re->ctl_slot]) : 0;
+    if (n < 0) {
+        re->resub_wanted = 1;
+        return;
+    }
+    re->nodes[n]->sub_wanted = 1;
+    if (re->nodes[n]->sub.state == SSS_REDIS_UP) {
+        char *resp = NULL;
+        int len = redisFormatCommand(&resp, "SUBSCRIBE %s", CONTROL_CHANNEL);
+
+        if (len > 0 && sss_redis_conn_append(&re->nodes[n]->sub, resp, (size_t)len) == 0)
+            re->ctl_node = n;
+        else
+            re->resub_wanted = 1;
+        redisFreeCommand(resp);
+    } else {
+        sss_redis_conn_maybe_connect(&re->nodes[n]->sub, sss_now_ms());
+    }
 }
 
 /* Ask the waiting questions of a channel that just became live. */
@@ -515,6 +767,59 @@ static void on_history_reply(struct redis_engine *re, struct cmd *c, const redis
     k->hist_done(k->data, &c->tag, 0, gap, a.has_last, a.last);
 }
 
+/*
+ * A channel's stream went back: unless another host did it already (the
+ * stream's epoch is newer than the uid this host fed), drop the stream and
+ * raise the epoch key to that uid's epoch, so that the next publish starts
+ * a new epoch above everything any host fed. Clients' SYNCs then report the
+ * gap (their uid's epoch is gone) instead of receiving reused uids.
+ */
+static const char LUA_BUMP[] =
+    "local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "local e = 0\n"
+    "if r[1] then e = tonumber(string.match(r[1][1], '^(%d+)-')) end\n"
+    "if e > tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "local ep = redis.call('GET', KEYS[2])\n"
+    "if not ep or tonumber(ep) < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end\n"
+    "return 1\n";
+
+static void start_bump(struct redis_engine *re, struct rchan *ch)
+{
+    char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16], ep[24];
+    int l1 = key_of(k1, sizeof(k1), ch->name, ch->len, ":h"),
+        l2 = key_of(k2, sizeof(k2), ch->name, ch->len, ":e");
+    const char *argv[6] = {"EVAL", LUA_BUMP, "2", k1, k2, ep};
+    size_t lens[6] = {4, sizeof(LUA_BUMP) - 1, 1, (size_t)l1, (size_t)l2, 0};
+    struct cmd *c;
+
+    lens[5] = (size_t)snprintf(ep, sizeof(ep), "%llu", (unsigned long long)ch->last.epoch);
+    c = l1 > 0 && l2 > 0 ? cmd_new(re, K_BUMP, 6, argv, lens) : NULL;
+    if (!c) {
+        sss_log_error("redis", "out of memory starting a new epoch of %s", ch->name);
+        return;
+    }
+    c->slot = ch->slot;
+    c->ch = ch;
+    ch->catching++;
+    (void)send_cmd(re, c);
+}
+
+/* The bump is done (or failed): read the channel afresh, as if new to the host. */
+static void on_bump_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR)
+        sss_log_error("redis", "channel %s: starting a new epoch failed: %.*s", ch->name,
+                      (int)r->len, r->str);
+    ch->catching--;
+    ch->has_last = 0;
+    ch->known = 0;
+    if (ch->want && ch->subscribed)
+        start_catchup(re, ch);
+    else
+        chan_maybe_forget(re, ch);
+}
+
 static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
 {
     struct hist_answer a;
@@ -526,6 +831,20 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         if (!ch->retry_catchup)
             re->nretry++;
         ch->retry_catchup = 1;
+        return;
+    }
+    if (ch->known && ch->has_last && a.has_last && sss_proto_uid_cmp(&a.last, &ch->last) < 0) {
+        /* The stream is behind what this host fed: a replica that had not
+         * received the newest messages took over. Their uids would be given
+         * again to other messages; a new epoch instead, and the gap told. */
+        sss_log_warn("redis",
+                     "channel %s: its stream ends at %llu-%llu, before %llu-%llu that this host "
+                     "fed (lost in a failover); new epoch, its subscribers here are closed (4008)",
+                     ch->name, (unsigned long long)a.last.epoch,
+                     (unsigned long long)a.last.offset, (unsigned long long)ch->last.epoch,
+                     (unsigned long long)ch->last.offset);
+        re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
+        start_bump(re, ch);
         return;
     }
     if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
@@ -569,11 +888,158 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
     chan_maybe_forget(re, ch);
 }
 
-static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisReply *r)
+/* The node at host:port, added to re->nodes if new (NULL: no room, or it does not resolve). */
+static struct rnode *node_get(struct redis_engine *re, const char *host, int port)
+{
+    struct rnode *nd;
+    char where[160];
+
+    snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    for (int i = 0; i < re->nnodes; i++)
+        if (strcmp(re->nodes[i]->target.where, where) == 0)
+            return re->nodes[i];
+    if (re->nnodes == SSS_REDIS_MAX_NODES) {
+        sss_log_error("redis", "node %s: more than %d Redis nodes, its slots stay unserved", where,
+                      SSS_REDIS_MAX_NODES);
+        return NULL;
+    }
+    nd = sss_calloc(1, sizeof(*nd));
+    if (!nd)
+        return NULL;
+    if (sss_redis_target_at(&re->tmpl, host, port, &nd->target) < 0) {
+        sss_log_error("redis", "node %s does not resolve", where);
+        sss_free(nd);
+        return NULL;
+    }
+    nd->id = re->nnodes;
+    q_init(&nd->inflight);
+    sss_redis_conn_init(&nd->cmd, "commands", &nd->target);
+    sss_redis_conn_init(&nd->sub, "subscriptions", &nd->target);
+    re->nodes[re->nnodes++] = nd;
+    sss_redis_conn_maybe_connect(&nd->cmd, sss_now_ms());
+    return nd;
+}
+
+/* Give slots start..end to nd (slot counts kept for ops->connected). */
+static void slots_assign(struct redis_engine *re, int start, int end, struct rnode *nd)
+{
+    for (int s = start; s <= end; s++) {
+        if (re->owner[s] != NO_NODE)
+            re->nodes[re->owner[s]]->nslots--;
+        re->owner[s] = nd ? (uint8_t)nd->id : NO_NODE;
+        if (nd)
+            nd->nslots++;
+    }
+}
+
+/* A CLUSTER SLOTS answer from nd: the new slot map. */
+static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redisReply *r)
+{
+    struct sss_redis_range rg[SSS_REDIS_MAX_NODES * 4];
+    int n = sss_redis_slots_parse(r, rg, (int)(sizeof(rg) / sizeof(rg[0])));
+
+    re->refresh_inflight = 0;
+    if (n < 0) {
+        int64_t now = sss_now_ms();
+
+        if (now - re->err_logged_ms >= 10000) {
+            sss_log_error("redis", "%s: unexpected CLUSTER SLOTS answer%s%.*s (is it a cluster?)",
+                          nd->target.where, r->type == REDIS_REPLY_ERROR ? ": " : "",
+                          r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+                          r->type == REDIS_REPLY_ERROR ? r->str : "");
+            re->err_logged_ms = now;
+        }
+        re->refresh_wanted = 1;
+        re->refresh_at = now + 1000; /* not a cluster, or not yet one: ask again later */
+        return;
+    }
+    slots_assign(re, 0, SSS_REDIS_SLOTS - 1, NULL);
+    for (int i = 0; i < n; i++)
+        slots_assign(re, rg[i].start, rg[i].end,
+                     node_get(re, rg[i].host[0] ? rg[i].host : nd->target.host, rg[i].port));
+    if (!re->map_ok)
+        sss_log_info("redis", "cluster slot map read from %s: %d ranges", nd->target.where, n);
+    re->map_ok = 1;
+    re->refresh_wanted = 0;
+    ensure_subs(re);
+    flush_unsent(re);
+}
+
+/*
+ * Put a command that came back (redirected) into unsent before the first
+ * younger command of its slot: one made while it was in flight waits there,
+ * and must not overtake it (a channel's publishes apply in seq order).
+ */
+static void requeue(struct redis_engine *re, struct cmd *c)
+{
+    struct cmd *x, *prev = NULL;
+
+    STAILQ_FOREACH(x, &re->unsent.q, link)
+    {
+        if (x->slot == c->slot && x->order > c->order)
+            break;
+        prev = x;
+    }
+    if (!x)
+        STAILQ_INSERT_TAIL(&re->unsent.q, c, link);
+    else if (prev)
+        STAILQ_INSERT_AFTER(&re->unsent.q, prev, c, link);
+    else
+        STAILQ_INSERT_HEAD(&re->unsent.q, c, link);
+    re->unsent.n++;
+}
+
+/*
+ * An error reply that asks to send the command elsewhere or later: MOVED
+ * (the map changed: patch it, read it again), ASK (once to that node, after
+ * ASKING: a slot being migrated), TRYAGAIN (a migration is under way),
+ * CLUSTERDOWN (a failover is). Returns 1 when c is queued again (the
+ * caller keeps it), 0 when the error is another.
+ */
+static int redirected(struct redis_engine *re, struct cmd *c, const redisReply *r)
+{
+    char host[128];
+    int ask, slot, port;
+
+    if (!re->cluster || r->type != REDIS_REPLY_ERROR)
+        return 0;
+    if (sss_redis_redirect_parse(r->str, r->len, &ask, &slot, host, sizeof(host), &port)) {
+        struct rnode *nd = node_get(re, host, port);
+
+        if (!nd)
+            return 0;
+        if (ask) {
+            c->ask_node = nd->id;
+        } else {
+            slots_assign(re, slot, slot, nd);
+            re->refresh_wanted = 1;
+        }
+    } else if ((r->len >= 8 && memcmp(r->str, "TRYAGAIN", 8) == 0) ||
+               (r->len >= 11 && memcmp(r->str, "CLUSTERDOWN", 11) == 0)) {
+        c->not_before = sss_now_ms() + RETRY_MS;
+        re->refresh_wanted = 1;
+    } else {
+        return 0;
+    }
+    requeue(re, c);
+    return 1;
+}
+
+/* What came back for c from nd. Returns 1 when c was queued again (not freed by the caller). */
+static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c,
+                        const redisReply *r)
 {
     struct sss_engine_sink *k = &re->base.sink;
     struct sss_uid uid = {0, 0};
 
+    if (c->kind == K_ASKING || (c->kind == K_WAIT && r->type == REDIS_REPLY_ERROR && !c->sent))
+        return 0;
+    if (c->kind == K_SLOTS) {
+        on_slots_reply(re, nd, r);
+        return 0;
+    }
+    if (c->kind != K_SETUP && redirected(re, c, r))
+        return 1;
     if (r->type == REDIS_REPLY_ERROR && c->kind != K_SETUP && c->kind != K_CATCHUP) {
         /* Redis refused it (OOM, NOSCRIPT, READONLY...): nothing was done. */
         int64_t now = sss_now_ms();
@@ -584,9 +1050,15 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
         }
         /* SSSGONE: a publish sent again was applied the first time, but its
          * entry is no longer there to tell its uid. */
-        answer_failure(re, c, r->len >= 7 && memcmp(r->str, "SSSGONE", 7) == 0 ? SSS_EUNKNOWN
-                                                                                : SSS_EUNAVAIL);
-        return;
+        if (c->kind == K_WAIT) /* its publish was applied */
+            re->base.sink.published(re->base.sink.data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
+        else if (c->kind == K_BUMP)
+            on_bump_reply(re, c->ch, r);
+        else
+            answer_failure(re, c,
+                           r->len >= 7 && memcmp(r->str, "SSSGONE", 7) == 0 ? SSS_EUNKNOWN
+                                                                           : SSS_EUNAVAIL);
+        return 0;
     }
     switch (c->kind) {
     case K_SETUP:
@@ -594,17 +1066,48 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
             char why[200];
 
             snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
-            re->setup_failed = 1; /* dropped after this batch of replies */
-            sss_log_error("redis", "setting up the commands connection: %s", why);
-        } else if (--re->setup_pending == 0 && !re->setup_failed) {
-            cmd_conn_ready(re);
+            nd->setup_failed = 1; /* dropped after this batch of replies */
+            sss_log_error("redis", "setting up the commands connection to %s: %s",
+                          nd->target.where, why);
+        } else if (--nd->setup_pending == 0 && !nd->setup_failed) {
+            cmd_conn_ready(re, nd);
         }
         break;
-    case K_PUBLISH:
-        if (reply_uid(r, &uid) < 0)
+    case K_PUBLISH: {
+        struct cmd *w = STAILQ_FIRST(&nd->inflight.q);
+
+        if (reply_uid(r, &uid) < 0) {
             k->published(k->data, &c->tag, SSS_EPROTO, 0, uid);
-        else
+        } else if (w && w->kind == K_WAIT) {
+            w->uid = uid; /* answered when the replicas have it */
+            w->sent = 1;
+        } else {
             k->published(k->data, &c->tag, 0, 0, uid);
+        }
+        break;
+    }
+    case K_WAIT:
+        if (!c->sent)
+            break; /* its publish failed and was answered */
+        if (r->type == REDIS_REPLY_INTEGER && r->integer >= re->cfg->redis_min_replicas) {
+            k->published(k->data, &c->tag, 0, 0, c->uid);
+        } else {
+            /* Published, but on fewer replicas than asked: a failover now
+             * could lose it. The publisher is told it may not have been. */
+            int64_t now = sss_now_ms();
+
+            if (now - re->err_logged_ms >= 1000) {
+                sss_log_warn("redis", "a publish reached %lld replicas of %s, not %d "
+                                      "(--redis-min-replicas): answered as unknown",
+                             r->type == REDIS_REPLY_INTEGER ? (long long)r->integer : -1LL,
+                             nd->target.where, re->cfg->redis_min_replicas);
+                re->err_logged_ms = now;
+            }
+            k->published(k->data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
+        }
+        break;
+    case K_BUMP:
+        on_bump_reply(re, c->ch, r);
         break;
     case K_LAST: {
         struct hist_answer a;
@@ -624,8 +1127,11 @@ static void on_cmd_reply(struct redis_engine *re, struct cmd *c, const redisRepl
         on_catchup_reply(re, c->ch, r);
         break;
     case K_CONTROL:
+    case K_SLOTS:
+    case K_ASKING:
         break;
     }
+    return 0;
 }
 
 /* ---- envelopes on the subscriptions connection ---- */
@@ -703,7 +1209,41 @@ static int chan_of(const redisReply *r, const char **name, size_t *len)
     return 0;
 }
 
-static void on_sub_reply(struct redis_engine *re, const redisReply *r)
+/* A channel of nd is not subscribed there any more: subscribe it where its slot is now. */
+static void chan_unsubscribed(struct redis_engine *re, struct rchan *ch)
+{
+    ch->node = -1;
+    ch->inflight = 0;
+    ch->subscribed = 0;
+    ch->live = 0; /* until resubscribed and caught up */
+    if (ch->want) {
+        re->resub_wanted = 1;
+        if (re->cluster)
+            re->refresh_wanted = 1;
+    }
+}
+
+/* SSUBSCRIBE refused with MOVED: the slot is elsewhere; its channels of nd move there. */
+static void sub_moved(struct redis_engine *re, struct rnode *nd, const redisReply *r)
+{
+    struct sss_map_iter it;
+    struct rchan *ch;
+    struct rnode *to;
+    char host[128];
+    int ask, slot, port;
+
+    if (!sss_redis_redirect_parse(r->str, r->len, &ask, &slot, host, sizeof(host), &port))
+        return;
+    to = node_get(re, host, port);
+    if (to && !ask)
+        slots_assign(re, slot, slot, to);
+    re->refresh_wanted = 1;
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
+        if (ch->node == nd->id && ch->slot == slot)
+            chan_unsubscribed(re, ch);
+}
+
+static void on_sub_reply(struct redis_engine *re, struct rnode *nd, const redisReply *r)
 {
     const redisReply *kind;
     const char *name;
@@ -711,15 +1251,21 @@ static void on_sub_reply(struct redis_engine *re, const redisReply *r)
     struct rchan *ch;
 
     if (r->type == REDIS_REPLY_ERROR) {
-        sss_log_error("redis", "subscriptions connection: %.*s", (int)r->len, r->str);
-        re->setup_failed = 2;
+        if (re->cluster && r->len > 6 && memcmp(r->str, "MOVED ", 6) == 0) {
+            sub_moved(re, nd, r);
+            return;
+        }
+        sss_log_error("redis", "subscriptions connection to %s: %.*s", nd->target.where,
+                      (int)r->len, r->str);
+        nd->setup_failed = 2;
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING)
         return; /* AUTH's +OK */
     kind = r->element[0];
-    if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0) {
+    if ((kind->len == 7 && memcmp(kind->str, "message", 7) == 0) ||
+        (kind->len == 8 && memcmp(kind->str, "smessage", 8) == 0)) {
         const redisReply *c = r->element[1], *p = r->element[2];
 
         if (p->type != REDIS_REPLY_STRING)
@@ -734,16 +1280,28 @@ static void on_sub_reply(struct redis_engine *re, const redisReply *r)
     if (chan_of(r->element[1], &name, &len) < 0 || len == 0 || name[0] == '!')
         return; /* the control channel's own confirmation */
     ch = chan_get(re, name, len, 0);
-    if (!ch)
+    if (!ch || ch->node != nd->id)
+        return; /* from a node the channel has left */
+    if (!ch->inflight && ch->want) {
+        /* Redis dropped it by itself: its slot moved to another node
+         * (resharding) or this node became a replica (failover). */
+        sss_log_info("redis", "channel %s: %s dropped its subscription (slot moved); "
+                              "resubscribing",
+                     ch->name, nd->target.where);
+        chan_unsubscribed(re, ch);
         return;
+    }
     if (ch->inflight)
         ch->inflight--;
     if (ch->inflight)
         return; /* a later SUBSCRIBE/UNSUBSCRIBE decides */
-    if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0 && ch->want) {
+    if (((kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) ||
+         (kind->len == 10 && memcmp(kind->str, "ssubscribe", 10) == 0)) &&
+        ch->want) {
         ch->subscribed = 1;
         start_catchup(re, ch);
     } else {
+        ch->node = -1;
         ch->subscribed = 0;
         ch->live = 0;
         chan_maybe_forget(re, ch);
@@ -764,30 +1322,57 @@ static int auth_argv(const struct sss_redis_target *t, const char **argv, size_t
     return n;
 }
 
-static void setup_push(struct redis_engine *re, struct cmd *c)
+static void setup_push(struct redis_engine *re, struct rnode *nd, struct cmd *c)
 {
-    q_push(&re->inflight, c);
-    re->setup_pending++;
-    if (sss_redis_conn_append(&re->cmd, c->resp, c->len) < 0)
+    (void)re;
+    q_push(&nd->inflight, c);
+    nd->setup_pending++;
+    if (sss_redis_conn_append(&nd->cmd, c->resp, c->len) < 0)
         sss_log_error("redis", "out of memory setting up the commands connection");
 }
 
 /*
- * Redis answered the whole setup: the commands that waited go now, in order.
- * Not before: a TLS 1.3 server refuses a client certificate only after the
- * client's handshake is done, and a wrong password only in AUTH's reply, so
- * a connection is not usable until something came back on it.
+ * The node answered the whole setup: the commands that waited for it go
+ * now, in order. Not before: a TLS 1.3 server refuses a client certificate
+ * only after the client's handshake is done, and a wrong password only in
+ * AUTH's reply, so a connection is not usable until something came back on
+ * it. On a cluster, the first ready node is asked for the slot map.
  */
-static void cmd_conn_ready(struct redis_engine *re)
+/* On a cluster, ask a node that answers for the slot map, if it is wanted and none is asked. */
+static void maybe_refresh(struct redis_engine *re, int64_t now)
 {
+    static const char *argv[2] = {"CLUSTER", "SLOTS"};
+    static const size_t lens[2] = {7, 5};
     struct cmd *c;
+    int n;
 
-    re->cmd_ready = 1;
-    while ((c = q_pop(&re->unsent)))
-        (void)send_cmd(re, c);
+    int stale = re->refresh_wanted || !re->map_ok;
+
+    /* A master the map names that does not answer: perhaps a failover
+     * promotes its replica; read the map until it says so. */
+    for (int i = 0; i < re->nnodes && !stale; i++)
+        stale = re->nodes[i]->nslots && !re->nodes[i]->cmd_ready;
+    if (!re->cluster || !stale || re->refresh_inflight || now < re->refresh_at)
+        return;
+    c = cmd_new(re, K_SLOTS, 2, argv, lens);
+    n = c ? route(re, c) : -1;
+    if (n < 0) {
+        cmd_free(c); /* no node answers yet: the next tick tries again */
+        return;
+    }
+    re->refresh_inflight = 1;
+    re->refresh_at = now + REFRESH_MIN_MS;
+    (void)send_to(re, re->nodes[n], c);
 }
 
-static void setup_cmd_conn(struct redis_engine *re)
+static void cmd_conn_ready(struct redis_engine *re, struct rnode *nd)
+{
+    nd->cmd_ready = 1;
+    maybe_refresh(re, sss_now_ms());
+    flush_unsent(re);
+}
+
+static void setup_cmd_conn(struct redis_engine *re, struct rnode *nd)
 {
     const char *argv[3];
     size_t lens[3];
@@ -795,76 +1380,75 @@ static void setup_cmd_conn(struct redis_engine *re)
     char db[16];
 
     /* The setup goes first, then whatever waited, in order. */
-    if (re->target.password[0]) {
-        int n = auth_argv(&re->target, argv, lens);
+    if (nd->target.password[0]) {
+        int n = auth_argv(&nd->target, argv, lens);
 
         if ((c = cmd_new(re, K_SETUP, n, argv, lens)))
-            setup_push(re, c);
+            setup_push(re, nd, c);
     }
-    snprintf(db, sizeof(db), "%d", re->target.db);
-    argv[0] = "SELECT", lens[0] = 6;
-    argv[1] = db, lens[1] = strlen(db);
-    if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
-        setup_push(re, c);
+    if (!re->cluster) { /* a cluster has database 0 only */
+        snprintf(db, sizeof(db), "%d", nd->target.db);
+        argv[0] = "SELECT", lens[0] = 6;
+        argv[1] = db, lens[1] = strlen(db);
+        if ((c = cmd_new(re, K_SETUP, 2, argv, lens)))
+            setup_push(re, nd, c);
+    }
     argv[0] = "SCRIPT", lens[0] = 6;
     argv[1] = "LOAD", lens[1] = 4;
     argv[2] = SSS_REDIS_LUA_PUBLISH, lens[2] = strlen(SSS_REDIS_LUA_PUBLISH);
     if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
-        setup_push(re, c);
+        setup_push(re, nd, c);
     argv[2] = SSS_REDIS_LUA_HISTORY, lens[2] = strlen(SSS_REDIS_LUA_HISTORY);
     if ((c = cmd_new(re, K_SETUP, 3, argv, lens)))
-        setup_push(re, c);
-    if (!re->setup_pending)
-        cmd_conn_ready(re); /* out of memory for all of it: the commands will say */
+        setup_push(re, nd, c);
+    if (!nd->setup_pending)
+        cmd_conn_ready(re, nd); /* out of memory for all of it: the commands will say */
 }
 
-static void setup_sub_conn(struct redis_engine *re)
+static void setup_sub_conn(struct redis_engine *re, struct rnode *nd)
 {
-    struct sss_map_iter it;
-    struct rchan *ch;
     char *resp = NULL;
     int n;
 
-    if (re->target.password[0]) {
+    if (nd->target.password[0]) {
         const char *argv[3];
         size_t lens[3];
 
-        n = redisFormatCommandArgv(&resp, auth_argv(&re->target, argv, lens), argv, lens);
+        n = redisFormatCommandArgv(&resp, auth_argv(&nd->target, argv, lens), argv, lens);
         if (n > 0)
-            (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
+            (void)sss_redis_conn_append(&nd->sub, resp, (size_t)n);
         redisFreeCommand(resp);
-        resp = NULL;
     }
-    n = redisFormatCommand(&resp, "SUBSCRIBE %s", CONTROL_CHANNEL);
-    if (n > 0)
-        (void)sss_redis_conn_append(&re->sub, resp, (size_t)n);
-    redisFreeCommand(resp);
-    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
-        if (ch->want) {
-            ch->inflight = 1;
-            send_sub_cmd(re, "SUBSCRIBE", ch->name, ch->len);
-        }
+    ensure_subs(re); /* the channels (and control) this node serves */
 }
 
-/* refused: Redis rejected the connection's setup, so nothing after it ran. */
-static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refused)
+/* refused: the node rejected the connection's setup, so nothing after it ran. */
+static void cmd_conn_lost_how(struct redis_engine *re, struct rnode *nd, const char *why,
+                              int refused)
 {
     struct cmd_queue resend;
     struct cmd *c;
 
     q_init(&resend);
-    sss_redis_conn_lost(&re->cmd, why, sss_now_ms());
-    re->cmd_ready = 0;
-    re->setup_pending = 0;
+    sss_redis_conn_lost(&nd->cmd, why, sss_now_ms());
+    nd->cmd_ready = 0;
+    nd->setup_pending = 0;
+    if (re->cluster)
+        re->refresh_wanted = 1; /* perhaps a failover: where are its slots now? */
     /* Reads are sent again, and so are publishes: the script answers one it
      * applied already with its uid (see the head comment). A broadcast or a
      * boot may or may not have been applied. */
-    while ((c = q_pop(&re->inflight))) {
+    while ((c = q_pop(&nd->inflight))) {
+        slot_done(re, c);
         if (!refused && c->kind == K_CONTROL) {
             answer_failure(re, c, SSS_EUNKNOWN);
             cmd_free(c);
-        } else if (c->kind == K_SETUP) {
+        } else if (c->kind == K_WAIT && c->sent) {
+            /* Applied, its replication unknown. */
+            re->base.sink.published(re->base.sink.data, &c->tag, SSS_EUNKNOWN, 0, c->uid);
             cmd_free(c);
+        } else if (c->kind == K_SETUP || c->kind == K_ASKING || c->kind == K_WAIT) {
+            cmd_free(c); /* a publish sent again gets its WAIT again */
         } else {
             if (c->kind == K_PUBLISH && !refused) {
                 c->sent = 1;
@@ -877,22 +1461,26 @@ static void cmd_conn_lost_how(struct redis_engine *re, const char *why, int refu
     q_move(&re->unsent, &resend);
 }
 
-static void cmd_conn_lost(struct redis_engine *re, const char *why)
+static void cmd_conn_lost(struct redis_engine *re, struct rnode *nd, const char *why)
 {
-    cmd_conn_lost_how(re, why, 0);
+    cmd_conn_lost_how(re, nd, why, 0);
 }
 
-static void sub_conn_lost(struct redis_engine *re, const char *why)
+static void sub_conn_lost(struct redis_engine *re, struct rnode *nd, const char *why)
 {
     struct sss_map_iter it;
     struct rchan *ch;
 
-    sss_redis_conn_lost(&re->sub, why, sss_now_ms());
-    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));) {
-        ch->inflight = 0;
-        ch->subscribed = 0;
-        ch->live = 0; /* until resubscribed and caught up */
+    sss_redis_conn_lost(&nd->sub, why, sss_now_ms());
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
+        if (ch->node == nd->id)
+            chan_unsubscribed(re, ch);
+    if (re->ctl_node == nd->id) {
+        re->ctl_node = -1;
+        re->resub_wanted = 1;
     }
+    if (re->cluster)
+        re->refresh_wanted = 1;
 }
 
 /* ---- the ops ---- */
@@ -904,8 +1492,8 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
     struct redis_engine *re = (struct redis_engine *)e;
     char k1[SSS_PROTO_CHANNEL_MAX + 16], k2[SSS_PROTO_CHANNEL_MAX + 16],
         k3[SSS_PROTO_CHANNEL_MAX + 16], k4[SSS_PROTO_CHANNEL_MAX + 16], seq[24];
-    const char *argv[14];
-    size_t lens[14];
+    const char *argv[16];
+    size_t lens[16];
     struct cmd *c;
     int l1 = key_of(k1, sizeof(k1), chan, chan_len, ":h"),
         l2 = key_of(k2, sizeof(k2), chan, chan_len, ":e"),
@@ -921,26 +1509,29 @@ static void redis_publish(struct sss_engine *e, const struct sss_engine_tag *tag
                            re->cfg->host_id, re->host_len, tag->worker, tag->conn, tag->flags);
     argv[0] = "EVALSHA", lens[0] = 7;
     argv[1] = re->sha_pub, lens[1] = 40;
-    argv[2] = "4", lens[2] = 1;
+    argv[2] = "3", lens[2] = 1;
     argv[3] = k1, lens[3] = (size_t)l1;
     argv[4] = k2, lens[4] = (size_t)l2;
-    argv[5] = k3, lens[5] = (size_t)l3;
-    argv[6] = k4, lens[6] = (size_t)l4;
-    argv[7] = topic, lens[7] = topic_len;
-    argv[8] = msg, lens[8] = msg_len;
-    argv[9] = re->hist_size, lens[9] = strlen(re->hist_size);
-    argv[10] = re->hist_ttl, lens[10] = strlen(re->hist_ttl);
-    argv[11] = re->pack.data, lens[11] = re->pack.size;
-    argv[12] = re->origin, lens[12] = strlen(re->origin);
-    argv[13] = seq, lens[13] = (size_t)snprintf(seq, sizeof(seq), "%llu",
+    argv[5] = k4, lens[5] = (size_t)l4;
+    argv[6] = topic, lens[6] = topic_len;
+    argv[7] = msg, lens[7] = msg_len;
+    argv[8] = re->hist_size, lens[8] = strlen(re->hist_size);
+    argv[9] = re->hist_ttl, lens[9] = strlen(re->hist_ttl);
+    argv[10] = re->pack.data, lens[10] = re->pack.size;
+    argv[11] = re->origin, lens[11] = strlen(re->origin);
+    argv[12] = seq, lens[12] = (size_t)snprintf(seq, sizeof(seq), "%llu",
                                                 (unsigned long long)++re->pub_seq);
-    c = cmd_new(re, K_PUBLISH, 14, argv, lens);
+    argv[13] = re->cluster ? "1" : "0", lens[13] = 1; /* SPUBLISH on a cluster */
+    argv[14] = k3, lens[14] = (size_t)l3;
+    c = cmd_new(re, K_PUBLISH, 15, argv, lens);
     if (!c) {
         e->sink.published(e->sink.data, tag, -ENOMEM, 0, (struct sss_uid){0, 0});
         return;
     }
     c->tag = *tag;
-    if (!re->cmd_ready && re->cfg->redis_wait_ms == 0) {
+    c->slot = sss_redis_key_slot(k1, (size_t)l1);
+    if (re->cfg->redis_wait_ms == 0 &&
+        (re->unsent.n || !can_send(re, c, route(re, c)))) {
         answer_failure(re, c, SSS_EUNAVAIL);
         cmd_free(c);
         return;
@@ -1034,10 +1625,14 @@ static void redis_interest(struct sss_engine *e, const char *chan, size_t chan_l
     if (!on) {
         ch->live = 0;
         held_clear(ch);
-    }
-    if (re->sub.state == SSS_REDIS_UP) {
-        ch->inflight++;
-        send_sub_cmd(re, on ? "SUBSCRIBE" : "UNSUBSCRIBE", chan, chan_len);
+        if (ch->node >= 0 && re->nodes[ch->node]->sub.state == SSS_REDIS_UP) {
+            ch->inflight++;
+            send_sub_cmd(re, re->nodes[ch->node], 0, chan, chan_len);
+        } else {
+            ch->node = -1;
+        }
+    } else {
+        chan_subscribe(re, ch);
     }
     chan_maybe_forget(re, ch);
 }
@@ -1056,7 +1651,8 @@ static int redis_control(struct sss_engine *e, uint32_t type, const void *p, siz
     c = cmd_new(re, K_CONTROL, 3, argv, lens);
     if (!c)
         return -ENOMEM;
-    if (!re->cmd_ready && re->unsent.n >= (size_t)re->cfg->redis_queue) {
+    c->slot = re->ctl_slot;
+    if (re->unsent.n >= (size_t)re->cfg->redis_queue) {
         cmd_free(c);
         return SSS_EUNAVAIL;
     }
@@ -1073,7 +1669,7 @@ static void expire_waiting(struct redis_engine *re, int64_t now)
 
     q_init(&keep);
     while ((c = q_pop(&re->unsent))) {
-        if (c->kind != K_CATCHUP && now >= c->deadline) {
+        if (c->kind != K_CATCHUP && c->kind != K_BUMP && now >= c->deadline) {
             answer_failure(re, c, c->sent ? SSS_EUNKNOWN : SSS_EUNAVAIL);
             cmd_free(c);
         } else {
@@ -1115,12 +1711,20 @@ static void redis_tick(struct sss_engine *e, int64_t now_wall_ms)
     const char *why;
 
     (void)now_wall_ms;
-    if ((why = sss_redis_conn_overdue(&re->cmd, now)))
-        cmd_conn_lost(re, why);
-    if ((why = sss_redis_conn_overdue(&re->sub, now)))
-        sub_conn_lost(re, why);
-    sss_redis_conn_maybe_connect(&re->cmd, now);
-    sss_redis_conn_maybe_connect(&re->sub, now);
+    for (int i = 0; i < re->nnodes; i++) {
+        struct rnode *nd = re->nodes[i];
+
+        if ((why = sss_redis_conn_overdue(&nd->cmd, now)))
+            cmd_conn_lost(re, nd, why);
+        if ((why = sss_redis_conn_overdue(&nd->sub, now)))
+            sub_conn_lost(re, nd, why);
+        sss_redis_conn_maybe_connect(&nd->cmd, now);
+        if (nd->sub_wanted)
+            sss_redis_conn_maybe_connect(&nd->sub, now);
+    }
+    maybe_refresh(re, now);
+    if (re->resub_wanted)
+        ensure_subs(re);
     expire_waiting(re, now);
 }
 
@@ -1129,69 +1733,78 @@ static int redis_pollfds(struct sss_engine *e, struct pollfd *pfd, int cap)
     struct redis_engine *re = (struct redis_engine *)e;
     int n = 0;
 
+    if (re->unsent.n)
+        flush_unsent(re);
     /* Write what this turn queued (pipelined), then wait for the rest. */
-    if (re->cmd.state == SSS_REDIS_UP && sss_redis_conn_flush(&re->cmd) < 0)
-        cmd_conn_lost(re, "write failed");
-    if (re->sub.state == SSS_REDIS_UP && sss_redis_conn_flush(&re->sub) < 0)
-        sub_conn_lost(re, "write failed");
-    if (n < cap && sss_redis_conn_pollfd(&re->cmd, &pfd[n]))
-        n++;
-    if (n < cap && sss_redis_conn_pollfd(&re->sub, &pfd[n]))
-        n++;
+    for (int i = 0; i < re->nnodes; i++) {
+        struct rnode *nd = re->nodes[i];
+
+        if (nd->cmd.state == SSS_REDIS_UP && sss_redis_conn_flush(&nd->cmd) < 0)
+            cmd_conn_lost(re, nd, "write failed");
+        if (nd->sub.state == SSS_REDIS_UP && sss_redis_conn_flush(&nd->sub) < 0)
+            sub_conn_lost(re, nd, "write failed");
+        if (n < cap && sss_redis_conn_pollfd(&nd->cmd, &pfd[n]))
+            n++;
+        if (n < cap && sss_redis_conn_pollfd(&nd->sub, &pfd[n]))
+            n++;
+    }
     return n;
 }
 
-static void drain_cmd_replies(struct redis_engine *re)
+static void drain_cmd_replies(struct redis_engine *re, struct rnode *nd)
 {
     redisReply *r;
     int rc;
 
-    while ((rc = sss_redis_conn_reply(&re->cmd, &r)) == 1) {
-        struct cmd *c = STAILQ_FIRST(&re->inflight.q);
+    while ((rc = sss_redis_conn_reply(&nd->cmd, &r)) == 1) {
+        struct cmd *c = STAILQ_FIRST(&nd->inflight.q);
 
         if (c && c->kind == K_PUBLISH && SSS_FAULT_HIT("redis.publish.reply-lost")) {
             /* The test's fault: the connection breaks just before this
              * publish's reply could be read (it was applied). */
             freeReplyObject(r);
-            cmd_conn_lost(re, "fault injected: publish reply lost");
+            cmd_conn_lost(re, nd, "fault injected: publish reply lost");
             return;
         }
-        c = q_pop(&re->inflight);
+        c = q_pop(&nd->inflight);
+        if (c)
+            slot_done(re, c);
         if (!c) {
-            sss_log_error("redis", "a reply nobody asked for");
+            sss_log_error("redis", "a reply nobody asked for from %s", nd->target.where);
             freeReplyObject(r);
-            cmd_conn_lost(re, "out of step with Redis");
+            cmd_conn_lost(re, nd, "out of step with Redis");
             return;
         }
-        on_cmd_reply(re, c, r);
+        if (!on_cmd_reply(re, nd, c, r))
+            cmd_free(c);
         freeReplyObject(r);
-        cmd_free(c);
-        if (re->setup_failed) {
-            re->setup_failed = 0;
-            cmd_conn_lost_how(re, "Redis refused the connection's setup (password? database?)", 1);
+        if (nd->setup_failed) {
+            nd->setup_failed = 0;
+            cmd_conn_lost_how(re, nd, "Redis refused the connection's setup (password? database?)",
+                              1);
             return;
         }
     }
     if (rc < 0)
-        cmd_conn_lost(re, "unreadable reply");
+        cmd_conn_lost(re, nd, "unreadable reply");
 }
 
-static void drain_sub_replies(struct redis_engine *re)
+static void drain_sub_replies(struct redis_engine *re, struct rnode *nd)
 {
     redisReply *r;
     int rc;
 
-    while ((rc = sss_redis_conn_reply(&re->sub, &r)) == 1) {
-        on_sub_reply(re, r);
+    while ((rc = sss_redis_conn_reply(&nd->sub, &r)) == 1) {
+        on_sub_reply(re, nd, r);
         freeReplyObject(r);
-        if (re->setup_failed == 2) {
-            re->setup_failed = 0;
-            sub_conn_lost(re, "Redis refused the subscriptions connection (password?)");
+        if (nd->setup_failed == 2) {
+            nd->setup_failed = 0;
+            sub_conn_lost(re, nd, "Redis refused the subscriptions connection (password?)");
             return;
         }
     }
     if (rc < 0)
-        sub_conn_lost(re, "unreadable reply");
+        sub_conn_lost(re, nd, "unreadable reply");
 }
 
 static void redis_handle(struct sss_engine *e, const struct pollfd *pfd, int n)
@@ -1199,37 +1812,57 @@ static void redis_handle(struct sss_engine *e, const struct pollfd *pfd, int n)
     struct redis_engine *re = (struct redis_engine *)e;
 
     for (int i = 0; i < n; i++) {
-        int is_cmd = pfd[i].fd == re->cmd.fd;
-        struct sss_redis_conn *c = is_cmd ? &re->cmd : &re->sub;
-        int rc;
+        struct rnode *nd = NULL;
+        int is_cmd = 0, rc;
 
-        if (!pfd[i].revents || (!is_cmd && pfd[i].fd != re->sub.fd))
+        if (!pfd[i].revents)
             continue;
-        rc = sss_redis_conn_handle(c, pfd[i].revents);
+        for (int k = 0; k < re->nnodes && !nd; k++) {
+            if (pfd[i].fd == re->nodes[k]->cmd.fd)
+                nd = re->nodes[k], is_cmd = 1;
+            else if (pfd[i].fd == re->nodes[k]->sub.fd)
+                nd = re->nodes[k];
+        }
+        if (!nd)
+            continue; /* closed meanwhile */
+        rc = sss_redis_conn_handle(is_cmd ? &nd->cmd : &nd->sub, pfd[i].revents);
         if (rc == 1) {
             if (is_cmd)
-                setup_cmd_conn(re);
+                setup_cmd_conn(re, nd);
             else
-                setup_sub_conn(re);
+                setup_sub_conn(re, nd);
         } else if (rc < 0) {
             if (is_cmd)
-                cmd_conn_lost(re, sss_strerror(rc));
+                cmd_conn_lost(re, nd, sss_strerror(rc));
             else
-                sub_conn_lost(re, sss_strerror(rc));
+                sub_conn_lost(re, nd, sss_strerror(rc));
             continue;
         }
         if (is_cmd)
-            drain_cmd_replies(re);
+            drain_cmd_replies(re, nd);
         else
-            drain_sub_replies(re);
+            drain_sub_replies(re, nd);
     }
 }
 
+/*
+ * Up when every node that serves slots answers commands and the control
+ * channel is subscribed (one Redis: its two connections are up).
+ */
 static int redis_connected(struct sss_engine *e)
 {
     struct redis_engine *re = (struct redis_engine *)e;
 
-    return re->cmd_ready && re->sub.state == SSS_REDIS_UP;
+    if (re->ctl_node < 0 || re->nodes[re->ctl_node]->sub.state != SSS_REDIS_UP)
+        return 0;
+    if (!re->cluster)
+        return re->nodes[0]->cmd_ready;
+    if (!re->map_ok)
+        return 0;
+    for (int i = 0; i < re->nnodes; i++)
+        if (re->nodes[i]->nslots && !re->nodes[i]->cmd_ready)
+            return 0;
+    return 1;
 }
 
 static void redis_destroy(struct sss_engine *e)
@@ -1239,12 +1872,17 @@ static void redis_destroy(struct sss_engine *e)
 
     while ((c = q_pop(&re->unsent)))
         cmd_free(c);
-    while ((c = q_pop(&re->inflight)))
-        cmd_free(c);
+    for (int i = 0; i < re->nnodes; i++) {
+        struct rnode *nd = re->nodes[i];
+
+        while ((c = q_pop(&nd->inflight)))
+            cmd_free(c);
+        sss_redis_conn_fini(&nd->cmd);
+        sss_redis_conn_fini(&nd->sub);
+        sss_free(nd);
+    }
     sss_map_clear(&re->chans, chan_free);
-    sss_redis_conn_fini(&re->cmd);
-    sss_redis_conn_fini(&re->sub);
-    sss_redis_target_fini(&re->target);
+    sss_redis_target_fini(&re->tmpl);
     msgpack_sbuffer_destroy(&re->pack);
     sss_free(re);
 }
@@ -1263,12 +1901,76 @@ static const struct sss_engine_ops redis_ops = {
     .destroy = redis_destroy,
 };
 
+/*
+ * The i-th seed of --redis-cluster (host:port, or a redis[s]:// URL that
+ * may carry the user and password of every node) into url. 0, or -1 past
+ * the last one.
+ */
+static int seed_url(const char *list, int i, char *url, size_t cap)
+{
+    const char *p = list, *end;
+    size_t len;
+
+    for (; i > 0 && p; i--)
+        p = (p = strchr(p, ',')) ? p + 1 : NULL;
+    if (!p)
+        return -1;
+    end = strchr(p, ',');
+    len = end ? (size_t)(end - p) : strlen(p);
+    if (snprintf(url, cap, "%s%.*s", memmem(p, len, "://", 3) ? "" : "redis://", (int)len, p) >=
+        (int)cap)
+        return -1;
+    return 0;
+}
+
+/*
+ * --redis-cluster: every seed must be a cluster node address that resolves
+ * (database 0 only); the first one's credentials and TLS are every node's.
+ * Returns 0 or SSS_EINVAL with the reason in why. first gets the first seed
+ * (its ssl_ctx is not made here).
+ */
+int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *first, char *why,
+                                 size_t cap)
+{
+    char url[600];
+    int i;
+
+    for (i = 0; seed_url(list, i, url, sizeof(url)) == 0; i++) {
+        struct sss_redis_target t;
+
+        if (sss_redis_target_parse(url, &t) < 0) {
+            snprintf(why, cap,
+                     "--redis-cluster: seed %d is not host:port or redis[s]://[[user]:password@]"
+                     "host:port, or its host does not resolve",
+                     i + 1);
+            return SSS_EINVAL;
+        }
+        if (t.db != 0) {
+            snprintf(why, cap, "--redis-cluster: seed %d names database %d; a cluster has only 0",
+                     i + 1, t.db);
+            return SSS_EINVAL;
+        }
+        if (i == 0)
+            *first = t;
+        else if (t.tls != first->tls) {
+            snprintf(why, cap, "--redis-cluster: seeds mix redis:// and rediss://");
+            return SSS_EINVAL;
+        }
+    }
+    if (i == 0 || i > SSS_REDIS_MAX_NODES) {
+        snprintf(why, cap, "--redis-cluster: between 1 and %d seeds (host:port,host:port...)",
+                 SSS_REDIS_MAX_NODES);
+        return SSS_EINVAL;
+    }
+    return 0;
+}
+
 struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
                                            const struct sss_engine_limits *limits,
                                            const struct sss_engine_sink *sink, int *err)
 {
     struct redis_engine *re = sss_calloc(1, sizeof(*re));
-    char why[400];
+    char why[400], url[600];
 
     *err = 0;
     if (!re) {
@@ -1276,27 +1978,34 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
         return NULL;
     }
     q_init(&re->unsent);
-    q_init(&re->inflight);
-    if (sss_redis_target_parse(cfg->redis_url, &re->target) < 0) {
-        sss_log_error("redis", "--redis %s: not redis[s]://[[user]:password@]host:port/db, or "
-                               "the host does not resolve",
-                      cfg->redis_url);
+    re->cluster = cfg->redis_cluster[0] != '\0';
+    if (re->cluster ? sss_engine_redis_check_seeds(cfg->redis_cluster, &re->tmpl, why,
+                                                   sizeof(why)) < 0
+                    : sss_redis_target_parse(cfg->redis_url, &re->tmpl) < 0) {
+        if (!re->cluster)
+            snprintf(why, sizeof(why),
+                     "--redis: not redis[s]://[[user]:password@]host:port/db, or the host does "
+                     "not resolve");
+        sss_log_error("redis", "%s", why);
         sss_free(re);
         *err = SSS_EINVAL;
         return NULL;
     }
-    if (sss_redis_target_tls(&re->target, cfg->redis_ca_file, cfg->redis_cert_file,
+    if (sss_redis_target_tls(&re->tmpl, cfg->redis_ca_file, cfg->redis_cert_file,
                              cfg->redis_key_file, why, sizeof(why)) < 0) {
         sss_log_error("redis", "%s", why);
         sss_free(re);
         *err = SSS_EINVAL;
         return NULL;
     }
-    re->target.connect_timeout_ms = cfg->redis_connect_timeout_ms;
+    re->tmpl.connect_timeout_ms = cfg->redis_connect_timeout_ms;
     re->base.ops = &redis_ops;
     re->base.sink = *sink;
     re->cfg = cfg;
     re->host_len = strlen(cfg->host_id);
+    re->ctl_node = -1;
+    re->ctl_slot = sss_redis_key_slot(CONTROL_CHANNEL, sizeof(CONTROL_CHANNEL) - 1);
+    memset(re->owner, NO_NODE, sizeof(re->owner));
     snprintf(re->origin, sizeof(re->origin), "%s/%d/%lld", cfg->host_id, (int)getpid(),
              (long long)sss_wall_ms());
     sss_map_init(&re->chans);
@@ -1305,13 +2014,33 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     sha1_hex(SSS_REDIS_LUA_HISTORY, re->sha_hist);
     snprintf(re->hist_size, sizeof(re->hist_size), "%u", limits->history_size);
     snprintf(re->hist_ttl, sizeof(re->hist_ttl), "%lld", (long long)limits->history_ttl_ms);
-    sss_redis_conn_init(&re->cmd, "commands", &re->target);
-    sss_redis_conn_init(&re->sub, "subscriptions", &re->target);
-    sss_redis_conn_maybe_connect(&re->cmd, sss_now_ms());
-    sss_redis_conn_maybe_connect(&re->sub, sss_now_ms());
-    sss_log_info("redis", "engine on %s%s db %d%s%s (history %u messages, ttl %lld ms)",
-                 re->target.tls ? "rediss://" : "", re->target.where, re->target.db,
-                 re->target.user[0] ? " as " : "", re->target.user, limits->history_size,
+    if (!re->cluster) {
+        struct rnode *nd = node_get(re, re->tmpl.host, sss_redis_target_port(&re->tmpl));
+
+        if (!nd) {
+            redis_destroy(&re->base);
+            *err = -ENOMEM;
+            return NULL;
+        }
+        nd->sub_wanted = 1;
+        nd->nslots = SSS_REDIS_SLOTS;
+        sss_redis_conn_maybe_connect(&nd->sub, sss_now_ms());
+        sss_log_info("redis", "engine on %s%s db %d%s%s (history %u messages, ttl %lld ms)",
+                     re->tmpl.tls ? "rediss://" : "", re->tmpl.where, re->tmpl.db,
+                     re->tmpl.user[0] ? " as " : "", re->tmpl.user, limits->history_size,
+                     (long long)limits->history_ttl_ms);
+        return &re->base;
+    }
+    for (int i = 0; seed_url(cfg->redis_cluster, i, url, sizeof(url)) == 0; i++) {
+        struct sss_redis_target t;
+
+        if (sss_redis_target_parse(url, &t) == 0)
+            (void)node_get(re, t.host, sss_redis_target_port(&t));
+    }
+    sss_log_info("redis", "engine on the Redis Cluster of %s%s (%d seeds)%s%s (history %u "
+                          "messages, ttl %lld ms): sharded pub/sub",
+                 re->tmpl.tls ? "rediss://" : "", re->tmpl.where, re->nnodes,
+                 re->tmpl.user[0] ? " as " : "", re->tmpl.user, limits->history_size,
                  (long long)limits->history_ttl_ms);
     return &re->base;
 }

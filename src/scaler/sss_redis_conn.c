@@ -133,6 +133,37 @@ fail:
     return SSS_EINVAL;
 }
 
+int sss_redis_target_at(const struct sss_redis_target *t, const char *host, int port,
+                        struct sss_redis_target *out)
+{
+    struct addrinfo hints, *res = NULL;
+    char ps[12];
+
+    if (strlen(host) >= sizeof(out->host) || port <= 0 || port > 65535)
+        return SSS_EINVAL;
+    *out = *t;
+    snprintf(ps, sizeof(ps), "%d", port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res)
+        return SSS_EINVAL;
+    memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
+    out->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(out->host, sizeof(out->host), "%s", host);
+    snprintf(out->where, sizeof(out->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             port);
+    return 0;
+}
+
+int sss_redis_target_port(const struct sss_redis_target *t)
+{
+    if (t->addr.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&t->addr)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&t->addr)->sin_port);
+}
+
 void sss_redis_target_fini(struct sss_redis_target *t)
 {
     SSL_CTX_free(t->ssl_ctx);

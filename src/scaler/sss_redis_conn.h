@@ -79,6 +79,18 @@ int sss_redis_target_parse(const char *url, struct sss_redis_target *t);
 int sss_redis_target_tls(struct sss_redis_target *t, const char *ca_file, const char *cert_file,
                          const char *key_file, char *why, size_t cap);
 
+/*
+ * Another server with t's credentials, database and TLS context (borrowed:
+ * out must not outlive t, and is never given to sss_redis_target_fini):
+ * host (a name or an IP literal) and port, resolved now. Returns 0 or
+ * SSS_EINVAL when host does not resolve.
+ */
+int sss_redis_target_at(const struct sss_redis_target *t, const char *host, int port,
+                        struct sss_redis_target *out);
+
+/* The port of a parsed target. */
+int sss_redis_target_port(const struct sss_redis_target *t);
+
 /* Free what sss_redis_target_tls made. */
 void sss_redis_target_fini(struct sss_redis_target *t);
 

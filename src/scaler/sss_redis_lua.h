@@ -16,8 +16,12 @@
 #define SSS_REDIS_LUA_H
 
 /*
- * PUBLISH: KEYS = stream, epoch key, pub/sub channel, origins hash.
- * ARGV = topic, msg, history size, history ttl ms, envelope tail, origin, seq.
+ * PUBLISH: KEYS = stream, epoch key, origins hash.
+ * ARGV = topic, msg, history size, history ttl ms, envelope tail, origin, seq,
+ * sharded ("1": SPUBLISH, for Redis Cluster; "0": PUBLISH), pub/sub channel.
+ * The channel is not among KEYS: it is no key, and a key that does not exist
+ * makes a cluster answer TRYAGAIN while its slot migrates; its hash tag
+ * keeps it in the keys' slot, which is all SPUBLISH in a script needs.
  * origin names one engine instance (host id, pid, start time) and seq grows
  * by one per publish it sends, in the order it sends them on its one
  * connection, so Redis applies an origin's publishes of a channel in seq
@@ -31,12 +35,13 @@
  * the first message of an epoch and E-* (offset + 1) after it. Messages older
  * than the ttl are deleted a few at a time, and both keys expire after the
  * ttl of silence. The envelope (MessagePack: a 9-element array whose first
- * element, the uid, only the script knows) goes to the pub/sub channel.
+ * element, the uid, only the script knows) goes to the pub/sub channel
+ * (its shard channel on a cluster).
  * Returns the uid.
  */
 static const char SSS_REDIS_LUA_PUBLISH[] =
     "local q = ARGV[6] .. ':' .. ARGV[7]\n"
-    "local done = redis.call('HGET', KEYS[4], ARGV[6])\n"
+    "local done = redis.call('HGET', KEYS[3], ARGV[6])\n"
     "if done and tonumber(done) >= tonumber(ARGV[7]) then\n"
     "  local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 4096)\n"
     "  for _, e in ipairs(r) do\n"
@@ -59,18 +64,19 @@ static const char SSS_REDIS_LUA_PUBLISH[] =
     "  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], ep .. '-1', 't', ARGV[1], 'm', "
     "ARGV[2], 'w', now, 'q', q)\n"
     "end\n"
-    "redis.call('HSET', KEYS[4], ARGV[6], ARGV[7])\n"
+    "redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])\n"
     "local ttl = tonumber(ARGV[4])\n"
     "if ttl > 0 then\n"
     "  redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "  redis.call('PEXPIRE', KEYS[2], ttl)\n"
-    "  redis.call('PEXPIRE', KEYS[4], ttl)\n"
+    "  redis.call('PEXPIRE', KEYS[3], ttl)\n"
     "  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 8)\n"
     "  for _, e in ipairs(old) do\n"
     "    if tonumber(e[2][6]) < now - ttl then redis.call('XDEL', KEYS[1], e[1]) else break end\n"
     "  end\n"
     "end\n"
-    "redis.call('PUBLISH', KEYS[3], string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
+    "redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[9],\n"
+    "  string.char(0x99, 0xd9, #id) .. id .. ARGV[5])\n"
     "return id\n";
 
 /*

@@ -758,7 +758,13 @@ int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
     char why[400];
     int rc;
 
-    if (strcmp(cfg->engine, "redis") == 0 && sss_redis_target_parse(cfg->redis_url, &t) < 0) {
+    if (strcmp(cfg->engine, "redis") == 0 && cfg->redis_cluster[0]) {
+        if (sss_engine_redis_check_seeds(cfg->redis_cluster, &t, why, sizeof(why)) < 0) {
+            fprintf(err, "sss-server: %s\n", why);
+            return SSS_EINVAL;
+        }
+    } else if (strcmp(cfg->engine, "redis") == 0 &&
+               sss_redis_target_parse(cfg->redis_url, &t) < 0) {
         sss_log_redact(cfg->redis_url, strlen(cfg->redis_url), shown, sizeof(shown));
         fprintf(err,
                 "sss-server: --redis %s: not redis[s]://[[user]:password@]host:port[/db], or the "

@@ -1,0 +1,190 @@
+"""A real Redis Cluster for the integration tests: 6 of Debian's
+redis-server with cluster-enabled yes (3 masters, 3 replicas), each in its
+own temp dir on a free loopback port below 55536 (each node's cluster bus
+listens on port + 10000), created with redis-cli --cluster create and
+waited for until every node says cluster_state:ok and every master has its
+replica. cluster-node-timeout is short, so that a replica takes over a
+dead master in a few seconds. The test fails, never skips, when
+redis-server or redis-cli is missing: tools/bootstrap.sh installs them."""
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+from svc_redis import Redis
+
+NODE_TIMEOUT_MS = 1000
+
+
+def _bindable(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port(taken):
+    """A free loopback port below 55536 whose bus port (+10000) is free too."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 55536 and port not in taken and port + 10000 not in taken \
+                and _bindable(port + 10000):
+            return port
+        # The kernel's ephemeral range may lie above 55536: try below it.
+        port = 20000 + (port * 7919) % 30000
+        if port not in taken and _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair below 55536")
+
+
+def _resp_end(data, i):
+    """Where the RESP value starting at data[i] ends, or None when incomplete."""
+    eol = data.find(b"\r\n", i)
+    if eol < 0:
+        return None
+    kind, head = data[i:i + 1], data[i + 1:eol]
+    if kind in (b"+", b"-", b":"):
+        return eol + 2
+    if kind == b"$":
+        n = int(head)
+        end = eol + 2 + n + 2 if n >= 0 else eol + 2
+        return end if len(data) >= end else None
+    if kind == b"*":
+        j = eol + 2
+        for _ in range(max(int(head), 0)):
+            j = _resp_end(data, j)
+            if j is None:
+                return None
+        return j
+    raise ValueError(f"not RESP: {data[i:i + 20]!r}")
+
+
+class Node(Redis):
+    """One cluster node: svc_redis.Redis with cluster flags, on a given port."""
+
+    def __init__(self, port):
+        self._fixed_port = port
+        super().__init__(persist=False, args=["--cluster-enabled", "yes",
+                                              "--cluster-config-file", "nodes.conf",
+                                              "--cluster-node-timeout", str(NODE_TIMEOUT_MS)])
+
+    def start(self):
+        self.port = self._fixed_port
+        super().start()
+
+    def command(self, *args):
+        """One command and its whole raw reply, read until the RESP value is
+        complete (svc_redis's reader waits for a timeout on arrays)."""
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(out)
+            data = b""
+            while _resp_end(data, 0) is None:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def info(self):
+        return self.command("CLUSTER", "INFO").decode(errors="replace")
+
+
+class RedisCluster:
+    def __init__(self):
+        for tool in ("redis-server", "redis-cli"):
+            if not shutil.which(tool):
+                raise RuntimeError(f"{tool} is not installed (tools/bootstrap.sh installs it)")
+        taken = set()
+        self.nodes = []
+        try:
+            for _ in range(6):
+                port = cluster_port(taken)
+                taken.update((port, port + 10000))
+                self.nodes.append(Node(port))
+            addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
+            p = subprocess.run(["redis-cli", "--cluster", "create", *addrs,
+                                "--cluster-replicas", "1", "--cluster-yes"],
+                               capture_output=True, timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create failed: "
+                                   + p.stdout.decode(errors="replace")[-1500:])
+            self.wait_ok()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def seeds(self):
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
+
+    def alive(self):
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def masters(self):
+        """The live nodes that are masters with slots now."""
+        return [n for n in self.alive() if self.slots_of(n)]
+
+    def slots_of(self, node):
+        """The slot ranges ("0-5460") a master serves, from its own CLUSTER NODES line."""
+        for line in node.command("CLUSTER", "NODES").decode(errors="replace").split("\n"):
+            f = line.split()
+            if len(f) > 2 and "myself" in f[2] and "master" in f[2]:
+                return [s for s in f[8:] if s[0].isdigit()]
+        return []
+
+    def wait_ok(self, timeout=60):
+        """Every live node says cluster_state:ok and every master has a live replica."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            alive = self.alive()
+            if all("cluster_state:ok" in n.info() for n in alive):
+                ms = self.masters()
+                if len(ms) == 3 and all(self.replicas(m) >= (1 if len(alive) == 6 else 0)
+                                        for m in ms):
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster never became ok: "
+                           + " | ".join(n.info().split("\r\n")[0] for n in self.alive()))
+
+    def replicas(self, master):
+        """Replicas of master that are in sync (state=online): only those can
+        take over, and only those count for WAIT."""
+        raw = master.command("INFO", "replication").decode(errors="replace")
+        return len(re.findall(r"slave\d+:.*state=online", raw))
+
+    def keyslot(self, key):
+        raw = self.alive()[0].command("CLUSTER", "KEYSLOT", key)
+        return int(raw.strip().lstrip(b":"))
+
+    def master_of(self, key):
+        slot = self.keyslot(key)
+        for m in self.masters():
+            for r in self.slots_of(m):
+                lo, _, hi = r.partition("-")
+                if int(lo) <= slot <= int(hi or lo):
+                    return m
+        return None
+
+    def close(self):
+        for n in self.nodes:
+            n.close()
+        self.nodes = []
+
+
+def bulk_strings(raw):
+    """The bulk strings of a RESP array reply (names from PUBSUB SHARDCHANNELS...)."""
+    return [m.group(2).decode() for m in re.finditer(rb"\$(\d+)\r\n([^\r]*)\r\n", raw)]
+
+
+def ints(raw):
+    return [int(x) for x in re.findall(rb":(\d+)\r\n", raw)]
+
