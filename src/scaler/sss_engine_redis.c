@@ -856,6 +856,12 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
                      ch->name, (unsigned long long)ch->last.epoch,
                      (unsigned long long)ch->last.offset);
         re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
+        /* An empty stream (Redis came back without it): whatever comes next is
+         * new. Forgetting the old position also keeps a second catch-up still
+         * in flight (both connections came back) from telling this gap again
+         * and closing the subscribers who came back after the first. */
+        if (!a.has_last)
+            ch->has_last = 0;
     }
     for (size_t i = 0; i < a.nrec; i++) {
         struct sss_engine_msg m;

@@ -69,12 +69,14 @@ async def ws_subscribe(ws, channel, rid=1):
 
 
 class Collector:
-    """Collect the FEEDs of one connection (msg values and uids), until closed."""
+    """Collect the FEEDs of one connection (msg values and uids, and per channel
+    [(uid, msg)] in by_chan), until closed."""
 
     def __init__(self, ws):
         self.ws = ws
         self.msgs = []
         self.uids = []
+        self.by_chan = {}
         self.others = []
         self.closed = None
         self.task = asyncio.ensure_future(self._run())
@@ -89,6 +91,7 @@ class Collector:
                 if m.get("sys") == 8:
                     self.msgs.append(m["msg"])
                     self.uids.append(m["uid"])
+                    self.by_chan.setdefault(m["channel"], []).append((m["uid"], m["msg"]))
                 else:
                     self.others.append(m)
         except Exception as e:  # noqa: BLE001 - a dropped connection ends collecting
@@ -101,6 +104,9 @@ class Collector:
                 break
             await asyncio.sleep(0.05)
         return len(self.msgs) >= n
+
+    def count(self):
+        return len(self.msgs)
 
     def stop(self):
         self.task.cancel()

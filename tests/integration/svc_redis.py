@@ -19,6 +19,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def resp_command(*args):
+    """A command as RESP bytes (an array of bulk strings)."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
 class Redis:
     def __init__(self, persist=True, tls=None, args=()):
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -69,12 +78,8 @@ class Redis:
 
     def command(self, *args):
         """One command, its raw reply (enough for tests: PING, INFO, KEYS...)."""
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(out)
+            s.sendall(resp_command(*args))
             data = b""
             s.settimeout(0.5)
             try:

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 
-from svc_redis import Redis
+from svc_redis import Redis, resp_command
 
 NODE_TIMEOUT_MS = 1000
 
@@ -80,12 +80,8 @@ class Node(Redis):
     def command(self, *args):
         """One command and its whole raw reply, read until the RESP value is
         complete (svc_redis's reader waits for a timeout on arrays)."""
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(out)
+            s.sendall(resp_command(*args))
             data = b""
             while _resp_end(data, 0) is None:
                 chunk = s.recv(65536)

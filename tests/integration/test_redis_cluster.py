@@ -31,7 +31,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
-from sss_cluster import Api, uid_key  # noqa: E402
+from sss_cluster import Api, Collector, uid_key  # noqa: E402
 from sss_harness import T  # noqa: E402
 from svc_redis import Redis, free_port  # noqa: E402
 from svc_redis_cluster import RedisCluster, bulk_strings, ints  # noqa: E402
@@ -55,33 +55,6 @@ async def start_host(c, name, seeds, extra=()):
     return srv, Api(int(m.group(1)))
 
 
-class Feeds:
-    """Every FEED of one connection, per channel: [(uid, msg)]."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.by_chan = {}
-        self.others = []
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self):
-        try:
-            async for raw in self.ws:
-                if raw == "h":
-                    await self.ws.send("h")
-                    continue
-                m = json.loads(raw)
-                if m.get("sys") == 8:
-                    self.by_chan.setdefault(m["channel"], []).append((m["uid"], m["msg"]))
-                else:
-                    self.others.append(m)
-        except Exception:  # noqa: BLE001 - a closed connection ends collecting
-            pass
-
-    def count(self):
-        return sum(len(v) for v in self.by_chan.values())
-
-
 async def subscriber(srv, chans, names=None):
     """One connection subscribed to chans (each confirmed), collecting FEEDs."""
     ws = await h.begun(srv, subprotocols=["sss.v1.json"])
@@ -91,7 +64,7 @@ async def subscriber(srv, chans, names=None):
         r = await h.rx_until(ws, lambda m, n=n: m.get("sys") == 1 and m.get("id") == n + 1)
         if r.get("result") is not True:
             raise RuntimeError(f"SUBSCRIBE {name} refused: {r}")
-    return Feeds(ws)
+    return Collector(ws)
 
 
 def shard_channels(cl):
