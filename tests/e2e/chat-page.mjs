@@ -1,10 +1,20 @@
 // What the end-to-end tests do on the chat demo's page (examples/chat/www),
 // shared by chat.test.mjs and cluster.test.mjs: type a line, wait for a
 // message, and save a screenshot of the demo.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 export const WAIT = 30000; // generous: a loaded CI machine, an ASan server
+
+// True when the test may run; else it is skipped, or fails under SSS_E2E_REQUIRED=1
+// (ctest sets it), with what is missing.
+export function ready(t, why) {
+  if (!why.length) return true;
+  if (process.env.SSS_E2E_REQUIRED === '1') assert.fail(`SSS_E2E_REQUIRED=1 but: ${why.join('; ')}`);
+  t.skip(why.join('; '));
+  return false;
+}
 
 export async function say(page, text) {
   await page.fill('#text', text);

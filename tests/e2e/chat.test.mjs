@@ -22,12 +22,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WAIT, say, waitText, screenshot } from './chat-page.mjs';
+import { WAIT, ready, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
 const CHAT = process.env.SSS_CHAT;
 const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
-const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
 const BACKEND = process.env.SSS_E2E_BACKEND || 'module'; // module (--app) or proxy-node
 const NODE_BACKEND = fileURLToPath(new URL('../../examples/proxy-node/server.mjs', import.meta.url));
 const API_KEY = 'e2e-demo-key';
@@ -133,12 +132,7 @@ async function openChat(context, base, srv) {
 const texts = (page) => page.$$eval('#messages li[data-uid] .text', (els) => els.map((e) => e.textContent));
 
 test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker, recovery`, { timeout: 300000 }, async (t) => {
-  const why = missing();
-  if (why.length) {
-    if (REQUIRED) assert.fail(`SSS_E2E_REQUIRED=1 but: ${why.join('; ')}`);
-    t.skip(why.join('; '));
-    return;
-  }
+  if (!ready(t, missing())) return;
   const { chromium } = await import('playwright-core');
   const backend = BACKEND === 'proxy-node' ? await startBackend() : null;
   const srv = startServer(backend?.flags);

@@ -16,11 +16,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WAIT, say, waitText, screenshot } from './chat-page.mjs';
+import { WAIT, ready, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
 const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
-const REQUIRED = process.env.SSS_E2E_REQUIRED === '1';
 const CLUSTER = fileURLToPath(new URL('../../tools/cluster.py', import.meta.url));
 
 function missing() {
@@ -60,12 +59,7 @@ async function until(fn, why, ms = WAIT) {
 }
 
 test('make cluster: two pages on two hosts behind nginx talk; Ctrl-C stops it all', { timeout: 300000 }, async (t) => {
-  const why = missing();
-  if (why.length) {
-    if (REQUIRED) assert.fail(`SSS_E2E_REQUIRED=1 but: ${why.join('; ')}`);
-    t.skip(why.join('; '));
-    return;
-  }
+  if (!ready(t, missing())) return;
   const { chromium } = await import('playwright-core');
   const cluster = startCluster(path.dirname(SERVER));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-e2e-cluster-'));

@@ -372,13 +372,18 @@ async def run(c):
         await srv.stop()
 
 
-def main():
+def need_driver():
+    """Skip (exit 77) unless websockets and the C client's driver are there."""
     try:
         import websockets  # noqa: F401
     except ImportError:
         h.skip("python package 'websockets' is missing (use SSS_VENV's python)")
     if not DRIVER or not os.access(DRIVER, os.X_OK):
         h.skip("SSS_CCLIENT_DRIVER not set")
+
+
+def main():
+    need_driver()
     c = h.Checks("test_cclient_scripted")
     asyncio.run(asyncio.wait_for(run(c), h.T(900)))
     c.finish()

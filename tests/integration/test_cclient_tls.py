@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
-from test_cclient_scripted import DRIVER  # noqa: E402
+from test_cclient_scripted import DRIVER, need_driver  # noqa: E402
 from test_cclient_scripted import Driver as ScriptedDriver  # noqa: E402
 
 EXITS = []  # (exit status, the driver's last events) of every driver run
@@ -320,12 +320,7 @@ async def run(c):
 
 
 def main():
-    try:
-        import websockets  # noqa: F401
-    except ImportError:
-        h.skip("python package 'websockets' is missing (use SSS_VENV's python)")
-    if not DRIVER or not os.access(DRIVER, os.X_OK):
-        h.skip("SSS_CCLIENT_DRIVER not set")
+    need_driver()
     if not os.environ.get("SSS_TESTMOD") or not h.server_binary():
         h.skip("SSS_TESTMOD / SSS_SERVER not set")
     c = h.Checks("test_cclient_tls")
