@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <netdb.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <wslay/wslay.h>
 
@@ -266,5 +267,19 @@ void sss_client__deliver_records(struct sss_client *c, struct sss_proto_span rec
 int sss_client__uid_cmp(const char *a, const char *b);
 /* Set s's lastUid to uid unless that goes backwards; false when it would (or is equal). */
 bool sss_client__advance_uid(struct sss_client_sub *s, const char *uid, size_t len);
+
+/*
+ * Hand a reader what waits in src between *off and end: at most len bytes
+ * into buf, *off moved past them. Returns how many (0 when nothing waits).
+ */
+static inline size_t sss_client__take(void *buf, size_t len, const void *src, size_t *off,
+                                      size_t end)
+{
+    size_t k = end - *off < len ? end - *off : len;
+
+    memcpy(buf, (const char *)src + *off, k);
+    *off += k;
+    return k;
+}
 
 #endif

@@ -175,15 +175,8 @@ ssize_t sss_client__io_recv(struct sss_client *c, void *buf, size_t len)
         return n;
     }
     for (;;) {
-        if (s->plain_off < s->plain_len) {
-            size_t k = s->plain_len - s->plain_off;
-
-            if (k > len)
-                k = len;
-            memcpy(buf, s->plain + s->plain_off, k);
-            s->plain_off += k;
-            return (ssize_t)k;
-        }
+        if (s->plain_off < s->plain_len)
+            return (ssize_t)sss_client__take(buf, len, s->plain, &s->plain_off, s->plain_len);
         if (s->closed)
             return 0;
         if (s->held) {

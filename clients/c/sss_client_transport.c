@@ -252,15 +252,8 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     ssize_t n;
 
     (void)flags;
-    if (c->hs_in_off < c->hs_in_len) {
-        size_t k = c->hs_in_len - c->hs_in_off;
-
-        if (k > len)
-            k = len;
-        memcpy(buf, c->hs_in + c->hs_in_off, k);
-        c->hs_in_off += k;
-        return (ssize_t)k;
-    }
+    if (c->hs_in_off < c->hs_in_len) /* frame bytes that came with the upgrade's answer */
+        return (ssize_t)sss_client__take(buf, len, c->hs_in, &c->hs_in_off, c->hs_in_len);
     n = sss_client__io_recv(c, buf, len);
     if (n > 0)
         return n;
