@@ -1,11 +1,25 @@
 // What the end-to-end tests do on the chat demo's page (examples/chat/www),
-// shared by chat.test.mjs and cluster.test.mjs: type a line, wait for a
-// message, and save a screenshot of the demo.
+// shared by chat.test.mjs and cluster.test.mjs: start headless Chromium, type
+// a line, wait for a message, and save a screenshot of the demo.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
 export const WAIT = 30000; // generous: a loaded CI machine, an ASan server
+export const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
+
+// Headless Chromium (playwright-core) on its own empty profile (a fresh
+// temporary user-data-dir, given as profile): the browser context.
+export async function launchChromium(profile) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+    viewport: { width: 1100, height: 700 },
+  });
+}
 
 // True when the test may run; else it is skipped, or fails under SSS_E2E_REQUIRED=1
 // (ctest sets it), with what is missing.

@@ -22,11 +22,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WAIT, ready, say, waitText, screenshot } from './chat-page.mjs';
+import { CHROMIUM, WAIT, launchChromium, ready, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
 const CHAT = process.env.SSS_CHAT;
-const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
 const BACKEND = process.env.SSS_E2E_BACKEND || 'module'; // module (--app) or proxy-node
 const NODE_BACKEND = fileURLToPath(new URL('../../examples/proxy-node/server.mjs', import.meta.url));
 const API_KEY = 'e2e-demo-key';
@@ -133,7 +132,6 @@ const texts = (page) => page.$$eval('#messages li[data-uid] .text', (els) => els
 
 test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker, recovery`, { timeout: 300000 }, async (t) => {
   if (!ready(t, missing())) return;
-  const { chromium } = await import('playwright-core');
   const backend = BACKEND === 'proxy-node' ? await startBackend() : null;
   const srv = startServer(backend?.flags);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-e2e-chromium-'));
@@ -150,14 +148,7 @@ test(`chat demo (${BACKEND}) in headless Chromium: two workers, a killed worker,
       return m;
     };
 
-    // Its own empty profile (a fresh temporary user-data-dir).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1100, height: 700 },
-    });
+    context = await launchChromium(profile);
 
     const a = await openChat(context, base, srv);
     let b = await openChat(context, base, srv);

@@ -16,10 +16,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WAIT, ready, say, waitText, screenshot } from './chat-page.mjs';
+import { CHROMIUM, WAIT, launchChromium, ready, say, waitText, screenshot } from './chat-page.mjs';
 
 const SERVER = process.env.SSS_SERVER;
-const CHROMIUM = process.env.SSS_CHROMIUM || '/usr/bin/chromium';
 const CLUSTER = fileURLToPath(new URL('../../tools/cluster.py', import.meta.url));
 
 function missing() {
@@ -60,7 +59,6 @@ async function until(fn, why, ms = WAIT) {
 
 test('make cluster: two pages on two hosts behind nginx talk; Ctrl-C stops it all', { timeout: 300000 }, async (t) => {
   if (!ready(t, missing())) return;
-  const { chromium } = await import('playwright-core');
   const cluster = startCluster(path.dirname(SERVER));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sss-e2e-cluster-'));
   let context;
@@ -78,13 +76,7 @@ test('make cluster: two pages on two hosts behind nginx talk; Ctrl-C stops it al
     const hostOf = (tab) => [...logs].find(([, f]) => new RegExp(`conn: upgraded .*target=/\\?tab=${tab}\\b`)
       .test(fs.readFileSync(f, 'utf8')))?.[0];
 
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1100, height: 700 },
-    });
+    context = await launchChromium(profile);
     const openChat = async () => {
       const page = await context.newPage();
       page.on('pageerror', (e) => console.error('page error:', e));
