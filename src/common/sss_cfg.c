@@ -457,6 +457,14 @@ static int set_flag(struct sss_cfg *cfg, const struct flag *f, const char *value
                     f->size - 1);
             return SSS_EINVAL;
         }
+        /* No value of any flag holds one (paths, URLs, names, header values such as
+         * --static-csp, where a CR or LF would start a header of its own). */
+        for (const char *c = value; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                fprintf(err, "sss-server: %s: --%s holds a control character (0x%02x)\n", origin,
+                        f->name, (unsigned char)*c);
+                return SSS_EINVAL;
+            }
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case T_FILE:

@@ -75,6 +75,9 @@ static void test_errors(void)
         {"sss-server", "--idle-timeout", "5h"}, {"sss-server", "--echo=maybe", ""},
         {"sss-server", "--log-level", "loud"},  {"sss-server", "stray", ""},
         {"sss-server", "--workers", "-1"},      {"sss-server", "--max-message-size", "-5"},
+        /* a control character in a string: here a header of its own after the CSP */
+        {"sss-server", "--static-csp", "default-src 'self'\r\nSet-Cookie: a=b"},
+        {"sss-server", "--path", "/a\tb"},
     };
     char *envp[] = {"SSS_WORKERS=many", NULL};
     char *noval[] = {"sss-server", "--port"};
