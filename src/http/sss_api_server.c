@@ -260,6 +260,18 @@ static int on_header_field_complete(llhttp_t *p)
     return 0;
 }
 
+/* A piece of a header value onto dst (cap bytes, len used); past cap the value is too long. */
+static void value_append(char *dst, size_t cap, size_t *len, bool *too_long, const char *at,
+                         size_t n)
+{
+    if (*len + n > cap) {
+        *too_long = true;
+        return;
+    }
+    memcpy(dst + *len, at, n);
+    *len += n;
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sss_api_conn *c = p->data;
@@ -267,31 +279,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (head_grow(c, len) < 0)
         return -1;
     if (c->cur == SSS_API_H_AUTH) {
-        if (c->auth_len + len > SSS_API_AUTH_MAX)
-            c->auth_long = true;
-        else {
-            memcpy(c->auth + c->auth_len, at, len);
-            c->auth_len += len;
-        }
+        value_append(c->auth, SSS_API_AUTH_MAX, &c->auth_len, &c->auth_long, at, len);
     } else if (c->cur == SSS_API_H_EXPECT) {
         size_t room = sizeof(c->expect) - c->expect_len, n = len < room ? len : room;
 
         memcpy(c->expect + c->expect_len, at, n);
         c->expect_len += n;
     } else if (c->cur == SSS_API_H_ORIGIN) {
-        if (c->origin_len + len > sizeof(c->origin))
-            c->origin_long = true;
-        else {
-            memcpy(c->origin + c->origin_len, at, len);
-            c->origin_len += len;
-        }
+        value_append(c->origin, sizeof(c->origin), &c->origin_len, &c->origin_long, at, len);
     } else if (c->cur == SSS_API_H_CTYPE) {
-        if (c->ctype_len + len > sizeof(c->ctype))
-            c->ctype_long = true;
-        else {
-            memcpy(c->ctype + c->ctype_len, at, len);
-            c->ctype_len += len;
-        }
+        value_append(c->ctype, sizeof(c->ctype), &c->ctype_len, &c->ctype_long, at, len);
     }
     return 0;
 }
