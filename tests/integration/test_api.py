@@ -400,16 +400,8 @@ async def keep_alive(c, api):
         c.ok(await cl.at_eof(5), "connection closed after Connection: close")
     finally:
         cl.close()
-    # A connection that has not shown the key is closed after its answer (test_api_slots).
-    cl = await h.RawClient.connect(api.port)
-    try:
-        cl.send(Api.raw("GET", "/healthz", key=None, close=False))
-        r = await cl.read_http()
-        c.eq((r.status, r.header("Connection")), (200, "close"),
-             "/healthz without the key on keep-alive: answered, Connection: close")
-        c.ok(await cl.at_eof(5), "... and the connection is closed")
-    finally:
-        cl.close()
+    # A connection that has not shown the key is closed after its answer:
+    # test_api_slots.keyless_requests_close.
 
 
 async def slowloris(c, api):
