@@ -321,62 +321,6 @@ static int file_start(struct sss_conn *c, int fd, size_t size)
 
 /* ---- sends ---- */
 
-/*
- * Sends take the fast path first: with no send of the connection's in the
- * kernel, a non-blocking send(2) (sendmsg(2) for several frames) from the
- * loop turn's flush writes what the socket's buffer takes now, and only
- * what it did not take (its buffer is full: EAGAIN or a short write) goes
- * to the ring as a send whose completion comes back to sss_conn_on_sent.
- * Nothing overtakes a send in flight: the flush writes nothing while one is.
- */
-
-/*
- * Write at most n iovecs to fd now. Returns the bytes written (0 if the
- * socket's buffer is full) or -errno (the connection is broken).
- */
-static ssize_t write_now(int fd, struct iovec *iov, uint32_t n)
-{
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
-    ssize_t r = n == 1 ? send(fd, iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
-                       : sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-    if (r >= 0)
-        return r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return 0;
-    return -errno;
-}
-
-/* The client's socket took n bytes: count them; a slow reader's grace starts again. */
-static void took(struct sss_conn *c, size_t n)
-{
-    sss_ctr_add(c->w->ctr, bytes_out, n);
-    /* The client took bytes: its grace starts again (a reader that keeps
-     * reading is never cut off by a burst, only by the hard cap). */
-    if (n && c->over_since_ms)
-        c->over_since_ms = c->w->now_ms;
-}
-
-/* n bytes of the queue's head left: drop the frames they end, advance into the next. */
-static void q_sent(struct sss_conn *c, size_t n)
-{
-    while (n && c->qlen) {
-        struct sss_outq_ent *e = q_at(c, 0);
-        size_t avail = e->b->len - e->off;
-
-        if (n < avail) {
-            e->off += (uint32_t)n;
-            c->qbytes -= n;
-            break;
-        }
-        n -= avail;
-        c->qbytes -= avail;
-        sss_buf_unref(e->b);
-        c->qhead = (c->qhead + 1) % c->qcap;
-        c->qlen--;
-    }
-}
-
 /* Submit a send(2) of len bytes at p, which cover ents queue entries. */
 static void send_one(struct sss_conn *c, const void *p, size_t len, uint32_t ents)
 {
@@ -386,46 +330,6 @@ static void send_one(struct sss_conn *c, const void *p, size_t len, uint32_t ent
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_SEND);
     c->iov_ents = ents;
     c->send_inflight = 1;
-}
-
-/* Writing failed: the peer is gone. Returns -EPIPE (c may be freed). */
-static int write_failed(struct sss_conn *c, ssize_t err)
-{
-    sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror((int)-err));
-    sss_conn_kill(c);
-    return -EPIPE;
-}
-
-/*
- * The fast path for the queue: write its frames now, SSS_CONN_IOV at a
- * time, until it is empty or the socket's buffer is full. Returns 0, or
- * -EPIPE when the connection was killed (c may be freed).
- */
-static int q_write_now(struct sss_conn *c)
-{
-    struct iovec iov[SSS_CONN_IOV];
-
-    while (c->qlen) {
-        uint32_t n = c->qlen < SSS_CONN_IOV ? c->qlen : SSS_CONN_IOV;
-        size_t want = 0;
-        ssize_t r;
-
-        for (uint32_t i = 0; i < n; i++) {
-            struct sss_outq_ent *e = q_at(c, i);
-
-            iov[i].iov_base = e->b->data + e->off;
-            iov[i].iov_len = e->b->len - e->off;
-            want += iov[i].iov_len;
-        }
-        r = write_now(c->fd, iov, n);
-        if (r < 0)
-            return write_failed(c, r);
-        took(c, (size_t)r);
-        q_sent(c, (size_t)r);
-        if ((size_t)r < want)
-            break; /* the socket's buffer is full: the ring sends the rest */
-    }
-    return 0;
 }
 
 /* Drop every queued frame (TLS failed: they can never be encrypted). */
@@ -441,6 +345,56 @@ static void q_drop_all(struct sss_conn *c)
     }
 }
 
+/*
+ * TLS: encrypt queued frames while less than TLS_BATCH of ciphertext
+ * waits, then send the ciphertext from a buffer of its own (OpenSSL may
+ * write into its output BIO at any time, even while a send is in flight).
+ * A frame is encrypted whole, so the queue never holds half of one.
+ */
+static void tls_flush(struct sss_conn *c)
+{
+    int file_busy = 0;
+    size_t n;
+
+    while (c->qlen && !c->tls->failed && sss_tls_pending(c->tls) < TLS_BATCH) {
+        struct sss_outq_ent *e = q_at(c, 0);
+        size_t len = e->b->len - e->off;
+
+        if (sss_tls_write(c->tls, e->b->data + e->off, len) < 0)
+            break;
+        c->qbytes -= len;
+        sss_buf_unref(e->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    if (c->tls->failed)
+        q_drop_all(c);
+    if (c->qlen == 0 && c->file && !c->tls->failed)
+        file_busy = file_next(c); /* its chunk came back when it was encrypted */
+    if (!c->tls_out) {
+        n = sss_tls_pending(c->tls);
+        if (!n && c->want_close && !c->qlen && !file_busy) {
+            sss_tls_shutdown(c->tls); /* close_notify, then the socket */
+            n = sss_tls_pending(c->tls);
+            if (!n) {
+                sss_conn_kill(c);
+                return;
+            }
+        }
+        if (!n)
+            return;
+        c->tls_out = sss_buf_new(n < TLS_BATCH * 2 ? n : TLS_BATCH * 2);
+        if (!c->tls_out) {
+            sss_conn_kill(c);
+            return;
+        }
+        c->tls_out->len = (uint32_t)sss_tls_take(c->tls, c->tls_out->data, c->tls_out->cap);
+        c->tls_off = 0;
+    }
+    send_one(c, c->tls_out->data + c->tls_off, c->tls_out->len - c->tls_off,
+             0); /* no queue entry is in this send */
+}
+
 /* TLS: res bytes of tls_out left. */
 static void tls_sent(struct sss_conn *c, size_t res)
 {
@@ -449,75 +403,6 @@ static void tls_sent(struct sss_conn *c, size_t res)
         sss_buf_unref(c->tls_out);
         c->tls_out = NULL;
         c->tls_off = 0;
-    }
-}
-
-/*
- * TLS: encrypt queued frames while less than TLS_BATCH of ciphertext
- * waits, then send the ciphertext from a buffer of its own (OpenSSL may
- * write into its output BIO at any time, even while a send is in flight):
- * what the socket takes now is written at once, as plain frames are, and
- * the rest goes to the ring. A frame is encrypted whole, so the queue never
- * holds half of one.
- */
-static void tls_flush(struct sss_conn *c)
-{
-    for (;;) {
-        int file_busy = 0;
-        struct iovec iov;
-        ssize_t r;
-        size_t n;
-
-        while (c->qlen && !c->tls->failed && sss_tls_pending(c->tls) < TLS_BATCH) {
-            struct sss_outq_ent *e = q_at(c, 0);
-            size_t len = e->b->len - e->off;
-
-            if (sss_tls_write(c->tls, e->b->data + e->off, len) < 0)
-                break;
-            c->qbytes -= len;
-            sss_buf_unref(e->b);
-            c->qhead = (c->qhead + 1) % c->qcap;
-            c->qlen--;
-        }
-        if (c->tls->failed)
-            q_drop_all(c);
-        if (c->qlen == 0 && c->file && !c->tls->failed)
-            file_busy = file_next(c); /* its chunk came back when it was encrypted */
-        if (!c->tls_out) {
-            n = sss_tls_pending(c->tls);
-            if (!n && c->want_close && !c->qlen && !file_busy) {
-                sss_tls_shutdown(c->tls); /* close_notify, then the socket */
-                n = sss_tls_pending(c->tls);
-                if (!n) {
-                    sss_conn_kill(c);
-                    return;
-                }
-            }
-            if (!n)
-                return;
-            c->tls_out = sss_buf_new(n < TLS_BATCH * 2 ? n : TLS_BATCH * 2);
-            if (!c->tls_out) {
-                sss_conn_kill(c);
-                return;
-            }
-            c->tls_out->len = (uint32_t)sss_tls_take(c->tls, c->tls_out->data, c->tls_out->cap);
-            c->tls_off = 0;
-        }
-        iov.iov_base = c->tls_out->data + c->tls_off;
-        iov.iov_len = c->tls_out->len - c->tls_off;
-        r = write_now(c->fd, &iov, 1);
-        if (r < 0) {
-            (void)write_failed(c, r);
-            return;
-        }
-        took(c, (size_t)r);
-        tls_sent(c, (size_t)r);
-        if (c->tls_out) {
-            /* The socket's buffer is full: the ring sends the rest (no
-             * queue entry is in this send). */
-            send_one(c, c->tls_out->data + c->tls_off, c->tls_out->len - c->tls_off, 0);
-            return;
-        }
     }
 }
 
@@ -538,8 +423,6 @@ void sss_conn_flush(struct sss_conn *c)
         tls_flush(c);
         return;
     }
-    if (q_write_now(c) < 0)
-        return;
     if (c->qlen == 0) {
         if (c->file && file_next(c))
             return;
@@ -548,7 +431,8 @@ void sss_conn_flush(struct sss_conn *c)
         return;
     }
     if (c->qlen == 1) {
-        /* One frame left: send(2) needs no msghdr for the kernel to copy in. */
+        /* One frame (most sends under fan-out to many channels): send(2)
+         * needs no msghdr for the kernel to copy in. */
         struct sss_outq_ent *e = q_at(c, 0);
 
         send_one(c, e->b->data + e->off, e->b->len - e->off, 1);
@@ -581,24 +465,46 @@ void sss_conn_flush(struct sss_conn *c)
 
 void sss_conn_on_sent(struct sss_conn *c, int res)
 {
+    size_t left = res > 0 ? (size_t)res : 0;
+
     c->send_inflight = 0;
     c->iov_ents = 0;
     sss_free(c->sv);
     c->sv = NULL;
     if (res < 0) {
-        (void)write_failed(c, res);
+        sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror(-res));
+        sss_conn_kill(c);
         sss_conn_maybe_free(c);
         return;
     }
-    took(c, (size_t)res);
-    if (c->tls)
-        tls_sent(c, (size_t)res); /* the queue's bytes left it when they were encrypted */
-    else
-        q_sent(c, (size_t)res);
+    sss_ctr_add(c->w->ctr, bytes_out, (uint64_t)res);
+    if (c->tls) {
+        tls_sent(c, left);
+        left = 0; /* the queue's bytes left it when they were encrypted */
+    }
+    while (left && c->qlen) {
+        struct sss_outq_ent *e = q_at(c, 0);
+        size_t avail = e->b->len - e->off;
+
+        if (left < avail) {
+            e->off += (uint32_t)left;
+            c->qbytes -= left;
+            break;
+        }
+        left -= avail;
+        c->qbytes -= avail;
+        sss_buf_unref(e->b);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
     if (c->dead) {
         sss_conn_maybe_free(c);
         return;
     }
+    /* The client took bytes: its grace starts again (a reader that keeps
+     * reading is never cut off by a burst, only by the hard cap). */
+    if (res > 0 && c->over_since_ms)
+        c->over_since_ms = c->w->now_ms;
     check_slow(c);
     if (c->qlen || c->want_close || c->tls_out || (c->tls && sss_tls_pending(c->tls)))
         mark_dirty(c);
