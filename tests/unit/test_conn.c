@@ -229,9 +229,27 @@ static void test_partial_then_ring(void)
     tc_fini(&t);
 }
 
+/* The client is gone: the send fails and the connection goes, nothing of it left behind. */
+static void test_peer_gone(void)
+{
+    struct tc t;
+    struct sss_conn *c = tc_init(&t);
+
+    close(t.peer);
+    t.peer = -1;
+    sss_conn_send(c, frame(30, 3));
+    tc_flush(&t);
+    CHECK_EQ_INT(c->send_inflight, 1);
+    CHECK_EQ_INT(tc_wait(&t), 1); /* -EPIPE: killed and freed */
+    CHECK_EQ_INT(t.w.nconns, 0);
+    CHECK(LIST_EMPTY(&t.w.conns));
+    tc_fini(&t);
+}
+
 int main(void)
 {
     test_one_send_per_turn();
     test_partial_then_ring();
+    test_peer_gone();
     return sss_test_done();
 }
