@@ -473,8 +473,10 @@ void sss_conn_on_sent(struct sss_conn *c, int res)
     c->sv = NULL;
     if (res < 0) {
         sss_log_debug("conn", "send failed fd=%d: %s", c->fd, strerror(-res));
-        sss_conn_kill(c);
-        sss_conn_maybe_free(c);
+        if (c->dead)
+            sss_conn_maybe_free(c);
+        else
+            sss_conn_kill(c); /* frees c when nothing else of it is in the kernel */
         return;
     }
     sss_ctr_add(c->w->ctr, bytes_out, (uint64_t)res);
