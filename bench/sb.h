@@ -55,7 +55,7 @@ struct sb_url {
 };
 
 /* The message encoding of protocols that have two (--encoding). */
-enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK };
+enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK, SB_ENC_PROTOBUF };
 
 /* What pads a payload after its header (--payload). */
 enum sb_payload_kind {
@@ -179,7 +179,8 @@ struct sb_proto {
 };
 
 extern const struct sb_proto sb_proto_sss, sb_proto_sss_msgpack, sb_proto_echo,
-    sb_proto_socketio, sb_proto_centrifugo, sb_proto_nchan, sb_proto_uws;
+    sb_proto_socketio, sb_proto_centrifugo, sb_proto_centrifugo_protobuf, sb_proto_nchan,
+    sb_proto_uws;
 
 /* One connection (owned by its worker's table). */
 struct sb_conn {

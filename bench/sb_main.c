@@ -74,7 +74,8 @@ static void usage(FILE *f)
         "usage: sss-bench WORKLOAD --url ws[s]://HOST:PORT/PATH[,ws[s]://...] [options]\n"
         "workloads: fanout connect ask echo cluster\n"
         "  --proto P           sss (default), echo, socketio, centrifugo, nchan, uws\n"
-        "  --encoding E        sss: json (default) or msgpack (sub-protocol sss.v1.msgpack)\n"
+        "  --encoding E        sss: json (default) or msgpack (sub-protocol sss.v1.msgpack);\n"
+        "                      centrifugo: json or protobuf (centrifuge-protobuf)\n"
         "  --tls-ca FILE       wss://: verify the server's certificate against this CA (PEM)\n"
         "                      instead of the system's trust store\n"
         "  --tls-no-verify     wss://: do not verify the server's certificate\n"
@@ -208,10 +209,11 @@ static void parse_url(struct sb_url *u, const char *s, size_t len)
 }
 
 static const struct sb_proto *const protos[] = {
-    &sb_proto_sss,        &sb_proto_sss_msgpack, &sb_proto_echo, &sb_proto_socketio,
-    &sb_proto_centrifugo, &sb_proto_nchan,       &sb_proto_uws};
+    &sb_proto_sss,   &sb_proto_sss_msgpack, &sb_proto_echo,
+    &sb_proto_socketio, &sb_proto_centrifugo, &sb_proto_centrifugo_protobuf,
+    &sb_proto_nchan, &sb_proto_uws};
 
-static const char *const encodings[] = {"json", "msgpack"};
+static const char *const encodings[] = {"json", "msgpack", "protobuf"};
 
 /* The URL as given, scheme included. */
 static void url_str(const struct sb_url *u, char *buf, size_t n)
@@ -269,11 +271,11 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         case O_URL: url = optarg; break;
         case O_PROTO: proto = optarg; break;
         case O_ENC:
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < 3; i++)
                 if (strcmp(optarg, encodings[i]) == 0)
                     enc = i;
             if (enc < 0)
-                die("--encoding: unknown '%s' (json, msgpack)", optarg);
+                die("--encoding: unknown '%s' (json, msgpack, protobuf)", optarg);
             break;
         case O_TLS_CA: tls_ca = optarg; break;
         case O_TLS_NOVERIFY: tls_verify = false; break;
@@ -338,8 +340,9 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     if (!pp->proto) {
         for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
             if (strcmp(proto, protos[i]->name) == 0)
-                die("--encoding %s: --proto %s speaks only json (msgpack: --proto sss)",
-                    encodings[enc], proto);
+                die("--encoding %s: --proto %s speaks only json%s (msgpack: --proto sss; "
+                    "protobuf: --proto centrifugo)",
+                    encodings[enc], proto, strcmp(proto, "sss") == 0 ? " and msgpack" : "");
         die("--proto: unknown '%s' (sss, echo, socketio, centrifugo, nchan, uws)", proto);
     }
     pp->encoding = pp->proto->encoding;
