@@ -13,6 +13,9 @@
 #       so that a FEED is over --deflate-min-size and compresses as text.
 #       Also W1 at 4 publishes/s (W1-40k: 40,000 deliveries/s), a rate that
 #       sss-bench's inflating keeps up with on two shared cores.
+#   SET proto: sss JSON and msgpack beside Centrifugo's JSON and Protobuf
+#       (sss-bench --proto centrifugo --encoding json|protobuf against
+#       peers/centrifugo/start.sh); 64-byte payloads.
 #   W1: fanout, 10,000 subscribers of one channel, 1 publisher at 20/s
 #       (200,000 deliveries/s): server CPU and bytes on the wire per delivery.
 #   W2: fanout, 10,000 subscribers over 1,000 channels, 10 publishers,
@@ -25,13 +28,13 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 ROUNDS=${1:-3}
 SET=${3:-tls}
-case "$SET" in tls | deflate) ;; *) echo "enc.sh: SET is tls or deflate, not '$SET'" >&2; exit 1 ;; esac
-OUT=${2:-$(date -u +%Y-%m-%dT%H%MZ)-enc$([ "$SET" = deflate ] && echo -deflate)}
+case "$SET" in tls | deflate | proto) ;; *) echo "enc.sh: SET is tls, deflate or proto, not '$SET'" >&2; exit 1 ;; esac
+OUT=${2:-$(date -u +%Y-%m-%dT%H%MZ)-enc$([ "$SET" = tls ] || echo "-$SET")}
 BENCH=${SSS_BENCH:-$ROOT/build/dev/bench/sss-bench}
 RES="$HERE/results/$OUT.jsonl"
 PORT=${SSS_ENC_PORT:-18990}
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"; "$HERE/peers/sss/stop.sh" "$PORT" 2>/dev/null || true; "$HERE/peers/uws/stop.sh" "$PORT" 2>/dev/null || true' EXIT
+trap 'rm -rf "$TMP"; for p in sss uws centrifugo; do "$HERE/peers/$p/stop.sh" "$PORT" 2>/dev/null || true; done' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
   -out "$TMP/cert.pem" -days 2 -subj /CN=localhost \
   -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null
@@ -44,7 +47,9 @@ COMMON=(--procs 2 --duration 5 --warmup 1 --json-only)
 
 run() { # round peer encoding transport workload [deflate: 0 or 1]
   local round=$1 peer=$2 enc=$3 tr=$4 wl=$5 dfl=${6:-0} pids url args line
-  if [ "$SET" = deflate ] && [ "$peer" = sss ]; then
+  if [ "$peer" = centrifugo ]; then
+    pids=$("$HERE/peers/centrifugo/start.sh" "$PORT" 2>/dev/null | tail -1)
+  elif [ "$SET" = deflate ] && [ "$peer" = sss ]; then
     pids=$(SSS_EXTRA_ARGS="--deflate" "$HERE/peers/sss/start.sh" "$PORT" 2 2>/dev/null | tail -1)
   elif [ "$SET" = deflate ]; then
     pids=$(UWS_COMPRESSION=shared "$HERE/peers/uws/start.sh" "$PORT" 2>/dev/null | tail -1)
@@ -71,6 +76,7 @@ run() { # round peer encoding transport workload [deflate: 0 or 1]
   esac
   [ "$tr" = wss ] && args+=(--tls-no-verify)
   [ "$peer" = uws ] && args+=(--proto uws)
+  [ "$peer" = centrifugo ] && args+=(--proto centrifugo --encoding "$enc")
   [ "$peer" = sss ] && args+=(--encoding "$enc")
   [ "$dfl" = 1 ] && args+=(--deflate)
   echo "# round $round: $peer $enc $tr $wl: sss-bench ${args[*]} --url $url ${COMMON[*]}" >&2
@@ -88,6 +94,13 @@ WLS=(W1 W2)
 [ -n "${SSS_ENC_WORKLOADS:-}" ] && read -r -a WLS <<<"$SSS_ENC_WORKLOADS"
 for r in $(seq 1 "$ROUNDS"); do
   for wl in "${WLS[@]}"; do
+    if [ "$SET" = proto ]; then
+      run "$r" sss json ws "$wl"
+      run "$r" sss msgpack ws "$wl"
+      run "$r" centrifugo json ws "$wl"
+      run "$r" centrifugo protobuf ws "$wl"
+      continue
+    fi
     if [ "$SET" = deflate ]; then
       for enc in json msgpack; do
         run "$r" sss "$enc" ws "$wl" 0

@@ -41,7 +41,11 @@ def main():
     runs = load(sys.argv[1])
     rounds = sorted({k[0] for k in runs})
     deflate = any(k[3].endswith("+deflate") for k in runs)
-    if deflate:
+    proto = any(k[1] == "centrifugo" for k in runs)
+    if proto:
+        confs = [("sss", "json", "ws"), ("sss", "msgpack", "ws"), ("centrifugo", "json", "ws"),
+                 ("centrifugo", "protobuf", "ws")]
+    elif deflate:
         confs = [("sss", "json", "ws"), ("sss", "json", "ws+deflate"), ("sss", "msgpack", "ws"),
                  ("sss", "msgpack", "ws+deflate"), ("uws", "json", "ws"),
                  ("uws", "json", "ws+deflate")]
@@ -51,8 +55,10 @@ def main():
     order = ["W1", "W2", "W1-40k"]
     for wl in [w for w in order if any(k[4] == w for k in runs)]:
         print(f"\n{wl}: median over {len(rounds)} rounds (min–max)\n")
-        print("| figure | " + " | ".join(f"{p} {e} {t}" if p == "sss" else f"uWS.js {t}"
-                                         for p, e, t in confs) + " |")
+        names = {"sss": "sss", "uws": "uWS.js", "centrifugo": "Centrifugo"}
+        print("| figure | " + " | ".join(f"{p} {e} {t}" if p == "sss" else
+                                         f"{names[p]} {e} {t}" if p == "centrifugo" else
+                                         f"uWS.js {t}" for p, e, t in confs) + " |")
         print("|---" * (len(confs) + 1) + "|")
         for key, name, fmt in FIG:
             row = [cell([runs[(r, p, e, t, wl)][key] for r in rounds if (r, p, e, t, wl) in runs],
@@ -64,7 +70,13 @@ def main():
         if errs:
             print("\nerrors: " + "; ".join(errs))
         print(f"\n{wl}: ratios within each round, median (min–max)\n")
-        pairs = [("sss JSON deflate / JSON", ("sss", "json", "ws+deflate"), ("sss", "json", "ws")),
+        pairs = [("sss msgpack / JSON", ("sss", "msgpack", "ws"), ("sss", "json", "ws")),
+                 ("Centrifugo Protobuf / JSON", ("centrifugo", "protobuf", "ws"),
+                  ("centrifugo", "json", "ws")),
+                 ("sss JSON / Centrifugo JSON", ("sss", "json", "ws"), ("centrifugo", "json", "ws")),
+                 ("sss msgpack / Centrifugo Protobuf", ("sss", "msgpack", "ws"),
+                  ("centrifugo", "protobuf", "ws"))] if proto else [
+                 ("sss JSON deflate / JSON", ("sss", "json", "ws+deflate"), ("sss", "json", "ws")),
                  ("sss msgpack deflate / msgpack", ("sss", "msgpack", "ws+deflate"),
                   ("sss", "msgpack", "ws")),
                  ("sss msgpack deflate / JSON", ("sss", "msgpack", "ws+deflate"),
