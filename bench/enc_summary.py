@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """enc_summary.py RESULTS.jsonl: the tables of bench/enc.sh from its JSON
 lines: per configuration the median over rounds (min-max) of the figures,
-and the ratios msgpack/JSON and wss/ws taken within each round, as medians."""
+and ratios taken within each round, as medians: msgpack/JSON and wss/ws
+(enc.sh's set tls), or with/without permessage-deflate (set deflate)."""
 import json
 import statistics
 import sys
@@ -21,7 +22,8 @@ def load(path):
         if not j:
             continue
         j["p99_ms"] = j["latency_us"]["p99"] / 1000
-        runs[(r["round"], r["peer"], r["enc"], r["transport"], r["workload"])] = j
+        tr = r["transport"] + ("+deflate" if r.get("deflate") else "")
+        runs[(r["round"], r["peer"], r["enc"], tr, r["workload"])] = j
     return runs
 
 
@@ -38,12 +40,25 @@ def cell(vals, fmt):
 def main():
     runs = load(sys.argv[1])
     rounds = sorted({k[0] for k in runs})
-    confs = [("sss", "json", "ws"), ("sss", "msgpack", "ws"), ("sss", "json", "wss"),
-             ("sss", "msgpack", "wss"), ("uws", "json", "ws"), ("uws", "json", "wss")]
-    for wl in ("W1", "W2"):
+    deflate = any(k[3].endswith("+deflate") for k in runs)
+    proto = any(k[1] == "centrifugo" for k in runs)
+    if proto:
+        confs = [("sss", "json", "ws"), ("sss", "msgpack", "ws"), ("centrifugo", "json", "ws"),
+                 ("centrifugo", "protobuf", "ws")]
+    elif deflate:
+        confs = [("sss", "json", "ws"), ("sss", "json", "ws+deflate"), ("sss", "msgpack", "ws"),
+                 ("sss", "msgpack", "ws+deflate"), ("uws", "json", "ws"),
+                 ("uws", "json", "ws+deflate")]
+    else:
+        confs = [("sss", "json", "ws"), ("sss", "msgpack", "ws"), ("sss", "json", "wss"),
+                 ("sss", "msgpack", "wss"), ("uws", "json", "ws"), ("uws", "json", "wss")]
+    order = ["W1", "W2", "W1-40k"]
+    for wl in [w for w in order if any(k[4] == w for k in runs)]:
         print(f"\n{wl}: median over {len(rounds)} rounds (min–max)\n")
-        print("| figure | " + " | ".join(f"{p} {e} {t}" if p == "sss" else f"uWS.js {t}"
-                                         for p, e, t in confs) + " |")
+        names = {"sss": "sss", "uws": "uWS.js", "centrifugo": "Centrifugo"}
+        print("| figure | " + " | ".join(f"{p} {e} {t}" if p == "sss" else
+                                         f"{names[p]} {e} {t}" if p == "centrifugo" else
+                                         f"uWS.js {t}" for p, e, t in confs) + " |")
         print("|---" * (len(confs) + 1) + "|")
         for key, name, fmt in FIG:
             row = [cell([runs[(r, p, e, t, wl)][key] for r in rounds if (r, p, e, t, wl) in runs],
@@ -55,7 +70,21 @@ def main():
         if errs:
             print("\nerrors: " + "; ".join(errs))
         print(f"\n{wl}: ratios within each round, median (min–max)\n")
-        pairs = [("sss msgpack / json, ws", ("sss", "msgpack", "ws"), ("sss", "json", "ws")),
+        pairs = [("sss msgpack / JSON", ("sss", "msgpack", "ws"), ("sss", "json", "ws")),
+                 ("Centrifugo Protobuf / JSON", ("centrifugo", "protobuf", "ws"),
+                  ("centrifugo", "json", "ws")),
+                 ("sss JSON / Centrifugo JSON", ("sss", "json", "ws"), ("centrifugo", "json", "ws")),
+                 ("sss msgpack / Centrifugo Protobuf", ("sss", "msgpack", "ws"),
+                  ("centrifugo", "protobuf", "ws"))] if proto else [
+                 ("sss JSON deflate / JSON", ("sss", "json", "ws+deflate"), ("sss", "json", "ws")),
+                 ("sss msgpack deflate / msgpack", ("sss", "msgpack", "ws+deflate"),
+                  ("sss", "msgpack", "ws")),
+                 ("sss msgpack deflate / JSON", ("sss", "msgpack", "ws+deflate"),
+                  ("sss", "json", "ws")),
+                 ("uWS.js deflate / plain", ("uws", "json", "ws+deflate"), ("uws", "json", "ws")),
+                 ("sss JSON deflate / uWS.js deflate", ("sss", "json", "ws+deflate"),
+                  ("uws", "json", "ws+deflate"))] if deflate else [
+                 ("sss msgpack / json, ws", ("sss", "msgpack", "ws"), ("sss", "json", "ws")),
                  ("sss msgpack / json, wss", ("sss", "msgpack", "wss"), ("sss", "json", "wss")),
                  ("sss wss / ws, json", ("sss", "json", "wss"), ("sss", "json", "ws")),
                  ("sss wss / ws, msgpack", ("sss", "msgpack", "wss"), ("sss", "msgpack", "ws")),

@@ -55,7 +55,13 @@ struct sb_url {
 };
 
 /* The message encoding of protocols that have two (--encoding). */
-enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK };
+enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK, SB_ENC_PROTOBUF };
+
+/* What pads a payload after its header (--payload). */
+enum sb_payload_kind {
+    SB_PAYLOAD_X = 0, /* 'x' repeated: compresses to almost nothing */
+    SB_PAYLOAD_TEXT,  /* chat-like words, different in every message: compresses like prose */
+};
 
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 struct sss_tls;    /* src/tls/sss_tls.h */
@@ -64,6 +70,8 @@ struct sb_params {
     enum sb_workload workload;
     const struct sb_proto *proto;
     enum sb_encoding encoding;
+    enum sb_payload_kind payload;
+    bool deflate; /* offer permessage-deflate (SB_WS_DEFLATE_OFFER) */
     struct ssl_ctx_st *tls_ctx; /* wss:// URLs: the client context (made before the fork) */
     struct sb_url urls[SB_MAX_URLS];
     int nurls;
@@ -105,6 +113,8 @@ struct sb_result {
     uint64_t bytes_in, bytes_out;   /* WebSocket payload bytes */
     uint64_t wire_in, wire_out;     /* bytes read from / written to the sockets (TLS included) */
     uint64_t wire_in_window;        /* of wire_in, read inside the measured window */
+    uint64_t deflated_msgs;         /* messages received compressed (RSV1) */
+    uint64_t inflated_bytes;        /* what they inflated to (bytes_in counts them compressed) */
     struct sb_hist lat;  /* latency of deliveries in the measured window */
     struct sb_hist conn; /* connect -> ready */
 };
@@ -169,7 +179,8 @@ struct sb_proto {
 };
 
 extern const struct sb_proto sb_proto_sss, sb_proto_sss_msgpack, sb_proto_echo,
-    sb_proto_socketio, sb_proto_centrifugo, sb_proto_nchan, sb_proto_uws;
+    sb_proto_socketio, sb_proto_centrifugo, sb_proto_centrifugo_protobuf, sb_proto_nchan,
+    sb_proto_uws;
 
 /* One connection (owned by its worker's table). */
 struct sb_conn {
@@ -193,6 +204,9 @@ struct sb_conn {
     uint64_t limit;         /* publisher: publishes to send at most (UINT64_MAX: no limit) */
     struct sb_seq *seqs;    /* subscriber: per publisher (NULL above 16M pairs a process) */
     struct sss_tls *tls;    /* wss://: the TLS session (owned); out holds plaintext then */
+    struct sb_inflate inf;  /* deflate with server context takeover: made by the first
+                             * compressed message, kept while the connection lives */
+    uint8_t inf_reset;      /* server_no_context_takeover: inflate with the worker's stream */
     char key[32];           /* Sec-WebSocket-Key */
 };
 
@@ -251,11 +265,13 @@ int sb_channel_name(char *buf, size_t n, long i);
 
 /*
  * Write a payload of exactly max(size, header) printable bytes:
- * "~sb~<pub>:<seq>:<t_ns>:" then 'x' padding. Returns its length, or 0 if
- * cap is too small.
+ * "~sb~<pub>:<seq>:<t_ns>:" then the padding of kind: 'x' repeated, or
+ * chat-like lower-case words, spaces and punctuation drawn from a small
+ * vocabulary by a generator seeded with (pub, seq), so every message differs
+ * (never '"', '\\' or '~'). Returns its length, or 0 if cap is too small.
  */
 size_t sb_payload_encode(char *dst, size_t cap, size_t size, uint64_t pub, uint64_t seq,
-                         uint64_t t_ns);
+                         uint64_t t_ns, enum sb_payload_kind kind);
 /*
  * Decode the payload whose marker starts at p (n bytes available). Returns
  * bytes of header read (> 0), or 0 when it is not a valid header.

@@ -76,6 +76,8 @@ struct sb_worker {
     double pub_rate_ns; /* publishes per ns per publisher (paced) */
     long npub;          /* publishers over all processes */
     bool acks;          /* the protocol answers every publish */
+    struct sb_inflate inf; /* server_no_context_takeover: one raw inflate, reset per message */
+    struct sb_buf inflated; /* the message being handled, inflated */
     bool expected_done;
 };
 
@@ -526,7 +528,8 @@ static void on_connect(struct sb_worker *w, struct sb_conn *c, int res)
     }
     sb_ws_key(c->key, &w->rng);
     p = sb_buf_reserve(&c->out, 2048);
-    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key, w->pp->proto->subprotocol);
+    n = sb_ws_request((char *)p, 2048, u->host, u->port, path, c->key, w->pp->proto->subprotocol,
+                      w->pp->deflate ? SB_WS_DEFLATE_OFFER : NULL);
     if (!n) {
         sb_fail(w, c, "upgrade request too long");
         return;
@@ -567,6 +570,21 @@ static int on_ws_message(void *arg, int op, uint8_t *data, size_t len)
     }
     default:
         w->res->bytes_in += len;
+        if (op & SB_WS_DEFLATED) {
+            struct sb_inflate *z = c->inf_reset ? &w->inf : &c->inf;
+
+            if (sb_inflate_msg(z, c->inf_reset, data, len, &w->inflated, c->rd.max_msg) < 0) {
+                w->res->proto_errors++;
+                sb_fail(w, c, "a compressed message from %s:%d does not inflate (bad deflate "
+                              "data, or over 64 MiB)",
+                        w->pp->urls[c->url].host, w->pp->urls[c->url].port);
+                return 1;
+            }
+            w->res->deflated_msgs++;
+            w->res->inflated_bytes += w->inflated.len;
+            data = w->inflated.p;
+            len = w->inflated.len;
+        }
         if (w->pp->proto->on_message(w, c, (char *)data, len) < 0)
             return 1;
         return c->state == CS_CLOSED;
@@ -590,6 +608,7 @@ static void on_plain(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size
 {
     char err[200];
     struct sb_buf *hs = &c->rd.carry;
+    struct sb_ws_deflate dfl;
     int hl;
 
     if (c->state == CS_CLOSED)
@@ -605,10 +624,13 @@ static void on_plain(struct sb_worker *w, struct sb_conn *c, uint8_t *data, size
                         sizeof(err));
     if (hl == 0)
         return;
-    if (hl < 0) {
+    if (hl < 0 || sb_ws_deflate_answer((const char *)hs->p, (size_t)hl, w->pp->deflate, &dfl,
+                                       err, sizeof(err)) < 0) {
         sb_fail(w, c, "%s:%d: %s", w->pp->urls[c->url].host, w->pp->urls[c->url].port, err);
         return;
     }
+    c->rd.deflate = dfl.on;
+    c->inf_reset = (uint8_t)dfl.server_no_takeover;
     c->state = CS_OPEN;
     len = hs->len - (size_t)hl;
     if (len > w->payload_cap) {
@@ -788,7 +810,7 @@ static void publish_some(struct sb_worker *w, struct sb_conn *c, uint64_t n)
     while (n--) {
         long ch = pub_channel(w, c, c->nsent, &seq);
         size_t len = sb_payload_encode(w->payload, w->payload_cap, (size_t)w->pp->size,
-                                       (uint64_t)c->gid, seq, t);
+                                       (uint64_t)c->gid, seq, t, w->pp->payload);
 
         c->nsent++;
         if (w->pp->proto->send_publish)
@@ -808,7 +830,7 @@ static void publish_some(struct sb_worker *w, struct sb_conn *c, uint64_t n)
 static void ask_one(struct sb_worker *w, struct sb_conn *c)
 {
     size_t len = sb_payload_encode(w->payload, w->payload_cap, (size_t)w->pp->size,
-                                   (uint64_t)c->gid, c->nsent + 1, sb_now_ns());
+                                   (uint64_t)c->gid, c->nsent + 1, sb_now_ns(), w->pp->payload);
 
     c->nsent++;
     c->t_sent = w->now;
@@ -1055,6 +1077,7 @@ static void handle_cqe(struct sb_worker *w, struct io_uring_cqe *cqe)
             free(c->tls);
             c->tls = NULL;
         }
+        sb_inflate_fini(&c->inf);
         break;
     }
 }
@@ -1255,6 +1278,8 @@ int sb_worker_run(const struct sb_params *pp, struct sb_shared *sh, int id)
             w->br_added = 0;
         }
     }
+    sb_inflate_fini(&w->inf);
+    sb_buf_free(&w->inflated);
     atomic_store_explicit(&res->state, SB_PS_DONE, memory_order_release);
     return 0;
 }

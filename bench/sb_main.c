@@ -74,10 +74,14 @@ static void usage(FILE *f)
         "usage: sss-bench WORKLOAD --url ws[s]://HOST:PORT/PATH[,ws[s]://...] [options]\n"
         "workloads: fanout connect ask echo cluster\n"
         "  --proto P           sss (default), echo, socketio, centrifugo, nchan, uws\n"
-        "  --encoding E        sss: json (default) or msgpack (sub-protocol sss.v1.msgpack)\n"
+        "  --encoding E        sss: json (default) or msgpack (sub-protocol sss.v1.msgpack);\n"
+        "                      centrifugo: json or protobuf (centrifuge-protobuf)\n"
         "  --tls-ca FILE       wss://: verify the server's certificate against this CA (PEM)\n"
         "                      instead of the system's trust store\n"
         "  --tls-no-verify     wss://: do not verify the server's certificate\n"
+        "  --deflate           offer permessage-deflate (client_no_context_takeover); the 101\n"
+        "                      must agree; compressed messages are inflated (sss, uws, echo)\n"
+        "  --payload K         padding of each payload: x (default) or text (chat-like words)\n"
         "  --subscribers S     fanout/cluster subscriber connections (1000)\n"
         "  --channels C        channels bench-0..bench-C-1 (1)\n"
         "  --publishers P      publisher connections (1)\n"
@@ -205,10 +209,11 @@ static void parse_url(struct sb_url *u, const char *s, size_t len)
 }
 
 static const struct sb_proto *const protos[] = {
-    &sb_proto_sss,        &sb_proto_sss_msgpack, &sb_proto_echo, &sb_proto_socketio,
-    &sb_proto_centrifugo, &sb_proto_nchan,       &sb_proto_uws};
+    &sb_proto_sss,   &sb_proto_sss_msgpack, &sb_proto_echo,
+    &sb_proto_socketio, &sb_proto_centrifugo, &sb_proto_centrifugo_protobuf,
+    &sb_proto_nchan, &sb_proto_uws};
 
-static const char *const encodings[] = {"json", "msgpack"};
+static const char *const encodings[] = {"json", "msgpack", "protobuf"};
 
 /* The URL as given, scheme included. */
 static void url_str(const struct sb_url *u, char *buf, size_t n)
@@ -223,7 +228,7 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     enum {
         O_URL = 256, O_PROTO, O_SUBS, O_CHANS, O_PUBS, O_RATE, O_SIZE, O_DUR, O_WARM, O_PROCS,
         O_CONNS, O_ASKERS, O_PIDS, O_SRC, O_JSON, O_WINDOW, O_TAIL, O_HOLD, O_TIMEOUT, O_CONC,
-        O_MSGS, O_ENC, O_TLS_CA, O_TLS_NOVERIFY, O_HELP
+        O_MSGS, O_ENC, O_TLS_CA, O_TLS_NOVERIFY, O_DEFLATE, O_PAYLOAD, O_HELP
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},           {"proto", 1, 0, O_PROTO},
@@ -238,7 +243,8 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         {"timeout", 1, 0, O_TIMEOUT},   {"concurrency", 1, 0, O_CONC},
         {"messages", 1, 0, O_MSGS},     {"help", 0, 0, O_HELP},
         {"encoding", 1, 0, O_ENC},      {"tls-ca", 1, 0, O_TLS_CA},
-        {"tls-no-verify", 0, 0, O_TLS_NOVERIFY}, {0, 0, 0, 0},
+        {"tls-no-verify", 0, 0, O_TLS_NOVERIFY}, {"deflate", 0, 0, O_DEFLATE},
+        {"payload", 1, 0, O_PAYLOAD},   {0, 0, 0, 0},
     };
     const char *url = NULL, *proto = "sss", *tls_ca = NULL;
     long window = 0;
@@ -265,14 +271,23 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         case O_URL: url = optarg; break;
         case O_PROTO: proto = optarg; break;
         case O_ENC:
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < 3; i++)
                 if (strcmp(optarg, encodings[i]) == 0)
                     enc = i;
             if (enc < 0)
-                die("--encoding: unknown '%s' (json, msgpack)", optarg);
+                die("--encoding: unknown '%s' (json, msgpack, protobuf)", optarg);
             break;
         case O_TLS_CA: tls_ca = optarg; break;
         case O_TLS_NOVERIFY: tls_verify = false; break;
+        case O_DEFLATE: pp->deflate = true; break;
+        case O_PAYLOAD:
+            if (strcmp(optarg, "x") == 0)
+                pp->payload = SB_PAYLOAD_X;
+            else if (strcmp(optarg, "text") == 0)
+                pp->payload = SB_PAYLOAD_TEXT;
+            else
+                die("--payload: unknown '%s' (x, text)", optarg);
+            break;
         case O_SUBS: pp->subscribers = (long)parse_num("--subscribers", optarg, 0, 1e7, 0); break;
         case O_CHANS: pp->channels = (long)parse_num("--channels", optarg, 1, 1e6, 0); break;
         case O_PUBS: pp->publishers = (long)parse_num("--publishers", optarg, 1, 1e5, 0); break;
@@ -325,8 +340,9 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     if (!pp->proto) {
         for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
             if (strcmp(proto, protos[i]->name) == 0)
-                die("--encoding %s: --proto %s speaks only json (msgpack: --proto sss)",
-                    encodings[enc], proto);
+                die("--encoding %s: --proto %s speaks only json%s (msgpack: --proto sss; "
+                    "protobuf: --proto centrifugo)",
+                    encodings[enc], proto, strcmp(proto, "sss") == 0 ? " and msgpack" : "");
         die("--proto: unknown '%s' (sss, echo, socketio, centrifugo, nchan, uws)", proto);
     }
     pp->encoding = pp->proto->encoding;
@@ -381,6 +397,13 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
             die("--encoding %s: echo is raw WebSocket, it has no encoding", encodings[enc]);
         break;
     }
+    /* --deflate only where a peer of bench/peers negotiates it and sss-bench was checked
+     * against it: sss-server --deflate (also --echo), uWS.js with compression on. */
+    if (pp->deflate && (pp->proto == &sb_proto_socketio || pp->proto == &sb_proto_centrifugo ||
+                        pp->proto == &sb_proto_nchan))
+        die("--deflate: --proto %s is measured without compression here (its peer in "
+            "bench/peers runs with compression off); use --proto sss, uws or echo",
+            pp->proto->name);
     if (pp->workload == SB_CLUSTER && pp->nurls < 2)
         die("cluster needs two URLs at least: publishers use the first, subscribers the others");
     if ((pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER) && pp->subscribers < 1)
@@ -703,6 +726,8 @@ static void sum_results(struct totals *t)
         s->wire_in += r->wire_in;
         s->wire_out += r->wire_out;
         s->wire_in_window += r->wire_in_window;
+        s->deflated_msgs += r->deflated_msgs;
+        s->inflated_bytes += r->inflated_bytes;
         sb_hist_merge(&s->lat, &r->lat);
         sb_hist_merge(&s->conn, &r->conn);
         if (!t->error && r->error[0])
@@ -732,8 +757,8 @@ static void report(const struct sb_params *pp, struct totals *t)
                                                                           : "round trips";
 
     if (!pp->json_only) {
-        printf("sss-bench %s  proto=%s  encoding=%s  url=", workloads[pp->workload],
-               pp->proto->name, encodings[pp->encoding]);
+        printf("sss-bench %s  proto=%s  encoding=%s%s  url=", workloads[pp->workload],
+               pp->proto->name, encodings[pp->encoding], pp->deflate ? "+deflate" : "");
         for (int i = 0; i < pp->nurls; i++) {
             char u[1024];
 
@@ -790,11 +815,17 @@ static void report(const struct sb_params *pp, struct totals *t)
                    "per %s in the window\n",
                    r->wire_in, r->wire_out, wire_per,
                    unit[0] == 'd' ? "delivery" : "round trip");
+        if (pp->deflate)
+            printf("  deflate          %" PRIu64 " messages received compressed, inflated to "
+                   "%" PRIu64 " bytes\n",
+                   r->deflated_msgs, r->inflated_bytes);
         printf("  errors           %" PRIu64 "%s%s\n", errors, t->error ? ": " : "",
                t->error ? t->error : "");
     }
-    printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"encoding\":\"%s\",\"urls\":[",
-           workloads[pp->workload], pp->proto->name, encodings[pp->encoding]);
+    printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"encoding\":\"%s\",\"deflate\":%s,"
+           "\"payload\":\"%s\",\"urls\":[",
+           workloads[pp->workload], pp->proto->name, encodings[pp->encoding],
+           pp->deflate ? "true" : "false", pp->payload == SB_PAYLOAD_TEXT ? "text" : "x");
     for (int i = 0; i < pp->nurls; i++) {
         char u[1024];
 
@@ -840,6 +871,8 @@ static void report(const struct sb_params *pp, struct totals *t)
     printf("\"wire_bytes_in\":%" PRIu64 ",\"wire_bytes_out\":%" PRIu64
            ",\"wire_bytes_in_window\":%" PRIu64 ",\"wire_bytes_in_per_delivery\":%.2f,",
            r->wire_in, r->wire_out, r->wire_in_window, wire_per);
+    printf("\"deflated_messages\":%" PRIu64 ",\"inflated_bytes\":%" PRIu64 ",", r->deflated_msgs,
+           r->inflated_bytes);
     printf("\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"recv_rearms\":%" PRIu64
            ",\"late_sends\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"closed_early\":%" PRIu64
            ",\"proto_errors\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"error\":",

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 uint8_t *sb_buf_reserve(struct sb_buf *b, size_t n)
 {
@@ -57,8 +58,9 @@ int sb_ws_header(const uint8_t *p, size_t n, struct sb_ws_hdr *h)
     h->fin = p[0] >> 7;
     h->op = p[0] & 0x0f;
     h->masked = p[1] >> 7;
-    if (p[0] & 0x70)
-        return -1; /* no extension was negotiated */
+    h->rsv1 = (p[0] >> 6) & 1;
+    if (p[0] & 0x30)
+        return -1; /* RSV2 and RSV3: no extension that uses them is ever offered */
     switch (h->op) {
     case SB_WS_CONT:
     case SB_WS_TEXT:
@@ -67,7 +69,7 @@ int sb_ws_header(const uint8_t *p, size_t n, struct sb_ws_hdr *h)
     case SB_WS_CLOSE:
     case SB_WS_PING:
     case SB_WS_PONG:
-        if (!h->fin || (p[1] & 0x7f) > 125)
+        if (!h->fin || h->rsv1 || (p[1] & 0x7f) > 125)
             return -1;
         break;
     default:
@@ -165,12 +167,16 @@ static int wsr_frame(struct sb_wsr *r, const struct sb_ws_hdr *h, uint8_t *pl, s
 
     if (h->op >= SB_WS_CLOSE)
         return fn(arg, h->op, pl, (size_t)h->len);
+    if (h->rsv1 && (!r->deflate || h->op == SB_WS_CONT))
+        return -1; /* RSV1: only on a message's first frame, only with deflate (RFC 7692 6) */
     if (h->op != SB_WS_CONT) {
+        int op = h->op | (h->rsv1 ? SB_WS_DEFLATED : 0);
+
         if (r->frag_op)
             return -1; /* a new message inside a fragmented one */
         if (h->fin)
-            return fn(arg, h->op, pl, (size_t)h->len);
-        r->frag_op = h->op;
+            return fn(arg, op, pl, (size_t)h->len);
+        r->frag_op = op;
         r->frag.len = 0;
     } else if (!r->frag_op) {
         return -1; /* a continuation of nothing */
@@ -252,14 +258,16 @@ void sb_ws_accept(const char *key, char out[29])
 }
 
 size_t sb_ws_request(char *dst, size_t n, const char *host, int port, const char *path,
-                     const char *key, const char *subprotocol)
+                     const char *key, const char *subprotocol, const char *extensions)
 {
     int len = snprintf(dst, n,
                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                       "Sec-WebSocket-Version: 13\r\n%s%s%sUser-Agent: sss-bench\r\n\r\n",
+                       "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%sUser-Agent: sss-bench\r\n\r\n",
                        path, host, port, key, subprotocol ? "Sec-WebSocket-Protocol: " : "",
-                       subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
+                       subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "",
+                       extensions ? "Sec-WebSocket-Extensions: " : "",
+                       extensions ? extensions : "", extensions ? "\r\n" : "");
 
     return len < 0 || (size_t)len >= n ? 0 : (size_t)len;
 }
@@ -335,4 +343,190 @@ int sb_ws_response(const char *buf, size_t n, const char *key, const char *subpr
         return -1;
     }
     return (int)(end - buf) + 4;
+}
+
+/* The next token of an extension header value from *p (to end), without blanks; its length in
+ * *tl, the separator after it (';', ',' or 0 at the end) in *sep. */
+static const char *ext_token(const char **p, const char *end, size_t *tl, char *sep)
+{
+    const char *s = *p, *t;
+
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    t = s;
+    while (s < end && *s != ';' && *s != ',')
+        s++;
+    *tl = (size_t)(s - t);
+    while (*tl && (t[*tl - 1] == ' ' || t[*tl - 1] == '\t'))
+        (*tl)--;
+    *sep = s < end ? *s : 0;
+    *p = s < end ? s + 1 : end;
+    return t;
+}
+
+/* A window-bits value "=N" (quotes allowed) after a parameter name of nl bytes in t (tl). */
+static int ext_bits(const char *t, size_t tl, size_t nl)
+{
+    int v = 0;
+    size_t i = nl;
+
+    if (i == tl)
+        return 0; /* no value */
+    if (t[i++] != '=')
+        return -1;
+    if (i < tl && t[i] == '"' && t[tl - 1] == '"' && tl - i >= 2) {
+        i++;
+        tl--;
+    }
+    if (i == tl || tl - i > 2)
+        return -1;
+    for (; i < tl; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return -1;
+        v = v * 10 + (t[i] - '0');
+    }
+    return v >= 8 && v <= 15 ? v : -1;
+}
+
+#define EXT_IS(t, tl, lit) ((tl) >= sizeof(lit) - 1 && strncasecmp((t), lit, sizeof(lit) - 1) == 0)
+
+int sb_ws_deflate_answer(const char *head, size_t n, int offered, struct sb_ws_deflate *d,
+                         char *err, size_t errn)
+{
+    const char *end = head + n, *line = head, *eol, *v = NULL, *p, *vend;
+    size_t vl = 0;
+    int seen = 0; /* parameters named, one bit each */
+
+    memset(d, 0, sizeof(*d));
+    d->server_window_bits = 15;
+    for (; line < end && (eol = memchr(line, '\r', (size_t)(end - line))); line = eol + 2) {
+        const char *x = header_value(line, eol, "sec-websocket-extensions:", &vl);
+
+        if (!x)
+            continue;
+        if (v) {
+            snprintf(err, errn, "the 101 has two Sec-WebSocket-Extensions headers");
+            return -1;
+        }
+        v = x;
+    }
+    if (!v || !vl) {
+        if (offered) {
+            snprintf(err, errn, "the 101 does not agree to permessage-deflate (is the server "
+                                "running with compression on, e.g. sss-server --deflate?)");
+            return -1;
+        }
+        return 0;
+    }
+    if (!offered) {
+        snprintf(err, errn, "the 101 names an extension that was not offered: \"%.*s\"",
+                 (int)(vl > 80 ? 80 : vl), v);
+        return -1;
+    }
+    p = v;
+    vend = v + vl;
+    for (int first = 1;; first = 0) {
+        size_t tl;
+        char sep;
+        const char *t = ext_token(&p, vend, &tl, &sep);
+
+        if (first) {
+            if (tl != 18 || strncasecmp(t, "permessage-deflate", 18) != 0) {
+                snprintf(err, errn, "the 101 names an extension that was not offered: \"%.*s\"",
+                         (int)(vl > 80 ? 80 : vl), v);
+                return -1;
+            }
+        } else if (tl == 26 && strncasecmp(t, "server_no_context_takeover", 26) == 0 &&
+                   !(seen & 1)) {
+            seen |= 1;
+            d->server_no_takeover = 1;
+        } else if (tl == 26 && strncasecmp(t, "client_no_context_takeover", 26) == 0 &&
+                   !(seen & 2)) {
+            seen |= 2; /* offered by us: agreeing to it is allowed */
+        } else if (EXT_IS(t, tl, "server_max_window_bits") && !(seen & 4) &&
+                   ext_bits(t, tl, 22) > 0) {
+            seen |= 4;
+            d->server_window_bits = ext_bits(t, tl, 22);
+        } else if (EXT_IS(t, tl, "client_max_window_bits") && !(seen & 8) &&
+                   ext_bits(t, tl, 22) > 0) {
+            seen |= 8; /* a limit on what we would compress: we compress nothing */
+        } else {
+            snprintf(err, errn, "the 101's permessage-deflate has a bad or repeated parameter "
+                                "\"%.*s\"",
+                     (int)(tl > 60 ? 60 : tl), t);
+            return -1;
+        }
+        if (sep == ',') {
+            snprintf(err, errn, "the 101 names more than one extension: \"%.*s\"",
+                     (int)(vl > 80 ? 80 : vl), v);
+            return -1;
+        }
+        if (!sep)
+            break;
+    }
+    d->on = 1;
+    return 0;
+}
+
+int sb_inflate_msg(struct sb_inflate *z, int reset, const uint8_t *in, size_t n,
+                   struct sb_buf *out, uint64_t max)
+{
+    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    z_stream *s = z->z;
+    int rc = Z_OK;
+
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s || inflateInit2(s, -15) != Z_OK) {
+            fprintf(stderr, "sss-bench: out of memory (zlib inflate)\n");
+            exit(1);
+        }
+        z->z = s;
+    } else if (reset) {
+        inflateReset(s);
+    }
+    out->len = 0;
+    for (int part = 0; part < 2 && rc != Z_STREAM_END; part++) {
+        s->next_in = (Bytef *)(uintptr_t)(part ? tail : in);
+        s->avail_in = part ? 4 : (uInt)n;
+        do {
+            size_t room = n * 4 + 256;
+
+            if (out->len >= max + 1) {
+                inflateReset(s);
+                return -1; /* more than max: stop before inflating further */
+            }
+            if (room > max + 1 - out->len)
+                room = (size_t)(max + 1 - out->len);
+            s->next_out = sb_buf_reserve(out, room + 1);
+            s->avail_out = (uInt)room;
+            rc = inflate(s, Z_SYNC_FLUSH);
+            out->len += room - s->avail_out;
+            if (rc == Z_STREAM_END)
+                break;
+            if (rc == Z_BUF_ERROR && !s->avail_in && s->avail_out)
+                rc = Z_OK; /* nothing left to take */
+            if (rc != Z_OK) {
+                inflateReset(s);
+                return -1;
+            }
+        } while (s->avail_out == 0 || s->avail_in);
+    }
+    if (out->len > max) {
+        inflateReset(s);
+        return -1;
+    }
+    sb_buf_reserve(out, 1)[0] = 0;
+    if (rc == Z_STREAM_END)
+        inflateReset(s); /* a final block ends the stream; the next message starts afresh */
+    return 0;
+}
+
+void sb_inflate_fini(struct sb_inflate *z)
+{
+    if (z->z) {
+        inflateEnd(z->z);
+        free(z->z);
+        z->z = NULL;
+    }
 }

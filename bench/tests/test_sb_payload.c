@@ -1,6 +1,41 @@
-/* Unit test: payload encode/decode, padding, and the JSON integer finder. */
+/* Unit test: payload encode/decode, padding ('x' and text), and the JSON integer finder. */
 #include "sb.h"
 #include "sb_check.h"
+
+#include <zlib.h>
+
+/* --payload text: exact size, printable, nothing a JSON string or the marker search would
+ * trip on, different per message, and deflating to about half (like chat text), where 'x'
+ * padding deflates to almost nothing. */
+static void test_text(void)
+{
+    static char a[4096], b[4096];
+    static unsigned char z[8192];
+    uLongf zl;
+    size_t hl, n;
+    uint64_t pub, seq, t;
+
+    for (size_t size = 0; size <= 2048; size += size < 40 ? 1 : 97) {
+        n = sb_payload_encode(a, sizeof(a), size, 3, 17, 999, SB_PAYLOAD_TEXT);
+        hl = strlen("~sb~3:17:999:");
+        CHECK(n == (size > hl ? size : hl));
+        CHECK(sb_payload_decode(a, n, &pub, &seq, &t) == hl && pub == 3 && seq == 17);
+        for (size_t i = 0; i < n; i++)
+            CHECK(a[i] >= 32 && a[i] < 127 && a[i] != '"' && a[i] != '\\');
+        CHECK(memmem(a + 1, n - 1, SB_MARK, SB_MARK_LEN) == NULL);
+    }
+    n = sb_payload_encode(a, sizeof(a), 512, 3, 17, 999, SB_PAYLOAD_TEXT);
+    CHECK(sb_payload_encode(b, sizeof(b), 512, 3, 18, 999, SB_PAYLOAD_TEXT) == n);
+    CHECK(memcmp(a + 20, b + 20, n - 20) != 0);
+    CHECK(sb_payload_encode(b, sizeof(b), 512, 3, 17, 999, SB_PAYLOAD_TEXT) == n &&
+          memcmp(a, b, n) == 0); /* the same (pub, seq): the same text */
+    zl = sizeof(z);
+    CHECK(compress2(z, &zl, (const Bytef *)a, n, 1) == Z_OK);
+    CHECK(zl > n * 35 / 100 && zl < n * 75 / 100);
+    n = sb_payload_encode(b, sizeof(b), 512, 3, 17, 999, SB_PAYLOAD_X);
+    zl = sizeof(z);
+    CHECK(compress2(z, &zl, (const Bytef *)b, n, 1) == Z_OK && zl < n / 8);
+}
 
 /* A fresh tracker (counts in r, state in q) fed the n sequence numbers seqs. */
 static void track(struct sb_result *r, struct sb_seq *q, const uint64_t *seqs, size_t n)
@@ -17,7 +52,7 @@ int main(void)
     uint64_t pub, seq, t;
     size_t n, hl;
 
-    n = sb_payload_encode(buf, sizeof(buf), 100, 7, 42, 123456789012345ULL);
+    n = sb_payload_encode(buf, sizeof(buf), 100, 7, 42, 123456789012345ULL, SB_PAYLOAD_X);
     CHECK(n == 100);
     CHECK(memcmp(buf, "~sb~7:42:123456789012345:", 25) == 0);
     for (size_t i = 25; i < n; i++)
@@ -27,15 +62,16 @@ int main(void)
     CHECK(pub == 7 && seq == 42 && t == 123456789012345ULL);
 
     /* A size below the header: the header alone. */
-    n = sb_payload_encode(buf, sizeof(buf), 0, 0, 1, 5);
+    n = sb_payload_encode(buf, sizeof(buf), 0, 0, 1, 5, SB_PAYLOAD_X);
     CHECK(n == strlen("~sb~0:1:5:"));
     CHECK(sb_payload_decode(buf, n, &pub, &seq, &t) == n && pub == 0 && seq == 1 && t == 5);
 
     /* Too small a destination. */
-    CHECK(sb_payload_encode(buf, 10, 100, 1, 1, 1) == 0);
+    CHECK(sb_payload_encode(buf, 10, 100, 1, 1, 1, SB_PAYLOAD_X) == 0);
 
     /* The largest numbers round-trip. */
-    n = sb_payload_encode(buf, sizeof(buf), 64, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX);
+    n = sb_payload_encode(buf, sizeof(buf), 64, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX,
+                          SB_PAYLOAD_X);
     CHECK(sb_payload_decode(buf, n, &pub, &seq, &t) > 0);
     CHECK(pub == UINT64_MAX && seq == UINT64_MAX - 1 && t == UINT64_MAX);
 
@@ -115,5 +151,6 @@ int main(void)
         track(&r, &q, from_five, 1);
         CHECK(r.gaps == 4 && q.last == 5 && q.mask == 0);
     }
+    test_text();
     return sb_check_done("test_sb_payload");
 }
