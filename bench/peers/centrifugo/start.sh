@@ -18,7 +18,8 @@ if [ ! -x "$BIN" ]; then
 fi
 STATE=$(state_dir $PEER "$PORT")
 kill_pidfiles "$STATE/pids"
-sed -e "s|@PORT@|$PORT|g" "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"
+sed -e "s|@PORT@|$PORT|g" -e 's|@ENGINE@|{ "type": "memory" }|g' \
+    "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"
 ulimit -n 20000 2>/dev/null || true
 GOMAXPROCS=2 "$BIN" --config "$STATE/config.json" >"$STATE/centrifugo.log" 2>&1 &
 PID=$!
