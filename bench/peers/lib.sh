@@ -1,10 +1,12 @@
 # Shared helpers for bench/peers/*/start.sh and stop.sh (sourced, bash).
 # Each running peer instance keeps its state (logs, pid list) in
-# $SSS_PEERS_STATE/<peer>.<port>/ (default /tmp/sss-peers); start.sh prints the
-# server PIDs as the last stdout line, stop.sh kills what start.sh recorded.
+# $SSS_PEERS_STATE/<peer>.<port>/ (default /tmp/sss-peers/<tree>, <tree> the
+# name of this checkout's folder, so that two checkouts on one machine never
+# stop each other's servers); start.sh prints the server PIDs as the last
+# stdout line, stop.sh kills what start.sh recorded.
 PEERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PEERS_DIR/../.." && pwd)"
-STATE_ROOT="${SSS_PEERS_STATE:-/tmp/sss-peers}"
+STATE_ROOT="${SSS_PEERS_STATE:-/tmp/sss-peers/$(basename "$ROOT")}"
 TOOLS_BIN="$ROOT/.tools/bin"
 
 log() { echo "[$PEER] $*" >&2; }
@@ -31,6 +33,20 @@ wait_port() {
     sleep 0.1; i=$((i + 1))
   done
   return 1
+}
+
+# start_fresh STATE PORT [COUNT]: stop what this checkout started in STATE
+# before, then make sure nothing else listens on PORT..PORT+COUNT-1 (another
+# checkout's benchmark, say): measuring someone else's server, or stopping
+# it, would be wrong either way.
+start_fresh() {
+  local state=$1 port=$2 count=${3:-1} i
+  kill_pidfiles "$state/pids"
+  for i in $(seq 0 $((count - 1))); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$((port + i))) 2>/dev/null; then
+      die "127.0.0.1:$((port + i)) is in use by a program this checkout did not start (another benchmark on this machine? choose other ports, e.g. bench/compare --base-port)"
+    fi
+  done
 }
 
 # A free loopback TCP port.

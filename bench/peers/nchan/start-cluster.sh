@@ -20,7 +20,7 @@ if ! command -v nginx >/dev/null || [ ! -f "$MOD" ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"
 SERVERS=""
 for a in $(echo "$REDIS_ADDRS" | tr , ' '); do SERVERS="$SERVERS nchan_redis_server redis://$a;"; done

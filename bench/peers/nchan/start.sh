@@ -17,7 +17,7 @@ if ! command -v nginx >/dev/null || [ ! -f "$MOD" ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT"
 rm -rf "$STATE/prefix"; mkdir -p "$STATE/prefix"
 PREFIX="$STATE/prefix"
 # Load the module unless nginx was built with it (Debian: a dynamic module).

@@ -17,7 +17,7 @@ if [ ! -d "$HERE/node_modules/socket.io" ] || [ ! -d "$HERE/node_modules/@socket
   (cd "$HERE" && npm ci --no-audit --no-fund >&2)
 fi
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"
 if [ "$TOPOLOGY" = cluster ]; then
   export REDIS_CLUSTER=$REDIS_ADDRS

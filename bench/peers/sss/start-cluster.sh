@@ -15,7 +15,7 @@ N=${SSS_HOST_WORKERS:-1}
 BUILD=${SSS_BUILD:-$ROOT/build/dev}
 [ -x "$BUILD/sss-server" ] || die "no $BUILD/sss-server: cmake --build $BUILD"
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"
 if [ "$TOPOLOGY" = cluster ]; then
   ENGINE=(--redis-cluster "$REDIS_ADDRS")
