@@ -1,10 +1,12 @@
 # Shared helpers for bench/peers/*/start.sh and stop.sh (sourced, bash).
 # Each running peer instance keeps its state (logs, pid list) in
-# $SSS_PEERS_STATE/<peer>.<port>/ (default /tmp/sss-peers); start.sh prints the
-# server PIDs as the last stdout line, stop.sh kills what start.sh recorded.
+# $SSS_PEERS_STATE/<peer>.<port>/ (default /tmp/sss-peers/<tree>, <tree> the
+# name of this checkout's folder, so that two checkouts on one machine never
+# stop each other's servers); start.sh prints the server PIDs as the last
+# stdout line, stop.sh kills what start.sh recorded.
 PEERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PEERS_DIR/../.." && pwd)"
-STATE_ROOT="${SSS_PEERS_STATE:-/tmp/sss-peers}"
+STATE_ROOT="${SSS_PEERS_STATE:-/tmp/sss-peers/$(basename "$ROOT")}"
 TOOLS_BIN="$ROOT/.tools/bin"
 
 log() { echo "[$PEER] $*" >&2; }
@@ -31,6 +33,20 @@ wait_port() {
     sleep 0.1; i=$((i + 1))
   done
   return 1
+}
+
+# start_fresh STATE PORT [COUNT]: stop what this checkout started in STATE
+# before, then make sure nothing else listens on PORT..PORT+COUNT-1 (another
+# checkout's benchmark, say): measuring someone else's server, or stopping
+# it, would be wrong either way.
+start_fresh() {
+  local state=$1 port=$2 count=${3:-1} i
+  kill_pidfiles "$state/pids"
+  for i in $(seq 0 $((count - 1))); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$((port + i))) 2>/dev/null; then
+      die "127.0.0.1:$((port + i)) is in use by a program this checkout did not start (another benchmark on this machine? choose other ports, e.g. bench/compare --base-port)"
+    fi
+  done
 }
 
 # A free loopback TCP port.
@@ -62,4 +78,70 @@ stop_peer() {
     if [ -n "$port" ] && [ "$d" != "$STATE_ROOT/$PEER.$port" ]; then continue; fi
     kill_pidfiles "$d/pids"
   done
+}
+
+# --- Redis for start-cluster.sh (two hosts of a peer on one Redis or a cluster)
+
+# A free loopback port below 55536 whose cluster bus port (+10000) is free too.
+free_cluster_port() {
+  python3 - <<'PY'
+import random, socket
+def free(p):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", p)); return True
+        except OSError:
+            return False
+while True:
+    p = random.randint(20000, 45000)
+    if free(p) and free(p + 10000):
+        print(p); break
+PY
+}
+
+# start_redis_topology STATE TOPOLOGY: TOPOLOGY "redis" starts one redis-server,
+# "cluster" a Redis Cluster of 3 masters (no replicas: every core on this
+# machine goes to the measured path), each without persistence, in
+# $STATE/redis*/, their PIDs appended to $STATE/pids. Sets REDIS_PIDS (space
+# separated), REDIS_ADDRS (host:port,host:port...: the one Redis, or the 3
+# masters) and REDIS_PORT (the first one's port).
+start_redis_topology() {
+  local state=$1 topology=$2 n port dir addrs="" i
+  command -v redis-server >/dev/null || { log "apt-get install redis-server"; apt-get install -y redis-server >&2; }
+  case "$topology" in
+    redis) n=1 ;;
+    cluster) n=3 ;;
+    *) die "topology is redis or cluster, not '$topology'" ;;
+  esac
+  REDIS_PIDS=""
+  for i in $(seq 1 $n); do
+    port=$(free_cluster_port)
+    dir="$state/redis$i"; rm -rf "$dir"; mkdir -p "$dir"
+    local extra=()
+    [ "$topology" = cluster ] && extra=(--cluster-enabled yes --cluster-config-file "$dir/nodes.conf"
+                                       --cluster-node-timeout 5000)
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
+      --daemonize no --maxclients 10000 "${extra[@]}" >"$dir/redis.log" 2>&1 &
+    REDIS_PIDS="$REDIS_PIDS $!"
+    echo $! >>"$state/pids"
+    wait_port "$port" 20 || die "redis-server did not start (see $dir/redis.log)"
+    addrs="$addrs${addrs:+,}127.0.0.1:$port"
+    [ -n "${REDIS_PORT:-}" ] || REDIS_PORT=$port
+  done
+  REDIS_ADDRS=$addrs
+  if [ "$topology" = cluster ]; then
+    # shellcheck disable=SC2046
+    redis-cli --cluster create $(echo "$addrs" | tr , ' ') --cluster-replicas 0 --cluster-yes \
+      >"$state/cluster-create.log" 2>&1 || die "redis-cli --cluster create failed (see $state)"
+    for i in $(seq 100); do
+      local ok=1 a
+      for a in $(echo "$addrs" | tr , ' '); do
+        redis-cli -p "${a##*:}" cluster info 2>/dev/null | grep -q cluster_state:ok || ok=0
+      done
+      [ $ok = 1 ] && break
+      sleep 0.1
+    done
+    [ $ok = 1 ] || die "the cluster never became ok"
+  fi
+  log "redis ($topology): $REDIS_ADDRS"
 }

@@ -1910,9 +1910,10 @@ static const struct sss_engine_ops redis_ops = {
 /*
  * The i-th seed of --redis-cluster (host:port, or a redis[s]:// URL that
  * may carry the user and password of every node) into url. 0, or -1 past
- * the last one.
+ * the last one. *bare: 1 when the seed is host:port (no scheme: it takes
+ * the first seed's TLS), else 0.
  */
-static int seed_url(const char *list, int i, char *url, size_t cap)
+static int seed_url(const char *list, int i, char *url, size_t cap, int *bare)
 {
     const char *p = list, *end;
     size_t len;
@@ -1923,15 +1924,17 @@ static int seed_url(const char *list, int i, char *url, size_t cap)
         return -1;
     end = strchr(p, ',');
     len = end ? (size_t)(end - p) : strlen(p);
-    if (snprintf(url, cap, "%s%.*s", memmem(p, len, "://", 3) ? "" : "redis://", (int)len, p) >=
-        (int)cap)
+    *bare = memmem(p, len, "://", 3) == NULL;
+    if (snprintf(url, cap, "%s%.*s", *bare ? "redis://" : "", (int)len, p) >= (int)cap)
         return -1;
     return 0;
 }
 
 /*
  * --redis-cluster: every seed must be a cluster node address that resolves
- * (database 0 only); the first one's credentials and TLS are every node's.
+ * (database 0 only); the first one's credentials and TLS are every node's,
+ * so a host:port seed after rediss://... is reached over TLS too, and only
+ * seeds that name their scheme must agree with the first.
  * Returns 0 or SSS_EINVAL with the reason in why. first gets the first seed
  * (its ssl_ctx is not made here).
  */
@@ -1939,9 +1942,9 @@ int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *firs
                                  size_t cap)
 {
     char url[600];
-    int i;
+    int i, bare;
 
-    for (i = 0; seed_url(list, i, url, sizeof(url)) == 0; i++) {
+    for (i = 0; seed_url(list, i, url, sizeof(url), &bare) == 0; i++) {
         struct sss_redis_target t;
 
         if (sss_redis_target_parse(url, &t) < 0) {
@@ -1958,7 +1961,7 @@ int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *firs
         }
         if (i == 0)
             *first = t;
-        else if (t.tls != first->tls) {
+        else if (!bare && t.tls != first->tls) {
             snprintf(why, cap, "--redis-cluster: seeds mix redis:// and rediss://");
             return SSS_EINVAL;
         }
@@ -2037,7 +2040,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
                      (long long)limits->history_ttl_ms);
         return &re->base;
     }
-    for (int i = 0; seed_url(cfg->redis_cluster, i, url, sizeof(url)) == 0; i++) {
+    for (int i = 0, bare; seed_url(cfg->redis_cluster, i, url, sizeof(url), &bare) == 0; i++) {
         struct sss_redis_target t;
 
         if (sss_redis_target_parse(url, &t) == 0)

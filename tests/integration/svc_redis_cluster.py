@@ -4,11 +4,19 @@ own temp dir on a free loopback port below 55536 (each node's cluster bus
 listens on port + 10000), created with redis-cli --cluster create and
 waited for until every node says cluster_state:ok and every master has its
 replica. cluster-node-timeout is short, so that a replica takes over a
-dead master in a few seconds. The test fails, never skips, when
-redis-server or redis-cli is missing: tools/bootstrap.sh installs them."""
+dead master in a few seconds. With tls (svc_tls.Pki) every node speaks only
+TLS (port 0, tls-port, tls-cluster and tls-replication: clients, the
+cluster bus and replication) and asks clients for a certificate; with users
+({name: (password, rules)}) the default user is off, the nodes replicate as
+the first user (masteruser), and the test's own commands (command(), info(),
+redis-cli --cluster create) log in as that user. The test fails, never
+skips, when redis-server or redis-cli is missing: tools/bootstrap.sh
+installs them."""
+import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 
@@ -64,38 +72,77 @@ def _resp_end(data, i):
     raise ValueError(f"not RESP: {data[i:i + 20]!r}")
 
 
-class Node(Redis):
-    """One cluster node: svc_redis.Redis with cluster flags, on a given port."""
+def _user_args(users):
+    """redis-server flags for ACL users: the default user off, each user on
+    with its password and rules, replication as the first user."""
+    if not users:
+        return []
+    args = ["--user", "default", "off"]
+    for name, (password, rules) in users.items():
+        args += ["--user", name, "on", ">" + password, *rules.split()]
+    admin, (admin_pw, _) = next(iter(users.items()))
+    return args + ["--masteruser", admin, "--masterauth", admin_pw]
 
-    def __init__(self, port):
+
+class Node(Redis):
+    """One cluster node: svc_redis.Redis with cluster flags, on a given port
+    (with tls, its TLS port; the plain port is then off)."""
+
+    def __init__(self, port, tls=None, users=None):
         self._fixed_port = port
-        super().__init__(persist=False, args=["--cluster-enabled", "yes",
-                                              "--cluster-config-file", "nodes.conf",
-                                              "--cluster-node-timeout", str(NODE_TIMEOUT_MS)])
+        self._pki = tls
+        self._login = next(iter(users.items())) if users else None
+        args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
+        if tls:
+            args += ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes",
+                     "--tls-replication", "yes", "--tls-cert-file", tls.server_cert,
+                     "--tls-key-file", tls.server_key, "--tls-ca-cert-file", tls.ca,
+                     "--tls-client-cert-file", tls.client_cert,  # the bus's and replicas'
+                     "--tls-client-key-file", tls.client_key,    # outgoing connections
+                     "--tls-auth-clients", "yes"]
+        super().__init__(persist=False, args=args + _user_args(users))
 
     def start(self):
         self.port = self._fixed_port
         super().start()
 
+    def _connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        if not self._pki:
+            return s
+        ctx = ssl.create_default_context(cafile=self._pki.ca)
+        ctx.load_cert_chain(self._pki.client_cert, self._pki.client_key)
+        return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+
     def command(self, *args):
         """One command and its whole raw reply, read until the RESP value is
-        complete (svc_redis's reader waits for a timeout on arrays)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(resp_command(*args))
+        complete (svc_redis's reader waits for a timeout on arrays); logged
+        in first as the admin user, if there are users."""
+        with self._connect() as s:
+            out, skip = resp_command(*args), 0
+            if self._login:
+                out = resp_command("AUTH", self._login[0], self._login[1][0]) + out
+            s.sendall(out)
             data = b""
-            while _resp_end(data, 0) is None:
+            while True:
+                end = _resp_end(data, 0)
+                if end is not None and self._login and not skip:
+                    data, skip = data[end:], 1   # AUTH's +OK (or its error, then ours)
+                    continue
+                if end is not None:
+                    return data
                 chunk = s.recv(65536)
                 if not chunk:
-                    break
+                    return data
                 data += chunk
-            return data
 
     def info(self):
         return self.command("CLUSTER", "INFO").decode(errors="replace")
 
 
 class RedisCluster:
-    def __init__(self):
+    def __init__(self, tls=None, users=None):
         for tool in ("redis-server", "redis-cli"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is not installed (tools/bootstrap.sh installs it)")
@@ -105,11 +152,19 @@ class RedisCluster:
             for _ in range(6):
                 port = cluster_port(taken)
                 taken.update((port, port + 10000))
-                self.nodes.append(Node(port))
+                self.nodes.append(Node(port, tls, users))
             addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
-            p = subprocess.run(["redis-cli", "--cluster", "create", *addrs,
-                                "--cluster-replicas", "1", "--cluster-yes"],
-                               capture_output=True, timeout=60)
+            cli, env = ["redis-cli"], dict(os.environ)
+            if tls:
+                cli += ["--tls", "--cacert", tls.ca, "--cert", tls.client_cert,
+                        "--key", tls.client_key]
+            if users:
+                name, (password, _) = next(iter(users.items()))
+                cli += ["--user", name]
+                env["REDISCLI_AUTH"] = password
+            p = subprocess.run(cli + ["--cluster", "create", *addrs,
+                                      "--cluster-replicas", "1", "--cluster-yes"],
+                               capture_output=True, timeout=60, env=env)
             if p.returncode != 0:
                 raise RuntimeError("redis-cli --cluster create failed: "
                                    + p.stdout.decode(errors="replace")[-1500:])

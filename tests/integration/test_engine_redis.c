@@ -13,6 +13,7 @@
 #include "sss_cfg.h"
 #include "sss_fault.h"
 #include "sss_hostmsg.h"
+#include "sss_redis_conn.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -154,6 +155,28 @@ static void test_bad_url_and_password(void)
     redis_stop();
     redis_password = "";
     redis_start();
+}
+
+/* --redis-cluster seeds: the first seed's user, password and TLS are every
+ * node's, so a bare host:port after rediss://user:pw@ is fine; seeds that
+ * name different schemes are refused. */
+static void test_cluster_seeds(void)
+{
+    struct sss_redis_target t;
+    char why[400];
+
+    memset(&t, 0, sizeof(t));
+    CHECK(sss_engine_redis_check_seeds("rediss://app:pw@127.0.0.1:7000,127.0.0.1:7001", &t, why,
+                                       sizeof(why)) == 0);
+    CHECK(t.tls == 1 && !strcmp(t.user, "app") && !strcmp(t.password, "pw"));
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,rediss://127.0.0.1:7001", &t, why,
+                                       sizeof(why)) == SSS_EINVAL);
+    CHECK(strstr(why, "seeds mix") != NULL);
+    CHECK(sss_engine_redis_check_seeds("rediss://127.0.0.1:7000,redis://127.0.0.1:7001", &t, why,
+                                       sizeof(why)) == SSS_EINVAL);
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,redis://:pw@127.0.0.1:7001", &t, why,
+                                       sizeof(why)) == 0);
+    CHECK(t.tls == 0);
 }
 
 /* Run the engine for ms milliseconds (its answers and feeds reach G). */
@@ -314,6 +337,7 @@ int main(void)
     test_interest_and_feeds();
     test_ttl_new_epoch();
     test_bad_url_and_password();
+    test_cluster_seeds();
     test_redis_away();
     test_publish_reply_lost();
     redis_stop();

@@ -17,8 +17,10 @@ if [ ! -x "$BIN" ]; then
   GOBIN="$TOOLS_BIN" go install "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
 fi
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
-sed -e "s|@PORT@|$PORT|g" "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"
+start_fresh "$STATE" "$PORT"
+sed -e "s|@PORT@|$PORT|g" -e 's|@ENGINE@|{ "type": "memory" }|g' \
+    -e "s|@HISTORY_SIZE@|0|g" -e "s|@HISTORY_TTL@|0s|g" \
+    "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"
 ulimit -n 20000 2>/dev/null || true
 GOMAXPROCS=2 "$BIN" --config "$STATE/config.json" >"$STATE/centrifugo.log" 2>&1 &
 PID=$!

@@ -17,13 +17,14 @@ if ! command -v nginx >/dev/null || [ ! -f "$MOD" ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT"
 rm -rf "$STATE/prefix"; mkdir -p "$STATE/prefix"
 PREFIX="$STATE/prefix"
 # Load the module unless nginx was built with it (Debian: a dynamic module).
 MODULES="load_module $MOD;"
 sed -e "s|@PORT@|$PORT|g" -e "s|@PREFIX@|$PREFIX|g" -e "s|@WORKERS@|$N|g" \
-    -e "s|@MODULES@|$MODULES|g" "$PEERS_DIR/nchan/nginx.conf.in" >"$PREFIX/nginx.conf"
+    -e "s|@MODULES@|$MODULES|g" -e "s|@REDIS_UPSTREAM@||g" -e "s|@REDIS_PASS@||g" \
+    "$PEERS_DIR/nchan/nginx.conf.in" >"$PREFIX/nginx.conf"
 ulimit -n 20000 2>/dev/null || true
 "$NGINX" -t -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >&2 2>"$STATE/configtest.log" || { cat "$STATE/configtest.log" >&2; die "nginx -t failed"; }
 "$NGINX" -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >"$STATE/nginx.out" 2>&1 &

@@ -5,7 +5,10 @@
 //   "ask" (payload, ack) -> ack(payload)
 //   "echo" (payload) -> socket.emit("echo", payload)
 // PORT from argv[2]; with REDIS_URL set, the @socket.io/redis-adapter joins
-// this process with the others on the same Redis.
+// this process with the others on the same Redis (classic pub/sub); with
+// REDIS_CLUSTER (host:port,host:port...) its sharded adapter does it through
+// a Redis Cluster (SSUBSCRIBE/SPUBLISH, Redis 7), the client from
+// redis.createCluster.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -42,7 +45,15 @@ io.on("connection", (socket) => {
 });
 
 async function main() {
-  if (process.env.REDIS_URL) {
+  if (process.env.REDIS_CLUSTER) {
+    const { createCluster } = require("redis");
+    const { createShardedAdapter } = require("@socket.io/redis-adapter");
+    const rootNodes = process.env.REDIS_CLUSTER.split(",").map((a) => ({ url: `redis://${a}` }));
+    const pub = createCluster({ rootNodes });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createShardedAdapter(pub, sub));
+  } else if (process.env.REDIS_URL) {
     const { createClient } = require("redis");
     const { createAdapter } = require("@socket.io/redis-adapter");
     const pub = createClient({ url: process.env.REDIS_URL });
@@ -52,7 +63,8 @@ async function main() {
   }
   httpServer.listen(port, "127.0.0.1", () => {
     console.error(`socketio peer pid=${process.pid} listening on 127.0.0.1:${port}` +
-      (process.env.REDIS_URL ? ` redis=${process.env.REDIS_URL}` : ""));
+      (process.env.REDIS_CLUSTER ? ` redis cluster=${process.env.REDIS_CLUSTER}` :
+        process.env.REDIS_URL ? ` redis=${process.env.REDIS_URL}` : ""));
   });
 }
 main().catch((e) => { console.error(e); process.exit(1); });

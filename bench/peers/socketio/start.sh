@@ -15,7 +15,7 @@ if [ ! -d "$HERE/node_modules/socket.io" ] || [ ! -d "$HERE/node_modules/@socket
   (cd "$HERE" && npm ci --no-audit --no-fund >&2)
 fi
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT" "$N"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PIDS=""
 REDIS_URL=""

@@ -16,7 +16,7 @@ if [ ! -x "$BUILD/sss-server" ]; then
   (cd "$ROOT" && cmake -S . -B "$BUILD" -G Ninja >&2 && cmake --build "$BUILD" >&2)
 fi
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT"
 APP=()
 if [ -f "$BUILD/bench/libsss-bench.so" ]; then
   APP=(--app "$BUILD/bench/libsss-bench.so")

@@ -13,7 +13,7 @@ if [ ! -d "$HERE/node_modules/@trufflesuite/uws-js-unofficial" ]; then
   (cd "$HERE" && npm ci --no-audit --no-fund >&2)
 fi
 STATE=$(state_dir $PEER "$PORT")
-kill_pidfiles "$STATE/pids"
+start_fresh "$STATE" "$PORT"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 node "$HERE/server.js" "$PORT" >"$STATE/node.log" 2>&1 &
 PID=$!

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# start-cluster.sh PORT TOPOLOGY: two Socket.IO processes on 127.0.0.1:PORT
+# and PORT+1 joined through a private Redis: TOPOLOGY "redis" one
+# redis-server (@socket.io/redis-adapter, classic pub/sub: mode B of
+# start.sh), "cluster" a 3-master Redis Cluster (its sharded adapter,
+# SSUBSCRIBE/SPUBLISH). Last stdout line: the node PIDs and the redis-server
+# PIDs.
+set -euo pipefail
+PEER=socketio
+source "$(dirname "$0")/../lib.sh"
+PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
+TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
+HERE="$PEERS_DIR/socketio"
+command -v node >/dev/null || die "node is missing (apt-get install nodejs npm)"
+if [ ! -d "$HERE/node_modules/socket.io" ] || [ ! -d "$HERE/node_modules/@socket.io/redis-adapter" ]; then
+  log "npm ci"
+  (cd "$HERE" && npm ci --no-audit --no-fund >&2)
+fi
+STATE=$(state_dir $PEER "$PORT")
+start_fresh "$STATE" "$PORT" 2
+start_redis_topology "$STATE" "$TOPOLOGY"
+if [ "$TOPOLOGY" = cluster ]; then
+  export REDIS_CLUSTER=$REDIS_ADDRS
+else
+  export REDIS_URL="redis://$REDIS_ADDRS"
+fi
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NODE_PIDS=""
+for i in 0 1; do
+  P=$((PORT + i))
+  node --max-old-space-size=4096 "$HERE/server.js" "$P" >"$STATE/node.$P.log" 2>&1 &
+  NODE_PIDS="$NODE_PIDS $!"
+  echo $! >>"$STATE/pids"
+done
+for i in 0 1; do
+  wait_port $((PORT + i)) 30 || die "socket.io on port $((PORT + i)) did not start (see $STATE)"
+done
+log "2 processes on $TOPOLOGY $REDIS_ADDRS, logs in $STATE"
+echo $NODE_PIDS $REDIS_PIDS
