@@ -16,8 +16,10 @@
 #include "sss_redis_conn.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -252,6 +254,47 @@ static void test_ttl_new_epoch(void)
     e->ops->destroy(e);
 }
 
+/* The stream's entries (ids and fields, one per line) of channel chan, as redis-cli prints them. */
+static void stream_dump(const char *chan, char *out, size_t cap)
+{
+    char cmd[256];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d -n 3 --raw XRANGE 'sss:{%s}:h' - +", redis_port,
+             chan);
+    out[0] = '\0';
+    f = popen(cmd, "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    pclose(f);
+}
+
+/* A busy channel's entries older than the ttl leave the stream at the next publish. */
+static void test_ttl_trims_busy_channel(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 100, 300);
+    struct sss_uid u1, u3;
+    char dump[4096], id[64];
+
+    memset(&G, 0, sizeof(G));
+    u1 = pub(e, "trim", "a");
+    run_for(e, 200);
+    (void)pub(e, "trim", "b"); /* renews the keys: the channel stays */
+    run_for(e, 200);
+    u3 = pub(e, "trim", "c"); /* a is 400 ms old now: deleted by this publish */
+    stream_dump("trim", dump, sizeof(dump));
+    snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64 "\n", u3.epoch, u3.offset);
+    CHECK(strstr(dump, id) != NULL); /* the dump works: the newest is there */
+    snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64 "\n", u1.epoch, u1.offset);
+    CHECK(!strstr(dump, id));
+    e->ops->destroy(e);
+}
+
 static void test_redis_away(void)
 {
     struct sss_cfg cfg;
@@ -336,6 +379,7 @@ int main(void)
     test_conformance();
     test_interest_and_feeds();
     test_ttl_new_epoch();
+    test_ttl_trims_busy_channel();
     test_bad_url_and_password();
     test_cluster_seeds();
     test_redis_away();
