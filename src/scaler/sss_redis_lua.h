@@ -88,7 +88,10 @@ static const char SSS_REDIS_LUA_PUBLISH[] =
  * last = the channel's newest uid ("" when the channel is unknown), oldest =
  * the oldest uid still in history ("" when none), then the records after
  * `after` ("after"), or all of them ("all"), or none ("last"), in uid order,
- * leaving out those older than the ttl.
+ * leaving out those older than the ttl. Only what is returned is read: the
+ * oldest entry within the ttl (16 at a time past expired ones a publish has
+ * not deleted yet), then the range after `after` (exclusive, Redis 6.2+),
+ * so a client that missed nothing costs two short reads, not the stream.
  */
 static const char SSS_REDIS_LUA_HISTORY[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {'', ''} end\n"
@@ -108,22 +111,28 @@ static const char SSS_REDIS_LUA_HISTORY[] =
     "  cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl\n"
     "end\n"
     "local out = {last, ''}\n"
-    "local all = redis.call('XRANGE', KEYS[1], '-', '+')\n"
-    "local ae, ao = 0, 0\n"
+    "local from = '-'\n"
+    "repeat\n"
+    "  local r = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 16)\n"
+    "  for _, e in ipairs(r) do\n"
+    "    if tonumber(e[2][6]) >= cutoff then out[2] = e[1] break end\n"
+    "  end\n"
+    "  if out[2] ~= '' or #r < 16 then break end\n"
+    "  from = '(' .. r[#r][1]\n"
+    "until false\n"
+    "if out[2] == '' then return out end\n"
+    "from = out[2]\n"
     "if ARGV[1] == 'after' then\n"
     "  local a, b = string.match(ARGV[2], '^(%d+)-(%d+)$')\n"
-    "  ae, ao = tonumber(a), tonumber(b)\n"
+    "  local x, y = string.match(out[2], '^(%d+)-(%d+)$')\n"
+    "  a, b, x, y = tonumber(a), tonumber(b), tonumber(x), tonumber(y)\n"
+    "  if a > x or (a == x and b >= y) then from = '(' .. ARGV[2] end\n"
     "end\n"
-    "for _, e in ipairs(all) do\n"
+    "for _, e in ipairs(redis.call('XRANGE', KEYS[1], from, '+')) do\n"
     "  if tonumber(e[2][6]) >= cutoff then\n"
-    "    if out[2] == '' then out[2] = e[1] end\n"
-    "    local x, y = string.match(e[1], '^(%d+)-(%d+)$')\n"
-    "    x, y = tonumber(x), tonumber(y)\n"
-    "    if ARGV[1] == 'all' or x > ae or (x == ae and y > ao) then\n"
-    "      out[#out + 1] = e[1]\n"
-    "      out[#out + 1] = e[2][2]\n"
-    "      out[#out + 1] = e[2][4]\n"
-    "    end\n"
+    "    out[#out + 1] = e[1]\n"
+    "    out[#out + 1] = e[2][2]\n"
+    "    out[#out + 1] = e[2][4]\n"
     "  end\n"
     "end\n"
     "return out\n";

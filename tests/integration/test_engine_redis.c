@@ -295,6 +295,43 @@ static void test_ttl_trims_busy_channel(void)
     e->ops->destroy(e);
 }
 
+/*
+ * History past entries older than the ttl that no publish has deleted yet:
+ * 40 expired entries (more than the script reads at a time) then 4 live
+ * ones, written straight into the channel's stream as the publish script
+ * writes them (fields t, m, w = wall ms, q).
+ */
+static void test_history_skips_expired(void)
+{
+    struct sss_cfg cfg;
+    struct sss_engine *e = make(&cfg, 100, 60000);
+    struct sss_uid none = {0, 0};
+    char cmd[128];
+    FILE *f;
+
+    memset(&G, 0, sizeof(G));
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d -n 3 >/dev/null", redis_port);
+    f = popen(cmd, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    for (int i = 1; i <= 44; i++)
+        fprintf(f, "XADD sss:{old}:h 5-%d t t%d m 1 w %lld q o:%d\n", i, i,
+                i <= 40 ? 1000LL : (long long)sss_wall_ms(), i);
+    CHECK_EQ_INT(pclose(f), 0);
+    history(e, "old", 0, none);
+    CHECK(G.n == 0 && G.gap); /* the epoch's start is gone */
+    history(e, "old", 1, (struct sss_uid){5, 40});
+    CHECK(G.n == 4 && !G.gap && !strcmp(G.topics[0], "t41") && G.offsets[3] == 44);
+    history(e, "old", 1, (struct sss_uid){5, 42});
+    CHECK(G.n == 2 && !G.gap && G.offsets[0] == 43 && G.offsets[1] == 44);
+    history(e, "old", 1, (struct sss_uid){5, 44});
+    CHECK(G.n == 0 && !G.gap);
+    history(e, "old", 1, (struct sss_uid){5, 10}); /* 11..40 are gone */
+    CHECK(G.gap);
+    e->ops->destroy(e);
+}
+
 static void test_redis_away(void)
 {
     struct sss_cfg cfg;
@@ -380,6 +417,7 @@ int main(void)
     test_interest_and_feeds();
     test_ttl_new_epoch();
     test_ttl_trims_busy_channel();
+    test_history_skips_expired();
     test_bad_url_and_password();
     test_cluster_seeds();
     test_redis_away();
