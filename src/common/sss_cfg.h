@@ -100,6 +100,7 @@ struct sss_cfg {
     int64_t redis_connect_timeout_ms; /* a connect and TLS handshake to Redis, then retried */
     int redis_queue;              /* publishes that may wait for Redis at once */
     int redis_min_replicas;       /* a publish is acknowledged once this many replicas have it */
+    int redis_cluster_max_nodes;  /* --redis-cluster: nodes connected to at most (<= 250) */
     char store[16];               /* "memory" or "mongodb" */
     char mongo_url[2048];         /* any URI libmongoc accepts (mongodb://, mongodb+srv://) */
     int store_queue;              /* store writes kept while MongoDB is away */

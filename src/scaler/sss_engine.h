@@ -179,12 +179,14 @@ struct sss_redis_target;
  * separated; database 0; not mixing TLS and plain): 0 with the first seed
  * in *first (no TLS context made), or SSS_EINVAL with a sentence in why.
  */
-int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *first, char *why,
-                                 size_t cap);
+int sss_engine_redis_check_seeds(const char *list, int max_nodes,
+                                 struct sss_redis_target *first, char *why, size_t cap);
 
-/* Redis servers the redis engine talks to at most: --redis-cluster's seeds
- * and masters (a master beyond it is logged and its slots stay unserved). */
-#define SSS_REDIS_MAX_NODES 32
+/* The ceiling of --redis-cluster-max-nodes, the Redis servers the redis
+ * engine talks to at most (--redis-cluster's seeds and masters; a master
+ * beyond the flag is logged and its slots stay unserved): a slot's owner is
+ * one byte, 0xff meaning none. */
+#define SSS_REDIS_MAX_NODES 250
 
 /* Max pollfds an engine uses: two connections per Redis node. */
 #define SSS_ENGINE_MAX_POLLFDS (2 * SSS_REDIS_MAX_NODES)

@@ -173,6 +173,7 @@ struct redis_engine {
     int cluster;                  /* --redis-cluster */
     struct rnode *nodes[SSS_REDIS_MAX_NODES]; /* owned; [0] is --redis in single mode */
     int nnodes;
+    int max_nodes;                /* --redis-cluster-max-nodes */
     uint8_t owner[SSS_REDIS_SLOTS]; /* slot -> node index, NO_NODE until the map says */
     uint8_t kept[SSS_REDIS_SLOTS / 8]; /* flush_unsent's scratch: slots whose order holds */
     /* Commands of each slot in flight, and on which node: one of a slot goes
@@ -904,9 +905,11 @@ static struct rnode *node_get(struct redis_engine *re, const char *host, int por
     for (int i = 0; i < re->nnodes; i++)
         if (strcmp(re->nodes[i]->target.where, where) == 0)
             return re->nodes[i];
-    if (re->nnodes == SSS_REDIS_MAX_NODES) {
-        sss_log_error("redis", "node %s: more than %d Redis nodes, its slots stay unserved", where,
-                      SSS_REDIS_MAX_NODES);
+    if (re->nnodes == re->max_nodes) {
+        sss_log_error("redis",
+                      "node %s: more than %d Redis nodes (--redis-cluster-max-nodes), its slots "
+                      "stay unserved",
+                      where, re->max_nodes);
         return NULL;
     }
     nd = sss_calloc(1, sizeof(*nd));
@@ -941,8 +944,11 @@ static void slots_assign(struct redis_engine *re, int start, int end, struct rno
 /* A CLUSTER SLOTS answer from nd: the new slot map. */
 static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redisReply *r)
 {
-    struct sss_redis_range rg[SSS_REDIS_MAX_NODES * 4];
-    int n = sss_redis_slots_parse(r, rg, (int)(sizeof(rg) / sizeof(rg[0])));
+    /* One range per element: a slot map that migrations have cut into many
+     * ranges (up to one per slot) is read whole. */
+    size_t cap = r && r->type == REDIS_REPLY_ARRAY && r->elements ? r->elements : 1;
+    struct sss_redis_range *rg = sss_malloc(cap * sizeof(*rg));
+    int n = rg ? sss_redis_slots_parse(r, rg, (int)cap) : -ENOMEM;
 
     re->refresh_inflight = 0;
     if (n < 0) {
@@ -957,6 +963,7 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
         }
         re->refresh_wanted = 1;
         re->refresh_at = now + 1000; /* not a cluster, or not yet one: ask again later */
+        sss_free(rg);
         return;
     }
     slots_assign(re, 0, SSS_REDIS_SLOTS - 1, NULL);
@@ -967,6 +974,7 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
         sss_log_info("redis", "cluster slot map read from %s: %d ranges", nd->target.where, n);
     re->map_ok = 1;
     re->refresh_wanted = 0;
+    sss_free(rg);
     ensure_subs(re);
     flush_unsent(re);
 }
@@ -1938,8 +1946,8 @@ static int seed_url(const char *list, int i, char *url, size_t cap, int *bare)
  * Returns 0 or SSS_EINVAL with the reason in why. first gets the first seed
  * (its ssl_ctx is not made here).
  */
-int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *first, char *why,
-                                 size_t cap)
+int sss_engine_redis_check_seeds(const char *list, int max_nodes,
+                                 struct sss_redis_target *first, char *why, size_t cap)
 {
     char url[600];
     int i, bare;
@@ -1966,9 +1974,11 @@ int sss_engine_redis_check_seeds(const char *list, struct sss_redis_target *firs
             return SSS_EINVAL;
         }
     }
-    if (i == 0 || i > SSS_REDIS_MAX_NODES) {
-        snprintf(why, cap, "--redis-cluster: between 1 and %d seeds (host:port,host:port...)",
-                 SSS_REDIS_MAX_NODES);
+    if (i == 0 || i > max_nodes) {
+        snprintf(why, cap,
+                 "--redis-cluster: between 1 and %d seeds (host:port,host:port...; "
+                 "--redis-cluster-max-nodes)",
+                 max_nodes);
         return SSS_EINVAL;
     }
     return 0;
@@ -1988,8 +1998,12 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     }
     q_init(&re->unsent);
     re->cluster = cfg->redis_cluster[0] != '\0';
-    if (re->cluster ? sss_engine_redis_check_seeds(cfg->redis_cluster, &re->tmpl, why,
-                                                   sizeof(why)) < 0
+    re->max_nodes = cfg->redis_cluster_max_nodes > 0 &&
+                            cfg->redis_cluster_max_nodes < SSS_REDIS_MAX_NODES
+                        ? cfg->redis_cluster_max_nodes
+                        : SSS_REDIS_MAX_NODES;
+    if (re->cluster ? sss_engine_redis_check_seeds(cfg->redis_cluster, re->max_nodes, &re->tmpl,
+                                                   why, sizeof(why)) < 0
                     : sss_redis_target_parse(cfg->redis_url, &re->tmpl) < 0) {
         if (!re->cluster)
             snprintf(why, sizeof(why),

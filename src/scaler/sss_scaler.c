@@ -759,7 +759,8 @@ int sss_scaler_check_cfg(const struct sss_cfg *cfg, FILE *err)
     int rc;
 
     if (strcmp(cfg->engine, "redis") == 0 && cfg->redis_cluster[0]) {
-        if (sss_engine_redis_check_seeds(cfg->redis_cluster, &t, why, sizeof(why)) < 0) {
+        if (sss_engine_redis_check_seeds(cfg->redis_cluster, cfg->redis_cluster_max_nodes, &t, why,
+                                         sizeof(why)) < 0) {
             fprintf(err, "sss-server: %s\n", why);
             return SSS_EINVAL;
         }

@@ -168,17 +168,23 @@ static void test_cluster_seeds(void)
     char why[400];
 
     memset(&t, 0, sizeof(t));
-    CHECK(sss_engine_redis_check_seeds("rediss://app:pw@127.0.0.1:7000,127.0.0.1:7001", &t, why,
+    CHECK(sss_engine_redis_check_seeds("rediss://app:pw@127.0.0.1:7000,127.0.0.1:7001", 32, &t, why,
                                        sizeof(why)) == 0);
     CHECK(t.tls == 1 && !strcmp(t.user, "app") && !strcmp(t.password, "pw"));
-    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,rediss://127.0.0.1:7001", &t, why,
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,rediss://127.0.0.1:7001", 32, &t, why,
                                        sizeof(why)) == SSS_EINVAL);
     CHECK(strstr(why, "seeds mix") != NULL);
-    CHECK(sss_engine_redis_check_seeds("rediss://127.0.0.1:7000,redis://127.0.0.1:7001", &t, why,
+    CHECK(sss_engine_redis_check_seeds("rediss://127.0.0.1:7000,redis://127.0.0.1:7001", 32, &t, why,
                                        sizeof(why)) == SSS_EINVAL);
-    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,redis://:pw@127.0.0.1:7001", &t, why,
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,redis://:pw@127.0.0.1:7001", 32, &t, why,
                                        sizeof(why)) == 0);
     CHECK(t.tls == 0);
+    /* --redis-cluster-max-nodes bounds the seeds too */
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002", 2, &t,
+                                       why, sizeof(why)) == SSS_EINVAL);
+    CHECK(strstr(why, "--redis-cluster-max-nodes") != NULL);
+    CHECK(sss_engine_redis_check_seeds("127.0.0.1:7000,127.0.0.1:7001", 2, &t, why,
+                                       sizeof(why)) == 0);
 }
 
 /* Run the engine for ms milliseconds (its answers and feeds reach G). */
