@@ -60,7 +60,9 @@ int sss_session_export(struct sss_conn *c, struct sss_dynbuf *out)
     if (sss_upgrade_rec_begin(out, &u) < 0)
         return -1;
     for (struct sss_sub *sub = cl ? cl->subs : NULL; sub; sub = sub->conn_next) {
-        struct sss_upgrade_sub us = {sub->chan->name, sub->chan->name_len, 1, sub->floor};
+        /* {0,0}: nothing delivered and the channel had nothing when subscribed. */
+        struct sss_upgrade_sub us = {sub->chan->name, sub->chan->name_len,
+                                     sub->floor.epoch || sub->floor.offset, sub->floor};
 
         if (sss_upgrade_rec_add_sub(out, &us) < 0)
             return -1;
@@ -77,6 +79,7 @@ struct adopt_req {
     struct sss_session *s;
     uint64_t conn_id;
     struct sss_uid after;    /* the last uid the old process delivered */
+    uint8_t has_after;       /* 0: none, so all of the history is new to it */
     struct sss_uid sent;     /* the newest uid sent from history so far */
     uint8_t has_sent;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
@@ -141,7 +144,8 @@ static int adopt_replay(struct sss_rpc_req *base)
     struct adopt_req *r = (struct adopt_req *)base;
 
     sss_rpc_renew(base->rpc, base);
-    (void)sss_rpc_ask_history(base->rpc, base, r->channel, 1, r->has_sent ? &r->sent : &r->after);
+    (void)sss_rpc_ask_history(base->rpc, base, r->channel, r->has_sent || r->has_after,
+                              r->has_sent ? &r->sent : &r->after);
     return 0;
 }
 
@@ -183,8 +187,9 @@ int sss_session_adopt(struct sss_conn *c, const struct sss_upgrade_conn *u)
         r->s = s;
         r->conn_id = c->id;
         r->after = us.floor;
+        r->has_after = us.has_floor;
         memcpy(r->channel, sub->chan->name, us.len + 1);
-        if (sss_rpc_ask_history(s->rpc, &r->base, r->channel, 1, &r->after) < 0) {
+        if (sss_rpc_ask_history(s->rpc, &r->base, r->channel, r->has_after, &r->after) < 0) {
             sss_session__req_done(s, r);
             return -1;
         }

@@ -32,6 +32,7 @@ from test_protocol import PClient  # noqa: E402
 
 NSUBS = 8
 CHAN = "up-stream"
+QUIET = "up-quiet"
 
 
 def flags(redis, *extra):
@@ -107,6 +108,10 @@ async def stream_across_on(c, redis):
     for s in subs:
         r = await s.subscribe(CHAN)
         c.ok(r.get("result") is True, "subscribed", str(r))
+    # A channel with no message yet: nothing delivered, nothing to catch up on.
+    quiet = await PClient.open(srv)
+    r = await quiet.subscribe(QUIET)
+    c.ok(r.get("result") is True, "subscribed to a channel with no message", str(r))
     pub = await PClient.open(srv)
     acked = []
 
@@ -133,6 +138,10 @@ async def stream_across_on(c, redis):
     c.eq(status, 0, "the old master exits 0 once its workers handed over")
     await streaming
     await publish(20)  # on the new processes only
+    await pub.publish(QUIET, '"first"')
+    _, o = await quiet.reply(lambda o: o.get("sys") == 8, 30)
+    c.eq((o.get("channel"), o.get("msg")), (QUIET, "first"),
+         "a subscriber of a channel that had no message gets its first one after the upgrade")
     code = None
     try:
         f, _ = await held.read_until_close(timeout=30)
@@ -146,17 +155,17 @@ async def stream_across_on(c, redis):
              f"{len(got)} of {len(acked)}; missing {sorted(set(acked) - set(got))[:10]}, "
              f"repeated {sorted(x for x in set(got) if got.count(x) > 1)[:10]}, "
              f"in order: {got == sorted(got)}")
-    c.ok(all(s.ws.close_code is None for s in subs + [pub]),
+    c.ok(all(s.ws.close_code is None for s in subs + [pub, quiet]),
          "no subscriber nor the publisher was closed (handed over, not reconnected)")
     handed, drained, adopted = counts(srv, start)
     h.log(f"# upgrade under a stream of {len(acked)} messages: handed over {handed}, "
           f"adopted {adopted}, drained (1001) {drained}")
-    c.eq(handed, NSUBS + 1, "the old workers handed over every connection between frames")
-    c.eq(adopted, NSUBS + 1, "the new workers adopted them")
+    c.eq(handed, NSUBS + 2, "the old workers handed over every connection between frames")
+    c.eq(adopted, NSUBS + 2, "the new workers adopted them")
     c.eq(drained, 1, "the one held mid-frame was drained")
     c.ok(not h._running(old_pid), "the old master is gone")
     c.ok(h._running(pid), "the new master runs")
-    for s in subs + [pub]:
+    for s in subs + [pub, quiet]:
         await s.ws.close()
     held.close()
     await stop_new(c, srv, pid)
