@@ -1,9 +1,10 @@
 """Upgrade without dropping sockets (SIGUSR2; docs/deploy.md, issue 16 item 4),
 against the real sss-server on a real Redis (--engine redis):
 
-- N subscribers and a publisher (Python websockets clients) on one channel;
-  the publisher streams acknowledged PUBLISHes, before, during and after
-  the upgrade; one more client is held in the middle of a frame on purpose
+- N subscribers, one in MessagePack, and a publisher (Python websockets
+  clients) on one channel, and one subscriber of a channel that has no
+  message yet; the publisher streams acknowledged PUBLISHes, before, during
+  and after the upgrade; one more client is held in the middle of a frame on purpose
   (its BEGIN and half of its next frame went in one write, so the worker has
   read the half frame when it answers the BEGIN).
 - SIGUSR2 to the master: the old master, its workers and its scaler exit;
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 from svc_redis import Redis  # noqa: E402
 from test_protocol import PClient  # noqa: E402
+import mpack  # noqa: E402
 
 NSUBS = 8
 CHAN = "up-stream"
@@ -112,6 +114,14 @@ async def stream_across_on(c, redis):
     quiet = await PClient.open(srv)
     r = await quiet.subscribe(QUIET)
     c.ok(r.get("result") is True, "subscribed to a channel with no message", str(r))
+    # A MessagePack client: its encoding crosses the upgrade with it.
+    mp = await h.ws_connect(srv, subprotocols=["sss.v1.msgpack"])
+    await mp.send(mpack.pack({"sys": 3}))
+    await mp.send(mpack.pack({"sys": 1, "channel": CHAN, "id": 1}))
+    while True:
+        m = await asyncio.wait_for(mp.recv(), h.T(20))
+        if m != "h" and mpack.unpack(m).get("id") == 1:
+            break
     pub = await PClient.open(srv)
     acked = []
 
@@ -157,16 +167,33 @@ async def stream_across_on(c, redis):
              f"in order: {got == sorted(got)}")
     c.ok(all(s.ws.close_code is None for s in subs + [pub, quiet]),
          "no subscriber nor the publisher was closed (handed over, not reconnected)")
+    frames, got = [], []
+    while len(got) < len(acked):
+        try:
+            m = await asyncio.wait_for(mp.recv(), h.T(30))
+        except asyncio.TimeoutError:
+            break
+        if m == "h":
+            continue
+        frames.append(m)
+        o = mpack.unpack(m)
+        if o.get("sys") == 8 and o.get("channel") == CHAN:
+            got.append(o["msg"])
+    c.ok(got == acked and all(isinstance(m, bytes) for m in frames),
+         "the MessagePack subscriber: every message once, in order, all in binary frames",
+         f"{len(got)} of {len(acked)}")
     handed, drained, adopted = counts(srv, start)
     h.log(f"# upgrade under a stream of {len(acked)} messages: handed over {handed}, "
           f"adopted {adopted}, drained (1001) {drained}")
-    c.eq(handed, NSUBS + 2, "the old workers handed over every connection between frames")
-    c.eq(adopted, NSUBS + 2, "the new workers adopted them")
+    c.eq(handed, NSUBS + 3, "the old workers handed over every connection between frames")
+    c.eq(adopted, NSUBS + 3, "the new workers adopted them")
     c.eq(drained, 1, "the one held mid-frame was drained")
     c.ok(not h._running(old_pid), "the old master is gone")
     c.ok(h._running(pid), "the new master runs")
+    c.ok(mp.close_code is None, "the MessagePack subscriber was not closed")
     for s in subs + [pub, quiet]:
         await s.ws.close()
+    await mp.close()
     held.close()
     await stop_new(c, srv, pid)
 
