@@ -278,7 +278,7 @@ static int ready(struct sss_worker *w, struct sss_conn *c)
 void sss_handover_step(struct sss_worker *w)
 {
     struct sss_handover *h = w->handover;
-    long waiting = 0, never = 0;
+    long waiting = 0, left = 0;
     /* No answer of the scaler left to come: the floors are final. */
     int settled = w->cfg->echo || sss_rpc_pending(&w->rpc) == 0;
 
@@ -302,10 +302,8 @@ void sss_handover_step(struct sss_worker *w)
                     : -1;
         if (r == 0)
             waiting++;
-        if (r <= 0) {
-            never += r < 0;
+        if (r <= 0)
             continue;
-        }
         if (sss_upgrade_send(h->sock, h->rec.data, h->rec.len, c->fd) < 0) {
             sss_log_warn("upgrade", "hand-over failed: %s; draining the rest", strerror(errno));
             waiting = 0;
@@ -316,11 +314,10 @@ void sss_handover_step(struct sss_worker *w)
     }
     if (waiting && w->now_ms < h->deadline_ms)
         return;
-    never = 0;
     for (struct sss_conn *c = LIST_FIRST(&w->conns); c; c = LIST_NEXT(c, link)) {
         if (c->dead)
             continue;
-        never++;
+        left++;
         /* Staying here: it reads again (the client's answer to our close). */
         if (!c->recv_armed)
             sss_worker__arm_recv(w, c);
@@ -330,7 +327,7 @@ void sss_handover_step(struct sss_worker *w)
     h->sock = -1;
     sss_dynbuf_fini(&h->rec);
     sss_log_info("upgrade", "handed over %ld connection(s), draining %ld with 1001%s", h->handed,
-                 never, waiting ? " (--upgrade-timeout)" : "");
+                 left, waiting ? " (--upgrade-timeout)" : "");
     sss_worker__start_drain(w);
 }
 
