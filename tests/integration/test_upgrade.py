@@ -14,6 +14,8 @@ against the real sss-server on a real Redis (--engine redis):
   exactly once, in uid order; the client held mid-frame gets close 1001.
 - The old workers' log lines count the connections handed over (all but the
   held one) and drained (the held one); the new workers' count the adopted.
+- A new binary that does not start (exit 1): the old master says so and
+  goes on serving.
 - A second part: --upgrade-timeout is crossed by a subscriber that reads
   nothing (its send queue never empties): it is drained with 1001 when the
   timeout ends, and the reader beside it is handed over.
@@ -22,9 +24,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
@@ -289,5 +293,31 @@ async def memory_engine(c):
     await stop_new(c, srv, pid)
 
 
+async def new_binary_fails(c):
+    """A new binary that does not start: the old master logs it and goes on serving."""
+    d = tempfile.mkdtemp(prefix="sss-up-")
+    link = os.path.join(d, "sss-server")
+    os.symlink(h.server_binary(), link)
+    srv = h.Server(c, ["--allow-client-publish", "up-*"], echo=False, workers=1)
+    srv.binary = link  # argv[0]: what the upgrade execs
+    await srv.start()
+    sub = await PClient.open(srv)
+    await sub.subscribe(CHAN)
+    os.unlink(link)
+    os.symlink("/bin/false", link)  # "installed" at the same path: exits 1 at once
+    start = len(srv.log_lines())
+    srv.send_signal(signal.SIGUSR2)
+    m = await srv.wait_log(r"upgrade failed: the new master pid=\d+ exited with status 1; "
+                           r"still serving", 30, start)
+    c.ok(m is not None, "the old master says the upgrade failed and goes on serving")
+    pub = await PClient.open(srv)
+    await pub.publish(CHAN, '"still"')
+    c.eq(await feeds(sub, 1), ["still"], "its subscriber is served as before")
+    for s in (sub, pub):
+        await s.ws.close()
+    await srv.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    h.main([stream_across, timeout_crossed, memory_engine], "test_upgrade")
+    h.main([stream_across, timeout_crossed, memory_engine, new_binary_fails], "test_upgrade")
