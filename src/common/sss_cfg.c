@@ -94,6 +94,9 @@ static const struct flag flags[] = {
       "send a WebSocket ping after this much silence from the client (0: never)"),
     F("drain-timeout", T_DURATION, drain_timeout_ms, "10s", 0, 0,
       "on SIGTERM/SIGINT, time allowed for workers to close their clients"),
+    F("upgrade-timeout", T_DURATION, upgrade_timeout_ms, "10s", 0, 0,
+      "on SIGUSR2 (upgrade), time allowed for a connection to reach a state that can be "
+      "handed to the new process; the rest are closed with 1001"),
     F("log-level", T_LOGLEVEL, log_level, "info", 0, 0, "error, warn, info or debug"),
     F("backlog", T_INT, backlog, "4096", 1, 1 << 20, "listen queue length of each worker"),
     F("ring-entries", T_INT, ring_entries, "1024", 8, 32768,

@@ -42,6 +42,7 @@ struct sss_cfg {
     int64_t idle_timeout_ms;      /* silent connection closed after it; 0 = never */
     int64_t ping_interval_ms;     /* server ping after this much silence; 0 = never */
     int64_t drain_timeout_ms;     /* SIGTERM: time allowed for a graceful drain */
+    int64_t upgrade_timeout_ms;   /* SIGUSR2: time allowed to hand connections over */
     int log_level;                /* enum sss_log_level */
     int backlog;                  /* listen(2) backlog */
     int ring_entries;             /* io_uring submission queue size per worker */

@@ -21,6 +21,7 @@
  * The master never touches a client socket.
  */
 #include "sss_master.h"
+#include "sss_master_upgrade.h"
 #include "sss_cfg.h"
 #include "sss_log.h"
 #include "sss_shm.h"
@@ -31,6 +32,7 @@
 #include "sss_tls.h"
 #include "sss_worker.h"
 #include "sss_alloc.h"
+#include "sss_upgrade.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,10 +50,12 @@
 
 #define RESTART_MAX_DELAY_MS 5000
 #define QUICK_DEATH_MS 1000 /* a worker dying sooner than this after start backs off */
+#define UPGRADE_READY_MS 30000 /* SIGUSR2: the new master's workers run within this, or it is killed */
 
 struct sss_child {
     pid_t pid;          /* 0 when not running */
     int listen_fd;      /* the master's copy of this worker's listener */
+    int adopt_fd;       /* started by an upgrade: its hand-over socket (sss_upgrade.h), or -1 */
     int64_t started_ms; /* when the current process was forked */
     int64_t restart_at; /* when to fork again (after a quick death); 0 = not pending */
     int quick_deaths;   /* consecutive deaths soon after start */
@@ -68,6 +72,11 @@ struct sss_master {
     int scaler_signalled; /* drain: the scaler was told to stop */
     int64_t drain_deadline_ms;
     sigset_t sigs; /* handled synchronously with sigtimedwait */
+    char **argv;   /* what the binary was started with: an upgrade execs it again */
+    /* SIGUSR2: the new master being started, and our end of its socketpair */
+    pid_t upgrade_pid;
+    int upgrade_sock;
+    int64_t upgrade_deadline_ms;
 };
 
 static long raise_fd_limit(void)
@@ -153,7 +162,7 @@ static void follow_master(pid_t master, const char *role)
  * use. The disposition is inherited by every child. */
 static void ignore_unused_signals(void)
 {
-    static const int unused[] = {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+    static const int unused[] = {SIGPIPE, SIGUSR1, SIGALRM, SIGVTALRM, SIGPROF,
                                  SIGIO,   SIGPWR,  SIGSTKFLT, SIGXFSZ};
 
     for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
@@ -177,9 +186,13 @@ static int spawn_worker(struct sss_master *m, int id)
         follow_master(m->pid, "worker");
         /* Keep only this worker's listener; the others belong to siblings. */
         for (int i = 0; i < m->cfg.workers; i++)
-            if (i != id)
+            if (i != id) {
                 close(m->children[i].listen_fd);
-        _exit(sss_worker_run(&m->cfg, id, m->children[id].listen_fd, &m->shm, m->app));
+                if (m->children[i].adopt_fd >= 0)
+                    close(m->children[i].adopt_fd);
+            }
+        _exit(sss_worker_run(&m->cfg, id, m->children[id].listen_fd, m->children[id].adopt_fd,
+                             &m->shm, m->app));
     }
     ch->pid = pid;
     ch->started_ms = sss_now_ms();
@@ -203,8 +216,11 @@ static int spawn_scaler(struct sss_master *m)
     }
     if (pid == 0) {
         follow_master(m->pid, "scaler");
-        for (int i = 0; i < m->cfg.workers; i++)
+        for (int i = 0; i < m->cfg.workers; i++) {
             close(m->children[i].listen_fd);
+            if (m->children[i].adopt_fd >= 0)
+                close(m->children[i].adopt_fd);
+        }
         _exit(sss_scaler_run(&m->cfg, &m->shm));
     }
     ch->pid = pid;
@@ -232,6 +248,17 @@ static void reap(struct sss_master *m)
         int64_t now = sss_now_ms();
         char why[128];
 
+        if (pid == m->upgrade_pid) {
+            describe_exit(status, why, sizeof(why));
+            m->upgrade_pid = 0;
+            if (m->upgrade_sock >= 0) { /* before it was ready: we go on serving */
+                close(m->upgrade_sock);
+                m->upgrade_sock = -1;
+                sss_log_error("master", "upgrade failed: the new master pid=%d %s; still serving",
+                              (int)pid, why);
+            }
+            continue;
+        }
         if (pid == m->scaler.pid) {
             m->scaler.pid = 0;
             describe_exit(status, why, sizeof(why));
@@ -301,6 +328,83 @@ static void start_drain(struct sss_master *m)
     }
 }
 
+/* SIGUSR2: start the new binary with our listeners. */
+static void start_upgrade(struct sss_master *m)
+{
+    int *fds, sock = -1;
+    pid_t pid;
+
+    if (m->draining || m->upgrade_pid) {
+        sss_log_warn("master", "SIGUSR2 ignored: %s", m->draining ? "draining" : "already upgrading");
+        return;
+    }
+    fds = sss_calloc((size_t)m->cfg.workers, sizeof(*fds));
+    if (!fds) {
+        sss_log_error("master", "upgrade: out of memory");
+        return;
+    }
+    for (int i = 0; i < m->cfg.workers; i++)
+        fds[i] = m->children[i].listen_fd;
+    pid = sss_master_upgrade_exec(m->argv, fds, m->cfg.workers, &sock);
+    sss_free(fds);
+    if (pid < 0) {
+        sss_log_error("master", "upgrade: cannot start %s: %s", m->argv[0], strerror((int)-pid));
+        return;
+    }
+    m->upgrade_pid = pid;
+    m->upgrade_sock = sock;
+    m->upgrade_deadline_ms = sss_now_ms() + UPGRADE_READY_MS;
+    sss_log_info("master", "SIGUSR2: upgrading: new master pid=%d (%s)", (int)pid, m->argv[0]);
+}
+
+/* The new master's workers run: hand everything over, then end as a drain. */
+static void upgrade_handover(struct sss_master *m, int new_workers)
+{
+    int64_t now = sss_now_ms();
+
+    close(m->upgrade_sock);
+    m->upgrade_sock = -1;
+    m->draining = 1;
+    m->drain_deadline_ms = now + m->cfg.upgrade_timeout_ms + m->cfg.drain_timeout_ms;
+    sss_log_info("master", "upgrade: new master pid=%d ready with %d worker(s): handing over",
+                 (int)m->upgrade_pid, new_workers);
+    for (int i = 0; i < m->cfg.workers; i++) {
+        struct sss_child *ch = &m->children[i];
+        union sigval v;
+
+        /* The new workers accept from the same sockets; ours no longer need them. */
+        if (ch->listen_fd >= 0) {
+            close(ch->listen_fd);
+            ch->listen_fd = -1;
+        }
+        ch->restart_at = 0;
+        v.sival_ptr = (void *)(uintptr_t)(((uint64_t)m->upgrade_pid << 32) |
+                                          (uint64_t)(i % new_workers));
+        if (ch->pid && sigqueue(ch->pid, SIGUSR2, v) < 0)
+            kill(ch->pid, SIGTERM);
+    }
+}
+
+static void upgrade_check(struct sss_master *m)
+{
+    int workers = 0, rc;
+
+    if (m->upgrade_sock < 0)
+        return;
+    rc = sss_master_upgrade_poll(m->upgrade_sock, &workers);
+    if (rc > 0) {
+        upgrade_handover(m, workers);
+        return;
+    }
+    if (rc == 0 && sss_now_ms() < m->upgrade_deadline_ms)
+        return;
+    sss_log_error("master", "upgrade failed: the new master pid=%d %s; still serving",
+                  (int)m->upgrade_pid, rc == 0 ? "was not ready in time" : "did not start");
+    close(m->upgrade_sock);
+    m->upgrade_sock = -1;
+    kill(m->upgrade_pid, SIGKILL); /* reaped as any child */
+}
+
 static int64_t next_wakeup(const struct sss_master *m, int64_t now)
 {
     int64_t t = now + 1000;
@@ -312,6 +416,8 @@ static int64_t next_wakeup(const struct sss_master *m, int64_t now)
             t = m->children[i].restart_at;
     if (m->scaler.restart_at && m->scaler.restart_at < t)
         t = m->scaler.restart_at;
+    if (m->upgrade_sock >= 0 && now + 50 < t) /* the new master's word is polled */
+        t = now + 50;
     return t > now ? t - now : 0;
 }
 
@@ -330,6 +436,8 @@ static int supervise(struct sss_master *m)
                 start_drain(m);
             else
                 m->drain_deadline_ms = 0; /* a second signal: stop waiting */
+        } else if (sig == SIGUSR2) {
+            start_upgrade(m);
         } else if (sig == SIGHUP && m->cfg.tls_cert[0]) {
             /* Each worker reads --tls-cert and --tls-key again; a worker
              * started later reads them anyway. */
@@ -340,6 +448,7 @@ static int supervise(struct sss_master *m)
         } else if (sig == SIGHUP)
             sss_log_info("master", "SIGHUP ignored (nothing to reload without --tls-cert)");
         reap(m); /* SIGCHLD may coalesce with another signal */
+        upgrade_check(m);
         now = sss_now_ms();
         if (m->draining) {
             if (running(m) == 0) {
@@ -388,10 +497,19 @@ int sss_master_run(int argc, char **argv, char **envp)
 {
     struct sss_master m;
     long nofile;
-    int rc, port;
+    int rc, port, inherited[SSS_UPGRADE_MAX_FDS], ninherited, old_master = -1;
 
     memset(&m, 0, sizeof(m));
     m.shm.fd = -1;
+    m.argv = argv;
+    m.upgrade_sock = -1;
+    /* Started by an upgrade: the old master's listeners, and its socket. */
+    ninherited = sss_master_upgrade_inherit(inherited, SSS_UPGRADE_MAX_FDS, &old_master);
+    if (ninherited < 0) {
+        fprintf(stderr, "sss-server: %s or %s is not what an upgrade sets: ignored\n",
+                SSS_UPGRADE_INHERIT_ENV, SSS_UPGRADE_FD_ENV);
+        ninherited = 0;
+    }
     sss_alloc_init();
     sss_store_mongo_forget_shm();
     sss_cfg_defaults(&m.cfg);
@@ -454,6 +572,7 @@ int sss_master_run(int argc, char **argv, char **envp)
     sigaddset(&m.sigs, SIGTERM);
     sigaddset(&m.sigs, SIGINT);
     sigaddset(&m.sigs, SIGHUP);
+    sigaddset(&m.sigs, SIGUSR2);
     sigprocmask(SIG_BLOCK, &m.sigs, NULL);
     ignore_unused_signals();
     m.pid = getpid();
@@ -465,8 +584,27 @@ int sss_master_run(int argc, char **argv, char **envp)
     }
     port = m.cfg.port;
     for (int i = 0; i < m.cfg.workers; i++)
-        m.children[i].listen_fd = -1;
+        m.children[i].listen_fd = m.children[i].adopt_fd = -1;
+    if (ninherited) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        /* The old master's port wins: clients are connected to it. */
+        if (getsockname(inherited[0], (struct sockaddr *)&ss, &sl) == 0)
+            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        for (int i = 0; i < ninherited; i++) {
+            if (i < m.cfg.workers)
+                m.children[i].listen_fd = inherited[i];
+            else
+                close(inherited[i]); /* fewer workers now: its queue is reset */
+        }
+        sss_log_info("master", "upgrade: inherited %d listener(s) on port %d%s", ninherited, port,
+                     ninherited > m.cfg.workers ? " (closed the ones over --workers)" : "");
+    }
     for (int i = 0; i < m.cfg.workers; i++) {
+        if (m.children[i].listen_fd >= 0)
+            continue;
         rc = open_listener(&m.cfg, &port);
         if (rc < 0) {
             sss_log_error("master", "cannot listen on %s:%d: %s", m.cfg.host, port,
@@ -513,16 +651,36 @@ int sss_master_run(int argc, char **argv, char **envp)
         sss_log_info("master", "tls on cert=%s library=\"%s\" kernel_tls_ulp=%s", m.cfg.tls_cert,
                      sss_tls_library(), ktls == 0 ? "offered (unused)" : strerror(-ktls));
     }
+    if (old_master >= 0) {
+        /* Where the old workers hand their connections over, one per worker. */
+        for (int i = 0; i < m.cfg.workers; i++) {
+            rc = sss_upgrade_listen(m.pid, i);
+            if (rc < 0)
+                sss_log_error("master", "upgrade: hand-over socket of worker %d: %s", i,
+                              sss_strerror(rc));
+            m.children[i].adopt_fd = rc < 0 ? -1 : rc;
+        }
+    }
     if (!m.cfg.echo && spawn_scaler(&m) < 0)
         m.scaler.restart_at = sss_now_ms() + 1000;
     for (int i = 0; i < m.cfg.workers; i++)
         if (spawn_worker(&m, i) < 0)
             m.children[i].restart_at = sss_now_ms() + 1000;
+    if (old_master >= 0) {
+        sss_log_info("master", "upgrade: workers started: taking over from the old master");
+        sss_master_upgrade_ready(old_master, m.cfg.workers);
+        old_master = -1;
+    }
     rc = supervise(&m);
 out:
-    for (int i = 0; i < m.cfg.workers; i++)
+    if (old_master >= 0)
+        close(old_master); /* the old master sees it gone and goes on serving */
+    for (int i = 0; i < m.cfg.workers; i++) {
         if (m.children[i].listen_fd >= 0)
             close(m.children[i].listen_fd);
+        if (m.children[i].adopt_fd >= 0)
+            close(m.children[i].adopt_fd);
+    }
     sss_free(m.children);
     sss_shm_destroy(&m.shm);
     sss_app_destroy(m.app);

@@ -1032,7 +1032,8 @@ void sss_conn_kill(struct sss_conn *c)
     }
     sss_free(c->hs);
     c->hs = NULL;
-    shutdown(c->fd, SHUT_RDWR);
+    if (!c->released)
+        shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
         sqe = sss_worker__sqe(w);
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_RECV, 0);
@@ -1044,6 +1045,35 @@ void sss_conn_kill(struct sss_conn *c)
         w->handler->closed(w->handler_data, c);
     sss_app_conn_closed(c); /* its pending asks: a late answer is a no-op */
     sss_conn_maybe_free(c);
+}
+
+void sss_conn_release(struct sss_conn *c)
+{
+    c->released = 1;
+    sss_conn_kill(c);
+}
+
+int sss_conn_adopt(struct sss_conn *c, const struct sss_deflate_params *dp, uint8_t subprotocol,
+                   uint8_t encoding)
+{
+    struct sss_worker *w = c->w;
+
+    if (c->tls) { /* a plain connection, whatever this process's --tls-cert */
+        sss_tls_fini(c->tls);
+        sss_free(c->tls);
+        c->tls = NULL;
+    }
+    c->deflate_bits = dp->on ? dp->server_bits : 0;
+    sss_wslay_deflate(&c->ws, dp);
+    c->subprotocol = subprotocol;
+    c->encoding = encoding;
+    if (w->handler->open && w->handler->open(w->handler_data, c) < 0)
+        return -ENOMEM;
+    c->opened = 1;
+    hs_unlink(c);
+    c->state = SSS_CONN_WS;
+    sss_ctr_add(w->ctr, ws_open, 1);
+    return 0;
 }
 
 void sss_conn_maybe_free(struct sss_conn *c)

@@ -76,6 +76,7 @@ struct sss_conn {
     uint8_t pinged;          /* a ping went out since the last bytes in */
     uint8_t closing;         /* we queued a close frame: no more data frames */
     uint8_t opened;          /* the handler's open succeeded: closed is owed */
+    uint8_t released;        /* handed to a new process (upgrade): no shutdown, no close */
     /* The upgrade chose one of our sub-protocols (the client offered sss.v1.*):
      * the client knows the (ext) messages. 0 for a client that offered none,
      * as the original Super Scaled Sockets client does. */
@@ -213,6 +214,20 @@ void sss_conn_tick(struct sss_conn *c, int64_t now_ms);
  * else 1006 (the connection just ended).
  */
 uint16_t sss_conn_close_code(const struct sss_conn *c);
+
+/*
+ * An upgrade (sss_handover.c). Release: the socket was handed to another
+ * process; forget c like a kill, without shutdown(2) or a close frame (the
+ * caller made sure nothing of it is in the kernel: no recv, no send).
+ * Adopt: c, just made for a socket handed over (sss_conn_create), is an
+ * upgraded WebSocket already, with dp, subprotocol and encoding (enum
+ * sss_wire_encoding) as negotiated by its first process; the handler's
+ * open runs. 0, or -ENOMEM (kill it).
+ */
+struct sss_deflate_params;
+void sss_conn_release(struct sss_conn *c);
+int sss_conn_adopt(struct sss_conn *c, const struct sss_deflate_params *dp, uint8_t subprotocol,
+                   uint8_t encoding);
 
 /* Shut the socket down now; the struct goes when its completions are in. */
 void sss_conn_kill(struct sss_conn *c);

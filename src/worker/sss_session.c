@@ -214,6 +214,12 @@ static void session_note(struct sss_conn *c, int op, const char *chan, size_t ch
     session_note_flags(c, op, chan, chan_len, uid, 0);
 }
 
+/* An adopted connection's session is online here (admitted before: not a new one). */
+void sss_session__note_online(struct sss_conn *c)
+{
+    session_note_flags(c, SSS_HM_SESSION_ONLINE, NULL, 0, NULL, SSS_HM_SESSION_READMIT);
+}
+
 /*
  * The only ways a subscription leaves: keep the count, presence and the
  * session's record right. forget: the client left the channel (UNSUBSCRIBE,
@@ -1121,7 +1127,8 @@ void sss_session_closed(struct sss_conn *c)
     sss_proxy_closed(c, cl->begun);
     while (cl->subs)
         sss_session__unsubscribe(c, cl->subs, 0);
-    session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
+    if (!c->released) /* handed over: the session goes on in the new process */
+        session_note(c, SSS_HM_SESSION_OFFLINE, NULL, 0, NULL);
     sss_map_del(&s->conns_by_id, (const char *)&c->id, sizeof(c->id));
     LIST_REMOVE(cl, link);
     c->client = NULL;

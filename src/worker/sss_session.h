@@ -139,6 +139,19 @@ int sss_session_poll(struct sss_session *s);
 /* Whether the bus or the mailbox has something (checked before sleeping). */
 int sss_session_readable(struct sss_session *s);
 
+/*
+ * An upgrade (sss_session_handover.c). Export: c's protocol state into out
+ * (a record of src/upgrade/sss_upgrade.h): 1, 0 when it cannot go yet (an
+ * answer or a decision is on its way, a subscription is held), -1 (no
+ * memory, or over the record's size). Adopt: c, opened in this process,
+ * takes up the state of u: BEGIN, and each channel held while its history
+ * after the uid the old process delivered comes. 0, or -1: close c.
+ */
+struct sss_dynbuf;
+struct sss_upgrade_conn;
+int sss_session_export(struct sss_conn *c, struct sss_dynbuf *out);
+int sss_session_adopt(struct sss_conn *c, const struct sss_upgrade_conn *u);
+
 /* The live connection with this id, or NULL. */
 struct sss_conn *sss_session_conn(struct sss_session *s, uint64_t conn_id);
 

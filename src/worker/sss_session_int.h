@@ -145,6 +145,8 @@ void sss_session__req_done(struct sss_session *s, void *r);
 /* A subscription leaves (forget: the client left the channel), or was created. */
 void sss_session__unsubscribe(struct sss_conn *c, struct sss_sub *sub, int forget);
 void sss_session__subscribed(struct sss_conn *c, const char *chan, size_t len);
+/* An adopted connection's session is online in this process (sss_session_handover.c). */
+void sss_session__note_online(struct sss_conn *c);
 /* The application's on-subscribed hook, once a subscription is live. */
 void sss_session__subscribed_hook(struct sss_conn *c, const char *channel);
 

@@ -11,6 +11,7 @@
 #include "sss_ws.h"
 #include "sss_app.h"
 #include "sss_decide.h"
+#include "sss_handover.h"
 #include "sss_log.h"
 #include "sss_loop.h"
 #include "sss_proxy.h"
@@ -80,6 +81,11 @@ static void arm_recv(struct sss_worker *w, struct sss_conn *c)
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | SSS_OP_RECV);
     c->recv_armed = 1;
+}
+
+void sss_worker__arm_recv(struct sss_worker *w, struct sss_conn *c)
+{
+    arm_recv(w, c);
 }
 
 static void arm_timer(struct sss_worker *w)
@@ -185,6 +191,7 @@ static int setup_signals(struct sss_worker *w)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2); /* an upgrade: hand the connections over */
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -errno;
     w->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -194,31 +201,42 @@ static int setup_signals(struct sss_worker *w)
     return 0;
 }
 
-static void start_drain(struct sss_worker *w)
+void sss_worker__stop_accepting(struct sss_worker *w)
 {
     struct io_uring_sqe *sqe;
 
-    if (w->draining)
-        return;
-    w->draining = 1;
-    w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
-    sss_log_info("worker", "draining connections=%ld timeout_ms=%lld", w->nconns,
-                 (long long)w->cfg->drain_timeout_ms);
     if (w->accept_armed) {
         sqe = sss_worker__sqe(w);
         io_uring_prep_cancel64(sqe, SSS_OP_ACCEPT, 0);
         io_uring_sqe_set_data64(sqe, SSS_OP_IGNORE);
     }
     if (w->listen_fd >= 0) {
-        /* Connections still in this listener's queue are reset by the kernel;
-         * the master closed its copy of the socket before signalling us. */
+        /* Connections still in this listener's queue are reset by the kernel
+         * (the master closed its copy of the socket before signalling us),
+         * or, in an upgrade, accepted by the new worker that shares it. */
         close(w->listen_fd);
         w->listen_fd = -1;
     }
+}
+
+static void start_drain(struct sss_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+    sss_log_info("worker", "draining connections=%ld timeout_ms=%lld", w->nconns,
+                 (long long)w->cfg->drain_timeout_ms);
+    sss_worker__stop_accepting(w);
     for (struct sss_conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
         next = LIST_NEXT(c, link);
         sss_conn_close(c, SSS_WS_CLOSE_GOING_AWAY, "server shutting down", w->drain_deadline_ms);
     }
+}
+
+void sss_worker__start_drain(struct sss_worker *w)
+{
+    start_drain(w);
 }
 
 static void on_accept(struct sss_worker *w, struct io_uring_cqe *cqe)
@@ -293,6 +311,8 @@ static void on_recv(struct sss_worker *w, struct sss_conn *c, struct io_uring_cq
         arm_recv(w, c); /* the kernel may end a multishot at any time */
         return;
     }
+    if (cqe->res == -ECANCELED && sss_handover_exporting(w))
+        return; /* an upgrade: the socket goes to the new process */
     if (cqe->res < 0 && cqe->res != -ECONNRESET && cqe->res != -ECANCELED)
         sss_log_debug("worker", "recv fd=%d: %s", c->fd, strerror(-cqe->res));
     sss_conn_on_eof(c);
@@ -365,6 +385,8 @@ static void on_signal(struct sss_worker *w, struct io_uring_cqe *cqe)
 
         if (sig == SIGTERM || sig == SIGINT)
             start_drain(w);
+        else if (sig == SIGUSR2 && w->siginfo.ssi_code == SI_QUEUE)
+            sss_handover_export_start(w, w->siginfo.ssi_ptr); /* from the master */
         else if (sig == SIGHUP && w->tls_ctx)
             tls_reload(w);
         else
@@ -471,7 +493,7 @@ static void proto_fini(struct sss_worker *w)
 
 /* Not inlined: its frame must be gone when sss_worker_run checks for leaks. */
 __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int listen_fd,
-                                         struct sss_shm *shm, struct sss_app *app)
+                                         int adopt_fd, struct sss_shm *shm, struct sss_app *app)
 {
     struct sss_worker w;
     char role[16];
@@ -531,6 +553,8 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
         (!cfg->echo && (rc = sss_proxy_create(&w, &w.proxy)) < 0)) {
         sss_log_error("worker", "setup failed: %s", sss_strerror(rc));
         worker_fini(&w);
+        if (adopt_fd >= 0)
+            close(adopt_fd);
         return 1;
     }
     w.now_ms = sss_now_ms();
@@ -540,6 +564,8 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     arm_accept(&w);
     if (w.wake)
         arm_wake(&w);
+    if (adopt_fd >= 0 && (rc = sss_handover_adopt_start(&w, adopt_fd)) < 0)
+        sss_log_error("worker", "upgrade hand-over socket: %s", sss_strerror(rc));
     sss_log_info("worker", "started pid=%d", (int)getpid());
 
     for (;;) {
@@ -548,6 +574,9 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
 
         int wait = 1;
 
+        /* An upgrade: what finished sending goes before new frames queue. */
+        if (w.handover)
+            sss_handover_step(&w);
         /* Shared memory first: FEEDs and replies become frames to send.
          * One bounded batch per turn, so that a busy bus never starves
          * the sockets; what is left makes the turn not wait below. */
@@ -595,13 +624,14 @@ __attribute__((noinline)) static int run(const struct sss_cfg *cfg, int id, int 
     worker_fini(&w);
     /* After the ring: the kernel held the proxy's buffers until then. */
     sss_proxy_destroy(w.proxy);
+    sss_handover_destroy(&w);
     return 0;
 }
 
-int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
-                   struct sss_app *app)
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, int adopt_fd,
+                   struct sss_shm *shm, struct sss_app *app)
 {
-    int status = run(cfg, id, listen_fd, shm, app);
+    int status = run(cfg, id, listen_fd, adopt_fd, shm, app);
 
 #if SSS_ASAN
     /* The master ends a worker with _exit, which skips LeakSanitizer's check

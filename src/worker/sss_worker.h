@@ -42,6 +42,7 @@ struct sss_proxy;
 struct sss_timer;
 struct sss_watch;
 struct sss_decision;
+struct sss_handover;
 
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX (src/tls/sss_tls.h) */
 
@@ -86,6 +87,7 @@ struct sss_worker {
     uint64_t wake_count;            /* target of the pending eventfd read */
     struct sss_app *app;            /* the application's handlers (inherited from the master) */
     struct sss_proxy *proxy;        /* the backend proxy (sss_proxy.h; owned), or NULL */
+    struct sss_handover *handover;  /* an upgrade's hand-over (sss_handover.h; owned), or NULL */
     /* libsss's timers and fd watches until their last completion (sss_app_loop.c; owned) */
     LIST_HEAD(, sss_timer) timers;
     LIST_HEAD(, sss_watch) watches;
@@ -101,10 +103,12 @@ struct sss_worker {
 
 /*
  * Run worker `id` in the current (child) process until it is drained.
- * listen_fd is its own listening socket. Returns the process exit status.
+ * listen_fd is its own listening socket; adopt_fd, when not -1, the
+ * hand-over socket on which old workers of an upgrade give it their
+ * connections (sss_handover.h). Returns the process exit status.
  */
-int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, struct sss_shm *shm,
-                   struct sss_app *app);
+int sss_worker_run(const struct sss_cfg *cfg, int id, int listen_fd, int adopt_fd,
+                   struct sss_shm *shm, struct sss_app *app);
 
 /* ---- shared between sss_worker.c and sss_conn.c (double underscore: internal) ---- */
 
@@ -120,6 +124,13 @@ enum sss_op {
     SSS_OP_EVENT = 7, /* a struct sss_loop_ev: its on_cqe handles it (sss_loop.h) */
 };
 #define SSS_OP_MASK 7ULL
+
+/* Receive on c (multishot, provided buffers). */
+void sss_worker__arm_recv(struct sss_worker *w, struct sss_conn *c);
+/* Accept no more: cancel the accept and close the listener. */
+void sss_worker__stop_accepting(struct sss_worker *w);
+/* Drain as on SIGTERM: close 1001 to every connection, then end. */
+void sss_worker__start_drain(struct sss_worker *w);
 
 /* A free submission queue entry, submitting what is queued if the ring is full. */
 struct io_uring_sqe *sss_worker__sqe(struct sss_worker *w);
