@@ -107,3 +107,12 @@ def bench(args, timeout=60):
         print("# stdout: " + p.stdout[-2000:])
         print("# stderr: " + p.stderr[-2000:])
     return p.returncode, p.stdout, p.stderr, j
+
+
+def refused(c, bad):
+    """Each (what, args, want) of bad: sss-bench exits 1 with one stderr line holding want."""
+    for what, args, want in bad:
+        rc, _, err, _ = bench(args, timeout=60)
+        lines = err.strip().splitlines()
+        c.ok(rc == 1 and len(lines) == 1 and want in lines[0], f"refused: {what}",
+             f"rc={rc} stderr={err[-300:]!r}")

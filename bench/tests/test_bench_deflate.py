@@ -88,11 +88,7 @@ try:
         ("an unknown --payload", ["fanout", "--url", srv.url, "--payload", "lorem"],
          "--payload: unknown 'lorem'"),
     ]
-    for what, args, want in bad:
-        rc, out, err, j = h.bench(args, timeout=60)
-        lines = err.strip().splitlines()
-        c.ok(rc == 1 and len(lines) == 1 and want in lines[0], f"refused: {what}",
-             f"rc={rc} stderr={err[-300:]!r}")
+    h.refused(c, bad)
 finally:
     srv.stop()
     plain.stop()

@@ -99,11 +99,7 @@ try:
         ("an unknown URL scheme", ["fanout", "--url", "http://127.0.0.1:1/"],
          "is not ws://HOST:PORT/PATH or wss://"),
     ]
-    for what, args, want in bad:
-        rc, out, err, j = h.bench(args, timeout=60)
-        lines = err.strip().splitlines()
-        c.ok(rc == 1 and len(lines) == 1 and want in lines[0], f"refused: {what}",
-             f"rc={rc} stderr={err[-300:]!r}")
+    h.refused(c, bad)
 finally:
     srv.stop()
     tls.stop()

@@ -82,6 +82,21 @@ async def wait_until(pred, timeout):
     return pred()
 
 
+async def publish_alternately(c, a1, a2, names, nmsg, how):
+    """nmsg messages (0..nmsg-1) on each channel of names, alternately through
+    the APIs a1 and a2; {index: [(uid, k)]} of those acknowledged."""
+    acked = {i: [] for i in range(len(names))}
+    for k in range(nmsg):
+        for i, name in enumerate(names):
+            api = a1 if (i + k) % 2 == 0 else a2
+            status, uid, text = await api.publish_value(name, k)
+            if status != 200:
+                c.fail(f"publish {name}#{k} {how}", f"{status} {text}")
+                continue
+            acked[i].append((uid, k))
+    return acked
+
+
 async def test_delivery(c):
     cl = RedisCluster()
     try:
@@ -116,15 +131,8 @@ async def test_delivery(c):
              "classic pub/sub carries only the control channel", str(plain))
 
         # NMSG messages per channel, alternately at host 1 and host 2.
-        acked = {i: [] for i in range(NCHAN)}
-        for k in range(NMSG):
-            for i in range(NCHAN):
-                api = a1 if (i + k) % 2 == 0 else a2
-                status, uid, text = await api.publish_value(chan(i), k)
-                if status != 200:
-                    c.fail(f"publish {chan(i)}#{k} acknowledged", f"{status} {text}")
-                    continue
-                acked[i].append((uid, k))
+        acked = await publish_alternately(c, a1, a2, [chan(i) for i in range(NCHAN)], NMSG,
+                                          "acknowledged")
         c.eq(sum(len(v) for v in acked.values()), NCHAN * NMSG, "every publish is acknowledged")
         need = len(H1) * NMSG
         await wait_until(lambda: f1.count() >= need and f2.count() >= len(H2) * NMSG, 30)

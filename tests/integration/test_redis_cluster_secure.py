@@ -29,7 +29,8 @@ from sss_cluster import Api, uid_key  # noqa: E402
 from sss_harness import T  # noqa: E402
 from svc_redis_cluster import RedisCluster  # noqa: E402
 from svc_tls import Pki  # noqa: E402
-from test_redis_cluster import exits, shard_channels, subscriber, wait_until  # noqa: E402
+from test_redis_cluster import (exits, publish_alternately, shard_channels, subscriber,  # noqa: E402
+                                wait_until)
 
 APP_PW = "app-pw-for-test-redis-cluster-secure-29"
 USERS = {"admin": ("admin-pw-secure-31", "~* &* +@all"),
@@ -97,15 +98,8 @@ async def test_tls_acl(c):
         c.eq(set().union(*got.values()), {f"sss:{{{chan(i)}}}" for i in range(NCHAN)},
              "SHARDCHANNELS: exactly the hosts' channels")
 
-        acked = {i: [] for i in range(NCHAN)}
-        for k in range(NMSG):
-            for i in range(NCHAN):
-                api = a1 if (i + k) % 2 == 0 else a2
-                status, uid, text = await api.publish_value(chan(i), k)
-                if status != 200:
-                    c.fail(f"publish {chan(i)}#{k} over TLS as the ACL user", f"{status} {text}")
-                    continue
-                acked[i].append((uid, k))
+        acked = await publish_alternately(c, a1, a2, [chan(i) for i in range(NCHAN)], NMSG,
+                                          "over TLS as the ACL user")
         total = NCHAN * NMSG
         c.eq(sum(len(v) for v in acked.values()), total, "every publish is acknowledged")
         await wait_until(lambda: f1.count() >= total and f2.count() >= total, 30)

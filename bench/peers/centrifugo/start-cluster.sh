@@ -14,14 +14,7 @@ PEER=centrifugo
 source "$(dirname "$0")/../lib.sh"
 PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
 TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
-VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
-BIN="$TOOLS_BIN/centrifugo"
-if [ ! -x "$BIN" ]; then
-  command -v go >/dev/null || die "go is missing (apt-get install golang, or /usr/local/go)"
-  log "go install github.com/centrifugal/centrifugo/v6@$VERSION into $TOOLS_BIN (takes a few minutes)"
-  mkdir -p "$TOOLS_BIN"
-  GOBIN="$TOOLS_BIN" go install "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
-fi
+source "$(dirname "$0")/install.sh"
 STATE=$(state_dir $PEER "$PORT")
 start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"

@@ -8,14 +8,7 @@ set -euo pipefail
 PEER=centrifugo
 source "$(dirname "$0")/../lib.sh"
 one_process_args "${1:-}" "${2:-1}" "centrifugo with the memory engine is one process (GOMAXPROCS=2)"
-VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
-BIN="$TOOLS_BIN/centrifugo"
-if [ ! -x "$BIN" ]; then
-  command -v go >/dev/null || die "go is missing (apt-get install golang, or /usr/local/go)"
-  log "go install github.com/centrifugal/centrifugo/v6@$VERSION into $TOOLS_BIN (takes a few minutes)"
-  mkdir -p "$TOOLS_BIN"
-  GOBIN="$TOOLS_BIN" go install "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
-fi
+source "$(dirname "$0")/install.sh"
 STATE=$(state_dir $PEER "$PORT")
 start_fresh "$STATE" "$PORT"
 sed -e "s|@PORT@|$PORT|g" -e 's|@ENGINE@|{ "type": "memory" }|g' \

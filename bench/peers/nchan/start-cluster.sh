@@ -13,12 +13,7 @@ source "$(dirname "$0")/../lib.sh"
 PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
 TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
 N=${NCHAN_HOST_WORKERS:-1}
-MOD=/usr/lib/nginx/modules/ngx_nchan_module.so
-if ! command -v nginx >/dev/null || [ ! -f "$MOD" ]; then
-  log "apt-get install -y nginx libnginx-mod-nchan"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y nginx libnginx-mod-nchan >&2
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+source "$(dirname "$0")/install.sh"
 STATE=$(state_dir $PEER "$PORT")
 start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"

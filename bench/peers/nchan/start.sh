@@ -9,13 +9,7 @@ PEER=nchan
 source "$(dirname "$0")/../lib.sh"
 PORT=${1:?usage: start.sh PORT [N]}
 N=${2:-2}
-MOD=/usr/lib/nginx/modules/ngx_nchan_module.so
-if ! command -v nginx >/dev/null || [ ! -f "$MOD" ]; then
-  log "apt-get install -y nginx libnginx-mod-nchan"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y nginx libnginx-mod-nchan >&2
-  # Debian starts its own nginx on port 80 after install: not ours, leave it unless it was just started
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+source "$(dirname "$0")/install.sh"
 STATE=$(state_dir $PEER "$PORT")
 start_fresh "$STATE" "$PORT"
 rm -rf "$STATE/prefix"; mkdir -p "$STATE/prefix"

@@ -10,12 +10,7 @@ PEER=socketio
 source "$(dirname "$0")/../lib.sh"
 PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
 TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
-HERE="$PEERS_DIR/socketio"
-command -v node >/dev/null || die "node is missing (apt-get install nodejs npm)"
-if [ ! -d "$HERE/node_modules/socket.io" ] || [ ! -d "$HERE/node_modules/@socket.io/redis-adapter" ]; then
-  log "npm ci"
-  (cd "$HERE" && npm ci --no-audit --no-fund >&2)
-fi
+source "$(dirname "$0")/install.sh"
 STATE=$(state_dir $PEER "$PORT")
 start_fresh "$STATE" "$PORT" 2
 start_redis_topology "$STATE" "$TOPOLOGY"
