@@ -432,6 +432,15 @@ static int supervise(struct sss_master *m)
         if (sig == SIGCHLD)
             reap(m);
         else if (sig == SIGTERM || sig == SIGINT) {
+            if (m->upgrade_sock >= 0) {
+                /* Stopped while upgrading, before the hand-over: the new
+                 * master would otherwise outlive us and go on serving. */
+                sss_log_warn("master", "upgrade abandoned: stopping the new master pid=%d",
+                             (int)m->upgrade_pid);
+                close(m->upgrade_sock);
+                m->upgrade_sock = -1;
+                kill(m->upgrade_pid, SIGTERM);
+            }
             if (!m->draining)
                 start_drain(m);
             else

@@ -319,5 +319,42 @@ async def new_binary_fails(c):
     shutil.rmtree(d, ignore_errors=True)
 
 
+async def stopped_while_upgrading(c):
+    """SIGTERM to the old master before the hand-over: the new master is
+    stopped with it, so nothing outlives the service it was told to stop."""
+    d = tempfile.mkdtemp(prefix="sss-up-")
+    link = os.path.join(d, "sss-server")
+    os.symlink(h.server_binary(), link)
+    srv = h.Server(c, ["--allow-client-publish", "up-*"], echo=False, workers=1)
+    srv.binary = link
+    await srv.start()
+    os.unlink(link)
+    with open(link, "w") as f:  # "installed": a new master that never becomes ready
+        f.write("#!/bin/sh\nexec sleep 600\n")
+    os.chmod(link, 0o755)
+    start = len(srv.log_lines())
+    srv.send_signal(signal.SIGUSR2)
+    m = await srv.wait_log(r"SIGUSR2: upgrading: new master pid=(\d+)", 30, start)
+    c.ok(m is not None, "the upgrade starts")
+    pid = int(m.group(1)) if m else 0
+    srv.send_signal(signal.SIGTERM)
+    said = await srv.wait_log(rf"upgrade abandoned: stopping the new master pid={pid}", 30, start)
+    c.ok(said is not None, "the old master says it stops the new one")
+    await srv.stop()
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+    deadline = asyncio.get_event_loop().time() + h.T(30)
+    while pid and not gone() and asyncio.get_event_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    c.ok(pid and gone(), "the new master is gone with the old one")
+    shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    h.main([stream_across, timeout_crossed, memory_engine, new_binary_fails], "test_upgrade")
+    h.main([stream_across, timeout_crossed, memory_engine, new_binary_fails,
+            stopped_while_upgrading], "test_upgrade")
