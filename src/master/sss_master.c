@@ -502,6 +502,17 @@ static int supervise(struct sss_master *m)
     }
 }
 
+/* argv and its strings, copied (for the life of the process); NULL on ENOMEM. */
+static char **argv_copy(int argc, char **argv)
+{
+    char **v = sss_calloc((size_t)argc + 1, sizeof(*v));
+
+    for (int i = 0; v && i < argc; i++)
+        if (!(v[i] = sss_strndup(argv[i], strlen(argv[i]))))
+            return NULL; /* the process stops: what was copied goes with it */
+    return v;
+}
+
 int sss_master_run(int argc, char **argv, char **envp)
 {
     struct sss_master m;
@@ -510,7 +521,6 @@ int sss_master_run(int argc, char **argv, char **envp)
 
     memset(&m, 0, sizeof(m));
     m.shm.fd = -1;
-    m.argv = argv;
     m.upgrade_sock = -1;
     /* Started by an upgrade: the old master's listeners, and its socket. */
     ninherited = sss_master_upgrade_inherit(inherited, SSS_UPGRADE_MAX_FDS, &old_master);
@@ -521,6 +531,13 @@ int sss_master_run(int argc, char **argv, char **envp)
     }
     sss_alloc_init();
     sss_store_mongo_forget_shm();
+    /* What an upgrade execs: a copy, since parsing overwrites a secret given
+     * on the command line with '*' in argv (the new binary needs the value). */
+    m.argv = argv_copy(argc, argv);
+    if (!m.argv) {
+        fprintf(stderr, "sss-server: out of memory\n");
+        return 1;
+    }
     sss_cfg_defaults(&m.cfg);
     rc = sss_cfg_parse(&m.cfg, argc, argv, envp, stdout, stderr);
     if (rc == 1)

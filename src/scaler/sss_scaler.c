@@ -465,6 +465,13 @@ static void api_stats(void *data, struct sss_api_scaler_stats *st)
     st->sessions_refused = s->store->stats.refused;
 }
 
+/*
+ * A failed --api-listen is tried again this often: in an upgrade the old
+ * scaler holds the address until it exits, and the new one should take it
+ * over within a health check's patience.
+ */
+#define API_RETRY_MS 250
+
 /* Start the API if it is configured and not running; logs a failure once. */
 static void api_start(struct sss_scaler *s)
 {
@@ -476,9 +483,10 @@ static void api_start(struct sss_scaler *s)
         return;
     s->api = sss_api_create(s->cfg, s->shm, &h, &err);
     if (!s->api && !s->api_failed) {
-        sss_log_error("scaler", "cannot serve the HTTP API on %s: %s (retrying every 5s)",
+        sss_log_error("scaler", "cannot serve the HTTP API on %s: %s (retrying every %dms)",
                       s->cfg->api_listen,
-                      err == SSS_EINVAL ? "not HOST:PORT or an unknown host" : sss_strerror(err));
+                      err == SSS_EINVAL ? "not HOST:PORT or an unknown host" : sss_strerror(err),
+                      API_RETRY_MS);
         s->api_failed = 1;
     }
 }
@@ -880,7 +888,7 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
                  cfg->history_size, (long long)cfg->history_ttl_ms, cfg->history_memory);
     api_start(&s);
     next_tick = sss_now_ms() + 1000;
-    next_api_try = sss_now_ms() + 5000;
+    next_api_try = sss_now_ms() + API_RETRY_MS;
     while (!s.stop) {
         int n = drain_mailboxes(&s);
         int64_t now;
@@ -898,13 +906,16 @@ int sss_scaler_run(const struct sss_cfg *cfg, struct sss_shm *shm)
             sss_api_tick(s.api, now);
         else if (cfg->api_listen[0] && now >= next_api_try) {
             api_start(&s);
-            next_api_try = now + 5000;
+            next_api_try = now + API_RETRY_MS;
         }
         if (n == 0) {
             /* With replies waiting for room, look again soon: the worker
              * wakes us only when it has something to send. Sockets (API,
              * Redis, the store's answers) wake the poll themselves. */
-            int64_t until_tick = next_tick - sss_now_ms();
+            int64_t until_tick =
+                (!s.api && cfg->api_listen[0] && next_api_try < next_tick ? next_api_try
+                                                                         : next_tick) -
+                sss_now_ms();
 
             poll_io(&s, pending_out(&s) ? 5 : until_tick < 0 ? 0 : (int)until_tick, 1);
         } else {

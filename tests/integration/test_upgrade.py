@@ -33,6 +33,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 from svc_redis import Redis  # noqa: E402
+from test_api import Api, KEY  # noqa: E402
+from test_boot import SECRET, presence, user_client  # noqa: E402
 from test_protocol import PClient  # noqa: E402
 import mpack  # noqa: E402
 
@@ -319,6 +321,37 @@ async def new_binary_fails(c):
     shutil.rmtree(d, ignore_errors=True)
 
 
+async def user_kept(c):
+    redis = Redis(persist=False)  # started by its constructor
+    try:
+        await user_kept_on(c, redis)
+    finally:
+        redis.stop()
+
+
+async def user_kept_on(c, redis):
+    """A JWT user crosses the upgrade with its connection: the new host's
+    presence names it exactly as the old one did."""
+    srv = h.Server(c, flags(redis, "--jwt-secret", SECRET, "--api-listen", "127.0.0.1:0",
+                            "--api-key", KEY), echo=False, workers=1)
+    await srv.start()
+    m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", 20)
+    ws = await user_client(srv, "alice", ["up-room"])
+    st, p = await presence(Api(int(m.group(1))), "up-room")
+    c.eq((st, p.get("users")), (200, ["alice"]), "before: presence names alice")
+    start = len(srv.log_lines())
+    srv.send_signal(signal.SIGUSR2)
+    pid = await new_master(c, srv, start)
+    adopted = await srv.wait_log(r"adopted 1 connection\(s\) from an old worker", 30, start)
+    c.ok(adopted is not None, "alice's connection is handed over")
+    m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", 30, start)
+    st, p = await presence(Api(int(m.group(1))), "up-room")
+    c.eq((st, p.get("users")), (200, ["alice"]), "after: the new host's presence names alice")
+    await ws.close()
+    if pid:
+        await stop_new(c, srv, pid)
+
+
 async def stopped_while_upgrading(c):
     """SIGTERM to the old master before the hand-over: the new master is
     stopped with it, so nothing outlives the service it was told to stop."""
@@ -357,4 +390,4 @@ async def stopped_while_upgrading(c):
 
 if __name__ == "__main__":
     h.main([stream_across, timeout_crossed, memory_engine, new_binary_fails,
-            stopped_while_upgrading], "test_upgrade")
+            user_kept, stopped_while_upgrading], "test_upgrade")
