@@ -502,15 +502,17 @@ static int supervise(struct sss_master *m)
     }
 }
 
-/* argv and its strings, copied (for the life of the process); NULL on ENOMEM. */
+/* The copy of argv an upgrade execs: held for the life of the process. */
+static char **argv_kept;
+
+/* argv and its strings, copied into argv_kept; NULL on ENOMEM. */
 static char **argv_copy(int argc, char **argv)
 {
-    char **v = sss_calloc((size_t)argc + 1, sizeof(*v));
-
-    for (int i = 0; v && i < argc; i++)
-        if (!(v[i] = sss_strndup(argv[i], strlen(argv[i]))))
+    argv_kept = sss_calloc((size_t)argc + 1, sizeof(*argv_kept));
+    for (int i = 0; argv_kept && i < argc; i++)
+        if (!(argv_kept[i] = sss_strndup(argv[i], strlen(argv[i]))))
             return NULL; /* the process stops: what was copied goes with it */
-    return v;
+    return argv_kept;
 }
 
 int sss_master_run(int argc, char **argv, char **envp)
