@@ -899,24 +899,23 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
 static struct rnode *node_get(struct redis_engine *re, const char *host, int port)
 {
     struct rnode *nd;
-    char where[160];
 
-    snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
     for (int i = 0; i < re->nnodes; i++)
-        if (strcmp(re->nodes[i]->target.where, where) == 0)
+        if (strcmp(re->nodes[i]->target.host, host) == 0 &&
+            sss_redis_target_port(&re->nodes[i]->target) == port)
             return re->nodes[i];
     if (re->nnodes == re->max_nodes) {
         sss_log_error("redis",
-                      "node %s: more than %d Redis nodes (--redis-cluster-max-nodes), its slots "
-                      "stay unserved",
-                      where, re->max_nodes);
+                      "node %s port %d: more than %d Redis nodes (--redis-cluster-max-nodes), its "
+                      "slots stay unserved",
+                      host, port, re->max_nodes);
         return NULL;
     }
     nd = sss_calloc(1, sizeof(*nd));
     if (!nd)
         return NULL;
     if (sss_redis_target_at(&re->tmpl, host, port, &nd->target) < 0) {
-        sss_log_error("redis", "node %s does not resolve", where);
+        sss_log_error("redis", "node %s port %d does not resolve", host, port);
         sss_free(nd);
         return NULL;
     }

@@ -23,11 +23,29 @@
 #define BACKOFF_MAX_MS 5000
 #define READ_CHUNK 65536
 
+/* t's address and where (for logs) from host (a name or an IP literal) and port, resolved now. */
+static int resolve(struct sss_redis_target *t, const char *host, int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char ps[12];
+
+    snprintf(ps, sizeof(ps), "%d", port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res)
+        return SSS_EINVAL;
+    memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+    t->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(t->where, sizeof(t->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return 0;
+}
+
 int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
 {
-    char host[128], port[12] = "6379";
+    char host[128];
     struct sss_url u;
-    struct addrinfo hints, *res = NULL;
     struct sss_url_part pw;
 
     memset(t, 0, sizeof(*t));
@@ -46,8 +64,6 @@ int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
     if (t->user[0] && !t->password[0])
         return SSS_EINVAL; /* an ACL user needs its password */
     memcpy(t->host, host, sizeof(t->host));
-    if (u.port >= 0)
-        snprintf(port, sizeof(port), "%d", u.port);
     if (u.path.ptr && u.path.len > 1) {
         char *e;
         long db;
@@ -61,16 +77,7 @@ int sss_redis_target_parse(const char *url, struct sss_redis_target *t)
     } else if (u.path.ptr && u.path.ptr[0] != '/') {
         return SSS_EINVAL;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-        return SSS_EINVAL;
-    memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
-    t->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    snprintf(t->where, sizeof(t->where), u.ipv6 ? "[%s]:%s" : "%s:%s", host, port);
-    return 0;
+    return resolve(t, host, u.port >= 0 ? u.port : 6379);
 }
 
 /* The first queued OpenSSL error as text ("" when none), the queue emptied. */
@@ -136,25 +143,11 @@ fail:
 int sss_redis_target_at(const struct sss_redis_target *t, const char *host, int port,
                         struct sss_redis_target *out)
 {
-    struct addrinfo hints, *res = NULL;
-    char ps[12];
-
     if (strlen(host) >= sizeof(out->host) || port <= 0 || port > 65535)
         return SSS_EINVAL;
     *out = *t;
-    snprintf(ps, sizeof(ps), "%d", port);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res)
-        return SSS_EINVAL;
-    memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
-    out->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
     snprintf(out->host, sizeof(out->host), "%s", host);
-    snprintf(out->where, sizeof(out->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-             port);
-    return 0;
+    return resolve(out, host, port);
 }
 
 int sss_redis_target_port(const struct sss_redis_target *t)
