@@ -663,7 +663,7 @@ static void reject(struct sss_conn *c, int status, const char *reason,
 static void finish_upgrade(struct sss_conn *c, const struct sss_handshake *hs,
                            const uint8_t *extra, size_t extra_len)
 {
-    if (sss_conn_set_user(c, hs->auth.user) < 0 ||
+    if (sss_conn_set_user(c, hs->auth.user, strlen(hs->auth.user)) < 0 ||
         sss_conn_set_session(c, hs->auth.session, strlen(hs->auth.session)) < 0 ||
         upgrade(c, &hs->up) < 0) {
         reject(c, 500, "out of memory", NULL);
@@ -841,9 +841,9 @@ static int set_ident(const char **dst, const char *src, size_t len, size_t max)
     return 0;
 }
 
-int sss_conn_set_user(struct sss_conn *c, const char *user)
+int sss_conn_set_user(struct sss_conn *c, const char *user, size_t len)
 {
-    return set_ident(&c->user, user, user ? strlen(user) : 0, SSS_USER_MAX);
+    return set_ident(&c->user, user, user ? len : 0, SSS_USER_MAX);
 }
 
 int sss_conn_set_session(struct sss_conn *c, const char *session, size_t len)

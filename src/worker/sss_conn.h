@@ -169,11 +169,12 @@ void sss_conn_init(struct sss_conn *c, struct sss_worker *w, int fd);
 struct sss_conn *sss_conn_create(struct sss_worker *w, int fd);
 
 /*
- * Set who the client is: a copy of user (at most SSS_USER_MAX bytes) or of
- * len bytes of session (at most SSS_SESSION_MAX); NULL or empty: none.
- * Returns 0, -EINVAL (too long: unchanged) or -ENOMEM (unchanged).
+ * Set who the client is: a copy of len bytes of user (at most SSS_USER_MAX)
+ * or of session (at most SSS_SESSION_MAX), NUL-terminated in the copy;
+ * NULL or empty: none. Returns 0, -EINVAL (too long: unchanged) or -ENOMEM
+ * (unchanged).
  */
-int sss_conn_set_user(struct sss_conn *c, const char *user);
+int sss_conn_set_user(struct sss_conn *c, const char *user, size_t len);
 int sss_conn_set_session(struct sss_conn *c, const char *session, size_t len);
 
 /* Free what c owns besides its queued frames and socket (tests that never ring it). */

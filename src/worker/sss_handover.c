@@ -70,7 +70,6 @@ static void adopt_one(struct sss_handover *h, struct ho_link *l, size_t len, int
     struct sss_upgrade_conn u;
     struct sss_deflate_params dp = {0, 0, 0, 0};
     struct sss_conn *c;
-    char user[SSS_USER_MAX + 1];
     int type = 0;
     socklen_t tl = sizeof(type);
 
@@ -90,10 +89,8 @@ static void adopt_one(struct sss_handover *h, struct ho_link *l, size_t len, int
         dp.client_bits = u.client_bits;
         dp.client_no_takeover = !!(u.flags & SSS_UPGRADE_CLIENT_NO_TAKEOVER);
     }
-    /* The record's strings are not NUL-terminated: the user is followed by the session. */
-    memcpy(user, u.user, u.user_len);
-    user[u.user_len] = '\0';
-    if (sss_conn_set_user(c, u.user_len ? user : NULL) < 0 ||
+    /* The record's strings are not NUL-terminated: each is copied by its length. */
+    if (sss_conn_set_user(c, u.user, u.user_len) < 0 ||
         sss_conn_set_session(c, u.session, u.session_len) < 0 ||
         sss_conn_adopt(c, &dp, u.subprotocol, u.encoding) < 0) {
         sss_conn_kill(c);

@@ -99,7 +99,7 @@ static inline struct sss_conn *tw_conn(struct tw *t, const char *user, const cha
         abort();
     sss_conn_init(c, &t->w, -1);
     c->state = SSS_CONN_WS;
-    if (sss_conn_set_user(c, user) < 0 ||
+    if (sss_conn_set_user(c, user, user ? strlen(user) : 0) < 0 ||
         sss_conn_set_session(c, session, session ? strlen(session) : 0) < 0)
         abort();
     if (t->started && t->w.handler->open(t->w.handler_data, c) < 0)
