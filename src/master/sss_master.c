@@ -93,6 +93,18 @@ static long raise_fd_limit(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
 }
 
+/* The port a socket is bound to, or -1. */
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
 /* One SO_REUSEPORT listener on host:*port; resolves port 0 to the kernel's pick. */
 static int open_listener(const struct sss_cfg *cfg, int *port)
 {
@@ -120,13 +132,8 @@ static int open_listener(const struct sss_cfg *cfg, int *port)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
         bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, cfg->backlog) < 0)
         goto fail;
-    if (*port == 0) {
-        slen = sizeof(ss);
-        if (getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
-            goto fail;
-        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                               : ((struct sockaddr_in *)&ss)->sin_port);
-    }
+    if (*port == 0 && (*port = bound_port(fd)) < 0)
+        goto fail;
     return fd;
 fail:
     rc = -errno;
@@ -614,13 +621,10 @@ int sss_master_run(int argc, char **argv, char **envp)
     for (int i = 0; i < m.cfg.workers; i++)
         m.children[i].listen_fd = m.children[i].adopt_fd = -1;
     if (ninherited) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
+        int was = bound_port(inherited[0]);
 
-        /* The old master's port wins: clients are connected to it. */
-        if (getsockname(inherited[0], (struct sockaddr *)&ss, &sl) == 0)
-            port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        if (was >= 0) /* the old master's port wins: clients are connected to it */
+            port = was;
         for (int i = 0; i < ninherited; i++) {
             if (i < m.cfg.workers)
                 m.children[i].listen_fd = inherited[i];
