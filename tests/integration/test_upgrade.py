@@ -101,12 +101,16 @@ async def feeds(pc, n_expected, timeout=30):
     return got
 
 
-async def stream_across(c):
-    redis = Redis(persist=False)  # started by its constructor
-    try:
-        await stream_across_on(c, redis)
-    finally:
-        redis.stop()
+def on_own_redis(part):
+    """The test part part(c, redis) on a Redis of its own, stopped whatever happens."""
+    async def run(c):
+        redis = Redis(persist=False)  # started by its constructor
+        try:
+            await part(c, redis)
+        finally:
+            redis.stop()
+    run.__name__ = part.__name__.removesuffix("_on")
+    return run
 
 
 async def stream_across_on(c, redis):
@@ -204,16 +208,8 @@ async def stream_across_on(c, redis):
     await stop_new(c, srv, pid)
 
 
-async def timeout_crossed(c):
-    """--upgrade-timeout: a subscriber that reads nothing is drained when it ends."""
-    redis = Redis(persist=False)  # started by its constructor
-    try:
-        await timeout_crossed_on(c, redis)
-    finally:
-        redis.stop()
-
-
 async def timeout_crossed_on(c, redis):
+    """--upgrade-timeout: a subscriber that reads nothing is drained when it ends."""
     srv = h.Server(c, flags(redis, "--upgrade-timeout", "1s", "--max-send-queue", "64m",
                             "--slow-grace", "600s"), echo=False, workers=1)
     await srv.start()
@@ -321,14 +317,6 @@ async def new_binary_fails(c):
     shutil.rmtree(d, ignore_errors=True)
 
 
-async def user_kept(c):
-    redis = Redis(persist=False)  # started by its constructor
-    try:
-        await user_kept_on(c, redis)
-    finally:
-        redis.stop()
-
-
 async def user_kept_on(c, redis):
     """A JWT user crosses the upgrade with its connection: the new host's
     presence names it exactly as the old one did."""
@@ -386,6 +374,11 @@ async def stopped_while_upgrading(c):
         await asyncio.sleep(0.05)
     c.ok(pid and gone(), "the new master is gone with the old one")
     shutil.rmtree(d, ignore_errors=True)
+
+
+stream_across = on_own_redis(stream_across_on)
+timeout_crossed = on_own_redis(timeout_crossed_on)
+user_kept = on_own_redis(user_kept_on)
 
 
 if __name__ == "__main__":
