@@ -91,8 +91,10 @@ struct cmd {
     struct sss_engine_tag tag;
     struct rchan *ch; /* K_CATCHUP, K_BUMP */
     struct sss_uid uid; /* K_WAIT: the publish's uid, answered once replicas have it */
-    int has_after;    /* K_HISTORY */
+    int has_after;    /* K_HISTORY, K_CATCHUP: read after this uid */
     struct sss_uid after;
+    int known;        /* K_CATCHUP: the channel had been live when it was asked */
+    unsigned told;    /* K_CATCHUP: the channel's `told` when it was asked */
     int64_t deadline; /* monotonic ms: waiting for the connection ends here */
     int sent;         /* K_PUBLISH: sent once already, so perhaps applied */
     int slot;         /* hash slot of its keys, -1: any node (K_SLOTS) */
@@ -142,6 +144,8 @@ struct rchan {
     int known;    /* it was live once: what the host has is known (has_last 0: nothing) */
     int has_last; /* last: the newest uid fed to the host (or read when it became live) */
     struct sss_uid last;
+    unsigned told; /* gaps told and new epochs started: a catch-up asked before one of them
+                    * has nothing left to tell */
     STAILQ_HEAD(, held) held; /* while catching up, oldest first */
     size_t nheld;
     TAILQ_HEAD(, waiter) waiters; /* until live, oldest first */
@@ -668,6 +672,10 @@ static void start_catchup(struct redis_engine *re, struct rchan *ch)
         return;
     }
     c->ch = ch;
+    c->has_after = ch->has_last;
+    c->after = ch->last;
+    c->known = ch->known;
+    c->told = ch->told;
     ch->catching++;
     if (ch->retry_catchup)
         re->nretry--;
@@ -803,6 +811,7 @@ static void start_bump(struct redis_engine *re, struct rchan *ch)
     c->slot = ch->slot;
     c->ch = ch;
     ch->catching++;
+    ch->told++;
     (void)send_cmd(re, c);
 }
 
@@ -821,8 +830,20 @@ static void on_bump_reply(struct redis_engine *re, struct rchan *ch, const redis
         chan_maybe_forget(re, ch);
 }
 
-static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const redisReply *r)
+/*
+ * A catch-up's answer. Its checks compare the stream with the position the
+ * catch-up asked from (c->after), never with what the host fed since: with
+ * two catch-ups in flight (the channel unsubscribed and subscribed again
+ * before the first answer came), the first answer feeds the envelopes held
+ * meanwhile, which may be newer than what the second script saw when it ran;
+ * taken for a stream that went back, that once deleted the channel's history
+ * (test_engine_redis's test_two_catchups). A gap is told once: the answers of
+ * catch-ups asked before it was told (or a new epoch started) check nothing.
+ */
+static void on_catchup_reply(struct redis_engine *re, struct cmd *c, const redisReply *r)
 {
+    struct rchan *ch = c->ch;
+    int check = c->known && c->told == ch->told;
     struct hist_answer a;
     struct held *h;
 
@@ -834,33 +855,35 @@ static void on_catchup_reply(struct redis_engine *re, struct rchan *ch, const re
         ch->retry_catchup = 1;
         return;
     }
-    if (ch->known && ch->has_last && a.has_last && sss_proto_uid_cmp(&a.last, &ch->last) < 0) {
-        /* The stream is behind what this host fed: a replica that had not
-         * received the newest messages took over. Their uids would be given
-         * again to other messages; a new epoch instead, and the gap told. */
+    if (check && c->has_after && a.has_last && sss_proto_uid_cmp(&a.last, &c->after) < 0) {
+        /* The stream is behind what this host had fed when it asked: a
+         * replica that had not received the newest messages took over. Their
+         * uids would be given again to other messages; a new epoch instead,
+         * and the gap told. */
         sss_log_warn("redis",
                      "channel %s: its stream ends at %llu-%llu, before %llu-%llu that this host "
                      "fed (lost in a failover); new epoch, its subscribers here are closed (4008)",
                      ch->name, (unsigned long long)a.last.epoch,
-                     (unsigned long long)a.last.offset, (unsigned long long)ch->last.epoch,
-                     (unsigned long long)ch->last.offset);
+                     (unsigned long long)a.last.offset, (unsigned long long)c->after.epoch,
+                     (unsigned long long)c->after.offset);
         re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
         start_bump(re, ch);
         return;
     }
-    if (ch->known && hist_gap(&a, ch->has_last, &ch->last)) {
+    if (check && hist_gap(&a, c->has_after, &c->after)) {
         /* Lost for good here: the subscribers are told (4008, then their
          * SYNC reports the gap) rather than left with a silent hole. */
         sss_log_warn("redis",
                      "channel %s: messages after %llu-%llu left history before this host "
                      "could replay them; its subscribers here are closed (4008)",
-                     ch->name, (unsigned long long)ch->last.epoch,
-                     (unsigned long long)ch->last.offset);
+                     ch->name, (unsigned long long)c->after.epoch,
+                     (unsigned long long)c->after.offset);
         re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
-        /* An empty stream (Redis came back without it): whatever comes next is
-         * new. Forgetting the old position also keeps a second catch-up still
-         * in flight (both connections came back) from telling this gap again
-         * and closing the subscribers who came back after the first. */
+        /* Told once: a second catch-up still in flight (both connections came
+         * back) would otherwise close the subscribers who came back after
+         * this one. An empty stream (Redis came back without it): whatever
+         * comes next is new. */
+        ch->told++;
         if (!a.has_last)
             ch->has_last = 0;
     }
@@ -1137,7 +1160,7 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
     case K_CATCHUP:
         if (r->type == REDIS_REPLY_ERROR)
             sss_log_error("redis", "catch-up failed: %.*s", (int)r->len, r->str);
-        on_catchup_reply(re, c->ch, r);
+        on_catchup_reply(re, c, r);
         break;
     case K_CONTROL:
     case K_SLOTS:
@@ -1983,6 +2006,8 @@ int sss_engine_redis_check_seeds(const char *list, int max_nodes,
     return 0;
 }
 
+static unsigned instances; /* engines made by this process: part of each one's origin */
+
 struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
                                            const struct sss_engine_limits *limits,
                                            const struct sss_engine_sink *sink, int *err)
@@ -2028,8 +2053,11 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     re->ctl_node = -1;
     re->ctl_slot = sss_redis_key_slot(CONTROL_CHANNEL, sizeof(CONTROL_CHANNEL) - 1);
     memset(re->owner, NO_NODE, sizeof(re->owner));
-    snprintf(re->origin, sizeof(re->origin), "%s/%d/%lld", cfg->host_id, (int)getpid(),
-             (long long)sss_wall_ms());
+    /* Unique per engine: two made in one process within a millisecond (tests)
+     * would otherwise share an origin, and the later one's first publishes
+     * would be taken for retries of the other's. */
+    snprintf(re->origin, sizeof(re->origin), "%s/%d/%lld/%u", cfg->host_id, (int)getpid(),
+             (long long)sss_wall_ms(), instances++);
     sss_map_init(&re->chans);
     msgpack_sbuffer_init(&re->pack);
     sha1_hex(SSS_REDIS_LUA_PUBLISH, re->sha_pub);
