@@ -328,6 +328,12 @@ async def soak(c, hosts, what, scaler_faults, seed):
     c.eq(refusals, 0, f"{what}: SYNC refusals")
     if examples:
         h.log("# " + "; ".join(examples[:8]))
+    if lost or refusals:
+        # What the engines said about gaps, from every host (the full logs
+        # follow, but a CI excerpt may cut the second one).
+        for srv, _ in hosts:
+            said = [l for l in srv.log_lines() if " warn redis: " in l or " error " in l]
+            h.log(f"# {srv.name}: {len(said)} engine warnings" + "".join(f"\n#   {l}" for l in said[:10]))
 
 
 async def redis_hosts(c, seed):
