@@ -249,7 +249,8 @@ static const struct flag flags[] = {
       "publishes that may wait for Redis at once; one more fails at once"),
     F("redis-cluster-max-nodes", T_INT, redis_cluster_max_nodes, "32", 1, 250,
       "--redis-cluster: Redis nodes (seeds and masters) a host connects to at most, two "
-      "connections each; a master beyond it is logged and its slots are answered 503"),
+      "connections each; a new master takes the place of one the slot map names no more, "
+      "else it is logged and its slots are answered 503"),
     F("redis-min-replicas", T_INT, redis_min_replicas, "0", 0, 64,
       "a publish is acknowledged only once this many replicas of its Redis have it (WAIT, "
       "up to --redis-wait); fewer: the publisher is told it may not have been published "

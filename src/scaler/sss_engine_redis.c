@@ -190,6 +190,7 @@ struct redis_engine {
     int refresh_inflight;
     int64_t refresh_at;  /* monotonic ms: no refresh before (one per REFRESH_MIN_MS) */
     int ctl_node;        /* the node whose subscriptions connection has the control channel */
+    int reading;         /* the node whose replies are being read now, -1: none */
     int ctl_slot;
     int resub_wanted;    /* some wanted channel has no (S)SUBSCRIBE on any node */
     struct cmd_queue unsent;   /* waiting for their node's commands connection */
@@ -918,21 +919,92 @@ static void on_catchup_reply(struct redis_engine *re, struct cmd *c, const redis
     chan_maybe_forget(re, ch);
 }
 
-/* The node at host:port, added to re->nodes if new (NULL: no room, or it does not resolve). */
-static struct rnode *node_get(struct redis_engine *re, const char *host, int port)
+/* The index of the node at host:port, -1 if the engine has none. */
+static int node_find(const struct redis_engine *re, const char *host, int port)
 {
-    struct rnode *nd;
-
     for (int i = 0; i < re->nnodes; i++)
         if (strcmp(re->nodes[i]->target.host, host) == 0 &&
             sss_redis_target_port(&re->nodes[i]->target) == port)
-            return re->nodes[i];
+            return i;
+    return -1;
+}
+
+/* Whether anything of this host's is on node i: a command in flight or due
+ * there after an ASK, its setup, a channel or the control channel subscribed,
+ * or the replies being read (a MOVED, a slot map) are its. */
+static int node_busy(struct redis_engine *re, int i)
+{
+    const struct rnode *nd = re->nodes[i];
+    struct sss_map_iter it;
+    struct rchan *ch;
+    struct cmd *c;
+
+    if (nd->inflight.n || nd->setup_pending || re->ctl_node == i || re->reading == i)
+        return 1;
+    STAILQ_FOREACH(c, &re->unsent.q, link)
+    if (c->ask_node == i)
+        return 1;
+    for (sss_map_iter_init(&it, &re->chans); (ch = sss_map_next(&it));)
+        if (ch->node == i)
+            return 1;
+    return 0;
+}
+
+/*
+ * With every entry taken, one that no slot map names any more (a master
+ * that left the cluster, or came back on another address: a restarted pod)
+ * and with nothing of this host's on it serves host:port instead, so that
+ * nodes coming and going never use up --redis-cluster-max-nodes. named: the
+ * nodes the map being read names (NULL: those that own slots now). NULL if
+ * none is free.
+ */
+static struct rnode *node_reuse(struct redis_engine *re, const char *host, int port,
+                                const uint8_t *named)
+{
+    struct sss_redis_target t;
+
+    for (int i = 0; i < re->nnodes; i++) {
+        struct rnode *nd = re->nodes[i];
+
+        if ((named ? named[i] : nd->nslots > 0) || node_busy(re, i))
+            continue;
+        if (sss_redis_target_at(&re->tmpl, host, port, &t) < 0)
+            return NULL;
+        sss_log_info("redis", "node %s is in the slot map no more: its place serves %s port %d",
+                     nd->target.where, host, port);
+        sss_redis_conn_fini(&nd->cmd);
+        sss_redis_conn_fini(&nd->sub);
+        nd->target = t;
+        nd->cmd_ready = nd->setup_pending = nd->setup_failed = nd->sub_wanted = 0;
+        sss_redis_conn_init(&nd->cmd, "commands", &nd->target);
+        sss_redis_conn_init(&nd->sub, "subscriptions", &nd->target);
+        /* It connects at the next tick: this turn's poll results may still
+         * name the old socket's number, which a new socket could take. */
+        return nd;
+    }
+    return NULL;
+}
+
+/*
+ * The node at host:port, added to re->nodes if new (NULL: no room, or it
+ * does not resolve). named: as for node_reuse.
+ */
+static struct rnode *node_get(struct redis_engine *re, const char *host, int port,
+                              const uint8_t *named)
+{
+    int i = node_find(re, host, port);
+    struct rnode *nd;
+
+    if (i >= 0)
+        return re->nodes[i];
     if (re->nnodes == re->max_nodes) {
-        sss_log_error("redis",
-                      "node %s port %d: more than %d Redis nodes (--redis-cluster-max-nodes), its "
-                      "slots stay unserved",
-                      host, port, re->max_nodes);
-        return NULL;
+        nd = node_reuse(re, host, port, named);
+        if (!nd)
+            sss_log_error("redis",
+                          "node %s port %d: more than %d Redis nodes (--redis-cluster-max-nodes) "
+                          "and none of them free, its slots stay unserved",
+                          host, port, re->max_nodes);
+        return nd;
     }
     nd = sss_calloc(1, sizeof(*nd));
     if (!nd)
@@ -964,13 +1036,20 @@ static void slots_assign(struct redis_engine *re, int start, int end, struct rno
 }
 
 /* A CLUSTER SLOTS answer from nd: the new slot map. */
+static const char *range_host(const struct sss_redis_range *rg, const struct rnode *from)
+{
+    return rg->host[0] ? rg->host : from->target.host; /* "": the node that answered */
+}
+
 static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redisReply *r)
 {
+    uint8_t named[SSS_REDIS_MAX_NODES];
     /* One range per element: a slot map that migrations have cut into many
      * ranges (up to one per slot) is read whole. */
     size_t cap = r && r->type == REDIS_REPLY_ARRAY && r->elements ? r->elements : 1;
     struct sss_redis_range *rg = sss_malloc(cap * sizeof(*rg));
-    int n = rg ? sss_redis_slots_parse(r, rg, (int)cap) : -ENOMEM;
+    int *ids = sss_malloc(cap * sizeof(*ids)); /* the node of each range */
+    int n = rg && ids ? sss_redis_slots_parse(r, rg, (int)cap) : -ENOMEM;
 
     re->refresh_inflight = 0;
     if (n < 0) {
@@ -986,17 +1065,34 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
         re->refresh_wanted = 1;
         re->refresh_at = now + 1000; /* not a cluster, or not yet one: ask again later */
         sss_free(rg);
+        sss_free(ids);
         return;
+    }
+    /* The nodes the map names first, so that a new address takes the place
+     * of a node it does not name, never of one named further on. */
+    memset(named, 0, sizeof(named));
+    for (int i = 0; i < n; i++) {
+        int k = node_find(re, range_host(&rg[i], nd), rg[i].port);
+
+        if (k >= 0)
+            named[k] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        struct rnode *to = node_get(re, range_host(&rg[i], nd), rg[i].port, named);
+
+        ids[i] = to ? to->id : -1;
+        if (to)
+            named[to->id] = 1;
     }
     slots_assign(re, 0, SSS_REDIS_SLOTS - 1, NULL);
     for (int i = 0; i < n; i++)
-        slots_assign(re, rg[i].start, rg[i].end,
-                     node_get(re, rg[i].host[0] ? rg[i].host : nd->target.host, rg[i].port));
+        slots_assign(re, rg[i].start, rg[i].end, ids[i] >= 0 ? re->nodes[ids[i]] : NULL);
     if (!re->map_ok)
         sss_log_info("redis", "cluster slot map read from %s: %d ranges", nd->target.where, n);
     re->map_ok = 1;
     re->refresh_wanted = 0;
     sss_free(rg);
+    sss_free(ids);
     ensure_subs(re);
     flush_unsent(re);
 }
@@ -1040,7 +1136,7 @@ static int redirected(struct redis_engine *re, struct cmd *c, const redisReply *
     if (!re->cluster || r->type != REDIS_REPLY_ERROR)
         return 0;
     if (sss_redis_redirect_parse(r->str, r->len, &ask, &slot, host, sizeof(host), &port)) {
-        struct rnode *nd = node_get(re, host, port);
+        struct rnode *nd = node_get(re, host, port, NULL);
 
         if (!nd)
             return 0;
@@ -1270,7 +1366,7 @@ static void sub_moved(struct redis_engine *re, struct rnode *nd, const redisRepl
 
     if (!sss_redis_redirect_parse(r->str, r->len, &ask, &slot, host, sizeof(host), &port))
         return;
-    to = node_get(re, host, port);
+    to = node_get(re, host, port, NULL);
     if (to && !ask)
         slots_assign(re, slot, slot, to);
     re->refresh_wanted = 1;
@@ -1874,10 +1970,12 @@ static void redis_handle(struct sss_engine *e, const struct pollfd *pfd, int n)
                 sub_conn_lost(re, nd, sss_strerror(rc));
             continue;
         }
+        re->reading = nd->id;
         if (is_cmd)
             drain_cmd_replies(re, nd);
         else
             drain_sub_replies(re, nd);
+        re->reading = -1;
     }
 }
 
@@ -2051,6 +2149,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     re->cfg = cfg;
     re->host_len = strlen(cfg->host_id);
     re->ctl_node = -1;
+    re->reading = -1;
     re->ctl_slot = sss_redis_key_slot(CONTROL_CHANNEL, sizeof(CONTROL_CHANNEL) - 1);
     memset(re->owner, NO_NODE, sizeof(re->owner));
     /* Unique per engine: two made in one process within a millisecond (tests)
@@ -2065,7 +2164,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
     snprintf(re->hist_size, sizeof(re->hist_size), "%u", limits->history_size);
     snprintf(re->hist_ttl, sizeof(re->hist_ttl), "%lld", (long long)limits->history_ttl_ms);
     if (!re->cluster) {
-        struct rnode *nd = node_get(re, re->tmpl.host, sss_redis_target_port(&re->tmpl));
+        struct rnode *nd = node_get(re, re->tmpl.host, sss_redis_target_port(&re->tmpl), NULL);
 
         if (!nd) {
             redis_destroy(&re->base);
@@ -2085,7 +2184,7 @@ struct sss_engine *sss_engine_redis_create(const struct sss_cfg *cfg,
         struct sss_redis_target t;
 
         if (sss_redis_target_parse(url, &t) == 0)
-            (void)node_get(re, t.host, sss_redis_target_port(&t));
+            (void)node_get(re, t.host, sss_redis_target_port(&t), NULL);
     }
     sss_log_info("redis", "engine on the Redis Cluster of %s%s (%d seeds)%s%s (history %u "
                           "messages, ttl %lld ms): sharded pub/sub",

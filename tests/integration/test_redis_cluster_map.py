@@ -6,7 +6,12 @@
   channels of both masters;
 - --redis-cluster-max-nodes 1 on the same cluster: the second master is
   logged as beyond the bound, a publish on one of its channels is answered
-  503, one on the first master's is delivered.
+  503, one on the first master's is delivered;
+- a master replaced by one on another address (as a restarted pod comes
+  back), with --redis-cluster-max-nodes 2 already taken by the two first:
+  the place of the one the slot map names no more serves the new one, and
+  its slots are served again (before, they were answered 503 until a
+  restart).
 """
 import os
 import sys
@@ -98,5 +103,72 @@ async def test_map(c):
         cl.close()
 
 
+def node_id(node):
+    return node.command("CLUSTER", "MYID").decode().split("\r\n")[1]
+
+
+def serves(view, nid, slots):
+    """Whether node view's map gives the slot range slots ("8192-16383") to node nid."""
+    for line in view.command("CLUSTER", "NODES").decode(errors="replace").split("\n"):
+        f = line.split()
+        if len(f) > 8 and f[0] == nid and slots in f[8:]:
+            return True
+    return False
+
+
+async def test_node_replaced(c):
+    taken, nodes = set(), []
+    try:
+        for _ in range(3):
+            port = cluster_port(taken)
+            taken.update((port, port + 10000))
+            nodes.append(Node(port))
+        a, b, new = nodes
+        b.command("CLUSTER", "MEET", "127.0.0.1", str(a.port))
+        a.command("CLUSTER", "ADDSLOTSRANGE", "0", "8191")
+        b.command("CLUSTER", "ADDSLOTSRANGE", "8192", "16383")
+        c.ok(await wait_until(lambda: all("cluster_state:ok" in n.info() for n in (a, b)), 60),
+             "a 2-master cluster is up")
+        srv, api = await start_host(c, "h3", f"127.0.0.1:{a.port}",
+                                    ["--redis-cluster-max-nodes", "2", "--redis-wait", "2s"])
+        c.eq(await h.metric_wait(api.port, "sss_engine_up", 1), 1, "the engine is up on 2 nodes")
+        names = [f"r{i}" for i in range(40)]
+        slot = {n: int(a.command("CLUSTER", "KEYSLOT", f"sss:{{{n}}}").strip().lstrip(b":"))
+                for n in names}
+        on_a = next(n for n in names if slot[n] < 8192)
+        on_b = next(n for n in names if slot[n] >= 8192)
+        status, _, _ = await api.publish_value(on_a, "first")
+        c.eq(status, 200, "a publish on the first master's channel is acknowledged")
+
+        # The second master leaves; a new one on another address takes its slots.
+        new.command("CLUSTER", "MEET", "127.0.0.1", str(a.port))
+        c.ok(await wait_until(lambda: node_id(new).encode() in a.command("CLUSTER", "NODES"),
+                              60), "the new node joined")
+        b.command("CLUSTER", "DELSLOTSRANGE", "8192", "16383")
+        a.command("CLUSTER", "DELSLOTSRANGE", "8192", "16383")
+        new.command("CLUSTER", "BUMPEPOCH")
+        new.command("CLUSTER", "ADDSLOTSRANGE", "8192", "16383")
+        b.stop()
+        new_id = node_id(new)
+        c.ok(await wait_until(lambda: serves(a, new_id, "8192-16383")
+                              and "cluster_state:ok" in a.info(), 60),
+             "the first master maps the second half to the new node",
+             a.command("CLUSTER", "NODES").decode(errors="replace"))
+        c.ok(await srv.wait_log(r"is in the slot map no more: its place serves 127\.0\.0\.1 "
+                                f"port {new.port}", timeout=60),
+             "the host gives the gone master's place to the new one", srv.log()[-800:])
+        f = await subscriber(srv, [0], names=[on_b])
+        status, _, text = await api.publish_value(on_b, "again")
+        c.ok(status == 200, "a publish on a channel of the new node is acknowledged",
+             f"{status} {text}")
+        c.ok(await wait_until(lambda: f.count() >= 1, 30), "and delivered")
+        c.ok("none of them free" not in srv.log(), "no master was left unserved",
+             srv.log()[-600:])
+        await srv.stop()
+    finally:
+        for n in nodes:
+            n.close()
+
+
 if __name__ == "__main__":
-    h.main([test_map], "test_redis_cluster_map")
+    h.main([test_map, test_node_replaced], "test_redis_cluster_map")
