@@ -46,7 +46,7 @@
 #include "sss_wake.h"
 
 #define SSS_SHM_MAGIC 0x3130534d48535353ULL /* "SSSHMS01" */
-#define SSS_SHM_VERSION 10
+#define SSS_SHM_VERSION 11
 #define SSS_CACHELINE 64
 
 /*
@@ -87,6 +87,7 @@ struct sss_counters {
     atomic_int_fast64_t asks_pending;         /* asks waiting for their handler's answer */
     atomic_uint_fast64_t asks_timed_out;      /* asks --ask-timeout answered (then forgotten) */
     atomic_uint_fast64_t tls_handshakes;      /* TLS handshakes completed (--tls-cert) */
+    atomic_uint_fast64_t tls_resumed;         /* ... of them resumed from a ticket */
     atomic_uint_fast64_t tls_failures;        /* connections closed for bad TLS input */
     atomic_uint_fast64_t deflated;            /* messages compressed (permessage-deflate) */
     atomic_int_fast64_t ws_contexts; /* wslay contexts held: connections amid a frame (gauge) */

@@ -136,6 +136,9 @@ static const struct flag flags[] = {
       "https:// for --static); re-read on SIGHUP (empty: plain TCP)"),
     F("tls-key", T_STR, tls_key, "", 0, 0,
       "PEM private key of --tls-cert; re-read on SIGHUP with it"),
+    F("tls-ticket-lifetime", T_DURATION, tls_ticket_lifetime_ms, "60m", 0, 0,
+      "a TLS session resumes from its ticket (on any worker) for this long; ticket keys "
+      "change as often (0: no resumption, a full handshake each time; at most 7 days)"),
     F("static", T_STR, static_dir, "", 0, 0,
       "folder whose files plain HTTP GETs on the same port get (no path leaves it; empty: "
       "none, a plain GET gets 426)"),
@@ -904,6 +907,12 @@ int sss_cfg_finish(struct sss_cfg *cfg, int ncores, long fd_limit, FILE *err)
     }
     if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
         fprintf(err, "sss-server: --tls-cert and --tls-key go together (one is missing)\n");
+        return SSS_EINVAL;
+    }
+    if (cfg->tls_ticket_lifetime_ms % 1000 || cfg->tls_ticket_lifetime_ms > SSS_CFG_TICKET_MAX_MS) {
+        fprintf(err, "sss-server: --tls-ticket-lifetime is 0 or whole seconds up to 7 days "
+                     "(TLS 1.3's limit), not %lld ms\n",
+                (long long)cfg->tls_ticket_lifetime_ms);
         return SSS_EINVAL;
     }
     if (cfg->jwt_leeway_ms > SSS_CFG_JWT_LEEWAY_MAX_MS) {

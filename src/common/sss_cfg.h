@@ -71,6 +71,7 @@ struct sss_cfg {
     char app[512];                /* --app module path; empty = none */
     char tls_cert[512];           /* PEM certificate chain of the client port; empty = no TLS */
     char tls_key[512];            /* PEM private key of tls_cert */
+    int64_t tls_ticket_lifetime_ms; /* session tickets: resumable this long; 0 = none */
     char static_dir[512];         /* serve plain GETs from this folder; empty = none */
     size_t static_max_file;       /* larger files are not served (404) */
     int static_dotfiles;          /* serve paths with a segment starting with '.' */
@@ -186,6 +187,7 @@ int sss_cfg_parse(struct sss_cfg *cfg, int argc, char **argv, char **envp, FILE 
 #define SSS_CFG_JWT_SECRET_MIN 32
 /* The largest --jwt-leeway accepted. */
 #define SSS_CFG_JWT_LEEWAY_MAX_MS (10 * 60 * 1000)
+#define SSS_CFG_TICKET_MAX_MS (7LL * 24 * 3600 * 1000) /* TLS 1.3 (RFC 8446 4.6.1) */
 
 /*
  * Resolve defaults that depend on the machine (workers, max_connections,

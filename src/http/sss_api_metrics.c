@@ -40,6 +40,7 @@ void sss_api_worker_snapshot(const struct sss_counters *c, struct sss_api_worker
     out->asks_pending = LOAD(asks_pending);
     out->asks_timed_out = LOAD(asks_timed_out);
     out->tls_handshakes = LOAD(tls_handshakes);
+    out->tls_resumed = LOAD(tls_resumed);
     out->tls_failures = LOAD(tls_failures);
     out->ws_contexts = LOAD(ws_contexts);
     for (int e = 0; e < SSS_SHM_PROXY_EVENTS; e++) {
@@ -106,6 +107,10 @@ static const struct wmetric {
       "Asks answered with a Timeout error after --ask-timeout, then forgotten.", asks_timed_out),
     W("tls_handshakes", "sss_tls_handshakes_total", true,
       "TLS handshakes completed on the client port (--tls-cert).", tls_handshakes),
+    W("tls_resumed", "sss_tls_resumed_total", true,
+      "TLS handshakes that resumed a session from its ticket (--tls-ticket-lifetime), on any "
+      "worker: no certificate sent, no signature made.",
+      tls_resumed),
     W("tls_failures", "sss_tls_failures_total", true,
       "Connections closed because their TLS input was bad (not TLS, a refused version, a "
       "broken record).",

@@ -45,7 +45,7 @@ struct sss_api_worker_stats {
     int64_t tells, tells_gone;
     int64_t decisions_timed_out, decisions_late;
     int64_t asks_pending, asks_timed_out;
-    int64_t tls_handshakes, tls_failures;
+    int64_t tls_handshakes, tls_resumed, tls_failures;
     int64_t ws_contexts;
     struct sss_api_proxy_stats { /* the backend proxy, per enum sss_proxy_event */
         int64_t calls, failures[SSS_SHM_PROXY_REASONS], latency_ms, latency_count;

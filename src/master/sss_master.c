@@ -570,6 +570,12 @@ int sss_master_run(int argc, char **argv, char **envp)
         struct ssl_ctx_st *ctx;
         char err[512];
 
+        /* The ticket secret is drawn here, before any worker is forked: all
+         * share it, restarted ones too (an upgrade draws a new one). */
+        if (sss_tls_tickets_init((unsigned)(m.cfg.tls_ticket_lifetime_ms / 1000)) < 0) {
+            fprintf(stderr, "sss-server: --tls-ticket-lifetime: no randomness for its keys\n");
+            return 2;
+        }
         /* Each worker loads its own context; this only fails fast. */
         if (sss_tls_server_ctx(m.cfg.tls_cert, m.cfg.tls_key, &ctx, err, sizeof(err)) < 0) {
             fprintf(stderr, "sss-server: --tls-cert/--tls-key: %s\n", err);

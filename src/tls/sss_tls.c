@@ -14,11 +14,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
-#include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #ifndef TCP_ULP
@@ -81,6 +86,91 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errcap)
     return ctx;
 }
 
+/* ---- session tickets shared by the processes forked after sss_tls_tickets_init ---- */
+
+static struct {
+    unsigned lifetime_s; /* 0: no tickets */
+    unsigned char secret[32];
+} tickets;
+
+static const unsigned char TICKET_TAG[8] = {'s', 's', 's', '-', 't', 'k', 't', '1'};
+
+int sss_tls_tickets_init(unsigned lifetime_s)
+{
+    OPENSSL_cleanse(&tickets, sizeof(tickets));
+    if (!lifetime_s)
+        return 0;
+    if (RAND_priv_bytes(tickets.secret, sizeof(tickets.secret)) != 1)
+        return SSS_ETLS;
+    tickets.lifetime_s = lifetime_s;
+    return 0;
+}
+
+/* The AES-256 key and the HMAC-SHA256 key of period p, each HMAC(secret, label || p). */
+static int period_keys(uint64_t p, unsigned char aes[32], unsigned char mac[32])
+{
+    unsigned char in[9];
+    unsigned int n = 0;
+
+    for (int i = 0; i < 8; i++)
+        in[1 + i] = (unsigned char)(p >> (56 - 8 * i));
+    in[0] = 'e';
+    if (!HMAC(EVP_sha256(), tickets.secret, sizeof(tickets.secret), in, sizeof(in), aes, &n) ||
+        n != 32)
+        return -1;
+    in[0] = 'm';
+    if (!HMAC(EVP_sha256(), tickets.secret, sizeof(tickets.secret), in, sizeof(in), mac, &n) ||
+        n != 32)
+        return -1;
+    return 0;
+}
+
+/*
+ * OpenSSL's ticket key callback. The key name is a tag and the period the
+ * ticket was made in; keys rotate every lifetime and a ticket is taken in
+ * its own period and the next (then replaced by a new one). Returns 1 (key
+ * set), 2 (set, and issue a new ticket), 0 (not ours or too old: a full
+ * handshake) or -1 (error).
+ */
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+    uint64_t now = (uint64_t)time(NULL) / tickets.lifetime_s, p = 0;
+    unsigned char aes[32], mac[32];
+    OSSL_PARAM params[3];
+    int rc;
+
+    (void)ssl;
+    if (enc) {
+        p = now;
+        memcpy(name, TICKET_TAG, sizeof(TICKET_TAG));
+        for (int i = 0; i < 8; i++)
+            name[8 + i] = (unsigned char)(p >> (56 - 8 * i));
+        if (RAND_bytes(iv, 16) != 1)
+            return -1;
+    } else {
+        if (memcmp(name, TICKET_TAG, sizeof(TICKET_TAG)) != 0)
+            return 0;
+        for (int i = 0; i < 8; i++)
+            p = p << 8 | name[8 + i];
+        if (p != now && p + 1 != now)
+            return 0;
+    }
+    if (period_keys(p, aes, mac) < 0)
+        return -1;
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac));
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    rc = (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)
+              : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv)) == 1 &&
+         EVP_MAC_CTX_set_params(hctx, params) == 1;
+    OPENSSL_cleanse(aes, sizeof(aes));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (!rc)
+        return -1;
+    return enc || p == now ? 1 : 2;
+}
+
 int sss_tls_server_ctx(const char *cert, const char *key, struct ssl_ctx_st **out, char *err,
                        size_t errcap)
 {
@@ -88,9 +178,19 @@ int sss_tls_server_ctx(const char *cert, const char *key, struct ssl_ctx_st **ou
 
     if (!ctx)
         return SSS_ETLS;
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* No session cache: a ticket carries the session, sealed with keys
+     * every worker derives alike, so any of them resumes it. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (tickets.lifetime_s) {
+        SSL_CTX_set_num_tickets(ctx, 1);
+        SSL_CTX_set_timeout(ctx, (long)tickets.lifetime_s);
+        if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1)
+            return ctx_fail(ctx, "session tickets", err, errcap);
+    } else {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
         return ctx_fail(ctx, cert, err, errcap);
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
@@ -173,6 +273,11 @@ int sss_tls_established(const struct sss_tls *t)
 const char *sss_tls_version(const struct sss_tls *t)
 {
     return sss_tls_established(t) ? SSL_get_version(t->ssl) : "";
+}
+
+int sss_tls_resumed(const struct sss_tls *t)
+{
+    return sss_tls_established(t) && SSL_session_reused(t->ssl);
 }
 
 static int fail(struct sss_tls *t)

@@ -29,11 +29,22 @@ struct sss_tls_early;
 #define SSS_TLS_CLOSED 1
 
 /*
+ * Session resumption for the server contexts made after this call, in this
+ * process and in those it forks afterwards (workers, restarted ones too): a
+ * secret drawn here, from which each derives the same ticket keys for each
+ * lifetime_s-long period, so a ticket one worker issued resumes on another.
+ * A ticket is taken in its own period and the next (and then replaced), and
+ * OpenSSL refuses a session older than lifetime_s. lifetime_s 0: no tickets.
+ * Returns 0, or SSS_ETLS when no randomness could be had.
+ */
+SSS_WUR int sss_tls_tickets_init(unsigned lifetime_s);
+
+/*
  * A server context from PEM files: cert holds the certificate chain (leaf
  * first), key its private key. TLS 1.2 and 1.3 only, no renegotiation, no
- * session tickets or cache (each worker process has its own keys, and a
- * balancer spreads reconnections over them). On failure err gets one line
- * naming the file and OpenSSL's reason.
+ * session cache; session tickets as sss_tls_tickets_init set them (none
+ * before it). On failure err gets one line naming the file and OpenSSL's
+ * reason.
  *
  * Returns 0 and *out (one reference, the caller's), or SSS_ETLS.
  */
@@ -102,6 +113,9 @@ int sss_tls_established(const struct sss_tls *t);
 
 /* The protocol agreed ("TLSv1.3"), or "" before the handshake. */
 const char *sss_tls_version(const struct sss_tls *t);
+
+/* Whether t's handshake resumed a session (a ticket) instead of a full one. */
+int sss_tls_resumed(const struct sss_tls *t);
 
 /* Ciphertext bytes waiting for the socket. */
 size_t sss_tls_pending(const struct sss_tls *t);

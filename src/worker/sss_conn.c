@@ -912,8 +912,10 @@ static void on_tls_data(struct sss_conn *c, const uint8_t *data, size_t len)
     if (!c->tls_counted && sss_tls_established(c->tls)) {
         c->tls_counted = 1;
         sss_ctr_add(c->w->ctr, tls_handshakes, 1);
-        sss_log_debug("conn", "tls established fd=%d version=%s", c->fd,
-                      sss_tls_version(c->tls));
+        if (sss_tls_resumed(c->tls))
+            sss_ctr_add(c->w->ctr, tls_resumed, 1);
+        sss_log_debug("conn", "tls established fd=%d version=%s%s", c->fd,
+                      sss_tls_version(c->tls), sss_tls_resumed(c->tls) ? " resumed" : "");
     }
     if (rc == SSS_ETLS) {
         char why[160];

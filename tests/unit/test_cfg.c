@@ -415,6 +415,23 @@ static void test_secrets(void)
         CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
         CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), SSS_EINVAL);
     }
+    /* A ticket lifetime past TLS 1.3's 7 days, or not in whole seconds: refused. */
+    {
+        const char *bad[] = {"10081m", "1500ms"}, *good[] = {"10080m", "0", "1s"};
+
+        for (size_t i = 0; i < 2; i++) {
+            char *argv[] = {"sss-server", "--tls-ticket-lifetime", (char *)bad[i]};
+
+            CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+            CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), SSS_EINVAL);
+        }
+        for (size_t i = 0; i < 3; i++) {
+            char *argv[] = {"sss-server", "--tls-ticket-lifetime", (char *)good[i]};
+
+            CHECK_EQ_INT(parse(&cfg, NULL, 3, argv), 0);
+            CHECK_EQ_INT(sss_cfg_finish(&cfg, 2, 1024, sink()), 0);
+        }
+    }
     {
         char *argv[] = {"sss-server"};
 
