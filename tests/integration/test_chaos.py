@@ -333,7 +333,8 @@ async def soak(c, hosts, what, scaler_faults, seed):
         # follow, but a CI excerpt may cut the second one).
         for srv, _ in hosts:
             said = [l for l in srv.log_lines() if " warn redis: " in l or " error " in l]
-            h.log(f"# {srv.name}: {len(said)} engine warnings" + "".join(f"\n#   {l}" for l in said[:10]))
+            h.log(f"# {srv.name}: {len(said)} engine warnings"
+                  + "".join(f"\n#   {l}" for l in said[:10]))
 
 
 async def redis_hosts(c, seed):
