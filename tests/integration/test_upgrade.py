@@ -333,7 +333,14 @@ async def user_kept_on(c, redis):
     adopted = await srv.wait_log(r"adopted 1 connection\(s\) from an old worker", 30, start)
     c.ok(adopted is not None, "alice's connection is handed over")
     m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", 30, start)
-    st, p = await presence(Api(int(m.group(1))), "up-room")
+    # The adopting worker tells its scaler about alice after the log line:
+    # the new host's presence names her once that message is read.
+    deadline = asyncio.get_running_loop().time() + h.T(20)
+    while True:
+        st, p = await presence(Api(int(m.group(1))), "up-room")
+        if p.get("users") == ["alice"] or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
     c.eq((st, p.get("users")), (200, ["alice"]), "after: the new host's presence names alice")
     await ws.close()
     if pid:
