@@ -570,9 +570,16 @@ int sss_master_run(int argc, char **argv, char **envp)
         struct ssl_ctx_st *ctx;
         char err[512];
 
-        /* The ticket secret is drawn here, before any worker is forked: all
-         * share it, restarted ones too (an upgrade draws a new one). */
-        if (sss_tls_tickets_init((unsigned)(m.cfg.tls_ticket_lifetime_ms / 1000)) < 0) {
+        unsigned char secret[SSS_TLS_TICKET_SECRET];
+        int passed = sss_master_upgrade_tickets(secret);
+
+        /* The ticket secret is drawn here (or taken from the master this one
+         * upgrades), before any worker is forked: all share it, restarted
+         * ones too. */
+        rc = sss_tls_tickets_init((unsigned)(m.cfg.tls_ticket_lifetime_ms / 1000),
+                                  passed ? secret : NULL);
+        explicit_bzero(secret, sizeof(secret));
+        if (rc < 0) {
             fprintf(stderr, "sss-server: --tls-ticket-lifetime: no randomness for its keys\n");
             return 2;
         }

@@ -6,6 +6,7 @@
  */
 #include "sss_master_upgrade.h"
 #include "sss_log.h"
+#include "sss_tls.h"
 #include "sss_upgrade.h"
 
 #include <errno.h>
@@ -18,6 +19,46 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/*
+ * In the child about to exec: the TLS ticket secret goes to the new master
+ * in a pipe whose read end crosses exec (its number in the environment),
+ * so that its workers resume the sessions of ours: the TLS clients, which
+ * an upgrade does not hand over, reconnect at once. Without tickets, or if
+ * the pipe cannot be made, the new master draws a secret of its own.
+ */
+static void pass_tickets(void)
+{
+    unsigned char secret[SSS_TLS_TICKET_SECRET];
+    char num[16];
+    int p[2];
+
+    if (!sss_tls_tickets_secret(secret))
+        return;
+    if (pipe(p) == 0) {
+        if (write(p[1], secret, sizeof(secret)) == (ssize_t)sizeof(secret)) {
+            snprintf(num, sizeof(num), "%d", p[0]);
+            (void)setenv(SSS_UPGRADE_TICKETS_ENV, num, 1);
+        } else {
+            close(p[0]);
+        }
+        close(p[1]);
+    }
+    explicit_bzero(secret, sizeof(secret));
+}
+
+int sss_master_upgrade_tickets(unsigned char *secret)
+{
+    const char *s = getenv(SSS_UPGRADE_TICKETS_ENV);
+    int fd[1], got = 0;
+
+    if (s && sss_upgrade_parse_fds(s, fd, 1) == 1) {
+        got = read(fd[0], secret, SSS_TLS_TICKET_SECRET) == SSS_TLS_TICKET_SECRET;
+        close(fd[0]);
+    }
+    unsetenv(SSS_UPGRADE_TICKETS_ENV);
+    return got;
+}
 
 pid_t sss_master_upgrade_exec(char **argv, const int *listen_fds, int n, int *sock)
 {
@@ -51,6 +92,7 @@ pid_t sss_master_upgrade_exec(char **argv, const int *listen_fds, int n, int *so
         if (fcntl(sv[1], F_SETFD, 0) < 0 || setenv(SSS_UPGRADE_INHERIT_ENV, list, 1) < 0 ||
             setenv(SSS_UPGRADE_FD_ENV, num, 1) < 0)
             _exit(127);
+        pass_tickets();
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (strchr(argv[0], '/'))

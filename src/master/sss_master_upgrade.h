@@ -32,6 +32,13 @@ int sss_master_upgrade_poll(int sock, int *workers);
 int sss_master_upgrade_inherit(int *fds, int max, int *sock);
 
 /*
+ * The TLS ticket secret (SSS_TLS_TICKET_SECRET bytes) an old master passed
+ * across exec into secret: 1, or 0 when it passed none (not an upgrade, no
+ * tickets). Either way the variable is gone afterwards.
+ */
+int sss_master_upgrade_tickets(unsigned char *secret);
+
+/*
  * New master: its workers run (n of them): tell systemd our pid is the main
  * one ($NOTIFY_SOCKET, if set), then the old master, and close sock.
  */

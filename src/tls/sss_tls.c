@@ -90,20 +90,30 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errcap)
 
 static struct {
     unsigned lifetime_s; /* 0: no tickets */
-    unsigned char secret[32];
+    unsigned char secret[SSS_TLS_TICKET_SECRET];
 } tickets;
 
 static const unsigned char TICKET_TAG[8] = {'s', 's', 's', '-', 't', 'k', 't', '1'};
 
-int sss_tls_tickets_init(unsigned lifetime_s)
+int sss_tls_tickets_init(unsigned lifetime_s, const unsigned char *secret)
 {
     OPENSSL_cleanse(&tickets, sizeof(tickets));
     if (!lifetime_s)
         return 0;
-    if (RAND_priv_bytes(tickets.secret, sizeof(tickets.secret)) != 1)
+    if (secret)
+        memcpy(tickets.secret, secret, sizeof(tickets.secret));
+    else if (RAND_priv_bytes(tickets.secret, sizeof(tickets.secret)) != 1)
         return SSS_ETLS;
     tickets.lifetime_s = lifetime_s;
     return 0;
+}
+
+int sss_tls_tickets_secret(unsigned char *out)
+{
+    if (!tickets.lifetime_s)
+        return 0;
+    memcpy(out, tickets.secret, sizeof(tickets.secret));
+    return 1;
 }
 
 /* The AES-256 key and the HMAC-SHA256 key of period p, each HMAC(secret, label || p). */

@@ -28,16 +28,23 @@ struct sss_tls_early;
 /* sss_tls_feed's answer when the peer sent close_notify: no more plaintext comes. */
 #define SSS_TLS_CLOSED 1
 
+#define SSS_TLS_TICKET_SECRET 32 /* bytes */
+
 /*
  * Session resumption for the server contexts made after this call, in this
  * process and in those it forks afterwards (workers, restarted ones too): a
- * secret drawn here, from which each derives the same ticket keys for each
- * lifetime_s-long period, so a ticket one worker issued resumes on another.
- * A ticket is taken in its own period and the next (and then replaced), and
- * OpenSSL refuses a session older than lifetime_s. lifetime_s 0: no tickets.
- * Returns 0, or SSS_ETLS when no randomness could be had.
+ * secret (secret's bytes, as an upgraded master is given its predecessor's,
+ * or drawn here when NULL) from which each derives the same ticket keys for
+ * each lifetime_s-long period, so a ticket one worker issued resumes on
+ * another. A ticket is taken in its own period and the next (and then
+ * replaced), and OpenSSL refuses a session older than lifetime_s.
+ * lifetime_s 0: no tickets. Returns 0, or SSS_ETLS when no randomness could
+ * be had.
  */
-SSS_WUR int sss_tls_tickets_init(unsigned lifetime_s);
+SSS_WUR int sss_tls_tickets_init(unsigned lifetime_s, const unsigned char *secret);
+
+/* The secret in use into out (SSS_TLS_TICKET_SECRET bytes): 1, or 0 without tickets. */
+int sss_tls_tickets_secret(unsigned char *out);
 
 /*
  * A server context from PEM files: cert holds the certificate chain (leaf

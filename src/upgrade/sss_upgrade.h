@@ -32,6 +32,7 @@
 
 #define SSS_UPGRADE_INHERIT_ENV "SSS_INHERIT_FDS"
 #define SSS_UPGRADE_FD_ENV "SSS_UPGRADE_FD"
+#define SSS_UPGRADE_TICKETS_ENV "SSS_TICKETS_FD" /* a pipe holding the TLS ticket secret */
 #define SSS_UPGRADE_MAX_FDS 1024          /* listeners in SSS_INHERIT_FDS */
 #define SSS_UPGRADE_REC_MAX (256 * 1024) /* bytes of one connection's record */
 

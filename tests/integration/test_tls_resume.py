@@ -6,11 +6,14 @@ with Python's ssl module as the client:
   worker, restarted ones too, derives the same ticket keys), and the upgrade
   to WebSocket works over it; sss_tls_resumed_total and
   sss_tls_handshakes_total count it;
+- across an upgrade (SIGUSR2), whose TLS clients reconnect, a session from
+  before resumes on the new master's worker (the secret crosses exec);
 - a ticket older than --tls-ticket-lifetime gets a full handshake;
 - --tls-ticket-lifetime 0: no ticket is issued, every handshake is full."""
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import ssl
 import sys
@@ -18,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 from sss_harness import T  # noqa: E402
+from test_upgrade import new_master, stop_new  # noqa: E402
 
 UPGRADE = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -75,6 +79,27 @@ async def across_restart(c, ca):
         await srv.stop()
 
 
+async def across_upgrade(c, ca):
+    srv, _ = await start(c, ca, "upgrade", [])
+    pid = None
+    try:
+        ctx = ca.client_context()
+        _, _, sess = await asyncio.to_thread(upgrade, srv.port, ctx)
+        first = len(srv.log_lines())
+        srv.send_signal(signal.SIGUSR2)
+        pid = await new_master(c, srv, first)
+        c.eq(await srv.wait_exit(60), 0, "the old master exits 0 once the new one serves")
+        status, reused, _ = await asyncio.to_thread(upgrade, srv.port, ctx, sess)
+        c.ok(status.startswith("HTTP/1.1 101") and reused,
+             "a session from before the upgrade resumes on the new master's worker",
+             f"{status} reused={reused}")
+    finally:
+        if pid:
+            await stop_new(c, srv, pid)
+        else:
+            await srv.stop()
+
+
 async def not_resumed(c, ca, lifetime, wait):
     """--tls-ticket-lifetime lifetime; a session reused after wait seconds gets
     a full handshake: lifetime 0 issues no ticket, a ticket older than the
@@ -100,6 +125,7 @@ async def main(c):
     ca = h.TestCA()
     try:
         await across_restart(c, ca)
+        await across_upgrade(c, ca)
         await not_resumed(c, ca, "1s", 2.5)  # past 2 periods of 1 s
         await not_resumed(c, ca, "0", 0)
     finally:
