@@ -526,7 +526,8 @@ int sss_master_run(int argc, char **argv, char **envp)
 {
     struct sss_master m;
     long nofile;
-    int rc, port, inherited[SSS_UPGRADE_MAX_FDS], ninherited, old_master = -1;
+    int rc, port, inherited[SSS_UPGRADE_MAX_FDS], ninherited, old_master = -1, passed;
+    unsigned char secret[SSS_TLS_TICKET_SECRET]; /* TLS tickets', from an old master */
 
     memset(&m, 0, sizeof(m));
     m.shm.fd = -1;
@@ -566,19 +567,17 @@ int sss_master_run(int argc, char **argv, char **envp)
     }
     if (!m.cfg.echo && sss_scaler_check_cfg(&m.cfg, stderr) < 0)
         return 2;
+    /* Read (and its pipe closed) whether TLS is on now or not. */
+    passed = sss_master_upgrade_tickets(secret);
     if (m.cfg.tls_cert[0]) {
         struct ssl_ctx_st *ctx;
         char err[512];
-
-        unsigned char secret[SSS_TLS_TICKET_SECRET];
-        int passed = sss_master_upgrade_tickets(secret);
 
         /* The ticket secret is drawn here (or taken from the master this one
          * upgrades), before any worker is forked: all share it, restarted
          * ones too. */
         rc = sss_tls_tickets_init((unsigned)(m.cfg.tls_ticket_lifetime_ms / 1000),
                                   passed ? secret : NULL);
-        explicit_bzero(secret, sizeof(secret));
         if (rc < 0) {
             fprintf(stderr, "sss-server: --tls-ticket-lifetime: no randomness for its keys\n");
             return 2;
@@ -590,6 +589,7 @@ int sss_master_run(int argc, char **argv, char **envp)
         }
         sss_tls_ctx_unref(ctx);
     }
+    explicit_bzero(secret, sizeof(secret));
     if (m.cfg.proxy_mask && m.cfg.echo) {
         fprintf(stderr, "sss-server: --proxy-url and --echo exclude each other\n");
         return 2;
