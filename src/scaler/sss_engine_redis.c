@@ -186,6 +186,8 @@ struct redis_engine {
     uint16_t slot_inflight[SSS_REDIS_SLOTS];
     uint8_t slot_node[SSS_REDIS_SLOTS];
     int map_ok;          /* a CLUSTER SLOTS answer was read */
+    int unserved;        /* slots the last map gave no node we serve them from */
+    int64_t full_logged_ms; /* "more than --redis-cluster-max-nodes" was logged then */
     int refresh_wanted;  /* read the slot map again (a node lost, a redirection) */
     int refresh_inflight;
     int64_t refresh_at;  /* monotonic ms: no refresh before (one per REFRESH_MIN_MS) */
@@ -210,6 +212,7 @@ struct redis_engine {
 #define NO_NODE 0xff
 #define REFRESH_MIN_MS 200 /* between two CLUSTER SLOTS */
 #define RETRY_MS 100       /* a command refused by TRYAGAIN or CLUSTERDOWN is sent again after */
+#define UNSERVED_REFRESH_MS 1000 /* the map is read again this often while slots have no node */
 
 static void cmd_conn_ready(struct redis_engine *re, struct rnode *nd);
 static void flush_unsent(struct redis_engine *re);
@@ -293,6 +296,13 @@ static void answer_failure(struct redis_engine *re, struct cmd *c, int rc)
         break;
     case K_HISTORY:
         k->hist_done(k->data, &c->tag, rc, 1, 0, none);
+        break;
+    case K_SLOTS:
+        /* Dropped unanswered (no node answered within --redis-wait): the
+         * next tick asks again. Left "in flight", no map would ever be
+         * read again (a host once stopped serving half a cluster so). */
+        re->refresh_inflight = 0;
+        re->refresh_wanted = 1;
         break;
     default:
         break;
@@ -998,12 +1008,16 @@ static struct rnode *node_get(struct redis_engine *re, const char *host, int por
     if (i >= 0)
         return re->nodes[i];
     if (re->nnodes == re->max_nodes) {
+        int64_t now = sss_now_ms();
+
         nd = node_reuse(re, host, port, named);
-        if (!nd)
+        if (!nd && (!re->full_logged_ms || now - re->full_logged_ms >= 10000)) {
             sss_log_error("redis",
                           "node %s port %d: more than %d Redis nodes (--redis-cluster-max-nodes) "
                           "and none of them free, its slots stay unserved",
                           host, port, re->max_nodes);
+            re->full_logged_ms = now;
+        }
         return nd;
     }
     nd = sss_calloc(1, sizeof(*nd));
@@ -1044,6 +1058,7 @@ static const char *range_host(const struct sss_redis_range *rg, const struct rno
 static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redisReply *r)
 {
     uint8_t named[SSS_REDIS_MAX_NODES];
+    int unserved;
     /* One range per element: a slot map that migrations have cut into many
      * ranges (up to one per slot) is read whole. */
     size_t cap = r && r->type == REDIS_REPLY_ARRAY && r->elements ? r->elements : 1;
@@ -1090,7 +1105,20 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
     if (!re->map_ok)
         sss_log_info("redis", "cluster slot map read from %s: %d ranges", nd->target.where, n);
     re->map_ok = 1;
-    re->refresh_wanted = 0;
+    /* Slots with no node (a map read amid a failover or a resharding, a
+     * master beyond the bound): nothing sent for them would ever bring a
+     * MOVED, so the map is read again, every second, until they have one. */
+    unserved = 0;
+    for (int s = 0; s < SSS_REDIS_SLOTS; s++)
+        unserved += re->owner[s] == NO_NODE;
+    if (unserved && !re->unserved)
+        sss_log_warn("redis", "%d slots have no master in the map read from %s; reading it "
+                              "again every second until they have",
+                     unserved, nd->target.where);
+    re->unserved = unserved;
+    re->refresh_wanted = unserved > 0;
+    if (unserved)
+        re->refresh_at = sss_now_ms() + UNSERVED_REFRESH_MS;
     sss_free(rg);
     sss_free(ids);
     ensure_subs(re);
