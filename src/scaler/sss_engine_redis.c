@@ -1087,14 +1087,16 @@ static void on_slots_reply(struct redis_engine *re, struct rnode *nd, const redi
      * of a node it does not name, never of one named further on. */
     memset(named, 0, sizeof(named));
     for (int i = 0; i < n; i++) {
-        int k = node_find(re, range_host(&rg[i], nd), rg[i].port);
-
-        if (k >= 0)
-            named[k] = 1;
+        ids[i] = node_find(re, range_host(&rg[i], nd), rg[i].port);
+        if (ids[i] >= 0)
+            named[ids[i]] = 1;
     }
     for (int i = 0; i < n; i++) {
-        struct rnode *to = node_get(re, range_host(&rg[i], nd), rg[i].port, named);
+        struct rnode *to;
 
+        if (ids[i] >= 0)
+            continue;
+        to = node_get(re, range_host(&rg[i], nd), rg[i].port, named);
         ids[i] = to ? to->id : -1;
         if (to)
             named[to->id] = 1;

@@ -23,16 +23,12 @@ import sss_harness as h  # noqa: E402
 from sss_harness import T  # noqa: E402
 from test_upgrade import new_master, stop_new  # noqa: E402
 
-UPGRADE = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-
-
 def upgrade(port, ctx, session=None):
     """A TLS connection (resuming session, if any) that asks for the WebSocket
     upgrade: (status line, whether the session was reused, the session now)."""
     with socket.create_connection(("127.0.0.1", port), timeout=T(20)) as s:
         with ctx.wrap_socket(s, server_hostname="localhost", session=session) as t:
-            t.sendall(UPGRADE)
+            t.sendall(h.upgrade_request(host="localhost"))
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = t.recv(4096)
