@@ -58,6 +58,9 @@ struct sb_url {
 enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK, SB_ENC_PROTOBUF };
 
 /* What pads a payload after its header (--payload). */
+/* --order: which channel each publish goes to (sb_order.c). */
+enum sb_order { SB_ORDER_SWEEP = 0, SB_ORDER_SPREAD };
+
 enum sb_payload_kind {
     SB_PAYLOAD_X = 0, /* 'x' repeated: compresses to almost nothing */
     SB_PAYLOAD_TEXT,  /* chat-like words, different in every message: compresses like prose */
@@ -71,6 +74,7 @@ struct sb_params {
     const struct sb_proto *proto;
     enum sb_encoding encoding;
     enum sb_payload_kind payload;
+    enum sb_order order;
     bool deflate; /* offer permessage-deflate (SB_WS_DEFLATE_OFFER) */
     struct ssl_ctx_st *tls_ctx; /* wss:// URLs: the client context (made before the fork) */
     struct sb_url urls[SB_MAX_URLS];
@@ -260,6 +264,19 @@ void sb_answer(struct sb_worker *w, struct sb_conn *c, const char *data, size_t 
 int sb_route(struct sb_worker *w, struct sb_conn *c, char *msg, size_t len);
 /* The channel name of index i ("bench-<i>"); returns its length. */
 int sb_channel_name(char *buf, size_t n, long i);
+
+/* ---- channel order of a fan-out's publishes (sb_order.c, --order) ---- */
+
+struct sb_chan_order {
+    enum sb_order kind;
+    uint64_t channels, stride, unstride; /* unstride: stride's inverse modulo channels */
+};
+void sb_order_init(struct sb_chan_order *o, enum sb_order kind, long channels);
+/* The channel of publish n (from 0) of publisher gid, and its sequence there (n / C + 1). */
+long sb_order_channel(const struct sb_chan_order *o, uint64_t gid, uint64_t n, uint64_t *seq);
+/* The inverse: the publish number of publisher gid whose sequence on channel chan is seq. */
+uint64_t sb_order_publish(const struct sb_chan_order *o, uint64_t gid, long chan, uint64_t seq);
+const char *sb_order_name(enum sb_order kind);
 
 /* ---- payloads (sb_payload.c) ---- */
 

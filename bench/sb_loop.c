@@ -75,6 +75,7 @@ struct sb_worker {
     uint64_t t_start, t_measure, t_end, t_phase_deadline, t_next_scan;
     double pub_rate_ns; /* publishes per ns per publisher (paced) */
     long npub;          /* publishers over all processes */
+    struct sb_chan_order order; /* which channel each publish goes to (--order) */
     bool acks;          /* the protocol answers every publish */
     struct sb_inflate inf; /* server_no_context_takeover: one raw inflate, reset per message */
     struct sb_buf inflated; /* the message being handled, inflated */
@@ -313,12 +314,12 @@ void sb_deliveries(struct sb_worker *w, struct sb_conn *c, const char *data, siz
  */
 static void mark_seen(struct sb_worker *w, const struct sb_conn *c, uint64_t pub, uint64_t seq)
 {
-    uint64_t ch = (uint64_t)w->pp->channels, n, cur;
+    uint64_t n, cur;
 
     if (w->pp->proto->caps & SB_CAP_PUB_CHANNEL)
         n = seq - 1;
-    else /* publish n went to channel (pub + n) mod C with seq n / C + 1 */
-        n = (seq - 1) * ch + ((uint64_t)c->chan + ch - pub % ch) % ch;
+    else
+        n = sb_order_publish(&w->order, pub, c->chan, seq);
     cur = atomic_load_explicit(&w->seen[pub], memory_order_relaxed);
     while (cur < n + 1 &&
            !atomic_compare_exchange_weak_explicit(&w->seen[pub], &cur, n + 1,
@@ -330,14 +331,11 @@ static void mark_seen(struct sb_worker *w, const struct sb_conn *c, uint64_t pub
 static long pub_channel(const struct sb_worker *w, const struct sb_conn *c, uint64_t n,
                         uint64_t *seq)
 {
-    long ch = w->pp->channels;
-
     if (w->pp->proto->caps & SB_CAP_PUB_CHANNEL) {
         *seq = n + 1;
         return c->chan;
     }
-    *seq = n / (uint64_t)ch + 1;
-    return (long)(((uint64_t)c->gid + n) % (uint64_t)ch);
+    return sb_order_channel(&w->order, (uint64_t)c->gid, n, seq);
 }
 
 void sb_pub_reply(struct sb_worker *w, struct sb_conn *c, bool ok, uint64_t id)
@@ -1179,6 +1177,7 @@ static int plan_conns(struct sb_worker *w)
         break;
     }
     w->npub = P;
+    sb_order_init(&w->order, pp->order, pp->channels);
     w->conns = calloc((size_t)((S + P + N) / np + 2), sizeof(*w->conns));
     w->dirty = calloc((size_t)((S + P + N) / np + 2), sizeof(*w->dirty));
     w->senders = calloc((size_t)((P + N) / np + 2), sizeof(*w->senders));

@@ -84,6 +84,12 @@ static void usage(FILE *f)
         "  --payload K         padding of each payload: x (default) or text (chat-like words)\n"
         "  --subscribers S     fanout/cluster subscriber connections (1000)\n"
         "  --channels C        channels bench-0..bench-C-1 (1)\n"
+        "  --order O           fanout/cluster, which channel each publish goes to (every\n"
+        "                      publisher visits every channel once per C publishes): sweep\n"
+        "                      (default: publish n of publisher g to channel (g + n) mod C)\n"
+        "                      or spread (consecutive publishes about 0.618 C channels apart,\n"
+        "                      so publishers reach a channel at unrelated times)\n"
+        "                      publishes either way\n"
         "  --publishers P      publisher connections (1)\n"
         "  --rate R            publishes/s over all publishers, k/M suffix; 0 = closed loop (0)\n"
         "  --window W          closed loop: publishes (fanout) or messages (echo) outstanding\n"
@@ -228,7 +234,7 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
     enum {
         O_URL = 256, O_PROTO, O_SUBS, O_CHANS, O_PUBS, O_RATE, O_SIZE, O_DUR, O_WARM, O_PROCS,
         O_CONNS, O_ASKERS, O_PIDS, O_SRC, O_JSON, O_WINDOW, O_TAIL, O_HOLD, O_TIMEOUT, O_CONC,
-        O_MSGS, O_ENC, O_TLS_CA, O_TLS_NOVERIFY, O_DEFLATE, O_PAYLOAD, O_HELP
+        O_MSGS, O_ENC, O_TLS_CA, O_TLS_NOVERIFY, O_DEFLATE, O_PAYLOAD, O_ORDER, O_HELP
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},           {"proto", 1, 0, O_PROTO},
@@ -244,7 +250,8 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         {"messages", 1, 0, O_MSGS},     {"help", 0, 0, O_HELP},
         {"encoding", 1, 0, O_ENC},      {"tls-ca", 1, 0, O_TLS_CA},
         {"tls-no-verify", 0, 0, O_TLS_NOVERIFY}, {"deflate", 0, 0, O_DEFLATE},
-        {"payload", 1, 0, O_PAYLOAD},   {0, 0, 0, 0},
+        {"payload", 1, 0, O_PAYLOAD},   {"order", 1, 0, O_ORDER},
+        {0, 0, 0, 0},
     };
     const char *url = NULL, *proto = "sss", *tls_ca = NULL;
     long window = 0;
@@ -287,6 +294,14 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
                 pp->payload = SB_PAYLOAD_TEXT;
             else
                 die("--payload: unknown '%s' (x, text)", optarg);
+            break;
+        case O_ORDER:
+            if (strcmp(optarg, "sweep") == 0)
+                pp->order = SB_ORDER_SWEEP;
+            else if (strcmp(optarg, "spread") == 0)
+                pp->order = SB_ORDER_SPREAD;
+            else
+                die("--order: unknown '%s' (sweep, spread)", optarg);
             break;
         case O_SUBS: pp->subscribers = (long)parse_num("--subscribers", optarg, 0, 1e7, 0); break;
         case O_CHANS: pp->channels = (long)parse_num("--channels", optarg, 1, 1e6, 0); break;
@@ -404,6 +419,12 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         die("--deflate: --proto %s is measured without compression here (its peer in "
             "bench/peers runs with compression off); use --proto sss, uws or echo",
             pp->proto->name);
+    if (pp->order != SB_ORDER_SWEEP && (pp->proto->caps & SB_CAP_PUB_CHANNEL))
+        die("--order: --proto %s binds each publisher to one channel, so publishes have no "
+            "order over channels",
+            pp->proto->name);
+    if (pp->order != SB_ORDER_SWEEP && pp->workload != SB_FANOUT && pp->workload != SB_CLUSTER)
+        die("--order: only fanout and cluster publish over channels");
     if (pp->workload == SB_CLUSTER && pp->nurls < 2)
         die("cluster needs two URLs at least: publishers use the first, subscribers the others");
     if ((pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER) && pp->subscribers < 1)
@@ -767,10 +788,10 @@ static void report(const struct sb_params *pp, struct totals *t)
         }
         printf("  procs=%d\n", pp->procs);
         if (pubsub)
-            printf("  setup            %ld subscribers, %ld channels, %ld publishers, %s, "
-                   "%ld-byte payloads\n",
-                   pp->subscribers, pp->channels, sb_params_publishers(pp),
-                   pp->rate > 0 ? "open loop" : "closed loop", pp->size);
+            printf("  setup            %ld subscribers, %ld channels (%s order), %ld publishers, "
+                   "%s, %ld-byte payloads\n",
+                   pp->subscribers, pp->channels, sb_order_name(pp->order),
+                   sb_params_publishers(pp), pp->rate > 0 ? "open loop" : "closed loop", pp->size);
         printf("  connections      %" PRIu64 " ok, %" PRIu64 " failed in %.2f s (%.0f /s)\n",
                r->conns_ok, r->conns_failed, t->connect_s, cps);
         human_hist("connect time", &r->conn);
@@ -834,11 +855,12 @@ static void report(const struct sb_params *pp, struct totals *t)
             putchar(',');
         json_str(stdout, u);
     }
-    printf("],\"params\":{\"subscribers\":%ld,\"channels\":%ld,\"publishers\":%ld,"
-           "\"rate\":%.0f,\"window\":%ld,\"size\":%ld,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+    printf("],\"params\":{\"subscribers\":%ld,\"channels\":%ld,\"order\":\"%s\","
+           "\"publishers\":%ld,\"rate\":%.0f,\"window\":%ld,\"size\":%ld,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
            "\"procs\":%d,\"connections\":%ld,\"askers\":%ld,\"source_addrs\":%d},",
            pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER ? pp->subscribers : 0,
-           pp->channels, sb_params_publishers(pp), pp->rate, pp->window, pp->size, pp->duration,
+           pp->channels, sb_order_name(pp->order), sb_params_publishers(pp), pp->rate,
+           pp->window, pp->size, pp->duration,
            pp->warmup, pp->procs, pp->connections, pp->askers,
            pp->source_addrs > 0 ? pp->source_addrs : 0);
     printf("\"connections_ok\":%" PRIu64 ",\"connections_failed\":%" PRIu64

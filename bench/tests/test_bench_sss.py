@@ -2,6 +2,7 @@
 exact delivery counts, no loss/duplicates/reordering, ask round trips, the
 connect workload's memory figure, raw echo, server CPU over all its
 processes, and clear one-line errors for bad input."""
+import math
 import sys
 
 import sb_harness as h
@@ -57,6 +58,28 @@ try:
              and j["out_of_order"] == 0 and j["gaps"] == 0, "channels: every delivery, once, in order",
              f"delivered={j['delivered']}")
 
+    # --order spread, paced and then closed loop: expected computed here from the order
+    # (bench.unit.test_sb_order checks the inverse the closed loop's window uses).
+    K, S, C, P = 300, 28, 7, 3
+    stride = next(x for x in range(max(1, C * 618 // 1000), 0, -1) if math.gcd(x, C) == 1)
+    members = [len([i for i in range(S) if i % C == ch]) for ch in range(C)]
+    want = sum(members[(p + (n % C) * stride) % C]
+               for p in range(P) for n in range(K // P + (1 if p < K % P else 0)))
+    for rate in (600, 0):
+        rc, out, err, j = h.bench(["fanout", "--url", srv.url, "--subscribers", S, "--publishers", P,
+                                   "--channels", C, "--order", "spread", "--messages", K,
+                                   "--rate", rate, "--window", 1, "--procs", 2, "--duration", "1.5s",
+                                   "--warmup", 0, "--json-only"] + common)
+        what = f"spread order at rate {rate}"
+        c.ok(rc == 0 and j is not None and j["params"]["order"] == "spread", what + " runs",
+             f"rc={rc}")
+        if j:
+            c.ok(j["sent"] == K and j["expected"] == want, what + ": K publishes, expected from "
+                 "the order", f"sent={j['sent']} expected={j['expected']} want={want}")
+            c.ok(j["delivered"] == want and j["lost"] == 0 and j["duplicates"] == 0
+                 and j["out_of_order"] == 0 and j["gaps"] == 0,
+                 what + ": every delivery, once, in order", f"delivered={j['delivered']}")
+
     # Ask: closed loop, every ASK answered by the module.
     rc, out, err, j = h.bench(["ask", "--url", srv.url, "--askers", 8, "--duration", "1s",
                                "--warmup", 0, "--server-pid", srv.pid] + common)
@@ -101,6 +124,9 @@ try:
         (["fanout", "--url", srv.url, "--bogus"], "--bogus"),
         (["ask", "--proto", "nchan", "--url", srv.url], "not supported"),
         (["cluster", "--url", srv.url], "two URLs"),
+        (["fanout", "--url", srv.url, "--order", "random"], "--order"),
+        (["fanout", "--url", srv.url, "--proto", "nchan", "--order", "spread"], "--order"),
+        (["connect", "--url", srv.url, "--order", "spread"], "--order"),
         (["fanout", "--url", srv.url, "--server-pid", "0x"], "--server-pid"),
         # the echo server answers SUBSCRIBE with its own text: refused
         (["fanout", "--url", echo.url, "--subscribers", 3, "--duration", "1s"], "SUBSCRIBE"),
