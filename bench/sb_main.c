@@ -219,7 +219,24 @@ static const struct sb_proto *const protos[] = {
     &sb_proto_socketio, &sb_proto_centrifugo, &sb_proto_centrifugo_protobuf,
     &sb_proto_nchan, &sb_proto_uws};
 
-static const char *const encodings[] = {"json", "msgpack", "protobuf"};
+static const char *const encodings[] = {"json", "msgpack", "protobuf", NULL};
+static const char *const payloads[] = {"x", "text", NULL};  /* enum sb_payload_kind */
+static const char *const orders[] = {"sweep", "spread", NULL}; /* enum sb_order */
+
+/* The index of v among names (NULL-ended), or die naming the choices. */
+static int parse_choice(const char *flag, const char *v, const char *const *names)
+{
+    char all[128];
+    size_t n = 0;
+
+    for (int i = 0; names[i]; i++)
+        if (strcmp(v, names[i]) == 0)
+            return i;
+    all[0] = 0;
+    for (int i = 0; names[i] && n < sizeof(all); i++)
+        n += (size_t)snprintf(all + n, sizeof(all) - n, "%s%s", i ? ", " : "", names[i]);
+    die("%s: unknown '%s' (%s)", flag, v, all);
+}
 
 /* The URL as given, scheme included. */
 static void url_str(const struct sb_url *u, char *buf, size_t n)
@@ -277,32 +294,14 @@ static void parse_args(struct sb_params *pp, int argc, char **argv)
         switch (o) {
         case O_URL: url = optarg; break;
         case O_PROTO: proto = optarg; break;
-        case O_ENC:
-            for (int i = 0; i < 3; i++)
-                if (strcmp(optarg, encodings[i]) == 0)
-                    enc = i;
-            if (enc < 0)
-                die("--encoding: unknown '%s' (json, msgpack, protobuf)", optarg);
-            break;
+        case O_ENC: enc = parse_choice("--encoding", optarg, encodings); break;
         case O_TLS_CA: tls_ca = optarg; break;
         case O_TLS_NOVERIFY: tls_verify = false; break;
         case O_DEFLATE: pp->deflate = true; break;
         case O_PAYLOAD:
-            if (strcmp(optarg, "x") == 0)
-                pp->payload = SB_PAYLOAD_X;
-            else if (strcmp(optarg, "text") == 0)
-                pp->payload = SB_PAYLOAD_TEXT;
-            else
-                die("--payload: unknown '%s' (x, text)", optarg);
+            pp->payload = (enum sb_payload_kind)parse_choice("--payload", optarg, payloads);
             break;
-        case O_ORDER:
-            if (strcmp(optarg, "sweep") == 0)
-                pp->order = SB_ORDER_SWEEP;
-            else if (strcmp(optarg, "spread") == 0)
-                pp->order = SB_ORDER_SPREAD;
-            else
-                die("--order: unknown '%s' (sweep, spread)", optarg);
-            break;
+        case O_ORDER: pp->order = (enum sb_order)parse_choice("--order", optarg, orders); break;
         case O_SUBS: pp->subscribers = (long)parse_num("--subscribers", optarg, 0, 1e7, 0); break;
         case O_CHANS: pp->channels = (long)parse_num("--channels", optarg, 1, 1e6, 0); break;
         case O_PUBS: pp->publishers = (long)parse_num("--publishers", optarg, 1, 1e5, 0); break;
