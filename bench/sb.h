@@ -57,10 +57,10 @@ struct sb_url {
 /* The message encoding of protocols that have two (--encoding). */
 enum sb_encoding { SB_ENC_JSON = 0, SB_ENC_MSGPACK, SB_ENC_PROTOBUF };
 
-/* What pads a payload after its header (--payload). */
 /* --order: which channel each publish goes to (sb_order.c). */
 enum sb_order { SB_ORDER_SWEEP = 0, SB_ORDER_SPREAD };
 
+/* What pads a payload after its header (--payload). */
 enum sb_payload_kind {
     SB_PAYLOAD_X = 0, /* 'x' repeated: compresses to almost nothing */
     SB_PAYLOAD_TEXT,  /* chat-like words, different in every message: compresses like prose */

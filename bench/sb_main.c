@@ -89,7 +89,6 @@ static void usage(FILE *f)
         "                      (default: publish n of publisher g to channel (g + n) mod C)\n"
         "                      or spread (consecutive publishes about 0.618 C channels apart,\n"
         "                      so publishers reach a channel at unrelated times)\n"
-        "                      publishes either way\n"
         "  --publishers P      publisher connections (1)\n"
         "  --rate R            publishes/s over all publishers, k/M suffix; 0 = closed loop (0)\n"
         "  --window W          closed loop: publishes (fanout) or messages (echo) outstanding\n"
