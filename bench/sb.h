@@ -268,7 +268,6 @@ int sb_channel_name(char *buf, size_t n, long i);
 /* ---- channel order of a fan-out's publishes (sb_order.c, --order) ---- */
 
 struct sb_chan_order {
-    enum sb_order kind;
     uint64_t channels, stride, unstride; /* unstride: stride's inverse modulo channels */
 };
 void sb_order_init(struct sb_chan_order *o, enum sb_order kind, long channels);
@@ -276,7 +275,6 @@ void sb_order_init(struct sb_chan_order *o, enum sb_order kind, long channels);
 long sb_order_channel(const struct sb_chan_order *o, uint64_t gid, uint64_t n, uint64_t *seq);
 /* The inverse: the publish number of publisher gid whose sequence on channel chan is seq. */
 uint64_t sb_order_publish(const struct sb_chan_order *o, uint64_t gid, long chan, uint64_t seq);
-const char *sb_order_name(enum sb_order kind);
 
 /* ---- payloads (sb_payload.c) ---- */
 

@@ -788,7 +788,7 @@ static void report(const struct sb_params *pp, struct totals *t)
         if (pubsub)
             printf("  setup            %ld subscribers, %ld channels (%s order), %ld publishers, "
                    "%s, %ld-byte payloads\n",
-                   pp->subscribers, pp->channels, sb_order_name(pp->order),
+                   pp->subscribers, pp->channels, orders[pp->order],
                    sb_params_publishers(pp), pp->rate > 0 ? "open loop" : "closed loop", pp->size);
         printf("  connections      %" PRIu64 " ok, %" PRIu64 " failed in %.2f s (%.0f /s)\n",
                r->conns_ok, r->conns_failed, t->connect_s, cps);
@@ -844,7 +844,7 @@ static void report(const struct sb_params *pp, struct totals *t)
     printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"encoding\":\"%s\",\"deflate\":%s,"
            "\"payload\":\"%s\",\"urls\":[",
            workloads[pp->workload], pp->proto->name, encodings[pp->encoding],
-           pp->deflate ? "true" : "false", pp->payload == SB_PAYLOAD_TEXT ? "text" : "x");
+           pp->deflate ? "true" : "false", payloads[pp->payload]);
     for (int i = 0; i < pp->nurls; i++) {
         char u[1024];
 
@@ -857,7 +857,7 @@ static void report(const struct sb_params *pp, struct totals *t)
            "\"publishers\":%ld,\"rate\":%.0f,\"window\":%ld,\"size\":%ld,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
            "\"procs\":%d,\"connections\":%ld,\"askers\":%ld,\"source_addrs\":%d},",
            pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER ? pp->subscribers : 0,
-           pp->channels, sb_order_name(pp->order), sb_params_publishers(pp), pp->rate,
+           pp->channels, orders[pp->order], sb_params_publishers(pp), pp->rate,
            pp->window, pp->size, pp->duration,
            pp->warmup, pp->procs, pp->connections, pp->askers,
            pp->source_addrs > 0 ? pp->source_addrs : 0);

@@ -48,16 +48,14 @@ static uint64_t inverse(uint64_t a, uint64_t m)
 
 void sb_order_init(struct sb_chan_order *o, enum sb_order kind, long channels)
 {
-    uint64_t c = channels > 0 ? (uint64_t)channels : 1, s = c * 618 / 1000;
+    uint64_t c = channels > 0 ? (uint64_t)channels : 1, s = 1;
 
-    o->kind = kind;
+    if (kind == SB_ORDER_SPREAD && c * 618 / 1000 > 1)
+        for (s = c * 618 / 1000; gcd(s, c) != 1; s--) /* reaches 1 at worst */
+            ;
     o->channels = c;
-    if (s == 0)
-        s = 1;
-    while (gcd(s, c) != 1)
-        s--; /* reaches 1 at worst */
-    o->stride = kind == SB_ORDER_SPREAD ? s : 1;
-    o->unstride = inverse(o->stride, c);
+    o->stride = s;
+    o->unstride = inverse(s, c);
 }
 
 long sb_order_channel(const struct sb_chan_order *o, uint64_t gid, uint64_t n, uint64_t *seq)
@@ -73,9 +71,4 @@ uint64_t sb_order_publish(const struct sb_chan_order *o, uint64_t gid, long chan
     uint64_t c = o->channels, k = ((uint64_t)chan % c + c - gid % c) % c;
 
     return (seq - 1) * c + k * o->unstride % c;
-}
-
-const char *sb_order_name(enum sb_order kind)
-{
-    return kind == SB_ORDER_SPREAD ? "spread" : "sweep";
 }
