@@ -1,5 +1,5 @@
 /*
- * The glue to wslay for one server-side WebSocket: wslay parses every frame
+ * The glue to wslay for one server-side WebSocket: wslay parses the frames
  * the client sends (masking, UTF-8, fragmentation, control frames, the size
  * limit) and answers control frames (pong, close); what it writes goes to
  * the owner's write callback, which must take the whole length (so its
@@ -8,7 +8,9 @@
  *
  * The wslay context (about 8.5 KB) can be given up whenever the stream is at
  * a frame boundary (sss_wslay_park) and is made again on demand; io->contexts
- * hears of each one made and given up.
+ * hears of each one made and given up. While none is held, whole small data
+ * frames are read without one (see whole_frames in sss_wslay.c): an idle
+ * connection's requests make no context at all.
  * No sockets: the owner feeds bytes in and takes bytes out.
  * May include: libc, common, ws, wslay.
  */
@@ -40,6 +42,7 @@ struct sss_wslay {
     uint8_t in_recv;             /* inside wslay_event_recv (no re-entrant send) */
     size_t max_msg;              /* --max-message-size (also bounds an inflated message) */
     uint8_t deflate;             /* permessage-deflate negotiated: RSV1 allowed */
+    uint8_t wslay_only;          /* tests: every frame through wslay (no whole_frames) */
     struct sss_deflate_rx inflater; /* inflates RSV1 messages (no zlib state while unused) */
     const struct sss_wslay_io *io;
     void *data;

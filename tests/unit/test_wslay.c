@@ -4,11 +4,15 @@
  * ping is answered with a pong through the write callback before the next
  * message; a frame-layer violation (an unmasked frame) stops reading and
  * wslay's close goes out; our close then the client's ends the connection; the context is
- * parked only at a frame boundary, and made again on the next bytes.
+ * parked only at a frame boundary, and made again on the next bytes; whole
+ * small data frames are read without a context, in order with what wslay
+ * reads, and what they may not take (a split frame, bad UTF-8, past the
+ * size limit, a control frame) goes to wslay, which answers it.
  */
 #include "sss_test.h"
 #include "sss_wslay.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct sink {
@@ -16,6 +20,8 @@ struct sink {
     size_t out_len;
     char msg[1024]; /* the last message */
     int nmsg, opcode;
+    char log[1024]; /* every message: "<opcode>:<first bytes>|" */
+    int contexts;   /* wslay contexts made */
 };
 
 static int sink_write(void *data, const uint8_t *bytes, size_t len)
@@ -37,9 +43,20 @@ static void sink_message(void *data, int opcode, const uint8_t *msg, size_t len)
     s->opcode = opcode;
     memcpy(s->msg, msg, len < sizeof(s->msg) - 1 ? len : sizeof(s->msg) - 1);
     s->msg[len < sizeof(s->msg) - 1 ? len : sizeof(s->msg) - 1] = '\0';
+    snprintf(s->log + strlen(s->log), sizeof(s->log) - strlen(s->log), "%d:%.8s|", opcode,
+             s->msg);
 }
 
-static const struct sss_wslay_io sink_io = {.write = sink_write, .message = sink_message};
+static void sink_contexts(void *data, int delta)
+{
+    struct sink *s = data;
+
+    if (delta > 0)
+        s->contexts++;
+}
+
+static const struct sss_wslay_io sink_io = {
+    .write = sink_write, .message = sink_message, .contexts = sink_contexts};
 
 /* A client frame (masked) of opcode with payload p into buf; returns its length. */
 static size_t client_frame(uint8_t *buf, int fin, int opcode, const char *p, size_t len)
@@ -48,7 +65,13 @@ static size_t client_frame(uint8_t *buf, int fin, int opcode, const char *p, siz
     size_t n = 0;
 
     buf[n++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
-    buf[n++] = (uint8_t)(0x80 | len); /* len < 126 here */
+    if (len < 126) {
+        buf[n++] = (uint8_t)(0x80 | len);
+    } else { /* len < 65536 here */
+        buf[n++] = 0x80 | 126;
+        buf[n++] = (uint8_t)(len >> 8);
+        buf[n++] = (uint8_t)len;
+    }
     memcpy(buf + n, mask, 4);
     n += 4;
     for (size_t i = 0; i < len; i++)
@@ -144,9 +167,98 @@ static void test_wslay_park(void)
     CHECK_EQ_INT(sss_wslay_park(&ws), 1);
     CHECK(ws.ctx == NULL);
     n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "again", 5);
-    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0); /* a fresh context */
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, 3), 0); /* part of a frame: a fresh context */
+    CHECK(ws.ctx != NULL);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf + 3, n - 3), 0);
     CHECK_EQ_STR(s.msg, "again");
     CHECK_EQ_INT(s.nmsg, 2);
+    CHECK_EQ_INT(s.contexts, 2);
+    sss_wslay_fini(&ws);
+}
+
+/* The close code of the close frame wslay wrote into s (0: none). */
+static int close_written(const struct sink *s)
+{
+    return s->out_len >= 4 && (s->out[0] & 0x0f) == WSLAY_CONNECTION_CLOSE
+               ? s->out[2] << 8 | s->out[3]
+               : 0;
+}
+
+static void test_wslay_whole_frames(void)
+{
+    static char big[300];
+    struct sss_wslay ws;
+    struct sink s;
+    uint8_t buf[1024];
+    size_t n;
+
+    memset(big, 'B', sizeof(big));
+    start(&ws, &s);
+    /* Three whole frames in one read, one with a 16-bit length: no context. */
+    n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "a", 1);
+    n += client_frame(buf + n, 1, WSLAY_BINARY_FRAME, big, sizeof(big));
+    n += client_frame(buf + n, 1, WSLAY_TEXT_FRAME, "", 0);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);
+    CHECK_EQ_STR(s.log, "1:a|2:BBBBBBBB|1:|");
+    CHECK_EQ_INT(s.contexts, 0);
+    CHECK(ws.ctx == NULL);
+    CHECK_EQ_INT(s.out_len, 0);
+    /* A ping between two: wslay takes it and what follows, in order, the pong first. */
+    s.log[0] = '\0';
+    n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "x", 1);
+    n += client_frame(buf + n, 1, WSLAY_PING, "p", 1);
+    n += client_frame(buf + n, 1, WSLAY_TEXT_FRAME, "y", 1);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);
+    CHECK_EQ_STR(s.log, "1:x|1:y|");
+    CHECK_EQ_INT(s.contexts, 1);
+    CHECK(s.out_len == 3 && s.out[0] == (0x80 | WSLAY_PONG));
+    CHECK_EQ_INT(sss_wslay_park(&ws), 1);
+    /* A whole frame followed by part of the next: the part goes to wslay. */
+    s.log[0] = '\0';
+    n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "one", 3);
+    n += client_frame(buf + n, 1, WSLAY_TEXT_FRAME, "two", 3);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n - 2), 0);
+    CHECK_EQ_STR(s.log, "1:one|");
+    CHECK(ws.ctx != NULL);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf + n - 2, 2), 0);
+    CHECK_EQ_STR(s.log, "1:one|1:two|");
+    sss_wslay_fini(&ws);
+}
+
+static void test_wslay_whole_frames_refused(void)
+{
+    struct sss_wslay ws;
+    struct sink s;
+    uint8_t buf[256];
+    size_t n;
+
+    /* Invalid UTF-8 in a whole text frame: wslay's 1007, no message. */
+    start(&ws, &s);
+    n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "ok", 2);
+    n += client_frame(buf + n, 1, WSLAY_TEXT_FRAME, "\xc0\xaf", 2);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);
+    CHECK_EQ_STR(s.log, "1:ok|");
+    CHECK_EQ_INT(sss_wslay_pump(&ws), 1);
+    CHECK_EQ_INT(close_written(&s), 1007);
+    sss_wslay_fini(&ws);
+    /* Past the size limit: wslay's 1009. */
+    memset(&s, 0, sizeof(s));
+    sss_wslay_init(&ws, &sink_io, &s, 4);
+    n = client_frame(buf, 1, WSLAY_BINARY_FRAME, "four", 4);
+    n += client_frame(buf + n, 1, WSLAY_BINARY_FRAME, "fives", 5);
+    CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);
+    CHECK_EQ_STR(s.log, "2:four|");
+    (void)sss_wslay_pump(&ws);
+    CHECK_EQ_INT(close_written(&s), 1009);
+    sss_wslay_fini(&ws);
+    /* RSV1 without permessage-deflate: wslay's 1002. */
+    start(&ws, &s);
+    n = client_frame(buf, 1, WSLAY_TEXT_FRAME, "z", 1);
+    buf[0] |= 0x40;
+    (void)sss_wslay_recv(&ws, buf, n);
+    (void)sss_wslay_pump(&ws);
+    CHECK_EQ_INT(s.nmsg, 0);
+    CHECK_EQ_INT(close_written(&s), 1002);
     sss_wslay_fini(&ws);
 }
 
@@ -156,5 +268,7 @@ int main(void)
     test_wslay_violation();
     test_wslay_close();
     test_wslay_park();
+    test_wslay_whole_frames();
+    test_wslay_whole_frames_refused();
     return sss_test_done();
 }
