@@ -271,6 +271,11 @@ async def gone(c, hosts, a, b2):
     os.kill(pid, signal.SIGKILL)
     m = await srv2.wait_log(rf"worker {w} started pid=(\d+)", timeout=30, start=nlog)
     c.ok(m and int(m.group(1)) != pid, f"host 2's worker {w} was restarted")
+    # The master logs the fork; the new worker takes its incarnation (which
+    # makes the old names stale) before it logs its own start.
+    c.ok(m and await srv2.wait_log(rf"w{w} info worker: started pid={m.group(1)}\b",
+                                   timeout=30, start=nlog),
+         f"host 2's new worker {w} is up", srv2.log()[-600:])
     stale_before = await metric_sum(api2, "sss_tells_stale_total")
     st, body = await tell(api2, victim.name)
     c.ok(st == 404 and "error" in (body or {}),
