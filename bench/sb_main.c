@@ -854,12 +854,12 @@ static void report(const struct sb_params *pp, struct totals *t)
         json_str(stdout, u);
     }
     printf("],\"params\":{\"subscribers\":%ld,\"channels\":%ld,\"order\":\"%s\","
-           "\"publishers\":%ld,\"rate\":%.0f,\"window\":%ld,\"size\":%ld,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+           "\"publishers\":%ld,\"rate\":%.0f,\"window\":%ld,\"size\":%ld,"
+           "\"duration_s\":%.3f,\"warmup_s\":%.3f,"
            "\"procs\":%d,\"connections\":%ld,\"askers\":%ld,\"source_addrs\":%d},",
            pp->workload == SB_FANOUT || pp->workload == SB_CLUSTER ? pp->subscribers : 0,
-           pp->channels, orders[pp->order], sb_params_publishers(pp), pp->rate,
-           pp->window, pp->size, pp->duration,
-           pp->warmup, pp->procs, pp->connections, pp->askers,
+           pp->channels, orders[pp->order], sb_params_publishers(pp), pp->rate, pp->window,
+           pp->size, pp->duration, pp->warmup, pp->procs, pp->connections, pp->askers,
            pp->source_addrs > 0 ? pp->source_addrs : 0);
     printf("\"connections_ok\":%" PRIu64 ",\"connections_failed\":%" PRIu64
            ",\"connect_s\":%.3f,\"connect_per_s\":%.1f,",

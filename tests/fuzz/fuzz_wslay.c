@@ -79,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(sss_wslay_pump(&a) == sss_wslay_pump(&b));
         (void)sss_wslay_park(&a);
         (void)sss_wslay_park(&b);
-        require((a.ctx == NULL) == (b.ctx == NULL)); /* both at a clean frame boundary, or neither */
+        /* Both at a clean frame boundary, or neither. */
+        require((a.ctx == NULL) == (b.ctx == NULL));
         off += n;
         if (ra < 0)
             break;

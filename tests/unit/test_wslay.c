@@ -79,11 +79,16 @@ static size_t client_frame(uint8_t *buf, int fin, int opcode, const char *p, siz
     return n;
 }
 
-/* A fresh wslay context writing to an empty sink s. */
-static void start(struct sss_wslay *ws, struct sink *s)
+/* A fresh wslay glue, messages up to max_msg, writing to an empty sink s. */
+static void start_max(struct sss_wslay *ws, struct sink *s, size_t max_msg)
 {
     memset(s, 0, sizeof(*s));
-    sss_wslay_init(ws, &sink_io, s, 1 << 16);
+    sss_wslay_init(ws, &sink_io, s, max_msg);
+}
+
+static void start(struct sss_wslay *ws, struct sink *s)
+{
+    start_max(ws, s, 1 << 16);
 }
 
 static void test_wslay_message_and_ping(void)
@@ -242,8 +247,7 @@ static void test_wslay_whole_frames_refused(void)
     CHECK_EQ_INT(close_written(&s), 1007);
     sss_wslay_fini(&ws);
     /* Past the size limit: wslay's 1009. */
-    memset(&s, 0, sizeof(s));
-    sss_wslay_init(&ws, &sink_io, &s, 4);
+    start_max(&ws, &s, 4);
     n = client_frame(buf, 1, WSLAY_BINARY_FRAME, "four", 4);
     n += client_frame(buf + n, 1, WSLAY_BINARY_FRAME, "fives", 5);
     CHECK_EQ_INT(sss_wslay_recv(&ws, buf, n), 0);
