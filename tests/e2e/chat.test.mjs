@@ -42,13 +42,39 @@ function missing() {
   return why;
 }
 
-// A port nobody listens on now.
-function freePort() {
-  return new Promise((resolve, reject) => {
+// Whether 127.0.0.1:port can be listened on now.
+function bindable(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+// A port nobody holds now, outside the kernel's ephemeral range (as
+// tests/integration/svc_redis.py's free_port): a port there can be handed to
+// another socket of the tests running at once before the server binds it.
+async function freePort() {
+  let [lo, hi] = [32768, 60999];
+  try {
+    [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim()
+      .split(/\s+/).map(Number);
+  } catch { /* the usual range */ }
+  const spans = [[10000, lo - 1], [hi + 1, 65535]].filter(([a, b]) => b >= a);
+  const total = spans.reduce((n, [a, b]) => n + b - a + 1, 0);
+  for (let i = 0; i < 500 && total > 0; i++) {
+    let k = Math.floor(Math.random() * total);
+    let port = 0;
+    for (const [a, b] of spans) {
+      if (k <= b - a) {
+        port = a + k;
+        break;
+      }
+      k -= b - a + 1;
+    }
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port outside the ephemeral range');
 }
 
 // A process whose output we can wait on, line by line.

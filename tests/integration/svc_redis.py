@@ -6,6 +6,7 @@ data) on request. With tls (svc_tls.Pki) it also listens for TLS on
 more redis-server flags. The test fails, never skips, when redis-server is
 missing: tools/bootstrap.sh installs it."""
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -13,8 +14,44 @@ import tempfile
 import time
 
 
-def free_port():
+def ephemeral_range():
+    """The kernel's ephemeral ports (ip_local_port_range): where bind(0) and
+    connect() pick a socket's local port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = map(int, f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def bindable(port):
+    """Nothing holds 127.0.0.1:port now (no listener, no connection, no TIME_WAIT)."""
     with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    """A loopback port nothing holds now, for a server the test starts with it.
+
+    Outside the ephemeral range: a port there can be handed, between this
+    check and the server's bind, to any socket of the tests running at once
+    (an outgoing connection, a server on port 0), and the server then fails
+    with EADDRINUSE (seen under ctest -j4). Outside it only explicit binds
+    compete; the pick is random so that tests running at once rarely choose
+    the same port."""
+    lo, hi = ephemeral_range()
+    ports = [p for a, b in ((10000, lo - 1), (hi + 1, 65535)) for p in range(a, b + 1)]
+    rng = random.SystemRandom()
+    for _ in range(500 if ports else 0):
+        port = rng.choice(ports)
+        if bindable(port):
+            return port
+    with socket.socket() as s:  # no room outside the range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -20,34 +20,22 @@ import ssl
 import subprocess
 import time
 
-from svc_redis import Redis, resp_command
+from svc_redis import Redis, bindable, ephemeral_range, free_port, resp_command
 
 NODE_TIMEOUT_MS = 1000
 
 
-def _bindable(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def cluster_port(taken):
-    """A free loopback port below 55536 whose bus port (+10000) is free too."""
+    """A free loopback port (svc_redis.free_port) whose bus port (+10000) is
+    free too and, like it, outside the kernel's ephemeral range."""
+    lo, hi = ephemeral_range()
     for _ in range(1000):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 55536 and port not in taken and port + 10000 not in taken \
-                and _bindable(port + 10000):
+        port = free_port()
+        bus = port + 10000
+        if bus <= 65535 and not lo <= bus <= hi and port not in taken and bus not in taken \
+                and bindable(bus):
             return port
-        # The kernel's ephemeral range may lie above 55536: try below it.
-        port = 20000 + (port * 7919) % 30000
-        if port not in taken and _bindable(port) and _bindable(port + 10000):
-            return port
-    raise RuntimeError("no free port pair below 55536")
+    raise RuntimeError("no free port pair outside the ephemeral range")
 
 
 def _resp_end(data, i):
