@@ -49,9 +49,26 @@ start_fresh() {
   done
 }
 
-# A free loopback TCP port.
+# A free loopback TCP port, outside the kernel's ephemeral range (as the
+# tests' svc_redis.free_port): a port there can be handed to another socket
+# (an outgoing connection, a port-0 server) before the peer binds it.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - <<'PY'
+import random, socket
+try:
+    lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except (OSError, ValueError):
+    lo, hi = 32768, 60999
+ports = [p for a, b in ((10000, lo - 1), (hi + 1, 65535)) for p in range(a, b + 1)]
+for port in random.SystemRandom().sample(ports, min(500, len(ports))) + [0]:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(s.getsockname()[1])
+        break
+PY
 }
 
 # Kill every PID listed in the files given (TERM, then KILL after 5 s).
