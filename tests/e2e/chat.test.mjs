@@ -60,18 +60,10 @@ async function freePort() {
     [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim()
       .split(/\s+/).map(Number);
   } catch { /* the usual range */ }
-  const spans = [[10000, lo - 1], [hi + 1, 65535]].filter(([a, b]) => b >= a);
-  const total = spans.reduce((n, [a, b]) => n + b - a + 1, 0);
-  for (let i = 0; i < 500 && total > 0; i++) {
-    let k = Math.floor(Math.random() * total);
-    let port = 0;
-    for (const [a, b] of spans) {
-      if (k <= b - a) {
-        port = a + k;
-        break;
-      }
-      k -= b - a + 1;
-    }
+  const ports = [];
+  for (const [a, b] of [[10000, lo - 1], [hi + 1, 65535]]) for (let p = a; p <= b; p++) ports.push(p);
+  for (let i = 0; i < 500 && ports.length > 0; i++) {
+    const port = ports[Math.floor(Math.random() * ports.length)];
     if (await bindable(port)) return port;
   }
   throw new Error('no free port outside the ephemeral range');

@@ -27,13 +27,14 @@ NODE_TIMEOUT_MS = 1000
 
 def cluster_port(taken):
     """A free loopback port (svc_redis.free_port) whose bus port (+10000) is
-    free too and, like it, outside the kernel's ephemeral range."""
+    free too and, like it, outside the kernel's ephemeral range (unless
+    free_port found no room there and fell back to the kernel's choice)."""
     lo, hi = ephemeral_range()
     for _ in range(1000):
         port = free_port()
         bus = port + 10000
-        if bus <= 65535 and not lo <= bus <= hi and port not in taken and bus not in taken \
-                and bindable(bus):
+        outside = not lo <= bus <= hi or lo <= port <= hi
+        if bus <= 65535 and outside and port not in taken and bus not in taken and bindable(bus):
             return port
     raise RuntimeError("no free port pair outside the ephemeral range")
 
