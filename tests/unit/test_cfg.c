@@ -23,6 +23,21 @@ static int parse(struct sss_cfg *cfg, char **envp, int argc, char **argv)
     return sss_cfg_parse(cfg, argc, argv, envp, sink(), sink());
 }
 
+/* parse, with what the parser writes to its error stream (its warnings) in warned. */
+static int parse_warned(struct sss_cfg *cfg, int argc, char **argv, char *warned, size_t cap)
+{
+    FILE *err;
+    int rc;
+
+    memset(warned, 0, cap);
+    err = fmemopen(warned, cap - 1, "w");
+    CHECK(err != NULL);
+    sss_cfg_defaults(cfg);
+    rc = sss_cfg_parse(cfg, argc, argv, NULL, sink(), err);
+    fclose(err);
+    return rc;
+}
+
 static void test_defaults(void)
 {
     struct sss_cfg cfg;
@@ -308,7 +323,6 @@ static void test_secrets(void)
     struct sss_cfg cfg;
     char path[64], path2[64], env_file[96], arg_secret[64], arg_url[128], arg_key[64],
         errbuf[2048];
-    FILE *err;
 
     temp_file(path, sizeof(path), "0123456789abcdef0123456789abcdef\n", 0600);
     {
@@ -359,11 +373,7 @@ static void test_secrets(void)
     {
         char *argv[] = {"sss-server", "--jwt-secret", arg_secret, "--redis", arg_url, arg_key};
 
-        memset(errbuf, 0, sizeof(errbuf));
-        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
-        sss_cfg_defaults(&cfg);
-        CHECK_EQ_INT(sss_cfg_parse(&cfg, 6, argv, NULL, sink(), err), 0);
-        fclose(err);
+        CHECK_EQ_INT(parse_warned(&cfg, 6, argv, errbuf, sizeof(errbuf)), 0);
         CHECK_EQ_STR(cfg.jwt_secret, KEY32);
         CHECK_EQ_STR(cfg.redis_url, "redis://:hunter2@127.0.0.1:6379/0");
         CHECK_EQ_STR(cfg.api_key, "k3y-value");
@@ -380,11 +390,7 @@ static void test_secrets(void)
     {
         char *argv[] = {"sss-server", "--mongo", arg_url};
 
-        memset(errbuf, 0, sizeof(errbuf));
-        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
-        sss_cfg_defaults(&cfg);
-        CHECK_EQ_INT(sss_cfg_parse(&cfg, 3, argv, NULL, sink(), err), 0);
-        fclose(err);
+        CHECK_EQ_INT(parse_warned(&cfg, 3, argv, errbuf, sizeof(errbuf)), 0);
         CHECK_EQ_STR(errbuf, "");
         CHECK_EQ_STR(arg_url, "mongodb://ann@127.0.0.1:27017/sss");
     }
@@ -393,11 +399,7 @@ static void test_secrets(void)
     {
         char *argv[] = {"sss-server", "--jwt-secret-file", path};
 
-        memset(errbuf, 0, sizeof(errbuf));
-        err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
-        sss_cfg_defaults(&cfg);
-        CHECK_EQ_INT(sss_cfg_parse(&cfg, 3, argv, NULL, sink(), err), 0);
-        fclose(err);
+        CHECK_EQ_INT(parse_warned(&cfg, 3, argv, errbuf, sizeof(errbuf)), 0);
         CHECK(strstr(errbuf, "readable by every local user") != NULL);
     }
     unlink(path);
