@@ -19,10 +19,22 @@ one_process_args() { # port n why
   [ "${2:-1}" = 1 ] || log "$3: ignoring N=$2"
 }
 
+# start.sh PORT [N] of a peer that takes N: sets PORT and N (the caller passes N's default).
+start_args() { # port n
+  PORT=${1:?usage: start.sh PORT [N]}
+  N=$2
+}
+
 state_dir() { # peer port
   local d="$STATE_ROOT/$1.$2"
   mkdir -p "$d"
   echo "$d"
+}
+
+# start_fresh for PORT..PORT+COUNT-1 (COUNT default 1) in $PEER.$PORT's state dir: sets STATE.
+fresh_state() { # [count]
+  STATE=$(state_dir "$PEER" "$PORT")
+  start_fresh "$STATE" "$PORT" "${1:-1}"
 }
 
 # Wait until something accepts TCP connections on 127.0.0.1:$1 (up to $2 s).

@@ -6,11 +6,9 @@
 set -euo pipefail
 PEER=socketio
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT [N]}
-N=${2:-1}
+start_args "${1:-}" "${2:-1}"
 source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" "$N"
+fresh_state "$N"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PIDS=""
 REDIS_URL=""

@@ -12,8 +12,7 @@ if [ ! -d "$HERE/node_modules/@trufflesuite/uws-js-unofficial" ]; then
   log "npm ci"
   (cd "$HERE" && npm ci --no-audit --no-fund >&2)
 fi
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT"
+fresh_state
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 node "$HERE/server.js" "$PORT" >"$STATE/node.log" 2>&1 &
 PID=$!
