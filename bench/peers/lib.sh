@@ -111,6 +111,26 @@ stop_peer() {
 
 # --- Redis for start-cluster.sh (two hosts of a peer on one Redis or a cluster)
 
+# start-cluster.sh PORT TOPOLOGY: sets PORT and TOPOLOGY (the usage message when one is missing).
+cluster_args() { # port topology
+  PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
+  TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
+}
+
+# fresh_state for PORT and PORT+1, then start_redis_topology: sets STATE and REDIS_*.
+cluster_redis() {
+  fresh_state 2
+  start_redis_topology "$STATE" "$TOPOLOGY"
+}
+
+# start-cluster.sh to its hosts: cluster_args, the peer's install.sh, cluster_redis; sets theirs.
+cluster_begin() { # port topology
+  cluster_args "$@"
+  # shellcheck source=/dev/null
+  source "$PEERS_DIR/$PEER/install.sh"
+  cluster_redis
+}
+
 # A free loopback port below 55536 whose cluster bus port (+10000) is free too.
 free_cluster_port() {
   python3 - <<'PY'

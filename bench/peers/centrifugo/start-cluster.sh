@@ -12,12 +12,7 @@
 set -euo pipefail
 PEER=centrifugo
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
-source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_begin "$@"
 if [ "$TOPOLOGY" = cluster ]; then
   ENGINE="{ \"type\": \"redis\", \"redis\": { \"cluster_address\": [\"$REDIS_ADDRS\"] } }"
 else

@@ -10,13 +10,8 @@
 set -euo pipefail
 PEER=nchan
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
 N=${NCHAN_HOST_WORKERS:-1}
-source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_begin "$@"
 SERVERS=""
 for a in $(echo "$REDIS_ADDRS" | tr , ' '); do SERVERS="$SERVERS nchan_redis_server redis://$a;"; done
 UPSTREAM="upstream nchan_redis {$SERVERS }"

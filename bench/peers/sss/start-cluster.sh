@@ -9,14 +9,11 @@
 set -euo pipefail
 PEER=sss
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
+cluster_args "$@"
 N=${SSS_HOST_WORKERS:-1}
 BUILD=${SSS_BUILD:-$ROOT/build/dev}
 [ -x "$BUILD/sss-server" ] || die "no $BUILD/sss-server: cmake --build $BUILD"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_redis
 if [ "$TOPOLOGY" = cluster ]; then
   ENGINE=(--redis-cluster "$REDIS_ADDRS")
 else
