@@ -47,6 +47,23 @@ wait_port() {
   return 1
 }
 
+# Waits LIMIT s for each of COUNT ports from PORT, or dies: LOG's tail, MSG (@PORT@: the port).
+wait_hosts() { # count limit msg [log]
+  local count=$1 limit=$2 msg=$3 log=${4:-} p
+  for p in $(seq "$PORT" $((PORT + count - 1))); do
+    wait_port "$p" "$limit" && continue
+    if [ -n "$log" ]; then tail -5 "${log//@PORT@/$p}" >&2; fi
+    die "${msg//@PORT@/$p}"
+  done
+}
+
+# Records the last background job ($!) as a host: appends it to HOST_PIDS and to $STATE/pids.
+HOST_PIDS=""
+record_host() {
+  HOST_PIDS="$HOST_PIDS $!"
+  echo $! >>"$STATE/pids"
+}
+
 # start_fresh STATE PORT [COUNT]: stop what this checkout started in STATE
 # before, then make sure nothing else listens on PORT..PORT+COUNT-1 (another
 # checkout's benchmark, say): measuring someone else's server, or stopping

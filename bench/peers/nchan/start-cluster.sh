@@ -16,7 +16,6 @@ SERVERS=""
 for a in $(echo "$REDIS_ADDRS" | tr , ' '); do SERVERS="$SERVERS nchan_redis_server redis://$a;"; done
 UPSTREAM="upstream nchan_redis {$SERVERS }"
 ulimit -n 20000 2>/dev/null || true
-MASTERS=""
 for i in 0 1; do
   P=$((PORT + i))
   PREFIX="$STATE/prefix.$P"
@@ -27,14 +26,11 @@ for i in 0 1; do
       "$PEERS_DIR/nchan/nginx.conf.in" >"$PREFIX/nginx.conf"
   "$NGINX" -t -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >&2 2>"$STATE/configtest.$P.log" || { cat "$STATE/configtest.$P.log" >&2; die "nginx -t failed"; }
   "$NGINX" -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >"$STATE/nginx.$P.out" 2>&1 &
-  MASTERS="$MASTERS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
-for i in 0 1; do
-  wait_port $((PORT + i)) 20 || die "nginx on $((PORT + i)) did not start (see $STATE)"
-done
+wait_hosts 2 20 "nginx on @PORT@ did not start (see $STATE)"
 # nchan connects to Redis after the start and logs nothing at warn level
 # when it is ready: give it a second.
 sleep 1
 log "2 nginx+nchan ($N workers each) on $TOPOLOGY $REDIS_ADDRS, prefixes in $STATE"
-echo $MASTERS $REDIS_PIDS
+echo $HOST_PIDS $REDIS_PIDS
