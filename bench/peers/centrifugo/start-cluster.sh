@@ -11,6 +11,7 @@
 # Last stdout line: the centrifugo PIDs and the redis-server PIDs.
 set -euo pipefail
 PEER=centrifugo
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 cluster_begin "$@"
 if [ "$TOPOLOGY" = cluster ]; then

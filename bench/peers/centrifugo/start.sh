@@ -6,6 +6,7 @@
 # schedules it on both cores). Last stdout line: the server PID.
 set -euo pipefail
 PEER=centrifugo
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 one_process_args "${1:-}" "${2:-1}" "centrifugo with the memory engine is one process (GOMAXPROCS=2)"
 source "$(dirname "$0")/install.sh"

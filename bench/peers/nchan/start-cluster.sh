@@ -9,6 +9,7 @@
 # (their workers are children) and the redis-server PIDs.
 set -euo pipefail
 PEER=nchan
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 N=${NCHAN_HOST_WORKERS:-1}
 cluster_begin "$@"

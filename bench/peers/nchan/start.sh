@@ -6,6 +6,7 @@
 # Last stdout line: the nginx master PID (the workers are its children).
 set -euo pipefail
 PEER=nchan
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 start_args "${1:-}" "${2:-2}"
 source "$(dirname "$0")/install.sh"

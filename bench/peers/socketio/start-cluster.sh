@@ -7,6 +7,7 @@
 # PIDs.
 set -euo pipefail
 PEER=socketio
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 cluster_begin "$@"
 if [ "$TOPOLOGY" = cluster ]; then

@@ -5,6 +5,7 @@
 # Last stdout line: the server PIDs (node processes and redis-server).
 set -euo pipefail
 PEER=socketio
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 start_args "${1:-}" "${2:-1}"
 source "$(dirname "$0")/install.sh"

@@ -8,6 +8,7 @@
 # masters' PIDs and the redis-server PIDs (so --server-pid counts Redis's CPU).
 set -euo pipefail
 PEER=sss
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 cluster_args "$@"
 N=${SSS_HOST_WORKERS:-1}

@@ -7,6 +7,7 @@
 # children).
 set -euo pipefail
 PEER=sss
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 start_args "${1:-}" "${2:-2}"
 BUILD=${SSS_BUILD:-$ROOT/build/dev}

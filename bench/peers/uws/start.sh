@@ -4,6 +4,7 @@
 # processes). Last stdout line: the server PID.
 set -euo pipefail
 PEER=uws
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 one_process_args "${1:-}" "${2:-1}" "uws has no cross-process pub/sub: starting 1 process"
 HERE="$PEERS_DIR/uws"
