@@ -19,10 +19,22 @@ one_process_args() { # port n why
   [ "${2:-1}" = 1 ] || log "$3: ignoring N=$2"
 }
 
+# start.sh PORT [N] of a peer that takes N: sets PORT and N (the caller passes N's default).
+start_args() { # port n
+  PORT=${1:?usage: start.sh PORT [N]}
+  N=$2
+}
+
 state_dir() { # peer port
   local d="$STATE_ROOT/$1.$2"
   mkdir -p "$d"
   echo "$d"
+}
+
+# start_fresh for PORT..PORT+COUNT-1 (COUNT default 1) in $PEER.$PORT's state dir: sets STATE.
+fresh_state() { # [count]
+  STATE=$(state_dir "$PEER" "$PORT")
+  start_fresh "$STATE" "$PORT" "${1:-1}"
 }
 
 # Wait until something accepts TCP connections on 127.0.0.1:$1 (up to $2 s).
@@ -33,6 +45,23 @@ wait_port() {
     sleep 0.1; i=$((i + 1))
   done
   return 1
+}
+
+# Waits LIMIT s for each of COUNT ports from PORT, or dies: LOG's tail, MSG (@PORT@: the port).
+wait_hosts() { # count limit msg [log]
+  local count=$1 limit=$2 msg=$3 log=${4:-} p
+  for p in $(seq "$PORT" $((PORT + count - 1))); do
+    wait_port "$p" "$limit" && continue
+    if [ -n "$log" ]; then tail -5 "${log//@PORT@/$p}" >&2; fi
+    die "${msg//@PORT@/$p}"
+  done
+}
+
+# Records the last background job ($!) as a host: appends it to HOST_PIDS and to $STATE/pids.
+HOST_PIDS=""
+record_host() {
+  HOST_PIDS="$HOST_PIDS $!"
+  echo $! >>"$STATE/pids"
 }
 
 # start_fresh STATE PORT [COUNT]: stop what this checkout started in STATE
@@ -98,6 +127,26 @@ stop_peer() {
 }
 
 # --- Redis for start-cluster.sh (two hosts of a peer on one Redis or a cluster)
+
+# start-cluster.sh PORT TOPOLOGY: sets PORT and TOPOLOGY (the usage message when one is missing).
+cluster_args() { # port topology
+  PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
+  TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
+}
+
+# fresh_state for PORT and PORT+1, then start_redis_topology: sets STATE and REDIS_*.
+cluster_redis() {
+  fresh_state 2
+  start_redis_topology "$STATE" "$TOPOLOGY"
+}
+
+# start-cluster.sh to its hosts: cluster_args, the peer's install.sh, cluster_redis; sets theirs.
+cluster_begin() { # port topology
+  cluster_args "$@"
+  # shellcheck source=/dev/null
+  source "$PEERS_DIR/$PEER/install.sh"
+  cluster_redis
+}
 
 # A free loopback port below 55536 whose cluster bus port (+10000) is free too.
 free_cluster_port() {

@@ -11,13 +11,9 @@
 # Last stdout line: the centrifugo PIDs and the redis-server PIDs.
 set -euo pipefail
 PEER=centrifugo
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
-source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_begin "$@"
 if [ "$TOPOLOGY" = cluster ]; then
   ENGINE="{ \"type\": \"redis\", \"redis\": { \"cluster_address\": [\"$REDIS_ADDRS\"] } }"
 else
@@ -27,7 +23,6 @@ HSIZE=${CENTRIFUGO_HISTORY_SIZE:-0}
 HTTL=${CENTRIFUGO_HISTORY_TTL:-300s}
 [ "$HSIZE" = 0 ] && HTTL=0s   # Centrifugo wants both or neither
 ulimit -n 20000 2>/dev/null || true
-PIDS=""
 for i in 0 1; do
   P=$((PORT + i))
   sed -e "s|@PORT@|$P|g" -e "s|@ENGINE@|$ENGINE|g" \
@@ -35,12 +30,8 @@ for i in 0 1; do
       "$PEERS_DIR/centrifugo/config.json.in" \
     >"$STATE/config.$P.json"
   GOMAXPROCS=1 "$BIN" --config "$STATE/config.$P.json" >"$STATE/centrifugo.$P.log" 2>&1 &
-  PIDS="$PIDS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
-for i in 0 1; do
-  P=$((PORT + i))
-  wait_port "$P" 30 || { tail -5 "$STATE/centrifugo.$P.log" >&2; die "centrifugo on $P did not start"; }
-done
+wait_hosts 2 30 "centrifugo on @PORT@ did not start" "$STATE/centrifugo.@PORT@.log"
 log "2 centrifugo nodes (GOMAXPROCS=1, history $HSIZE) on $TOPOLOGY $REDIS_ADDRS, logs in $STATE"
-echo $PIDS $REDIS_PIDS
+echo $HOST_PIDS $REDIS_PIDS

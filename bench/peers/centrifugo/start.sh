@@ -6,11 +6,11 @@
 # schedules it on both cores). Last stdout line: the server PID.
 set -euo pipefail
 PEER=centrifugo
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 one_process_args "${1:-}" "${2:-1}" "centrifugo with the memory engine is one process (GOMAXPROCS=2)"
 source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT"
+fresh_state
 sed -e "s|@PORT@|$PORT|g" -e 's|@ENGINE@|{ "type": "memory" }|g' \
     -e "s|@HISTORY_SIZE@|0|g" -e "s|@HISTORY_TTL@|0s|g" \
     "$PEERS_DIR/centrifugo/config.json.in" >"$STATE/config.json"

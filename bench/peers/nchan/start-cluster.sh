@@ -9,19 +9,14 @@
 # (their workers are children) and the redis-server PIDs.
 set -euo pipefail
 PEER=nchan
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
 N=${NCHAN_HOST_WORKERS:-1}
-source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_begin "$@"
 SERVERS=""
 for a in $(echo "$REDIS_ADDRS" | tr , ' '); do SERVERS="$SERVERS nchan_redis_server redis://$a;"; done
 UPSTREAM="upstream nchan_redis {$SERVERS }"
 ulimit -n 20000 2>/dev/null || true
-MASTERS=""
 for i in 0 1; do
   P=$((PORT + i))
   PREFIX="$STATE/prefix.$P"
@@ -32,14 +27,11 @@ for i in 0 1; do
       "$PEERS_DIR/nchan/nginx.conf.in" >"$PREFIX/nginx.conf"
   "$NGINX" -t -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >&2 2>"$STATE/configtest.$P.log" || { cat "$STATE/configtest.$P.log" >&2; die "nginx -t failed"; }
   "$NGINX" -p "$PREFIX" -c "$PREFIX/nginx.conf" -e "$PREFIX/error.log" >"$STATE/nginx.$P.out" 2>&1 &
-  MASTERS="$MASTERS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
-for i in 0 1; do
-  wait_port $((PORT + i)) 20 || die "nginx on $((PORT + i)) did not start (see $STATE)"
-done
+wait_hosts 2 20 "nginx on @PORT@ did not start (see $STATE)"
 # nchan connects to Redis after the start and logs nothing at warn level
 # when it is ready: give it a second.
 sleep 1
 log "2 nginx+nchan ($N workers each) on $TOPOLOGY $REDIS_ADDRS, prefixes in $STATE"
-echo $MASTERS $REDIS_PIDS
+echo $HOST_PIDS $REDIS_PIDS

@@ -6,12 +6,11 @@
 # Last stdout line: the nginx master PID (the workers are its children).
 set -euo pipefail
 PEER=nchan
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT [N]}
-N=${2:-2}
+start_args "${1:-}" "${2:-2}"
 source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT"
+fresh_state
 rm -rf "$STATE/prefix"; mkdir -p "$STATE/prefix"
 PREFIX="$STATE/prefix"
 # Load the module unless nginx was built with it (Debian: a dynamic module).

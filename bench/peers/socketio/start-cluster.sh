@@ -7,28 +7,20 @@
 # PIDs.
 set -euo pipefail
 PEER=socketio
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
-source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_begin "$@"
 if [ "$TOPOLOGY" = cluster ]; then
   export REDIS_CLUSTER=$REDIS_ADDRS
 else
   export REDIS_URL="redis://$REDIS_ADDRS"
 fi
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-NODE_PIDS=""
 for i in 0 1; do
   P=$((PORT + i))
   node --max-old-space-size=4096 "$HERE/server.js" "$P" >"$STATE/node.$P.log" 2>&1 &
-  NODE_PIDS="$NODE_PIDS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
-for i in 0 1; do
-  wait_port $((PORT + i)) 30 || die "socket.io on port $((PORT + i)) did not start (see $STATE)"
-done
+wait_hosts 2 30 "socket.io on port @PORT@ did not start (see $STATE)"
 log "2 processes on $TOPOLOGY $REDIS_ADDRS, logs in $STATE"
-echo $NODE_PIDS $REDIS_PIDS
+echo $HOST_PIDS $REDIS_PIDS

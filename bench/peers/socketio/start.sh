@@ -5,14 +5,12 @@
 # Last stdout line: the server PIDs (node processes and redis-server).
 set -euo pipefail
 PEER=socketio
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT [N]}
-N=${2:-1}
+start_args "${1:-}" "${2:-1}"
 source "$(dirname "$0")/install.sh"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" "$N"
+fresh_state "$N"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-PIDS=""
 REDIS_URL=""
 if [ "$N" -gt 1 ]; then
   command -v redis-server >/dev/null || { log "apt-get install redis-server"; apt-get install -y redis-server >&2; }
@@ -24,15 +22,11 @@ if [ "$N" -gt 1 ]; then
   wait_port "$RPORT" 20 || die "redis-server did not start (see $STATE/redis.log)"
   REDIS_URL="redis://127.0.0.1:$RPORT"
 fi
-NODE_PIDS=""
 for i in $(seq 0 $((N - 1))); do
   P=$((PORT + i))
   REDIS_URL="$REDIS_URL" node --max-old-space-size=4096 "$HERE/server.js" "$P" >"$STATE/node.$P.log" 2>&1 &
-  NODE_PIDS="$NODE_PIDS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
-for i in $(seq 0 $((N - 1))); do
-  wait_port $((PORT + i)) 30 || die "socket.io on port $((PORT + i)) did not start (see $STATE)"
-done
+wait_hosts "$N" 30 "socket.io on port @PORT@ did not start (see $STATE)"
 log "mode $([ "$N" -gt 1 ] && echo "B: $N processes + redis ${REDIS_URL}" || echo "A: 1 process"), logs in $STATE"
-echo $NODE_PIDS ${RPID:-}
+echo $HOST_PIDS ${RPID:-}

@@ -8,15 +8,13 @@
 # masters' PIDs and the redis-server PIDs (so --server-pid counts Redis's CPU).
 set -euo pipefail
 PEER=sss
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start-cluster.sh PORT redis|cluster}
-TOPOLOGY=${2:?usage: start-cluster.sh PORT redis|cluster}
+cluster_args "$@"
 N=${SSS_HOST_WORKERS:-1}
 BUILD=${SSS_BUILD:-$ROOT/build/dev}
 [ -x "$BUILD/sss-server" ] || die "no $BUILD/sss-server: cmake --build $BUILD"
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT" 2
-start_redis_topology "$STATE" "$TOPOLOGY"
+cluster_redis
 if [ "$TOPOLOGY" = cluster ]; then
   ENGINE=(--redis-cluster "$REDIS_ADDRS")
 else
@@ -25,7 +23,6 @@ fi
 APP=()
 [ -f "$BUILD/bench/libsss-bench.so" ] && APP=(--app "$BUILD/bench/libsss-bench.so")
 ulimit -n 20000 2>/dev/null || true
-HOSTS=""
 for i in 0 1; do
   P=$((PORT + i))
   # shellcheck disable=SC2086
@@ -33,16 +30,15 @@ for i in 0 1; do
     --host-id "h$i" --engine redis "${ENGINE[@]}" \
     --allow-client-publish 'bench-*' --max-message-rate 0 --max-client-channels-per-conn 100000 \
     ${SSS_EXTRA_ARGS:-} >"$STATE/server.$P.log" 2>&1 &
-  HOSTS="$HOSTS $!"
-  echo $! >>"$STATE/pids"
+  record_host
 done
+wait_hosts 2 20 "sss-server on @PORT@ did not start" "$STATE/server.@PORT@.log"
 for i in 0 1; do
   P=$((PORT + i))
-  wait_port "$P" 20 || { tail -5 "$STATE/server.$P.log" >&2; die "sss-server on $P did not start"; }
   for _ in $(seq 100); do
     grep -q "subscriptions connection to .* is up\|commands connection to .* is up" "$STATE/server.$P.log" && break
     sleep 0.1
   done
 done
 log "2 sss hosts ($N workers each) on $TOPOLOGY $REDIS_ADDRS, logs in $STATE"
-echo $HOSTS $REDIS_PIDS
+echo $HOST_PIDS $REDIS_PIDS

@@ -7,16 +7,15 @@
 # children).
 set -euo pipefail
 PEER=sss
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
-PORT=${1:?usage: start.sh PORT [N]}
-N=${2:-2}
+start_args "${1:-}" "${2:-2}"
 BUILD=${SSS_BUILD:-$ROOT/build/dev}
 if [ ! -x "$BUILD/sss-server" ]; then
   log "building $BUILD"
   (cd "$ROOT" && cmake -S . -B "$BUILD" -G Ninja >&2 && cmake --build "$BUILD" >&2)
 fi
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT"
+fresh_state
 APP=()
 if [ -f "$BUILD/bench/libsss-bench.so" ]; then
   APP=(--app "$BUILD/bench/libsss-bench.so")

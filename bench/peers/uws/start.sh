@@ -4,6 +4,7 @@
 # processes). Last stdout line: the server PID.
 set -euo pipefail
 PEER=uws
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
 one_process_args "${1:-}" "${2:-1}" "uws has no cross-process pub/sub: starting 1 process"
 HERE="$PEERS_DIR/uws"
@@ -12,8 +13,7 @@ if [ ! -d "$HERE/node_modules/@trufflesuite/uws-js-unofficial" ]; then
   log "npm ci"
   (cd "$HERE" && npm ci --no-audit --no-fund >&2)
 fi
-STATE=$(state_dir $PEER "$PORT")
-start_fresh "$STATE" "$PORT"
+fresh_state
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 node "$HERE/server.js" "$PORT" >"$STATE/node.log" 2>&1 &
 PID=$!
