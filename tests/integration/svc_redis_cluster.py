@@ -130,18 +130,26 @@ class Node(Redis):
         return self.command("CLUSTER", "INFO").decode(errors="replace")
 
 
+def add_nodes(nodes, count, tls=None, users=None):
+    """Start count cluster-enabled redis-servers on port pairs of their own
+    (cluster_port), appending each to nodes as it starts, so that a caller
+    that fails half-way still has the started ones to close."""
+    taken = {p for n in nodes for p in (n.port, n.port + 10000)}
+    for _ in range(count):
+        port = cluster_port(taken)
+        taken.update((port, port + 10000))
+        nodes.append(Node(port, tls, users))
+    return nodes
+
+
 class RedisCluster:
     def __init__(self, tls=None, users=None):
         for tool in ("redis-server", "redis-cli"):
             if not shutil.which(tool):
                 raise RuntimeError(f"{tool} is not installed (tools/bootstrap.sh installs it)")
-        taken = set()
         self.nodes = []
         try:
-            for _ in range(6):
-                port = cluster_port(taken)
-                taken.update((port, port + 10000))
-                self.nodes.append(Node(port, tls, users))
+            add_nodes(self.nodes, 6, tls, users)
             addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
             cli, env = ["redis-cli"], dict(os.environ)
             if tls:

@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sss_harness as h  # noqa: E402
 from sss_harness import T  # noqa: E402
-from svc_redis_cluster import Node, bulk_strings, cluster_port  # noqa: E402
+from svc_redis_cluster import add_nodes, bulk_strings  # noqa: E402
 from test_redis_cluster import start_host, subscriber, wait_until  # noqa: E402
 
 
@@ -29,13 +29,9 @@ class AlternatingCluster:
     """Two masters, no replicas: even slots on a, odd slots on b."""
 
     def __init__(self):
-        taken = set()
         self.nodes = []
         try:
-            for _ in range(2):
-                port = cluster_port(taken)
-                taken.update((port, port + 10000))
-                self.nodes.append(Node(port))
+            add_nodes(self.nodes, 2)
             a, b = self.nodes
             b.command("CLUSTER", "MEET", "127.0.0.1", str(a.port))
             a.command("CLUSTER", "ADDSLOTS", *[str(s) for s in range(0, 16384, 2)])
@@ -118,12 +114,9 @@ def serves(view, nid, slots):
 
 
 async def test_node_replaced(c):
-    taken, nodes = set(), []
+    nodes = []
     try:
-        for _ in range(3):
-            port = cluster_port(taken)
-            taken.update((port, port + 10000))
-            nodes.append(Node(port))
+        add_nodes(nodes, 3)
         a, b, new = nodes
         b.command("CLUSTER", "MEET", "127.0.0.1", str(a.port))
         a.command("CLUSTER", "ADDSLOTSRANGE", "0", "8191")
