@@ -3,8 +3,9 @@
  * connect with backoff, TLS when the URL is rediss:// (OpenSSL over the same
  * non-blocking socket: the handshake, then SSL_read/SSL_write), a write
  * buffer of RESP commands (formatted by hiredis), and hiredis's reader for
- * the replies. Nothing here knows what the commands mean:
- * sss_engine_redis.c pairs replies with requests (and sends AUTH first).
+ * the replies. Nothing here knows what the commands mean: the Redis engine
+ * pairs replies with requests (sss_redis_cmds.c) and sends AUTH first
+ * (sss_redis_nodes.c).
  *
  * hiredis 0.14's async API is not used: it aborts on sharded pub/sub
  * messages (DEPENDENCIES.md 3), and our loop is poll(2), not its adapters.
