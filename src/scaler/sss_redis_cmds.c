@@ -104,7 +104,7 @@ int sss_redis__can_send(const struct redis_engine *re, const struct cmd *c, int 
            (c->slot < 0 || !re->slot_inflight[c->slot] || re->slot_node[c->slot] == n);
 }
 
-/* A command of nd is no longer in flight (answered, or its connection lost). */
+/* c is no longer in flight (answered, or its connection lost): its slot may send again. */
 void sss_redis__slot_done(struct redis_engine *re, const struct cmd *c)
 {
     if (c->slot >= 0 && re->slot_inflight[c->slot])

@@ -249,13 +249,6 @@ static void setup_push(struct redis_engine *re, struct rnode *nd, struct cmd *c)
         sss_log_error("redis", "out of memory setting up the commands connection");
 }
 
-/*
- * The node answered the whole setup: the commands that waited for it go
- * now, in order. Not before: a TLS 1.3 server refuses a client certificate
- * only after the client's handshake is done, and a wrong password only in
- * AUTH's reply, so a connection is not usable until something came back on
- * it. On a cluster, the first ready node is asked for the slot map.
- */
 /* On a cluster, ask a node that answers for the slot map, if it is wanted and none is asked. */
 void sss_redis__maybe_refresh(struct redis_engine *re, int64_t now)
 {
@@ -283,6 +276,13 @@ void sss_redis__maybe_refresh(struct redis_engine *re, int64_t now)
     (void)sss_redis__send_to(re, re->nodes[n], c);
 }
 
+/*
+ * The node answered the whole setup: the commands that waited for it go
+ * now, in order. Not before: a TLS 1.3 server refuses a client certificate
+ * only after the client's handshake is done, and a wrong password only in
+ * AUTH's reply, so a connection is not usable until something came back on
+ * it. On a cluster, the first ready node is asked for the slot map.
+ */
 void sss_redis__cmd_conn_ready(struct redis_engine *re, struct rnode *nd)
 {
     nd->cmd_ready = 1;
