@@ -32,6 +32,8 @@ static int parse_warned(struct sss_cfg *cfg, int argc, char **argv, char *warned
     memset(warned, 0, cap);
     err = fmemopen(warned, cap - 1, "w");
     CHECK(err != NULL);
+    if (!err)
+        return -1;
     sss_cfg_defaults(cfg);
     rc = sss_cfg_parse(cfg, argc, argv, NULL, sink(), err);
     fclose(err);
