@@ -240,9 +240,8 @@ static int auth_argv(const struct sss_redis_target *t, const char **argv, size_t
     return n;
 }
 
-static void setup_push(struct redis_engine *re, struct rnode *nd, struct cmd *c)
+static void setup_push(struct rnode *nd, struct cmd *c)
 {
-    (void)re;
     sss_redis__q_push(&nd->inflight, c);
     nd->setup_pending++;
     if (sss_redis_conn_append(&nd->cmd, c->resp, c->len) < 0)
@@ -254,10 +253,9 @@ void sss_redis__maybe_refresh(struct redis_engine *re, int64_t now)
 {
     static const char *argv[2] = {"CLUSTER", "SLOTS"};
     static const size_t lens[2] = {7, 5};
+    int stale = re->refresh_wanted || !re->map_ok;
     struct cmd *c;
     int n;
-
-    int stale = re->refresh_wanted || !re->map_ok;
 
     /* A master the map names that does not answer: perhaps a failover
      * promotes its replica; read the map until it says so. */
@@ -302,23 +300,23 @@ void sss_redis__setup_cmd_conn(struct redis_engine *re, struct rnode *nd)
         int n = auth_argv(&nd->target, argv, lens);
 
         if ((c = sss_redis__cmd_new(re, K_SETUP, n, argv, lens)))
-            setup_push(re, nd, c);
+            setup_push(nd, c);
     }
     if (!re->cluster) { /* a cluster has database 0 only */
         snprintf(db, sizeof(db), "%d", nd->target.db);
         argv[0] = "SELECT", lens[0] = 6;
         argv[1] = db, lens[1] = strlen(db);
         if ((c = sss_redis__cmd_new(re, K_SETUP, 2, argv, lens)))
-            setup_push(re, nd, c);
+            setup_push(nd, c);
     }
     argv[0] = "SCRIPT", lens[0] = 6;
     argv[1] = "LOAD", lens[1] = 4;
     argv[2] = SSS_REDIS_LUA_PUBLISH, lens[2] = strlen(SSS_REDIS_LUA_PUBLISH);
     if ((c = sss_redis__cmd_new(re, K_SETUP, 3, argv, lens)))
-        setup_push(re, nd, c);
+        setup_push(nd, c);
     argv[2] = SSS_REDIS_LUA_HISTORY, lens[2] = strlen(SSS_REDIS_LUA_HISTORY);
     if ((c = sss_redis__cmd_new(re, K_SETUP, 3, argv, lens)))
-        setup_push(re, nd, c);
+        setup_push(nd, c);
     if (!nd->setup_pending)
         sss_redis__cmd_conn_ready(re, nd); /* out of memory for all of it: the commands will say */
 }
