@@ -112,10 +112,10 @@ static void feed(struct redis_engine *re, struct rchan *ch, const struct sss_eng
 
 /* (S)SUBSCRIBE or (S)UNSUBSCRIBE (sharded on a cluster) chan on nd's subscriptions connection. */
 void sss_redis__send_sub_cmd(struct redis_engine *re, struct rnode *nd, int on, const char *chan,
-                         size_t len)
+                             size_t len)
 {
-    const char *verb = re->cluster ? (on ? "SSUBSCRIBE" : "SUNSUBSCRIBE")
-                                   : (on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+    const char *verb =
+        re->cluster ? (on ? "SSUBSCRIBE" : "SUNSUBSCRIBE") : (on ? "SUBSCRIBE" : "UNSUBSCRIBE");
     char key[SSS_PROTO_CHANNEL_MAX + 16];
     const char *argv[2] = {verb, key};
     size_t lens[2] = {strlen(verb), 0};
@@ -409,9 +409,8 @@ void sss_redis__on_catchup_reply(struct redis_engine *re, struct cmd *c, const r
         sss_log_warn("redis",
                      "channel %s: its stream ends at %llu-%llu, before %llu-%llu that this host "
                      "fed (lost in a failover); new epoch, its subscribers here are closed (4008)",
-                     ch->name, (unsigned long long)a.last.epoch,
-                     (unsigned long long)a.last.offset, (unsigned long long)c->after.epoch,
-                     (unsigned long long)c->after.offset);
+                     ch->name, (unsigned long long)a.last.epoch, (unsigned long long)a.last.offset,
+                     (unsigned long long)c->after.epoch, (unsigned long long)c->after.offset);
         re->base.sink.control(re->base.sink.data, SSS_HM_GAP_RECORD, ch->name, ch->len);
         start_bump(re, ch);
         return;
@@ -600,8 +599,7 @@ static void on_sub_reply(struct redis_engine *re, struct rnode *nd, const redisR
 
         if (p->type != REDIS_REPLY_STRING)
             return;
-        if (c->len == sizeof(CONTROL_CHANNEL) - 1 &&
-            memcmp(c->str, CONTROL_CHANNEL, c->len) == 0)
+        if (c->len == sizeof(CONTROL_CHANNEL) - 1 && memcmp(c->str, CONTROL_CHANNEL, c->len) == 0)
             on_control_msg(re, p->str, p->len);
         else
             on_envelope(re, p->str, p->len);
@@ -615,8 +613,9 @@ static void on_sub_reply(struct redis_engine *re, struct rnode *nd, const redisR
     if (!ch->inflight && ch->want) {
         /* Redis dropped it by itself: its slot moved to another node
          * (resharding) or this node became a replica (failover). */
-        sss_log_info("redis", "channel %s: %s dropped its subscription (slot moved); "
-                              "resubscribing",
+        sss_log_info("redis",
+                     "channel %s: %s dropped its subscription (slot moved); "
+                     "resubscribing",
                      ch->name, nd->target.where);
         sss_redis__chan_unsubscribed(re, ch);
         return;

@@ -148,9 +148,9 @@ int sss_redis__send_to(struct redis_engine *re, struct rnode *nd, struct cmd *c)
 
         lens[0] = 4;
         lens[1] = (size_t)snprintf(n, sizeof(n), "%d", re->cfg->redis_min_replicas);
-        lens[2] = (size_t)snprintf(ms, sizeof(ms), "%lld",
-                                   (long long)(re->cfg->redis_wait_ms ? re->cfg->redis_wait_ms
-                                                                      : 1000));
+        lens[2] =
+            (size_t)snprintf(ms, sizeof(ms), "%lld",
+                             (long long)(re->cfg->redis_wait_ms ? re->cfg->redis_wait_ms : 1000));
         w = sss_redis__cmd_new(re, K_WAIT, 3, argv, lens);
         if (!w || sss_redis_conn_append(&nd->cmd, w->resp, w->len) < 0) {
             sss_redis__cmd_free(w);
@@ -215,7 +215,7 @@ void sss_redis__flush_unsent(struct redis_engine *re)
 }
 
 struct cmd *sss_redis__cmd_new(struct redis_engine *re, enum cmd_kind kind, int argc,
-                           const char **argv, const size_t *lens)
+                               const char **argv, const size_t *lens)
 {
     struct cmd *c = sss_calloc(1, sizeof(*c));
     int n;
@@ -238,7 +238,7 @@ struct cmd *sss_redis__cmd_new(struct redis_engine *re, enum cmd_kind kind, int 
 
 /* EVALSHA the history script for chan. mode: "last", "all" or "after". */
 struct cmd *sss_redis__history_cmd(struct redis_engine *re, enum cmd_kind kind, const char *chan,
-                               size_t len, const char *mode, const struct sss_uid *after)
+                                   size_t len, const char *mode, const struct sss_uid *after)
 {
     char key[SSS_PROTO_CHANNEL_MAX + 16], ubuf[SSS_PROTO_UID_BUF] = "0-0";
     const char *argv[7];
@@ -376,8 +376,8 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
 
             snprintf(why, sizeof(why), "%.*s", (int)r->len, r->str);
             nd->setup_failed = 1; /* dropped after this batch of replies */
-            sss_log_error("redis", "setting up the commands connection to %s: %s",
-                          nd->target.where, why);
+            sss_log_error("redis", "setting up the commands connection to %s: %s", nd->target.where,
+                          why);
         } else if (--nd->setup_pending == 0 && !nd->setup_failed) {
             sss_redis__cmd_conn_ready(re, nd);
         }
@@ -406,8 +406,9 @@ static int on_cmd_reply(struct redis_engine *re, struct rnode *nd, struct cmd *c
             int64_t now = sss_now_ms();
 
             if (now - re->err_logged_ms >= 1000) {
-                sss_log_warn("redis", "a publish reached %lld replicas of %s, not %d "
-                                      "(--redis-min-replicas): answered as unknown",
+                sss_log_warn("redis",
+                             "a publish reached %lld replicas of %s, not %d "
+                             "(--redis-min-replicas): answered as unknown",
                              r->type == REDIS_REPLY_INTEGER ? (long long)r->integer : -1LL,
                              nd->target.where, re->cfg->redis_min_replicas);
                 re->err_logged_ms = now;

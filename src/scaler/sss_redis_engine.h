@@ -42,19 +42,19 @@ struct cmd {
     STAILQ_ENTRY(cmd) link;
     enum cmd_kind kind;
     struct sss_engine_tag tag;
-    struct rchan *ch; /* K_CATCHUP, K_BUMP */
+    struct rchan *ch;   /* K_CATCHUP, K_BUMP */
     struct sss_uid uid; /* K_WAIT: the publish's uid, answered once replicas have it */
-    int has_after;    /* K_HISTORY, K_CATCHUP: read after this uid */
+    int has_after;      /* K_HISTORY, K_CATCHUP: read after this uid */
     struct sss_uid after;
-    int known;        /* K_CATCHUP: the channel had been live when it was asked */
-    unsigned told;    /* K_CATCHUP: the channel's `told` when it was asked */
-    int64_t deadline; /* monotonic ms: waiting for the connection ends here */
-    int sent;         /* K_PUBLISH: sent once already, so perhaps applied */
-    int slot;         /* hash slot of its keys, -1: any node (K_SLOTS) */
-    uint64_t order;   /* when it was made: a redirected one goes back before younger ones */
-    int ask_node;     /* >= 0: sent once to that node after ASKING (an ASK redirection) */
+    int known;          /* K_CATCHUP: the channel had been live when it was asked */
+    unsigned told;      /* K_CATCHUP: the channel's `told` when it was asked */
+    int64_t deadline;   /* monotonic ms: waiting for the connection ends here */
+    int sent;           /* K_PUBLISH: sent once already, so perhaps applied */
+    int slot;           /* hash slot of its keys, -1: any node (K_SLOTS) */
+    uint64_t order;     /* when it was made: a redirected one goes back before younger ones */
+    int ask_node;       /* >= 0: sent once to that node after ASKING (an ASK redirection) */
     int64_t not_before; /* monotonic ms: a retry (TRYAGAIN, CLUSTERDOWN) waits until then */
-    char *resp;       /* from redisFormatCommandArgv */
+    char *resp;         /* from redisFormatCommandArgv */
     size_t len;
 };
 
@@ -86,16 +86,16 @@ struct waiter {
 struct rchan {
     char name[SSS_PROTO_CHANNEL_MAX + 1];
     uint32_t len;
-    int slot;     /* of its keys */
-    int node;     /* the node its (S)SUBSCRIBE went to, -1: none */
-    int want;     /* the host has subscribers */
-    int inflight; /* SUBSCRIBE/UNSUBSCRIBE sent, not yet confirmed */
-    int subscribed; /* Redis confirmed the last SUBSCRIBE (and no UNSUBSCRIBE since) */
-    int catching; /* catch-up reads in flight */
+    int slot;          /* of its keys */
+    int node;          /* the node its (S)SUBSCRIBE went to, -1: none */
+    int want;          /* the host has subscribers */
+    int inflight;      /* SUBSCRIBE/UNSUBSCRIBE sent, not yet confirmed */
+    int subscribed;    /* Redis confirmed the last SUBSCRIBE (and no UNSUBSCRIBE since) */
+    int catching;      /* catch-up reads in flight */
     int retry_catchup; /* the last catch-up failed: the tick tries again */
-    int live;     /* feeds flow */
-    int known;    /* it was live once: what the host has is known (has_last 0: nothing) */
-    int has_last; /* last: the newest uid fed to the host (or read when it became live) */
+    int live;          /* feeds flow */
+    int known;         /* it was live once: what the host has is known (has_last 0: nothing) */
+    int has_last;      /* last: the newest uid fed to the host (or read when it became live) */
     struct sss_uid last;
     unsigned told; /* gaps told and new epochs started: a catch-up asked before one of them
                     * has nothing left to tell */
@@ -112,15 +112,15 @@ struct rchan {
  * channel).
  */
 struct rnode {
-    int id;                          /* index in re->nodes */
-    struct sss_redis_target target;  /* its ssl_ctx is borrowed from re->tmpl */
+    int id;                         /* index in re->nodes */
+    struct sss_redis_target target; /* its ssl_ctx is borrowed from re->tmpl */
     struct sss_redis_conn cmd, sub;
     struct cmd_queue inflight; /* sent on cmd, reply pending, in order */
-    int cmd_ready;     /* cmd is up and the node answered its setup */
-    int setup_pending; /* setup commands (AUTH, SELECT, SCRIPT LOAD) not answered yet */
-    int setup_failed;  /* 1: the setup was refused (cmd); 2: AUTH was refused (sub) */
-    int sub_wanted;    /* this host needs its subscriptions connection */
-    int nslots;        /* slots the map gives it (cluster); it serves all in single mode */
+    int cmd_ready;             /* cmd is up and the node answered its setup */
+    int setup_pending;         /* setup commands (AUTH, SELECT, SCRIPT LOAD) not answered yet */
+    int setup_failed;          /* 1: the setup was refused (cmd); 2: AUTH was refused (sub) */
+    int sub_wanted;            /* this host needs its subscriptions connection */
+    int nslots;                /* slots the map gives it (cluster); it serves all in single mode */
 };
 
 struct redis_engine {
@@ -130,7 +130,7 @@ struct redis_engine {
     int cluster;                  /* --redis-cluster */
     struct rnode *nodes[SSS_REDIS_MAX_NODES]; /* owned; [0] is --redis in single mode */
     int nnodes;
-    int max_nodes;                /* --redis-cluster-max-nodes */
+    int max_nodes;                  /* --redis-cluster-max-nodes */
     uint8_t owner[SSS_REDIS_SLOTS]; /* slot -> node index, NO_NODE until the map says */
     /* sss_redis__flush_unsent's scratch: slots whose order holds */
     uint8_t kept[SSS_REDIS_SLOTS / 8];
@@ -139,27 +139,27 @@ struct redis_engine {
      * reply may still be on its way back for them), so the order holds. */
     uint16_t slot_inflight[SSS_REDIS_SLOTS];
     uint8_t slot_node[SSS_REDIS_SLOTS];
-    int map_ok;          /* a CLUSTER SLOTS answer was read */
-    int unserved;        /* slots the last map gave no node we serve them from */
+    int map_ok;             /* a CLUSTER SLOTS answer was read */
+    int unserved;           /* slots the last map gave no node we serve them from */
     int64_t full_logged_ms; /* "more than --redis-cluster-max-nodes" was logged then */
-    int refresh_wanted;  /* read the slot map again (a node lost, a redirection) */
+    int refresh_wanted;     /* read the slot map again (a node lost, a redirection) */
     int refresh_inflight;
-    int64_t refresh_at;  /* monotonic ms: no refresh before (one per REFRESH_MIN_MS) */
-    int ctl_node;        /* the node whose subscriptions connection has the control channel */
-    int reading;         /* the node whose replies are being read now, -1: none */
+    int64_t refresh_at; /* monotonic ms: no refresh before (one per REFRESH_MIN_MS) */
+    int ctl_node;       /* the node whose subscriptions connection has the control channel */
+    int reading;        /* the node whose replies are being read now, -1: none */
     int ctl_slot;
-    int resub_wanted;    /* some wanted channel has no (S)SUBSCRIBE on any node */
-    struct cmd_queue unsent;   /* waiting for their node's commands connection */
-    struct sss_map chans;      /* name -> struct rchan (owned) */
+    int resub_wanted;        /* some wanted channel has no (S)SUBSCRIBE on any node */
+    struct cmd_queue unsent; /* waiting for their node's commands connection */
+    struct sss_map chans;    /* name -> struct rchan (owned) */
     char sha_pub[41], sha_hist[41];
-    char origin[200];  /* names this engine instance in the publish script's keys */
-    uint64_t pub_seq;  /* seq of the last publish made (the script's idempotency key) */
+    char origin[200];   /* names this engine instance in the publish script's keys */
+    uint64_t pub_seq;   /* seq of the last publish made (the script's idempotency key) */
     uint64_t cmd_order; /* of the last command made */
     char hist_size[16], hist_ttl[24];
     msgpack_sbuffer pack;
-    size_t host_len;  /* strlen(cfg->host_id): compared with every envelope's origin */
-    size_t nwaiting;  /* questions waiting for a channel to go live, over all channels */
-    size_t nretry;    /* channels whose catch-up the tick must try again */
+    size_t host_len;       /* strlen(cfg->host_id): compared with every envelope's origin */
+    size_t nwaiting;       /* questions waiting for a channel to go live, over all channels */
+    size_t nretry;         /* channels whose catch-up the tick must try again */
     int64_t err_logged_ms; /* refused commands are logged once a second at most */
 };
 

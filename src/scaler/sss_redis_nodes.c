@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REFRESH_MIN_MS 200 /* between two CLUSTER SLOTS */
+#define REFRESH_MIN_MS 200       /* between two CLUSTER SLOTS */
 #define UNSERVED_REFRESH_MS 1000 /* the map is read again this often while slots have no node */
 
 /* ---- nodes and the slot map ---- */
@@ -99,7 +99,7 @@ static struct rnode *node_reuse(struct redis_engine *re, const char *host, int p
  * does not resolve). named: as for node_reuse.
  */
 struct rnode *sss_redis__node_get(struct redis_engine *re, const char *host, int port,
-                              const uint8_t *named)
+                                  const uint8_t *named)
 {
     int i = node_find(re, host, port);
     struct rnode *nd;
@@ -213,8 +213,9 @@ void sss_redis__on_slots_reply(struct redis_engine *re, struct rnode *nd, const 
     for (int s = 0; s < SSS_REDIS_SLOTS; s++)
         unserved += re->owner[s] == NO_NODE;
     if (unserved && !re->unserved)
-        sss_log_warn("redis", "%d slots have no master in the map read from %s; reading it "
-                              "again every second until they have",
+        sss_log_warn("redis",
+                     "%d slots have no master in the map read from %s; reading it "
+                     "again every second until they have",
                      unserved, nd->target.where);
     re->unserved = unserved;
     re->refresh_wanted = unserved > 0;
@@ -340,7 +341,7 @@ void sss_redis__setup_sub_conn(struct redis_engine *re, struct rnode *nd)
 
 /* refused: the node rejected the connection's setup, so nothing after it ran. */
 void sss_redis__cmd_conn_lost_how(struct redis_engine *re, struct rnode *nd, const char *why,
-                              int refused)
+                                  int refused)
 {
     struct cmd_queue resend;
     struct cmd *c;

@@ -323,8 +323,7 @@ static const char KEY32[] = "0123456789abcdef0123456789abcdef";
 static void test_secrets(void)
 {
     struct sss_cfg cfg;
-    char path[64], path2[64], env_file[96], arg_secret[64], arg_url[128], arg_key[64],
-        errbuf[2048];
+    char path[64], path2[64], env_file[96], arg_secret[64], arg_url[128], arg_key[64], errbuf[2048];
 
     temp_file(path, sizeof(path), "0123456789abcdef0123456789abcdef\n", 0600);
     {
