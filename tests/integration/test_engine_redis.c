@@ -439,7 +439,7 @@ static int sub_fd_of(struct sss_engine *e)
             socklen_t len = sizeof(sa);
 
             if (getsockname(pfd[i].fd, (struct sockaddr *)&sa, &len) == 0 &&
-                ntohs(sa.sin_port) == atoi(a + 16))
+                ntohs(sa.sin_port) == strtol(a + 16, NULL, 10))
                 fd = pfd[i].fd;
         }
     }

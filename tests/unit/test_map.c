@@ -33,7 +33,7 @@ static void test_iter_delete_safe(void)
                 errors++;
         }
         for (sss_map_iter_init(&it, &m); (k = sss_map_next(&it));) {
-            int i = atoi(k + 2);
+            int i = (int)strtol(k + 2, NULL, 10);
 
             returned++;
             if (seen[i]++)
