@@ -80,23 +80,37 @@ start_fresh() {
 
 # A free loopback TCP port, outside the kernel's ephemeral range (as the
 # tests' svc_redis.free_port): a port there can be handed to another socket
-# (an outgoing connection, a port-0 server) before the peer binds it.
-free_port() {
-  python3 - <<'PY'
-import random, socket
+# (an outgoing connection, a port-0 server) before the peer binds it. With
+# "pair", one whose cluster bus port (+10000) is free and outside it too (as
+# the tests' svc_redis_cluster.cluster_port), for a Redis Cluster node.
+free_port() { # [pair]
+  python3 - "${1:-}" <<'PY'
+import random, socket, sys
+pair = sys.argv[1] == "pair"
 try:
     lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
 except (OSError, ValueError):
     lo, hi = 32768, 60999
-ports = [p for a, b in ((10000, lo - 1), (hi + 1, 65535)) for p in range(a, b + 1)]
-for port in random.SystemRandom().sample(ports, min(500, len(ports))) + [0]:
+def bindable(port):
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
+            return True
         except OSError:
-            continue
-        print(s.getsockname()[1])
+            return False
+outside = lambda p: p <= 65535 and not lo <= p <= hi
+ports = [p for a, b in ((10000, lo - 1), (hi + 1, 65535)) for p in range(a, b + 1)
+         if not pair or outside(p + 10000)]
+for port in random.SystemRandom().sample(ports, min(500, len(ports))):
+    if bindable(port) and (not pair or bindable(port + 10000)):
+        print(port)
         break
+else:
+    if pair:
+        sys.exit("no free port pair outside the ephemeral range")
+    with socket.socket() as s:  # no room outside the range: the kernel's choice
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
 PY
 }
 
@@ -148,23 +162,6 @@ cluster_begin() { # port topology
   cluster_redis
 }
 
-# A free loopback port below 55536 whose cluster bus port (+10000) is free too.
-free_cluster_port() {
-  python3 - <<'PY'
-import random, socket
-def free(p):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", p)); return True
-        except OSError:
-            return False
-while True:
-    p = random.randint(20000, 45000)
-    if free(p) and free(p + 10000):
-        print(p); break
-PY
-}
-
 # start_redis_topology STATE TOPOLOGY: TOPOLOGY "redis" starts one redis-server,
 # "cluster" a Redis Cluster of 3 masters (no replicas: every core on this
 # machine goes to the measured path), each without persistence, in
@@ -181,7 +178,7 @@ start_redis_topology() {
   esac
   REDIS_PIDS=""
   for i in $(seq 1 $n); do
-    port=$(free_cluster_port)
+    port=$(free_port pair)
     dir="$state/redis$i"; rm -rf "$dir"; mkdir -p "$dir"
     local extra=()
     [ "$topology" = cluster ] && extra=(--cluster-enabled yes --cluster-config-file "$dir/nodes.conf"
