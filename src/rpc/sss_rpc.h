@@ -34,7 +34,6 @@ struct sss_rpc_req;
  * request and calls free.
  */
 struct sss_rpc_ops {
-    const char *name; /* for log lines */
     void (*last_uid)(struct sss_rpc_req *r, const struct sss_hm_last_uid_r *p);
     void (*hist_rec)(struct sss_rpc_req *r, const struct sss_hm_hist_rec *p, const char *topic,
                      const char *msg);

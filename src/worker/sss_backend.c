@@ -134,7 +134,6 @@ static void hist_free(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops hist_ops = {
-    .name = "history",
     .hist_rec = hist_rec,
     .hist_end = hist_end,
     .replay = hist_replay,

@@ -136,7 +136,6 @@ struct sss_conn {
  * the worker's handler_data. A NULL member does nothing.
  */
 struct sss_conn_handler {
-    const char *name;
     const char *const *subprotocols; /* offered in the upgrade (NULL-ended) */
     /* A connection was upgraded: 0, or < 0 to refuse it (500). */
     int (*open)(void *data, struct sss_conn *c);

@@ -23,7 +23,6 @@ static void echo_message(void *data, struct sss_conn *c, int opcode, const uint8
 static const char *const no_subprotocols[] = {NULL};
 
 const struct sss_conn_handler sss_echo_handler = {
-    .name = "echo",
     .subprotocols = no_subprotocols,
     .message = echo_message,
 };

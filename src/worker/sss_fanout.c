@@ -112,7 +112,6 @@ static int lap_replay(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops lap_ops = {
-    .name = "lap",
     .hist_rec = lap_hist_rec,
     .hist_end = lap_hist_end,
     .replay = lap_replay,

@@ -357,14 +357,12 @@ static int sub_replay(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops sub_ops = {
-    .name = "subscribe",
     .last_uid = sub_last_uid,
     .replay = sub_replay,
     .free = conn_req_free,
 };
 
 static const struct sss_rpc_ops begin_ops = {
-    .name = "begin",
     .last_uid = begin_last_uid,
     .replay = sub_replay,
     .free = conn_req_free,
@@ -462,7 +460,6 @@ static void load_end(struct sss_rpc_req *base, const struct sss_hm_session_end *
 static int load_replay(struct sss_rpc_req *base);
 
 static const struct sss_rpc_ops load_ops = {
-    .name = "session",
     .session_entry = load_entry,
     .session_end = load_end,
     .replay = load_replay,
@@ -672,7 +669,6 @@ static int pub_expire(struct sss_rpc_req *base, int64_t now)
 }
 
 static const struct sss_rpc_ops pub_ops = {
-    .name = "publish",
     .published = pub_published,
     .replay = pub_replay,
     .expire = pub_expire,
@@ -1237,7 +1233,6 @@ static void handler_periodic(void *data, int64_t now_ms)
 static const char *const subprotocols[] = {SSS_WIRE_MSGPACK_NAME, "sss.v1.json", NULL};
 
 const struct sss_conn_handler sss_session_handler = {
-    .name = "sss.v1",
     .subprotocols = subprotocols,
     .open = handler_open,
     .message = handler_message,

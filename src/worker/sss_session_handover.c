@@ -150,7 +150,6 @@ static int adopt_replay(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops adopt_ops = {
-    .name = "adopt",
     .hist_rec = adopt_hist_rec,
     .hist_end = adopt_hist_end,
     .replay = adopt_replay,

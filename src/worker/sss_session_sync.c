@@ -128,7 +128,6 @@ static void sync_req_free(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops sync_ops = {
-    .name = "sync",
     .hist_rec = sync_hist_rec,
     .hist_end = sync_hist_end,
     .replay = sync_replay,

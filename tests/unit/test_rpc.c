@@ -61,7 +61,6 @@ static void probe_free(struct sss_rpc_req *r)
 }
 
 static const struct sss_rpc_ops probe_ops = {
-    .name = "probe",
     .last_uid = probe_last_uid,
     .hist_rec = probe_hist_rec,
     .hist_end = probe_hist_end,
@@ -72,13 +71,11 @@ static const struct sss_rpc_ops probe_ops = {
 
 /* A kind without ops->free: the table frees its requests with sss_free. */
 static const struct sss_rpc_ops plain_ops = {
-    .name = "plain",
     .last_uid = probe_last_uid,
 };
 
 /* A kind that expects history only. */
 static const struct sss_rpc_ops probe_hist_ops = {
-    .name = "probe-history",
     .hist_rec = probe_hist_rec,
     .hist_end = probe_hist_end,
     .free = probe_free,
