@@ -30,8 +30,7 @@ struct ssession {
     char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     uint32_t len;
     char user[SSS_PROTO_CHANNEL_MAX + 1];
-    int online;            /* connections of it now */
-    int64_t offline_since; /* when the last one went */
+    struct sss_store_conns conns;
     int anon;              /* ANON_*: created with no user, on that list */
     TAILQ_ENTRY(ssession) alink;
     struct sss_map subs;   /* chan -> struct ssub (owned) */
@@ -66,7 +65,7 @@ static void session_free(void *val)
 /* Put an anonymous session on the list its state names (at the tail: the newest). */
 static void anon_place(struct mem_store *ms, struct ssession *s)
 {
-    int want = s->online > 0 ? ANON_ONLINE : ANON_IDLE;
+    int want = s->conns.online > 0 ? ANON_ONLINE : ANON_IDLE;
 
     if (s->anon == ANON_NONE || s->anon == want)
         return;
@@ -152,7 +151,7 @@ static struct ssession *create(struct mem_store *ms, const char *id, size_t len,
             ms->anon_tokens -= 1000;
         /* On the idle list until its connection is counted (anon_place). */
         s->anon = ANON_IDLE;
-        s->offline_since = now;
+        s->conns.offline_since = now;
         TAILQ_INSERT_TAIL(&ms->anon_idle, s, alink);
         ms->base.stats.sessions_anon++;
     }
@@ -172,17 +171,12 @@ static void mem_online(struct sss_store *st, int w, const char *id, size_t len, 
 
     if (!s && delta > 0 && w >= 0 && w < ms->nworkers)
         s = create(ms, id, len, user_len, flags, now);
-    if (!s || w < 0 || w >= ms->nworkers || s->per_worker[w] + delta < 0)
+    if (!s || w < 0 || w >= ms->nworkers ||
+        sss_store_conns_add(&s->conns, &s->per_worker[w], delta, now) < 0)
         return;
-    s->per_worker[w] += delta;
     if (user_len && user_len <= SSS_PROTO_CHANNEL_MAX) {
         memcpy(s->user, user, user_len);
         s->user[user_len] = '\0';
-    }
-    s->online += delta;
-    if (s->online <= 0) {
-        s->online = 0;
-        s->offline_since = now;
     }
     anon_place(ms, s);
 }
@@ -195,17 +189,9 @@ static void mem_reset_worker(struct sss_store *st, int w, int64_t now)
 
     if (w < 0 || w >= ms->nworkers)
         return;
-    for (sss_map_iter_init(&it, &ms->sessions); (s = sss_map_next(&it));) {
-        if (s->per_worker[w]) {
-            s->online -= s->per_worker[w];
-            s->per_worker[w] = 0;
-            if (s->online <= 0) {
-                s->online = 0;
-                s->offline_since = now;
-            }
+    for (sss_map_iter_init(&it, &ms->sessions); (s = sss_map_next(&it));)
+        if (sss_store_conns_drop(&s->conns, &s->per_worker[w], now))
             anon_place(ms, s);
-        }
-    }
 }
 
 static void mem_subscribe(struct sss_store *st, const char *id, size_t len, const char *chan,
@@ -263,7 +249,7 @@ static void mem_tick(struct sss_store *st, int64_t now)
     struct ssession *s;
 
     for (sss_map_iter_init(&it, &ms->sessions); (s = sss_map_next(&it));)
-        if (!s->online && now - s->offline_since >= ms->ttl_ms)
+        if (!s->conns.online && now - s->conns.offline_since >= ms->ttl_ms)
             forget(ms, s);
 }
 

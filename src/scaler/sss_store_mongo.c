@@ -85,8 +85,7 @@ struct lsess {
     char id[SSS_PROTO_SESSION_KEY_MAX + 1];
     uint32_t len;
     char user[SSS_PROTO_CHANNEL_MAX + 1];
-    int online;
-    int64_t offline_since;
+    struct sss_store_conns conns;
     int fresh; /* first seen with the connection now online: MongoDB may know more */
     int64_t fresh_since;
     int dirty; /* in the dirty list */
@@ -915,7 +914,7 @@ static void flush_dirty(struct mongo_store *ms)
         }
         memcpy(sn->id, ls->id, ls->len + 1);
         memcpy(sn->user, ls->user, sizeof(sn->user));
-        sn->online = ls->online > 0;
+        sn->online = ls->conns.online > 0;
         sn->gone = 0;
         sn->at_ms = sss_wall_ms();
         sn->nsubs = ms->nscratch;
@@ -1037,26 +1036,22 @@ static void ms_online(struct sss_store *st, int w, const char *id, size_t len, c
     copy_mem_stats(ms);
     /* A session the memory store refused (limits) is not this host's either. */
     ls = lget(ms, id, len, delta > 0 && sss_store_mem_has(ms->mem, id, len), &created);
-    if (!ls || w < 0 || w >= ms->nworkers || ls->per_worker[w] + delta < 0)
+    if (!ls || w < 0 || w >= ms->nworkers)
+        return;
+    was = ls->conns.online > 0;
+    if (sss_store_conns_add(&ls->conns, &ls->per_worker[w], delta, now) < 0)
         return;
     if (created) {
         ls->fresh = 1;
         ls->fresh_since = sss_now_ms();
     }
-    was = ls->online > 0;
-    ls->per_worker[w] += delta;
     if (user_len && user_len <= SSS_PROTO_CHANNEL_MAX &&
         (strlen(ls->user) != user_len || memcmp(ls->user, user, user_len) != 0)) {
         memcpy(ls->user, user, user_len);
         ls->user[user_len] = '\0';
         was = -1; /* write it */
     }
-    ls->online += delta;
-    if (ls->online <= 0) {
-        ls->online = 0;
-        ls->offline_since = now;
-    }
-    if (was != (ls->online > 0))
+    if (was != (ls->conns.online > 0))
         mark_dirty(ms, ls);
 }
 
@@ -1071,17 +1066,9 @@ static void ms_reset_worker(struct sss_store *st, int w, int64_t now)
         return;
     /* mark_dirty may hand records over (flush_dirty): that changes pending,
      * never local. */
-    for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));) {
-        if (ls->per_worker[w]) {
-            ls->online -= ls->per_worker[w];
-            ls->per_worker[w] = 0;
-            if (ls->online <= 0) {
-                ls->online = 0;
-                ls->offline_since = now;
-                mark_dirty(ms, ls);
-            }
-        }
-    }
+    for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
+        if (sss_store_conns_drop(&ls->conns, &ls->per_worker[w], now) && !ls->conns.online)
+            mark_dirty(ms, ls);
 }
 
 static void ms_subscribe(struct sss_store *st, const char *id, size_t len, const char *chan,
@@ -1158,7 +1145,8 @@ static void ms_load(struct sss_store *st, const char *id, size_t len,
     connected = ms->connected;
     pthread_mutex_unlock(&ms->mu);
     /* Another connection of it is here now: this host has the latest. */
-    if ((ls && !ls->fresh && ls->online > 1) || connected == 0 || !len || len > SSS_PROTO_SESSION_KEY_MAX) {
+    if ((ls && !ls->fresh && ls->conns.online > 1) || connected == 0 || !len ||
+        len > SSS_PROTO_SESSION_KEY_MAX) {
         answer_local(ms, ls, id, len, cb);
         return;
     }
@@ -1294,7 +1282,7 @@ static void ms_poll(struct sss_store *st)
         uint32_t n = 0;
 
         for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
-            if (ls->online > 0) {
+            if (ls->conns.online > 0) {
                 mark_dirty(ms, ls);
                 n++;
             }
@@ -1331,7 +1319,7 @@ static void ms_tick(struct sss_store *st, int64_t now)
     ms->mem->ops->tick(ms->mem, now);
     copy_mem_stats(ms);
     for (sss_map_iter_init(&it, &ms->local); (ls = sss_map_next(&it));)
-        if (!ls->online && !ls->dirty && now - ls->offline_since >= ms->ttl_ms) {
+        if (!ls->conns.online && !ls->dirty && now - ls->conns.offline_since >= ms->ttl_ms) {
             sss_map_del(&ms->local, ls->id, ls->len);
             sss_free(ls);
         }
