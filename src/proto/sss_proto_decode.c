@@ -141,60 +141,49 @@ struct dstate {
     enum sss_proto_error err;       /* first problem, parsing continues */
 };
 
-static enum field lookup_top(const unsigned char *k, size_t n)
-{
-    switch (n) {
-    case 2:
-        return memcmp(k, "id", 2) == 0 ? F_ID : F_NONE;
-    case 3:
-        if (memcmp(k, "sys", 3) == 0)
-            return F_SYS;
-        if (memcmp(k, "msg", 3) == 0)
-            return F_MSG;
-        if (memcmp(k, "uid", 3) == 0)
-            return F_UID;
-        if (memcmp(k, "err", 3) == 0)
-            return F_ERR;
-        return F_NONE;
-    case 4:
-        return memcmp(k, "prot", 4) == 0 ? F_PROT : F_NONE;
-    case 5:
-        if (memcmp(k, "topic", 5) == 0)
-            return F_TOPIC;
-        if (memcmp(k, "query", 5) == 0)
-            return F_QUERY;
-        return F_NONE;
-    case 6:
-        if (memcmp(k, "result", 6) == 0)
-            return F_RESULT;
-        if (memcmp(k, "reason", 6) == 0)
-            return F_REASON;
-        return F_NONE;
-    case 7:
-        if (memcmp(k, "channel", 7) == 0)
-            return F_CHANNEL;
-        if (memcmp(k, "session", 7) == 0)
-            return F_SESSION;
-        if (memcmp(k, "lastUid", 7) == 0)
-            return F_LAST_UID;
-        if (memcmp(k, "records", 7) == 0)
-            return F_RECORDS;
-        return F_NONE;
-    case 13:
-        return memcmp(k, "subscriptions", 13) == 0 ? F_SUBS : F_NONE;
-    default:
-        return F_NONE;
-    }
-}
+/* The keys the decoder knows: a message's (depth 1), then a subscription's. */
+struct known_key {
+    const char *name;
+    size_t len;
+    enum field field;
+};
 
-static enum field lookup_sub(const unsigned char *k, size_t n)
+/* clang-format off */
+#define KEY(name, field) {name, sizeof(name) - 1, field}
+/* clang-format on */
+
+static const struct known_key top_keys[] = {
+    KEY("sys", F_SYS),
+    KEY("id", F_ID),
+    KEY("channel", F_CHANNEL),
+    KEY("topic", F_TOPIC),
+    KEY("msg", F_MSG),
+    KEY("uid", F_UID),
+    KEY("session", F_SESSION),
+    KEY("lastUid", F_LAST_UID),
+    KEY("subscriptions", F_SUBS),
+    KEY("query", F_QUERY),
+    KEY("result", F_RESULT),
+    KEY("records", F_RECORDS),
+    KEY("prot", F_PROT),
+    KEY("err", F_ERR),
+    KEY("reason", F_REASON),
+};
+
+static const struct known_key sub_keys[] = {
+    KEY("channel", F_CHANNEL),
+    KEY("lastUid", F_LAST_UID),
+    KEY("query", F_QUERY),
+};
+
+#undef KEY
+
+static enum field lookup(const struct known_key *keys, size_t nkeys, const unsigned char *k,
+                         size_t n)
 {
-    if (n == 7 && memcmp(k, "channel", 7) == 0)
-        return F_CHANNEL;
-    if (n == 7 && memcmp(k, "lastUid", 7) == 0)
-        return F_LAST_UID;
-    if (n == 5 && memcmp(k, "query", 5) == 0)
-        return F_QUERY;
+    for (size_t i = 0; i < nkeys; i++)
+        if (keys[i].len == n && memcmp(keys[i].name, k, n) == 0)
+            return keys[i].field;
     return F_NONE;
 }
 
@@ -270,6 +259,20 @@ static int take_bounded(struct dstate *st, const struct sss_json__event *ev, cha
     return 0;
 }
 
+/* A top-level string member kept whole or not at all (topic, session,
+ * lastUid): its bit in m->has says which. */
+static int top_string(struct dstate *st, const struct sss_json__event *ev, unsigned bit, char *dst,
+                      size_t cap, size_t *len, enum sss_proto_error wrong_type,
+                      enum sss_proto_error too_long)
+{
+    if (ev->item.type != SSS_JSON_STRING)
+        return fail(st, wrong_type);
+    st->m->has &= ~bit;
+    if (take_bounded(st, ev, dst, cap, len, too_long))
+        st->m->has |= bit;
+    return 0;
+}
+
 /* A value of a top-level member. */
 static int top_value(struct dstate *st, const struct sss_json__event *ev)
 {
@@ -306,21 +309,11 @@ static int top_value(struct dstate *st, const struct sss_json__event *ev)
             m->has |= SSS_PROTO_HAS_CHANNEL;
         return 0;
     case F_TOPIC:
-        if (k != SSS_JSON_STRING)
-            return fail(st, SSS_PROTO_E_TOPIC_TYPE);
-        m->has &= ~SSS_PROTO_HAS_TOPIC;
-        if (take_bounded(st, ev, m->topic, sizeof(m->topic), &m->topic_len,
-                         SSS_PROTO_E_TOPIC_LONG))
-            m->has |= SSS_PROTO_HAS_TOPIC;
-        return 0;
+        return top_string(st, ev, SSS_PROTO_HAS_TOPIC, m->topic, sizeof(m->topic), &m->topic_len,
+                          SSS_PROTO_E_TOPIC_TYPE, SSS_PROTO_E_TOPIC_LONG);
     case F_SESSION:
-        if (k != SSS_JSON_STRING)
-            return fail(st, SSS_PROTO_E_SESSION_TYPE);
-        m->has &= ~SSS_PROTO_HAS_SESSION;
-        if (take_bounded(st, ev, m->session, sizeof(m->session), &m->session_len,
-                         SSS_PROTO_E_SESSION_LONG))
-            m->has |= SSS_PROTO_HAS_SESSION;
-        return 0;
+        return top_string(st, ev, SSS_PROTO_HAS_SESSION, m->session, sizeof(m->session),
+                          &m->session_len, SSS_PROTO_E_SESSION_TYPE, SSS_PROTO_E_SESSION_LONG);
     case F_LAST_UID:
         m->has &= ~(SSS_PROTO_HAS_LAST_UID | SSS_PROTO_HAS_LAST_UID_NULL);
         if (k == SSS_JSON_NULL) {
@@ -329,12 +322,8 @@ static int top_value(struct dstate *st, const struct sss_json__event *ev)
             m->has |= SSS_PROTO_HAS_LAST_UID_NULL;
             return 0;
         }
-        if (k != SSS_JSON_STRING)
-            return fail(st, SSS_PROTO_E_LASTUID_TYPE);
-        if (take_bounded(st, ev, m->last_uid, sizeof(m->last_uid), &m->last_uid_len,
-                         SSS_PROTO_E_LASTUID_LONG))
-            m->has |= SSS_PROTO_HAS_LAST_UID;
-        return 0;
+        return top_string(st, ev, SSS_PROTO_HAS_LAST_UID, m->last_uid, sizeof(m->last_uid),
+                          &m->last_uid_len, SSS_PROTO_E_LASTUID_TYPE, SSS_PROTO_E_LASTUID_LONG);
     case F_SUBS:
         if (k != SSS_JSON_ARRAY)
             return fail(st, SSS_PROTO_E_SUBS_TYPE);
@@ -449,9 +438,9 @@ static void key(struct dstate *st, const struct sss_json__event *ev)
     const unsigned char *k = (const unsigned char *)ev->item.key;
 
     if (ev->depth == 1)
-        st->top = lookup_top(k, ev->item.key_len);
+        st->top = lookup(top_keys, sizeof(top_keys) / sizeof(top_keys[0]), k, ev->item.key_len);
     else if (ev->depth == 3 && st->sub_obj)
-        st->sub = lookup_sub(k, ev->item.key_len);
+        st->sub = lookup(sub_keys, sizeof(sub_keys) / sizeof(sub_keys[0]), k, ev->item.key_len);
 }
 
 static void close_container(struct dstate *st, const struct sss_json__event *ev)
