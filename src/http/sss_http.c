@@ -51,12 +51,15 @@ enum http_hdr {
     HDR_ORIGIN,
     HDR_PROTOCOL,
     HDR_TRANSFER_ENCODING,
+    /* Copied into the answer (struct http_copy), in this order to the end. */
     HDR_COOKIE,
     HDR_AUTHORIZATION,
     HDR_USER_AGENT,
     HDR_FORWARDED_FOR,
     HDR_EXTENSIONS,
 };
+
+#define NCOPIES (HDR_EXTENSIONS - HDR_COOKIE + 1)
 
 static const struct {
     const char *name;
@@ -88,6 +91,24 @@ struct http_token {
     size_t len;
     size_t pending_spaces;
     int overlong;
+};
+
+/*
+ * A header copied into the answer for the session parser (Cookie,
+ * Authorization, User-Agent, X-Forwarded-For, Sec-WebSocket-Extensions),
+ * always NUL-terminated, each line trimmed. Several lines are joined by sep;
+ * with no sep a second line makes the copy bad (two credentials: which one
+ * counts would be ambiguous). A value that doesn't fit, or holds a NUL,
+ * empties the copy and makes it bad for good, so a token can't lose its tail.
+ */
+struct http_copy {
+    char *dst;
+    size_t cap;
+    const char *sep; /* "; " or ", ", or NULL: one line only */
+    size_t len;
+    size_t mark; /* where the current line (its separator first) began */
+    unsigned lines;
+    int bad;
 };
 
 struct http_parse {
@@ -124,18 +145,7 @@ struct http_parse {
     int transfer_encoding;
     uint64_t offered; /* bit i: the client offered policy->subprotocols[i] */
 
-    /* Copies into out->cookie and out->authorization (see struct copy). */
-    size_t cookie_len, cookie_mark; /* mark: where the current Cookie line began */
-    size_t authz_len;
-    unsigned authz_count;
-    int cookie_bad, authz_bad;
-    /* Copies into out->user_agent and forwarded_for (same rules, no flag). */
-    size_t ua_len, xff_len, xff_mark;
-    unsigned ua_count;
-    int ua_bad, xff_bad;
-    /* Sec-WebSocket-Extensions into out->extensions (lines joined by ", "). */
-    size_t ext_len, ext_mark;
-    int ext_bad;
+    struct http_copy copy[NCOPIES]; /* [hdr - HDR_COOKIE] */
 };
 
 static int ascii_lower(int c)
@@ -197,63 +207,58 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
-/* ---- Cookie and Authorization copies ----------------------------------- */
+/* ---- copies: Cookie, Authorization, User-Agent, X-Forwarded-For, ... ---- */
 
-/*
- * Append to a copy kept for the session parser, always NUL-terminated. A
- * value that doesn't fit, or holds a NUL, empties the copy and marks it bad
- * for good.
- */
-static void copy_bytes(char *dst, size_t cap, size_t *len, int *bad, const char *at, size_t n)
+static void copy_init(struct http_copy *c, char *dst, size_t cap, const char *sep)
 {
-    if (*bad)
-        return;
-    if (n >= cap - *len || memchr(at, '\0', n)) {
-        *bad = 1;
-        dst[0] = '\0';
-        return;
-    }
-    memcpy(dst + *len, at, n);
-    *len += n;
-    dst[*len] = '\0';
+    c->dst = dst;
+    c->cap = cap;
+    c->sep = sep;
 }
 
-/* End of one Cookie or Authorization line: trim, terminate, publish the flag. */
-static void copy_done(struct http_parse *st)
+/* The current header's copy, or NULL if it is not copied. */
+static struct http_copy *copy_of(struct http_parse *st)
 {
-    struct sss_http_upgrade *out = st->out;
-    size_t start; /* first byte of this line's value */
-
-    if (st->hdr == HDR_COOKIE) {
-        start = st->cookie_mark + (st->cookie_mark > 0 ? 2 : 0);
-        while (!st->cookie_bad && st->cookie_len > start && is_ows(out->cookie[st->cookie_len - 1]))
-            st->cookie_len--;
-        if (st->cookie_len == start)
-            st->cookie_len = st->cookie_mark; /* an empty line adds nothing, not even "; " */
-        out->cookie[st->cookie_bad ? 0 : st->cookie_len] = '\0';
-    } else if (st->hdr == HDR_AUTHORIZATION) {
-        while (!st->authz_bad && st->authz_len > 0 &&
-               is_ows(out->authorization[st->authz_len - 1]))
-            st->authz_len--;
-        out->authorization[st->authz_bad ? 0 : st->authz_len] = '\0';
-    }
-    out->headers_truncated = st->cookie_bad || st->authz_bad;
+    return st->hdr >= HDR_COOKIE ? &st->copy[st->hdr - HDR_COOKIE] : NULL;
 }
 
-/* End of an Origin, User-Agent or X-Forwarded-For line: trim and terminate. */
-static void info_done(char *dst, size_t *len, size_t mark, int bad)
+static void copy_bytes(struct http_copy *c, const char *at, size_t n)
 {
-    size_t start = mark + (mark > 0 ? 2 : 0);
-
-    if (bad) {
-        dst[0] = '\0';
+    if (c->bad)
+        return;
+    if (n >= c->cap - c->len || memchr(at, '\0', n)) {
+        c->bad = 1;
+        c->dst[0] = '\0';
         return;
     }
-    while (*len > start && is_ows(dst[*len - 1]))
-        (*len)--;
-    if (*len == start)
-        *len = mark; /* an empty line adds nothing */
-    dst[*len] = '\0';
+    memcpy(c->dst + c->len, at, n);
+    c->len += n;
+    c->dst[c->len] = '\0';
+}
+
+static void copy_line_begins(struct http_copy *c)
+{
+    if (c->lines++ > 0 && !c->sep) {
+        c->bad = 1;
+        c->dst[0] = '\0';
+        return;
+    }
+    c->mark = c->len;
+    if (c->len > 0)
+        copy_bytes(c, c->sep, strlen(c->sep));
+}
+
+static void copy_line_ends(struct http_copy *c)
+{
+    size_t start = c->mark + (c->mark > 0 ? strlen(c->sep) : 0);
+
+    if (c->bad)
+        return;
+    while (c->len > start && is_ows(c->dst[c->len - 1]))
+        c->len--;
+    if (c->len == start)
+        c->len = c->mark; /* an empty line adds nothing, not even a separator */
+    c->dst[c->len] = '\0';
 }
 
 /* ---- header names ------------------------------------------------------ */
@@ -272,6 +277,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct http_parse *st = state_of(p);
+    struct http_copy *c;
     size_t i;
 
     st->hdr = HDR_OTHER;
@@ -288,28 +294,8 @@ static int on_header_field_complete(llhttp_t *p)
     st->value_len = 0;
     st->value_overlong = 0;
     memset(&st->tok, 0, sizeof(st->tok));
-    if (st->hdr == HDR_COOKIE) {
-        /* A second Cookie line continues the list (RFC 6265 asks for one). */
-        st->cookie_mark = st->cookie_len;
-        if (st->cookie_len > 0)
-            copy_bytes(st->out->cookie, sizeof(st->out->cookie), &st->cookie_len,
-                       &st->cookie_bad, "; ", 2);
-    } else if (st->hdr == HDR_AUTHORIZATION && ++st->authz_count > 1) {
-        st->authz_bad = 1; /* two credentials: which one counts is ambiguous */
-    } else if (st->hdr == HDR_USER_AGENT && ++st->ua_count > 1) {
-        st->ua_bad = 1;
-        st->out->user_agent[0] = '\0';
-    } else if (st->hdr == HDR_FORWARDED_FOR) {
-        st->xff_mark = st->xff_len; /* a list: another line continues it */
-        if (st->xff_len > 0)
-            copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
-                       &st->xff_bad, ", ", 2);
-    } else if (st->hdr == HDR_EXTENSIONS) {
-        st->ext_mark = st->ext_len;
-        if (st->ext_len > 0)
-            copy_bytes(st->out->extensions, sizeof(st->out->extensions), &st->ext_len,
-                       &st->ext_bad, ", ", 2);
-    }
+    if ((c = copy_of(st)))
+        copy_line_begins(c);
     return 0;
 }
 
@@ -459,6 +445,7 @@ static void single_value_done(struct http_parse *st)
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct http_parse *st = state_of(p);
+    struct http_copy *c;
     size_t room;
 
     switch (st->hdr) {
@@ -479,27 +466,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         memcpy(st->value + st->value_len, at, n);
         st->value_len += n;
         break;
-    case HDR_COOKIE:
-        copy_bytes(st->out->cookie, sizeof(st->out->cookie), &st->cookie_len, &st->cookie_bad, at,
-                   n);
-        break;
-    case HDR_AUTHORIZATION:
-        copy_bytes(st->out->authorization, sizeof(st->out->authorization), &st->authz_len,
-                   &st->authz_bad, at, n);
-        break;
-    case HDR_USER_AGENT:
-        copy_bytes(st->out->user_agent, sizeof(st->out->user_agent), &st->ua_len, &st->ua_bad,
-                   at, n);
-        break;
-    case HDR_FORWARDED_FOR:
-        copy_bytes(st->out->forwarded_for, sizeof(st->out->forwarded_for), &st->xff_len,
-                   &st->xff_bad, at, n);
-        break;
-    case HDR_EXTENSIONS:
-        copy_bytes(st->out->extensions, sizeof(st->out->extensions), &st->ext_len, &st->ext_bad,
-                   at, n);
-        break;
     default:
+        if ((c = copy_of(st)))
+            copy_bytes(c, at, n);
         break;
     }
     return 0;
@@ -508,6 +477,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http_parse *st = state_of(p);
+    struct http_copy *c;
 
     switch (st->hdr) {
     case HDR_UPGRADE:
@@ -518,21 +488,11 @@ static int on_header_value_complete(llhttp_t *p)
     case HDR_TRANSFER_ENCODING:
         st->transfer_encoding = 1;
         break;
-    case HDR_COOKIE:
-    case HDR_AUTHORIZATION:
-        copy_done(st);
-        break;
-    case HDR_USER_AGENT:
-        info_done(st->out->user_agent, &st->ua_len, 0, st->ua_bad);
-        break;
-    case HDR_FORWARDED_FOR:
-        info_done(st->out->forwarded_for, &st->xff_len, st->xff_mark, st->xff_bad);
-        break;
-    case HDR_EXTENSIONS:
-        info_done(st->out->extensions, &st->ext_len, st->ext_mark, st->ext_bad);
-        break;
     default:
-        single_value_done(st);
+        if ((c = copy_of(st)))
+            copy_line_ends(c);
+        else
+            single_value_done(st);
         break;
     }
     st->hdr = HDR_OTHER;
@@ -675,6 +635,15 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
     memset(&st, 0, sizeof(st));
     st.policy = policy;
     st.out = out;
+    copy_init(&st.copy[HDR_COOKIE - HDR_COOKIE], out->cookie, sizeof(out->cookie), "; ");
+    copy_init(&st.copy[HDR_AUTHORIZATION - HDR_COOKIE], out->authorization,
+              sizeof(out->authorization), NULL);
+    copy_init(&st.copy[HDR_USER_AGENT - HDR_COOKIE], out->user_agent, sizeof(out->user_agent),
+              NULL);
+    copy_init(&st.copy[HDR_FORWARDED_FOR - HDR_COOKIE], out->forwarded_for,
+              sizeof(out->forwarded_for), ", ");
+    copy_init(&st.copy[HDR_EXTENSIONS - HDR_COOKIE], out->extensions, sizeof(out->extensions),
+              ", ");
     llhttp_settings_init(&settings);
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
@@ -687,7 +656,9 @@ int sss_http_upgrade_parse(const char *buf, size_t len, const struct sss_http_po
 
     err = llhttp_execute(&st.parser, buf, window);
     pos = llhttp_get_error_pos(&st.parser);
-    out->headers_truncated = st.cookie_bad || st.authz_bad;
+    /* The session parser must know a credential was dropped; the others just go. */
+    out->headers_truncated =
+        st.copy[HDR_COOKIE - HDR_COOKIE].bad || st.copy[HDR_AUTHORIZATION - HDR_COOKIE].bad;
     if (st.headers_done && (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) && pos) {
         out->consumed = (size_t)(pos - buf);
         return check_request(&st);
