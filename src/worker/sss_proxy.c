@@ -468,24 +468,22 @@ static void sock_run(struct sss_proxy_sock *sock)
         sock_free(sock);
 }
 
-/* A new call of event ev with body b (copied); NULL on ENOMEM. */
-static struct pcall *call_new(struct sss_proxy *p, int ev, const struct sss_dynbuf *b)
+/* A new call of event ev with body b (copied, and b freed either way); NULL on ENOMEM. */
+static struct pcall *call_new(struct sss_proxy *p, int ev, struct sss_dynbuf *b)
 {
-    struct pcall *call;
+    struct pcall *call = b->oom ? NULL : sss_malloc(sizeof(*call) + b->len + 1);
 
-    if (b->oom)
-        return NULL;
-    call = sss_malloc(sizeof(*call) + b->len + 1);
-    if (!call)
-        return NULL;
-    memset(call, 0, sizeof(*call));
-    call->p = p;
-    call->ev = (uint8_t)ev;
-    call->len = b->len;
-    memcpy(call->body, b->data, b->len);
-    call->body[b->len] = '\0';
-    LIST_INSERT_HEAD(&p->calls, call, all);
-    p->live++;
+    if (call) {
+        memset(call, 0, sizeof(*call));
+        call->p = p;
+        call->ev = (uint8_t)ev;
+        call->len = b->len;
+        memcpy(call->body, b->data, b->len);
+        call->body[b->len] = '\0';
+        LIST_INSERT_HEAD(&p->calls, call, all);
+        p->live++;
+    }
+    sss_dynbuf_fini(b);
     return call;
 }
 
@@ -580,7 +578,6 @@ int sss_proxy_ask(struct sss_conn *c, const char *topic, struct sss_proto_span i
     body_start(&b, c);
     body_topic_msg(&b, topic, msg);
     call = call_new(p, SSS_PROXY_ASK, &b);
-    sss_dynbuf_fini(&b);
     if (!call) {
         (void)sss_reply_err(r, PROXY_ERROR, "out of memory");
         return 1;
@@ -602,7 +599,6 @@ int sss_proxy_tell(struct sss_conn *c, const char *topic, struct sss_proto_span 
     body_start(&b, c);
     body_topic_msg(&b, topic, msg);
     call = call_new(p, SSS_PROXY_TELL, &b);
-    sss_dynbuf_fini(&b);
     if (!call) {
         sss_log_debug("proxy", "tell dropped: out of memory");
         return 1;
@@ -650,7 +646,6 @@ int sss_proxy_connect(struct sss_worker *w, const struct sss_request *req, struc
     sss_proto_encode_string(&b, req->remote ? req->remote : "");
     sss_dynbuf_append(&b, "}", 1);
     call = call_new(p, SSS_PROXY_CONNECT, &b);
-    sss_dynbuf_fini(&b);
     if (!call) {
         (void)sss_decision__refuse_session(d, 503, UNAVAILABLE);
         return 1;
@@ -684,7 +679,6 @@ int sss_proxy_subscribe(struct sss_conn *c, const char *channel, struct sss_prot
         sss_dynbuf_append(&b, "null", 4);
     sss_dynbuf_append(&b, "}", 1);
     call = call_new(p, SSS_PROXY_SUBSCRIBE, &b);
-    sss_dynbuf_fini(&b);
     if (!call) {
         (void)sss_decide_subscribe(d, 0, UNAVAILABLE);
         return 1;
@@ -709,7 +703,6 @@ void sss_proxy_closed(struct sss_conn *c, int begun)
         body_start(&b, c);
         sss_dynbuf_printf(&b, ",\"code\":%u}", (unsigned)sss_conn_close_code(c));
         call = call_new(p, SSS_PROXY_CLOSE, &b);
-        sss_dynbuf_fini(&b);
         if (call)
             sock_push(p, c, call);
         else
