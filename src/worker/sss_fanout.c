@@ -11,6 +11,7 @@
 #include "sss_log.h"
 #include "sss_rpc.h"
 #include "sss_shm.h"
+#include "sss_str.h"
 #include "sss_wire.h"
 #include "sss_ws.h"
 
@@ -40,12 +41,9 @@ struct sss_buf *sss_fanout_frame(struct sss_fanout *f, const char *chan, size_t 
 {
     char c[SSS_PROTO_CHANNEL_MAX + 1], t[SSS_PROTO_TOPIC_MAX + 1];
 
-    if (chan_len > SSS_PROTO_CHANNEL_MAX || topic_len > SSS_PROTO_TOPIC_MAX)
+    if (sss_str_copy(c, sizeof(c), chan, chan_len) < 0 ||
+        sss_str_copy(t, sizeof(t), topic, topic_len) < 0)
         return NULL;
-    memcpy(c, chan, chan_len);
-    c[chan_len] = '\0';
-    memcpy(t, topic, topic_len);
-    t[topic_len] = '\0';
     sss_proto_out_reset(&f->json);
     if (sss_proto_encode_feed(&f->json, c, t, sss_proto_span_of(msg, msg_len), uid) < 0)
         return NULL;

@@ -4,6 +4,7 @@
  */
 #include "sss_feeds.h"
 #include "sss_alloc.h"
+#include "sss_str.h"
 
 #include <string.h>
 
@@ -35,6 +36,8 @@ void sss_feeds_add(struct sss_feeds *fl, const char *chan, const char *topic, si
     char t[SSS_PROTO_TOPIC_MAX + 1];
     size_t before = fl->text.len;
 
+    if (sss_str_copy(t, sizeof(t), topic, topic_len) < 0)
+        return; /* the records' readers refuse such topics before this */
     if (fl->n == fl->cap) {
         size_t ncap = fl->cap ? fl->cap * 2 : 16;
         uint32_t *nl = sss_realloc(fl->len, ncap * sizeof(*nl));
@@ -46,8 +49,6 @@ void sss_feeds_add(struct sss_feeds *fl, const char *chan, const char *topic, si
         fl->len = nl;
         fl->cap = ncap;
     }
-    memcpy(t, topic, topic_len);
-    t[topic_len] = '\0';
     if (sss_proto_encode_feed(&fl->text, chan, t, msg, uid) == 0)
         fl->len[fl->n++] = (uint32_t)(fl->text.len - before);
 }

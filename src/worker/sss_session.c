@@ -46,6 +46,7 @@
 #include "sss_rpc.h"
 #include "sss_shm.h"
 #include "sss_sockname.h"
+#include "sss_str.h"
 #include "sss_sub.h"
 #include "sss_msgpack.h"
 #include "sss_wire.h"
@@ -884,10 +885,8 @@ static void on_bcast(struct sss_session *s, const struct sss_hm_rec *rec)
     struct sss_wire_frames frames; /* built once per encoding with a recipient */
     struct sss_buf *frame;
 
-    if (rec->v[0].len > SSS_PROTO_TOPIC_MAX)
+    if (sss_str_copy(t, sizeof(t), rec->v[0].p, rec->v[0].len) < 0)
         return;
-    memcpy(t, rec->v[0].p, rec->v[0].len);
-    t[rec->v[0].len] = '\0';
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_broadcast(&s->json, t, sss_proto_span_of(rec->v[1].p, rec->v[1].len)) < 0)
         return;
@@ -911,12 +910,9 @@ static void on_boot(struct sss_session *s, const struct sss_hm_rec *rec)
     size_t name_len = rec->v[0].len;
     struct sss_lchan *lc;
 
-    if (name_len > SSS_PROTO_CHANNEL_MAX || rec->v[1].len > SSS_REASON_MAX)
+    if (sss_str_copy(name, sizeof(name), rec->v[0].p, name_len) < 0 ||
+        sss_str_copy(reason, sizeof(reason), rec->v[1].p, rec->v[1].len) < 0)
         return;
-    memcpy(name, rec->v[0].p, name_len);
-    name[name_len] = '\0';
-    memcpy(reason, rec->v[1].p, rec->v[1].len);
-    reason[rec->v[1].len] = '\0';
     if (b->kind == SSS_HM_BOOT_USER) {
         for (struct sss_client *cl = LIST_FIRST(&s->clients); cl; cl = LIST_NEXT(cl, link))
             if (!cl->conn->dead && cl->conn->user[0] && strcmp(cl->conn->user, name) == 0)
@@ -966,13 +962,11 @@ static void on_tell_conn(void *data, const struct sss_hm_rec *rec)
     if (rec->type != SSS_HM_TELL_CONN)
         return;
     if (!c || c->dead || c->closing || !c->client || !c->client->begun ||
-        rec->v[1].len > SSS_PROTO_TOPIC_MAX) {
+        sss_str_copy(topic, sizeof(topic), rec->v[1].p, rec->v[1].len) < 0) {
         if (s->ctr)
             sss_ctr_add(s->ctr, tells_gone, 1);
         return;
     }
-    memcpy(topic, rec->v[1].p, rec->v[1].len);
-    topic[rec->v[1].len] = '\0';
     sss_proto_out_reset(&s->json);
     if (sss_proto_encode_tell(&s->json, topic, sss_proto_span_of(rec->v[2].p, rec->v[2].len)) < 0)
         return;
