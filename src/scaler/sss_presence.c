@@ -3,6 +3,7 @@
 #include "sss_alloc.h"
 #include "sss_map.h"
 #include "sss_proto.h"
+#include "sss_wcount.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -75,6 +76,12 @@ void sss_presence_destroy(struct sss_presence *p)
     sss_free(p);
 }
 
+static void user_gone(struct pchan *c, struct puser *u)
+{
+    sss_map_del(&c->users, u->name, u->len);
+    sss_free(u);
+}
+
 static void user_add(struct sss_presence *p, struct pchan *c, int w, const char *user,
                      size_t len, int delta)
 {
@@ -89,14 +96,9 @@ static void user_add(struct sss_presence *p, struct pchan *c, int w, const char 
             return;
         u->len = (uint32_t)len;
     }
-    if (u->per_worker[w] + delta < 0)
-        return; /* a worker's delta for what it never added: ignore */
-    u->per_worker[w] += delta;
-    u->total += delta;
-    if (u->total <= 0) {
-        sss_map_del(&c->users, u->name, u->len);
-        sss_free(u);
-    }
+    /* A worker's delta for what it never added is ignored. */
+    if (sss_wcount_add(&u->per_worker[w], &u->total, delta) == 0 && u->total <= 0)
+        user_gone(c, u);
 }
 
 void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t chan_len,
@@ -128,8 +130,7 @@ void sss_presence_add(struct sss_presence *p, int w, const char *chan, size_t ch
         if (!u || u->per_worker[w] + delta < 0)
             return;
     }
-    c->per_worker[w] += delta;
-    c->total += delta;
+    (void)sss_wcount_add(&c->per_worker[w], &c->total, delta); /* checked above */
     if (user_len)
         user_add(p, c, w, user, user_len, delta);
     if (c->total <= 0)
@@ -150,16 +151,9 @@ void sss_presence_reset_worker(struct sss_presence *p, int w)
         if (!c->per_worker[w])
             continue;
         for (sss_map_iter_init(&ui, &c->users); (u = sss_map_next(&ui));)
-            if (u->per_worker[w]) {
-                u->total -= u->per_worker[w];
-                u->per_worker[w] = 0;
-                if (u->total <= 0) {
-                    sss_map_del(&c->users, u->name, u->len);
-                    sss_free(u);
-                }
-            }
-        c->total -= c->per_worker[w];
-        c->per_worker[w] = 0;
+            if (sss_wcount_drop(&u->per_worker[w], &u->total) && u->total <= 0)
+                user_gone(c, u);
+        (void)sss_wcount_drop(&c->per_worker[w], &c->total);
         if (c->total <= 0)
             chan_gone(p, c);
     }

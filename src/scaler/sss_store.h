@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "sss_proto.h"
+#include "sss_wcount.h"
 
 struct sss_store;
 
@@ -41,25 +42,19 @@ struct sss_store_presence_cb {
     void *data;
 };
 
-/*
- * A session's connections, counted as both stores count them: per worker too
- * (an array of the store's own, one int32_t a worker), so that a replaced
- * worker's share leaves at once (reset_worker).
- */
+/* A session's connections, as both stores count them (sss_wcount.h). */
 struct sss_store_conns {
-    int online;            /* connections now, all workers */
+    int64_t online;        /* connections now, all workers */
     int64_t offline_since; /* when the last one went */
 };
 
-/* Worker w's count (*in_w) changes by delta: 0, or -1 (nothing changes) if
+/* Worker w's share (*in_w) changes by delta: 0, or -1 (nothing changes) if
  * it would go below zero. */
 static inline int sss_store_conns_add(struct sss_store_conns *c, int32_t *in_w, int delta,
                                       int64_t now_ms)
 {
-    if (*in_w + delta < 0)
+    if (sss_wcount_add(in_w, &c->online, delta) < 0)
         return -1;
-    *in_w += delta;
-    c->online += delta;
     if (c->online <= 0) {
         c->online = 0;
         c->offline_since = now_ms;
@@ -67,12 +62,10 @@ static inline int sss_store_conns_add(struct sss_store_conns *c, int32_t *in_w, 
     return 0;
 }
 
-/* The worker is gone: its count (*in_w) leaves the total. 1 if it had any. */
+/* The worker is gone: its share leaves the total. 1 if it had one. */
 static inline int sss_store_conns_drop(struct sss_store_conns *c, int32_t *in_w, int64_t now_ms)
 {
-    if (!*in_w)
-        return 0;
-    return sss_store_conns_add(c, in_w, -*in_w, now_ms) == 0;
+    return *in_w && sss_store_conns_add(c, in_w, -*in_w, now_ms) == 0;
 }
 
 /* online's flags */
