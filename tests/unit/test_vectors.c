@@ -4,208 +4,102 @@
  * from the decoded fields alone with the sss_proto_encode_* function for its
  * sys, and the result must be byte-identical to the file. Server messages
  * carry parts the decoder keeps raw (prot, result, records, err, reason,
- * uid); this test takes those apart with yajl, as a client would.
+ * uid); this test takes those apart with sss_json_each, the reader the C client uses.
  */
 #include "sss_proto.h"
+#include "sss_json.h"
 #include "sss_alloc.h"
 #include "sss_test.h"
 #include "sss_test_file.h"
 
 #include <dirent.h>
 #include <stdlib.h>
-#include <yajl/yajl_parse.h>
 
 #define VECTORS SSS_SOURCE_DIR "/tests/vectors"
 #define MAX_MEMBERS 32
 
-/* ---- A small reader of raw JSON values (test-only) ---- */
+/* ---- Taking raw JSON values apart, with sss_json_each ---- */
 
 /* One member of an object (key set) or element of an array (key empty). */
 struct member {
     char key[256];
-    struct sss_proto_span value;
-    int kind; /* 'n' null, 'b' bool, '#' number, 's' string, '{' object, '[' array */
+    struct sss_proto_span value; /* as written, inside the walked text */
+    enum sss_json_type type;
 };
 
 struct walk {
-    yajl_handle h;
-    const char *in;
-    size_t len;
-    unsigned depth;
-    size_t mark;  /* offset after the latest key, '[' or element at depth 1 */
-    size_t start; /* of the open depth-1 container value */
     struct member *m;
     size_t n, max;
-    char str[4096]; /* the decoded string, for json_string() */
-    bool is_array;
 };
 
-static size_t skip(const struct walk *w, size_t p)
+static int take_member(void *data, const struct sss_json_item *it)
 {
-    while (p < w->len && (strchr(" \t\r\n:,", w->in[p]) != NULL))
-        p++;
-    return p;
-}
-
-static int w_value(struct walk *w, int kind, bool open)
-{
-    size_t start, end = yajl_get_bytes_consumed(w->h);
+    struct walk *w = data;
     struct member *m;
 
-    if (w->depth != 1) {
-        if (w->depth == 0 && kind != '{' && kind != '[')
-            w->mark = end;
-        return 1;
-    }
-    if (w->n >= w->max)
-        return 0;
+    if (w->n >= w->max || it->key_len >= sizeof(m->key))
+        return SSS_ELIMIT;
     m = &w->m[w->n];
-    if (w->is_array)
-        m->key[0] = '\0';
-    start = skip(w, w->mark);
-    m->kind = kind;
-    m->value.ptr = w->in + start;
-    if (open) {
-        w->start = start;
-        return 1;
-    }
-    m->value.len = end - start;
-    w->mark = end;
+    memcpy(m->key, it->key ? it->key : "", it->key_len);
+    m->key[it->key_len] = '\0';
+    m->value.ptr = it->raw;
+    m->value.len = it->raw_len;
+    m->type = it->type;
     w->n++;
-    return 1;
+    return 0;
 }
 
-static int w_null(void *ctx)
+/* Take one raw object or array apart; its members/elements land in m. The count or -1. */
+static long walk(struct sss_proto_span v, struct member *m, size_t max)
 {
-    return w_value(ctx, 'n', false);
+    struct walk w = {m, 0, max};
+
+    if (!v.ptr || !v.len ||
+        sss_json_each(v.ptr, v.len, v.ptr[0] == '[' ? SSS_JSON_ARRAY : SSS_JSON_OBJECT, 64,
+                      SSS_JSON_STRICT, take_member, &w) != 0)
+        return -1;
+    return (long)w.n;
 }
 
-static int w_bool(void *ctx, int b)
-{
-    (void)b;
-    return w_value(ctx, 'b', false);
-}
-
-static int w_number(void *ctx, const char *s, size_t n)
-{
-    (void)s;
-    (void)n;
-    return w_value(ctx, '#', false);
-}
-
-static int w_string(void *ctx, const unsigned char *s, size_t n)
-{
-    struct walk *w = ctx;
-
-    if (w->depth == 0 && n < sizeof(w->str)) {
-        memcpy(w->str, s, n);
-        w->str[n] = '\0';
-    }
-    return w_value(ctx, 's', false);
-}
-
-static int w_start(struct walk *w, int kind)
-{
-    if (w->depth == 0) {
-        w->is_array = kind == '[';
-        w->mark = yajl_get_bytes_consumed(w->h);
-    } else if (!w_value(w, kind, true)) {
-        return 0;
-    }
-    w->depth++;
-    return 1;
-}
-
-static int w_start_map(void *ctx)
-{
-    return w_start(ctx, '{');
-}
-
-static int w_start_array(void *ctx)
-{
-    return w_start(ctx, '[');
-}
-
-static int w_key(void *ctx, const unsigned char *k, size_t n)
-{
-    struct walk *w = ctx;
-
-    if (w->depth == 1) {
-        if (w->n >= w->max || n >= sizeof(w->m[0].key))
-            return 0;
-        memcpy(w->m[w->n].key, k, n);
-        w->m[w->n].key[n] = '\0';
-        w->mark = yajl_get_bytes_consumed(w->h);
-    }
-    return 1;
-}
-
-static int w_end(void *ctx)
-{
-    struct walk *w = ctx;
-    size_t end = yajl_get_bytes_consumed(w->h);
-
-    w->depth--;
-    if (w->depth == 1) {
-        w->m[w->n].value.len = end - w->start;
-        w->mark = end;
-        w->n++;
-    }
-    return 1;
-}
-
-static const yajl_callbacks walk_callbacks = {
-    .yajl_null = w_null,
-    .yajl_boolean = w_bool,
-    .yajl_number = w_number,
-    .yajl_string = w_string,
-    .yajl_start_map = w_start_map,
-    .yajl_map_key = w_key,
-    .yajl_end_map = w_end,
-    .yajl_start_array = w_start_array,
-    .yajl_end_array = w_end,
+struct string_out {
+    char *dst;
+    size_t cap;
+    bool ok;
 };
 
-/* Parse one raw value; its members/elements land in m. Returns the count or -1. */
-static long walk(struct walk *w, struct sss_proto_span v, struct member *m, size_t max)
+static int take_string(void *data, const struct sss_json_item *it)
 {
-    yajl_status st;
+    struct string_out *o = data;
 
-    memset(w, 0, sizeof(*w));
-    w->in = v.ptr;
-    w->len = v.len;
-    w->m = m;
-    w->max = max;
-    w->h = yajl_alloc(&walk_callbacks, NULL, w);
-    if (!w->h)
-        return -1;
-    st = yajl_parse(w->h, (const unsigned char *)v.ptr, v.len);
-    if (st == yajl_status_ok)
-        st = yajl_complete_parse(w->h);
-    yajl_free(w->h);
-    return st == yajl_status_ok ? (long)w->n : -1;
+    o->ok = it->type == SSS_JSON_STRING && it->str_len < o->cap && !memchr(it->str, 0, it->str_len);
+    if (o->ok) {
+        memcpy(o->dst, it->str, it->str_len);
+        o->dst[it->str_len] = '\0';
+    }
+    return 0;
 }
 
-/* A raw JSON string value, unescaped into dst. */
+/* A raw JSON string value, unescaped into dst (read as the one element of an array). */
 static bool json_string(struct sss_proto_span v, char *dst, size_t cap)
 {
-    static struct walk w;
-    struct member none[1];
+    char doc[4096];
+    struct string_out o = {dst, cap, false};
 
-    if (!v.ptr || v.len < 2 || v.ptr[0] != '"' || walk(&w, v, none, 0) < 0)
+    if (!v.ptr || v.len < 2 || v.ptr[0] != '"' || v.len + 2 > sizeof(doc))
         return false;
-    if (strlen(w.str) >= cap)
-        return false;
-    memcpy(dst, w.str, strlen(w.str) + 1);
-    return true;
+    doc[0] = '[';
+    memcpy(doc + 1, v.ptr, v.len);
+    doc[v.len + 1] = ']';
+    return sss_json_each(doc, v.len + 2, SSS_JSON_ARRAY, 1, SSS_JSON_STRICT, take_string, &o) ==
+               0 &&
+           o.ok;
 }
 
 /* {"name":..,"message":..} */
 static bool json_fail(struct sss_proto_span v, char name[256], char message[256])
 {
-    static struct walk w;
     struct member m[MAX_MEMBERS];
-    long n = walk(&w, v, m, MAX_MEMBERS), i;
+    long n = walk(v, m, MAX_MEMBERS), i;
 
     if (n != 2)
         return false;
@@ -259,11 +153,10 @@ static int encode_client(const struct sss_proto_msg *m, struct sss_proto_out *ou
 
 static int encode_begin_reply(const struct sss_proto_msg *m, struct sss_proto_out *out)
 {
-    static struct walk w;
     struct member prot[MAX_MEMBERS];
     struct sss_proto_begin_reply r = {0};
     struct sss_uid uid;
-    long n = walk(&w, m->prot, prot, MAX_MEMBERS), i;
+    long n = walk(m->prot, prot, MAX_MEMBERS), i;
 
     if (n < 0)
         return -1;
@@ -307,7 +200,6 @@ static int encode_subscribe_reply(const struct sss_proto_msg *m, struct sss_prot
 
 static int encode_response(const struct sss_proto_msg *m, struct sss_proto_out *out)
 {
-    static struct walk w;
     char name[256], message[256];
     struct sss_proto_fail f = {name, message};
     struct member mm[MAX_MEMBERS];
@@ -317,7 +209,7 @@ static int encode_response(const struct sss_proto_msg *m, struct sss_proto_out *
         return json_fail(m->err, name, message) ? sss_proto_encode_response_err(out, m->id, &f)
                                                  : -1;
     /* {"uid":"E-O"} is what a PUBLISH gets back. */
-    if (m->msg.ptr && m->msg.ptr[0] == '{' && walk(&w, m->msg, mm, MAX_MEMBERS) == 1 &&
+    if (m->msg.ptr && m->msg.ptr[0] == '{' && walk(m->msg, mm, MAX_MEMBERS) == 1 &&
         strcmp(mm[0].key, "uid") == 0 && json_uid(mm[0].value, &uid))
         return sss_proto_encode_publish_reply(out, m->id, &uid);
     return sss_proto_encode_response(out, m->id, m->msg);
@@ -325,18 +217,17 @@ static int encode_response(const struct sss_proto_msg *m, struct sss_proto_out *
 
 static int encode_sync_reply(const struct sss_proto_msg *m, struct sss_proto_out *out)
 {
-    static struct walk w;
     struct member mm[MAX_MEMBERS];
     struct sss_proto_sync_reply b;
     long n, i;
     int rc = sss_proto_sync_reply_begin(&b, out, m->id);
 
-    n = walk(&w, m->result, mm, MAX_MEMBERS);
+    n = walk(m->result, mm, MAX_MEMBERS);
     if (n < 0)
         return -1;
     for (i = 0; i < n; i++)
         rc |= sss_proto_sync_reply_result(&b, mm[i].key, span_is(mm[i].value, "true"));
-    n = walk(&w, m->records, mm, MAX_MEMBERS);
+    n = walk(m->records, mm, MAX_MEMBERS);
     if (n < 0)
         return -1;
     for (i = 0; i < n; i++)
