@@ -68,21 +68,12 @@ int sss_backend_tell(struct sss_rpc *rpc, uint64_t sid, uint32_t run, const char
 /* ---- an ask answered with a channel's history (sss_reply_history) ---- */
 
 struct hist_req {
-    struct sss_rpc_req base; /* first */
+    struct sss_feeds_req fr; /* first; gathers into hist */
     struct sss_reply *reply;
     unsigned limit;
     struct sss_feeds hist;
     char channel[SSS_PROTO_CHANNEL_MAX + 1];
 };
-
-static void hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p, const char *topic,
-                     const char *msg)
-{
-    struct hist_req *r = (struct hist_req *)base;
-    struct sss_proto_span m = {msg, p->msg_len};
-
-    sss_feeds_add(&r->hist, r->channel, topic, p->topic_len, m, &p->uid);
-}
 
 /* The newest `limit` records, oldest first, as one JSON array. */
 static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
@@ -109,22 +100,6 @@ static void hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
     sss_proto_out_fini(&arr);
 }
 
-/*
- * A new scaler: ask again from the start, under a new id, so that the dead
- * scaler's records still unread in the mailbox (the old id) are dropped and
- * none is kept twice.
- */
-static int hist_replay(struct sss_rpc_req *base)
-{
-    struct hist_req *r = (struct hist_req *)base;
-    struct sss_uid none = {0, 0};
-
-    sss_rpc_renew(base->rpc, base);
-    sss_feeds_clear(&r->hist);
-    (void)sss_rpc_ask_history(base->rpc, base, r->channel, 0, &none);
-    return 0;
-}
-
 static void hist_free(struct sss_rpc_req *base)
 {
     struct hist_req *r = (struct hist_req *)base;
@@ -134,9 +109,9 @@ static void hist_free(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops hist_ops = {
-    .hist_rec = hist_rec,
+    .hist_rec = sss_feeds_req_rec,
     .hist_end = hist_end,
-    .replay = hist_replay,
+    .replay = sss_feeds_req_replay,
     .free = hist_free,
 };
 
@@ -144,7 +119,6 @@ int sss_backend_history(struct sss_rpc *rpc, struct sss_reply *reply, const char
                         unsigned limit)
 {
     struct hist_req *r = sss_calloc(1, sizeof(*r));
-    struct sss_uid none = {0, 0};
 
     if (!r)
         return -ENOMEM;
@@ -152,12 +126,14 @@ int sss_backend_history(struct sss_rpc *rpc, struct sss_reply *reply, const char
     r->limit = limit;
     sss_feeds_init(&r->hist);
     memcpy(r->channel, channel, strlen(channel) + 1);
-    if (sss_rpc_add(rpc, &r->base, &hist_ops) < 0) {
-        hist_free(&r->base);
+    r->fr.into = &r->hist;
+    r->fr.channel = r->channel;
+    if (sss_rpc_add(rpc, &r->fr.base, &hist_ops) < 0) {
+        hist_free(&r->fr.base);
         return -ENOMEM;
     }
-    if (sss_rpc_ask_history(rpc, &r->base, r->channel, 0, &none) < 0) {
-        sss_rpc_done(rpc, &r->base);
+    if (sss_feeds_req_ask(&r->fr) < 0) {
+        sss_rpc_done(rpc, &r->fr.base);
         return -ENOMEM;
     }
     return 0;

@@ -1,6 +1,6 @@
 /*
  * FEED texts collected from history (see sss_feeds.h).
- * May include: common, proto.
+ * May include: common, proto, rpc.
  */
 #include "sss_feeds.h"
 #include "sss_alloc.h"
@@ -51,4 +51,28 @@ void sss_feeds_add(struct sss_feeds *fl, const char *chan, const char *topic, si
     }
     if (sss_proto_encode_feed(&fl->text, chan, t, msg, uid) == 0)
         fl->len[fl->n++] = (uint32_t)(fl->text.len - before);
+}
+
+int sss_feeds_req_ask(struct sss_feeds_req *r)
+{
+    return sss_rpc_ask_history(r->base.rpc, &r->base, r->channel, r->has_after, r->after);
+}
+
+void sss_feeds_req_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p, const char *topic,
+                       const char *msg)
+{
+    struct sss_feeds_req *r = (struct sss_feeds_req *)base;
+
+    sss_feeds_add(r->into, r->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len),
+                  &p->uid);
+}
+
+int sss_feeds_req_replay(struct sss_rpc_req *base)
+{
+    struct sss_feeds_req *r = (struct sss_feeds_req *)base;
+
+    sss_rpc_renew(base->rpc, base);
+    sss_feeds_clear(r->into);
+    (void)sss_feeds_req_ask(r);
+    return 0;
 }

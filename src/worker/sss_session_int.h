@@ -72,7 +72,7 @@ struct sync_state {
 
 /* One entry of a SYNC: the history after its lastUid. */
 struct sync_req {
-    struct sss_rpc_req base; /* first */
+    struct sss_feeds_req fr; /* first; gathers into its entry's recs */
     struct sss_session *s;
     struct sync_state *st; /* shared by the entries; freed by the last one */
     int entry;

@@ -73,16 +73,6 @@ void sss_session__sync_finish(struct sss_session *s, struct sync_state *st)
     sss_session__sync_free(st);
 }
 
-static void sync_hist_rec(struct sss_rpc_req *base, const struct sss_hm_hist_rec *p,
-                          const char *topic, const char *msg)
-{
-    struct sync_req *r = (struct sync_req *)base;
-    struct sync_entry *e = &r->st->e[r->entry];
-
-    sss_feeds_add(&e->recs, e->channel, topic, p->topic_len, sss_proto_span_of(msg, p->msg_len),
-                  &p->uid);
-}
-
 static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end *p)
 {
     struct sync_req *r = (struct sync_req *)base;
@@ -101,22 +91,6 @@ static void sync_hist_end(struct sss_rpc_req *base, const struct sss_hm_hist_end
         sss_session__sync_finish(r->s, st);
 }
 
-/*
- * Asked again from the start under a new id: what the dead scaler sent
- * goes, and so does whatever it left unread in the mailbox (the old id), so
- * the reply has each record once.
- */
-static int sync_replay(struct sss_rpc_req *base)
-{
-    struct sync_req *r = (struct sync_req *)base;
-    struct sync_entry *e = &r->st->e[r->entry];
-
-    sss_rpc_renew(base->rpc, base);
-    sss_feeds_clear(&e->recs);
-    (void)sss_rpc_ask_history(base->rpc, base, e->channel, e->has_after, &e->after);
-    return 0;
-}
-
 static void sync_req_free(struct sss_rpc_req *base)
 {
     struct sync_req *r = (struct sync_req *)base;
@@ -128,9 +102,9 @@ static void sync_req_free(struct sss_rpc_req *base)
 }
 
 static const struct sss_rpc_ops sync_ops = {
-    .hist_rec = sync_hist_rec,
+    .hist_rec = sss_feeds_req_rec,
     .hist_end = sync_hist_end,
-    .replay = sync_replay,
+    .replay = sss_feeds_req_replay,
     .free = sync_req_free,
 };
 
@@ -164,8 +138,12 @@ void sss_session__sync_entry_start(struct sss_conn *c, struct sync_state *st, in
         r->s = s;
         r->st = st;
         r->entry = i;
+        r->fr.into = &e->recs;
+        r->fr.channel = e->channel;
+        r->fr.has_after = e->has_after;
+        r->fr.after = &e->after;
     }
-    if (!r || sss_rpc_ask_history(s->rpc, &r->base, e->channel, e->has_after, &e->after) < 0) {
+    if (!r || sss_feeds_req_ask(&r->fr) < 0) {
         /* No history will come (out of memory, or the scaler is far
          * behind): result false, and nothing left pending for ever. */
         if (r)
