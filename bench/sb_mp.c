@@ -14,6 +14,7 @@ struct mpw {
     char *p;
     size_t len, cap;
     bool overflow;
+    msgpack_packer pk; /* writes through mpw_write into this mpw */
 };
 
 static int mpw_write(void *data, const char *buf, size_t len)
@@ -48,6 +49,18 @@ static void pack_uint(msgpack_packer *pk, const char *key, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
+/*
+ * Start a message into dst (cap bytes): a map of nkeys keys, the first "sys".
+ * The caller packs the other nkeys - 1 through b->pk, then returns done(b).
+ */
+static void start(struct mpw *b, char *dst, size_t cap, size_t nkeys, uint64_t sys)
+{
+    *b = (struct mpw){.p = dst, .cap = cap};
+    msgpack_packer_init(&b->pk, b, mpw_write);
+    msgpack_pack_map(&b->pk, nkeys);
+    pack_uint(&b->pk, "sys", sys);
+}
+
 static size_t done(const struct mpw *b)
 {
     return b->overflow ? 0 : b->len;
@@ -55,56 +68,44 @@ static size_t done(const struct mpw *b)
 
 size_t sb_mp_begin(char *dst, size_t cap)
 {
-    struct mpw b = {dst, 0, cap, false};
-    msgpack_packer pk;
+    struct mpw b;
 
-    msgpack_packer_init(&pk, &b, mpw_write);
-    msgpack_pack_map(&pk, 1);
-    pack_uint(&pk, "sys", 3);
+    start(&b, dst, cap, 1, 3);
     return done(&b);
 }
 
 size_t sb_mp_subscribe(char *dst, size_t cap, const char *channel, size_t clen, uint64_t id)
 {
-    struct mpw b = {dst, 0, cap, false};
-    msgpack_packer pk;
+    struct mpw b;
 
-    msgpack_packer_init(&pk, &b, mpw_write);
-    msgpack_pack_map(&pk, 3);
-    pack_uint(&pk, "sys", 1);
-    pack_uint(&pk, "id", id);
-    pack_str(&pk, "channel", channel, clen);
+    start(&b, dst, cap, 3, 1);
+    pack_uint(&b.pk, "id", id);
+    pack_str(&b.pk, "channel", channel, clen);
     return done(&b);
 }
 
 size_t sb_mp_publish(char *dst, size_t cap, const char *channel, size_t clen, const char *topic,
                      const char *payload, size_t len, uint64_t id)
 {
-    struct mpw b = {dst, 0, cap, false};
-    msgpack_packer pk;
+    struct mpw b;
 
-    msgpack_packer_init(&pk, &b, mpw_write);
-    msgpack_pack_map(&pk, 5);
-    pack_uint(&pk, "sys", 13);
-    pack_str(&pk, "channel", channel, clen);
-    pack_str(&pk, "topic", topic, strlen(topic));
-    pack_str(&pk, "msg", payload, len);
-    pack_uint(&pk, "id", id);
+    start(&b, dst, cap, 5, 13);
+    pack_str(&b.pk, "channel", channel, clen);
+    pack_str(&b.pk, "topic", topic, strlen(topic));
+    pack_str(&b.pk, "msg", payload, len);
+    pack_uint(&b.pk, "id", id);
     return done(&b);
 }
 
 size_t sb_mp_ask(char *dst, size_t cap, const char *topic, const char *payload, size_t len,
                  uint64_t id)
 {
-    struct mpw b = {dst, 0, cap, false};
-    msgpack_packer pk;
+    struct mpw b;
 
-    msgpack_packer_init(&pk, &b, mpw_write);
-    msgpack_pack_map(&pk, 4);
-    pack_uint(&pk, "sys", 5);
-    pack_uint(&pk, "id", id);
-    pack_str(&pk, "topic", topic, strlen(topic));
-    pack_str(&pk, "msg", payload, len);
+    start(&b, dst, cap, 4, 5);
+    pack_uint(&b.pk, "id", id);
+    pack_str(&b.pk, "topic", topic, strlen(topic));
+    pack_str(&b.pk, "msg", payload, len);
     return done(&b);
 }
 

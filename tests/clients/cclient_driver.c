@@ -223,6 +223,27 @@ static void command(struct sss_client *c, char *line)
     out("\"ev\":\"done\",\"cmd\":\"%s\",\"rc\":%d", cmd, rc);
 }
 
+/* The int field of o that option k sets, or NULL when k is not one of those. */
+static int *int_option(struct sss_client_opts *o, const char *k)
+{
+    const struct {
+        const char *name;
+        int *field;
+    } opts[] = {
+        {"--retry-attempts", &o->retry_attempts},
+        {"--retry-interval", &o->retry_interval_ms},
+        {"--max-retry-interval", &o->max_retry_interval_ms},
+        {"--begin-timeout", &o->begin_timeout_ms},
+        {"--sync-timeout", &o->sync_timeout_ms},
+        {"--connect-timeout", &o->connect_timeout_ms},
+    };
+
+    for (size_t j = 0; j < sizeof(opts) / sizeof(opts[0]); j++)
+        if (!strcmp(k, opts[j].name))
+            return opts[j].field;
+    return NULL;
+}
+
 static int run(int argc, char **argv)
 {
     struct sss_client_opts o = {.url = argv[0]};
@@ -235,6 +256,7 @@ static int run(int argc, char **argv)
 
     for (int i = 1; i + 1 < argc + 1 && i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        int *field;
 
         if (!strcmp(k, "--no-reconnect")) {
             o.no_reconnect = true;
@@ -249,18 +271,8 @@ static int run(int argc, char **argv)
             continue;
         }
         i++;
-        if (!strcmp(k, "--retry-attempts"))
-            o.retry_attempts = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "--retry-interval"))
-            o.retry_interval_ms = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "--max-retry-interval"))
-            o.max_retry_interval_ms = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "--begin-timeout"))
-            o.begin_timeout_ms = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "--sync-timeout"))
-            o.sync_timeout_ms = (int)strtol(v, NULL, 10);
-        else if (!strcmp(k, "--connect-timeout"))
-            o.connect_timeout_ms = (int)strtol(v, NULL, 10);
+        if ((field = int_option(&o, k)))
+            *field = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--max-message-size"))
             o.max_message_size = (size_t)strtoul(v, NULL, 10);
         else if (!strcmp(k, "--ca-file"))

@@ -75,6 +75,35 @@ static int post(const char *path, const char *body)
 static void counted_reply(struct sss_client *c, const char *en, const char *em, const char *msg,
                           size_t len, void *data);
 
+/*
+ * A call that gives the client a reply callback with p: subscribe to arg, or
+ * ask "echo" / publish on "news" the message arg. Counted as given before the
+ * call, since a reply may run inside it (subscribing again answers the old
+ * reply with "Subscription replaced"), and taken back when the call fails.
+ */
+static void call_with_reply(struct sss_client *c, struct pair *p, enum call call, const char *arg,
+                            sss_client_reply_cb reply)
+{
+    int rc = 0;
+
+    p->issued++;
+    switch (call) {
+    case C_SUBSCRIBE:
+        rc = sss_client_subscribe(c, arg, NULL, NULL, reply, p);
+        break;
+    case C_ASK:
+        rc = sss_client_ask(c, "echo", arg, reply, p);
+        break;
+    case C_PUBLISH:
+        rc = sss_client_publish(c, "news", "say", arg, reply, p);
+        break;
+    default:
+        break;
+    }
+    if (rc)
+        p->issued--;
+}
+
 /* The call of the pair, made once from inside the callback. */
 static void do_call(struct sss_client *c, struct pair *p)
 {
@@ -88,21 +117,15 @@ static void do_call(struct sss_client *c, struct pair *p)
         break;
     case C_CONNECT: (void)sss_client_connect(c); break;
     case C_SUBSCRIBE:
-        p->issued++;
-        if (sss_client_subscribe(c, "other", NULL, NULL, counted_reply, p))
-            p->issued--;
+        call_with_reply(c, p, C_SUBSCRIBE, "other", counted_reply);
         break;
     case C_UNSUBSCRIBE: (void)sss_client_unsubscribe(c, "news"); break;
     case C_ASK:
-        p->issued++;
-        if (sss_client_ask(c, "echo", "1", counted_reply, p))
-            p->issued--;
+        call_with_reply(c, p, C_ASK, "1", counted_reply);
         break;
     case C_TELL: (void)sss_client_tell(c, "t", "2"); break;
     case C_PUBLISH:
-        p->issued++;
-        if (sss_client_publish(c, "news", "say", "3", counted_reply, p))
-            p->issued--;
+        call_with_reply(c, p, C_PUBLISH, "3", counted_reply);
         break;
     case C_GETTERS:
         (void)sss_client_status(c);
@@ -272,10 +295,7 @@ static int run_pair(const char *base, struct pair *p)
     c = sss_client_create(&o);
     if (!c)
         return 1;
-    p->issued++;
-    if (sss_client_subscribe(c, "news", NULL, NULL,
-                             p->trig == T_ERROR ? NULL : trig_reply, p))
-        p->issued--;
+    call_with_reply(c, p, C_SUBSCRIBE, "news", p->trig == T_ERROR ? NULL : trig_reply);
     if (p->trig == T_ERROR) /* without a reply callback: the refusal goes to on_error */
         p->issued--;
     (void)sss_client_connect(c);
@@ -283,14 +303,10 @@ static int run_pair(const char *base, struct pair *p)
     snprintf(path, sizeof(path), "/_send/%s", tag);
     switch (p->trig) {
     case T_ASK:
-        p->issued++;
-        if (sss_client_ask(c, "echo", "7", trig_reply, p))
-            p->issued--;
+        call_with_reply(c, p, C_ASK, "7", trig_reply);
         break;
     case T_PUBLISH:
-        p->issued++;
-        if (sss_client_publish(c, "news", "say", "8", trig_reply, p))
-            p->issued--;
+        call_with_reply(c, p, C_PUBLISH, "8", trig_reply);
         break;
     case T_FEED:
         (void)post(path, "{\"frame\":{\"sys\":8,\"channel\":\"news\",\"topic\":\"t\","

@@ -310,6 +310,39 @@ static void ask_cancel(struct sss_socket *s, const char *msg, size_t len, struct
     a->cancel_rc[2] = sss_timer_cancel(t[1]);
 }
 
+/* The pipe of the TELLs "pipe" and "writable", its watch, and the client that asked. */
+struct watched_pipe {
+    struct sss_app *app;
+    uint64_t sid;
+    struct sss_watch *watch;
+    int fds[2]; /* -1 when closed */
+};
+
+/* Open wp's pipe for the client of s: 0, or -1 when it is open already or pipe2 fails. */
+static int watched_pipe_open(struct watched_pipe *wp, struct sss_socket *s)
+{
+    if (wp->fds[0] >= 0 || pipe2(wp->fds, O_NONBLOCK | O_CLOEXEC) < 0)
+        return -1;
+    wp->app = sss_socket_app(s);
+    wp->sid = sss_socket_id(s);
+    return 0;
+}
+
+/* Tell wp's client topic with json. */
+static void watched_pipe_tell(const struct watched_pipe *wp, const char *topic, const char *json)
+{
+    sss_tell_id(wp->app, wp->sid, topic, json, strlen(json));
+}
+
+/* Close wp's pipe and tell its client topic with json, the test's last word. */
+static void watched_pipe_close(struct watched_pipe *wp, const char *topic, const char *json)
+{
+    close(wp->fds[0]);
+    close(wp->fds[1]);
+    wp->fds[0] = wp->fds[1] = -1;
+    watched_pipe_tell(wp, topic, json);
+}
+
 /*
  * TELL "pipe" {n}: a pipe whose read end is watched; a timer writes one byte,
  * and each byte the watch reads is told to the client as "piped" {"n": i};
@@ -317,17 +350,14 @@ static void ask_cancel(struct sss_socket *s, const char *msg, size_t len, struct
  * pipe go away, and "piped" {"done": n, "late": calls after the cancel}.
  */
 static struct pipe_state {
-    uint64_t sid;
-    int fds[2];
+    struct watched_pipe wp;
     int want, got, late;
-    struct sss_watch *watch;
-    struct sss_app *app;
-} pipe_st = {.fds = {-1, -1}};
+} pipe_st = {.wp.fds = {-1, -1}};
 
 static void pipe_write(void *d)
 {
     (void)d;
-    if (write(pipe_st.fds[1], "x", 1) != 1)
+    if (write(pipe_st.wp.fds[1], "x", 1) != 1)
         fprintf(stderr, "testmod: pipe write: %s\n", strerror(errno));
 }
 
@@ -336,11 +366,8 @@ static void pipe_done(void *d)
     char json[64];
 
     (void)d;
-    close(pipe_st.fds[0]);
-    close(pipe_st.fds[1]);
-    pipe_st.fds[0] = pipe_st.fds[1] = -1;
     snprintf(json, sizeof(json), "{\"done\":%d,\"late\":%d}", pipe_st.got, pipe_st.late);
-    sss_tell_id(pipe_st.app, pipe_st.sid, "piped", json, strlen(json));
+    watched_pipe_close(&pipe_st.wp, "piped", json);
 }
 
 static void pipe_readable(int fd, unsigned revents, void *d)
@@ -349,7 +376,7 @@ static void pipe_readable(int fd, unsigned revents, void *d)
     ssize_t n;
 
     (void)d;
-    if (!pipe_st.watch) {
+    if (!pipe_st.wp.watch) {
         pipe_st.late++; /* called after sss_watch_cancel: a bug */
         return;
     }
@@ -357,17 +384,17 @@ static void pipe_readable(int fd, unsigned revents, void *d)
         for (ssize_t i = 0; i < n; i++) {
             pipe_st.got++;
             snprintf(json, sizeof(json), "{\"n\":%d,\"revents\":%u}", pipe_st.got, revents);
-            sss_tell_id(pipe_st.app, pipe_st.sid, "piped", json, strlen(json));
+            watched_pipe_tell(&pipe_st.wp, "piped", json);
         }
     if (pipe_st.got < pipe_st.want) {
-        sss_timer_after(pipe_st.app, 0, pipe_write, NULL, NULL);
+        sss_timer_after(pipe_st.wp.app, 0, pipe_write, NULL, NULL);
         return;
     }
     /* Cancel, then write once more: the watch must not run for it. */
-    sss_watch_cancel(pipe_st.watch);
-    pipe_st.watch = NULL;
+    sss_watch_cancel(pipe_st.wp.watch);
+    pipe_st.wp.watch = NULL;
     pipe_write(NULL);
-    sss_timer_after(pipe_st.app, 50, pipe_done, NULL, NULL);
+    sss_timer_after(pipe_st.wp.app, 50, pipe_done, NULL, NULL);
 }
 
 static void tell_pipe(struct sss_socket *s, const char *msg, size_t len, void *d)
@@ -375,17 +402,15 @@ static void tell_pipe(struct sss_socket *s, const char *msg, size_t len, void *d
     char n[16];
 
     (void)d;
-    if (pipe_st.fds[0] >= 0 || len >= sizeof(n) || pipe2(pipe_st.fds, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (len >= sizeof(n) || watched_pipe_open(&pipe_st.wp, s) < 0)
         return;
     memcpy(n, msg, len); /* msg is not NUL-terminated */
     n[len] = '\0';
-    pipe_st.app = sss_socket_app(s);
-    pipe_st.sid = sss_socket_id(s);
     pipe_st.want = (int)strtol(n, NULL, 10);
     pipe_st.got = pipe_st.late = 0;
-    if (sss_watch_fd(pipe_st.app, pipe_st.fds[0], SSS_WATCH_READ, pipe_readable, NULL,
-                     &pipe_st.watch) < 0 ||
-        sss_timer_after(pipe_st.app, 20, pipe_write, NULL, NULL) < 0)
+    if (sss_watch_fd(pipe_st.wp.app, pipe_st.wp.fds[0], SSS_WATCH_READ, pipe_readable, NULL,
+                     &pipe_st.wp.watch) < 0 ||
+        sss_timer_after(pipe_st.wp.app, 20, pipe_write, NULL, NULL) < 0)
         sss_tell(s, "piped", "\"setup failed\"", 14);
 }
 
@@ -394,23 +419,17 @@ static void tell_pipe(struct sss_socket *s, const char *msg, size_t len, void *d
  * first call; 50 ms later "writable" {"calls": how many calls it got}.
  */
 static struct {
-    struct sss_app *app;
-    uint64_t sid;
-    struct sss_watch *watch;
-    int fds[2];
+    struct watched_pipe wp;
     int calls;
-} wst = {.fds = {-1, -1}};
+} wst = {.wp.fds = {-1, -1}};
 
 static void writable_done(void *d)
 {
     char json[64];
 
     (void)d;
-    close(wst.fds[0]);
-    close(wst.fds[1]);
-    wst.fds[0] = wst.fds[1] = -1;
     snprintf(json, sizeof(json), "{\"calls\":%d}", wst.calls);
-    sss_tell_id(wst.app, wst.sid, "writable", json, strlen(json));
+    watched_pipe_close(&wst.wp, "writable", json);
 }
 
 static void on_writable(int fd, unsigned revents, void *d)
@@ -421,22 +440,22 @@ static void on_writable(int fd, unsigned revents, void *d)
     (void)fd, (void)d;
     if (++wst.calls > 1)
         return; /* after the cancel: a bug, which writable_done reports */
-    rc = sss_watch_cancel(wst.watch);
-    wst.watch = NULL;
+    rc = sss_watch_cancel(wst.wp.watch);
+    wst.wp.watch = NULL;
     snprintf(json, sizeof(json), "{\"revents\":%u,\"cancel\":%d}", revents, rc);
-    sss_tell_id(wst.app, wst.sid, "writable", json, strlen(json));
-    sss_timer_after(wst.app, 50, writable_done, NULL, NULL);
+    watched_pipe_tell(&wst.wp, "writable", json);
+    sss_timer_after(wst.wp.app, 50, writable_done, NULL, NULL);
 }
 
 static void tell_writable(struct sss_socket *s, const char *msg, size_t len, void *d)
 {
+    struct watched_pipe *wp = &wst.wp;
+
     (void)msg, (void)len, (void)d;
-    if (wst.fds[0] >= 0 || pipe2(wst.fds, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (watched_pipe_open(wp, s) < 0)
         return;
-    wst.app = sss_socket_app(s);
-    wst.sid = sss_socket_id(s);
     wst.calls = 0;
-    if (sss_watch_fd(wst.app, wst.fds[1], SSS_WATCH_WRITE, on_writable, NULL, &wst.watch) < 0)
+    if (sss_watch_fd(wp->app, wp->fds[1], SSS_WATCH_WRITE, on_writable, NULL, &wp->watch) < 0)
         sss_tell(s, "writable", "\"setup failed\"", 14);
 }
 
