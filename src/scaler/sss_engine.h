@@ -110,8 +110,16 @@ struct sss_engine_stats {
 
 struct sss_engine;
 
+/* What an engine is (ops->traits): the scaler asks these, never its name. */
+/* It reaches every host: a TELL to a socket of another host goes through it
+ * (without, such a socket is nobody's). */
+#define SSS_ENGINE_HOSTS 0x1u
+/* Its history outlives the scaler (the workers' SSS_SHM_ENGINE_OUTLIVES). */
+#define SSS_ENGINE_OUTLIVES 0x2u
+
 struct sss_engine_ops {
-    const char *name;
+    const char *name; /* as --engine names it */
+    unsigned traits;  /* SSS_ENGINE_* */
     /* Give a message of chan its uid, keep it in history, deliver it to
      * every interested host. Answer: sink->published. */
     void (*publish)(struct sss_engine *e, const struct sss_engine_tag *tag, const char *chan,

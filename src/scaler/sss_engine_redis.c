@@ -417,6 +417,7 @@ static void redis_destroy(struct sss_engine *e)
 
 static const struct sss_engine_ops redis_ops = {
     .name = "redis",
+    .traits = SSS_ENGINE_HOSTS | SSS_ENGINE_OUTLIVES,
     .publish = redis_publish,
     .last_uid = redis_last_uid,
     .history = redis_history,

@@ -314,8 +314,8 @@ static int scaler_tell(struct sss_scaler *s, const struct sss_hm_rec *rec, int f
     if (host->len != s->host_len || memcmp(host->p, s->cfg->host_id, host->len) != 0) {
         if (from_engine)
             return 0;
-        /* The memory engine is one host alone: a name of any other is nobody's. */
-        if (strcmp(s->engine->ops->name, "memory") == 0)
+        /* An engine of one host alone: a name of any other is nobody's. */
+        if (!(s->engine->ops->traits & SSS_ENGINE_HOSTS))
             return SSS_EGONE;
         if (sss_hm_pack_tell_record(&out, t->sid, t->run, host->p, host->len, topic->p,
                                     topic->len, msg->p, msg->len) < 0)
@@ -812,15 +812,16 @@ static int make_backends(struct sss_scaler *s, const struct sss_engine_limits *l
         s->engine = sss_engine_redis_create(cfg, lim, &sink, &err);
     else
         s->engine = sss_engine_mem_create(lim, &sink, sss_wall_ms(), &s->shm->hdr->last_epoch);
-    /* Tell the workers what a restart of ours means for their channels (sss_shm.h). */
-    atomic_store_explicit(&s->shm->hdr->engine_flags,
-                          strcmp(cfg->engine, "redis") == 0 ? SSS_SHM_ENGINE_OUTLIVES : 0,
-                          memory_order_release);
     if (!s->engine) {
         sss_log_error("scaler", "cannot start the %s engine: %s", cfg->engine,
                       sss_strerror(err ? err : -ENOMEM));
         return -1;
     }
+    /* Tell the workers what a restart of ours means for their channels (sss_shm.h). */
+    atomic_store_explicit(&s->shm->hdr->engine_flags,
+                          s->engine->ops->traits & SSS_ENGINE_OUTLIVES ? SSS_SHM_ENGINE_OUTLIVES
+                                                                       : 0,
+                          memory_order_release);
     s->store = strcmp(cfg->store, "mongodb") == 0
                    ? sss_store_mongo_create(cfg, s->nworkers, &err)
                    : sss_store_mem_create((uint32_t)cfg->max_sessions,
