@@ -33,11 +33,19 @@ BENCH = None
 APP = None
 
 
-def init():
+def init(websockets=False):
+    """Find the binaries; with websockets (a test with a fake peer of its own, which imports
+    the package after this), skip as well when that package is missing."""
     global SERVER, BENCH, APP
     SERVER = binary("SSS_SERVER", "build/dev/sss-server")
     BENCH = binary("SSS_BENCH", "build/dev/bench/sss-bench")
     APP = os.environ.get("SSS_BENCH_APP") or os.path.join(ROOT, "build/dev/bench/libsss-bench.so")
+    if websockets:
+        try:
+            import websockets  # noqa: F401
+        except ImportError:
+            print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
+            sys.exit(77)
 
 
 # The integration tests' Checks: ok/eq/fail count checks, finish() prints the
