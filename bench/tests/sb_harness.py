@@ -49,9 +49,9 @@ def init(websockets=False):
 
 
 # The integration tests' Checks: ok/eq/fail count checks, finish() prints the
-# summary and exits 0 (all passed) or 1.
+# summary and exits 0 (all passed) or 1; and their read_log.
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from sss_harness import Checks  # noqa: E402,F401
+from sss_harness import Checks, read_log  # noqa: E402,F401
 
 
 class Server:
@@ -85,8 +85,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/"
 
     def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -151,6 +151,16 @@ def skip(reason):
 _SERVERS = []  # every Server started, killed at exit if still running
 
 
+def read_log(path):
+    """The text of a process's log file so far (bad UTF-8 replaced); "" while it cannot be read
+    (not created yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 async def testmod_server(checks, flags=(), name="testmod"):
     """A started one-worker server, without --echo, running the test module
     (modules/testmod.c, which SSS_TESTMOD names) with `flags`; None after a
@@ -307,11 +317,7 @@ class Server:
         raise RuntimeError(f"{self.name} did not start: {why}")
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def log_lines(self):
         return self.log().splitlines()
