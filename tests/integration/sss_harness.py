@@ -342,6 +342,12 @@ class Server:
                 return None
             await asyncio.sleep(0.02)
 
+    async def api_port(self, timeout=20):
+        """The HTTP API's port (--api-listen 127.0.0.1:0), from its 'api listening on
+        127.0.0.1:PORT' line; None when that line does not come within timeout."""
+        m = await self.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout)
+        return int(m.group(1)) if m else None
+
     def worker_pids(self):
         """{worker index: pid} from the latest 'worker N started pid=P' lines."""
         pids = {}
@@ -433,6 +439,17 @@ class Server:
     async def __aexit__(self, *exc):
         if not self.stopped:
             await self.stop()
+
+
+async def api_server(checks, what="the API listens", **kw):
+    """A started Server(checks, **kw) whose flags open the HTTP API, and the API's port
+    (Server.api_port), checked as `what`: (None, None), the server stopped, without it."""
+    srv = await Server(checks, **kw).start()
+    port = await srv.api_port()
+    if not checks.ok(port, what):
+        await srv.stop()
+        return None, None
+    return srv, port
 
 
 def _running(pid):
