@@ -794,15 +794,21 @@ async def check_good_client(checks, server, what="a good client still echoes"):
         return checks.fail(what, f"{type(e).__name__}: {e}")
 
 
-def main(test_fn, name):
-    """Run `async test_fn(checks)` (or each of a sequence of them, in order)
-    and exit with the result; skip without server or library."""
-    if server_binary() is None:
-        skip("no sss-server binary (set SSS_SERVER)")
+def need_websockets():
+    """Skip (exit 77) unless the websockets package imports."""
     try:
         import websockets  # noqa: F401
     except ImportError:
         skip("python package 'websockets' is missing (use SSS_VENV's python)")
+
+
+def main(test_fn, name, timeout=800, server=True):
+    """Run `async test_fn(checks)` (or each of a sequence of them, in order)
+    within timeout s (scaled) and exit with the result; skip without the
+    websockets library or, unless server is False, without a server binary."""
+    if server and server_binary() is None:
+        skip("no sss-server binary (set SSS_SERVER)")
+    need_websockets()
     raise_fd_limit()
     checks = Checks(name)
     log(f"# {name}: server {server_binary()}, timeout scale {SCALE}")
@@ -813,9 +819,9 @@ def main(test_fn, name):
             await part(checks)
 
     try:
-        asyncio.run(asyncio.wait_for(run_parts(), T(800)))
+        asyncio.run(asyncio.wait_for(run_parts(), T(timeout)))
     except asyncio.TimeoutError:
-        checks.fail(f"{name} finished within {T(800):.0f}s")
+        checks.fail(f"{name} finished within {T(timeout):.0f}s")
     except Exception as e:  # noqa: BLE001
         checks.fail(f"{name}: unexpected {type(e).__name__}", traceback.format_exc())
     for s in _SERVERS:
