@@ -78,39 +78,20 @@ start_fresh() {
   done
 }
 
-# A free loopback TCP port, outside the kernel's ephemeral range (as the
-# tests' svc_redis.free_port): a port there can be handed to another socket
-# (an outgoing connection, a port-0 server) before the peer binds it. With
-# "pair", one whose cluster bus port (+10000) is free and outside it too (as
-# the tests' svc_redis_cluster.cluster_port), for a Redis Cluster node.
+# A free loopback TCP port, outside the kernel's ephemeral range: a port there
+# can be handed to another socket (an outgoing connection, a port-0 server)
+# before the peer binds it. With "pair", one whose cluster bus port (+10000) is
+# free and outside it too, for a Redis Cluster node. The tests' pickers do it
+# (tests/integration: svc_redis.free_port, svc_redis_cluster.cluster_port).
 free_port() { # [pair]
-  python3 - "${1:-}" <<'PY'
-import random, socket, sys
-pair = sys.argv[1] == "pair"
+  PYTHONPATH="$ROOT/tests/integration" python3 - "${1:-}" <<'PY'
+import sys
+from svc_redis import free_port
+from svc_redis_cluster import cluster_port
 try:
-    lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-except (OSError, ValueError):
-    lo, hi = 32768, 60999
-def bindable(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-outside = lambda p: p <= 65535 and not lo <= p <= hi
-ports = [p for a, b in ((10000, lo - 1), (hi + 1, 65535)) for p in range(a, b + 1)
-         if not pair or outside(p + 10000)]
-for port in random.SystemRandom().sample(ports, min(500, len(ports))):
-    if bindable(port) and (not pair or bindable(port + 10000)):
-        print(port)
-        break
-else:
-    if pair:
-        sys.exit("no free port pair outside the ephemeral range")
-    with socket.socket() as s:  # no room outside the range: the kernel's choice
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
+    print(cluster_port(set()) if sys.argv[1] == "pair" else free_port())
+except RuntimeError as e:  # no free pair
+    sys.exit(str(e))
 PY
 }
 

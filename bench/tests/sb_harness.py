@@ -33,17 +33,25 @@ BENCH = None
 APP = None
 
 
-def init():
+def init(websockets=False):
+    """Find the binaries; with websockets (a test with a fake peer of its own, which imports
+    the package after this), skip as well when that package is missing."""
     global SERVER, BENCH, APP
     SERVER = binary("SSS_SERVER", "build/dev/sss-server")
     BENCH = binary("SSS_BENCH", "build/dev/bench/sss-bench")
     APP = os.environ.get("SSS_BENCH_APP") or os.path.join(ROOT, "build/dev/bench/libsss-bench.so")
+    if websockets:
+        try:
+            import websockets  # noqa: F401
+        except ImportError:
+            print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
+            sys.exit(77)
 
 
 # The integration tests' Checks: ok/eq/fail count checks, finish() prints the
-# summary and exits 0 (all passed) or 1.
+# summary and exits 0 (all passed) or 1; and their read_log.
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from sss_harness import Checks  # noqa: E402,F401
+from sss_harness import Checks, read_log  # noqa: E402,F401
 
 
 class Server:
@@ -77,8 +85,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/"
 
     def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -6,18 +6,13 @@ counts with several messages per frame, publish replies counted,
 the empty-Reply pings answered with empty Commands, unknown fields skipped,
 and a frame whose length prefixes do not add up failing the run."""
 import asyncio
-import sys
 import threading
 
 import sb_harness as h
 from sb_harness import T
 
-h.init()
-try:
-    from websockets.asyncio.server import serve
-except ImportError:
-    print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
-    sys.exit(77)
+h.init(websockets=True)
+from websockets.asyncio.server import serve  # noqa: E402
 
 c = h.Checks("test_bench_centrifugo_pb")
 

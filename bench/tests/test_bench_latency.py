@@ -3,19 +3,14 @@ that answers every message 200 ms late. p50 must be at least 200 ms (and
 below 200 ms plus a generous 2 s), and every message must come back."""
 import asyncio
 import os
-import sys
 import threading
 
 import sb_harness as h
 from sb_harness import T
 
-h.init()
-try:
-    import websockets
-    from websockets.asyncio.server import serve
-except ImportError:
-    print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
-    sys.exit(77)
+h.init(websockets=True)
+import websockets  # noqa: E402
+from websockets.asyncio.server import serve  # noqa: E402
 
 DELAY = 0.2
 c = h.Checks("test_bench_latency")

@@ -7,19 +7,13 @@ that the pings were answered."""
 import asyncio
 import json
 import re
-import sys
 import threading
 
 import sb_harness as h
 from sb_harness import T
 
-h.init()
-try:
-    from websockets.asyncio.server import serve
-    import websockets
-except ImportError:
-    print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
-    sys.exit(77)
+h.init(websockets=True)
+from websockets.asyncio.server import serve  # noqa: E402
 
 c = h.Checks("test_bench_protos")
 subs = {}      # channel -> set of send callables

@@ -151,6 +151,16 @@ def skip(reason):
 _SERVERS = []  # every Server started, killed at exit if still running
 
 
+def read_log(path):
+    """The text of a process's log file so far (bad UTF-8 replaced); "" while it cannot be read
+    (not created yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 async def testmod_server(checks, flags=(), name="testmod"):
     """A started one-worker server, without --echo, running the test module
     (modules/testmod.c, which SSS_TESTMOD names) with `flags`; None after a
@@ -307,11 +317,7 @@ class Server:
         raise RuntimeError(f"{self.name} did not start: {why}")
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def log_lines(self):
         return self.log().splitlines()
@@ -335,6 +341,12 @@ class Server:
             if time.monotonic() > deadline:
                 return None
             await asyncio.sleep(0.02)
+
+    async def api_port(self, timeout=20):
+        """The HTTP API's port (--api-listen 127.0.0.1:0), from its 'api listening on
+        127.0.0.1:PORT' line; None when that line does not come within timeout."""
+        m = await self.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout)
+        return int(m.group(1)) if m else None
 
     def worker_pids(self):
         """{worker index: pid} from the latest 'worker N started pid=P' lines."""
@@ -427,6 +439,17 @@ class Server:
     async def __aexit__(self, *exc):
         if not self.stopped:
             await self.stop()
+
+
+async def api_server(checks, what="the API listens", **kw):
+    """A started Server(checks, **kw) whose flags open the HTTP API, and the API's port
+    (Server.api_port), checked as `what`: (None, None), the server stopped, without it."""
+    srv = await Server(checks, **kw).start()
+    port = await srv.api_port()
+    if not checks.ok(port, what):
+        await srv.stop()
+        return None, None
+    return srv, port
 
 
 def _running(pid):
@@ -771,15 +794,21 @@ async def check_good_client(checks, server, what="a good client still echoes"):
         return checks.fail(what, f"{type(e).__name__}: {e}")
 
 
-def main(test_fn, name):
-    """Run `async test_fn(checks)` (or each of a sequence of them, in order)
-    and exit with the result; skip without server or library."""
-    if server_binary() is None:
-        skip("no sss-server binary (set SSS_SERVER)")
+def need_websockets():
+    """Skip (exit 77) unless the websockets package imports."""
     try:
         import websockets  # noqa: F401
     except ImportError:
         skip("python package 'websockets' is missing (use SSS_VENV's python)")
+
+
+def main(test_fn, name, timeout=800, server=True):
+    """Run `async test_fn(checks)` (or each of a sequence of them, in order)
+    within timeout s (scaled) and exit with the result; skip without the
+    websockets library or, unless server is False, without a server binary."""
+    if server and server_binary() is None:
+        skip("no sss-server binary (set SSS_SERVER)")
+    need_websockets()
     raise_fd_limit()
     checks = Checks(name)
     log(f"# {name}: server {server_binary()}, timeout scale {SCALE}")
@@ -790,9 +819,9 @@ def main(test_fn, name):
             await part(checks)
 
     try:
-        asyncio.run(asyncio.wait_for(run_parts(), T(800)))
+        asyncio.run(asyncio.wait_for(run_parts(), T(timeout)))
     except asyncio.TimeoutError:
-        checks.fail(f"{name} finished within {T(800):.0f}s")
+        checks.fail(f"{name} finished within {T(timeout):.0f}s")
     except Exception as e:  # noqa: BLE001
         checks.fail(f"{name}: unexpected {type(e).__name__}", traceback.format_exc())
     for s in _SERVERS:

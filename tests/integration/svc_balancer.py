@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 
+from sss_harness import read_log
 from svc_redis import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -135,11 +136,7 @@ class Balancer:
             return out.decode()
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -441,12 +441,11 @@ async def slowloris(c, api):
 
 
 async def run(c):
-    srv = await h.Server(c, flags=FLAGS, workers=2, echo=False, name="api").start()
-    m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout=20)
-    if not c.ok(m, "the scaler logs 'api listening on 127.0.0.1:PORT'"):
-        await srv.stop()
+    srv, port = await h.api_server(c, "the scaler logs 'api listening on 127.0.0.1:PORT'",
+                                   flags=FLAGS, workers=2, echo=False, name="api")
+    if not srv:
         return
-    api = Api(int(m.group(1)))
+    api = Api(port)
     c.ok(not re.search(r"HTTP API is open", srv.log()), "no open-API warning with a key")
     subs = await clients_on_each_worker(srv, 2, "news")
     plain = [await begun(srv)]  # begun, subscribed to nothing: gets broadcasts only
@@ -470,14 +469,13 @@ async def run(c):
     await srv.stop()
 
     # Without a key: a warning, and the API is open.
-    srv = await h.Server(c, flags=["--api-listen", "127.0.0.1:0"], workers=1, echo=False,
-                         name="open-api").start()
-    m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout=20)
-    if c.ok(m, "open API listens"):
+    srv, port = await h.api_server(c, "open API listens", flags=["--api-listen", "127.0.0.1:0"],
+                                   workers=1, echo=False, name="open-api")
+    if srv:
         c.ok(await srv.wait_log(r"warn .*open", timeout=5), "no --api-key: a warning is logged")
-        r = await Api(int(m.group(1))).req("GET", "/api/stats", key=None)
+        r = await Api(port).req("GET", "/api/stats", key=None)
         c.eq(r.status, 200, "no --api-key: /api/stats without a key")
-    await srv.stop()
+        await srv.stop()
 
 
 if __name__ == "__main__":

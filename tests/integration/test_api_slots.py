@@ -174,12 +174,9 @@ async def proven_kept(c, port):
 
 
 async def run(c):
-    srv = await h.Server(c, flags=FLAGS, workers=1, echo=False, name="api-slots").start()
-    m = await srv.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout=20)
-    if not c.ok(m, "the API listens"):
-        await srv.stop()
+    srv, port = await h.api_server(c, flags=FLAGS, workers=1, echo=False, name="api-slots")
+    if not srv:
         return
-    port = int(m.group(1))
     await c.sections((c, port), [
         ("requests without the key never extend a connection", keyless_requests_close),
         ("the operator gets a slot", operator_gets_a_slot),

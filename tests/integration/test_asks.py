@@ -19,19 +19,24 @@ async def response(ws, id_):
     return await rx_until(ws, lambda f: f.get("sys") == 7 and f.get("id") == id_)
 
 
-async def api_port(server):
-    m = await server.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout=30)
-    return int(m.group(1))
+async def asks_server(checks, flags, name):
+    """testmod_server with flags and the HTTP API on a free loopback port: the server and the
+    API's port; (None, None) after testmod_server's failed check."""
+    srv = await testmod_server(checks, [*flags, "--api-listen", "127.0.0.1:0"], name=name)
+    if not srv:
+        return None, None
+    port = await srv.api_port(30)
+    assert port, f"{name}: no 'api listening on 127.0.0.1:PORT' line"
+    return srv, port
 
 
 async def cap_and_close(checks):
     """--max-pending-asks 4: the fifth ask of a connection is refused, another
     connection still asks; closing the connection forgets its asks."""
-    srv = await testmod_server(checks, ["--max-pending-asks", "4", "--ask-timeout", "10m",
-                                        "--api-listen", "127.0.0.1:0"], name="asks-cap")
+    srv, port = await asks_server(checks, ["--max-pending-asks", "4", "--ask-timeout", "10m"],
+                                  "asks-cap")
     if not srv:
         return
-    port = await api_port(srv)
     a = await begun(srv)
     b = await begun(srv)
     for i in range(4):
@@ -68,11 +73,9 @@ async def timeout_and_late(checks):
     """An ask past --ask-timeout gets Timeout and is forgotten; the handler's
     late answer through its kept handle sends nothing and harms nothing, also
     when the connection is gone."""
-    srv = await testmod_server(checks, ["--ask-timeout", "1s", "--api-listen", "127.0.0.1:0"],
-                               name="asks-timeout")
+    srv, port = await asks_server(checks, ["--ask-timeout", "1s"], "asks-timeout")
     if not srv:
         return
-    port = await api_port(srv)
     a = await begun(srv)
     b = await begun(srv)
     await send_ask(a, "later", 1)  # the module keeps this handle
@@ -105,11 +108,9 @@ async def timeout_and_late(checks):
 
 async def long_ids(checks):
     """Ids are a JSON number or string of at most 128 bytes as sent."""
-    srv = await testmod_server(checks, ["--ask-timeout", "10m", "--api-listen", "127.0.0.1:0"],
-                               name="asks-ids")
+    srv, port = await asks_server(checks, ["--ask-timeout", "10m"], "asks-ids")
     if not srv:
         return
-    port = await api_port(srv)
     a = await begun(srv)
     ok_id = "i" * 126  # 128 bytes with its quotes
     await send_ask(a, "echo", ok_id, 1)

@@ -373,20 +373,14 @@ async def run(c):
 
 
 def need_driver():
-    """Skip (exit 77) unless websockets and the C client's driver are there."""
-    try:
-        import websockets  # noqa: F401
-    except ImportError:
-        h.skip("python package 'websockets' is missing (use SSS_VENV's python)")
+    """Skip (exit 77) unless the C client's driver is there (h.main checks websockets)."""
     if not DRIVER or not os.access(DRIVER, os.X_OK):
         h.skip("SSS_CCLIENT_DRIVER not set")
 
 
 def main():
     need_driver()
-    c = h.Checks("test_cclient_scripted")
-    asyncio.run(asyncio.wait_for(run(c), h.T(900)))
-    c.finish()
+    h.main(run, "test_cclient_scripted", timeout=900, server=False)
 
 
 if __name__ == "__main__":

@@ -377,15 +377,5 @@ async def run(c):
         c.eq(await asyncio.wait_for(srv.proc.wait(), h.T(20)), 0, "exits 0 on SIGTERM")
 
 
-def main():
-    try:
-        import websockets  # noqa: F401
-    except ImportError:
-        h.skip("python package 'websockets' is missing (use SSS_VENV's python)")
-    c = h.Checks("test_scripted_server")
-    asyncio.run(asyncio.wait_for(run(c), h.T(600)))
-    c.finish()
-
-
 if __name__ == "__main__":
-    main()
+    h.main(run, "test_scripted_server", timeout=600, server=False)

@@ -586,23 +586,24 @@ test('close 1001 (going away): the first attempt after it is immediate, the next
 });
 
 test('permanent failures stop and report once with a code; transient ones go to onDrop', async () => {
-  for (const [code, expect, status] of [[1000, 'closed_by_server', CS.CLOSED], [1002, 'protocol_error', CS.RECONNECT_FAILED], [1003, 'protocol_error', CS.RECONNECT_FAILED],
-    [1007, 'invalid_payload', CS.RECONNECT_FAILED], [1009, 'message_too_big', CS.RECONNECT_FAILED], [4001, 'booted', CS.BOOTED]]) {
+  // a connected client closed with code: the client and its onError / onDrop reports
+  const closedWith = async (code) => {
     const t = await connected();
     const seen = [];
     t.c.onError((e) => seen.push(['error', e.code]));
     t.c.onDrop((e) => seen.push(['drop', e.code]));
     t.ws().drop(code);
+    return { t, seen };
+  };
+  for (const [code, expect, status] of [[1000, 'closed_by_server', CS.CLOSED], [1002, 'protocol_error', CS.RECONNECT_FAILED], [1003, 'protocol_error', CS.RECONNECT_FAILED],
+    [1007, 'invalid_payload', CS.RECONNECT_FAILED], [1009, 'message_too_big', CS.RECONNECT_FAILED], [4001, 'booted', CS.BOOTED]]) {
+    const { t, seen } = await closedWith(code);
     assert.deepEqual(seen, [['error', expect]], `close ${code}`);
     assert.equal(t.c.getStatus(), status);
     assert.deepEqual(t.clock.pending(), []);
   }
   for (const [code, expect] of [[1008, 'policy_violation'], [4008, 'too_slow'], [1006, 'connection_lost'], [1011, 'connection_lost'], [1001, 'going_away']]) {
-    const t = await connected();
-    const seen = [];
-    t.c.onError((e) => seen.push(['error', e.code]));
-    t.c.onDrop((e) => seen.push(['drop', e.code]));
-    t.ws().drop(code);
+    const { t, seen } = await closedWith(code);
     assert.deepEqual(seen, [['drop', expect]], `close ${code}`);
     assert.equal(t.c.getStatus(), CS.RETRY_INTERVAL);
     t.c.close();
