@@ -5,7 +5,6 @@ clear error."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,19 +14,10 @@ from sb_harness import T
 
 h.init()
 sys.path.insert(0, os.path.join(h.ROOT, "tests", "integration"))
-from svc_redis import free_port  # noqa: E402
+from svc_redis import bindable, free_port  # noqa: E402
 
 COMPARE = os.path.join(h.ROOT, "bench", "compare")
 BUILD = os.path.dirname(h.SERVER)
-
-
-def bindable(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def base_port():
