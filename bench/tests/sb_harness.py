@@ -41,17 +41,14 @@ def init(websockets=False):
     BENCH = binary("SSS_BENCH", "build/dev/bench/sss-bench")
     APP = os.environ.get("SSS_BENCH_APP") or os.path.join(ROOT, "build/dev/bench/libsss-bench.so")
     if websockets:
-        try:
-            import websockets  # noqa: F401
-        except ImportError:
-            print("SKIP: the websockets package is missing (the venv of tools/bootstrap.sh)")
-            sys.exit(77)
+        need_websockets()
 
 
 # The integration tests' Checks: ok/eq/fail count checks, finish() prints the
-# summary and exits 0 (all passed) or 1; and their read_log.
+# summary and exits 0 (all passed) or 1; their read_log, and need_websockets
+# (skip, exit 77, without the websockets package).
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from sss_harness import Checks, read_log  # noqa: E402,F401
+from sss_harness import Checks, need_websockets, read_log  # noqa: E402,F401
 
 
 class Server:
