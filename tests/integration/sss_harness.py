@@ -348,6 +348,13 @@ class Server:
         m = await self.wait_log(r"api listening on 127\.0\.0\.1:(\d+)", timeout)
         return int(m.group(1)) if m else None
 
+    async def checked_api_port(self, checks, what="the API listens", timeout=20):
+        """api_port, checked as `what`; None after a failed check, the server stopped."""
+        port = await self.api_port(timeout)
+        if not checks.ok(port, what):
+            await self.stop()
+        return port
+
     def worker_pids(self):
         """{worker index: pid} from the latest 'worker N started pid=P' lines."""
         pids = {}
@@ -445,11 +452,8 @@ async def api_server(checks, what="the API listens", **kw):
     """A started Server(checks, **kw) whose flags open the HTTP API, and the API's port
     (Server.api_port), checked as `what`: (None, None), the server stopped, without it."""
     srv = await Server(checks, **kw).start()
-    port = await srv.api_port()
-    if not checks.ok(port, what):
-        await srv.stop()
-        return None, None
-    return srv, port
+    port = await srv.checked_api_port(checks, what)
+    return (srv, port) if port else (None, None)
 
 
 def _running(pid):

@@ -21,13 +21,10 @@ async def response(ws, id_):
 
 async def asks_server(checks, flags, name):
     """testmod_server with flags and the HTTP API on a free loopback port: the server and the
-    API's port; (None, None) after testmod_server's failed check."""
+    API's port; (None, None) after a failed check (the server stopped)."""
     srv = await testmod_server(checks, [*flags, "--api-listen", "127.0.0.1:0"], name=name)
-    if not srv:
-        return None, None
-    port = await srv.api_port(30)
-    assert port, f"{name}: no 'api listening on 127.0.0.1:PORT' line"
-    return srv, port
+    port = srv and await srv.checked_api_port(checks, f"{name}: the API listens", 30)
+    return (srv, port) if port else (None, None)
 
 
 async def cap_and_close(checks):
